@@ -1,0 +1,74 @@
+# Consentry: the README's two commands live here.
+#   make run    create .venv, install, migrate, seed a demo, serve on http://127.0.0.1:8000 (SQLite)
+#   make test   install what the tests need, lint, type-check, run the suite on SQLite and on a throwaway PostgreSQL
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PG_BIN ?= /usr/lib/postgresql/15/bin
+# Re-install whenever pyproject.toml changes.
+DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUN_STAMP := $(VENV)/.run-$(DEPS_HASH)
+TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint bench openapi system-deps test-sqlite test-postgres clean
+
+help:
+	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
+	@echo "make test     lint, type-check, and run the suite on SQLite and PostgreSQL"
+	@echo "make lint     ruff and mypy only"
+	@echo "make bench    run the benchmarks under bench/"
+	@echo "make openapi  regenerate openapi/openapi.json from the app"
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	$(VENV)/bin/consentry migrate
+	$(VENV)/bin/consentry demo
+	$(VENV)/bin/consentry serve --host 127.0.0.1 --port 8000
+
+# Debian packages the suite needs; installed only when missing.
+system-deps:
+	@if [ ! -x "$(PG_BIN)/initdb" ]; then \
+		echo "installing PostgreSQL (Debian package postgresql)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; \
+	fi
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test-sqlite: $(TEST_STAMP)
+	@echo "=== test suite on SQLite ==="
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(TEST_STAMP) system-deps
+	@echo "=== test suite on PostgreSQL 15 ==="
+	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint test-sqlite test-postgres
+
+bench: $(TEST_STAMP)
+	@for script in bench/*.py; do echo "=== $$script"; $(PY) $$script; done
+
+openapi: $(RUN_STAMP)
+	$(PY) -m broker.openapi > openapi/openapi.json
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Customer accounts: sign-up, passwords (argon2id), sessions, login throttling, deletion."""

@@ -1,0 +1,79 @@
+"""The customer's own view of their profile: read, replace, patch, export."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.service import Accounts
+from broker.errors import ValidationFailed
+from vault.fields import DERIVED_FIELDS, JSONValue
+
+
+def _email_required() -> ValidationFailed:
+    message = "email is required: it is how you log in"
+    return ValidationFailed(message, errors=[{"pointer": "/email", "detail": message}])
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerProfiles:
+    """Profile operations a logged-in customer performs on their own data."""
+
+    accounts: Accounts
+
+    def read(self, session: Session, customer: Customer) -> dict[str, dict[str, JSONValue]]:
+        """Stored fields and the derived fields computed from them."""
+        profile = self.accounts.vault.read(session, customer.id)
+        return {
+            "fields": {k: v for k, v in profile.items() if k not in DERIVED_FIELDS},
+            "derived": {k: v for k, v in profile.items() if k in DERIVED_FIELDS},
+        }
+
+    def replace(
+        self, session: Session, customer: Customer, values: Mapping[str, Any]
+    ) -> dict[str, dict[str, JSONValue]]:
+        """PUT semantics: the profile becomes exactly `values` (email included)."""
+        if values.get("email") is None:
+            raise _email_required()
+        stored = self.accounts.vault.write(session, customer.id, values, replace=True)
+        self._sync_email(session, customer, stored)
+        return self.read(session, customer)
+
+    def patch(
+        self, session: Session, customer: Customer, values: Mapping[str, Any]
+    ) -> dict[str, dict[str, JSONValue]]:
+        """PATCH semantics (JSON merge patch): given fields change, null removes, others stay."""
+        if "email" in values and values["email"] is None:
+            raise _email_required()
+        stored = self.accounts.vault.write(session, customer.id, values, replace=False)
+        self._sync_email(session, customer, stored)
+        return self.read(session, customer)
+
+    def _sync_email(self, session: Session, customer: Customer, stored: Mapping[str, JSONValue]) -> None:
+        email = stored.get("email")
+        assert isinstance(email, str)
+        self.accounts.change_email(session, customer, email)
+
+    def export(self, session: Session, customer: Customer) -> dict[str, Any]:
+        """Everything we hold about the customer, decrypted, as one JSON-ready document."""
+        sessions = session.exec(
+            select(CustomerSession).where(CustomerSession.customer_id == customer.id)
+        ).all()
+        return {
+            "format": "consentry-export/1",
+            "generated_at": self.accounts.clock().isoformat(),
+            "account": {"id": str(customer.id), "created_at": customer.created_at.isoformat()},
+            "profile": self.accounts.vault.export(session, customer.id),
+            "sessions": [
+                {
+                    "created_at": s.created_at.isoformat(),
+                    "expires_at": s.expires_at.isoformat(),
+                    "ended_at": s.revoked_at.isoformat() if s.revoked_at else None,
+                }
+                for s in sessions
+            ],
+        }

@@ -1,0 +1,159 @@
+"""Account operations: sign up, log in and out, authenticate a session token, delete for good."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlmodel import Session, col, delete, select
+
+from broker.accounts.models import AccountTombstone, Customer, CustomerSession
+from broker.accounts.passwords import Passwords, check_password
+from broker.accounts.throttle import Throttle, ThrottleKey
+from broker.errors import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
+from vault.blind_index import blind_token
+from vault.errors import ProfileInvalid
+from vault.fields import validate_field
+from vault.profile import Vault
+
+TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
+
+
+def hash_token(token: str) -> bytes:
+    """What we store of a bearer token: its SHA-256 (tokens have 256 bits of entropy, no salt needed)."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """A new session and its token, which exists in clear only in this response."""
+
+    session: CustomerSession
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accounts:
+    """Customer account service."""
+
+    vault: Vault
+    passwords: Passwords
+    throttle: Throttle
+    blind_key: bytes
+    session_ttl: timedelta
+    slowdown_after: int
+    max_failures_account: int
+    max_failures_address: int
+    clock: Callable[[], datetime]
+    sleep: Callable[[float], None]
+
+    def email_token(self, email: str) -> bytes:
+        """The blind-index token of an email address."""
+        return blind_token(self.blind_key, "email", email)
+
+    def normalise_email(self, email: str) -> str:
+        """Validate an email the way the profile does; a bad one is a 422 on the `email` field."""
+        try:
+            value = validate_field("email", email)
+        except ProfileInvalid as exc:
+            message = exc.errors[0].message
+            raise ValidationFailed(message, errors=[{"pointer": "/email", "detail": message}]) from None
+        assert isinstance(value, str)
+        return value
+
+    def sign_up(self, session: Session, email: str, password: str) -> Customer:
+        """Create an account, its vault, and store the email (encrypted) as the profile's email."""
+        email = self.normalise_email(email)
+        check_password(password, user_inputs=[email, email.split("@")[0]])
+        token = self.email_token(email)
+        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
+            raise Conflict("an account with this email already exists; log in instead", slug="email-taken")
+        customer = Customer(
+            email_index=token, password_hash=self.passwords.hash(password), created_at=self.clock()
+        )
+        session.add(customer)
+        session.flush()
+        self.vault.create(session, customer.id)
+        self.vault.write(session, customer.id, {"email": email}, replace=False)
+        return customer
+
+    def log_in(self, session: Session, email: str, password: str, *, address: str) -> IssuedSession:
+        """Check credentials under the throttle and open a session; the same 401 for every failure."""
+        account = ThrottleKey(self.email_token(email), self.slowdown_after, self.max_failures_account)
+        # An address shared by many people (an office, a carrier NAT) slows down only halfway to its lock.
+        by_address = ThrottleKey(
+            blind_token(self.blind_key, "client-address", address),
+            self.max_failures_address // 2,
+            self.max_failures_address,
+        )
+        keys = [account, by_address]
+        delay = self.throttle.delay_before_attempt(session, keys)
+        if delay:
+            self.sleep(delay)
+        customer = session.exec(select(Customer).where(Customer.email_index == account.token)).first()
+        if (
+            not self.passwords.verify(customer.password_hash if customer else None, password)
+            or customer is None
+        ):
+            self.throttle.record_failure(session, keys)
+            raise InvalidCredentials("the email or password is wrong")
+        self.throttle.clear(session, account)
+        if self.passwords.needs_rehash(customer.password_hash):
+            customer.password_hash = self.passwords.hash(password)
+            session.add(customer)
+        return self.open_session(session, customer.id)
+
+    def open_session(self, session: Session, customer_id: UUID) -> IssuedSession:
+        """A fresh session with a new random token (ids never carry over: login rotates them)."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        row = CustomerSession(
+            customer_id=customer_id,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + self.session_ttl,
+        )
+        session.add(row)
+        session.flush()
+        return IssuedSession(session=row, token=token)
+
+    def authenticate(self, session: Session, token: str) -> CustomerSession:
+        """The live session behind a token, or NotAuthenticated (unknown, forged, expired or ended)."""
+        digest = hash_token(token)
+        row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            raise NotAuthenticated("the session token is not valid; log in again")
+        if row.revoked_at is not None or row.expires_at <= self.clock():
+            raise NotAuthenticated("the session has ended; log in again")
+        return row
+
+    def log_out(self, session: Session, current: CustomerSession) -> None:
+        """End a session server-side: its token stops working at once."""
+        current.revoked_at = self.clock()
+        session.add(current)
+        session.flush()
+
+    def change_email(self, session: Session, customer: Customer, email: str) -> None:
+        """Point the login at a new email (the profile's email field holds the value, encrypted)."""
+        token = self.email_token(email)
+        if token == customer.email_index:
+            return
+        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
+            raise Conflict("another account already uses this email", slug="email-taken")
+        customer.email_index = token
+        session.add(customer)
+
+    def delete(self, session: Session, customer: Customer) -> UUID:
+        """Delete the account for good: shred the vault, end every session, leave a bare tombstone."""
+        customer_id = customer.id
+        self.vault.shred(session, customer_id)
+        session.exec(delete(CustomerSession).where(col(CustomerSession.customer_id) == customer_id))
+        session.delete(customer)
+        session.add(AccountTombstone(customer_id=customer_id, deleted_at=self.clock()))
+        session.flush()
+        return customer_id

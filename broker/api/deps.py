@@ -1,0 +1,100 @@
+"""FastAPI dependencies as `Annotated` aliases: the unit of work and the current customer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from broker.accounts.models import Customer, CustomerSession
+from broker.errors import BrokerError, Forbidden, NotAuthenticated
+from broker.runtime import Runtime
+
+SESSION_COOKIE = "consentry_session"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was built with."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def unit_of_work(runtime: RuntimeDep) -> Iterator[Session]:
+    """One database transaction per request, committed before the response is sent.
+
+    A domain error rolls back, except the few whose bookkeeping must survive the error they answer
+    with (a failed login's throttle count): those have `keeps_changes`.
+    """
+    session = runtime.sessions()
+    try:
+        yield session
+        session.commit()
+    except BrokerError as exc:
+        session.commit() if exc.keeps_changes else session.rollback()
+        raise
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+# scope="function": the commit runs when the endpoint returns, before the response goes out, so a
+# failed commit is an error response, never a 200 for data that was not written.
+DbSession = Annotated[Session, Depends(unit_of_work, scope="function")]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("the Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+def _same_origin(request: Request, runtime: Runtime) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None:
+        return request.headers.get("sec-fetch-site", "same-origin") in {"same-origin", "none"}
+    base = urlsplit(str(runtime.settings.base_url))
+    given = urlsplit(origin)
+    return (given.scheme, given.netloc) == (base.scheme, base.netloc)
+
+
+def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> CustomerSession:
+    """The customer session behind the bearer token or the session cookie.
+
+    Cookie-authenticated requests that change state must come from our own origin (CSRF defence for
+    the JSON API; the portal's forms carry CSRF tokens as well).
+    """
+    token = _bearer(request)
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token is None:
+            raise NotAuthenticated("log in first: send 'Authorization: Bearer <token>' or the session cookie")
+        if request.method not in _SAFE_METHODS and not _same_origin(request, runtime):
+            raise Forbidden("cross-site request refused; use the portal or a bearer token", slug="csrf")
+    return runtime.accounts.authenticate(db, token)
+
+
+CurrentSession = Annotated[CustomerSession, Depends(current_session)]
+
+
+def current_customer(session: CurrentSession, db: DbSession) -> Customer:
+    """The customer who owns the current session."""
+    customer = db.get(Customer, session.customer_id)
+    if customer is None:
+        raise NotAuthenticated("this account no longer exists")
+    return customer
+
+
+CurrentCustomer = Annotated[Customer, Depends(current_customer)]

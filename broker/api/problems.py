@@ -1,0 +1,160 @@
+"""RFC 9457 problem+json rendering for every error the HTTP API can produce."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from broker.errors import (
+    PROBLEM_BASE,
+    BrokerError,
+    Conflict,
+    MalformedRequest,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from vault.errors import DecryptionFailed, ProfileInvalid, UnknownField, VaultError, VaultNotFound
+
+log = logging.getLogger("consentry.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_SLUGS = {
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    415: "unsupported-media-type",
+}
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem+json response with a stable `type` URI."""
+    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def render_broker_error(exc: BrokerError) -> JSONResponse:
+    """Render a domain error; throttling adds Retry-After, 401s add WWW-Authenticate."""
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
+    if exc.status == 503:
+        headers["Retry-After"] = "1"
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, headers=headers, **exc.extensions)
+
+
+def vault_to_broker(exc: VaultError) -> BrokerError:
+    """Map vault errors onto problem types."""
+    if isinstance(exc, ProfileInvalid):
+        errors = [
+            {
+                "pointer": f"/{e.field}",
+                "detail": e.message if e.message.startswith(e.field) else f"{e.field}: {e.message}",
+            }
+            for e in exc.errors
+        ]
+        return ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
+    if isinstance(exc, UnknownField):
+        return ValidationFailed(str(exc), errors=[{"pointer": f"/{exc.name}", "detail": str(exc)}])
+    if isinstance(exc, VaultNotFound):
+        return BrokerError("this account's data no longer exists", slug="vault-gone")
+    if isinstance(exc, DecryptionFailed):
+        return BrokerError(
+            "stored data could not be decrypted; the operator has been alerted", slug="integrity"
+        )
+    return BrokerError("the vault could not complete the request", slug="vault")
+
+
+def _pointer(loc: tuple[Any, ...]) -> str:
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in {"body", "query", "path", "header", "cookie"}
+        else list(map(str, loc))
+    )
+    return "/" + "/".join(parts)
+
+
+def _message(error: dict[str, Any]) -> str:
+    loc = error.get("loc", ())
+    name = str(loc[-1]) if loc else "input"
+    if error["type"] == "extra_forbidden":
+        return f"unknown field {name!r}"
+    if error["type"] == "missing":
+        return f"{name} is required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
+def render_validation_error(exc: RequestValidationError) -> JSONResponse:
+    """400 for bodies that are not JSON, 422 (with one entry per problem) for invalid values."""
+    errors = list(exc.errors())
+    for error in errors:
+        if error["type"] == "json_invalid":
+            ctx = error.get("ctx", {}).get("error", "")
+            return render_broker_error(
+                MalformedRequest(f"the request body is not valid JSON ({ctx}); send a JSON object")
+            )
+    if any(e["loc"] == ("body",) for e in errors):
+        return render_broker_error(MalformedRequest("the request body must be a JSON object"))
+    items = [{"pointer": _pointer(tuple(e["loc"])), "detail": _message(e)} for e in errors]
+    detail = "; ".join(item["detail"] for item in items)
+    return render_broker_error(ValidationFailed(detail, errors=items))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every exception into problem+json."""
+
+    @app.exception_handler(BrokerError)
+    async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("broker error %s: %s", exc.slug, exc.detail)
+        return render_broker_error(exc)
+
+    @app.exception_handler(VaultError)
+    async def _vault(_: Request, exc: VaultError) -> JSONResponse:
+        log.error("vault error %s", type(exc).__name__)  # never the message: it may name data
+        return render_broker_error(vault_to_broker(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return render_validation_error(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
+        detail = "no such resource; see /docs for the API" if exc.status_code == 404 else str(exc.detail)
+        return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", type(exc).__name__)
+        return render_broker_error(
+            ServiceUnavailable("the database is unavailable for a moment; retry shortly")
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _race(_: Request, exc: IntegrityError) -> JSONResponse:
+        # Our checks run first; reaching here means a concurrent request won a race.
+        return render_broker_error(
+            Conflict("the request conflicts with a change made at the same time; retry")
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return problem_response(
+            500, "internal", "Internal error", "something went wrong on our side; it has been logged"
+        )

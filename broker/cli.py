@@ -1,0 +1,140 @@
+"""The `consentry` command: serve, migrate, demo, keys."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlmodel import select
+
+from broker.accounts.models import Customer
+from broker.db import create_db_engine, ensure_migrated, migrate
+from broker.errors import BrokerError, Conflict, DatabaseNotMigrated
+from broker.runtime import build_runtime
+from broker.settings import Settings
+from vault.errors import VaultError
+from vault.rotation import rotate_keks
+
+app = typer.Typer(help="Consentry broker: serve the API and administer it.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-vault-passphrase-2026"  # noqa: S105 - a published demo credential, seeded on request
+
+
+@app.command("migrate")
+def migrate_cmd() -> None:
+    """Create or upgrade the database schema to the newest revision."""
+    settings = Settings()
+    revision = migrate(settings.resolved_database_url)
+    err.print(f"[green]database is at revision {revision}[/green]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the broker over HTTP (uvicorn)."""
+    import uvicorn
+
+    settings = Settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        ensure_migrated(engine)
+    except DatabaseNotMigrated as exc:
+        err.print(f"[red]refusing to start:[/red] {exc}")
+        raise SystemExit(2) from None
+    finally:
+        engine.dispose()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        "broker.asgi:app", host=host, port=port, workers=workers, access_log=False, proxy_headers=False
+    )
+
+
+@app.command()
+def demo() -> None:
+    """Seed a demo customer (idempotent) and print the credentials as JSON."""
+    runtime = build_runtime(Settings())
+    with runtime.sessions() as session:
+        token = runtime.accounts.email_token(DEMO_EMAIL)
+        exists = session.exec(select(Customer.id).where(Customer.email_index == token)).first()
+        if exists is None:
+            try:
+                customer = runtime.accounts.sign_up(session, DEMO_EMAIL, DEMO_PASSWORD)
+                runtime.vault.write(session, customer.id, _DEMO_PROFILE, replace=False)
+                session.commit()
+            except Conflict:
+                session.rollback()
+    typer.echo(json.dumps({"customer": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}}, indent=2))
+
+
+_DEMO_PROFILE = {
+    "given_name": "Robin",
+    "family_name": "Demo",
+    "birthdate": "1990-04-12",
+    "postcode": "SW1A 1AA",
+    "city": "London",
+    "country": "GB",
+    "household_size": 2,
+    "life_stage": "couple",
+    "dietary": ["vegetarian"],
+    "interests": ["cooking", "cycling", "books"],
+    "preferred_channels": ["email", "app"],
+}
+
+
+@keys_app.command("rotate")
+def rotate(
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="DEKs re-wrapped per transaction")] = 500,
+    grace: Annotated[float, typer.Option(min=0, help="seconds to wait before retiring old KEKs")] = 2.0,
+) -> None:
+    """Rotate the key-encryption key: re-wrap every customer's data key online, then retire the old KEK.
+
+    Safe to interrupt: run it again and it resumes where it stopped.
+    """
+    runtime = build_runtime(Settings())
+    columns = (TextColumn("re-wrapping data keys"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        task = progress.add_task("rewrap", total=None)
+        report = rotate_keks(
+            runtime.sessions,
+            runtime.vault,
+            batch_size=batch_size,
+            on_start=lambda total: progress.update(task, total=total),
+            on_progress=lambda done: progress.advance(task, done),
+            retire_grace=lambda: time.sleep(grace),
+        )
+    verb = "resumed rotation to" if report.resumed else "rotated to"
+    err.print(
+        f"[green]{verb} KEK version {report.target_version}; re-wrapped {report.rewrapped} data keys[/green]"
+    )
+    if report.retired:
+        err.print(f"retired KEK versions: {', '.join(map(str, report.retired))}")
+    if report.kept:
+        err.print(
+            f"[yellow]versions {report.kept} are no longer used: remove them from CONSENTRY_KEKS[/yellow]"
+        )
+    typer.echo(
+        json.dumps(
+            {"kek_version": report.target_version, "rewrapped": report.rewrapped, "retired": report.retired}
+        )
+    )
+
+
+def main() -> None:
+    """Entry point of the `consentry` console script."""
+    try:
+        app()
+    except (BrokerError, VaultError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(1) from None

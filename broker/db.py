@@ -1,0 +1,93 @@
+"""Database engine, session factory and schema checks for SQLite (WAL) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from broker.errors import DatabaseNotMigrated
+
+SessionFactory = Callable[[], Session]
+
+
+def import_models() -> None:
+    """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
+    import broker.accounts.models  # noqa: F401
+    import vault.models  # noqa: F401
+
+
+def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Build an engine with the settings each backend needs to be safe under concurrency."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin: SAVEPOINTs then work
+        # (tests roll each one back) and our BEGIN is the one that runs.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> SessionFactory:
+    """A factory of ORM sessions that do not expire objects on commit (responses read them after)."""
+    return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration pointing at the packaged migrations, for the given database."""
+    config = Config()
+    config.set_main_option("script_location", str(files("migrations")))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> str:
+    """Upgrade the database to the newest schema and return the revision it is at."""
+    from alembic import command
+
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def ensure_migrated(engine: Engine) -> None:
+    """Refuse to run on a database whose schema is not the newest, saying what to run."""
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current != head:
+        raise DatabaseNotMigrated(
+            f"the database {engine.url.render_as_string(hide_password=True)} is at schema revision "
+            f"{current or 'none (empty)'} but this version needs {head}: run `consentry migrate`"
+        )

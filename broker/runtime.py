@@ -1,0 +1,87 @@
+"""The broker's wiring: one `Runtime` holds the engine and the services built from `Settings`.
+
+The app factory and the CLI both build one; tests build theirs with an injected clock and sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+
+from broker.accounts.passwords import Passwords
+from broker.accounts.profiles import CustomerProfiles
+from broker.accounts.service import Accounts
+from broker.accounts.throttle import Throttle
+from broker.db import SessionFactory, create_db_engine, import_models, session_factory
+from broker.settings import Settings
+from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
+from vault.profile import Vault
+from vault.sqltypes import utcnow
+
+
+def key_provider(settings: Settings) -> KeyProvider:
+    """The KEK provider the settings name."""
+    if settings.key_provider == "env":
+        assert settings.keks is not None and settings.blind_index_key is not None  # checked by Settings
+        return EnvKeyProvider(settings.keks.get_secret_value(), settings.blind_index_key.get_secret_value())
+    return FileKeyProvider(settings.data_dir / "keys")
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Everything a request or a command needs, built once."""
+
+    settings: Settings
+    engine: Engine
+    sessions: SessionFactory
+    keys: KeyProvider
+    vault: Vault
+    accounts: Accounts
+    profiles: CustomerProfiles
+    clock: Callable[[], datetime]
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Runtime:
+    """Wire the services for `settings`; pass `engine` to share one (tests do)."""
+    import_models()
+    engine = engine or create_db_engine(settings.resolved_database_url)
+    keys = key_provider(settings)
+    vault = Vault(keys=keys, clock=clock, max_seals=settings.dek_max_seals)
+    passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    throttle = Throttle(
+        window=timedelta(seconds=settings.login_failure_window_seconds),
+        lockout=timedelta(seconds=settings.login_lockout_seconds),
+        clock=clock,
+    )
+    accounts = Accounts(
+        vault=vault,
+        passwords=passwords,
+        throttle=throttle,
+        blind_key=keys.blind_index_key(),
+        session_ttl=timedelta(seconds=settings.session_ttl_seconds),
+        slowdown_after=settings.login_slowdown_after,
+        max_failures_account=settings.login_max_failures_account,
+        max_failures_address=settings.login_max_failures_address,
+        clock=clock,
+        sleep=sleep,
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=session_factory(engine),
+        keys=keys,
+        vault=vault,
+        accounts=accounts,
+        profiles=CustomerProfiles(accounts),
+        clock=clock,
+    )

@@ -1,0 +1,78 @@
+"""Runtime settings, read from ``CONSENTRY_*`` environment variables (pydantic-settings).
+
+One `Settings` object is built at start-up and passed down; nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the broker can be configured with. Field names map to ``CONSENTRY_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSENTRY_", frozen=True, extra="forbid")
+
+    data_dir: Path = Field(default=Path("var"), description="where the SQLite file and key files live")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite at <data_dir>/consentry.db"
+    )
+    base_url: AnyHttpUrl = Field(
+        default=AnyHttpUrl("http://127.0.0.1:8000"), description="public base URL (OAuth issuer)"
+    )
+    key_provider: Literal["file", "env"] = Field(
+        default="file", description="where key-encryption keys come from: key files under data_dir, or env"
+    )
+    keks: SecretStr | None = Field(
+        default=None, description="env provider: comma-separated '<version>:<base64 32-byte key>' pairs"
+    )
+    blind_index_key: SecretStr | None = Field(
+        default=None, description="env provider: base64 32-byte key for email lookup tokens"
+    )
+    session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # argon2id cost; the defaults are RFC 9106's second recommended option (64 MiB, t=3, p=4).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+    login_slowdown_after: int = Field(default=3, ge=1, description="failed logins before responses slow down")
+    login_max_failures_account: int = Field(default=10, ge=2, description="failures per account before 429")
+    login_max_failures_address: int = Field(default=50, ge=2, description="failures per address before 429")
+    login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_lockout_seconds: int = Field(default=5 * 60, ge=1)
+    dek_max_seals: int = Field(
+        default=2**30, ge=1, description="values one data key may seal before it is rotated (AES-GCM bound)"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _psycopg_driver(cls, url: str | None) -> str | None:
+        # Plain postgresql:// URLs would pick psycopg2, which we do not ship: use psycopg 3.
+        if url and url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @model_validator(mode="after")
+    def _env_provider_needs_keys(self) -> Settings:
+        if self.key_provider == "env" and (self.keks is None or self.blind_index_key is None):
+            raise ValueError(
+                "key_provider=env needs CONSENTRY_KEKS and CONSENTRY_BLIND_INDEX_KEY; "
+                "there are no default keys"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one, or SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'consentry.db').resolve()}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies get the Secure flag whenever the public URL is HTTPS."""
+        return self.base_url.scheme == "https"

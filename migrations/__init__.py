@@ -1,0 +1,1 @@
+"""Alembic migrations, packaged so `consentry migrate` finds them wherever Consentry is installed."""

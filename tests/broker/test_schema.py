@@ -1,0 +1,73 @@
+"""The database schema and the API contract: migrations match the models, the app refuses an
+unmigrated database, and the committed OpenAPI document matches the app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+from support import cli_env, make_settings, new_database_url
+
+from broker.app import create_app
+from broker.db import import_models
+from broker.errors import DatabaseNotMigrated
+from broker.openapi import render
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    import_models()
+    with engine.connect() as conn:
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata
+        )
+    assert diff == [], "models changed without a migration: write one with alembic revision --autogenerate"
+
+
+def test_app_refuses_an_unmigrated_database_and_says_what_to_run(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "var", new_database_url(tmp_path))
+    with pytest.raises(DatabaseNotMigrated, match="run `consentry migrate`"):
+        create_app(settings)
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "var", new_database_url(tmp_path))
+    consentry = Path(sys.executable).parent / "consentry"
+    result = subprocess.run(
+        [str(consentry), "serve", "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "consentry migrate" in " ".join(result.stderr.split())
+
+
+def test_migrate_then_demo_is_idempotent(tmp_path: Path) -> None:
+    env = cli_env(tmp_path / "var", new_database_url(tmp_path))
+    consentry = str(Path(sys.executable).parent / "consentry")
+    for _ in range(2):
+        subprocess.run([consentry, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+        demo = subprocess.run(
+            [consentry, "demo"], env=env, check=True, capture_output=True, text=True, timeout=120
+        )
+        assert json.loads(demo.stdout)["customer"]["email"] == "demo@example.com"
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    committed = (ROOT / "openapi" / "openapi.json").read_text()
+    assert committed == render(), "openapi/openapi.json is stale: run `make openapi` and commit it"
+
+
+def test_every_operation_documents_its_errors() -> None:
+    spec = json.loads(render())
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            codes = {int(code) for code in operation["responses"]}
+            assert any(400 <= code < 600 for code in codes), f"{method.upper()} {path} documents no error"
+            assert operation.get("operationId"), f"{method.upper()} {path} has no stable operationId"

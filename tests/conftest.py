@@ -1,0 +1,87 @@
+"""Shared fixtures: one migrated database per test session (SQLite, or PostgreSQL when
+CONSENTRY_TEST_DATABASE_URL names a server), each test inside a transaction rolled back at its end.
+
+Tests that need real commits (scanning the database file, concurrent requests, several processes)
+ask for `fresh_database_url` instead: a new, migrated, empty database of the same backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlmodel import Session
+from support import FakeClock, RecordedSleep, make_settings, new_database_url
+
+from broker.app import create_app
+from broker.db import create_db_engine, migrate
+from broker.runtime import Runtime, build_runtime
+from broker.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = new_database_url(tmp_path_factory.mktemp("db"))
+    migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sleep() -> RecordedSleep:
+    return RecordedSleep()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path / "var", database_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine, clock: FakeClock, sleep: RecordedSleep) -> Iterator[Runtime]:
+    """A runtime whose every session joins one outer transaction that is rolled back afterwards."""
+    connection = engine.connect()
+    outer = connection.begin()
+
+    def sessions() -> Session:
+        return Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+
+    built = build_runtime(settings, engine=engine, clock=clock, sleep=sleep)
+    yield dataclasses.replace(built, sessions=sessions)
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def db(runtime: Runtime) -> Iterator[Session]:
+    with runtime.sessions() as session:
+        yield session
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime=runtime), base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path: Path) -> str:
+    """A new, migrated, empty database that tests may commit to."""
+    url = new_database_url(tmp_path)
+    migrate(url)
+    return url

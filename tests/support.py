@@ -1,0 +1,161 @@
+"""Test support: an injectable clock and sleep, settings and databases for tests, HTTP helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from broker.settings import Settings
+
+PG_URL = os.environ.get("CONSENTRY_TEST_DATABASE_URL")
+STRONG_PASSWORD = "plum-otter-satchel-91-lantern"
+
+
+class FakeClock:
+    """An injectable clock: starts at a fixed instant, moves only when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class RecordedSleep:
+    """An injectable sleep that records the delays instead of waiting."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+_counter = itertools.count()
+
+
+def new_database_url(tmp_dir: Path) -> str:
+    """A new empty database: a SQLite file, or a freshly created PostgreSQL database."""
+    if PG_URL is None:
+        return f"sqlite:///{tmp_dir / f'db{next(_counter)}.sqlite'}"
+    name = f"consentry_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test: cheap argon2 (the cost is a setting; production uses RFC 9106's)."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 1024,
+        "argon2_parallelism": 1,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+def sign_up(client: TestClient, email: str = "ada@example.org", password: str = STRONG_PASSWORD) -> str:
+    """Create an account and log in; returns the bearer token."""
+    created = client.post("/v1/customers", json={"email": email, "password": password})
+    assert created.status_code == 201, created.text
+    return log_in(client, email, password)
+
+
+def log_in(client: TestClient, email: str, password: str = STRONG_PASSWORD) -> str:
+    """Log in and return the bearer token."""
+    response = client.post("/v1/sessions", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    client.cookies.clear()  # tests authenticate with the bearer token unless they say otherwise
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+CHEAP_ARGON2 = {
+    "CONSENTRY_ARGON2_TIME_COST": "1",
+    "CONSENTRY_ARGON2_MEMORY_KIB": "1024",
+    "CONSENTRY_ARGON2_PARALLELISM": "1",
+}
+
+
+@contextlib.contextmanager
+def live_server(data_dir: Path, database_url: str, log_path: Path) -> Iterator[str]:
+    """Run `consentry serve` as a real process on loopback; yields its base URL, stops it after."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")},
+        **CHEAP_ARGON2,
+        "CONSENTRY_DATA_DIR": str(data_dir),
+        "CONSENTRY_DATABASE_URL": database_url,
+        "CONSENTRY_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    consentry = Path(sys.executable).parent / "consentry"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(consentry), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def cli_env(data_dir: Path, database_url: str) -> dict[str, str]:
+    """Environment for running the `consentry` command against a test database."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")},
+        **CHEAP_ARGON2,
+        "CONSENTRY_DATA_DIR": str(data_dir),
+        "CONSENTRY_DATABASE_URL": database_url,
+    }

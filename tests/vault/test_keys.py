@@ -1,0 +1,69 @@
+"""KEK providers: file keys are private and versioned; env keys are validated and read-only."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+
+from vault.errors import KeyUnavailable, VaultError
+from vault.keys import EnvKeyProvider, FileKeyProvider, active_version
+
+
+def test_file_provider_creates_private_keys_on_first_use(tmp_path: Path) -> None:
+    provider = FileKeyProvider(tmp_path / "keys")
+    assert provider.versions() == [1]
+    for path in (tmp_path / "keys").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((tmp_path / "keys").stat().st_mode) == 0o700
+    assert len(provider.kek(1)) == 32
+    assert len(provider.blind_index_key()) == 32
+
+
+def test_file_provider_reuses_existing_keys(tmp_path: Path) -> None:
+    first = FileKeyProvider(tmp_path)
+    second = FileKeyProvider(tmp_path)
+    assert first.kek(1) == second.kek(1)
+    assert first.blind_index_key() == second.blind_index_key()
+
+
+def test_new_version_becomes_active_and_retired_version_is_gone(tmp_path: Path) -> None:
+    provider = FileKeyProvider(tmp_path)
+    assert provider.add_version() == 2
+    assert active_version(provider) == 2
+    assert provider.retire(1)
+    assert provider.versions() == [2]
+    with pytest.raises(KeyUnavailable):
+        provider.kek(1)
+
+
+def test_a_corrupt_key_file_is_refused(tmp_path: Path) -> None:
+    provider = FileKeyProvider(tmp_path)
+    (tmp_path / "kek-1.key").write_text("not base64!!")
+    with pytest.raises(VaultError, match="base64"):
+        provider.kek(1)
+
+
+def _key(fill: int) -> str:
+    return base64.b64encode(bytes([fill]) * 32).decode()
+
+
+def test_env_provider_reads_versions_and_refuses_to_create() -> None:
+    provider = EnvKeyProvider(f"1:{_key(1)}, 3:{_key(3)}", _key(9))
+    assert provider.versions() == [1, 3]
+    assert active_version(provider) == 3
+    assert provider.kek(3) == bytes([3]) * 32
+    with pytest.raises(VaultError, match="CONSENTRY_KEKS"):
+        provider.add_version()
+    assert provider.retire(1) is False
+
+
+@pytest.mark.parametrize(
+    ("keks", "message"),
+    [("", "no key"), ("one:abc", "<version>"), (f"1:{base64.b64encode(b'short').decode()}", "32 bytes")],
+)
+def test_env_provider_rejects_bad_configuration(keks: str, message: str) -> None:
+    with pytest.raises(VaultError, match=message):
+        EnvKeyProvider(keks, _key(9))

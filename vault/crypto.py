@@ -1,0 +1,89 @@
+"""Envelope encryption: the only module that touches AES-GCM.
+
+A recipe layer in the manner of pyca/cryptography's Fernet: no choices for the caller.
+
+- Each customer has a data-encryption key (DEK), 256 random bits.
+- A profile value is sealed with AES-256-GCM under the DEK with a random 96-bit nonce, and
+  AAD = customer id ‖ field name ‖ DEK version, so a ciphertext moved to another customer, another
+  field, or presented under another key version fails to open.
+- The DEK is wrapped with AES-256-GCM under a key-encryption key (KEK) with
+  AAD = purpose ‖ customer id ‖ KEK version, so a wrapped DEK cannot be swapped between customers.
+
+Every failure to open is the one opaque `DecryptionFailed`.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from vault.errors import DecryptionFailed
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_FORMAT = b"\x01"  # ciphertext format version, first byte of every sealed blob
+_WRAP_PURPOSE = b"consentry/dek-wrap/v1"
+_FIELD_PURPOSE = b"consentry/field/v1"
+
+
+def generate_key() -> bytes:
+    """A fresh random 256-bit key (a DEK or a KEK)."""
+    return AESGCM.generate_key(bit_length=256)
+
+
+def _field_aad(customer_id: UUID, field: str, dek_version: int) -> bytes:
+    name = field.encode()
+    # Length-prefix the name so no two (field, version) pairs share an AAD.
+    return (
+        _FIELD_PURPOSE
+        + customer_id.bytes
+        + struct.pack(">H", len(name))
+        + name
+        + struct.pack(">I", dek_version)
+    )
+
+
+def _wrap_aad(customer_id: UUID, kek_version: int) -> bytes:
+    return _WRAP_PURPOSE + customer_id.bytes + struct.pack(">I", kek_version)
+
+
+def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return _FORMAT + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _FORMAT or len(key) != KEY_BYTES:
+        raise DecryptionFailed()
+    nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, body, aad)
+    except InvalidTag:
+        raise DecryptionFailed() from None
+
+
+def seal_field(dek: bytes, *, customer_id: UUID, field: str, dek_version: int, plaintext: bytes) -> bytes:
+    """Encrypt one profile value, bound to its customer, field and DEK version."""
+    return _seal(dek, plaintext, _field_aad(customer_id, field, dek_version))
+
+
+def open_field(dek: bytes, *, customer_id: UUID, field: str, dek_version: int, ciphertext: bytes) -> bytes:
+    """Decrypt one profile value; raises DecryptionFailed if anything about it is not as sealed."""
+    return _open(dek, ciphertext, _field_aad(customer_id, field, dek_version))
+
+
+def wrap_dek(kek: bytes, *, customer_id: UUID, kek_version: int, dek: bytes) -> bytes:
+    """Wrap a customer's DEK under a KEK version."""
+    return _seal(kek, dek, _wrap_aad(customer_id, kek_version))
+
+
+def unwrap_dek(kek: bytes, *, customer_id: UUID, kek_version: int, wrapped: bytes) -> bytes:
+    """Unwrap a customer's DEK; raises DecryptionFailed on any mismatch."""
+    dek = _open(kek, wrapped, _wrap_aad(customer_id, kek_version))
+    if len(dek) != KEY_BYTES:
+        raise DecryptionFailed()
+    return dek

@@ -1,0 +1,43 @@
+"""The vault's tables: one wrapped data key per customer, one ciphertext per profile field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Column, ForeignKey, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from vault.sqltypes import UTCDateTime
+
+
+class VaultKey(SQLModel, table=True):
+    """A customer's data-encryption key, wrapped under a KEK version. Deleting it shreds the profile."""
+
+    __tablename__ = "vault_key"
+
+    customer_id: UUID = Field(primary_key=True)
+    kek_version: int = Field(index=True)
+    wrapped_dek: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    dek_version: int = 1
+    seal_count: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    rotated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class VaultField(SQLModel, table=True):
+    """One encrypted profile value. The field name is metadata; the value exists only as ciphertext."""
+
+    __tablename__ = "vault_field"
+
+    customer_id: UUID = Field(
+        sa_column=Column(
+            "customer_id",
+            ForeignKey("vault_key.customer_id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    name: str = Field(primary_key=True, max_length=40)
+    dek_version: int
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

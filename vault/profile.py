@@ -1,0 +1,238 @@
+"""Read, write, export and shred a customer's profile.
+
+Values are validated against the catalogue (`vault.fields`), serialised as compact JSON, and sealed
+one field per row under the customer's DEK (`vault.crypto`). Derived fields are computed on read and
+never stored. Writes validate everything before touching a row, so a profile is never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import Session, col, delete, select
+
+from vault import crypto
+from vault.errors import DecryptionFailed, FieldError, ProfileInvalid, VaultNotFound
+from vault.fields import DERIVED_FIELDS, STORED_FIELDS, JSONValue, derive, field_spec, validate_values
+from vault.keys import KeyProvider, active_version
+from vault.models import VaultField, VaultKey
+
+
+def _encode(value: JSONValue) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _decode(data: bytes) -> JSONValue:
+    try:
+        value: JSONValue = json.loads(data)
+    except ValueError:
+        raise DecryptionFailed() from None
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Vault:
+    """Profile operations over a database session, a key provider and a clock."""
+
+    keys: KeyProvider
+    clock: Callable[[], datetime]
+    max_seals: int = 2**30
+
+    def create(self, session: Session, customer_id: UUID) -> None:
+        """Create the customer's data key. Call once, when the account is created."""
+        version = active_version(self.keys)
+        wrapped = crypto.wrap_dek(
+            self.keys.kek(version), customer_id=customer_id, kek_version=version, dek=crypto.generate_key()
+        )
+        session.add(
+            VaultKey(
+                customer_id=customer_id, kek_version=version, wrapped_dek=wrapped, created_at=self.clock()
+            )
+        )
+        session.flush()
+
+    def _key(self, session: Session, customer_id: UUID, *, for_update: bool = False) -> VaultKey:
+        query = select(VaultKey).where(VaultKey.customer_id == customer_id)
+        if for_update:
+            query = query.with_for_update()
+        key = session.exec(query).first()
+        if key is None:
+            raise VaultNotFound(f"no vault for customer {customer_id}")
+        return key
+
+    def _dek(self, key: VaultKey) -> bytes:
+        return crypto.unwrap_dek(
+            self.keys.kek(key.kek_version),
+            customer_id=key.customer_id,
+            kek_version=key.kek_version,
+            wrapped=key.wrapped_dek,
+        )
+
+    def read_stored(
+        self, session: Session, customer_id: UUID, names: Iterable[str] | None = None
+    ) -> dict[str, JSONValue]:
+        """Decrypt the stored fields named (all when None); absent fields are left out."""
+        key = self._key(session, customer_id)
+        dek = self._dek(key)
+        query = select(VaultField).where(VaultField.customer_id == customer_id)
+        if names is not None:
+            query = query.where(col(VaultField.name).in_(list(names)))
+        values: dict[str, JSONValue] = {}
+        for row in session.exec(query):
+            plaintext = crypto.open_field(
+                dek,
+                customer_id=customer_id,
+                field=row.name,
+                dek_version=row.dek_version,
+                ciphertext=row.ciphertext,
+            )
+            values[row.name] = _decode(plaintext)
+        return {name: values[name] for name in STORED_FIELDS if name in values}
+
+    def read(
+        self, session: Session, customer_id: UUID, names: Iterable[str] | None = None
+    ) -> dict[str, JSONValue]:
+        """The profile as a reader sees it: stored fields and derived ones, limited to `names` if given."""
+        wanted = None if names is None else {field_spec(name).name for name in names}
+        needed: set[str] | None = None
+        if wanted is not None:
+            needed = {n for n in wanted if n in STORED_FIELDS}
+            for name in wanted & DERIVED_FIELDS.keys():
+                needed.update(DERIVED_FIELDS[name].derived_from)
+        stored = self.read_stored(session, customer_id, needed)
+        combined = {**stored, **derive(stored, today=self.clock().date())}
+        return {n: v for n, v in combined.items() if wanted is None or n in wanted}
+
+    def write(
+        self, session: Session, customer_id: UUID, values: Mapping[str, Any], *, replace: bool
+    ) -> dict[str, JSONValue]:
+        """Validate then store values. `replace` drops fields not given (PUT); otherwise None deletes (PATCH).
+
+        Returns the profile as stored afterwards (without derived fields).
+        """
+        removals = {name for name, value in values.items() if value is None}
+        if replace and removals:
+            raise ProfileInvalid(
+                [
+                    FieldError(n, "must not be null; leave the field out to remove it")
+                    for n in sorted(removals)
+                ]
+            )
+        unknown = [FieldError(n, "unknown field") for n in sorted(removals) if n not in STORED_FIELDS]
+        if unknown:
+            raise ProfileInvalid(unknown)
+        updates = validate_values({n: v for n, v in values.items() if v is not None})
+        key = self._key(session, customer_id, for_update=True)
+        if replace:
+            removals = {row for row in self._stored_names(session, customer_id) if row not in updates}
+        self._seal_all(session, key, updates)
+        if removals:
+            session.exec(
+                delete(VaultField).where(
+                    col(VaultField.customer_id) == customer_id, col(VaultField.name).in_(removals)
+                )
+            )
+        session.flush()
+        return self.read_stored(session, customer_id)
+
+    def _stored_names(self, session: Session, customer_id: UUID) -> list[str]:
+        return list(session.exec(select(VaultField.name).where(VaultField.customer_id == customer_id)))
+
+    def _seal_all(self, session: Session, key: VaultKey, updates: Mapping[str, JSONValue]) -> None:
+        if key.seal_count + len(updates) > self.max_seals:
+            self.rotate_dek(session, key)
+        dek = self._dek(key)
+        now = self.clock()
+        for name, value in updates.items():
+            ciphertext = crypto.seal_field(
+                dek,
+                customer_id=key.customer_id,
+                field=name,
+                dek_version=key.dek_version,
+                plaintext=_encode(value),
+            )
+            row = session.get(VaultField, (key.customer_id, name))
+            if row is None:
+                row = VaultField(
+                    customer_id=key.customer_id,
+                    name=name,
+                    dek_version=key.dek_version,
+                    ciphertext=ciphertext,
+                    updated_at=now,
+                )
+            else:
+                row.dek_version, row.ciphertext, row.updated_at = key.dek_version, ciphertext, now
+            session.add(row)
+        key.seal_count += len(updates)
+        session.add(key)
+
+    def rotate_dek(self, session: Session, key: VaultKey) -> None:
+        """Give the customer a fresh DEK and re-encrypt every field under it (AES-GCM nonce budget)."""
+        old_dek = self._dek(key)
+        new_dek, new_version = crypto.generate_key(), key.dek_version + 1
+        rows = session.exec(select(VaultField).where(VaultField.customer_id == key.customer_id)).all()
+        for row in rows:
+            plaintext = crypto.open_field(
+                old_dek,
+                customer_id=key.customer_id,
+                field=row.name,
+                dek_version=row.dek_version,
+                ciphertext=row.ciphertext,
+            )
+            row.ciphertext = crypto.seal_field(
+                new_dek,
+                customer_id=key.customer_id,
+                field=row.name,
+                dek_version=new_version,
+                plaintext=plaintext,
+            )
+            row.dek_version = new_version
+            session.add(row)
+        kek_version = active_version(self.keys)
+        key.wrapped_dek = crypto.wrap_dek(
+            self.keys.kek(kek_version), customer_id=key.customer_id, kek_version=kek_version, dek=new_dek
+        )
+        key.kek_version, key.dek_version, key.seal_count, key.rotated_at = (
+            kek_version,
+            new_version,
+            len(rows),
+            self.clock(),
+        )
+        session.add(key)
+
+    def export(self, session: Session, customer_id: UUID) -> dict[str, Any]:
+        """Everything the vault holds about the customer, decrypted, with when each field changed."""
+        key = self._key(session, customer_id)
+        rows = session.exec(select(VaultField).where(VaultField.customer_id == customer_id)).all()
+        stored = self.read_stored(session, customer_id)
+        return {
+            "fields": stored,
+            "derived": derive(stored, today=self.clock().date()),
+            "field_updated_at": {row.name: row.updated_at.isoformat() for row in rows},
+            "encryption": {
+                "algorithm": "AES-256-GCM, one data key per customer",
+                "data_key_version": key.dek_version,
+                "key_encryption_key_version": key.kek_version,
+                "data_key_created_at": key.created_at.isoformat(),
+            },
+        }
+
+    def shred(self, session: Session, customer_id: UUID) -> None:
+        """Crypto-shred: destroy the data key and delete the ciphertexts. Nothing can open them after."""
+        session.exec(delete(VaultField).where(col(VaultField.customer_id) == customer_id))
+        session.exec(delete(VaultKey).where(col(VaultKey.customer_id) == customer_id))
+        session.flush()
+
+    def rewrap(self, session: Session, key: VaultKey, kek_version: int) -> None:
+        """Re-wrap one DEK under another KEK version; field ciphertexts are untouched."""
+        dek = self._dek(key)
+        key.wrapped_dek = crypto.wrap_dek(
+            self.keys.kek(kek_version), customer_id=key.customer_id, kek_version=kek_version, dek=dek
+        )
+        key.kek_version = kek_version
+        session.add(key)

@@ -1,0 +1,89 @@
+"""KEK rotation: re-wrap every DEK under the newest KEK, online and resumable, then retire old KEKs.
+
+Field ciphertexts never change: only the 60-byte wrapped DEKs do, in small committed batches, so a
+server keeps serving throughout (a reader sees either the old wrapping, whose KEK still exists, or
+the new one). Running it again after an interruption resumes: as long as any DEK is wrapped under an
+older version, no new version is created and the remaining ones are moved to the newest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from vault.keys import active_version
+from vault.models import VaultKey
+from vault.profile import Vault
+
+
+@dataclass(slots=True)
+class RotationReport:
+    """What a rotation did."""
+
+    target_version: int
+    resumed: bool
+    rewrapped: int = 0
+    retired: list[int] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)  # unused versions the provider cannot delete itself
+
+
+def kek_usage(session: Session) -> dict[int, int]:
+    """How many DEKs each KEK version wraps."""
+    rows = session.exec(select(VaultKey.kek_version, func.count()).group_by(col(VaultKey.kek_version)))
+    return dict(rows)
+
+
+def _rewrap_batch(session: Session, vault: Vault, target: int, batch_size: int) -> int:
+    query = (
+        select(VaultKey)
+        .where(VaultKey.kek_version != target)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    keys = session.exec(query).all()
+    for key in keys:
+        vault.rewrap(session, key, target)
+    return len(keys)
+
+
+def rotate_keks(
+    sessions: Callable[[], Session],
+    vault: Vault,
+    *,
+    batch_size: int = 500,
+    on_start: Callable[[int], None] = lambda total: None,
+    on_progress: Callable[[int], None] = lambda done: None,
+    retire_grace: Callable[[], None] = lambda: None,
+) -> RotationReport:
+    """Rotate to a new KEK (or resume an interrupted rotation) and retire versions nothing uses.
+
+    `retire_grace` is called between the last re-wrap and the retirement, so requests that read a
+    wrapped DEK just before it was re-wrapped finish with the old KEK still present.
+    """
+    with sessions() as session:
+        usage = kek_usage(session)
+    target = active_version(vault.keys)
+    resumed = any(version != target for version in usage)
+    if not resumed:
+        target = vault.keys.add_version()
+    report = RotationReport(target_version=target, resumed=resumed)
+    on_start(sum(count for version, count in usage.items() if version != target))
+    while True:
+        with sessions() as session:
+            moved = _rewrap_batch(session, vault, target, batch_size)
+            session.commit()
+        if moved == 0:
+            break
+        report.rewrapped += moved
+        on_progress(moved)
+    retire_grace()
+    with sessions() as session:
+        in_use = set(kek_usage(session))
+    for version in vault.keys.versions():
+        if version == target or version in in_use:
+            continue
+        (report.retired if vault.keys.retire(version) else report.kept).append(version)
+    return report
