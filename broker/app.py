@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from broker.api import accounts, health, me, problems
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
+from broker.errors import DatabaseNotMigrated
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -21,10 +25,24 @@ def create_app(
     settings: Settings | None = None, *, runtime: Runtime | None = None, check_schema: bool = True
 ) -> FastAPI:
     """Build the application. Refuses to start on a database that is not migrated."""
+    owned = runtime is None
     runtime = runtime or build_runtime(settings or Settings())
     if check_schema:
-        ensure_migrated(runtime.engine)
+        try:
+            ensure_migrated(runtime.engine)
+        except DatabaseNotMigrated:
+            if owned:
+                runtime.engine.dispose()
+            raise
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            runtime.engine.dispose()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Consentry",
         version="0.1.0",
         description=DESCRIPTION,
