@@ -33,7 +33,7 @@ class RotationReport:
 def kek_usage(session: Session) -> dict[int, int]:
     """How many DEKs each KEK version wraps."""
     rows = session.exec(select(VaultKey.kek_version, func.count()).group_by(col(VaultKey.kek_version)))
-    return dict(rows)
+    return dict(list(rows))  # a Result has .keys(), so dict() would treat it as a mapping
 
 
 def _rewrap_batch(session: Session, vault: Vault, target: int, batch_size: int) -> int:
