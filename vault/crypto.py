@@ -35,55 +35,76 @@ def generate_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def _field_aad(customer_id: UUID, field: str, dek_version: int) -> bytes:
-    name = field.encode()
-    # Length-prefix the name so no two (field, version) pairs share an AAD.
-    return (
-        _FIELD_PURPOSE
-        + customer_id.bytes
-        + struct.pack(">H", len(name))
-        + name
-        + struct.pack(">I", dek_version)
-    )
-
-
 def _wrap_aad(customer_id: UUID, kek_version: int) -> bytes:
     return _WRAP_PURPOSE + customer_id.bytes + struct.pack(">I", kek_version)
 
 
-def _seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = os.urandom(NONCE_BYTES)
-    return _FORMAT + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
-
-
-def _open(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _FORMAT or len(key) != KEY_BYTES:
+def _aead(key: bytes) -> AESGCM:
+    if len(key) != KEY_BYTES:
         raise DecryptionFailed()
-    nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+    return AESGCM(key)
+
+
+def _seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(NONCE_BYTES)
+    return _FORMAT + nonce + aead.encrypt(nonce, plaintext, aad)
+
+
+def _open(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != _FORMAT:
+        raise DecryptionFailed()
     try:
-        return AESGCM(key).decrypt(nonce, body, aad)
+        return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
     except InvalidTag:
         raise DecryptionFailed() from None
 
 
+class FieldCipher:
+    """Seals and opens one customer's fields under one DEK version.
+
+    One AES-GCM context serves every field of a profile read or write; the AAD is
+    purpose ‖ customer id ‖ len(field) ‖ field ‖ DEK version, length-prefixed so no two
+    (field, version) pairs can share an AAD.
+    """
+
+    __slots__ = ("_aead", "_prefix", "_suffix")
+
+    def __init__(self, dek: bytes, *, customer_id: UUID, dek_version: int) -> None:
+        self._aead = _aead(dek)
+        self._prefix = _FIELD_PURPOSE + customer_id.bytes
+        self._suffix = struct.pack(">I", dek_version)
+
+    def _aad(self, field: str) -> bytes:
+        name = field.encode()
+        return self._prefix + struct.pack(">H", len(name)) + name + self._suffix
+
+    def seal(self, field: str, plaintext: bytes) -> bytes:
+        """Encrypt one value of `field` with a fresh random nonce."""
+        return _seal(self._aead, plaintext, self._aad(field))
+
+    def open(self, field: str, ciphertext: bytes) -> bytes:
+        """Decrypt one value of `field`; DecryptionFailed if anything about it is not as sealed."""
+        return _open(self._aead, ciphertext, self._aad(field))
+
+
 def seal_field(dek: bytes, *, customer_id: UUID, field: str, dek_version: int, plaintext: bytes) -> bytes:
     """Encrypt one profile value, bound to its customer, field and DEK version."""
-    return _seal(dek, plaintext, _field_aad(customer_id, field, dek_version))
+    return FieldCipher(dek, customer_id=customer_id, dek_version=dek_version).seal(field, plaintext)
 
 
 def open_field(dek: bytes, *, customer_id: UUID, field: str, dek_version: int, ciphertext: bytes) -> bytes:
     """Decrypt one profile value; raises DecryptionFailed if anything about it is not as sealed."""
-    return _open(dek, ciphertext, _field_aad(customer_id, field, dek_version))
+    return FieldCipher(dek, customer_id=customer_id, dek_version=dek_version).open(field, ciphertext)
 
 
 def wrap_dek(kek: bytes, *, customer_id: UUID, kek_version: int, dek: bytes) -> bytes:
     """Wrap a customer's DEK under a KEK version."""
-    return _seal(kek, dek, _wrap_aad(customer_id, kek_version))
+    return _seal(_aead(kek), dek, _wrap_aad(customer_id, kek_version))
 
 
 def unwrap_dek(kek: bytes, *, customer_id: UUID, kek_version: int, wrapped: bytes) -> bytes:
     """Unwrap a customer's DEK; raises DecryptionFailed on any mismatch."""
-    dek = _open(kek, wrapped, _wrap_aad(customer_id, kek_version))
+    dek = _open(_aead(kek), wrapped, _wrap_aad(customer_id, kek_version))
     if len(dek) != KEY_BYTES:
         raise DecryptionFailed()
     return dek
