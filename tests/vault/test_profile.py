@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import uuid
-from pathlib import Path
+from datetime import date
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from broker.runtime import Runtime
 from vault.errors import KeyUnavailable, ProfileInvalid, VaultNotFound
+from vault.fields import CHANNELS, DIETARY, INTEREST_TAGS, LIFE_STAGES, MAX_INTERESTS, validate_values
 from vault.keys import EnvKeyProvider
 from vault.models import VaultField, VaultKey
 from vault.profile import Vault
@@ -95,11 +99,9 @@ def test_an_interrupted_rotation_resumes_without_a_new_version(runtime: Runtime,
     assert all(runtime.vault.read_stored(db, c)["city"] == "Leeds" for c in customers)
 
 
-def test_env_keys_are_not_deleted_but_reported(runtime: Runtime, db: Session, tmp_path: Path) -> None:
+def test_env_keys_are_not_deleted_but_reported(runtime: Runtime, db: Session) -> None:
     file_keys = runtime.keys
     customer_id = _customer(runtime.vault, db)
-    import base64
-
     v1 = base64.b64encode(file_keys.kek(1)).decode()
     v2 = base64.b64encode(b"\x02" * 32).decode()
     blind = base64.b64encode(file_keys.blind_index_key()).decode()
@@ -110,3 +112,40 @@ def test_env_keys_are_not_deleted_but_reported(runtime: Runtime, db: Session, tm
     assert env_vault.read_stored(db, customer_id)["city"] == "Leeds"
     with pytest.raises(KeyUnavailable):
         EnvKeyProvider(f"2:{v2}", blind).kek(1)
+
+
+_NAMES = st.text(
+    alphabet=st.characters(categories=("L", "M", "N", "P", "Zs"), exclude_characters="\u2028\u2029"),
+    min_size=1,
+    max_size=60,
+).filter(lambda s: s.strip() != "")
+PROFILE_VALUES = st.fixed_dictionaries(
+    {},
+    optional={
+        "phone": st.sampled_from(["+447400123456", "+33612345678", "+14155552671", "+491701234567"]),
+        "given_name": _NAMES,
+        "family_name": _NAMES,
+        "birthdate": st.dates(min_value=date(1900, 1, 1), max_value=date(2020, 1, 1)).map(date.isoformat),
+        "postcode": st.from_regex(r"[A-Z]{1,2}[0-9]{1,2} [0-9][A-Z]{2}", fullmatch=True),
+        "city": _NAMES,
+        "country": st.sampled_from(["GB", "FR", "DE", "US", "NZ", "JP"]),
+        "household_size": st.integers(min_value=1, max_value=20),
+        "life_stage": st.sampled_from(LIFE_STAGES),
+        "dietary": st.lists(st.sampled_from(DIETARY), unique=True),
+        "interests": st.lists(st.sampled_from(INTEREST_TAGS), unique=True, max_size=MAX_INTERESTS),
+        "preferred_channels": st.lists(st.sampled_from(CHANNELS), unique=True),
+    },
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=PROFILE_VALUES)
+def test_every_field_type_round_trips_through_the_vault(
+    runtime: Runtime, db: Session, values: dict[str, object]
+) -> None:
+    customer_id = uuid.uuid4()
+    runtime.vault.create(db, customer_id)
+    stored = runtime.vault.write(db, customer_id, {"email": "round@example.org", **values}, replace=True)
+    assert stored == validate_values({"email": "round@example.org", **values})
+    assert runtime.vault.read_stored(db, customer_id) == stored
+    db.rollback()
