@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -36,3 +37,14 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """The default clock: the current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def str_enum(enum_cls: type[StrEnum]) -> Enum:
+    """A column type storing a StrEnum's values as plain strings (no native enum type to migrate)."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+    )

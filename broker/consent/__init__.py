@@ -1,0 +1,1 @@
+"""Offers, grants and their lifecycle, and the record of every read."""

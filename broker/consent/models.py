@@ -1,0 +1,102 @@
+"""Consent tables: offers (immutable versions), grants (a state machine), access records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, Column, ForeignKey, Index
+from sqlmodel import Field, SQLModel
+
+from vault.sqltypes import UTCDateTime, str_enum
+
+
+class OfferStatus(StrEnum):
+    """An offer version is active, replaced by a newer version, or withdrawn by its brand."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"
+
+
+class Offer(SQLModel, table=True):
+    """One immutable version of a brand's offer. Grants point at the exact version consented to."""
+
+    __tablename__ = "offer"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    brand_id: UUID = Field(
+        sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    lineage_id: UUID = Field(index=True)  # the id of version 1; every version of one offer shares it
+    version: int = 1
+    status: OfferStatus = Field(
+        default=OfferStatus.ACTIVE, sa_column=Column(str_enum(OfferStatus), nullable=False)
+    )
+    title: str = Field(max_length=120)
+    description: str = Field(max_length=2000)
+    required_fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    optional_fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    purpose: str = Field(max_length=64)
+    purpose_explanation: str = Field(max_length=1000)
+    grant_duration_days: int
+    retention_days: int
+    recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    value: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class GrantStatus(StrEnum):
+    """The lifecycle of a grant. Expiry is also computed from `expires_at` on every read."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class Grant(SQLModel, table=True):
+    """A customer's consent to one brand for exactly these fields, this purpose, until `expires_at`."""
+
+    __tablename__ = "consent_grant"
+    __table_args__ = (
+        Index("ix_consent_grant_brand_page", "brand_id", "created_at", "id"),
+        Index("ix_consent_grant_customer_page", "customer_id", "created_at", "id"),
+    )
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    offer_id: UUID = Field(sa_column=Column(ForeignKey("offer.id"), nullable=False))
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    purpose: str = Field(max_length=64)
+    status: GrantStatus = Field(
+        default=GrantStatus.ACTIVE, sa_column=Column(str_enum(GrantStatus), nullable=False)
+    )
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    status_changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    ended_by: str | None = Field(default=None, max_length=16)
+
+
+class AccessRecord(SQLModel, table=True):
+    """One read of a customer's data by a brand: ids, field names and purpose, never values."""
+
+    __tablename__ = "access_record"
+    __table_args__ = (Index("ix_access_record_grant_time", "grant_id", "created_at"),)
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
+    )
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    customer_id: UUID = Field(
+        sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    purpose: str = Field(max_length=64)
+    request_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,6 @@
+"""The OAuth 2 authorization server, on Authlib's grant and endpoint classes.
+
+RFC 6749 (authorization code, refresh token, client credentials), RFC 7636 (PKCE, S256 only),
+RFC 7009 (revocation), RFC 7662 (introspection), RFC 8414 (metadata), RFC 9068 (JWT access tokens,
+Ed25519), RFC 9207 (`iss` in authorization responses).
+"""

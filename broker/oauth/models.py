@@ -1,0 +1,89 @@
+"""OAuth tables: brands (clients), authorization codes, token families, refresh tokens.
+
+Secrets, codes and tokens are stored as SHA-256 digests only (each has 256 random bits, so no salt is
+needed); comparisons happen on the digest in constant time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, Column, ForeignKey, LargeBinary
+from sqlmodel import Field, SQLModel
+
+from vault.sqltypes import UTCDateTime
+
+
+class Brand(SQLModel, table=True):
+    """A brand: an OAuth client. Confidential brands have a secret; public ones must use PKCE alone."""
+
+    __tablename__ = "brand"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    redirect_uris: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    public: bool = False
+    secret_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class TokenFamily(SQLModel, table=True):
+    """Every token descended from one authorization code. Revoking it kills them all at once."""
+
+    __tablename__ = "token_family"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    revoked_reason: str | None = Field(default=None, max_length=64)
+
+
+class AuthorizationCode(SQLModel, table=True):
+    """A one-time authorization code, bound to its client, redirect URI, PKCE challenge and grant."""
+
+    __tablename__ = "authorization_code"
+
+    code_hash: bytes = Field(sa_column=Column(LargeBinary(32), primary_key=True))
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
+    )
+    family_id: UUID = Field(default_factory=uuid4)
+    redirect_uri: str = Field(max_length=2000)
+    scope: str = Field(max_length=2000)
+    code_challenge: str = Field(max_length=128)
+    code_challenge_method: str = Field(max_length=8)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token; rotated on every use. Presenting a used one revokes its family."""
+
+    __tablename__ = "refresh_token"
+
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), primary_key=True))
+    family_id: UUID = Field(
+        sa_column=Column(ForeignKey("token_family.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    scope: str = Field(max_length=2000)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class RevokedAccessToken(SQLModel, table=True):
+    """A brand-level (client-credentials) access token revoked before it expired, by its `jti`."""
+
+    __tablename__ = "revoked_access_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
