@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from broker.api import accounts, health, me, problems
+from broker.api import accounts, brand, health, me, oauth, offers, problems
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import routes as portal_routes
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -57,10 +61,15 @@ def create_app(
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(me.router)
+    app.include_router(brand.router)
+    app.include_router(offers.router)
+    app.include_router(oauth.router)
+    app.include_router(portal_routes.router)
+    app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)
-    def root() -> dict[str, str]:
-        return {"service": "consentry", "openapi": "/openapi.json", "health": "/healthz"}
+    def root() -> RedirectResponse:
+        return RedirectResponse("/portal/", status_code=307)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, hsts=runtime.settings.secure_cookies)

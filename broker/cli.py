@@ -15,6 +15,8 @@ from sqlmodel import select
 from broker.accounts.models import Customer
 from broker.db import create_db_engine, ensure_migrated, migrate
 from broker.errors import BrokerError, Conflict, DatabaseNotMigrated
+from broker.oauth.clients import register_brand
+from broker.oauth.context import ACCESS_TOKEN_LIFETIME
 from broker.runtime import build_runtime
 from broker.settings import Settings
 from vault.errors import VaultError
@@ -23,6 +25,8 @@ from vault.rotation import rotate_keks
 app = typer.Typer(help="Consentry broker: serve the API and administer it.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+brands_app = typer.Typer(help="Brands (OAuth clients).", no_args_is_help=True)
+app.add_typer(brands_app, name="brands")
 err = Console(stderr=True)
 
 DEMO_EMAIL = "demo@example.com"
@@ -91,6 +95,33 @@ _DEMO_PROFILE = {
     "interests": ["cooking", "cycling", "books"],
     "preferred_channels": ["email", "app"],
 }
+
+
+@brands_app.command("create")
+def create_brand(
+    name: Annotated[str, typer.Option(help="the brand's name, as customers will see it")],
+    redirect_uri: Annotated[list[str], typer.Option(help="exact redirect URI; repeat for several")],
+    public: Annotated[
+        bool, typer.Option("--public", help="a mobile or single-page app: no secret, PKCE only")
+    ] = False,
+) -> None:
+    """Register a brand and print its client_id (and client_secret, shown only now) as JSON."""
+    runtime = build_runtime(Settings())
+    with runtime.sessions() as session:
+        registered = register_brand(
+            session, name=name, redirect_uris=redirect_uri, public=public, clock=runtime.clock
+        )
+        session.commit()
+    output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}
+    typer.echo(json.dumps(output, indent=2))
+
+
+@keys_app.command("rotate-signing")
+def rotate_signing() -> None:
+    """Start signing access tokens with a new key; keys older than every live token are deleted."""
+    runtime = build_runtime(Settings())
+    kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    typer.echo(json.dumps({"kid": kid, "retired": retired}))
 
 
 @keys_app.command("rotate")

@@ -21,8 +21,8 @@ SessionFactory = Callable[[], Session]
 
 def import_models() -> None:
     """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
-    import broker.accounts.models  # noqa: F401
-    import broker.consent.models  # noqa: F401
+    import broker.accounts.models
+    import broker.consent.models
     import broker.oauth.models  # noqa: F401
     import vault.models  # noqa: F401
 

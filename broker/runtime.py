@@ -16,7 +16,12 @@ from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle
+from broker.consent.grants import Grants
+from broker.consent.offers import Offers
+from broker.consent.reads import ProfileReads
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
+from broker.oauth.context import OAuthServices
+from broker.oauth.signing import SigningKeys
 from broker.settings import Settings
 from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
 from vault.profile import Vault
@@ -42,6 +47,10 @@ class Runtime:
     vault: Vault
     accounts: Accounts
     profiles: CustomerProfiles
+    oauth: OAuthServices
+    offers: Offers
+    grants: Grants
+    reads: ProfileReads
     clock: Callable[[], datetime]
 
 
@@ -75,6 +84,15 @@ def build_runtime(
         clock=clock,
         sleep=sleep,
     )
+    offers, grants = Offers(clock=clock), Grants(clock=clock)
+    oauth = OAuthServices(
+        issuer=str(settings.base_url).rstrip("/"),
+        signing=SigningKeys(settings.data_dir / "keys" / "signing", clock=clock),
+        offers=offers,
+        grants=grants,
+        pairwise_key=keys.blind_index_key(),
+        clock=clock,
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -83,5 +101,9 @@ def build_runtime(
         vault=vault,
         accounts=accounts,
         profiles=CustomerProfiles(accounts),
+        oauth=oauth,
+        offers=offers,
+        grants=grants,
+        reads=ProfileReads(vault=vault, grants=grants, clock=clock),
         clock=clock,
     )

@@ -12,7 +12,7 @@ import unicodedata
 from hashlib import sha256
 from typing import Literal
 
-Purpose = Literal["email", "client-address"]
+Purpose = Literal["email", "client-address", "pairwise-subject"]
 
 
 def normalise(value: str) -> str:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.errors import BrokerError, Forbidden, NotAuthenticated
+from broker.oauth.bearer import BrandAccess, verify_access_token
 from broker.runtime import Runtime
 
 SESSION_COOKIE = "consentry_session"
@@ -98,3 +99,23 @@ def current_customer(session: CurrentSession, db: DbSession) -> Customer:
 
 
 CurrentCustomer = Annotated[Customer, Depends(current_customer)]
+
+
+def brand_access(request: Request, db: DbSession, runtime: RuntimeDep) -> BrandAccess:
+    """The brand behind a bearer access token (RFC 9068 JWT), verified and checked for revocation."""
+    token = _bearer(request)
+    if token is None:
+        raise NotAuthenticated("send the brand's access token as 'Authorization: Bearer <token>'")
+    return verify_access_token(db, runtime.oauth, token)
+
+
+BrandAccessDep = Annotated[BrandAccess, Depends(brand_access)]
+
+
+def request_id(request: Request) -> str:
+    """The id of this request (echoed as X-Request-ID and recorded with every access)."""
+    value: str = request.state.request_id
+    return value
+
+
+RequestId = Annotated[str, Depends(request_id)]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Body, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from broker.api.deps import SESSION_COOKIE, CurrentCustomer, DbSession, RuntimeDep
+from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
+from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
@@ -83,3 +86,77 @@ def delete_me(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> 
         SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=runtime.settings.secure_cookies
     )
     return response
+
+
+_GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}
+
+
+@router.get(
+    "/grants", operation_id="listMyGrants", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}}
+)
+def list_my_grants(
+    customer: CurrentCustomer,
+    db: DbSession,
+    runtime: RuntimeDep,
+    status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
+    brand: Annotated[str | None, Query(max_length=64, description="a brand's client_id")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> GrantPage:
+    """Every grant you gave, across brands, newest first (keyset pagination)."""
+    brand_id = runtime.grants.brand_filter(db, brand)
+    page = runtime.grants.listing(
+        db,
+        owner=("customer_id", customer.id),
+        status=status_filter,
+        brand_id=brand_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    now = runtime.clock()
+    items = [GrantPublic.of(g, b, now) for g, b in runtime.grants.with_brands(db, page.items)]
+    return GrantPage(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses=_GRANT)
+def get_my_grant(
+    grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> GrantPublic:
+    """One of your grants."""
+    grant = runtime.grants.for_customer(db, customer.id, grant_id)
+    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
+    return GrantPublic.of(grant, brand, runtime.clock())
+
+
+@router.patch(
+    "/grants/{grant_id}",
+    operation_id="narrowMyGrant",
+    responses={
+        **_GRANT,
+        409: {"description": "The grant has ended"},
+        422: {"description": "That would widen the grant"},
+    },
+)
+def narrow_my_grant(
+    grant_id: UUID, body: GrantChange, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> GrantPublic:
+    """Share less: drop fields, or end sooner. A grant is never widened."""
+    grant = runtime.grants.narrow_for_customer(
+        db, customer.id, grant_id, fields=body.fields, expires_at=body.expires_at
+    )
+    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
+    return GrantPublic.of(grant, brand, runtime.clock())
+
+
+@router.delete(
+    "/grants/{grant_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="revokeMyGrant",
+    responses=_GRANT,
+)
+def revoke_my_grant(
+    grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """Revoke: the brand's very next read fails, and its refresh tokens die."""
+    runtime.grants.revoke(db, runtime.grants.for_customer(db, customer.id, grant_id), by="customer")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -43,5 +43,6 @@ def test_request_id_is_echoed_when_well_formed_and_made_up_otherwise(client: Tes
     assert generated != "bad id\twith junk" and len(generated) == 32
 
 
-def test_root_points_at_the_api_description(client: TestClient) -> None:
-    assert client.get("/").json()["openapi"] == "/openapi.json"
+def test_root_redirects_to_the_portal(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/portal/"

@@ -1,0 +1,79 @@
+"""The brand API: read a granted profile, manage offers, see and end grants."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from broker.api.deps import BrandAccessDep, DbSession, RequestId, RuntimeDep
+from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
+from broker.consent.models import GrantStatus
+
+router = APIRouter(prefix="/v1", tags=["brand"])
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid, expired or revoked access token"},
+    403: {"description": "The token lacks the scope, or the grant is not live (revoked, expired, suspended)"},
+}
+Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
+
+
+@router.get("/profile", operation_id="readProfile", responses=_AUTH)
+def read_profile(
+    access: BrandAccessDep, db: DbSession, runtime: RuntimeDep, request_id: RequestId
+) -> ProfileRead:
+    """The customer's granted fields (derived ones computed), if the grant is live right now."""
+    return ProfileRead.model_validate(runtime.reads.read(db, access, request_id=request_id))
+
+
+@router.get(
+    "/grants",
+    operation_id="listBrandGrants",
+    responses={**_AUTH, 422: {"description": "Bad filter or cursor"}},
+)
+def list_grants(
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+    status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> GrantPage:
+    """This brand's grants, newest first (keyset pagination)."""
+    access.require("grants:read")
+    page = runtime.grants.listing(
+        db, owner=("brand_id", access.brand.id), status=status_filter, cursor=cursor, limit=limit
+    )
+    now = runtime.clock()
+    return GrantPage(
+        items=[GrantPublic.of(g, access.brand, now) for g in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get(
+    "/grants/{grant_id}",
+    operation_id="getBrandGrant",
+    responses={**_AUTH, 404: {"description": "No such grant for this brand"}},
+)
+def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> GrantPublic:
+    """One of this brand's grants; another brand's id answers 404."""
+    access.require("grants:read")
+    return GrantPublic.of(
+        runtime.grants.for_brand(db, access.brand.id, grant_id), access.brand, runtime.clock()
+    )
+
+
+@router.delete(
+    "/grants/{grant_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="endBrandGrant",
+    responses={**_AUTH, 404: {"description": "No such grant for this brand"}},
+)
+def end_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> Response:
+    """The brand ends the arrangement: the grant is revoked and its tokens die."""
+    access.require("grants:write")
+    runtime.grants.revoke(db, runtime.grants.for_brand(db, access.brand.id, grant_id), by="brand")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,216 @@
+"""OAuth 2 endpoints: authorize (with the consent screen), token, revoke, introspect, metadata, JWKS.
+
+They answer in OAuth's own terms (RFC 6749 error JSON, or error redirects carrying `iss`), not
+problem+json; an authorization request whose client or redirect URI cannot be trusted gets an error
+page and never a redirect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import uuid4
+
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from broker.api.deps import DbSession, RuntimeDep
+from broker.consent.authorization import ConsentScreen, decide
+from broker.oauth.context import OAuthContext, OAuthHTTPRequest
+from broker.oauth.metadata import authorization_server_metadata
+from broker.oauth.server import BrokerAuthorizationServer
+from broker.portal.pages import CSRF_FIELD, csrf_valid, render
+from broker.portal.routes import PortalSession, login_redirect
+
+router = APIRouter(tags=["oauth"])
+
+FORM = {
+    "application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+    }
+}
+OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
+
+
+async def form_values(request: Request) -> dict[str, list[str]]:
+    """The urlencoded body as lists of values (OAuth cares about repeated parameters)."""
+    if request.method != "POST":
+        return {}
+    form = await request.form(max_files=0, max_fields=200, max_part_size=8192)
+    values: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            values.setdefault(key, []).append(value)
+    return values
+
+
+FormValues = Annotated[dict[str, list[str]], Depends(form_values)]
+
+
+def _oauth_request(
+    request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep
+) -> OAuthHTTPRequest:
+    query: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, []).append(value)
+    issuer = str(runtime.settings.base_url).rstrip("/")
+    uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    ctx = OAuthContext(services=runtime.oauth, session=db, request_id=request.state.request_id)
+    return OAuthHTTPRequest(
+        method=request.method, uri=uri, headers=request.headers, query=query, form=form, ctx=ctx
+    )
+
+
+def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
+    message = error.description or error.error
+    context = {"title": "This sharing request can't be shown", "message": message}
+    return render(request, "error.html", context, status=400, secure=runtime.settings.secure_cookies)
+
+
+@router.get(
+    "/oauth/authorize",
+    include_in_schema=True,
+    operation_id="authorize",
+    responses={
+        302: {"description": "Redirect to the brand with a code or an error"},
+        400: {"description": "Error page: the request cannot be trusted"},
+    },
+)
+def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: PortalSession) -> Response:
+    """Authorization endpoint (authorization code + PKCE S256): log in if needed, then the consent screen."""
+    oauth_request = _oauth_request(request, {}, db, runtime)
+    server = BrokerAuthorizationServer(oauth_request.ctx)
+    try:
+        grant = server.get_consent_grant(oauth_request, end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            redirect: Response = server.handle_error_response(oauth_request, error)
+            return redirect
+        return _error_page(request, runtime, error)
+    if session is None:
+        return login_redirect(request.url.path + "?" + request.url.query)
+    screen = ConsentScreen.build(oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id)
+    return render(
+        request,
+        "consent.html",
+        screen.context(),
+        secure=runtime.settings.secure_cookies,
+        form_targets=screen.form_targets,
+    )
+
+
+@router.post(
+    "/oauth/authorize",
+    operation_id="authorizeDecision",
+    openapi_extra={"requestBody": {"content": FORM}},
+    responses={
+        302: {"description": "Redirect to the brand with a code or access_denied"},
+        400: {"description": "Error page"},
+        403: {"description": "Missing or wrong CSRF token"},
+    },
+)
+def authorize_decision(
+    request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep, session: PortalSession
+) -> Response:
+    """The consent form's answer: approve (with the fields kept) or deny."""
+    secure = runtime.settings.secure_cookies
+    submitted = (form.get(CSRF_FIELD) or [""])[0]
+    if not csrf_valid(request, submitted, str(runtime.settings.base_url)):
+        context = {
+            "title": "This form expired",
+            "message": "For your safety the consent form must be sent from this page. "
+            "Go back to the brand and start again.",
+        }
+        return render(request, "error.html", context, status=403, secure=secure)
+    params = {k: v for k, v in form.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}}
+    oauth_request = _oauth_request(request, params, db, runtime)
+    server = BrokerAuthorizationServer(oauth_request.ctx)
+    try:
+        grant = server.get_consent_grant(oauth_request, end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            redirect: Response = server.handle_error_response(oauth_request, error)
+            return redirect
+        return _error_page(request, runtime, error)
+    if session is None:
+        return login_redirect(
+            "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
+        )
+    outcome = decide(oauth_request.ctx, grant, customer_id=session.customer_id, form=form, family_id=uuid4())
+    if outcome.retry is not None:
+        screen = ConsentScreen.build(oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id)
+        return render(
+            request,
+            "consent.html",
+            screen.context(message=outcome.retry),
+            status=400,
+            secure=secure,
+            form_targets=screen.form_targets,
+        )
+    response: Response = server.create_authorization_response(
+        oauth_request, grant_user=outcome.subject, grant=grant
+    )
+    return response
+
+
+@router.post(
+    "/oauth/token",
+    operation_id="token",
+    openapi_extra={"requestBody": {"content": FORM}},
+    responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
+)
+def token(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
+    """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
+    oauth_request = _oauth_request(request, form, db, runtime)
+    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_token_response(oauth_request)
+    return response
+
+
+@router.post(
+    "/oauth/revoke",
+    operation_id="revoke",
+    openapi_extra={"requestBody": {"content": FORM}},
+    responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
+)
+def revoke(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
+    """RFC 7009 revocation: a refresh or access token of a grant revokes its whole token family."""
+    oauth_request = _oauth_request(request, form, db, runtime)
+    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_endpoint_response(
+        "revocation", oauth_request
+    )
+    return response
+
+
+@router.post(
+    "/oauth/introspect",
+    operation_id="introspect",
+    openapi_extra={"requestBody": {"content": FORM}},
+    responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
+)
+def introspect(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
+    """RFC 7662 introspection: a brand learns about its own tokens only."""
+    oauth_request = _oauth_request(request, form, db, runtime)
+    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_endpoint_response(
+        "introspection", oauth_request
+    )
+    return response
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    operation_id="authorizationServerMetadata",
+    responses={404: {"description": "Never: always served"}},
+)
+def metadata(runtime: RuntimeDep) -> dict[str, Any]:
+    """RFC 8414 authorization server metadata."""
+    return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
+
+
+@router.get(
+    "/.well-known/jwks.json", operation_id="jwks", responses={404: {"description": "Never: always served"}}
+)
+def jwks(runtime: RuntimeDep) -> JSONResponse:
+    """The public keys that verify access tokens, each with its `kid`."""
+    return JSONResponse(runtime.oauth.signing.jwks(), headers={"cache-control": "public, max-age=300"})

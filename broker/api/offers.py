@@ -1,0 +1,91 @@
+"""The brand API for offers: publish, list, read, revise (a new version), withdraw."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response, status
+
+from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
+from broker.consent.models import OfferStatus
+from broker.consent.offers import OfferDraft, OfferPage, OfferPublic
+
+router = APIRouter(prefix="/v1/offers", tags=["brand"])
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid, expired or revoked access token"},
+    403: {"description": "The token lacks the scope offers:write (or offers:read)"},
+}
+_ONE = {**_AUTH, 404: {"description": "No such offer for this brand"}}
+_WRITE = {
+    **_AUTH,
+    400: {"description": "The body is not JSON"},
+    413: {"description": "The body is over 64 KiB"},
+    422: {"description": "Invalid offer; `errors` points at each problem"},
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, operation_id="publishOffer", responses=_WRITE)
+def publish(
+    body: OfferDraft, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep, response: Response
+) -> OfferPublic:
+    """Publish an offer: the fields asked for, the purpose, how long, and the value given back."""
+    access.require("offers:write")
+    offer = runtime.offers.create(db, access.brand, body)
+    response.headers["Location"] = f"/v1/offers/{offer.id}"
+    return OfferPublic.from_offer(offer)
+
+
+@router.get("", operation_id="listOffers", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}})
+def list_offers(
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+    status_filter: Annotated[OfferStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OfferPage:
+    """This brand's offers, every version, newest first (keyset pagination)."""
+    access.require("offers:read")
+    page = runtime.offers.list(db, access.brand, status=status_filter, cursor=cursor, limit=limit)
+    return OfferPage(items=[OfferPublic.from_offer(o) for o in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{offer_id}", operation_id="getOffer", responses=_ONE)
+def get_offer(offer_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> OfferPublic:
+    """One offer version of this brand."""
+    access.require("offers:read")
+    return OfferPublic.from_offer(runtime.offers.get(db, access.brand, offer_id))
+
+
+@router.put(
+    "/{offer_id}",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="reviseOffer",
+    responses={
+        **_ONE,
+        **_WRITE,
+        409: {"description": "The offer was withdrawn, or this is not its latest version"},
+    },
+)
+def revise(
+    offer_id: UUID,
+    body: OfferDraft,
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+    response: Response,
+) -> OfferPublic:
+    """Change an offer: grants keep the version they agreed to, so this publishes a new version."""
+    access.require("offers:write")
+    offer = runtime.offers.revise(db, access.brand, offer_id, body)
+    response.headers["Location"] = f"/v1/offers/{offer.id}"
+    return OfferPublic.from_offer(offer)
+
+
+@router.delete("/{offer_id}", operation_id="withdrawOffer", responses=_ONE)
+def withdraw(offer_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> OfferPublic:
+    """Withdraw an offer: no new grants; existing grants run their course."""
+    access.require("offers:write")
+    return OfferPublic.from_offer(runtime.offers.withdraw(db, access.brand, offer_id))

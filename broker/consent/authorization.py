@@ -1,0 +1,137 @@
+"""The consent step of an authorization request: what the screen shows, and what the answer does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from broker.consent.models import Offer
+from broker.consent.purposes import describe_purpose
+from broker.oauth.clients import PROFILE_SCOPE_PREFIX
+from broker.oauth.context import OAuthContext
+from broker.oauth.flows import Subject
+from vault.fields import CATALOGUE, JSONValue, Sensitivity
+from vault.profile import Vault
+
+_FORM_ONLY = {"csrf_token", "decision", "fields", "special_consent"}
+
+
+def requested_fields(grant: Any) -> list[str]:
+    """The field names the (validated) request asks for, in the offer's order."""
+    return [s.removeprefix(PROFILE_SCOPE_PREFIX) for s in (grant.request.scope or "").split()]
+
+
+def describe_value(value: Mapping[str, Any]) -> str:
+    """The declared value in plain words, e.g. '10.00 EUR voucher: …, within 7 days'."""
+    amount = value.get("amount")
+    if value.get("unit") == "percent":
+        head = f"{amount}% {value['kind']}"
+    elif amount is not None and value.get("currency"):
+        head = f"{amount} {value['currency']} {value['kind']}"
+    elif amount is not None:
+        head = f"{amount} {value['kind']}"
+    else:
+        head = str(value["kind"])
+    due = value.get("due") or {}
+    when = {
+        "before_first_read": "before they first read your data",
+        "within_days": f"within {due.get('days')} days",
+        "monthly": "every month while you share",
+    }.get(str(due.get("when")), "")
+    return f"{head}: {value.get('description', '')}" + (f" ({when})" if when else "")
+
+
+def _shown(value: JSONValue | None) -> str | None:
+    if value is None:
+        return None
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentScreen:
+    """Everything the consent page shows, computed from the validated request."""
+
+    brand: str
+    offer: Offer
+    fields: list[dict[str, Any]]
+    params: list[tuple[str, str]]
+    form_targets: tuple[str, ...]
+
+    @classmethod
+    def build(cls, ctx: OAuthContext, grant: Any, vault: Vault, *, customer_id: UUID) -> ConsentScreen:
+        """Read the customer's current values of the requested fields and lay the screen out."""
+        assert ctx.offer is not None
+        offer, names = ctx.offer, requested_fields(grant)
+        values = vault.read(ctx.session, customer_id, names)
+        fields = [
+            {
+                "name": name,
+                "title": CATALOGUE[name].title,
+                "value": _shown(values.get(name)),
+                "required": name in offer.required_fields,
+                "special": CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
+                "checked": True,
+            }
+            for name in names
+        ]
+        params = [
+            (k, v) for k, vs in grant.request.payload.datalist.items() if k not in _FORM_ONLY for v in vs
+        ]
+        redirect = grant.request.payload.redirect_uri
+        origin = redirect.split("/", 3)[:3]
+        return cls(grant.request.client.brand.name, offer, fields, params, ("/".join(origin),))
+
+    def context(self, *, message: str | None = None) -> dict[str, Any]:
+        """The template context."""
+        purpose = describe_purpose(self.offer.purpose)
+        offer = {
+            "title": self.offer.title,
+            "description": self.offer.description,
+            "purpose_label": purpose.label,
+            "purpose_explanation": self.offer.purpose_explanation,
+            "grant_duration_days": self.offer.grant_duration_days,
+            "retention_days": self.offer.retention_days,
+            "recipients": self.offer.recipients,
+            "value_text": describe_value(self.offer.value),
+        }
+        special = [f["title"] for f in self.fields if f["special"]]
+        return {
+            "brand": self.brand,
+            "offer": offer,
+            "fields": self.fields,
+            "params": self.params,
+            "special": special,
+            "message": message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of the consent form: a subject to issue a code for, none (denied), or a retry."""
+
+    subject: Subject | None
+    retry: str | None = None
+
+
+def decide(
+    ctx: OAuthContext, grant: Any, *, customer_id: UUID, form: Mapping[str, list[str]], family_id: UUID
+) -> Decision:
+    """Create the grant with exactly the fields kept, or deny; special categories need their own tick."""
+    assert ctx.offer is not None
+    offer, names = ctx.offer, requested_fields(grant)
+    decision = (form.get("decision") or [""])[0]
+    if decision == "deny":
+        return Decision(None)
+    if decision != "approve":
+        return Decision(None, retry="Choose whether to share or not.")
+    kept = set(form.get("fields", [])) | set(offer.required_fields)
+    selected = [name for name in names if name in kept]
+    special = [n for n in selected if CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY]
+    if special and (form.get("special_consent") or [""])[0] != "yes":
+        return Decision(
+            None, retry="Sensitive data needs your explicit agreement: tick the box, or untick those fields."
+        )
+    created = ctx.services.grants.create(ctx.session, customer_id=customer_id, offer=offer, fields=selected)
+    return Decision(Subject(created, family_id))

@@ -1,0 +1,250 @@
+"""Grants: the persisted state machine of a customer's consent to one brand.
+
+    active ──suspend──▶ suspended ──resume──▶ active
+      │                    │
+      ├──────revoke────────┴──▶ revoked      (by the customer or the brand)
+      └──────expire────────────▶ expired     (also computed from expires_at on every check)
+
+Any other transition is `IllegalTransition`. A grant is checked on every read: its stored state,
+and its `expires_at` against the clock, so expiry holds to the second without a background job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select, update
+from sqlmodel.sql.expression import SelectOfScalar
+
+from broker.consent.models import Grant, GrantStatus, Offer
+from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.oauth.models import Brand, TokenFamily
+from broker.pagination import Page, page
+
+TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
+    GrantStatus.ACTIVE: frozenset({GrantStatus.SUSPENDED, GrantStatus.REVOKED, GrantStatus.EXPIRED}),
+    GrantStatus.SUSPENDED: frozenset({GrantStatus.ACTIVE, GrantStatus.REVOKED, GrantStatus.EXPIRED}),
+    GrantStatus.REVOKED: frozenset(),
+    GrantStatus.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(Conflict):
+    """A grant cannot move from its state to the one asked for."""
+
+    slug = "grant-state"
+
+
+class GrantInactive(Forbidden):
+    """A read on a grant that is not live; the slug says which state, the detail since when."""
+
+    slug = "grant-inactive"
+
+
+def effective_status(grant: Grant, now: datetime) -> GrantStatus:
+    """The grant's state at `now`: a live grant past its expiry is expired, whatever is stored."""
+    if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) and now >= grant.expires_at:
+        return GrantStatus.EXPIRED
+    return grant.status
+
+
+@dataclass(frozen=True, slots=True)
+class Grants:
+    """Grant operations; the clock is injected."""
+
+    clock: Callable[[], datetime]
+
+    def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
+        """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
+        now = self.clock()
+        grant = Grant(
+            customer_id=customer_id,
+            brand_id=offer.brand_id,
+            offer_id=offer.id,
+            fields=list(fields),
+            purpose=offer.purpose,
+            created_at=now,
+            expires_at=now + timedelta(days=offer.grant_duration_days),
+            status_changed_at=now,
+        )
+        session.add(grant)
+        session.flush()
+        return grant
+
+    def _get(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
+        grant = session.get(Grant, grant_id)
+        if grant is None or any(getattr(grant, k) != v for k, v in owner.items()):
+            raise NotFound(f"grant '{grant_id}' not found")
+        self._settle_expiry(session, grant)
+        return grant
+
+    def for_brand(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
+        """A brand's own grant; another brand's (or an unknown id) is 404, never 403."""
+        return self._get(session, grant_id, brand_id=brand_id)
+
+    def for_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> Grant:
+        """A customer's own grant; anyone else's is 404."""
+        return self._get(session, grant_id, customer_id=customer_id)
+
+    def listing(
+        self,
+        session: Session,
+        *,
+        owner: tuple[str, UUID],
+        status: GrantStatus | None = None,
+        brand_id: UUID | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Grant]:
+        """Grants of one brand or one customer, newest first, keyset-paginated."""
+        column, value = owner
+        query = select(Grant).where(getattr(Grant, column) == value)
+        if brand_id is not None:
+            query = query.where(Grant.brand_id == brand_id)
+        if status is not None:
+            query = self._status_filter(query, status)
+        result = page(session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit)
+        for grant in result.items:
+            self._settle_expiry(session, grant)
+        return result
+
+    def with_brands(self, session: Session, grants: Sequence[Grant]) -> list[tuple[Grant, Brand]]:
+        """Pair each grant with its brand, in one query."""
+        ids = {g.brand_id for g in grants}
+        brands = {b.id: b for b in session.exec(select(Brand).where(col(Brand.id).in_(ids)))} if ids else {}
+        return [(g, brands[g.brand_id]) for g in grants]
+
+    def _status_filter(self, query: SelectOfScalar[Grant], status: GrantStatus) -> SelectOfScalar[Grant]:
+        now = self.clock()
+        live = col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])
+        if status is GrantStatus.EXPIRED:
+            lapsed = and_(live, col(Grant.expires_at) <= now)
+            return query.where(or_(col(Grant.status) == GrantStatus.EXPIRED, lapsed))
+        if status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
+            return query.where(Grant.status == status, Grant.expires_at > now)
+        return query.where(Grant.status == status)
+
+    def _settle_expiry(self, session: Session, grant: Grant) -> None:
+        # Persist an expiry the clock has already decided, so stored state catches up with the truth.
+        if (
+            effective_status(grant, self.clock()) is GrantStatus.EXPIRED
+            and grant.status is not GrantStatus.EXPIRED
+        ):
+            self._move(session, grant, GrantStatus.EXPIRED, at=grant.expires_at)
+
+    def _move(
+        self, session: Session, grant: Grant, target: GrantStatus, *, at: datetime | None = None
+    ) -> None:
+        if target not in TRANSITIONS[grant.status]:
+            raise IllegalTransition(
+                f"grant '{grant.id}' is {grant.status.value}; it cannot become {target.value}"
+            )
+        grant.status, grant.status_changed_at = target, at or self.clock()
+        session.add(grant)
+        if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            self._revoke_families(session, grant.id, reason=f"grant-{target.value}")
+
+    def _revoke_families(self, session: Session, grant_id: UUID, *, reason: str) -> None:
+        session.exec(
+            update(TokenFamily)
+            .where(col(TokenFamily.grant_id) == grant_id, col(TokenFamily.revoked_at).is_(None))
+            .values(revoked_at=self.clock(), revoked_reason=reason)
+        )
+
+    def revoke(self, session: Session, grant: Grant, *, by: str) -> Grant:
+        """End the grant now; its refresh tokens die with it. Revoking twice is a no-op."""
+        if grant.status is GrantStatus.REVOKED:
+            return grant
+        self._move(session, grant, GrantStatus.REVOKED)
+        grant.ended_by = by
+        session.flush()
+        return grant
+
+    def narrow(
+        self,
+        session: Session,
+        grant: Grant,
+        offer: Offer,
+        *,
+        fields: Sequence[str] | None,
+        expires_at: datetime | None,
+    ) -> Grant:
+        """Drop fields and/or bring the expiry forward; never widen. Required fields stay."""
+        if effective_status(grant, self.clock()) in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            raise IllegalTransition(f"grant '{grant.id}' has ended; it can no longer be changed")
+        errors = []
+        if fields is not None:
+            added = [f for f in fields if f not in grant.fields]
+            dropped_required = [f for f in offer.required_fields if f in grant.fields and f not in fields]
+            if added:
+                errors.append(
+                    {
+                        "pointer": "/fields",
+                        "detail": f"a grant can only be narrowed; not granted: {', '.join(added)}",
+                    }
+                )
+            if dropped_required:
+                errors.append(
+                    {
+                        "pointer": "/fields",
+                        "detail": f"required by the offer: {', '.join(dropped_required)}; revoke instead",
+                    }
+                )
+        if expires_at is not None and not (self.clock() < expires_at <= grant.expires_at):
+            errors.append(
+                {
+                    "pointer": "/expires_at",
+                    "detail": "expires_at must be in the future and no later than the current expiry: "
+                    "a grant can only be shortened",
+                }
+            )
+        if errors:
+            raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
+        if fields is not None:
+            grant.fields = [f for f in grant.fields if f in fields]
+        if expires_at is not None:
+            grant.expires_at = expires_at
+        session.add(grant)
+        session.flush()
+        return grant
+
+    def narrow_for_customer(
+        self,
+        session: Session,
+        customer_id: UUID,
+        grant_id: UUID,
+        *,
+        fields: Sequence[str] | None,
+        expires_at: datetime | None,
+    ) -> Grant:
+        """The customer narrows one of their grants (see `narrow`)."""
+        grant = self.for_customer(session, customer_id, grant_id)
+        offer = session.get(Offer, grant.offer_id)
+        assert offer is not None
+        return self.narrow(session, grant, offer, fields=fields, expires_at=expires_at)
+
+    def brand_filter(self, session: Session, client_id: str | None) -> UUID | None:
+        """The brand id for a client_id filter; an unknown client_id matches nothing (not an error)."""
+        if client_id is None:
+            return None
+        brand = session.exec(select(Brand).where(Brand.client_id == client_id)).first()
+        return brand.id if brand else UUID(int=0)
+
+    def ensure_live(self, grant: Grant) -> None:
+        """Raise GrantInactive (403) saying which state and since when, unless the grant is active."""
+        now = self.clock()
+        status = effective_status(grant, now)
+        if status is GrantStatus.ACTIVE:
+            return
+        since = grant.expires_at if status is GrantStatus.EXPIRED else grant.status_changed_at
+        raise GrantInactive(
+            f"grant '{grant.id}' is {status.value} since {since.isoformat()}",
+            slug=f"grant-{status.value}",
+            grant_id=str(grant.id),
+            grant_status=status.value,
+            since=since.isoformat(),
+        )

@@ -1,0 +1,124 @@
+"""Brands as OAuth clients: registration, secrets, and the adapter Authlib's grants talk to."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, select
+
+from broker.errors import ValidationFailed
+from broker.oauth.models import Brand
+
+BRAND_SCOPES = ("offers:read", "offers:write", "grants:read", "grants:write")
+PROFILE_SCOPE_PREFIX = "profile:"
+
+
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def check_redirect_uri(uri: str) -> str | None:
+    """Why a redirect URI cannot be registered, or None. HTTPS, or http on loopback (RFC 8252)."""
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        return "a redirect URI must not contain a fragment"
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in {"127.0.0.1", "::1", "localhost"}:
+        return None
+    return "a redirect URI must be https:// (or http:// on 127.0.0.1 or localhost for development)"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredBrand:
+    """A new brand and its client secret, which exists in clear only here."""
+
+    brand: Brand
+    client_secret: str | None
+
+
+def register_brand(
+    session: Session, *, name: str, redirect_uris: Sequence[str], public: bool, clock: Callable[[], datetime]
+) -> RegisteredBrand:
+    """Create a brand. Confidential brands get a secret (stored as a digest); public ones get none."""
+    problems = [(i, p) for i, uri in enumerate(redirect_uris) if (p := check_redirect_uri(uri))]
+    if not name.strip() or not redirect_uris or problems:
+        errors = [{"pointer": f"/redirect_uris/{i}", "detail": p} for i, p in problems]
+        if not name.strip():
+            errors.append({"pointer": "/name", "detail": "a brand needs a name"})
+        if not redirect_uris:
+            errors.append({"pointer": "/redirect_uris", "detail": "register at least one redirect URI"})
+        raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
+    secret = None if public else "cs_" + secrets.token_urlsafe(32)
+    brand = Brand(
+        client_id="brd_" + secrets.token_urlsafe(16),
+        name=name.strip(),
+        redirect_uris=list(redirect_uris),
+        public=public,
+        secret_hash=_digest(secret) if secret else None,
+        scopes=list(BRAND_SCOPES),
+        created_at=clock(),
+    )
+    session.add(brand)
+    session.flush()
+    return RegisteredBrand(brand, secret)
+
+
+def find_brand(session: Session, client_id: str) -> Brand | None:
+    """The brand with this client id, if any."""
+    if not client_id or len(client_id) > 64:
+        return None
+    return session.exec(select(Brand).where(Brand.client_id == client_id)).first()
+
+
+class OAuthClient:
+    """Authlib's view of a brand (its ClientMixin protocol), kept apart from the table."""
+
+    def __init__(self, brand: Brand) -> None:
+        self.brand = brand
+
+    def get_client_id(self) -> str:
+        """The public client identifier."""
+        return self.brand.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        """No default: every authorization request must name its redirect URI exactly."""
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        """Profile scopes pass through (the offer decides them); brand scopes only if registered."""
+        requested = (scope or "").split()
+        allowed = [s for s in requested if s.startswith(PROFILE_SCOPE_PREFIX) or s in self.brand.scopes]
+        return " ".join(dict.fromkeys(allowed))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match against a registered URI."""
+        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.brand.redirect_uris)
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        """Constant-time comparison of the secret's digest."""
+        if self.brand.secret_hash is None:
+            return False
+        return hmac.compare_digest(_digest(client_secret), self.brand.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """Public brands authenticate with nothing (PKCE protects them); confidential ones with a secret."""
+        if self.brand.public:
+            return method == "none"
+        return method in {"client_secret_basic", "client_secret_post"}
+
+    def check_response_type(self, response_type: str) -> bool:
+        """Only the authorization code flow."""
+        return response_type == "code"
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        """Public brands cannot use client credentials: they have no credentials."""
+        if grant_type == "client_credentials":
+            return not self.brand.public
+        return grant_type in {"authorization_code", "refresh_token"}

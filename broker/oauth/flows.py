@@ -1,0 +1,303 @@
+"""Authlib grants and extensions, bound to our tables.
+
+- `CodeFlow` (RFC 6749 §4.1) with `S256Only` (RFC 7636, S256 required for every client) and
+  `OfferBinding` (the request names an offer; scopes must be its fields).
+- `RefreshFlow` (RFC 6749 §6) rotating refresh tokens; a used one revokes its family (RFC 9700 §4.14).
+- `BrandCredentialsFlow` (RFC 6749 §4.4) for brand-level scopes only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from authlib.oauth2.rfc6749 import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    InvalidRequestError,
+    InvalidScopeError,
+    RefreshTokenGrant,
+)
+from authlib.oauth2.rfc7636 import CodeChallenge
+from sqlmodel import col, update
+
+from broker.consent.grants import effective_status
+from broker.consent.models import Grant, GrantStatus
+from broker.consent.offers import field_scope
+from broker.errors import BrokerError
+from broker.oauth.clients import PROFILE_SCOPE_PREFIX, OAuthClient
+from broker.oauth.context import (
+    CODE_LIFETIME,
+    REFRESH_TOKEN_LIFETIME,
+    OAuthContext,
+    OAuthHTTPRequest,
+    digest,
+    new_secret,
+)
+from broker.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The resource owner as tokens see it: a live grant, and the token family it belongs to."""
+
+    grant: Grant
+    family_id: UUID
+
+    def get_user_id(self) -> str:
+        """Authlib asks for an id; ours is the grant's customer."""
+        return str(self.grant.customer_id)
+
+
+def _ctx(grant: Any) -> OAuthContext:
+    request: OAuthHTTPRequest = grant.request
+    return request.ctx
+
+
+class S256Only(CodeChallenge):
+    """PKCE required of every client, S256 only: a missing or plain challenge is refused."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        """Require code_challenge and code_challenge_method=S256 (RFC 9700 §2.1.1)."""
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("code_challenge is required: use PKCE with code_challenge_method=S256")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256; plain or missing is refused")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        """Every client sends the verifier, confidential or not."""
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("code_verifier is required")
+        super().validate_code_verifier(grant, result)
+
+
+def _requested_offer(data: dict[str, str]) -> str:
+    if data.get("offer"):
+        return data["offer"]
+    details = data.get("authorization_details")
+    if details:
+        try:
+            parsed = json.loads(details)
+        except ValueError:
+            raise InvalidRequestError("authorization_details is not valid JSON") from None
+        if isinstance(parsed, list):
+            for item in parsed:
+                if (
+                    isinstance(item, dict)
+                    and item.get("type") == "consentry_offer"
+                    and isinstance(item.get("offer"), str)
+                ):
+                    return str(item["offer"])
+        raise InvalidRequestError(
+            "authorization_details must hold an object of type consentry_offer with an offer id"
+        )
+    raise InvalidRequestError("name the offer: offer=<id> or authorization_details of type consentry_offer")
+
+
+class OfferBinding:
+    """Resolve the offer the request names; its fields bound the scopes that may be asked for."""
+
+    def __call__(self, grant: Any) -> None:
+        """Register on a code grant."""
+        grant.register_hook("after_validate_authorization_request_payload", self.bind)
+
+    def bind(self, grant: Any, redirect_uri: str) -> None:
+        """Check the requested scopes against the offer and remember the offer for consent."""
+        ctx, request = _ctx(grant), grant.request
+        reference = _requested_offer(request.payload.data)
+        try:
+            offer_id = UUID(reference)
+            offer = ctx.services.offers.current_for_authorization(
+                ctx.session, request.client.brand.id, offer_id
+            )
+        except ValueError:
+            raise InvalidRequestError(f"offer '{reference[:64]}' is not an offer id") from None
+        except BrokerError as exc:
+            raise InvalidRequestError(exc.detail) from None
+        offered = [*offer.required_fields, *offer.optional_fields]
+        raw = (request.payload.scope or "").split()
+        if any(not s.startswith(PROFILE_SCOPE_PREFIX) for s in raw):
+            raise InvalidScopeError("an authorization request asks only for profile:<field> scopes")
+        asked = [s.removeprefix(PROFILE_SCOPE_PREFIX) for s in raw] or offered
+        outside = [f for f in asked if f not in offered]
+        if outside:
+            raise InvalidScopeError(f"not part of offer '{offer.id}': {', '.join(outside)}")
+        missing = [f for f in offer.required_fields if f not in asked]
+        if missing:
+            raise InvalidScopeError(
+                f"the offer requires {', '.join(missing)}; ask for them or revise the offer"
+            )
+        request.scope = " ".join(field_scope(f) for f in offered if f in asked)
+        ctx.offer = offer
+
+
+class CodeFlow(AuthorizationCodeGrant):
+    """Authorization code grant; the code is one-time, and a replay revokes what it issued."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    def generate_authorization_code(self) -> str:
+        """256 random bits."""
+        return new_secret("ac_")
+
+    def save_authorization_code(self, code: str, request: OAuthHTTPRequest) -> None:
+        """Store the code's digest, bound to client, redirect URI, PKCE challenge and the new grant."""
+        ctx, subject = request.ctx, request.user
+        assert isinstance(subject, Subject)
+        now = ctx.services.clock()
+        ctx.session.add(
+            AuthorizationCode(
+                code_hash=digest(code),
+                brand_id=subject.grant.brand_id,
+                grant_id=subject.grant.id,
+                family_id=subject.family_id,
+                redirect_uri=request.payload.redirect_uri,
+                scope=" ".join(field_scope(f) for f in subject.grant.fields),
+                code_challenge=request.payload.data["code_challenge"],
+                code_challenge_method=request.payload.data["code_challenge_method"],
+                created_at=now,
+                expires_at=now + CODE_LIFETIME,
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> _CodeView | None:
+        """The unused, unexpired code issued to this client; a used one revokes its token family."""
+        ctx = _ctx(self)
+        row = ctx.session.get(AuthorizationCode, digest(code))
+        if row is None or row.brand_id != client.brand.id:
+            return None
+        if row.used_at is not None:
+            revoke_family(ctx, row.family_id, reason="code-replay")
+            return None
+        if row.expires_at <= ctx.services.clock():
+            return None
+        return _CodeView(row)
+
+    def delete_authorization_code(self, authorization_code: _CodeView) -> None:
+        """Mark the code used rather than delete it, so a replay is recognised."""
+        ctx = _ctx(self)
+        authorization_code.row.used_at = ctx.services.clock()
+        ctx.session.add(authorization_code.row)
+
+    def authenticate_user(self, authorization_code: _CodeView) -> Subject | None:
+        """The grant behind the code, if it is still active; its token family starts here."""
+        ctx, row = _ctx(self), authorization_code.row
+        grant = ctx.session.get(Grant, row.grant_id)
+        if grant is None or effective_status(grant, ctx.services.clock()) is not GrantStatus.ACTIVE:
+            return None
+        ctx.session.add(
+            TokenFamily(
+                id=row.family_id, grant_id=grant.id, brand_id=grant.brand_id, created_at=ctx.services.clock()
+            )
+        )
+        ctx.session.flush()
+        return Subject(grant, row.family_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _CodeView:
+    row: AuthorizationCode
+
+    def get_redirect_uri(self) -> str:
+        return self.row.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    @property
+    def code_challenge(self) -> str:
+        return self.row.code_challenge
+
+    @property
+    def code_challenge_method(self) -> str:
+        return self.row.code_challenge_method
+
+
+def revoke_family(ctx: OAuthContext, family_id: UUID, *, reason: str) -> None:
+    """Revoke every token of a family: refresh tokens stop working, access tokens fail their next read."""
+    ctx.session.exec(
+        update(TokenFamily)
+        .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
+        .values(revoked_at=ctx.services.clock(), revoked_reason=reason)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshView:
+    row: RefreshToken
+    family: TokenFamily
+
+    def check_client(self, client: OAuthClient) -> bool:
+        return self.family.brand_id == client.brand.id
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+
+class RefreshFlow(RefreshTokenGrant):
+    """Refresh tokens rotate on every use; presenting an old one revokes the whole family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _RefreshView | None:
+        """A live, unused refresh token; reuse of a used one revokes its family (RFC 9700 §4.14.2)."""
+        ctx = _ctx(self)
+        row = ctx.session.get(RefreshToken, digest(refresh_token))
+        if row is None:
+            return None
+        family = ctx.session.get(TokenFamily, row.family_id)
+        if family is None or family.revoked_at is not None:
+            return None
+        if row.used_at is not None:
+            revoke_family(ctx, family.id, reason="refresh-reuse")
+            return None
+        if row.expires_at <= ctx.services.clock():
+            return None
+        return _RefreshView(row, family)
+
+    def authenticate_user(self, refresh_token: _RefreshView) -> Subject | None:
+        """The grant, if it is still active."""
+        ctx = _ctx(self)
+        grant = ctx.session.get(Grant, refresh_token.family.grant_id)
+        if grant is None or effective_status(grant, ctx.services.clock()) is not GrantStatus.ACTIVE:
+            return None
+        return Subject(grant, refresh_token.family.id)
+
+    def revoke_old_credential(self, refresh_token: _RefreshView) -> None:
+        """Mark the presented token used: it never works again."""
+        ctx = _ctx(self)
+        refresh_token.row.used_at = ctx.services.clock()
+        ctx.session.add(refresh_token.row)
+
+
+class BrandCredentialsFlow(ClientCredentialsGrant):
+    """Client credentials for brand-level scopes (offers, grants); never profile data."""
+
+    def validate_token_request(self) -> None:
+        """Refuse profile scopes, which only a customer can grant."""
+        super().validate_token_request()
+        if any(s.startswith(PROFILE_SCOPE_PREFIX) for s in (self.request.payload.scope or "").split()):
+            raise InvalidScopeError(
+                "client credentials carry brand scopes only; profile data needs the customer's consent"
+            )
+
+
+def store_refresh_token(ctx: OAuthContext, token: dict[str, Any], subject: Subject) -> None:
+    """Persist the digest of a newly issued refresh token in its family."""
+    now = ctx.services.clock()
+    ctx.session.add(
+        RefreshToken(
+            token_hash=digest(token["refresh_token"]),
+            family_id=subject.family_id,
+            scope=token.get("scope", ""),
+            created_at=now,
+            expires_at=min(now + REFRESH_TOKEN_LIFETIME, subject.grant.expires_at),
+        )
+    )

@@ -1,0 +1,107 @@
+"""Ed25519 signing keys for JWT access tokens (RFC 9068), published as a JWKS with `kid`s.
+
+Keys live as private JWK files (mode 0600) under ``<data_dir>/keys/signing``. The newest key signs;
+older keys stay published until every token they signed has expired, then rotation deletes them.
+`alg` is "Ed25519" (RFC 9864's fully-specified name for EdDSA over Ed25519); nothing else verifies.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OKPKey
+
+ALGORITHM = "Ed25519"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
+
+
+class InvalidJWT(Exception):
+    """A token that did not verify: bad signature, unknown key, wrong alg or type, or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredKey:
+    kid: str
+    created_at: datetime
+    key: OKPKey
+
+
+class SigningKeys:
+    """The key directory: sign with the newest key, verify with any published one."""
+
+    def __init__(self, directory: Path, *, clock: Callable[[], datetime]) -> None:
+        self.directory = directory
+        self.clock = clock
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._cache: dict[str, _StoredKey] = {}
+        if not self._keys():
+            self.add()
+
+    def _load(self, path: Path) -> _StoredKey:
+        kid = path.stem
+        cached = self._cache.get(kid)
+        if cached is None:
+            document = json.loads(path.read_text())
+            cached = _StoredKey(
+                kid, datetime.fromisoformat(document["created_at"]), OKPKey.import_key(document["jwk"])
+            )
+            self._cache[kid] = cached
+        return cached
+
+    def _keys(self) -> list[_StoredKey]:
+        keys = [self._load(p) for p in self.directory.glob("*.jwk")]
+        return sorted(keys, key=lambda k: (k.created_at, k.kid))
+
+    def add(self) -> str:
+        """Create a new signing key, which becomes the one that signs; returns its kid."""
+        kid = secrets.token_urlsafe(12)
+        key = OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+        document = {"created_at": self.clock().isoformat(), "jwk": key.as_dict(private=True)}
+        fd = os.open(self.directory / f"{kid}.jwk", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle)
+        return kid
+
+    def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:
+        """Add a new key, and delete old keys whose successors have signed for longer than a token lives."""
+        new_kid = self.add()
+        keys, now, retired = self._keys(), self.clock(), []
+        for older, newer in itertools.pairwise(keys):
+            if newer.created_at + max_token_lifetime < now:
+                (self.directory / f"{older.kid}.jwk").unlink(missing_ok=True)
+                self._cache.pop(older.kid, None)
+                retired.append(older.kid)
+        return new_kid, retired
+
+    def jwks(self) -> dict[str, Any]:
+        """The public JWK set to publish."""
+        return {"keys": [k.key.as_dict(private=False) for k in self._keys()]}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        """A compact JWS of `claims`, typed at+jwt, signed by the newest key."""
+        current = self._keys()[-1]
+        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": current.kid}
+        return jwt.encode(header, claims, current.key, algorithms=[ALGORITHM])
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed by one of our keys with alg Ed25519 and typ at+jwt."""
+        if len(token) > 8192:
+            raise InvalidJWT("token too long")
+        keyset = KeySet([k.key for k in self._keys()])
+        try:
+            decoded = jwt.decode(token, keyset, algorithms=[ALGORITHM])
+        except (JoseError, ValueError) as exc:
+            raise InvalidJWT(str(exc)) from None
+        if decoded.header.get("typ") != TOKEN_TYPE:
+            raise InvalidJWT("not an access token (typ must be at+jwt)")
+        return dict(decoded.claims)

@@ -1,0 +1,95 @@
+"""Keyset pagination for tables listed newest first, ordered by (created_at DESC, id DESC).
+
+The cursor is opaque to clients: base64url (unpadded) of the compact JSON `["<created_at ISO>", "<id>"]` of
+the last row shown. The next page is every row strictly before it in that order, written as
+`created_at < c OR (created_at = c AND id < i)`: SQLite and PostgreSQL both run it, and both can walk an
+index on (…, created_at, id) backwards for it. Rows created while paging never shift or repeat a page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Generic, TypeVar
+from uuid import UUID
+
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import QueryableAttribute
+from sqlmodel import Session
+from sqlmodel.sql.expression import SelectOfScalar
+
+from broker.errors import ValidationFailed
+
+__all__ = ["MAX_LIMIT", "Page", "decode_cursor", "encode_cursor", "page"]
+
+T = TypeVar("T")
+MAX_LIMIT: Final = 200
+_BAD_CURSOR: Final = "cursor is not one this API gave out; start again without a cursor"
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of rows, and the cursor of the next page (None on the last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, id: UUID) -> str:
+    """The opaque cursor pointing just after the row (created_at, id)."""
+    text = json.dumps([created_at.astimezone(UTC).isoformat(), str(id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> tuple[datetime, UUID]:
+    """The (created_at, id) in a cursor; raises `ValidationFailed` (pointer `/cursor`) for anything else."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        created, ident = json.loads(raw)
+        at = datetime.fromisoformat(created)
+        if at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return at.astimezone(UTC), UUID(ident)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        # json.JSONDecodeError is a ValueError; unpacking a non-pair raises ValueError or TypeError.
+        raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
+
+
+def page(
+    session: Session,
+    query: SelectOfScalar[T],
+    created_col: datetime,
+    id_col: UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page[T]:
+    """Run `query` for one page, newest first, after `cursor` (from the start when None).
+
+    `created_col` and `id_col` are the model's columns, e.g. `Grant.created_at, Grant.id` (SQLModel types
+    them as their values, hence the annotations). `limit` must be 1 to MAX_LIMIT: callers validate it,
+    and a caller that forgot gets the same 422 here rather than an unbounded query.
+    """
+    if not 1 <= limit <= MAX_LIMIT:
+        detail = f"limit must be a whole number from 1 to {MAX_LIMIT}"
+        raise ValidationFailed(detail, errors=[{"pointer": "/limit", "detail": detail}])
+    created, ident = _attribute(created_col), _attribute(id_col)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        query = query.where(or_(created < at, and_(created == at, ident < last_id)))
+    # One row more than asked says whether a next page exists, without a COUNT.
+    rows = list(session.exec(query.order_by(created.desc(), ident.desc()).limit(limit + 1)))
+    items = rows[:limit]
+    if len(rows) <= limit:
+        return Page(items=items, next_cursor=None)
+    last = items[-1]
+    return Page(items=items, next_cursor=encode_cursor(getattr(last, created.key), getattr(last, ident.key)))
+
+
+def _attribute(column: object) -> QueryableAttribute[Any]:
+    if not isinstance(column, QueryableAttribute):
+        raise TypeError("page() takes model attributes such as Grant.created_at and Grant.id")
+    return column

@@ -1,0 +1,549 @@
+"""The OAuth consent flow end to end through the app, and the attacks of RFC 9700 against it."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from joserfc import jws
+from joserfc.jwk import OctKey
+from oauth_support import (
+    OFFER,
+    REDIRECT,
+    BrandCredentials,
+    authorize_params,
+    brand_token,
+    consent,
+    exchange,
+    parse_form,
+    pkce,
+    portal_login,
+    publish_offer,
+    redirect_params,
+)
+from sqlmodel import Session
+from support import FakeClock, bearer, sign_up
+
+from broker.consent.offers import OfferDraft
+from broker.oauth.clients import register_brand
+from broker.runtime import Runtime
+
+ISSUER = "http://127.0.0.1:8000"
+
+
+@pytest.fixture
+def brand(runtime: Runtime, db: Session) -> BrandCredentials:
+    registered = register_brand(
+        db, name="Green Grocer", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+    )
+    db.commit()
+    return BrandCredentials(registered.brand.client_id, registered.client_secret)
+
+
+@pytest.fixture
+def rival(runtime: Runtime, db: Session) -> BrandCredentials:
+    registered = register_brand(
+        db, name="Rival Foods", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+    )
+    db.commit()
+    return BrandCredentials(registered.brand.client_id, registered.client_secret)
+
+
+@pytest.fixture
+def offer(client: TestClient, brand: BrandCredentials) -> dict[str, Any]:
+    return publish_offer(client, brand_token(client, brand))
+
+
+@pytest.fixture
+def customer(client: TestClient) -> str:
+    token = sign_up(client, "ada@example.org")
+    profile = {"email": "ada@example.org", "dietary": ["vegan", "nut_allergy"], "household_size": 3,
+               "birthdate": "1990-12-10", "given_name": "Ada"}  # fmt: skip
+    assert client.put("/v1/me/profile", json=profile, headers=bearer(token)).status_code == 200
+    assert portal_login(client, "ada@example.org").status_code == 303
+    return token
+
+
+def _flow(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], **consent_args: Any
+) -> dict[str, Any]:
+    verifier, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    answer = redirect_params(consent(client, params, **consent_args))
+    assert answer["state"] == params["state"] and answer["iss"] == ISSUER
+    tokens = exchange(client, brand, answer["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    return {"code": answer["code"], "verifier": verifier, **tokens.json()}
+
+
+def _read(client: TestClient, access_token: str) -> Any:
+    return client.get("/v1/profile", headers=bearer(access_token))
+
+
+# --- the happy path --------------------------------------------------------------------------------
+
+
+def test_consent_gives_the_brand_exactly_the_approved_fields(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer, untick=("given_name",))
+    assert tokens["token_type"].lower() == "bearer" and tokens["expires_in"] <= 600
+    read = _read(client, tokens["access_token"])
+    assert read.status_code == 200, read.text
+    body = read.json()
+    assert body["fields"] == {
+        "email": "ada@example.org",
+        "dietary": ["vegan", "nut_allergy"],
+        "household_size": 3,
+        "age_band": "35-44",
+    }
+    assert body["purpose"] == "personalised_offers"
+    grants = client.get("/v1/me/grants", headers=bearer(customer)).json()["items"]
+    assert [g["fields"] for g in grants] == [["email", "dietary", "household_size", "age_band"]]
+
+
+def test_access_token_is_an_ed25519_jwt_with_pairwise_subject(
+    client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    header = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[0] + "=="))
+    assert header["alg"] == "Ed25519" and header["typ"] == "at+jwt" and header["kid"]
+    jwks = client.get("/.well-known/jwks.json").json()
+    assert header["kid"] in {k["kid"] for k in jwks["keys"]} and all("d" not in k for k in jwks["keys"])
+    rival_offer = publish_offer(client, brand_token(client, rival))
+    rival_tokens = _flow(client, rival, rival_offer)
+    mine = _read(client, tokens["access_token"]).json()["sub"]
+    theirs = _read(client, rival_tokens["access_token"]).json()["sub"]
+    assert mine != theirs and len(mine) == 64
+
+
+def test_deny_redirects_with_access_denied_and_creates_nothing(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    answer = redirect_params(consent(client, params, decision="deny"))
+    assert answer == {"error": "access_denied", "state": params["state"], "iss": ISSUER} | {
+        k: v for k, v in answer.items() if k == "error_description"
+    }
+    assert client.get("/v1/me/grants", headers=bearer(customer)).json()["items"] == []
+
+
+def test_special_category_fields_need_their_own_tick(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    response = consent(client, authorize_params(brand, offer["id"], challenge), special_consent=False)
+    assert response.status_code == 400
+    assert "explicit agreement" in response.text
+    assert client.get("/v1/me/grants", headers=bearer(customer)).json()["items"] == []
+
+
+def test_logged_out_customer_is_sent_to_log_in_and_back(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any]
+) -> None:
+    sign_up(client, "grace@example.org")
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    first = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"].startswith("/portal/login?next=")
+    back = portal_login(
+        client,
+        "grace@example.org",
+        next_path=first.headers["location"]
+        .split("next=", 1)[1]
+        .replace("%2F", "/")
+        .replace("%3F", "?")
+        .replace("%3D", "=")
+        .replace("%26", "&")
+        .replace("%3A", ":")
+        .replace("%20", " "),
+    )
+    assert back.status_code == 303 and back.headers["location"].startswith("/oauth/authorize?")
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    first = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert first.status_code == 200, first.text
+    rotated = first.json()
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert _read(client, rotated["access_token"]).status_code == 200
+    replay = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    again = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert again.status_code == 400, "the whole family must be revoked after a reuse"
+    assert _read(client, rotated["access_token"]).status_code == 401
+
+
+def test_customer_revocation_blocks_the_very_next_read(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
+    assert client.delete(f"/v1/me/grants/{grant_id}", headers=bearer(customer)).status_code == 204
+    read = _read(client, tokens["access_token"])
+    assert read.status_code == 403
+    assert read.headers["content-type"] == "application/problem+json"
+    assert read.json()["type"].endswith("/grant-revoked") and "since" in read.json()["detail"]
+    refresh = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert refresh.status_code == 400
+
+
+def test_narrowing_drops_fields_from_the_next_read(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
+    narrowed = client.patch(
+        f"/v1/me/grants/{grant_id}", json={"fields": ["email", "dietary"]}, headers=bearer(customer)
+    )
+    assert narrowed.status_code == 200 and narrowed.json()["fields"] == ["email", "dietary"]
+    assert set(_read(client, tokens["access_token"]).json()["fields"]) == {"email", "dietary"}
+    widen = client.patch(
+        f"/v1/me/grants/{grant_id}",
+        json={"fields": ["email", "dietary", "given_name"]},
+        headers=bearer(customer),
+    )
+    assert widen.status_code == 422
+    drop_required = client.patch(
+        f"/v1/me/grants/{grant_id}", json={"fields": ["email"]}, headers=bearer(customer)
+    )
+    assert drop_required.status_code == 422 and "required" in drop_required.text
+
+
+def test_expiry_is_exact_to_the_second(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    tokens = _flow(client, brand, offer)
+    grant = client.get("/v1/me/grants", headers=bearer(customer)).json()["items"][0]
+    expiry = (clock.now + timedelta(seconds=60)).isoformat()
+    assert (
+        client.patch(
+            f"/v1/me/grants/{grant['id']}", json={"expires_at": expiry}, headers=bearer(customer)
+        ).status_code
+        == 200
+    )
+    clock.advance(seconds=59)
+    assert _read(client, tokens["access_token"]).status_code == 200
+    clock.advance(seconds=1)
+    read = _read(client, tokens["access_token"])
+    assert read.status_code == 403 and read.json()["type"].endswith("/grant-expired")
+    assert (
+        client.get("/v1/me/grants", params={"status": "expired"}, headers=bearer(customer)).json()["items"][
+            0
+        ]["id"]
+        == grant["id"]
+    )
+
+
+def test_every_read_leaves_an_access_record(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, db: Session
+) -> None:
+    from sqlmodel import select
+
+    from broker.consent.models import AccessRecord
+
+    tokens = _flow(client, brand, offer)
+    response = client.get(
+        "/v1/profile", headers={**bearer(tokens["access_token"]), "X-Request-ID": "read-42"}
+    )
+    records = db.exec(select(AccessRecord)).all()
+    assert [(r.request_id, r.purpose) for r in records] == [("read-42", "personalised_offers")]
+    assert set(records[0].fields) == set(response.json()["fields"])
+
+
+def test_brand_lists_and_ends_its_grants_and_cannot_see_others(
+    client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
+    mine = brand_token(client, brand)
+    listing = client.get("/v1/grants", headers=bearer(mine)).json()
+    assert [g["id"] for g in listing["items"]] == [grant_id] and listing["next_cursor"] is None
+    theirs = brand_token(client, rival)
+    assert client.get(f"/v1/grants/{grant_id}", headers=bearer(theirs)).status_code == 404
+    assert client.delete(f"/v1/grants/{grant_id}", headers=bearer(theirs)).status_code == 404
+    assert client.get("/v1/grants", headers=bearer(theirs)).json()["items"] == []
+    assert client.delete(f"/v1/grants/{grant_id}", headers=bearer(mine)).status_code == 204
+    assert _read(client, tokens["access_token"]).status_code == 403
+
+
+def test_metadata_lists_every_endpoint(client: TestClient) -> None:
+    meta = client.get("/.well-known/oauth-authorization-server").json()
+    assert meta["issuer"] == ISSUER
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    for name in ("authorization", "token", "revocation", "introspection"):
+        assert meta[f"{name}_endpoint"].startswith(ISSUER)
+    assert "profile:dietary" in meta["scopes_supported"]
+
+
+def test_introspection_tells_a_brand_about_its_own_tokens_only(
+    client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    own = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth()).json()
+    assert own["active"] is True and own["client_id"] == brand.client_id and "grant_id" in own
+    other = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=rival.auth()).json()
+    assert other == {"active": False}
+
+
+def test_revoking_a_refresh_token_kills_the_access_token_too(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    assert (
+        client.post("/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=brand.auth()).status_code
+        == 200
+    )
+    assert _read(client, tokens["access_token"]).status_code == 401
+    introspected = client.post(
+        "/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth()
+    ).json()
+    assert introspected == {"active": False}
+
+
+def test_public_brand_uses_pkce_without_a_secret(
+    client: TestClient, runtime: Runtime, db: Session, customer: str
+) -> None:
+    registered = register_brand(
+        db, name="Grocer App", redirect_uris=[REDIRECT], public=True, clock=runtime.clock
+    )
+    db.commit()
+    public = BrandCredentials(registered.brand.client_id, None)
+    assert registered.client_secret is None
+    cc = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": public.client_id})
+    assert cc.status_code in (400, 401)
+    offer = runtime.offers.create(db, registered.brand, OfferDraft.model_validate(OFFER))
+    db.commit()
+    tokens = _flow(client, public, {"id": str(offer.id)})
+    assert _read(client, tokens["access_token"]).status_code == 200
+
+
+# --- attacks (RFC 9700) ----------------------------------------------------------------------------
+
+
+def test_replayed_code_fails_and_revokes_what_it_issued(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _flow(client, brand, offer)
+    replay = exchange(client, brand, tokens["code"], tokens["verifier"])
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    assert _read(client, tokens["access_token"]).status_code == 401
+    refresh = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert refresh.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"code_challenge": None, "code_challenge_method": None}, "code_challenge is required"),
+        ({"code_challenge_method": "plain"}, "S256"),
+        ({"code_challenge_method": None}, "S256"),
+    ],
+)
+def test_missing_or_plain_pkce_is_refused_with_a_redirect(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    changes: dict[str, Any],
+    needle: str,
+) -> None:
+    _, challenge = pkce()
+    params = {
+        k: v
+        for k, v in {**authorize_params(brand, offer["id"], challenge), **changes}.items()
+        if v is not None
+    }
+    answer = redirect_params(client.get("/oauth/authorize", params=params, follow_redirects=False))
+    assert (
+        answer["error"] == "invalid_request"
+        and needle in answer["error_description"]
+        and answer["iss"] == ISSUER
+    )
+
+
+def test_wrong_pkce_verifier_fails(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    answer = redirect_params(consent(client, authorize_params(brand, offer["id"], challenge)))
+    other_verifier, _ = pkce()
+    response = exchange(client, brand, answer["code"], other_verifier)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    missing = client.post(
+        "/oauth/token",
+        data={"grant_type": "authorization_code", "code": answer["code"], "redirect_uri": REDIRECT},
+        auth=brand.auth(),
+    )
+    assert missing.status_code == 400
+
+
+def test_unregistered_redirect_uri_gets_an_error_page_never_a_redirect(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    for redirect in ("https://evil.example/steal", REDIRECT + "/extra", REDIRECT.upper()):
+        response = client.get(
+            "/oauth/authorize",
+            params=authorize_params(brand, offer["id"], challenge, redirect_uri=redirect),
+            follow_redirects=False,
+        )
+        assert response.status_code == 400 and "location" not in response.headers
+        assert "text/html" in response.headers["content-type"]
+    unknown = client.get(
+        "/oauth/authorize",
+        params=authorize_params(BrandCredentials("brd_nobody", None), offer["id"], challenge),
+        follow_redirects=False,
+    )
+    assert unknown.status_code == 400 and "location" not in unknown.headers
+
+
+def test_redirect_uri_must_match_at_the_token_endpoint(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    verifier, challenge = pkce()
+    answer = redirect_params(consent(client, authorize_params(brand, offer["id"], challenge)))
+    response = exchange(client, brand, answer["code"], verifier, redirect_uri="https://grocer.example/other")
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def test_code_stolen_by_another_client_is_useless(
+    client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    verifier, challenge = pkce()
+    answer = redirect_params(consent(client, authorize_params(brand, offer["id"], challenge)))
+    stolen = exchange(client, rival, answer["code"], verifier)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    assert exchange(client, brand, answer["code"], verifier).status_code == 200
+
+
+def test_scope_escalation_is_refused(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    outside = authorize_params(
+        brand, offer["id"], challenge, scope="profile:email profile:dietary profile:phone"
+    )
+    answer = redirect_params(client.get("/oauth/authorize", params=outside, follow_redirects=False))
+    assert answer["error"] == "invalid_scope" and "phone" in answer["error_description"]
+    cc = client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", "scope": "profile:email"}, auth=brand.auth()
+    )
+    assert cc.status_code == 400 and cc.json()["error"] == "invalid_scope"
+    tokens = _flow(client, brand, offer, untick=("given_name",))
+    wider = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "scope": "profile:email profile:phone",
+        },
+        auth=brand.auth(),
+    )
+    assert wider.status_code == 400 and wider.json()["error"] == "invalid_scope"
+
+
+def test_brand_token_cannot_read_profiles_and_profile_token_cannot_manage_offers(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    assert _read(client, brand_token(client, brand)).status_code == 403
+    tokens = _flow(client, brand, offer)
+    assert client.get("/v1/offers", headers=bearer(tokens["access_token"])).status_code == 403
+
+
+def _forge(claims_token: str, header: dict[str, Any], signature: bytes = b"") -> str:
+    payload = claims_token.split(".")[1]
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{encoded}.{payload}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_tampered_expired_and_confused_jwts_are_401(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    tokens = _flow(client, brand, offer)
+    good = tokens["access_token"]
+    head, payload, sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["scope"] += " profile:phone"
+    tampered = f"{head}.{base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()}.{sig}"
+    none_alg = _forge(good, {"alg": "none", "typ": "at+jwt"})
+    public_jwk = client.get("/.well-known/jwks.json").json()["keys"][0]
+    hmac_key = OctKey.import_key(json.dumps(public_jwk).encode())
+    hs256 = jws.serialize_compact(
+        {"alg": "HS256", "typ": "at+jwt", "kid": public_jwk["kid"]}, json.dumps(claims).encode(), hmac_key
+    )
+    for token in (tampered, none_alg, hs256, "not.a.jwt", good + "x"):
+        assert _read(client, token).status_code == 401, token[:40]
+    clock.advance(minutes=11)
+    expired = _read(client, good)
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+def test_consent_page_cannot_be_framed_and_refuses_forms_without_csrf(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    page = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert page.status_code == 200
+    assert page.headers["x-frame-options"] == "DENY"
+    csp = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp and "https://grocer.example" in csp
+    form = parse_form(page.text)
+    without_token = [(k, v) for k, v in form.fields if k != "csrf_token"] + [("decision", "approve")]
+    assert (
+        client.post("/oauth/authorize", data=dict(without_token), follow_redirects=False).status_code == 403
+    )
+    wrong = [(k, "x" * 43 if k == "csrf_token" else v) for k, v in form.fields] + [("decision", "approve")]
+    assert client.post("/oauth/authorize", data=dict(wrong), follow_redirects=False).status_code == 403
+    cross_site = client.post(
+        "/oauth/authorize",
+        data=dict([*form.fields, ("decision", "approve")]),
+        headers={"Origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert cross_site.status_code == 403
+    assert client.get("/v1/me/grants", headers=bearer(customer)).json()["items"] == []
+
+
+def test_withdrawn_offer_cannot_be_authorized(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    token = brand_token(client, brand)
+    assert client.delete(f"/v1/offers/{offer['id']}", headers=bearer(token)).status_code == 200
+    _, challenge = pkce()
+    answer = redirect_params(
+        client.get(
+            "/oauth/authorize", params=authorize_params(brand, offer["id"], challenge), follow_redirects=False
+        )
+    )
+    assert answer["error"] == "invalid_request" and "withdrawn" in answer["error_description"]
