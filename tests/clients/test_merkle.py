@@ -1,0 +1,338 @@
+"""RFC 9162 §2.1 Merkle hashing and proofs: known vectors, properties, and tampering.
+
+The known vectors are the RFC 6962/9162 test data of transparency-dev/merkle
+(testonly/constants.go, proof/verify_test.go). Properties compare the RFC's iterative verifiers
+with an independent oracle: the recursive definitions of PATH and SUBPROOF, replayed backwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clients.auditor.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+ENTRIES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657"]] + [
+    bytes.fromhex("606162636465666768696a6b6c6d6e6f")
+]
+LEAVES = [leaf_hash(entry) for entry in ENTRIES]
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+ROOTS = [EMPTY_ROOT] + [
+    bytes.fromhex(h)
+    for h in [
+        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+    ]
+]
+H = {  # interior and leaf hashes of the 8-leaf tree, named by the leaves they cover
+    "1": "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+    "4": "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    "6": "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+    "01": "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "23": "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+    "45": "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+    "67": "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+    "0-3": "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4-7": "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    "0": "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+}
+INCLUSION_VECTORS = [  # (index, tree size, proof)
+    (0, 1, []),
+    (0, 8, ["1", "23", "4-7"]),
+    (5, 8, ["4", "67", "0-3"]),
+    (2, 3, ["01"]),
+    (1, 5, ["0", "23", "4"]),
+]
+CONSISTENCY_VECTORS = [  # (first size, second size, proof)
+    (1, 1, []),
+    (1, 8, ["1", "23", "4-7"]),
+    (6, 8, ["45", "67", "0-3"]),
+    (2, 5, ["23", "4"]),
+    (6, 7, ["45", "6", "0-3"]),
+]
+OTHER_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
+
+
+def _hashes(names: Sequence[str]) -> list[bytes]:
+    return [bytes.fromhex(H[name]) for name in names]
+
+
+def _flip(value: bytes, position: int) -> bytes:
+    return value[:position] + bytes([value[position] ^ 0x01]) + value[position + 1 :]
+
+
+def _tree(size: int, seed: bytes = b"") -> list[bytes]:
+    """Distinct leaves: equal leaves would make some reorderings legitimately verify."""
+    return [leaf_hash(seed + i.to_bytes(2, "big")) for i in range(size)]
+
+
+def _split(n: int) -> int:
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def _oracle_inclusion_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes | None:
+    """The root PATH(index, D[size]) leads to, by the recursive definition (RFC 9162 §2.1.3.1)."""
+    if size == 1:
+        return None if proof else leaf
+    if not proof:
+        return None
+    k = _split(size)
+    *rest, last = proof
+    if index < k:
+        inner = _oracle_inclusion_root(index, k, leaf, rest)
+        return None if inner is None else node_hash(inner, last)
+    inner = _oracle_inclusion_root(index - k, size - k, leaf, rest)
+    return None if inner is None else node_hash(last, inner)
+
+
+def _oracle_consistency_roots(
+    m: int, n: int, proof: Sequence[bytes], first_root: bytes, complete: bool = True
+) -> tuple[bytes, bytes] | None:
+    """The (old, new) roots SUBPROOF(m, D[n], complete) leads to (RFC 9162 §2.1.4.1)."""
+    if m == n:
+        if complete:
+            return None if proof else (first_root, first_root)
+        return (proof[0], proof[0]) if len(proof) == 1 else None
+    if not proof:
+        return None
+    k = _split(n)
+    *rest, last = proof
+    if m <= k:
+        inner = _oracle_consistency_roots(m, k, rest, first_root, complete)
+        return None if inner is None else (inner[0], node_hash(inner[1], last))
+    inner = _oracle_consistency_roots(m - k, n - k, rest, first_root, False)
+    return None if inner is None else (node_hash(last, inner[0]), node_hash(last, inner[1]))
+
+
+def _oracle_consistent(m: int, n: int, first: bytes, second: bytes, proof: Sequence[bytes]) -> bool:
+    if not 0 < m < n:
+        return False
+    return _oracle_consistency_roots(m, n, proof, first) == (first, second)
+
+
+def test_hashes_are_domain_separated_sha256() -> None:
+    assert leaf_hash(b"abc") == hashlib.sha256(b"\x00abc").digest()
+    assert node_hash(b"L" * 32, b"R" * 32) == hashlib.sha256(b"\x01" + b"L" * 32 + b"R" * 32).digest()
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_root_hash_matches_known_roots(size: int) -> None:
+    assert root_hash(LEAVES[:size]) == ROOTS[size]
+
+
+def test_empty_tree_hashes_to_sha256_of_nothing() -> None:
+    assert root_hash([]) == EMPTY_ROOT
+
+
+@pytest.mark.parametrize(("index", "size", "names"), INCLUSION_VECTORS)
+def test_inclusion_proof_matches_known_vector(index: int, size: int, names: list[str]) -> None:
+    proof = _hashes(names)
+    assert inclusion_proof(LEAVES[:size], index) == proof
+    assert verify_inclusion(LEAVES[index], index, size, proof, ROOTS[size])
+
+
+@pytest.mark.parametrize(("first", "second", "names"), CONSISTENCY_VECTORS)
+def test_consistency_proof_matches_known_vector(first: int, second: int, names: list[str]) -> None:
+    proof = _hashes(names)
+    assert consistency_proof(LEAVES[:second], first) == proof
+    assert verify_consistency(first, second, ROOTS[first], ROOTS[second], proof)
+
+
+@pytest.mark.parametrize("size", range(1, 9))
+def test_every_small_inclusion_proof_verifies_and_its_corruptions_do_not(size: int) -> None:
+    root = ROOTS[size]
+    for index in range(size):
+        proof = inclusion_proof(LEAVES[:size], index)
+        leaf = LEAVES[index]
+        assert verify_inclusion(leaf, index, size, proof, root)
+        probes = [
+            (leaf, index - 1, size, proof, root),
+            (leaf, index + 1, size, proof, root),
+            (leaf, index ^ 2, size, proof, root),
+            (leaf, index, size * 2, proof, root),
+            (leaf, index, size // 2, proof, root),
+            (OTHER_HASH, index, size, proof, root),
+            (leaf, index, size, proof, EMPTY_ROOT),
+            (leaf, index, size, proof, OTHER_HASH),
+            (leaf, index, size, [*proof, b""], root),
+            (leaf, index, size, [*proof, root], root),
+            (leaf, index, size, [b"", *proof], root),
+            (leaf, index, size, [root, *proof], root),
+            (leaf, index, size, proof[:-1], root) if proof else (leaf, index, size, [root], root),
+        ]
+        probes += [
+            (leaf, index, size, [*proof[:i], _flip(p, 0), *proof[i + 1 :]], root) for i, p in enumerate(proof)
+        ]
+        assert not any(verify_inclusion(*probe) for probe in probes), (index, size)
+
+
+@pytest.mark.parametrize("second", range(1, 9))
+def test_every_small_consistency_proof_verifies_and_its_corruptions_do_not(second: int) -> None:
+    for first in range(1, second):
+        proof = consistency_proof(LEAVES[:second], first)
+        r1, r2 = ROOTS[first], ROOTS[second]
+        assert verify_consistency(first, second, r1, r2, proof)
+        probes = [
+            (first - 1, second, r1, r2, proof),
+            (first + 1, second, r1, r2, proof),
+            (first ^ 2, second, r1, r2, proof),
+            (first, second * 2, r1, r2, proof),
+            (first, second // 2, r1, r2, proof),
+            (first, second, OTHER_HASH, r2, proof),
+            (first, second, r1, OTHER_HASH, proof),
+            (first, second, r2, r1, proof),
+            (first, second, r1, r2, []),
+            (first, second, r1, r2, [*proof, r1]),
+            (first, second, r1, r2, [*proof, r2]),
+            (first, second, r1, r2, [r1, *proof]),
+            (first, second, r1, r2, [proof[0], *proof]),
+            (first, second, r1, r2, proof[:-1]),
+        ]
+        probes += [
+            (first, second, r1, r2, [*proof[:i], _flip(p, 0), *proof[i + 1 :]]) for i, p in enumerate(proof)
+        ]
+        assert not any(verify_consistency(*probe) for probe in probes), (first, second)
+
+
+def test_trivial_consistency_needs_an_empty_proof_and_matching_roots() -> None:
+    assert verify_consistency(0, 0, EMPTY_ROOT, EMPTY_ROOT, [])
+    assert verify_consistency(0, 5, EMPTY_ROOT, ROOTS[5], [])
+    assert verify_consistency(3, 3, ROOTS[3], ROOTS[3], [])
+    assert not verify_consistency(3, 3, ROOTS[3], ROOTS[4], [])
+    assert not verify_consistency(3, 3, ROOTS[3], ROOTS[3], [EMPTY_ROOT])
+    assert not verify_consistency(0, 5, EMPTY_ROOT, ROOTS[5], [EMPTY_ROOT])
+    assert not verify_consistency(0, 5, OTHER_HASH, ROOTS[5], [])  # not the empty tree's hash
+    assert not verify_consistency(2, 1, ROOTS[2], ROOTS[1], [])  # time travel
+
+
+@pytest.mark.parametrize(
+    ("leaf", "index", "size", "root"),
+    [
+        (LEAVES[0], 0, 0, ROOTS[0]),
+        (LEAVES[0], 1, 1, ROOTS[1]),
+        (LEAVES[0], -1, 1, ROOTS[1]),
+        (LEAVES[0][:31], 0, 1, LEAVES[0][:31]),
+        (LEAVES[0] + b"\x00", 0, 1, LEAVES[0] + b"\x00"),
+        (LEAVES[0], 0, 1, b""),
+    ],
+)
+def test_inclusion_with_invalid_arguments_is_false(leaf: bytes, index: int, size: int, root: bytes) -> None:
+    assert not verify_inclusion(leaf, index, size, [], root)
+
+
+def test_proof_hashes_of_the_wrong_length_do_not_verify() -> None:
+    proof = inclusion_proof(LEAVES[:2], 0)
+    assert not verify_inclusion(LEAVES[0], 0, 2, [proof[0] + b"\x00"], ROOTS[2])
+    proof = consistency_proof(LEAVES[:3], 2)
+    assert not verify_consistency(2, 3, ROOTS[2], ROOTS[3], [proof[0][:31]])
+
+
+def test_generators_refuse_arguments_that_name_no_proof() -> None:
+    with pytest.raises(ValueError, match="outside a tree of size 3"):
+        inclusion_proof(LEAVES[:3], 3)
+    with pytest.raises(ValueError, match="outside"):
+        inclusion_proof(LEAVES[:3], -1)
+    with pytest.raises(ValueError, match="outside"):
+        inclusion_proof([], 0)
+    with pytest.raises(ValueError, match="first size 4"):
+        consistency_proof(LEAVES[:3], 4)
+    with pytest.raises(ValueError, match="first size -1"):
+        consistency_proof(LEAVES[:3], -1)
+    with pytest.raises(ValueError, match="leaf hash 1 is 3 bytes"):
+        root_hash([LEAVES[0], b"abc"])
+    with pytest.raises(ValueError, match="32"):
+        inclusion_proof([b"short"], 0)
+    with pytest.raises(ValueError, match="32"):
+        consistency_proof([b"short"], 1)
+
+
+def test_trivial_consistency_proofs_are_empty() -> None:
+    assert consistency_proof(LEAVES, 0) == []
+    assert consistency_proof(LEAVES, len(LEAVES)) == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.integers(1, 200), seed=st.binary(max_size=4))
+def test_every_inclusion_proof_verifies_against_the_root(size: int, seed: bytes) -> None:
+    leaves = _tree(size, seed)
+    root = root_hash(leaves)
+    for index, leaf in enumerate(leaves):
+        assert verify_inclusion(leaf, index, size, inclusion_proof(leaves, index), root)
+
+
+@settings(max_examples=150, deadline=None)
+@given(size=st.integers(1, 200), data=st.data())
+def test_a_changed_inclusion_proof_root_or_leaf_does_not_verify(size: int, data: st.DataObject) -> None:
+    leaves = _tree(size)
+    root = root_hash(leaves)
+    index = data.draw(st.integers(0, size - 1), label="index")
+    proof = inclusion_proof(leaves, index)
+    leaf = leaves[index]
+    position = data.draw(st.integers(0, 31), label="byte")
+    assert not verify_inclusion(_flip(leaf, position), index, size, proof, root)
+    assert not verify_inclusion(leaf, index, size, proof, _flip(root, position))
+    for i, node in enumerate(proof):
+        assert not verify_inclusion(
+            leaf, index, size, [*proof[:i], _flip(node, position), *proof[i + 1 :]], root
+        )
+    # Another index: the leaf sits elsewhere, so the proof climbs the wrong way.
+    other = data.draw(st.integers(0, size - 1).filter(lambda i: i != index), label="other") if size > 1 else 1
+    assert not verify_inclusion(leaf, other, size, proof, root)
+    # Another size: a size with the same climbing shape verifies (the checkpoint binds the size to
+    # the root), every other one must not; the recursive PATH definition is the oracle.
+    for other_size in {size - 1, size + 1, size * 2, size // 2, data.draw(st.integers(0, 400), label="size")}:
+        expected = index < other_size and _oracle_inclusion_root(index, other_size, leaf, proof) == root
+        assert verify_inclusion(leaf, index, other_size, proof, root) == expected, other_size
+    assert not verify_inclusion(leaf, index, size * 2, proof, root)
+
+
+@settings(max_examples=150, deadline=None)
+@given(second=st.integers(1, 200), data=st.data())
+def test_every_consistency_proof_verifies_and_changes_do_not(second: int, data: st.DataObject) -> None:
+    leaves = _tree(second)
+    first = data.draw(st.integers(0, second), label="first")
+    proof = consistency_proof(leaves, first)
+    r1, r2 = root_hash(leaves[:first]), root_hash(leaves)
+    assert verify_consistency(first, second, r1, r2, proof)
+    if first in (0, second):
+        assert proof == []
+        return
+    assert _oracle_consistent(first, second, r1, r2, proof)
+    position = data.draw(st.integers(0, 31), label="byte")
+    assert not verify_consistency(first, second, _flip(r1, position), r2, proof)
+    assert not verify_consistency(first, second, r1, _flip(r2, position), proof)
+    for i, node in enumerate(proof):
+        assert not verify_consistency(
+            first, second, r1, r2, [*proof[:i], _flip(node, position), *proof[i + 1 :]]
+        )
+    assert not verify_consistency(first, second, r1, r2, proof[:-1])
+    assert not verify_consistency(first, second, r1, r2, [*proof, r2])
+    for m, n in {
+        (first - 1, second),
+        (first + 1, second),
+        (first, second - 1),
+        (first, second + 1),
+        (first, second * 2),
+    }:
+        assert verify_consistency(m, n, r1, r2, proof) == _oracle_consistent(m, n, r1, r2, proof), (m, n)
