@@ -10,11 +10,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlmodel import select
 
-from broker.accounts.models import Customer
 from broker.db import create_db_engine, ensure_migrated, migrate
-from broker.errors import BrokerError, Conflict, DatabaseNotMigrated
+from broker.demo import seed_demo
+from broker.errors import BrokerError, DatabaseNotMigrated
 from broker.oauth.clients import register_brand
 from broker.oauth.context import ACCESS_TOKEN_LIFETIME
 from broker.runtime import build_runtime
@@ -28,9 +27,6 @@ app.add_typer(keys_app, name="keys")
 brands_app = typer.Typer(help="Brands (OAuth clients).", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
 err = Console(stderr=True)
-
-DEMO_EMAIL = "demo@example.com"
-DEMO_PASSWORD = "demo-vault-passphrase-2026"  # noqa: S105 - a published demo credential, seeded on request
 
 
 @app.command("migrate")
@@ -67,34 +63,8 @@ def serve(
 
 @app.command()
 def demo() -> None:
-    """Seed a demo customer (idempotent) and print the credentials as JSON."""
-    runtime = build_runtime(Settings())
-    with runtime.sessions() as session:
-        token = runtime.accounts.email_token(DEMO_EMAIL)
-        exists = session.exec(select(Customer.id).where(Customer.email_index == token)).first()
-        if exists is None:
-            try:
-                customer = runtime.accounts.sign_up(session, DEMO_EMAIL, DEMO_PASSWORD)
-                runtime.vault.write(session, customer.id, _DEMO_PROFILE, replace=False)
-                session.commit()
-            except Conflict:
-                session.rollback()
-    typer.echo(json.dumps({"customer": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}}, indent=2))
-
-
-_DEMO_PROFILE = {
-    "given_name": "Robin",
-    "family_name": "Demo",
-    "birthdate": "1990-04-12",
-    "postcode": "SW1A 1AA",
-    "city": "London",
-    "country": "GB",
-    "household_size": 2,
-    "life_stage": "couple",
-    "dietary": ["vegetarian"],
-    "interests": ["cooking", "cycling", "books"],
-    "preferred_channels": ["email", "app"],
-}
+    """Seed a demo customer, brand and offer (idempotent) and print their credentials as JSON."""
+    typer.echo(json.dumps(seed_demo(build_runtime(Settings())), indent=2))
 
 
 @brands_app.command("create")

@@ -86,15 +86,24 @@ def _pointer(loc: tuple[Any, ...]) -> str:
     return "/" + "/".join(parts)
 
 
+def _name(loc: tuple[Any, ...]) -> str:
+    """The name a person knows an input by: `value.due.days`, `required_fields[1]`."""
+    parts = [p for p in loc if p not in {"body", "query", "path", "header", "cookie"}]
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "input"
+
+
 def _message(error: dict[str, Any]) -> str:
-    loc = error.get("loc", ())
-    name = str(loc[-1]) if loc else "input"
+    loc = tuple(error.get("loc", ()))
+    name = _name(loc)
     if error["type"] == "extra_forbidden":
-        return f"unknown field {name!r}"
+        return f"unknown field {str(loc[-1])!r}"
     if error["type"] == "missing":
         return f"{name} is required"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return message if message.startswith(name) else f"{name}: {message}"
+    return message if message.startswith(str(loc[-1]) if loc else name) else f"{name}: {message}"
 
 
 def render_validation_error(exc: RequestValidationError) -> JSONResponse:

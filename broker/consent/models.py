@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Column, ForeignKey, Index
+from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -25,12 +25,15 @@ class Offer(SQLModel, table=True):
     """One immutable version of a brand's offer. Grants point at the exact version consented to."""
 
     __tablename__ = "offer"
+    __table_args__ = (
+        Index("ix_offer_brand_page", "brand_id", "created_at", "id"),
+        UniqueConstraint("lineage_id", "version", name="uq_offer_lineage_version"),
+    )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
-    brand_id: UUID = Field(
-        sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False, index=True)
-    )
-    lineage_id: UUID = Field(index=True)  # the id of version 1; every version of one offer shares it
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    # The id of version 1; every version of one offer shares it (uq_offer_lineage_version indexes it).
+    lineage_id: UUID
     version: int = 1
     status: OfferStatus = Field(
         default=OfferStatus.ACTIVE, sa_column=Column(str_enum(OfferStatus), nullable=False)

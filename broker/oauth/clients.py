@@ -55,7 +55,7 @@ def register_brand(
         if not redirect_uris:
             errors.append({"pointer": "/redirect_uris", "detail": "register at least one redirect URI"})
         raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
-    secret = None if public else "cs_" + secrets.token_urlsafe(32)
+    secret = None if public else _secret()
     brand = Brand(
         client_id="brd_" + secrets.token_urlsafe(16),
         name=name.strip(),
@@ -68,6 +68,19 @@ def register_brand(
     session.add(brand)
     session.flush()
     return RegisteredBrand(brand, secret)
+
+
+def _secret() -> str:
+    return "cs_" + secrets.token_urlsafe(32)
+
+
+def new_client_secret(session: Session, brand: Brand) -> str:
+    """Replace a confidential brand's secret; the old one stops working at once."""
+    secret = _secret()
+    brand.secret_hash = _digest(secret)
+    session.add(brand)
+    session.flush()
+    return secret
 
 
 def find_brand(session: Session, client_id: str) -> Brand | None:

@@ -1,0 +1,89 @@
+"""A demo to try the broker with: a customer with a profile, a brand, and an offer. Idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+
+from broker.accounts.models import Customer
+from broker.consent.models import Offer, OfferStatus
+from broker.consent.offers import OfferDraft
+from broker.oauth.clients import new_client_secret, register_brand
+from broker.oauth.models import Brand
+from broker.runtime import Runtime
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-vault-passphrase-2026"  # noqa: S105 - a published demo credential, seeded on request
+DEMO_BRAND = "Demo Grocer"
+DEMO_REDIRECT = "http://127.0.0.1:8001/callback"
+
+DEMO_PROFILE = {
+    "given_name": "Robin",
+    "family_name": "Demo",
+    "birthdate": "1990-04-12",
+    "postcode": "SW1A 1AA",
+    "city": "London",
+    "country": "GB",
+    "household_size": 2,
+    "life_stage": "couple",
+    "dietary": ["vegetarian"],
+    "interests": ["cooking", "cycling", "books"],
+    "preferred_channels": ["email", "app"],
+}
+DEMO_OFFER = {
+    "title": "Recipes that fit your kitchen",
+    "description": "Weekly recipe ideas matched to your diet and household, and a voucher to try them.",
+    "required_fields": ["dietary", "household_size"],
+    "optional_fields": ["life_stage", "age_band", "given_name"],
+    "purpose": "personalised_offers",
+    "purpose_explanation": "We pick the recipes and offers we show you from your diet and household.",
+    "grant_duration_days": 90,
+    "retention_days": 30,
+    "recipients": [],
+    "value": {"kind": "voucher", "amount": "5.00", "currency": "GBP",
+              "description": "5 GBP off your next order", "due": {"when": "within_days", "days": 7}},
+}  # fmt: skip
+
+
+def seed_demo(runtime: Runtime) -> dict[str, Any]:
+    """Create what is missing of the demo and return its credentials.
+
+    The brand's secret is stored only as a digest, so every run issues the demo brand a fresh one.
+    """
+    with runtime.sessions() as session:
+        if (
+            session.exec(
+                select(Customer.id).where(Customer.email_index == runtime.accounts.email_token(DEMO_EMAIL))
+            ).first()
+            is None
+        ):
+            customer = runtime.accounts.sign_up(session, DEMO_EMAIL, DEMO_PASSWORD)
+            runtime.vault.write(session, customer.id, DEMO_PROFILE, replace=False)
+        brand = session.exec(select(Brand).where(Brand.name == DEMO_BRAND)).first()
+        if brand is None:
+            registered = register_brand(
+                session, name=DEMO_BRAND, redirect_uris=[DEMO_REDIRECT], public=False, clock=runtime.clock
+            )
+            brand, secret = registered.brand, registered.client_secret
+        else:
+            secret = new_client_secret(session, brand)
+        offer = session.exec(
+            select(Offer).where(Offer.brand_id == brand.id, Offer.status == OfferStatus.ACTIVE)
+        ).first()
+        if offer is None:
+            offer = runtime.offers.create(session, brand, OfferDraft.model_validate(DEMO_OFFER))
+        session.commit()
+        return {
+            "customer": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+            "brand": {
+                "name": DEMO_BRAND,
+                "client_id": brand.client_id,
+                "client_secret": secret,
+                "redirect_uri": DEMO_REDIRECT,
+            },
+            "offer": {
+                "id": str(offer.id),
+                "scopes": [f"profile:{f}" for f in [*offer.required_fields, *offer.optional_fields]],
+            },
+        }

@@ -1,0 +1,122 @@
+"""The whole consent flow over real HTTP against a uvicorn server, driven by a brand using Authlib's
+httpx OAuth client (not our server code) and a customer clicking through the portal."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import OAuth2Client
+from oauth_support import OFFER, REDIRECT, parse_form
+from support import STRONG_PASSWORD, cli_env, live_server
+
+
+def _customer_consents(base: str, authorization_url: str) -> str:
+    """A customer's browser: sign up, fill the profile, log in, approve; returns the brand callback URL."""
+    with httpx.Client(base_url=base, timeout=30) as browser:
+        assert (
+            browser.post(
+                "/v1/customers", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
+            ).status_code
+            == 201
+        )
+        token = browser.post(
+            "/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
+        ).json()["token"]
+        profile = {"email": "ada@example.org", "dietary": ["vegetarian"], "household_size": 2}
+        assert (
+            browser.patch(
+                "/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
+        browser.cookies.clear()
+        to_login = browser.get(authorization_url, follow_redirects=False)
+        assert to_login.status_code == 303
+        login_page = browser.get(to_login.headers["location"])
+        form = dict(parse_form(login_page.text).fields)
+        back = browser.post(
+            "/portal/login",
+            data={**form, "email": "ada@example.org", "password": STRONG_PASSWORD},
+            follow_redirects=False,
+        )
+        assert back.status_code == 303
+        consent_page = browser.get(back.headers["location"])
+        assert consent_page.status_code == 200 and "Green Grocer" in consent_page.text
+        consent = parse_form(consent_page.text)
+        answer = [
+            *consent.fields,
+            ("decision", "approve"),
+            *(("fields", f) for f in consent.checkboxes["fields"]),
+            ("special_consent", "yes"),  # dietary is special category: it needs its own explicit tick
+        ]
+        decided = browser.post(
+            "/oauth/authorize",
+            content=urlencode(answer),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            follow_redirects=False,
+        )
+        assert decided.status_code == 302, decided.text[decided.text.find("<main") :][:1500]
+        location: str = decided.headers["location"]
+        return location
+
+
+@pytest.mark.slow
+def test_brand_with_authlib_client_gets_consented_data_over_http(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    data_dir = tmp_path / "var"
+    consentry = str(Path(sys.executable).parent / "consentry")
+    created = subprocess.run(
+        [consentry, "brands", "create", "--name", "Green Grocer", "--redirect-uri", REDIRECT],
+        env=cli_env(data_dir, fresh_database_url), check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    credentials = json.loads(created.stdout)
+    with live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base:
+        meta = httpx.get(base + "/.well-known/oauth-authorization-server").json()
+        client_id, secret = credentials["client_id"], credentials["client_secret"]
+        pkce = {"redirect_uri": REDIRECT, "code_challenge_method": "S256"}
+        brand = OAuth2Client(client_id, secret, scope="offers:write offers:read grants:read", **pkce)
+        shopper = OAuth2Client(
+            client_id, secret, scope="profile:email profile:dietary profile:household_size", **pkce
+        )
+        with brand, shopper:
+            _run_flow(base, meta, brand, shopper)
+
+
+def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAuth2Client) -> None:
+    brand.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+    offer = brand.post(base + "/v1/offers", json=OFFER).json()
+    verifier = secrets.token_urlsafe(48)
+    url, state = shopper.create_authorization_url(
+        meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
+    )
+    callback = _customer_consents(base, url)
+    assert f"state={state}" in callback and "iss=" in callback
+    token = shopper.fetch_token(
+        meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
+    )
+    assert token["expires_in"] <= 600 and token["refresh_token"]
+
+    profile = shopper.get(base + "/v1/profile")
+    assert profile.status_code == 200, profile.text
+    assert profile.json()["fields"] == {
+        "email": "ada@example.org",
+        "dietary": ["vegetarian"],
+        "household_size": 2,
+    }
+
+    refreshed = shopper.refresh_token(meta["token_endpoint"])
+    assert refreshed["refresh_token"] != token["refresh_token"]
+    assert shopper.get(base + "/v1/profile").status_code == 200
+
+    grants = brand.get(base + "/v1/grants").json()["items"]
+    assert len(grants) == 1 and grants[0]["status"] == "active"
+    assert shopper.revoke_token(meta["revocation_endpoint"], refreshed["refresh_token"]).status_code == 200
+    assert shopper.get(base + "/v1/profile").status_code == 401
