@@ -54,7 +54,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock up front. A deferred transaction that reads and then writes
+        # fails at once with SQLITE_BUSY when another writer committed in between (its snapshot is
+        # stale, so SQLite cannot wait); an immediate one waits its turn on the busy timeout.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -1,0 +1,214 @@
+"""Read-path benchmark: audited profile reads against the cheapest request, on one worker.
+
+Starts `consentry serve` (one uvicorn worker) on a fresh database, registers a brand, publishes an
+offer, and has a customer consent through the portal, all over HTTP. Then, with the same client and
+the same concurrency, in alternating rounds:
+- requests/s of GET /healthz (the baseline: routing, middleware, one trivial query),
+- requests/s of GET /v1/profile with a valid token (JWT check, live grant check, decryption,
+  access record committed),
+- client-credentials tokens/s from POST /oauth/token.
+Prints the ratio profile/healthz (goal >= 0.5) and tokens/healthz.
+
+Usage: python bench/read.py [--seconds S] [--rounds N] [--concurrency C] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from urllib.parse import urlencode
+
+import httpx
+
+from broker.db import migrate
+
+GOAL = 0.5
+REDIRECT = "http://127.0.0.1:9/callback"
+PASSWORD = "plum-otter-satchel-91-lantern"  # noqa: S105 - a throwaway account in a temp database
+OFFER = {
+    "title": "Bench offer", "description": "Benchmark.", "required_fields": ["email", "dietary"],
+    "optional_fields": ["household_size", "age_band"], "purpose": "personalised_offers",
+    "purpose_explanation": "Benchmark.", "grant_duration_days": 30, "retention_days": 1, "recipients": [],
+    "value": {"kind": "service", "description": "nothing", "due": {"when": "within_days", "days": 30}},
+}  # fmt: skip
+
+
+class _Inputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "input" and a.get("name") and a.get("type") in {"hidden", "checkbox"}:
+            self.values.append((a["name"], "yes" if a["name"] == "special_consent" else a.get("value", "")))
+
+
+def _inputs(html: str) -> list[tuple[str, str]]:
+    parser = _Inputs()
+    parser.feed(html)
+    return parser.values
+
+
+@contextmanager
+def server(data_dir: Path, database_url: str) -> Iterator[str]:
+    """`consentry serve` with one worker on a free loopback port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url,
+           "CONSENTRY_BASE_URL": base}  # fmt: skip
+    consentry = str(Path(sys.executable).parent / "consentry")
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [consentry, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+def seed(base: str, data_dir: Path, database_url: str) -> tuple[str, tuple[str, str]]:
+    """A profile access token for one consenting customer, and the brand's credentials."""
+    env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url}
+    consentry = str(Path(sys.executable).parent / "consentry")
+    created = subprocess.run([consentry, "brands", "create", "--name", "Bench", "--redirect-uri", REDIRECT],
+                             env=env, check=True, capture_output=True, text=True)  # fmt: skip
+    brand = json.loads(created.stdout)
+    auth = (brand["client_id"], brand["client_secret"])
+    with httpx.Client(base_url=base, timeout=30) as http:
+        cc = http.post(
+            "/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:write"}, auth=auth
+        )
+        offer = http.post(
+            "/v1/offers", json=OFFER, headers={"Authorization": f"Bearer {cc.json()['access_token']}"}
+        ).json()
+        http.post("/v1/customers", json={"email": "bench@example.org", "password": PASSWORD})
+        token = http.post("/v1/sessions", json={"email": "bench@example.org", "password": PASSWORD}).json()[
+            "token"
+        ]
+        profile = {
+            "email": "bench@example.org",
+            "dietary": ["vegan"],
+            "household_size": 2,
+            "birthdate": "1990-01-01",
+        }
+        http.put("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"})
+        http.cookies.clear()
+        login = _inputs(http.get("/portal/login").text)
+        http.post("/portal/login", data={**dict(login), "email": "bench@example.org", "password": PASSWORD})
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
+                  "code_challenge": challenge, "code_challenge_method": "S256",
+                  "offer": offer["id"]}  # fmt: skip
+        page = http.get("/oauth/authorize", params=params)
+        answer = [*_inputs(page.text), ("decision", "approve")]
+        decided = http.post("/oauth/authorize", content=urlencode(answer),
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        code = httpx.URL(decided.headers["location"]).params["code"]
+        exchange = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+        }
+        tokens = http.post("/oauth/token", auth=auth, data=exchange)
+        access: str = tokens.json()["access_token"]
+        assert http.get("/v1/profile", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+    return access, auth
+
+
+async def _rate(base: str, seconds: float, concurrency: int, request: dict[str, object]) -> float:
+    """Successful requests per second of one kind of request, over `seconds`."""
+    done = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                response = await http.request(**request)  # type: ignore[arg-type]
+                if response.status_code != 200:
+                    raise RuntimeError(
+                        f"{request['url']} answered {response.status_code}: {response.text[:200]}"
+                    )
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+def main() -> int:
+    """Seed, measure in alternating rounds, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        migrate(url)
+        with server(data_dir, url) as base:
+            access, auth = seed(base, data_dir, url)
+            kinds = {
+                "healthz": {"method": "GET", "url": "/healthz"},
+                "profile": {"method": "GET", "url": "/v1/profile",
+                            "headers": {"Authorization": f"Bearer {access}"}},
+                "token": {"method": "POST", "url": "/oauth/token", "auth": auth,
+                          "data": {"grant_type": "client_credentials", "scope": "offers:read"}},
+            }  # fmt: skip
+            rates: dict[str, list[float]] = {k: [] for k in kinds}
+            for _ in range(args.rounds):
+                for kind, request in kinds.items():
+                    rates[kind].append(asyncio.run(_rate(base, args.seconds, args.concurrency, request)))
+    health, profile, tokens = (statistics.median(rates[k]) for k in kinds)
+    ratio = profile / health
+    rows = [
+        (
+            "GET /v1/profile (audited, decrypted read)",
+            profile,
+            f">= {GOAL}x " + ("pass" if ratio >= GOAL else "FAIL"),
+        ),
+        ("POST /oauth/token (client credentials)", tokens, "(reported)"),
+    ]
+    print(f"{'figure':<44} {'req/s':>9} {'healthz req/s':>14} {'ratio':>7}  goal")
+    for figure, rate, goal in rows:
+        print(f"{figure:<44} {rate:>9.0f} {health:>14.0f} {rate / health:>6.2f}x  {goal}")
+    return 0 if ratio >= GOAL else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
