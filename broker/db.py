@@ -10,13 +10,14 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from broker.errors import DatabaseNotMigrated
 
 SessionFactory = Callable[[], Session]
+READ_ONLY = "consentry_read_only"  # execution option: this connection never writes
 
 
 def import_models() -> None:
@@ -53,11 +54,13 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
+    def _on_begin(conn: Connection) -> None:
         # IMMEDIATE: take the write lock up front. A deferred transaction that reads and then writes
         # fails at once with SQLITE_BUSY when another writer committed in between (its snapshot is
         # stale, so SQLite cannot wait); an immediate one waits its turn on the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Connections that only read (schema checks) say so and take no write lock.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -90,7 +93,9 @@ def ensure_migrated(engine: Engine) -> None:
     """Refuse to run on a database whose schema is not the newest, saying what to run."""
     head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = MigrationContext.configure(
+            conn.execution_options(**{READ_ONLY: True})
+        ).get_current_revision()
     if current != head:
         raise DatabaseNotMigrated(
             f"the database {engine.url.render_as_string(hide_password=True)} is at schema revision "
