@@ -32,6 +32,7 @@ class InvalidJWT(Exception):
 @dataclass(frozen=True, slots=True)
 class _StoredKey:
     kid: str
+    serial: int  # order of creation: the highest signs (timestamps can tie)
     created_at: datetime
     key: OKPKey
 
@@ -52,21 +53,25 @@ class SigningKeys:
         cached = self._cache.get(kid)
         if cached is None:
             document = json.loads(path.read_text())
-            cached = _StoredKey(
-                kid, datetime.fromisoformat(document["created_at"]), OKPKey.import_key(document["jwk"])
-            )
+            created_at = datetime.fromisoformat(document["created_at"])
+            cached = _StoredKey(kid, int(document["serial"]), created_at, OKPKey.import_key(document["jwk"]))
             self._cache[kid] = cached
         return cached
 
     def _keys(self) -> list[_StoredKey]:
         keys = [self._load(p) for p in self.directory.glob("*.jwk")]
-        return sorted(keys, key=lambda k: (k.created_at, k.kid))
+        return sorted(keys, key=lambda k: k.serial)
 
     def add(self) -> str:
         """Create a new signing key, which becomes the one that signs; returns its kid."""
         kid = secrets.token_urlsafe(12)
         key = OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
-        document = {"created_at": self.clock().isoformat(), "jwk": key.as_dict(private=True)}
+        serial = max((k.serial for k in self._keys()), default=0) + 1
+        document = {
+            "serial": serial,
+            "created_at": self.clock().isoformat(),
+            "jwk": key.as_dict(private=True),
+        }
         fd = os.open(self.directory / f"{kid}.jwk", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(document, handle)

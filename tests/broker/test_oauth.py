@@ -547,3 +547,50 @@ def test_withdrawn_offer_cannot_be_authorized(
         )
     )
     assert answer["error"] == "invalid_request" and "withdrawn" in answer["error_description"]
+
+
+def test_the_offer_can_be_named_in_authorization_details(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    verifier, challenge = pkce()
+    details = json.dumps([{"type": "consentry_offer", "offer": offer["id"]}])
+    params = {k: v for k, v in authorize_params(brand, offer["id"], challenge).items() if k != "offer"}
+    answer = redirect_params(consent(client, {**params, "authorization_details": details}))
+    assert exchange(client, brand, answer["code"], verifier).status_code == 200
+    for bad in ("not json", json.dumps([{"type": "other", "offer": offer["id"]}])):
+        refused = redirect_params(
+            client.get(
+                "/oauth/authorize", params={**params, "authorization_details": bad}, follow_redirects=False
+            )
+        )
+        assert (
+            refused["error"] == "invalid_request" and "authorization_details" in refused["error_description"]
+        )
+
+
+def test_signing_key_rotation_keeps_old_tokens_valid_until_they_expire(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    clock: FakeClock,
+) -> None:
+    from broker.oauth.context import ACCESS_TOKEN_LIFETIME
+
+    old = _flow(client, brand, offer)
+    old_kid = json.loads(base64.urlsafe_b64decode(old["access_token"].split(".")[0] + "=="))["kid"]
+    new_kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    assert retired == [] and new_kid != old_kid
+    assert {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]} == {old_kid, new_kid}
+    assert _read(client, old["access_token"]).status_code == 200
+    fresh = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": old["refresh_token"]},
+        auth=brand.auth(),
+    ).json()
+    assert json.loads(base64.urlsafe_b64decode(fresh["access_token"].split(".")[0] + "=="))["kid"] == new_kid
+    clock.advance(minutes=11)
+    _, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    assert retired == [old_kid]
+    assert old_kid not in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}

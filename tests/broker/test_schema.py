@@ -71,3 +71,25 @@ def test_every_operation_documents_its_errors() -> None:
             codes = {int(code) for code in operation["responses"]}
             assert any(400 <= code < 600 for code in codes), f"{method.upper()} {path} documents no error"
             assert operation.get("operationId"), f"{method.upper()} {path} has no stable operationId"
+
+
+def test_brands_create_prints_credentials_and_public_brands_get_no_secret(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    env = cli_env(tmp_path / "var", url)
+    consentry = str(Path(sys.executable).parent / "consentry")
+    subprocess.run([consentry, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    base = [consentry, "brands", "create", "--name", "Grocer", "--redirect-uri", "https://grocer.example/cb"]
+    confidential = json.loads(
+        subprocess.run(base, env=env, check=True, capture_output=True, text=True, timeout=60).stdout
+    )
+    assert confidential["client_id"].startswith("brd_") and confidential["client_secret"].startswith("cs_")
+    public = json.loads(
+        subprocess.run(
+            [*base, "--public"], env=env, check=True, capture_output=True, text=True, timeout=60
+        ).stdout
+    )
+    assert public["client_secret"] is None
+    bad = subprocess.run(
+        [*base[:-1], "http://grocer.example/cb"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 1 and "https://" in bad.stderr
