@@ -2,8 +2,8 @@
 
 The cursor is opaque to clients: base64url (unpadded) of the compact JSON `["<created_at ISO>", "<id>"]` of
 the last row shown. The next page is every row strictly before it in that order, written as
-`created_at < c OR (created_at = c AND id < i)`: SQLite and PostgreSQL both run it, and both can walk an
-index on (…, created_at, id) backwards for it. Rows created while paging never shift or repeat a page.
+the row value `(created_at, id) < (c, i)`: SQLite (3.15+) and PostgreSQL both seek an index on
+(…, created_at, id) straight to it. Rows created while paging never shift or repeat a page.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
-from sqlalchemy import and_, or_
+from sqlalchemy import bindparam, tuple_
 from sqlalchemy.orm import QueryableAttribute
 from sqlmodel import Session
 from sqlmodel.sql.expression import SelectOfScalar
@@ -79,7 +79,10 @@ def page(
     created, ident = _attribute(created_col), _attribute(id_col)
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
-        query = query.where(or_(created < at, and_(created == at, ident < last_id)))
+        # A row value, typed like the columns: both databases seek the (…, created_at, id) index
+        # straight to the cursor instead of walking down to it (an OR of comparisons only seeks the prefix).
+        after = tuple_(bindparam(None, at, type_=created.type), bindparam(None, last_id, type_=ident.type))
+        query = query.where(tuple_(created, ident) < after)
     # One row more than asked says whether a next page exists, without a COUNT.
     rows = list(session.exec(query.order_by(created.desc(), ident.desc()).limit(limit + 1)))
     items = rows[:limit]
