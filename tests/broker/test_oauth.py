@@ -594,3 +594,60 @@ def test_signing_key_rotation_keeps_old_tokens_valid_until_they_expire(
     _, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
     assert retired == [old_kid]
     assert old_kid not in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+
+
+def test_customer_grant_listing_pages_and_filters(
+    client: TestClient,
+    runtime: Runtime,
+    db: Session,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    customer: str,
+    clock: FakeClock,
+) -> None:
+    from sqlmodel import select
+
+    from broker.accounts.models import Customer
+    from broker.oauth.models import Brand
+
+    customer_id = db.exec(select(Customer.id)).one()
+    created = []
+    for credentials in (brand, rival):
+        row = db.exec(select(Brand).where(Brand.client_id == credentials.client_id)).one()
+        offer = runtime.offers.create(db, row, OfferDraft.model_validate(OFFER))
+        for _ in range(4):
+            created.append(
+                runtime.grants.create(
+                    db, customer_id=customer_id, offer=offer, fields=["email", "dietary"]
+                ).id
+            )
+            # Two grants share each instant: pages must still neither repeat nor skip one.
+            if len(created) % 2 == 0:
+                clock.advance(seconds=1)
+    db.commit()
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/me/grants", params=params, headers=bearer(customer)).json()
+        seen += [g["id"] for g in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(map(str, created)) and len(seen) == 8
+    rivals = client.get("/v1/me/grants", params={"brand": rival.client_id}, headers=bearer(customer)).json()[
+        "items"
+    ]
+    assert {g["brand_client_id"] for g in rivals} == {rival.client_id} and len(rivals) == 4
+    assert client.delete(f"/v1/me/grants/{seen[0]}", headers=bearer(customer)).status_code == 204
+    revoked = client.get("/v1/me/grants", params={"status": "revoked"}, headers=bearer(customer)).json()[
+        "items"
+    ]
+    assert [g["id"] for g in revoked] == [seen[0]]
+    assert (
+        len(
+            client.get("/v1/me/grants", params={"status": "active"}, headers=bearer(customer)).json()["items"]
+        )
+        == 7
+    )
+    bad = client.get("/v1/me/grants", params={"cursor": "garbage"}, headers=bearer(customer))
+    assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/cursor"
