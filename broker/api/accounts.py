@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from broker.api.deps import SESSION_COOKIE, CurrentSession, DbSession, RuntimeDep
+from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.api.schemas import Credentials, CustomerPublic, SessionPublic
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -47,15 +47,7 @@ def create_session(
     """Log in: returns a bearer token and sets the portal's session cookie."""
     address = request.client.host if request.client else "unknown"
     issued = runtime.accounts.log_in(db, body.email, body.password, address=address)
-    response.set_cookie(
-        SESSION_COOKIE,
-        issued.token,
-        max_age=runtime.settings.session_ttl_seconds,
-        httponly=True,
-        samesite="lax",
-        secure=runtime.settings.secure_cookies,
-        path="/",
-    )
+    set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
 
 
@@ -69,7 +61,5 @@ def delete_current_session(current: CurrentSession, db: DbSession, runtime: Runt
     """Log out: the session ends server-side and its token stops working at once."""
     runtime.accounts.log_out(db, current)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=runtime.settings.secure_cookies
-    )
+    clear_session_cookie(response, runtime.settings)
     return response

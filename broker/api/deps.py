@@ -6,16 +6,37 @@ from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.errors import BrokerError, Forbidden, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, verify_access_token
 from broker.runtime import Runtime
+from broker.settings import Settings
 
 SESSION_COOKIE = "consentry_session"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    """The portal's session cookie: HttpOnly, SameSite=Lax, Secure behind HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, settings: Settings) -> None:
+    """Tell the browser to forget the session cookie."""
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
 
 
 def get_runtime(request: Request) -> Runtime:

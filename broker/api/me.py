@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from broker.api.deps import SESSION_COOKIE, CurrentCustomer, DbSession, RuntimeDep
+from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.consent.models import GrantStatus
@@ -82,9 +82,7 @@ def delete_me(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> 
     """Delete the account for good: the data key is destroyed, every session ends at once."""
     runtime.accounts.delete(db, customer)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=runtime.settings.secure_cookies
-    )
+    clear_session_cookie(response, runtime.settings)
     return response
 
 

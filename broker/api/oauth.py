@@ -63,6 +63,19 @@ def _oauth_request(
     )
 
 
+def _token_endpoint(
+    request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep, endpoint: str | None
+) -> Response:
+    """Run the token endpoint (endpoint=None) or a named Authlib endpoint for this request."""
+    oauth_request = _oauth_request(request, form, db, runtime)
+    server = BrokerAuthorizationServer(oauth_request.ctx)
+    if endpoint is None:
+        response: Response = server.create_token_response(oauth_request)
+    else:
+        response = server.create_endpoint_response(endpoint, oauth_request)
+    return response
+
+
 def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
     message = error.description or error.error
     context = {"title": "This sharing request can't be shown", "message": message}
@@ -163,9 +176,7 @@ def authorize_decision(
 )
 def token(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
-    oauth_request = _oauth_request(request, form, db, runtime)
-    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_token_response(oauth_request)
-    return response
+    return _token_endpoint(request, form, db, runtime, None)
 
 
 @router.post(
@@ -176,11 +187,7 @@ def token(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep
 )
 def revoke(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
     """RFC 7009 revocation: a refresh or access token of a grant revokes its whole token family."""
-    oauth_request = _oauth_request(request, form, db, runtime)
-    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_endpoint_response(
-        "revocation", oauth_request
-    )
-    return response
+    return _token_endpoint(request, form, db, runtime, "revocation")
 
 
 @router.post(
@@ -191,11 +198,7 @@ def revoke(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDe
 )
 def introspect(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
     """RFC 7662 introspection: a brand learns about its own tokens only."""
-    oauth_request = _oauth_request(request, form, db, runtime)
-    response: Response = BrokerAuthorizationServer(oauth_request.ctx).create_endpoint_response(
-        "introspection", oauth_request
-    )
-    return response
+    return _token_endpoint(request, form, db, runtime, "introspection")
 
 
 @router.get(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import CustomerSession
-from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep
+from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.consent.grants import effective_status
 from broker.errors import BrokerError, InvalidCredentials, TooManyAttempts
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render
@@ -89,10 +89,7 @@ def login(
         response.headers["retry-after"] = str(exc.retry_after)
         return response
     redirect = RedirectResponse(safe_next(next_path), status_code=303)
-    redirect.set_cookie(
-        SESSION_COOKIE, issued.token, max_age=runtime.settings.session_ttl_seconds,
-        httponly=True, samesite="lax", secure=secure, path="/",
-    )  # fmt: skip
+    set_session_cookie(redirect, issued.token, runtime.settings)
     return redirect
 
 
@@ -130,7 +127,5 @@ def logout(
     if session is not None:
         runtime.accounts.log_out(db, session)
     response = RedirectResponse("/portal/login", status_code=303)
-    response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=runtime.settings.secure_cookies
-    )
+    clear_session_cookie(response, runtime.settings)
     return response
