@@ -51,7 +51,9 @@ def csrf_token(request: Request) -> str:
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
         return existing
-    token: str = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(32))
+    token: str | None = getattr(request.state, "new_csrf", None)
+    if token is None:
+        token = request.state.new_csrf = secrets.token_urlsafe(32)
     return token
 
 
@@ -81,6 +83,6 @@ def render(
     response = HTMLResponse(html, status_code=status)
     response.headers["content-security-policy"] = page_csp(form_targets)
     response.headers["cache-control"] = "no-store"
-    if "new_csrf" in request.state.__dict__:
+    if getattr(request.state, "new_csrf", None) == token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")
     return response
