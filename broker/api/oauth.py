@@ -52,9 +52,7 @@ FormValues = Annotated[dict[str, list[str]], Depends(form_values)]
 def _oauth_request(
     request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep
 ) -> OAuthHTTPRequest:
-    query: dict[str, list[str]] = {}
-    for key, value in request.query_params.multi_items():
-        query.setdefault(key, []).append(value)
+    query = _query_lists(request)
     issuer = str(runtime.settings.base_url).rstrip("/")
     uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx = OAuthContext(services=runtime.oauth, session=db, request_id=request.state.request_id)
@@ -63,10 +61,30 @@ def _oauth_request(
     )
 
 
+def _not_printable_ascii(*sources: Mapping[str, list[str]]) -> str | None:
+    """The first parameter whose name or value is not printable ASCII (RFC 6749 Appendix A), if any."""
+    for source in sources:
+        for name, values in source.items():
+            if any(not all(" " <= ch <= "~" for ch in text) for text in (name, *values)):
+                return name if name.isascii() else "a parameter name"
+    return None
+
+
+def _query_lists(request: Request) -> dict[str, list[str]]:
+    query: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, []).append(value)
+    return query
+
+
 def _token_endpoint(
     request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep, endpoint: str | None
 ) -> Response:
     """Run the token endpoint (endpoint=None) or a named Authlib endpoint for this request."""
+    bad = _not_printable_ascii(_query_lists(request), form)
+    if bad is not None:
+        body = {"error": "invalid_request", "error_description": f"{bad} must be printable ASCII (RFC 6749)"}
+        return JSONResponse(body, status_code=400, headers={"cache-control": "no-store"})
     oauth_request = _oauth_request(request, form, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     if endpoint is None:
@@ -76,10 +94,13 @@ def _token_endpoint(
     return response
 
 
-def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
-    message = error.description or error.error
+def _unusable(request: Request, runtime: RuntimeDep, message: str) -> Response:
     context = {"title": "This sharing request can't be shown", "message": message}
     return render(request, "error.html", context, status=400, secure=runtime.settings.secure_cookies)
+
+
+def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
+    return _unusable(request, runtime, error.description or error.error)
 
 
 @router.get(
@@ -93,6 +114,9 @@ def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Re
 )
 def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: PortalSession) -> Response:
     """Authorization endpoint (authorization code + PKCE S256): log in if needed, then the consent screen."""
+    bad = _not_printable_ascii(_query_lists(request))
+    if bad is not None:
+        return _unusable(request, runtime, f"{bad} must be printable ASCII")
     oauth_request = _oauth_request(request, {}, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     try:
@@ -138,6 +162,9 @@ def authorize_decision(
         }
         return render(request, "error.html", context, status=403, secure=secure)
     params = {k: v for k, v in form.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}}
+    bad = _not_printable_ascii(params)
+    if bad is not None:
+        return _unusable(request, runtime, f"{bad} must be printable ASCII")
     oauth_request = _oauth_request(request, params, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     try:

@@ -112,7 +112,9 @@ class OAuthClient:
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match against a registered URI."""
-        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.brand.redirect_uris)
+        # Bytes, not str: compare_digest refuses non-ASCII str (a TypeError, so a 500) — encode first.
+        given = redirect_uri.encode()
+        return any(hmac.compare_digest(given, uri.encode()) for uri in self.brand.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         """Constant-time comparison of the secret's digest."""

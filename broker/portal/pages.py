@@ -60,7 +60,7 @@ def csrf_token(request: Request) -> str:
 def csrf_valid(request: Request, submitted: str | None, base_url: str) -> bool:
     """True when the form's token equals the cookie's and the request comes from our origin."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not submitted or not hmac.compare_digest(cookie, submitted):
+    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
         return False
     origin = request.headers.get("origin")
     if origin is not None and origin != origin_of(base_url):

@@ -651,3 +651,31 @@ def test_customer_grant_listing_pages_and_filters(
     )
     bad = client.get("/v1/me/grants", params={"cursor": "garbage"}, headers=bearer(customer))
     assert bad.status_code == 422 and bad.json()["errors"][0]["pointer"] == "/cursor"
+
+
+def test_non_ascii_redirect_uri_and_csrf_token_are_refused_not_500(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, redirect_uri=REDIRECT + "/é")
+    response = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert response.status_code == 400 and "location" not in response.headers
+    page = client.get(
+        "/oauth/authorize", params=authorize_params(brand, offer["id"], challenge), follow_redirects=False
+    )
+    form = [(k, "é" * 43 if k == "csrf_token" else v) for k, v in parse_form(page.text).fields] + [
+        ("decision", "approve")
+    ]
+    assert client.post("/oauth/authorize", data=dict(form), follow_redirects=False).status_code == 403
+
+
+def test_non_ascii_oauth_parameters_are_refused_in_oauth_terms(
+    client: TestClient, brand: BrandCredentials
+) -> None:
+    response = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "offers:read ünïcode"},
+        auth=brand.auth(),
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert "scope" in response.json()["error_description"]
