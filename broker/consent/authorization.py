@@ -9,7 +9,7 @@ from uuid import UUID
 
 from broker.consent.models import Offer
 from broker.consent.purposes import describe_purpose
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX
+from broker.oauth.clients import PROFILE_SCOPE_PREFIX, origin_of
 from broker.oauth.context import OAuthContext
 from broker.oauth.flows import Subject
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
@@ -79,9 +79,8 @@ class ConsentScreen:
         params = [
             (k, v) for k, vs in grant.request.payload.datalist.items() if k not in _FORM_ONLY for v in vs
         ]
-        redirect = grant.request.payload.redirect_uri
-        origin = redirect.split("/", 3)[:3]
-        return cls(grant.request.client.brand.name, offer, fields, params, ("/".join(origin),))
+        origin = origin_of(grant.request.payload.redirect_uri)
+        return cls(grant.request.client.brand.name, offer, fields, params, (origin,))
 
     def context(self, *, message: str | None = None) -> dict[str, Any]:
         """The template context."""

@@ -23,6 +23,12 @@ def _digest(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
+def origin_of(uri: str) -> str:
+    """scheme://host[:port] of a URI."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def check_redirect_uri(uri: str) -> str | None:
     """Why a redirect URI cannot be registered, or None. HTTPS, or http on loopback (RFC 8252)."""
     parts = urlsplit(uri)

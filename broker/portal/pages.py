@@ -10,11 +10,12 @@ import hmac
 import secrets
 from importlib.resources import files
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from broker.oauth.clients import origin_of
 
 CSRF_COOKIE = "consentry_csrf"
 CSRF_FIELD = "csrf_token"
@@ -38,12 +39,6 @@ def page_csp(form_targets: tuple[str, ...] = ()) -> str:
         "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
-
-
-def origin_of(uri: str) -> str:
-    """scheme://host[:port] of a URI."""
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def csrf_token(request: Request) -> str:
