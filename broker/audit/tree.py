@@ -1,0 +1,240 @@
+"""The audit log's Merkle tree over the database, per RFC 9162 (Certificate Transparency v2) §2.1.
+
+Storage: every entry, and the hash of every *complete* subtree (`AuditNode`, level L position i
+covering leaves [i·2^L, (i+1)·2^L)). An append writes the leaf and the O(log n) subtrees it completes.
+Any range of leaves splits into O(log n) complete subtrees, so a root or a proof reads only those
+nodes, in one query, and never the leaves.
+
+Appenders lock the single `AuditHead` row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions
+here begin IMMEDIATE), which serialises them across processes and keeps indices gapless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import insert, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from broker.audit.models import AuditEntry, AuditHead, AuditNode
+from broker.errors import BrokerError
+
+__all__ = [
+    "MAX_ENTRIES_PER_READ",
+    "AuditRangeError",
+    "append",
+    "append_many",
+    "consistency_proof",
+    "entries",
+    "inclusion_proof",
+    "root",
+    "size",
+]
+
+MAX_ENTRIES_PER_READ = 1000
+_HEAD_ID = 1
+_EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+Span = tuple[int, int]  # a range of leaves [start, end)
+Subtree = tuple[int, int]  # a complete subtree (level, position)
+
+
+class AuditRangeError(BrokerError):
+    """A leaf index or tree size that the audit log does not have (yet)."""
+
+    slug, title, status = "audit-range", "Outside the audit log", 422
+
+
+def leaf_hash(entry: bytes) -> bytes:
+    """SHA-256(0x00 ‖ entry) (RFC 9162 §2.1.1)."""
+    return hashlib.sha256(b"\x00" + entry).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """SHA-256(0x01 ‖ left ‖ right) (RFC 9162 §2.1.1)."""
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+# Writing
+
+
+def append(session: Session, entry: bytes, *, at: datetime) -> int:
+    """Append one entry to the log and return its 0-based index. The caller commits."""
+    return append_many(session, [entry], at=at)[0]
+
+
+def append_many(session: Session, batch: Iterable[bytes], *, at: datetime) -> list[int]:
+    """Append entries in order under one lock of the head; returns their indices. The caller commits."""
+    batch = list(batch)
+    if not batch:
+        return []
+    start = _lock_head(session)
+    # The right edge of the tree (the complete subtrees of [0, start)): the only siblings an append needs.
+    edge = {level: digest for (level, _), digest in _fetch(session, _subtrees(0, start)).items()}
+    rows: list[dict[str, object]] = []
+    nodes: list[dict[str, object]] = []
+    for index, entry in enumerate(batch, start):
+        digest = leaf_hash(entry)
+        rows.append({"index": index, "entry": entry, "leaf_hash": digest, "created_at": at})
+        level, position = 0, index
+        nodes.append({"level": level, "position": position, "hash": digest})
+        while position & 1:  # a right child completes its parent
+            digest = node_hash(edge.pop(level), digest)
+            level, position = level + 1, position >> 1
+            nodes.append({"level": level, "position": position, "hash": digest})
+        edge[level] = digest
+    session.exec(insert(AuditEntry), params=rows)
+    session.exec(insert(AuditNode), params=nodes)
+    end = start + len(batch)
+    session.exec(update(AuditHead).where(col(AuditHead.id) == _HEAD_ID).values(size=end))
+    return list(range(start, end))
+
+
+def _lock_head(session: Session) -> int:
+    """Lock the head row, creating it at size 0 if this is the first append ever; returns the size."""
+    query = select(AuditHead.size).where(AuditHead.id == _HEAD_ID).with_for_update()
+    current = session.exec(query).first()
+    if current is not None:
+        return current
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    # Two first appenders may both miss the row: ON CONFLICT lets the second wait, then lock it.
+    session.exec(
+        dialect.insert(AuditHead).values(id=_HEAD_ID, size=0).on_conflict_do_nothing(index_elements=["id"])
+    )
+    return session.exec(query).one()
+
+
+# Reading
+
+
+def size(session: Session) -> int:
+    """The number of entries in the log."""
+    current = session.exec(select(AuditHead.size).where(AuditHead.id == _HEAD_ID)).first()
+    return current or 0
+
+
+def entries(session: Session, start: int, end: int) -> list[AuditEntry]:
+    """The entries with indices in [start, end), at most `MAX_ENTRIES_PER_READ` of them."""
+    if not 0 <= start <= end:
+        raise AuditRangeError(f"entries [{start}, {end}) is not a range: ask for 0 <= start <= end")
+    if end - start > MAX_ENTRIES_PER_READ:
+        raise AuditRangeError(
+            f"entries [{start}, {end}) spans {end - start} entries; ask for at most {MAX_ENTRIES_PER_READ}"
+        )
+    _check_size(session, end, what="end")
+    query = select(AuditEntry).where(col(AuditEntry.index) >= start, col(AuditEntry.index) < end)
+    return list(session.exec(query.order_by(col(AuditEntry.index))))
+
+
+def root(session: Session, tree_size: int) -> bytes:
+    """The Merkle Tree Hash (MTH) of the first `tree_size` entries (RFC 9162 §2.1.1)."""
+    _check_size(session, tree_size)
+    if tree_size == 0:
+        return _EMPTY_ROOT
+    return _span_hashes(session, [(0, tree_size)])[0]
+
+
+def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
+    """PATH(index, D[tree_size]) of RFC 9162 §2.1.3.1: the audit path from the leaf up to the root."""
+    _check_size(session, tree_size)
+    if not 0 <= index < tree_size:
+        raise AuditRangeError(
+            f"leaf index {index} is not in a tree of size {tree_size}: ask for an index in 0..{tree_size - 1}"
+            if tree_size
+            else f"a tree of size 0 has no leaf {index}: ask for a larger tree size"
+        )
+    siblings: list[Span] = []
+    start, end = 0, tree_size
+    while end - start > 1:
+        k = _split(end - start)
+        if index < start + k:
+            siblings.append((start + k, end))
+            end = start + k
+        else:
+            siblings.append((start, start + k))
+            start += k
+    return _span_hashes(session, siblings[::-1])
+
+
+def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
+    """PROOF(first, D[second]) of RFC 9162 §2.1.4.1: the tree of `second` entries extends that of `first`."""
+    _check_size(session, second, what="second size")
+    if not 0 <= first <= second:
+        raise AuditRangeError(
+            f"no consistency proof from size {first} to size {second}: the first size must be 0..{second}"
+        )
+    if first in (0, second):
+        return []
+    spans: list[Span] = []  # SUBPROOF(m, D[start:end], b), unrolled: siblings from the top down
+    m, start, end, complete = first, 0, second, True
+    while m != end - start:
+        k = _split(end - start)
+        if m <= k:
+            spans.append((start + k, end))
+            end = start + k
+        else:
+            spans.append((start, start + k))
+            start, m, complete = start + k, m - k, False
+    if not complete:
+        spans.append((start, end))  # the old tree's own subtree, which the verifier cannot know
+    return _span_hashes(session, spans[::-1])
+
+
+def _check_size(session: Session, tree_size: int, *, what: str = "tree size") -> None:
+    current = size(session)
+    if not 0 <= tree_size <= current:
+        raise AuditRangeError(
+            f"{what} {tree_size} is outside the audit log, which has {current} entries: ask for 0..{current}"
+        )
+
+
+# Subtree arithmetic
+
+
+def _split(n: int) -> int:
+    """k, the largest power of two smaller than n (n >= 2), where RFC 9162 splits a tree."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _subtrees(start: int, end: int) -> list[Subtree]:
+    """Split [start, end) into complete subtrees, left to right, each as large as alignment allows."""
+    parts: list[Subtree] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        if start:
+            level = min(level, (start & -start).bit_length() - 1)
+        parts.append((level, start >> level))
+        start += 1 << level
+    return parts
+
+
+def _fetch(session: Session, wanted: Sequence[Subtree]) -> dict[Subtree, bytes]:
+    """The stored hashes of these complete subtrees, in one query."""
+    if not wanted:
+        return {}
+    key = tuple_(col(AuditNode.level), col(AuditNode.position))
+    rows = session.exec(
+        select(AuditNode.level, AuditNode.position, AuditNode.hash).where(key.in_(sorted(set(wanted))))
+    )
+    found = {(level, position): digest for level, position, digest in rows}
+    missing = set(wanted) - found.keys()
+    if missing:
+        raise RuntimeError(f"the audit log is missing the subtree hashes {sorted(missing)}: it is damaged")
+    return found
+
+
+def _span_hashes(session: Session, spans: Sequence[Span]) -> list[bytes]:
+    """MTH of each span, each one a subtree of RFC 9162's tree (its start aligned to its size)."""
+    parts = [_subtrees(start, end) for start, end in spans]
+    stored = _fetch(session, [subtree for subtrees in parts for subtree in subtrees])
+    hashes = []
+    for subtrees in parts:
+        # The left subtree of an RFC 9162 tree is the largest complete one: fold from the right.
+        digest = stored[subtrees[-1]]
+        for subtree in reversed(subtrees[:-1]):
+            digest = node_hash(stored[subtree], digest)
+        hashes.append(digest)
+    return hashes
