@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -16,11 +17,12 @@ from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle
+from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
-from broker.oauth.context import OAuthServices
+from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.settings import Settings
 from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
@@ -51,6 +53,7 @@ class Runtime:
     offers: Offers
     grants: Grants
     reads: ProfileReads
+    audit: AuditLog
     clock: Callable[[], datetime]
 
 
@@ -72,8 +75,12 @@ def build_runtime(
         lockout=timedelta(seconds=settings.login_lockout_seconds),
         clock=clock,
     )
+    audit = AuditLog(clock=clock, subject=partial(pairwise_subject, keys.blind_index_key()))
+    offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit)
     accounts = Accounts(
         vault=vault,
+        grants=grants,
+        audit=audit,
         passwords=passwords,
         throttle=throttle,
         blind_key=keys.blind_index_key(),
@@ -84,13 +91,13 @@ def build_runtime(
         clock=clock,
         sleep=sleep,
     )
-    offers, grants = Offers(clock=clock), Grants(clock=clock)
     oauth = OAuthServices(
         issuer=str(settings.base_url).rstrip("/"),
         signing=SigningKeys(settings.data_dir / "keys" / "signing", clock=clock),
         offers=offers,
         grants=grants,
         pairwise_key=keys.blind_index_key(),
+        audit=audit,
         clock=clock,
     )
     return Runtime(
@@ -104,6 +111,7 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         grants=grants,
-        reads=ProfileReads(vault=vault, grants=grants, clock=clock),
+        reads=ProfileReads(vault=vault, grants=grants, audit=audit),
+        audit=audit,
         clock=clock,
     )

@@ -55,3 +55,15 @@ class AccountTombstone(SQLModel, table=True):
 
     customer_id: UUID = Field(primary_key=True)
     deleted_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Auditor(SQLModel, table=True):
+    """Someone allowed to read the whole log. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "auditor"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    name: str = Field(max_length=200)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -15,6 +15,9 @@ from sqlmodel import Session, col, delete, select
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession
 from broker.accounts.passwords import Passwords, check_password
 from broker.accounts.throttle import Throttle, ThrottleKey
+from broker.audit.entries import Actor, Kind
+from broker.audit.log import AuditLog
+from broker.consent.grants import Grants
 from broker.errors import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 from vault.blind_index import blind_token
 from vault.errors import ProfileInvalid
@@ -49,6 +52,8 @@ class Accounts:
     slowdown_after: int
     max_failures_account: int
     max_failures_address: int
+    grants: Grants
+    audit: AuditLog
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
 
@@ -149,8 +154,12 @@ class Accounts:
         session.add(customer)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
-        """Delete the account for good: shred the vault, end every session, leave a bare tombstone."""
+        """Delete the account for good: revoke its grants, shred the vault, end every session, unlink
+        its audit entries (which stay, naming brands' pairwise subjects only), leave a bare tombstone."""
         customer_id = customer.id
+        self.grants.revoke_all_for_customer(session, customer_id)
+        self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
+        self.audit.forget_customer(session, customer_id)
         self.vault.shred(session, customer_id)
         session.exec(delete(CustomerSession).where(col(CustomerSession.customer_id) == customer_id))
         session.delete(customer)

@@ -7,8 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from broker.api.deps import BrandAccessDep, DbSession, RequestId, RuntimeDep
+from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
+from broker.audit.entries import Actor
 from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1", tags=["brand"])
@@ -22,11 +23,9 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
 
 
 @router.get("/profile", operation_id="readProfile", responses=_AUTH)
-def read_profile(
-    access: BrandAccessDep, db: DbSession, runtime: RuntimeDep, request_id: RequestId
-) -> ProfileRead:
+def read_profile(access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> ProfileRead:
     """The customer's granted fields (derived ones computed), if the grant is live right now."""
-    return ProfileRead.model_validate(runtime.reads.read(db, access, request_id=request_id))
+    return ProfileRead.model_validate(runtime.reads.read(db, access))
 
 
 @router.get(
@@ -75,5 +74,5 @@ def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: Ru
 def end_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> Response:
     """The brand ends the arrangement: the grant is revoked and its tokens die."""
     access.require("grants:write")
-    runtime.grants.revoke(db, runtime.grants.for_brand(db, access.brand.id, grant_id), by="brand")
+    runtime.grants.revoke(db, runtime.grants.for_brand(db, access.brand.id, grant_id), by=Actor.BRAND)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
 from broker.accounts.models import Customer, CustomerSession
+from broker.audit.log import REQUEST_ID
 from broker.errors import BrokerError, Forbidden, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, verify_access_token
 from broker.runtime import Runtime
@@ -48,13 +49,15 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def unit_of_work(runtime: RuntimeDep) -> Iterator[Session]:
+def unit_of_work(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
     """One database transaction per request, committed before the response is sent.
 
     A domain error rolls back, except the few whose bookkeeping must survive the error they answer
-    with (a failed login's throttle count): those have `keeps_changes`.
+    with (a failed login's throttle count): those have `keeps_changes`. Audit entries written in the
+    transaction carry the request's id.
     """
     session = runtime.sessions()
+    session.info[REQUEST_ID] = request.state.request_id
     try:
         yield session
         session.commit()

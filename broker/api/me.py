@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
+from broker.audit.entries import Actor
 from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
@@ -156,5 +157,5 @@ def revoke_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """Revoke: the brand's very next read fails, and its refresh tokens die."""
-    runtime.grants.revoke(db, runtime.grants.for_customer(db, customer.id, grant_id), by="customer")
+    runtime.grants.revoke(db, runtime.grants.for_customer(db, customer.id, grant_id), by=Actor.CUSTOMER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from sqlalchemy import insert, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,16 +27,18 @@ from broker.errors import BrokerError
 __all__ = [
     "MAX_ENTRIES_PER_READ",
     "AuditRangeError",
+    "Lookup",
     "append",
     "append_many",
     "consistency_proof",
     "entries",
     "inclusion_proof",
+    "lock_head",
     "root",
     "size",
 ]
 
-MAX_ENTRIES_PER_READ = 1000
+MAX_ENTRIES_PER_READ = 10_000
 _HEAD_ID = 1
 _EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -43,9 +47,9 @@ Subtree = tuple[int, int]  # a complete subtree (level, position)
 
 
 class AuditRangeError(BrokerError):
-    """A leaf index or tree size that the audit log does not have (yet)."""
+    """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
 
-    slug, title, status = "audit-range", "Outside the audit log", 422
+    slug, title, status = "audit-range", "Outside the audit log", 400
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -61,24 +65,45 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 # Writing
 
 
-def append(session: Session, entry: bytes, *, at: datetime) -> int:
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Columns stored beside an entry so that its customer and its brand find it; not hashed."""
+
+    kind: str = ""
+    customer_id: UUID | None = None
+    brand_id: UUID | None = None
+
+
+def append(session: Session, entry: bytes, *, at: datetime, lookup: Lookup = Lookup()) -> int:
     """Append one entry to the log and return its 0-based index. The caller commits."""
-    return append_many(session, [entry], at=at)[0]
+    return append_many(session, [(entry, lookup)], at=at)[0]
 
 
-def append_many(session: Session, batch: Iterable[bytes], *, at: datetime) -> list[int]:
+def append_many(
+    session: Session, batch: Iterable[bytes | tuple[bytes, Lookup]], *, at: datetime
+) -> list[int]:
     """Append entries in order under one lock of the head; returns their indices. The caller commits."""
-    batch = list(batch)
-    if not batch:
+    items = [item if isinstance(item, tuple) else (item, Lookup()) for item in batch]
+    if not items:
         return []
-    start = _lock_head(session)
+    start = lock_head(session)
     # The right edge of the tree (the complete subtrees of [0, start)): the only siblings an append needs.
     edge = {level: digest for (level, _), digest in _fetch(session, _subtrees(0, start)).items()}
     rows: list[dict[str, object]] = []
     nodes: list[dict[str, object]] = []
-    for index, entry in enumerate(batch, start):
+    for index, (entry, lookup) in enumerate(items, start):
         digest = leaf_hash(entry)
-        rows.append({"index": index, "entry": entry, "leaf_hash": digest, "created_at": at})
+        rows.append(
+            {
+                "index": index,
+                "entry": entry,
+                "leaf_hash": digest,
+                "created_at": at,
+                "kind": lookup.kind,
+                "customer_id": lookup.customer_id,
+                "brand_id": lookup.brand_id,
+            }
+        )
         level, position = 0, index
         nodes.append({"level": level, "position": position, "hash": digest})
         while position & 1:  # a right child completes its parent
@@ -88,13 +113,16 @@ def append_many(session: Session, batch: Iterable[bytes], *, at: datetime) -> li
         edge[level] = digest
     session.exec(insert(AuditEntry), params=rows)
     session.exec(insert(AuditNode), params=nodes)
-    end = start + len(batch)
+    end = start + len(items)
     session.exec(update(AuditHead).where(col(AuditHead.id) == _HEAD_ID).values(size=end))
     return list(range(start, end))
 
 
-def _lock_head(session: Session) -> int:
-    """Lock the head row, creating it at size 0 if this is the first append ever; returns the size."""
+def lock_head(session: Session) -> int:
+    """Lock the head row, creating it at size 0 if this is the first append ever; returns the size.
+
+    Held until the transaction ends: appenders, and checkpoint signers, serialise on it.
+    """
     query = select(AuditHead.size).where(AuditHead.id == _HEAD_ID).with_for_update()
     current = session.exec(query).first()
     if current is not None:

@@ -17,12 +17,15 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import and_, or_
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from broker.audit.entries import Actor, Kind
+from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from broker.oauth.models import Brand, TokenFamily
+from broker.oauth.families import revoke_families
+from broker.oauth.models import Brand
 from broker.pagination import Page, page
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
@@ -45,6 +48,14 @@ class GrantInactive(Forbidden):
     slug = "grant-inactive"
 
 
+_ENTRY_KIND = {
+    GrantStatus.ACTIVE: Kind.GRANT_RESUMED,
+    GrantStatus.SUSPENDED: Kind.GRANT_SUSPENDED,
+    GrantStatus.REVOKED: Kind.GRANT_REVOKED,
+    GrantStatus.EXPIRED: Kind.GRANT_EXPIRED,
+}
+
+
 def effective_status(grant: Grant, now: datetime) -> GrantStatus:
     """The grant's state at `now`: a live grant past its expiry is expired, whatever is stored."""
     if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) and now >= grant.expires_at:
@@ -54,9 +65,10 @@ def effective_status(grant: Grant, now: datetime) -> GrantStatus:
 
 @dataclass(frozen=True, slots=True)
 class Grants:
-    """Grant operations; the clock is injected."""
+    """Grant operations, each recorded in the audit log; the clock is injected."""
 
     clock: Callable[[], datetime]
+    audit: AuditLog
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
@@ -73,7 +85,30 @@ class Grants:
         )
         session.add(grant)
         session.flush()
+        self._record(session, grant, Kind.GRANT_CREATED, Actor.CUSTOMER, offer=offer.id, with_terms=True)
         return grant
+
+    def _record(
+        self,
+        session: Session,
+        grant: Grant,
+        kind: Kind,
+        actor: Actor,
+        *,
+        with_terms: bool = False,
+        **more: object,
+    ) -> None:
+        terms = {"fields": grant.fields, "purpose": grant.purpose, "expires_at": grant.expires_at}
+        self.audit.record(
+            session,
+            kind,
+            actor=actor,
+            customer_id=grant.customer_id,
+            brand_id=grant.brand_id,
+            grant=grant.id,
+            **(terms if with_terms else {}),
+            **more,
+        )
 
     def _get(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
         grant = session.get(Grant, grant_id)
@@ -134,10 +169,10 @@ class Grants:
             effective_status(grant, self.clock()) is GrantStatus.EXPIRED
             and grant.status is not GrantStatus.EXPIRED
         ):
-            self._move(session, grant, GrantStatus.EXPIRED, at=grant.expires_at)
+            self._move(session, grant, GrantStatus.EXPIRED, actor=Actor.BROKER, at=grant.expires_at)
 
     def _move(
-        self, session: Session, grant: Grant, target: GrantStatus, *, at: datetime | None = None
+        self, session: Session, grant: Grant, target: GrantStatus, *, actor: Actor, at: datetime | None = None
     ) -> None:
         if target not in TRANSITIONS[grant.status]:
             raise IllegalTransition(
@@ -145,24 +180,38 @@ class Grants:
             )
         grant.status, grant.status_changed_at = target, at or self.clock()
         session.add(grant)
+        self._record(session, grant, _ENTRY_KIND[target], actor)
         if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
-            self._revoke_families(session, grant.id, reason=f"grant-{target.value}")
+            revoke_families(
+                session,
+                self.audit,
+                grant_id=grant.id,
+                reason=f"grant-{target.value}",
+                actor=actor,
+                at=self.clock(),
+            )
 
-    def _revoke_families(self, session: Session, grant_id: UUID, *, reason: str) -> None:
-        session.exec(
-            update(TokenFamily)
-            .where(col(TokenFamily.grant_id) == grant_id, col(TokenFamily.revoked_at).is_(None))
-            .values(revoked_at=self.clock(), revoked_reason=reason)
-        )
-
-    def revoke(self, session: Session, grant: Grant, *, by: str) -> Grant:
+    def revoke(self, session: Session, grant: Grant, *, by: Actor) -> Grant:
         """End the grant now; its refresh tokens die with it. Revoking twice is a no-op."""
         if grant.status is GrantStatus.REVOKED:
             return grant
-        self._move(session, grant, GrantStatus.REVOKED)
-        grant.ended_by = by
+        self._move(session, grant, GrantStatus.REVOKED, actor=by)
+        grant.ended_by = by.value
         session.flush()
         return grant
+
+    def revoke_all_for_customer(self, session: Session, customer_id: UUID) -> int:
+        """Revoke every grant of a customer that is still live (before their account is deleted)."""
+        live = select(Grant).where(
+            Grant.customer_id == customer_id,
+            col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]),
+        )
+        grants = list(session.exec(live))
+        for grant in grants:
+            self._settle_expiry(session, grant)
+            if grant.status is not GrantStatus.EXPIRED:
+                self.revoke(session, grant, by=Actor.CUSTOMER)
+        return len(grants)
 
     def narrow(
         self,
@@ -172,6 +221,7 @@ class Grants:
         *,
         fields: Sequence[str] | None,
         expires_at: datetime | None,
+        by: Actor,
     ) -> Grant:
         """Drop fields and/or bring the expiry forward; never widen. Required fields stay."""
         if effective_status(grant, self.clock()) in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
@@ -210,6 +260,7 @@ class Grants:
             grant.expires_at = expires_at
         session.add(grant)
         session.flush()
+        self._record(session, grant, Kind.GRANT_AMENDED, by, with_terms=True)
         return grant
 
     def narrow_for_customer(
@@ -225,7 +276,7 @@ class Grants:
         grant = self.for_customer(session, customer_id, grant_id)
         offer = session.get(Offer, grant.offer_id)
         assert offer is not None
-        return self.narrow(session, grant, offer, fields=fields, expires_at=expires_at)
+        return self.narrow(session, grant, offer, fields=fields, expires_at=expires_at, by=Actor.CUSTOMER)
 
     def brand_filter(self, session: Session, client_id: str | None) -> UUID | None:
         """The brand id for a client_id filter; an unknown client_id matches nothing (not an error)."""

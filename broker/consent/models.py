@@ -83,23 +83,3 @@ class Grant(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status_changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     ended_by: str | None = Field(default=None, max_length=16)
-
-
-class AccessRecord(SQLModel, table=True):
-    """One read of a customer's data by a brand: ids, field names and purpose, never values."""
-
-    __tablename__ = "access_record"
-    __table_args__ = (Index("ix_access_record_grant_time", "grant_id", "created_at"),)
-
-    id: UUID = Field(default_factory=uuid4, primary_key=True)
-    grant_id: UUID = Field(
-        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
-    )
-    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
-    customer_id: UUID = Field(
-        sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
-    )
-    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    purpose: str = Field(max_length=64)
-    request_id: str = Field(max_length=64)
-    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -28,6 +28,8 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select, update
 
+from broker.audit.entries import Actor, Kind
+from broker.audit.log import AuditLog
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.purposes import PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
@@ -291,9 +293,10 @@ def _withdrawn(offer: Offer, offer_id: UUID, advice: str) -> Conflict:
 
 @dataclass(frozen=True, slots=True)
 class Offers:
-    """Offer operations over a session the caller commits; the clock is injected."""
+    """Offer operations over a session the caller commits, each recorded in the audit log."""
 
     clock: Callable[[], datetime]
+    audit: AuditLog
 
     def create(self, session: Session, brand: Brand, draft: OfferDraft) -> Offer:
         """Publish version 1 of a new offer; its id is also its lineage id."""
@@ -336,13 +339,23 @@ class Offers:
                 latest_id=str(latest.id),
             )
         self._retire(session, latest, OfferStatus.SUPERSEDED)
-        return self._add(session, brand, draft, lineage_id=latest.lineage_id, version=latest.version + 1)
+        return self._add(
+            session,
+            brand,
+            draft,
+            previous=latest.id,
+            lineage_id=latest.lineage_id,
+            version=latest.version + 1,
+        )
 
     def withdraw(self, session: Session, brand: Brand, offer_id: UUID) -> Offer:
         """Withdraw the offer (any of its version ids); returns its withdrawn version. Idempotent."""
         latest = self._latest(session, self._owned(session, brand.id, offer_id).lineage_id)
         if latest.status != OfferStatus.WITHDRAWN:
             self._retire(session, latest, OfferStatus.WITHDRAWN)
+            self.audit.record(
+                session, Kind.OFFER_WITHDRAWN, actor=Actor.BRAND, brand_id=brand.id, offer=latest.id
+            )
         return latest
 
     def current_for_authorization(self, session: Session, brand_id: UUID, offer_id: UUID) -> Offer:
@@ -367,10 +380,28 @@ class Offers:
         assert latest is not None  # the lineage holds at least the version that led here
         return latest
 
-    def _add(self, session: Session, brand: Brand, draft: OfferDraft, **lineage: Any) -> Offer:
+    def _add(
+        self,
+        session: Session,
+        brand: Brand,
+        draft: OfferDraft,
+        *,
+        previous: UUID | None = None,
+        **lineage: Any,
+    ) -> Offer:
         offer = Offer(brand_id=brand.id, created_at=self.clock(), **lineage, **_columns(draft))
         session.add(offer)
         session.flush()
+        self.audit.record(
+            session,
+            Kind.OFFER_PUBLISHED,
+            actor=Actor.BRAND,
+            brand_id=brand.id,
+            offer=offer.id,
+            fields=[*offer.required_fields, *offer.optional_fields],
+            purpose=offer.purpose,
+            supersedes=previous,
+        )
         return offer
 
     def _retire(self, session: Session, offer: Offer, status: OfferStatus) -> None:

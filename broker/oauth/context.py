@@ -17,6 +17,7 @@ from uuid import UUID
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
 
+from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Offer
 from broker.consent.offers import Offers
@@ -47,11 +48,17 @@ class OAuthServices:
     offers: Offers
     grants: Grants
     pairwise_key: bytes
+    audit: AuditLog
     clock: Callable[[], datetime]
 
     def pairwise_subject(self, brand_id: UUID, customer_id: UUID) -> str:
-        """The customer's `sub` as one brand sees it; brands cannot link a customer across brands."""
-        return blind_token(self.pairwise_key, "pairwise-subject", f"{brand_id}:{customer_id}").hex()
+        """The customer's `sub` as one brand sees it (see `pairwise_subject`)."""
+        return pairwise_subject(self.pairwise_key, brand_id, customer_id)
+
+
+def pairwise_subject(key: bytes, brand_id: UUID, customer_id: UUID) -> str:
+    """The customer's `sub` as one brand sees it; brands cannot link a customer across brands."""
+    return blind_token(key, "pairwise-subject", f"{brand_id}:{customer_id}").hex()
 
 
 @dataclass(slots=True)

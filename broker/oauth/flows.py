@@ -21,8 +21,8 @@ from authlib.oauth2.rfc6749 import (
     RefreshTokenGrant,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
-from sqlmodel import col, update
 
+from broker.audit.entries import Actor
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.offers import field_scope
@@ -36,6 +36,7 @@ from broker.oauth.context import (
     digest,
     new_secret,
 )
+from broker.oauth.families import revoke_families
 from broker.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
 
 
@@ -219,12 +220,11 @@ class _CodeView:
         return self.row.code_challenge_method
 
 
-def revoke_family(ctx: OAuthContext, family_id: UUID, *, reason: str) -> None:
+def revoke_family(ctx: OAuthContext, family_id: UUID, *, reason: str, actor: Actor = Actor.BROKER) -> None:
     """Revoke every token of a family: refresh tokens stop working, access tokens fail their next read."""
-    ctx.session.exec(
-        update(TokenFamily)
-        .where(col(TokenFamily.id) == family_id, col(TokenFamily.revoked_at).is_(None))
-        .values(revoked_at=ctx.services.clock(), revoked_reason=reason)
+    services = ctx.services
+    revoke_families(
+        ctx.session, services.audit, family_id=family_id, reason=reason, actor=actor, at=services.clock()
     )
 
 

@@ -22,6 +22,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from starlette.responses import Response
 
+from broker.audit.entries import Actor
 from broker.consent.offers import field_scope
 from broker.oauth.clients import BRAND_SCOPES, OAuthClient, find_brand
 from broker.oauth.context import (
@@ -140,7 +141,7 @@ class Revocation(RevocationEndpoint):
         """Revoke the token's family, or deny-list a brand-level access token until it expires."""
         ctx = self.server.ctx
         if token.family is not None:
-            revoke_family(ctx, token.family.id, reason="revoked-by-brand")
+            revoke_family(ctx, token.family.id, reason="revoked-by-brand", actor=Actor.BRAND)
         elif token.kind == "access_token":
             expires = datetime.fromtimestamp(token.claims["exp"], UTC)
             if ctx.session.get(RevokedAccessToken, token.claims["jti"]) is None:

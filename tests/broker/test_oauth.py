@@ -259,20 +259,25 @@ def test_expiry_is_exact_to_the_second(
     )
 
 
-def test_every_read_leaves_an_access_record(
+def test_every_read_leaves_an_audit_entry(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, db: Session
 ) -> None:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
-    from broker.consent.models import AccessRecord
+    from broker.audit.entries import decode
+    from broker.audit.models import AuditEntry
 
     tokens = _flow(client, brand, offer)
     response = client.get(
         "/v1/profile", headers={**bearer(tokens["access_token"]), "X-Request-ID": "read-42"}
     )
-    records = db.exec(select(AccessRecord)).all()
-    assert [(r.request_id, r.purpose) for r in records] == [("read-42", "personalised_offers")]
-    assert set(records[0].fields) == set(response.json()["fields"])
+    reads = db.exec(select(AuditEntry).where(AuditEntry.kind == "profile.read").order_by(col(AuditEntry.index)))
+    entries = [decode(row.entry) for row in reads]
+    assert [(e["request_id"], e["purpose"], e["grant"]) for e in entries] == [
+        ("read-42", "personalised_offers", response.json()["grant_id"])
+    ]
+    assert set(entries[0]["fields"]) == set(response.json()["fields"])
+    assert entries[0]["subject"] == response.json()["sub"]
 
 
 def test_brand_lists_and_ends_its_grants_and_cannot_see_others(

@@ -21,6 +21,7 @@ from broker.consent.purposes import DPV, PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.oauth.models import Brand
 from broker.pagination import decode_cursor, encode_cursor
+from broker.runtime import Runtime
 
 VOUCHER: dict[str, Any] = {
     "kind": "voucher", "amount": "10.00", "currency": "EUR", "description": "10 EUR off your next box",
@@ -81,8 +82,8 @@ def make_brand(db: Session, clock: FakeClock, name: str = "Grocer") -> Brand:
 
 
 @pytest.fixture
-def offers(clock: FakeClock) -> Offers:
-    return Offers(clock=clock)
+def offers(runtime: Runtime) -> Offers:
+    return runtime.offers
 
 
 @pytest.fixture

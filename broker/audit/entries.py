@@ -1,0 +1,102 @@
+"""What an audit entry says, and its one byte form: RFC 8785 (JCS) canonical JSON.
+
+An entry is an object with `v` (format version), `kind`, `at` (RFC 3339 UTC, microseconds, `Z`),
+`actor`, an optional `request_id`, and identifiers: `brand`, `subject` (the customer's pairwise
+subject for that brand, never the account id), `grant`, `offer`, `family`; `fields` (names), `purpose`,
+`expires_at`. Absent values are left out, never null. Entries never hold a field value, an email, a
+name or a client address: the canonical form of each kind is fixed by `Event`'s typed attributes.
+
+Kinds (`Kind`) name what happened; the offline auditor's `check-reads` replays `profile.read`
+against the `grant.*` entries before it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+import rfc8785
+
+__all__ = ["FORMAT_VERSION", "Actor", "Event", "Kind", "decode", "rfc3339"]
+
+FORMAT_VERSION = 1
+
+
+class Kind(StrEnum):
+    """Every kind of audit entry."""
+
+    PROFILE_READ = "profile.read"
+    OFFER_PUBLISHED = "offer.published"
+    OFFER_WITHDRAWN = "offer.withdrawn"
+    GRANT_CREATED = "grant.created"
+    GRANT_AMENDED = "grant.amended"
+    GRANT_REVOKED = "grant.revoked"
+    GRANT_EXPIRED = "grant.expired"
+    GRANT_SUSPENDED = "grant.suspended"
+    GRANT_RESUMED = "grant.resumed"
+    TOKEN_FAMILY_REVOKED = "token_family.revoked"  # noqa: S105 (a name, not a secret)
+    ACCOUNT_DELETED = "account.deleted"
+    KEY_ROTATED = "key.rotated"
+
+
+class Actor(StrEnum):
+    """Who caused it: the customer, the brand, the broker (expiry, token reuse), an operator (CLI)."""
+
+    CUSTOMER = "customer"
+    BRAND = "brand"
+    BROKER = "broker"
+    OPERATOR = "operator"
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-23T10:00:00.123456Z`: UTC, always with microseconds, so equal instants serialise alike."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One audit entry before serialisation. Only these attributes can reach the log."""
+
+    kind: Kind
+    at: datetime
+    actor: Actor
+    request_id: str | None = None
+    brand: UUID | None = None
+    subject: str | None = None
+    grant: UUID | None = None
+    offer: UUID | None = None
+    family: UUID | None = None
+    fields: Sequence[str] | None = None
+    purpose: str | None = None
+    expires_at: datetime | None = None
+    supersedes: UUID | None = None  # offer.published: the version this one replaces
+    reason: str | None = None  # token_family.revoked: why (a fixed slug, never free text)
+    key: str | None = None  # key.rotated: which key ("kek", "token-signing")
+    version: str | None = None  # key.rotated: the new key's version or id
+
+    def canonical(self) -> bytes:
+        """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""
+        document: dict[str, Any] = {"v": FORMAT_VERSION}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                value = rfc3339(value)
+            elif isinstance(value, UUID | StrEnum):
+                value = str(value)
+            elif name == "fields":
+                value = list(value)
+            document[name] = value
+        return rfc8785.dumps(document)
+
+
+def decode(entry: bytes) -> dict[str, Any]:
+    """The JSON object behind an entry's bytes."""
+    document: dict[str, Any] = json.loads(entry)
+    return document

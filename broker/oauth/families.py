@@ -1,0 +1,64 @@
+"""Revoking token families: every refresh and access token descended from one authorization code.
+
+One function for every cause (code replay, refresh-token reuse, RFC 7009 revocation, a grant that
+ended), each revocation recorded in the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlmodel import Session, col, select, update
+
+from broker.audit.entries import Actor, Kind
+from broker.audit.log import AuditLog
+from broker.consent.models import Grant
+from broker.oauth.models import TokenFamily
+
+__all__ = ["revoke_families"]
+
+
+def revoke_families(
+    session: Session,
+    audit: AuditLog,
+    *,
+    reason: str,
+    actor: Actor,
+    at: datetime,
+    family_id: UUID | None = None,
+    grant_id: UUID | None = None,
+) -> int:
+    """Revoke the live family `family_id`, or every live family of `grant_id`; returns how many.
+
+    Refresh tokens stop working at once; access tokens fail their next read (reads check the family).
+    """
+    if (family_id is None) == (grant_id is None):
+        raise ValueError("name exactly one of family_id and grant_id")
+    live = col(TokenFamily.revoked_at).is_(None)
+    which = col(TokenFamily.id) == family_id if family_id else col(TokenFamily.grant_id) == grant_id
+    rows = session.exec(
+        select(TokenFamily.id, TokenFamily.grant_id, Grant.customer_id, Grant.brand_id)
+        .join(Grant, col(Grant.id) == col(TokenFamily.grant_id))
+        .where(which, live)
+        .with_for_update(of=TokenFamily)  # PostgreSQL: a concurrent revoker waits, then finds none
+    ).all()
+    if not rows:
+        return 0
+    session.exec(
+        update(TokenFamily)
+        .where(col(TokenFamily.id).in_([row[0] for row in rows]), live)
+        .values(revoked_at=at, revoked_reason=reason)
+    )
+    for family, grant, customer_id, brand_id in rows:
+        audit.record(
+            session,
+            Kind.TOKEN_FAMILY_REVOKED,
+            actor=actor,
+            customer_id=customer_id,
+            brand_id=brand_id,
+            grant=grant,
+            family=family,
+            reason=reason,
+        )
+    return len(rows)
