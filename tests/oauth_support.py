@@ -14,6 +14,7 @@ import httpx
 from fastapi.testclient import TestClient
 from support import STRONG_PASSWORD
 
+ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "https://grocer.example/callback"
 
 OFFER = {
@@ -173,3 +174,16 @@ def exchange(
     if brand.client_secret is None:
         data["client_id"] = brand.client_id
     return http.post("/oauth/token", data=data, auth=brand.auth())
+
+
+def authorized(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], **consent_args: Any
+) -> dict[str, Any]:
+    """Run the whole consent flow for the logged-in customer; the token response plus code and verifier."""
+    verifier, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    answer = redirect_params(consent(client, params, **consent_args))
+    assert answer["state"] == params["state"] and answer["iss"] == ISSUER
+    tokens = exchange(client, brand, answer["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    return {"code": answer["code"], "verifier": verifier, **tokens.json()}

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, update
 
 from broker.audit import tree
@@ -80,3 +81,10 @@ def _append_pending(session: Session) -> None:
     pending: list[tuple[bytes, tree.Lookup, datetime]] | None = session.info.pop(_PENDING, None)
     if pending:
         tree.append_many(session, [(entry, lookup) for entry, lookup, _ in pending], at=pending[-1][2])
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending(session: Session, previous_transaction: SessionTransaction) -> None:
+    """A rolled-back transaction's events did not happen: their queued entries go with it."""
+    if not previous_transaction.nested:
+        session.info.pop(_PENDING, None)

@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 from joserfc import jws
 from joserfc.jwk import OctKey
 from oauth_support import (
+    ISSUER,
     OFFER,
     REDIRECT,
     BrandCredentials,
     authorize_params,
+    authorized,
     brand_token,
     consent,
     exchange,
@@ -32,53 +34,6 @@ from broker.consent.offers import OfferDraft
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 
-ISSUER = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def brand(runtime: Runtime, db: Session) -> BrandCredentials:
-    registered = register_brand(
-        db, name="Green Grocer", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
-    )
-    db.commit()
-    return BrandCredentials(registered.brand.client_id, registered.client_secret)
-
-
-@pytest.fixture
-def rival(runtime: Runtime, db: Session) -> BrandCredentials:
-    registered = register_brand(
-        db, name="Rival Foods", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
-    )
-    db.commit()
-    return BrandCredentials(registered.brand.client_id, registered.client_secret)
-
-
-@pytest.fixture
-def offer(client: TestClient, brand: BrandCredentials) -> dict[str, Any]:
-    return publish_offer(client, brand_token(client, brand))
-
-
-@pytest.fixture
-def customer(client: TestClient) -> str:
-    token = sign_up(client, "ada@example.org")
-    profile = {"email": "ada@example.org", "dietary": ["vegan", "nut_allergy"], "household_size": 3,
-               "birthdate": "1990-12-10", "given_name": "Ada"}  # fmt: skip
-    assert client.put("/v1/me/profile", json=profile, headers=bearer(token)).status_code == 200
-    assert portal_login(client, "ada@example.org").status_code == 303
-    return token
-
-
-def _flow(
-    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], **consent_args: Any
-) -> dict[str, Any]:
-    verifier, challenge = pkce()
-    params = authorize_params(brand, offer["id"], challenge)
-    answer = redirect_params(consent(client, params, **consent_args))
-    assert answer["state"] == params["state"] and answer["iss"] == ISSUER
-    tokens = exchange(client, brand, answer["code"], verifier)
-    assert tokens.status_code == 200, tokens.text
-    return {"code": answer["code"], "verifier": verifier, **tokens.json()}
-
 
 def _read(client: TestClient, access_token: str) -> Any:
     return client.get("/v1/profile", headers=bearer(access_token))
@@ -90,7 +45,7 @@ def _read(client: TestClient, access_token: str) -> Any:
 def test_consent_gives_the_brand_exactly_the_approved_fields(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer, untick=("given_name",))
+    tokens = authorized(client, brand, offer, untick=("given_name",))
     assert tokens["token_type"].lower() == "bearer" and tokens["expires_in"] <= 600
     read = _read(client, tokens["access_token"])
     assert read.status_code == 200, read.text
@@ -109,13 +64,13 @@ def test_consent_gives_the_brand_exactly_the_approved_fields(
 def test_access_token_is_an_ed25519_jwt_with_pairwise_subject(
     client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     header = json.loads(base64.urlsafe_b64decode(tokens["access_token"].split(".")[0] + "=="))
     assert header["alg"] == "Ed25519" and header["typ"] == "at+jwt" and header["kid"]
     jwks = client.get("/.well-known/jwks.json").json()
     assert header["kid"] in {k["kid"] for k in jwks["keys"]} and all("d" not in k for k in jwks["keys"])
     rival_offer = publish_offer(client, brand_token(client, rival))
-    rival_tokens = _flow(client, rival, rival_offer)
+    rival_tokens = authorized(client, rival, rival_offer)
     mine = _read(client, tokens["access_token"]).json()["sub"]
     theirs = _read(client, rival_tokens["access_token"]).json()["sub"]
     assert mine != theirs and len(mine) == 64
@@ -169,7 +124,7 @@ def test_logged_out_customer_is_sent_to_log_in_and_back(
 def test_refresh_rotates_and_reuse_revokes_the_family(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     first = client.post(
         "/oauth/token",
         data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
@@ -197,7 +152,7 @@ def test_refresh_rotates_and_reuse_revokes_the_family(
 def test_customer_revocation_blocks_the_very_next_read(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
     assert client.delete(f"/v1/me/grants/{grant_id}", headers=bearer(customer)).status_code == 204
     read = _read(client, tokens["access_token"])
@@ -215,7 +170,7 @@ def test_customer_revocation_blocks_the_very_next_read(
 def test_narrowing_drops_fields_from_the_next_read(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
     narrowed = client.patch(
         f"/v1/me/grants/{grant_id}", json={"fields": ["email", "dietary"]}, headers=bearer(customer)
@@ -237,7 +192,7 @@ def test_narrowing_drops_fields_from_the_next_read(
 def test_expiry_is_exact_to_the_second(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     grant = client.get("/v1/me/grants", headers=bearer(customer)).json()["items"][0]
     expiry = (clock.now + timedelta(seconds=60)).isoformat()
     assert (
@@ -267,11 +222,13 @@ def test_every_read_leaves_an_audit_entry(
     from broker.audit.entries import decode
     from broker.audit.models import AuditEntry
 
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     response = client.get(
         "/v1/profile", headers={**bearer(tokens["access_token"]), "X-Request-ID": "read-42"}
     )
-    reads = db.exec(select(AuditEntry).where(AuditEntry.kind == "profile.read").order_by(col(AuditEntry.index)))
+    reads = db.exec(
+        select(AuditEntry).where(AuditEntry.kind == "profile.read").order_by(col(AuditEntry.index))
+    )
     entries = [decode(row.entry) for row in reads]
     assert [(e["request_id"], e["purpose"], e["grant"]) for e in entries] == [
         ("read-42", "personalised_offers", response.json()["grant_id"])
@@ -283,7 +240,7 @@ def test_every_read_leaves_an_audit_entry(
 def test_brand_lists_and_ends_its_grants_and_cannot_see_others(
     client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     grant_id = _read(client, tokens["access_token"]).json()["grant_id"]
     mine = brand_token(client, brand)
     listing = client.get("/v1/grants", headers=bearer(mine)).json()
@@ -309,7 +266,7 @@ def test_metadata_lists_every_endpoint(client: TestClient) -> None:
 def test_introspection_tells_a_brand_about_its_own_tokens_only(
     client: TestClient, brand: BrandCredentials, rival: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     own = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth()).json()
     assert own["active"] is True and own["client_id"] == brand.client_id and "grant_id" in own
     other = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=rival.auth()).json()
@@ -319,7 +276,7 @@ def test_introspection_tells_a_brand_about_its_own_tokens_only(
 def test_revoking_a_refresh_token_kills_the_access_token_too(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     assert (
         client.post("/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=brand.auth()).status_code
         == 200
@@ -344,7 +301,7 @@ def test_public_brand_uses_pkce_without_a_secret(
     assert cc.status_code in (400, 401)
     offer = runtime.offers.create(db, registered.brand, OfferDraft.model_validate(OFFER))
     db.commit()
-    tokens = _flow(client, public, {"id": str(offer.id)})
+    tokens = authorized(client, public, {"id": str(offer.id)})
     assert _read(client, tokens["access_token"]).status_code == 200
 
 
@@ -354,7 +311,7 @@ def test_public_brand_uses_pkce_without_a_secret(
 def test_replayed_code_fails_and_revokes_what_it_issued(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     replay = exchange(client, brand, tokens["code"], tokens["verifier"])
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     assert _read(client, tokens["access_token"]).status_code == 401
@@ -464,7 +421,7 @@ def test_scope_escalation_is_refused(
         "/oauth/token", data={"grant_type": "client_credentials", "scope": "profile:email"}, auth=brand.auth()
     )
     assert cc.status_code == 400 and cc.json()["error"] == "invalid_scope"
-    tokens = _flow(client, brand, offer, untick=("given_name",))
+    tokens = authorized(client, brand, offer, untick=("given_name",))
     wider = client.post(
         "/oauth/token",
         data={
@@ -481,7 +438,7 @@ def test_brand_token_cannot_read_profiles_and_profile_token_cannot_manage_offers
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
 ) -> None:
     assert _read(client, brand_token(client, brand)).status_code == 403
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     assert client.get("/v1/offers", headers=bearer(tokens["access_token"])).status_code == 403
 
 
@@ -494,7 +451,7 @@ def _forge(claims_token: str, header: dict[str, Any], signature: bytes = b"") ->
 def test_tampered_expired_and_confused_jwts_are_401(
     client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
 ) -> None:
-    tokens = _flow(client, brand, offer)
+    tokens = authorized(client, brand, offer)
     good = tokens["access_token"]
     head, payload, sig = good.split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
@@ -583,7 +540,7 @@ def test_signing_key_rotation_keeps_old_tokens_valid_until_they_expire(
 ) -> None:
     from broker.oauth.context import ACCESS_TOKEN_LIFETIME
 
-    old = _flow(client, brand, offer)
+    old = authorized(client, brand, offer)
     old_kid = json.loads(base64.urlsafe_b64decode(old["access_token"].split(".")[0] + "=="))["kid"]
     new_kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
     assert retired == [] and new_kid != old_kid

@@ -1,0 +1,89 @@
+"""Upgrading to the audit log keeps every read recorded before it (migration 0005)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import sqlalchemy as sa
+from alembic import command
+from oauth_support import OFFER
+from sqlmodel import Session, col, select
+from support import new_database_url
+
+from broker.accounts.models import Customer
+from broker.audit import tree
+from broker.audit.entries import decode
+from broker.audit.models import AuditEntry
+from broker.consent.models import Grant, Offer
+from broker.consent.offers import OfferDraft, _columns
+from broker.db import alembic_config, create_db_engine
+from broker.oauth.models import Brand
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def test_access_records_move_into_the_log_in_order(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    config = alembic_config(url)
+    command.upgrade(config, "0004")
+    engine = create_db_engine(url)
+    try:
+        customer, brand, offer, grant = uuid4(), uuid4(), uuid4(), uuid4()
+        with Session(engine) as session:
+            draft = OfferDraft.model_validate(OFFER)
+            for row in (  # one flush each: these rows refer to each other without ORM relationships
+                Customer(id=customer, email_index=b"\x01" * 32, password_hash="x", created_at=T0),
+                Brand(id=brand, client_id="brd_m", name="M", redirect_uris=[], scopes=[], created_at=T0),
+                Offer(id=offer, lineage_id=offer, brand_id=brand, created_at=T0, **_columns(draft)),
+            ):
+                session.add(row)
+                session.flush()
+            session.add(
+                Grant(
+                    id=grant,
+                    customer_id=customer,
+                    brand_id=brand,
+                    offer_id=offer,
+                    fields=["email"],
+                    purpose=draft.purpose,
+                    created_at=T0,
+                    expires_at=T0 + timedelta(days=30),
+                    status_changed_at=T0,
+                )
+            )
+            session.commit()
+        records = sa.table(
+            "access_record",
+            *(sa.column(n, sa.Uuid()) for n in ("id", "grant_id", "brand_id", "customer_id")),
+            sa.column("fields", sa.JSON()),
+            sa.column("purpose", sa.String()),
+            sa.column("request_id", sa.String()),
+            sa.column("created_at", sa.DateTime()),
+        )
+        with engine.begin() as connection:
+            for minutes, request in ((2, "second"), (1, "first")):
+                connection.execute(
+                    records.insert().values(
+                        id=uuid4(),
+                        grant_id=grant,
+                        brand_id=brand,
+                        customer_id=customer,
+                        fields=["email"],
+                        purpose=draft.purpose,
+                        request_id=request,
+                        created_at=(T0 + timedelta(minutes=minutes)).replace(tzinfo=None),
+                    )
+                )
+        command.upgrade(config, "head")
+        with Session(engine) as session:
+            rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.index))).all()
+            assert [decode(r.entry)["request_id"] for r in rows] == ["first", "second"]
+            assert {(r.kind, r.customer_id, r.brand_id) for r in rows} == {("profile.read", customer, brand)}
+            assert decode(rows[0].entry)["grant"] == str(grant)
+            assert tree.size(session) == 2
+            assert tree.root(session, 2) == tree.node_hash(rows[0].leaf_hash, rows[1].leaf_hash)
+        assert not sa.inspect(engine).has_table("access_record")
+    finally:
+        engine.dispose()
