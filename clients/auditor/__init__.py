@@ -1,12 +1,27 @@
-"""The auditor's offline verification primitives, and the `consentry-audit` command (`cli`).
+"""The auditor's offline verification, and the `consentry-audit` command (`cli`).
 
 - `merkle`: RFC 9162 §2.1 Merkle tree hashing, inclusion and consistency proofs.
 - `note`: C2SP signed notes with Ed25519 and C2SP tlog-checkpoints.
+- `api`: a typed httpx client for the server's auditor API (`AuditorClient`).
+- `verify`: `verify_log`, which downloads and checks a whole log against its signed checkpoint and
+  the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`StreamingTree`).
+- `replay`: `check_reads`, which replays the log's grant events and lists uncovered profile reads.
 
 Verification functions of `merkle` answer True or False; everything in `note` fails with one
-`NoteError`.
+`NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log` and `check_reads`
+return reports listing what failed.
 """
 
+from clients.auditor.api import (
+    AuditorAPIError,
+    AuditorClient,
+    EntriesPage,
+    HTTPProblem,
+    InclusionProof,
+    MalformedResponse,
+    ServerUnreachable,
+    TokenRefused,
+)
 from clients.auditor.merkle import (
     consistency_proof,
     inclusion_proof,
@@ -28,23 +43,54 @@ from clients.auditor.note import (
     parse_private_key,
     parse_verifier_key,
 )
+from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
+from clients.auditor.verify import (
+    AuditorState,
+    KeySource,
+    StateError,
+    StreamingTree,
+    VerifyReport,
+    load_state,
+    save_state,
+    verify_log,
+)
 
 __all__ = [
+    "AuditorAPIError",
+    "AuditorClient",
+    "AuditorState",
     "Checkpoint",
+    "EntriesPage",
+    "HTTPProblem",
+    "InclusionProof",
+    "KeySource",
+    "MalformedResponse",
     "NoteError",
+    "ReadViolation",
+    "Replay",
+    "ReplayReport",
+    "ServerUnreachable",
     "Signer",
+    "StateError",
+    "StreamingTree",
+    "TokenRefused",
     "Verifier",
+    "VerifyReport",
+    "check_reads",
     "consistency_proof",
     "format_checkpoint",
     "generate_private_key",
     "inclusion_proof",
     "leaf_hash",
+    "load_state",
     "node_hash",
     "open_note",
     "parse_checkpoint",
     "parse_private_key",
     "parse_verifier_key",
     "root_hash",
+    "save_state",
     "verify_consistency",
     "verify_inclusion",
+    "verify_log",
 ]

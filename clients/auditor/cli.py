@@ -1,25 +1,42 @@
 """The `consentry-audit` command: check a Consentry audit log with code the server did not write.
 
-    consentry-audit checkpoint verify FILE --key VERIFIER_KEY [--json]
+    consentry-audit verify --url URL --token TOKEN [--key KEY] [--state FILE] [--json]
+    consentry-audit check-reads --url URL --token TOKEN [--key KEY] [--state FILE] [--json]
+    consentry-audit checkpoint verify FILE --key KEY [--json]
 
-Each family of checks is a sub-command group (`checkpoint`, later `receipt` …) on the root `app`.
-Exit codes: 0 when everything verified, 1 when a verification failed (the reason on stderr),
-2 for usage errors (a missing file, a malformed key, an unknown option).
+`verify` downloads and checks the whole log (`verify.verify_log`); `check-reads` does the same, then
+replays it and lists the reads no live grant covered (`replay`). KEY is a verifier key string, or
+`@PATH` naming a file that holds one. The token may come from `$CONSENTRY_AUDIT_TOKEN` instead.
+Without `--key`, the key remembered in the `--state` file is used; with neither, the server's own key
+is trusted on first use, and the output says so.
+
+Exit codes: 0 when everything verified, 1 when a verification failed (the reason on stderr), 2 for
+usage errors (a missing file, a malformed key, an unknown option), an unreachable server or an HTTP
+error such as a refused token.
+
+Requests go through the httpx transport passed as click's context object, when there is one
+(`app(obj=transport)`, `CliRunner().invoke(app, args, obj=transport)`): how tests stand in a server.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column, Table
 
+from clients.auditor.api import AuditorAPIError, AuditorClient
 from clients.auditor.note import (
     MAX_NOTE_BYTES,
     Checkpoint,
@@ -29,41 +46,262 @@ from clients.auditor.note import (
     parse_checkpoint,
     parse_verifier_key,
 )
+from clients.auditor.replay import Replay, ReplayReport
+from clients.auditor.verify import (
+    EntriesSink,
+    KeySource,
+    ProgressSink,
+    StateError,
+    VerifyReport,
+    load_state,
+    save_state,
+    verify_log,
+)
 
-__all__ = ["EXIT_FAILED", "app", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_UNABLE", "app", "main"]
 
-EXIT_FAILED = 1  # a check ran and failed; usage errors exit with click's 2
+EXIT_FAILED = 1  # a check ran and failed
+EXIT_UNABLE = 2  # usage errors (click's 2 too), an unreachable server, an HTTP error
 
 app = typer.Typer(
     name="consentry-audit",
     help="Verify a Consentry audit log offline: signed checkpoints and Merkle proofs.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals may hold tokens once commands talk to a server
+    pretty_exceptions_show_locals=False,  # locals hold the auditor token
 )
 checkpoint_app = typer.Typer(help="Signed checkpoints (c2sp.org/tlog-checkpoint).", no_args_is_help=True)
 app.add_typer(checkpoint_app, name="checkpoint")
 
 
 def _verifier_key(value: str) -> Verifier:
+    """A verifier key string, or `@PATH` of a file holding one."""
+    if value.startswith("@"):
+        try:
+            value = Path(value[1:]).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read a key from {value[1:]!r}: {exc}") from None
     try:
         return parse_verifier_key(value)
     except NoteError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _server_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise typer.BadParameter(f"{value!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise typer.BadParameter(
+            f"{value!r} is not an http(s) URL with a host, like https://consentry.example"
+        )
+    return value
+
+
 NoteFile = Annotated[
     str, typer.Argument(metavar="FILE", help="signed checkpoint note; '-' reads standard input")
 ]
+_KEY_HELP = "the log's verifier key, <name>+<hex key id>+<base64 key> (GET /v1/audit/key), or @FILE"
 VerifierKey = Annotated[
-    Verifier,
+    Verifier, typer.Option("--key", parser=_verifier_key, metavar="VERIFIER_KEY", help=_KEY_HELP)
+]
+PinnedKey = Annotated[
+    Verifier | None,
+    typer.Option("--key", parser=_verifier_key, metavar="VERIFIER_KEY", help=f"pin {_KEY_HELP}"),
+]
+ServerURL = Annotated[
+    str, typer.Option("--url", parser=_server_url, help="the Consentry server's base URL", show_default=False)
+]
+Token = Annotated[str, typer.Option("--token", envvar="CONSENTRY_AUDIT_TOKEN", help="an auditor token")]
+StateFile = Annotated[
+    Path | None,
     typer.Option(
-        "--key",
-        parser=_verifier_key,
-        metavar="VERIFIER_KEY",
-        help="the log's verifier key, <name>+<hex key id>+<base64 key> (GET /v1/audit/key)",
+        "--state",
+        dir_okay=False,
+        help="JSON file remembering the trusted key and the last verified checkpoint; "
+        "created if missing, updated only after a successful verification",
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    url: ServerURL,
+    token: Token,
+    key: PinnedKey = None,
+    state: StateFile = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Download the whole log, recompute its Merkle root, and check it against the signed checkpoint
+    and against the checkpoint the state file remembers."""
+    report = _run_verification(ctx, url, token, key, state, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(_report_json(report, state), indent=2))
+    elif report.verified:
+        _print_report(report, state)
+    _exit(report.verified)
+
+
+@app.command("check-reads")
+def check_reads(
+    ctx: typer.Context,
+    url: ServerURL,
+    token: Token,
+    key: PinnedKey = None,
+    state: StateFile = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Verify the log as `verify` does, then replay it and list every profile read that no live grant
+    covered: unknown or other brand's grant, revoked, expired or suspended, fields or purpose not granted."""
+    replay = Replay()
+
+    def on_entries(start: int, entries: Sequence[bytes]) -> None:
+        for index, entry in enumerate(entries, start):
+            replay.apply_bytes(index, entry)
+
+    report = _run_verification(ctx, url, token, key, state, as_json=as_json, on_entries=on_entries)
+    reads = replay.report()
+    if as_json:
+        document = _report_json(report, state) | _reads_json(reads)
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        if report.verified:
+            _print_report(report, state)
+        _print_reads(reads, verified=report.verified)
+    _exit(report.verified and not reads.violations)
+
+
+def _run_verification(
+    ctx: typer.Context,
+    url: str,
+    token: str,
+    key: Verifier | None,
+    state_file: Path | None,
+    *,
+    as_json: bool,
+    on_entries: EntriesSink | None = None,
+) -> VerifyReport:
+    """`verify_log` with the state file loaded and saved, progress on stderr and problems reported."""
+    try:
+        state = load_state(state_file) if state_file is not None else None
+    except StateError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--state'") from None
+    transport = ctx.obj if isinstance(ctx.obj, httpx.BaseTransport) else None
+    try:
+        with AuditorClient(url, token, transport=transport) as client, _progress(as_json) as on_progress:
+            report = verify_log(client, key=key, state=state, on_entries=on_entries, on_progress=on_progress)
+    except AuditorAPIError as exc:
+        _error(str(exc), code=EXIT_UNABLE)
+    if report.key_source is KeySource.FIRST_USE and report.key is not None and not as_json:
+        _warn(
+            f"no --key and no key in a state file: trusting the server's own key "
+            f"{report.key.verifier_key()} on first use. Check it out of band, then pin it with --key "
+            "or keep a --state file."
+        )
+    for problem in report.problems:
+        _stderr().print(f"[red]error:[/red] audit log verification failed: {escape(problem)}", soft_wrap=True)
+    if report.verified and state_file is not None:
+        try:
+            save_state(state_file, report.new_state())
+        except OSError as exc:
+            message = f"the log verified, but the state file {str(state_file)!r} could not be written: {exc}"
+            _error(message, code=EXIT_UNABLE)
+    return report
+
+
+@contextmanager
+def _progress(quiet: bool) -> Iterator[ProgressSink]:
+    """A progress bar on stderr while entries download, shown only on a terminal and without --json."""
+    console = _stderr()
+    columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task("entries", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _report_json(report: VerifyReport, state_file: Path | None) -> dict[str, object]:
+    checkpoint, previous = report.checkpoint, report.previous
+    return {
+        "verified": report.verified,
+        "url": report.url,
+        "origin": checkpoint.origin if checkpoint else None,
+        "key": report.key.verifier_key() if report.key else None,
+        "key_source": report.key_source.value if report.key_source else None,
+        "tree_size": checkpoint.size if checkpoint else None,
+        "root_hash": _b64(checkpoint.root_hash) if checkpoint else None,
+        "previous_tree_size": previous.size if previous else None,
+        "previous_root_hash": _b64(previous.root_hash) if previous else None,
+        "entries": report.entries,
+        "seconds": round(report.seconds, 3),
+        "entries_per_second": round(report.entries_per_second),
+        "state": str(state_file) if state_file is not None else None,
+        "problems": report.problems,
+    }
+
+
+def _reads_json(reads: ReplayReport) -> dict[str, object]:
+    return {
+        "reads": reads.reads,
+        "kinds": reads.kinds,
+        "unknown_kinds": reads.unknown,
+        "violations": [dataclasses.asdict(violation) for violation in reads.violations],
+    }
+
+
+_KEY_SOURCES = {
+    KeySource.PINNED: "pinned with --key",
+    KeySource.STATE: "remembered in the state file",
+    KeySource.FIRST_USE: "[yellow]trusted on first use[/yellow]",
+}
+
+
+def _print_report(report: VerifyReport, state_file: Path | None) -> None:
+    checkpoint, key = report.checkpoint, report.key
+    assert checkpoint is not None and key is not None and report.key_source is not None  # verified
+    console = Console()
+    console.print(f"[green]✓[/green] audit log verified: {checkpoint.size:,} entries")
+    table = _table()
+    table.add_row("server", escape(report.url))
+    table.add_row("origin", escape(checkpoint.origin))
+    table.add_row("key", f"{escape(key.name)}+{key.key_id.hex()} ({_KEY_SOURCES[report.key_source]})")
+    table.add_row("tree size", str(checkpoint.size))
+    table.add_row("root hash", _b64(checkpoint.root_hash))
+    if report.previous is not None:
+        table.add_row("extends", f"the checkpoint of {report.previous.size:,} entries verified before")
+    table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s")
+    if state_file is not None:
+        table.add_row("state", f"{escape(str(state_file))} (updated)")
+    console.print(table)
+
+
+def _print_reads(reads: ReplayReport, *, verified: bool) -> None:
+    console = Console()
+    if not verified:
+        console.print("[red]✗[/red] the log did not verify: these reads come from entries nobody vouched for")
+    unknown = ", ".join(f"{escape(kind)} ({count})" for kind, count in sorted(reads.unknown.items()))
+    if unknown:
+        console.print(f"skipped entries this auditor does not understand: {unknown}")
+    if not reads.violations:
+        console.print(f"[green]✓[/green] {reads.reads:,} profile reads, each covered by a live grant")
+        return
+    console.print(f"[red]✗[/red] {len(reads.violations):,} of {reads.reads:,} profile reads not covered:")
+    table = Table(
+        Column("index", justify="right", no_wrap=True),
+        Column("at", no_wrap=True),
+        Column("grant", overflow="fold"),
+        Column("brand", overflow="fold"),
+        Column("reason", ratio=1),
+    )
+    for v in reads.violations:
+        row = (v.at or "", v.grant or "", v.brand or "", v.reason)
+        table.add_row(str(v.index), *map(escape, row))
+    console.print(table)
 
 
 @checkpoint_app.command("verify")
@@ -73,7 +311,7 @@ def checkpoint_verify(file: NoteFile, key: VerifierKey, as_json: JsonOutput = Fa
     try:
         checkpoint = parse_checkpoint(open_note(note, [key]))
     except NoteError as exc:
-        _fail(f"checkpoint verification failed: {exc}")
+        _error(f"checkpoint verification failed: {exc}")
     if as_json:
         typer.echo(json.dumps(_checkpoint_json(checkpoint, key), indent=2))
     else:
@@ -91,11 +329,11 @@ def _read_note(file: str) -> str:
         except OSError as exc:  # a path that names no readable file is a usage error
             raise typer.BadParameter(f"cannot read {file!r}: {exc.strerror}", param_hint="FILE") from None
     if len(data) > MAX_NOTE_BYTES:
-        _fail(f"checkpoint verification failed: the note is over the {MAX_NOTE_BYTES}-byte limit")
+        _error(f"checkpoint verification failed: the note is over the {MAX_NOTE_BYTES}-byte limit")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        _fail("checkpoint verification failed: the note is not UTF-8 text")
+        _error("checkpoint verification failed: the note is not UTF-8 text")
 
 
 def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]:
@@ -104,7 +342,7 @@ def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]
         "key": f"{key.name}+{key.key_id.hex()}",
         "origin": checkpoint.origin,
         "size": checkpoint.size,
-        "root_hash": base64.b64encode(checkpoint.root_hash).decode(),
+        "root_hash": _b64(checkpoint.root_hash),
         "extensions": list(checkpoint.extensions),
     }
 
@@ -112,18 +350,39 @@ def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]
 def _print_checkpoint(checkpoint: Checkpoint, key: Verifier) -> None:
     console = Console()
     console.print(f"[green]✓[/green] checkpoint signed by {escape(key.name)}+{key.key_id.hex()}")
-    table = Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    table = _table()
     table.add_row("origin", escape(checkpoint.origin))
     table.add_row("tree size", str(checkpoint.size))
-    table.add_row("root hash", base64.b64encode(checkpoint.root_hash).decode())
+    table.add_row("root hash", _b64(checkpoint.root_hash))
     for extension in checkpoint.extensions:
         table.add_row("extension", escape(extension))
     console.print(table)
 
 
-def _fail(message: str) -> NoReturn:
-    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(EXIT_FAILED)
+def _table() -> Table:
+    return Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _stderr() -> Console:
+    return Console(stderr=True)
+
+
+def _warn(message: str) -> None:
+    _stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
+def _error(message: str, *, code: int = EXIT_FAILED) -> NoReturn:
+    _stderr().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _exit(success: bool) -> None:
+    if not success:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

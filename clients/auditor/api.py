@@ -1,0 +1,264 @@
+"""A typed client for Consentry's auditor API (`/v1/audit/...`), on httpx.
+
+Every request carries the auditor token as `Authorization: Bearer`. Answers are checked against the
+contract and returned decoded: entries and hashes as bytes, never base64. Failures form one tree::
+
+    AuditorAPIError          the call did not return what the contract promises
+    ├── ServerUnreachable    no answer at all: DNS, connection refused, timeout, TLS
+    ├── HTTPProblem          an error status; RFC 9457 problem details when the server sends them
+    │   └── TokenRefused     401 or 403: the server refused the auditor token
+    └── MalformedResponse    a 2xx answer that breaks the contract: not JSON, a missing field, bad base64
+
+The first two say nothing about the log; a `MalformedResponse` is the server misbehaving, which a
+verifier reports as a failed verification.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+__all__ = [
+    "AuditorAPIError",
+    "AuditorClient",
+    "EntriesPage",
+    "HTTPProblem",
+    "InclusionProof",
+    "MalformedResponse",
+    "ServerUnreachable",
+    "TokenRefused",
+]
+
+_HASH_SIZE = 32
+
+
+class AuditorAPIError(Exception):
+    """The root of the auditor client's errors; the message says what went wrong."""
+
+
+class ServerUnreachable(AuditorAPIError):
+    """The request got no HTTP answer (DNS, connection, timeout, TLS)."""
+
+
+class HTTPProblem(AuditorAPIError):
+    """The server answered with an error status, described by RFC 9457 problem details if it sent them."""
+
+    def __init__(self, status: int, title: str, detail: str = "", type_: str = "about:blank") -> None:
+        self.status, self.title, self.detail, self.type = status, title, detail, type_
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return f"the server answered {self.status} {self.title}" + (f": {self.detail}" if self.detail else "")
+
+
+class TokenRefused(HTTPProblem):
+    """401 or 403: the auditor token is unknown, revoked, or not an auditor's."""
+
+    def _message(self) -> str:
+        return f"the server refused the token ({super()._message().removeprefix('the server answered ')})"
+
+
+class MalformedResponse(AuditorAPIError):
+    """A successful answer that does not follow the auditor API contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntriesPage:
+    """One page of `GET /v1/audit/entries`: `entries[i]` is the bytes the server says sit at `indices[i]`.
+
+    `end` is exclusive; `next` is where the following page starts, or None after the last one. The
+    indices are returned as sent: checking that they count up from `start` is the verifier's job.
+    """
+
+    start: int
+    end: int
+    tree_size: int
+    next: int | None
+    indices: list[int]
+    entries: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """`GET /v1/audit/proofs/inclusion`: the leaf hash at `index` and its RFC 9162 §2.1.3 path."""
+
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+
+
+class AuditorClient:
+    """The auditor API of one Consentry server, authenticated with an auditor token.
+
+    Pass `transport` to talk to something other than the network (tests use `httpx.MockTransport`).
+    Use it as a context manager, or call `close()`.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "consentry-audit"},
+            transport=transport,
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL, as requests are built from it."""
+        return str(self._http.base_url)
+
+    def verifier_key(self) -> str:
+        """`GET /v1/audit/key`: the log's verifier key string, unparsed, without its newline."""
+        return _text(self._get("/v1/audit/key"), "the verifier key").removesuffix("\n")
+
+    def checkpoint(self) -> str:
+        """`GET /v1/audit/checkpoint`: the signed note of the latest checkpoint, unverified."""
+        return _text(self._get("/v1/audit/checkpoint"), "the checkpoint")
+
+    def entries(self, start: int, end: int | None = None) -> EntriesPage:
+        """`GET /v1/audit/entries`: entries from `start` up to `end` exclusive, or fewer."""
+        params = {"start": start} if end is None else {"start": start, "end": end}
+        body = _json(self._get("/v1/audit/entries", params), "the entries page")
+        items = body.get("entries")
+        if not isinstance(items, list):
+            raise MalformedResponse("the entries page has no 'entries' list")
+        try:
+            indices: list[int] = [item["index"] for item in items]
+            entries = [binascii.a2b_base64(item["entry"], strict_mode=True) for item in items]
+        except (TypeError, KeyError, ValueError):  # binascii.Error is a ValueError
+            raise MalformedResponse(_first_bad_entry(items)) from None
+        if not all(type(index) is int for index in indices):  # bool is an int subclass, and no index
+            raise MalformedResponse(_first_bad_entry(items))
+        next_start = body.get("next")
+        if next_start is not None:
+            next_start = _count(body, "next", "the entries page")
+        return EntriesPage(
+            start=_count(body, "start", "the entries page"),
+            end=_count(body, "end", "the entries page"),
+            tree_size=_count(body, "tree_size", "the entries page"),
+            next=next_start,
+            indices=indices,
+            entries=entries,
+        )
+
+    def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
+        """`GET /v1/audit/proofs/inclusion`: the proof that leaf `index` is in the tree of `tree_size`."""
+        what = "the inclusion proof"
+        body = _json(self._get("/v1/audit/proofs/inclusion", {"index": index, "tree_size": tree_size}), what)
+        return InclusionProof(
+            index=_count(body, "index", what),
+            tree_size=_count(body, "tree_size", what),
+            leaf_hash=_hash(body.get("leaf_hash"), f"{what}'s leaf_hash"),
+            proof=_hashes(body, what),
+        )
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """`GET /v1/audit/proofs/consistency`: RFC 9162 §2.1.4 proof that tree `second` extends `first`."""
+        what = "the consistency proof"
+        body = _json(self._get("/v1/audit/proofs/consistency", {"first": first, "second": second}), what)
+        if (body.get("first"), body.get("second")) != (first, second):
+            raise MalformedResponse(f"{what} is for sizes other than the {first} and {second} asked for")
+        return _hashes(body, what)
+
+    def _get(self, path: str, params: dict[str, int] | None = None) -> httpx.Response:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.RequestError as exc:
+            raise ServerUnreachable(f"cannot reach {exc.request.url}: {exc}") from None
+        if response.is_success:
+            return response
+        title, detail, type_ = _problem(response)
+        error = TokenRefused if response.status_code in (401, 403) else HTTPProblem
+        raise error(response.status_code, title, detail, type_)
+
+
+def _problem(response: httpx.Response) -> tuple[str, str, str]:
+    """Title, detail and type of an error answer: its RFC 9457 problem if it has one, else the reason."""
+    title, detail, type_ = response.reason_phrase, "", "about:blank"
+    try:
+        body = response.json()
+    except ValueError:
+        return title, detail, type_
+    if isinstance(body, dict):
+        title = body["title"] if isinstance(body.get("title"), str) else title
+        detail = body["detail"] if isinstance(body.get("detail"), str) else detail
+        type_ = body["type"] if isinstance(body.get("type"), str) else type_
+    return title, detail, type_
+
+
+def _text(response: httpx.Response, what: str) -> str:
+    try:
+        return response.content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedResponse(f"{what} is not UTF-8 text") from None
+
+
+def _json(response: httpx.Response, what: str) -> dict[str, object]:
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        raise MalformedResponse(f"{what} is not JSON") from None
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"{what} is not a JSON object")
+    return body
+
+
+def _count(body: dict[str, object], name: str, what: str) -> int:
+    value = body.get(name)
+    if type(value) is not int or value < 0:  # bool is an int subclass, and not a count
+        raise MalformedResponse(f"{what}'s {name!r} is {value!r}, not a non-negative integer")
+    return value
+
+
+def _hash(value: object, what: str) -> bytes:
+    try:
+        digest = binascii.a2b_base64(value, strict_mode=True)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise MalformedResponse(f"{what} is not standard base64") from None
+    if len(digest) != _HASH_SIZE:
+        raise MalformedResponse(f"{what} is {len(digest)} bytes, not a {_HASH_SIZE}-byte SHA-256 hash")
+    return digest
+
+
+def _hashes(body: dict[str, object], what: str) -> list[bytes]:
+    proof = body.get("proof")
+    if not isinstance(proof, list):
+        raise MalformedResponse(f"{what} has no 'proof' list")
+    return [_hash(value, f"{what}'s hash {i}") for i, value in enumerate(proof)]
+
+
+def _first_bad_entry(items: list[object]) -> str:
+    """Why the page's entries did not decode, naming the first bad one (the slow path of `entries`)."""
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or type(item.get("index")) is not int:
+            return f"item {position} of the entries page has no integer 'index'"
+        try:
+            binascii.a2b_base64(item.get("entry"), strict_mode=True)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return f"entry {item['index']} (item {position} of its page) is not standard base64"
+    return "the entries page is malformed"
