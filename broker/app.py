@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
@@ -10,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import accounts, brand, health, me, oauth, offers, problems
+from broker.api import accounts, audit, brand, health, me, oauth, offers, problems
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
@@ -41,7 +43,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        interval = runtime.settings.audit_checkpoint_interval_seconds
+        signing = (
+            asyncio.create_task(runtime.checkpoints.sign_periodically(runtime.sessions, interval))
+            if interval
+            else None
+        )
         yield
+        if signing is not None:
+            signing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await signing
         if owned:
             runtime.engine.dispose()
 
@@ -63,6 +75,7 @@ def create_app(
     app.include_router(me.router)
     app.include_router(brand.router)
     app.include_router(offers.router)
+    app.include_router(audit.router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")

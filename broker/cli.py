@@ -1,16 +1,20 @@
-"""The `consentry` command: serve, migrate, demo, keys."""
+"""The `consentry` command: serve, migrate, demo, brands, auditors, keys, audit."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
+from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
 from broker.demo import seed_demo
 from broker.errors import BrokerError, DatabaseNotMigrated
@@ -26,6 +30,10 @@ keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 brands_app = typer.Typer(help="Brands (OAuth clients).", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
+auditors_app = typer.Typer(help="Auditors, who may read the whole audit log.", no_args_is_help=True)
+app.add_typer(auditors_app, name="auditors")
+audit_app = typer.Typer(help="The audit log: checkpoints and verification.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 err = Console(stderr=True)
 
 
@@ -84,6 +92,76 @@ def create_brand(
         session.commit()
     output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}
     typer.echo(json.dumps(output, indent=2))
+
+
+@auditors_app.command("create")
+def create_auditor(
+    name: Annotated[str, typer.Option(help="who audits, as the operator knows them (1-200 characters)")],
+) -> None:
+    """Register an auditor and print its token (shown only now) as JSON."""
+    runtime = build_runtime(Settings())
+    with runtime.sessions() as session:
+        auditor, token = runtime.auditors.create(session, name)
+        session.commit()
+    typer.echo(json.dumps({"auditor_id": str(auditor.id), "name": auditor.name, "token": token}, indent=2))
+
+
+@audit_app.command("checkpoint")
+def sign_checkpoint() -> None:
+    """Sign a checkpoint of the audit log as it is now (unless one exists for its size); print the note."""
+    runtime = build_runtime(Settings())
+    typer.echo(runtime.checkpoints.sign_now(runtime.sessions).note, nl=False)
+
+
+@audit_app.command("verify")
+def verify_audit_log(
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file remembering the size and root last verified, kept away from the database: "
+            "catches a restored older copy; created if missing, updated only when the log verifies"
+        ),
+    ] = None,
+) -> None:
+    """Check every entry, subtree hash and signed checkpoint of the stored log. Exit 1 on a problem."""
+    remembered = None
+    if state is not None and state.exists():
+        try:
+            remembered = Remembered.from_json(json.loads(state.read_text()))
+        except ValueError as exc:  # json.JSONDecodeError is a ValueError
+            raise typer.BadParameter(f"{state}: {exc}", param_hint="--state") from None
+    runtime = build_runtime(Settings())
+    checkpoints = runtime.checkpoints
+    with snapshot(runtime.engine) as session:
+        report = verify_log(session, checkpoints.verifier, origin=checkpoints.origin, remembered=remembered)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+    if state is not None:
+        state.write_text(json.dumps(Remembered.of(report).as_json()) + "\n")
+
+
+def _print_report(report: Report) -> None:
+    console = Console()
+    counts = (
+        f"{report.entries} entries, {report.nodes} subtree hashes, {report.checkpoints} signed checkpoints"
+    )
+    if report.ok:
+        console.print(f"[green]✓[/green] the audit log verifies: {counts}", soft_wrap=True)
+        return
+    summary = f"{report.problems_found} problems ({counts})"
+    console.print(f"[red]✗[/red] the audit log does not verify: {summary}", soft_wrap=True)
+    table = Table("problem", "index", "detail")
+    for problem in report.problems:
+        index = "" if problem.index is None else str(problem.index)
+        table.add_row(problem.kind, index, escape(problem.detail))
+    console.print(table)
+    if report.problems_found > len(report.problems):
+        console.print(f"… and {report.problems_found - len(report.problems)} more")
 
 
 @keys_app.command("rotate-signing")

@@ -1,7 +1,7 @@
 """Domain errors and their RFC 9457 problem types.
 
     BrokerError                       root: carries a problem type, a title, an HTTP status and a detail
-    ├── MalformedRequest      400     the body is not valid JSON (or not JSON at all)
+    ├── MalformedRequest      400     the body is not valid JSON (or not JSON at all); an unparsable parameter
     ├── NotAuthenticated      401     no credentials, or an expired, revoked or forged token
     ├── InvalidCredentials    401     wrong email or password (one answer for both: no enumeration)
     ├── Forbidden             403     authenticated, but not allowed to do this
@@ -46,7 +46,7 @@ class BrokerError(Exception):
 
 
 class MalformedRequest(BrokerError):
-    """The request body could not be parsed."""
+    """The request body, or a parameter the auditor API needs as a number, could not be parsed."""
 
     slug, title, status = "malformed-request", "Malformed request", 400
 

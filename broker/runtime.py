@@ -13,10 +13,13 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from broker.accounts.auditors import Auditors
 from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle
+from broker.audit.access_log import AccessLog
+from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers
@@ -54,6 +57,9 @@ class Runtime:
     grants: Grants
     reads: ProfileReads
     audit: AuditLog
+    checkpoints: Checkpoints
+    access_log: AccessLog
+    auditors: Auditors
     clock: Callable[[], datetime]
 
 
@@ -100,6 +106,13 @@ def build_runtime(
         audit=audit,
         clock=clock,
     )
+    audit_key = settings.audit_signing_key
+    log_signer = load_signer(
+        private_key=audit_key.get_secret_value() if audit_key else None,
+        key_dir=settings.data_dir / "keys",
+        origin=log_origin(str(settings.base_url)),
+    )
+    checkpoints = Checkpoints(signer=log_signer, clock=clock)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -113,5 +126,8 @@ def build_runtime(
         grants=grants,
         reads=ProfileReads(vault=vault, grants=grants, audit=audit),
         audit=audit,
+        checkpoints=checkpoints,
+        access_log=AccessLog(checkpoints),
+        auditors=Auditors(clock=clock),
         clock=clock,
     )

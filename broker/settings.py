@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     dek_max_seals: int = Field(
         default=2**30, ge=1, description="values one data key may seal before it is rotated (AES-GCM bound)"
     )
+    audit_signing_key: SecretStr | None = Field(
+        default=None,
+        description="the audit log's signed-note key, PRIVATE+KEY+<origin>+<key id>+<key>; "
+        "default: <data_dir>/keys/audit-log.key, made on first run",
+    )
+    audit_checkpoint_interval_seconds: int = Field(
+        default=60, ge=0, description="seconds between audit checkpoints (if the log grew); 0: on demand"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
+from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
 from broker.consent.models import GrantStatus
 
@@ -50,6 +51,22 @@ def list_grants(
     return GrantPage(
         items=[GrantPublic.of(g, access.brand, now) for g in page.items], next_cursor=page.next_cursor
     )
+
+
+@router.get(
+    "/access-log", operation_id="getBrandAccessLog", responses={**_AUTH, 422: {"description": "Bad cursor"}}
+)
+def brand_access_log(
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> AccessLogPage:
+    """This brand's entries in the audit log (its reads, offers and grants' events), newest first, each
+    with its proof of inclusion against the signed checkpoint in the page. Needs `grants:read`."""
+    access.require("grants:read")
+    return runtime.access_log.for_brand(db, access.brand.id, cursor=cursor, limit=limit)
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""FastAPI dependencies as `Annotated` aliases: the unit of work and the current customer."""
+"""FastAPI dependencies as `Annotated` aliases: the unit of work, the current customer, brand or auditor."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
-from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.models import Auditor, Customer, CustomerSession
 from broker.audit.log import REQUEST_ID
 from broker.errors import BrokerError, Forbidden, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, verify_access_token
@@ -134,6 +134,17 @@ def brand_access(request: Request, db: DbSession, runtime: RuntimeDep) -> BrandA
 
 
 BrandAccessDep = Annotated[BrandAccess, Depends(brand_access)]
+
+
+def current_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Auditor:
+    """The auditor behind a bearer auditor token (no cookie: auditors are programs, not browsers)."""
+    token = _bearer(request)
+    if token is None:
+        raise NotAuthenticated("send an auditor token as 'Authorization: Bearer <token>'")
+    return runtime.auditors.authenticate(db, token)
+
+
+CurrentAuditor = Annotated[Auditor, Depends(current_auditor)]
 
 
 def request_id(request: Request) -> str:

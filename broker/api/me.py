@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
+from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
 from broker.consent.models import GrantStatus
 
@@ -85,6 +86,21 @@ def delete_me(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> 
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response, runtime.settings)
     return response
+
+
+@router.get(
+    "/access-log", operation_id="getMyAccessLog", responses={**_AUTH, 422: {"description": "Bad cursor"}}
+)
+def my_access_log(
+    customer: CurrentCustomer,
+    db: DbSession,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> AccessLogPage:
+    """Every read of your data and every consent event, newest first, each with its proof of inclusion
+    in the audit log against the signed checkpoint in the page."""
+    return runtime.access_log.for_customer(db, customer.id, cursor=cursor, limit=limit)
 
 
 _GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}

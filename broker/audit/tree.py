@@ -26,6 +26,7 @@ from broker.errors import BrokerError
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
+    "AuditIntegrityError",
     "AuditRangeError",
     "Lookup",
     "append",
@@ -33,6 +34,7 @@ __all__ = [
     "consistency_proof",
     "entries",
     "inclusion_proof",
+    "inclusion_proofs",
     "lock_head",
     "root",
     "size",
@@ -50,6 +52,12 @@ class AuditRangeError(BrokerError):
     """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
 
     slug, title, status = "audit-range", "Outside the audit log", 400
+
+
+class AuditIntegrityError(BrokerError):
+    """The stored log contradicts itself or a checkpoint already signed: it was truncated or rewritten."""
+
+    slug, title, status = "audit-integrity", "The audit log is damaged", 500
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -167,7 +175,18 @@ def root(session: Session, tree_size: int) -> bytes:
 
 def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
     """PATH(index, D[tree_size]) of RFC 9162 §2.1.3.1: the audit path from the leaf up to the root."""
+    return inclusion_proofs(session, [index], tree_size)[0]
+
+
+def inclusion_proofs(session: Session, indices: Sequence[int], tree_size: int) -> list[list[bytes]]:
+    """`inclusion_proof` for each of `indices`, reading every hash they need in one query."""
     _check_size(session, tree_size)
+    paths = [_inclusion_spans(index, tree_size) for index in indices]
+    hashes = iter(_span_hashes(session, [span for path in paths for span in path]))
+    return [[next(hashes) for _ in path] for path in paths]
+
+
+def _inclusion_spans(index: int, tree_size: int) -> list[Span]:
     if not 0 <= index < tree_size:
         raise AuditRangeError(
             f"leaf index {index} is not in a tree of size {tree_size}: ask for an index in 0..{tree_size - 1}"
@@ -184,7 +203,7 @@ def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]
         else:
             siblings.append((start, start + k))
             start += k
-    return _span_hashes(session, siblings[::-1])
+    return siblings[::-1]
 
 
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
@@ -250,7 +269,9 @@ def _fetch(session: Session, wanted: Sequence[Subtree]) -> dict[Subtree, bytes]:
     found = {(level, position): digest for level, position, digest in rows}
     missing = set(wanted) - found.keys()
     if missing:
-        raise RuntimeError(f"the audit log is missing the subtree hashes {sorted(missing)}: it is damaged")
+        raise AuditIntegrityError(
+            f"the audit log is missing the subtree hashes {sorted(missing)}: run `consentry audit verify`"
+        )
     return found
 
 

@@ -1,0 +1,152 @@
+"""The auditor API: the log's key, signed checkpoints, entries, and RFC 9162 proofs.
+
+Every endpoint needs an auditor token. A parameter that is missing or not a whole number is a 400,
+like a range the log does not have: both are requests to fix, not data that failed validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from fastapi.routing import APIRoute
+
+from broker.api.deps import CurrentAuditor, DbSession, RuntimeDep
+from broker.audit import reader
+from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, InclusionProofPublic
+from broker.errors import MalformedRequest
+
+_MAX = 2**63 - 1  # sizes and indices are BIGINT in the database
+
+
+class _BadParametersAre400(APIRoute):
+    """Turns FastAPI's 422 for unparsable parameters into a 400 `malformed-request` problem."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                errors = [_parameter_error(error) for error in exc.errors()]
+                raise MalformedRequest("; ".join(e["detail"] for e in errors), errors=errors) from None
+
+        return handle
+
+
+def _parameter_error(error: Any) -> dict[str, str]:
+    name = str(error["loc"][-1])
+    if error["type"] == "missing":
+        detail = f"{name} is required"
+    elif error["type"] == "int_parsing":
+        detail = f"{name} must be a whole number, not {error['input']!r}"
+    else:
+        detail = f"{name}: {str(error['msg']).lower()}"
+    return {"pointer": f"/{name}", "detail": detail}
+
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=_BadParametersAre400)
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No auditor token, or an unknown or revoked one"},
+}
+_RANGE: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    400: {"description": "Not a whole number, or a range the log does not have; `detail` says what to ask"},
+}
+_NOTE = "a C2SP signed note holding a C2SP tlog-checkpoint: origin, tree size, base64 root hash, signature"
+_EXAMPLE_NOTE = (
+    "broker.example/audit\n42\nUNhY4JhezH9gQYqvDMWrWH9CwlcKiECVqejMrND2VFw=\n\n\u2014 broker.example/audit "
+    "WC6fpIKIdnxVZ3MHZquDh+x3S8mtB/ZtvAve1BwdDrVcKBD5ztaMn956Y+2Vs/ozw/ueGaVXKWdkTyJIy9IjGD76lAs=\n"
+)
+
+
+def _text(description: str, example: str) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {"text/plain": {"example": example}}}}
+
+
+TreeSize = Annotated[int, Path(ge=0, le=_MAX, description="a tree size a checkpoint was signed at")]
+
+
+@router.get(
+    "/key",
+    operation_id="getAuditKey",
+    response_class=PlainTextResponse,
+    responses={
+        **_AUTH,
+        **_text(
+            "The log's verifier key, `<name>+<hex key id>+<base64 key>`, then a newline",
+            "broker.example/audit+582e9fa4+AXqP4w2W3JlrPL/lbA+n6B6WVYGHi8XcAkAl/DJHJWB9\n",
+        ),
+    },
+)
+def get_key(_: CurrentAuditor, runtime: RuntimeDep) -> PlainTextResponse:
+    """The Ed25519 verifier key (C2SP signed-note format) that every checkpoint is signed with."""
+    return PlainTextResponse(runtime.checkpoints.verifier_key() + "\n")
+
+
+@router.get(
+    "/checkpoint",
+    operation_id="getAuditCheckpoint",
+    response_class=PlainTextResponse,
+    responses={**_AUTH, **_text(f"The current checkpoint: {_NOTE}", _EXAMPLE_NOTE)},
+)
+def get_checkpoint(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> PlainTextResponse:
+    """A checkpoint of the log as it is now, signed on the spot if the log grew since the last one."""
+    return PlainTextResponse(runtime.checkpoints.current(db).note)
+
+
+@router.get(
+    "/checkpoints/{tree_size}",
+    operation_id="getAuditCheckpointAt",
+    response_class=PlainTextResponse,
+    responses={
+        **_RANGE,
+        **_text(f"The checkpoint signed at this size: {_NOTE}", _EXAMPLE_NOTE),
+        404: {"description": "No checkpoint was signed at this tree size"},
+    },
+)
+def get_checkpoint_at(
+    tree_size: TreeSize, _: CurrentAuditor, db: DbSession, runtime: RuntimeDep
+) -> PlainTextResponse:
+    """A checkpoint signed earlier, at exactly this tree size (every one is kept)."""
+    return PlainTextResponse(runtime.checkpoints.get(db, tree_size).note)
+
+
+@router.get("/entries", operation_id="listAuditEntries", responses=_RANGE)
+def list_entries(
+    _: CurrentAuditor,
+    db: DbSession,
+    start: Annotated[int, Query(ge=0, le=_MAX, description="first index")] = 0,
+    end: Annotated[
+        int | None, Query(ge=0, le=_MAX, description="index after the last; default: the log's size")
+    ] = None,
+) -> EntriesPublic:
+    """Entries `[start, end)` with their exact bytes, at most 10,000 a page; follow `next` for more."""
+    return reader.read_entries(db, start, end)
+
+
+@router.get("/proofs/inclusion", operation_id="getInclusionProof", responses=_RANGE)
+def get_inclusion_proof(
+    _: CurrentAuditor,
+    db: DbSession,
+    index: Annotated[int, Query(ge=0, le=_MAX, description="the entry's index")],
+    tree_size: Annotated[int, Query(ge=0, le=_MAX, description="the size of a checkpoint's tree")],
+) -> InclusionProofPublic:
+    """The audit path proving entry `index` is in the tree of the first `tree_size` entries."""
+    return reader.read_inclusion_proof(db, index, tree_size)
+
+
+@router.get("/proofs/consistency", operation_id="getConsistencyProof", responses=_RANGE)
+def get_consistency_proof(
+    _: CurrentAuditor,
+    db: DbSession,
+    first: Annotated[int, Query(ge=0, le=_MAX, description="the older tree's size")],
+    second: Annotated[int, Query(ge=0, le=_MAX, description="the newer tree's size")],
+) -> ConsistencyProofPublic:
+    """The proof that the tree of `second` entries extends the tree of `first` (no entry changed)."""
+    return reader.read_consistency_proof(db, first, second)

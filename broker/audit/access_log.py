@@ -1,0 +1,134 @@
+"""The log as its subjects see it: a customer's entries, a brand's entries, each provably in the log.
+
+Every page comes with a signed checkpoint and, for each entry, its exact bytes and its RFC 9162
+inclusion proof against that checkpoint: whoever holds the log's verifier key can check that the
+server shows them the same log it shows auditors, without trusting the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session, col, select
+
+from broker.audit import tree
+from broker.audit.checkpoints import Checkpoints
+from broker.audit.entries import decode
+from broker.audit.models import AuditEntry
+from broker.errors import ValidationFailed
+from broker.oauth.models import Brand
+
+__all__ = ["AccessLog", "AccessLogPage", "LoggedEntry"]
+
+_HASH = "standard base64 of a SHA-256 hash"
+_BAD_CURSOR = "cursor is not one this API issued: pass next_cursor from the previous page unchanged"
+
+
+class LoggedEntry(BaseModel):
+    """One entry, readable and provable."""
+
+    index: int = Field(ge=0, description="the entry's position in the log")
+    kind: str = Field(description="what happened, e.g. profile.read, grant.created, grant.revoked")
+    at: datetime = Field(description="when it happened")
+    event: dict[str, Any] = Field(description="the entry itself, decoded: ids, field names, purpose, actor")
+    brand_name: str | None = Field(
+        description="the brand the entry is about, for display (not part of the entry)"
+    )
+    entry: str = Field(description="standard base64 of the entry's exact bytes (RFC 8785 canonical JSON)")
+    leaf_hash: str = Field(description=f"SHA-256(0x00 ‖ entry), {_HASH}")
+    inclusion_proof: list[str] = Field(
+        description=f"RFC 9162 audit path from the leaf to the checkpoint's root; each a {_HASH}"
+    )
+
+
+class AccessLogPage(BaseModel):
+    """A page of entries, newest first, with the checkpoint their proofs lead to."""
+
+    checkpoint: str = Field(
+        description="C2SP signed note of the checkpoint (origin, tree size, root) the proofs lead to"
+    )
+    verifier_key: str = Field(
+        description="the log's verifier key (`<name>+<key id>+<key>`): pin it, check checkpoints with it"
+    )
+    tree_size: int = Field(ge=0)
+    items: list[LoggedEntry]
+    next_cursor: str | None = Field(description="pass as `cursor` for older entries; null on the last page")
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLog:
+    """Entries about one customer or one brand, with proofs."""
+
+    checkpoints: Checkpoints
+
+    def for_customer(
+        self, session: Session, customer_id: UUID, *, cursor: str | None, limit: int
+    ) -> AccessLogPage:
+        """Every entry about this customer (reads of their data and their consent events)."""
+        return self._page(session, col(AuditEntry.customer_id) == customer_id, cursor=cursor, limit=limit)
+
+    def for_brand(self, session: Session, brand_id: UUID, *, cursor: str | None, limit: int) -> AccessLogPage:
+        """Every entry about this brand: its reads, its offers, its grants' events."""
+        return self._page(session, col(AuditEntry.brand_id) == brand_id, cursor=cursor, limit=limit)
+
+    def _page(self, session: Session, about: Any, *, cursor: str | None, limit: int) -> AccessLogPage:
+        checkpoint = self.checkpoints.current(session)
+        query = select(AuditEntry).where(about, col(AuditEntry.index) < checkpoint.tree_size)
+        if cursor is not None:
+            query = query.where(col(AuditEntry.index) < _decode_cursor(cursor))
+        rows = list(session.exec(query.order_by(col(AuditEntry.index).desc()).limit(limit + 1)))
+        more, rows = len(rows) > limit, rows[:limit]
+        proofs = tree.inclusion_proofs(session, [row.index for row in rows], checkpoint.tree_size)
+        names = _brand_names(session, {row.brand_id for row in rows if row.brand_id})
+        return AccessLogPage(
+            checkpoint=checkpoint.note,
+            verifier_key=self.checkpoints.verifier_key(),
+            tree_size=checkpoint.tree_size,
+            items=[_logged(row, proof, names) for row, proof in zip(rows, proofs, strict=True)],
+            next_cursor=_encode_cursor(rows[-1].index) if more else None,
+        )
+
+
+def _logged(row: AuditEntry, proof: Sequence[bytes], names: dict[UUID, str]) -> LoggedEntry:
+    event = decode(row.entry)
+    return LoggedEntry(
+        index=row.index,
+        kind=event["kind"],
+        at=datetime.fromisoformat(event["at"]),
+        event=event,
+        brand_name=names.get(row.brand_id) if row.brand_id else None,
+        entry=_b64(row.entry),
+        leaf_hash=_b64(row.leaf_hash),
+        inclusion_proof=[_b64(node) for node in proof],
+    )
+
+
+def _brand_names(session: Session, ids: set[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(ids))).all())
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _encode_cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"i{index}".encode()).rstrip(b"=").decode()
+
+
+def _decode_cursor(text: str) -> int:
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True).decode()
+        if not raw.startswith("i") or not raw[1:].isdigit():
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
