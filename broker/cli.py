@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from broker.audit.entries import Actor, Kind
 from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
 from broker.demo import seed_demo
@@ -169,6 +170,9 @@ def rotate_signing() -> None:
     """Start signing access tokens with a new key; keys older than every live token are deleted."""
     runtime = build_runtime(Settings())
     kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    runtime.audit.record_alone(
+        runtime.sessions, Kind.KEY_ROTATED, actor=Actor.OPERATOR, key="token-signing", version=kid
+    )
     typer.echo(json.dumps({"kid": kid, "retired": retired}))
 
 
@@ -193,6 +197,13 @@ def rotate(
             on_progress=lambda done: progress.advance(task, done),
             retire_grace=lambda: time.sleep(grace),
         )
+    runtime.audit.record_alone(
+        runtime.sessions,
+        Kind.KEY_ROTATED,
+        actor=Actor.OPERATOR,
+        key="kek",
+        version=str(report.target_version),
+    )
     verb = "resumed rotation to" if report.resumed else "rotated to"
     err.print(
         f"[green]{verb} KEK version {report.target_version}; re-wrapped {report.rewrapped} data keys[/green]"

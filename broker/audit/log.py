@@ -60,6 +60,14 @@ class AuditLog:
         pending: list[tuple[bytes, tree.Lookup, datetime]] = session.info.setdefault(_PENDING, [])
         pending.append((entry.canonical(), tree.Lookup(kind.value, customer_id, brand_id), entry.at))
 
+    def record_alone(
+        self, sessions: Callable[[], Session], kind: Kind, *, actor: Actor, **details: Any
+    ) -> None:
+        """Record an event that happened outside any transaction of ours (an operator's key rotation)."""
+        with sessions() as session:
+            self.record(session, kind, actor=actor, **details)
+            session.commit()
+
     def forget_customer(self, session: Session, customer_id: UUID) -> None:
         """Unlink a deleted account from its entries: the lookup column only; the log is unchanged."""
         pending: list[tuple[bytes, tree.Lookup, datetime]] = session.info.get(_PENDING, [])

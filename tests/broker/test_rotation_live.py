@@ -1,8 +1,9 @@
-"""KEK rotation while a real server answers reads: not one read may fail."""
+"""KEK rotation while a real server answers reads: not one read may fail; every rotation is logged."""
 
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import threading
@@ -10,7 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session, col, select
 from support import STRONG_PASSWORD, cli_env, live_server
+
+from broker.audit.entries import decode
+from broker.audit.models import AuditEntry
+from broker.db import create_db_engine
 
 CUSTOMERS = 12
 READERS = 3
@@ -71,3 +77,31 @@ def test_key_rotation_under_load_fails_no_read(tmp_path: Path, fresh_database_ur
     failures = [status for status, ok in outcomes if not ok]
     assert len(outcomes) > 20, "the readers barely ran; the test proved nothing"
     assert failures == [], f"{len(failures)} of {len(outcomes)} reads failed during rotation"
+    assert rotations(fresh_database_url) == [("kek", "2"), ("kek", "3")]
+
+
+def rotations(database_url: str) -> list[tuple[str, str]]:
+    """The key rotations in the audit log, in order."""
+    engine = create_db_engine(database_url)
+    try:
+        with Session(engine) as session:
+            query = (
+                select(AuditEntry.entry)
+                .where(AuditEntry.kind == "key.rotated")
+                .order_by(col(AuditEntry.index))
+            )
+            entries = [decode(entry) for entry in session.exec(query)]
+    finally:
+        engine.dispose()
+    assert {e["actor"] for e in entries} <= {"operator"}
+    return [(e["key"], e["version"]) for e in entries]
+
+
+def test_signing_key_rotation_is_logged(tmp_path: Path, fresh_database_url: str) -> None:
+    consentry = str(Path(sys.executable).parent / "consentry")
+    env = cli_env(tmp_path / "var", fresh_database_url)
+    done = subprocess.run(
+        [consentry, "keys", "rotate-signing"], env=env, check=True, capture_output=True, timeout=60
+    )
+    kid = json.loads(done.stdout)["kid"]
+    assert rotations(fresh_database_url) == [("token-signing", kid)]
