@@ -77,15 +77,17 @@ TreeSize = Annotated[int, Path(ge=0, le=_MAX, description="a tree size a checkpo
     operation_id="getAuditKey",
     response_class=PlainTextResponse,
     responses={
-        **_AUTH,
         **_text(
             "The log's verifier key, `<name>+<hex key id>+<base64 key>`, then a newline",
             "broker.example/audit+582e9fa4+AXqP4w2W3JlrPL/lbA+n6B6WVYGHi8XcAkAl/DJHJWB9\n",
         ),
     },
 )
-def get_key(_: CurrentAuditor, runtime: RuntimeDep) -> PlainTextResponse:
-    """The Ed25519 verifier key (C2SP signed-note format) that every checkpoint is signed with."""
+def get_key(runtime: RuntimeDep) -> PlainTextResponse:
+    """The Ed25519 verifier key (C2SP signed-note format) that every checkpoint is signed with.
+
+    Public, unlike the rest of the auditor API: customers and brands check the proofs in their access
+    logs with it. Pin it once; a checkpoint that does not verify with the pinned key is not ours."""
     return PlainTextResponse(runtime.checkpoints.verifier_key() + "\n")
 
 

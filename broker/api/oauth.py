@@ -238,9 +238,7 @@ def metadata(runtime: RuntimeDep) -> dict[str, Any]:
     return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
 
 
-@router.get(
-    "/.well-known/jwks.json", operation_id="jwks", responses={404: {"description": "Never: always served"}}
-)
+@router.get("/.well-known/jwks.json", operation_id="jwks")
 def jwks(runtime: RuntimeDep) -> JSONResponse:
     """The public keys that verify access tokens, each with its `kid`."""
     return JSONResponse(runtime.oauth.signing.jwks(), headers={"cache-control": "public, max-age=300"})

@@ -33,7 +33,6 @@ from clients.auditor.note import (
 
 AT = FakeClock().now
 ENDPOINTS = [
-    "/v1/audit/key",
     "/v1/audit/checkpoint",
     "/v1/audit/checkpoints/0",
     "/v1/audit/entries?start=0",
@@ -109,10 +108,15 @@ def test_the_session_cookie_does_not_open_the_auditor_api(client: TestClient) ->
 def test_a_revoked_auditor_token_is_refused(
     client: TestClient, db: Session, auditor: dict[str, str], clock: FakeClock
 ) -> None:
-    assert client.get("/v1/audit/key", headers=auditor).status_code == 200
+    assert client.get("/v1/audit/checkpoint", headers=auditor).status_code == 200
     db.exec(update(Auditor).values(revoked_at=clock.now))
     db.commit()
-    assert_problem(client.get("/v1/audit/key", headers=auditor), 401, "revoked")
+    assert_problem(client.get("/v1/audit/checkpoint", headers=auditor), 401, "revoked")
+
+
+def test_the_verifier_key_is_public(client: TestClient, runtime: Runtime) -> None:
+    key = client.get("/v1/audit/key")
+    assert key.status_code == 200 and key.text == runtime.checkpoints.verifier_key() + "\n"
 
 
 # Checkpoints
