@@ -1,5 +1,6 @@
 """The whole consent flow over real HTTP against a uvicorn server, driven by a brand using Authlib's
-httpx OAuth client (not our server code) and a customer clicking through the portal."""
+httpx OAuth client (not our server code) and a customer clicking through the portal; then an auditor
+verifies the resulting log with the offline `consentry-audit`, and catches an edit made behind our back."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from oauth_support import OFFER, REDIRECT, parse_form
+from sqlmodel import Session, select
 from support import STRONG_PASSWORD, cli_env, live_server
+
+from broker.audit.models import AuditEntry
+from broker.db import create_db_engine
 
 
 def _customer_consents(base: str, authorization_url: str) -> str:
@@ -88,6 +94,7 @@ def test_brand_with_authlib_client_gets_consented_data_over_http(
         )
         with brand, shopper:
             _run_flow(base, meta, brand, shopper)
+        _audit(base, tmp_path, cli_env(data_dir, fresh_database_url), fresh_database_url)
 
 
 def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAuth2Client) -> None:
@@ -120,3 +127,55 @@ def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAu
     assert len(grants) == 1 and grants[0]["status"] == "active"
     assert shopper.revoke_token(meta["revocation_endpoint"], refreshed["refresh_token"]).status_code == 200
     assert shopper.get(base + "/v1/profile").status_code == 401
+
+
+def _audit(base: str, tmp_path: Path, env: dict[str, str], database_url: str) -> None:
+    bin_dir = Path(sys.executable).parent
+    created = subprocess.run(
+        [bin_dir / "consentry", "auditors", "create", "--name", "Independent Audit Ltd"],
+        env=env, check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    token = json.loads(created.stdout)["token"]
+    key = httpx.get(base + "/v1/audit/key").text.strip()
+    state = tmp_path / "audit-state.json"
+    offline: list[str | Path] = [
+        bin_dir / "consentry-audit",
+        "--url",
+        base,
+        "--token",
+        token,
+        "--key",
+        key,
+        "--json",
+    ]
+
+    def run(command: list[str | Path]) -> tuple[int, dict[str, Any]]:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {"stderr": done.stderr}
+
+    verify = [offline[0], "verify", *offline[1:], "--state", state]
+    code, report = run(verify)
+    assert code == 0 and report["verified"] is True, report
+    kinds = ["offer.published", "grant.created", "profile.read", "profile.read", "token_family.revoked"]
+    assert report["tree_size"] == len(kinds), report
+    code, replay = run([offline[0], "check-reads", *offline[1:]])
+    assert code == 0 and replay["reads"] == 2 and replay["violations"] == [], replay
+    code, server = run([bin_dir / "consentry", "audit", "verify", "--json"])
+    assert code == 0 and server["ok"] is True, server
+
+    engine = create_db_engine(database_url)  # someone with database access rewrites the first read
+    try:
+        with Session(engine) as session:
+            read = session.exec(select(AuditEntry).where(AuditEntry.kind == "profile.read")).first()
+            assert read is not None
+            forged = read.entry.replace(b'"email"', b'"phone"')
+            assert forged != read.entry
+            read.entry = forged
+            session.add(read)
+            session.commit()
+    finally:
+        engine.dispose()
+    code, report = run(verify)
+    assert code == 1 and report["verified"] is False, report
+    code, server = run([bin_dir / "consentry", "audit", "verify", "--json"])
+    assert code == 1 and server["ok"] is False, server
