@@ -22,6 +22,7 @@ from broker.audit import tree
 from broker.audit.checkpoints import Checkpoints
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
+from broker.audit.reader import b64
 from broker.errors import ValidationFailed
 from broker.oauth.models import Brand
 
@@ -104,9 +105,9 @@ def _logged(row: AuditEntry, proof: Sequence[bytes], names: dict[UUID, str]) -> 
         at=datetime.fromisoformat(event["at"]),
         event=event,
         brand_name=names.get(row.brand_id) if row.brand_id else None,
-        entry=_b64(row.entry),
-        leaf_hash=_b64(row.leaf_hash),
-        inclusion_proof=[_b64(node) for node in proof],
+        entry=b64(row.entry),
+        leaf_hash=b64(row.leaf_hash),
+        inclusion_proof=[b64(node) for node in proof],
     )
 
 
@@ -114,10 +115,6 @@ def _brand_names(session: Session, ids: set[UUID]) -> dict[UUID, str]:
     if not ids:
         return {}
     return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(ids))).all())
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def _encode_cursor(index: int) -> str:

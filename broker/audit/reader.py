@@ -12,10 +12,11 @@ from broker.audit.models import AuditEntry
 from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, EntryPublic, InclusionProofPublic
 from broker.audit.tree import AuditRangeError
 
-__all__ = ["read_consistency_proof", "read_entries", "read_inclusion_proof"]
+__all__ = ["b64", "read_consistency_proof", "read_entries", "read_inclusion_proof"]
 
 
-def _b64(data: bytes) -> str:
+def b64(data: bytes) -> str:
+    """Standard base64, as the API carries entries and hashes."""
     return base64.b64encode(data).decode()
 
 
@@ -44,7 +45,7 @@ def read_entries(session: Session, start: int, end: int | None = None) -> Entrie
         start=start,
         end=page_end,
         tree_size=size,
-        entries=[EntryPublic(index=row.index, entry=_b64(row.entry)) for row in rows],
+        entries=[EntryPublic(index=row.index, entry=b64(row.entry)) for row in rows],
         next=page_end if page_end < stop else None,
     )
 
@@ -56,11 +57,11 @@ def read_inclusion_proof(session: Session, index: int, tree_size: int) -> Inclus
     if row is None:
         raise RuntimeError(f"the audit log has no entry {index} below its size: it is damaged")
     return InclusionProofPublic(
-        index=index, tree_size=tree_size, leaf_hash=_b64(row.leaf_hash), proof=[_b64(h) for h in proof]
+        index=index, tree_size=tree_size, leaf_hash=b64(row.leaf_hash), proof=[b64(h) for h in proof]
     )
 
 
 def read_consistency_proof(session: Session, first: int, second: int) -> ConsistencyProofPublic:
     """The proof that the tree of the first `second` entries extends the tree of the first `first`."""
     proof = tree.consistency_proof(session, first, second)
-    return ConsistencyProofPublic(first=first, second=second, proof=[_b64(h) for h in proof])
+    return ConsistencyProofPublic(first=first, second=second, proof=[b64(h) for h in proof])
