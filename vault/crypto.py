@@ -28,6 +28,7 @@ NONCE_BYTES = 12
 _FORMAT = b"\x01"  # ciphertext format version, first byte of every sealed blob
 _WRAP_PURPOSE = b"consentry/dek-wrap/v1"
 _FIELD_PURPOSE = b"consentry/field/v1"
+_SECRET_PURPOSE = b"consentry/secret/v1"  # other personal data a customer holds: redemption codes, disputes
 
 
 def generate_key() -> bytes:
@@ -64,14 +65,15 @@ class FieldCipher:
 
     One AES-GCM context serves every field of a profile read or write; the AAD is
     purpose ‖ customer id ‖ len(field) ‖ field ‖ DEK version, length-prefixed so no two
-    (field, version) pairs can share an AAD.
+    (field, version) pairs can share an AAD. With `secrets=True` the purpose differs, and the
+    "field" is a secret's label: a secret can never be opened as a profile field, nor the reverse.
     """
 
     __slots__ = ("_aead", "_prefix", "_suffix")
 
-    def __init__(self, dek: bytes, *, customer_id: UUID, dek_version: int) -> None:
+    def __init__(self, dek: bytes, *, customer_id: UUID, dek_version: int, secrets: bool = False) -> None:
         self._aead = _aead(dek)
-        self._prefix = _FIELD_PURPOSE + customer_id.bytes
+        self._prefix = (_SECRET_PURPOSE if secrets else _FIELD_PURPOSE) + customer_id.bytes
         self._suffix = struct.pack(">I", dek_version)
 
     def _aad(self, field: str) -> bytes:

@@ -1,4 +1,4 @@
-"""The vault's tables: one wrapped data key per customer, one ciphertext per profile field."""
+"""The vault's tables: one wrapped data key per customer, one ciphertext per profile field or secret."""
 
 from __future__ import annotations
 
@@ -41,3 +41,24 @@ class VaultField(SQLModel, table=True):
     dek_version: int
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class VaultSecret(SQLModel, table=True):
+    """Personal data outside the profile (a voucher code, a dispute's words), sealed under the same DEK.
+
+    The label names what it belongs to (`delivery:<id>`); the value exists only as ciphertext.
+    """
+
+    __tablename__ = "vault_secret"
+
+    customer_id: UUID = Field(
+        sa_column=Column(
+            "customer_id",
+            ForeignKey("vault_key.customer_id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    label: str = Field(primary_key=True, max_length=80)
+    dek_version: int
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

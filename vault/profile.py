@@ -20,7 +20,7 @@ from vault import crypto
 from vault.errors import DecryptionFailed, FieldError, ProfileInvalid, VaultNotFound
 from vault.fields import DERIVED_FIELDS, STORED_FIELDS, JSONValue, derive, field_spec, validate_values
 from vault.keys import KeyProvider, active_version
-from vault.models import VaultField, VaultKey
+from vault.models import VaultField, VaultKey, VaultSecret
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per call
 
@@ -162,15 +162,23 @@ class Vault:
         session.add(key)
 
     def rotate_dek(self, session: Session, key: VaultKey) -> None:
-        """Give the customer a fresh DEK and re-encrypt every field under it (AES-GCM nonce budget)."""
-        old = crypto.FieldCipher(self._dek(key), customer_id=key.customer_id, dek_version=key.dek_version)
+        """A fresh DEK for the customer; every field and secret re-sealed under it (nonce budget)."""
+        old_dek, who = self._dek(key), key.customer_id
         new_dek, new_version = crypto.generate_key(), key.dek_version + 1
-        new = crypto.FieldCipher(new_dek, customer_id=key.customer_id, dek_version=new_version)
-        rows = session.exec(select(VaultField).where(VaultField.customer_id == key.customer_id)).all()
+        old = crypto.FieldCipher(old_dek, customer_id=who, dek_version=key.dek_version)
+        new = crypto.FieldCipher(new_dek, customer_id=who, dek_version=new_version)
+        rows = session.exec(select(VaultField).where(VaultField.customer_id == who)).all()
         for row in rows:
             row.ciphertext = new.seal(row.name, old.open(row.name, row.ciphertext))
             row.dek_version = new_version
             session.add(row)
+        old = crypto.FieldCipher(old_dek, customer_id=who, dek_version=key.dek_version, secrets=True)
+        new = crypto.FieldCipher(new_dek, customer_id=who, dek_version=new_version, secrets=True)
+        hidden = session.exec(select(VaultSecret).where(VaultSecret.customer_id == who)).all()
+        for secret in hidden:
+            secret.ciphertext = new.seal(secret.label, old.open(secret.label, secret.ciphertext))
+            secret.dek_version = new_version
+            session.add(secret)
         kek_version = active_version(self.keys)
         key.wrapped_dek = crypto.wrap_dek(
             self.keys.kek(kek_version), customer_id=key.customer_id, kek_version=kek_version, dek=new_dek
@@ -178,7 +186,7 @@ class Vault:
         key.kek_version, key.dek_version, key.seal_count, key.rotated_at = (
             kek_version,
             new_version,
-            len(rows),
+            len(rows) + len(hidden),
             self.clock(),
         )
         session.add(key)
@@ -203,8 +211,47 @@ class Vault:
     def shred(self, session: Session, customer_id: UUID) -> None:
         """Crypto-shred: destroy the data key and delete the ciphertexts. Nothing can open them after."""
         session.exec(delete(VaultField).where(col(VaultField.customer_id) == customer_id))
+        session.exec(delete(VaultSecret).where(col(VaultSecret.customer_id) == customer_id))
         session.exec(delete(VaultKey).where(col(VaultKey.customer_id) == customer_id))
         session.flush()
+
+    def put_secret(self, session: Session, customer_id: UUID, label: str, value: str) -> None:
+        """Seal `value` under the customer's DEK as the secret `label` (replacing any before it)."""
+        key = self._key(session, customer_id, for_update=True)
+        if key.seal_count + 1 > self.max_seals:
+            self.rotate_dek(session, key)
+        cipher = crypto.FieldCipher(
+            self._dek(key), customer_id=customer_id, dek_version=key.dek_version, secrets=True
+        )
+        ciphertext = cipher.seal(label, value.encode())
+        row = session.get(VaultSecret, (customer_id, label))
+        if row is None:
+            row = VaultSecret(
+                customer_id=customer_id,
+                label=label,
+                dek_version=key.dek_version,
+                ciphertext=ciphertext,
+                created_at=self.clock(),
+            )
+        else:
+            row.dek_version, row.ciphertext = key.dek_version, ciphertext
+        session.add(row)
+        key.seal_count += 1
+        session.add(key)
+
+    def secrets(self, session: Session, customer_id: UUID, labels: Iterable[str]) -> dict[str, str]:
+        """The customer's secrets with these labels, decrypted; absent labels are left out."""
+        wanted = list(labels)
+        if not wanted:
+            return {}
+        key = self._key(session, customer_id)
+        cipher = crypto.FieldCipher(
+            self._dek(key), customer_id=customer_id, dek_version=key.dek_version, secrets=True
+        )
+        query = select(VaultSecret).where(
+            VaultSecret.customer_id == customer_id, col(VaultSecret.label).in_(wanted)
+        )
+        return {row.label: cipher.open(row.label, row.ciphertext).decode() for row in session.exec(query)}
 
     def rewrap(self, session: Session, key: VaultKey, kek_version: int) -> None:
         """Re-wrap one DEK under another KEK version; field ciphertexts are untouched."""
