@@ -25,7 +25,8 @@ def import_models() -> None:
     import broker.accounts.models
     import broker.audit.models
     import broker.consent.models
-    import broker.oauth.models  # noqa: F401
+    import broker.oauth.models
+    import broker.value.models  # noqa: F401
     import vault.models  # noqa: F401
 
 

@@ -28,6 +28,8 @@ from broker.db import SessionFactory, create_db_engine, import_models, session_f
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.settings import Settings
+from broker.value.service import ValueLedger
+from broker.value.views import ValueViews
 from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
 from vault.profile import Vault
 from vault.sqltypes import utcnow
@@ -56,6 +58,8 @@ class Runtime:
     offers: Offers
     grants: Grants
     reads: ProfileReads
+    value: ValueLedger
+    value_views: ValueViews
     audit: AuditLog
     checkpoints: Checkpoints
     access_log: AccessLog
@@ -83,6 +87,8 @@ def build_runtime(
     )
     audit = AuditLog(clock=clock, subject=partial(pairwise_subject, keys.blind_index_key()))
     offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit)
+    value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
+    grants.listeners.append(value)
     accounts = Accounts(
         vault=vault,
         grants=grants,
@@ -124,7 +130,9 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         grants=grants,
-        reads=ProfileReads(vault=vault, grants=grants, audit=audit),
+        reads=ProfileReads(vault=vault, grants=grants, value=value, audit=audit),
+        value=value,
+        value_views=ValueViews(ledger=value, clock=clock),
         audit=audit,
         checkpoints=checkpoints,
         access_log=AccessLog(checkpoints),

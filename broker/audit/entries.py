@@ -42,6 +42,14 @@ class Kind(StrEnum):
     TOKEN_FAMILY_REVOKED = "token_family.revoked"  # noqa: S105 (a name, not a secret)
     ACCOUNT_DELETED = "account.deleted"
     KEY_ROTATED = "key.rotated"
+    VALUE_CREATED = "value.created"
+    VALUE_DELIVERED = "value.delivered"
+    VALUE_CONFIRMED = "value.confirmed"
+    VALUE_DISPUTED = "value.disputed"
+    VALUE_DISPUTE_ANSWERED = "value.dispute_answered"
+    VALUE_DISPUTE_WITHDRAWN = "value.dispute_withdrawn"
+    VALUE_OVERDUE = "value.overdue"
+    VALUE_CANCELLED = "value.cancelled"
 
 
 class Actor(StrEnum):
@@ -78,6 +86,14 @@ class Event:
     reason: str | None = None  # token_family.revoked: why (a fixed slug, never free text)
     key: str | None = None  # key.rotated: which key ("kek", "token-signing")
     version: str | None = None  # key.rotated: the new key's version or id
+    obligation: UUID | None = None  # value.*: the obligation
+    delivery: UUID | None = None  # value.delivered
+    schedule: str | None = None  # value.created: "once" or "monthly"
+    period: int | None = None  # value.created: the month of a recurring value, from 0
+    value_kind: str | None = None  # value.created, value.delivered: voucher, discount, points, service, cash
+    amount: str | None = None  # exact decimal string, e.g. "10.00"
+    currency: str | None = None  # ISO 4217
+    due_at: datetime | None = None
 
     def canonical(self) -> bytes:
         """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""

@@ -12,8 +12,9 @@ and its `expires_at` against the clock, so expiry holds to the second without a 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import and_, or_
@@ -63,12 +64,21 @@ def effective_status(grant: Grant, now: datetime) -> GrantStatus:
     return grant.status
 
 
+class GrantListener(Protocol):
+    """Told when a grant starts and when it ends (the value ledger is one)."""
+
+    def grant_created(self, session: Session, grant: Grant, offer: Offer) -> None: ...
+
+    def grant_ended(self, session: Session, grant: Grant) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Grants:
     """Grant operations, each recorded in the audit log; the clock is injected."""
 
     clock: Callable[[], datetime]
     audit: AuditLog
+    listeners: list[GrantListener] = field(default_factory=list)
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
@@ -86,6 +96,8 @@ class Grants:
         session.add(grant)
         session.flush()
         self._record(session, grant, Kind.GRANT_CREATED, Actor.CUSTOMER, offer=offer.id, with_terms=True)
+        for listener in self.listeners:
+            listener.grant_created(session, grant, offer)
         return grant
 
     def _record(
@@ -172,7 +184,14 @@ class Grants:
             self._move(session, grant, GrantStatus.EXPIRED, actor=Actor.BROKER, at=grant.expires_at)
 
     def _move(
-        self, session: Session, grant: Grant, target: GrantStatus, *, actor: Actor, at: datetime | None = None
+        self,
+        session: Session,
+        grant: Grant,
+        target: GrantStatus,
+        *,
+        actor: Actor,
+        at: datetime | None = None,
+        reason: str | None = None,
     ) -> None:
         if target not in TRANSITIONS[grant.status]:
             raise IllegalTransition(
@@ -180,8 +199,10 @@ class Grants:
             )
         grant.status, grant.status_changed_at = target, at or self.clock()
         session.add(grant)
-        self._record(session, grant, _ENTRY_KIND[target], actor)
+        self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
         if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            for listener in self.listeners:
+                listener.grant_ended(session, grant)
             revoke_families(
                 session,
                 self.audit,
@@ -199,6 +220,14 @@ class Grants:
         grant.ended_by = by.value
         session.flush()
         return grant
+
+    def suspend(self, session: Session, grant: Grant, *, reason: str) -> None:
+        """The broker stops the grant's reads for `reason` (a slug) until `resume`."""
+        self._move(session, grant, GrantStatus.SUSPENDED, actor=Actor.BROKER, reason=reason)
+
+    def resume(self, session: Session, grant: Grant, *, reason: str) -> None:
+        """Reads of a suspended grant may go on again."""
+        self._move(session, grant, GrantStatus.ACTIVE, actor=Actor.BROKER, reason=reason)
 
     def revoke_all_for_customer(self, session: Session, customer_id: UUID) -> int:
         """Revoke every grant of a customer that is still live (before their account is deleted)."""

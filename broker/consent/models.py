@@ -83,3 +83,8 @@ class Grant(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status_changed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     ended_by: str | None = Field(default=None, max_length=16)
+    # When the read path must look at the value owed next: the earliest due date of what is owed, or
+    # the start of the next month of a recurring value; null when nothing is owed. Reads before it
+    # skip the value check entirely.
+    value_check_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    first_read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

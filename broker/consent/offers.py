@@ -122,6 +122,9 @@ _Amount = Annotated[
     BeforeValidator(_amount),
     PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),  # exact, no float
 ]
+Amount = _Amount  # also what a brand delivers (broker.value)
+Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
+ValueKind = Literal["voucher", "discount", "points", "service", "cash"]
 
 
 class Due(BaseModel):
@@ -149,10 +152,10 @@ class DeclaredValue(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    kind: Literal["voucher", "discount", "points", "service", "cash"]
+    kind: ValueKind
     amount: _Amount | None = None
     """Exact decimal (a string in JSON): above 0, at most 1000000, 2 decimals; whole for points."""
-    currency: Annotated[str, Field(strict=True), AfterValidator(_currency)] | None = None
+    currency: Currency | None = None
     """ISO 4217 code: for voucher, cash and a money discount only."""
     unit: Literal["percent", "money"] | None = None
     """Only for discount."""

@@ -11,11 +11,12 @@ from sqlmodel import Session
 
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.grants import Grants
-from broker.consent.models import Grant
+from broker.consent.grants import Grants, effective_status
+from broker.consent.models import Grant, GrantStatus
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, ensure_family_live
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX
+from broker.value.service import ValueLedger
 from vault.profile import Vault
 
 
@@ -25,6 +26,7 @@ class ProfileReads:
 
     vault: Vault
     grants: Grants
+    value: ValueLedger
     audit: AuditLog
 
     def read(self, session: Session, access: BrandAccess) -> dict[str, Any]:
@@ -35,11 +37,14 @@ class ProfileReads:
                 "this is a brand token; reading a profile needs a token from the customer's consent",
                 slug="insufficient-scope",
             )
-        # FOR SHARE on PostgreSQL: a revocation waits for this read to commit, so the log orders the
-        # read before the revocation, as it happened.
-        grant = session.get(Grant, UUID(str(grant_id)), with_for_update={"read": True})
+        # FOR NO KEY UPDATE on PostgreSQL: a revocation waits for this read to commit, so the log
+        # orders the read before the revocation, as it happened; and this read may itself update the
+        # grant (value overdue, first read) without two readers deadlocking on a lock upgrade.
+        grant = session.get(Grant, UUID(str(grant_id)), with_for_update={"key_share": True})
         if grant is None or grant.brand_id != access.brand.id:
             raise NotAuthenticated("the grant behind this token no longer exists")
+        if effective_status(grant, self.grants.clock()) in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
+            self.value.before_read(session, grant)
         self.grants.ensure_live(grant)
         ensure_family_live(session, access)
         asked = [
@@ -47,6 +52,7 @@ class ProfileReads:
         ]
         fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
         values = self.vault.read(session, grant.customer_id, fields)
+        self.value.read_served(session, grant)
         self.audit.record(
             session,
             Kind.PROFILE_READ,

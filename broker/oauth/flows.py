@@ -263,10 +263,12 @@ class RefreshFlow(RefreshTokenGrant):
         return _RefreshView(row, family)
 
     def authenticate_user(self, refresh_token: _RefreshView) -> Subject | None:
-        """The grant, if it is still active."""
+        """The grant, if it has not ended. A suspended grant (value overdue) still refreshes: its reads
+        are refused until it resumes, and the brand keeps its tokens for when it does."""
         ctx = _ctx(self)
         grant = ctx.session.get(Grant, refresh_token.family.grant_id)
-        if grant is None or effective_status(grant, ctx.services.clock()) is not GrantStatus.ACTIVE:
+        live = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+        if grant is None or effective_status(grant, ctx.services.clock()) not in live:
             return None
         return Subject(grant, refresh_token.family.id)
 

@@ -43,7 +43,7 @@ def test_customer_sees_every_access_and_consent_event_newest_first_with_proofs(
     page = client.get("/v1/me/access-log", headers=bearer(customer))
     assert page.status_code == 200, page.text
     items = verified(page.json(), runtime)
-    assert [i["kind"] for i in items] == ["profile.read", "profile.read", "grant.created"]
+    assert [i["kind"] for i in items] == ["profile.read", "profile.read", "value.created", "grant.created"]
     assert [i["index"] for i in items] == sorted((i["index"] for i in items), reverse=True)
     assert {i["brand_name"] for i in items} == {"Green Grocer"}
     assert items[0]["event"]["fields"] and items[0]["event"]["purpose"] == offer["purpose"]
@@ -64,7 +64,7 @@ def test_pages_walk_back_without_overlap_and_bad_cursors_are_refused(
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == 5 and seen == sorted(set(seen), reverse=True)
+    assert len(seen) == 6 and seen == sorted(set(seen), reverse=True)
     for bad in ("nonsense", base64.urlsafe_b64encode(b"i-1").decode(), "aQ"):
         refused = client.get("/v1/me/access-log", params={"cursor": bad}, headers=bearer(customer))
         assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/cursor"
@@ -93,7 +93,7 @@ def test_brand_sees_its_own_entries_and_a_rival_sees_none(
     page = client.get("/v1/access-log", headers=bearer(brand_token(client, brand)))
     assert page.status_code == 200, page.text
     items = verified(page.json(), runtime)
-    assert [i["kind"] for i in items] == ["profile.read", "grant.created", "offer.published"]
+    assert [i["kind"] for i in items] == ["profile.read", "value.created", "grant.created", "offer.published"]
     assert items[0]["event"]["subject"] == read["sub"], "the brand recognises its customer by its own sub"
     assert client.get("/v1/access-log", headers=bearer(brand_token(client, rival))).json()["items"] == []
 

@@ -156,7 +156,14 @@ def _audit(base: str, tmp_path: Path, env: dict[str, str], database_url: str) ->
     verify = [offline[0], "verify", *offline[1:], "--state", state]
     code, report = run(verify)
     assert code == 0 and report["verified"] is True, report
-    kinds = ["offer.published", "grant.created", "profile.read", "profile.read", "token_family.revoked"]
+    kinds = [
+        "offer.published",
+        "grant.created",
+        "value.created",
+        "profile.read",
+        "profile.read",
+        "token_family.revoked",
+    ]
     assert report["tree_size"] == len(kinds), report
     code, replay = run([offline[0], "check-reads", *offline[1:]])
     assert code == 0 and replay["reads"] == 2 and replay["violations"] == [], replay

@@ -1,0 +1,149 @@
+"""The value ledger over HTTP: brands deliver and answer disputes, customers confirm and dispute,
+auditors read the per-brand report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from broker.api.deps import BrandAccessDep, CurrentAuditor, CurrentCustomer, DbSession, RuntimeDep
+from broker.value.schemas import (
+    AnswerIn,
+    DeliveryIn,
+    DisputeIn,
+    LedgerPage,
+    ObligationList,
+    ObligationPublic,
+    ValueReport,
+)
+
+brand_router = APIRouter(prefix="/v1/grants/{grant_id}/value", tags=["brand"])
+customer_router = APIRouter(prefix="/v1/me/value", tags=["customer"])
+auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
+
+_BRAND: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid, expired or revoked access token"},
+    403: {"description": "The token lacks grants:read or grants:write"},
+    404: {"description": "No such grant or obligation for this brand"},
+}
+_WRITE: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON"},
+    413: {"description": "The body is over 64 KiB"},
+    422: {"description": "Not what was declared, or an invalid value; `errors` points at each"},
+}
+_CUSTOMER: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in, or the session has ended"},
+    403: {"description": "Cross-site request refused"},
+    404: {"description": "No such obligation for this customer"},
+    409: {"description": "The obligation is not in a state that allows this"},
+}
+
+
+@brand_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="deliverValue",
+    responses={**_BRAND, **_WRITE, 409: {"description": "That obligation was already delivered or settled"}},
+)
+def deliver(
+    grant_id: UUID, body: DeliveryIn, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+) -> ObligationPublic:
+    """Record that the declared value was delivered, with what the customer needs to redeem it.
+
+    Settles the named obligation, or the oldest one owed. A grant suspended for overdue value resumes
+    as soon as nothing is overdue any more."""
+    access.require("grants:write")
+    grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
+    obligation = runtime.value.deliver(
+        db,
+        grant,
+        obligation_id=body.obligation_id,
+        kind=body.kind,
+        amount=body.amount,
+        currency=body.currency,
+        redemption=body.redemption,
+    )
+    return runtime.value_views.one(db, obligation, for_customer=False)
+
+
+@brand_router.get("", operation_id="listGrantValue", responses=_BRAND)
+def list_value(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> ObligationList:
+    """What the grant owes and has delivered, oldest first; overdue ones say so."""
+    access.require("grants:read")
+    return runtime.value_views.for_grant(db, runtime.grants.for_brand(db, access.brand.id, grant_id))
+
+
+@brand_router.post(
+    "/{obligation_id}/answer",
+    operation_id="answerValueDispute",
+    responses={**_BRAND, **_WRITE, 409: {"description": "The obligation is not disputed"}},
+)
+def answer_dispute(
+    grant_id: UUID,
+    obligation_id: UUID,
+    body: AnswerIn,
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+) -> ObligationPublic:
+    """Answer the customer's dispute (the answer is shown to them; they confirm or keep disputing)."""
+    access.require("grants:write")
+    grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
+    obligation = runtime.value.answer(db, grant, obligation_id, body.answer)
+    return runtime.value_views.one(db, obligation, for_customer=False)
+
+
+@customer_router.get(
+    "", operation_id="getMyValue", responses={**_CUSTOMER, 422: {"description": "Bad cursor"}}
+)
+def my_value(
+    customer: CurrentCustomer,
+    db: DbSession,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> LedgerPage:
+    """What brands owe you and delivered, newest first, with how to redeem it; totals per currency."""
+    return runtime.value_views.for_customer(db, customer.id, cursor=cursor, limit=limit)
+
+
+@customer_router.post("/{obligation_id}/confirm", operation_id="confirmMyValue", responses=_CUSTOMER)
+def confirm(
+    obligation_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> ObligationPublic:
+    """You received it as declared (this also ends a dispute)."""
+    obligation = runtime.value.confirm(db, customer.id, obligation_id)
+    return runtime.value_views.one(db, obligation, for_customer=True)
+
+
+@customer_router.post(
+    "/{obligation_id}/dispute", operation_id="disputeMyValue", responses={**_CUSTOMER, **_WRITE}
+)
+def dispute(
+    obligation_id: UUID, body: DisputeIn, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> ObligationPublic:
+    """What was delivered is not what was declared: say why; the brand can answer."""
+    obligation = runtime.value.dispute(db, customer.id, obligation_id, body.reason)
+    return runtime.value_views.one(db, obligation, for_customer=True)
+
+
+@customer_router.delete("/{obligation_id}/dispute", operation_id="withdrawMyDispute", responses=_CUSTOMER)
+def withdraw_dispute(
+    obligation_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> ObligationPublic:
+    """Take a dispute back: the value counts as delivered, awaiting your confirmation."""
+    obligation = runtime.value.withdraw_dispute(db, customer.id, obligation_id)
+    return runtime.value_views.one(db, obligation, for_customer=True)
+
+
+@auditor_router.get(
+    "/value",
+    operation_id="getValueReport",
+    responses={401: {"description": "Missing, unknown or revoked auditor token"}},
+)
+def value_report(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> ValueReport:
+    """Per brand: obligations declared, delivered, confirmed, disputed and overdue, sums per currency,
+    and how long the oldest overdue one has been due."""
+    return runtime.value_views.report(db)

@@ -1,0 +1,195 @@
+"""API shapes of the value ledger: deliveries, obligations, the customer's ledger, the auditor's report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from broker.consent.offers import Amount, Currency, ValueKind
+from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
+from broker.value.service import from_minor
+
+State = Literal["owed", "overdue", "delivered", "confirmed", "disputed", "cancelled"]
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+class DeliveryIn(BaseModel):
+    """A brand records what it delivered, and what the customer needs to redeem it."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    obligation_id: UUID | None = None
+    """Which obligation this settles; by default the oldest one still owed."""
+    kind: ValueKind
+    """Must be the declared kind."""
+    amount: Amount | None = None
+    """Exact decimal string; at least the declared amount. Leave out for a service."""
+    currency: Currency | None = None
+    """ISO 4217; the declared currency."""
+    redemption: _Text
+    """What the customer needs: a voucher code, a link, a reference. Encrypted; only the customer sees it."""
+
+
+class DisputeIn(BaseModel):
+    """Why the customer disputes a delivery."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    reason: _Text
+    """In the customer's words (encrypted; the brand sees it to answer)."""
+
+
+class AnswerIn(BaseModel):
+    """The brand's answer to a dispute."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    answer: _Text
+
+
+class DeliveryPublic(BaseModel):
+    """What was delivered."""
+
+    id: UUID
+    kind: str
+    amount: str | None
+    currency: str | None
+    delivered_at: datetime
+    redemption: str | None = Field(description="how to redeem it; shown to the customer only")
+
+
+class DisputePublic(BaseModel):
+    """A dispute and the brand's answer."""
+
+    disputed_at: datetime
+    reason: str | None
+    answered_at: datetime | None
+    answer: str | None
+
+
+class ObligationPublic(BaseModel):
+    """One value owed for one grant, and where it stands."""
+
+    id: UUID
+    grant_id: UUID
+    brand: str = Field(description="the brand's name")
+    schedule: Schedule
+    period: int = Field(description="0 for a one-off value; the month (from 0) of a monthly one")
+    description: str
+    kind: str
+    amount: str | None
+    currency: str | None
+    unit: str | None
+    due_at: datetime
+    state: State = Field(
+        description="owed, overdue (owed past due), delivered, confirmed, disputed or cancelled"
+    )
+    state_since: datetime
+    delivery: DeliveryPublic | None
+    dispute: DisputePublic | None
+
+    @classmethod
+    def of(
+        cls,
+        obligation: Obligation,
+        *,
+        brand: str,
+        now: datetime,
+        delivery: Delivery | None,
+        secrets: dict[str, str],
+        for_customer: bool,
+    ) -> ObligationPublic:
+        """The public shape; redemption data only `for_customer`."""
+        state: State = "overdue" if obligation.overdue(now) else obligation.status.value
+        declared = obligation.declared
+        dispute = None
+        if obligation.disputed_at is not None and obligation.status in (
+            ObligationStatus.DISPUTED,
+            ObligationStatus.CONFIRMED,
+        ):
+            dispute = DisputePublic(
+                disputed_at=obligation.disputed_at,
+                reason=secrets.get(f"dispute:{obligation.id}"),
+                answered_at=obligation.answered_at,
+                answer=secrets.get(f"answer:{obligation.id}"),
+            )
+        return cls(
+            id=obligation.id,
+            grant_id=obligation.grant_id,
+            brand=brand,
+            schedule=obligation.schedule,
+            period=obligation.period,
+            description=declared.get("description", ""),
+            kind=declared["kind"],
+            amount=from_minor(obligation.amount_minor),
+            currency=obligation.currency,
+            unit=declared.get("unit"),
+            due_at=obligation.due_at,
+            state=state,
+            state_since=obligation.status_changed_at,
+            delivery=None
+            if delivery is None
+            else DeliveryPublic(
+                id=delivery.id,
+                kind=delivery.kind,
+                amount=from_minor(delivery.amount_minor),
+                currency=delivery.currency,
+                delivered_at=delivery.delivered_at,
+                redemption=secrets.get(f"delivery:{delivery.id}") if for_customer else None,
+            ),
+            dispute=dispute,
+        )
+
+
+class ObligationList(BaseModel):
+    """A grant's obligations, oldest first."""
+
+    items: list[ObligationPublic]
+
+
+class Totals(BaseModel):
+    """Sums in one currency (or in points), as exact decimal strings."""
+
+    currency: str = Field(description="ISO 4217 code, or POINTS")
+    declared: str = Field(description="everything owed, delivered or settled (not cancelled)")
+    owed: str = Field(description="owed and not yet due")
+    overdue: str
+    delivered: str = Field(description="delivered, awaiting your confirmation")
+    confirmed: str
+    disputed: str
+
+
+class LedgerPage(BaseModel):
+    """The customer's value ledger across brands, newest first, with totals over all of it."""
+
+    items: list[ObligationPublic]
+    next_cursor: str | None
+    totals: list[Totals]
+
+
+class BrandValueReport(BaseModel):
+    """One brand's record of delivering what it declared."""
+
+    brand_id: UUID
+    brand: str
+    obligations: int
+    owed: int
+    overdue: int
+    delivered: int
+    confirmed: int
+    disputed: int
+    cancelled: int
+    oldest_overdue_days: float | None = Field(
+        description="how long the oldest overdue obligation has been due"
+    )
+    totals: list[Totals]
+
+
+class ValueReport(BaseModel):
+    """Declared vs delivered vs confirmed vs disputed, per brand, as of `as_of`."""
+
+    as_of: datetime
+    brands: list[BrandValueReport]

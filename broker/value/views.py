@@ -1,0 +1,171 @@
+"""Read models of the value ledger: a grant's obligations, a customer's ledger, the auditor's report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, col, select
+
+from broker.consent.models import Grant
+from broker.oauth.models import Brand
+from broker.pagination import page
+from broker.value.models import Obligation, ObligationStatus
+from broker.value.schemas import (
+    BrandValueReport,
+    LedgerPage,
+    ObligationList,
+    ObligationPublic,
+    Totals,
+    ValueReport,
+)
+from broker.value.service import ValueLedger, from_minor
+
+__all__ = ["ValueViews"]
+
+_BUCKETS = ("owed", "overdue", "delivered", "confirmed", "disputed")
+
+
+@dataclass(frozen=True, slots=True)
+class ValueViews:
+    """Public shapes of obligations, with names, deliveries and (for the customer) secrets."""
+
+    ledger: ValueLedger
+    clock: Callable[[], datetime]
+
+    def one(self, session: Session, obligation: Obligation, *, for_customer: bool) -> ObligationPublic:
+        """One obligation as the customer (with secrets) or the brand sees it."""
+        return self._public(session, [obligation], for_customer=for_customer)[0]
+
+    def for_grant(self, session: Session, grant: Grant) -> ObligationList:
+        """A grant's obligations as its brand sees them: no redemption data, the dispute's words yes."""
+        return ObligationList(
+            items=self._public(session, self.ledger.for_grant(session, grant), for_customer=False)
+        )
+
+    def for_customer(
+        self, session: Session, customer_id: UUID, *, cursor: str | None, limit: int
+    ) -> LedgerPage:
+        """The customer's ledger across brands, newest first, and totals over all of it."""
+        query = select(Obligation).where(Obligation.customer_id == customer_id)
+        result = page(session, query, Obligation.created_at, Obligation.id, cursor=cursor, limit=limit)
+        everything = session.exec(select(Obligation).where(Obligation.customer_id == customer_id))
+        now = self.clock()
+        sums: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
+        for obligation in everything:  # a customer's obligations are few: one or a few per grant a month
+            unit = _unit(obligation.currency, obligation.kind)
+            if unit is None or obligation.amount_minor is None:
+                continue
+            if obligation.status is not ObligationStatus.CANCELLED:
+                bucket = "overdue" if obligation.overdue(now) else obligation.status.value
+                sums[unit][bucket] += obligation.amount_minor
+        return LedgerPage(
+            items=self._public(session, result.items, for_customer=True),
+            next_cursor=result.next_cursor,
+            totals=_totals(sums),
+        )
+
+    def report(self, session: Session) -> ValueReport:
+        """Per brand: how many obligations in each state, sums per currency, the oldest overdue's age."""
+        now = self.clock()
+        overdue = and_(col(Obligation.status) == ObligationStatus.OWED, col(Obligation.due_at) <= now)
+        bucket = case((overdue, "overdue"), else_=col(Obligation.status))
+        rows = session.exec(
+            select(  # type: ignore[call-overload]
+                Obligation.brand_id,
+                bucket,
+                Obligation.currency,
+                Obligation.kind,
+                func.count(),
+                func.sum(Obligation.amount_minor),
+                func.min(case((overdue, col(Obligation.due_at)))),
+            ).group_by(Obligation.brand_id, bucket, Obligation.currency, Obligation.kind)
+        ).all()
+        names = _names(session, {row[0] for row in rows})
+        brands: dict[UUID, dict[str, Any]] = {}
+        for brand_id, state, currency, kind, count, amount, oldest in rows:
+            entry = brands.setdefault(
+                brand_id,
+                {
+                    "counts": defaultdict(int),
+                    "sums": defaultdict(lambda: dict.fromkeys(_BUCKETS, 0)),
+                    "oldest": None,
+                },
+            )
+            entry["counts"][state] += count
+            unit = _unit(currency, kind)
+            if unit is not None and amount is not None and state != "cancelled":
+                entry["sums"][unit][state] += int(amount)
+            if oldest is not None and (entry["oldest"] is None or oldest < entry["oldest"]):
+                entry["oldest"] = oldest
+        return ValueReport(
+            as_of=now,
+            brands=[
+                BrandValueReport(
+                    brand_id=brand_id,
+                    brand=names.get(brand_id, ""),
+                    obligations=sum(entry["counts"].values()),
+                    **{state: entry["counts"][state] for state in (*_BUCKETS, "cancelled")},
+                    oldest_overdue_days=None
+                    if entry["oldest"] is None
+                    else round((now - entry["oldest"]).total_seconds() / 86400, 2),
+                    totals=_totals(entry["sums"]),
+                )
+                for brand_id, entry in sorted(brands.items(), key=lambda item: names.get(item[0], ""))
+            ],
+        )
+
+    def _public(
+        self, session: Session, obligations: Sequence[Obligation], *, for_customer: bool
+    ) -> list[ObligationPublic]:
+        deliveries = self.ledger.deliveries(session, obligations)
+        names = _names(session, {o.brand_id for o in obligations})
+        now = self.clock()
+        by_customer: dict[UUID, list[Obligation]] = defaultdict(list)
+        for obligation in obligations:
+            by_customer[obligation.customer_id].append(obligation)
+        secrets: dict[str, str] = {}
+        for group in by_customer.values():
+            secrets |= self.ledger.secrets_for(
+                session, group, {o.id: deliveries[o.id] for o in group if o.id in deliveries}
+            )
+        return [
+            ObligationPublic.of(
+                o,
+                brand=names.get(o.brand_id, ""),
+                now=now,
+                delivery=deliveries.get(o.id),
+                secrets=secrets,
+                for_customer=for_customer,
+            )
+            for o in obligations
+        ]
+
+
+def _unit(currency: str | None, kind: str) -> str | None:
+    if currency is not None:
+        return currency
+    return "POINTS" if kind == "points" else None  # percent discounts and services have nothing to add up
+
+
+def _totals(sums: dict[str, dict[str, int]]) -> list[Totals]:
+    return [
+        Totals(
+            currency=unit,
+            declared=from_minor(sum(values.values())) or "0.00",
+            **{bucket: from_minor(values[bucket]) or "0.00" for bucket in _BUCKETS},
+        )
+        for unit, values in sorted(sums.items())
+    ]
+
+
+def _names(session: Session, ids: Iterable[UUID]) -> dict[UUID, str]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(wanted))).all())
