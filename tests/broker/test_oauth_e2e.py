@@ -97,6 +97,53 @@ def test_brand_with_authlib_client_gets_consented_data_over_http(
         _audit(base, tmp_path, cli_env(data_dir, fresh_database_url), fresh_database_url)
 
 
+@pytest.mark.slow
+def test_a_brand_that_does_not_deliver_is_blocked_until_it_does(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    data_dir = tmp_path / "var"
+    consentry = str(Path(sys.executable).parent / "consentry")
+    created = subprocess.run(
+        [consentry, "brands", "create", "--name", "Green Grocer", "--redirect-uri", REDIRECT],
+        env=cli_env(data_dir, fresh_database_url), check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    credentials = json.loads(created.stdout)
+    client_id, secret = credentials["client_id"], credentials["client_secret"]
+    pkce = {"redirect_uri": REDIRECT, "code_challenge_method": "S256"}
+    pay_first = {**OFFER, "value": {**OFFER["value"], "due": {"when": "before_first_read"}}}
+    with live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base:
+        meta = httpx.get(base + "/.well-known/oauth-authorization-server").json()
+        brand = OAuth2Client(client_id, secret, scope="offers:write grants:read grants:write", **pkce)
+        shopper = OAuth2Client(client_id, secret, scope="profile:email profile:dietary", **pkce)
+        with brand, shopper:
+            brand.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+            offer = brand.post(base + "/v1/offers", json=pay_first).json()
+            verifier = secrets.token_urlsafe(48)
+            url, _ = shopper.create_authorization_url(
+                meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
+            )
+            callback = _customer_consents(base, url)
+            shopper.fetch_token(
+                meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
+            )
+
+            blocked = shopper.get(base + "/v1/profile")
+            assert (
+                blocked.status_code == 403 and blocked.headers["content-type"] == "application/problem+json"
+            )
+            problem = blocked.json()
+            assert problem["type"].endswith("/value-overdue") and "not delivered" in problem["detail"]
+            grant = problem["grant_id"]
+            assert brand.get(f"{base}/v1/grants/{grant}").json()["status"] == "suspended"
+
+            voucher = {"kind": "voucher", "amount": "10.00", "currency": "EUR", "redemption": "GROCER-10-E2E"}
+            paid = brand.post(f"{base}/v1/grants/{grant}/value", json=voucher)
+            assert paid.status_code == 201, paid.text
+            assert brand.get(f"{base}/v1/grants/{grant}").json()["status"] == "active"
+            unblocked = shopper.get(base + "/v1/profile")
+            assert unblocked.status_code == 200 and unblocked.json()["fields"]["email"] == "ada@example.org"
+
+
 def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAuth2Client) -> None:
     brand.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
     offer = brand.post(base + "/v1/offers", json=OFFER).json()
