@@ -167,10 +167,10 @@ def entries(session: Session, start: int, end: int) -> list[AuditEntry]:
 
 def root(session: Session, tree_size: int) -> bytes:
     """The Merkle Tree Hash (MTH) of the first `tree_size` entries (RFC 9162 §2.1.1)."""
-    _check_size(session, tree_size)
-    if tree_size == 0:
+    if tree_size <= 0:
+        _check_size(session, tree_size)
         return _EMPTY_ROOT
-    return _span_hashes(session, [(0, tree_size)])[0]
+    return _span_hashes(session, [(0, tree_size)], within=(tree_size, "tree size"))[0]
 
 
 def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]:
@@ -179,10 +179,13 @@ def inclusion_proof(session: Session, index: int, tree_size: int) -> list[bytes]
 
 
 def inclusion_proofs(session: Session, indices: Sequence[int], tree_size: int) -> list[list[bytes]]:
-    """`inclusion_proof` for each of `indices`, reading every hash they need in one query."""
-    _check_size(session, tree_size)
+    """`inclusion_proof` for each of `indices`, reading every hash they need (and the log's size, to
+    check `tree_size` against it) in one query."""
+    if tree_size < 0:
+        _check_size(session, tree_size)
     paths = [_inclusion_spans(index, tree_size) for index in indices]
-    hashes = iter(_span_hashes(session, [span for path in paths for span in path]))
+    spans = [span for path in paths for span in path]
+    hashes = iter(_span_hashes(session, spans, within=(tree_size, "tree size")))
     return [[next(hashes) for _ in path] for path in paths]
 
 
@@ -208,12 +211,15 @@ def _inclusion_spans(index: int, tree_size: int) -> list[Span]:
 
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
     """PROOF(first, D[second]) of RFC 9162 §2.1.4.1: the tree of `second` entries extends that of `first`."""
-    _check_size(session, second, what="second size")
+    if second < 0:
+        _check_size(session, second, what="second size")
     if not 0 <= first <= second:
+        _check_size(session, second, what="second size")
         raise AuditRangeError(
             f"no consistency proof from size {first} to size {second}: the first size must be 0..{second}"
         )
     if first in (0, second):
+        _check_size(session, second, what="second size")
         return []
     spans: list[Span] = []  # SUBPROOF(m, D[start:end], b), unrolled: siblings from the top down
     m, start, end, complete = first, 0, second, True
@@ -227,11 +233,14 @@ def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
             start, m, complete = start + k, m - k, False
     if not complete:
         spans.append((start, end))  # the old tree's own subtree, which the verifier cannot know
-    return _span_hashes(session, spans[::-1])
+    return _span_hashes(session, spans[::-1], within=(second, "second size"))
 
 
 def _check_size(session: Session, tree_size: int, *, what: str = "tree size") -> None:
-    current = size(session)
+    _check_within(tree_size, what, size(session))
+
+
+def _check_within(tree_size: int, what: str, current: int) -> None:
     if not 0 <= tree_size <= current:
         raise AuditRangeError(
             f"{what} {tree_size} is outside the audit log, which has {current} entries: ask for 0..{current}"
@@ -258,10 +267,11 @@ def _subtrees(start: int, end: int) -> list[Subtree]:
     return parts
 
 
-def _fetch(session: Session, wanted: Sequence[Subtree]) -> dict[Subtree, bytes]:
-    """The stored hashes of these complete subtrees, in one query."""
-    if not wanted:
-        return {}
+def _fetch(
+    session: Session, wanted: Sequence[Subtree], *, within: tuple[int, str] | None = None
+) -> dict[Subtree, bytes]:
+    """The stored hashes of these complete subtrees, in one query. With `within` (a tree size, and
+    what to call it in an error), the same query reads the log's size and checks the tree is in it."""
     # One `level = L AND position IN (...)` per level, not a row-value IN: SQLite plans the latter
     # as a scan of the whole table, the former as primary-key lookups (so proofs stay O(log n)).
     # Written as text with bound parameters: building it as an expression costs more than the query.
@@ -274,9 +284,18 @@ def _fetch(session: Session, wanted: Sequence[Subtree]) -> dict[Subtree, bytes]:
         clauses.append(f"(level = :l{n} AND position IN ({', '.join(':' + name for name in names)}))")
         params[f"l{n}"] = level
         params.update(zip(names, positions, strict=True))
-    query = text(f"SELECT level, position, hash FROM audit_node WHERE {' OR '.join(clauses)}")  # noqa: S608
-    rows = session.connection().execute(query, params)
+    where = " OR ".join(clauses)  # only placeholders: every value is a bound parameter
+    selects = [f"SELECT level, position, hash FROM audit_node WHERE {where}"] if clauses else []  # noqa: S608
+    if within is not None:  # level -1 is no level: the row carries the log's size
+        selects.append("SELECT -1, size, NULL FROM audit_head WHERE id = :head")
+        params["head"] = _HEAD_ID
+    if not selects:
+        return {}
+    rows = session.connection().execute(text(" UNION ALL ".join(selects)), params)
     found = {(level, position): digest for level, position, digest in rows}
+    if within is not None:
+        current = next((position for level, position in found if level == -1), 0)
+        _check_within(*within, current)
     missing = set(wanted) - found.keys()
     if missing:
         raise AuditIntegrityError(
@@ -285,10 +304,12 @@ def _fetch(session: Session, wanted: Sequence[Subtree]) -> dict[Subtree, bytes]:
     return found
 
 
-def _span_hashes(session: Session, spans: Sequence[Span]) -> list[bytes]:
+def _span_hashes(
+    session: Session, spans: Sequence[Span], *, within: tuple[int, str] | None = None
+) -> list[bytes]:
     """MTH of each span, each one a subtree of RFC 9162's tree (its start aligned to its size)."""
     parts = [_subtrees(start, end) for start, end in spans]
-    stored = _fetch(session, [subtree for subtrees in parts for subtree in subtrees])
+    stored = _fetch(session, [subtree for subtrees in parts for subtree in subtrees], within=within)
     hashes = []
     for subtrees in parts:
         # The left subtree of an RFC 9162 tree is the largest complete one: fold from the right.
