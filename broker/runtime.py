@@ -25,6 +25,7 @@ from broker.consent.grants import Grants
 from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
+from broker.export import CustomerExport
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.settings import Settings
@@ -60,6 +61,7 @@ class Runtime:
     reads: ProfileReads
     value: ValueLedger
     value_views: ValueViews
+    export: CustomerExport
     audit: AuditLog
     checkpoints: Checkpoints
     access_log: AccessLog
@@ -119,6 +121,7 @@ def build_runtime(
         origin=log_origin(str(settings.base_url)),
     )
     checkpoints = Checkpoints(signer=log_signer, clock=clock)
+    profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -126,13 +129,14 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
-        profiles=CustomerProfiles(accounts),
+        profiles=profiles,
         oauth=oauth,
         offers=offers,
         grants=grants,
         reads=ProfileReads(vault=vault, grants=grants, value=value, audit=audit),
         value=value,
-        value_views=ValueViews(ledger=value, clock=clock),
+        value_views=value_views,
+        export=CustomerExport(profiles=profiles, grants=grants, value=value_views),
         audit=audit,
         checkpoints=checkpoints,
         access_log=AccessLog(checkpoints),

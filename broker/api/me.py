@@ -73,7 +73,7 @@ def patch_profile(
 )
 def export(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> JSONResponse:
     """Download everything held about you as one JSON document."""
-    document = runtime.profiles.export(db, customer)
+    document = runtime.export.document(db, customer)
     return JSONResponse(
         document, headers={"Content-Disposition": 'attachment; filename="consentry-export.json"'}
     )

@@ -70,6 +70,12 @@ class ValueViews:
             totals=_totals(sums),
         )
 
+    def everything_for(self, session: Session, customer_id: UUID) -> list[ObligationPublic]:
+        """All of a customer's obligations, oldest first, with their secrets (for their export)."""
+        query = select(Obligation).where(Obligation.customer_id == customer_id)
+        rows = session.exec(query.order_by(col(Obligation.created_at), col(Obligation.id))).all()
+        return self._public(session, rows, for_customer=True)
+
     def report(self, session: Session) -> ValueReport:
         """Per brand: how many obligations in each state, sums per currency, the oldest overdue's age."""
         now = self.clock()

@@ -263,3 +263,20 @@ def test_auditors_see_each_brands_record(
     assert row["oldest_overdue_days"] == 2.0
     assert row["totals"][0]["overdue"] == "10.00"
     assert client.get("/v1/audit/reports/value", headers=bearer(customer)).status_code == 401
+
+
+def test_the_export_holds_grants_value_with_redemption_and_the_access_log(
+    client: TestClient, brand: BrandCredentials, customer: str
+) -> None:
+    side = Brand(client, brand, value_offer(client, brand, when="within_days", days=7))
+    assert side.read().status_code == 200
+    assert side.deliver(**VOUCHER).status_code == 201
+    document = client.get("/v1/me/export", headers=bearer(log_in(client, "ada@example.org"))).json()
+    assert document["format"] == "consentry-export/2"
+    (grant,) = document["grants"]
+    assert grant["id"] == side.grant_id and grant["brand"] == "Green Grocer" and grant["status"] == "active"
+    (owed,) = document["value"]
+    assert owed["state"] == "delivered" and owed["delivery"]["redemption"] == "GROCER-10-QZX"
+    kinds = [entry["kind"] for entry in document["access_log"]]
+    assert kinds == ["grant.created", "value.created", "profile.read", "value.delivered"]
+    assert all("subject" in entry and entry["grant"] == side.grant_id for entry in document["access_log"])

@@ -1,0 +1,65 @@
+"""Everything we hold about a customer, in one document they can download (`GET /v1/me/export`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from broker.accounts.models import Customer
+from broker.accounts.profiles import CustomerProfiles
+from broker.audit.entries import decode
+from broker.audit.models import AuditEntry
+from broker.consent.grants import Grants, effective_status
+from broker.consent.models import Grant
+from broker.value.views import ValueViews
+
+__all__ = ["FORMAT", "CustomerExport"]
+
+FORMAT = "consentry-export/2"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerExport:
+    """The account, profile and sessions, every grant, what brands owe, and every log entry about them."""
+
+    profiles: CustomerProfiles
+    grants: Grants
+    value: ValueViews
+
+    def document(self, session: Session, customer: Customer) -> dict[str, Any]:
+        """The whole export, decrypted, as JSON-ready data."""
+        document = self.profiles.export(session, customer)
+        now = self.grants.clock()
+        rows = session.exec(
+            select(Grant)
+            .where(Grant.customer_id == customer.id)
+            .order_by(col(Grant.created_at), col(Grant.id))
+        ).all()
+        document["format"] = FORMAT
+        document["grants"] = [
+            {
+                "id": str(grant.id),
+                "brand": brand.name,
+                "brand_client_id": brand.client_id,
+                "offer_id": str(grant.offer_id),
+                "fields": grant.fields,
+                "purpose": grant.purpose,
+                "status": effective_status(grant, now).value,
+                "created_at": grant.created_at.isoformat(),
+                "expires_at": grant.expires_at.isoformat(),
+                "ended_by": grant.ended_by,
+            }
+            for grant, brand in self.grants.with_brands(session, rows)
+        ]
+        document["value"] = [
+            o.model_dump(mode="json") for o in self.value.everything_for(session, customer.id)
+        ]
+        entries = session.exec(
+            select(AuditEntry.index, AuditEntry.entry)
+            .where(AuditEntry.customer_id == customer.id)
+            .order_by(col(AuditEntry.index))
+        )
+        document["access_log"] = [{"index": index, **decode(entry)} for index, entry in entries]
+        return document
