@@ -41,12 +41,16 @@ run: $(RUN_STAMP)
 	$(VENV)/bin/consentry demo
 	$(VENV)/bin/consentry serve --host 127.0.0.1 --port 8000
 
-# Debian packages the suite needs; installed only when missing.
+# Debian packages the suite needs (PostgreSQL, and Chromium for the browser tests); installed only
+# when missing, with one `apt-get update` first.
 system-deps:
-	@if [ ! -x "$(PG_BIN)/initdb" ]; then \
-		echo "installing PostgreSQL (Debian package postgresql)"; \
+	@missing=""; \
+	[ -x "$(PG_BIN)/initdb" ] || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] && echo "" || echo sudo ); \
-		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q postgresql; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
 lint: $(TEST_STAMP)
@@ -54,7 +58,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test-sqlite: $(TEST_STAMP)
+test-sqlite: $(TEST_STAMP) system-deps
 	@echo "=== test suite on SQLite ==="
 	$(PY) -m pytest $(PYTEST_ARGS)
 

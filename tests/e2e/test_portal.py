@@ -1,0 +1,58 @@
+"""The portal in a real browser: logging in, the grants page, framing refused, accessibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+from support import STRONG_PASSWORD
+
+SERIOUS = {"serious", "critical"}
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds at serious or critical impact on the page as it is now."""
+    results = Axe().run(page)
+    return [f"{v['id']}: {v['help']}" for v in results.response["violations"] if v["impact"] in SERIOUS]
+
+
+def test_a_customer_logs_in_sees_their_grants_and_logs_out(server: str, page: Page, artifacts: Path) -> None:
+    email = "ada@example.org"
+    assert (
+        httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
+        == 201
+    )
+    page.goto(f"{server}/portal/login")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "login.png", full_page=True)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("The email or password is wrong.")
+    expect(page.get_by_label("Email")).to_have_value(email)  # what was typed is kept
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "home.png", full_page=True)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+
+
+def test_the_portal_refuses_to_be_framed(server: str, page: Page) -> None:
+    page.set_content(f'<iframe id="frame" src="{server}/portal/login" width="400" height="300"></iframe>')
+    page.wait_for_timeout(1000)
+    framed = [frame for frame in page.frames if frame.url.startswith(server)]
+    assert all(frame.query_selector("form") is None for frame in framed), "the login form rendered in a frame"
+
+
+def test_a_post_without_its_csrf_token_is_refused(server: str, page: Page) -> None:
+    page.goto(f"{server}/portal/login")
+    page.evaluate("document.querySelector('input[name=csrf_token]').value = 'forged'")
+    page.get_by_label("Email").fill("ada@example.org")
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("alert")).to_have_text("This form expired; please try again.")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
