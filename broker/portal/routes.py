@@ -1,17 +1,19 @@
-"""Portal pages: log in, log out, and the account home."""
+"""Portal pages: log in and out, the dashboard, a grant's detail and the actions on it."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import quote
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import CustomerSession
 from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
-from broker.consent.grants import effective_status
-from broker.errors import BrokerError, InvalidCredentials, TooManyAttempts
+from broker.audit.entries import Actor
+from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts
+from broker.portal import views
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -95,21 +97,153 @@ def login(
 
 @router.get("/")
 def home(request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep) -> Response:
-    """The account home: who is logged in and the grants given, newest first."""
+    """The dashboard: every grant across brands, its value and last access, and value totals."""
     if session is None:
         return login_redirect("/portal/")
-    page = runtime.grants.listing(db, owner=("customer_id", session.customer_id), limit=50)
-    now = runtime.clock()
-    grants = [
-        {
-            "brand": brand.name,
-            "fields": ", ".join(g.fields),
-            "status": effective_status(g, now).value,
-            "expires_at": g.expires_at.date().isoformat(),
+    context = views.overview(db, runtime, session.customer_id)
+    return render(request, "home.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.get("/grants/{grant_id}")
+def grant_page(
+    grant_id: UUID, request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """One grant: what is shared, its terms, every access with its proof badge, its value, actions."""
+    if session is None:
+        return login_redirect(f"/portal/grants/{grant_id}")
+    return _grant(request, db, runtime, session, grant_id)
+
+
+def _grant(
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    grant_id: UUID,
+    *,
+    message: str | None = None,
+    status: int = 200,
+) -> Response:
+    try:
+        context = views.grant_detail(db, runtime, session.customer_id, grant_id)
+    except NotFound:
+        context = {
+            "title": "No such grant",
+            "message": "It may have been another account's. Go back to your data.",
         }
-        for g, brand in runtime.grants.with_brands(db, page.items)
-    ]
-    return render(request, "home.html", {"grants": grants}, secure=runtime.settings.secure_cookies)
+        return render(request, "error.html", context, status=404, secure=runtime.settings.secure_cookies)
+    context["message"] = message
+    return render(request, "grant.html", context, status=status, secure=runtime.settings.secure_cookies)
+
+
+def _refused(
+    request: Request, session: CustomerSession | None, csrf: str, runtime: RuntimeDep
+) -> Response | None:
+    """The response for a post that may not proceed (not logged in, or no valid CSRF token), else None."""
+    if session is None:
+        return login_redirect("/portal/")
+    if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
+        context = {"title": "This form expired", "message": "Reload the page and try again."}
+        return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
+    return None
+
+
+Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=200)]
+
+
+@router.post("/grants/{grant_id}/revoke")
+def revoke_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """End a grant, once the customer ticked that they understand."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    if confirm != "yes":
+        message = "Tick the box to confirm you want to stop sharing."
+        return _grant(request, db, runtime, session, grant_id, message=message, status=422)
+    try:
+        runtime.grants.revoke(
+            db, runtime.grants.for_customer(db, session.customer_id, grant_id), by=Actor.CUSTOMER
+        )
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
+@router.post("/grants/{grant_id}/narrow")
+def narrow_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+    fields: Annotated[list[str] | None, Form(max_length=40)] = None,
+) -> Response:
+    """Stop sharing the fields left unticked (required ones stay; to stop those, end the grant)."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    try:
+        runtime.grants.narrow_for_customer(
+            db, session.customer_id, grant_id, fields=fields or [], expires_at=None
+        )
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
+@router.post("/value/{obligation_id}/confirm")
+def confirm_value(
+    obligation_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+) -> Response:
+    """The customer received the value."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
+    try:
+        runtime.value.confirm(db, session.customer_id, obligation_id)
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+
+
+@router.post("/value/{obligation_id}/dispute")
+def dispute_value(
+    obligation_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The customer disputes a delivery, saying why."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
+    if not reason.strip():
+        message = "Say what is wrong with the delivery, so the brand can answer."
+        return _grant(request, db, runtime, session, obligation.grant_id, message=message, status=422)
+    try:
+        runtime.value.dispute(db, session.customer_id, obligation_id, reason.strip())
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
 
 
 @router.post("/logout")

@@ -5,17 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from axe_playwright_python.sync_playwright import Axe
+from browser_support import serious_violations
 from playwright.sync_api import Page, expect
 from support import STRONG_PASSWORD
-
-SERIOUS = {"serious", "critical"}
-
-
-def serious_violations(page: Page) -> list[str]:
-    """What axe-core finds at serious or critical impact on the page as it is now."""
-    results = Axe().run(page)
-    return [f"{v['id']}: {v['help']}" for v in results.response["violations"] if v["impact"] in SERIOUS]
 
 
 def test_a_customer_logs_in_sees_their_grants_and_logs_out(server: str, page: Page, artifacts: Path) -> None:
