@@ -95,6 +95,42 @@ def login(
     return redirect
 
 
+@router.get("/signup")
+def signup_page(request: Request, runtime: RuntimeDep, next: str | None = None) -> Response:
+    """The sign-up form."""
+    context: dict[str, object] = {"next": safe_next(next), "email": "", "message": None, "errors": {}}
+    return render(request, "signup.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.post("/signup")
+def signup(
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next_path: Annotated[str, Form(alias="next", max_length=4000)] = "/portal/",
+    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+) -> Response:
+    """Create the account, log in, and go on (to the dashboard, or back to a consent screen)."""
+    secure = runtime.settings.secure_cookies
+    context: dict[str, object] = {"next": safe_next(next_path), "email": email, "message": None, "errors": {}}
+    if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
+        context["message"] = "This form expired; please try again."
+        return render(request, "signup.html", context, status=403, secure=secure)
+    try:
+        customer = runtime.accounts.sign_up(db, email, password)
+        issued = runtime.accounts.open_session(db, customer.id)
+    except BrokerError as exc:
+        problems = exc.extensions.get("errors") or []
+        context["errors"] = {p["pointer"].strip("/"): p["detail"] for p in problems}
+        context["message"] = "Please fix what is marked below." if problems else exc.detail
+        return render(request, "signup.html", context, status=exc.status, secure=secure)
+    redirect = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(redirect, issued.token, runtime.settings)
+    return redirect
+
+
 @router.get("/")
 def home(request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """The dashboard: every grant across brands, its value and last access, and value totals."""

@@ -48,3 +48,22 @@ def test_a_post_without_its_csrf_token_is_refused(server: str, page: Page) -> No
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("alert")).to_have_text("This form expired; please try again.")
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+
+
+def test_a_new_customer_signs_up_and_a_weak_password_is_explained(
+    server: str, page: Page, artifacts: Path
+) -> None:
+    page.goto(f"{server}/portal/login")
+    page.get_by_role("link", name="Create an account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
+    page.get_by_label("Email").fill("grace@example.org")
+    page.get_by_label("Password").fill("password1234")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_have_text("Please fix what is marked below.")
+    expect(page.get_by_label("Email")).to_have_value("grace@example.org")
+    expect(page.get_by_label("Password")).to_have_attribute("aria-invalid", "true")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "signup.png", full_page=True)
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
