@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from broker.accounts.models import CustomerSession
+from broker.accounts.models import Customer, CustomerSession
 from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts
@@ -280,6 +280,42 @@ def dispute_value(
     except BrokerError as exc:
         return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
     return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+
+
+DELETE_PHRASE = "delete my account"
+
+
+@router.get("/account")
+def account_page(request: Request, session: PortalSession, runtime: RuntimeDep) -> Response:
+    """Export, and deleting the account (with what it means, and a typed confirmation)."""
+    if session is None:
+        return login_redirect("/portal/account")
+    context = {"message": None, "typed": ""}
+    return render(request, "account.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.post("/account/delete")
+def delete_account(
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+    confirm: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Delete the account for good, once the customer typed the phrase."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    if confirm.strip().lower() != DELETE_PHRASE:
+        context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm}
+        return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
+    customer = db.get(Customer, session.customer_id)
+    if customer is not None:
+        runtime.accounts.delete(db, customer)
+    response = render(request, "deleted.html", {}, secure=runtime.settings.secure_cookies)
+    clear_session_cookie(response, runtime.settings)
+    return response
 
 
 @router.post("/logout")

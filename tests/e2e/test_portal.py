@@ -67,3 +67,32 @@ def test_a_new_customer_signs_up_and_a_weak_password_is_explained(
     page.get_by_label("Password").fill(STRONG_PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
+
+
+def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(server: str, page: Page) -> None:
+    email = "eve@example.org"
+    assert (
+        httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
+        == 201
+    )
+    token = httpx.post(f"{server}/v1/sessions", json={"email": email, "password": STRONG_PASSWORD}).json()[
+        "token"
+    ]
+    page.goto(f"{server}/portal/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Your account").click()
+    assert serious_violations(page) == []
+    page.get_by_label("To confirm, type").fill("delete it")
+    page.get_by_role("button", name="Delete my account for good").click()
+    expect(page.get_by_role("alert")).to_contain_text("delete my account")
+    expect(page.get_by_label("To confirm, type")).to_have_value("delete it")
+    page.get_by_label("To confirm, type").fill("delete my account")
+    page.get_by_role("button", name="Delete my account for good").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account is deleted")
+    assert (
+        httpx.get(f"{server}/v1/me/profile", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    )
+    page.goto(f"{server}/portal/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
