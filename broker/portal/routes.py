@@ -38,6 +38,10 @@ def portal_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cust
 
 
 PortalSession = Annotated[CustomerSession | None, Depends(portal_session)]
+Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=200)]
+Email = Annotated[str, Form(max_length=320)]
+Password = Annotated[str, Form(max_length=1024)]
+NextPath = Annotated[str, Form(alias="next", max_length=4000)]
 
 
 def login_redirect(next_path: str) -> RedirectResponse:
@@ -57,10 +61,10 @@ def login(
     request: Request,
     db: DbSession,
     runtime: RuntimeDep,
-    email: Annotated[str, Form(max_length=320)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    next_path: Annotated[str, Form(alias="next", max_length=4000)] = "/portal/",
-    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+    email: Email = "",
+    password: Password = "",
+    next_path: NextPath = "/portal/",
+    csrf: Csrf = "",
 ) -> Response:
     """Check the form, log in, set the session cookie, and go back where the customer came from."""
     secure = runtime.settings.secure_cookies
@@ -107,10 +111,10 @@ def signup(
     request: Request,
     db: DbSession,
     runtime: RuntimeDep,
-    email: Annotated[str, Form(max_length=320)] = "",
-    password: Annotated[str, Form(max_length=1024)] = "",
-    next_path: Annotated[str, Form(alias="next", max_length=4000)] = "/portal/",
-    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+    email: Email = "",
+    password: Password = "",
+    next_path: NextPath = "/portal/",
+    csrf: Csrf = "",
 ) -> Response:
     """Create the account, log in, and go on (to the dashboard, or back to a consent screen)."""
     secure = runtime.settings.secure_cookies
@@ -182,9 +186,6 @@ def _refused(
         context = {"title": "This form expired", "message": "Reload the page and try again."}
         return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
     return None
-
-
-Csrf = Annotated[str, Form(alias=CSRF_FIELD, max_length=200)]
 
 
 @router.post("/grants/{grant_id}/revoke")
@@ -324,7 +325,7 @@ def logout(
     session: PortalSession,
     db: DbSession,
     runtime: RuntimeDep,
-    csrf: Annotated[str, Form(alias=CSRF_FIELD, max_length=200)] = "",
+    csrf: Csrf = "",
 ) -> Response:
     """End the session server-side and forget the cookie."""
     if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
