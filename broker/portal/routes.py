@@ -12,9 +12,11 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import Customer, CustomerSession
 from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.audit.entries import Actor
-from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts
+from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
 from broker.portal import views
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render
+from broker.portal.profile_form import ProfileForm, form_context
+from vault.errors import ProfileInvalid
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -281,6 +283,48 @@ def dispute_value(
     except BrokerError as exc:
         return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
     return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+
+
+@router.get("/profile")
+def profile_page(request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep) -> Response:
+    """The profile editor, filled with what is stored."""
+    if session is None:
+        return login_redirect("/portal/profile")
+    customer = db.get(Customer, session.customer_id)
+    assert customer is not None
+    stored = runtime.profiles.read(db, customer)["fields"]
+    context = {**form_context(stored, {}), "message": None}
+    return render(request, "profile.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.post("/profile")
+def save_profile(
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    form: Annotated[ProfileForm, Form()],
+    csrf: Csrf = "",
+) -> Response:
+    """Save the whole profile; on a mistake, say which field and keep everything typed."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    customer = db.get(Customer, session.customer_id) if session else None
+    assert customer is not None
+    values = form.values()
+    try:
+        runtime.profiles.replace(db, customer, values)
+    except (ProfileInvalid, ValidationFailed) as exc:
+        problems = (
+            {e.field: e.message for e in exc.errors}
+            if isinstance(exc, ProfileInvalid)
+            else {p["pointer"].strip("/"): p["detail"] for p in exc.extensions.get("errors", [])}
+        )
+        typed = {**values, **{n: getattr(form, n) for n in ("phone", "household_size", "birthdate")}}
+        context = {**form_context(typed, problems), "message": "Please fix what is marked below."}
+        return render(request, "profile.html", context, status=422, secure=runtime.settings.secure_cookies)
+    context = {**form_context(runtime.profiles.read(db, customer)["fields"], {}), "message": "Saved."}
+    return render(request, "profile.html", context, secure=runtime.settings.secure_cookies)
 
 
 DELETE_PHRASE = "delete my account"

@@ -96,3 +96,34 @@ def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(server:
     )
     page.goto(f"{server}/portal/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
+
+
+def test_the_profile_editor_explains_each_mistake_and_keeps_what_was_typed(
+    server: str, page: Page, artifacts: Path
+) -> None:
+    email = "ada@example.org"
+    httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD})
+    page.goto(f"{server}/portal/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("link", name="Your profile").click()
+    expect(page.get_by_label("Email address")).to_have_value(email)
+    page.get_by_label("Given name").fill("Ada")
+    page.get_by_label("Phone number").fill("not a phone")
+    page.get_by_label("Household size").fill("-2")
+    page.get_by_label("vegan").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("alert")).to_have_text("Please fix what is marked below.")
+    expect(page.get_by_label("Phone number")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Household size")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Given name")).to_have_value("Ada")
+    expect(page.get_by_label("Phone number")).to_have_value("not a phone")
+    expect(page.get_by_label("vegan")).to_be_checked()
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "profile.png", full_page=True)
+    page.get_by_label("Phone number").fill("+44 20 7946 0958")
+    page.get_by_label("Household size").fill("2")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    expect(page.get_by_label("Phone number")).to_have_value("+442079460958")
