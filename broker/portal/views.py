@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -108,9 +108,41 @@ def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id
             for name in grant.fields
         ],
         "events": _events(log, grant),
+        "chart": access_chart(log, grant, today=now.date()),
         "obligations": [
             o for o in runtime.value_views.everything_for(session, customer_id) if o.grant_id == grant.id
         ],
+    }
+
+
+CHART_DAYS = 30
+
+
+def access_chart(log: AccessLogPage, grant: Grant, *, today: date) -> dict[str, Any]:
+    """Reads of this grant per day over the last 30 days, as bars for a server-drawn SVG."""
+    first = today - timedelta(days=CHART_DAYS - 1)
+    per_day = [0] * CHART_DAYS
+    for item in log.items:
+        day = item.at.date()
+        if item.kind == "profile.read" and item.event.get("grant") == str(grant.id) and first <= day <= today:
+            per_day[(day - first).days] += 1
+    peak, total = max(per_day), sum(per_day)
+    width, height = 10, 60  # each day's slot, and the tallest bar, in SVG units
+    bars = [
+        {"x": i * width + 1, "height": round(height * n / peak) if peak else 0, "count": n,
+         "day": (first + timedelta(days=i)).isoformat()}
+        for i, n in enumerate(per_day)
+    ]  # fmt: skip
+    busiest = first + timedelta(days=per_day.index(peak)) if peak else None
+    summary = f"{total} read{'s' if total != 1 else ''} in the last {CHART_DAYS} days"
+    if busiest is not None:
+        summary += f"; most on {busiest.isoformat()} ({peak})"
+    return {
+        "bars": bars,
+        "width": CHART_DAYS * width,
+        "height": height,
+        "summary": summary,
+        "slot": width - 2,
     }
 
 

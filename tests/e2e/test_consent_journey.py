@@ -90,6 +90,7 @@ def test_consent_read_narrow_revoke_as_the_customer_sees_it(
     expect(page.get_by_role("heading", level=1)).to_have_text("What Green Grocer can see")
     read = page.get_by_role("row").filter(has_text="read your data")
     expect(read.get_by_text("verified", exact=True)).to_be_visible()
+    expect(page.locator("figcaption")).to_contain_text("1 read in the last 30 days")
     assert serious_violations(page) == []
     page.screenshot(path=artifacts / "grant.png", full_page=True)
 
