@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from broker.accounts.models import Auditor
-from broker.accounts.service import hash_token
+from broker.digests import secret_digest
 from broker.errors import NotAuthenticated, ValidationFailed
 
 __all__ = ["AUDITOR_TOKEN_PREFIX", "MAX_NAME_LENGTH", "Auditors"]
@@ -36,14 +36,14 @@ class Auditors:
             detail = f"an auditor's name is 1 to {MAX_NAME_LENGTH} printable characters"
             raise ValidationFailed(detail, errors=[{"pointer": "/name", "detail": detail}])
         token = AUDITOR_TOKEN_PREFIX + secrets.token_urlsafe(32)
-        auditor = Auditor(name=name, token_hash=hash_token(token), created_at=self.clock())
+        auditor = Auditor(name=name, token_hash=secret_digest(token), created_at=self.clock())
         session.add(auditor)
         session.flush()
         return auditor, token
 
     def authenticate(self, session: Session, token: str) -> Auditor:
         """The auditor holding `token`; NotAuthenticated if the token is unknown or was revoked."""
-        digest = hash_token(token)
+        digest = secret_digest(token)
         auditor = session.exec(select(Auditor).where(Auditor.token_hash == digest)).first()
         if auditor is None or not hmac.compare_digest(auditor.token_hash, digest):
             raise NotAuthenticated(

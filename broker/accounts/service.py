@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from broker.accounts.throttle import Throttle, ThrottleKey
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
+from broker.digests import secret_digest
 from broker.errors import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 from vault.blind_index import blind_token
 from vault.errors import ProfileInvalid
@@ -25,11 +25,6 @@ from vault.fields import validate_field
 from vault.profile import Vault
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
-
-
-def hash_token(token: str) -> bytes:
-    """What we store of a bearer token: its SHA-256 (tokens have 256 bits of entropy, no salt needed)."""
-    return hashlib.sha256(token.encode()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +114,7 @@ class Accounts:
         now = self.clock()
         row = CustomerSession(
             customer_id=customer_id,
-            token_hash=hash_token(token),
+            token_hash=secret_digest(token),
             created_at=now,
             expires_at=now + self.session_ttl,
         )
@@ -129,7 +124,7 @@ class Accounts:
 
     def authenticate(self, session: Session, token: str) -> CustomerSession:
         """The live session behind a token, or NotAuthenticated (unknown, forged, expired or ended)."""
-        digest = hash_token(token)
+        digest = secret_digest(token)
         row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")

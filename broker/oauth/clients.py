@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Sequence
@@ -12,15 +11,12 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
+from broker.digests import secret_digest
 from broker.errors import ValidationFailed
 from broker.oauth.models import Brand
 
 BRAND_SCOPES = ("offers:read", "offers:write", "grants:read", "grants:write")
 PROFILE_SCOPE_PREFIX = "profile:"
-
-
-def _digest(secret: str) -> bytes:
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def origin_of(uri: str) -> str:
@@ -67,7 +63,7 @@ def register_brand(
         name=name.strip(),
         redirect_uris=list(redirect_uris),
         public=public,
-        secret_hash=_digest(secret) if secret else None,
+        secret_hash=secret_digest(secret) if secret else None,
         scopes=list(BRAND_SCOPES),
         created_at=clock(),
     )
@@ -83,7 +79,7 @@ def _secret() -> str:
 def new_client_secret(session: Session, brand: Brand) -> str:
     """Replace a confidential brand's secret; the old one stops working at once."""
     secret = _secret()
-    brand.secret_hash = _digest(secret)
+    brand.secret_hash = secret_digest(secret)
     session.add(brand)
     session.flush()
     return secret
@@ -126,7 +122,7 @@ class OAuthClient:
         """Constant-time comparison of the secret's digest."""
         if self.brand.secret_hash is None:
             return False
-        return hmac.compare_digest(_digest(client_secret), self.brand.secret_hash)
+        return hmac.compare_digest(secret_digest(client_secret), self.brand.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Public brands authenticate with nothing (PKCE protects them); confidential ones with a secret."""

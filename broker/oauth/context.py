@@ -6,7 +6,6 @@ request ride on our `OAuthHTTPRequest` as `ctx`, so nothing global is needed.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,11 +26,6 @@ from vault.blind_index import blind_token
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=10)
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=5)
-
-
-def digest(secret: str) -> bytes:
-    """SHA-256 of a code or token, the only form in which we store it."""
-    return hashlib.sha256(secret.encode()).digest()
 
 
 def new_secret(prefix: str) -> str:

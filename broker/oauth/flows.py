@@ -26,6 +26,7 @@ from broker.audit.entries import Actor
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.offers import field_scope
+from broker.digests import secret_digest
 from broker.errors import BrokerError
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX, OAuthClient
 from broker.oauth.context import (
@@ -33,7 +34,6 @@ from broker.oauth.context import (
     REFRESH_TOKEN_LIFETIME,
     OAuthContext,
     OAuthHTTPRequest,
-    digest,
     new_secret,
 )
 from broker.oauth.families import revoke_families
@@ -154,7 +154,7 @@ class CodeFlow(AuthorizationCodeGrant):
         now = ctx.services.clock()
         ctx.session.add(
             AuthorizationCode(
-                code_hash=digest(code),
+                code_hash=secret_digest(code),
                 brand_id=subject.grant.brand_id,
                 grant_id=subject.grant.id,
                 family_id=subject.family_id,
@@ -170,7 +170,7 @@ class CodeFlow(AuthorizationCodeGrant):
     def query_authorization_code(self, code: str, client: OAuthClient) -> _CodeView | None:
         """The unused, unexpired code issued to this client; a used one revokes its token family."""
         ctx = _ctx(self)
-        row = ctx.session.get(AuthorizationCode, digest(code))
+        row = ctx.session.get(AuthorizationCode, secret_digest(code))
         if row is None or row.brand_id != client.brand.id:
             return None
         if row.used_at is not None:
@@ -249,7 +249,7 @@ class RefreshFlow(RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> _RefreshView | None:
         """A live, unused refresh token; reuse of a used one revokes its family (RFC 9700 §4.14.2)."""
         ctx = _ctx(self)
-        row = ctx.session.get(RefreshToken, digest(refresh_token))
+        row = ctx.session.get(RefreshToken, secret_digest(refresh_token))
         if row is None:
             return None
         family = ctx.session.get(TokenFamily, row.family_id)
@@ -296,7 +296,7 @@ def store_refresh_token(ctx: OAuthContext, token: dict[str, Any], subject: Subje
     now = ctx.services.clock()
     ctx.session.add(
         RefreshToken(
-            token_hash=digest(token["refresh_token"]),
+            token_hash=secret_digest(token["refresh_token"]),
             family_id=subject.family_id,
             scope=token.get("scope", ""),
             created_at=now,

@@ -24,13 +24,13 @@ from starlette.responses import Response
 
 from broker.audit.entries import Actor
 from broker.consent.offers import field_scope
+from broker.digests import secret_digest
 from broker.oauth.clients import BRAND_SCOPES, OAuthClient, find_brand
 from broker.oauth.context import (
     ACCESS_TOKEN_LIFETIME,
     OAuthContext,
     OAuthHTTPRequest,
     OAuthServices,
-    digest,
     new_secret,
 )
 from broker.oauth.flows import (
@@ -109,7 +109,7 @@ class TokenView:
 def find_token(ctx: OAuthContext, token: str) -> TokenView | None:
     """Look a presented token up: a refresh token by digest, an access token by its signature."""
     session, now = ctx.session, ctx.services.clock()
-    refresh = session.get(RefreshToken, digest(token)) if token.startswith("rt_") else None
+    refresh = session.get(RefreshToken, secret_digest(token)) if token.startswith("rt_") else None
     if refresh is not None:
         family = session.get(TokenFamily, refresh.family_id)
         assert family is not None
