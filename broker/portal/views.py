@@ -20,7 +20,6 @@ from broker.consent.grants import effective_status
 from broker.consent.models import Grant, Offer
 from broker.consent.purposes import describe_purpose
 from broker.runtime import Runtime
-from broker.value.schemas import ObligationPublic
 from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 from vault.fields import CATALOGUE
 
@@ -55,11 +54,10 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
     for item in log.items:  # newest first: the first read seen per grant is its last
         if item.kind == "profile.read":
             last_read.setdefault(item.event["grant"], item.at)
-    owed = runtime.value_views.everything_for(session, customer_id)
+    states = runtime.value_views.states_by_grant(session, customer_id)
     now = runtime.clock()
     rows = []
     for grant, brand in runtime.grants.with_brands(session, page.items):
-        mine = [o for o in owed if o.grant_id == grant.id]
         rows.append(
             {
                 "id": grant.id,
@@ -69,12 +67,11 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
                 "status": effective_status(grant, now).value,
                 "expires_at": grant.expires_at.date().isoformat(),
                 "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
-                "value": _value_summary(mine),
+                "value": _value_summary(states.get(grant.id, {})),
                 "last_access": last_read.get(str(grant.id)),
             }
         )
-    totals = runtime.value_views.for_customer(session, customer_id, cursor=None, limit=1).totals
-    return {"grants": rows, "totals": totals}
+    return {"grants": rows, "totals": runtime.value_views.totals(session, customer_id)}
 
 
 def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id: UUID) -> dict[str, Any]:
@@ -109,9 +106,7 @@ def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id
         ],
         "events": _events(log, grant),
         "chart": access_chart(log, grant, today=now.date()),
-        "obligations": [
-            o for o in runtime.value_views.everything_for(session, customer_id) if o.grant_id == grant.id
-        ],
+        "obligations": runtime.value_views.for_grant_as_customer(session, grant),
     }
 
 
@@ -182,12 +177,9 @@ def _included(item: LoggedEntry, size: int, root: bytes) -> bool:
     return leaf == base64.b64decode(item.leaf_hash) and verify_inclusion(leaf, item.index, size, proof, root)
 
 
-def _value_summary(obligations: list[ObligationPublic]) -> str:
-    if not obligations:
+def _value_summary(counts: dict[str, int]) -> str:
+    if not counts:
         return "nothing declared"
-    counts: dict[str, int] = {}
-    for obligation in obligations:
-        counts[obligation.state] = counts.get(obligation.state, 0) + 1
     order = ("overdue", "owed", "delivered", "disputed", "confirmed", "cancelled")
     return ", ".join(f"{counts[state]} {state}" for state in order if state in counts)
 

@@ -54,6 +54,14 @@ class ValueViews:
         """The customer's ledger across brands, newest first, and totals over all of it."""
         query = select(Obligation).where(Obligation.customer_id == customer_id)
         result = page(session, query, Obligation.created_at, Obligation.id, cursor=cursor, limit=limit)
+        return LedgerPage(
+            items=self._public(session, result.items, for_customer=True),
+            next_cursor=result.next_cursor,
+            totals=self.totals(session, customer_id),
+        )
+
+    def totals(self, session: Session, customer_id: UUID) -> list[Totals]:
+        """Sums per currency (and points) over all of a customer's obligations, by where they stand."""
         everything = session.exec(select(Obligation).where(Obligation.customer_id == customer_id))
         now = self.clock()
         sums: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
@@ -64,11 +72,20 @@ class ValueViews:
             if obligation.status is not ObligationStatus.CANCELLED:
                 bucket = "overdue" if obligation.overdue(now) else obligation.status.value
                 sums[unit][bucket] += obligation.amount_minor
-        return LedgerPage(
-            items=self._public(session, result.items, for_customer=True),
-            next_cursor=result.next_cursor,
-            totals=_totals(sums),
-        )
+        return _totals(sums)
+
+    def states_by_grant(self, session: Session, customer_id: UUID) -> dict[UUID, dict[str, int]]:
+        """How many of each grant's obligations are in each state (overdue counted as such)."""
+        now = self.clock()
+        counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for obligation in session.exec(select(Obligation).where(Obligation.customer_id == customer_id)):
+            state = "overdue" if obligation.overdue(now) else obligation.status.value
+            counts[obligation.grant_id][state] += 1
+        return counts
+
+    def for_grant_as_customer(self, session: Session, grant: Grant) -> list[ObligationPublic]:
+        """A grant's obligations as its customer sees them, with how to redeem each."""
+        return self._public(session, self.ledger.for_grant(session, grant), for_customer=True)
 
     def everything_for(self, session: Session, customer_id: UUID) -> list[ObligationPublic]:
         """All of a customer's obligations, oldest first, with their secrets (for their export)."""
