@@ -184,10 +184,15 @@ def _refused(
     """The response for a post that may not proceed (not logged in, or no valid CSRF token), else None."""
     if session is None:
         return login_redirect("/portal/")
-    if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
-        context = {"title": "This form expired", "message": "Reload the page and try again."}
-        return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
-    return None
+    return _forged(request, csrf, runtime)
+
+
+def _forged(request: Request, csrf: str, runtime: RuntimeDep) -> Response | None:
+    """The 403 page for a post without a valid CSRF token, else None."""
+    if csrf_valid(request, csrf, str(runtime.settings.base_url)):
+        return None
+    context = {"title": "This form expired", "message": "Reload the page and try again."}
+    return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
 
 
 @router.post("/grants/{grant_id}/revoke")
@@ -372,9 +377,8 @@ def logout(
     csrf: Csrf = "",
 ) -> Response:
     """End the session server-side and forget the cookie."""
-    if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
-        context = {"title": "This form expired", "message": "Reload the page and try again."}
-        return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
+    if (forged := _forged(request, csrf, runtime)) is not None:
+        return forged
     if session is not None:
         runtime.accounts.log_out(db, session)
     response = RedirectResponse("/portal/login", status_code=303)
