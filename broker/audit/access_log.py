@@ -79,6 +79,12 @@ class AccessLog:
         """Every entry about this brand: its reads, its offers, its grants' events."""
         return self._page(session, col(AuditEntry.brand_id) == brand_id, cursor=cursor, limit=limit)
 
+    def recent(self, session: Session, customer_id: UUID, *, limit: int) -> list[dict[str, Any]]:
+        """The newest entries about this customer, decoded, without proofs (for summaries)."""
+        query = select(AuditEntry.entry).where(col(AuditEntry.customer_id) == customer_id)
+        rows = session.exec(query.order_by(col(AuditEntry.index).desc()).limit(limit))
+        return [decode(entry) for entry in rows]
+
     def _page(self, session: Session, about: Any, *, cursor: str | None, limit: int) -> AccessLogPage:
         checkpoint = self.checkpoints.current(session)
         query = select(AuditEntry).where(about, col(AuditEntry.index) < checkpoint.tree_size)

@@ -49,11 +49,10 @@ _KIND_LABELS = {
 def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str, Any]:
     """The dashboard: every grant across brands, value status and last access, and value totals."""
     page = runtime.grants.listing(session, owner=("customer_id", customer_id), limit=200)
-    log = runtime.access_log.for_customer(session, customer_id, cursor=None, limit=LOG_WINDOW)
     last_read: dict[str, datetime] = {}
-    for item in log.items:  # newest first: the first read seen per grant is its last
-        if item.kind == "profile.read":
-            last_read.setdefault(item.event["grant"], item.at)
+    for event in runtime.access_log.recent(session, customer_id, limit=LOG_WINDOW):
+        if event["kind"] == "profile.read":  # newest first: the first read seen per grant is its last
+            last_read.setdefault(event["grant"], datetime.fromisoformat(event["at"]))
     states = runtime.value_views.states_by_grant(session, customer_id)
     now = runtime.clock()
     rows = []
