@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import subprocess
+import sys
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 from fastapi.testclient import TestClient
-from support import STRONG_PASSWORD
+from support import STRONG_PASSWORD, cli_env
 
 ISSUER = "http://127.0.0.1:8000"
 REDIRECT = "https://grocer.example/callback"
@@ -187,3 +191,14 @@ def authorized(
     tokens = exchange(client, brand, answer["code"], verifier)
     assert tokens.status_code == 200, tokens.text
     return {"code": answer["code"], "verifier": verifier, **tokens.json()}
+
+
+def create_brand_with_cli(data_dir: Path, database_url: str, name: str = "Green Grocer") -> tuple[str, str]:
+    """Register a brand (redirect URI `REDIRECT`) with `consentry brands create`: (client_id, secret)."""
+    consentry = str(Path(sys.executable).parent / "consentry")
+    created = subprocess.run(
+        [consentry, "brands", "create", "--name", name, "--redirect-uri", REDIRECT],
+        env=cli_env(data_dir, database_url), check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    credentials = json.loads(created.stdout)
+    return credentials["client_id"], credentials["client_secret"]

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
-from oauth_support import OFFER, REDIRECT, parse_form
+from oauth_support import OFFER, REDIRECT, create_brand_with_cli, parse_form
 from sqlmodel import Session, select
 from support import STRONG_PASSWORD, cli_env, live_server
 
@@ -78,15 +78,9 @@ def test_brand_with_authlib_client_gets_consented_data_over_http(
     tmp_path: Path, fresh_database_url: str
 ) -> None:
     data_dir = tmp_path / "var"
-    consentry = str(Path(sys.executable).parent / "consentry")
-    created = subprocess.run(
-        [consentry, "brands", "create", "--name", "Green Grocer", "--redirect-uri", REDIRECT],
-        env=cli_env(data_dir, fresh_database_url), check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    credentials = json.loads(created.stdout)
+    client_id, secret = create_brand_with_cli(data_dir, fresh_database_url)
     with live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base:
         meta = httpx.get(base + "/.well-known/oauth-authorization-server").json()
-        client_id, secret = credentials["client_id"], credentials["client_secret"]
         pkce = {"redirect_uri": REDIRECT, "code_challenge_method": "S256"}
         brand = OAuth2Client(client_id, secret, scope="offers:write offers:read grants:read", **pkce)
         shopper = OAuth2Client(
@@ -102,13 +96,7 @@ def test_a_brand_that_does_not_deliver_is_blocked_until_it_does(
     tmp_path: Path, fresh_database_url: str
 ) -> None:
     data_dir = tmp_path / "var"
-    consentry = str(Path(sys.executable).parent / "consentry")
-    created = subprocess.run(
-        [consentry, "brands", "create", "--name", "Green Grocer", "--redirect-uri", REDIRECT],
-        env=cli_env(data_dir, fresh_database_url), check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    credentials = json.loads(created.stdout)
-    client_id, secret = credentials["client_id"], credentials["client_secret"]
+    client_id, secret = create_brand_with_cli(data_dir, fresh_database_url)
     pkce = {"redirect_uri": REDIRECT, "code_challenge_method": "S256"}
     pay_first = {**OFFER, "value": {**OFFER["value"], "due": {"when": "before_first_read"}}}
     with live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base:

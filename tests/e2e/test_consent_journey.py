@@ -4,16 +4,13 @@ customer narrows, then revokes; the brand's next read fails."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from browser_support import serious_violations
-from oauth_support import OFFER, REDIRECT, pkce
+from oauth_support import OFFER, REDIRECT, create_brand_with_cli, pkce
 from playwright.sync_api import Page, Route, expect
-from support import STRONG_PASSWORD, cli_env
+from support import STRONG_PASSWORD
 
 EMAIL = "ada@example.org"
 
@@ -21,14 +18,7 @@ EMAIL = "ada@example.org"
 def test_consent_read_narrow_revoke_as_the_customer_sees_it(
     server: str, page: Page, artifacts: Path, tmp_path: Path, fresh_database_url: str
 ) -> None:
-    consentry = str(Path(sys.executable).parent / "consentry")
-    env = cli_env(tmp_path / "var", fresh_database_url)
-    created = subprocess.run(
-        [consentry, "brands", "create", "--name", "Green Grocer", "--redirect-uri", REDIRECT],
-        env=env, check=True, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    brand = json.loads(created.stdout)
-    auth = (brand["client_id"], brand["client_secret"])
+    auth = create_brand_with_cli(tmp_path / "var", fresh_database_url)
     http = httpx.Client(base_url=server, timeout=30)
     token = http.post(
         "/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:write"}, auth=auth
