@@ -43,17 +43,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        interval = runtime.settings.audit_checkpoint_interval_seconds
-        signing = (
-            asyncio.create_task(runtime.checkpoints.sign_periodically(runtime.sessions, interval))
-            if interval
-            else None
-        )
+        settings, sessions = runtime.settings, runtime.sessions
+        periodic = [
+            (settings.audit_checkpoint_interval_seconds, runtime.checkpoints.sign_periodically),
+            (settings.lifecycle_interval_seconds, runtime.lifecycle.sweep_periodically),
+        ]
+        tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
         yield
-        if signing is not None:
-            signing.cancel()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await signing
+                await task
         if owned:
             runtime.engine.dispose()
 

@@ -26,6 +26,8 @@ from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
 from broker.export import CustomerExport
+from broker.lifecycle import Lifecycle
+from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.settings import Settings
@@ -66,6 +68,8 @@ class Runtime:
     checkpoints: Checkpoints
     access_log: AccessLog
     auditors: Auditors
+    notices: Notices
+    lifecycle: Lifecycle
     clock: Callable[[], datetime]
 
 
@@ -88,7 +92,8 @@ def build_runtime(
         clock=clock,
     )
     audit = AuditLog(clock=clock, subject=partial(pairwise_subject, keys.blind_index_key()))
-    offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit)
+    notices = Notices()
+    offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
     grants.listeners.append(value)
     accounts = Accounts(
@@ -141,5 +146,7 @@ def build_runtime(
         checkpoints=checkpoints,
         access_log=AccessLog(checkpoints),
         auditors=Auditors(clock=clock),
+        notices=notices,
+        lifecycle=Lifecycle(grants),
         clock=clock,
     )

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_seconds: int = Field(
         default=60, ge=0, description="seconds between audit checkpoints (if the log grew); 0: on demand"
     )
+    lifecycle_interval_seconds: int = Field(
+        default=60,
+        ge=0,
+        description="seconds between sweeps that record what time alone changed (grants that expired); "
+        "0: no background sweep (expiry is still enforced on every read)",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -62,11 +62,12 @@ def brand_access_log(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Cursor = None,
+    grant_id: Annotated[UUID | None, Query(description="only the entries about this grant")] = None,
 ) -> AccessLogPage:
     """This brand's entries in the audit log (its reads, offers and grants' events), newest first, each
     with its proof of inclusion against the signed checkpoint in the page. Needs `grants:read`."""
     access.require("grants:read")
-    return runtime.access_log.for_brand(db, access.brand.id, cursor=cursor, limit=limit)
+    return runtime.access_log.for_brand(db, access.brand.id, cursor=cursor, limit=limit, grant_id=grant_id)
 
 
 @router.get(

@@ -97,10 +97,11 @@ def my_access_log(
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    grant_id: Annotated[UUID | None, Query(description="only the entries about this grant")] = None,
 ) -> AccessLogPage:
     """Every read of your data and every consent event, newest first, each with its proof of inclusion
     in the audit log against the signed checkpoint in the page."""
-    return runtime.access_log.for_customer(db, customer.id, cursor=cursor, limit=limit)
+    return runtime.access_log.for_customer(db, customer.id, cursor=cursor, limit=limit, grant_id=grant_id)
 
 
 _GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
+from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from broker.audit import tree
@@ -70,14 +71,41 @@ class AccessLog:
     checkpoints: Checkpoints
 
     def for_customer(
-        self, session: Session, customer_id: UUID, *, cursor: str | None, limit: int
+        self,
+        session: Session,
+        customer_id: UUID,
+        *,
+        cursor: str | None,
+        limit: int,
+        grant_id: UUID | None = None,
     ) -> AccessLogPage:
-        """Every entry about this customer (reads of their data and their consent events)."""
-        return self._page(session, col(AuditEntry.customer_id) == customer_id, cursor=cursor, limit=limit)
+        """Every entry about this customer (reads of their data and their consent events), or only
+        those about one of their grants."""
+        return self._page(session, _about(AuditEntry.customer_id, customer_id, grant_id), cursor, limit)
 
-    def for_brand(self, session: Session, brand_id: UUID, *, cursor: str | None, limit: int) -> AccessLogPage:
-        """Every entry about this brand: its reads, its offers, its grants' events."""
-        return self._page(session, col(AuditEntry.brand_id) == brand_id, cursor=cursor, limit=limit)
+    def for_brand(
+        self,
+        session: Session,
+        brand_id: UUID,
+        *,
+        cursor: str | None,
+        limit: int,
+        grant_id: UUID | None = None,
+    ) -> AccessLogPage:
+        """Every entry about this brand (its reads, its offers, its grants' events), or only those
+        about one of its grants."""
+        return self._page(session, _about(AuditEntry.brand_id, brand_id, grant_id), cursor, limit)
+
+    def reads_since(
+        self, session: Session, customer_id: UUID, grant_id: UUID, since: datetime
+    ) -> list[datetime]:
+        """When each read of this grant since `since` happened (for charts), oldest first."""
+        query = (
+            select(AuditEntry.created_at)
+            .where(_about(AuditEntry.customer_id, customer_id, grant_id))
+            .where(AuditEntry.kind == "profile.read", col(AuditEntry.created_at) >= since)
+        )
+        return list(session.exec(query.order_by(col(AuditEntry.index))))
 
     def recent(self, session: Session, customer_id: UUID, *, limit: int) -> list[dict[str, Any]]:
         """The newest entries about this customer, decoded, without proofs (for summaries)."""
@@ -85,7 +113,7 @@ class AccessLog:
         rows = session.exec(query.order_by(col(AuditEntry.index).desc()).limit(limit))
         return [decode(entry) for entry in rows]
 
-    def _page(self, session: Session, about: Any, *, cursor: str | None, limit: int) -> AccessLogPage:
+    def _page(self, session: Session, about: Any, cursor: str | None, limit: int) -> AccessLogPage:
         checkpoint = self.checkpoints.current(session)
         query = select(AuditEntry).where(about, col(AuditEntry.index) < checkpoint.tree_size)
         if cursor is not None:
@@ -101,6 +129,12 @@ class AccessLog:
             items=[_logged(row, proof, names) for row, proof in zip(rows, proofs, strict=True)],
             next_cursor=_encode_cursor(rows[-1].index) if more else None,
         )
+
+
+def _about(owner: Any, owner_id: UUID, grant_id: UUID | None) -> Any:
+    """The lookup condition: one owner's entries, or only those about one grant of theirs."""
+    condition = col(owner) == owner_id
+    return condition if grant_id is None else and_(col(AuditEntry.grant_id) == grant_id, condition)
 
 
 def _logged(row: AuditEntry, proof: Sequence[bytes], names: dict[UUID, str]) -> LoggedEntry:

@@ -58,7 +58,8 @@ class AuditLog:
             **details,
         )
         pending: list[tuple[bytes, tree.Lookup, datetime]] = session.info.setdefault(_PENDING, [])
-        pending.append((entry.canonical(), tree.Lookup(kind.value, customer_id, brand_id), entry.at))
+        lookup = tree.Lookup(kind.value, customer_id, brand_id, entry.grant)
+        pending.append((entry.canonical(), lookup, entry.at))
 
     def record_alone(
         self, sessions: Callable[[], Session], kind: Kind, *, actor: Actor, **details: Any

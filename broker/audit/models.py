@@ -14,16 +14,17 @@ from vault.sqltypes import UTCDateTime
 class AuditEntry(SQLModel, table=True):
     """One log entry at its 0-based, gapless index, with its RFC 9162 leaf hash.
 
-    `kind`, `customer_id` and `brand_id` are lookup columns beside the hashed bytes, so a customer or a
-    brand finds the entries about them; they are not part of the entry. The entry itself names the
-    customer only by the brand's pairwise subject, so the log cannot link a customer across brands,
-    and deleting an account clears `customer_id`.
+    `kind`, `customer_id`, `brand_id` and `grant_id` are lookup columns beside the hashed bytes, so a
+    customer or a brand finds the entries about them, or about one grant; they are not part of the
+    entry. The entry itself names the customer only by the brand's pairwise subject, so the log cannot
+    link a customer across brands, and deleting an account clears `customer_id`.
     """
 
     __tablename__ = "audit_entry"
     __table_args__ = (
         Index("ix_audit_entry_customer", "customer_id", "index"),
         Index("ix_audit_entry_brand", "brand_id", "index"),
+        Index("ix_audit_entry_grant", "grant_id", "index"),
     )
 
     index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -33,6 +34,7 @@ class AuditEntry(SQLModel, table=True):
     kind: str = Field(default="", sa_column=Column(String(40), nullable=False, server_default=""))
     customer_id: UUID | None = Field(default=None, nullable=True)
     brand_id: UUID | None = Field(default=None, nullable=True)
+    grant_id: UUID | None = Field(default=None, nullable=True)
 
 
 class AuditNode(SQLModel, table=True):

@@ -80,6 +80,7 @@ class Lookup:
     kind: str = ""
     customer_id: UUID | None = None
     brand_id: UUID | None = None
+    grant_id: UUID | None = None
 
 
 def append(session: Session, entry: bytes, *, at: datetime, lookup: Lookup = Lookup()) -> int:
@@ -110,6 +111,7 @@ def append_many(
                 "kind": lookup.kind,
                 "customer_id": lookup.customer_id,
                 "brand_id": lookup.brand_id,
+                "grant_id": lookup.grant_id,
             }
         )
         level, position = 0, index

@@ -25,6 +25,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.notices import Notice, Notices, NoticeType
 from broker.oauth.families import revoke_families
 from broker.oauth.models import Brand
 from broker.pagination import Page, page
@@ -79,6 +80,7 @@ class Grants:
     clock: Callable[[], datetime]
     audit: AuditLog
     listeners: list[GrantListener] = field(default_factory=list)
+    notices: Notices = field(default_factory=Notices)
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
@@ -120,6 +122,21 @@ class Grants:
             grant=grant.id,
             **(terms if with_terms else {}),
             **more,
+        )
+        data: dict[str, object] = {**terms, "expires_at": grant.expires_at.isoformat()}
+        if more.get("reason") is not None:
+            data["reason"] = more["reason"]
+        self.notices.publish(
+            session,
+            Notice(
+                type=NoticeType(kind.value),
+                at=self.clock(),
+                actor=actor,
+                grant_id=grant.id,
+                brand_id=grant.brand_id,
+                customer_id=grant.customer_id,
+                data=data,
+            ),
         )
 
     def _get(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
@@ -228,6 +245,24 @@ class Grants:
     def resume(self, session: Session, grant: Grant, *, reason: str) -> None:
         """Reads of a suspended grant may go on again."""
         self._move(session, grant, GrantStatus.ACTIVE, actor=Actor.BROKER, reason=reason)
+
+    def settle_lapsed(self, session: Session, *, limit: int = 500) -> int:
+        """Move up to `limit` live grants whose expiry has passed to expired, oldest expiry first, so
+        that their `grant.expired` entry and notice happen even when nobody touches them. Returns how
+        many moved; the caller commits."""
+        now = self.clock()
+        lapsed = (
+            select(Grant)
+            .where(col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]))
+            .where(col(Grant.expires_at) <= now)
+            .order_by(col(Grant.expires_at), col(Grant.id))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        grants = list(session.exec(lapsed))
+        for grant in grants:
+            self._settle_expiry(session, grant)
+        return len(grants)
 
     def revoke_all_for_customer(self, session: Session, customer_id: UUID) -> int:
         """Revoke every grant of a customer that is still live (before their account is deleted)."""

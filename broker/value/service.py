@@ -38,6 +38,7 @@ from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.notices import Notice, NoticeType
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
 from vault.profile import Vault
 
@@ -235,6 +236,18 @@ class ValueLedger:
         self.vault.put_secret(session, customer_id, f"dispute:{obligation.id}", reason)
         obligation.disputed_at, obligation.answered_at = self.clock(), None
         self._set(session, obligation, ObligationStatus.DISPUTED, Kind.VALUE_DISPUTED, Actor.CUSTOMER)
+        self.grants.notices.publish(
+            session,
+            Notice(
+                type=NoticeType.VALUE_DISPUTED,
+                at=self.clock(),
+                actor=Actor.CUSTOMER,
+                grant_id=obligation.grant_id,
+                brand_id=obligation.brand_id,
+                customer_id=customer_id,
+                data={"obligation": str(obligation.id)},
+            ),
+        )
         return obligation
 
     def withdraw_dispute(self, session: Session, customer_id: UUID, obligation_id: UUID) -> Obligation:

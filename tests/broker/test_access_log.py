@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized, brand_token
+from oauth_support import BrandCredentials, authorized, brand_token, publish_offer
 from support import bearer, sign_up
 
 from broker.runtime import Runtime
@@ -104,3 +104,34 @@ def test_the_brand_log_needs_a_brand_token_with_grants_read(
 ) -> None:
     token = authorized(client, brand, offer)["access_token"] if who == "consent-token" else customer
     assert client.get("/v1/access-log", headers=bearer(token)).status_code in (401, 403)
+
+
+def test_one_grants_entries_alone_for_its_customer_and_its_brand(
+    client: TestClient,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+) -> None:
+    ours = authorized(client, brand, offer)
+    theirs = authorized(client, rival, publish_offer(client, brand_token(client, rival)))
+    for tokens in (ours, theirs, ours):
+        assert client.get("/v1/profile", headers=bearer(tokens["access_token"])).status_code == 200
+    grant_id = client.post(
+        "/oauth/introspect", data={"token": ours["access_token"]}, auth=brand.auth()
+    ).json()["grant_id"]
+    page = client.get("/v1/me/access-log", params={"grant_id": grant_id}, headers=bearer(customer)).json()
+    items = verified(page, runtime)
+    assert [i["kind"] for i in items] == ["profile.read", "profile.read", "value.created", "grant.created"]
+    assert {i["event"]["grant"] for i in items} == {grant_id}
+    as_brand = client.get(
+        "/v1/access-log", params={"grant_id": grant_id}, headers=bearer(brand_token(client, brand))
+    ).json()
+    assert [i["index"] for i in verified(as_brand, runtime)] == [i["index"] for i in items]
+    as_rival = client.get(
+        "/v1/access-log", params={"grant_id": grant_id}, headers=bearer(brand_token(client, rival))
+    )
+    assert as_rival.status_code == 200 and as_rival.json()["items"] == []
+    bad = client.get("/v1/me/access-log", params={"grant_id": "nope"}, headers=bearer(customer))
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"

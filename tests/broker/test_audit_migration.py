@@ -14,7 +14,7 @@ from support import new_database_url
 
 from broker.accounts.models import Customer
 from broker.audit import tree
-from broker.audit.entries import decode
+from broker.audit.entries import Actor, Event, Kind, decode
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant, Offer
 from broker.consent.offers import OfferDraft, _columns
@@ -85,5 +85,42 @@ def test_access_records_move_into_the_log_in_order(tmp_path: Path) -> None:
             assert tree.size(session) == 2
             assert tree.root(session, 2) == tree.node_hash(rows[0].leaf_hash, rows[1].leaf_hash)
         assert not sa.inspect(engine).has_table("access_record")
+    finally:
+        engine.dispose()
+
+
+def test_entries_logged_before_the_grant_column_find_their_grant(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    config = alembic_config(url)
+    command.upgrade(config, "0007")
+    engine = create_db_engine(url)
+    try:
+        grant = uuid4()
+        entries = [
+            Event(kind=Kind.PROFILE_READ, at=T0, actor=Actor.BRAND, grant=grant).canonical(),
+            Event(kind=Kind.KEY_ROTATED, at=T0, actor=Actor.OPERATOR).canonical(),
+        ]
+        table = sa.table(
+            "audit_entry",
+            sa.column("index", sa.BigInteger()),
+            sa.column("entry", sa.LargeBinary()),
+            sa.column("leaf_hash", sa.LargeBinary()),
+            sa.column("created_at", sa.DateTime()),
+        )
+        with engine.begin() as connection:
+            for index, entry in enumerate(entries):
+                connection.execute(
+                    table.insert().values(
+                        index=index,
+                        entry=entry,
+                        leaf_hash=tree.leaf_hash(entry),
+                        created_at=T0.replace(tzinfo=None),
+                    )
+                )
+        command.upgrade(config, "head")
+        with Session(engine) as session:
+            rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.index))).all()
+            assert [r.grant_id for r in rows] == [grant, None]
+            assert [r.entry for r in rows] == entries  # the log itself is untouched
     finally:
         engine.dispose()

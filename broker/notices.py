@@ -1,0 +1,70 @@
+"""Notices: what happened to a grant, told in the same transaction to whatever keeps a record of it.
+
+The services that change grants publish a `Notice`; subscribers (consent receipts, the webhook
+outbox) write their own rows in the caller's transaction, so a notice and the change it reports
+commit together or not at all. A subscriber must not commit, and must not call back into the
+service that published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+from uuid import UUID
+
+from sqlmodel import Session
+
+from broker.audit.entries import Actor
+
+__all__ = ["Notice", "NoticeType", "Notices", "Subscriber"]
+
+
+class NoticeType(StrEnum):
+    """What happened. The values are the event types brands see in webhooks."""
+
+    GRANT_CREATED = "grant.created"
+    GRANT_AMENDED = "grant.amended"
+    GRANT_REVOKED = "grant.revoked"
+    GRANT_EXPIRED = "grant.expired"
+    GRANT_SUSPENDED = "grant.suspended"
+    GRANT_RESUMED = "grant.resumed"
+    VALUE_DISPUTED = "value.disputed"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One thing that happened to one grant, at `at`, done by `actor`.
+
+    `data` holds the details that go with the type, as JSON-ready values: for grant notices the
+    grant's terms (`fields`, `purpose`, `expires_at` as ISO 8601) and, when there is one, `reason`;
+    for `value.disputed` the `obligation` id. Never a field's value or anything that names the customer.
+    """
+
+    type: NoticeType
+    at: datetime
+    actor: Actor
+    grant_id: UUID
+    brand_id: UUID
+    customer_id: UUID
+    data: Mapping[str, object] = field(default_factory=dict)
+
+
+class Subscriber(Protocol):
+    """Keeps something about notices, in the publisher's transaction."""
+
+    def notice(self, session: Session, notice: Notice) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notices:
+    """The subscribers, told in the order they were added."""
+
+    subscribers: list[Subscriber] = field(default_factory=list)
+
+    def publish(self, session: Session, notice: Notice) -> None:
+        """Tell every subscriber, in this transaction."""
+        for subscriber in self.subscribers:
+            subscriber.notice(session, notice)
