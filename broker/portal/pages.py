@@ -12,7 +12,7 @@ from importlib.resources import files
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from broker.oauth.clients import origin_of
@@ -79,5 +79,14 @@ def render(
     response.headers["content-security-policy"] = page_csp(form_targets)
     response.headers["cache-control"] = "no-store"
     if getattr(request.state, "new_csrf", None) == token:
-        response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")
+        _set_csrf_cookie(response, token, secure=secure)
     return response
+
+
+def rotate_csrf(response: Response, *, secure: bool) -> None:
+    """A fresh CSRF token at login: one planted or seen before the login is worthless after it."""
+    _set_csrf_cookie(response, secrets.token_urlsafe(32), secure=secure)
+
+
+def _set_csrf_cookie(response: Response, token: str, *, secure: bool) -> None:
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer, CustomerSession
@@ -14,7 +15,7 @@ from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
 from broker.portal import views
-from broker.portal.pages import CSRF_FIELD, csrf_valid, render
+from broker.portal.pages import CSRF_FIELD, csrf_valid, render, rotate_csrf
 from broker.portal.profile_form import ProfileForm, form_context
 from vault.errors import ProfileInvalid
 
@@ -96,8 +97,17 @@ def login(
         )
         response.headers["retry-after"] = str(exc.retry_after)
         return response
+    return _logged_in(request, db, runtime, issued.token, next_path)
+
+
+def _logged_in(request: Request, db: DbSession, runtime: RuntimeDep, token: str, next_path: str) -> Response:
+    """Go on with a new session: the one the browser had before (if any) ends server-side, and the
+    CSRF token is replaced, so nothing fixed before the login carries over (session fixation)."""
+    if (previous := portal_session(request, db, runtime)) is not None:
+        runtime.accounts.log_out(db, previous)
     redirect = RedirectResponse(safe_next(next_path), status_code=303)
-    set_session_cookie(redirect, issued.token, runtime.settings)
+    set_session_cookie(redirect, token, runtime.settings)
+    rotate_csrf(redirect, secure=runtime.settings.secure_cookies)
     return redirect
 
 
@@ -132,9 +142,7 @@ def signup(
         context["errors"] = {p["pointer"].strip("/"): p["detail"] for p in problems}
         context["message"] = "Please fix what is marked below." if problems else exc.detail
         return render(request, "signup.html", context, status=exc.status, secure=secure)
-    redirect = RedirectResponse(safe_next(next_path), status_code=303)
-    set_session_cookie(redirect, issued.token, runtime.settings)
-    return redirect
+    return _logged_in(request, db, runtime, issued.token, next_path)
 
 
 @router.get("/")
@@ -148,12 +156,17 @@ def home(request: Request, session: PortalSession, db: DbSession, runtime: Runti
 
 @router.get("/grants/{grant_id}")
 def grant_page(
-    grant_id: UUID, request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep
+    grant_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    before: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
-    """One grant: what is shared, its terms, every access with its proof badge, its value, actions."""
+    """One grant: what is shared, its terms, its timeline with proof badges, its value, actions."""
     if session is None:
         return login_redirect(f"/portal/grants/{grant_id}")
-    return _grant(request, db, runtime, session, grant_id)
+    return _grant(request, db, runtime, session, grant_id, before=before)
 
 
 def _grant(
@@ -165,17 +178,23 @@ def _grant(
     *,
     message: str | None = None,
     status: int = 200,
+    before: str | None = None,
+    until: str | None = None,
 ) -> Response:
+    secure = runtime.settings.secure_cookies
     try:
-        context = views.grant_detail(db, runtime, session.customer_id, grant_id)
+        context = views.grant_detail(db, runtime, session.customer_id, grant_id, before=before)
     except NotFound:
         context = {
             "title": "No such grant",
             "message": "It may have been another account's. Go back to your data.",
         }
-        return render(request, "error.html", context, status=404, secure=runtime.settings.secure_cookies)
-    context["message"] = message
-    return render(request, "grant.html", context, status=status, secure=runtime.settings.secure_cookies)
+        return render(request, "error.html", context, status=404, secure=secure)
+    except ValidationFailed:
+        context = {"title": "That link is broken", "message": "Open the grant again from your data."}
+        return render(request, "error.html", context, status=400, secure=secure)
+    context.update(message=message, until=until)
+    return render(request, "grant.html", context, status=status, secure=secure)
 
 
 def _refused(
@@ -241,6 +260,45 @@ def narrow_grant(
         )
     except BrokerError as exc:
         return _grant(request, db, runtime, session, grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
+@router.post("/grants/{grant_id}/shorten")
+def shorten_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+    until: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Bring the end of sharing forward to the end of the chosen day (UTC); never later than it was."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    try:
+        last_day = date.fromisoformat(until.strip())
+    except ValueError:
+        message = "Pick the last day of sharing as a date, like 2026-12-31."
+        return _grant(request, db, runtime, session, grant_id, message=message, status=422, until=until)
+    try:
+        grant = runtime.grants.for_customer(db, session.customer_id, grant_id)
+        if last_day < runtime.clock().date():
+            raise ValidationFailed("The last day of sharing cannot be in the past; pick today or later.")
+        end_of_day = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+        if end_of_day >= grant.expires_at:
+            raise ValidationFailed(
+                f"Sharing already ends on {grant.expires_at:%Y-%m-%d at %H:%M} UTC; pick an earlier day "
+                "to shorten it (to share for longer, renew)."
+            )
+        runtime.grants.narrow_for_customer(
+            db, session.customer_id, grant_id, fields=None, expires_at=end_of_day
+        )
+    except BrokerError as exc:
+        return _grant(
+            request, db, runtime, session, grant_id, message=exc.detail, status=exc.status, until=until
+        )
     return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from broker.audit.access_log import AccessLogPage, LoggedEntry
 from broker.consent.grants import effective_status
-from broker.consent.models import Grant, Offer
+from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.purposes import describe_purpose
 from broker.runtime import Runtime
 from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
@@ -73,8 +73,11 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
     return {"grants": rows, "totals": runtime.value_views.totals(session, customer_id)}
 
 
-def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id: UUID) -> dict[str, Any]:
-    """One grant: the fields shared and their values, terms, its log with badges, its value."""
+def grant_detail(
+    session: Session, runtime: Runtime, customer_id: UUID, grant_id: UUID, *, before: str | None = None
+) -> dict[str, Any]:
+    """One grant: the fields shared and their values, its terms, its timeline (what is coming, then
+    every logged event about it with its proof badge, a page at a time), its reads per day, its value."""
     grant = runtime.grants.for_customer(session, customer_id, grant_id)
     offer = session.get(Offer, grant.offer_id)
     assert offer is not None
@@ -82,18 +85,29 @@ def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id
     brand = pair[1]
     now = runtime.clock()
     values = runtime.vault.read(session, customer_id, grant.fields)
-    log = runtime.access_log.for_customer(session, customer_id, cursor=None, limit=LOG_WINDOW)
+    log = runtime.access_log.for_customer(
+        session, customer_id, cursor=before, limit=TIMELINE_PAGE, grant_id=grant.id
+    )
+    first_day = now.date() - timedelta(days=CHART_DAYS - 1)
+    reads = runtime.access_log.reads_since(
+        session, customer_id, grant.id, datetime.combine(first_day, time(), tzinfo=UTC)
+    )
+    obligations = runtime.value_views.for_grant_as_customer(session, grant)
     status = effective_status(grant, now)
     purpose = describe_purpose(grant.purpose)
+    live = status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+    upcoming = _upcoming(grant, offer, obligations, status, now) if before is None else []
     return {
         "grant": grant,
         "brand": brand.name,
         "status": status.value,
-        "live": status.value in ("active", "suspended"),
+        "live": live,
         "purpose": f"{purpose.label}: {offer.purpose_explanation}",
         "expires_at": grant.expires_at.date().isoformat(),
         "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
         "retention_days": offer.retention_days,
+        "shorten": _shorten_bounds(grant, now) if live else None,
+        "ends_at": _when(grant.expires_at),
         "fields": [
             {
                 "name": name,
@@ -103,23 +117,65 @@ def grant_detail(session: Session, runtime: Runtime, customer_id: UUID, grant_id
             }
             for name in grant.fields
         ],
-        "events": _events(log, grant),
-        "chart": access_chart(log, grant, today=now.date()),
-        "obligations": runtime.value_views.for_grant_as_customer(session, grant),
+        "timeline": upcoming + _history(log),
+        "older": log.next_cursor,
+        "paged": before is not None,
+        "chart": access_chart(reads, today=now.date()),
+        "obligations": obligations,
     }
 
 
+TIMELINE_PAGE = 100
 CHART_DAYS = 30
 
 
-def access_chart(log: AccessLogPage, grant: Grant, *, today: date) -> dict[str, Any]:
-    """Reads of this grant per day over the last 30 days, as bars for a server-drawn SVG."""
+def ended_at(grant: Grant, status: GrantStatus) -> datetime | None:
+    """When the grant ended (its expiry, or when it was revoked), or None while it is live."""
+    if status is GrantStatus.EXPIRED:
+        return grant.expires_at
+    if status is GrantStatus.REVOKED:
+        return grant.status_changed_at
+    return None
+
+
+def _upcoming(
+    grant: Grant, offer: Offer, obligations: list[Any], status: GrantStatus, now: datetime
+) -> list[dict[str, Any]]:
+    """What the terms say comes next, latest first: value due, the end of sharing, the end of retention."""
+    ended = ended_at(grant, status)
+    retention = timedelta(days=offer.retention_days)
+    milestones: list[tuple[datetime, str]] = []
+    if ended is None:
+        milestones.append((grant.expires_at, "sharing ends, unless you renew"))
+        deleted_by = f"{offer.retention_days} days later, they must have deleted your data"
+        milestones.append((grant.expires_at + retention, deleted_by))
+    elif ended + retention > now:
+        milestones.append((ended + retention, "they must have deleted your data by now"))
+    for o in obligations:
+        if o.state == "owed" and o.due_at > now:
+            milestones.append((o.due_at, f"value due: {o.description}"))
+    return [
+        {"at": _when(at), "what": what, "fields": "", "upcoming": True, "read": False}
+        for at, what in sorted(milestones, key=lambda m: m[0], reverse=True)
+    ]
+
+
+def _shorten_bounds(grant: Grant, now: datetime) -> dict[str, str] | None:
+    """The dates the customer may pick as the new last day of sharing (sharing then stops at the end
+    of that day, UTC): from today to the last day that still ends before the current expiry."""
+    last = (grant.expires_at - timedelta(microseconds=1)).date() - timedelta(days=1)
+    if last < now.date():
+        return None
+    return {"min": now.date().isoformat(), "max": last.isoformat()}
+
+
+def access_chart(reads: list[datetime], *, today: date) -> dict[str, Any]:
+    """Reads per day over the last 30 days, as bars for a server-drawn SVG."""
     first = today - timedelta(days=CHART_DAYS - 1)
     per_day = [0] * CHART_DAYS
-    for item in log.items:
-        day = item.at.date()
-        if item.kind == "profile.read" and item.event.get("grant") == str(grant.id) and first <= day <= today:
-            per_day[(day - first).days] += 1
+    for at in reads:
+        if first <= at.date() <= today:
+            per_day[(at.date() - first).days] += 1
     peak, total = max(per_day), sum(per_day)
     width, height = 10, 60  # each day's slot, and the tallest bar, in SVG units
     bars = [
@@ -140,23 +196,25 @@ def access_chart(log: AccessLogPage, grant: Grant, *, today: date) -> dict[str, 
     }
 
 
-def _events(log: AccessLogPage, grant: Grant) -> list[dict[str, Any]]:
+def _history(log: AccessLogPage) -> list[dict[str, Any]]:
+    """The logged events of one grant, newest first, each checked against the page's checkpoint."""
     checkpoint = _checked_checkpoint(log)
-    events = []
-    for item in log.items:
-        if item.event.get("grant") != str(grant.id):
-            continue
-        events.append(
-            {
-                "at": item.at.strftime("%Y-%m-%d %H:%M UTC"),
-                "what": _KIND_LABELS.get(item.kind, item.kind),
-                "fields": ", ".join(_title(f) for f in item.event.get("fields", [])),
-                "read": item.kind == "profile.read",
-                "verified": checkpoint is not None and _included(item, *checkpoint),
-                "index": item.index,
-            }
-        )
-    return events
+    return [
+        {
+            "at": _when(item.at),
+            "what": _KIND_LABELS.get(item.kind, item.kind),
+            "fields": ", ".join(_title(f) for f in item.event.get("fields", [])),
+            "upcoming": False,
+            "read": item.kind == "profile.read",
+            "verified": checkpoint is not None and _included(item, *checkpoint),
+            "index": item.index,
+        }
+        for item in log.items
+    ]
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _checked_checkpoint(log: AccessLogPage) -> tuple[int, bytes] | None:

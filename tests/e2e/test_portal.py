@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 from browser_support import serious_violations
@@ -69,7 +70,9 @@ def test_a_new_customer_signs_up_and_a_weak_password_is_explained(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
 
 
-def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(server: str, page: Page) -> None:
+def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(
+    server: str, page: Page, artifacts: Path
+) -> None:
     email = "eve@example.org"
     assert (
         httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
@@ -82,8 +85,14 @@ def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(server:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(STRONG_PASSWORD)
     page.get_by_role("button", name="Log in").click()
+    page.goto(f"{server}/portal/grants/{uuid4()}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("No such grant")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "error.png", full_page=True)
+    page.goto(f"{server}/portal/")
     page.get_by_role("link", name="Your account").click()
     assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "account.png", full_page=True)
     page.get_by_label("To confirm, type").fill("delete it")
     page.get_by_role("button", name="Delete my account for good").click()
     expect(page.get_by_role("alert")).to_contain_text("delete my account")
@@ -91,6 +100,8 @@ def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(server:
     page.get_by_label("To confirm, type").fill("delete my account")
     page.get_by_role("button", name="Delete my account for good").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account is deleted")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "deleted.png", full_page=True)
     assert (
         httpx.get(f"{server}/v1/me/profile", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     )
