@@ -24,6 +24,7 @@ from broker.audit.checkpoints import Checkpoints
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
 from broker.audit.reader import b64
+from broker.consent.models import Grant
 from broker.errors import ValidationFailed
 from broker.oauth.models import Brand
 
@@ -107,11 +108,23 @@ class AccessLog:
         )
         return list(session.exec(query.order_by(col(AuditEntry.index))))
 
-    def recent(self, session: Session, customer_id: UUID, *, limit: int) -> list[dict[str, Any]]:
-        """The newest entries about this customer, decoded, without proofs (for summaries)."""
-        query = select(AuditEntry.entry).where(col(AuditEntry.customer_id) == customer_id)
-        rows = session.exec(query.order_by(col(AuditEntry.index).desc()).limit(limit))
-        return [decode(entry) for entry in rows]
+    def last_reads(
+        self, session: Session, customer_id: UUID, grant_ids: Sequence[UUID]
+    ) -> dict[UUID, datetime]:
+        """When each of these grants of the customer was last read, in one statement (each grant's
+        newest read is found from the end of its index, however many reads it has)."""
+        if not grant_ids:
+            return {}
+        last = (
+            select(AuditEntry.created_at)
+            .where(col(AuditEntry.grant_id) == col(Grant.id), AuditEntry.kind == "profile.read")
+            .order_by(col(AuditEntry.index).desc())
+            .limit(1)
+            .correlate(Grant)
+            .scalar_subquery()
+        )
+        query = select(Grant.id, last).where(col(Grant.id).in_(grant_ids), Grant.customer_id == customer_id)
+        return {grant_id: at for grant_id, at in session.exec(query) if at is not None}
 
     def _page(self, session: Session, about: Any, cursor: str | None, limit: int) -> AccessLogPage:
         checkpoint = self.checkpoints.current(session)

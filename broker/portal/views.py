@@ -24,7 +24,6 @@ from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifi
 from vault.fields import CATALOGUE
 
 EXPIRING_SOON = timedelta(days=14)
-LOG_WINDOW = 200  # the newest entries about the customer that the pages look through
 
 _KIND_LABELS = {
     "profile.read": "read your data",
@@ -49,10 +48,7 @@ _KIND_LABELS = {
 def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str, Any]:
     """The dashboard: every grant across brands, value status and last access, and value totals."""
     page = runtime.grants.listing(session, owner=("customer_id", customer_id), limit=200)
-    last_read: dict[str, datetime] = {}
-    for event in runtime.access_log.recent(session, customer_id, limit=LOG_WINDOW):
-        if event["kind"] == "profile.read":  # newest first: the first read seen per grant is its last
-            last_read.setdefault(event["grant"], datetime.fromisoformat(event["at"]))
+    last_read = runtime.access_log.last_reads(session, customer_id, [g.id for g in page.items])
     states = runtime.value_views.states_by_grant(session, customer_id)
     now = runtime.clock()
     rows = []
@@ -65,9 +61,10 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
                 "purpose": describe_purpose(grant.purpose).label,
                 "status": effective_status(grant, now).value,
                 "expires_at": grant.expires_at.date().isoformat(),
+                "expires_in": _expires_in(grant.expires_at, now),
                 "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
                 "value": _value_summary(states.get(grant.id, {})),
-                "last_access": last_read.get(str(grant.id)),
+                "last_access": last_read.get(grant.id),
             }
         )
     return {"grants": rows, "totals": runtime.value_views.totals(session, customer_id)}
@@ -232,6 +229,14 @@ def _included(item: LoggedEntry, size: int, root: bytes) -> bool:
     leaf = hashlib.sha256(b"\x00" + entry).digest()
     proof = [base64.b64decode(node) for node in item.inclusion_proof]
     return leaf == base64.b64decode(item.leaf_hash) and verify_inclusion(leaf, item.index, size, proof, root)
+
+
+def _expires_in(expires_at: datetime, now: datetime) -> str:
+    """How long is left, in words: "in 3 days", "today", or when it ended."""
+    if expires_at <= now:
+        return "ended"
+    days = (expires_at.date() - now.date()).days
+    return "today" if days == 0 else "tomorrow" if days == 1 else f"in {days} days"
 
 
 def _value_summary(counts: dict[str, int]) -> str:

@@ -185,3 +185,28 @@ def test_the_timeline_pages_back_through_older_entries(
     assert len(seen) == 5  # three reads, value owed, agreed
     broken = client.get(f"/portal/grants/{grant_id}", params={"before": "not-a-cursor"})
     assert broken.status_code == 400 and "That link is broken" in broken.text
+
+
+def test_the_dashboard_shows_each_grants_own_last_read_and_time_left(
+    client: TestClient,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    clock: FakeClock,
+) -> None:
+    ours = authorized(client, brand, offer)
+    theirs = authorized(client, rival, publish_offer(client, brand_token(client, rival)))
+    assert client.get("/v1/profile", headers=bearer(ours["access_token"])).status_code == 200
+    read_at = clock.now
+    clock.advance(minutes=5)  # the access tokens live 10 minutes
+    for _ in range(3):
+        assert client.get("/v1/profile", headers=bearer(theirs["access_token"])).status_code == 200
+    dashboard = client.get("/portal/").text
+    cells = {
+        name: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dashboard.split(name, 1)[1].split("</tr>", 1)[0]))
+        for name in ("Green Grocer", "Rival Foods")
+    }
+    assert f"{read_at:%Y-%m-%d %H:%M} UTC" in cells["Green Grocer"]
+    assert f"{clock.now:%Y-%m-%d %H:%M} UTC" in cells["Rival Foods"]
+    assert "(in 180 days)" in cells["Green Grocer"]
