@@ -53,6 +53,20 @@ def test_consent_read_narrow_revoke_as_the_customer_sees_it(
     expect(page.get_by_role("heading", level=1)).to_contain_text("Green Grocer asks for some of your data")
     assert serious_violations(page) == []
     page.screenshot(path=artifacts / "consent.png", full_page=True)
+
+    # Even a page of our own origin cannot frame the consent screen (no clickjacking of "Share").
+    framer = page.context.new_page()
+    framer.route(
+        f"{server}/framer",
+        lambda route: route.fulfill(
+            content_type="text/html", body=f'<iframe src="{page.url}" width="360" height="600"></iframe>'
+        ),
+    )
+    framer.goto(f"{server}/framer")
+    framer.wait_for_timeout(1000)
+    framed = [frame for frame in framer.frames if frame != framer.main_frame]
+    assert framed and all(frame.query_selector("form") is None for frame in framed)
+    framer.close()
     page.get_by_label("I explicitly agree").check()  # diet is special-category data
     page.get_by_role("button", name="Share and accept").click()
     expect(page.get_by_text("back at the brand")).to_be_visible()
