@@ -18,7 +18,7 @@ import httpx
 import pydantic
 
 from clients.brand.authorization import AuthorizationRequest, authorization_request, callback_code
-from clients.brand.errors import MalformedResponse, oauth_error_from, problem_from
+from clients.brand.errors import MalformedResponse, RefreshRejected, oauth_error_from, problem_from
 from clients.brand.models import ServerMetadata
 from clients.brand.tokens import TokenSet
 
@@ -137,7 +137,10 @@ class Protocol:
     def refresh_request(self, metadata: ServerMetadata, tokens: TokenSet) -> httpx.Request:
         """Trade the refresh token for new tokens (RFC 6749 §6); the old refresh token dies."""
         if tokens.refresh_token is None:
-            raise MalformedResponse("these tokens came without a refresh token: they cannot be refreshed")
+            raise RefreshRejected(
+                "invalid_grant",
+                "these tokens came without a refresh token; send the customer through consent again",
+            )
         return self._token_request(
             metadata, {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
         )
