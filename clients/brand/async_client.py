@@ -121,7 +121,9 @@ class AsyncConsentryClient:
             code_verifier=code_verifier,
             redirect_uri=redirect_uri,
         )
-        return GrantSession(self._protocol.accept_tokens(await self._send(request)), on_refresh)
+        return GrantSession(
+            self._protocol.accept_tokens(await self._send(request), for_grant=True), on_refresh
+        )
 
     async def refresh(self, session: GrantSession) -> TokenSet:
         """Refresh the session's tokens now (reads refresh on their own when needed)."""
@@ -222,7 +224,9 @@ class AsyncConsentryClient:
         async with session.task_lock():  # one refresh at a time: a second would reuse a dead refresh token
             if self._protocol.needs_new_token(session.tokens, refused):
                 request = self._protocol.refresh_request(await self._metadata(), session.tokens)
-                session.replace(self._protocol.accept_tokens(await self._send(request), refreshing=True))
+                session.replace(
+                    self._protocol.accept_tokens(await self._send(request), refreshing=True, for_grant=True)
+                )
             return session.tokens.access_token
 
     async def _brand_token(self, refused: str | None) -> str:

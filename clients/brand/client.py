@@ -117,7 +117,7 @@ class ConsentryClient:
             code_verifier=code_verifier,
             redirect_uri=redirect_uri,
         )
-        return GrantSession(self._protocol.accept_tokens(self._send(request)), on_refresh)
+        return GrantSession(self._protocol.accept_tokens(self._send(request), for_grant=True), on_refresh)
 
     def refresh(self, session: GrantSession) -> TokenSet:
         """Refresh the session's tokens now (reads refresh on their own when needed)."""
@@ -218,7 +218,9 @@ class ConsentryClient:
         with session.thread_lock():  # one refresh at a time: a second would reuse a dead refresh token
             if self._protocol.needs_new_token(session.tokens, refused):
                 request = self._protocol.refresh_request(self._metadata(), session.tokens)
-                session.replace(self._protocol.accept_tokens(self._send(request), refreshing=True))
+                session.replace(
+                    self._protocol.accept_tokens(self._send(request), refreshing=True, for_grant=True)
+                )
             return session.tokens.access_token
 
     def _brand_token(self, refused: str | None) -> str:

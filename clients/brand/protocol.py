@@ -149,8 +149,11 @@ class Protocol:
         """A brand-level token (client credentials, RFC 6749 §4.4) for offers and grants."""
         return self._token_request(metadata, {"grant_type": "client_credentials", "scope": self.brand_scopes})
 
-    def accept_tokens(self, response: httpx.Response, *, refreshing: bool = False) -> TokenSet:
-        """The token response (RFC 6749 §5.1), or its OAuth error (§5.2) raised."""
+    def accept_tokens(
+        self, response: httpx.Response, *, refreshing: bool = False, for_grant: bool = False
+    ) -> TokenSet:
+        """The token response (RFC 6749 §5.1), or its OAuth error (§5.2) raised; `for_grant` tokens must
+        name their grant."""
         if response.status_code != 200:
             raise oauth_error_from(response, refreshing=refreshing)
         body = _json(response, "the token response")
@@ -160,13 +163,16 @@ class Protocol:
         if not isinstance(access, str) or type(expires_in) is not int:
             raise MalformedResponse("the token response lacks access_token or an integer expires_in")
         refresh, scope = body.get("refresh_token"), body.get("scope", "")
-        return TokenSet(
+        tokens = TokenSet(
             access_token=access,
             expires_at=self.clock() + timedelta(seconds=expires_in),
             scope=scope if isinstance(scope, str) else "",
             refresh_token=refresh if isinstance(refresh, str) else None,
             token_type=str(body.get("token_type", "Bearer")),
         )
+        if for_grant and tokens.grant_id is None:
+            raise MalformedResponse("the access token names no grant_id; it is not a customer's grant token")
+        return tokens
 
     def needs_new_token(self, tokens: TokenSet | None, refused: str | None) -> bool:
         """Whether to get new tokens: none yet; the server refused `refused` and nobody replaced it

@@ -66,9 +66,12 @@ class GrantSession:
     _task_lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
 
     @property
-    def grant_id(self) -> UUID | None:
-        """The grant these tokens belong to."""
-        return self.tokens.grant_id
+    def grant_id(self) -> UUID:
+        """The grant these tokens belong to (for `deliver_value`, `get_grant` …)."""
+        grant_id = self.tokens.grant_id
+        if grant_id is None:
+            raise ValueError("these tokens name no grant: a GrantSession holds a customer's grant tokens")
+        return grant_id
 
     def replace(self, tokens: TokenSet) -> None:
         """Keep the new tokens (called by the clients after a refresh) and tell `on_refresh`."""

@@ -61,6 +61,15 @@ ATTESTATION = {
 }
 
 
+GRANT = uuid4()
+
+
+def access_token(n: int) -> str:
+    """A JWT-shaped access token naming the grant (the SDK reads the claim, the broker checks it)."""
+    claims = base64.urlsafe_b64encode(json.dumps({"grant_id": str(GRANT), "n": n}).encode()).decode()
+    return f"e30.{claims.rstrip('=')}.sig"
+
+
 class Broker:
     """A scripted broker: metadata and tokens answered, every request kept, API answers from `api`."""
 
@@ -78,7 +87,7 @@ class Broker:
             return httpx.Response(
                 200,
                 json={
-                    "access_token": f"at-{self.issued}",
+                    "access_token": access_token(self.issued),
                     "expires_in": 600,
                     "refresh_token": f"rt-{self.issued}",
                 },
@@ -120,7 +129,7 @@ def test_a_deletion_attestation_posts_outcome_time_and_note_with_the_brand_token
         "POST",
         f"{ISSUER}/v1/grants/{ATTESTATION['grant_id']}/deletion",
     )
-    assert request.headers["authorization"] == "Bearer at-1"
+    assert request.headers["authorization"] == f"Bearer {access_token(1)}"
     assert json.loads(request.content) == {
         "outcome": "de-identified",
         "completed_at": "2026-11-20T12:00:00+00:00",
@@ -177,7 +186,7 @@ def test_a_public_client_sends_its_id_in_the_form_and_no_secret() -> None:
         consentry.refresh(session)
     assert broker.form(1) == {"grant_type": "refresh_token", "refresh_token": "rt-0", "client_id": "brd_1"}
     assert "authorization" not in broker.requests[1].headers
-    assert session.tokens.refresh_token == "rt-1"
+    assert session.tokens.refresh_token == "rt-1" and session.grant_id == GRANT
 
 
 def test_a_client_secret_is_form_encoded_inside_basic_authentication() -> None:
@@ -313,7 +322,7 @@ def test_no_answer_at_all_is_server_unreachable() -> None:
 
 def test_a_refused_brand_token_is_replaced_once_and_then_kept() -> None:
     def api(request: httpx.Request) -> httpx.Response:
-        if request.headers["authorization"] == "Bearer at-1":
+        if request.headers["authorization"] == f"Bearer {access_token(1)}":
             return problem(401, "unauthenticated")(request)
         return httpx.Response(200, json={"items": [], "next_cursor": None})
 
