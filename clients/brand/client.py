@@ -225,11 +225,11 @@ class ConsentryClient:
 
     def _brand_token(self, refused: str | None) -> str:
         with self._brand_lock:
-            if self._protocol.needs_new_token(self._protocol.brand_tokens, refused):
+            tokens = self._protocol.brand_tokens
+            if tokens is None or self._protocol.needs_new_token(tokens, refused):
                 request = self._protocol.brand_token_request(self._metadata())
-                self._protocol.brand_tokens = self._protocol.accept_tokens(self._send(request))
-            assert self._protocol.brand_tokens is not None
-            return self._protocol.brand_tokens.access_token
+                tokens = self._protocol.brand_tokens = self._protocol.accept_tokens(self._send(request))
+            return tokens.access_token
 
     def _metadata(self) -> ServerMetadata:
         return self._protocol.metadata or self.discover()

@@ -29,7 +29,11 @@ Clock = Callable[[], datetime]
 
 BRAND_SCOPES = ("offers:read", "offers:write", "grants:read", "grants:write")
 USER_AGENT = "consentry-brand-sdk"
-_FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+_FORM = {
+    "Content-Type": "application/x-www-form-urlencoded",
+    "Accept": "application/json",
+    "User-Agent": USER_AGENT,
+}
 
 
 def _utc_now() -> datetime:
@@ -174,11 +178,9 @@ class Protocol:
             raise MalformedResponse("the access token names no grant_id; it is not a customer's grant token")
         return tokens
 
-    def needs_new_token(self, tokens: TokenSet | None, refused: str | None) -> bool:
-        """Whether to get new tokens: none yet; the server refused `refused` and nobody replaced it
-        since; or, with no refusal, the access token expires within the leeway."""
-        if tokens is None:
-            return True
+    def needs_new_token(self, tokens: TokenSet, refused: str | None) -> bool:
+        """Whether to replace `tokens`: the server refused `refused` and nobody replaced it since; or,
+        with no refusal, the access token expires within the leeway."""
         if refused is not None:
             return tokens.access_token == refused
         return tokens.expires_within(self.clock(), self.refresh_leeway)
