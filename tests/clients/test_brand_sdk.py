@@ -9,6 +9,7 @@ import asyncio
 import base64
 import hashlib
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from uuid import uuid4
@@ -17,9 +18,17 @@ import httpx
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import ISSUER, OFFER, REDIRECT, BrandCredentials, consent, portal_login
+from oauth_support import (
+    ISSUER,
+    OFFER,
+    REDIRECT,
+    BrandCredentials,
+    consent,
+    create_brand_with_cli,
+    portal_login,
+)
 from sqlmodel import Session
-from support import FakeClock, bearer, log_in, sign_up
+from support import FakeClock, bearer, live_server, log_in, sign_up
 
 from broker.app import create_app
 from broker.oauth.clients import register_brand
@@ -298,3 +307,32 @@ def test_the_async_client_runs_the_same_flow(
                 await sdk.refresh(stale)
 
     asyncio.run(brand_side())
+
+
+@pytest.mark.slow
+def test_the_sdk_over_real_http_with_its_own_transport(tmp_path: Path, fresh_database_url: str) -> None:
+    """What the README shows: the SDK as a brand installs it, against `consentry serve`."""
+    data_dir = tmp_path / "var"
+    client_id, secret = create_brand_with_cli(data_dir, fresh_database_url)
+    with (
+        live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base,
+        httpx.Client(base_url=base, timeout=30) as browser,
+        ConsentryClient(base, client_id=client_id, client_secret=secret, redirect_uri=REDIRECT) as sdk,
+    ):
+        token = sign_up(browser, "ada@example.org")
+        profile = {"email": "ada@example.org", "dietary": ["vegan"]}
+        assert browser.patch("/v1/me/profile", json=profile, headers=bearer(token)).status_code == 200
+        assert portal_login(browser, "ada@example.org").status_code == 303
+        request = sdk.authorization_url(offer_id=sdk.publish_offer(OFFER).id)
+        answer = consent(browser, dict(parse_qsl(urlsplit(request.url).query)))
+        session = sdk.handle_callback(
+            answer.headers["location"], expected_state=request.state, code_verifier=request.code_verifier
+        )
+        assert sdk.read_profile(session).fields == {"email": "ada@example.org", "dietary": ["vegan"]}
+
+        async def async_brand() -> None:
+            async with AsyncConsentryClient(base, client_id=client_id, client_secret=secret) as async_sdk:
+                assert (await async_sdk.read_profile(session)).grant_id == session.grant_id
+                assert [g.id for g in (await async_sdk.list_grants()).items] == [session.grant_id]
+
+        asyncio.run(async_brand())
