@@ -1,4 +1,5 @@
-"""The auditor's code shares nothing with the server's: it must be able to verify a log it does not trust."""
+"""The clients share nothing with the server's code: the auditor must be able to verify a log it does not
+trust, and the brand SDK must install and run without the server."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import clients.auditor
+import clients.brand
 
 ALLOWED = {
     "httpx",
@@ -18,27 +22,47 @@ ALLOWED = {
     "rich",
     "clients",
 }  # pydantic_core: pydantic's own
+BRAND_ALLOWED = {"httpx", "pydantic", "pydantic_core", "clients"}  # no cryptography, typer or rich either
 SERVER_SIDE = {"vault", "broker", "migrations", "sqlmodel", "sqlalchemy", "fastapi", "starlette", "authlib"}
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    """The top-level packages a module imports (absolute imports only)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
 
 
 def test_the_auditor_package_imports_only_its_allowed_libraries() -> None:
     root = Path(clients.auditor.__file__).parent.parent
     assert list(root.rglob("*.py")), root
     for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for name in names:
-                top = name.split(".")[0]
-                assert top in ALLOWED or top in sys.stdlib_module_names, f"{path.name} imports {name}"
+        for top in imported_top_level_names(path):
+            assert top in ALLOWED or top in sys.stdlib_module_names, f"{path.name} imports {top}"
 
 
-def test_loading_the_auditor_loads_no_server_code() -> None:
-    modules = "clients.auditor.cli, clients.auditor.verify, clients.auditor.replay, clients.auditor.api"
+def test_the_brand_sdk_imports_only_httpx_pydantic_and_the_standard_library() -> None:
+    root = Path(clients.brand.__file__).parent
+    paths = list(root.rglob("*.py"))
+    assert len(paths) > 5, root
+    for path in paths:
+        for top in imported_top_level_names(path):
+            assert top in BRAND_ALLOWED or top in sys.stdlib_module_names, f"{path.name} imports {top}"
+        assert "clients.auditor" not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "clients.auditor.cli, clients.auditor.verify, clients.auditor.replay, clients.auditor.api",
+        "clients.brand, clients.brand.client, clients.brand.async_client, clients.brand.webhooks",
+    ],
+)
+def test_loading_a_client_loads_no_server_code(modules: str) -> None:
     probe = (
         f"import sys, {modules}\nprint(sorted({{m.split('.')[0] for m in sys.modules}} & {SERVER_SIDE!r}))"
     )

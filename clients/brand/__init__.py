@@ -1,0 +1,106 @@
+"""The brand SDK: typed sync and async clients for Consentry's OAuth flow and brand API, and the
+webhook verifier. It imports httpx, pydantic and the standard library only.
+
+- `client` / `async_client`: `ConsentryClient` and `AsyncConsentryClient`, the same methods, blocking or
+  awaitable: discovery (RFC 8414), the authorization URL (PKCE S256, state) and its callback (state and
+  RFC 9207 `iss` checked), the code exchange, refresh before expiry and after a 401, profile reads,
+  offers, grants, value deliveries, deletion attestations and the brand's access log.
+- `protocol` and `endpoints`: the sans-I/O core both clients share (every request built and every
+  answer read in one place).
+- `authorization`: PKCE and the callback checks; `tokens`: `TokenSet` and `GrantSession`.
+- `models`: the typed answers; `errors`: the exception tree (drawn in its docstring).
+- `webhooks`: `verify_webhook` (Standard Webhooks v1: signatures, timestamps, replays).
+"""
+
+from clients.brand.async_client import AsyncConsentryClient
+from clients.brand.authorization import AuthorizationRequest
+from clients.brand.client import ConsentryClient
+from clients.brand.errors import (
+    Conflict,
+    ConsentryError,
+    Forbidden,
+    GrantInactive,
+    InsufficientScope,
+    InvalidCallback,
+    MalformedResponse,
+    NotFound,
+    OAuthError,
+    ProblemError,
+    RateLimited,
+    RefreshRejected,
+    ServerUnreachable,
+    ServiceUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+    ValueOverdue,
+    WebhookReplayed,
+    WebhookVerificationError,
+)
+from clients.brand.models import (
+    AccessLogPage,
+    DeletionAttestation,
+    Delivery,
+    Dispute,
+    Grant,
+    GrantPage,
+    LoggedEntry,
+    Obligation,
+    Offer,
+    OfferPage,
+    Profile,
+    ServerMetadata,
+)
+from clients.brand.protocol import BRAND_SCOPES
+from clients.brand.tokens import GrantSession, TokenSet
+from clients.brand.webhooks import (
+    MemoryReplayCache,
+    ReplayCache,
+    WebhookEvent,
+    sign_webhook,
+    verify_webhook,
+)
+
+__all__ = [
+    "BRAND_SCOPES",
+    "AccessLogPage",
+    "AsyncConsentryClient",
+    "AuthorizationRequest",
+    "Conflict",
+    "ConsentryClient",
+    "ConsentryError",
+    "DeletionAttestation",
+    "Delivery",
+    "Dispute",
+    "Forbidden",
+    "Grant",
+    "GrantInactive",
+    "GrantPage",
+    "GrantSession",
+    "InsufficientScope",
+    "InvalidCallback",
+    "LoggedEntry",
+    "MalformedResponse",
+    "MemoryReplayCache",
+    "NotFound",
+    "OAuthError",
+    "Obligation",
+    "Offer",
+    "OfferPage",
+    "ProblemError",
+    "Profile",
+    "RateLimited",
+    "RefreshRejected",
+    "ReplayCache",
+    "ServerMetadata",
+    "ServerUnreachable",
+    "ServiceUnavailable",
+    "TokenSet",
+    "Unauthenticated",
+    "ValidationFailed",
+    "ValueOverdue",
+    "WebhookEvent",
+    "WebhookReplayed",
+    "WebhookVerificationError",
+    "sign_webhook",
+    "verify_webhook",
+]

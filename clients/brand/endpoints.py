@@ -1,0 +1,128 @@
+"""The brand API's endpoints as `Call`s: path, token, body and how the answer reads. Both clients
+send exactly these, so an endpoint is described once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import quote
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from clients.brand.models import (
+    AccessLogPage,
+    DeletionAttestation,
+    Grant,
+    GrantPage,
+    Obligation,
+    Offer,
+    OfferPage,
+    Profile,
+)
+from clients.brand.protocol import Call
+
+Id = UUID | str
+Outcome = Literal["deleted", "de-identified"]
+
+
+def _segment(value: Id) -> str:
+    """An id as one path segment: nothing in it can reach another path."""
+    return quote(str(value), safe="")
+
+
+def _page(**params: str | int | UUID | None) -> dict[str, str | int]:
+    return {k: v if isinstance(v, int) else str(v) for k, v in params.items() if v is not None}
+
+
+def read_profile() -> Call[Profile]:
+    """`GET /v1/profile`."""
+    return Call("GET", "/v1/profile", Profile.model_validate, auth="grant")
+
+
+def publish_offer(offer: Mapping[str, Any]) -> Call[Offer]:
+    """`POST /v1/offers`."""
+    return Call("POST", "/v1/offers", Offer.model_validate, body=dict(offer), success=201)
+
+
+def list_offers(status: str | None, cursor: str | None, limit: int | None) -> Call[OfferPage]:
+    """`GET /v1/offers`."""
+    params = _page(status=status, cursor=cursor, limit=limit)
+    return Call("GET", "/v1/offers", OfferPage.model_validate, params=params)
+
+
+def list_grants(status: str | None, cursor: str | None, limit: int | None) -> Call[GrantPage]:
+    """`GET /v1/grants`."""
+    params = _page(status=status, cursor=cursor, limit=limit)
+    return Call("GET", "/v1/grants", GrantPage.model_validate, params=params)
+
+
+def get_grant(grant_id: Id) -> Call[Grant]:
+    """`GET /v1/grants/{id}`."""
+    return Call("GET", f"/v1/grants/{_segment(grant_id)}", Grant.model_validate)
+
+
+def end_grant(grant_id: Id) -> Call[None]:
+    """`DELETE /v1/grants/{id}`."""
+    return Call("DELETE", f"/v1/grants/{_segment(grant_id)}", lambda _: None, success=204)
+
+
+def deliver_value(
+    grant_id: Id,
+    *,
+    kind: str,
+    redemption: str,
+    amount: Decimal | str | None,
+    currency: str | None,
+    obligation_id: Id | None,
+) -> Call[Obligation]:
+    """`POST /v1/grants/{id}/value`."""
+    body: dict[str, Any] = {"kind": kind, "redemption": redemption}
+    if amount is not None:
+        body["amount"] = str(amount)
+    if currency is not None:
+        body["currency"] = currency
+    if obligation_id is not None:
+        body["obligation_id"] = str(obligation_id)
+    path = f"/v1/grants/{_segment(grant_id)}/value"
+    return Call("POST", path, Obligation.model_validate, body=body, success=201)
+
+
+def list_value(grant_id: Id) -> Call[list[Obligation]]:
+    """`GET /v1/grants/{id}/value`."""
+    return Call("GET", f"/v1/grants/{_segment(grant_id)}/value", _obligations)
+
+
+def answer_dispute(grant_id: Id, obligation_id: Id, answer: str) -> Call[Obligation]:
+    """`POST /v1/grants/{id}/value/{obligation}/answer`."""
+    path = f"/v1/grants/{_segment(grant_id)}/value/{_segment(obligation_id)}/answer"
+    return Call("POST", path, Obligation.model_validate, body={"answer": answer})
+
+
+def attest_deletion(
+    grant_id: Id, *, outcome: Outcome, completed_at: datetime, note: str | None
+) -> Call[DeletionAttestation]:
+    """`POST /v1/grants/{id}/deletion`."""
+    if completed_at.tzinfo is None:
+        raise ValueError("completed_at must be timezone-aware, e.g. datetime.now(UTC)")
+    if outcome not in ("deleted", "de-identified"):
+        raise ValueError(f"outcome is 'deleted' or 'de-identified', not {outcome!r}")
+    body = {"outcome": outcome, "completed_at": completed_at.isoformat(), "note": note}
+    path = f"/v1/grants/{_segment(grant_id)}/deletion"
+    return Call("POST", path, DeletionAttestation.model_validate, body=body, success=201)
+
+
+def access_log(grant_id: Id | None, cursor: str | None, limit: int | None) -> Call[AccessLogPage]:
+    """`GET /v1/access-log`."""
+    params = _page(grant_id=grant_id, cursor=cursor, limit=limit)
+    return Call("GET", "/v1/access-log", AccessLogPage.model_validate, params=params)
+
+
+class _ObligationList(BaseModel):
+    items: list[Obligation]
+
+
+def _obligations(body: Any) -> list[Obligation]:
+    return _ObligationList.model_validate(body).items

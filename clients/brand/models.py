@@ -1,0 +1,176 @@
+"""The typed answers of Consentry's API, as a brand sees them (pydantic models; unknown members ignored,
+so a newer server does not break an older SDK)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AccessLogPage",
+    "DeletionAttestation",
+    "Delivery",
+    "Dispute",
+    "Grant",
+    "GrantPage",
+    "LoggedEntry",
+    "Obligation",
+    "Offer",
+    "OfferPage",
+    "Profile",
+    "ServerMetadata",
+]
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ServerMetadata(_Answer):
+    """RFC 8414 authorization server metadata: where the endpoints are and what they support."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    revocation_endpoint: str | None = None
+    introspection_endpoint: str | None = None
+    jwks_uri: str | None = None
+    scopes_supported: list[str] = Field(default_factory=list)
+    code_challenge_methods_supported: list[str] = Field(default_factory=list)
+    authorization_response_iss_parameter_supported: bool = False
+
+
+class Profile(_Answer):
+    """`GET /v1/profile`: the granted fields only, under the customer's pairwise subject."""
+
+    sub: str
+    grant_id: UUID
+    purpose: str
+    fields: dict[str, str | int | list[str]]
+
+
+class Offer(_Answer):
+    """One offer version."""
+
+    id: UUID
+    lineage_id: UUID
+    version: int
+    status: str
+    title: str
+    description: str
+    required_fields: list[str]
+    optional_fields: list[str]
+    purpose: str
+    purpose_explanation: str
+    purpose_iri: str
+    grant_duration_days: int
+    retention_days: int
+    recipients: list[str]
+    value: dict[str, Any]
+    scopes: list[str]
+    created_at: datetime
+    withdrawn_at: datetime | None
+
+
+class OfferPage(_Answer):
+    """A page of offers, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[Offer]
+    next_cursor: str | None
+
+
+class Grant(_Answer):
+    """A customer's grant to this brand and its state right now."""
+
+    id: UUID
+    brand_client_id: str
+    brand_name: str
+    offer_id: UUID
+    fields: list[str]
+    purpose: str
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    status_changed_at: datetime
+    ended_by: str | None
+
+
+class GrantPage(_Answer):
+    """A page of grants, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[Grant]
+    next_cursor: str | None
+
+
+class Delivery(_Answer):
+    """What the brand delivered (the redemption itself is shown to the customer only)."""
+
+    id: UUID
+    kind: str
+    amount: str | None
+    currency: str | None
+    delivered_at: datetime
+
+
+class Dispute(_Answer):
+    """A customer's dispute of a delivery, and the brand's answer."""
+
+    disputed_at: datetime
+    reason: str | None
+    answered_at: datetime | None
+    answer: str | None
+
+
+class Obligation(_Answer):
+    """One value a grant owes, and where it stands."""
+
+    id: UUID
+    grant_id: UUID
+    schedule: str
+    period: int
+    description: str
+    kind: str
+    amount: str | None
+    currency: str | None
+    unit: str | None
+    due_at: datetime
+    state: Literal["owed", "overdue", "delivered", "confirmed", "disputed", "cancelled"]
+    state_since: datetime
+    delivery: Delivery | None
+    dispute: Dispute | None
+
+
+class DeletionAttestation(_Answer):
+    """The brand's statement that it deleted (or de-identified) a grant's data, as the broker recorded it."""
+
+    grant_id: UUID
+    outcome: Literal["deleted", "de-identified"]
+    completed_at: datetime
+    attested_at: datetime
+    deletion_due_at: datetime | None
+    on_time: bool
+
+
+class LoggedEntry(_Answer):
+    """One audit log entry about this brand, with its inclusion proof (base64) to the page's checkpoint."""
+
+    index: int
+    kind: str
+    at: datetime
+    event: dict[str, Any]
+    entry: str
+    leaf_hash: str
+    inclusion_proof: list[str]
+
+
+class AccessLogPage(_Answer):
+    """A page of the brand's audit log entries, newest first, with the checkpoint they prove against."""
+
+    checkpoint: str
+    verifier_key: str
+    tree_size: int
+    items: list[LoggedEntry]
+    next_cursor: str | None
