@@ -96,6 +96,12 @@ class AccessLog:
         about one of its grants."""
         return self._page(session, _about(AuditEntry.brand_id, brand_id, grant_id), cursor, limit)
 
+    def proven(self, session: Session, indices: Sequence[int]) -> AccessLogPage:
+        """These entries (committed ones: below the current checkpoint), newest first, with their
+        proofs against the current checkpoint; what a consent receipt's bundle carries."""
+        about = col(AuditEntry.index).in_(list(indices))
+        return self._page(session, about, None, max(len(indices), 1))
+
     def reads_since(
         self, session: Session, customer_id: UUID, grant_id: UUID, since: datetime
     ) -> list[datetime]:
