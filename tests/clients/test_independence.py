@@ -17,6 +17,7 @@ ALLOWED = {
     "typer",
     "rich",
     "clients",
+    "joserfc",  # receipts are JWS: verified with a JOSE library, never hand-rolled JOSE
 }  # pydantic_core: pydantic's own
 SERVER_SIDE = {"vault", "broker", "migrations", "sqlmodel", "sqlalchemy", "fastapi", "starlette", "authlib"}
 
