@@ -85,6 +85,9 @@ class AuditLog:
             subject=subject,
             **details,
         )
+        if not session.in_transaction():
+            # Begin (no connection is taken yet) so that a rollback before any SQL still drops the entry.
+            session.begin()
         queued = QueuedEntry(
             entry.canonical(), entry.at, tree.Lookup(kind.value, customer_id, brand_id, entry.grant)
         )
