@@ -22,7 +22,7 @@ The README maps these names onto ISO/IEC TS 27560 and the Kantara Consent Receip
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -36,7 +36,7 @@ from broker.consent.models import Grant, Offer
 from broker.consent.purposes import DPV, PURPOSES
 from broker.notices import Notice, NoticeType
 from broker.oauth.models import Brand
-from vault.fields import CATALOGUE
+from vault.fields import CATALOGUE, Sensitivity
 
 __all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "event_of", "receipt_terms"]
 
@@ -120,12 +120,7 @@ def receipt_terms(
         "retention_days": offer.retention_days,
         "recipients": list(offer.recipients),
         "declared_value": offer.value,
-        "collection_method": {
-            "method": "oauth-consent-screen",
-            "description": "the customer chose the fields on the broker's OAuth consent screen "
-            "(authorization code with PKCE) and approved",
-            "dpv": DPV + "ExpressedConsent",
-        },
+        "collection_method": _collection_method(grant.fields),
         "offer": {"id": str(offer.id), "version": offer.version, "title": offer.title},
     }
 
@@ -145,6 +140,27 @@ def complete(
         "event_by": logged["actor"],
         "subject": logged["subject"],
         "audit": {"log": log_origin, "index": entry.index, "leaf_hash": b64(entry.leaf_hash)},
+    }
+
+
+def _collection_method(fields: Sequence[str]) -> dict[str, Any]:
+    """How consent was given: on the broker's consent screen, with the separate explicit tick that
+    special-category fields require (DPV: explicitly expressed consent) when the grant has any."""
+    explicit = [
+        n for n in fields if n in CATALOGUE and CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY
+    ]
+    description = (
+        "the customer chose the fields on the broker's OAuth consent screen "
+        "(authorization code with PKCE) and approved"
+    )
+    if explicit:
+        description += (
+            f", ticking a separate box to agree explicitly to the sensitive ones ({', '.join(explicit)})"
+        )
+    return {
+        "method": "oauth-consent-screen",
+        "description": description,
+        "dpv": DPV + ("ExplicitlyExpressedConsent" if explicit else "ExpressedConsent"),
     }
 
 

@@ -19,8 +19,8 @@ class Receipt(SQLModel, table=True):
 
     __tablename__ = "consent_receipt"
     __table_args__ = (
-        Index("ix_consent_receipt_customer_page", "customer_id", "issued_at", "id"),
-        Index("ix_consent_receipt_grant_page", "grant_id", "issued_at", "id"),
+        Index("ix_consent_receipt_customer_page", "customer_id", "audit_index"),
+        Index("ix_consent_receipt_grant_page", "grant_id", "audit_index"),
     )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)

@@ -17,9 +17,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from joserfc import jws
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
-from broker.audit.access_log import AccessLog
+from broker.audit.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.audit.log import QueuedEntry
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, Offer
@@ -27,7 +28,7 @@ from broker.errors import NotFound
 from broker.notices import Notice
 from broker.oauth.models import Brand
 from broker.oauth.signing import SigningKeys
-from broker.pagination import Page, page
+from broker.pagination import Page
 from broker.receipts.document import RECEIPT_TYPE, complete, event_of, receipt_terms
 from broker.receipts.models import Receipt
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
@@ -93,9 +94,7 @@ class Receipts:
         query = select(Receipt).where(Receipt.customer_id == customer_id)
         if grant_id is not None:
             query = query.where(Receipt.grant_id == grant_id)
-        return self._bundles(
-            session, page(session, query, Receipt.issued_at, Receipt.id, cursor=cursor, limit=limit)
-        )
+        return self._bundles(session, _page(session, query, cursor, limit))
 
     def one_for_customer(self, session: Session, customer_id: UUID, receipt_id: UUID) -> ReceiptPublic:
         """One of the customer's receipts; anyone else's, like an unknown id, is 404."""
@@ -110,9 +109,7 @@ class Receipts:
         """The receipts of one of the brand's grants, newest first; another brand's grant is 404."""
         self.grants.for_brand(session, brand_id, grant_id)
         query = select(Receipt).where(Receipt.grant_id == grant_id, Receipt.brand_id == brand_id)
-        return self._bundles(
-            session, page(session, query, Receipt.issued_at, Receipt.id, cursor=cursor, limit=limit)
-        )
+        return self._bundles(session, _page(session, query, cursor, limit))
 
     def _bundles(self, session: Session, receipts: Page[Receipt]) -> ReceiptPage:
         """Each receipt with its audit entry, proven against one current checkpoint."""
@@ -137,6 +134,16 @@ class Receipts:
             ],
             next_cursor=receipts.next_cursor,
         )
+
+
+def _page(session: Session, query: SelectOfScalar[Receipt], cursor: str | None, limit: int) -> Page[Receipt]:
+    """Newest first in the log's order (the index of each receipt's entry, which never ties), keyset
+    paged with the access log's cursors."""
+    if cursor is not None:
+        query = query.where(col(Receipt.audit_index) < decode_index_cursor(cursor))
+    rows = list(session.exec(query.order_by(col(Receipt.audit_index).desc()).limit(limit + 1)))
+    more, rows = len(rows) > limit, rows[:limit]
+    return Page(items=rows, next_cursor=encode_index_cursor(rows[-1].audit_index) if more else None)
 
 
 def _payload(token: str) -> dict[str, Any]:

@@ -37,8 +37,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('consent_receipt', schema=None) as batch_op:
-        batch_op.create_index('ix_consent_receipt_customer_page', ['customer_id', 'issued_at', 'id'], unique=False)
-        batch_op.create_index('ix_consent_receipt_grant_page', ['grant_id', 'issued_at', 'id'], unique=False)
+        batch_op.create_index('ix_consent_receipt_customer_page', ['customer_id', 'audit_index'], unique=False)
+        batch_op.create_index('ix_consent_receipt_grant_page', ['grant_id', 'audit_index'], unique=False)
 
 
 def downgrade() -> None:

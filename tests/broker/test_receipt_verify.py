@@ -60,10 +60,8 @@ def files(
     brand: BrandCredentials,
     offer: dict[str, Any],
     customer: str,
-    clock: FakeClock,
 ) -> Files:
     tokens = authorized(client, brand, offer)
-    clock.advance(seconds=1)
     grant_id = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
     revoked = client.delete(f"/v1/me/grants/{grant_id.json()['grant_id']}", headers=bearer(customer))
     assert revoked.status_code == 204
