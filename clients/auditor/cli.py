@@ -379,11 +379,17 @@ def receipt_verify(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="a receipt bundle, as the API returns it")],
     key: VerifierKey,
     jwks: Annotated[list[str] | None, typer.Option("--jwks", metavar="FILE_OR_URL", help=_JWKS_HELP)] = None,
-    thumbprints: Annotated[list[str] | None, typer.Option("--thumbprint", help=_THUMBPRINT_HELP)] = None,
+    thumbprints: Annotated[
+        list[str] | None, typer.Option("--thumbprint", metavar="THUMBPRINT", help=_THUMBPRINT_HELP)
+    ] = None,
     as_json: JsonOutput = False,
 ) -> None:
     """Check a consent receipt offline: its JWS signature by a trusted broker key, that it says what
-    its audit entry says, and that the entry is in the log under a checkpoint signed by the pinned key."""
+    its audit entry says, and that the entry is in the log under a checkpoint signed by the pinned key.
+
+    Trusted are only the log key you pin with --key and signing keys you chose: those in a JWKS given
+    with --jwks, or the key inside the bundle when its thumbprint is one you pinned with --thumbprint.
+    Exit 0 when verified, 1 when a check failed, 2 for usage errors or a JWKS that cannot be loaded."""
     if not jwks and not thumbprints:
         raise typer.BadParameter("say which signing keys to trust: --jwks FILE_OR_URL or --thumbprint T")
     keys = [k for source in jwks or [] for k in _load_jwks(ctx, source)]
