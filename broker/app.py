@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import accounts, audit, brand, health, me, oauth, offers, problems, value
+from broker.api import accounts, audit, brand, health, me, oauth, offers, problems, receipts, value
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
@@ -77,6 +77,7 @@ def create_app(
     app.include_router(brand.router)
     app.include_router(offers.router)
     app.include_router(audit.router)
+    app.include_router(receipts.router)
     app.include_router(value.brand_router)
     app.include_router(value.customer_router)
     app.include_router(value.auditor_router)

@@ -26,6 +26,7 @@ def import_models() -> None:
     import broker.audit.models
     import broker.consent.models
     import broker.oauth.models
+    import broker.receipts.models
     import broker.value.models  # noqa: F401
     import vault.models  # noqa: F401
 

@@ -18,6 +18,7 @@ from uuid import UUID
 from sqlmodel import Session
 
 from broker.audit.entries import Actor
+from broker.audit.log import QueuedEntry
 
 __all__ = ["Notice", "NoticeType", "Notices", "Subscriber"]
 
@@ -41,6 +42,8 @@ class Notice:
     `data` holds the details that go with the type, as JSON-ready values: for grant notices the
     grant's terms (`fields`, `purpose`, `expires_at` as ISO 8601) and, when there is one, `reason`;
     for `value.disputed` the `obligation` id. Never a field's value or anything that names the customer.
+    `entry` is the audit entry the same transaction queued for it, when there is one: its index in the
+    log is known once the transaction commits (`QueuedEntry.when_appended`).
     """
 
     type: NoticeType
@@ -50,6 +53,7 @@ class Notice:
     brand_id: UUID
     customer_id: UUID
     data: Mapping[str, object] = field(default_factory=dict)
+    entry: QueuedEntry | None = None
 
 
 class Subscriber(Protocol):

@@ -30,6 +30,7 @@ from broker.lifecycle import Lifecycle
 from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
+from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
@@ -67,6 +68,7 @@ class Runtime:
     audit: AuditLog
     checkpoints: Checkpoints
     access_log: AccessLog
+    receipts: Receipts
     auditors: Auditors
     notices: Notices
     lifecycle: Lifecycle
@@ -126,6 +128,11 @@ def build_runtime(
         origin=log_origin(str(settings.base_url)),
     )
     checkpoints = Checkpoints(signer=log_signer, clock=clock)
+    access_log = AccessLog(checkpoints)
+    receipts = Receipts(
+        clock=clock, issuer=oauth.issuer, signing=oauth.signing, grants=grants, access_log=access_log
+    )
+    notices.subscribers.append(receipts)
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
     return Runtime(
         settings=settings,
@@ -144,7 +151,8 @@ def build_runtime(
         export=CustomerExport(profiles=profiles, grants=grants, value=value_views),
         audit=audit,
         checkpoints=checkpoints,
-        access_log=AccessLog(checkpoints),
+        access_log=access_log,
+        receipts=receipts,
         auditors=Auditors(clock=clock),
         notices=notices,
         lifecycle=Lifecycle(grants),

@@ -28,7 +28,7 @@ from broker.consent.models import Grant
 from broker.errors import ValidationFailed
 from broker.oauth.models import Brand
 
-__all__ = ["AccessLog", "AccessLogPage", "LoggedEntry"]
+__all__ = ["AccessLog", "AccessLogPage", "LoggedEntry", "decode_index_cursor", "encode_index_cursor"]
 
 _HASH = "standard base64 of a SHA-256 hash"
 _BAD_CURSOR = "cursor is not one this API issued: pass next_cursor from the previous page unchanged"
@@ -97,6 +97,12 @@ class AccessLog:
         about one of its grants."""
         return self._page(session, _about(AuditEntry.brand_id, brand_id, grant_id), cursor, limit)
 
+    def proven(self, session: Session, indices: Sequence[int]) -> AccessLogPage:
+        """These entries (committed ones: below the current checkpoint), newest first, with their
+        proofs against the current checkpoint; what a consent receipt's bundle carries."""
+        about = col(AuditEntry.index).in_(list(indices))
+        return self._page(session, about, None, max(len(indices), 1))
+
     def reads_since(
         self, session: Session, customer_id: UUID, grant_id: UUID, since: datetime
     ) -> list[datetime]:
@@ -130,7 +136,7 @@ class AccessLog:
         checkpoint = self.checkpoints.current(session)
         query = select(AuditEntry).where(about, col(AuditEntry.index) < checkpoint.tree_size)
         if cursor is not None:
-            query = query.where(col(AuditEntry.index) < _decode_cursor(cursor))
+            query = query.where(col(AuditEntry.index) < decode_index_cursor(cursor))
         rows = list(session.exec(query.order_by(col(AuditEntry.index).desc()).limit(limit + 1)))
         more, rows = len(rows) > limit, rows[:limit]
         proofs = tree.inclusion_proofs(session, [row.index for row in rows], checkpoint.tree_size)
@@ -140,7 +146,7 @@ class AccessLog:
             verifier_key=self.checkpoints.verifier_key(),
             tree_size=checkpoint.tree_size,
             items=[_logged(row, proof, names) for row, proof in zip(rows, proofs, strict=True)],
-            next_cursor=_encode_cursor(rows[-1].index) if more else None,
+            next_cursor=encode_index_cursor(rows[-1].index) if more else None,
         )
 
 
@@ -170,11 +176,13 @@ def _brand_names(session: Session, ids: set[UUID]) -> dict[UUID, str]:
     return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(ids))).all())
 
 
-def _encode_cursor(index: int) -> str:
+def encode_index_cursor(index: int) -> str:
+    """The opaque cursor of a page that continues below the log index `index` (newest first)."""
     return base64.urlsafe_b64encode(f"i{index}".encode()).rstrip(b"=").decode()
 
 
-def _decode_cursor(text: str) -> int:
+def decode_index_cursor(text: str) -> int:
+    """The log index in a cursor from `encode_index_cursor`; `ValidationFailed` (pointer /cursor) else."""
     try:
         raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True).decode()
         if not raw.startswith("i") or not raw[1:].isdigit():

@@ -4,12 +4,16 @@
 just before that session commits (a `before_commit` hook on every `Session`). So an event and
 its entry commit together or not at all, and the log's head row is always the last lock a
 transaction takes, which keeps appenders from deadlocking with anything that locks grants or tokens.
+
+`record` returns the `QueuedEntry`: its `index` and `leaf_hash` are known once appended, and work that
+needs them (a consent receipt naming its entry) registers `when_appended`; it runs inside the same
+commit, right after the append, so whatever it adds to the session commits with the entry, or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -22,10 +26,33 @@ from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 
-__all__ = ["REQUEST_ID", "AuditLog"]
+__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry"]
 
 REQUEST_ID = "request_id"  # key in `Session.info`: the request an event belongs to
 _PENDING = "consentry_audit_pending"
+
+AppendedHook = Callable[[Session, "QueuedEntry"], None]
+
+
+@dataclass(eq=False, slots=True)
+class QueuedEntry:
+    """An entry queued in a transaction: its bytes now, its place in the log once appended."""
+
+    entry: bytes
+    at: datetime
+    lookup: tree.Lookup
+    index: int | None = None  # set when the transaction commits
+    hooks: list[AppendedHook] = field(default_factory=list)
+
+    @property
+    def leaf_hash(self) -> bytes:
+        """SHA-256(0x00 ‖ entry), the hash the log stores for it."""
+        return tree.leaf_hash(self.entry)
+
+    def when_appended(self, hook: AppendedHook) -> None:
+        """Run `hook(session, self)` right after this entry is appended, inside the same commit; it may
+        add rows to the session (they are flushed by that commit) but must not commit or record entries."""
+        self.hooks.append(hook)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +71,10 @@ class AuditLog:
         customer_id: UUID | None = None,
         brand_id: UUID | None = None,
         **details: Any,
-    ) -> None:
-        """Queue an entry for this transaction. `customer_id` is never written into the entry: with a
-        brand, the entry carries the customer's pairwise subject; the id only goes in the lookup column."""
+    ) -> QueuedEntry:
+        """Queue an entry for this transaction and return it. `customer_id` is never written into the
+        entry: with a brand, the entry carries the customer's pairwise subject; the id only goes in the
+        lookup column."""
         subject = self.subject(brand_id, customer_id) if brand_id and customer_id else None
         entry = Event(
             kind=kind,
@@ -57,9 +85,15 @@ class AuditLog:
             subject=subject,
             **details,
         )
-        pending: list[tuple[bytes, tree.Lookup, datetime]] = session.info.setdefault(_PENDING, [])
-        lookup = tree.Lookup(kind.value, customer_id, brand_id, entry.grant)
-        pending.append((entry.canonical(), lookup, entry.at))
+        if not session.in_transaction():
+            # Begin (no connection is taken yet) so that a rollback before any SQL still drops the entry.
+            session.begin()
+        queued = QueuedEntry(
+            entry.canonical(), entry.at, tree.Lookup(kind.value, customer_id, brand_id, entry.grant)
+        )
+        pending: list[QueuedEntry] = session.info.setdefault(_PENDING, [])
+        pending.append(queued)
+        return queued
 
     def record_alone(
         self, sessions: Callable[[], Session], kind: Kind, *, actor: Actor, **details: Any
@@ -70,12 +104,13 @@ class AuditLog:
             session.commit()
 
     def forget_customer(self, session: Session, customer_id: UUID) -> None:
-        """Unlink a deleted account from its entries: the lookup column only; the log is unchanged."""
-        pending: list[tuple[bytes, tree.Lookup, datetime]] = session.info.get(_PENDING, [])
-        pending[:] = [
-            (entry, replace(lookup, customer_id=None) if lookup.customer_id == customer_id else lookup, at)
-            for entry, lookup, at in pending
-        ]
+        """Unlink a deleted account from its entries: the lookup column only; the log is unchanged.
+        Work waiting on the account's queued entries (their receipts) is dropped with the account."""
+        pending: list[QueuedEntry] = session.info.get(_PENDING, [])
+        for queued in pending:
+            if queued.lookup.customer_id == customer_id:
+                queued.lookup = replace(queued.lookup, customer_id=None)
+                queued.hooks.clear()
         session.exec(
             update(AuditEntry)
             .where(col(AuditEntry.customer_id) == customer_id)
@@ -86,10 +121,17 @@ class AuditLog:
 
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
-    """Append the entries queued on `session`, in the order recorded, as its transaction commits."""
-    pending: list[tuple[bytes, tree.Lookup, datetime]] | None = session.info.pop(_PENDING, None)
-    if pending:
-        tree.append_many(session, [(entry, lookup) for entry, lookup, _ in pending], at=pending[-1][2])
+    """Append the entries queued on `session`, in the order recorded, as its transaction commits; then
+    run the hooks waiting on them, in the same order."""
+    pending: list[QueuedEntry] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    indices = tree.append_many(session, [(q.entry, q.lookup) for q in pending], at=pending[-1].at)
+    for queued, index in zip(pending, indices, strict=True):
+        queued.index = index
+    for queued in pending:
+        for hook in queued.hooks:
+            hook(session, queued)
 
 
 @event.listens_for(Session, "after_soft_rollback")

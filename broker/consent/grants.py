@@ -113,7 +113,7 @@ class Grants:
         **more: object,
     ) -> None:
         terms = {"fields": grant.fields, "purpose": grant.purpose, "expires_at": grant.expires_at}
-        self.audit.record(
+        entry = self.audit.record(
             session,
             kind,
             actor=actor,
@@ -136,6 +136,7 @@ class Grants:
                 brand_id=grant.brand_id,
                 customer_id=grant.customer_id,
                 data=data,
+                entry=entry,
             ),
         )
 

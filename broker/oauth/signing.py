@@ -92,10 +92,16 @@ class SigningKeys:
         """The public JWK set to publish."""
         return {"keys": [k.key.as_dict(private=False) for k in self._keys()]}
 
-    def sign(self, claims: dict[str, Any]) -> str:
-        """A compact JWS of `claims`, typed at+jwt, signed by the newest key."""
+    def public_key(self, kid: str) -> dict[str, Any] | None:
+        """The public JWK with this kid while it is published; None once it was retired."""
+        found = [k for k in self._keys() if k.kid == kid]
+        return found[0].key.as_dict(private=False) if found else None
+
+    def sign(self, claims: dict[str, Any], *, typ: str = TOKEN_TYPE) -> str:
+        """A compact JWS of `claims`, signed by the newest key, typed at+jwt unless `typ` names another
+        type (consent receipts), which `verify` then refuses as an access token."""
         current = self._keys()[-1]
-        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": current.kid}
+        header = {"alg": ALGORITHM, "typ": typ, "kid": current.kid}
         return jwt.encode(header, claims, current.key, algorithms=[ALGORITHM])
 
     def verify(self, token: str) -> dict[str, Any]:

@@ -6,10 +6,13 @@
 - `verify`: `verify_log`, which downloads and checks a whole log against its signed checkpoint and
   the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`StreamingTree`).
 - `replay`: `check_reads`, which replays the log's grant events and lists uncovered profile reads.
+- `receipt`: `verify_receipt`, which checks a consent receipt bundle: its JWS signature by a trusted
+  key, its claims against its audit entry, and the entry's inclusion under a checkpoint signed by the
+  pinned log key.
 
 Verification functions of `merkle` answer True or False; everything in `note` fails with one
-`NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log` and `check_reads`
-return reports listing what failed.
+`NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log`, `check_reads` and
+`verify_receipt` return reports listing what failed.
 """
 
 from clients.auditor.api import (
@@ -43,6 +46,7 @@ from clients.auditor.note import (
     parse_private_key,
     parse_verifier_key,
 )
+from clients.auditor.receipt import ReceiptReport, verify_receipt
 from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
 from clients.auditor.verify import (
     AuditorState,
@@ -67,6 +71,7 @@ __all__ = [
     "MalformedResponse",
     "NoteError",
     "ReadViolation",
+    "ReceiptReport",
     "Replay",
     "ReplayReport",
     "ServerUnreachable",
@@ -93,4 +98,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_log",
+    "verify_receipt",
 ]

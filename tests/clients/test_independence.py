@@ -21,6 +21,7 @@ ALLOWED = {
     "typer",
     "rich",
     "clients",
+    "joserfc",  # receipts are JWS: verified with a JOSE library, never hand-rolled JOSE
 }  # pydantic_core: pydantic's own
 BRAND_ALLOWED = {"httpx", "pydantic", "pydantic_core", "clients"}  # no cryptography, typer or rich either
 SERVER_SIDE = {"vault", "broker", "migrations", "sqlmodel", "sqlalchemy", "fastapi", "starlette", "authlib"}

@@ -1,0 +1,174 @@
+"""What a consent receipt says: the fields of an ISO/IEC TS 27560 consent record, in DPV terms.
+
+A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), format `version`
+`consentry-receipt/1`:
+
+- `receipt_id`, `iss` (the broker), `iat`, `issued_at`; `record_id` (the grant: one consent record,
+  many receipts);
+- `event` (`given`, `amended`, `withdrawn`, `revoked`, `expired`), `event_time`, `event_by` (customer,
+  brand, broker) and `state` with its DPV consent status (`ConsentGiven`, `ConsentWithdrawn`,
+  `ConsentRevoked`, `ConsentExpired`);
+- `subject`: the customer as the brand knows them, its pairwise `sub`; never an email, name or value;
+- `controller`: the brand (id, name, client_id; `contact` null: brands declare none yet, the broker
+  relays); `broker`: the intermediary that issued the receipt;
+- `purposes` (our slug, the DPV purpose, the brand's own explanation), `personal_data` (field names
+  with DPV personal-data categories and sensitivity), `duration` (from, until), `retention_days`,
+  `recipients`, `declared_value`, `collection_method` (the broker's OAuth consent screen) and `offer`
+  (the exact offer version consented to);
+- `audit`: the log's origin and the `index` and `leaf_hash` of the audit entry recording this event.
+
+The README maps these names onto ISO/IEC TS 27560 and the Kantara Consent Receipt 1.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+from uuid import UUID
+
+from broker.audit.entries import Actor, decode, rfc3339
+from broker.audit.log import QueuedEntry
+from broker.audit.reader import b64
+from broker.consent.models import Grant, Offer
+from broker.consent.purposes import DPV, PURPOSES
+from broker.notices import Notice, NoticeType
+from broker.oauth.models import Brand
+from vault.fields import CATALOGUE, Sensitivity
+
+__all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "event_of", "receipt_terms"]
+
+FORMAT: Final = "consentry-receipt/1"
+RECEIPT_TYPE: Final = "consent-receipt+jwt"  # JWS typ: never at+jwt, so no receipt passes as a token
+PD: Final = "https://w3id.org/dpv/pd#"
+
+# DPV personal-data categories (https://w3id.org/dpv/pd) for the catalogue's fields; a field without a
+# fitting category carries none and its name is authoritative.
+# fmt: off
+DPV_CATEGORIES: Final[Mapping[str, str]] = MappingProxyType({
+    "email": PD + "EmailAddress", "phone": PD + "TelephoneNumber",
+    "given_name": PD + "Name", "family_name": PD + "Name", "birthdate": PD + "BirthDate",
+    "postcode": PD + "PhysicalAddress", "city": PD + "PhysicalAddress", "country": PD + "Country",
+    "household_size": PD + "FamilyStructure", "life_stage": PD + "FamilyStructure",
+    "dietary": PD + "Preference", "interests": PD + "Interest", "preferred_channels": PD + "Preference",
+    "age_band": PD + "AgeRange", "region": PD + "Location",
+})
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEvent:
+    """What a receipt reports: the event's name and the state of consent after it (a DPV status)."""
+
+    name: str
+    state: str
+    status: str
+
+
+_EVENTS: Final[Mapping[NoticeType, ReceiptEvent]] = MappingProxyType(
+    {
+        NoticeType.GRANT_CREATED: ReceiptEvent("given", "given", DPV + "ConsentGiven"),
+        NoticeType.GRANT_AMENDED: ReceiptEvent("amended", "given", DPV + "ConsentGiven"),
+        NoticeType.GRANT_REVOKED: ReceiptEvent("withdrawn", "withdrawn", DPV + "ConsentWithdrawn"),
+        NoticeType.GRANT_EXPIRED: ReceiptEvent("expired", "expired", DPV + "ConsentExpired"),
+    }
+)
+# Ended by someone other than the customer: DPV calls that revoked, not withdrawn.
+_REVOKED = ReceiptEvent("revoked", "revoked", DPV + "ConsentRevoked")
+
+
+def event_of(notice: Notice) -> ReceiptEvent | None:
+    """The receipt event a notice calls for; None for notices that change no consent (suspended…)."""
+    if notice.type is NoticeType.GRANT_REVOKED and notice.actor is not Actor.CUSTOMER:
+        return _REVOKED
+    return _EVENTS.get(notice.type)
+
+
+def receipt_terms(
+    *, receipt_id: UUID, issuer: str, event: ReceiptEvent, grant: Grant, offer: Offer, brand: Brand
+) -> dict[str, Any]:
+    """The receipt of `event` on `grant` as the terms stand now, before its audit entry has a place in
+    the log (`complete` adds that, and the times)."""
+    purpose = PURPOSES.get(grant.purpose)
+    return {
+        "version": FORMAT,
+        "receipt_id": str(receipt_id),
+        "iss": issuer,
+        "record_id": str(grant.id),
+        "event": event.name,
+        "state": event.state,
+        "state_dpv": event.status,
+        "controller": {
+            "id": str(brand.id),
+            "name": brand.name,
+            "client_id": brand.client_id,
+            "contact": None,
+        },
+        "broker": {"name": "Consentry", "url": issuer, "role": "data intermediary and receipt issuer"},
+        "purposes": [
+            {
+                "purpose": grant.purpose,
+                "dpv": purpose.iri if purpose else None,
+                "label": purpose.label if purpose else grant.purpose,
+                "explanation": offer.purpose_explanation,
+            }
+        ],
+        "personal_data": [_field(name) for name in grant.fields],
+        "duration": {"from": rfc3339(grant.created_at), "until": rfc3339(grant.expires_at)},
+        "retention_days": offer.retention_days,
+        "recipients": list(offer.recipients),
+        "declared_value": offer.value,
+        "collection_method": _collection_method(grant.fields),
+        "offer": {"id": str(offer.id), "version": offer.version, "title": offer.title},
+    }
+
+
+def complete(
+    terms: Mapping[str, Any], *, entry: QueuedEntry, log_origin: str, issued_at: datetime
+) -> dict[str, Any]:
+    """`terms` with what is known once the audit entry is appended: its index and leaf hash, and the
+    event's time, actor and subject exactly as the entry has them."""
+    assert entry.index is not None, "a receipt names an appended entry"
+    logged = decode(entry.entry)
+    return {
+        **terms,
+        "iat": int(issued_at.timestamp()),
+        "issued_at": rfc3339(issued_at),
+        "event_time": logged["at"],
+        "event_by": logged["actor"],
+        "subject": logged["subject"],
+        "audit": {"log": log_origin, "index": entry.index, "leaf_hash": b64(entry.leaf_hash)},
+    }
+
+
+def _collection_method(fields: Sequence[str]) -> dict[str, Any]:
+    """How consent was given: on the broker's consent screen, with the separate explicit tick that
+    special-category fields require (DPV: explicitly expressed consent) when the grant has any."""
+    explicit = [
+        n for n in fields if n in CATALOGUE and CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY
+    ]
+    description = (
+        "the customer chose the fields on the broker's OAuth consent screen "
+        "(authorization code with PKCE) and approved"
+    )
+    if explicit:
+        description += (
+            f", ticking a separate box to agree explicitly to the sensitive ones ({', '.join(explicit)})"
+        )
+    return {
+        "method": "oauth-consent-screen",
+        "description": description,
+        "dpv": DPV + ("ExplicitlyExpressedConsent" if explicit else "ExpressedConsent"),
+    }
+
+
+def _field(name: str) -> dict[str, Any]:
+    spec = CATALOGUE.get(name)
+    return {
+        "field": name,
+        "title": spec.title if spec else name,
+        "dpv": DPV_CATEGORIES.get(name),
+        "sensitivity": spec.sensitivity.value if spec else None,
+    }

@@ -1,0 +1,36 @@
+"""The receipts table: one signed receipt per consent event of a grant (given, amended, ended)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text
+from sqlmodel import Field, SQLModel
+
+from vault.sqltypes import UTCDateTime
+
+
+class Receipt(SQLModel, table=True):
+    """A consent receipt as issued: the compact JWS (its payload is the receipt), the public key that
+    signed it (kept so the receipt stays checkable after that key leaves the JWKS) and the index of
+    the audit entry it matches. Deleting the customer or the grant deletes its receipts."""
+
+    __tablename__ = "consent_receipt"
+    __table_args__ = (
+        Index("ix_consent_receipt_customer_page", "customer_id", "audit_index"),
+        Index("ix_consent_receipt_grant_page", "grant_id", "audit_index"),
+    )
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
+    )
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    event: str = Field(sa_column=Column(String(16), nullable=False))  # given, amended, withdrawn, …
+    audit_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    issued_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    jws: str = Field(sa_column=Column(Text, nullable=False))
+    signing_key: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # public JWK only

@@ -1,0 +1,41 @@
+"""API shapes of receipts: each one a self-contained bundle that can be checked offline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from broker.audit.access_log import LoggedEntry
+
+__all__ = ["ReceiptPage", "ReceiptPublic"]
+
+
+class ReceiptPublic(BaseModel):
+    """A consent receipt and everything needed to check it without trusting the broker: the signed
+    JWS, the public key that signed it, the audit entry it names with its inclusion proof, and the
+    signed checkpoint that proof leads to. `consentry-audit receipt verify` takes this document."""
+
+    id: UUID
+    grant_id: UUID
+    event: str = Field(description="given, amended, withdrawn, revoked or expired")
+    issued_at: datetime
+    receipt: dict[str, Any] = Field(description="the JWS payload, decoded (consentry-receipt/1)")
+    jws: str = Field(description="compact JWS (alg Ed25519, typ consent-receipt+jwt) of the receipt")
+    signing_key: dict[str, Any] = Field(
+        description="the public JWK that signed it (kid in the JWS header); trust it only if it is in a "
+        "JWKS you fetched from /.well-known/jwks.json or its thumbprint is pinned"
+    )
+    audit_entry: LoggedEntry = Field(description="the audit entry the receipt names, with its proof")
+    checkpoint: str = Field(description="C2SP signed note of the checkpoint the proof leads to")
+    verifier_key: str = Field(description="the log's verifier key; pin it out of band")
+    tree_size: int = Field(ge=0)
+
+
+class ReceiptPage(BaseModel):
+    """Receipts, newest first (keyset pagination)."""
+
+    items: list[ReceiptPublic]
+    next_cursor: str | None = Field(description="pass as `cursor` for older receipts; null on the last page")

@@ -1,0 +1,152 @@
+"""Issuing and reading consent receipts.
+
+`Receipts` is a notice subscriber: for grant.created, grant.amended, grant.revoked and grant.expired
+it takes the terms as they stand, and once the transaction's audit entries are appended (inside the
+same commit, `QueuedEntry.when_appended`) it names the matching entry's index and leaf hash, signs the
+receipt with the broker's current Ed25519 key and adds the row. The receipt and its audit entry commit
+together or not at all; suspensions and resumptions change no consent and get no receipt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from joserfc import jws
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from broker.audit.access_log import AccessLog, decode_index_cursor, encode_index_cursor
+from broker.audit.log import QueuedEntry
+from broker.consent.grants import Grants
+from broker.consent.models import Grant, Offer
+from broker.errors import NotFound
+from broker.notices import Notice
+from broker.oauth.models import Brand
+from broker.oauth.signing import SigningKeys
+from broker.pagination import Page
+from broker.receipts.document import RECEIPT_TYPE, complete, event_of, receipt_terms
+from broker.receipts.models import Receipt
+from broker.receipts.schemas import ReceiptPage, ReceiptPublic
+
+__all__ = ["Receipts"]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipts:
+    """Issue receipts (as a notice subscriber) and show them, as bundles, to their customer and brand."""
+
+    clock: Callable[[], datetime]
+    issuer: str
+    signing: SigningKeys
+    grants: Grants
+    access_log: AccessLog
+
+    def notice(self, session: Session, notice: Notice) -> None:
+        """Prepare the receipt a consent event calls for; it is signed when its entry is appended."""
+        event = event_of(notice)
+        if event is None or notice.entry is None:
+            return
+        grant = session.get(Grant, notice.grant_id)
+        assert grant is not None, "a grant notice names a grant"
+        offer, brand = session.get(Offer, grant.offer_id), session.get(Brand, grant.brand_id)
+        assert offer is not None and brand is not None
+        receipt_id = uuid4()
+        # The terms now: a later change in this transaction has its own notice, entry and receipt.
+        terms = receipt_terms(
+            receipt_id=receipt_id, issuer=self.issuer, event=event, grant=grant, offer=offer, brand=brand
+        )
+
+        def issue(session: Session, entry: QueuedEntry) -> None:
+            now = self.clock()
+            claims = complete(
+                terms, entry=entry, log_origin=self.access_log.checkpoints.origin, issued_at=now
+            )
+            token = self.signing.sign(claims, typ=RECEIPT_TYPE)
+            kid = str(jws.extract_compact(token.encode()).headers()["kid"])
+            key = self.signing.public_key(kid)
+            assert key is not None, "the key that just signed is published"
+            assert entry.index is not None
+            session.add(
+                Receipt(
+                    id=receipt_id,
+                    customer_id=grant.customer_id,
+                    grant_id=grant.id,
+                    brand_id=grant.brand_id,
+                    event=event.name,
+                    audit_index=entry.index,
+                    issued_at=now,
+                    jws=token,
+                    signing_key=key,
+                )
+            )
+
+        notice.entry.when_appended(issue)
+
+    def for_customer(
+        self, session: Session, customer_id: UUID, *, cursor: str | None, limit: int, grant_id: UUID | None
+    ) -> ReceiptPage:
+        """The customer's receipts, newest first; only one grant's with `grant_id`."""
+        query = select(Receipt).where(Receipt.customer_id == customer_id)
+        if grant_id is not None:
+            query = query.where(Receipt.grant_id == grant_id)
+        return self._bundles(session, _page(session, query, cursor, limit))
+
+    def one_for_customer(self, session: Session, customer_id: UUID, receipt_id: UUID) -> ReceiptPublic:
+        """One of the customer's receipts; anyone else's, like an unknown id, is 404."""
+        receipt = session.get(Receipt, receipt_id)
+        if receipt is None or receipt.customer_id != customer_id:
+            raise NotFound(f"receipt '{receipt_id}' not found; list yours at /v1/me/receipts")
+        return self._bundles(session, Page(items=[receipt], next_cursor=None)).items[0]
+
+    def for_brand_grant(
+        self, session: Session, brand_id: UUID, grant_id: UUID, *, cursor: str | None, limit: int
+    ) -> ReceiptPage:
+        """The receipts of one of the brand's grants, newest first; another brand's grant is 404."""
+        self.grants.for_brand(session, brand_id, grant_id)
+        query = select(Receipt).where(Receipt.grant_id == grant_id, Receipt.brand_id == brand_id)
+        return self._bundles(session, _page(session, query, cursor, limit))
+
+    def _bundles(self, session: Session, receipts: Page[Receipt]) -> ReceiptPage:
+        """Each receipt with its audit entry, proven against one current checkpoint."""
+        proven = self.access_log.proven(session, [r.audit_index for r in receipts.items])
+        entries = {item.index: item for item in proven.items}
+        return ReceiptPage(
+            items=[
+                ReceiptPublic(
+                    id=r.id,
+                    grant_id=r.grant_id,
+                    event=r.event,
+                    issued_at=r.issued_at,
+                    receipt=_payload(r.jws),
+                    jws=r.jws,
+                    signing_key=r.signing_key,
+                    audit_entry=entries[r.audit_index],
+                    checkpoint=proven.checkpoint,
+                    verifier_key=proven.verifier_key,
+                    tree_size=proven.tree_size,
+                )
+                for r in receipts.items
+            ],
+            next_cursor=receipts.next_cursor,
+        )
+
+
+def _page(session: Session, query: SelectOfScalar[Receipt], cursor: str | None, limit: int) -> Page[Receipt]:
+    """Newest first in the log's order (the index of each receipt's entry, which never ties), keyset
+    paged with the access log's cursors."""
+    if cursor is not None:
+        query = query.where(col(Receipt.audit_index) < decode_index_cursor(cursor))
+    rows = list(session.exec(query.order_by(col(Receipt.audit_index).desc()).limit(limit + 1)))
+    more, rows = len(rows) > limit, rows[:limit]
+    return Page(items=rows, next_cursor=encode_index_cursor(rows[-1].audit_index) if more else None)
+
+
+def _payload(token: str) -> dict[str, Any]:
+    """The payload of a JWS we signed and stored ourselves (no need to verify our own row)."""
+    payload: dict[str, Any] = json.loads(jws.extract_compact(token.encode()).payload)
+    return payload
