@@ -26,7 +26,8 @@ def import_models() -> None:
     import broker.audit.models
     import broker.consent.models
     import broker.oauth.models
-    import broker.value.models  # noqa: F401
+    import broker.value.models
+    import broker.webhooks.models  # noqa: F401
     import vault.models  # noqa: F401
 
 
