@@ -42,7 +42,7 @@ from broker.webhooks.models import (
 )
 from broker.webhooks.signing import WebhookSecrets
 
-__all__ = ["LEASE", "RETRY_DELAYS", "Outcome", "WebhookDelivery"]
+__all__ = ["LEASE", "RETRY_DELAYS", "Job", "Outcome", "WebhookDelivery"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,9 @@ def jitter(delay: timedelta) -> timedelta:
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class Job:
+    """One leased message, with what sending it needs (no database object crosses the send)."""
+
     message_id: UUID
     webhook_id: str
     endpoint_id: UUID
@@ -94,16 +96,17 @@ class WebhookDelivery:
 
     def deliver_due(self, sessions: SessionFactory, limit: int = BATCH) -> int:
         """Try every message due now, up to `limit`; returns how many were tried."""
-        jobs = self._claim(sessions, limit)
+        jobs = self.claim(sessions, limit)
         for job in jobs:
             started = self.clock()
             outcome = self.send(job)
             self._record(sessions, job, started, outcome)
         return len(jobs)
 
-    def _claim(self, sessions: SessionFactory, limit: int) -> list[_Job]:
+    def claim(self, sessions: SessionFactory, limit: int) -> list[Job]:
+        """Lease up to `limit` due messages to this worker, committed before anything is sent."""
         now = self.clock()
-        jobs: list[_Job] = []
+        jobs: list[Job] = []
         with sessions() as session:
             due = session.exec(
                 select(WebhookMessage)
@@ -122,14 +125,14 @@ class WebhookDelivery:
                 else:
                     message.next_attempt_at = now + LEASE
                     jobs.append(
-                        _Job(message.id, message.webhook_id, endpoint.id, endpoint.url,
+                        Job(message.id, message.webhook_id, endpoint.id, endpoint.url,
                              endpoint.secret_version, message.event_type, message.body)
                     )  # fmt: skip
                 session.add(message)
             session.commit()
         return jobs
 
-    def send(self, job: _Job) -> Outcome:
+    def send(self, job: Job) -> Outcome:
         """One POST of a message, signed now, to an address vetted now; never raises."""
         start = time.perf_counter()
         try:
@@ -158,7 +161,7 @@ class WebhookDelivery:
             status, error = None, f"connection failed ({type(exc).__name__})"
         return Outcome(status, error, int((time.perf_counter() - start) * 1000))
 
-    def _record(self, sessions: SessionFactory, job: _Job, started: datetime, outcome: Outcome) -> None:
+    def _record(self, sessions: SessionFactory, job: Job, started: datetime, outcome: Outcome) -> None:
         with sessions() as session:
             message = session.get(WebhookMessage, job.message_id)
             if message is None:  # its endpoint was deleted meanwhile
