@@ -126,8 +126,8 @@ def refusal(address: IPAddress) -> str | None:
         (address.is_link_local, "a link-local address (cloud metadata lives there)"),
         (address.is_multicast, "a multicast address"),
         (isinstance(address, ipaddress.IPv4Address) and address in _SHARED, "a shared (CGNAT) address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),
     )
     return next((why for failed, why in checks if failed), None)

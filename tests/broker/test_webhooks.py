@@ -133,7 +133,8 @@ def test_every_grant_and_value_event_reaches_the_brand_signed_and_without_person
 
     assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 6
     assert receiver.types() == [
-        "grant.created", "grant.amended", "grant.suspended", "grant.resumed", "value.disputed", "grant.revoked",
+        "grant.created", "grant.amended", "grant.suspended", "grant.resumed",
+        "value.disputed", "grant.revoked",
     ]  # fmt: skip
     assert all(verifies(endpoint["secret"], r) for r in receiver.got)
     assert len({r.headers["webhook-id"] for r in receiver.got}) == 6
