@@ -6,6 +6,7 @@ defences are in test_webhook_addresses.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from oauth_support import REDIRECT, BrandCredentials, authorized, brand_token, portal_login, publish_offer
 from sqlmodel import Session, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from support import FakeClock, bearer, make_settings, sign_up
 from webhook_support import Receiver, hook_token, register, running_receiver, verifies
 
@@ -27,6 +29,7 @@ from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 from broker.webhooks.delivery import LEASE, RETRY_DELAYS
 from broker.webhooks.models import MessageStatus, WebhookMessage
+from vault.sqltypes import utcnow
 
 
 @pytest.fixture
@@ -157,6 +160,25 @@ def test_every_grant_and_value_event_reaches_the_brand_signed_and_without_person
     ):
         assert personal not in everything
     assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 0, "each message is delivered once"
+
+
+def test_the_standard_webhooks_reference_library_verifies_what_we_send(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    receiver: Receiver,
+) -> None:
+    endpoint = register(client, hook_token(client, brand), receiver.base, events=["grant.created"])
+    authorized(client, brand, offer)
+    # The library checks webhook-timestamp against the real time, so this worker signs on the real clock.
+    dataclasses.replace(runtime.webhook_delivery, clock=utcnow).deliver_due(runtime.sessions)
+    [received] = receiver.got
+    verified = Webhook(endpoint["secret"]).verify(received.body, received.headers)
+    assert verified["type"] == "grant.created"
+    with pytest.raises(WebhookVerificationError):
+        Webhook(endpoint["secret"]).verify(received.body.replace(b"created", b"revoked"), received.headers)
 
 
 def test_an_expiry_found_by_the_sweep_is_delivered(
