@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.notices import Notice
@@ -64,9 +64,9 @@ class Webhooks:
             vet(draft.url, allow_private=self.allow_private, resolve=self.resolve)
         except Refused as exc:
             raise ValidationFailed(str(exc), errors=[{"pointer": "/url", "detail": str(exc)}]) from None
-        count = len(
-            session.exec(select(WebhookEndpoint.id).where(WebhookEndpoint.brand_id == brand_id)).all()
-        )
+        count = session.exec(
+            select(func.count()).select_from(WebhookEndpoint).where(WebhookEndpoint.brand_id == brand_id)
+        ).one()
         if count >= MAX_ENDPOINTS:
             raise Conflict(
                 f"a brand may register at most {MAX_ENDPOINTS} webhook endpoints; delete one first"

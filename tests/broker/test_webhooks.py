@@ -29,6 +29,7 @@ from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 from broker.webhooks.delivery import LEASE, RETRY_DELAYS
 from broker.webhooks.models import MessageStatus, WebhookMessage
+from broker.webhooks.service import MAX_ENDPOINTS
 from vault.sqltypes import utcnow
 
 
@@ -71,6 +72,19 @@ def test_registering_shows_the_secret_once_and_the_endpoint_is_the_brands_alone(
         assert theirs.status_code == 404 and theirs.headers["content-type"] == "application/problem+json"
     assert client.delete(f"/v1/webhooks/{created['id']}", headers=bearer(token)).status_code == 204
     assert client.get(f"/v1/webhooks/{created['id']}", headers=bearer(token)).status_code == 404
+
+
+def test_a_brand_may_register_at_most_twenty_endpoints(
+    client: TestClient, brand: BrandCredentials, receiver: Receiver
+) -> None:
+    token = hook_token(client, brand)
+    for n in range(MAX_ENDPOINTS):
+        register(client, token, f"{receiver.base}/{n}")
+    refused = client.post("/v1/webhooks", json={"url": receiver.base}, headers=bearer(token))
+    assert refused.status_code == 409 and "delete one first" in refused.json()["detail"]
+    first = client.get("/v1/webhooks", params={"limit": 15}, headers=bearer(token)).json()
+    rest = client.get("/v1/webhooks", params={"cursor": first["next_cursor"]}, headers=bearer(token)).json()
+    assert len(first["items"]) + len(rest["items"]) == MAX_ENDPOINTS and rest["next_cursor"] is None
 
 
 def test_managing_webhooks_needs_the_webhooks_scopes(
