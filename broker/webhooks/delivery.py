@@ -49,10 +49,12 @@ log = logging.getLogger(__name__)
 # After the first try: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h; then the message fails
 # (about 3 days and 3 hours after the event).
 RETRY_DELAYS = tuple(timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400))
-LEASE = timedelta(minutes=2)  # longer than one send can take (TIMEOUT), so a lease outlives its send
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # per step; the answer's body also has READ_DEADLINE in all
+READ_DEADLINE = 15.0  # seconds: a receiver trickling its answer is cut off
 MAX_RESPONSE_BYTES = 4096
-BATCH = 100
+PER_RUN = 100  # messages one `deliver_due` tries at most
+BATCH = 10  # messages claimed at once: sent one after another, so the lease must cover them all
+LEASE = timedelta(minutes=5)  # > BATCH sends at their slowest (connect + write + first byte + READ_DEADLINE)
 USER_AGENT = "Consentry-Webhooks/1"
 
 
@@ -94,17 +96,23 @@ class WebhookDelivery:
     transport: httpx.BaseTransport | None = None
     spread: Callable[[timedelta], timedelta] = jitter
 
-    def deliver_due(self, sessions: SessionFactory, limit: int = BATCH) -> int:
-        """Try every message due now, up to `limit`; returns how many were tried."""
-        jobs = self.claim(sessions, limit)
-        for job in jobs:
-            started = self.clock()
-            outcome = self.send(job)
-            self._record(sessions, job, started, outcome)
-        return len(jobs)
+    def deliver_due(self, sessions: SessionFactory, limit: int = PER_RUN) -> int:
+        """Try the messages due now, up to `limit`, claimed `BATCH` at a time; returns how many were tried."""
+        tried = 0
+        while tried < limit:
+            jobs = self.claim(sessions, min(BATCH, limit - tried))
+            for job in jobs:
+                started = self.clock()
+                outcome = self.send(job)
+                self._record(sessions, job, started, outcome)
+            tried += len(jobs)
+            if len(jobs) < BATCH:
+                break
+        return tried
 
-    def claim(self, sessions: SessionFactory, limit: int) -> list[Job]:
-        """Lease up to `limit` due messages to this worker, committed before anything is sent."""
+    def claim(self, sessions: SessionFactory, limit: int = BATCH) -> list[Job]:
+        """Lease up to `limit` (at most `BATCH`) due messages to this worker, committed before any send."""
+        limit = min(limit, BATCH)
         now = self.clock()
         jobs: list[Job] = []
         with sessions() as session:
@@ -151,7 +159,7 @@ class WebhookDelivery:
                 )  # fmt: skip
                 response = client.send(request, stream=True)
                 try:
-                    _drain(response)
+                    _drain(response, deadline=start + READ_DEADLINE)
                 finally:
                     response.close()
                 status: int | None = response.status_code
@@ -208,8 +216,8 @@ class WebhookDelivery:
         """Deliver what is due now and every `interval` seconds until cancelled; failures are logged."""
         while True:
             try:
-                while await anyio.to_thread.run_sync(self.deliver_due, sessions) == BATCH:
-                    pass  # a full batch: more may be due at once
+                while await anyio.to_thread.run_sync(self.deliver_due, sessions) == PER_RUN:
+                    pass  # as many as one call takes: more may be due at once
             except Exception:
                 log.exception("webhook delivery failed; trying again in %s s", interval)
             await anyio.sleep(interval)
@@ -224,12 +232,13 @@ def _pinned(target: Target) -> str:
     return f"{target.url.scheme}://{host}:{target.port}{path}{query}"
 
 
-def _drain(response: httpx.Response) -> None:
-    """Read at most `MAX_RESPONSE_BYTES` of the answer: a receiver cannot make us read a flood."""
+def _drain(response: httpx.Response, *, deadline: float) -> None:
+    """Read at most `MAX_RESPONSE_BYTES` of the answer, until `deadline` (a `perf_counter` time) at
+    the latest: a receiver can make us read neither a flood nor a trickle."""
     if response.is_stream_consumed:  # a transport that answered from memory (tests)
         return
     read = 0
     for chunk in response.iter_raw():
         read += len(chunk)
-        if read >= MAX_RESPONSE_BYTES:
+        if read >= MAX_RESPONSE_BYTES or time.perf_counter() > deadline:
             break

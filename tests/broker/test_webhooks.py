@@ -27,7 +27,7 @@ from broker.consent.models import Grant
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
-from broker.webhooks.delivery import LEASE, RETRY_DELAYS
+from broker.webhooks.delivery import BATCH, LEASE, RETRY_DELAYS
 from broker.webhooks.models import MessageStatus, WebhookMessage
 from broker.webhooks.service import MAX_ENDPOINTS
 from vault.sqltypes import utcnow
@@ -193,6 +193,23 @@ def test_the_standard_webhooks_reference_library_verifies_what_we_send(
     assert verified["type"] == "grant.created"
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint["secret"]).verify(received.body.replace(b"created", b"revoked"), received.headers)
+
+
+def test_one_run_sends_more_than_a_claimed_batch_but_no_more_than_its_limit(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    receiver: Receiver,
+) -> None:
+    token = hook_token(client, brand)
+    for n in range(BATCH + 3):
+        register(client, token, f"{receiver.base}/{n}", events=["grant.created"])
+    authorized(client, brand, offer)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions, limit=2) == 2
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == BATCH + 1
+    assert sorted(r.path for r in receiver.got) == sorted(f"/{n}" for n in range(BATCH + 3))
 
 
 def test_an_expiry_found_by_the_sweep_is_delivered(
