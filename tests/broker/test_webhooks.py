@@ -7,7 +7,9 @@ defences are in test_webhook_addresses.py)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 from broker.webhooks.delivery import BATCH, LEASE, RETRY_DELAYS
-from broker.webhooks.models import MessageStatus, WebhookMessage
+from broker.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
 from broker.webhooks.service import MAX_ENDPOINTS
 from vault.sqltypes import utcnow
 
@@ -425,3 +427,42 @@ def test_a_lease_lets_another_worker_retry_a_send_that_never_reported(
     clock.advance(seconds=LEASE.total_seconds() + 1)
     assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 1
     assert receiver.types() == ["grant.created"]
+
+
+def test_two_workers_claiming_at_once_never_take_the_same_message(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "var", fresh_database_url), clock=FakeClock())
+    try:
+        with runtime.sessions() as session:
+            brand = register_brand(
+                session, name="G", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+            )
+            endpoint = WebhookEndpoint(
+                brand_id=brand.brand.id, url="https://hooks.example/", created_at=runtime.clock()
+            )
+            session.add(endpoint)
+            session.flush()
+            for _ in range(2 * BATCH):
+                now = runtime.clock()
+                message = WebhookMessage(
+                    endpoint_id=endpoint.id,
+                    event_type="grant.created",
+                    body=b"{}",
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+                session.add(message)
+            session.commit()
+        start = threading.Barrier(2)
+
+        def worker() -> list[UUID]:
+            start.wait()
+            return [job.message_id for job in runtime.webhook_delivery.claim(runtime.sessions)]
+
+        with ThreadPoolExecutor(2) as pool:
+            first, second = [f.result() for f in [pool.submit(worker), pool.submit(worker)]]
+        assert not set(first) & set(second)
+        assert len(first) + len(second) == 2 * BATCH
+    finally:
+        runtime.engine.dispose()
