@@ -10,10 +10,10 @@ from fastapi import APIRouter, Query, Response, status
 
 from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.webhooks.schemas import (
-    DeliveryPage,
-    DeliveryPublic,
     WebhookCreate,
     WebhookCreated,
+    WebhookDeliveryPage,
+    WebhookDeliveryPublic,
     WebhookPage,
     WebhookPublic,
 )
@@ -102,8 +102,10 @@ def list_deliveries(
     runtime: RuntimeDep,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> DeliveryPage:
+) -> WebhookDeliveryPage:
     """The endpoint's delivery log, newest attempt first: status or error, duration, next try."""
     access.require("webhooks:read")
     found = runtime.webhooks.deliveries(db, access.brand.id, webhook_id, cursor=cursor, limit=limit)
-    return DeliveryPage(items=[DeliveryPublic.of(a) for a in found.items], next_cursor=found.next_cursor)
+    return WebhookDeliveryPage(
+        items=[WebhookDeliveryPublic.of(a) for a in found.items], next_cursor=found.next_cursor
+    )

@@ -12,10 +12,10 @@ from broker.notices import NoticeType
 from broker.webhooks.models import EndpointStatus, WebhookAttempt, WebhookEndpoint
 
 __all__ = [
-    "DeliveryPage",
-    "DeliveryPublic",
     "WebhookCreate",
     "WebhookCreated",
+    "WebhookDeliveryPage",
+    "WebhookDeliveryPublic",
     "WebhookPage",
     "WebhookPublic",
 ]
@@ -74,7 +74,7 @@ class WebhookPage(BaseModel):
     next_cursor: str | None
 
 
-class DeliveryPublic(BaseModel):
+class WebhookDeliveryPublic(BaseModel):
     """One attempt to deliver one message."""
 
     message_id: str = Field(description="the webhook-id header: the same on every retry of a message")
@@ -87,7 +87,7 @@ class DeliveryPublic(BaseModel):
     next_attempt_at: datetime | None = Field(description="when the next try is due; null when none is")
 
     @classmethod
-    def of(cls, attempt: WebhookAttempt) -> DeliveryPublic:
+    def of(cls, attempt: WebhookAttempt) -> WebhookDeliveryPublic:
         """The public view of a logged attempt."""
         return cls(
             message_id=f"msg_{attempt.message_id.hex}",
@@ -101,8 +101,8 @@ class DeliveryPublic(BaseModel):
         )
 
 
-class DeliveryPage(BaseModel):
+class WebhookDeliveryPage(BaseModel):
     """A page of the delivery log, newest first."""
 
-    items: list[DeliveryPublic]
+    items: list[WebhookDeliveryPublic]
     next_cursor: str | None
