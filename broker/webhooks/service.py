@@ -43,7 +43,8 @@ def _iso(at: datetime) -> str:
 
 def payload(notice: Notice, subject: str) -> bytes:
     """The Standard Webhooks body of a notice: type, timestamp, and ids and terms, never a value."""
-    data = {"grant_id": str(notice.grant_id), "subject": subject, "actor": notice.actor.value, **notice.data}
+    # The ids last: a notice's data can never stand in for the grant or the subject.
+    data = {**notice.data, "grant_id": str(notice.grant_id), "subject": subject, "actor": notice.actor.value}
     body = {"type": notice.type.value, "timestamp": _iso(notice.at), "data": data}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
