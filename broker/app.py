@@ -12,7 +12,19 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import accounts, audit, brand, health, me, oauth, offers, problems, receipts, value
+from broker.api import (
+    accounts,
+    audit,
+    brand,
+    health,
+    me,
+    oauth,
+    offers,
+    problems,
+    receipts,
+    value,
+    webhooks,
+)
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
@@ -47,6 +59,7 @@ def create_app(
         periodic = [
             (settings.audit_checkpoint_interval_seconds, runtime.checkpoints.sign_periodically),
             (settings.lifecycle_interval_seconds, runtime.lifecycle.sweep_periodically),
+            (settings.webhook_interval_seconds, runtime.webhook_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
         yield
@@ -81,6 +94,7 @@ def create_app(
     app.include_router(value.brand_router)
     app.include_router(value.customer_router)
     app.include_router(value.auditor_router)
+    app.include_router(webhooks.router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")

@@ -27,7 +27,8 @@ def import_models() -> None:
     import broker.consent.models
     import broker.oauth.models
     import broker.receipts.models
-    import broker.value.models  # noqa: F401
+    import broker.value.models
+    import broker.webhooks.models  # noqa: F401
     import vault.models  # noqa: F401
 
 

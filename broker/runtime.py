@@ -34,6 +34,9 @@ from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
+from broker.webhooks.delivery import WebhookDelivery
+from broker.webhooks.service import Webhooks
+from broker.webhooks.signing import WebhookSecrets
 from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
 from vault.profile import Vault
 from vault.sqltypes import utcnow
@@ -72,6 +75,8 @@ class Runtime:
     auditors: Auditors
     notices: Notices
     lifecycle: Lifecycle
+    webhooks: Webhooks
+    webhook_delivery: WebhookDelivery
     clock: Callable[[], datetime]
 
 
@@ -134,6 +139,14 @@ def build_runtime(
     )
     notices.subscribers.append(receipts)
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
+    webhook_secrets = WebhookSecrets(keys.blind_index_key())
+    webhooks = Webhooks(
+        clock=clock,
+        secrets=webhook_secrets,
+        subject=audit.subject,
+        allow_private=settings.webhooks_allow_private,
+    )
+    notices.subscribers.append(webhooks)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -156,5 +169,9 @@ def build_runtime(
         auditors=Auditors(clock=clock),
         notices=notices,
         lifecycle=Lifecycle(grants),
+        webhooks=webhooks,
+        webhook_delivery=WebhookDelivery(
+            clock=clock, secrets=webhook_secrets, allow_private=settings.webhooks_allow_private
+        ),
         clock=clock,
     )

@@ -62,6 +62,16 @@ class Settings(BaseSettings):
         "0: no background sweep (expiry is still enforced on every read)",
     )
 
+    webhook_interval_seconds: int = Field(
+        default=5,
+        ge=0,
+        description="seconds between runs of the webhook delivery worker; 0: no background delivery",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="development only: let webhooks go to http:// URLs and to private or loopback addresses",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _psycopg_driver(cls, url: str | None) -> str | None:

@@ -15,7 +15,14 @@ from broker.digests import secret_digest
 from broker.errors import ValidationFailed
 from broker.oauth.models import Brand
 
-BRAND_SCOPES = ("offers:read", "offers:write", "grants:read", "grants:write")
+BRAND_SCOPES = (
+    "offers:read",
+    "offers:write",
+    "grants:read",
+    "grants:write",
+    "webhooks:read",
+    "webhooks:write",
+)
 PROFILE_SCOPE_PREFIX = "profile:"
 
 
