@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import accounts, audit, brand, health, me, oauth, offers, problems, value
+from broker.api import accounts, audit, brand, health, me, oauth, offers, problems, retention, value
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
@@ -80,6 +80,8 @@ def create_app(
     app.include_router(value.brand_router)
     app.include_router(value.customer_router)
     app.include_router(value.auditor_router)
+    app.include_router(retention.brand_router)
+    app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")

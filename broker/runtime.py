@@ -21,9 +21,12 @@ from broker.accounts.throttle import Throttle
 from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.log import AuditLog
+from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
+from broker.consent.renewal import Renewals
+from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
 from broker.export import CustomerExport
 from broker.lifecycle import Lifecycle
@@ -70,6 +73,9 @@ class Runtime:
     auditors: Auditors
     notices: Notices
     lifecycle: Lifecycle
+    renewals: Renewals
+    retention: Retention
+    deletion_reports: DeletionReports
     clock: Callable[[], datetime]
 
 
@@ -127,6 +133,8 @@ def build_runtime(
     )
     checkpoints = Checkpoints(signer=log_signer, clock=clock)
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
+    retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
+    renewal_window = timedelta(days=settings.renewal_window_days)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -147,6 +155,9 @@ def build_runtime(
         access_log=AccessLog(checkpoints),
         auditors=Auditors(clock=clock),
         notices=notices,
-        lifecycle=Lifecycle(grants),
+        lifecycle=Lifecycle(grants, retention),
+        renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
+        retention=retention,
+        deletion_reports=DeletionReports(clock=clock),
         clock=clock,
     )
