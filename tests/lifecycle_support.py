@@ -3,13 +3,14 @@ flow, a brand reading under it, and the audit entries about one grant."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from fastapi.testclient import TestClient
 from oauth_support import BrandCredentials, authorized
 from sqlmodel import Session, col, select
-from support import bearer
+from support import FakeClock, bearer
 
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
@@ -37,13 +38,25 @@ class BrandSide:
         ).json()
         self.grant_id: str = introspected["grant_id"]
 
-    def read(self) -> Any:
-        """Refresh the tokens, then read the profile."""
+    def refresh(self) -> None:
+        """Trade the refresh token (it lasts 30 days) for new tokens."""
         refresh = {"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]}
         renewed = self.client.post("/oauth/token", data=refresh, auth=self.credentials.auth())
         assert renewed.status_code == 200, renewed.text
         self.tokens = renewed.json()
+
+    def read(self) -> Any:
+        """Refresh the tokens, then read the profile."""
+        self.refresh()
         return self.client.get("/v1/profile", headers=bearer(self.tokens["access_token"]))
+
+    def wait(self, clock: FakeClock, **duration: float) -> None:
+        """Let time pass, refreshing the tokens at least every 15 days as a brand would."""
+        end = clock.now + timedelta(**duration)
+        while clock.now + timedelta(days=15) < end:
+            clock.advance(days=15)
+            self.refresh()
+        clock.now = end
 
 
 def entries_about(db: Session, grant_id: str, kind: str) -> list[dict[str, Any]]:
