@@ -202,3 +202,22 @@ def test_a_grant_of_90_days_or_less_needs_no_reconfirmation(
     assert my_grant(client, side.grant_id)["renewal"]["reconfirm_by"] is None
     side.wait(clock, days=89, hours=23)
     assert side.read().status_code == 200
+
+
+def test_a_renewed_grant_keeps_owing_its_monthly_value_past_the_old_expiry(
+    client: TestClient, brand: BrandCredentials, customer: str, clock: FakeClock
+) -> None:
+    monthly = {**OFFER["value"], "due": {"when": "monthly"}}
+    offer = publish_offer(client, brand_token(client, brand), grant_duration_days=60, value=monthly)
+    side = BrandSide(client, brand, offer)
+    voucher = {"kind": "voucher", "amount": "10.00", "currency": "EUR", "redemption": "CODE"}
+    url = f"/v1/grants/{side.grant_id}/value"
+    assert client.post(url, json=voucher, headers=bearer(brand_token(client, brand))).status_code == 201
+    side.wait(clock, days=31)  # month 1 started; it ends after the grant's first expiry
+    assert side.read().status_code == 200
+    assert client.post(url, json=voucher, headers=bearer(brand_token(client, brand))).status_code == 201
+    side.wait(clock, days=19)  # day 50: in the window
+    assert renew(client, side.grant_id).status_code == 200
+    side.wait(clock, days=42)  # day 92: month 2 (made possible by the renewal) ended unpaid
+    refused = side.read()
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/value-overdue")
