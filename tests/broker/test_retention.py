@@ -5,19 +5,24 @@ report counts it. Time is the injected clock."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from lifecycle_support import BrandSide, Recorder, entries_about
-from oauth_support import BrandCredentials, brand_token
+from oauth_support import OFFER, REDIRECT, BrandCredentials, brand_token
 from sqlmodel import Session, select
-from support import FakeClock, bearer, log_in
+from support import STRONG_PASSWORD, FakeClock, bearer, log_in, make_settings, new_database_url
 
 from broker.consent.models import Grant
+from broker.consent.offers import OfferDraft
+from broker.db import alembic_config
 from broker.notices import NoticeType
-from broker.runtime import Runtime
+from broker.oauth.clients import register_brand
+from broker.runtime import Runtime, build_runtime
 from vault.models import VaultSecret
 
 RETENTION = timedelta(days=30)  # OFFER's retention_days
@@ -249,3 +254,28 @@ def test_the_deletion_report_is_for_auditors_and_pages_overdue_grants(
     assert client.get("/v1/audit/reports/deletion", headers=bearer(customer)).status_code == 401
     bad = client.get("/v1/audit/reports/deletion", params={"cursor": "nope"}, headers=auditor)
     assert bad.status_code == 422
+
+
+def test_migration_0011_backfills_last_confirmed_at_and_downgrades(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    built = build_runtime(make_settings(tmp_path / "var", url), clock=FakeClock())
+    try:
+        with built.sessions() as session:
+            customer = built.accounts.sign_up(session, "ada@example.org", STRONG_PASSWORD)
+            registered = register_brand(
+                session, name="Green Grocer", redirect_uris=[REDIRECT], public=False, clock=built.clock
+            )
+            offer = built.offers.create(session, registered.brand, OfferDraft.model_validate(OFFER))
+            grant = built.grants.create(session, customer_id=customer.id, offer=offer, fields=["email"])
+            grant_id, created_at = grant.id, grant.created_at
+            session.commit()
+        command.downgrade(config, "0008")
+        command.upgrade(config, "head")
+        with built.sessions() as session:
+            stored = session.get(Grant, grant_id)
+            assert stored is not None and stored.last_confirmed_at == created_at
+            assert stored.deletion_due_at is None and stored.deletion_attested_at is None
+    finally:
+        built.engine.dispose()
