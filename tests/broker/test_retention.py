@@ -17,6 +17,7 @@ from oauth_support import OFFER, REDIRECT, BrandCredentials, brand_token
 from sqlmodel import Session, select
 from support import STRONG_PASSWORD, FakeClock, bearer, log_in, make_settings, new_database_url
 
+from broker.audit.entries import Actor
 from broker.consent.models import Grant
 from broker.consent.offers import OfferDraft
 from broker.db import alembic_config
@@ -256,7 +257,7 @@ def test_the_deletion_report_is_for_auditors_and_pages_overdue_grants(
     assert bad.status_code == 422
 
 
-def test_migration_0011_backfills_last_confirmed_at_and_downgrades(tmp_path: Path) -> None:
+def test_migration_0011_backfills_confirmation_and_deletion_dates_and_downgrades(tmp_path: Path) -> None:
     url = new_database_url(tmp_path)
     config = alembic_config(url)
     command.upgrade(config, "head")
@@ -268,14 +269,18 @@ def test_migration_0011_backfills_last_confirmed_at_and_downgrades(tmp_path: Pat
                 session, name="Green Grocer", redirect_uris=[REDIRECT], public=False, clock=built.clock
             )
             offer = built.offers.create(session, registered.brand, OfferDraft.model_validate(OFFER))
-            grant = built.grants.create(session, customer_id=customer.id, offer=offer, fields=["email"])
-            grant_id, created_at = grant.id, grant.created_at
+            live = built.grants.create(session, customer_id=customer.id, offer=offer, fields=["email"])
+            ended = built.grants.create(session, customer_id=customer.id, offer=offer, fields=["email"])
+            built.grants.revoke(session, ended, by=Actor.BRAND)
+            live_id, ended_id, created_at = live.id, ended.id, live.created_at
             session.commit()
         command.downgrade(config, "0008")
         command.upgrade(config, "head")
         with built.sessions() as session:
-            stored = session.get(Grant, grant_id)
+            stored = session.get(Grant, live_id)
             assert stored is not None and stored.last_confirmed_at == created_at
             assert stored.deletion_due_at is None and stored.deletion_attested_at is None
+            stored = session.get(Grant, ended_id)
+            assert stored is not None and stored.deletion_due_at == stored.status_changed_at + RETENTION
     finally:
         built.engine.dispose()
