@@ -55,7 +55,8 @@ def _grant(n: int, customer_id: uuid.UUID, brand_id: uuid.UUID, offer_id: uuid.U
     at = START + timedelta(seconds=n * 7)
     return {"id": uuid.uuid4(), "customer_id": customer_id, "brand_id": brand_id, "offer_id": offer_id,
             "fields": ["email"], "purpose": "marketing", "status": GrantStatus.ACTIVE.value, "created_at": at,
-            "expires_at": at + timedelta(days=365), "status_changed_at": at, "ended_by": None}  # fmt: skip
+            "expires_at": at + timedelta(days=365), "status_changed_at": at, "ended_by": None,
+            "last_confirmed_at": at}  # fmt: skip
 
 
 def _load(url: str, grants: int) -> tuple[uuid.UUID, uuid.UUID]:

@@ -22,6 +22,7 @@ from broker.api import (
     offers,
     problems,
     receipts,
+    retention,
     value,
     webhooks,
 )
@@ -95,6 +96,8 @@ def create_app(
     app.include_router(value.customer_router)
     app.include_router(value.auditor_router)
     app.include_router(webhooks.router)
+    app.include_router(retention.brand_router)
+    app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")

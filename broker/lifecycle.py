@@ -1,14 +1,17 @@
 """The lifecycle sweep: records what time alone changes, so it is logged and notified even when no
-request touches the grant (an expiry is enforced on every read either way)."""
+request touches the grant (an expiry is enforced on every read either way): grants that expired, and
+deletions that passed their due date without an attestation."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
 
 from broker.consent.grants import Grants
+from broker.consent.retention import Retention
 from broker.db import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -18,19 +21,28 @@ BATCH = 500
 
 @dataclass(frozen=True, slots=True)
 class Lifecycle:
-    """One sweep settles every lapsed grant, a committed batch at a time."""
+    """One sweep settles every lapsed grant, then tells each overdue deletion, a committed batch at a time."""
 
     grants: Grants
+    retention: Retention
 
     def sweep(self, sessions: SessionFactory) -> int:
-        """Settle every grant whose expiry passed; returns how many."""
+        """Settle every grant whose expiry passed, then tell each deletion newly overdue; returns how
+        many grants it recorded something for."""
+        # Expiries first: a grant that lapsed long ago may owe its deletion already.
+        return self._batches(sessions, self.grants.settle_lapsed) + self._batches(
+            sessions, self.retention.tell_overdue
+        )
+
+    @staticmethod
+    def _batches(sessions: SessionFactory, step: Callable[..., int]) -> int:
         total = 0
         while True:
             with sessions() as session:
-                moved = self.grants.settle_lapsed(session, limit=BATCH)
+                done = step(session, limit=BATCH)
                 session.commit()
-            total += moved
-            if moved < BATCH:
+            total += done
+            if done < BATCH:
                 return total
 
     async def sweep_periodically(self, sessions: SessionFactory, interval: float) -> None:
@@ -42,5 +54,5 @@ class Lifecycle:
                 log.exception("the lifecycle sweep failed; trying again in %s s", interval)
             else:
                 if moved:
-                    log.info("lifecycle sweep: %d grants expired", moved)
+                    log.info("lifecycle sweep: %d grants expired or overdue for deletion", moved)
             await anyio.sleep(interval)

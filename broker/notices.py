@@ -33,6 +33,8 @@ class NoticeType(StrEnum):
     GRANT_SUSPENDED = "grant.suspended"
     GRANT_RESUMED = "grant.resumed"
     VALUE_DISPUTED = "value.disputed"
+    DELETION_DUE = "deletion.due"
+    GRANT_RENEWED = "grant.renewed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,12 @@ from broker.accounts.throttle import Throttle
 from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.log import AuditLog
+from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
+from broker.consent.renewal import Renewals
+from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
 from broker.export import CustomerExport
 from broker.lifecycle import Lifecycle
@@ -77,6 +80,9 @@ class Runtime:
     lifecycle: Lifecycle
     webhooks: Webhooks
     webhook_delivery: WebhookDelivery
+    renewals: Renewals
+    retention: Retention
+    deletion_reports: DeletionReports
     clock: Callable[[], datetime]
 
 
@@ -147,6 +153,8 @@ def build_runtime(
         allow_private=settings.webhooks_allow_private,
     )
     notices.subscribers.append(webhooks)
+    retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
+    renewal_window = timedelta(days=settings.renewal_window_days)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -168,10 +176,13 @@ def build_runtime(
         receipts=receipts,
         auditors=Auditors(clock=clock),
         notices=notices,
-        lifecycle=Lifecycle(grants),
         webhooks=webhooks,
         webhook_delivery=WebhookDelivery(
             clock=clock, secrets=webhook_secrets, allow_private=settings.webhooks_allow_private
         ),
+        lifecycle=Lifecycle(grants, retention),
+        renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
+        retention=retention,
+        deletion_reports=DeletionReports(clock=clock),
         clock=clock,
     )

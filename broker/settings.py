@@ -61,6 +61,13 @@ class Settings(BaseSettings):
         description="seconds between sweeps that record what time alone changed (grants that expired); "
         "0: no background sweep (expiry is still enforced on every read)",
     )
+    renewal_window_days: int = Field(
+        default=14,
+        ge=1,
+        le=90,
+        description="days before a grant expires (or needs its 90-day reconfirmation) when the customer "
+        "is prompted and may renew it",
+    )
 
     webhook_interval_seconds: int = Field(
         default=5,

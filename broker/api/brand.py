@@ -47,9 +47,10 @@ def list_grants(
     page = runtime.grants.listing(
         db, owner=("brand_id", access.brand.id), status=status_filter, cursor=cursor, limit=limit
     )
-    now = runtime.clock()
+    now, renewals = runtime.clock(), runtime.renewals.states(db, page.items)
     return GrantPage(
-        items=[GrantPublic.of(g, access.brand, now) for g in page.items], next_cursor=page.next_cursor
+        items=[GrantPublic.of(g, access.brand, now, renewals[g.id]) for g in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -78,9 +79,9 @@ def brand_access_log(
 def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> GrantPublic:
     """One of this brand's grants; another brand's id answers 404."""
     access.require("grants:read")
-    return GrantPublic.of(
-        runtime.grants.for_brand(db, access.brand.id, grant_id), access.brand, runtime.clock()
-    )
+    grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
+    renewal = runtime.renewals.states(db, [grant])[grant.id]
+    return GrantPublic.of(grant, access.brand, runtime.clock(), renewal)
 
 
 @router.delete(

@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
+from broker.consent.renewal import RenewalState
+from broker.consent.retention import DeletionStatus, Outcome, deletion_state, on_time
 from broker.oauth.models import Brand
+
+
+class DeletionPublic(BaseModel):
+    """Where the deletion of the grant's data by the brand stands."""
+
+    status: DeletionStatus = Field(
+        description="not-due: the grant is live; due: it ended and the brand must delete by "
+        "deletion_due_at; overdue: deletion_due_at passed without an attestation; attested: the brand "
+        "attested the deletion"
+    )
+    attested_at: datetime | None = Field(description="when the brand attested (null until it does)")
+    outcome: Outcome | None = Field(description="deleted or de-identified, as attested")
+    completed_at: datetime | None = Field(description="when the brand says the deletion was done")
+
+
+class RenewalPublic(BaseModel):
+    """Renewal: when the customer is prompted, and whether they may renew now."""
+
+    window_opens_at: datetime | None = Field(
+        description="from when the customer is prompted and may renew: CONSENTRY_RENEWAL_WINDOW_DAYS "
+        "before expires_at or reconfirm_by, whichever comes first; null once the grant ended"
+    )
+    reconfirm_by: datetime | None = Field(
+        description="grants longer than 90 days: the customer must reconfirm (renew) by then, every 90 "
+        "days, or reads are refused; null for shorter grants and ended ones"
+    )
+    can_renew: bool = Field(
+        description="the customer may renew now (POST /v1/me/grants/{id}/renewal): the window is open "
+        "and the offer version is still current"
+    )
+    prompt: bool = Field(
+        description="show the renewal prompt: the grant is live and the window is open (even if the offer "
+        "changed: then the customer is asked to accept the new offer)"
+    )
 
 
 class GrantPublic(BaseModel):
@@ -26,10 +63,17 @@ class GrantPublic(BaseModel):
     expires_at: datetime
     status_changed_at: datetime
     ended_by: str | None = Field(description="who ended the grant: customer or brand")
+    deletion_due_at: datetime | None = Field(
+        description="when the brand must have deleted the data: the grant's end plus the offer's "
+        "retention_days; null while the grant is live"
+    )
+    deletion: DeletionPublic
+    renewal: RenewalPublic
 
     @classmethod
-    def of(cls, grant: Grant, brand: Brand, now: datetime) -> GrantPublic:
+    def of(cls, grant: Grant, brand: Brand, now: datetime, renewal: RenewalState) -> GrantPublic:
         """Build from the row; the status is the effective one (expiry is exact)."""
+        deletion = deletion_state(grant, now)
         return cls(
             id=grant.id,
             brand_client_id=brand.client_id,
@@ -42,6 +86,19 @@ class GrantPublic(BaseModel):
             expires_at=grant.expires_at,
             status_changed_at=grant.status_changed_at,
             ended_by=grant.ended_by,
+            deletion_due_at=grant.deletion_due_at,
+            deletion=DeletionPublic(
+                status=deletion.status,
+                attested_at=deletion.attested_at,
+                outcome=deletion.outcome,
+                completed_at=deletion.completed_at,
+            ),
+            renewal=RenewalPublic(
+                window_opens_at=renewal.window_opens_at,
+                reconfirm_by=renewal.reconfirm_by,
+                can_renew=renewal.can_renew,
+                prompt=renewal.prompt,
+            ),
         )
 
 
@@ -70,3 +127,44 @@ class ProfileRead(BaseModel):
     grant_id: UUID
     purpose: str
     fields: dict[str, str | int | list[str]]
+
+
+_Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class DeletionIn(BaseModel):
+    """The brand attests that it deleted, or de-identified, what the grant gave it."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    outcome: Outcome
+    """deleted, or de-identified (no longer linkable to the customer)."""
+    completed_at: AwareDatetime
+    """When it was done (RFC 3339 with an offset): not before the grant ended, not in the future."""
+    note: _Note | None = None
+    """Optional, at most 500 characters: how it was done. Sealed in the customer's vault."""
+
+
+class DeletionAttestation(BaseModel):
+    """A brand's deletion attestation for one grant."""
+
+    grant_id: UUID
+    outcome: Outcome
+    completed_at: datetime
+    attested_at: datetime
+    deletion_due_at: datetime
+    on_time: bool = Field(description="attested no later than deletion_due_at")
+
+    @classmethod
+    def of(cls, grant: Grant) -> DeletionAttestation:
+        """From an attested grant's row."""
+        return cls.model_validate(
+            {
+                "grant_id": grant.id,
+                "outcome": grant.deletion_outcome,
+                "completed_at": grant.deletion_completed_at,
+                "attested_at": grant.deletion_attested_at,
+                "deletion_due_at": grant.deletion_due_at,
+                "on_time": on_time(grant),
+            }
+        )

@@ -7,13 +7,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
 from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
-from broker.consent.models import GrantStatus
+from broker.consent.models import Grant, GrantStatus
+from broker.runtime import Runtime
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
@@ -107,6 +109,11 @@ def my_access_log(
 _GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}
 
 
+def _public(db: Session, runtime: Runtime, grant: Grant) -> GrantPublic:
+    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
+    return GrantPublic.of(grant, brand, runtime.clock(), runtime.renewals.states(db, [grant])[grant.id])
+
+
 @router.get(
     "/grants", operation_id="listMyGrants", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}}
 )
@@ -129,8 +136,8 @@ def list_my_grants(
         cursor=cursor,
         limit=limit,
     )
-    now = runtime.clock()
-    items = [GrantPublic.of(g, b, now) for g, b in runtime.grants.with_brands(db, page.items)]
+    now, renewals = runtime.clock(), runtime.renewals.states(db, page.items)
+    items = [GrantPublic.of(g, b, now, renewals[g.id]) for g, b in runtime.grants.with_brands(db, page.items)]
     return GrantPage(items=items, next_cursor=page.next_cursor)
 
 
@@ -140,8 +147,7 @@ def get_my_grant(
 ) -> GrantPublic:
     """One of your grants."""
     grant = runtime.grants.for_customer(db, customer.id, grant_id)
-    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
-    return GrantPublic.of(grant, brand, runtime.clock())
+    return _public(db, runtime, grant)
 
 
 @router.patch(
@@ -156,12 +162,11 @@ def get_my_grant(
 def narrow_my_grant(
     grant_id: UUID, body: GrantChange, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> GrantPublic:
-    """Share less: drop fields, or end sooner. A grant is never widened."""
+    """Share less: drop fields, or end sooner. A grant is never widened (to keep it longer, renew it)."""
     grant = runtime.grants.narrow_for_customer(
         db, customer.id, grant_id, fields=body.fields, expires_at=body.expires_at
     )
-    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
-    return GrantPublic.of(grant, brand, runtime.clock())
+    return _public(db, runtime, grant)
 
 
 @router.delete(
@@ -176,3 +181,22 @@ def revoke_my_grant(
     """Revoke: the brand's very next read fails, and its refresh tokens die."""
     runtime.grants.revoke(db, runtime.grants.for_customer(db, customer.id, grant_id), by=Actor.CUSTOMER)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/grants/{grant_id}/renewal",
+    operation_id="renewMyGrant",
+    responses={
+        **_GRANT,
+        409: {
+            "description": "The grant ended, its offer was withdrawn or replaced (accept the new one), "
+            "or the renewal window has not opened"
+        },
+    },
+)
+def renew_my_grant(
+    grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> GrantPublic:
+    """Renew a live grant, on the terms of the offer you accepted: it then runs for the offer's duration
+    from now, and counts as your 90-day reconfirmation. Open from `renewal.window_opens_at`."""
+    return _public(db, runtime, runtime.renewals.renew(db, customer.id, grant_id))

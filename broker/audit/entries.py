@@ -39,6 +39,7 @@ class Kind(StrEnum):
     GRANT_EXPIRED = "grant.expired"
     GRANT_SUSPENDED = "grant.suspended"
     GRANT_RESUMED = "grant.resumed"
+    GRANT_RENEWED = "grant.renewed"
     TOKEN_FAMILY_REVOKED = "token_family.revoked"  # noqa: S105 (a name, not a secret)
     ACCOUNT_DELETED = "account.deleted"
     KEY_ROTATED = "key.rotated"
@@ -50,6 +51,8 @@ class Kind(StrEnum):
     VALUE_DISPUTE_WITHDRAWN = "value.dispute_withdrawn"
     VALUE_OVERDUE = "value.overdue"
     VALUE_CANCELLED = "value.cancelled"
+    DELETION_ATTESTED = "deletion.attested"
+    DELETION_OVERDUE = "deletion.overdue"
 
 
 class Actor(StrEnum):
@@ -93,7 +96,9 @@ class Event:
     value_kind: str | None = None  # value.created, value.delivered: voucher, discount, points, service, cash
     amount: str | None = None  # exact decimal string, e.g. "10.00"
     currency: str | None = None  # ISO 4217
-    due_at: datetime | None = None
+    due_at: datetime | None = None  # value.*: when the obligation is due; deletion.*: the deletion
+    outcome: str | None = None  # deletion.attested: "deleted" or "de-identified"
+    completed_at: datetime | None = None  # deletion.attested: when the brand says it was done
 
     def canonical(self) -> bytes:
         """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""

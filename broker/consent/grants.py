@@ -66,11 +66,13 @@ def effective_status(grant: Grant, now: datetime) -> GrantStatus:
 
 
 class GrantListener(Protocol):
-    """Told when a grant starts and when it ends (the value ledger is one)."""
+    """Told when a grant starts, is renewed and ends (the value ledger is one)."""
 
     def grant_created(self, session: Session, grant: Grant, offer: Offer) -> None: ...
 
     def grant_ended(self, session: Session, grant: Grant) -> None: ...
+
+    def grant_renewed(self, session: Session, grant: Grant) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class Grants:
             created_at=now,
             expires_at=now + timedelta(days=offer.grant_duration_days),
             status_changed_at=now,
+            last_confirmed_at=now,
         )
         session.add(grant)
         session.flush()
@@ -216,6 +219,11 @@ class Grants:
                 f"grant '{grant.id}' is {grant.status.value}; it cannot become {target.value}"
             )
         grant.status, grant.status_changed_at = target, at or self.clock()
+        if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            # Deletion falls due when the offer's retention has run from the grant's end.
+            offer = session.get(Offer, grant.offer_id)
+            assert offer is not None  # grants keep their offer version (no cascade)
+            grant.deletion_due_at = grant.status_changed_at + timedelta(days=offer.retention_days)
         session.add(grant)
         self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
         if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
@@ -246,6 +254,19 @@ class Grants:
     def resume(self, session: Session, grant: Grant, *, reason: str) -> None:
         """Reads of a suspended grant may go on again."""
         self._move(session, grant, GrantStatus.ACTIVE, actor=Actor.BROKER, reason=reason)
+
+    def renew(self, session: Session, grant: Grant, *, expires_at: datetime) -> Grant:
+        """The customer renews (and so reconfirms) a live grant until `expires_at`; the caller checked
+        the offer's terms (broker.consent.renewal)."""
+        if effective_status(grant, self.clock()) in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            raise IllegalTransition(f"grant '{grant.id}' has ended; it can no longer be renewed")
+        grant.expires_at, grant.last_confirmed_at = expires_at, self.clock()
+        session.add(grant)
+        session.flush()
+        self._record(session, grant, Kind.GRANT_RENEWED, Actor.CUSTOMER, with_terms=True)
+        for listener in self.listeners:
+            listener.grant_renewed(session, grant)
+        return grant
 
     def settle_lapsed(self, session: Session, *, limit: int = 500) -> int:
         """Move up to `limit` live grants whose expiry has passed to expired, oldest expiry first, so

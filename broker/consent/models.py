@@ -68,6 +68,15 @@ class Grant(SQLModel, table=True):
     __table_args__ = (
         Index("ix_consent_grant_brand_page", "brand_id", "created_at", "id"),
         Index("ix_consent_grant_customer_page", "customer_id", "created_at", "id"),
+        # The lifecycle sweep: deletions past due, not attested, not yet told (NULL, NULL, range).
+        Index(
+            "ix_consent_grant_deletion_sweep",
+            "deletion_notified_at",
+            "deletion_attested_at",
+            "deletion_due_at",
+        ),
+        # The auditor's deletion report: unattested deletions by due date, keyset-paginated.
+        Index("ix_consent_grant_deletion_overdue", "deletion_attested_at", "deletion_due_at", "id"),
     )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
@@ -88,3 +97,13 @@ class Grant(SQLModel, table=True):
     # skip the value check entirely.
     value_check_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     first_read_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # When the customer last confirmed the grant (its creation, then each renewal): grants longer than
+    # 90 days need a reconfirmation every 90 days (see broker.consent.renewal).
+    last_confirmed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # Retention (see broker.consent.retention): set when the grant ends, to the end plus the offer's
+    # retention; the brand attests the deletion; the sweep tells once when it is overdue.
+    deletion_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    deletion_notified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    deletion_outcome: str | None = Field(default=None, max_length=16)  # "deleted" or "de-identified"
+    deletion_completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    deletion_attested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

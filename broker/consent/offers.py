@@ -371,6 +371,10 @@ class Offers:
             raise _withdrawn(latest, offer_id, "ask the brand for a current offer")
         return latest
 
+    def latest(self, session: Session, offer: Offer) -> Offer:
+        """The newest version of `offer`'s lineage (itself when it is the newest)."""
+        return self._latest(session, offer.lineage_id)
+
     def _owned(self, session: Session, brand_id: UUID, offer_id: UUID) -> Offer:
         offer = session.get(Offer, offer_id)
         if offer is None or offer.brand_id != brand_id:  # never reveal that another brand's offer exists

@@ -13,6 +13,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
+from broker.consent.renewal import ensure_confirmed
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, ensure_family_live
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX
@@ -46,6 +47,7 @@ class ProfileReads:
         if effective_status(grant, self.grants.clock()) in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
             self.value.before_read(session, grant)
         self.grants.ensure_live(grant)
+        ensure_confirmed(grant, self.grants.clock())
         ensure_family_live(session, access)
         asked = [
             s.removeprefix(PROFILE_SCOPE_PREFIX) for s in access.scopes if s.startswith(PROFILE_SCOPE_PREFIX)

@@ -1,12 +1,13 @@
 """Revoking token families: every refresh and access token descended from one authorization code.
 
 One function for every cause (code replay, refresh-token reuse, RFC 7009 revocation, a grant that
-ended), each revocation recorded in the audit log.
+ended), each revocation recorded in the audit log; and one that lets a renewed grant's refresh
+tokens outlive the expiry they were capped at.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlmodel import Session, col, select, update
@@ -14,9 +15,9 @@ from sqlmodel import Session, col, select, update
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant
-from broker.oauth.models import TokenFamily
+from broker.oauth.models import RefreshToken, TokenFamily
 
-__all__ = ["revoke_families"]
+__all__ = ["extend_refresh_tokens", "revoke_families"]
 
 
 def revoke_families(
@@ -62,3 +63,19 @@ def revoke_families(
             reason=reason,
         )
     return len(rows)
+
+
+def extend_refresh_tokens(
+    session: Session, *, grant_id: UUID, until: datetime, lifetime: timedelta, now: datetime
+) -> None:
+    """A renewed grant: its live, unused refresh tokens, which were capped at the old expiry, now last
+    their full `lifetime` from issue, capped at the new expiry `until`."""
+    tokens = session.exec(
+        select(RefreshToken)
+        .join(TokenFamily, col(TokenFamily.id) == col(RefreshToken.family_id))
+        .where(col(TokenFamily.grant_id) == grant_id, col(TokenFamily.revoked_at).is_(None))
+        .where(col(RefreshToken.used_at).is_(None), col(RefreshToken.expires_at) > now)
+    )
+    for token in tokens:
+        token.expires_at = min(token.created_at + lifetime, until)
+        session.add(token)

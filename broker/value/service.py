@@ -101,6 +101,10 @@ class ValueLedger:
         grant.value_check_at = None
         session.add(grant)
 
+    def grant_renewed(self, session: Session, grant: Grant) -> None:
+        """A later expiry may bring months that were past the old one: look again when one starts."""
+        self._schedule(session, grant)
+
     # The read path
 
     def before_read(self, session: Session, grant: Grant) -> None:

@@ -2,8 +2,8 @@
 
 A read is covered when, at its place in the log, its grant had been created for the same brand and
 subject, was not revoked, expired or suspended (without a later resume), had not reached its
-`expires_at` (as last set by `grant.created` or `grant.amended`) at the read's `at`, granted every
-field read, and was for the read's purpose. Revocation and expiry are final.
+`expires_at` (as last set by `grant.created`, `grant.amended` or `grant.renewed`) at the read's `at`,
+granted every field read, and was for the read's purpose. Revocation and expiry are final.
 
 Entries are RFC 8785 JSON objects with `v` (1) and `kind`. Kinds, or versions, this code does not know
 are counted and skipped: the log grows new ones. A known kind missing what it must carry is a
@@ -30,6 +30,7 @@ _GRANT_KINDS = frozenset(
     {
         "grant.created",
         "grant.amended",
+        "grant.renewed",
         "grant.revoked",
         "grant.expired",
         "grant.suspended",
@@ -150,7 +151,7 @@ class Replay:
         grant = self._grants.get(grant_id)
         if grant is None:  # an event about a grant never created covers no read: nothing to track
             return
-        if kind == "grant.amended":
+        if kind in ("grant.amended", "grant.renewed"):  # a renewal also carries the grant's terms
             if "fields" in entry:
                 grant.fields = frozenset(_fields(entry))
             if "expires_at" in entry:

@@ -144,6 +144,23 @@ def test_an_amendment_changes_the_fields_and_expiry_from_then_on() -> None:
     assert codes(report) == [(4, ("fields_not_granted",)), (5, ("grant_expired",))]
 
 
+def test_a_renewal_moves_the_expiry_so_later_reads_are_covered() -> None:
+    renewed = entry(
+        "grant.renewed",
+        brand=BRAND,
+        subject=SUBJECT,
+        grant=GRANT,
+        fields=["email", "dietary"],
+        purpose="newsletter",
+        expires_at="2027-06-01T00:00:00.000000Z",
+    )
+    report = replay(
+        created(), read("2027-01-01T00:00:00.000000Z"), renewed, read("2027-03-01T00:00:00.000000Z")
+    )
+    assert codes(report) == [(1, ("grant_expired",))]
+    assert report.unknown == {}
+
+
 def test_expiry_compares_instants_not_strings() -> None:
     expires_at = "2026-12-31T23:00:00-01:00"  # midnight UTC, which sorts before 23:30Z as a string
     report = replay(

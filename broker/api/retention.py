@@ -1,0 +1,82 @@
+"""Retention over HTTP: brands attest deletions, auditors read the deletion report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, status
+
+from broker.api.deps import BrandAccessDep, CurrentAuditor, DbSession, RuntimeDep
+from broker.api.grant_schemas import DeletionAttestation, DeletionIn
+from broker.consent.deletion_report import DeletionReport
+
+brand_router = APIRouter(prefix="/v1/grants/{grant_id}/deletion", tags=["brand"])
+auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
+
+_BRAND: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid, expired or revoked access token"},
+    403: {"description": "The token lacks grants:write (to attest) or grants:read (to look)"},
+}
+
+
+@brand_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="attestDeletion",
+    responses={
+        **_BRAND,
+        400: {"description": "The body is not JSON"},
+        404: {"description": "No such grant for this brand"},
+        409: {"description": "The grant has not ended yet, or its deletion was already attested"},
+        413: {"description": "The body is over 64 KiB"},
+        422: {"description": "Unknown outcome, or completed_at in the future or before the grant ended"},
+    },
+)
+def attest_deletion(
+    grant_id: UUID, body: DeletionIn, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+) -> DeletionAttestation:
+    """Attest, once, that the data this ended grant gave was deleted or de-identified, and when.
+    Due by the grant's `deletion_due_at` (its end plus the offer's retention). Needs `grants:write`."""
+    access.require("grants:write")
+    grant = runtime.retention.attest(
+        db, access.brand.id, grant_id, outcome=body.outcome, completed_at=body.completed_at, note=body.note
+    )
+    return DeletionAttestation.of(grant)
+
+
+@brand_router.get(
+    "",
+    operation_id="getDeletionAttestation",
+    responses={
+        **_BRAND,
+        404: {"description": "No such grant for this brand, or no attestation yet (with deletion_due_at)"},
+    },
+)
+def get_deletion(
+    grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+) -> DeletionAttestation:
+    """The grant's deletion attestation. Needs `grants:read`."""
+    access.require("grants:read")
+    return DeletionAttestation.of(runtime.retention.attested(db, access.brand.id, grant_id))
+
+
+@auditor_router.get(
+    "/deletion",
+    operation_id="getDeletionReport",
+    responses={
+        401: {"description": "Missing, unknown or revoked auditor token"},
+        422: {"description": "Bad limit or cursor"},
+    },
+)
+def deletion_report(
+    _: CurrentAuditor,
+    db: DbSession,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=200, description="overdue deletions per page")] = 50,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")] = None,
+) -> DeletionReport:
+    """Per brand: ended grants whose deletion is not yet due, overdue, attested on time or late; and
+    the overdue deletions (grant, brand, due date, days overdue), most recently due first. No customer
+    is named."""
+    return runtime.deletion_reports.report(db, cursor=cursor, limit=limit)

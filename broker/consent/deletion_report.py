@@ -1,0 +1,114 @@
+"""The auditor's deletion report: per brand, how its ended grants' deletions stand, and which are
+overdue. Grants are named by id and brand only, never by customer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from sqlalchemy import and_, case, func
+from sqlmodel import Session, col, select
+
+from broker.consent.models import Grant
+from broker.oauth.models import Brand
+from broker.pagination import page
+
+__all__ = ["BrandDeletionReport", "DeletionReport", "DeletionReports", "OverdueDeletion"]
+
+_BUCKETS = ("due", "overdue", "attested_on_time", "attested_late")
+
+
+class BrandDeletionReport(BaseModel):
+    """One brand's record of deleting what its ended grants gave it."""
+
+    brand_id: UUID
+    brand: str = Field(description="the brand's name")
+    ended: int = Field(description="grants that ended (revoked or expired), so deletion falls due")
+    due: int = Field(description="deletion not yet due: the retention after the grant's end is still running")
+    overdue: int = Field(description="past deletion_due_at without an attestation")
+    attested_on_time: int = Field(description="attested no later than deletion_due_at")
+    attested_late: int = Field(description="attested after deletion_due_at")
+
+
+class OverdueDeletion(BaseModel):
+    """A grant whose deletion is past due without an attestation."""
+
+    grant_id: UUID
+    brand_id: UUID
+    brand: str
+    deletion_due_at: datetime
+    days_overdue: float
+
+
+class DeletionReport(BaseModel):
+    """Deletions per brand as of `as_of`, and one page of the overdue ones, most recently due first
+    (pass `next_cursor` as `cursor` for the next page)."""
+
+    as_of: datetime
+    brands: list[BrandDeletionReport]
+    overdue: list[OverdueDeletion]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeletionReports:
+    """Builds the report; the clock is injected."""
+
+    clock: Callable[[], datetime]
+
+    def report(self, session: Session, *, cursor: str | None, limit: int) -> DeletionReport:
+        """The counts per brand, and one page of overdue deletions."""
+        now = self.clock()
+        attested, due_at = col(Grant.deletion_attested_at), col(Grant.deletion_due_at)
+        bucket = case(
+            (and_(attested.is_not(None), attested <= due_at), "attested_on_time"),
+            (attested.is_not(None), "attested_late"),
+            (due_at <= now, "overdue"),
+            else_="due",
+        )
+        rows = session.exec(
+            select(Grant.brand_id, bucket, func.count())
+            .where(due_at.is_not(None))
+            .group_by(col(Grant.brand_id), bucket)
+        ).all()
+        counts: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
+        for brand_id, state, count in rows:
+            counts[brand_id][state] += count
+        overdue_query = select(Grant).where(attested.is_(None), due_at <= now)
+        # deletion_due_at is never null in these rows; page() orders by it like a creation time.
+        due_column = cast(datetime, Grant.deletion_due_at)
+        overdue = page(session, overdue_query, due_column, Grant.id, cursor=cursor, limit=limit)
+        names = _names(session, {*counts, *(g.brand_id for g in overdue.items)})
+        return DeletionReport(
+            as_of=now,
+            brands=[
+                BrandDeletionReport(
+                    brand_id=brand_id, brand=names.get(brand_id, ""), ended=sum(c.values()), **c
+                )
+                for brand_id, c in sorted(counts.items(), key=lambda item: names.get(item[0], ""))
+            ],
+            overdue=[_overdue(g, names, now) for g in overdue.items],
+            next_cursor=overdue.next_cursor,
+        )
+
+
+def _overdue(grant: Grant, names: dict[UUID, str], now: datetime) -> OverdueDeletion:
+    assert grant.deletion_due_at is not None
+    return OverdueDeletion(
+        grant_id=grant.id,
+        brand_id=grant.brand_id,
+        brand=names.get(grant.brand_id, ""),
+        deletion_due_at=grant.deletion_due_at,
+        days_overdue=round((now - grant.deletion_due_at).total_seconds() / 86400, 2),
+    )
+
+
+def _names(session: Session, ids: set[UUID]) -> dict[UUID, str]:
+    if not ids:
+        return {}
+    return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(ids))).all())
