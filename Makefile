@@ -15,10 +15,11 @@ RUN_STAMP := $(VENV)/.run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint bench openapi system-deps test-sqlite test-postgres clean
+.PHONY: help run demo-brand test lint bench openapi system-deps test-sqlite test-postgres clean
 
 help:
 	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
+	@echo "make demo-brand  then, in another terminal: the example brand app on http://127.0.0.1:8001"
 	@echo "make test     lint, type-check, and run the suite on SQLite and PostgreSQL"
 	@echo "make lint     ruff and mypy only"
 	@echo "make bench    run the benchmarks under bench/"
@@ -38,8 +39,16 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/consentry migrate
-	$(VENV)/bin/consentry demo
+	mkdir -p var
+	umask 077; $(VENV)/bin/consentry demo | tee var/demo.json
 	$(VENV)/bin/consentry serve --host 127.0.0.1 --port 8000
+
+# The example brand (clients/examples/grocery) as the demo brand `consentry demo` seeds, with the
+# credentials `make run` saved in var/demo.json. Start it after `make run`: each `consentry demo` gives
+# the demo brand a fresh secret, so restart it when `make run` restarts.
+demo-brand: $(RUN_STAMP)
+	@[ -f var/demo.json ] || { umask 077; $(VENV)/bin/consentry migrate && mkdir -p var && $(VENV)/bin/consentry demo > var/demo.json; }
+	$(PY) -m clients.examples.grocery --credentials var/demo.json --broker-url http://127.0.0.1:8000 --port 8001
 
 # Debian packages the suite needs (PostgreSQL, and Chromium for the browser tests); installed only
 # when missing, with one `apt-get update` first.

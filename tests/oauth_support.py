@@ -193,11 +193,13 @@ def authorized(
     return {"code": answer["code"], "verifier": verifier, **tokens.json()}
 
 
-def create_brand_with_cli(data_dir: Path, database_url: str, name: str = "Green Grocer") -> tuple[str, str]:
-    """Register a brand (redirect URI `REDIRECT`) with `consentry brands create`: (client_id, secret)."""
+def create_brand_with_cli(
+    data_dir: Path, database_url: str, name: str = "Green Grocer", redirect_uri: str = REDIRECT
+) -> tuple[str, str]:
+    """Register a brand with `consentry brands create`: (client_id, secret)."""
     consentry = str(Path(sys.executable).parent / "consentry")
     created = subprocess.run(
-        [consentry, "brands", "create", "--name", name, "--redirect-uri", REDIRECT],
+        [consentry, "brands", "create", "--name", name, "--redirect-uri", redirect_uri],
         env=cli_env(data_dir, database_url), check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     credentials = json.loads(created.stdout)
