@@ -35,6 +35,7 @@ from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 from clients.brand import (
     AsyncConsentryClient,
+    Conflict,
     ConsentryClient,
     GrantInactive,
     GrantSession,
@@ -274,6 +275,32 @@ def test_a_revoked_grant_is_grant_inactive_and_unknown_ids_are_not_found(
     with pytest.raises(ValidationFailed) as invalid:
         sdk.publish_offer({**OFFER, "grant_duration_days": 0})
     assert invalid.value.errors[0]["pointer"] == "/grant_duration_days"
+
+
+def test_the_brand_attests_deletion_once_the_grant_has_ended(
+    sdk: ConsentryClient, client: TestClient, customer: str, clock: FakeClock
+) -> None:
+    session = connect(sdk, client, sdk.publish_offer(OFFER).id)
+    with pytest.raises(Conflict) as live:
+        sdk.attest_deletion(session.grant_id, outcome="deleted", completed_at=clock.now)
+    assert live.value.slug == "grant-not-ended" and live.value.status == 409
+    sdk.end_grant(session.grant_id)
+    clock.advance(hours=1)
+    with pytest.raises(ValidationFailed) as future:
+        sdk.attest_deletion(session.grant_id, outcome="deleted", completed_at=clock.now + timedelta(days=1))
+    assert future.value.errors[0]["pointer"] == "/completed_at"
+    attested = sdk.attest_deletion(
+        session.grant_id, outcome="de-identified", completed_at=clock.now, note="aggregated, then deleted"
+    )
+    assert attested.grant_id == session.grant_id and attested.outcome == "de-identified" and attested.on_time
+    assert attested.deletion_due_at == clock.now - timedelta(hours=1) + timedelta(
+        days=OFFER["retention_days"]
+    )
+    with pytest.raises(Conflict) as twice:
+        sdk.attest_deletion(session.grant_id, outcome="deleted", completed_at=clock.now)
+    assert twice.value.slug == "deletion-already-attested"
+    with pytest.raises(NotFound):
+        sdk.attest_deletion(uuid4(), outcome="deleted", completed_at=clock.now)
 
 
 def test_the_async_client_runs_the_same_flow(
