@@ -13,20 +13,23 @@ from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant
+from broker.receipts.service import Receipts
 from broker.value.views import ValueViews
 
 __all__ = ["FORMAT", "CustomerExport"]
 
-FORMAT = "consentry-export/2"
+FORMAT = "consentry-export/3"
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerExport:
-    """The account, profile and sessions, every grant, what brands owe, and every log entry about them."""
+    """The account, profile and sessions, every grant, what brands owe, every log entry about them and
+    every consent receipt."""
 
     profiles: CustomerProfiles
     grants: Grants
     value: ValueViews
+    receipts: Receipts
 
     def document(self, session: Session, customer: Customer) -> dict[str, Any]:
         """The whole export, decrypted, as JSON-ready data."""
@@ -62,4 +65,5 @@ class CustomerExport:
             .order_by(col(AuditEntry.index))
         )
         document["access_log"] = [{"index": index, **decode(entry)} for index, entry in entries]
+        document["receipts"] = self.receipts.everything_for(session, customer.id)
         return document

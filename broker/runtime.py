@@ -169,7 +169,7 @@ def build_runtime(
         reads=ProfileReads(vault=vault, grants=grants, value=value, audit=audit),
         value=value,
         value_views=value_views,
-        export=CustomerExport(profiles=profiles, grants=grants, value=value_views),
+        export=CustomerExport(profiles=profiles, grants=grants, value=value_views, receipts=receipts),
         audit=audit,
         checkpoints=checkpoints,
         access_log=access_log,

@@ -302,6 +302,26 @@ def shorten_grant(
     return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
 
 
+@router.post("/grants/{grant_id}/renew")
+def renew_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    csrf: Csrf = "",
+) -> Response:
+    """Keep sharing on the same terms for the offer's duration from today (and reconfirm)."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    try:
+        runtime.renewals.renew(db, session.customer_id, grant_id)
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, grant_id, message=exc.detail, status=exc.status)
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
 @router.post("/value/{obligation_id}/confirm")
 def confirm_value(
     obligation_id: UUID,

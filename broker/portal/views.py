@@ -19,6 +19,8 @@ from broker.audit.access_log import AccessLogPage, LoggedEntry
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.purposes import describe_purpose
+from broker.consent.renewal import RenewalState
+from broker.consent.retention import DeletionState, deletion_state
 from broker.runtime import Runtime
 from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 from vault.fields import CATALOGUE
@@ -42,6 +44,9 @@ _KIND_LABELS = {
     "value.dispute_withdrawn": "you withdrew your dispute",
     "value.overdue": "value overdue",
     "value.cancelled": "value cancelled",
+    "grant.renewed": "you renewed",
+    "deletion.attested": "they attested deleting your data",
+    "deletion.overdue": "their deletion of your data is overdue",
 }
 
 
@@ -49,6 +54,7 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
     """The dashboard: every grant across brands, value status and last access, and value totals."""
     page = runtime.grants.listing(session, owner=("customer_id", customer_id), limit=200)
     last_read = runtime.access_log.last_reads(session, customer_id, [g.id for g in page.items])
+    renewals = runtime.renewals.states(session, page.items)
     states = runtime.value_views.states_by_grant(session, customer_id)
     now = runtime.clock()
     rows = []
@@ -65,6 +71,7 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
                 "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
                 "value": _value_summary(states.get(grant.id, {})),
                 "last_access": last_read.get(grant.id),
+                "renew": renewals[grant.id].prompt,
             }
         )
     return {"grants": rows, "totals": runtime.value_views.totals(session, customer_id)}
@@ -93,7 +100,10 @@ def grant_detail(
     status = effective_status(grant, now)
     purpose = describe_purpose(grant.purpose)
     live = status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
-    upcoming = _upcoming(grant, offer, obligations, status, now) if before is None else []
+    renewal = runtime.renewals.states(session, [grant])[grant.id]
+    deletion = deletion_state(grant, now)
+    upcoming = _upcoming(grant, offer, obligations, status, now, renewal, deletion) if before is None else []
+    receipts = runtime.receipts.for_customer(session, customer_id, cursor=None, limit=20, grant_id=grant.id)
     return {
         "grant": grant,
         "brand": brand.name,
@@ -103,6 +113,7 @@ def grant_detail(
         "expires_at": grant.expires_at.date().isoformat(),
         "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
         "retention_days": offer.retention_days,
+        "duration_days": offer.grant_duration_days,
         "shorten": _shorten_bounds(grant, now) if live else None,
         "ends_at": _when(grant.expires_at),
         "fields": [
@@ -119,6 +130,10 @@ def grant_detail(
         "paged": before is not None,
         "chart": access_chart(reads, today=now.date()),
         "obligations": obligations,
+        "renewal": renewal,
+        "deletion": deletion,
+        "deletion_due": _when(grant.deletion_due_at) if grant.deletion_due_at else None,
+        "receipts": [{"id": r.id, "event": r.event, "issued_at": _when(r.issued_at)} for r in receipts.items],
     }
 
 
@@ -136,9 +151,16 @@ def ended_at(grant: Grant, status: GrantStatus) -> datetime | None:
 
 
 def _upcoming(
-    grant: Grant, offer: Offer, obligations: list[Any], status: GrantStatus, now: datetime
+    grant: Grant,
+    offer: Offer,
+    obligations: list[Any],
+    status: GrantStatus,
+    now: datetime,
+    renewal: RenewalState,
+    deletion: DeletionState,
 ) -> list[dict[str, Any]]:
-    """What the terms say comes next, latest first: value due, the end of sharing, the end of retention."""
+    """What the terms say comes next, latest first: value due, a reconfirmation, the end of sharing,
+    the end of retention."""
     ended = ended_at(grant, status)
     retention = timedelta(days=offer.retention_days)
     milestones: list[tuple[datetime, str]] = []
@@ -146,8 +168,10 @@ def _upcoming(
         milestones.append((grant.expires_at, "sharing ends, unless you renew"))
         deleted_by = f"{offer.retention_days} days later, they must have deleted your data"
         milestones.append((grant.expires_at + retention, deleted_by))
-    elif ended + retention > now:
-        milestones.append((ended + retention, "they must have deleted your data by now"))
+        if renewal.reconfirm_by is not None and renewal.reconfirm_by > now:
+            milestones.append((renewal.reconfirm_by, "reads stop until you reconfirm, as every 90 days"))
+    elif deletion.status == "due" and grant.deletion_due_at is not None:
+        milestones.append((grant.deletion_due_at, "they must have deleted your data by now"))
     for o in obligations:
         if o.state == "owed" and o.due_at > now:
             milestones.append((o.due_at, f"value due: {o.description}"))

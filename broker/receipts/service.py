@@ -96,6 +96,23 @@ class Receipts:
             query = query.where(Receipt.grant_id == grant_id)
         return self._bundles(session, _page(session, query, cursor, limit))
 
+    def everything_for(self, session: Session, customer_id: UUID) -> list[dict[str, Any]]:
+        """Every receipt of the customer, oldest first, as issued (for their export): the JWS, the key
+        that signed it and its audit index; proofs are a request away (`/v1/me/receipts/{id}`)."""
+        query = select(Receipt).where(Receipt.customer_id == customer_id).order_by(col(Receipt.audit_index))
+        return [
+            {
+                "id": str(r.id),
+                "grant_id": str(r.grant_id),
+                "event": r.event,
+                "issued_at": r.issued_at.isoformat(),
+                "audit_index": r.audit_index,
+                "jws": r.jws,
+                "signing_key": r.signing_key,
+            }
+            for r in session.exec(query)
+        ]
+
     def one_for_customer(self, session: Session, customer_id: UUID, receipt_id: UUID) -> ReceiptPublic:
         """One of the customer's receipts; anyone else's, like an unknown id, is 404."""
         receipt = session.get(Receipt, receipt_id)

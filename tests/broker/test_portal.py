@@ -151,6 +151,7 @@ def test_the_timeline_shows_what_is_coming_then_this_grants_events_only(
     assert [row.split(" UTC ", 1)[1] for row in coming] == [
         f"{offer['retention_days']} days later, they must have deleted your data coming",
         "sharing ends, unless you renew coming",
+        "reads stop until you reconfirm, as every 90 days coming",
         "value due: 10 EUR off your next box coming",
     ]
     history = [row for row in timeline if not row.endswith("coming")]
@@ -210,3 +211,64 @@ def test_the_dashboard_shows_each_grants_own_last_read_and_time_left(
     assert f"{read_at:%Y-%m-%d %H:%M} UTC" in cells["Green Grocer"]
     assert f"{clock.now:%Y-%m-%d %H:%M} UTC" in cells["Rival Foods"]
     assert "(in 180 days)" in cells["Green Grocer"]
+
+
+def test_the_customer_renews_from_the_prompt_and_downloads_receipts(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    db: Session,
+    clock: FakeClock,
+) -> None:
+    grant_id = grant_id_of(client, brand, authorized(client, brand, offer))
+    page = client.get(f"/portal/grants/{grant_id}").text
+    assert "Renew for" not in page and "consent given" in page
+    download = re.search(r'href="(/v1/me/receipts/[^"]+\?download=true)"', page)
+    assert download is not None
+    receipt = client.get(download.group(1))
+    assert receipt.status_code == 200 and "attachment" in receipt.headers["content-disposition"]
+    assert receipt.json()["grant_id"] == grant_id
+
+    early = post(client, f"/portal/grants/{grant_id}/renew")
+    assert early.status_code == 409 and "can be renewed from" in early.text
+    clock.advance(days=80)  # within 14 days of the 90-day reconfirmation
+    portal_login(client, "ada@example.org")  # the portal session has long expired
+    dashboard = client.get("/portal/").text
+    assert ">renew</a>" in dashboard
+    page = client.get(f"/portal/grants/{grant_id}").text
+    assert "Reconfirm by" in page and "Renew for 180 days" in page
+    done = post(client, f"/portal/grants/{grant_id}/renew")
+    assert done.status_code == 303, done.text
+    db.expire_all()
+    grant = db.get(Grant, UUID(grant_id))
+    assert grant is not None and grant.expires_at == clock.now + timedelta(days=180)
+    page = client.get(f"/portal/grants/{grant_id}").text
+    assert "you renewed" in page and "Renew for" not in page
+    forged = client.post(f"/portal/grants/{grant_id}/renew", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+
+
+def test_an_ended_grant_shows_where_its_deletion_stands(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    clock: FakeClock,
+) -> None:
+    grant_id = grant_id_of(client, brand, authorized(client, brand, offer))
+    assert post(client, f"/portal/grants/{grant_id}/revoke", confirm="yes").status_code == 303
+    page = client.get(f"/portal/grants/{grant_id}").text
+    due = (clock.now + timedelta(days=offer["retention_days"])).strftime("%Y-%m-%d %H:%M UTC")
+    assert f"due by {due}" in page and "consent withdrawn" in page
+    clock.advance(days=offer["retention_days"] + 1)
+    portal_login(client, "ada@example.org")
+    assert "overdue" in client.get(f"/portal/grants/{grant_id}").text
+    attested = client.post(
+        f"/v1/grants/{grant_id}/deletion",
+        json={"outcome": "deleted", "completed_at": clock.now.isoformat()},
+        headers=bearer(brand_token(client, brand)),
+    )
+    assert attested.status_code == 201, attested.text
+    page = client.get(f"/portal/grants/{grant_id}").text
+    assert "attested on" in page and "they attested deleting your data" in page

@@ -272,7 +272,7 @@ def test_the_export_holds_grants_value_with_redemption_and_the_access_log(
     assert side.read().status_code == 200
     assert side.deliver(**VOUCHER).status_code == 201
     document = client.get("/v1/me/export", headers=bearer(log_in(client, "ada@example.org"))).json()
-    assert document["format"] == "consentry-export/2"
+    assert document["format"] == "consentry-export/3"
     (grant,) = document["grants"]
     assert grant["id"] == side.grant_id and grant["brand"] == "Green Grocer" and grant["status"] == "active"
     (owed,) = document["value"]
@@ -280,3 +280,6 @@ def test_the_export_holds_grants_value_with_redemption_and_the_access_log(
     kinds = [entry["kind"] for entry in document["access_log"]]
     assert kinds == ["grant.created", "value.created", "profile.read", "value.delivered"]
     assert all("subject" in entry and entry["grant"] == side.grant_id for entry in document["access_log"])
+    (receipt,) = document["receipts"]
+    assert receipt["event"] == "given" and receipt["grant_id"] == side.grant_id
+    assert receipt["jws"].count(".") == 2 and receipt["signing_key"]["kty"] == "OKP"
