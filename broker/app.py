@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -16,6 +17,7 @@ from broker.api import (
     accounts,
     audit,
     brand,
+    contract,
     health,
     me,
     oauth,
@@ -106,6 +108,12 @@ def create_app(
     def root() -> RedirectResponse:
         return RedirectResponse("/portal/", status_code=307)
 
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return contract.document_problems(generate_openapi())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, hsts=runtime.settings.secure_cookies)
     return app

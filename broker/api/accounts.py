@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
-from broker.api.schemas import Credentials, CustomerPublic, SessionPublic
+from broker.api.schemas import Credentials, CustomerPublic, SessionPublic, SignUp
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -22,9 +22,7 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
     operation_id="createCustomer",
     responses={**_PROBLEMS, 409: {"description": "An account with this email exists"}},
 )
-def create_customer(
-    body: Credentials, db: DbSession, runtime: RuntimeDep, response: Response
-) -> CustomerPublic:
+def create_customer(body: SignUp, db: DbSession, runtime: RuntimeDep, response: Response) -> CustomerPublic:
     """Sign up with an email and a password (at least 12 characters, not a common one)."""
     customer = runtime.accounts.sign_up(db, body.email, body.password)
     response.headers["Location"] = "/v1/me/profile"

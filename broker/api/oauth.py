@@ -7,7 +7,9 @@ page and never a redirect.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -15,6 +17,7 @@ from uuid import uuid4
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from broker.api.deps import DbSession, RuntimeDep
 from broker.consent.authorization import ConsentScreen, decide
@@ -34,19 +37,43 @@ FORM = {
 OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
 
 
-async def form_values(request: Request) -> dict[str, list[str]]:
-    """The urlencoded body as lists of values (OAuth cares about repeated parameters)."""
+# Bounds on a form (python-multipart's defaults are 1000 fields of 1 MiB): an OAuth request has a
+# dozen short parameters, a consent answer one per profile field.
+MAX_FIELDS, MAX_FIELD_BYTES = 200, 8192
+
+
+@dataclass(frozen=True)
+class Form:
+    """The urlencoded body as lists of values (OAuth cares about repeated parameters), or why it
+    could not be read (too many fields, a field too long): each endpoint answers that in its own terms."""
+
+    values: dict[str, list[str]]
+    problem: str | None = None
+
+
+async def form_values(request: Request) -> Form:
+    """Read the form once, bounded; a body that breaks the bounds is a problem, not an exception."""
     if request.method != "POST":
-        return {}
-    form = await request.form(max_files=0, max_fields=200, max_part_size=8192)
+        return Form({})
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    except HTTPException as exc:  # Starlette's answer to a form over the bounds
+        return Form({}, f"the form could not be read ({exc.detail}); send at most {MAX_FIELDS} fields "
+                        f"of at most {MAX_FIELD_BYTES} bytes each")  # fmt: skip
     values: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
             values.setdefault(key, []).append(value)
-    return values
+    return Form(values)
 
 
-FormValues = Annotated[dict[str, list[str]], Depends(form_values)]
+FormValues = Annotated[Form, Depends(form_values)]
+
+
+def _invalid_request(description: str) -> JSONResponse:
+    """RFC 6749 §5.2 invalid_request, never cached."""
+    body = {"error": "invalid_request", "error_description": description}
+    return JSONResponse(body, status_code=400, headers={"cache-control": "no-store"})
 
 
 def _oauth_request(
@@ -77,15 +104,34 @@ def _query_lists(request: Request) -> dict[str, list[str]]:
     return query
 
 
+def _unreadable_basic_credentials(request: Request) -> bool:
+    """True when `Authorization: Basic` carries something that is not base64 of UTF-8 text
+    (RFC 6749 §2.3.1), which Authlib would fail on rather than refuse."""
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(token.strip().encode("ascii")).decode("utf-8")
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not UTF-8 (UnicodeDecodeError)
+        return True
+    return False
+
+
 def _token_endpoint(
-    request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep, endpoint: str | None
+    request: Request, form: Form, db: DbSession, runtime: RuntimeDep, endpoint: str | None
 ) -> Response:
     """Run the token endpoint (endpoint=None) or a named Authlib endpoint for this request."""
-    bad = _not_printable_ascii(_query_lists(request), form)
+    if form.problem is not None:
+        return _invalid_request(form.problem)
+    if _unreadable_basic_credentials(request):
+        body = {"error": "invalid_client", "error_description": "the Basic credentials are not base64 of "
+                "client_id:client_secret (RFC 6749 §2.3.1)"}  # fmt: skip
+        headers = {"cache-control": "no-store", "www-authenticate": 'Basic realm="consentry"'}
+        return JSONResponse(body, status_code=401, headers=headers)
+    bad = _not_printable_ascii(_query_lists(request), form.values)
     if bad is not None:
-        body = {"error": "invalid_request", "error_description": f"{bad} must be printable ASCII (RFC 6749)"}
-        return JSONResponse(body, status_code=400, headers={"cache-control": "no-store"})
-    oauth_request = _oauth_request(request, form, db, runtime)
+        return _invalid_request(f"{bad} must be printable ASCII (RFC 6749)")
+    oauth_request = _oauth_request(request, form.values, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     if endpoint is None:
         response: Response = server.create_token_response(oauth_request)
@@ -153,7 +199,9 @@ def authorize_decision(
 ) -> Response:
     """The consent form's answer: approve (with the fields kept) or deny."""
     secure = runtime.settings.secure_cookies
-    submitted = (form.get(CSRF_FIELD) or [""])[0]
+    if form.problem is not None:
+        return _unusable(request, runtime, form.problem)
+    submitted = (form.values.get(CSRF_FIELD) or [""])[0]
     if not csrf_valid(request, submitted, str(runtime.settings.base_url)):
         context = {
             "title": "This form expired",
@@ -161,7 +209,9 @@ def authorize_decision(
             "Go back to the brand and start again.",
         }
         return render(request, "error.html", context, status=403, secure=secure)
-    params = {k: v for k, v in form.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}}
+    params = {
+        k: v for k, v in form.values.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}
+    }
     bad = _not_printable_ascii(params)
     if bad is not None:
         return _unusable(request, runtime, f"{bad} must be printable ASCII")
@@ -178,7 +228,9 @@ def authorize_decision(
         return login_redirect(
             "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
         )
-    outcome = decide(oauth_request.ctx, grant, customer_id=session.customer_id, form=form, family_id=uuid4())
+    outcome = decide(
+        oauth_request.ctx, grant, customer_id=session.customer_id, form=form.values, family_id=uuid4()
+    )
     if outcome.retry is not None:
         screen = ConsentScreen.build(oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id)
         return render(

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from broker.errors import (
     PROBLEM_BASE,
@@ -122,6 +123,24 @@ def render_validation_error(exc: RequestValidationError) -> JSONResponse:
     return render_broker_error(ValidationFailed(detail, errors=items))
 
 
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for a 405's `Allow` (RFC 9110 §15.5.6).
+
+    Starlette names only the methods of the first route whose path matched, which is wrong when
+    GET and PUT of one path are separate routes (as FastAPI makes them): ask the router instead.
+    """
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into problem+json."""
 
@@ -141,10 +160,18 @@ def install(app: FastAPI) -> None:
         return render_validation_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
-        detail = "no such resource; see /docs for the API" if exc.status_code == 404 else str(exc.detail)
-        return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=exc.headers)
+        detail = (
+            "no such resource; the API is described at /openapi.json"
+            if exc.status_code == 404
+            else str(exc.detail)
+        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+            detail = f"{request.method} is not served here; use one of: {headers['Allow']}"
+        return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)

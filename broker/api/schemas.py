@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from broker.accounts import passwords
 from vault.fields import DERIVED_FIELDS, STORED_FIELDS
 
 
@@ -18,6 +19,17 @@ class Credentials(BaseModel):
 
     email: str = Field(max_length=320, examples=["ada@example.org"])
     password: str = Field(max_length=1024, examples=["correct horse battery staple"])
+
+
+class SignUp(Credentials):
+    """An email and a new password; the document states the password's length rules, which the
+    accounts service enforces with its own messages."""
+
+    password: str = Field(
+        max_length=1024,
+        examples=["correct horse battery staple"],
+        json_schema_extra={"minLength": passwords.MIN_LENGTH, "maxLength": passwords.MAX_LENGTH},
+    )
 
 
 class CustomerPublic(BaseModel):

@@ -29,6 +29,7 @@ class WebhookCreate(BaseModel):
     url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
         description="https:// URL that receives POSTs; must resolve to public addresses only",
         examples=["https://grocer.example/hooks/consentry"],
+        json_schema_extra={"pattern": "^https://"},  # checked, with a clearer message, by `vet`
     )
     events: list[NoticeType] | None = Field(
         default=None, min_length=1, max_length=len(NoticeType), description="event types; null for all"
