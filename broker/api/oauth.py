@@ -8,6 +8,7 @@ page and never a redirect.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -43,7 +44,7 @@ MAX_FIELDS, MAX_FIELD_BYTES = 200, 8192
 
 
 @dataclass(frozen=True)
-class Form:
+class FormBody:
     """The urlencoded body as lists of values (OAuth cares about repeated parameters), or why it
     could not be read (too many fields, a field too long): each endpoint answers that in its own terms."""
 
@@ -51,23 +52,23 @@ class Form:
     problem: str | None = None
 
 
-async def form_values(request: Request) -> Form:
+async def form_values(request: Request) -> FormBody:
     """Read the form once, bounded; a body that breaks the bounds is a problem, not an exception."""
     if request.method != "POST":
-        return Form({})
+        return FormBody({})
     try:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
     except HTTPException as exc:  # Starlette's answer to a form over the bounds
-        return Form({}, f"the form could not be read ({exc.detail}); send at most {MAX_FIELDS} fields "
-                        f"of at most {MAX_FIELD_BYTES} bytes each")  # fmt: skip
+        bounds = f"send at most {MAX_FIELDS} fields of at most {MAX_FIELD_BYTES} bytes each"
+        return FormBody({}, f"the form could not be read ({exc.detail}); {bounds}")
     values: dict[str, list[str]] = {}
     for key, value in form.multi_items():
         if isinstance(value, str):
             values.setdefault(key, []).append(value)
-    return Form(values)
+    return FormBody(values)
 
 
-FormValues = Annotated[Form, Depends(form_values)]
+FormValues = Annotated[FormBody, Depends(form_values)]
 
 
 def _invalid_request(description: str) -> JSONResponse:
@@ -97,6 +98,21 @@ def _not_printable_ascii(*sources: Mapping[str, list[str]]) -> str | None:
     return None
 
 
+# RFC 6749 Appendix A.3. Authlib quotes the value in its error description and raises (a 500) when
+# it holds a character error descriptions may not (a quote or a backslash): it must never get one.
+_RESPONSE_TYPE = re.compile(r"[A-Za-z0-9_]+(?: [A-Za-z0-9_]+)*")
+
+
+def _refused_authorization_parameters(params: Mapping[str, list[str]]) -> str | None:
+    """Why an authorization request's parameters cannot even be read, if they cannot."""
+    bad = _not_printable_ascii(params)
+    if bad is not None:
+        return f"{bad} must be printable ASCII"
+    if any(not _RESPONSE_TYPE.fullmatch(value) for value in params.get("response_type", [])):
+        return "response_type must be 'code' (RFC 6749 §4.1.1)"
+    return None
+
+
 def _query_lists(request: Request) -> dict[str, list[str]]:
     query: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -118,14 +134,14 @@ def _unreadable_basic_credentials(request: Request) -> bool:
 
 
 def _token_endpoint(
-    request: Request, form: Form, db: DbSession, runtime: RuntimeDep, endpoint: str | None
+    request: Request, form: FormBody, db: DbSession, runtime: RuntimeDep, endpoint: str | None
 ) -> Response:
     """Run the token endpoint (endpoint=None) or a named Authlib endpoint for this request."""
     if form.problem is not None:
         return _invalid_request(form.problem)
     if _unreadable_basic_credentials(request):
-        body = {"error": "invalid_client", "error_description": "the Basic credentials are not base64 of "
-                "client_id:client_secret (RFC 6749 §2.3.1)"}  # fmt: skip
+        description = "the Basic credentials are not base64 of client_id:client_secret (RFC 6749 §2.3.1)"
+        body = {"error": "invalid_client", "error_description": description}
         headers = {"cache-control": "no-store", "www-authenticate": 'Basic realm="consentry"'}
         return JSONResponse(body, status_code=401, headers=headers)
     bad = _not_printable_ascii(_query_lists(request), form.values)
@@ -160,9 +176,9 @@ def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Re
 )
 def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: PortalSession) -> Response:
     """Authorization endpoint (authorization code + PKCE S256): log in if needed, then the consent screen."""
-    bad = _not_printable_ascii(_query_lists(request))
-    if bad is not None:
-        return _unusable(request, runtime, f"{bad} must be printable ASCII")
+    refused = _refused_authorization_parameters(_query_lists(request))
+    if refused is not None:
+        return _unusable(request, runtime, refused)
     oauth_request = _oauth_request(request, {}, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     try:
@@ -212,9 +228,9 @@ def authorize_decision(
     params = {
         k: v for k, v in form.values.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}
     }
-    bad = _not_printable_ascii(params)
-    if bad is not None:
-        return _unusable(request, runtime, f"{bad} must be printable ASCII")
+    refused = _refused_authorization_parameters(params)
+    if refused is not None:
+        return _unusable(request, runtime, refused)
     oauth_request = _oauth_request(request, params, db, runtime)
     server = BrokerAuthorizationServer(oauth_request.ctx)
     try:
