@@ -169,6 +169,7 @@ def anonymous_csrf(anonymous: TestClient) -> str:
     return dict(parse_form(anonymous.get("/portal/login").text).fields)[CSRF_FIELD]
 
 
+@pytest.mark.slow  # a few seconds
 @FUZZ
 @given(changes=CHANGES, keep=st.booleans(), raw=RAW)
 def test_consent_screen_survives_hostile_parameters(
@@ -186,6 +187,7 @@ def test_consent_screen_survives_hostile_parameters(
         assert_authorize_answer(browser.get("/oauth/authorize?" + query, follow_redirects=False))
 
 
+@pytest.mark.slow  # a few seconds
 @FUZZ
 @given(changes=CHANGES, keep=st.booleans(), raw=RAW, decision=st.sampled_from([b"approve", b"deny", b"\xff"]))
 def test_consent_decision_survives_hostile_parameters(
@@ -225,6 +227,7 @@ CONTENT_TYPES = [
 ]
 
 
+@pytest.mark.slow  # a few seconds
 @FUZZ
 @given(
     changes=CHANGES,

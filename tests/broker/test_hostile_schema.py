@@ -176,6 +176,7 @@ def fresh_world(world: World) -> Iterator[World]:
     savepoint.rollback()
 
 
+@pytest.mark.slow  # about a minute for all operations together (40 s of it the coverage phase)
 @schema.parametrize()
 @settings(
     deadline=None,
