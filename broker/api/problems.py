@@ -143,7 +143,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
-        detail = "no such resource; the API is described at /openapi.json" if exc.status_code == 404 else str(exc.detail)
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = "no such resource; the API is described at /openapi.json"
         return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=exc.headers)
 
     @app.exception_handler(OperationalError)
