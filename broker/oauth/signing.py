@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,8 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
+
+from vault.keys import create_key_file
 
 ALGORITHM = "Ed25519"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
@@ -72,9 +73,7 @@ class SigningKeys:
             "created_at": self.clock().isoformat(),
             "jwk": key.as_dict(private=True),
         }
-        fd = os.open(self.directory / f"{kid}.jwk", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle)
+        create_key_file(self.directory / f"{kid}.jwk", json.dumps(document))  # a server never sees half of it
         return kid
 
     def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:
