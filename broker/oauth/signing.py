@@ -7,6 +7,7 @@ older keys stay published until every token they signed has expired, then rotati
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import secrets
@@ -60,7 +61,10 @@ class SigningKeys:
         return cached
 
     def _keys(self) -> list[_StoredKey]:
-        keys = [self._load(p) for p in self.directory.glob("*.jwk")]
+        keys = []
+        for path in self.directory.glob("*.jwk"):
+            with contextlib.suppress(FileNotFoundError):  # retired by another process since the listing
+                keys.append(self._load(path))
         return sorted(keys, key=lambda k: k.serial)
 
     def add(self) -> str:

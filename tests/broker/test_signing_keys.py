@@ -37,3 +37,15 @@ def test_a_key_being_added_by_another_process_never_fails_a_verification(tmp_pat
     assert verified[0] > 0 and failures == []
     assert len(server.jwks()["keys"]) == 61
     assert all(path.suffix == ".jwk" for path in tmp_path.iterdir()), "no staging file is left behind"
+
+
+def test_a_key_retired_by_another_process_while_listed_is_skipped(tmp_path: Path) -> None:
+    # `rotate-signing` may delete an old key between a server's listing of the directory and its
+    # reading of the file (a worker starting up sees every key afresh). A dangling link is that
+    # moment held still: listed, but gone when opened.
+    server = SigningKeys(tmp_path, clock=FakeClock())
+    token = server.sign({"sub": "a-subject"})
+    (tmp_path / "retired-meanwhile.jwk").symlink_to(tmp_path / "deleted")
+    assert server.verify(token)["sub"] == "a-subject"
+    assert len(server.jwks()["keys"]) == 1
+    assert len(SigningKeys(tmp_path, clock=FakeClock()).jwks()["keys"]) == 1  # a server starting now
