@@ -139,6 +139,7 @@ class StoredLog:
     indices: list[int]
     head_size: int
     read_request_ids: Counter[str]
+    kinds: Counter[str]
 
 
 def stored_log(database_url: str) -> StoredLog:
@@ -150,9 +151,10 @@ def stored_log(database_url: str) -> StoredLog:
             head = session.get(AuditHead, 1)
             reads = session.exec(select(AuditEntry.entry).where(AuditEntry.kind == "profile.read"))
             request_ids = Counter(str(decode(entry)["request_id"]) for entry in reads)
+            kinds = Counter(session.exec(select(AuditEntry.kind)))
     finally:
         engine.dispose()
-    return StoredLog(indices, head.size if head else 0, request_ids)
+    return StoredLog(indices, head.size if head else 0, request_ids, kinds)
 
 
 def verify_audit_log(data_dir: Path, database_url: str) -> dict[str, Any]:
