@@ -29,7 +29,7 @@ READERS = 4
 LOAD_SECONDS = 1.0  # reading before the kill; the readers keep going until the process is gone
 
 
-@pytest.mark.slow  # ~8 s: two server starts, a consent flow per reader, 1-2 s of reads
+@pytest.mark.slow  # ~10 s idle, 20-35 s on a loaded 2-core machine: mostly two server starts
 def test_kill_9_under_load_loses_no_answered_read(tmp_path: Path, fresh_database_url: str) -> None:
     data_dir, url = tmp_path / "var", fresh_database_url
     with running_server(data_dir, url, tmp_path / "server.log") as server:

@@ -63,7 +63,7 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["retry-after"] == "1"
 
 
-@pytest.mark.slow  # ~6 s on an idle machine: one server start, ~5 s of the database gone
+@pytest.mark.slow  # ~10 s idle, 20-30 s on a loaded 2-core machine: a server start, ~6 s of outage
 def test_database_outage_answers_503_and_recovers_without_restart(
     tmp_path: Path, fresh_database_url: str
 ) -> None:
