@@ -18,10 +18,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from resilience_support import BROKEN, Outcomes, consent_to, set_up_brand, sign_up_customer, stored_log
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from support import PG_URL, STRONG_PASSWORD, bearer, running_server
+
+from broker.app import create_app
+from broker.runtime import build_runtime
+from broker.settings import Settings
 
 UNAVAILABLE = "https://consentry.dev/problems/unavailable"
 TIMEOUT_SECONDS = 1  # the server's CONSENTRY_DATABASE_TIMEOUT_SECONDS in this test
@@ -115,3 +120,16 @@ def test_database_outage_answers_503_and_recovers_without_restart(
     recorded = set(stored_log(url).read_request_ids)
     assert outcomes.with_status(200) <= recorded, "a read was answered without its audit entry"
     assert recorded.isdisjoint(refused), "a read refused with 503 left an audit entry"
+
+
+def test_no_free_database_connection_is_503_not_500(settings: Settings) -> None:
+    # One pooled connection, held by someone else: the request waits `pool_timeout`, then gets 503.
+    engine = create_engine(settings.resolved_database_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    runtime = build_runtime(settings, engine=engine)
+    try:
+        with TestClient(create_app(runtime=runtime)) as http:
+            with engine.connect():
+                assert_unavailable(http.get("/healthz"))
+            assert http.get("/healthz").status_code == 200
+    finally:
+        engine.dispose()
