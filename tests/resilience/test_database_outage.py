@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,6 +104,9 @@ def test_database_outage_answers_503_and_recovers_without_restart(
                         auth=brand.credentials.auth(),
                     )
                 )
+                deadline = time.monotonic() + 10  # and the reader meets the outage too
+                while not outcomes.with_status(503) and time.monotonic() < deadline:
+                    time.sleep(0.05)
             # Back at once, without a restart: the very next request of each kind succeeds.
             assert http.get("/healthz").status_code == 200
             assert http.get("/v1/profile", headers=bearer(access)).status_code == 200
