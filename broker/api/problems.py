@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from broker.errors import (
@@ -148,8 +149,12 @@ def install(app: FastAPI) -> None:
             detail = "no such resource; the API is described at /openapi.json"
         return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=exc.headers)
 
+    # The database is down, restarting, refusing connections, or locked for longer than the
+    # configured timeout; or every pooled connection is busy: all are worth a retry, none a 500.
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", type(exc).__name__)
         return render_broker_error(
