@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -32,18 +33,31 @@ def import_models() -> None:
     import vault.models  # noqa: F401
 
 
-def create_db_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Build an engine with the settings each backend needs to be safe under concurrency."""
+def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> Engine:
+    """Build an engine with the settings each backend needs to be safe under concurrency.
+
+    `timeout` bounds how long a request waits for the database before it fails (and is answered
+    503): SQLite's busy timeout on its lock; PostgreSQL's connect timeout and the wait for a pooled
+    connection. Pooled PostgreSQL connections are pinged on checkout, so after the server restarts
+    or terminates them the next request gets a fresh one instead of an error.
+    """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return _sqlite_engine(url, timeout)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
+    )
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, timeout: float) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -54,7 +68,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -95,7 +95,9 @@ def build_runtime(
 ) -> Runtime:
     """Wire the services for `settings`; pass `engine` to share one (tests do)."""
     import_models()
-    engine = engine or create_db_engine(settings.resolved_database_url)
+    engine = engine or create_db_engine(
+        settings.resolved_database_url, timeout=settings.database_timeout_seconds
+    )
     keys = key_provider(settings)
     vault = Vault(keys=keys, clock=clock, max_seals=settings.dek_max_seals)
     passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default is SQLite at <data_dir>/consentry.db"
     )
+    database_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=600,
+        description="how long a request waits for the database (SQLite: its lock; PostgreSQL: a connection) "
+        "before it is answered 503",
+    )
     base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), description="public base URL (OAuth issuer)"
     )

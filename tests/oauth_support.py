@@ -181,13 +181,18 @@ def exchange(
 
 
 def authorized(
-    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], **consent_args: Any
+    client: TestClient | httpx.Client,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    *,
+    issuer: str = ISSUER,
+    **consent_args: Any,
 ) -> dict[str, Any]:
     """Run the whole consent flow for the logged-in customer; the token response plus code and verifier."""
     verifier, challenge = pkce()
     params = authorize_params(brand, offer["id"], challenge)
     answer = redirect_params(consent(client, params, **consent_args))
-    assert answer["state"] == params["state"] and answer["iss"] == ISSUER
+    assert answer["state"] == params["state"] and answer["iss"] == issuer
     tokens = exchange(client, brand, answer["code"], verifier)
     assert tokens.status_code == 200, tokens.text
     return {"code": answer["code"], "verifier": verifier, **tokens.json()}

@@ -116,42 +116,90 @@ CHEAP_ARGON2 = {
 }
 
 
+class ServerProcess:
+    """A `consentry serve` process on loopback that a test may stop gently, kill or restart.
+
+    `base_url` is the broker's public URL (the OAuth issuer): several processes serving one broker
+    share it, whatever port each listens on.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str,
+        log_path: Path,
+        *,
+        port: int | None = None,
+        base_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **cli_env(data_dir, database_url),
+            "CONSENTRY_BASE_URL": base_url or self.url,
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout: float = 30) -> None:
+        """Start the process (again, after a stop or kill) and wait until /healthz answers 200."""
+        consentry = Path(sys.executable).parent / "consentry"
+        with self.log_path.open("ab") as log:  # appended: a restart keeps the earlier run's log
+            self.process = subprocess.Popen(
+                [str(consentry), "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, mid-request, without cleaning up."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@contextlib.contextmanager
+def running_server(
+    data_dir: Path, database_url: str, log_path: Path, **options: Any
+) -> Iterator[ServerProcess]:
+    """A started `ServerProcess` (options as its constructor's), stopped afterwards."""
+    server = ServerProcess(data_dir, database_url, log_path, **options)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @contextlib.contextmanager
 def live_server(data_dir: Path, database_url: str, log_path: Path) -> Iterator[str]:
     """Run `consentry serve` as a real process on loopback; yields its base URL, stops it after."""
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")},
-        **CHEAP_ARGON2,
-        "CONSENTRY_DATA_DIR": str(data_dir),
-        "CONSENTRY_DATABASE_URL": database_url,
-        "CONSENTRY_BASE_URL": f"http://127.0.0.1:{port}",
-    }
-    consentry = Path(sys.executable).parent / "consentry"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(consentry), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with running_server(data_dir, database_url, log_path) as server:
+        yield server.url
 
 
 def cli_env(data_dir: Path, database_url: str) -> dict[str, str]:

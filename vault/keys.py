@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import os
 import re
+import secrets
 from pathlib import Path
 from typing import Protocol
 
@@ -67,13 +68,28 @@ def _decode_key(text: str, what: str) -> bytes:
     return key
 
 
+def create_key_file(path: Path, text: str) -> None:
+    """Create `path` (mode 0600) holding `text`, all at once; FileExistsError if it already exists.
+
+    Servers list and read key directories while `consentry keys …` adds to them from another
+    process, so the file is written whole and fsynced under a hidden staging name first, then
+    hard-linked into place: a reader sees no file or the whole key, never an empty or partial one.
+    The link fails when the name is taken, so of two processes racing for a name only one wins.
+    """
+    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(staging, path)
+    finally:
+        staging.unlink()
+
+
 def _write_secret(path: Path, key: bytes) -> None:
-    # O_EXCL: two processes racing to create the same version cannot both win.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(key).decode() + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    create_key_file(path, base64.b64encode(key).decode() + "\n")
 
 
 class FileKeyProvider:

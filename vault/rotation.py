@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from vault.keys import active_version
@@ -49,6 +49,22 @@ def _rewrap_batch(session: Session, vault: Vault, target: int, batch_size: int) 
     return len(keys)
 
 
+def _rewrap_all(sessions: Callable[[], Session], vault: Vault, target: int, batch_size: int) -> int:
+    with sessions() as session:
+        moved = _rewrap_batch(session, vault, target, batch_size)
+        session.commit()
+    return moved
+
+
+def _wait_for_writers(session: Session) -> None:
+    """Wait until every transaction that wrote a DEK row has ended, so the usage count that follows
+    sees them. On PostgreSQL, a SHARE lock on the table waits for writers' ROW EXCLUSIVE locks (a
+    sign-up that wrapped its DEK under the old KEK and commits after the re-wrap found nothing);
+    on SQLite every write transaction holds the database's write lock, which ours waits for."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {VaultKey.__tablename__} IN SHARE MODE"))
+
+
 def rotate_keks(
     sessions: Callable[[], Session],
     vault: Vault,
@@ -61,7 +77,9 @@ def rotate_keks(
     """Rotate to a new KEK (or resume an interrupted rotation) and retire versions nothing uses.
 
     `retire_grace` is called between the last re-wrap and the retirement, so requests that read a
-    wrapped DEK just before it was re-wrapped finish with the old KEK still present.
+    wrapped DEK just before it was re-wrapped finish with the old KEK still present. Old versions are
+    retired only once every DEK row, including those of writers still in flight during the re-wrap,
+    is under the new one.
     """
     with sessions() as session:
         usage = kek_usage(session)
@@ -72,18 +90,16 @@ def rotate_keks(
     report = RotationReport(target_version=target, resumed=resumed)
     on_start(sum(count for version, count in usage.items() if version != target))
     while True:
+        while moved := _rewrap_all(sessions, vault, target, batch_size):
+            report.rewrapped += moved
+            on_progress(moved)
+        retire_grace()
         with sessions() as session:
-            moved = _rewrap_batch(session, vault, target, batch_size)
-            session.commit()
-        if moved == 0:
-            break
-        report.rewrapped += moved
-        on_progress(moved)
-    retire_grace()
-    with sessions() as session:
-        in_use = set(kek_usage(session))
+            _wait_for_writers(session)
+            if set(kek_usage(session)) <= {target}:
+                break
+        # A writer that wrapped under an old KEK committed after the re-wrap passed it: again.
     for version in vault.keys.versions():
-        if version == target or version in in_use:
-            continue
-        (report.retired if vault.keys.retire(version) else report.kept).append(version)
+        if version != target:
+            (report.retired if vault.keys.retire(version) else report.kept).append(version)
     return report

@@ -9,7 +9,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -162,19 +163,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
-        detail = (
-            "no such resource; the API is described at /openapi.json"
-            if exc.status_code == 404
-            else str(exc.detail)
-        )
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = "no such resource; the API is described at /openapi.json"
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
             detail = f"{request.method} is not served here; use one of: {headers['Allow']}"
         return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=headers)
 
+    # The database is down, restarting, refusing connections, or locked for longer than the
+    # configured timeout; or every pooled connection is busy: all are worth a retry, none a 500.
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    @app.exception_handler(DisconnectionError)
+    @app.exception_handler(PoolTimeout)
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable: %s", type(exc).__name__)
         return render_broker_error(

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +40,7 @@ from clients.auditor.note import (
     generate_private_key,
     parse_private_key,
 )
+from vault.keys import create_key_file
 
 __all__ = ["KEY_FILE", "AuditIntegrityError", "Checkpoints", "load_signer", "log_origin"]
 
@@ -74,20 +73,10 @@ def load_signer(*, private_key: str | None, key_dir: Path, origin: str) -> Signe
 
 
 def _create_key_file(path: Path, key: str) -> None:
-    """Write the key whole under a temporary name, then link it into place, which fails if the file
-    exists: two processes racing both end up with the first one's key, and no one reads a half file."""
+    """Write the key file whole; two processes racing both end up with the first one's key."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(staging, path)
-    finally:
-        staging.unlink()
+    with contextlib.suppress(FileExistsError):
+        create_key_file(path, key + "\n")
 
 
 @dataclass(frozen=True, slots=True)

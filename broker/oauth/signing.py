@@ -7,9 +7,9 @@ older keys stay published until every token they signed has expired, then rotati
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +20,8 @@ from typing import Any
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
+
+from vault.keys import create_key_file
 
 ALGORITHM = "Ed25519"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
@@ -59,7 +61,10 @@ class SigningKeys:
         return cached
 
     def _keys(self) -> list[_StoredKey]:
-        keys = [self._load(p) for p in self.directory.glob("*.jwk")]
+        keys = []
+        for path in self.directory.glob("*.jwk"):
+            with contextlib.suppress(FileNotFoundError):  # retired by another process since the listing
+                keys.append(self._load(path))
         return sorted(keys, key=lambda k: k.serial)
 
     def add(self) -> str:
@@ -72,9 +77,7 @@ class SigningKeys:
             "created_at": self.clock().isoformat(),
             "jwk": key.as_dict(private=True),
         }
-        fd = os.open(self.directory / f"{kid}.jwk", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle)
+        create_key_file(self.directory / f"{kid}.jwk", json.dumps(document))  # a server never sees half of it
         return kid
 
     def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:

@@ -71,6 +71,7 @@ _EVENTS: Final[Mapping[NoticeType, ReceiptEvent]] = MappingProxyType(
     {
         NoticeType.GRANT_CREATED: ReceiptEvent("given", "given", DPV + "ConsentGiven"),
         NoticeType.GRANT_AMENDED: ReceiptEvent("amended", "given", DPV + "ConsentGiven"),
+        NoticeType.GRANT_RENEWED: ReceiptEvent("renewed", "given", DPV + "ConsentGiven"),
         NoticeType.GRANT_REVOKED: ReceiptEvent("withdrawn", "withdrawn", DPV + "ConsentWithdrawn"),
         NoticeType.GRANT_EXPIRED: ReceiptEvent("expired", "expired", DPV + "ConsentExpired"),
     }

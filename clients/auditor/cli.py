@@ -21,14 +21,13 @@ Requests go through the httpx transport passed as click's context object, when t
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import httpx
 import typer
@@ -38,6 +37,20 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column, Table
 
 from clients.auditor.api import AuditorAPIError, AuditorClient
+from clients.auditor.console import (
+    EXIT_FAILED,
+    EXIT_UNABLE,
+    KEY_HELP,
+    JsonOutput,
+    VerifierKey,
+    b64,
+    error,
+    exit_if_failed,
+    key_value_table,
+    stderr,
+    verifier_key,
+    warn,
+)
 from clients.auditor.note import (
     MAX_NOTE_BYTES,
     Checkpoint,
@@ -45,9 +58,8 @@ from clients.auditor.note import (
     Verifier,
     open_note,
     parse_checkpoint,
-    parse_verifier_key,
 )
-from clients.auditor.receipt import ReceiptReport, verify_receipt
+from clients.auditor.receipt_cli import receipt_app
 from clients.auditor.replay import Replay, ReplayReport
 from clients.auditor.verify import (
     EntriesSink,
@@ -62,9 +74,6 @@ from clients.auditor.verify import (
 
 __all__ = ["EXIT_FAILED", "EXIT_UNABLE", "app", "main"]
 
-EXIT_FAILED = 1  # a check ran and failed
-EXIT_UNABLE = 2  # usage errors (click's 2 too), an unreachable server, an HTTP error
-
 app = typer.Typer(
     name="consentry-audit",
     help="Verify a Consentry audit log offline: signed checkpoints and Merkle proofs.",
@@ -73,21 +82,7 @@ app = typer.Typer(
 )
 checkpoint_app = typer.Typer(help="Signed checkpoints (c2sp.org/tlog-checkpoint).", no_args_is_help=True)
 app.add_typer(checkpoint_app, name="checkpoint")
-receipt_app = typer.Typer(help="Consent receipts: signature and audit-log inclusion.", no_args_is_help=True)
 app.add_typer(receipt_app, name="receipt")
-
-
-def _verifier_key(value: str) -> Verifier:
-    """A verifier key string, or `@PATH` of a file holding one."""
-    if value.startswith("@"):
-        try:
-            value = Path(value[1:]).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise typer.BadParameter(f"cannot read a key from {value[1:]!r}: {exc}") from None
-    try:
-        return parse_verifier_key(value)
-    except NoteError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def _server_url(value: str) -> str:
@@ -105,13 +100,9 @@ def _server_url(value: str) -> str:
 NoteFile = Annotated[
     str, typer.Argument(metavar="FILE", help="signed checkpoint note; '-' reads standard input")
 ]
-_KEY_HELP = "the log's verifier key, <name>+<hex key id>+<base64 key> (GET /v1/audit/key), or @FILE"
-VerifierKey = Annotated[
-    Verifier, typer.Option("--key", parser=_verifier_key, metavar="VERIFIER_KEY", help=_KEY_HELP)
-]
 PinnedKey = Annotated[
     Verifier | None,
-    typer.Option("--key", parser=_verifier_key, metavar="VERIFIER_KEY", help=f"pin {_KEY_HELP}"),
+    typer.Option("--key", parser=verifier_key, metavar="VERIFIER_KEY", help=f"pin {KEY_HELP}"),
 ]
 ServerURL = Annotated[
     str, typer.Option("--url", parser=_server_url, help="the Consentry server's base URL", show_default=False)
@@ -126,7 +117,6 @@ StateFile = Annotated[
         "created if missing, updated only after a successful verification",
     ),
 ]
-JsonOutput = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
 @app.command("verify")
@@ -145,7 +135,7 @@ def verify(
         typer.echo(json.dumps(_report_json(report, state), indent=2))
     elif report.verified:
         _print_report(report, state)
-    _exit(report.verified)
+    exit_if_failed(report.verified)
 
 
 @app.command("check-reads")
@@ -174,7 +164,7 @@ def check_reads(
         if report.verified:
             _print_report(report, state)
         _print_reads(reads, verified=report.verified)
-    _exit(report.verified and not reads.violations)
+    exit_if_failed(report.verified and not reads.violations)
 
 
 def _run_verification(
@@ -197,28 +187,28 @@ def _run_verification(
         with AuditorClient(url, token, transport=transport) as client, _progress(as_json) as on_progress:
             report = verify_log(client, key=key, state=state, on_entries=on_entries, on_progress=on_progress)
     except AuditorAPIError as exc:
-        _error(str(exc), code=EXIT_UNABLE)
+        error(str(exc), code=EXIT_UNABLE)
     if report.key_source is KeySource.FIRST_USE and report.key is not None and not as_json:
-        _warn(
+        warn(
             f"no --key and no key in a state file: trusting the server's own key "
             f"{report.key.verifier_key()} on first use. Check it out of band, then pin it with --key "
             "or keep a --state file."
         )
     for problem in report.problems:
-        _stderr().print(f"[red]error:[/red] audit log verification failed: {escape(problem)}", soft_wrap=True)
+        stderr().print(f"[red]error:[/red] audit log verification failed: {escape(problem)}", soft_wrap=True)
     if report.verified and state_file is not None:
         try:
             save_state(state_file, report.new_state())
         except OSError as exc:
             message = f"the log verified, but the state file {str(state_file)!r} could not be written: {exc}"
-            _error(message, code=EXIT_UNABLE)
+            error(message, code=EXIT_UNABLE)
     return report
 
 
 @contextmanager
 def _progress(quiet: bool) -> Iterator[ProgressSink]:
     """A progress bar on stderr while entries download, shown only on a terminal and without --json."""
-    console = _stderr()
+    console = stderr()
     columns = (TextColumn("entries"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True, disable=quiet or not console.is_terminal) as bar:
         task = bar.add_task("entries", total=None)
@@ -238,9 +228,9 @@ def _report_json(report: VerifyReport, state_file: Path | None) -> dict[str, obj
         "key": report.key.verifier_key() if report.key else None,
         "key_source": report.key_source.value if report.key_source else None,
         "tree_size": checkpoint.size if checkpoint else None,
-        "root_hash": _b64(checkpoint.root_hash) if checkpoint else None,
+        "root_hash": b64(checkpoint.root_hash) if checkpoint else None,
         "previous_tree_size": previous.size if previous else None,
-        "previous_root_hash": _b64(previous.root_hash) if previous else None,
+        "previous_root_hash": b64(previous.root_hash) if previous else None,
         "entries": report.entries,
         "seconds": round(report.seconds, 3),
         "entries_per_second": round(report.entries_per_second),
@@ -270,12 +260,12 @@ def _print_report(report: VerifyReport, state_file: Path | None) -> None:
     assert checkpoint is not None and key is not None and report.key_source is not None  # verified
     console = Console()
     console.print(f"[green]✓[/green] audit log verified: {checkpoint.size:,} entries")
-    table = _table()
+    table = key_value_table()
     table.add_row("server", escape(report.url))
     table.add_row("origin", escape(checkpoint.origin))
     table.add_row("key", f"{escape(key.name)}+{key.key_id.hex()} ({_KEY_SOURCES[report.key_source]})")
     table.add_row("tree size", str(checkpoint.size))
-    table.add_row("root hash", _b64(checkpoint.root_hash))
+    table.add_row("root hash", b64(checkpoint.root_hash))
     if report.previous is not None:
         table.add_row("extends", f"the checkpoint of {report.previous.size:,} entries verified before")
     table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s")
@@ -315,7 +305,7 @@ def checkpoint_verify(file: NoteFile, key: VerifierKey, as_json: JsonOutput = Fa
     try:
         checkpoint = parse_checkpoint(open_note(note, [key]))
     except NoteError as exc:
-        _error(f"checkpoint verification failed: {exc}")
+        error(f"checkpoint verification failed: {exc}")
     if as_json:
         typer.echo(json.dumps(_checkpoint_json(checkpoint, key), indent=2))
     else:
@@ -333,11 +323,11 @@ def _read_note(file: str) -> str:
         except OSError as exc:  # a path that names no readable file is a usage error
             raise typer.BadParameter(f"cannot read {file!r}: {exc.strerror}", param_hint="FILE") from None
     if len(data) > MAX_NOTE_BYTES:
-        _error(f"checkpoint verification failed: the note is over the {MAX_NOTE_BYTES}-byte limit")
+        error(f"checkpoint verification failed: the note is over the {MAX_NOTE_BYTES}-byte limit")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        _error("checkpoint verification failed: the note is not UTF-8 text")
+        error("checkpoint verification failed: the note is not UTF-8 text")
 
 
 def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]:
@@ -346,7 +336,7 @@ def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]
         "key": f"{key.name}+{key.key_id.hex()}",
         "origin": checkpoint.origin,
         "size": checkpoint.size,
-        "root_hash": _b64(checkpoint.root_hash),
+        "root_hash": b64(checkpoint.root_hash),
         "extensions": list(checkpoint.extensions),
     }
 
@@ -354,134 +344,13 @@ def _checkpoint_json(checkpoint: Checkpoint, key: Verifier) -> dict[str, object]
 def _print_checkpoint(checkpoint: Checkpoint, key: Verifier) -> None:
     console = Console()
     console.print(f"[green]✓[/green] checkpoint signed by {escape(key.name)}+{key.key_id.hex()}")
-    table = _table()
+    table = key_value_table()
     table.add_row("origin", escape(checkpoint.origin))
     table.add_row("tree size", str(checkpoint.size))
-    table.add_row("root hash", _b64(checkpoint.root_hash))
+    table.add_row("root hash", b64(checkpoint.root_hash))
     for extension in checkpoint.extensions:
         table.add_row("extension", escape(extension))
     console.print(table)
-
-
-_JWKS_HELP = (
-    "a JWKS to trust for the receipt's signature: a file (an archived copy of /.well-known/jwks.json, "
-    "for keys rotated out since) or an http(s) URL to fetch it from; repeatable"
-)
-_THUMBPRINT_HELP = (
-    "trust the signing key the bundle carries only if its RFC 7638 thumbprint is this one (pinned out "
-    "of band); repeatable. The bundle's key is never trusted on its own"
-)
-
-
-@receipt_app.command("verify")
-def receipt_verify(
-    ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(metavar="FILE", help="a receipt bundle, as the API returns it")],
-    key: VerifierKey,
-    jwks: Annotated[list[str] | None, typer.Option("--jwks", metavar="FILE_OR_URL", help=_JWKS_HELP)] = None,
-    thumbprints: Annotated[
-        list[str] | None, typer.Option("--thumbprint", metavar="THUMBPRINT", help=_THUMBPRINT_HELP)
-    ] = None,
-    as_json: JsonOutput = False,
-) -> None:
-    """Check a consent receipt offline: its JWS signature by a trusted broker key, that it says what
-    its audit entry says, and that the entry is in the log under a checkpoint signed by the pinned key.
-
-    Trusted are only the log key you pin with --key and signing keys you chose: those in a JWKS given
-    with --jwks, or the key inside the bundle when its thumbprint is one you pinned with --thumbprint.
-    Exit 0 when verified, 1 when a check failed, 2 for usage errors or a JWKS that cannot be loaded."""
-    if not jwks and not thumbprints:
-        raise typer.BadParameter("say which signing keys to trust: --jwks FILE_OR_URL or --thumbprint T")
-    keys = [k for source in jwks or [] for k in _load_jwks(ctx, source)]
-    try:
-        document = json.loads(file.read_bytes())
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {str(file)!r}: {exc.strerror}", param_hint="FILE") from None
-    except ValueError:
-        _error("receipt verification failed: the file is not JSON")
-    report = verify_receipt(document, log_key=key, jwks=keys, thumbprints=thumbprints or [])
-    if as_json:
-        typer.echo(json.dumps(_receipt_json(report), indent=2))
-    for problem in report.problems:
-        _stderr().print(f"[red]error:[/red] receipt verification failed: {escape(problem)}", soft_wrap=True)
-    if report.verified and not as_json:
-        _print_receipt(report)
-    _exit(report.verified)
-
-
-def _load_jwks(ctx: typer.Context, source: str) -> list[dict[str, object]]:
-    """The keys of a JWKS file or URL; anything unreadable is a usage error (exit 2)."""
-    try:
-        if source.startswith(("http://", "https://")):
-            transport = ctx.obj if isinstance(ctx.obj, httpx.BaseTransport) else None
-            with httpx.Client(transport=transport, timeout=30) as client:
-                document = client.get(source).raise_for_status().json()
-        else:
-            document = json.loads(Path(source).read_bytes())
-        keys = document["keys"]
-        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
-            raise TypeError(keys)
-    except (OSError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-        _error(f"cannot load a JWKS from {source!r}: {exc}", code=EXIT_UNABLE)
-    return keys
-
-
-def _receipt_json(report: ReceiptReport) -> dict[str, object]:
-    claims = report.claims or {}
-    return {
-        "verified": report.verified,
-        "receipt_id": claims.get("receipt_id"),
-        "event": claims.get("event"),
-        "record_id": claims.get("record_id"),
-        "kid": report.kid,
-        "key_source": report.key_source,
-        "audit_index": (claims.get("audit") or {}).get("index"),
-        "tree_size": report.tree_size,
-        "problems": report.problems,
-    }
-
-
-def _print_receipt(report: ReceiptReport) -> None:
-    claims = report.claims or {}
-    console = Console()
-    console.print(f"[green]✓[/green] consent receipt verified: {escape(str(claims.get('event')))}")
-    table = _table()
-    for label, value in (
-        ("receipt", claims.get("receipt_id")),
-        ("grant", claims.get("record_id")),
-        ("brand", (claims.get("controller") or {}).get("name")),
-        ("when", claims.get("event_time")),
-        ("signed by", f"{report.kid} ({report.key_source})"),
-        ("audit entry", f"{_receipt_json(report)['audit_index']} of {report.tree_size:,}"),
-    ):
-        table.add_row(label, escape(str(value)))
-    console.print(table)
-
-
-def _table() -> Table:
-    return Table(show_header=False, box=None, pad_edge=False, padding=(0, 2, 0, 0))
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode()
-
-
-def _stderr() -> Console:
-    return Console(stderr=True)
-
-
-def _warn(message: str) -> None:
-    _stderr().print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
-
-
-def _error(message: str, *, code: int = EXIT_FAILED) -> NoReturn:
-    _stderr().print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _exit(success: bool) -> None:
-    if not success:
-        raise typer.Exit(EXIT_FAILED)
 
 
 def main() -> None:

@@ -43,6 +43,7 @@ _ALGORITHM = "Ed25519"
 _KINDS = {
     "given": "grant.created",
     "amended": "grant.amended",
+    "renewed": "grant.renewed",
     "withdrawn": "grant.revoked",
     "revoked": "grant.revoked",
     "expired": "grant.expired",
@@ -228,7 +229,7 @@ def _comparisons(claims: Mapping[str, Any], event: Mapping[str, Any]) -> list[tu
         ("event_time", claims.get("event_time"), event.get("at")),
         ("event_by", claims.get("event_by"), event.get("actor")),
     ]
-    if "fields" in event:  # the entries of given and amended consent carry the terms
+    if "fields" in event:  # given, amended and renewed consent's entries carry the terms
         purposes = claims.get("purposes") or [{}]
         fields = [item.get("field") for item in claims.get("personal_data") or []]
         pairs += [
@@ -236,7 +237,7 @@ def _comparisons(claims: Mapping[str, Any], event: Mapping[str, Any]) -> list[tu
             ("purpose", purposes[0].get("purpose"), event.get("purpose")),
             ("expiry", (claims.get("duration") or {}).get("until"), event.get("expires_at")),
         ]
-    elif claims.get("event") in ("given", "amended"):
+    elif claims.get("event") in ("given", "amended", "renewed"):
         pairs.append(("terms", "in the entry", "absent"))
     return pairs
 

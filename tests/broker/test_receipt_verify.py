@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import OKPKey
 from oauth_support import BrandCredentials, authorized
-from support import FakeClock, bearer
+from support import STRONG_PASSWORD, FakeClock, bearer
 from typer.testing import CliRunner
 
 from broker.runtime import Runtime
@@ -239,3 +239,25 @@ def test_a_file_that_is_not_a_bundle_fails(files: Files) -> None:
     path.write_text("not json")
     args = ["receipt", "verify", str(path), "--key", files.key, "--jwks", str(files.jwks)]
     assert runner.invoke(app, args).exit_code == 1
+
+
+def test_a_renewal_gets_a_receipt_that_verifies_offline(
+    tmp_path: Path,
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    clock: FakeClock,
+) -> None:
+    tokens = authorized(client, brand, offer)
+    grant_id = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
+    clock.advance(days=offer["grant_duration_days"] - 3)  # inside the renewal window
+    session = client.post("/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD})
+    token = session.json()["token"]
+    renewed = client.post(f"/v1/me/grants/{grant_id.json()['grant_id']}/renewal", headers=bearer(token))
+    assert renewed.status_code == 200, renewed.text
+    latest = receipts(client, token)[0]
+    assert latest["event"] == "renewed" and latest["receipt"]["state"] == "given"
+    assert latest["audit_entry"]["kind"] == "grant.renewed"
+    checked = Files(tmp_path, client, latest, latest).verify()
+    assert checked.exit_code == 0, checked.output

@@ -39,11 +39,21 @@ def imported_top_level_names(path: Path) -> set[str]:
 
 
 def test_the_auditor_package_imports_only_its_allowed_libraries() -> None:
-    root = Path(clients.auditor.__file__).parent.parent
-    assert list(root.rglob("*.py")), root
-    for path in root.rglob("*.py"):
+    root = Path(clients.auditor.__file__).parent
+    paths = [*root.rglob("*.py"), root.parent / "__init__.py"]
+    assert len(paths) > 5, root
+    for path in paths:
         for top in imported_top_level_names(path):
             assert top in ALLOWED or top in sys.stdlib_module_names, f"{path.name} imports {top}"
+
+
+def test_the_example_apps_use_the_sdk_and_never_the_servers_code() -> None:
+    root = Path(clients.brand.__file__).parent.parent / "examples"
+    paths = list(root.rglob("*.py"))
+    assert len(paths) >= 4, root
+    for path in paths:
+        server = imported_top_level_names(path) & {"vault", "broker", "migrations"}
+        assert not server, f"{path.name} imports {server}"
 
 
 def test_the_brand_sdk_imports_only_httpx_pydantic_and_the_standard_library() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,29 @@ def test_env_provider_reads_versions_and_refuses_to_create() -> None:
 def test_env_provider_rejects_bad_configuration(keks: str, message: str) -> None:
     with pytest.raises(VaultError, match=message):
         EnvKeyProvider(keks, _key(9))
+
+
+def test_a_kek_being_added_by_another_process_is_never_read_half_written(tmp_path: Path) -> None:
+    # The server's provider and `consentry keys rotate`'s provider share the key directory: the
+    # server must see either no new version or the whole key, never an empty or partial file.
+    server, rotation = FileKeyProvider(tmp_path), FileKeyProvider(tmp_path)
+    done, failures, reads = threading.Event(), list[str](), [0]
+
+    def read_the_active_kek() -> None:
+        while not done.is_set():
+            try:
+                assert len(server.kek(active_version(server))) == 32
+                reads[0] += 1
+            except VaultError as exc:
+                failures.append(str(exc))
+
+    reader = threading.Thread(target=read_the_active_kek)
+    reader.start()
+    try:
+        for _ in range(100):
+            rotation.add_version()
+    finally:
+        done.set()
+        reader.join()
+    assert reads[0] > 0 and failures == []
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("kek-")) == ["blind-index.key"]

@@ -1,0 +1,121 @@
+"""`consentry-audit receipt verify`: check a consent receipt bundle offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from clients.auditor.console import (
+    EXIT_UNABLE,
+    JsonOutput,
+    VerifierKey,
+    error,
+    exit_if_failed,
+    key_value_table,
+    stderr,
+)
+from clients.auditor.receipt import ReceiptReport, verify_receipt
+
+__all__ = ["receipt_app"]
+
+receipt_app = typer.Typer(help="Consent receipts: signature and audit-log inclusion.", no_args_is_help=True)
+
+_JWKS_HELP = (
+    "a JWKS to trust for the receipt's signature: a file (an archived copy of /.well-known/jwks.json, "
+    "for keys rotated out since) or an http(s) URL to fetch it from; repeatable"
+)
+_THUMBPRINT_HELP = (
+    "trust the signing key the bundle carries only if its RFC 7638 thumbprint is this one (pinned out "
+    "of band); repeatable. The bundle's key is never trusted on its own"
+)
+
+
+@receipt_app.command("verify")
+def receipt_verify(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="a receipt bundle, as the API returns it")],
+    key: VerifierKey,
+    jwks: Annotated[list[str] | None, typer.Option("--jwks", metavar="FILE_OR_URL", help=_JWKS_HELP)] = None,
+    thumbprints: Annotated[
+        list[str] | None, typer.Option("--thumbprint", metavar="THUMBPRINT", help=_THUMBPRINT_HELP)
+    ] = None,
+    as_json: JsonOutput = False,
+) -> None:
+    """Check a consent receipt offline: its JWS signature by a trusted broker key, that it says what
+    its audit entry says, and that the entry is in the log under a checkpoint signed by the pinned key.
+
+    Trusted are only the log key you pin with --key and signing keys you chose: those in a JWKS given
+    with --jwks, or the key inside the bundle when its thumbprint is one you pinned with --thumbprint.
+    Exit 0 when verified, 1 when a check failed, 2 for usage errors or a JWKS that cannot be loaded."""
+    if not jwks and not thumbprints:
+        raise typer.BadParameter("say which signing keys to trust: --jwks FILE_OR_URL or --thumbprint T")
+    keys = [k for source in jwks or [] for k in _load_jwks(ctx, source)]
+    try:
+        document = json.loads(file.read_bytes())
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {str(file)!r}: {exc.strerror}", param_hint="FILE") from None
+    except ValueError:
+        error("receipt verification failed: the file is not JSON")
+    report = verify_receipt(document, log_key=key, jwks=keys, thumbprints=thumbprints or [])
+    if as_json:
+        typer.echo(json.dumps(_receipt_json(report), indent=2))
+    for problem in report.problems:
+        stderr().print(f"[red]error:[/red] receipt verification failed: {escape(problem)}", soft_wrap=True)
+    if report.verified and not as_json:
+        _print_receipt(report)
+    exit_if_failed(report.verified)
+
+
+def _load_jwks(ctx: typer.Context, source: str) -> list[dict[str, object]]:
+    """The keys of a JWKS file or URL; anything unreadable is a usage error (exit 2)."""
+    try:
+        if source.startswith(("http://", "https://")):
+            transport = ctx.obj if isinstance(ctx.obj, httpx.BaseTransport) else None
+            with httpx.Client(transport=transport, timeout=30) as client:
+                document = client.get(source).raise_for_status().json()
+        else:
+            document = json.loads(Path(source).read_bytes())
+        keys = document["keys"]
+        if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):
+            raise TypeError(keys)
+    except (OSError, httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        error(f"cannot load a JWKS from {source!r}: {exc}", code=EXIT_UNABLE)
+    return keys
+
+
+def _receipt_json(report: ReceiptReport) -> dict[str, object]:
+    claims = report.claims or {}
+    return {
+        "verified": report.verified,
+        "receipt_id": claims.get("receipt_id"),
+        "event": claims.get("event"),
+        "record_id": claims.get("record_id"),
+        "kid": report.kid,
+        "key_source": report.key_source,
+        "audit_index": (claims.get("audit") or {}).get("index"),
+        "tree_size": report.tree_size,
+        "problems": report.problems,
+    }
+
+
+def _print_receipt(report: ReceiptReport) -> None:
+    claims = report.claims or {}
+    console = Console()
+    console.print(f"[green]✓[/green] consent receipt verified: {escape(str(claims.get('event')))}")
+    table = key_value_table()
+    for label, value in (
+        ("receipt", claims.get("receipt_id")),
+        ("grant", claims.get("record_id")),
+        ("brand", (claims.get("controller") or {}).get("name")),
+        ("when", claims.get("event_time")),
+        ("signed by", f"{report.kid} ({report.key_source})"),
+        ("audit entry", f"{_receipt_json(report)['audit_index']} of {report.tree_size:,}"),
+    ):
+        table.add_row(label, escape(str(value)))
+    console.print(table)
