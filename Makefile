@@ -13,6 +13,8 @@ PG_BIN ?= /usr/lib/postgresql/15/bin
 DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
 RUN_STAMP := $(VENV)/.run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
+# The suite runs on two workers (pytest-xdist): every test has its own database, server and port.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
 .PHONY: help run demo-brand test lint bench openapi system-deps test-sqlite test-postgres clean
@@ -69,11 +71,11 @@ lint: $(TEST_STAMP)
 
 test-sqlite: $(TEST_STAMP) system-deps
 	@echo "=== test suite on SQLite ==="
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-postgres: $(TEST_STAMP) system-deps
 	@echo "=== test suite on PostgreSQL 15 ==="
-	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest $(PYTEST_ARGS)
+	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: lint test-sqlite test-postgres
 
