@@ -26,7 +26,7 @@ from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 
-__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry"]
+__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry", "drop_pending_since", "pending_mark"]
 
 REQUEST_ID = "request_id"  # key in `Session.info`: the request an event belongs to
 _PENDING = "consentry_audit_pending"
@@ -117,6 +117,19 @@ class AuditLog:
             .values(customer_id=None)
             .execution_options(synchronize_session=False)
         )
+
+
+def pending_mark(session: Session) -> int:
+    """How many entries `session` has queued so far: a mark to roll back to with `drop_pending_since`."""
+    return len(session.info.get(_PENDING, []))
+
+
+def drop_pending_since(session: Session, mark: int) -> None:
+    """Forget the entries queued after `mark`: their savepoint was rolled back, so their events did not
+    happen (a rolled-back *transaction* drops its entries by itself; a savepoint needs this)."""
+    pending: list[QueuedEntry] | None = session.info.get(_PENDING)
+    if pending is not None:
+        del pending[mark:]
 
 
 @event.listens_for(Session, "before_commit")
