@@ -1,44 +1,48 @@
-"""Group commit: concurrent audited reads share one transaction and one commit.
+"""Group commit: concurrent audited reads share one durable commit of their audit entries.
 
 A profile read is small (a token check, a grant check, a decryption) but its audit entry must be
-durable before the read is answered, and a durable commit per read (the head lock, the inserts, an
-fsync) costs more than the read. So reads do not commit alone: each request hands its whole read to
-the `GroupCommitter` as a *job* and waits. One thread takes every job waiting (up to `max_batch`),
-runs them one after another in one transaction, each in its own savepoint, and commits once; the
-entries they queued are appended by that commit (`broker.audit.log`: one `append_many`). Only then
-is any of them answered. While it commits, the next reads queue up: the busier the broker, the larger
-the batches, and one fsync serves them all.
+durable before the read is answered, and a durable commit per read (the head lock, the inserts, a
+WAL flush) costs more than the read. So reads hand their entries to one appender thread, which
+appends every entry waiting (from up to `max_batch` reads) with one `append_many` in one
+transaction and commits once; only then is any of those reads answered. While it commits, the next
+reads queue up: the busier the broker, the larger the batches, and one flush serves them all.
 
-What each read is promised, exactly as when it committed alone:
+Two ways to run a read, by backend, each as strong as a read committing alone:
 
-- **No read without its entry.** A job's result is handed back only after the batch's commit
-  returned. If the batch fails (the database went away, the commit failed), every read in it fails
-  with 503 `read-not-recorded`, never a 200; nothing of the batch was written.
-- **Its own outcome.** A job that raises rolls back to its savepoint, taking its queued entries with
-  it, and answers with its own error; the others are unaffected. An error that `keeps_changes` (a
-  read refused as value is overdue, which suspends the grant) keeps its savepoint, as the request's
-  unit of work would have.
-- **A bounded wait.** A reader waits at most `timeout` seconds; a job not started by then is
-  withdrawn, one already running may still commit (an entry for a read never answered, never the
-  reverse). Either way the reader gets 503.
+- **PostgreSQL (own transactions).** Each read runs in its request thread, in its own transaction,
+  in parallel with the others (their round trips overlap). It locks its grant `FOR SHARE` (reads
+  of one grant share it; a read that updates the grant, the first or one whose value check is due,
+  takes `FOR NO KEY UPDATE` from the start, see `Retry`), checks and decrypts, then hands its entry
+  to the appender and waits, *still holding the lock*; it commits (releasing the lock) only after
+  its entry is durable. A revocation (an UPDATE of that grant, which conflicts with both locks)
+  either committed before the lock was taken, and the read sees it and is refused, or waits for
+  the lock, so it appends its entry after the read's. No deadlock: a read holds one row lock and
+  never upgrades it; the appender takes only the audit head lock, which every transaction takes
+  last, so its holder never waits for a grant.
+- **SQLite (one shared transaction).** There is one writer, and a read's transaction holds the
+  write lock (BEGIN IMMEDIATE) from its first statement, so it cannot wait for another writer. So
+  the appender runs the reads themselves: each read is a *job*, and a batch runs its jobs one after
+  another in one transaction, each in its own savepoint, and commits once (its entries appended by
+  that commit, `broker.audit.log`). A read and its entry share a transaction, as before; the write
+  lock, held from the batch's first statement to its commit, puts a revocation wholly before or
+  wholly after it. (Jobs are run sorted by the grant their token names, read without trusting it:
+  a forged hint only changes the order.)
 
-**Ordering with revocation.** A read and its entry are in the same transaction, as before, so the
-argument is unchanged; the transaction is just shared. On PostgreSQL each job locks its grant
-`FOR NO KEY UPDATE`, held until the batch commits: a revocation (an UPDATE of that grant) either
-committed before the lock was taken, and the read sees it and is refused, or waits for the batch
-to commit, and its entry follows the read's. On SQLite the batch transaction begins IMMEDIATE and
-holds the database's single write lock from its first statement to its commit: a revocation is
-wholly before or wholly after it. Holding several grant locks is new, so deadlocks are avoided by
-order: a batch runs its jobs sorted by the grant id their token names (read from the token without
-trusting it: a forged hint only changes the order; the lock is taken on the verified grant), so
-every batch, in every process, locks grants in ascending order, and the audit head last. (A
-transaction elsewhere that locks several grants in another order could still meet a batch in a
-deadlock; PostgreSQL breaks it within `deadlock_timeout`, and if the batch is the one rolled back,
-its reads get 503 and nothing was recorded.)
+What each read is promised, both ways:
 
-Non-read events keep the per-transaction path: they join the request's unit of work.
-When the committer is not running (a command, an app without its lifespan), a job runs in the
-caller's thread as a batch of one, through the same code.
+- **No read without its entry.** A read is answered only after the commit holding its entry
+  returned. If that commit fails (the database went away), every read waiting on it fails with 503
+  `read-not-recorded`, never a 200, and nothing of the batch was written.
+- **Its own outcome.** A read that is refused (401, 403) rolls back alone, with its entry: the
+  others are unaffected. An error that `keeps_changes` (a read refused as value is overdue, which
+  suspends the grant) commits what it changed, as a request's unit of work would.
+- **A bounded wait.** A reader waits at most `timeout` seconds, then gets 503; a batch already
+  committing may still commit its entry (an entry for a read never answered, never the reverse).
+
+An entry some work waits on (`when_appended`) is never handed over: it commits with its own
+transaction. Non-read events keep that per-transaction path: they join the request's unit of work.
+When the committer is not running (a command, an app without its lifespan), a read runs in the
+caller's thread and commits alone, through the same code.
 """
 
 from __future__ import annotations
@@ -54,11 +58,12 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session
 
-from broker.audit.log import REQUEST_ID, drop_pending_since, pending_mark
+from broker.audit import tree
+from broker.audit.log import REQUEST_ID, QueuedEntry, drop_pending_since, pending_mark, take_pending
 from broker.db import SessionFactory
 from broker.errors import BrokerError, ServiceUnavailable
 
-__all__ = ["GroupCommitter", "ReadNotRecorded"]
+__all__ = ["GroupCommitter", "ReadNotRecorded", "Retry"]
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.group_commit")
@@ -70,60 +75,71 @@ class ReadNotRecorded(ServiceUnavailable):
     slug = "read-not-recorded"
 
 
+class Retry(Exception):
+    """Raised by a job to be run again from the start, in a fresh transaction (or savepoint): what it
+    did is rolled back. A job must not raise it twice in a row (it is retried once)."""
+
+
 @dataclass(eq=False, slots=True)
-class _Job:
-    run: Callable[[Session], Any]
-    request_id: str | None
-    order: str
+class _Item:
+    """What waits in the queue: a whole read (SQLite) or the entries of one read (PostgreSQL)."""
+
+    job: Callable[[Session], Any] | None = None
+    request_id: str | None = None
+    order: str = ""
+    entries: list[QueuedEntry] | None = None
     future: Future[Any] = field(default_factory=Future)
 
 
 class GroupCommitter:
-    """Runs jobs in shared transactions, one commit per batch; see the module's doc.
+    """One appender thread committing the audit entries of concurrent reads; see the module's doc.
 
-    `commits` counts the batches committed (and `jobs` the jobs in them), for benchmarks and logs.
+    `commits` counts the batches committed (and `reads` the reads in them), for benchmarks and logs.
     """
 
     def __init__(self, *, max_batch: int = 64, timeout: float = 10.0) -> None:
         self.max_batch = max_batch
         self.timeout = timeout
         self.commits = 0
-        self.jobs = 0
-        self._queue: deque[_Job] = deque()
+        self.reads = 0
+        self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._sessions: SessionFactory | None = None
+        self._shared = False  # SQLite: the reads themselves run in the batch's transaction
         self._users = 0
 
     @property
     def running(self) -> bool:
-        """Whether a committer thread takes the jobs (else they run in the caller's thread)."""
+        """Whether an appender thread takes the reads (else each commits alone in its caller's thread)."""
         return self._thread is not None
 
     @property
     def waiting(self) -> int:
-        """Jobs queued and not yet taken into a batch."""
+        """Reads queued and not yet taken into a batch."""
         with self._cond:
             return len(self._queue)
 
     def start(self, sessions: SessionFactory) -> None:
-        """Start the committer thread (an app's lifespan does); nested starts share it."""
+        """Start the appender thread (an app's lifespan does); nested starts share it."""
         with self._cond:
             self._users += 1
             if self._thread is not None:
                 return
+            with sessions() as probe:
+                self._shared = probe.get_bind().dialect.name == "sqlite"
             self._sessions = sessions
             self._thread = threading.Thread(target=self._loop, name="consentry-group-commit", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
-        """Run what is queued, then stop the thread (when the last starter stops)."""
+        """Commit what is queued, then stop the thread (when the last starter stops)."""
         with self._cond:
             self._users -= 1
             thread = self._thread
             if self._users > 0 or thread is None:
                 return
-            self._thread = None  # new jobs now run in their callers' threads
+            self._thread = None  # reads from now on commit alone in their callers' threads
             self._cond.notify_all()
         thread.join(timeout=self.timeout + 5)
         if thread.is_alive():
@@ -137,28 +153,58 @@ class GroupCommitter:
         request_id: str | None,
         order: str = "",
     ) -> T:
-        """Run `job(session)` in a batch and return its result once the batch is committed.
+        """Run the read `job(session)` and return its result once its entries are durably committed.
 
-        `order` sorts jobs within a batch (the grant a read will lock). Raises the job's own error, or
-        `ReadNotRecorded` if the batch failed or did not commit within `timeout` seconds."""
-        queued = _Job(job, request_id, order)
+        `order` sorts the jobs of a shared batch (the grant a read will lock). Raises the job's own
+        error, or `ReadNotRecorded` if its entries' commit failed or did not return within `timeout`."""
+        if self.running and not self._shared:
+            return self._run_own(job, sessions, request_id)
+        item = _Item(job, request_id, order)
+        self._submit(sessions, item)
+        result: T = self._wait(item)
+        return result
+
+    def _run_own(self, job: Callable[[Session], T], sessions: SessionFactory, request_id: str | None) -> T:
+        """The read in its own transaction, which it ends only once its entries are committed."""
+        with sessions() as session:
+            session.info[REQUEST_ID] = request_id
+            try:
+                try:
+                    result = job(session)
+                except Retry:
+                    session.rollback()
+                    result = job(session)
+            except BrokerError as exc:
+                if exc.keeps_changes:
+                    session.commit()
+                raise
+            entries = take_pending(session)
+            if entries:
+                item = _Item(entries=entries)
+                self._submit(sessions, item)
+                self._wait(item)
+            session.commit()  # the read's own bookkeeping (a first read), and its grant lock released
+        return result
+
+    def _submit(self, sessions: SessionFactory, item: _Item) -> None:
         with self._cond:
             threaded = self._thread is not None
             if threaded:
-                self._queue.append(queued)
+                self._queue.append(item)
                 self._cond.notify()
         if not threaded:
-            queued.future.set_running_or_notify_cancel()
-            self._execute(sessions, [queued])
+            item.future.set_running_or_notify_cancel()
+            self._process(sessions, [item])
+
+    def _wait(self, item: _Item) -> Any:
         try:
-            result: T = queued.future.result(timeout=self.timeout)
+            return item.future.result(timeout=self.timeout)
         except FutureTimeout:
-            started = not queued.future.cancel()
+            started = not item.future.cancel()
             raise ReadNotRecorded(
                 f"the read was not recorded in the audit log within {self.timeout:g} s "
                 f"({'its batch is still committing' if started else 'it was withdrawn'}); retry shortly"
             ) from None
-        return result
 
     def _loop(self) -> None:
         while True:
@@ -166,50 +212,68 @@ class GroupCommitter:
                 while not self._queue and self._thread is not None:
                     self._cond.wait()
                 if not self._queue:
-                    return  # stopped, and everything queued has run
+                    return  # stopped, and everything queued has been committed
                 count = min(len(self._queue), self.max_batch)
                 batch = [self._queue.popleft() for _ in range(count)]
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
             if batch:
                 assert self._sessions is not None
-                self._execute(self._sessions, batch)
+                self._process(self._sessions, batch)
 
-    def _execute(self, sessions: SessionFactory, batch: list[_Job]) -> None:
-        """One transaction for the whole batch; each job's outcome is told only after the commit."""
-        batch.sort(key=lambda job: job.order)
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+    def _process(self, sessions: SessionFactory, batch: list[_Item]) -> None:
+        """Commit a batch; tell each read its outcome only after the commit returned."""
+        outcomes: list[tuple[_Item, Any, BaseException | None]] = []
         try:
             with sessions() as session:
-                for job in batch:
-                    outcomes.append((job, *_attempt(session, job)))
+                if batch[0].entries is not None:
+                    _append(session, batch)
+                    outcomes = [(item, None, None) for item in batch]
+                else:
+                    batch.sort(key=lambda item: item.order)
+                    outcomes = [(item, *_attempt(session, item)) for item in batch]
                 session.commit()
         except Exception as exc:  # the batch did not commit: none of its reads was recorded
             log.warning("a batch of %d reads failed to commit: %r", len(batch), exc)
-            failed = {id(job): error for job, _, error in outcomes if isinstance(error, BrokerError)}
-            for job in batch:
-                job.future.set_exception(
-                    failed.get(id(job))
+            refused = {id(item): error for item, _, error in outcomes if isinstance(error, BrokerError)}
+            for item in batch:
+                item.future.set_exception(
+                    refused.get(id(item))
                     or ReadNotRecorded(
                         "the read could not be recorded in the audit log, so it was not served; retry shortly"
                     )
                 )
             return
         self.commits += 1
-        self.jobs += len(batch)
-        for job, result, error in outcomes:
+        self.reads += len(batch)
+        for item, result, error in outcomes:
             if error is None:
-                job.future.set_result(result)
+                item.future.set_result(result)
             else:
-                job.future.set_exception(error)
+                item.future.set_exception(error)
 
 
-def _attempt(session: Session, job: _Job) -> tuple[Any, BaseException | None]:
-    """Run one job in its own savepoint: (its result, None) or (None, the error it raised)."""
-    session.info[REQUEST_ID] = job.request_id
+def _append(session: Session, batch: list[_Item]) -> None:
+    """Append the entries handed over by a batch of reads, in the order they came."""
+    entries = [queued for item in batch for queued in item.entries or []]
+    indices = tree.append_many(session, [(q.entry, q.lookup) for q in entries], at=entries[-1].at)
+    for queued, index in zip(entries, indices, strict=True):
+        queued.index = index
+
+
+def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:
+    """Run one read of a shared batch in its own savepoint: (its result, None) or (None, its error)."""
+    assert item.job is not None
+    session.info[REQUEST_ID] = item.request_id
     mark = pending_mark(session)
     savepoint = session.begin_nested()
     try:
-        result = job.run(session)
+        try:
+            result = item.job(session)
+        except Retry:
+            savepoint.rollback()
+            drop_pending_since(session, mark)
+            savepoint = session.begin_nested()
+            result = item.job(session)
     except BrokerError as exc:
         if exc.keeps_changes:
             savepoint.commit()
