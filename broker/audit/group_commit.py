@@ -56,11 +56,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from broker.audit import tree
 from broker.audit.log import REQUEST_ID, QueuedEntry, drop_pending_since, pending_mark, take_pending
-from broker.db import SessionFactory
+from broker.db import SessionFactory, create_db_engine, session_factory
 from broker.errors import BrokerError, ServiceUnavailable
 
 __all__ = ["GroupCommitter", "ReadNotRecorded", "Retry"]
@@ -94,7 +95,8 @@ class _Item:
 class GroupCommitter:
     """One appender thread committing the audit entries of concurrent reads; see the module's doc.
 
-    `commits` counts the batches committed (and `reads` the reads in them), for benchmarks and logs.
+    `commits` counts the batches committed (and `reads` the reads in them), `taken` the reads taken
+    from the queue into a batch: for benchmarks, logs and tests.
     """
 
     def __init__(self, *, max_batch: int = 64, timeout: float = 10.0) -> None:
@@ -102,10 +104,12 @@ class GroupCommitter:
         self.timeout = timeout
         self.commits = 0
         self.reads = 0
+        self.taken = 0
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._sessions: SessionFactory | None = None
+        self._engine: Engine | None = None  # the appender's own pool, on PostgreSQL
         self._shared = False  # SQLite: the reads themselves run in the batch's transaction
         self._users = 0
 
@@ -127,8 +131,12 @@ class GroupCommitter:
             if self._thread is not None:
                 return
             with sessions() as probe:
-                self._shared = probe.get_bind().dialect.name == "sqlite"
-            self._sessions = sessions
+                bind = probe.get_bind()
+            self._shared, self._sessions = bind.dialect.name == "sqlite", sessions
+            if not self._shared and isinstance(bind, Engine):
+                # Reads wait for the appender holding pool connections: it must never wait for the pool.
+                self._engine = create_db_engine(bind.url.render_as_string(hide_password=False), pool_size=1)
+                self._sessions = session_factory(self._engine)
             self._thread = threading.Thread(target=self._loop, name="consentry-group-commit", daemon=True)
             self._thread.start()
 
@@ -144,6 +152,9 @@ class GroupCommitter:
         thread.join(timeout=self.timeout + 5)
         if thread.is_alive():
             log.error("the group-commit thread did not stop within %.0f s", self.timeout + 5)
+        elif self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     def run(
         self,
@@ -215,6 +226,7 @@ class GroupCommitter:
                     return  # stopped, and everything queued has been committed
                 count = min(len(self._queue), self.max_batch)
                 batch = [self._queue.popleft() for _ in range(count)]
+                self.taken += count
             batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
             if batch:
                 assert self._sessions is not None
