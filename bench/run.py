@@ -78,12 +78,14 @@ def new_database(server_url: str, name: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-def write_results(path: Path, rows: list[Row], described: dict[str, str], command: str, took: float) -> None:
+def write_results(
+    path: Path, rows: list[Row], described: dict[str, str], command: str, started: datetime, took: float
+) -> None:
     """bench/RESULTS.md: when, on what, how, and the table."""
     lines = [
         "# Benchmark results",
         "",
-        f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {took / 60:.0f} min. Each figure is "
+        f"`{command}` from {started:%Y-%m-%d %H:%M} UTC, {took / 60:.0f} min. Each figure is "
         "measured against a baseline taken in the same run; `ratio` is value / baseline. PostgreSQL is a "
         "fresh "
         "cluster with its default settings (fsync on), on the same machine.",
@@ -105,7 +107,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark run, at most")
     args = parser.parse_args()
-    scripts, began, rows = benchmarks(args.only), time.perf_counter(), []
+    scripts, began, started, rows = benchmarks(args.only), time.perf_counter(), datetime.now(UTC), []
     described = machine(None)
     with postgres(args.postgres) as server:
         if server is not None:
@@ -117,7 +119,7 @@ def main() -> int:
                 rows += run_one(script, "PostgreSQL", url, args.quick, args.timeout)
     print("\n".join(text_table(rows)))
     command = "python bench/run.py " + " ".join(sys.argv[1:])
-    write_results(args.output, rows, described, command.strip(), time.perf_counter() - began)
+    write_results(args.output, rows, described, command.strip(), started, time.perf_counter() - began)
     print(f"\nwritten to {args.output}")
     return 1 if any(row.passed is False for row in rows) else 0
 
