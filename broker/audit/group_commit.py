@@ -56,7 +56,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session
 
 from broker.audit import tree
@@ -68,6 +68,12 @@ __all__ = ["GroupCommitter", "ReadNotRecorded", "Retry"]
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.group_commit")
+_WROTE = "consentry_wrote"  # key in `Session.info`: the session flushed changes
+
+
+@event.listens_for(Session, "after_flush")
+def _note_write(session: Session, _context: Any) -> None:
+    session.info[_WROTE] = True
 
 
 class ReadNotRecorded(ServiceUnavailable):
@@ -194,7 +200,13 @@ class GroupCommitter:
                 item = _Item(entries=entries)
                 self._submit(sessions, item)
                 self._wait(item)
-            session.commit()  # the read's own bookkeeping (a first read), and its grant lock released
+            # Ending the transaction releases the grant lock. A read that wrote (a first read) commits;
+            # one that only read rolls back: its row lock gave it a transaction id, and committing
+            # that would flush the WAL once per read, the very cost group commit saves.
+            if session.info.pop(_WROTE, False) or session.new or session.dirty or session.deleted:
+                session.commit()
+            else:
+                session.rollback()
         return result
 
     def _submit(self, sessions: SessionFactory, item: _Item) -> None:
