@@ -202,8 +202,11 @@ class GroupCommitter:
                 self._wait(item)
             # Ending the transaction releases the grant lock. A read that wrote (a first read) commits;
             # one that only read rolls back: its row lock gave it a transaction id, and committing
-            # that would flush the WAL once per read, the very cost group commit saves.
-            if session.info.pop(_WROTE, False) or session.new or session.dirty or session.deleted:
+            # that would flush the WAL once per read, the very cost group commit saves. (Unless the
+            # appender has no pool of its own: then it may share this session's connection, as the
+            # tests' single-connection runtime does, and this transaction holds the append.)
+            wrote = session.info.pop(_WROTE, False) or session.new or session.dirty or session.deleted
+            if wrote or self._engine is None:
                 session.commit()
             else:
                 session.rollback()
