@@ -16,6 +16,7 @@ TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
 # The suite runs on two workers (pytest-xdist): every test has its own database, server and port.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help run demo-brand test lint bench openapi system-deps test-sqlite test-postgres clean
 
@@ -24,7 +25,7 @@ help:
 	@echo "make demo-brand  then, in another terminal: the example brand app on http://127.0.0.1:8001"
 	@echo "make test     lint, type-check, and run the suite on SQLite and PostgreSQL"
 	@echo "make lint     ruff and mypy only"
-	@echo "make bench    run the benchmarks under bench/"
+	@echo "make bench    run the benchmarks under bench/ (SQLite and PostgreSQL): one table, bench/RESULTS.md"
 	@echo "make openapi  regenerate openapi/openapi.json from the app"
 
 $(PY):
@@ -79,8 +80,9 @@ test-postgres: $(TEST_STAMP) system-deps
 
 test: lint test-sqlite test-postgres
 
-bench: $(TEST_STAMP)
-	@for script in bench/*.py; do echo "=== $$script"; $(PY) $$script; done
+# Every bench/*.py on SQLite and on a throwaway PostgreSQL; one table, also written to bench/RESULTS.md.
+bench: $(TEST_STAMP) system-deps
+	PG_BIN=$(PG_BIN) $(PY) bench/run.py $(BENCH_ARGS)
 
 openapi: $(RUN_STAMP)
 	$(PY) -m broker.openapi > openapi/openapi.json

@@ -13,6 +13,7 @@ fast path (nothing can have fallen due) and the full look (something may have: a
 most once per due date or month per grant), each as a share of the time one profile read takes.
 
 Usage: python bench/read.py [--seconds S] [--rounds N] [--concurrency C] [--database-url URL]
+                            [--json PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ from broker.consent.models import Grant
 from broker.db import migrate
 from broker.runtime import build_runtime
 from broker.settings import Settings
+
+sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
+from common import Row, finish, parse
 
 GOAL = 0.5
 VALUE_CHECK_GOAL = 0.05
@@ -203,13 +207,13 @@ async def _rate(base: str, seconds: float, concurrency: int, request: dict[str, 
 
 
 def main() -> int:
-    """Seed, measure in alternating rounds, print the table."""
+    """Seed, measure in alternating rounds, report the rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
-    args = parser.parse_args()
+    args = parse(parser, quick={"seconds": 0.5, "rounds": 1, "concurrency": 4})
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
@@ -229,30 +233,20 @@ def main() -> int:
                     rates[kind].append(asyncio.run(_rate(base, args.seconds, args.concurrency, request)))
         fast, look = value_check_cost(data_dir, url, access)
     health, profile, tokens = (statistics.median(rates[k]) for k in kinds)
-    ratio = profile / health
-    rows = [
-        (
-            "GET /v1/profile (audited, decrypted read)",
-            profile,
-            f">= {GOAL}x " + ("pass" if ratio >= GOAL else "FAIL"),
-        ),
-        ("POST /oauth/token (client credentials)", tokens, "(reported)"),
-    ]
-    print(f"{'figure':<44} {'req/s':>9} {'healthz req/s':>14} {'ratio':>7}  goal")
-    for figure, rate, goal in rows:
-        print(f"{figure:<44} {rate:>9.0f} {health:>14.0f} {rate / health:>6.2f}x  {goal}")
-    read = 1 / profile  # seconds of server time per profile read (one worker)
-    share = fast / read
-    print()
-    print(f"{'value check on the read path':<44} {'µs/call':>9} {'µs/read':>14} {'share':>7}  goal")
-    verdict = "< 5% " + ("pass" if share < VALUE_CHECK_GOAL else "FAIL")
-    checks = [
-        ("  usual (nothing due yet)", fast, verdict),
-        ("  full look (once per due date or month)", look, "(reported)"),
-    ]
-    for figure, seconds, goal in checks:
-        print(f"{figure:<44} {seconds * 1e6:>9.2f} {read * 1e6:>14.0f} {seconds / read:>6.2%}  {goal}")
-    return 0 if ratio >= GOAL and share < VALUE_CHECK_GOAL else 1
+    read = 1e6 / profile  # µs of server time per profile read (one worker)
+    workers = f"1 worker, {args.concurrency} clients"
+    return finish(
+        [
+            Row(f"GET /v1/profile vs GET /healthz ({workers})", profile, health, "req/s",
+                f">= {GOAL}x", profile / health >= GOAL),
+            Row(f"POST /oauth/token, client credentials, vs GET /healthz ({workers})", tokens, health,
+                "req/s"),
+            Row("value check on the read path, usual case, vs one read", fast * 1e6, read, "µs",
+                f"< {VALUE_CHECK_GOAL:.0%} of a read", fast * 1e6 / read < VALUE_CHECK_GOAL),
+            Row("value check, full look (once per due date or month), vs one read", look * 1e6, read, "µs"),
+        ],
+        args,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

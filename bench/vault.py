@@ -8,7 +8,7 @@ hits both alike):
 - KEK rotation throughput in DEKs per second through the database (SQLite, committed batches) vs
   the same unwrap+wrap done in memory.
 
-Usage: python bench/vault.py [--rounds N] [--customers N]
+Usage: python bench/vault.py [--rounds N] [--customers N] [--json PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ from vault import crypto
 from vault.fields import validate_values
 from vault.keys import FileKeyProvider
 from vault.rotation import rotate_keks
+
+sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
+from common import Row, finish, parse
 
 PROFILE = validate_values(
     {
@@ -79,7 +82,7 @@ def _interleaved(
     return statistics.median(times["c"]), statistics.median(times["b"])
 
 
-def profile_crypto(rounds: int) -> list[tuple[str, float, float, float, str]]:
+def profile_crypto(rounds: int) -> list[Row]:
     """Seal and open of a full profile through the envelope vs raw AES-GCM."""
     kek, dek, cid = crypto.generate_key(), crypto.generate_key(), uuid.uuid4()
     wrapped = crypto.wrap_dek(kek, customer_id=cid, kek_version=1, dek=dek)
@@ -117,11 +120,12 @@ def profile_crypto(rounds: int) -> list[tuple[str, float, float, float, str]]:
         ("open full profile", envelope_open, raw_open),
     ):
         c, b = _interleaved(cand, base, rounds, 200)
-        rows.append((f"{label} (µs) vs raw AES-GCM", c * 1e6, b * 1e6, c / b, f"<= {ENCRYPT_GOAL}x"))
+        goal, passed = f"<= {ENCRYPT_GOAL:g}x", c / b <= ENCRYPT_GOAL
+        rows.append(Row(f"{label} vs raw AES-GCM on the same bytes", c * 1e6, b * 1e6, "µs", goal, passed))
     return rows
 
 
-def rewrap_rate(customers: int) -> tuple[str, float, float, float, str]:
+def rewrap_rate(customers: int) -> Row:
     """DEKs re-wrapped per second by `rotate_keks` on SQLite vs the bare crypto in memory."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -148,12 +152,13 @@ def rewrap_rate(customers: int) -> tuple[str, float, float, float, str]:
             dek = crypto.unwrap_dek(keys.kek(1), customer_id=cid, kek_version=1, wrapped=blob)
             crypto.wrap_dek(kek, customer_id=cid, kek_version=2, dek=dek)
         mem_rate = customers / (time.perf_counter() - started)
-    return (
-        "KEK rotation (DEKs/s) vs in-memory rewrap",
+    return Row(
+        "KEK rotation through SQLite vs the same rewrap in memory",
         db_rate,
         mem_rate,
-        db_rate / mem_rate,
-        f">= {REWRAP_GOAL}x",
+        "DEKs/s",
+        f">= {REWRAP_GOAL:g}x",
+        db_rate / mem_rate >= REWRAP_GOAL,
     )
 
 
@@ -162,18 +167,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--customers", type=int, default=3000)
-    args = parser.parse_args()
-    rows = [*profile_crypto(args.rounds), rewrap_rate(args.customers)]
-    print(f"{'figure':<48} {'value':>12} {'baseline':>12} {'ratio':>7}  goal")
-    failed = False
-    for figure, value, baseline, ratio, goal in rows:
-        op, bound = goal.split()
-        ok = ratio <= float(bound.rstrip("x")) if op == "<=" else ratio >= float(bound.rstrip("x"))
-        failed |= not ok
-        print(
-            f"{figure:<48} {value:>12.1f} {baseline:>12.1f} {ratio:>6.2f}x  {goal} {'pass' if ok else 'FAIL'}"
-        )
-    return 1 if failed else 0
+    args = parse(parser, quick={"rounds": 3, "customers": 50})
+    return finish([*profile_crypto(args.rounds), rewrap_rate(args.customers)], args)
 
 
 if __name__ == "__main__":

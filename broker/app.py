@@ -65,12 +65,15 @@ def create_app(
             (settings.webhook_interval_seconds, runtime.webhook_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
+        runtime.committer.start(sessions)
         yield
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # Reads already queued are committed and answered; the thread is gone before the engine.
+        await asyncio.to_thread(runtime.committer.stop)
         if owned:
             runtime.engine.dispose()
 

@@ -20,6 +20,7 @@ from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle
 from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
+from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
 from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
@@ -68,6 +69,7 @@ class Runtime:
     offers: Offers
     grants: Grants
     reads: ProfileReads
+    committer: GroupCommitter
     value: ValueLedger
     value_views: ValueViews
     export: CustomerExport
@@ -157,6 +159,9 @@ def build_runtime(
     notices.subscribers.append(webhooks)
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
     renewal_window = timedelta(days=settings.renewal_window_days)
+    committer = GroupCommitter(
+        max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -168,7 +173,10 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         grants=grants,
-        reads=ProfileReads(vault=vault, grants=grants, value=value, audit=audit),
+        reads=ProfileReads(
+            vault=vault, grants=grants, value=value, audit=audit, oauth=oauth, committer=committer
+        ),
+        committer=committer,
         value=value,
         value_views=value_views,
         export=CustomerExport(profiles=profiles, grants=grants, value=value_views, receipts=receipts),

@@ -75,7 +75,18 @@ class Settings(BaseSettings):
         description="days before a grant expires (or needs its 90-day reconfirmation) when the customer "
         "is prompted and may renew it",
     )
-
+    group_commit_max_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="profile reads committed together at most (group commit); 1: each read commits alone",
+    )
+    group_commit_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="how long a profile read waits for its audit entry to be committed before answering 503",
+    )
     webhook_interval_seconds: int = Field(
         default=5,
         ge=0,

@@ -125,11 +125,19 @@ def current_customer(session: CurrentSession, db: DbSession) -> Customer:
 CurrentCustomer = Annotated[Customer, Depends(current_customer)]
 
 
-def brand_access(request: Request, db: DbSession, runtime: RuntimeDep) -> BrandAccess:
-    """The brand behind a bearer access token (RFC 9068 JWT), verified and checked for revocation."""
+def brand_token(request: Request) -> str:
+    """The bearer access token, unverified (for a service that verifies it in its own transaction)."""
     token = _bearer(request)
     if token is None:
         raise NotAuthenticated("send the brand's access token as 'Authorization: Bearer <token>'")
+    return token
+
+
+BrandToken = Annotated[str, Depends(brand_token)]
+
+
+def brand_access(token: BrandToken, db: DbSession, runtime: RuntimeDep) -> BrandAccess:
+    """The brand behind a bearer access token (RFC 9068 JWT), verified and checked for revocation."""
     return verify_access_token(db, runtime.oauth, token)
 
 

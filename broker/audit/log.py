@@ -26,7 +26,7 @@ from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 
-__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry"]
+__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry", "drop_pending_since", "pending_mark", "take_pending"]
 
 REQUEST_ID = "request_id"  # key in `Session.info`: the request an event belongs to
 _PENDING = "consentry_audit_pending"
@@ -119,10 +119,37 @@ class AuditLog:
         )
 
 
+def pending_mark(session: Session) -> int:
+    """How many entries `session` has queued so far: a mark to roll back to with `drop_pending_since`."""
+    return len(session.info.get(_PENDING, []))
+
+
+def drop_pending_since(session: Session, mark: int) -> None:
+    """Forget the entries queued after `mark`: their savepoint was rolled back, so their events did not
+    happen (a rolled-back *transaction* drops its entries by itself; a savepoint needs this)."""
+    pending: list[QueuedEntry] | None = session.info.get(_PENDING)
+    if pending is not None:
+        del pending[mark:]
+
+
+def take_pending(session: Session) -> list[QueuedEntry]:
+    """Take the entries queued on `session` away from it, for another transaction to append (and the
+    caller to wait for); none are taken if work waits on one of them (`when_appended`): those must
+    commit with the rows they describe."""
+    pending: list[QueuedEntry] = session.info.get(_PENDING, [])
+    if any(queued.hooks for queued in pending):
+        return []
+    session.info.pop(_PENDING, None)
+    return pending
+
+
 @event.listens_for(Session, "before_commit")
 def _append_pending(session: Session) -> None:
     """Append the entries queued on `session`, in the order recorded, as its transaction commits; then
-    run the hooks waiting on them, in the same order."""
+    run the hooks waiting on them, in the same order. Releasing a savepoint fires this hook too:
+    its entries wait for the transaction's own commit (a group commit's batch appends them at once)."""
+    if session.in_nested_transaction():
+        return
     pending: list[QueuedEntry] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
