@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import quote
@@ -197,6 +198,26 @@ def _grant(
     return render(request, "grant.html", context, status=status, secure=secure)
 
 
+def _change_grant(
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    grant_id: UUID,
+    change: Callable[[], object],
+    *,
+    until: str | None = None,
+) -> Response:
+    """Make one change to a grant, then show the grant again; a refusal is shown on its page."""
+    try:
+        change()
+    except BrokerError as exc:
+        return _grant(
+            request, db, runtime, session, grant_id, message=exc.detail, status=exc.status, until=until
+        )
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
 def _refused(
     request: Request, session: CustomerSession | None, csrf: str, runtime: RuntimeDep
 ) -> Response | None:
@@ -231,13 +252,13 @@ def revoke_grant(
     if confirm != "yes":
         message = "Tick the box to confirm you want to stop sharing."
         return _grant(request, db, runtime, session, grant_id, message=message, status=422)
-    try:
-        runtime.grants.revoke(
-            db, runtime.grants.for_customer(db, session.customer_id, grant_id), by=Actor.CUSTOMER
-        )
-    except BrokerError as exc:
-        return _grant(request, db, runtime, session, grant_id, message=str(exc), status=exc.status)
-    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id,
+        lambda: runtime.grants.revoke(
+            db, runtime.grants.for_customer(db, customer_id, grant_id), by=Actor.CUSTOMER
+        ),
+    )  # fmt: skip
 
 
 @router.post("/grants/{grant_id}/narrow")
@@ -254,13 +275,13 @@ def narrow_grant(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
-    try:
-        runtime.grants.narrow_for_customer(
-            db, session.customer_id, grant_id, fields=fields or [], expires_at=None
-        )
-    except BrokerError as exc:
-        return _grant(request, db, runtime, session, grant_id, message=str(exc), status=exc.status)
-    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id,
+        lambda: runtime.grants.narrow_for_customer(
+            db, customer_id, grant_id, fields=fields or [], expires_at=None
+        ),
+    )  # fmt: skip
 
 
 @router.post("/grants/{grant_id}/shorten")
@@ -282,8 +303,10 @@ def shorten_grant(
     except ValueError:
         message = "Pick the last day of sharing as a date, like 2026-12-31."
         return _grant(request, db, runtime, session, grant_id, message=message, status=422, until=until)
-    try:
-        grant = runtime.grants.for_customer(db, session.customer_id, grant_id)
+    customer_id = session.customer_id
+
+    def shorten() -> None:
+        grant = runtime.grants.for_customer(db, customer_id, grant_id)
         if last_day < runtime.clock().date():
             raise ValidationFailed("The last day of sharing cannot be in the past; pick today or later.")
         end_of_day = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
@@ -292,14 +315,9 @@ def shorten_grant(
                 f"Sharing already ends on {grant.expires_at:%Y-%m-%d at %H:%M} UTC; pick an earlier day "
                 "to shorten it (to share for longer, renew)."
             )
-        runtime.grants.narrow_for_customer(
-            db, session.customer_id, grant_id, fields=None, expires_at=end_of_day
-        )
-    except BrokerError as exc:
-        return _grant(
-            request, db, runtime, session, grant_id, message=exc.detail, status=exc.status, until=until
-        )
-    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+        runtime.grants.narrow_for_customer(db, customer_id, grant_id, fields=None, expires_at=end_of_day)
+
+    return _change_grant(request, db, runtime, session, grant_id, shorten, until=until)
 
 
 @router.post("/grants/{grant_id}/renew")
@@ -315,11 +333,10 @@ def renew_grant(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
-    try:
-        runtime.renewals.renew(db, session.customer_id, grant_id)
-    except BrokerError as exc:
-        return _grant(request, db, runtime, session, grant_id, message=exc.detail, status=exc.status)
-    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id, lambda: runtime.renewals.renew(db, customer_id, grant_id)
+    )
 
 
 @router.post("/value/{obligation_id}/confirm")
