@@ -8,12 +8,13 @@ from typing import Any
 from uuid import UUID
 
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized
+from oauth_support import BrandCredentials, authorized, grant_id_of
 from sqlmodel import Session, col, select
 from support import FakeClock, bearer
 
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
+from broker.consent.models import Grant
 from broker.notices import Notice
 
 
@@ -27,16 +28,20 @@ class Recorder:
         self.seen.append(notice)
 
 
+def grant_of(client: TestClient, brand: BrandCredentials, offer: dict[str, Any], db: Session) -> Grant:
+    """Run the consent flow for the logged-in customer; the grant it made."""
+    grant = db.get(Grant, UUID(grant_id_of(client, brand, authorized(client, brand, offer))))
+    assert grant is not None
+    return grant
+
+
 class BrandSide:
     """The brand's side of one grant: its tokens, refreshed before each read."""
 
     def __init__(self, client: TestClient, credentials: BrandCredentials, offer: dict[str, Any]) -> None:
         self.client, self.credentials = client, credentials
         self.tokens = authorized(client, credentials, offer)
-        introspected = client.post(
-            "/oauth/introspect", data={"token": self.tokens["access_token"]}, auth=credentials.auth()
-        ).json()
-        self.grant_id: str = introspected["grant_id"]
+        self.grant_id: str = grant_id_of(client, credentials, self.tokens)
 
     def refresh(self) -> None:
         """Trade the refresh token (it lasts 30 days) for new tokens."""

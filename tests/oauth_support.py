@@ -198,6 +198,14 @@ def authorized(
     return {"code": answer["code"], "verifier": verifier, **tokens.json()}
 
 
+def grant_id_of(http: TestClient | httpx.Client, brand: BrandCredentials, tokens: dict[str, Any]) -> str:
+    """The grant an access token belongs to, as the brand learns it from introspection."""
+    answer = http.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
+    assert answer.status_code == 200, answer.text
+    grant_id: str = answer.json()["grant_id"]
+    return grant_id
+
+
 def create_brand_with_cli(
     data_dir: Path, database_url: str, name: str = "Green Grocer", redirect_uri: str = REDIRECT
 ) -> tuple[str, str]:

@@ -4,11 +4,11 @@ lifecycle sweep records expiries that no request touched."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized, brand_token
+from lifecycle_support import Recorder, grant_of
+from oauth_support import BrandCredentials, brand_token
 from sqlmodel import Session, col, select
 from support import FakeClock, bearer
 
@@ -19,29 +19,11 @@ from broker.notices import Notice, NoticeType
 from broker.runtime import Runtime
 
 
-class Recorder:
-    """A subscriber that keeps what it was told."""
-
-    def __init__(self) -> None:
-        self.seen: list[Notice] = []
-
-    def notice(self, session: Session, notice: Notice) -> None:
-        self.seen.append(notice)
-
-
 @pytest.fixture
 def told(runtime: Runtime) -> Recorder:
     recorder = Recorder()
     runtime.notices.subscribers.append(recorder)
     return recorder
-
-
-def grant_of(client: TestClient, brand: BrandCredentials, offer: dict[str, Any], db: Session) -> Grant:
-    tokens = authorized(client, brand, offer)
-    introspected = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
-    grant = db.get(Grant, UUID(introspected.json()["grant_id"]))
-    assert grant is not None
-    return grant
 
 
 def test_each_grant_change_is_told_once_with_its_terms(

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized, brand_token, portal_login, publish_offer
+from oauth_support import BrandCredentials, authorized, brand_token, grant_id_of, portal_login, publish_offer
 from sqlmodel import Session
 from support import FakeClock, bearer
 
@@ -19,12 +19,6 @@ from broker.consent.models import Grant
 from broker.portal import views
 from broker.portal.pages import CSRF_COOKIE
 from broker.runtime import Runtime
-
-
-def grant_id_of(client: TestClient, brand: BrandCredentials, tokens: dict[str, Any]) -> str:
-    answer = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
-    grant_id: str = answer.json()["grant_id"]
-    return grant_id
 
 
 def post(client: TestClient, path: str, **form: str) -> Any:

@@ -6,31 +6,23 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from oauth_support import BrandCredentials, authorized, brand_token, portal_login
+from lifecycle_support import grant_of
+from oauth_support import BrandCredentials, brand_token, portal_login
 from sqlmodel import Session, select
 from support import FakeClock, bearer, log_in, sign_up
 
 from broker.audit.entries import Actor, decode
 from broker.audit.models import AuditEntry
-from broker.consent.models import Grant
 from broker.receipts.models import Receipt
 from broker.runtime import Runtime
 from clients.auditor.merkle import leaf_hash, verify_inclusion
 from clients.auditor.note import open_note, parse_checkpoint, parse_verifier_key
-
-
-def grant_of(client: TestClient, brand: BrandCredentials, offer: dict[str, Any], db: Session) -> Grant:
-    tokens = authorized(client, brand, offer)
-    introspected = client.post("/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth())
-    grant = db.get(Grant, UUID(introspected.json()["grant_id"]))
-    assert grant is not None
-    return grant
 
 
 def my_receipts(client: TestClient, customer: str, **params: str) -> list[dict[str, Any]]:
