@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import OFFER, BrandCredentials, authorized, brand_token, publish_offer
+from lifecycle_support import BrandSide
+from oauth_support import OFFER, BrandCredentials, brand_token, publish_offer
 from sqlmodel import Session, col, select
 from support import FakeClock, bearer, log_in, sign_up
 
@@ -23,23 +24,8 @@ def value_offer(client: TestClient, brand: BrandCredentials, **due: Any) -> dict
     return publish_offer(client, brand_token(client, brand), value={**OFFER["value"], "due": due})
 
 
-class Brand:
-    """The brand's side of one grant: its tokens (refreshed as time passes) and its API calls."""
-
-    def __init__(self, client: TestClient, credentials: BrandCredentials, offer: dict[str, Any]) -> None:
-        self.client, self.credentials = client, credentials
-        self.tokens = authorized(client, credentials, offer)
-        introspected = client.post(
-            "/oauth/introspect", data={"token": self.tokens["access_token"]}, auth=credentials.auth()
-        ).json()
-        self.grant_id: str = introspected["grant_id"]
-
-    def read(self) -> Any:
-        refresh = {"grant_type": "refresh_token", "refresh_token": self.tokens["refresh_token"]}
-        renewed = self.client.post("/oauth/token", data=refresh, auth=self.credentials.auth())
-        assert renewed.status_code == 200, renewed.text
-        self.tokens = renewed.json()
-        return self.client.get("/v1/profile", headers=bearer(self.tokens["access_token"]))
+class Brand(BrandSide):
+    """The brand's side of one grant (tokens refreshed before each read) and its value calls."""
 
     def deliver(self, **body: Any) -> Any:
         token = brand_token(self.client, self.credentials)
