@@ -5,11 +5,18 @@ A benchmark builds `Row`s (figure, value, same-run baseline, goal, pass/fail) an
 `finish(rows, args)`: it prints them as a table, and with `--json PATH` writes them there for the
 runner, which gathers every benchmark's rows into one table. `--quick` swaps in tiny sizes (a smoke
 run, not a measurement).
+
+`http_rate` is the load generator of the HTTP benchmarks. It is deliberately lean (raw HTTP/1.1 on
+keep-alive connections, one request prebuilt as bytes): on two cores the client shares the CPU with
+the server, and a heavy client (httpx spends about 6 ms of CPU per request here) would cap the
+cheapest endpoint, the baseline, at the client's own speed and so flatter every ratio against it.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -19,12 +26,24 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-__all__ = ["Row", "finish", "machine", "markdown", "parse", "text_table", "throwaway_postgres"]
+__all__ = [
+    "HttpRequest",
+    "Row",
+    "finish",
+    "http_rate",
+    "machine",
+    "markdown",
+    "parse",
+    "text_table",
+    "throwaway_postgres",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +197,63 @@ def throwaway_postgres(pg_bin: Path) -> Iterator[tuple[str, str]]:
         subprocess.run([*run_as, str(pg_bin / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)  # fmt: skip
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One request a benchmark repeats: a bearer token, Basic credentials and a form body are optional."""
+
+    method: str
+    path: str
+    bearer: str | None = None
+    basic: tuple[str, str] | None = None
+    form: dict[str, str] | None = None
+
+    def encode(self, host: str) -> bytes:
+        """The whole request as bytes, ready to send again and again on a keep-alive connection."""
+        body = urlencode(self.form).encode() if self.form else b""
+        lines = [f"{self.method} {self.path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+        if self.form:
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+        if self.bearer:
+            lines.append(f"Authorization: Bearer {self.bearer}")
+        if self.basic:
+            lines.append("Authorization: Basic " + base64.b64encode(":".join(self.basic).encode()).decode())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _connection(host: str, port: int, request: bytes, deadline: float, done: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            status = int(head.split(b" ", 2)[1])
+            if status != 200:
+                raise RuntimeError(f"{request.split(b' ', 2)[1].decode()} answered {status}: {body[:200]!r}")
+            done[0] += 1
+    finally:
+        writer.close()
+
+
+def http_rate(base: str, request: HttpRequest, *, seconds: float, concurrency: int) -> float:
+    """Answered requests per second over `seconds`, from `concurrency` keep-alive connections each
+    sending `request` as soon as its previous one is answered. Any answer but 200 raises."""
+    url = urlsplit(base)
+    host, port = url.hostname, url.port
+    assert host is not None and port is not None, base
+    raw, done = request.encode(url.netloc), [0]
+
+    async def run() -> float:
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(*(_connection(host, port, raw, deadline, done) for _ in range(concurrency)))
+        return done[0] / (time.perf_counter() - started)
+
+    return asyncio.run(run())

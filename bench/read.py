@@ -1,7 +1,8 @@
 """Read-path benchmark: audited profile reads against the cheapest request, on one worker.
 
 Starts `consentry serve` (one uvicorn worker) on a fresh database, registers a brand, publishes an
-offer, and has a customer consent through the portal, all over HTTP. Then, with the same client and
+offer, and has a customer consent through the portal, all over HTTP. Then, with the same lean client
+(`common.http_rate`, which spends little CPU next to the server on the same cores) and
 the same concurrency, in alternating rounds:
 - requests/s of GET /healthz (the baseline: routing, middleware, one trivial query),
 - requests/s of GET /v1/profile with a valid token (JWT check, live grant check, decryption,
@@ -24,7 +25,6 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
-import asyncio
 import base64
 import hashlib
 import json
@@ -49,7 +49,7 @@ from broker.runtime import build_runtime
 from broker.settings import Settings
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
-from common import Row, finish, parse
+from common import HttpRequest, Row, finish, http_rate, parse
 
 GOAL = 0.5
 VALUE_CHECK_GOAL = 0.05
@@ -184,28 +184,6 @@ def value_check_cost(data_dir: Path, database_url: str, access: str) -> tuple[fl
     return fast, spent / looks
 
 
-async def _rate(base: str, seconds: float, concurrency: int, request: dict[str, object]) -> float:
-    """Successful requests per second of one kind of request, over `seconds`."""
-    done = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
-
-        async def worker() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                response = await http.request(**request)  # type: ignore[arg-type]
-                if response.status_code != 200:
-                    raise RuntimeError(
-                        f"{request['url']} answered {response.status_code}: {response.text[:200]}"
-                    )
-                done += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return done / (time.perf_counter() - started)
-
-
 def main() -> int:
     """Seed, measure in alternating rounds, report the rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,16 +199,16 @@ def main() -> int:
         with server(data_dir, url) as base:
             access, auth = seed(base, data_dir, url)
             kinds = {
-                "healthz": {"method": "GET", "url": "/healthz"},
-                "profile": {"method": "GET", "url": "/v1/profile",
-                            "headers": {"Authorization": f"Bearer {access}"}},
-                "token": {"method": "POST", "url": "/oauth/token", "auth": auth,
-                          "data": {"grant_type": "client_credentials", "scope": "offers:read"}},
+                "healthz": HttpRequest("GET", "/healthz"),
+                "profile": HttpRequest("GET", "/v1/profile", bearer=access),
+                "token": HttpRequest("POST", "/oauth/token", basic=auth,
+                                     form={"grant_type": "client_credentials", "scope": "offers:read"}),
             }  # fmt: skip
             rates: dict[str, list[float]] = {k: [] for k in kinds}
             for _ in range(args.rounds):
                 for kind, request in kinds.items():
-                    rates[kind].append(asyncio.run(_rate(base, args.seconds, args.concurrency, request)))
+                    rate = http_rate(base, request, seconds=args.seconds, concurrency=args.concurrency)
+                    rates[kind].append(rate)
         fast, look = value_check_cost(data_dir, url, access)
     health, profile, tokens = (statistics.median(rates[k]) for k in kinds)
     read = 1e6 / profile  # µs of server time per profile read (one worker)
