@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import and_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
 from vault import crypto
@@ -78,16 +80,33 @@ class Vault:
     def read_stored(
         self, session: Session, customer_id: UUID, names: Iterable[str] | None = None
     ) -> dict[str, JSONValue]:
-        """Decrypt the stored fields named (all when None); absent fields are left out."""
-        key = self._key(session, customer_id)
-        dek = self._dek(key)
-        query = select(VaultField).where(VaultField.customer_id == customer_id)
+        """Decrypt the stored fields named (all when None); absent fields are left out.
+
+        One query (the key row, outer-joined to the fields wanted): this is every profile read's path."""
+        on = col(VaultField.customer_id) == col(VaultKey.customer_id)
         if names is not None:
-            query = query.where(col(VaultField.name).in_(list(names)))
-        cipher = crypto.FieldCipher(dek, customer_id=customer_id, dek_version=key.dek_version)
+            on = and_(on, col(VaultField.name).in_(list(names)))
+        columns = (VaultKey.kek_version, VaultKey.wrapped_dek, VaultKey.dek_version, VaultField.name,
+                   VaultField.ciphertext)  # fmt: skip
+        query = (
+            sa_select(*(col(c) for c in columns))
+            .select_from(VaultKey)
+            .outerjoin(VaultField, on)
+            .where(col(VaultKey.customer_id) == customer_id)
+        )
+        session.flush()  # what autoflush would do: the Core query below must see this session's writes
+        rows = session.connection().execute(query).all()  # Core: no ORM objects to build
+        if not rows:
+            raise VaultNotFound(f"no vault for customer {customer_id}")
+        kek_version, wrapped, dek_version = rows[0].kek_version, rows[0].wrapped_dek, rows[0].dek_version
+        dek = crypto.unwrap_dek(
+            self.keys.kek(kek_version), customer_id=customer_id, kek_version=kek_version, wrapped=wrapped
+        )
+        cipher = crypto.FieldCipher(dek, customer_id=customer_id, dek_version=dek_version)
         values: dict[str, JSONValue] = {}
-        for row in session.exec(query):  # a row sealed under another DEK version fails its AAD check
-            values[row.name] = _decode(cipher.open(row.name, row.ciphertext))
+        for row in rows:  # a row sealed under another DEK version fails its AAD check
+            if row.name is not None:
+                values[row.name] = _decode(cipher.open(row.name, row.ciphertext))
         return {name: values[name] for name in STORED_FIELDS if name in values}
 
     def read(

@@ -31,12 +31,13 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
         503: {"description": "The read could not be recorded in the audit log in time, so it was not served"},
     },
 )
-def read_profile(token: BrandToken, request_id: RequestId, runtime: RuntimeDep) -> ProfileRead:
+async def read_profile(token: BrandToken, request_id: RequestId, runtime: RuntimeDep) -> ProfileRead:
     """The customer's granted fields (derived ones computed), if the grant is live right now.
 
     No unit of work here: the read runs in a batch of concurrent reads (group commit), and is answered
-    once its audit entry is committed."""
-    return ProfileRead.model_validate(runtime.reads.serve(runtime.sessions, token, request_id=request_id))
+    once its audit entry is committed; the request awaits it without a thread of its own."""
+    served = await runtime.reads.serve_async(runtime.sessions, token, request_id=request_id)
+    return ProfileRead.model_validate(served)
 
 
 @router.get(

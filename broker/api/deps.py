@@ -40,8 +40,10 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     )
 
 
-def get_runtime(request: Request) -> Runtime:
-    """The runtime the app was built with."""
+async def get_runtime(request: Request) -> Runtime:
+    """The runtime the app was built with. (This and the other dependencies that only look at the
+    request are `async`: FastAPI runs a plain function dependency in a worker thread, a hop that
+    costs more than the function.)"""
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -125,7 +127,7 @@ def current_customer(session: CurrentSession, db: DbSession) -> Customer:
 CurrentCustomer = Annotated[Customer, Depends(current_customer)]
 
 
-def brand_token(request: Request) -> str:
+async def brand_token(request: Request) -> str:
     """The bearer access token, unverified (for a service that verifies it in its own transaction)."""
     token = _bearer(request)
     if token is None:
@@ -155,7 +157,7 @@ def current_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Aud
 CurrentAuditor = Annotated[Auditor, Depends(current_auditor)]
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     """The id of this request (echoed as X-Request-ID and recorded with every access)."""
     value: str = request.state.request_id
     return value

@@ -26,7 +26,7 @@ from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 
-__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry", "drop_pending_since", "pending_mark", "take_pending"]
+__all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry", "drop_pending_since", "pending_mark"]
 
 REQUEST_ID = "request_id"  # key in `Session.info`: the request an event belongs to
 _PENDING = "consentry_audit_pending"
@@ -130,17 +130,6 @@ def drop_pending_since(session: Session, mark: int) -> None:
     pending: list[QueuedEntry] | None = session.info.get(_PENDING)
     if pending is not None:
         del pending[mark:]
-
-
-def take_pending(session: Session) -> list[QueuedEntry]:
-    """Take the entries queued on `session` away from it, for another transaction to append (and the
-    caller to wait for); none are taken if work waits on one of them (`when_appended`): those must
-    commit with the rows they describe."""
-    pending: list[QueuedEntry] = session.info.get(_PENDING, [])
-    if any(queued.hooks for queued in pending):
-        return []
-    session.info.pop(_PENDING, None)
-    return pending
 
 
 @event.listens_for(Session, "before_commit")

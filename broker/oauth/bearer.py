@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from sqlmodel import Session
 
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.clients import find_brand
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import Brand, RevokedAccessToken, TokenFamily
+from broker.oauth.models import Brand, RevokedAccessToken
 from broker.oauth.signing import InvalidJWT
 
 CLOCK_SKEW_SECONDS = 60
@@ -35,8 +34,9 @@ class BrandAccess:
             raise Forbidden(f"this token lacks the scope '{scope}'", slug="insufficient-scope")
 
 
-def verify_access_token(session: Session, services: OAuthServices, token: str) -> BrandAccess:
-    """Verify signature, alg, type, issuer, audience and lifetime; then that it is not revoked."""
+def verify_claims(services: OAuthServices, token: str) -> dict[str, Any]:
+    """The claims of an access token whose signature, alg, type, issuer, audience and lifetime check
+    out (no database: whether its brand still exists and it is not revoked is for the caller)."""
     try:
         claims = services.signing.verify(token)
     except InvalidJWT:
@@ -48,6 +48,12 @@ def verify_access_token(session: Session, services: OAuthServices, token: str) -
         raise NotAuthenticated("the access token has expired; refresh it")
     if not isinstance(claims.get("iat"), int) or claims["iat"] > now + CLOCK_SKEW_SECONDS:
         raise NotAuthenticated("the access token is not valid yet")
+    return claims
+
+
+def verify_access_token(session: Session, services: OAuthServices, token: str) -> BrandAccess:
+    """Verify signature, alg, type, issuer, audience and lifetime; then that it is not revoked."""
+    claims = verify_claims(services, token)
     brand = find_brand(session, str(claims.get("client_id", "")))
     if brand is None:
         raise NotAuthenticated("the access token's client no longer exists")
@@ -56,10 +62,3 @@ def verify_access_token(session: Session, services: OAuthServices, token: str) -
     if "fam" not in claims and session.get(RevokedAccessToken, str(claims.get("jti", ""))) is not None:
         raise NotAuthenticated("the access token has been revoked")
     return BrandAccess(brand, claims)
-
-
-def ensure_family_live(session: Session, access: BrandAccess) -> None:
-    """Raise 401 when the token's family was revoked (code replay, refresh reuse, revocation)."""
-    family = session.get(TokenFamily, UUID(str(access.claims["fam"])))
-    if family is None or family.revoked_at is not None:
-        raise NotAuthenticated("the access token has been revoked")
