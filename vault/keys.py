@@ -97,6 +97,10 @@ class FileKeyProvider:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # version -> (the file's identity, its key): a KEK file is written once, whole, and never changed,
+        # so a cheap stat that finds the same file stands for reading it again; a retired (deleted)
+        # or replaced file fails that check, so retirement takes effect at once, as before.
+        self._cache: dict[int, tuple[tuple[int, int, int], bytes]] = {}
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not self.versions():
             self.add_version()
@@ -111,12 +115,20 @@ class FileKeyProvider:
         return sorted(int(m.group(1)) for m in found if m)
 
     def kek(self, version: int) -> bytes:
-        """Read one KEK version from its file."""
+        """One KEK version, from its file (read again only when the file is not the one read before)."""
         path = self.directory / f"kek-{version}.key"
         try:
-            return _decode_key(path.read_text(), str(path))
+            stat = path.stat()
+            identity = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
+            cached = self._cache.get(version)
+            if cached is not None and cached[0] == identity:
+                return cached[1]
+            key = _decode_key(path.read_text(), str(path))
         except FileNotFoundError:
+            self._cache.pop(version, None)
             raise KeyUnavailable(f"key-encryption key version {version} is not in {self.directory}") from None
+        self._cache[version] = (identity, key)
+        return key
 
     def add_version(self) -> int:
         """Write a new KEK file one version above the highest."""

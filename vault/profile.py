@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_
+from sqlalchemy import Select, and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
@@ -37,6 +37,29 @@ def _decode(data: bytes) -> JSONValue:
     except ValueError:
         raise DecryptionFailed() from None
     return value
+
+
+def _key_and_fields(names: bool) -> Select[int, bytes, int, str, bytes]:
+    """The customer's key row, outer-joined to their fields (only those in `:names` if `names`)."""
+    on = col(VaultField.customer_id) == col(VaultKey.customer_id)
+    if names:
+        on = and_(on, col(VaultField.name).in_(bindparam("names", expanding=True)))
+    return (
+        sa_select(
+            col(VaultKey.kek_version),
+            col(VaultKey.wrapped_dek),
+            col(VaultKey.dek_version),
+            col(VaultField.name),
+            col(VaultField.ciphertext),
+        )
+        .select_from(VaultKey)
+        .outerjoin(VaultField, on)
+        .where(col(VaultKey.customer_id) == bindparam("customer_id"))
+    )
+
+
+# Built once: every profile read runs one of these, and building a statement costs more than running it.
+_KEY_AND_FIELDS, _KEY_AND_NAMED_FIELDS = _key_and_fields(False), _key_and_fields(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +106,12 @@ class Vault:
         """Decrypt the stored fields named (all when None); absent fields are left out.
 
         One query (the key row, outer-joined to the fields wanted): this is every profile read's path."""
-        on = col(VaultField.customer_id) == col(VaultKey.customer_id)
+        query = _KEY_AND_FIELDS if names is None else _KEY_AND_NAMED_FIELDS
+        params: dict[str, Any] = {"customer_id": customer_id}
         if names is not None:
-            on = and_(on, col(VaultField.name).in_(list(names)))
-        columns = (VaultKey.kek_version, VaultKey.wrapped_dek, VaultKey.dek_version, VaultField.name,
-                   VaultField.ciphertext)  # fmt: skip
-        query = (
-            sa_select(*(col(c) for c in columns))
-            .select_from(VaultKey)
-            .outerjoin(VaultField, on)
-            .where(col(VaultKey.customer_id) == customer_id)
-        )
+            params["names"] = list(names)
         session.flush()  # what autoflush would do: the Core query below must see this session's writes
-        rows = session.connection().execute(query).all()  # Core: no ORM objects to build
+        rows = session.connection().execute(query, params).all()  # Core: no ORM objects to build
         if not rows:
             raise VaultNotFound(f"no vault for customer {customer_id}")
         kek_version, wrapped, dek_version = rows[0].kek_version, rows[0].wrapped_dek, rows[0].dek_version

@@ -35,7 +35,8 @@ async def read_profile(token: BrandToken, request_id: RequestId, runtime: Runtim
     """The customer's granted fields (derived ones computed), if the grant is live right now.
 
     No unit of work here: the read runs in a batch of concurrent reads (group commit), and is answered
-    once its audit entry is committed; the request awaits it without a thread of its own."""
+    once its audit entry is committed."""
+    # awaited on the event loop: the request holds no worker thread while its batch commits
     served = await runtime.reads.serve_async(runtime.sessions, token, request_id=request_id)
     return ProfileRead.model_validate(served)
 

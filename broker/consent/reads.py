@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from broker.audit.entries import Actor, Kind
@@ -34,6 +35,19 @@ from broker.oauth.context import OAuthServices
 from broker.oauth.models import Brand, TokenFamily
 from broker.value.service import ValueLedger
 from vault.profile import Vault
+
+# The grant a read's token names, row-locked on PostgreSQL (a revocation, an UPDATE, waits for the read's
+# batch to commit, so the log orders the read before the revocation, as it happened), if the brand the
+# token names owns it; with the state of the token's family. Built once: a statement's construction
+# and cache key cost more than its round trip.
+_LIVE_GRANT = (
+    select(Grant, col(TokenFamily.id), col(TokenFamily.revoked_at))
+    .join(Brand, col(Brand.id) == col(Grant.brand_id))
+    .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
+    .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
+    .with_for_update(of=Grant, key_share=True)
+    .execution_options(populate_existing=True)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +90,9 @@ class ProfileReads:
                 "this is a brand token; reading a profile needs a token from the customer's consent",
                 slug="insufficient-scope",
             )
-        # A row lock on PostgreSQL: a revocation (an UPDATE) waits for this read's batch to commit, so
-        # the log orders the read before the revocation, as it happened.
-        found = session.exec(
-            select(Grant, col(TokenFamily.id), col(TokenFamily.revoked_at))
-            .join(Brand, col(Brand.id) == col(Grant.brand_id))
-            .outerjoin(TokenFamily, col(TokenFamily.id) == UUID(str(family_id)))
-            .where(col(Grant.id) == UUID(str(grant_id)), col(Brand.client_id) == str(claims.get("client_id")))
-            .with_for_update(of=Grant, key_share=True)
-            .execution_options(populate_existing=True)
-        ).first()
+        params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
+                  "client_id": str(claims.get("client_id"))}  # fmt: skip
+        found = session.exec(_LIVE_GRANT, params=params).first()
         if found is None:
             verify_access_token(session, self.oauth, token)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")

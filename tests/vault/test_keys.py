@@ -94,3 +94,28 @@ def test_a_kek_being_added_by_another_process_is_never_read_half_written(tmp_pat
         reader.join()
     assert reads[0] > 0 and failures == []
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("kek-")) == ["blind-index.key"]
+
+
+def test_a_kek_read_once_is_served_from_memory_until_its_file_changes_or_goes(tmp_path: Path) -> None:
+    provider = FileKeyProvider(tmp_path / "keys")
+    other = FileKeyProvider(tmp_path / "keys")  # another process sharing the directory
+    first = provider.kek(1)
+    path = tmp_path / "keys" / "kek-1.key"
+    reads: list[Path] = []
+    original = Path.read_text
+
+    def counting(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(self)
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "read_text", counting)
+        assert [provider.kek(1) for _ in range(5)] == [first] * 5
+        assert reads == [], "an unchanged key file is not read again"
+        replacement = base64.b64encode(b"\x07" * 32).decode() + "\n"
+        path.unlink()
+        path.write_text(replacement)  # a different file under the same name (never done; still honoured)
+        assert provider.kek(1) == b"\x07" * 32 and reads == [path]
+    assert other.retire(1)
+    with pytest.raises(KeyUnavailable):  # retired by another process: gone here at once, cache or not
+        provider.kek(1)
