@@ -19,7 +19,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
 from vault import crypto
-from vault.errors import DecryptionFailed, FieldError, ProfileInvalid, VaultNotFound
+from vault.errors import DecryptionFailed, FieldError, KeyUnavailable, ProfileInvalid, VaultNotFound
 from vault.fields import DERIVED_FIELDS, STORED_FIELDS, JSONValue, derive, field_spec, validate_values
 from vault.keys import KeyProvider, active_version
 from vault.models import VaultField, VaultKey, VaultSecret
@@ -72,16 +72,19 @@ class Vault:
 
     def create(self, session: Session, customer_id: UUID) -> None:
         """Create the customer's data key. Call once, when the account is created."""
-        version = active_version(self.keys)
-        wrapped = crypto.wrap_dek(
-            self.keys.kek(version), customer_id=customer_id, kek_version=version, dek=crypto.generate_key()
-        )
-        session.add(
-            VaultKey(
-                customer_id=customer_id, kek_version=version, wrapped_dek=wrapped, created_at=self.clock()
-            )
-        )
+        version, dek = active_version(self.keys), crypto.generate_key()
+        key = VaultKey(customer_id=customer_id, kek_version=version, wrapped_dek=b"", created_at=self.clock())
+        self.rewrap(session, key, version, dek=dek)
         session.flush()
+        # A KEK rotation may have run from start to end while this wrapped the key under `version` (a
+        # sign-up stalled that long): then `version` is retired and its file gone. Now that the row is
+        # written, a rotation that has not retired `version` yet will see the row (it waits for writers,
+        # and retires while holding them off); one that already did left the file missing, so look.
+        try:
+            self.keys.kek(version)
+        except KeyUnavailable:
+            self.rewrap(session, key, active_version(self.keys), dek=dek)
+            session.flush()
 
     def _key(self, session: Session, customer_id: UUID, *, for_update: bool = False) -> VaultKey:
         query = select(VaultKey).where(VaultKey.customer_id == customer_id)
@@ -288,9 +291,10 @@ class Vault:
         )
         return {row.label: cipher.open(row.label, row.ciphertext).decode() for row in session.exec(query)}
 
-    def rewrap(self, session: Session, key: VaultKey, kek_version: int) -> None:
-        """Re-wrap one DEK under another KEK version; field ciphertexts are untouched."""
-        dek = self._dek(key)
+    def rewrap(self, session: Session, key: VaultKey, kek_version: int, *, dek: bytes | None = None) -> None:
+        """Re-wrap one DEK under another KEK version; field ciphertexts are untouched. (`dek`: the
+        plaintext DEK when the caller has it, and its current KEK may be gone.)"""
+        dek = self._dek(key) if dek is None else dek
         key.wrapped_dek = crypto.wrap_dek(
             self.keys.kek(kek_version), customer_id=key.customer_id, kek_version=kek_version, dek=dek
         )

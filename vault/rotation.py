@@ -79,7 +79,7 @@ def rotate_keks(
     `retire_grace` is called between the last re-wrap and the retirement, so requests that read a
     wrapped DEK just before it was re-wrapped finish with the old KEK still present. Old versions are
     retired only once every DEK row, including those of writers still in flight during the re-wrap,
-    is under the new one.
+    is under the new one, and while new writers are held off (`_wait_for_writers`'s lock).
     """
     with sessions() as session:
         usage = kek_usage(session)
@@ -97,9 +97,10 @@ def rotate_keks(
         with sessions() as session:
             _wait_for_writers(session)
             if set(kek_usage(session)) <= {target}:
-                break
+                # Retire while writers are held off: a sign-up that wrapped its key under an old KEK
+                # and writes only after this finds that KEK gone, and re-wraps (`Vault.create`).
+                for version in vault.keys.versions():
+                    if version != target:
+                        (report.retired if vault.keys.retire(version) else report.kept).append(version)
+                return report
         # A writer that wrapped under an old KEK committed after the re-wrap passed it: again.
-    for version in vault.keys.versions():
-        if version != target:
-            (report.retired if vault.keys.retire(version) else report.kept).append(version)
-    return report

@@ -6,12 +6,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import PG_URL, make_settings
 
 from broker.runtime import build_runtime
+from vault.keys import KeyProvider
 from vault.rotation import RotationReport, kek_usage, rotate_keks
 
 
@@ -45,5 +49,83 @@ def test_a_sign_up_committing_during_rotation_is_rewrapped_not_stranded(
         with runtime.sessions() as session:
             assert kek_usage(session) == {2: 1}
             assert runtime.vault.read_stored(session, customer) == {}  # its data key opens
+    finally:
+        runtime.engine.dispose()
+
+
+class _Stalling:
+    """A KEK provider whose first `kek` call (a sign-up wrapping its key) runs `stall` before returning:
+    the sign-up holds a key read under a version that the stall can retire."""
+
+    def __init__(self, inner: KeyProvider, stall: Callable[[], None]) -> None:
+        self.inner, self.stall, self.stalled = inner, stall, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def kek(self, version: int) -> bytes:
+        key = self.inner.kek(version)
+        if not self.stalled:
+            self.stalled = True
+            self.stall()
+        return key
+
+
+def test_a_sign_up_stalled_across_a_whole_rotation_rewraps_under_the_new_kek(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "var", fresh_database_url))
+    customer = uuid.uuid4()
+    reports: list[RotationReport] = []
+
+    def rotation() -> None:  # start to end, KEK 1 retired, while the sign-up holds a key wrapped under it
+        reports.append(rotate_keks(runtime.sessions, runtime.vault))
+
+    stalling = replace(runtime.vault, keys=_Stalling(runtime.vault.keys, rotation))
+    try:
+        with runtime.sessions() as sign_up:
+            stalling.create(sign_up, customer)
+            sign_up.commit()
+        assert reports[0].retired == [1]
+        with runtime.sessions() as session:
+            assert kek_usage(session) == {2: 1}, "the new key is not stranded under the retired KEK"
+            assert runtime.vault.read_stored(session, customer) == {}  # its data key opens
+    finally:
+        runtime.engine.dispose()
+
+
+def test_old_keks_are_retired_while_writers_are_held_off(tmp_path: Path, fresh_database_url: str) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "var", fresh_database_url))
+    signed_up: list[uuid.UUID] = []
+    blocked: list[bool] = []
+
+    def sign_up() -> None:
+        customer = uuid.uuid4()
+        with runtime.sessions() as session:
+            runtime.vault.create(session, customer)
+            session.commit()
+        signed_up.append(customer)
+
+    class Retiring:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(runtime.vault.keys, name)
+
+        def retire(self, version: int) -> bool:
+            writer = threading.Thread(target=sign_up)
+            writer.start()
+            writer.join(timeout=0.5)
+            blocked.append(writer.is_alive())  # a sign-up may not write while old KEKs are being retired
+            retired = runtime.vault.keys.retire(version)
+            self.writer = writer
+            return retired
+
+    retiring = Retiring()
+    try:
+        report = rotate_keks(runtime.sessions, replace(runtime.vault, keys=retiring))  # type: ignore[arg-type]
+        retiring.writer.join(timeout=30)
+        assert report.retired == [1] and blocked == [True] and len(signed_up) == 1
+        with runtime.sessions() as session:
+            assert kek_usage(session) == {2: 1}
+            assert runtime.vault.read_stored(session, signed_up[0]) == {}
     finally:
         runtime.engine.dispose()
