@@ -96,11 +96,11 @@ class Vault:
         return key
 
     def _dek(self, key: VaultKey) -> bytes:
+        return self._unwrap(key.customer_id, key.kek_version, key.wrapped_dek)
+
+    def _unwrap(self, customer_id: UUID, kek_version: int, wrapped: bytes) -> bytes:
         return crypto.unwrap_dek(
-            self.keys.kek(key.kek_version),
-            customer_id=key.customer_id,
-            kek_version=key.kek_version,
-            wrapped=key.wrapped_dek,
+            self.keys.kek(kek_version), customer_id=customer_id, kek_version=kek_version, wrapped=wrapped
         )
 
     def read_stored(
@@ -117,10 +117,14 @@ class Vault:
         rows = session.connection().execute(query, params).all()  # Core: no ORM objects to build
         if not rows:
             raise VaultNotFound(f"no vault for customer {customer_id}")
-        kek_version, wrapped, dek_version = rows[0].kek_version, rows[0].wrapped_dek, rows[0].dek_version
-        dek = crypto.unwrap_dek(
-            self.keys.kek(kek_version), customer_id=customer_id, kek_version=kek_version, wrapped=wrapped
-        )
+        try:
+            dek = self._unwrap(customer_id, rows[0].kek_version, rows[0].wrapped_dek)
+        except KeyUnavailable:
+            # A rotation retired the KEK between the query and now; it re-wrapped every key before it
+            # did, so the row read again holds the new wrapping (PostgreSQL reads afresh per statement).
+            rows = session.connection().execute(query, params).all()
+            dek = self._unwrap(customer_id, rows[0].kek_version, rows[0].wrapped_dek)
+        dek_version = rows[0].dek_version
         cipher = crypto.FieldCipher(dek, customer_id=customer_id, dek_version=dek_version)
         values: dict[str, JSONValue] = {}
         for row in rows:  # a row sealed under another DEK version fails its AAD check

@@ -54,20 +54,25 @@ def test_a_sign_up_committing_during_rotation_is_rewrapped_not_stranded(
 
 
 class _Stalling:
-    """A KEK provider whose first `kek` call (a sign-up wrapping its key) runs `stall` before returning:
-    the sign-up holds a key read under a version that the stall can retire."""
+    """A KEK provider whose first `kek` call runs `stall`: after reading the key (a sign-up that holds
+    a key wrapped under a version the stall retires), or before (a reader that read a wrapped key
+    just before the stall re-wrapped it and retired its KEK)."""
 
-    def __init__(self, inner: KeyProvider, stall: Callable[[], None]) -> None:
-        self.inner, self.stall, self.stalled = inner, stall, False
+    def __init__(self, inner: KeyProvider, stall: Callable[[], None], *, before: bool = False) -> None:
+        self.inner, self.stall, self.before, self.stalled = inner, stall, before, False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def kek(self, version: int) -> bytes:
-        key = self.inner.kek(version)
-        if not self.stalled:
-            self.stalled = True
+        if self.stalled:
+            return self.inner.kek(version)
+        self.stalled = True
+        if self.before:
             self.stall()
+            return self.inner.kek(version)
+        key = self.inner.kek(version)
+        self.stall()
         return key
 
 
@@ -127,5 +132,31 @@ def test_old_keks_are_retired_while_writers_are_held_off(tmp_path: Path, fresh_d
         with runtime.sessions() as session:
             assert kek_usage(session) == {2: 1}
             assert runtime.vault.read_stored(session, signed_up[0]) == {}
+    finally:
+        runtime.engine.dispose()
+
+
+@pytest.mark.skipif(
+    PG_URL is None,
+    reason="SQLite: the reading transaction holds the write lock, so no rotation can retire a KEK under it",
+)
+def test_a_read_whose_kek_is_retired_under_it_reads_the_new_wrapping(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "var", fresh_database_url))
+    customer = uuid.uuid4()
+    try:
+        with runtime.sessions() as session:
+            runtime.vault.create(session, customer)
+            runtime.vault.write(session, customer, {"email": "ada@example.org"}, replace=True)
+            session.commit()
+
+        def rotation() -> None:
+            rotate_keks(runtime.sessions, runtime.vault)
+
+        reader = replace(runtime.vault, keys=_Stalling(runtime.vault.keys, rotation, before=True))
+        with runtime.sessions() as session:
+            assert reader.read_stored(session, customer) == {"email": "ada@example.org"}
+            assert kek_usage(session) == {2: 1}
     finally:
         runtime.engine.dispose()
