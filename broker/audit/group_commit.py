@@ -15,7 +15,10 @@ holds those locks until its commit. Either way a revocation (an UPDATE of the gr
 before the batch, and the read sees it and is refused, or wholly after it, and is logged after the
 read. Jobs run sorted by the grant their token names (read without trusting it: a forged hint only
 changes the order), so two batches (two processes) lock grants in one order and cannot deadlock on
-them; the audit head, which every transaction takes last, is taken only at the commit.
+them; the audit head, which every transaction takes last, is taken only at the commit. Writers that
+lock several grants do so in the same id order (account deletion) or skip locked rows (the expiry
+sweep). Were a deadlock to happen anyway, PostgreSQL aborts one side: if it is a batch, its reads get
+503 and nothing of it was written.
 
 Why the reads run in the appender's thread rather than each in its request's: Python runs one
 thread at a time, and a read is mostly Python (the ORM, the JWT check). Sixteen threads each doing

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Table, insert, text, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -88,10 +88,6 @@ def append(session: Session, entry: bytes, *, at: datetime, lookup: Lookup = Loo
     return append_many(session, [(entry, lookup)], at=at)[0]
 
 
-_ENTRY_TABLE: Table = AuditEntry.__table__  # type: ignore[attr-defined]  # SQLModel sets it, untyped
-_NODE_TABLE: Table = AuditNode.__table__  # type: ignore[attr-defined]
-
-
 def append_many(
     session: Session, batch: Iterable[bytes | tuple[bytes, Lookup]], *, at: datetime
 ) -> list[int]:
@@ -125,9 +121,8 @@ def append_many(
             level, position = level + 1, position >> 1
             nodes.append({"level": level, "position": position, "hash": digest})
         edge[level] = digest
-    connection = session.connection()  # Core inserts (executemany): no ORM bulk machinery per batch
-    connection.execute(insert(_ENTRY_TABLE), rows)
-    connection.execute(insert(_NODE_TABLE), nodes)
+    session.exec(insert(AuditEntry), params=rows)
+    session.exec(insert(AuditNode), params=nodes)
     end = start + len(items)
     session.exec(update(AuditHead).where(col(AuditHead.id) == _HEAD_ID).values(size=end))
     return list(range(start, end))
