@@ -15,7 +15,7 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized
+from oauth_support import BrandCredentials, authorized, brand_token
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
@@ -79,12 +79,16 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
         time.sleep(0.01)
 
 
-def reads_while_held(client: TestClient, runtime: Runtime, token: str, count: int) -> list[httpx.Response]:
-    """`count` concurrent reads, the log released only once all are queued or in the first batch (blocked)."""
+def reads_while_held(
+    client: TestClient, runtime: Runtime, token: str | list[str], count: int
+) -> list[httpx.Response]:
+    """`count` concurrent reads (with `token`, or the tokens in turn), the log released only once all
+    are queued or in the first batch (blocked)."""
     side, committer = hold_log(runtime), runtime.committer
-    taken = committer.taken
+    taken, tokens = committer.taken, [token] if isinstance(token, str) else token
     with ThreadPoolExecutor(count) as pool:
-        futures = [pool.submit(client.get, "/v1/profile", headers=bearer(token)) for _ in range(count)]
+        headers = [bearer(tokens[i % len(tokens)]) for i in range(count)]
+        futures = [pool.submit(client.get, "/v1/profile", headers=h) for h in headers]
         wait_until(lambda: committer.waiting > 0 and committer.waiting + committer.taken - taken == count)
         assert not any(f.done() for f in futures), "no read may be answered before its entry is committed"
         side.rollback()
@@ -116,6 +120,22 @@ def test_concurrent_reads_share_one_commit_and_each_has_its_entry(
     assert sorted(decode(e.entry)["request_id"] for e in entries) == sorted(
         r.headers["x-request-id"] for r in responses
     )
+    assert_log_verifies(runtime)
+
+
+def test_a_refused_read_in_a_batch_rolls_back_alone(
+    client: TestClient, runtime: Runtime, access: str, brand: BrandCredentials
+) -> None:
+    before = len(read_entries(runtime))
+    refused = {"garbage": "x.y.z", "brand token": brand_token(client, brand, "offers:read")}
+    responses = reads_while_held(client, runtime, [access, *refused.values()], 9)
+    assert [r.status_code for r in responses] == [200, 401, 403] * 3
+    assert {r.json()["type"].rsplit("/", 1)[1] for r in responses[1::3]} == {"unauthenticated"}
+    assert {r.json()["type"].rsplit("/", 1)[1] for r in responses[2::3]} == {"insufficient-scope"}
+    entries = read_entries(runtime)[before:]
+    assert sorted(decode(e.entry)["request_id"] for e in entries) == sorted(
+        r.headers["x-request-id"] for r in responses[::3]
+    ), "exactly the served reads are logged"
     assert_log_verifies(runtime)
 
 
