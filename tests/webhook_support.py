@@ -43,6 +43,7 @@ class Receiver:
     base: str
     got: list[Received] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+    retry_after: list[str] = field(default_factory=list)  # Retry-After values sent with the statuses, in turn
 
     def types(self, path: str | None = None) -> list[str]:
         """The event types received (at `path`, or anywhere), in order."""
@@ -63,7 +64,10 @@ def running_receiver() -> Iterator[Receiver]:
                     Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
+                retry_after = receiver.retry_after.pop(0) if receiver.retry_after else None
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("retry-after", retry_after)
             self.send_header("content-length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

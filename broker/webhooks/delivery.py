@@ -9,7 +9,9 @@
     record (one transaction)   the attempt joins the delivery log; 2xx delivers, 410 Gone disables
                                the endpoint, anything else schedules the next try per `RETRY_DELAYS`
                                (Standard Webhooks' example schedule, ±10 % jitter) or, past its end,
-                               fails the message
+                               fails the message; a 429 or 503 with `Retry-After` (seconds or an
+                               HTTP date) is not tried again sooner than it asks, up to
+                               `MAX_RETRY_AFTER`
 
 A server that dies after an event commits loses nothing: the message waits in the outbox. One that
 dies mid-send leaves a lease that runs out, and the message is sent again with the same `webhook-id`,
@@ -23,7 +25,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from uuid import UUID
 
 import anyio
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 # After the first try: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h; then the message fails
 # (about 3 days and 3 hours after the event).
 RETRY_DELAYS = tuple(timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400))
+MAX_RETRY_AFTER = timedelta(hours=24)  # a receiver may slow its retries down, not park them for good
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # per step; the answer's body also has READ_DEADLINE in all
 READ_DEADLINE = 15.0  # seconds: a receiver trickling its answer is cut off
 MAX_RESPONSE_BYTES = 4096
@@ -83,6 +87,7 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: int
+    retry_after: timedelta | None = None  # what a 429 or 503 asked for (RFC 9110 Retry-After)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +168,16 @@ class WebhookDelivery:
                 finally:
                     response.close()
                 status: int | None = response.status_code
+                retry_after = _retry_after(response, self.clock()) if status in (429, 503) else None
             error = None
         except httpx.TimeoutException:
-            status, error = None, "timeout"
+            status, error, retry_after = None, "timeout", None
         except httpx.HTTPError as exc:
-            status, error = None, f"connection failed ({type(exc).__name__})"
+            status, error, retry_after = None, f"connection failed ({type(exc).__name__})", None
         except Exception:  # one bad URL or answer must not stop the batch; its attempt is logged
             log.exception("webhook send failed unexpectedly")
-            status, error = None, "the request could not be made"
-        return Outcome(status, error, int((time.perf_counter() - start) * 1000))
+            status, error, retry_after = None, "the request could not be made", None
+        return Outcome(status, error, int((time.perf_counter() - start) * 1000), retry_after)
 
     def _record(self, sessions: SessionFactory, job: Job, started: datetime, outcome: Outcome) -> None:
         with sessions() as session:
@@ -188,7 +194,10 @@ class WebhookDelivery:
             elif message.attempts > len(RETRY_DELAYS):
                 message.status, message.next_attempt_at = MessageStatus.FAILED, None
             else:
-                message.next_attempt_at = self.clock() + self.spread(RETRY_DELAYS[message.attempts - 1])
+                wait = self.spread(RETRY_DELAYS[message.attempts - 1])
+                if outcome.retry_after is not None:
+                    wait = max(wait, min(outcome.retry_after, MAX_RETRY_AFTER))
+                message.next_attempt_at = self.clock() + wait
             session.add(message)
             session.add(
                 WebhookAttempt(
@@ -242,3 +251,18 @@ def _drain(response: httpx.Response, *, deadline: float) -> None:
         read += len(chunk)
         if read >= MAX_RESPONSE_BYTES or time.perf_counter() > deadline:
             break
+
+
+def _retry_after(response: httpx.Response, now: datetime) -> timedelta | None:
+    """A response's Retry-After as a wait from `now`: delay-seconds or an HTTP date (RFC 9110 10.2.3);
+    None when absent or unreadable (then the usual schedule applies)."""
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return timedelta(seconds=min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # an obsolete date form without a zone: HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))

@@ -10,7 +10,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -310,6 +310,46 @@ def test_a_failed_delivery_is_retried_after_the_backoff_with_the_same_id_and_log
         f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(hook_token(client, rival))
     )
     assert theirs.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "wait"),
+    [
+        (429, "3600", timedelta(hours=1)),  # seconds: longer than the schedule's 5 s, so it wins
+        (503, "Mon, 23 Nov 2026 13:00:00 GMT", timedelta(hours=4)),  # an HTTP date (the clock: 09:00)
+        (429, "999999999", timedelta(hours=24)),  # capped: a receiver cannot park a message for good
+        (503, "1", RETRY_DELAYS[0]),  # shorter than the schedule: the schedule stands
+        (500, "3600", RETRY_DELAYS[0]),  # only 429 and 503 carry a Retry-After we honour
+        (429, "soon", RETRY_DELAYS[0]),  # unreadable: ignored
+    ],
+)
+def test_a_receiver_asking_to_wait_is_not_retried_sooner(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    db: Session,
+    clock: FakeClock,
+    receiver: Receiver,
+    status: int,
+    retry_after: str,
+    wait: timedelta,
+) -> None:
+    assert clock.now == datetime(2026, 11, 23, 9, tzinfo=UTC)
+    token = hook_token(client, brand)
+    endpoint = register(client, token, receiver.base, events=["grant.created"])
+    receiver.statuses, receiver.retry_after = [status], [retry_after]
+    grant_of(client, brand, offer, db)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 1
+    log = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(token)).json()["items"]
+    retry_in = datetime.fromisoformat(log[0]["next_attempt_at"]) - datetime.fromisoformat(log[0]["at"])
+    low, high = (wait * 0.9, wait * 1.1) if wait == RETRY_DELAYS[0] else (wait, wait)
+    assert low <= retry_in <= high, retry_in
+    clock.advance(seconds=retry_in.total_seconds() - 1)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 0, "not before it asked"
+    clock.advance(seconds=1)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 1 and len(receiver.got) == 2
 
 
 def test_a_message_fails_when_the_schedule_runs_out_and_410_disables_the_endpoint(
