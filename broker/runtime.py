@@ -188,7 +188,10 @@ def build_runtime(
         notices=notices,
         webhooks=webhooks,
         webhook_delivery=WebhookDelivery(
-            clock=clock, secrets=webhook_secrets, allow_private=settings.webhooks_allow_private
+            clock=clock,
+            secrets=webhook_secrets,
+            allow_private=settings.webhooks_allow_private,
+            retention=timedelta(days=settings.webhook_retention_days),
         ),
         lifecycle=Lifecycle(grants, retention),
         renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),

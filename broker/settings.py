@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         ge=0,
         description="seconds between runs of the webhook delivery worker; 0: no background delivery",
     )
+    webhook_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="days delivered and failed webhook messages, and their delivery log, are kept",
+    )
     webhooks_allow_private: bool = Field(
         default=False,
         description="development only: let webhooks go to http:// URLs and to private or loopback addresses",

@@ -13,6 +13,9 @@
                                HTTP date) is not tried again sooner than it asks, up to
                                `MAX_RETRY_AFTER`
 
+Delivered and failed messages, with their attempts (the delivery log), are deleted once older than
+`retention` (`CONSENTRY_WEBHOOK_RETENTION_DAYS`), by the worker, at most once per `PRUNE_EVERY`.
+
 A server that dies after an event commits loses nothing: the message waits in the outbox. One that
 dies mid-send leaves a lease that runs out, and the message is sent again with the same `webhook-id`,
 which receivers use to drop duplicates (at-least-once delivery).
@@ -31,7 +34,7 @@ from uuid import UUID
 
 import anyio
 import httpx
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from broker.db import SessionFactory
 from broker.webhooks import signing
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 # After the first try: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h; then the message fails
 # (about 3 days and 3 hours after the event).
 RETRY_DELAYS = tuple(timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400))
+PRUNE_EVERY = 3600.0  # seconds between two prunings of old messages by one worker
 MAX_RETRY_AFTER = timedelta(hours=24)  # a receiver may slow its retries down, not park them for good
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # per step; the answer's body also has READ_DEADLINE in all
 READ_DEADLINE = 15.0  # seconds: a receiver trickling its answer is cut off
@@ -100,6 +104,7 @@ class WebhookDelivery:
     resolve: Resolver = resolve_system
     transport: httpx.BaseTransport | None = None
     spread: Callable[[timedelta], timedelta] = jitter
+    retention: timedelta = timedelta(days=30)
 
     def deliver_due(self, sessions: SessionFactory, limit: int = PER_RUN) -> int:
         """Try the messages due now, up to `limit`, claimed `BATCH` at a time; returns how many were tried."""
@@ -221,12 +226,34 @@ class WebhookDelivery:
             endpoint.status, endpoint.disabled_reason = EndpointStatus.DISABLED, reason
             session.add(endpoint)
 
+    def prune(self, sessions: SessionFactory, batch: int = 1000) -> int:
+        """Delete delivered and failed messages created more than `retention` ago, with their attempts;
+        returns how many messages went. Pending ones stay, however old: they are still owed."""
+        cutoff, removed = self.clock() - self.retention, 0
+        while True:
+            with sessions() as session:
+                ended = col(WebhookMessage.status).in_([MessageStatus.DELIVERED, MessageStatus.FAILED])
+                before = col(WebhookMessage.created_at) < cutoff
+                old = session.exec(select(WebhookMessage.id).where(ended, before).limit(batch)).all()
+                if not old:
+                    return removed
+                session.exec(delete(WebhookAttempt).where(col(WebhookAttempt.message_id).in_(old)))
+                session.exec(delete(WebhookMessage).where(col(WebhookMessage.id).in_(old)))
+                session.commit()
+            removed += len(old)
+
     async def deliver_periodically(self, sessions: SessionFactory, interval: float) -> None:
-        """Deliver what is due now and every `interval` seconds until cancelled; failures are logged."""
+        """Deliver what is due now and every `interval` seconds until cancelled, and prune what is past
+        its retention once per `PRUNE_EVERY`; failures are logged."""
+        pruned_at = -PRUNE_EVERY
         while True:
             try:
                 while await anyio.to_thread.run_sync(self.deliver_due, sessions) == PER_RUN:
                     pass  # as many as one call takes: more may be due at once
+                if time.monotonic() - pruned_at >= PRUNE_EVERY:
+                    pruned_at = time.monotonic()
+                    if removed := await anyio.to_thread.run_sync(self.prune, sessions):
+                        log.info("pruned %d webhook messages past their retention", removed)
             except Exception:
                 log.exception("webhook delivery failed; trying again in %s s", interval)
             await anyio.sleep(interval)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from oauth_support import REDIRECT, BrandCredentials, authorized, brand_token, portal_login, publish_offer
@@ -26,11 +28,12 @@ from webhook_support import Receiver, hook_token, register, running_receiver, ve
 from broker.app import create_app
 from broker.audit.entries import Actor
 from broker.consent.models import Grant
+from broker.db import SessionFactory
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
-from broker.webhooks.delivery import BATCH, LEASE, RETRY_DELAYS
-from broker.webhooks.models import MessageStatus, WebhookEndpoint, WebhookMessage
+from broker.webhooks.delivery import BATCH, LEASE, RETRY_DELAYS, WebhookDelivery
+from broker.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from broker.webhooks.service import MAX_ENDPOINTS
 from vault.sqltypes import utcnow
 
@@ -352,6 +355,56 @@ def test_a_receiver_asking_to_wait_is_not_retried_sooner(
     assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 1 and len(receiver.got) == 2
 
 
+def test_delivered_and_failed_messages_are_pruned_after_the_retention_and_pending_ones_kept(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    db: Session,
+    clock: FakeClock,
+    receiver: Receiver,
+) -> None:
+    token = hook_token(client, brand)
+    endpoint = register(client, token, receiver.base, events=["grant.created"])
+    receiver.statuses = [200, 500, 410]  # delivered; to be retried (pending); failed
+    for _ in range(3):
+        grant_of(client, brand, offer, db)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 3
+    clock.advance(days=31)
+    assert runtime.webhook_delivery.prune(runtime.sessions) == 2
+    db.expire_all()
+    kept = db.exec(select(WebhookMessage)).all()
+    assert [m.status for m in kept] == [MessageStatus.PENDING], "a pending message is kept, however old"
+    fresh = hook_token(client, brand)  # the first one expired meanwhile
+    log = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(fresh)).json()["items"]
+    assert [(item["message_id"], item["status_code"]) for item in log] == [(kept[0].webhook_id, 500)]
+    assert runtime.webhook_delivery.prune(runtime.sessions) == 0
+
+
+def test_pruning_removes_exactly_what_is_past_the_retention(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    db: Session,
+    clock: FakeClock,
+    receiver: Receiver,
+) -> None:
+    token = hook_token(client, brand)
+    endpoint = register(client, token, receiver.base, events=["grant.created"])
+    grant_of(client, brand, offer, db)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 1
+    clock.advance(days=30, seconds=-1)
+    assert runtime.webhook_delivery.prune(runtime.sessions) == 0, "not a second early"
+    clock.advance(seconds=2)
+    assert runtime.webhook_delivery.prune(runtime.sessions) == 1
+    fresh = hook_token(client, brand)  # the first one expired meanwhile
+    log = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(fresh)).json()["items"]
+    assert log == [] and db.exec(select(WebhookAttempt)).all() == []
+
+
 def test_a_message_fails_when_the_schedule_runs_out_and_410_disables_the_endpoint(
     client: TestClient,
     brand: BrandCredentials,
@@ -506,3 +559,24 @@ def test_two_workers_claiming_at_once_never_take_the_same_message(
         assert len(first) + len(second) == 2 * BATCH
     finally:
         runtime.engine.dispose()
+
+
+def test_the_worker_prunes_at_most_once_per_period_between_deliveries(runtime: Runtime) -> None:
+    pruned: list[float] = []
+
+    class Counting(WebhookDelivery):
+        __slots__ = ()
+
+        def prune(self, sessions: SessionFactory, batch: int = 1000) -> int:
+            pruned.append(time.monotonic())
+            return 0
+
+    delivery = runtime.webhook_delivery
+    worker = Counting(clock=delivery.clock, secrets=delivery.secrets, retention=delivery.retention)
+
+    async def run_briefly() -> None:
+        with anyio.move_on_after(0.5):
+            await worker.deliver_periodically(runtime.sessions, interval=0.01)
+
+    anyio.run(run_briefly)
+    assert len(pruned) == 1, "dozens of delivery runs, one pruning (the next is due in an hour)"
