@@ -123,6 +123,8 @@ class Vault:
             # A rotation retired the KEK between the query and now; it re-wrapped every key before it
             # did, so the row read again holds the new wrapping (PostgreSQL reads afresh per statement).
             rows = session.connection().execute(query, params).all()
+            if not rows:  # the account was deleted meanwhile
+                raise VaultNotFound(f"no vault for customer {customer_id}") from None
             dek = self._unwrap(customer_id, rows[0].kek_version, rows[0].wrapped_dek)
         dek_version = rows[0].dek_version
         cipher = crypto.FieldCipher(dek, customer_id=customer_id, dek_version=dek_version)
