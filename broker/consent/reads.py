@@ -29,7 +29,7 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed
 from broker.db import SessionFactory
 from broker.errors import Forbidden, NotAuthenticated
-from broker.oauth.bearer import verify_access_token, verify_claims
+from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import Brand, TokenFamily
@@ -85,7 +85,7 @@ class ProfileReads:
         claims = verify_claims(self.oauth, token)
         grant_id, family_id = claims.get("grant_id"), claims.get("fam")
         if grant_id is None or family_id is None:
-            verify_access_token(session, self.oauth, token)  # a brand token: 401 if revoked or orphaned
+            access_for(session, claims)  # a brand token: 401 if revoked or orphaned
             raise Forbidden(
                 "this is a brand token; reading a profile needs a token from the customer's consent",
                 slug="insufficient-scope",
@@ -94,7 +94,7 @@ class ProfileReads:
                   "client_id": str(claims.get("client_id"))}  # fmt: skip
         found = session.exec(_LIVE_GRANT, params=params).first()
         if found is None:
-            verify_access_token(session, self.oauth, token)  # 401 if the brand is gone
+            access_for(session, claims)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")
         grant, family, family_revoked_at = found
         now = self.grants.clock()

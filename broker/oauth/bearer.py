@@ -53,7 +53,12 @@ def verify_claims(services: OAuthServices, token: str) -> dict[str, Any]:
 
 def verify_access_token(session: Session, services: OAuthServices, token: str) -> BrandAccess:
     """Verify signature, alg, type, issuer, audience and lifetime; then that it is not revoked."""
-    claims = verify_claims(services, token)
+    return access_for(session, verify_claims(services, token))
+
+
+def access_for(session: Session, claims: dict[str, Any]) -> BrandAccess:
+    """The access of verified `claims` (`verify_claims`): 401 if their brand is gone or, for a brand
+    token, if it was revoked."""
     brand = find_brand(session, str(claims.get("client_id", "")))
     if brand is None:
         raise NotAuthenticated("the access token's client no longer exists")
