@@ -149,8 +149,13 @@ class Accounts:
         session.add(customer)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
-        """Delete the account for good: revoke its grants, shred the vault, end every session, unlink
-        its audit entries (which stay, naming brands' pairwise subjects only), leave a bare tombstone."""
+        """Delete the account for good: revoke its live grants (each with its receipt and notice), shred
+        the vault (profile ciphertexts, secrets, DEK), end every session, drop the email's blind index
+        (the customer row; the customer's own tables cascade from it), unlink its audit entries (which
+        stay, naming brands' pairwise subjects only) and leave a bare tombstone.
+
+        What others are owed or must do is not the customer's to erase: grants, value obligations and
+        receipts stay (no foreign key to the customer), shown as of a deleted account."""
         customer_id = customer.id
         self.grants.revoke_all_for_customer(session, customer_id)
         self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
