@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from support import FakeClock, bearer, make_settings, new_database_url
 from webhook_support import hook_token, register
 
-from broker.accounts.models import AccountTombstone, Customer, CustomerSession
+from broker.accounts.models import AccountTombstone, Customer, CustomerSession, LoginThrottle
 from broker.audit import verify as server
 from broker.audit.models import AuditEntry
 from broker.db import alembic_config, create_db_engine, migrate
@@ -192,10 +192,16 @@ def test_deleting_the_account_revokes_each_live_grant_with_its_receipt_and_webho
     assert owed["state"] == "owed"  # the brand read: what it owes stays owed
 
 
-def test_a_deleted_customer_cannot_log_in_and_their_address_is_free_again(
+def test_a_deleted_customer_cannot_log_in_and_no_blind_index_of_their_address_stays(
     client: TestClient, customer: str, runtime: Runtime, db: Session
 ) -> None:
+    wrong = {"email": "ada@example.org", "password": "not-the-password-at-all"}
+    assert client.post("/v1/sessions", json=wrong).status_code == 401  # a failure is counted by address
+    email_index = runtime.accounts.email_token("ada@example.org")
+    assert db.get(LoginThrottle, email_index) is not None
     assert client.delete("/v1/me", headers=bearer(customer)).status_code == 204
+    db.expire_all()
+    assert db.get(LoginThrottle, email_index) is None
     answer = client.post("/v1/sessions", json={"email": "ada@example.org", "password": "x" * 12})
     assert answer.status_code == 401
     db.expire_all()
