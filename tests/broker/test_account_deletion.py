@@ -18,18 +18,24 @@ import pytest
 from alembic import command
 from fastapi.testclient import TestClient
 from lifecycle_support import BrandSide
-from oauth_support import BrandCredentials, brand_token, publish_offer
-from sqlalchemy import inspect
+from oauth_support import OFFER, REDIRECT, BrandCredentials, brand_token, publish_offer
+from sqlalchemy import func, inspect
+from sqlalchemy import table as sa_table
 from sqlmodel import Session, select
-from support import FakeClock, bearer, make_settings, new_database_url
+from support import STRONG_PASSWORD, FakeClock, bearer, make_settings, new_database_url
 from webhook_support import hook_token, register
 
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession, LoginThrottle
 from broker.audit import verify as server
 from broker.audit.models import AuditEntry
+from broker.consent.models import Grant
+from broker.consent.offers import OfferDraft
 from broker.db import alembic_config, create_db_engine, migrate
-from broker.runtime import Runtime
+from broker.oauth.clients import register_brand
+from broker.receipts.models import Receipt
+from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.value.models import Obligation
 from broker.webhooks.models import WebhookMessage
 from clients.auditor import parse_verifier_key
 from clients.auditor import verify as offline
@@ -232,7 +238,35 @@ def test_migration_0012_drops_the_customer_cascade_and_downgrades(tmp_path: Path
             engine.dispose()
 
     assert customer_keys() == []
-    command.downgrade(config, "0011")
+    _a_deleted_customers_grant(tmp_path, url)
+    command.downgrade(config, "0011")  # the deleted account's rows go, as the cascade had them go
     assert customer_keys() == ["consent_grant", "value_obligation", "consent_receipt"]
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as connection:
+            for table in ("consent_grant", "value_obligation", "consent_receipt"):
+                assert connection.execute(select(func.count()).select_from(sa_table(table))).scalar() == 0
+    finally:
+        engine.dispose()
     command.upgrade(config, "head")
     assert customer_keys() == []
+
+
+def _a_deleted_customers_grant(tmp_path: Path, url: str) -> None:
+    """A grant (with its obligation and receipt) whose customer then deleted the account."""
+    runtime = build_runtime(make_settings(tmp_path / "var", url))
+    try:
+        with runtime.sessions() as session:
+            brand = register_brand(
+                session, name="Grocer", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+            ).brand
+            offer = runtime.offers.create(session, brand, OfferDraft.model_validate(OFFER))
+            customer = runtime.accounts.sign_up(session, "ada@example.org", STRONG_PASSWORD)
+            runtime.grants.create(session, customer_id=customer.id, offer=offer, fields=["email", "dietary"])
+            session.commit()
+            runtime.accounts.delete(session, customer)
+            session.commit()
+            kept = [len(session.exec(select(table)).all()) for table in (Grant, Obligation, Receipt)]
+            assert kept == [1, 1, 2]  # the receipts of the consent and of its withdrawal
+    finally:
+        runtime.engine.dispose()
