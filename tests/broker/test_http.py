@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 
+from broker.api.middleware import log_safe
 from broker.app import create_app
 from broker.runtime import Runtime
 
@@ -83,3 +87,11 @@ def test_a_newline_in_the_path_cannot_forge_an_access_log_line(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "consentry.access"]
     assert r"\n" in line and r"\r" in line and r"\x1b" in line and r"\u2028" in line
     assert not any(ch in line for ch in "\n\r\x1b\u2028\x85")
+
+
+@given(st.text())
+def test_an_escaped_log_field_holds_no_character_that_breaks_a_line(text: str) -> None:
+    safe = log_safe(text)
+    assert not any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in safe)
+    if text.isascii():  # nothing is lost: the escaped field reads back as the original
+        assert safe.encode().decode("unicode_escape") == text
