@@ -16,6 +16,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from broker.errors import DatabaseNotMigrated
+from vault.private_files import private_file, tighten
 
 SessionFactory = Callable[[], Session]
 READ_ONLY = "consentry_read_only"  # execution option: this connection never writes
@@ -56,7 +57,10 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
 def _sqlite_engine(url: str, timeout: float) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only: SQLite gives the WAL and SHM the database file's mode, so 0600 covers all three.
+        private_file(Path(path))
+        for companion in ("-wal", "-shm", "-journal"):
+            tighten(Path(path + companion))
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
 
     @event.listens_for(engine, "connect")

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from vault.crypto import KEY_BYTES, generate_key
 from vault.errors import KeyUnavailable, VaultError
+from vault.private_files import private_directory
 
 _KEK_FILE = re.compile(r"^kek-(\d{1,9})\.key$")
 
@@ -101,7 +102,7 @@ class FileKeyProvider:
         # so a cheap stat that finds the same file stands for reading it again; a retired (deleted)
         # or replaced file fails that check, so retirement takes effect at once, as before.
         self._cache: dict[int, tuple[tuple[int, int, int], bytes]] = {}
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(directory)
         if not self.versions():
             self.add_version()
         if not (directory / "blind-index.key").exists():

@@ -259,6 +259,11 @@ class Vault:
         session.exec(delete(VaultKey).where(col(VaultKey.customer_id) == customer_id))
         session.flush()
 
+    def exists(self, session: Session, customer_id: UUID) -> bool:
+        """Whether the customer has a vault: false once it was shredded (the account was deleted)."""
+        query = select(VaultKey.customer_id).where(VaultKey.customer_id == customer_id)
+        return session.exec(query).first() is not None
+
     def put_secret(self, session: Session, customer_id: UUID, label: str, value: str) -> None:
         """Seal `value` under the customer's DEK as the secret `label` (replacing any before it)."""
         key = self._key(session, customer_id, for_update=True)

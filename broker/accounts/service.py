@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlmodel import Session, col, delete, select
 
-from broker.accounts.models import AccountTombstone, Customer, CustomerSession
+from broker.accounts.models import AccountTombstone, Customer, CustomerSession, LoginThrottle
 from broker.accounts.passwords import Passwords, check_password
 from broker.accounts.throttle import Throttle, ThrottleKey
 from broker.audit.entries import Actor, Kind
@@ -149,14 +149,22 @@ class Accounts:
         session.add(customer)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
-        """Delete the account for good: revoke its grants, shred the vault, end every session, unlink
-        its audit entries (which stay, naming brands' pairwise subjects only), leave a bare tombstone."""
+        """Delete the account for good: revoke its live grants (each with its receipt and notice), shred
+        the vault (profile ciphertexts, secrets, DEK), end every session, drop the email's blind index
+        (the customer row and its failed-login counter; the customer's own tables cascade from it),
+        unlink its audit entries (which stay, naming brands' pairwise subjects only) and leave a bare
+        tombstone.
+
+        What others are owed or must do is not the customer's to erase: grants, value obligations and
+        receipts stay (no foreign key to the customer), shown as of a deleted account."""
         customer_id = customer.id
         self.grants.revoke_all_for_customer(session, customer_id)
         self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
         self.audit.forget_customer(session, customer_id)
         self.vault.shred(session, customer_id)
         session.exec(delete(CustomerSession).where(col(CustomerSession.customer_id) == customer_id))
+        # The failed-login counter is keyed by the same blind index: it goes with the account row.
+        session.exec(delete(LoginThrottle).where(col(LoginThrottle.token) == customer.email_index))
         session.delete(customer)
         session.add(AccountTombstone(customer_id=customer_id, deleted_at=self.clock()))
         session.flush()

@@ -60,8 +60,12 @@ def list_grants(
         db, owner=("brand_id", access.brand.id), status=status_filter, cursor=cursor, limit=limit
     )
     now, renewals = runtime.clock(), runtime.renewals.states(db, page.items)
+    gone = runtime.grants.customers_deleted(db, page.items)
     return GrantPage(
-        items=[GrantPublic.of(g, access.brand, now, renewals[g.id]) for g in page.items],
+        items=[
+            GrantPublic.of(g, access.brand, now, renewals[g.id], account_deleted=g.customer_id in gone)
+            for g in page.items
+        ],
         next_cursor=page.next_cursor,
     )
 
@@ -93,7 +97,8 @@ def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: Ru
     access.require("grants:read")
     grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
     renewal = runtime.renewals.states(db, [grant])[grant.id]
-    return GrantPublic.of(grant, access.brand, runtime.clock(), renewal)
+    gone = runtime.grants.customers_deleted(db, [grant])
+    return GrantPublic.of(grant, access.brand, runtime.clock(), renewal, account_deleted=bool(gone))
 
 
 @router.delete(

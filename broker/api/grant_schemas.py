@@ -69,9 +69,22 @@ class GrantPublic(BaseModel):
     )
     deletion: DeletionPublic
     renewal: RenewalPublic
+    account_deleted: bool = Field(
+        default=False,
+        description="the customer deleted their account: the grant was revoked, and what the brand owes "
+        "and its deletion duty stay",
+    )
 
     @classmethod
-    def of(cls, grant: Grant, brand: Brand, now: datetime, renewal: RenewalState) -> GrantPublic:
+    def of(
+        cls,
+        grant: Grant,
+        brand: Brand,
+        now: datetime,
+        renewal: RenewalState,
+        *,
+        account_deleted: bool = False,
+    ) -> GrantPublic:
         """Build from the row; the status is the effective one (expiry is exact)."""
         deletion = deletion_state(grant, now)
         return cls(
@@ -99,6 +112,7 @@ class GrantPublic(BaseModel):
                 can_renew=renewal.can_renew,
                 prompt=renewal.prompt,
             ),
+            account_deleted=account_deleted,
         )
 
 

@@ -1,4 +1,10 @@
-"""ASGI middleware: request ids, body size limit, security headers, an access log without personal data."""
+"""ASGI middleware: request ids, body size limit, security headers, an access log without personal data.
+
+Every response carries the security headers and `X-Request-ID`, a 500 from an unexpected exception
+included: `RequestContextMiddleware` renders that 500 itself (Starlette's outermost error middleware
+would otherwise answer it past our headers). Access-log lines escape control characters, so a path
+holding `%0a` cannot forge a line.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broker.api.problems import problem_response
+from broker.api.problems import problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
+log = logging.getLogger("consentry.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -27,6 +34,16 @@ SECURITY_HEADERS = {
     "cross-origin-resource-policy": "same-origin",
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
+
+
+# C0 and C1 controls, DEL, Unicode line and paragraph separators, and the backslash (so an escape in
+# the log is never ambiguous with a literal one in the path).
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def log_safe(text: str) -> str:
+    """`text` with every character that could break or forge a log line escaped (\\n, \\x1b, \\u2028)."""
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -51,12 +68,12 @@ class RequestContextMiddleware:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        started, status = time.perf_counter(), 500
+        started, status, responded = time.perf_counter(), 500, False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, responded = message["status"], True
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
                 for key, value in SECURITY_HEADERS.items():
@@ -69,11 +86,16 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if not responded:
+                log.exception("unexpected error rid=%s", request_id, exc_info=exc)
+                await unexpected_error()(scope, receive, send_wrapper)
+            raise  # the server still sees (and reports) it; the answer is already sent
         finally:
             access_log.info(
                 "%s %s %s %.1fms rid=%s",
-                scope["method"],
-                scope["path"],
+                log_safe(scope["method"]),
+                log_safe(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
                 request_id,

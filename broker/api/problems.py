@@ -44,6 +44,13 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def unexpected_error() -> JSONResponse:
+    """The 500 for an exception nothing handled: no detail of it (it is logged, not shown)."""
+    return problem_response(
+        500, "internal", "Internal error", "something went wrong on our side; it has been logged"
+    )
+
+
 def render_broker_error(exc: BrokerError) -> JSONResponse:
     """Render a domain error; throttling adds Retry-After, 401s add WWW-Authenticate."""
     headers: dict[str, str] = {}
@@ -191,9 +198,5 @@ def install(app: FastAPI) -> None:
             Conflict("the request conflicts with a change made at the same time; retry")
         )
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return problem_response(
-            500, "internal", "Internal error", "something went wrong on our side; it has been logged"
-        )
+    # Unexpected exceptions are answered by `broker.api.middleware.RequestContextMiddleware` (with
+    # `unexpected_error`), inside the headers it sets: a handler here would answer outside them.

@@ -41,6 +41,7 @@ from clients.auditor.note import (
     parse_private_key,
 )
 from vault.keys import create_key_file
+from vault.private_files import private_directory
 
 __all__ = ["KEY_FILE", "AuditIntegrityError", "Checkpoints", "load_signer", "log_origin"]
 
@@ -74,7 +75,7 @@ def load_signer(*, private_key: str | None, key_dir: Path, origin: str) -> Signe
 
 def _create_key_file(path: Path, key: str) -> None:
     """Write the key file whole; two processes racing both end up with the first one's key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_directory(path.parent)
     with contextlib.suppress(FileExistsError):
         create_key_file(path, key + "\n")
 

@@ -105,12 +105,12 @@ class AuditLog:
 
     def forget_customer(self, session: Session, customer_id: UUID) -> None:
         """Unlink a deleted account from its entries: the lookup column only; the log is unchanged.
-        Work waiting on the account's queued entries (their receipts) is dropped with the account."""
+        Work waiting on the account's queued entries (the receipts of the grants its deletion revoked)
+        still runs: those receipts are the brands' too, and outlive the account."""
         pending: list[QueuedEntry] = session.info.get(_PENDING, [])
         for queued in pending:
             if queued.lookup.customer_id == customer_id:
                 queued.lookup = replace(queued.lookup, customer_id=None)
-                queued.hooks.clear()
         session.exec(
             update(AuditEntry)
             .where(col(AuditEntry.customer_id) == customer_id)

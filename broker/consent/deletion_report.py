@@ -1,5 +1,6 @@
 """The auditor's deletion report: per brand, how its ended grants' deletions stand, and which are
-overdue. Grants are named by id and brand only, never by customer."""
+overdue. Grants are named by id and brand only, never by customer; a customer who deleted their
+account is counted (`of_deleted_accounts`), since the brand's duty to delete outlives the account."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
+from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.oauth.models import Brand
 from broker.pagination import page
@@ -33,6 +35,10 @@ class BrandDeletionReport(BaseModel):
     overdue: int = Field(description="past deletion_due_at without an attestation")
     attested_on_time: int = Field(description="attested no later than deletion_due_at")
     attested_late: int = Field(description="attested after deletion_due_at")
+    of_deleted_accounts: int = Field(
+        description="of the ended grants, those whose customer deleted their account: the deletion duty "
+        "stays all the same"
+    )
 
 
 class OverdueDeletion(BaseModel):
@@ -43,6 +49,7 @@ class OverdueDeletion(BaseModel):
     brand: str
     deletion_due_at: datetime
     days_overdue: float
+    account_deleted: bool = Field(description="the customer deleted their account (the duty stays)")
 
 
 class DeletionReport(BaseModel):
@@ -71,33 +78,41 @@ class DeletionReports:
             (due_at <= now, "overdue"),
             else_="due",
         )
+        gone = is_deleted(Grant.customer_id)
         rows = session.exec(
-            select(Grant.brand_id, bucket, func.count())
+            select(Grant.brand_id, bucket, gone, func.count())
             .where(due_at.is_not(None))
-            .group_by(col(Grant.brand_id), bucket)
+            .group_by(col(Grant.brand_id), bucket, gone)
         ).all()
         counts: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
-        for brand_id, state, count in rows:
+        of_deleted: dict[UUID, int] = defaultdict(int)
+        for brand_id, state, deleted, count in rows:
             counts[brand_id][state] += count
+            of_deleted[brand_id] += count if deleted else 0
         overdue_query = select(Grant).where(attested.is_(None), due_at <= now)
         # deletion_due_at is never null in these rows; page() orders by it like a creation time.
         due_column = cast(datetime, Grant.deletion_due_at)
         overdue = page(session, overdue_query, due_column, Grant.id, cursor=cursor, limit=limit)
         names = _names(session, {*counts, *(g.brand_id for g in overdue.items)})
+        deleted_customers = deleted_among(session, {g.customer_id for g in overdue.items})
         return DeletionReport(
             as_of=now,
             brands=[
                 BrandDeletionReport(
-                    brand_id=brand_id, brand=names.get(brand_id, ""), ended=sum(c.values()), **c
+                    brand_id=brand_id,
+                    brand=names.get(brand_id, ""),
+                    ended=sum(c.values()),
+                    of_deleted_accounts=of_deleted[brand_id],
+                    **c,
                 )
                 for brand_id, c in sorted(counts.items(), key=lambda item: names.get(item[0], ""))
             ],
-            overdue=[_overdue(g, names, now) for g in overdue.items],
+            overdue=[_overdue(g, names, now, g.customer_id in deleted_customers) for g in overdue.items],
             next_cursor=overdue.next_cursor,
         )
 
 
-def _overdue(grant: Grant, names: dict[UUID, str], now: datetime) -> OverdueDeletion:
+def _overdue(grant: Grant, names: dict[UUID, str], now: datetime, account_deleted: bool) -> OverdueDeletion:
     assert grant.deletion_due_at is not None
     return OverdueDeletion(
         grant_id=grant.id,
@@ -105,6 +120,7 @@ def _overdue(grant: Grant, names: dict[UUID, str], now: datetime) -> OverdueDele
         brand=names.get(grant.brand_id, ""),
         deletion_due_at=grant.deletion_due_at,
         days_overdue=round((now - grant.deletion_due_at).total_seconds() / 86400, 2),
+        account_deleted=account_deleted,
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer
@@ -185,6 +186,10 @@ class Grants:
         ids = {g.brand_id for g in grants}
         brands = {b.id: b for b in session.exec(select(Brand).where(col(Brand.id).in_(ids)))} if ids else {}
         return [(g, brands[g.brand_id]) for g in grants]
+
+    def customers_deleted(self, session: Session, grants: Sequence[Grant]) -> set[UUID]:
+        """The customers of these grants who deleted their account (their grants stay, revoked)."""
+        return deleted_among(session, {g.customer_id for g in grants})
 
     def _status_filter(self, query: SelectOfScalar[Grant], status: GrantStatus) -> SelectOfScalar[Grant]:
         now = self.clock()

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -80,7 +80,9 @@ class Grant(SQLModel, table=True):
     )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
-    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    # No foreign key: the grant outlives a deleted account (its deletion duty and value stay; the
+    # customer is then shown as deleted, see `broker.accounts.models.AccountTombstone`).
+    customer_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
     offer_id: UUID = Field(sa_column=Column(ForeignKey("offer.id"), nullable=False))
     fields: list[str] = Field(sa_column=Column(JSON, nullable=False))

@@ -119,7 +119,7 @@ class Retention:
         grant.deletion_outcome, grant.deletion_completed_at = outcome, completed_at
         grant.deletion_attested_at = now
         session.add(grant)
-        if note:
+        if note and self.vault.exists(session, grant.customer_id):  # no vault once the account is gone
             self.vault.put_secret(session, grant.customer_id, f"deletion-note:{grant.id}", note)
         self.audit.record(
             session,

@@ -25,6 +25,8 @@ from starlette.responses import Response
 from broker.audit.entries import Actor
 from broker.consent.offers import field_scope
 from broker.digests import secret_digest
+from broker.errors import NotAuthenticated
+from broker.oauth.bearer import verify_claims
 from broker.oauth.clients import BRAND_SCOPES, OAuthClient, find_brand
 from broker.oauth.context import (
     ACCESS_TOKEN_LIFETIME,
@@ -106,8 +108,9 @@ class TokenView:
         return self.refresh is not None and self.refresh.used_at is not None
 
 
-def find_token(ctx: OAuthContext, token: str) -> TokenView | None:
-    """Look a presented token up: a refresh token by digest, an access token by its signature."""
+def find_token(ctx: OAuthContext, token: str, *, live: bool = False) -> TokenView | None:
+    """Look a presented token up: a refresh token by digest, an access token by its signature (and,
+    when `live`, by every claim check the resource server makes: introspection asks that)."""
     session, now = ctx.session, ctx.services.clock()
     refresh = session.get(RefreshToken, secret_digest(token)) if token.startswith("rt_") else None
     if refresh is not None:
@@ -116,9 +119,13 @@ def find_token(ctx: OAuthContext, token: str) -> TokenView | None:
         claims = {"exp": int(refresh.expires_at.timestamp()), "scope": refresh.scope}
         return TokenView("refresh_token", family.brand_id, claims, now, refresh, family)
     try:
-        claims = ctx.services.signing.verify(token)
+        # The resource server's own checks (signature, alg, type, iss, aud, exp, iat): a token the
+        # brand API would refuse is never introspected as active, and a malformed one is not a 500.
+        claims = verify_claims(ctx.services, token) if live else ctx.services.signing.verify(token)
+        if not isinstance(claims.get("exp"), int):
+            return None  # not one of ours: every token we sign has an integer `exp`
         family_id = UUID(str(claims["fam"])) if "fam" in claims else None
-    except (InvalidJWT, ValueError):
+    except (InvalidJWT, NotAuthenticated, ValueError):
         return None
     brand = find_brand(session, str(claims.get("client_id", "")))
     if brand is None:
@@ -154,8 +161,9 @@ class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenView | None:
-        """Find the token whatever the hint says."""
-        return find_token(self.server.ctx, token_string)
+        """Find the token whatever the hint says; an access token the brand API would refuse (wrong
+        issuer or audience, expired, no `exp`) is not found, so it is inactive."""
+        return find_token(self.server.ctx, token_string, live=True)
 
     def check_permission(self, token: TokenView, client: OAuthClient, request: OAuthHTTPRequest) -> bool:
         """Only the brand the token was issued to may introspect it."""

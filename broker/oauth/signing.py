@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OKPKey
 
 from vault.keys import create_key_file
+from vault.private_files import private_directory
 
 ALGORITHM = "Ed25519"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
@@ -45,7 +46,7 @@ class SigningKeys:
     def __init__(self, directory: Path, *, clock: Callable[[], datetime]) -> None:
         self.directory = directory
         self.clock = clock
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_directory(directory)
         self._cache: dict[str, _StoredKey] = {}
         if not self._keys():
             self.add()

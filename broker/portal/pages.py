@@ -1,11 +1,18 @@
 """Rendering portal pages with strict headers, and CSRF tokens for every form.
 
-CSRF: a random token lives in an HttpOnly, SameSite=Strict cookie and is repeated in each form; a
-POST must carry both, equal (compared in constant time), and come from our own origin.
+CSRF: a random value lives in an HttpOnly, SameSite=Strict cookie; each form carries a token derived
+from it and bound to the browser's session: HMAC-SHA-256 keyed by the cookie over the digest of the
+session token (or over "pre-session" on logged-out forms such as login and sign-up). A POST must carry
+the token that this cookie and this session give (compared in constant time) and come from our own
+origin. So a cookie and token pair minted for another session (an attacker's own, planted into the
+victim's browser by cookie tossing) or before the login does not validate; the login also replaces
+the cookie (`rotate_csrf`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from importlib.resources import files
@@ -15,6 +22,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from broker.api.deps import SESSION_COOKIE
+from broker.digests import secret_digest
 from broker.oauth.clients import origin_of
 
 CSRF_COOKIE = "consentry_csrf"
@@ -41,21 +50,32 @@ def page_csp(form_targets: tuple[str, ...] = ()) -> str:
     )
 
 
-def csrf_token(request: Request) -> str:
-    """The browser's CSRF token: the cookie's, or a new one (set on the response by `render`)."""
+def _csrf_cookie(request: Request) -> str:
+    """The browser's CSRF cookie, or a new one (set on the response by `render`)."""
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
         return existing
-    token: str | None = getattr(request.state, "new_csrf", None)
-    if token is None:
-        token = request.state.new_csrf = secrets.token_urlsafe(32)
-    return token
+    cookie: str | None = getattr(request.state, "new_csrf", None)
+    if cookie is None:
+        cookie = request.state.new_csrf = secrets.token_urlsafe(32)
+    return cookie
+
+
+def _bound(cookie: str, session_token: str | None) -> str:
+    """The form token for this cookie and this session (or none yet)."""
+    binding = b"pre-session" if not session_token else b"session:" + secret_digest(session_token)
+    mac = hmac.new(cookie.encode(), b"consentry-csrf\0" + binding, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def csrf_valid(request: Request, submitted: str | None, base_url: str) -> bool:
-    """True when the form's token equals the cookie's and the request comes from our origin."""
+    """True when the form's token is the one this browser's cookie and session give, and the request
+    comes from our origin."""
     cookie = request.cookies.get(CSRF_COOKIE)
-    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
+    if not cookie or not submitted:
+        return False
+    expected = _bound(cookie, request.cookies.get(SESSION_COOKIE))
+    if not hmac.compare_digest(expected.encode(), submitted.encode()):
         return False
     origin = request.headers.get("origin")
     if origin is not None and origin != origin_of(base_url):
@@ -72,14 +92,16 @@ def render(
     secure: bool = False,
     form_targets: tuple[str, ...] = (),
 ) -> HTMLResponse:
-    """Render a template with the CSRF token in its context and strict security headers."""
-    token = csrf_token(request)
+    """Render a template with the CSRF token (bound to the cookie and session) in its context and
+    strict security headers."""
+    cookie = _csrf_cookie(request)
+    token = _bound(cookie, request.cookies.get(SESSION_COOKIE))
     html = _env.get_template(template).render(csrf_token=token, **context)
     response = HTMLResponse(html, status_code=status)
     response.headers["content-security-policy"] = page_csp(form_targets)
     response.headers["cache-control"] = "no-store"
-    if getattr(request.state, "new_csrf", None) == token:
-        _set_csrf_cookie(response, token, secure=secure)
+    if getattr(request.state, "new_csrf", None) == cookie:
+        _set_csrf_cookie(response, cookie, secure=secure)
     return response
 
 

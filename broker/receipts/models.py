@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime
@@ -15,7 +15,8 @@ from vault.sqltypes import UTCDateTime
 class Receipt(SQLModel, table=True):
     """A consent receipt as issued: the compact JWS (its payload is the receipt), the public key that
     signed it (kept so the receipt stays checkable after that key leaves the JWKS) and the index of
-    the audit entry it matches. Deleting the customer or the grant deletes its receipts."""
+    the audit entry it matches. Receipts outlive a deleted account (the brand keeps its proof); deleting
+    the grant deletes them."""
 
     __tablename__ = "consent_receipt"
     __table_args__ = (
@@ -24,7 +25,7 @@ class Receipt(SQLModel, table=True):
     )
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
-    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    customer_id: UUID = Field(sa_column=Column(Uuid, nullable=False))  # no FK: outlives the account
     grant_id: UUID = Field(
         sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
     )

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Uuid
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -50,7 +50,8 @@ class Obligation(SQLModel, table=True):
         sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False)
     )
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
-    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    # No foreign key: what was owed stays owed after the customer deletes their account.
+    customer_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
     schedule: Schedule = Field(sa_column=Column(str_enum(Schedule), nullable=False))
     period: int = 0  # 0 for a one-off; the month number (0, 1, ...) of a recurring value
     declared: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the offer's value, as agreed

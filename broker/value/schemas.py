@@ -90,6 +90,11 @@ class ObligationPublic(BaseModel):
     state_since: datetime
     delivery: DeliveryPublic | None
     dispute: DisputePublic | None
+    account_deleted: bool = Field(
+        default=False,
+        description="the customer deleted their account: what is owed stays owed and can be delivered "
+        "(its redemption data is not kept: nobody could read it)",
+    )
 
     @classmethod
     def of(
@@ -101,6 +106,7 @@ class ObligationPublic(BaseModel):
         delivery: Delivery | None,
         secrets: dict[str, str],
         for_customer: bool,
+        account_deleted: bool = False,
     ) -> ObligationPublic:
         """The public shape; redemption data only `for_customer`."""
         state: State = "overdue" if obligation.overdue(now) else obligation.status.value
@@ -141,6 +147,7 @@ class ObligationPublic(BaseModel):
                 redemption=secrets.get(f"delivery:{delivery.id}") if for_customer else None,
             ),
             dispute=dispute,
+            account_deleted=account_deleted,
         )
 
 
@@ -182,6 +189,9 @@ class BrandValueReport(BaseModel):
     confirmed: int
     disputed: int
     cancelled: int
+    owed_to_deleted_accounts: int = Field(
+        description="of the owed and overdue ones, those whose customer deleted their account: still owed"
+    )
     oldest_overdue_days: float | None = Field(
         description="how long the oldest overdue obligation has been due"
     )

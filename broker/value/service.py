@@ -178,7 +178,7 @@ class ValueLedger:
         )
         session.add(delivery)
         session.flush()
-        self.vault.put_secret(session, grant.customer_id, f"delivery:{delivery.id}", redemption)
+        self._seal(session, grant.customer_id, f"delivery:{delivery.id}", redemption)
         self._set(
             session,
             obligation,
@@ -201,11 +201,17 @@ class ValueLedger:
             raise Conflict(
                 f"obligation '{obligation.id}' is {obligation.status.value}, not disputed: nothing to answer"
             )
-        self.vault.put_secret(session, grant.customer_id, f"answer:{obligation.id}", text)
+        self._seal(session, grant.customer_id, f"answer:{obligation.id}", text)
         obligation.answered_at = self.clock()
         session.add(obligation)
         self._event(session, obligation, Kind.VALUE_DISPUTE_ANSWERED, Actor.BRAND)
         return obligation
+
+    def _seal(self, session: Session, customer_id: UUID, label: str, text: str) -> None:
+        """Seal a text for the customer; for a deleted account (its vault shredded) nobody could ever
+        read it, so it is not kept: the delivery or answer itself is still recorded and logged."""
+        if self.vault.exists(session, customer_id):
+            self.vault.put_secret(session, customer_id, label, text)
 
     def for_grant(self, session: Session, grant: Grant) -> list[Obligation]:
         """The grant's obligations, oldest first, the months started so far included."""
@@ -267,9 +273,10 @@ class ValueLedger:
     def secrets_for(
         self, session: Session, obligations: Sequence[Obligation], deliveries: dict[UUID, Delivery]
     ) -> dict[str, str]:
-        """The redemption, dispute and answer texts of these obligations (all one customer's)."""
-        if not obligations:
-            return {}
+        """The redemption, dispute and answer texts of these obligations (all one customer's); none
+        once the customer deleted their account."""
+        if not obligations or not self.vault.exists(session, obligations[0].customer_id):
+            return {}  # none yet, or the account was deleted and its vault shredded
         labels = [f"delivery:{d.id}" for d in deliveries.values()]
         labels += [f"{what}:{o.id}" for o in obligations for what in ("dispute", "answer")]
         return self.vault.secrets(session, obligations[0].customer_id, labels)

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
+from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.oauth.models import Brand
 from broker.pagination import page
@@ -110,6 +111,7 @@ class ValueViews:
             ).group_by(Obligation.brand_id, bucket, Obligation.currency, Obligation.kind)
         ).all()
         names = _names(session, {row[0] for row in rows})
+        to_deleted = self._owed_to_deleted_accounts(session)
         brands: dict[UUID, dict[str, Any]] = {}
         for brand_id, state, currency, kind, count, amount, oldest in rows:
             entry = brands.setdefault(
@@ -134,6 +136,7 @@ class ValueViews:
                     brand=names.get(brand_id, ""),
                     obligations=sum(entry["counts"].values()),
                     **{state: entry["counts"][state] for state in (*_BUCKETS, "cancelled")},
+                    owed_to_deleted_accounts=to_deleted.get(brand_id, 0),
                     oldest_overdue_days=None
                     if entry["oldest"] is None
                     else round((now - entry["oldest"]).total_seconds() / 86400, 2),
@@ -142,6 +145,15 @@ class ValueViews:
                 for brand_id, entry in sorted(brands.items(), key=lambda item: names.get(item[0], ""))
             ],
         )
+
+    def _owed_to_deleted_accounts(self, session: Session) -> dict[UUID, int]:
+        """Per brand: obligations still owed to customers who deleted their account."""
+        rows = session.exec(
+            select(Obligation.brand_id, func.count())
+            .where(Obligation.status == ObligationStatus.OWED, is_deleted(Obligation.customer_id))
+            .group_by(col(Obligation.brand_id))
+        ).all()
+        return dict(rows)
 
     def _public(
         self, session: Session, obligations: Sequence[Obligation], *, for_customer: bool
@@ -152,6 +164,7 @@ class ValueViews:
         by_customer: dict[UUID, list[Obligation]] = defaultdict(list)
         for obligation in obligations:
             by_customer[obligation.customer_id].append(obligation)
+        gone = deleted_among(session, by_customer)
         secrets: dict[str, str] = {}
         for group in by_customer.values():
             secrets |= self.ledger.secrets_for(
@@ -165,6 +178,7 @@ class ValueViews:
                 delivery=deliveries.get(o.id),
                 secrets=secrets,
                 for_customer=for_customer,
+                account_deleted=o.customer_id in gone,
             )
             for o in obligations
         ]

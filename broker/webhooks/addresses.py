@@ -2,7 +2,8 @@
 
 A URL passes when it is `https://` with a host and no credentials, and every address its host resolves
 to is globally routable: not loopback, private, link-local, CGNAT-shared, multicast, reserved,
-unspecified or documentation space, nor an IPv6 form that carries such an IPv4 address
+unspecified, documentation or benchmarking space, nor a deprecated range (site-local `fec0::/10`,
+6bone, IPv4-compatible `::/96`, the 6to4 relay anycast), nor an IPv6 form that carries such an IPv4 address
 (IPv4-mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`). Numeric hosts in the old
 forms `inet_aton` accepts (`2130706433`, `0177.0.0.1`, `0x7f.1`) are read as the address they are.
 The delivery then connects to an address vetted here, not to whatever DNS answers a moment later
@@ -27,6 +28,25 @@ Resolver = Callable[[str, int], Sequence[str]]  # (host, port) -> addresses as t
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _SHARED = ipaddress.IPv4Network("100.64.0.0/10")
+# Not globally reachable per the IANA special-purpose registries, or deprecated, yet passed by
+# `is_global` in some Python versions (3.11 passes fec0::1): named here so no version lets them by.
+_NOT_GLOBAL: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.IPv6Network("fec0::/10"), "a site-local address (deprecated, RFC 3879)"),
+    (ipaddress.IPv6Network("3ffe::/16"), "a 6bone address (returned, RFC 3701)"),
+    (ipaddress.IPv6Network("::/96"), "a reserved address (IPv4-compatible, deprecated)"),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "a local-use NAT64 address (RFC 8215)"),
+    (ipaddress.IPv6Network("3fff::/20"), "a documentation address (RFC 9637)"),
+    (ipaddress.IPv6Network("2001:db8::/32"), "a documentation address"),
+    (ipaddress.IPv6Network("5f00::/16"), "a reserved address (segment routing, RFC 9602)"),
+    (ipaddress.IPv6Network("fc00::/7"), "a private address"),
+    (ipaddress.IPv4Network("192.88.99.0/24"), "a 6to4 relay address (deprecated, RFC 7526)"),
+    (ipaddress.IPv4Network("192.0.0.0/24"), "an address of IETF protocol assignments"),
+    (ipaddress.IPv4Network("192.0.2.0/24"), "a documentation address"),
+    (ipaddress.IPv4Network("198.51.100.0/24"), "a documentation address"),
+    (ipaddress.IPv4Network("203.0.113.0/24"), "a documentation address"),
+    (ipaddress.IPv4Network("198.18.0.0/15"), "a benchmarking address"),
+    (_SHARED, "a shared (CGNAT) address"),
+)
 
 
 class Refused(ValueError):
@@ -125,7 +145,7 @@ def refusal(address: IPAddress) -> str | None:
         (address.is_loopback, "a loopback address"),
         (address.is_link_local, "a link-local address (cloud metadata lives there)"),
         (address.is_multicast, "a multicast address"),
-        (isinstance(address, ipaddress.IPv4Address) and address in _SHARED, "a shared (CGNAT) address"),
+        *((address.version == net.version and address in net, why) for net, why in _NOT_GLOBAL),
         (address.is_reserved, "a reserved address"),
         (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),

@@ -96,6 +96,7 @@ class Grant(_Answer):
     expires_at: datetime
     status_changed_at: datetime
     ended_by: str | None
+    account_deleted: bool = False  # the customer deleted their account: value and deletion duty stay
 
 
 class GrantPage(_Answer):
@@ -141,6 +142,7 @@ class Obligation(_Answer):
     state_since: datetime
     delivery: Delivery | None
     dispute: Dispute | None
+    account_deleted: bool = False  # still owed all the same; can be delivered
 
 
 class DeletionAttestation(_Answer):

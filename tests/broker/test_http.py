@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import unicodedata
+
+import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from broker.api.middleware import log_safe
+from broker.app import create_app
+from broker.runtime import Runtime
 
 
 def test_healthz_answers_when_the_database_does(client: TestClient) -> None:
@@ -46,3 +56,42 @@ def test_request_id_is_echoed_when_well_formed_and_made_up_otherwise(client: Tes
 def test_root_redirects_to_the_portal(client: TestClient) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] == "/portal/"
+
+
+def test_a_500_carries_the_security_headers_the_request_id_and_a_problem(runtime: Runtime) -> None:
+    app = create_app(runtime=runtime)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom", headers={"X-Request-ID": "req-500"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "https://consentry.dev/problems/internal" and body["status"] == 500
+    assert "a bug" not in response.text
+
+
+def test_a_newline_in_the_path_cannot_forge_an_access_log_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="consentry.access"):
+        client.get("/v1/x%0aGET%20/v1/me%20200%200.1ms%20rid=forged%0d%1b[31m%e2%80%a8")
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "consentry.access"]
+    assert r"\n" in line and r"\r" in line and r"\x1b" in line and r"\u2028" in line
+    assert not any(ch in line for ch in "\n\r\x1b\u2028\x85")
+
+
+@given(st.text())
+def test_an_escaped_log_field_holds_no_character_that_breaks_a_line(text: str) -> None:
+    safe = log_safe(text)
+    assert not any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in safe)
+    if text.isascii():  # nothing is lost: the escaped field reads back as the original
+        assert safe.encode().decode("unicode_escape") == text

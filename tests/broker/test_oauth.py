@@ -641,3 +641,34 @@ def test_non_ascii_oauth_parameters_are_refused_in_oauth_terms(
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
     assert "scope" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"iss": "https://evil.example"},
+        {"aud": "https://other-broker.example"},
+        {"exp": None},
+        {"exp": "tomorrow"},
+        {"iat": None},
+        {"iat": 4_000_000_000},
+    ],
+    ids=["wrong-iss", "wrong-aud", "no-exp", "text-exp", "no-iat", "future-iat"],
+)
+def test_introspection_applies_the_resource_servers_claim_checks_and_never_answers_500(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    change: dict[str, Any],
+) -> None:
+    good = authorized(client, brand, offer)["access_token"]
+    claims = json.loads(base64.urlsafe_b64decode(good.split(".")[1] + "=="))
+    claims.update(change)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    signed = runtime.oauth.signing.sign(claims)  # with the broker's own key: only the claims are wrong
+    assert _read(client, signed).status_code == 401
+    answer = client.post("/oauth/introspect", data={"token": signed}, auth=brand.auth())
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"active": False}

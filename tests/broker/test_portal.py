@@ -10,9 +10,17 @@ from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import BrandCredentials, authorized, brand_token, grant_id_of, portal_login, publish_offer
+from oauth_support import (
+    BrandCredentials,
+    authorized,
+    brand_token,
+    grant_id_of,
+    parse_form,
+    portal_login,
+    publish_offer,
+)
 from sqlmodel import Session
-from support import FakeClock, bearer
+from support import FakeClock, bearer, sign_up
 
 from broker.api.deps import SESSION_COOKIE
 from broker.consent.models import Grant
@@ -21,8 +29,13 @@ from broker.portal.pages import CSRF_COOKIE
 from broker.runtime import Runtime
 
 
+def form_token(client: TestClient, path: str = "/portal/") -> str:
+    """The CSRF token a page's forms carry for this browser."""
+    return dict(parse_form(client.get(path).text).fields)["csrf_token"]
+
+
 def post(client: TestClient, path: str, **form: str) -> Any:
-    data = {"csrf_token": client.cookies.get(CSRF_COOKIE) or "", **form}
+    data = {"csrf_token": form_token(client), **form}
     return client.post(path, data=data, follow_redirects=False)
 
 
@@ -56,6 +69,27 @@ def test_a_session_id_planted_before_login_is_never_adopted(client: TestClient, 
     issued = client.cookies.get(SESSION_COOKIE)
     assert issued and issued != planted
     assert client.get("/v1/me/profile", headers=bearer(planted)).status_code == 401
+
+
+def test_a_csrf_pair_from_another_session_or_from_before_login_does_not_validate(
+    client: TestClient, customer: str
+) -> None:
+    """Cookie tossing: Eve plants her own CSRF cookie in Ada's browser and posts her own form token.
+    Tokens are bound to the session, so a pair minted for Eve's session (or for no session) fails."""
+    with TestClient(client.app, base_url=str(client.base_url)) as eve:
+        sign_up(eve, "eve@example.org")
+        token = form_token(eve, "/portal/login")
+        before_login = (eve.cookies.get(CSRF_COOKIE), token)
+        assert portal_login(eve, "eve@example.org").status_code == 303
+        token = form_token(eve)
+        eves_session = (eve.cookies.get(CSRF_COOKIE), token)
+    for cookie, token in (eves_session, before_login):
+        assert cookie and token
+        client.cookies.set(CSRF_COOKIE, cookie, domain=client.base_url.host)
+        forged = client.post("/portal/logout", data={"csrf_token": token}, follow_redirects=False)
+        assert forged.status_code == 403
+    assert client.get("/v1/me/profile").status_code == 200, "Ada's session is untouched"
+    assert post(client, "/portal/logout").status_code == 303, "her own page's token still works"
 
 
 def test_the_customer_shortens_a_grant_to_the_end_of_a_day(

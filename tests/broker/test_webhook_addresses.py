@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -104,7 +105,7 @@ def test_a_public_https_url_is_accepted(client: TestClient, brand: BrandCredenti
 def test_every_global_address_passes_and_mapped_forms_of_public_ones_too() -> None:
     for address in ("8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"):
         assert vet(f"https://[{address}]/" if ":" in address else f"https://{address}/", allow_private=False)
-    with pytest.raises(Refused, match="a private address"):
+    with pytest.raises(Refused, match="a documentation address"):
         vet("https://[2001:db8::1]/", allow_private=False)
     assert refusal(ipaddress.ip_address("192.0.2.1")) is not None  # documentation range
 
@@ -189,3 +190,26 @@ def test_redirects_are_not_followed(
     assert [r.url.host for r in seen] == [PUBLIC]
     [attempt] = client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(token)).json()["items"]
     assert attempt["status_code"] == 307 and attempt["next_attempt_at"] is not None
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("fec0::1", "site-local"),  # deprecated (RFC 3879); Python's is_global says True
+        ("feff::1", "site-local"),
+        ("3ffe::1", "6bone"),  # returned (RFC 3701)
+        ("192.88.99.1", "6to4 relay"),  # deprecated anycast (RFC 7526)
+        ("192.0.0.8", "IETF protocol assignments"),
+        ("3fff::1", "documentation"),  # RFC 9637
+        ("5f00::1", "reserved"),
+        ("::10.0.0.1", "reserved"),  # the deprecated IPv4-compatible form
+        ("::ffff:192.168.0.1", "private address (192.168.0.1) in an IPv6 form"),
+        ("2002:c0a8:101::", "private address (192.168.1.1) in an IPv6 form"),
+        ("64:ff9b::c0a8:101", "private address (192.168.1.1) in an IPv6 form"),
+        ("64:ff9b::c058:6301", "6to4 relay"),  # NAT64 of a deprecated IPv4 range
+        ("64:ff9b:1::a00:1", "local-use NAT64"),  # RFC 8215
+    ],
+)
+def test_every_non_global_range_is_refused_deprecated_ones_included(address: str, why: str) -> None:
+    with pytest.raises(Refused, match=re.escape(why)):
+        vet(f"https://[{address}]/" if ":" in address else f"https://{address}/", allow_private=False)
