@@ -61,3 +61,15 @@ def passkey_log_in(client: TestClient, authenticator: SoftAuthenticator) -> Any:
     response = client.post("/v1/sessions/passkey", json={"credential": authenticator.get(options)})
     client.cookies.clear()
     return response
+
+
+def reauthenticate_with_totp(client: TestClient, token: str, secret: str, clock: FakeClock) -> None:
+    """Renew the session's proof with the password and a fresh code (the clock moves on a step)."""
+    clock.advance(seconds=30)
+    answer = client.post(
+        "/v1/sessions/current/reauthenticate",
+        json={"password": STRONG_PASSWORD, "code": totp_code(secret, clock)},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["second_factor"] is True

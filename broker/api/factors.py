@@ -90,7 +90,7 @@ def register_passkey(
 
 
 @router.patch(
-    "/passkeys/{passkey_id}",
+    "/passkeys/{passkey_id:uuid}",
     operation_id="renameMyPasskey",
     responses={**_AUTH, **_BODY, 404: {"description": "No such passkey on this account"}},
 )
@@ -102,7 +102,7 @@ def rename_passkey(
 
 
 @router.delete(
-    "/passkeys/{passkey_id}",
+    "/passkeys/{passkey_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="removeMyPasskey",
     responses={**_FRESH, 404: {"description": "No such passkey on this account"}},
