@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 import pyotp
-from fastapi.testclient import TestClient
 from factor_support import enrol_totp, register_passkey, totp_code
+from fastapi.testclient import TestClient
 from oauth_support import portal_login
 from support import STRONG_PASSWORD, FakeClock, sign_up
 from webauthn_support import SoftAuthenticator
