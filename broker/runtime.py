@@ -210,7 +210,9 @@ def build_runtime(
         committer=committer,
         value=value,
         value_views=value_views,
-        export=CustomerExport(profiles=profiles, grants=grants, value=value_views, receipts=receipts),
+        export=CustomerExport(
+            profiles=profiles, grants=grants, value=value_views, receipts=receipts, signin=signin
+        ),
         audit=audit,
         checkpoints=checkpoints,
         access_log=access_log,

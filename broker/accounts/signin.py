@@ -211,7 +211,7 @@ class SignIn:
         if customer is None:
             raise NotAuthenticated("this account no longer exists")
         keys = self.accounts.login_keys(customer.email_index, address)
-        if proof.credential is not None and password is None:
+        if proof.credential is not None:  # a passkey proves both factors; its challenge must be ours
             parsed, challenge = parse_assertion(proof.credential)
             self.challenges.take(
                 session, Purpose.REAUTHENTICATE, challenge, customer_id=customer.id, session_id=current.id

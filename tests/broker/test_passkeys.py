@@ -214,3 +214,17 @@ def test_another_customers_passkey_is_no_second_factor(client: TestClient, clock
         ).status_code
         == 200
     )
+
+
+def test_the_export_names_the_sign_in_methods_but_no_secret(client: TestClient, clock: FakeClock) -> None:
+    token = sign_up(client)
+    secret, codes = enrol_totp(client, token, clock)
+    authenticator = SoftAuthenticator()
+    register_passkey(client, token, authenticator, "Laptop")
+    fresh = passkey_log_in(client, authenticator).json()["token"]
+    export = client.get("/v1/me/export", headers=bearer(fresh))
+    assert export.status_code == 200
+    factors = export.json()["second_factors"]
+    assert [p["name"] for p in factors["passkeys"]] == ["Laptop"]
+    assert factors["authenticator_app_since"] is not None and factors["recovery_codes_left"] == 10
+    assert secret not in export.text and codes[0] not in export.text

@@ -91,6 +91,19 @@ def test_a_reauthentication_challenge_belongs_to_its_session(client: TestClient)
     assert stolen.status_code == 401 and stolen.json()["type"].endswith("/challenge-invalid")
 
 
+def test_a_password_does_not_excuse_a_replayed_passkey_answer(client: TestClient) -> None:
+    token = sign_up(client)
+    authenticator = SoftAuthenticator()
+    register_passkey(client, token, authenticator)
+    options = client.post(f"{REAUTH}/options", headers=bearer(token)).json()
+    answer = authenticator.get(options)
+    assert client.post(REAUTH, json={"credential": answer}, headers=bearer(token)).status_code == 200
+    replayed = client.post(
+        REAUTH, json={"password": STRONG_PASSWORD, "credential": answer}, headers=bearer(token)
+    )
+    assert replayed.status_code == 401 and replayed.json()["type"].endswith("/challenge-invalid")
+
+
 def test_a_login_challenge_cannot_renew_a_session(client: TestClient) -> None:
     token = sign_up(client)
     authenticator = SoftAuthenticator()
