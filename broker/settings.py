@@ -151,6 +151,17 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _rp_id_covers_the_base_url(self) -> Settings:
+        # WebAuthn (§5.1.3): the RP id must be the origin's host or a registrable suffix of it.
+        host = self.base_url.host or ""
+        rp_id = self.webauthn_rp_id
+        if rp_id and host != rp_id and not host.endswith("." + rp_id):
+            raise ValueError(
+                f"webauthn_rp_id {rp_id!r} must be the host of base_url ({host!r}) or a domain it is under"
+            )
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL in use: the configured one, or SQLite inside the data directory."""

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from factor_support import enrol_totp, passkey_log_in, register_passkey, start_login
 from fastapi.testclient import TestClient
+from pydantic import AnyHttpUrl, ValidationError
 from sqlmodel import Session, select
 from support import STRONG_PASSWORD, FakeClock, bearer, sign_up
 from webauthn_support import SoftAuthenticator, b64url
 
 from broker.accounts.factor_models import Passkey
 from broker.accounts.models import CustomerSession
+from broker.settings import Settings
 
 PROBLEM = "application/problem+json"
 
@@ -228,3 +231,13 @@ def test_the_export_names_the_sign_in_methods_but_no_secret(client: TestClient, 
     assert [p["name"] for p in factors["passkeys"]] == ["Laptop"]
     assert factors["authenticator_app_since"] is not None and factors["recovery_codes_left"] == 10
     assert secret not in export.text and codes[0] not in export.text
+
+
+def test_the_relying_party_must_cover_the_public_url() -> None:
+    assert Settings(base_url=AnyHttpUrl("https://app.example.com")).rp_id == "app.example.com"
+    assert (
+        Settings(base_url=AnyHttpUrl("https://app.example.com"), webauthn_rp_id="example.com").rp_id
+        == "example.com"
+    )
+    with pytest.raises(ValidationError, match="must be the host of base_url"):
+        Settings(base_url=AnyHttpUrl("https://app.example.com"), webauthn_rp_id="evil.example")
