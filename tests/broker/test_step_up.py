@@ -8,8 +8,11 @@ from typing import Any
 
 from factor_support import enrol_totp, passkey_log_in, register_passkey, totp_code
 from fastapi.testclient import TestClient
+from sqlmodel import Session, select
 from support import STRONG_PASSWORD, FakeClock, bearer, sign_up
 from webauthn_support import SoftAuthenticator
+
+from broker.accounts.factor_models import LoginChallenge, Passkey, RecoveryCode, TotpFactor
 
 PROBLEM = "application/problem+json"
 REAUTH = "/v1/sessions/current/reauthenticate"
@@ -113,3 +116,19 @@ def test_a_login_challenge_cannot_renew_a_session(client: TestClient) -> None:
         REAUTH, json={"credential": authenticator.get(login_options)}, headers=bearer(token)
     )
     assert crossed.status_code == 401 and crossed.json()["type"].endswith("/challenge-invalid")
+
+
+def test_deleting_the_account_takes_its_factors_and_challenges_along(
+    client: TestClient, db: Session, clock: FakeClock
+) -> None:
+    token = sign_up(client)
+    enrol_totp(client, token, clock)
+    authenticator = SoftAuthenticator()
+    register_passkey(client, token, authenticator)
+    fresh = passkey_log_in(client, authenticator).json()["token"]
+    client.post(f"{REAUTH}/options", headers=bearer(fresh))
+    client.post("/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD})  # pending
+    assert client.delete("/v1/me", headers=bearer(fresh)).status_code == 204
+    for table in (Passkey, TotpFactor, RecoveryCode, LoginChallenge):
+        assert db.exec(select(table)).all() == [], table.__name__
+    assert passkey_log_in(client, authenticator).status_code == 401
