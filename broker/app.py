@@ -18,6 +18,7 @@ from broker.api import (
     audit,
     brand,
     contract,
+    factors,
     health,
     me,
     oauth,
@@ -25,6 +26,7 @@ from broker.api import (
     problems,
     receipts,
     retention,
+    signin,
     value,
     webhooks,
 )
@@ -32,6 +34,8 @@ from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
 from broker.portal import routes as portal_routes
+from broker.portal import security as portal_security
+from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -92,6 +96,8 @@ def create_app(
     problems.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
+    app.include_router(signin.router)
+    app.include_router(factors.router)
     app.include_router(me.router)
     app.include_router(brand.router)
     app.include_router(offers.router)
@@ -105,6 +111,8 @@ def create_app(
     app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
+    app.include_router(portal_signin.router)
+    app.include_router(portal_security.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

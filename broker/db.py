@@ -24,6 +24,7 @@ READ_ONLY = "consentry_read_only"  # execution option: this connection never wri
 
 def import_models() -> None:
     """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
+    import broker.accounts.factor_models
     import broker.accounts.models
     import broker.audit.models
     import broker.consent.models

@@ -9,6 +9,7 @@ from sqlmodel import Session, col, select
 
 from broker.accounts.models import Customer
 from broker.accounts.profiles import CustomerProfiles
+from broker.accounts.signin import SignIn
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
 from broker.consent.grants import Grants, effective_status
@@ -23,13 +24,14 @@ FORMAT = "consentry-export/3"
 
 @dataclass(frozen=True, slots=True)
 class CustomerExport:
-    """The account, profile and sessions, every grant, what brands owe, every log entry about them and
-    every consent receipt."""
+    """The account, profile and sessions, every grant, what brands owe, every log entry about them,
+    every consent receipt and the second factors set up."""
 
     profiles: CustomerProfiles
     grants: Grants
     value: ValueViews
     receipts: Receipts
+    signin: SignIn
 
     def document(self, session: Session, customer: Customer) -> dict[str, Any]:
         """The whole export, decrypted, as JSON-ready data."""
@@ -66,4 +68,21 @@ class CustomerExport:
         )
         document["access_log"] = [{"index": index, **decode(entry)} for index, entry in entries]
         document["receipts"] = self.receipts.everything_for(session, customer.id)
+        document["second_factors"] = self._second_factors(session, customer)
         return document
+
+    def _second_factors(self, session: Session, customer: Customer) -> dict[str, Any]:
+        """Which sign-in methods are set up (never the TOTP secret or recovery codes themselves)."""
+        totp = self.signin.totp.factor(session, customer.id)
+        return {
+            "passkeys": [
+                {
+                    "name": p.name,
+                    "created_at": p.created_at.isoformat(),
+                    "last_used_at": p.last_used_at.isoformat() if p.last_used_at else None,
+                }
+                for p in self.signin.passkeys.views(session, customer.id)
+            ],
+            "authenticator_app_since": totp.confirmed_at.isoformat() if totp and totp.confirmed_at else None,
+            "recovery_codes_left": self.signin.recovery.remaining(session, customer.id),
+        }

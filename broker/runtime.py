@@ -14,10 +14,15 @@ from functools import partial
 from sqlalchemy import Engine
 
 from broker.accounts.auditors import Auditors
+from broker.accounts.challenges import Challenges
+from broker.accounts.passkeys import Passkeys
 from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
+from broker.accounts.recovery_codes import RecoveryCodes
 from broker.accounts.service import Accounts
+from broker.accounts.signin import SignIn
 from broker.accounts.throttle import Throttle
+from broker.accounts.totp import Totp
 from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.group_commit import GroupCommitter
@@ -64,6 +69,7 @@ class Runtime:
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
+    signin: SignIn
     profiles: CustomerProfiles
     oauth: OAuthServices
     offers: Offers
@@ -88,6 +94,27 @@ class Runtime:
     clock: Callable[[], datetime]
 
 
+def _sign_in(settings: Settings, accounts: Accounts, vault: Vault, clock: Callable[[], datetime]) -> SignIn:
+    challenges = Challenges(ttl=timedelta(seconds=settings.second_factor_ttl_seconds), clock=clock)
+    passkeys = Passkeys(
+        vault=vault,
+        challenges=challenges,
+        rp_id=settings.rp_id,
+        rp_name=settings.webauthn_rp_name,
+        origin=settings.origin,
+        clock=clock,
+    )
+    return SignIn(
+        accounts=accounts,
+        challenges=challenges,
+        passkeys=passkeys,
+        totp=Totp(vault=vault, issuer=settings.webauthn_rp_name, clock=clock),
+        recovery=RecoveryCodes(clock=clock),
+        step_up_max_age=timedelta(seconds=settings.step_up_max_age_seconds),
+        clock=clock,
+    )
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -106,6 +133,7 @@ def build_runtime(
     throttle = Throttle(
         window=timedelta(seconds=settings.login_failure_window_seconds),
         lockout=timedelta(seconds=settings.login_lockout_seconds),
+        max_delay=settings.login_max_delay_seconds,
         clock=clock,
     )
     audit = AuditLog(clock=clock, subject=partial(pairwise_subject, keys.blind_index_key()))
@@ -122,11 +150,13 @@ def build_runtime(
         blind_key=keys.blind_index_key(),
         session_ttl=timedelta(seconds=settings.session_ttl_seconds),
         slowdown_after=settings.login_slowdown_after,
-        max_failures_account=settings.login_max_failures_account,
+        max_failures_pair=settings.login_max_failures_pair,
         max_failures_address=settings.login_max_failures_address,
+        account_slowdown_after=settings.login_account_slowdown_after,
         clock=clock,
         sleep=sleep,
     )
+    signin = _sign_in(settings, accounts, vault, clock)
     oauth = OAuthServices(
         issuer=str(settings.base_url).rstrip("/"),
         signing=SigningKeys(settings.data_dir / "keys" / "signing", clock=clock),
@@ -169,6 +199,7 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
+        signin=signin,
         profiles=profiles,
         oauth=oauth,
         offers=offers,
@@ -179,7 +210,9 @@ def build_runtime(
         committer=committer,
         value=value,
         value_views=value_views,
-        export=CustomerExport(profiles=profiles, grants=grants, value=value_views, receipts=receipts),
+        export=CustomerExport(
+            profiles=profiles, grants=grants, value=value_views, receipts=receipts, signin=signin
+        ),
         audit=audit,
         checkpoints=checkpoints,
         access_log=access_log,

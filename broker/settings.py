@@ -46,9 +46,40 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=64 * 1024, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
-    login_slowdown_after: int = Field(default=3, ge=1, description="failed logins before responses slow down")
-    login_max_failures_account: int = Field(default=10, ge=2, description="failures per account before 429")
+    login_slowdown_after: int = Field(
+        default=3, ge=1, description="failed logins of one account from one address before they slow down"
+    )
+    login_max_failures_pair: int = Field(
+        default=10, ge=2, description="failures of one account from one address before that pair gets 429"
+    )
     login_max_failures_address: int = Field(default=50, ge=2, description="failures per address before 429")
+    login_account_slowdown_after: int = Field(
+        default=20,
+        ge=1,
+        description="failures against one account (from any address) before its password attempts slow "
+        "down; the account itself is never locked",
+    )
+    login_max_delay_seconds: float = Field(
+        default=2.0, ge=0, le=30, description="the longest a throttled password attempt is delayed"
+    )
+    step_up_max_age_seconds: int = Field(
+        default=5 * 60,
+        ge=30,
+        le=3600,
+        description="how recent an authentication must be for deletion, export and removing a factor",
+    )
+    second_factor_ttl_seconds: int = Field(
+        default=5 * 60,
+        ge=30,
+        le=3600,
+        description="how long a half-finished login or passkey challenge lives",
+    )
+    webauthn_rp_id: str | None = Field(
+        default=None, description="the passkeys' relying-party id; default: the host of base_url"
+    )
+    webauthn_rp_name: str = Field(
+        default="Consentry", description="the name authenticators show for passkeys"
+    )
     login_failure_window_seconds: int = Field(default=15 * 60, ge=1)
     login_lockout_seconds: int = Field(default=5 * 60, ge=1)
     dek_max_seals: int = Field(
@@ -120,12 +151,36 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _rp_id_covers_the_base_url(self) -> Settings:
+        # WebAuthn (§5.1.3): the RP id must be the origin's host or a registrable suffix of it.
+        host = self.base_url.host or ""
+        rp_id = self.webauthn_rp_id
+        if rp_id and host != rp_id and not host.endswith("." + rp_id):
+            raise ValueError(
+                f"webauthn_rp_id {rp_id!r} must be the host of base_url ({host!r}) or a domain it is under"
+            )
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         """The database URL in use: the configured one, or SQLite inside the data directory."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'consentry.db').resolve()}"
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying-party id: the configured one, or the host of the public URL."""
+        return self.webauthn_rp_id or (self.base_url.host or "localhost")
+
+    @property
+    def origin(self) -> str:
+        """The public URL's origin (scheme://host[:port]), as browsers put it in clientDataJSON."""
+        url = self.base_url
+        default = {"http": 80, "https": 443}.get(url.scheme)
+        port = "" if url.port in (None, default) else f":{url.port}"
+        return f"{url.scheme}://{url.host}{port}"
 
     @property
     def secure_cookies(self) -> bool:

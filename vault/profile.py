@@ -288,6 +288,14 @@ class Vault:
         key.seal_count += 1
         session.add(key)
 
+    def forget_secret(self, session: Session, customer_id: UUID, label: str) -> None:
+        """Delete the secret `label` (nothing happens when there is none)."""
+        session.exec(
+            delete(VaultSecret).where(
+                col(VaultSecret.customer_id) == customer_id, col(VaultSecret.label) == label
+            )
+        )
+
     def secrets(self, session: Session, customer_id: UUID, labels: Iterable[str]) -> dict[str, str]:
         """The customer's secrets with these labels, decrypted; absent labels are left out."""
         wanted = list(labels)

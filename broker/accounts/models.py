@@ -35,6 +35,11 @@ class CustomerSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # When the customer last proved who they are in this session, and whether with a second factor
+    # (or a passkey, which is one on its own): step-up checks these.
+    authenticated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    second_factor: bool = False
+    auth_method: str = Field(default="password", max_length=20)
 
 
 class LoginThrottle(SQLModel, table=True):

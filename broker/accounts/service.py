@@ -13,7 +13,7 @@ from sqlmodel import Session, col, delete, select
 
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession, LoginThrottle
 from broker.accounts.passwords import Passwords, check_password
-from broker.accounts.throttle import Throttle, ThrottleKey
+from broker.accounts.throttle import LoginKeys, Throttle, ThrottleKey, pair_token
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
@@ -45,8 +45,9 @@ class Accounts:
     blind_key: bytes
     session_ttl: timedelta
     slowdown_after: int
-    max_failures_account: int
+    max_failures_pair: int
     max_failures_address: int
+    account_slowdown_after: int
     grants: Grants
     audit: AuditLog
     clock: Callable[[], datetime]
@@ -82,34 +83,48 @@ class Accounts:
         self.vault.write(session, customer.id, {"email": email}, replace=False)
         return customer
 
-    def log_in(self, session: Session, email: str, password: str, *, address: str) -> IssuedSession:
-        """Check credentials under the throttle and open a session; the same 401 for every failure."""
-        account = ThrottleKey(self.email_token(email), self.slowdown_after, self.max_failures_account)
-        # An address shared by many people (an office, a carrier NAT) slows down only halfway to its lock.
-        by_address = ThrottleKey(
-            blind_token(self.blind_key, "client-address", address),
-            self.max_failures_address // 2,
-            self.max_failures_address,
+    def login_keys(self, account: bytes, address: str) -> LoginKeys:
+        """The throttle keys of a login for the account (its email token) from a client address."""
+        by_address = blind_token(self.blind_key, "client-address", address)
+        return LoginKeys(
+            pair=ThrottleKey(pair_token(account, by_address), self.slowdown_after, self.max_failures_pair),
+            # An address shared by many people (an office, a carrier NAT) slows down only halfway to its lock.
+            address=ThrottleKey(by_address, self.max_failures_address // 2, self.max_failures_address),
+            account=ThrottleKey(account, self.account_slowdown_after, None),
         )
-        keys = [account, by_address]
-        delay = self.throttle.delay_before_attempt(session, keys)
+
+    def verify_password(self, session: Session, email: str, password: str, *, address: str) -> Customer:
+        """Check credentials under the throttle; the same 401 for every failure. This proves the
+        password only: `broker.accounts.signin` decides whether a second factor must follow."""
+        keys = self.login_keys(self.email_token(email), address)
+        customer = session.exec(select(Customer).where(Customer.email_index == keys.account.token)).first()
+        return self.check_password_of(session, customer, password, keys)
+
+    def check_password_of(
+        self, session: Session, customer: Customer | None, password: str, keys: LoginKeys
+    ) -> Customer:
+        """Check a customer's password (None: an unknown account, at the same cost) after the delay
+        the throttle asks for; count a failure against every key. The caller clears the pair's count
+        once the whole login has succeeded (a right password alone must not reset a second factor's)."""
+        delay = self.throttle.delay_before_attempt(session, keys.password)
         if delay:
             self.sleep(delay)
-        customer = session.exec(select(Customer).where(Customer.email_index == account.token)).first()
         if (
             not self.passwords.verify(customer.password_hash if customer else None, password)
             or customer is None
         ):
-            self.throttle.record_failure(session, keys)
+            self.throttle.record_failure(session, keys.password)
             raise InvalidCredentials("the email or password is wrong")
-        self.throttle.clear(session, account)
         if self.passwords.needs_rehash(customer.password_hash):
             customer.password_hash = self.passwords.hash(password)
             session.add(customer)
-        return self.open_session(session, customer.id)
+        return customer
 
-    def open_session(self, session: Session, customer_id: UUID) -> IssuedSession:
-        """A fresh session with a new random token (ids never carry over: login rotates them)."""
+    def open_session(
+        self, session: Session, customer_id: UUID, *, method: str = "password", second_factor: bool = False
+    ) -> IssuedSession:
+        """A fresh session with a new random token (ids never carry over: login rotates them), which
+        records how the customer authenticated (`method`, and whether with a second factor)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = self.clock()
         row = CustomerSession(
@@ -117,6 +132,9 @@ class Accounts:
             token_hash=secret_digest(token),
             created_at=now,
             expires_at=now + self.session_ttl,
+            authenticated_at=now,
+            second_factor=second_factor,
+            auth_method=method,
         )
         session.add(row)
         session.flush()

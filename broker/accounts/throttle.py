@@ -1,16 +1,26 @@
-"""Login throttling per account and per client address.
+"""Login throttling that slows attackers down without locking the owner out.
 
-Both are keyed by blind tokens (`vault.blind_index`), so neither emails nor IP addresses are stored.
-After a key's `slowdown_after` failures in a window each attempt is delayed (doubling, at most 2 s), and at
-`max_failures` the key is locked for `lockout` and answers 429 with Retry-After. A success clears
-the account's counter, not the address's: one good password must not launder a stuffing run.
-The state lives in the database, so several server processes share it.
+Failed attempts are counted against three keys, all blind tokens (`vault.blind_index`), so neither
+emails nor IP addresses are stored:
+
+- the (account, client address) pair: slows down after `slowdown_after` failures, locks at
+  `max_failures` (429 + Retry-After for that address and that account only);
+- the client address: slows down halfway, locks at its own limit (one address trying many accounts);
+- the account, from every address together: only *slows password attempts* for that account, by a
+  bounded delay, and never locks. A burst against one account from many addresses therefore cannot
+  stop its owner; and a passkey login, or a second factor after a correct password, is never slowed
+  by it at all.
+
+Delays double from 125 ms up to `max_delay`. A success clears the pair's counter, not the address's
+(one good password must not launder a stuffing run) nor the account's (the attacker's count stays
+where it is). The state lives in the database, so several server processes share it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,17 +29,41 @@ from sqlmodel import Session
 from broker.accounts.models import LoginThrottle
 from broker.errors import TooManyAttempts
 
-MAX_DELAY_SECONDS = 2.0
 BASE_DELAY_SECONDS = 0.125
 
 
 @dataclass(frozen=True, slots=True)
 class ThrottleKey:
-    """One throttled subject: its blind token, when its attempts slow down, when it locks."""
+    """One throttled subject: its blind token, when its attempts slow down, when it locks (None:
+    never; it only slows down)."""
 
     token: bytes
     slowdown_after: int
-    max_failures: int
+    max_failures: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginKeys:
+    """The three keys of one login attempt."""
+
+    pair: ThrottleKey
+    address: ThrottleKey
+    account: ThrottleKey
+
+    @property
+    def lockable(self) -> list[ThrottleKey]:
+        """The keys that may lock: every step of a login checks them."""
+        return [self.pair, self.address]
+
+    @property
+    def password(self) -> list[ThrottleKey]:
+        """The keys a password attempt waits for."""
+        return [self.pair, self.address, self.account]
+
+
+def pair_token(account: bytes, address: bytes) -> bytes:
+    """The token of an (account, address) pair, from the two blind tokens (both already keyed)."""
+    return hashlib.sha256(b"login-pair\x00" + account + address).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +72,7 @@ class Throttle:
 
     window: timedelta
     lockout: timedelta
+    max_delay: float
     clock: Callable[[], datetime]
 
     def _current(self, session: Session, key: ThrottleKey) -> LoginThrottle | None:
@@ -52,30 +87,39 @@ class Throttle:
             return None
         return row
 
-    def delay_before_attempt(self, session: Session, keys: list[ThrottleKey]) -> float:
-        """Raise TooManyAttempts when any key is locked; otherwise the seconds to wait before checking."""
-        now, excess = self.clock(), 0
+    def check_not_locked(self, session: Session, keys: Iterable[ThrottleKey]) -> None:
+        """Raise TooManyAttempts (with Retry-After) when any of the keys is locked."""
+        now = self.clock()
         for key in keys:
             row = self._current(session, key)
-            if row is None:
-                continue
-            if row.locked_until is not None and row.locked_until > now:
+            if row is not None and row.locked_until is not None and row.locked_until > now:
                 retry = max(1, math.ceil((row.locked_until - now).total_seconds()))
                 raise TooManyAttempts(
-                    f"too many failed logins; try again in {retry} seconds", retry_after=retry
+                    f"too many failed logins from here; try again in {retry} seconds, "
+                    "or sign in with a passkey",
+                    retry_after=retry,
                 )
-            excess = max(excess, row.failures - key.slowdown_after + 1)
+
+    def delay_before_attempt(self, session: Session, keys: list[ThrottleKey]) -> float:
+        """Raise TooManyAttempts when any key is locked; otherwise the seconds to wait before checking."""
+        self.check_not_locked(session, keys)
+        excess = 0
+        for key in keys:
+            row = self._current(session, key)
+            if row is not None:
+                excess = max(excess, row.failures - key.slowdown_after + 1)
         if excess <= 0:
             return 0.0
-        return float(min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** (excess - 1)))
+        # min() before the power: 2 ** a million failures is not a number we need.
+        return float(min(self.max_delay, BASE_DELAY_SECONDS * 2 ** min(excess - 1, 16)))
 
-    def record_failure(self, session: Session, keys: list[ThrottleKey]) -> None:
+    def record_failure(self, session: Session, keys: Iterable[ThrottleKey]) -> None:
         """Count a failed attempt against every key, locking those that reach their limit."""
         now = self.clock()
         for key in keys:
             row = self._current(session, key) or LoginThrottle(token=key.token, window_started_at=now)
             row.failures += 1
-            if row.failures >= key.max_failures:
+            if key.max_failures is not None and row.failures >= key.max_failures:
                 row.locked_until = now + self.lockout
                 row.window_started_at = now  # the window restarts when the lock begins
             session.add(row)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
+from broker.accounts.signin import SecondFactorRequired
 from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.api.schemas import Credentials, CustomerPublic, SessionPublic, SignUp
+from broker.api.signin import client_address
+from broker.api.signin_schemas import SecondFactorPending
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -35,18 +38,28 @@ def create_customer(body: SignUp, db: DbSession, runtime: RuntimeDep, response: 
     operation_id="createSession",
     responses={
         **_PROBLEMS,
+        200: {"model": SecondFactorPending, "description": "Password right; a second factor must follow"},
+        201: {"model": SessionPublic, "description": "Logged in"},
         401: {"description": "Wrong email or password"},
-        429: {"description": "Too many failed attempts; see Retry-After"},
+        429: {"description": "Too many failed attempts from this address; see Retry-After"},
     },
 )
 def create_session(
     body: Credentials, request: Request, response: Response, db: DbSession, runtime: RuntimeDep
-) -> SessionPublic:
-    """Log in: returns a bearer token and sets the portal's session cookie."""
-    address = request.client.host if request.client else "unknown"
-    issued = runtime.accounts.log_in(db, body.email, body.password, address=address)
-    set_session_cookie(response, issued.token, runtime.settings)
-    return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
+) -> SessionPublic | SecondFactorPending:
+    """Log in: returns a bearer token and sets the portal's session cookie (201). When the account
+    has a second factor, the answer is 200 with an `mfa_token` to finish at POST /v1/sessions/mfa."""
+    outcome = runtime.signin.log_in(db, body.email, body.password, address=client_address(request))
+    if isinstance(outcome, SecondFactorRequired):
+        response.status_code = status.HTTP_200_OK
+        return SecondFactorPending(
+            mfa_token=outcome.mfa_token,
+            expires_at=outcome.expires_at,
+            methods=outcome.methods,
+            passkey_options=outcome.passkey_options,
+        )
+    set_session_cookie(response, outcome.token, runtime.settings)
+    return SessionPublic(token=outcome.token, expires_at=outcome.session.expires_at)
 
 
 @router.delete(

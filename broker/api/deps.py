@@ -116,6 +116,17 @@ def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cus
 CurrentSession = Annotated[CustomerSession, Depends(current_session)]
 
 
+def fresh_session(current: CurrentSession, db: DbSession, runtime: RuntimeDep) -> CustomerSession:
+    """The current session, if its customer proved who they are recently enough for a sensitive
+    action (and with their second factor, when they have one); else 403 `reauthentication-required`,
+    naming the endpoint that renews the proof. Add `_: FreshSession` to an endpoint to require it."""
+    runtime.signin.require_fresh(db, current)
+    return current
+
+
+FreshSession = Annotated[CustomerSession, Depends(fresh_session)]
+
+
 def current_customer(session: CurrentSession, db: DbSession) -> Customer:
     """The customer who owns the current session."""
     customer = db.get(Customer, session.customer_id)

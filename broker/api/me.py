@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, clear_session_cookie
+from broker.api.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.access_log import AccessLogPage
@@ -22,6 +22,13 @@ router = APIRouter(prefix="/v1/me", tags=["customer"])
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in, or the session has ended"},
     403: {"description": "Cross-site request refused"},
+}
+_FRESH: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    403: {
+        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
+        "POST /v1/sessions/current/reauthenticate (within 5 minutes, with the second factor if set up)"
+    },
 }
 _WRITE: dict[int | str, dict[str, Any]] = {
     **_AUTH,
@@ -69,21 +76,22 @@ def patch_profile(
     "/export",
     operation_id="exportMyData",
     responses={
-        **_AUTH,
+        **_FRESH,
         200: {"content": {"application/json": {}}, "description": "Everything we hold, as JSON"},
     },
 )
-def export(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> JSONResponse:
-    """Download everything held about you as one JSON document."""
+def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep) -> JSONResponse:
+    """Download everything held about you as one JSON document. Needs a fresh sign-in."""
     document = runtime.export.document(db, customer)
     return JSONResponse(
         document, headers={"Content-Disposition": 'attachment; filename="consentry-export.json"'}
     )
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT, operation_id="deleteMe", responses=_AUTH)
-def delete_me(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> Response:
-    """Delete the account for good: the data key is destroyed, every session ends at once."""
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, operation_id="deleteMe", responses=_FRESH)
+def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
+    """Delete the account for good: the data key is destroyed, every session ends at once. Needs a
+    fresh sign-in."""
     runtime.accounts.delete(db, customer)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response, runtime.settings)

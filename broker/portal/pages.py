@@ -38,14 +38,15 @@ _env = Environment(
 
 
 def page_csp(form_targets: tuple[str, ...] = ()) -> str:
-    """CSP for portal pages: nothing inline, nothing from elsewhere, no framing.
+    """CSP for portal pages: nothing inline, nothing from elsewhere, no framing. Scripts may fetch
+    from our own origin only (passkeys.js asks the API for WebAuthn options).
 
     `form_targets` are origins a form may end up at: browsers apply form-action to the redirect that
     follows a POST, so the consent form must allow the brand's redirect URI.
     """
     form_action = " ".join(("'self'", *form_targets))
     return (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; connect-src 'self'; "
         f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 

@@ -12,12 +12,14 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.signin import SecondFactorRequired
 from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
 from broker.portal import views
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render, rotate_csrf
 from broker.portal.profile_form import ProfileForm, form_context
+from broker.portal.step_up import step_up_context
 from vault.errors import ProfileInvalid
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -83,7 +85,7 @@ def login(
         )
     address = request.client.host if request.client else "unknown"
     try:
-        issued = runtime.accounts.log_in(db, email, password, address=address)
+        issued = runtime.signin.log_in(db, email, password, address=address)
     except InvalidCredentials:
         return render(
             request,
@@ -98,6 +100,11 @@ def login(
         )
         response.headers["retry-after"] = str(exc.retry_after)
         return response
+    if isinstance(issued, SecondFactorRequired):
+        # Imported here: signin_pages builds on this module's form helpers.
+        from broker.portal.signin_pages import second_factor_page
+
+        return second_factor_page(request, runtime, issued, next_path)
     return _logged_in(request, db, runtime, issued.token, next_path)
 
 
@@ -431,11 +438,18 @@ DELETE_PHRASE = "delete my account"
 
 
 @router.get("/account")
-def account_page(request: Request, session: PortalSession, runtime: RuntimeDep) -> Response:
-    """Export, and deleting the account (with what it means, and a typed confirmation)."""
+def account_page(
+    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
+) -> Response:
+    """Export, and deleting the account (with what it means, and a typed confirmation); both need a
+    fresh sign-in, asked for inline."""
     if session is None:
         return login_redirect("/portal/account")
-    context = {"message": None, "typed": ""}
+    context = {
+        "message": None,
+        "typed": "",
+        **step_up_context(db, runtime, session, "/portal/account", reauth),
+    }
     return render(request, "account.html", context, secure=runtime.settings.secure_cookies)
 
 
@@ -452,8 +466,12 @@ def delete_account(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
+    step_up = step_up_context(db, runtime, session, "/portal/account", "needed")
+    if not step_up["fresh"]:
+        context = {"message": step_up["reauth_message"], "typed": confirm, **step_up}
+        return render(request, "account.html", context, status=403, secure=runtime.settings.secure_cookies)
     if confirm.strip().lower() != DELETE_PHRASE:
-        context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm}
+        context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm, **step_up}
         return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
     customer = db.get(Customer, session.customer_id)
     if customer is not None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import AnyHttpUrl
 from sqlmodel import Session, select
-from support import STRONG_PASSWORD, FakeClock, RecordedSleep, bearer, log_in, sign_up
+from support import STRONG_PASSWORD, FakeClock, bearer, log_in, sign_up
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.accounts.passwords import Passwords
@@ -128,7 +128,7 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(runtime: Runtime, db: S
     def attempt(email: str) -> float:
         started = time.perf_counter()
         with pytest.raises(InvalidCredentials):
-            accounts.log_in(db, email, "wrong-password-entirely", address="192.0.2.1")
+            accounts.verify_password(db, email, "wrong-password-entirely", address="192.0.2.1")
         elapsed = time.perf_counter() - started
         db.rollback()  # forget the failure so the throttle never adds a delay
         return elapsed
@@ -179,53 +179,3 @@ def test_cookie_session_works_and_cross_site_writes_are_refused(client: TestClie
     assert fetch.status_code == 403
     ours = client.patch("/v1/me/profile", json={"city": "Paris"}, headers={"Origin": "http://127.0.0.1:8000"})
     assert ours.status_code == 200
-
-
-class TestThrottling:
-    def _fail(self, client: TestClient, email: str = "ada@example.org") -> int:
-        response = client.post("/v1/sessions", json={"email": email, "password": "wrong-password-entirely"})
-        return response.status_code
-
-    def test_failures_slow_down_then_lock_with_retry_after(
-        self, client: TestClient, sleep: RecordedSleep, clock: FakeClock
-    ) -> None:
-        sign_up(client)
-        for _ in range(3):
-            assert self._fail(client) == 401
-        assert sleep.calls == []
-        for _ in range(6):
-            assert self._fail(client) == 401
-        delays = sleep.calls
-        assert delays == sorted(delays) and delays[0] > 0 and max(delays) <= 2.0
-        assert self._fail(client) == 401  # the 10th failure locks the account
-        locked = client.post("/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD})
-        assert locked.status_code == 429  # even the right password waits
-        assert locked.headers["content-type"] == PROBLEM
-        assert 0 < int(locked.headers["retry-after"]) <= 300
-        clock.advance(seconds=301)
-        assert (
-            client.post(
-                "/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
-            ).status_code
-            == 201
-        )
-
-    def test_a_success_clears_the_account_counter(self, client: TestClient, sleep: RecordedSleep) -> None:
-        sign_up(client)
-        for _ in range(5):
-            self._fail(client)
-        log_in(client, "ada@example.org")
-        before = len(sleep.calls)
-        assert self._fail(client) == 401
-        assert len(sleep.calls) == before
-
-    def test_one_address_trying_many_accounts_is_locked(self, runtime: Runtime, client: TestClient) -> None:
-        limit = runtime.settings.login_max_failures_address
-        for i in range(limit):
-            assert self._fail(client, f"user{i}@example.org") == 401
-        assert self._fail(client, "someone-else@example.org") == 429
-
-    def test_unknown_accounts_are_throttled_like_real_ones(self, client: TestClient) -> None:
-        for _ in range(10):
-            self._fail(client, "ghost@example.org")
-        assert self._fail(client, "ghost@example.org") == 429

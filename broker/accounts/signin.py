@@ -1,0 +1,307 @@
+"""Signing in with more than a password: second factors, passkey logins, and step-up.
+
+    password ──ok──▶ no factor enrolled ──────────────────────────▶ session (password)
+              └───▶ factor enrolled ──▶ pending (mfa_token, 5 min, single use)
+                                         └─ TOTP / recovery code / passkey ─▶ session (second factor)
+    passkey alone (usernameless) ─────────────────────────────────▶ session (passkey = second factor)
+
+A session records when and how its customer last proved who they are (`authenticated_at`,
+`second_factor`). Sensitive actions need that proof to be recent (`step_up_max_age`) and, when the
+account has a second factor, to have used it; `reauthenticate` renews it without a new session.
+
+Throttling (`broker.accounts.throttle`): a wrong second factor counts against the (account, address)
+pair and the address, like a wrong password, and five wrong answers void a pending login. Nothing
+here waits for the account-wide counter: that one only slows password guesses, so an attacker's
+burst cannot keep the owner's passkey or second factor out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlmodel import Session
+
+from broker.accounts.challenges import Challenges, Purpose, challenge_digest
+from broker.accounts.factor_models import LoginChallenge
+from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.passkeys import Passkeys, parse_assertion
+from broker.accounts.recovery_codes import RecoveryCodes
+from broker.accounts.service import Accounts, IssuedSession
+from broker.accounts.totp import CodeRefused, Totp
+from broker.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
+
+MAX_SECOND_FACTOR_FAILURES = 5
+REAUTHENTICATE_PATH = "/v1/sessions/current/reauthenticate"
+
+
+@dataclass(frozen=True, slots=True)
+class SecondFactorRequired:
+    """A correct password on an account with a second factor: what the client must send next."""
+
+    mfa_token: str
+    expires_at: datetime
+    methods: list[str]
+    passkey_options: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """What a client sends to prove a second factor; exactly one is set."""
+
+    code: str | None = None
+    recovery_code: str | None = None
+    credential: dict[str, Any] | None = None
+
+    def check_one(self) -> None:
+        """422 unless exactly one way is given."""
+        given = [self.code, self.recovery_code, self.credential]
+        if sum(value is not None for value in given) != 1:
+            detail = (
+                "send exactly one of `code` (authenticator app), `recovery_code` or `credential` (passkey)"
+            )
+            raise ValidationFailed(detail, errors=[{"pointer": "", "detail": detail}])
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """Login ceremonies over `Accounts` and the second factors."""
+
+    accounts: Accounts
+    challenges: Challenges
+    passkeys: Passkeys
+    totp: Totp
+    recovery: RecoveryCodes
+    step_up_max_age: timedelta
+    clock: Callable[[], datetime]
+
+    def methods(self, session: Session, customer_id: UUID) -> list[str]:
+        """The second factors the customer can use now (empty: none enrolled)."""
+        methods = []
+        if self.passkeys.count(session, customer_id):
+            methods.append("passkey")
+        if self.totp.enabled(session, customer_id):
+            methods.append("totp")
+        if methods and self.recovery.remaining(session, customer_id):
+            methods.append("recovery_code")
+        return methods
+
+    def has_second_factor(self, session: Session, customer_id: UUID) -> bool:
+        """True when the customer has a passkey or a confirmed authenticator app."""
+        return bool(self.passkeys.count(session, customer_id) or self.totp.enabled(session, customer_id))
+
+    def log_in(
+        self, session: Session, email: str, password: str, *, address: str
+    ) -> IssuedSession | SecondFactorRequired:
+        """The password step: a session, or a pending login when a second factor is enrolled."""
+        customer = self.accounts.verify_password(session, email, password, address=address)
+        methods = self.methods(session, customer.id)
+        if not methods:
+            self.accounts.throttle.clear(
+                session, self.accounts.login_keys(customer.email_index, address).pair
+            )
+            return self.accounts.open_session(session, customer.id)
+        issued = self.challenges.issue(
+            session, Purpose.SECOND_FACTOR, customer_id=customer.id, with_token=True, with_challenge=False
+        )
+        assert issued.token is not None
+        return self._pending(session, issued.row, issued.token, methods)
+
+    def pending(self, session: Session, mfa_token: str) -> SecondFactorRequired:
+        """A live pending login again (with a new passkey challenge), to ask once more."""
+        row = self.challenges.by_token(session, Purpose.SECOND_FACTOR, mfa_token)
+        assert row.customer_id is not None
+        return self._pending(session, row, mfa_token, self.methods(session, row.customer_id))
+
+    def _pending(
+        self, session: Session, row: LoginChallenge, token: str, methods: list[str]
+    ) -> SecondFactorRequired:
+        options = None
+        if "passkey" in methods:
+            assert row.customer_id is not None
+            allowed = self.passkeys.allowed(session, row.customer_id)
+            options = self.passkeys.authentication_options(self.challenges.renew(session, row), allowed)
+        return SecondFactorRequired(token, row.expires_at, methods, options)
+
+    def complete(self, session: Session, mfa_token: str, proof: Proof, *, address: str) -> IssuedSession:
+        """The second step of a pending login: one correct second factor opens the session."""
+        proof.check_one()
+        pending = self.challenges.by_token(session, Purpose.SECOND_FACTOR, mfa_token)
+        customer = session.get(Customer, pending.customer_id)
+        if customer is None:
+            raise NotAuthenticated("this account no longer exists")
+        keys = self.accounts.login_keys(customer.email_index, address)
+        self.accounts.throttle.check_not_locked(session, keys.lockable)
+        if proof.credential is not None:
+            _, challenge = parse_assertion(proof.credential)
+            if pending.challenge_hash is None or challenge_digest(challenge) != pending.challenge_hash:
+                self.challenges.discard(session, pending)
+                raise InvalidCredentials(
+                    "this passkey answer is for another challenge; start again with your password",
+                    slug="passkey-refused",
+                )
+        try:
+            method = self._second_factor(session, customer, proof)
+        except InvalidCredentials:
+            pending.failures += 1
+            if pending.failures >= MAX_SECOND_FACTOR_FAILURES:
+                self.challenges.discard(session, pending)
+            else:
+                session.add(pending)
+            self.accounts.throttle.record_failure(session, keys.lockable)
+            raise
+        self.challenges.discard(session, pending)
+        self.accounts.throttle.clear(session, keys.pair)
+        return self.accounts.open_session(session, customer.id, method=method, second_factor=True)
+
+    def _second_factor(self, session: Session, customer: Customer, proof: Proof) -> str:
+        """Check one proof for the customer; the method's name, or InvalidCredentials."""
+        if proof.code is not None:
+            try:
+                self.totp.check(session, customer.id, proof.code)
+            except CodeRefused as exc:
+                raise InvalidCredentials(exc.detail, slug="second-factor-refused") from None
+            return "password+totp"
+        if proof.recovery_code is not None:
+            if not self.recovery.use(session, customer.id, proof.recovery_code):
+                raise InvalidCredentials(
+                    "this recovery code is wrong or was already used", slug="second-factor-refused"
+                )
+            return "password+recovery"
+        assert proof.credential is not None
+        parsed, challenge = parse_assertion(proof.credential)
+        self.passkeys.verify(session, parsed, challenge, customer_id=customer.id)
+        return "password+passkey"
+
+    def passkey_options(self, session: Session) -> dict[str, Any]:
+        """Options for a usernameless passkey login (no allowCredentials)."""
+        return self.passkeys.authentication_options(self.challenges.issue(session, Purpose.PASSKEY_LOGIN))
+
+    def passkey_log_in(self, session: Session, credential: dict[str, Any]) -> IssuedSession:
+        """Log in with a passkey alone: the challenge is used up, the signature and counter checked."""
+        parsed, challenge = parse_assertion(credential)
+        self.challenges.take(session, Purpose.PASSKEY_LOGIN, challenge)
+        passkey = self.passkeys.verify(session, parsed, challenge)
+        return self.accounts.open_session(session, passkey.customer_id, method="passkey", second_factor=True)
+
+    def reauthenticate_options(self, session: Session, current: CustomerSession) -> dict[str, Any]:
+        """Options for proving it is still the customer with one of their passkeys."""
+        issued = self.challenges.issue(
+            session, Purpose.REAUTHENTICATE, customer_id=current.customer_id, session_id=current.id
+        )
+        return self.passkeys.authentication_options(
+            issued, self.passkeys.allowed(session, current.customer_id)
+        )
+
+    def reauthenticate(
+        self, session: Session, current: CustomerSession, password: str | None, proof: Proof, *, address: str
+    ) -> CustomerSession:
+        """Renew the session's proof: a passkey, or the password (with a second factor when enrolled)."""
+        customer = session.get(Customer, current.customer_id)
+        if customer is None:
+            raise NotAuthenticated("this account no longer exists")
+        keys = self.accounts.login_keys(customer.email_index, address)
+        if proof.credential is not None:  # a passkey proves both factors; its challenge must be ours
+            parsed, challenge = parse_assertion(proof.credential)
+            self.challenges.take(
+                session, Purpose.REAUTHENTICATE, challenge, customer_id=customer.id, session_id=current.id
+            )
+            self.passkeys.verify(session, parsed, challenge, customer_id=customer.id)
+            return self._renew(session, current, "passkey", second_factor=True)
+        if password is None:
+            detail = (
+                "send `password` (with `code` or `recovery_code` if you set up a second factor), "
+                "or a passkey `credential`"
+            )
+            raise ValidationFailed(detail, errors=[{"pointer": "/password", "detail": detail}])
+        self.accounts.check_password_of(session, customer, password, keys)
+        if not self.has_second_factor(session, customer.id):
+            self.accounts.throttle.clear(session, keys.pair)
+            return self._renew(session, current, "password", second_factor=False)
+        proof.check_one()
+        self.accounts.throttle.check_not_locked(session, keys.lockable)
+        try:
+            method = self._second_factor(session, customer, proof)
+        except InvalidCredentials:
+            self.accounts.throttle.record_failure(session, keys.lockable)
+            raise
+        self.accounts.throttle.clear(session, keys.pair)
+        return self._renew(session, current, method, second_factor=True)
+
+    def _renew(
+        self, session: Session, current: CustomerSession, method: str, *, second_factor: bool
+    ) -> CustomerSession:
+        current.authenticated_at, current.auth_method = self.clock(), method
+        current.second_factor = second_factor
+        session.add(current)
+        session.flush()
+        return current
+
+    def require_fresh(self, session: Session, current: CustomerSession) -> None:
+        """403 `reauthentication-required` unless the session proved itself recently enough (and with
+        its second factor, when the account has one)."""
+        recent = self.clock() - current.authenticated_at <= self.step_up_max_age
+        strong = current.second_factor or not self.has_second_factor(session, current.customer_id)
+        if recent and strong:
+            return
+        minutes = int(self.step_up_max_age.total_seconds() // 60)
+        enrolled = self.has_second_factor(session, current.customer_id)
+        need = "your password and second factor, or a passkey" if enrolled else "your password"
+        raise Forbidden(
+            f"this needs a sign-in from the last {minutes} minutes; confirm it is you with {need} "
+            f"(POST {REAUTHENTICATE_PATH}) and try again",
+            slug="reauthentication-required",
+            reauthenticate=REAUTHENTICATE_PATH,
+            methods=["password", *self.methods(session, current.customer_id)],
+        )
+
+    def account_name(self, session: Session, customer_id: UUID) -> str:
+        """What authenticators show for this account: its email (read from the vault)."""
+        email = self.accounts.vault.read(session, customer_id, ["email"]).get("email")
+        return str(email) if email else "Consentry account"
+
+    def passkey_registration_options(self, session: Session, current: CustomerSession) -> dict[str, Any]:
+        """Options for adding a passkey to the current session's account."""
+        name = self.account_name(session, current.customer_id)
+        return self.passkeys.registration_options(session, current.customer_id, current.id, name)
+
+    def remove_passkey(self, session: Session, customer_id: UUID, passkey_id: UUID) -> None:
+        """Remove a passkey (the caller has checked step-up)."""
+        self.passkeys.remove(session, customer_id, passkey_id)
+        self._forget_codes_without_factor(session, customer_id)
+
+    def remove_totp(self, session: Session, customer_id: UUID) -> None:
+        """Remove the authenticator app (the caller has checked step-up); 404 when there is none."""
+        if not self.totp.remove(session, customer_id):
+            raise NotFound("no authenticator app is set up")
+        self._forget_codes_without_factor(session, customer_id)
+
+    def confirm_totp(self, session: Session, customer_id: UUID, code: str) -> list[str]:
+        """Finish setting up the app; the first recovery codes come with it (none if some remain)."""
+        self.totp.confirm(session, customer_id, code)
+        if self.recovery.remaining(session, customer_id):
+            return []
+        return self.recovery.regenerate(session, customer_id)
+
+    def regenerate_recovery_codes(self, session: Session, customer_id: UUID) -> list[str]:
+        """A new set of recovery codes; 409 without a second factor (they would open nothing)."""
+        if not self.has_second_factor(session, customer_id):
+            raise Conflict(
+                "recovery codes stand in for a second factor; set up a passkey or an authenticator app first",
+                slug="no-second-factor",
+            )
+        return self.recovery.regenerate(session, customer_id)
+
+    def _forget_codes_without_factor(self, session: Session, customer_id: UUID) -> None:
+        if not self.has_second_factor(session, customer_id):
+            self.recovery.delete_all(session, customer_id)

@@ -1,0 +1,185 @@
+"""The customer's second factors: passkeys, the authenticator app (TOTP) and recovery codes.
+
+Removing a factor, and making new recovery codes, need a fresh sign-in (`FreshSession`)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+
+from broker.accounts.passkeys import PasskeyView
+from broker.api.deps import CurrentCustomer, CurrentSession, DbSession, FreshSession, RuntimeDep
+from broker.api.signin_schemas import (
+    PasskeyPublic,
+    PasskeyRegistration,
+    PasskeyRename,
+    RecoveryCodesPublic,
+    RecoveryCodesStatus,
+    TotpCode,
+    TotpEnrolmentPublic,
+    TotpStatus,
+)
+
+router = APIRouter(prefix="/v1/me", tags=["customer"])
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in, or the session has ended"},
+    403: {"description": "Cross-site request refused"},
+}
+_FRESH: dict[int | str, dict[str, Any]] = {
+    401: _AUTH[401],
+    403: {
+        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
+        "POST /v1/sessions/current/reauthenticate first"
+    },
+}
+_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON"},
+    413: {"description": "The body is over 64 KiB"},
+    422: {"description": "Invalid input; `errors` points at each problem"},
+}
+
+
+def _public(view: PasskeyView) -> PasskeyPublic:
+    return PasskeyPublic(
+        id=view.id, name=view.name, created_at=view.created_at, last_used_at=view.last_used_at
+    )
+
+
+@router.get("/passkeys", operation_id="listMyPasskeys", responses=_AUTH)
+def list_passkeys(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> list[PasskeyPublic]:
+    """Your passkeys, oldest first."""
+    return [_public(view) for view in runtime.signin.passkeys.views(db, customer.id)]
+
+
+@router.post(
+    "/passkeys/options",
+    operation_id="createPasskeyRegistrationOptions",
+    responses={**_AUTH, 200: {"description": "PublicKeyCredentialCreationOptions (JSON form)"}},
+)
+def passkey_registration_options(
+    current: CurrentSession, db: DbSession, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Start adding a passkey: options for navigator.credentials.create (single-use challenge, 5 minutes,
+    bound to this session)."""
+    return runtime.signin.passkey_registration_options(db, current)
+
+
+@router.post(
+    "/passkeys",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="registerMyPasskey",
+    responses={
+        **_AUTH,
+        **_BODY,
+        401: {
+            "description": "Not logged in; or the challenge is unknown, used or expired "
+            "(`challenge-invalid`), or the credential did not verify (`passkey-refused`)"
+        },
+        409: {"description": "This passkey is already registered"},
+    },
+)
+def register_passkey(
+    body: PasskeyRegistration, current: CurrentSession, db: DbSession, runtime: RuntimeDep
+) -> PasskeyPublic:
+    """Add a passkey: the answer of navigator.credentials.create to POST /v1/me/passkeys/options."""
+    view = runtime.signin.passkeys.register(db, current.customer_id, current.id, body.name, body.credential)
+    return _public(view)
+
+
+@router.patch(
+    "/passkeys/{passkey_id:uuid}",
+    operation_id="renameMyPasskey",
+    responses={**_AUTH, **_BODY, 404: {"description": "No such passkey on this account"}},
+)
+def rename_passkey(
+    passkey_id: UUID, body: PasskeyRename, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> PasskeyPublic:
+    """Rename a passkey."""
+    return _public(runtime.signin.passkeys.rename(db, customer.id, passkey_id, body.name))
+
+
+@router.delete(
+    "/passkeys/{passkey_id:uuid}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="removeMyPasskey",
+    responses={**_FRESH, 404: {"description": "No such passkey on this account"}},
+)
+def remove_passkey(passkey_id: UUID, fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
+    """Remove a passkey; it stops working at once. Needs a fresh sign-in."""
+    runtime.signin.remove_passkey(db, fresh.customer_id, passkey_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/totp", operation_id="getMyTotp", responses=_AUTH)
+def totp_status(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> TotpStatus:
+    """Whether an authenticator app is set up."""
+    row = runtime.signin.totp.factor(db, customer.id)
+    return TotpStatus(enabled=row is not None and row.confirmed_at is not None,
+                      pending=row is not None and row.confirmed_at is None)  # fmt: skip
+
+
+@router.post(
+    "/totp",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="startMyTotp",
+    responses={**_AUTH, 409: {"description": "An authenticator app is already set up (`totp-enrolled`)"}},
+)
+def start_totp(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> TotpEnrolmentPublic:
+    """Start setting up an authenticator app: a new secret, as a QR code (SVG), an otpauth URI and
+    text. It counts once confirmed with a first code (POST /v1/me/totp/confirm)."""
+    enrolment = runtime.signin.totp.start(db, customer.id, runtime.signin.account_name(db, customer.id))
+    return TotpEnrolmentPublic(
+        secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
+    )
+
+
+@router.post(
+    "/totp/confirm",
+    operation_id="confirmMyTotp",
+    responses={
+        **_AUTH,
+        **_BODY,
+        404: {"description": "No set-up is waiting for its first code"},
+        422: {"description": "The code is wrong, expired or already used"},
+    },
+)
+def confirm_totp(
+    body: TotpCode, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> RecoveryCodesPublic:
+    """Confirm the authenticator app with its first code. The answer holds the first recovery codes
+    (shown this once; empty when unused ones remain from before)."""
+    return RecoveryCodesPublic(codes=runtime.signin.confirm_totp(db, customer.id, body.code))
+
+
+@router.delete(
+    "/totp",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="removeMyTotp",
+    responses={**_FRESH, 404: {"description": "No authenticator app is set up"}},
+)
+def remove_totp(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
+    """Remove the authenticator app. Needs a fresh sign-in."""
+    runtime.signin.remove_totp(db, fresh.customer_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/recovery-codes", operation_id="getMyRecoveryCodes", responses=_AUTH)
+def recovery_codes_status(
+    customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> RecoveryCodesStatus:
+    """How many unused recovery codes remain (the codes themselves are never shown again)."""
+    return RecoveryCodesStatus(remaining=runtime.signin.recovery.remaining(db, customer.id))
+
+
+@router.post(
+    "/recovery-codes",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="regenerateMyRecoveryCodes",
+    responses={**_FRESH, 409: {"description": "No second factor is set up (`no-second-factor`)"}},
+)
+def regenerate_recovery_codes(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> RecoveryCodesPublic:
+    """Make a new set of recovery codes, shown this once; the old ones stop working. Needs a fresh sign-in."""
+    return RecoveryCodesPublic(codes=runtime.signin.regenerate_recovery_codes(db, fresh.customer_id))

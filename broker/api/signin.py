@@ -1,0 +1,130 @@
+"""Signing in beyond the password: passkey login, the second step of a login, and step-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+
+from broker.accounts.signin import Proof
+from broker.api.deps import CurrentSession, DbSession, RuntimeDep, set_session_cookie
+from broker.api.schemas import SessionPublic
+from broker.api.signin_schemas import PasskeyAssertion, Reauthentication, SecondFactorAnswer, SessionProof
+
+router = APIRouter(prefix="/v1/sessions", tags=["accounts"])
+
+_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON"},
+    413: {"description": "The body is over 64 KiB"},
+    422: {"description": "Invalid input (e.g. not a WebAuthn credential, or not exactly one factor)"},
+}
+_OPTIONS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "PublicKeyCredentialRequestOptions (JSON form) for navigator.credentials.get"}
+}
+
+
+def client_address(request: Request) -> str:
+    """The client's address, for throttling (kept only as a blind token)."""
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/passkey/options",
+    operation_id="createPasskeyLoginOptions",
+    responses={**_OPTIONS, 503: {"description": "The database is unavailable for a moment; retry"}},
+)
+def passkey_login_options(db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
+    """Start a passkey login: a single-use challenge (5 minutes) without allowCredentials, so the
+    browser offers the passkeys it holds for this site (no email needed)."""
+    return runtime.signin.passkey_options(db)
+
+
+@router.post(
+    "/passkey",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="createSessionWithPasskey",
+    responses={
+        **_BODY,
+        401: {
+            "description": "Unknown, used or expired challenge (`challenge-invalid`); unknown passkey, "
+            "bad signature, origin, RP id or counter (`passkey-refused`)"
+        },
+    },
+)
+def passkey_login(
+    body: PasskeyAssertion, response: Response, db: DbSession, runtime: RuntimeDep
+) -> SessionPublic:
+    """Log in with a passkey alone: it counts as password and second factor together."""
+    issued = runtime.signin.passkey_log_in(db, body.credential)
+    set_session_cookie(response, issued.token, runtime.settings)
+    return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
+
+
+@router.post(
+    "/mfa",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="completeSessionWithSecondFactor",
+    responses={
+        **_BODY,
+        401: {
+            "description": "Expired or used `mfa_token` (`login-step-expired`); wrong, replayed or used "
+            "code (`second-factor-refused`); refused passkey (`passkey-refused`)"
+        },
+        429: {"description": "Too many failed attempts from this address; see Retry-After"},
+    },
+)
+def complete_with_second_factor(
+    body: SecondFactorAnswer, request: Request, response: Response, db: DbSession, runtime: RuntimeDep
+) -> SessionPublic:
+    """Finish a login that asked for a second factor: the `mfa_token` from POST /v1/sessions and one of
+    a code from the authenticator app, a recovery code, or a passkey's answer to `passkey_options`."""
+    proof = Proof(code=body.code, recovery_code=body.recovery_code, credential=body.credential)
+    issued = runtime.signin.complete(db, body.mfa_token, proof, address=client_address(request))
+    set_session_cookie(response, issued.token, runtime.settings)
+    return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
+
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in, or the session has ended"},
+    403: {"description": "Cross-site request refused"},
+}
+
+
+@router.post(
+    "/current/reauthenticate/options",
+    operation_id="createReauthenticationOptions",
+    responses={**_OPTIONS, **_AUTH},
+)
+def reauthenticate_options(current: CurrentSession, db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
+    """A passkey challenge for re-authenticating the current session (its customer's passkeys only)."""
+    return runtime.signin.reauthenticate_options(db, current)
+
+
+@router.post(
+    "/current/reauthenticate",
+    operation_id="reauthenticateCurrentSession",
+    responses={
+        **_BODY,
+        **_AUTH,
+        401: {
+            "description": "Not logged in; wrong password (`invalid-credentials`), wrong code "
+            "(`second-factor-refused`), refused passkey or challenge"
+        },
+        429: {"description": "Too many failed attempts; see Retry-After"},
+    },
+)
+def reauthenticate(
+    body: Reauthentication, request: Request, current: CurrentSession, db: DbSession, runtime: RuntimeDep
+) -> SessionProof:
+    """Prove it is still you, so that deletion, export and removing a factor work for the next few
+    minutes: the password (with `code` or `recovery_code` when a second factor is set up), or a
+    passkey `credential` answering POST /v1/sessions/current/reauthenticate/options."""
+    proof = Proof(code=body.code, recovery_code=body.recovery_code, credential=body.credential)
+    renewed = runtime.signin.reauthenticate(
+        db, current, body.password, proof, address=client_address(request)
+    )
+    return SessionProof(
+        authenticated_at=renewed.authenticated_at,
+        second_factor=renewed.second_factor,
+        method=renewed.auth_method,
+    )
