@@ -41,13 +41,38 @@ def upgrade() -> None:
             batch_op.drop_constraint(name, type_='foreignkey')
 
 
+def _cascade_orphans() -> None:
+    """Delete, as ON DELETE CASCADE would, every row whose cascading parent is gone, to a fixed point
+    (migrations run with SQLite's foreign keys off, so the database does not do it there)."""
+    found = sa.inspect(op.get_bind())
+    cascading = [
+        (table, fk)
+        for table in found.get_table_names()
+        for fk in found.get_foreign_keys(table)
+        if (fk.get('options') or {}).get('ondelete', '').upper() == 'CASCADE'
+        and len(fk['constrained_columns']) == 1
+    ]
+    deleted = True
+    while deleted:
+        deleted = False
+        for table, fk in cascading:
+            (column,), (referred,) = fk['constrained_columns'], fk['referred_columns']
+            parents = sa.select(sa.table(fk['referred_table'], sa.column(referred)).c[referred])
+            rows = sa.table(table, sa.column(column))
+            result = op.get_bind().execute(
+                rows.delete().where(rows.c[column].is_not(None), rows.c[column].not_in(parents))
+            )
+            deleted = deleted or result.rowcount > 0
+
+
 def downgrade() -> None:
-    # Before 0012 these rows could not outlive their customer: drop the deleted accounts' ones (their
-    # children, such as deliveries and token families, cascade from the grant and the obligation).
+    # Before 0012 these rows could not outlive their customer: drop the deleted accounts' ones, and
+    # what cascaded from them (token families, deliveries …).
     customers = sa.select(sa.table('customer', sa.column('id')).c.id)
     for table in _TABLES:
         rows = sa.table(table, sa.column('customer_id'))
         op.execute(rows.delete().where(rows.c.customer_id.not_in(customers)))
+    _cascade_orphans()
     for table in reversed(_TABLES):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_foreign_key(
