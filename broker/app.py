@@ -25,13 +25,16 @@ from broker.api import (
     problems,
     receipts,
     retention,
+    security,
     value,
     webhooks,
 )
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import password as portal_password
 from broker.portal import routes as portal_routes
+from broker.portal import sessions as portal_sessions
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -93,6 +96,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(me.router)
+    app.include_router(security.router)
     app.include_router(brand.router)
     app.include_router(offers.router)
     app.include_router(audit.router)
@@ -105,6 +109,8 @@ def create_app(
     app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
+    app.include_router(portal_sessions.router)
+    app.include_router(portal_password.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -9,6 +9,7 @@
     ├── Conflict              409     the request contradicts what exists (e.g. email-taken)
     ├── RequestTooLarge       413     the body is over the configured limit
     ├── ValidationFailed      422     the input is well-formed but not acceptable; `errors` says where
+    │   └── WrongPassword     422     the current password given to change it is wrong (counted: throttled)
     ├── TooManyAttempts       429     throttled; `retry_after` says when to try again
     └── ServiceUnavailable    503     a dependency (the database) is down for a moment
     DatabaseNotMigrated               start-up refusal: the schema is not the newest (not an HTTP error)
@@ -92,6 +93,13 @@ class ValidationFailed(BrokerError):
     """Well-formed input that is not acceptable; `errors` lists each problem with a JSON pointer."""
 
     slug, title, status = "validation", "Invalid input", 422
+
+
+class WrongPassword(ValidationFailed):
+    """The current password, asked for before changing it, is wrong; the failure is counted."""
+
+    slug = "wrong-password"
+    keeps_changes = True
 
 
 class TooManyAttempts(BrokerError):

@@ -13,10 +13,13 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from broker.accounts.activity import SecurityActivity
 from broker.accounts.auditors import Auditors
+from broker.accounts.credentials import PasswordChanges
 from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
 from broker.accounts.service import Accounts
+from broker.accounts.sessions import CustomerSessions
 from broker.accounts.throttle import Throttle
 from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
@@ -64,6 +67,9 @@ class Runtime:
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
+    activity: SecurityActivity
+    customer_sessions: CustomerSessions
+    password_changes: PasswordChanges
     profiles: CustomerProfiles
     oauth: OAuthServices
     offers: Offers
@@ -113,6 +119,11 @@ def build_runtime(
     offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
     grants.listeners.append(value)
+    activity = SecurityActivity(
+        clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
+    )
+    idle_timeout = timedelta(seconds=settings.session_idle_seconds)
+    customer_sessions = CustomerSessions(clock=clock, idle_timeout=idle_timeout, activity=activity)
     accounts = Accounts(
         vault=vault,
         grants=grants,
@@ -121,6 +132,8 @@ def build_runtime(
         throttle=throttle,
         blind_key=keys.blind_index_key(),
         session_ttl=timedelta(seconds=settings.session_ttl_seconds),
+        idle_timeout=idle_timeout,
+        activity=activity,
         slowdown_after=settings.login_slowdown_after,
         max_failures_account=settings.login_max_failures_account,
         max_failures_address=settings.login_max_failures_address,
@@ -169,6 +182,17 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
+        activity=activity,
+        customer_sessions=customer_sessions,
+        password_changes=PasswordChanges(
+            passwords=passwords,
+            throttle=throttle,
+            sessions=customer_sessions,
+            activity=activity,
+            vault=vault,
+            blind_key=keys.blind_index_key(),
+            max_failures=settings.login_max_failures_account,
+        ),
         profiles=profiles,
         oauth=oauth,
         offers=offers,
@@ -193,7 +217,7 @@ def build_runtime(
             allow_private=settings.webhooks_allow_private,
             retention=timedelta(days=settings.webhook_retention_days),
         ),
-        lifecycle=Lifecycle(grants, retention),
+        lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
         renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),

@@ -40,7 +40,24 @@ class Settings(BaseSettings):
     blind_index_key: SecretStr | None = Field(
         default=None, description="env provider: base64 32-byte key for email lookup tokens"
     )
-    session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    session_ttl_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="absolute session lifetime: a session ends this long after login, however active",
+    )
+    session_idle_seconds: int = Field(
+        default=30 * 60,
+        ge=120,
+        le=30 * 86400,
+        description="idle timeout: a session not used for this long ends (last use is noted to the minute)",
+    )
+    security_activity_retention_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="days a customer's security activity (sign-ins, password changes ...) is kept",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # argon2id cost; the defaults are RFC 9106's second recommended option (64 MiB, t=3, p=4).
     argon2_time_cost: int = Field(default=3, ge=1)

@@ -87,9 +87,12 @@ def sign_up(client: TestClient, email: str = "ada@example.org", password: str = 
     return log_in(client, email, password)
 
 
-def log_in(client: TestClient, email: str, password: str = STRONG_PASSWORD) -> str:
-    """Log in and return the bearer token."""
-    response = client.post("/v1/sessions", json={"email": email, "password": password})
+def log_in(
+    client: TestClient, email: str, password: str = STRONG_PASSWORD, *, user_agent: str | None = None
+) -> str:
+    """Log in (from a browser with this User-Agent, if given) and return the bearer token."""
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = client.post("/v1/sessions", json={"email": email, "password": password}, headers=headers)
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     client.cookies.clear()  # tests authenticate with the bearer token unless they say otherwise

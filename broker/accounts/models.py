@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, ForeignKey, LargeBinary
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime
@@ -23,9 +23,11 @@ class Customer(SQLModel, table=True):
 
 
 class CustomerSession(SQLModel, table=True):
-    """A login session. Only the SHA-256 of its token is stored."""
+    """A login session. Only the SHA-256 of its token is stored; the device is a coarse label
+    ("Firefox on Linux"), never the User-Agent header or an IP address."""
 
     __tablename__ = "customer_session"
+    __table_args__ = (Index("ix_customer_session_listing", "customer_id", "created_at", "id"),)
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     customer_id: UUID = Field(
@@ -35,6 +37,41 @@ class CustomerSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Updated at most once a minute (see Accounts.authenticate): the idle timeout counts from here.
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    device: str = Field(default="Unknown device", max_length=100)
+
+
+class SecurityEvent(SQLModel, table=True):
+    """One entry of a customer's own security activity (sign-ins, password changes ...). The customer's
+    data, not the public audit log: it goes with the account, and is pruned after the retention period."""
+
+    __tablename__ = "security_event"
+    __table_args__ = (Index("ix_security_event_listing", "customer_id", "created_at", "id"),)
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    kind: str = Field(max_length=40)
+    device: str | None = Field(default=None, max_length=100)
+    detail: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class EmailedCode(SQLModel, table=True):
+    """A one-time code sent by email (a password reset, a sign-in link). Only its SHA-256 is stored;
+    it works once, before `expires_at`."""
+
+    __tablename__ = "emailed_code"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(
+        sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    purpose: str = Field(max_length=20)
+    code_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.models import Customer, CustomerSession, SecurityEvent
 from broker.accounts.service import Accounts
 from broker.errors import ValidationFailed
 from vault.fields import DERIVED_FIELDS, JSONValue
@@ -63,6 +63,11 @@ class CustomerProfiles:
         sessions = session.exec(
             select(CustomerSession).where(CustomerSession.customer_id == customer.id)
         ).all()
+        activity = session.exec(
+            select(SecurityEvent)
+            .where(SecurityEvent.customer_id == customer.id)
+            .order_by(col(SecurityEvent.created_at))
+        ).all()
         return {
             "format": "consentry-export/1",
             "generated_at": self.accounts.clock().isoformat(),
@@ -71,9 +76,15 @@ class CustomerProfiles:
             "sessions": [
                 {
                     "created_at": s.created_at.isoformat(),
+                    "last_seen_at": s.last_seen_at.isoformat(),
                     "expires_at": s.expires_at.isoformat(),
                     "ended_at": s.revoked_at.isoformat() if s.revoked_at else None,
+                    "device": s.device,
                 }
                 for s in sessions
+            ],
+            "security_activity": [
+                {"at": e.created_at.isoformat(), "kind": e.kind, "device": e.device, "detail": e.detail}
+                for e in activity
             ],
         }

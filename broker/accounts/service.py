@@ -11,8 +11,11 @@ from uuid import UUID
 
 from sqlmodel import Session, col, delete, select
 
+from broker.accounts.activity import ActivityKind, SecurityActivity
+from broker.accounts.devices import device_label
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession
 from broker.accounts.passwords import Passwords, check_password
+from broker.accounts.sessions import is_active
 from broker.accounts.throttle import Throttle, ThrottleKey
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
@@ -25,6 +28,8 @@ from vault.fields import validate_field
 from vault.profile import Vault
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
+# A session's last_seen_at moves at most this often: the idle timeout needs no write per request.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +38,7 @@ class IssuedSession:
 
     session: CustomerSession
     token: str
+    new_device: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ class Accounts:
     throttle: Throttle
     blind_key: bytes
     session_ttl: timedelta
+    idle_timeout: timedelta
+    activity: SecurityActivity
     slowdown_after: int
     max_failures_account: int
     max_failures_address: int
@@ -82,7 +90,9 @@ class Accounts:
         self.vault.write(session, customer.id, {"email": email}, replace=False)
         return customer
 
-    def log_in(self, session: Session, email: str, password: str, *, address: str) -> IssuedSession:
+    def log_in(
+        self, session: Session, email: str, password: str, *, address: str, user_agent: str | None = None
+    ) -> IssuedSession:
         """Check credentials under the throttle and open a session; the same 401 for every failure."""
         account = ThrottleKey(self.email_token(email), self.slowdown_after, self.max_failures_account)
         # An address shared by many people (an office, a carrier NAT) slows down only halfway to its lock.
@@ -106,30 +116,50 @@ class Accounts:
         if self.passwords.needs_rehash(customer.password_hash):
             customer.password_hash = self.passwords.hash(password)
             session.add(customer)
-        return self.open_session(session, customer.id)
+        return self.open_session(session, customer.id, user_agent=user_agent)
 
-    def open_session(self, session: Session, customer_id: UUID) -> IssuedSession:
-        """A fresh session with a new random token (ids never carry over: login rotates them)."""
+    def open_session(
+        self,
+        session: Session,
+        customer_id: UUID,
+        *,
+        user_agent: str | None = None,
+        kind: ActivityKind = ActivityKind.SIGN_IN,
+        method: str = "password",
+    ) -> IssuedSession:
+        """A fresh session with a new random token (ids never carry over: login rotates them), recorded
+        in the security activity as `kind` (or as a sign-in from a new device when it is one) with the
+        sign-in `method` ("password", "emailed link", "passkey" ...)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = self.clock()
+        now, device = self.clock(), device_label(user_agent)
+        new_device = self.activity.is_new_device(session, customer_id, device)
         row = CustomerSession(
             customer_id=customer_id,
             token_hash=secret_digest(token),
             created_at=now,
             expires_at=now + self.session_ttl,
+            last_seen_at=now,
+            device=device,
         )
         session.add(row)
         session.flush()
-        return IssuedSession(session=row, token=token)
+        recorded = ActivityKind.NEW_DEVICE if new_device else kind
+        self.activity.record(session, customer_id, recorded, device=device, detail=method)
+        return IssuedSession(session=row, token=token, new_device=new_device)
 
     def authenticate(self, session: Session, token: str) -> CustomerSession:
-        """The live session behind a token, or NotAuthenticated (unknown, forged, expired or ended)."""
+        """The live session behind a token, or NotAuthenticated (unknown, forged, revoked, past its
+        absolute expiry, or idle too long). Notes when it was seen, at most once a minute."""
         digest = secret_digest(token)
         row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")
-        if row.revoked_at is not None or row.expires_at <= self.clock():
+        now = self.clock()
+        if not is_active(row, now, self.idle_timeout):
             raise NotAuthenticated("the session has ended; log in again")
+        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+            row.last_seen_at = now
+            session.add(row)
         return row
 
     def log_out(self, session: Session, current: CustomerSession) -> None:

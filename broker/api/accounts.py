@@ -44,7 +44,9 @@ def create_session(
 ) -> SessionPublic:
     """Log in: returns a bearer token and sets the portal's session cookie."""
     address = request.client.host if request.client else "unknown"
-    issued = runtime.accounts.log_in(db, body.email, body.password, address=address)
+    issued = runtime.accounts.log_in(
+        db, body.email, body.password, address=address, user_agent=request.headers.get("user-agent")
+    )
     set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
 

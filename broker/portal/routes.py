@@ -83,7 +83,9 @@ def login(
         )
     address = request.client.host if request.client else "unknown"
     try:
-        issued = runtime.accounts.log_in(db, email, password, address=address)
+        issued = runtime.accounts.log_in(
+            db, email, password, address=address, user_agent=request.headers.get("user-agent")
+        )
     except InvalidCredentials:
         return render(
             request,
@@ -137,7 +139,7 @@ def signup(
         return render(request, "signup.html", context, status=403, secure=secure)
     try:
         customer = runtime.accounts.sign_up(db, email, password)
-        issued = runtime.accounts.open_session(db, customer.id)
+        issued = runtime.accounts.open_session(db, customer.id, user_agent=request.headers.get("user-agent"))
     except BrokerError as exc:
         problems = exc.extensions.get("errors") or []
         context["errors"] = {p["pointer"].strip("/"): p["detail"] for p in problems}

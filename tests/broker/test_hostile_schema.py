@@ -44,14 +44,16 @@ from broker.runtime import build_runtime
 # something a schema can say: an opaque cursor the API itself must have issued; a position inside
 # the audit log as it stands; a rule across fields (a cash value needs an amount and a currency; the
 # login email cannot be removed; a grant is narrowed only to a subset of what it holds that keeps
-# the offer's required fields), against a catalogue (ISO 4217 currencies) or the world (a
-# password that is not a common one; a webhook host that resolves to public addresses only).
+# the offer's required fields; a password change needs the current password), against a catalogue
+# (ISO 4217 currencies) or the world (a password that is not a common one; a webhook host that
+# resolves to public addresses only).
 STATE_DEPENDENT = {
     "422": [
         "listBrandGrants", "getBrandAccessLog", "listOffers", "listWebhooks", "listMyGrants",
         "getMyAccessLog", "listMyReceipts", "getMyValue", "getDeletionReport", "listBrandGrantReceipts",
         "listWebhookDeliveries", "publishOffer", "reviseOffer", "replaceMyProfile", "updateMyProfile",
-        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant",
+        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "listMySessions",
+        "listMySecurityActivity", "changeMyPassword",
     ],
     "400": ["listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt"],
 }  # fmt: skip
