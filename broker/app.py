@@ -66,6 +66,7 @@ def create_app(
             (settings.audit_checkpoint_interval_seconds, runtime.checkpoints.sign_periodically),
             (settings.lifecycle_interval_seconds, runtime.lifecycle.sweep_periodically),
             (settings.webhook_interval_seconds, runtime.webhook_delivery.deliver_periodically),
+            (settings.mail_interval_seconds, runtime.mail_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
         runtime.committer.start(sessions)

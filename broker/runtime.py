@@ -34,6 +34,11 @@ from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
 from broker.export import CustomerExport
 from broker.lifecycle import Lifecycle
+from broker.mail.delivery import MailDelivery
+from broker.mail.outbox import Mail
+from broker.mail.rendering import Templates
+from broker.mail.sink import EmlSink
+from broker.mail.transport import SmtpTransport, Transport, sink_directory
 from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
@@ -55,6 +60,17 @@ def key_provider(settings: Settings) -> KeyProvider:
         assert settings.keks is not None and settings.blind_index_key is not None  # checked by Settings
         return EnvKeyProvider(settings.keks.get_secret_value(), settings.blind_index_key.get_secret_value())
     return FileKeyProvider(settings.data_dir / "keys")
+
+
+def mail_transport(settings: Settings) -> Transport:
+    """SMTP when `CONSENTRY_SMTP_URL` is set; otherwise the `.eml` sink under `<data_dir>/mail/`."""
+    if settings.smtp_url is None:
+        return EmlSink(sink_directory(settings.data_dir))
+    return SmtpTransport.from_url(
+        settings.smtp_url.get_secret_value(),
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,8 @@ class Runtime:
     lifecycle: Lifecycle
     webhooks: Webhooks
     webhook_delivery: WebhookDelivery
+    mail: Mail
+    mail_delivery: MailDelivery
     renewals: Renewals
     retention: Retention
     deletion_reports: DeletionReports
@@ -216,6 +234,10 @@ def build_runtime(
             secrets=webhook_secrets,
             allow_private=settings.webhooks_allow_private,
             retention=timedelta(days=settings.webhook_retention_days),
+        ),
+        mail=Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock),
+        mail_delivery=MailDelivery(
+            clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),
         lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
         renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),

@@ -75,6 +75,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "audit_checkpoint_interval_seconds": 0,  # tests sign checkpoints when they mean to
         "lifecycle_interval_seconds": 0,  # and sweep when they mean to
         "webhook_interval_seconds": 0,  # and deliver webhooks when they mean to
+        "mail_interval_seconds": 0,  # and mail
         **overrides,
     }
     return Settings(**values)

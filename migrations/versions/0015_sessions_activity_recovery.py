@@ -1,7 +1,7 @@
-"""sessions (last seen, device), security activity, emailed one-time codes
+"""sessions (last seen, device) and security activity
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-01 21:04:03.478040
 """
 
@@ -17,28 +17,12 @@ from alembic import op
 import vault.sqltypes
 
 revision: str = '0015'
-down_revision: str | None = '0011'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('emailed_code',
-    sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('customer_id', sa.Uuid(), nullable=False),
-    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
-    sa.Column('code_hash', sa.LargeBinary(length=32), nullable=False),
-    sa.Column('created_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('code_hash')
-    )
-    with op.batch_alter_table('emailed_code', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_emailed_code_customer_id'), ['customer_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_emailed_code_expires_at'), ['expires_at'], unique=False)
-
     op.create_table('security_event',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('customer_id', sa.Uuid(), nullable=False),
@@ -80,8 +64,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_security_event_created_at'))
 
     op.drop_table('security_event')
-    with op.batch_alter_table('emailed_code', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_emailed_code_expires_at'))
-        batch_op.drop_index(batch_op.f('ix_emailed_code_customer_id'))
-
-    op.drop_table('emailed_code')
