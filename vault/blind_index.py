@@ -12,7 +12,9 @@ import unicodedata
 from hashlib import sha256
 from typing import Literal
 
-Purpose = Literal["email", "client-address", "pairwise-subject"]
+Purpose = Literal[
+    "email", "email-skeleton", "client-address", "signup-address", "verify-address", "pairwise-subject"
+]
 
 
 def normalise(value: str) -> str:
