@@ -18,6 +18,7 @@ from broker.api import (
     audit,
     brand,
     contract,
+    email,
     health,
     me,
     oauth,
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(me.router)
+    app.include_router(email.router)
     app.include_router(security.router)
     app.include_router(brand.router)
     app.include_router(offers.router)

@@ -2,6 +2,7 @@
 
     BrokerError                       root: carries a problem type, a title, an HTTP status and a detail
     ├── MalformedRequest      400     the body is not valid JSON (or not JSON at all); an unparsable parameter
+    ├── CodeRejected          400     an emailed code that is unknown (invalid-code), used or expired
     ├── NotAuthenticated      401     no credentials, or an expired, revoked or forged token
     ├── InvalidCredentials    401     wrong email or password (one answer for both: no enumeration)
     ├── Forbidden             403     authenticated, but not allowed to do this
@@ -50,6 +51,14 @@ class MalformedRequest(BrokerError):
     """The request body, or a parameter the auditor API needs as a number, could not be parsed."""
 
     slug, title, status = "malformed-request", "Malformed request", 400
+
+
+class CodeRejected(BrokerError):
+    """An emailed one-time code that does not work: `invalid-code`, `code-used` or `code-expired`.
+    Its bookkeeping (the wrong-code count) is kept."""
+
+    slug, title, status = "invalid-code", "Code not accepted", 400
+    keeps_changes = True
 
 
 class NotAuthenticated(BrokerError):

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from broker.accounts.activity import SecurityActivity
 from broker.accounts.auditors import Auditors
+from broker.accounts.codes import EmailCodes
 from broker.accounts.credentials import PasswordChanges
 from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
@@ -46,6 +47,7 @@ from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
+from broker.verification import EmailVerification
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets
@@ -106,6 +108,7 @@ class Runtime:
     webhook_delivery: WebhookDelivery
     mail: Mail
     mail_delivery: MailDelivery
+    verification: EmailVerification
     renewals: Renewals
     retention: Retention
     deletion_reports: DeletionReports
@@ -190,6 +193,17 @@ def build_runtime(
     notices.subscribers.append(webhooks)
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
     renewal_window = timedelta(days=settings.renewal_window_days)
+    mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)
+    signup_window = timedelta(seconds=settings.signup_window_seconds)
+    verification = EmailVerification(
+        accounts=accounts,
+        codes=EmailCodes(clock=clock, ttl=timedelta(seconds=settings.email_code_ttl_seconds)),
+        mail=mail,
+        throttle=Throttle(window=signup_window, lockout=signup_window, clock=clock),
+        sends_per_address=settings.signup_max_per_address,
+        wrong_codes_per_address=settings.verify_max_failures,
+        clock=clock,
+    )
     committer = GroupCommitter(
         max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
     )
@@ -235,7 +249,8 @@ def build_runtime(
             allow_private=settings.webhooks_allow_private,
             retention=timedelta(days=settings.webhook_retention_days),
         ),
-        mail=Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock),
+        mail=mail,
+        verification=verification,
         mail_delivery=MailDelivery(
             clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 from fastapi.testclient import TestClient
 from support import free_port
 
+from broker.accounts.addresses import canonical
 from broker.mail import sink
 from broker.mail.transport import sink_directory
 from broker.runtime import Runtime
@@ -106,7 +107,7 @@ def deliver(runtime: Runtime) -> int:
 def sink_messages(data_dir: Path, to: str | None = None) -> list[EmailMessage]:
     """The messages in the `.eml` sink under `data_dir` (those to `to`, if given), oldest first."""
     found = [sink.read(entry.path) for entry in sink.listing(sink_directory(data_dir))]
-    return [m for m in found if to is None or str(m["To"]) == to]
+    return [m for m in found if to is None or canonical(str(m["To"])) == canonical(to)]
 
 
 def text_of(message: EmailMessage) -> str:
@@ -140,6 +141,13 @@ def runtime_of(client: TestClient) -> Runtime:
     """The runtime behind a test client's app."""
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
     return runtime
+
+
+def confirm_email(client: TestClient, email: str) -> None:
+    """Use the code in the newest message to `email` (delivered now to the `.eml` sink)."""
+    code = last_code(runtime_of(client), email)
+    response = client.post("/v1/customers/verify", json={"code": code})
+    assert response.status_code == 200, response.text
 
 
 def wait_for_message(data_dir: Path, to: str, *, count: int = 1, timeout: float = 15.0) -> EmailMessage:

@@ -81,10 +81,21 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
     return Settings(**values)
 
 
-def sign_up(client: TestClient, email: str = "ada@example.org", password: str = STRONG_PASSWORD) -> str:
-    """Create an account and log in; returns the bearer token."""
+def sign_up(
+    client: TestClient,
+    email: str = "ada@example.org",
+    password: str = STRONG_PASSWORD,
+    *,
+    verify: bool = True,
+) -> str:
+    """Create an account, confirm its address with the code mailed to it (from the `.eml` sink, unless
+    `verify` is False), and log in; returns the bearer token."""
+    from mail_support import confirm_email  # mail_support imports this module
+
     created = client.post("/v1/customers", json={"email": email, "password": password})
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text
+    if verify:
+        confirm_email(client, email)
     return log_in(client, email, password)
 
 

@@ -13,7 +13,15 @@ from hashlib import sha256
 from typing import Literal
 
 Purpose = Literal[
-    "email", "client-address", "pairwise-subject", "password-change", "code-request", "code-attempt"
+    "email",
+    "email-skeleton",
+    "client-address",
+    "signup-address",
+    "verify-address",
+    "pairwise-subject",
+    "password-change",
+    "code-request",
+    "code-attempt",
 ]
 
 

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlmodel import Session, col, delete, select
 
 from broker.accounts.activity import ActivityKind, SecurityActivity
+from broker.accounts.addresses import canonical, skeleton
 from broker.accounts.devices import device_label
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession
 from broker.accounts.passwords import Passwords, check_password
@@ -61,8 +62,12 @@ class Accounts:
     sleep: Callable[[float], None]
 
     def email_token(self, email: str) -> bytes:
-        """The blind-index token of an email address."""
-        return blind_token(self.blind_key, "email", email)
+        """The blind-index token of an email address, in its canonical form (NFKC, case-folded)."""
+        return blind_token(self.blind_key, "email", canonical(email))
+
+    def skeleton_token(self, email: str) -> bytes:
+        """The blind-index token of an address's look-alike skeleton (Unicode TS #39)."""
+        return blind_token(self.blind_key, "email-skeleton", skeleton(email))
 
     def normalise_email(self, email: str) -> str:
         """Validate an email the way the profile does; a bad one is a 422 on the `email` field."""
@@ -74,21 +79,49 @@ class Accounts:
         assert isinstance(value, str)
         return value
 
-    def sign_up(self, session: Session, email: str, password: str) -> Customer:
-        """Create an account, its vault, and store the email (encrypted) as the profile's email."""
+    def prepare(self, email: str, password: str) -> tuple[str, str]:
+        """A would-be account's address (validated) and password hash (strength-checked, then hashed:
+        the argon2id work every sign-up does, whatever happens next)."""
         email = self.normalise_email(email)
         check_password(password, user_inputs=[email, email.split("@")[0]])
-        token = self.email_token(email)
-        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
-            raise Conflict("an account with this email already exists; log in instead", slug="email-taken")
+        return email, self.passwords.hash(password)
+
+    def holder(self, session: Session, email: str, *, besides: UUID | None = None) -> Customer | None:
+        """The account whose address is `email`, or else one whose address looks like it (same
+        skeleton); None when neither exists. `besides`: an account to leave out (the caller's own)."""
+        index, look_alike = self.email_token(email), self.skeleton_token(email)
+        others = [] if besides is None else [col(Customer.id) != besides]
+        found = session.exec(select(Customer).where(Customer.email_index == index, *others)).first()
+        if found is None:
+            query = select(Customer).where(Customer.email_skeleton == look_alike, *others)
+            found = session.exec(query.order_by(col(Customer.created_at))).first()
+        return found
+
+    def create(self, session: Session, email: str, password_hash: str, *, verified: bool = False) -> Customer:
+        """A new account with its vault and its (encrypted) email; unverified unless `verified`."""
+        now = self.clock()
         customer = Customer(
-            email_index=token, password_hash=self.passwords.hash(password), created_at=self.clock()
+            email_index=self.email_token(email),
+            email_skeleton=self.skeleton_token(email),
+            email_verified_at=now if verified else None,
+            password_hash=password_hash,
+            created_at=now,
         )
         session.add(customer)
         session.flush()
         self.vault.create(session, customer.id)
         self.vault.write(session, customer.id, {"email": email}, replace=False)
         return customer
+
+    def sign_up(self, session: Session, email: str, password: str, *, verified: bool = False) -> Customer:
+        """Create an account directly (the demo, the operator); 409 when the address or a look-alike
+        has one. Customers sign up through `broker.verification`, which never says so."""
+        email, password_hash = self.prepare(email, password)
+        if self.holder(session, email) is not None:
+            raise Conflict(
+                "an account with this email (or one that looks like it) exists", slug="email-taken"
+            )
+        return self.create(session, email, password_hash, verified=verified)
 
     def log_in(
         self, session: Session, email: str, password: str, *, address: str, user_agent: str | None = None
@@ -105,7 +138,7 @@ class Accounts:
         delay = self.throttle.delay_before_attempt(session, keys)
         if delay:
             self.sleep(delay)
-        customer = session.exec(select(Customer).where(Customer.email_index == account.token)).first()
+        customer = self._by_login(session, email)
         if (
             not self.passwords.verify(customer.password_hash if customer else None, password)
             or customer is None
@@ -115,8 +148,25 @@ class Accounts:
         self.throttle.clear(session, account)
         if self.passwords.needs_rehash(customer.password_hash):
             customer.password_hash = self.passwords.hash(password)
-            session.add(customer)
+        self._index_as_now(session, customer, email)
+        session.add(customer)
         return self.open_session(session, customer.id, user_agent=user_agent)
+
+    def _by_login(self, session: Session, email: str) -> Customer | None:
+        found = session.exec(select(Customer).where(Customer.email_index == self.email_token(email))).first()
+        if found is None:  # an account indexed before addresses were NFKC-normalised and case-folded
+            legacy = blind_token(self.blind_key, "email", email)
+            found = session.exec(select(Customer).where(Customer.email_index == legacy)).first()
+        return found
+
+    def _index_as_now(self, session: Session, customer: Customer, email: str) -> None:
+        """After a login (the one moment the address is in clear), bring an older account's indexes
+        up to date: its canonical token and its look-alike skeleton."""
+        index = self.email_token(email)
+        if customer.email_index != index and self.holder(session, email, besides=customer.id) is None:
+            customer.email_index = index
+        if customer.email_skeleton is None:
+            customer.email_skeleton = self.skeleton_token(email)
 
     def open_session(
         self,
@@ -168,15 +218,18 @@ class Accounts:
         session.add(current)
         session.flush()
 
-    def change_email(self, session: Session, customer: Customer, email: str) -> None:
-        """Point the login at a new email (the profile's email field holds the value, encrypted)."""
-        token = self.email_token(email)
-        if token == customer.email_index:
-            return
-        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
-            raise Conflict("another account already uses this email", slug="email-taken")
-        customer.email_index = token
+    def replace_email(self, session: Session, customer: Customer, email: str) -> None:
+        """Make a confirmed address the account's: its login, its profile email, verified now. 409
+        when another account took the address, or one that looks like it, in the meantime."""
+        if self.holder(session, email, besides=customer.id) is not None:
+            raise Conflict(
+                "another account now uses this address or one that looks like it; choose another",
+                slug="email-taken",
+            )
+        customer.email_index, customer.email_skeleton = self.email_token(email), self.skeleton_token(email)
+        customer.email_verified_at = self.clock()
         session.add(customer)
+        self.vault.write(session, customer.id, {"email": email}, replace=False)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
         """Delete the account for good: revoke its grants, shred the vault, end every session, unlink

@@ -1,11 +1,18 @@
-"""Accounts: sign up, log in, log out."""
+"""Accounts: sign up, confirm an address, log in, log out."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
 from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
-from broker.api.schemas import Credentials, CustomerPublic, SessionPublic, SignUp
+from broker.api.schemas import (
+    Credentials,
+    EmailVerified,
+    SessionPublic,
+    SignUp,
+    SignUpAccepted,
+    VerificationCode,
+)
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
@@ -16,17 +23,51 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
 }
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address, for throttling only (stored as a blind token, never in clear)."""
+    return request.client.host if request.client else "unknown"
+
+
 @router.post(
     "/customers",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_202_ACCEPTED,
     operation_id="createCustomer",
-    responses={**_PROBLEMS, 409: {"description": "An account with this email exists"}},
+    responses={
+        **_PROBLEMS,
+        429: {"description": "Too many sign-ups from this client address; see Retry-After"},
+    },
 )
-def create_customer(body: SignUp, db: DbSession, runtime: RuntimeDep, response: Response) -> CustomerPublic:
-    """Sign up with an email and a password (at least 12 characters, not a common one)."""
-    customer = runtime.accounts.sign_up(db, body.email, body.password)
-    response.headers["Location"] = "/v1/me/profile"
-    return CustomerPublic(id=customer.id, created_at=customer.created_at)
+def create_customer(body: SignUp, request: Request, db: DbSession, runtime: RuntimeDep) -> SignUpAccepted:
+    """Sign up with an email and a password (at least 12 characters, not a common one).
+
+    The answer is the same whether or not the address has an account: a new account gets a
+    verification code by email (`POST /v1/customers/verify`); the owner of an existing one (or of an
+    address that looks like this one) is told someone tried. An unverified account may log in, but
+    its email is not given to brands until it is confirmed."""
+    runtime.verification.sign_up(db, body.email, body.password, address=client_address(request))
+    return SignUpAccepted()
+
+
+_BAD_CODE = "The code is wrong (`invalid-code`), used (`code-used`) or expired (`code-expired`)"
+
+
+@router.post(
+    "/customers/verify",
+    operation_id="verifyEmail",
+    responses={
+        **_PROBLEMS,
+        400: {"description": _BAD_CODE},
+        409: {"description": "A pending new address was taken by another account meanwhile (`email-taken`)"},
+        429: {"description": "Too many wrong codes from this client address; see Retry-After"},
+    },
+)
+def verify_email(
+    body: VerificationCode, request: Request, db: DbSession, runtime: RuntimeDep
+) -> EmailVerified:
+    """Confirm an address with the code emailed to it: the sign-up address, or a new address (which
+    then replaces the old one; the old one is told). Needs no login: the code proves the mailbox."""
+    used = runtime.verification.verify(db, body.code, address=client_address(request))
+    return EmailVerified(purpose=used.purpose.value)
 
 
 @router.post(
@@ -43,9 +84,12 @@ def create_session(
     body: Credentials, request: Request, response: Response, db: DbSession, runtime: RuntimeDep
 ) -> SessionPublic:
     """Log in: returns a bearer token and sets the portal's session cookie."""
-    address = request.client.host if request.client else "unknown"
     issued = runtime.accounts.log_in(
-        db, body.email, body.password, address=address, user_agent=request.headers.get("user-agent")
+        db,
+        body.email,
+        body.password,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
     )
     set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)

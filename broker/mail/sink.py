@@ -1,7 +1,7 @@
 """The development mail sink: each message a `.eml` file under `<data_dir>/mail/`, readable by its
 owner only (the directory is 0700, files 0600), listed and shown by `consentry mail list|show`.
 
-A file is named `<UTC time>-<message id>.eml`, so names sort by time; it is written to a temporary
+A file is named `<UTC time>-<message id>.eml`; it is written to a temporary
 name and renamed, so a retried message replaces its earlier copy instead of doubling it.
 """
 
@@ -65,9 +65,14 @@ def read(path: Path) -> EmailMessage:
 
 
 def listing(directory: Path) -> list[SinkEntry]:
-    """Every filed message, oldest first."""
+    """Every filed message, in the order they were filed."""
     entries = []
-    for path in sorted(directory.glob("*.eml")) if directory.is_dir() else []:
+    paths = (
+        sorted(directory.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        if directory.is_dir()
+        else []
+    )
+    for path in paths:
         message = read(path)
         entries.append(
             SinkEntry(

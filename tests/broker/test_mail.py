@@ -62,7 +62,7 @@ class TestOverSmtp:
     def test_a_message_goes_over_smtp_with_a_text_and_an_html_body(
         self, client: TestClient, runtime: Runtime, smtp: SmtpServer, db: Session
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         message_id = enqueue(runtime, who)
         deliver(runtime)
         sent = smtp.to(ADDRESS)[-1]
@@ -78,7 +78,7 @@ class TestOverSmtp:
     def test_an_event_rolled_back_sends_nothing(
         self, client: TestClient, runtime: Runtime, smtp: SmtpServer
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         deliver(runtime)
         before = len(smtp.messages)
         enqueue(runtime, who, commit=False)
@@ -88,7 +88,7 @@ class TestOverSmtp:
     def test_the_outbox_holds_no_address_or_body_in_clear(
         self, client: TestClient, runtime: Runtime, db: Session
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         message_id = enqueue(runtime, who)
         row = pending(db, message_id)
         assert ADDRESS not in repr(row.model_dump())
@@ -99,7 +99,7 @@ class TestOverSmtp:
     def test_a_temporary_refusal_is_retried_after_the_backoff(
         self, client: TestClient, runtime: Runtime, smtp: SmtpServer, clock: FakeClock, db: Session
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         deliver(runtime)
         before = len(smtp.to(ADDRESS))
         message_id = enqueue(runtime, who)
@@ -118,7 +118,7 @@ class TestOverSmtp:
     def test_a_permanent_refusal_fails_at_once_and_drops_the_contents(
         self, client: TestClient, runtime: Runtime, smtp: SmtpServer, db: Session
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         deliver(runtime)
         message_id = enqueue(runtime, who)
         smtp.refuse.append("550 5.1.1 no such user")
@@ -129,7 +129,7 @@ class TestOverSmtp:
         assert db.get(VaultSecret, (who, secret_label(message_id))) is None
 
     def test_a_leased_message_is_not_claimed_twice(self, client: TestClient, runtime: Runtime) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         deliver(runtime)
         enqueue(runtime, who)
         first = runtime.mail_delivery.claim(runtime.sessions)
@@ -141,7 +141,7 @@ class TestOverSmtp:
     def test_deleting_the_account_deletes_its_pending_mail(
         self, client: TestClient, runtime: Runtime, db: Session
     ) -> None:
-        token = sign_up(client, ADDRESS)
+        token = sign_up(client, ADDRESS, verify=False)
         who = customer_id(runtime, token)
         enqueue(runtime, who)
         assert client.delete("/v1/me", headers=bearer(token)).status_code == 204
@@ -159,7 +159,7 @@ class TestUnreachableServer:
     def test_an_unreachable_server_is_retried_on_the_schedule_then_the_message_fails(
         self, client: TestClient, runtime: Runtime, clock: FakeClock, db: Session
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         delivery: MailDelivery = dataclasses.replace(runtime.mail_delivery, spread=lambda d: d)
         delivery.deliver_due(runtime.sessions)  # the sign-up's message fails its first try too
         message_id = enqueue(runtime, who)
@@ -189,7 +189,7 @@ class TestAuthenticatedSmtp:
     def test_credentials_in_the_url_log_in_and_stay_secret(
         self, client: TestClient, runtime: Runtime, server: SmtpServer
     ) -> None:
-        who = customer_id(runtime, sign_up(client, ADDRESS))
+        who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
         enqueue(runtime, who)
         deliver(runtime)
         assert server.logins and server.to(ADDRESS)
@@ -204,7 +204,7 @@ def test_settings_refuse_a_url_that_is_not_smtp(tmp_path: Path) -> None:
 def test_without_smtp_mail_is_filed_owner_only_and_the_cli_lists_and_shows_it(
     client: TestClient, runtime: Runtime, settings: Settings
 ) -> None:
-    who = customer_id(runtime, sign_up(client, ADDRESS))
+    who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
     message_id = enqueue(runtime, who)
     deliver(runtime)
     directory = settings.data_dir / "mail"
@@ -230,7 +230,7 @@ def test_without_smtp_mail_is_filed_owner_only_and_the_cli_lists_and_shows_it(
 def test_a_retried_message_replaces_its_file_instead_of_doubling(
     client: TestClient, runtime: Runtime, settings: Settings
 ) -> None:
-    who = customer_id(runtime, sign_up(client, ADDRESS))
+    who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
     enqueue(runtime, who)
     jobs = runtime.mail_delivery.claim(runtime.sessions, limit=10)
     for job in jobs + jobs:  # a worker died after sending; the lease ran out; sent again
@@ -239,7 +239,7 @@ def test_a_retried_message_replaces_its_file_instead_of_doubling(
 
 
 def test_an_unknown_template_is_a_programming_error(client: TestClient, runtime: Runtime) -> None:
-    who = customer_id(runtime, sign_up(client, ADDRESS))
+    who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
     with runtime.sessions() as session, pytest.raises(LookupError, match="no mail template 'nope'"):
         runtime.mail.enqueue(session, who, to=ADDRESS, template="nope", context={})
 
@@ -247,7 +247,7 @@ def test_an_unknown_template_is_a_programming_error(client: TestClient, runtime:
 def test_retention_prunes_old_delivered_rows(
     client: TestClient, runtime: Runtime, clock: FakeClock, db: Session
 ) -> None:
-    who = customer_id(runtime, sign_up(client, ADDRESS))
+    who = customer_id(runtime, sign_up(client, ADDRESS, verify=False))
     message_id = enqueue(runtime, who)
     deliver(runtime)
     clock.advance(days=31)
