@@ -25,6 +25,7 @@ from broker.api import (
     offers,
     problems,
     receipts,
+    recovery,
     retention,
     security,
     value,
@@ -100,6 +101,7 @@ def create_app(
     app.include_router(me.router)
     app.include_router(email.router)
     app.include_router(security.router)
+    app.include_router(recovery.router)
     app.include_router(brand.router)
     app.include_router(offers.router)
     app.include_router(audit.router)

@@ -44,6 +44,8 @@ from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
+from broker.recovery import Recovery
+from broker.security_mail import SecurityMail
 from broker.settings import Settings
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
@@ -88,6 +90,7 @@ class Runtime:
     activity: SecurityActivity
     customer_sessions: CustomerSessions
     password_changes: PasswordChanges
+    recovery: Recovery
     profiles: CustomerProfiles
     oauth: OAuthServices
     offers: Offers
@@ -204,6 +207,16 @@ def build_runtime(
         wrong_codes_per_address=settings.verify_max_failures,
         clock=clock,
     )
+    password_changes = PasswordChanges(
+        passwords=passwords,
+        throttle=throttle,
+        sessions=customer_sessions,
+        activity=activity,
+        vault=vault,
+        blind_key=keys.blind_index_key(),
+        max_failures=settings.login_max_failures_account,
+    )
+    activity.listeners.append(SecurityMail(vault=vault, mail=mail))
     committer = GroupCommitter(
         max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
     )
@@ -216,15 +229,8 @@ def build_runtime(
         accounts=accounts,
         activity=activity,
         customer_sessions=customer_sessions,
-        password_changes=PasswordChanges(
-            passwords=passwords,
-            throttle=throttle,
-            sessions=customer_sessions,
-            activity=activity,
-            vault=vault,
-            blind_key=keys.blind_index_key(),
-            max_failures=settings.login_max_failures_account,
-        ),
+        password_changes=password_changes,
+        recovery=_recovery(settings, clock, accounts, mail, password_changes),
         profiles=profiles,
         oauth=oauth,
         offers=offers,
@@ -258,5 +264,29 @@ def build_runtime(
         renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),
+        clock=clock,
+    )
+
+
+def _recovery(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    accounts: Accounts,
+    mail: Mail,
+    passwords: PasswordChanges,
+) -> Recovery:
+    """Password resets and sign-in links, with their own code lifetime and limits."""
+    window = timedelta(seconds=settings.recovery_window_seconds)
+    return Recovery(
+        accounts=accounts,
+        codes=EmailCodes(clock=clock, ttl=timedelta(seconds=settings.recovery_code_ttl_seconds)),
+        mail=mail,
+        throttle=Throttle(window=window, lockout=window, clock=clock),
+        sessions=passwords.sessions,
+        passwords=passwords,
+        activity=passwords.activity,
+        mails_per_address=settings.recovery_mails_per_address,
+        requests_per_client=settings.recovery_requests_per_client,
+        max_failures=settings.recovery_max_failures,
         clock=clock,
     )

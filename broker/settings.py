@@ -144,6 +144,24 @@ class Settings(BaseSettings):
     verify_max_failures: int = Field(
         default=10, ge=1, description="wrong verification codes per client address before 429"
     )
+    recovery_code_ttl_seconds: int = Field(
+        default=15 * 60, ge=60, le=3600, description="how long a password-reset code or a sign-in link works"
+    )
+    recovery_window_seconds: int = Field(
+        default=3600, ge=60, description="the window the password-reset and sign-in-link limits count in"
+    )
+    recovery_mails_per_address: int = Field(
+        default=5,
+        ge=1,
+        description="reset and sign-in-link messages sent to one email address per window; further "
+        "requests are answered the same but send nothing (earlier messages keep working)",
+    )
+    recovery_requests_per_client: int = Field(
+        default=20, ge=1, description="reset and sign-in-link requests per client address per window (429)"
+    )
+    recovery_max_failures: int = Field(
+        default=10, ge=1, description="wrong reset or sign-in codes per client address before 429"
+    )
 
     @field_validator("smtp_url")
     @classmethod

@@ -101,7 +101,7 @@ class EmailVerification:
         key = self._key("verify-address", address, self.wrong_codes_per_address)
         self._check(session, key, "too many wrong codes from your network")
         try:
-            row = self.codes.redeem(session, code)
+            row = self.codes.redeem(session, code, purposes=(CodePurpose.SIGN_UP, CodePurpose.CHANGE))
         except CodeRejected:
             self.throttle.record_failure(session, [key])
             raise

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -70,12 +70,13 @@ class EmailCodes:
         session.flush()
         return row, code
 
-    def redeem(self, session: Session, code: str) -> EmailCode:
-        """Use a code once: the row it names, now marked used; CodeRejected when it is unknown, used
-        or expired (each with its own problem type and a message that says what to do)."""
+    def redeem(self, session: Session, code: str, *, purposes: Collection[CodePurpose]) -> EmailCode:
+        """Use a code once: the row it names, now marked used; CodeRejected when it is unknown, for
+        another purpose (a reset code does not verify an address), used or expired (each with its own
+        problem type and a message that says what to do)."""
         digest = secret_digest(normalise_code(code))
         row = session.exec(select(EmailCode).where(EmailCode.code_hash == digest)).first()
-        if row is None or not hmac.compare_digest(row.code_hash, digest):
+        if row is None or not hmac.compare_digest(row.code_hash, digest) or row.purpose not in purposes:
             raise CodeRejected("this code is not valid; check it against the newest message we sent you")
         if row.used_at is not None:
             raise CodeRejected("this code was already used; each code works once", slug="code-used")
@@ -86,3 +87,13 @@ class EmailCodes:
         row.used_at = self.clock()
         session.add(row)
         return row
+
+    def withdraw(self, session: Session, customer_id: UUID, purposes: Collection[CodePurpose]) -> None:
+        """Every unused code of the customer for these purposes stops working (after a reset, say)."""
+        session.exec(
+            delete(EmailCode).where(
+                col(EmailCode.customer_id) == customer_id,
+                col(EmailCode.purpose).in_(list(purposes)),
+                col(EmailCode.used_at).is_(None),
+            )
+        )

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
-from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie
+from broker.accounts.models import CustomerSession
+from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, current_session
 from broker.api.security_schemas import (
     ActiveSessionPage,
     ActiveSessionPublic,
@@ -19,6 +20,9 @@ from broker.api.security_schemas import (
 )
 
 router = APIRouter(prefix="/v1/me", tags=["security"])
+
+# Who may change the password: swap `current_session` for a step-up dependency here.
+PasswordChangeAuth = Annotated[CustomerSession, Depends(current_session)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in, or the session has ended"},
@@ -100,7 +104,7 @@ def security_activity(
     },
 )
 def change_password(
-    body: PasswordChange, current: CurrentSession, db: DbSession, runtime: RuntimeDep
+    body: PasswordChange, current: PasswordChangeAuth, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """Change the password: the current one is required, the new one follows the sign-up rules. Every
     other session ends; this one stays."""
