@@ -35,6 +35,7 @@ from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
 from broker.portal import password as portal_password
+from broker.portal import recovery as portal_recovery
 from broker.portal import routes as portal_routes
 from broker.portal import sessions as portal_sessions
 from broker.runtime import Runtime, build_runtime
@@ -116,6 +117,7 @@ def create_app(
     app.include_router(portal_routes.router)
     app.include_router(portal_sessions.router)
     app.include_router(portal_password.router)
+    app.include_router(portal_recovery.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -35,7 +35,7 @@ from broker.accounts.models import CodePurpose, Customer, EmailCode
 from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.sessions import CustomerSessions
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import CodeRejected, TooManyAttempts
+from broker.errors import CodeRejected, TooManyAttempts, ValidationFailed
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -98,8 +98,12 @@ class Recovery:
         row = self._redeem(session, code, CodePurpose.PASSWORD_RESET, address)
         customer = session.get(Customer, row.customer_id)
         assert customer is not None  # codes cascade with their account
-        # A weak password is a 422 that rolls everything back, the code's use included: it still works.
-        self.passwords.set_password(session, customer, new_password, pointer="/new_password")
+        try:
+            self.passwords.set_password(session, customer, new_password, pointer="/new_password")
+        except ValidationFailed:
+            row.used_at = None  # a weak new password does not use the code up: try a stronger one
+            session.add(row)
+            raise
         self.sessions.end_all(session, customer.id)
         self.codes.withdraw(session, customer.id, [CodePurpose.PASSWORD_RESET, CodePurpose.SIGN_IN])
         login = ThrottleKey(customer.email_index, 1, 1)

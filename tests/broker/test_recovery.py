@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from mail_support import code_in, deliver, last_message, sink_messages, text_of
 from support import STRONG_PASSWORD, FakeClock, RecordedSleep, bearer, log_in, sign_up
 
+from broker.portal.pages import CSRF_COOKIE
 from broker.runtime import Runtime
 
 NEW_PASSWORD = "quartz-heron-mitten-47-orchard"
@@ -269,3 +270,52 @@ def test_important_changes_are_told_by_mail(client: TestClient, runtime: Runtime
     assert subjects == ["New sign-in to your Consentry account", "Your Consentry password was changed"]
     new_device = sink_messages(runtime.settings.data_dir, OWNER)[before]
     assert "Mobile Safari on iOS" in text_of(new_device) and "/portal/sessions" in text_of(new_device)
+
+
+def portal_post(client: TestClient, path: str, **form: str) -> Any:
+    data = {"csrf_token": client.cookies.get(CSRF_COOKIE) or "", **form}
+    return client.post(path, data=data, follow_redirects=False)
+
+
+def test_the_portal_resets_a_forgotten_password(client: TestClient, runtime: Runtime) -> None:
+    sign_up(client, OWNER)
+    login = client.get("/portal/login")
+    assert 'href="/portal/password-reset"' in login.text
+    page = client.get("/portal/password-reset")
+    assert page.status_code == 200 and "Send me a code" in page.text
+    asked = portal_post(client, "/portal/password-reset", email=OWNER)
+    assert asked.status_code == 200 and "is on its way" in asked.text
+    unknown = portal_post(client, "/portal/password-reset", email="nobody@example.org")
+    assert unknown.text.replace("nobody@example.org", OWNER) == asked.text.replace(
+        "nobody@example.org", OWNER
+    )
+    code = reset_code(runtime)
+    from_link = client.get("/portal/password-reset", params={"code": code})
+    assert f'value="{code}"' in from_link.text
+    weak = portal_post(client, "/portal/password-reset/complete", code=code, new_password="password1234")
+    assert weak.status_code == 422 and 'aria-invalid="true"' in weak.text
+    done = portal_post(client, "/portal/password-reset/complete", code=code, new_password=NEW_PASSWORD)
+    assert done.status_code == 200 and "Your password is reset" in done.text
+    used = portal_post(client, "/portal/password-reset/complete", code=code, new_password=NEW_PASSWORD)
+    assert used.status_code == 400 and "already used" in used.text
+    forged = client.post("/portal/password-reset", data={"csrf_token": "forged", "email": OWNER})
+    assert forged.status_code == 403
+    log_in(client, OWNER, NEW_PASSWORD)
+
+
+def test_the_portal_signs_in_by_link_and_opening_it_alone_uses_nothing(
+    client: TestClient, runtime: Runtime
+) -> None:
+    sign_up(client, OWNER)
+    client.get("/portal/sign-in")
+    asked = portal_post(client, "/portal/sign-in/request", email=OWNER)
+    assert asked.status_code == 200 and "sign-in link is on its way" in asked.text
+    code = code_in(last_message(runtime, OWNER))
+    for _ in range(2):  # a mail scanner opening the link first does not use it up
+        opened = client.get("/portal/sign-in", params={"code": code})
+        assert opened.status_code == 200 and "Press the button to sign in" in opened.text
+    signed_in = portal_post(client, "/portal/sign-in", code=code, next="/portal/sessions")
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/portal/sessions"
+    assert client.get("/portal/sessions").status_code == 200
+    again = portal_post(client, "/portal/sign-in", code=code)
+    assert again.status_code == 400 and "already used" in again.text
