@@ -32,6 +32,7 @@ from broker.api import (
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import email_pages
 from broker.portal import routes as portal_routes
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
@@ -108,6 +109,7 @@ def create_app(
     app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
+    app.include_router(email_pages.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)
