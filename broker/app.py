@@ -34,6 +34,7 @@ from broker.api import (
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import email_pages
 from broker.portal import password as portal_password
 from broker.portal import recovery as portal_recovery
 from broker.portal import routes as portal_routes
@@ -115,6 +116,7 @@ def create_app(
     app.include_router(retention.auditor_router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
+    app.include_router(email_pages.router)
     app.include_router(portal_sessions.router)
     app.include_router(portal_password.router)
     app.include_router(portal_recovery.router)

@@ -16,10 +16,11 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 from fastapi.testclient import TestClient
-from support import free_port
+from support import STRONG_PASSWORD, free_port
 
 from broker.accounts.addresses import canonical
 from broker.mail import sink
@@ -148,6 +149,18 @@ def confirm_email(client: TestClient, email: str) -> None:
     code = last_code(runtime_of(client), email)
     response = client.post("/v1/customers/verify", json={"code": code})
     assert response.status_code == 200, response.text
+
+
+def sign_up_over_http(
+    http: httpx.Client, data_dir: Path, email: str, password: str = STRONG_PASSWORD
+) -> None:
+    """Sign up on a server running in another process (whose data directory is `data_dir` and whose
+    mail goes to the `.eml` sink) and confirm the address with the code its worker files."""
+    before = len(sink_messages(data_dir, email))
+    assert http.post("/v1/customers", json={"email": email, "password": password}).status_code == 202
+    code = code_in(wait_for_message(data_dir, email, count=before + 1))
+    verified = http.post("/v1/customers/verify", json={"code": code})
+    assert verified.status_code == 200, verified.text
 
 
 def wait_for_message(data_dir: Path, to: str, *, count: int = 1, timeout: float = 15.0) -> EmailMessage:
