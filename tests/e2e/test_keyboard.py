@@ -4,10 +4,9 @@ revoking it is reachable with Tab, in a sensible order, with a visible focus rin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
-from browser_support import serious_violations
+from browser_support import serious_violations, tab_to
 from mail_support import sign_up_over_http
 from oauth_support import (
     BrandCredentials,
@@ -23,28 +22,6 @@ from playwright.sync_api import Page, expect
 from support import STRONG_PASSWORD
 
 EMAIL = "ada@example.org"
-
-# What the focused element is called (its label, text or value) and whether its focus ring shows.
-_FOCUSED = """() => {
-  const e = document.activeElement;
-  const label = (e.labels && e.labels[0] && e.labels[0].innerText) || e.getAttribute('aria-label')
-    || e.innerText || e.value || '';
-  const style = getComputedStyle(e);
-  const ring = style.outlineStyle !== 'none' && style.outlineWidth !== '0px';
-  return {name: label.trim(), tag: e.tagName, ring: ring};
-}"""
-
-
-def tab_to(page: Page, name: str, visited: list[str], *, limit: int = 40) -> None:
-    """Press Tab until the element called `name` has the focus; every stop must show its focus ring."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        focused: dict[str, Any] = page.evaluate(_FOCUSED)
-        visited.append(focused["name"])
-        assert focused["ring"], f"no visible focus on {focused} after {visited[-8:]}"
-        if focused["name"] == name or focused["name"].startswith(name + "\n"):
-            return
-    raise AssertionError(f"Tab never reached {name!r}; it went through {visited[-limit:]}")
 
 
 def test_a_customer_does_everything_with_the_keyboard_alone(
