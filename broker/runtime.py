@@ -74,6 +74,7 @@ def mail_transport(settings: Settings) -> Transport:
         settings.smtp_url.get_secret_value(),
         starttls=settings.smtp_starttls,
         timeout=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_ca_file,
     )
 
 

@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "smtp+starttls://… or smtps://… (implicit TLS); unset: .eml files under <data_dir>/mail/",
     )
     smtp_starttls: bool = Field(default=False, description="upgrade smtp:// connections with STARTTLS")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs to trust for the SMTP server's TLS certificate (a relay with a "
+        "private CA); default: the system's",
+    )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="per SMTP connection")
     mail_from: str = Field(
         default="Consentry <no-reply@localhost>", max_length=200, description="the From of every message"

@@ -5,6 +5,8 @@ go through the customer's mailbox (sign-up verification, password reset, sign-in
 from __future__ import annotations
 
 import re
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -74,11 +76,37 @@ class _Handler:
         return "250 Message accepted"
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and its key), made by the openssl command: (cert.pem, key.pem)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 @contextmanager
-def running_smtp(*, credentials: tuple[str, str] | None = None) -> Iterator[SmtpServer]:
-    """An SMTP server on 127.0.0.1 (with AUTH over plain text when `credentials` are given); stopped after."""
+def running_smtp(
+    *,
+    credentials: tuple[str, str] | None = None,
+    tls: str = "none",
+    certificate: tuple[Path, Path] | None = None,
+) -> Iterator[SmtpServer]:
+    """An SMTP server on 127.0.0.1, stopped after: with AUTH when `credentials` are given, and TLS
+    (`tls`: "starttls" required, or "implicit") with `certificate` (cert.pem, key.pem)."""
     server, lock = SmtpServer(free_port()), threading.Lock()
     options: dict[str, Any] = {}
+    if tls != "none":
+        assert certificate is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        if tls == "starttls":
+            options |= {"tls_context": context, "require_starttls": True}
+        else:
+            options |= {"ssl_context": context}
     if credentials is not None:
 
         def authenticate(smtp: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
@@ -90,7 +118,12 @@ def running_smtp(*, credentials: tuple[str, str] | None = None) -> Iterator[Smtp
                 server.logins.append(data.login.decode())
             return AuthResult(success=ok)
 
-        options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+        # aiosmtpd sees TLS only when it did the STARTTLS itself: over implicit TLS it must not insist
+        options |= {
+            "authenticator": authenticate,
+            "auth_required": True,
+            "auth_require_tls": tls == "starttls",
+        }
     # AUTH without TLS (on loopback, in a test): aiosmtpd's warning is filtered in pyproject.toml
     controller = Controller(_Handler(server, lock), hostname="127.0.0.1", port=server.port, **options)
     controller.start()

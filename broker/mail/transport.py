@@ -50,10 +50,12 @@ class SmtpTransport:
     password: str | None = None
     timeout: float = 10.0
     local_hostname: str = "localhost"
-    ssl_context: ssl.SSLContext | None = None
+    ca_file: Path | None = None  # None: the system's CAs
 
     @classmethod
-    def from_url(cls, url: str, *, starttls: bool = False, timeout: float = 10.0) -> SmtpTransport:
+    def from_url(
+        cls, url: str, *, starttls: bool = False, timeout: float = 10.0, ca_file: Path | None = None
+    ) -> SmtpTransport:
         """A transport for an `smtp://`, `smtp+starttls://` or `smtps://` URL (see the module docstring)."""
         parts = urlsplit(url)
         if parts.scheme not in SCHEMES or not parts.hostname:
@@ -66,11 +68,13 @@ class SmtpTransport:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             timeout=timeout,
+            ca_file=ca_file,
         )
 
     def send(self, message_id: UUID, message: EmailMessage) -> None:
         """Submit one message; a 5xx refusal is permanent, anything else (4xx, network) is not."""
-        context = self.ssl_context or ssl.create_default_context()
+        # The server's certificate and name are checked (the default context), against `ca_file` if set.
+        context = ssl.create_default_context(cafile=self.ca_file)
         try:
             smtp = (
                 smtplib.SMTP_SSL(

@@ -72,7 +72,9 @@ def verify(
         return response
     if session is not None:
         target = safe_next(next_path)
-        return RedirectResponse(target if target != "/portal/" else "/portal/account/email?confirmed=1", 303)
+        if target in ("/portal/", "/portal/account/email"):
+            target = "/portal/account/email?confirmed=1"
+        return RedirectResponse(target, status_code=303)
     target = f"/portal/login?confirmed=1&next={quote(safe_next(next_path), safe='')}"
     return RedirectResponse(target, status_code=303)
 

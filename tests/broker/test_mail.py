@@ -8,19 +8,19 @@ import dataclasses
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from mail_support import SmtpServer, deliver, running_smtp, sink_messages, text_of
+from mail_support import SmtpServer, deliver, running_smtp, self_signed_certificate, sink_messages, text_of
 from sqlmodel import Session, select
 from support import FakeClock, bearer, free_port, make_settings, sign_up
 from typer.testing import CliRunner
 
 from broker.cli import app as cli
-from broker.mail.delivery import LEASE, RETRY_DELAYS, MailDelivery
+from broker.mail.delivery import LEASE, RETRY_DELAYS, MailDelivery, Outgoing
 from broker.mail.models import MailMessage, MailStatus, secret_label
-from broker.runtime import Runtime
+from broker.runtime import Runtime, mail_transport
 from broker.settings import Settings
 from vault.models import VaultSecret
 
@@ -194,6 +194,42 @@ class TestAuthenticatedSmtp:
         deliver(runtime)
         assert server.logins and server.to(ADDRESS)
         assert "p@ss" not in repr(runtime.settings)
+
+
+class TestTls:
+    """STARTTLS and implicit TLS against the in-process server, with a certificate the test makes; the
+    server's certificate is checked (trusted through CONSENTRY_SMTP_CA_FILE), and credentials go only
+    inside TLS."""
+
+    @pytest.fixture
+    def certificate(self, tmp_path: Path) -> tuple[Path, Path]:
+        (tmp_path / "tls").mkdir()
+        return self_signed_certificate(tmp_path / "tls")
+
+    @pytest.mark.parametrize(("tls", "scheme"), [("starttls", "smtp+starttls"), ("implicit", "smtps")])
+    def test_mail_goes_inside_tls_to_a_trusted_server(
+        self, tmp_path: Path, runtime: Runtime, certificate: tuple[Path, Path], tls: str, scheme: str
+    ) -> None:
+        with running_smtp(credentials=("mailer", "secret"), tls=tls, certificate=certificate) as server:
+            settings = make_settings(
+                tmp_path, "sqlite://", smtp_url=f"{scheme}://mailer:secret@127.0.0.1:{server.port}",
+                smtp_ca_file=certificate[0],
+            )  # fmt: skip
+            delivery = dataclasses.replace(runtime.mail_delivery, transport=mail_transport(settings))
+            job = Outgoing(uuid4(), uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
+            assert delivery.send(job) is None
+            assert server.logins == ["mailer"] and server.to(ADDRESS)
+
+    def test_an_untrusted_certificate_is_refused_and_retried_later(
+        self, tmp_path: Path, runtime: Runtime, certificate: tuple[Path, Path]
+    ) -> None:
+        with running_smtp(tls="implicit", certificate=certificate) as server:
+            settings = make_settings(tmp_path, "sqlite://", smtp_url=f"smtps://127.0.0.1:{server.port}")
+            delivery = dataclasses.replace(runtime.mail_delivery, transport=mail_transport(settings))
+            job = Outgoing(uuid4(), uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
+            refused = delivery.send(job)
+            assert refused is not None and not refused.permanent
+            assert server.messages == []
 
 
 def test_settings_refuse_a_url_that_is_not_smtp(tmp_path: Path) -> None:
