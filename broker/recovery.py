@@ -95,9 +95,7 @@ class Recovery:
     ) -> Customer:
         """Set a new password with a reset code: every session ends, every other outstanding code is
         withdrawn, and the owner is told. 400 for a wrong, used or expired code (counted)."""
-        row = self._redeem(session, code, CodePurpose.PASSWORD_RESET, address)
-        customer = session.get(Customer, row.customer_id)
-        assert customer is not None  # codes cascade with their account
+        row, customer = self._redeem(session, code, CodePurpose.PASSWORD_RESET, address)
         try:
             self.passwords.set_password(session, customer, new_password, pointer="/new_password")
         except ValidationFailed:
@@ -118,7 +116,7 @@ class Recovery:
     ) -> IssuedSession:
         """Open a session with a sign-in link's code (other outstanding links are withdrawn). 400 for
         a wrong, used or expired code (counted per client address); the password throttle is not asked."""
-        row = self._redeem(session, code, CodePurpose.SIGN_IN, address)
+        row, _ = self._redeem(session, code, CodePurpose.SIGN_IN, address)
         self.codes.withdraw(session, row.customer_id, [CodePurpose.SIGN_IN])
         return self.accounts.open_session(
             session,
@@ -128,14 +126,29 @@ class Recovery:
             method="emailed link",
         )
 
-    def _redeem(self, session: Session, code: str, purpose: CodePurpose, address: str) -> EmailCode:
+    def _redeem(
+        self, session: Session, code: str, purpose: CodePurpose, address: str
+    ) -> tuple[EmailCode, Customer]:
+        """Use the code (wrong ones counted per client address) and return it with its account. A
+        code sent to an address the account no longer uses is refused; one that works proves the
+        mailbox, so an unconfirmed address becomes confirmed."""
         key = self._key("wrong-code", address, self.max_failures)
         self._limit(session, key, "wrong codes", count=False)
         try:
-            return self.codes.redeem(session, code, purposes=[purpose])
+            row = self.codes.redeem(session, code, purposes=[purpose])
         except CodeRejected:
             self.throttle.record_failure(session, [key])
             raise
+        customer = session.get(Customer, row.customer_id)
+        assert customer is not None  # codes cascade with their account
+        if row.email_index != customer.email_index:
+            raise CodeRejected(
+                "this code was sent to an address your account no longer uses; ask again", slug="code-expired"
+            )
+        if customer.email_verified_at is None:
+            customer.email_verified_at = self.clock()
+            session.add(customer)
+        return row, customer
 
     def _key(self, kind: str, value: str, limit: int) -> ThrottleKey:
         purpose: Purpose = "code-attempt" if kind == "wrong-code" else "code-request"

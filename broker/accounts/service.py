@@ -39,7 +39,6 @@ class IssuedSession:
 
     session: CustomerSession
     token: str
-    new_device: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +194,7 @@ class Accounts:
         session.flush()
         recorded = ActivityKind.NEW_DEVICE if new_device else kind
         self.activity.record(session, customer_id, recorded, device=device, detail=method)
-        return IssuedSession(session=row, token=token, new_device=new_device)
+        return IssuedSession(session=row, token=token)
 
     def authenticate(self, session: Session, token: str) -> CustomerSession:
         """The live session behind a token, or NotAuthenticated (unknown, forged, revoked, past its
@@ -230,6 +229,7 @@ class Accounts:
         customer.email_verified_at = self.clock()
         session.add(customer)
         self.vault.write(session, customer.id, {"email": email}, replace=False)
+        self.activity.record(session, customer.id, ActivityKind.EMAIL_CHANGED)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
         """Delete the account for good: revoke its grants, shred the vault, end every session, unlink

@@ -322,3 +322,35 @@ def test_the_portal_signs_in_by_link_and_opening_it_alone_uses_nothing(
     assert client.get("/portal/sessions").status_code == 200
     again = portal_post(client, "/portal/sign-in", code=code)
     assert again.status_code == 400 and "already used" in again.text
+
+
+def test_a_code_sent_before_the_address_changed_is_refused(
+    client: TestClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    token = sign_up(client, OWNER)
+    ask_reset(client)
+    old_code = reset_code(runtime)
+    new_address = "ada.lovelace@example.org"
+    changing = client.post("/v1/me/email", json={"email": new_address}, headers=bearer(token))
+    assert changing.status_code == 202, changing.text
+    clock.advance(seconds=1)
+    confirmed = client.post(
+        "/v1/customers/verify", json={"code": code_in(last_message(runtime, new_address))}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    refused = reset(client, old_code)
+    assert refused.status_code == 400 and problem_type(refused) == "code-expired"
+    assert "no longer uses" in refused.json()["detail"]
+    latest = client.get("/v1/me/security-activity", headers=bearer(token)).json()["items"][0]
+    assert latest["kind"] == "email.changed"
+
+
+def test_a_sign_in_link_confirms_an_unconfirmed_address(client: TestClient, runtime: Runtime) -> None:
+    sign_up(client, OWNER, verify=False)
+    client.post("/v1/sign-in-links", json={"email": OWNER})
+    signed_in = client.post(
+        "/v1/sign-in-links/complete", json={"code": code_in(last_message(runtime, OWNER))}
+    )
+    assert signed_in.status_code == 201
+    email = client.get("/v1/me/email", headers=bearer(signed_in.json()["token"])).json()
+    assert email["verified"] is True
