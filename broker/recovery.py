@@ -39,7 +39,16 @@ from broker.errors import CodeRejected, TooManyAttempts, ValidationFailed
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
-__all__ = ["Recovery"]
+__all__ = ["LINK_ACCEPTED", "RESET_ACCEPTED", "Recovery"]
+
+RESET_ACCEPTED = (
+    "If an account uses this address, a message with a code to reset its password is on its way to it; "
+    "the code works once, for 15 minutes."
+)
+LINK_ACCEPTED = (
+    "If an account uses this address, a message with a sign-in link is on its way to it; the link "
+    "works once, for 15 minutes."
+)
 
 Flow = Literal["password-reset", "sign-in"]
 _PURPOSE = {"password-reset": CodePurpose.PASSWORD_RESET, "sign-in": CodePurpose.SIGN_IN}

@@ -12,14 +12,9 @@ from fastapi import APIRouter, Request, Response, status
 
 from broker.api.accounts import client_address
 from broker.api.deps import DbSession, RuntimeDep, set_session_cookie
-from broker.api.recovery_schemas import (
-    LINK_ACCEPTED,
-    RESET_ACCEPTED,
-    PasswordReset,
-    RecoveryAccepted,
-    RecoveryRequest,
-)
+from broker.api.recovery_schemas import PasswordReset, RecoveryAccepted, RecoveryRequest
 from broker.api.schemas import SessionPublic, VerificationCode
+from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

@@ -7,15 +7,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from broker.accounts import passwords
 from broker.api.schemas import VerificationCode
 
-RESET_ACCEPTED = (
-    "If an account uses this address, a message with a code to reset its password is on its way to it; "
-    "the code works once, for 15 minutes."
-)
-LINK_ACCEPTED = (
-    "If an account uses this address, a message with a sign-in link is on its way to it; the link "
-    "works once, for 15 minutes."
-)
-
 
 class RecoveryRequest(BaseModel):
     """The address of the account."""

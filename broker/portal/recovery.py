@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
-from broker.api.accounts import client_address
 from broker.api.deps import DbSession, RuntimeDep
-from broker.api.recovery_schemas import LINK_ACCEPTED, RESET_ACCEPTED
 from broker.errors import BrokerError
+from broker.portal.email_pages import client_address
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
+from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
