@@ -4,17 +4,20 @@ and absolute timeouts."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from oauth_support import portal_login
 from sqlmodel import Session, select
-from support import FakeClock, bearer, log_in, sign_up
+from support import STRONG_PASSWORD, FakeClock, bearer, log_in, make_settings, new_database_url, sign_up
 
 from broker.accounts.devices import UNKNOWN_DEVICE, device_label
 from broker.accounts.models import CustomerSession
+from broker.db import alembic_config
 from broker.portal.pages import CSRF_COOKIE
-from broker.runtime import Runtime
+from broker.runtime import Runtime, build_runtime
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 IPHONE = (
@@ -236,3 +239,23 @@ def test_the_portal_pages_send_a_visitor_to_log_in(client: TestClient) -> None:
     for path in ("/portal/sessions", "/portal/security-activity", "/portal/password"):
         response = client.get(path, follow_redirects=False)
         assert response.status_code == 303 and response.headers["location"].startswith("/portal/login?next=")
+
+
+def test_migration_0015_fills_last_seen_and_device_of_sessions_open_before_it(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    config = alembic_config(url)
+    command.upgrade(config, "head")
+    built = build_runtime(make_settings(tmp_path / "var", url), clock=FakeClock())
+    try:
+        with built.sessions() as session:
+            customer = built.accounts.sign_up(session, "ada@example.org", STRONG_PASSWORD, verified=True)
+            issued = built.accounts.open_session(session, customer.id, user_agent=FIREFOX)
+            session_id, opened = issued.session.id, issued.session.created_at
+            session.commit()
+        command.downgrade(config, "0013")
+        command.upgrade(config, "head")
+        with built.sessions() as session:
+            row = session.get(CustomerSession, session_id)
+            assert row is not None and (row.last_seen_at, row.device) == (opened, UNKNOWN_DEVICE)
+    finally:
+        built.engine.dispose()
