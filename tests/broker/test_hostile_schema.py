@@ -45,15 +45,18 @@ from broker.runtime import build_runtime
 # the audit log as it stands; a rule across fields (a cash value needs an amount and a currency; the
 # login email cannot be removed; a grant is narrowed only to a subset of what it holds that keeps
 # the offer's required fields), against a catalogue (ISO 4217 currencies) or the world (a
-# password that is not a common one; a webhook host that resolves to public addresses only).
+# password that is not a common one; a webhook host that resolves to public addresses only; an
+# address that is not already the account's), or a secret only a mailbox holds (an emailed code).
 STATE_DEPENDENT = {
     "422": [
         "listBrandGrants", "getBrandAccessLog", "listOffers", "listWebhooks", "listMyGrants",
         "getMyAccessLog", "listMyReceipts", "getMyValue", "getDeletionReport", "listBrandGrantReceipts",
         "listWebhookDeliveries", "publishOffer", "reviseOffer", "replaceMyProfile", "updateMyProfile",
-        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant",
+        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "changeEmail",
     ],
-    "400": ["listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt"],
+    "400": [
+        "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",
+    ],
 }  # fmt: skip
 ACCEPTED = ["2XX", "3XX", "401", "403", "404", "409", "429"]
 
