@@ -33,6 +33,7 @@ from broker.accounts.models import Customer, EmailCode
 from broker.accounts.passwords import Passwords
 from broker.consent.authorization import UNCONFIRMED_EMAIL
 from broker.runtime import Runtime
+from vault.blind_index import blind_token
 
 PROBLEMS = "https://consentry.dev/problems/"
 FULLWIDTH_U = "\uff55"  # FULLWIDTH LATIN SMALL LETTER U
@@ -354,3 +355,41 @@ class TestBrandsGetOnlyConfirmedAddresses:
         db.commit()
         read = client.get("/v1/profile", headers=bearer(tokens["access_token"])).json()["fields"]
         assert "email" not in read and read["email_verified"] is False
+
+
+class TestOlderAccounts:
+    """Accounts made before migration 0013: no skeleton index, a login index made before case folding."""
+
+    def _as_before(self, db: Session, email: str, runtime: Runtime) -> Customer:
+        (customer,) = [c for c in accounts(db) if c.email_index == runtime.accounts.email_token(email)]
+        customer.email_skeleton = None
+        customer.email_index = blind_token(runtime.accounts.blind_key, "email", email)  # NFC + lower only
+        db.add(customer)
+        db.commit()
+        return customer
+
+    def test_the_next_login_indexes_an_older_account(
+        self, client: TestClient, runtime: Runtime, db: Session
+    ) -> None:
+        sign_up(client, "Stra\u00dfe@example.org")
+        older = self._as_before(db, "Stra\u00dfe@example.org", runtime)
+        assert older.email_index != runtime.accounts.email_token("strasse@example.org")
+        log_in(client, "Stra\u00dfe@example.org")
+        db.refresh(older)
+        assert older.email_index == runtime.accounts.email_token("strasse@example.org")
+        assert older.email_skeleton == runtime.accounts.skeleton_token("strasse@example.org")
+
+    def test_reindexing_indexes_older_accounts_from_their_vault(
+        self, client: TestClient, runtime: Runtime, db: Session
+    ) -> None:
+        sign_up(client, "paypal@example.org")
+        older = self._as_before(db, "paypal@example.org", runtime)
+        assert signup(client, f"p{CYRILLIC_A}ypal@example.org").status_code == 202
+        assert len(accounts(db)) == 2  # unseen: the older account had no skeleton yet
+        with runtime.sessions() as session:
+            assert runtime.accounts.reindex(session) == 1
+            session.commit()
+        db.refresh(older)
+        assert older.email_skeleton == runtime.accounts.skeleton_token("paypal@example.org")
+        with runtime.sessions() as session:
+            assert runtime.accounts.reindex(session) == 0
