@@ -158,6 +158,20 @@ class Accounts:
             found = session.exec(select(Customer).where(Customer.email_index == legacy)).first()
         return found
 
+    def reindex(self, session: Session, limit: int = 500) -> int:
+        """Give up to `limit` accounts made before look-alike skeletons their indexes, from the address
+        in their vault (`consentry accounts reindex-emails`); returns how many were done."""
+        older = session.exec(
+            select(Customer).where(col(Customer.email_skeleton).is_(None)).limit(limit)
+        ).all()
+        for customer in older:
+            email = self.vault.read_stored(session, customer.id, ["email"]).get("email")
+            assert isinstance(email, str)  # an account always has its email
+            self._index_as_now(session, customer, email)
+            session.add(customer)
+        session.flush()
+        return len(older)
+
     def _index_as_now(self, session: Session, customer: Customer, email: str) -> None:
         """After a login (the one moment the address is in clear), bring an older account's indexes
         up to date: its canonical token and its look-alike skeleton."""

@@ -60,18 +60,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_mail_message_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_mail_message_due', ['status', 'next_attempt_at'], unique=False)
 
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('email_skeleton', sa.LargeBinary(length=32), nullable=True))
-        batch_op.add_column(sa.Column('email_verified_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=True))
-        batch_op.create_index(batch_op.f('ix_customer_email_skeleton'), ['email_skeleton'], unique=False)
+    # Plain ALTER TABLE, not a batch: a batch rebuilds `customer` on SQLite, and dropping the old table
+    # would cascade into every table that references it (grants, sessions, …).
+    op.add_column('customer', sa.Column('email_skeleton', sa.LargeBinary(length=32), nullable=True))
+    op.add_column('customer', sa.Column('email_verified_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=True))
+    op.create_index('ix_customer_email_skeleton', 'customer', ['email_skeleton'], unique=False)
 
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customer_email_skeleton'))
-        batch_op.drop_column('email_verified_at')
-        batch_op.drop_column('email_skeleton')
+    # ALTER TABLE … DROP COLUMN (SQLite >= 3.35) rather than a batch rebuild, which would cascade.
+    op.drop_index('ix_customer_email_skeleton', table_name='customer')
+    op.drop_column('customer', 'email_verified_at')
+    op.drop_column('customer', 'email_skeleton')
 
     with op.batch_alter_table('mail_message', schema=None) as batch_op:
         batch_op.drop_index('ix_mail_message_due')

@@ -44,20 +44,20 @@ from broker.runtime import build_runtime
 # something a schema can say: an opaque cursor the API itself must have issued; a position inside
 # the audit log as it stands; a rule across fields (a cash value needs an amount and a currency; the
 # login email cannot be removed; a grant is narrowed only to a subset of what it holds that keeps
-# the offer's required fields; a password change needs the current password; an emailed code must
-# be one we sent, and its new password strong), against a catalogue
+# the offer's required fields; a password change needs the current password), against a catalogue
 # (ISO 4217 currencies) or the world (a password that is not a common one; a webhook host that
-# resolves to public addresses only).
+# resolves to public addresses only; an address that is not already the account's), or a secret
+# only a mailbox holds (an emailed code; with a reset, a new password strong enough).
 STATE_DEPENDENT = {
     "422": [
         "listBrandGrants", "getBrandAccessLog", "listOffers", "listWebhooks", "listMyGrants",
         "getMyAccessLog", "listMyReceipts", "getMyValue", "getDeletionReport", "listBrandGrantReceipts",
         "listWebhookDeliveries", "publishOffer", "reviseOffer", "replaceMyProfile", "updateMyProfile",
-        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "listMySessions",
+        "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "changeEmail", "listMySessions",
         "listMySecurityActivity", "changeMyPassword", "requestPasswordReset", "requestSignInLink",
     ],
     "400": [
-        "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt",
+        "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",
         "completeSignInLink",
     ],
     "400 422": ["completePasswordReset"],
