@@ -354,3 +354,14 @@ def test_a_sign_in_link_confirms_an_unconfirmed_address(client: TestClient, runt
     assert signed_in.status_code == 201
     email = client.get("/v1/me/email", headers=bearer(signed_in.json()["token"])).json()
     assert email["verified"] is True
+
+
+def test_a_reset_lifts_the_accounts_login_lock(client: TestClient, runtime: Runtime) -> None:
+    sign_up(client, OWNER)
+    for i in range(runtime.settings.login_max_failures_account):
+        client.post("/v1/sessions", json={"email": OWNER, "password": f"guess-{i}-tries-hard"})
+    locked = client.post("/v1/sessions", json={"email": OWNER, "password": STRONG_PASSWORD})
+    assert locked.status_code == 429
+    ask_reset(client)
+    assert reset(client, reset_code(runtime)).status_code == 204
+    log_in(client, OWNER, NEW_PASSWORD)
