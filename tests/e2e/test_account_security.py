@@ -121,6 +121,10 @@ def test_a_session_ended_from_another_browser_dies_at_once(
         expect(page.get_by_role("heading", level=1)).to_have_text("Security activity")
         expect(page.get_by_text("Logged out remotely")).to_be_visible()
         assert serious_violations(page) == []
+        visited.clear()
+        tab_to(page, "change your password", visited)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Change your password")
     finally:
         phone_context.close()
 
