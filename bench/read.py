@@ -29,6 +29,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import statistics
@@ -108,6 +109,17 @@ def server(data_dir: Path, database_url: str) -> Iterator[str]:
         log.close()
 
 
+def _mailed_code(data_dir: Path) -> str:
+    """The verification code the server's mail worker files under <data_dir>/mail/ (no SMTP here)."""
+    for _ in range(300):
+        for path in sorted((data_dir / "mail").glob("*.eml")):
+            found = re.search(r"\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}\b", path.read_text())
+            if found:
+                return found.group(0)
+        time.sleep(0.05)
+    raise RuntimeError(f"no verification mail under {data_dir / 'mail'}")
+
+
 def seed(base: str, data_dir: Path, database_url: str) -> tuple[str, tuple[str, str]]:
     """A profile access token for one consenting customer, and the brand's credentials."""
     env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url}
@@ -124,6 +136,7 @@ def seed(base: str, data_dir: Path, database_url: str) -> tuple[str, tuple[str, 
             "/v1/offers", json=OFFER, headers={"Authorization": f"Bearer {cc.json()['access_token']}"}
         ).json()
         http.post("/v1/customers", json={"email": "bench@example.org", "password": PASSWORD})
+        http.post("/v1/customers/verify", json={"code": _mailed_code(data_dir)})
         token = http.post("/v1/sessions", json={"email": "bench@example.org", "password": PASSWORD}).json()[
             "token"
         ]

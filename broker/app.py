@@ -18,6 +18,7 @@ from broker.api import (
     audit,
     brand,
     contract,
+    email,
     factors,
     health,
     me,
@@ -25,7 +26,9 @@ from broker.api import (
     offers,
     problems,
     receipts,
+    recovery,
     retention,
+    security,
     signin,
     value,
     webhooks,
@@ -33,8 +36,12 @@ from broker.api import (
 from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import email_pages
+from broker.portal import password as portal_password
+from broker.portal import recovery as portal_recovery
 from broker.portal import routes as portal_routes
 from broker.portal import security as portal_security
+from broker.portal import sessions as portal_sessions
 from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
@@ -67,6 +74,7 @@ def create_app(
             (settings.audit_checkpoint_interval_seconds, runtime.checkpoints.sign_periodically),
             (settings.lifecycle_interval_seconds, runtime.lifecycle.sweep_periodically),
             (settings.webhook_interval_seconds, runtime.webhook_delivery.deliver_periodically),
+            (settings.mail_interval_seconds, runtime.mail_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
         runtime.committer.start(sessions)
@@ -99,6 +107,9 @@ def create_app(
     app.include_router(signin.router)
     app.include_router(factors.router)
     app.include_router(me.router)
+    app.include_router(email.router)
+    app.include_router(security.router)
+    app.include_router(recovery.router)
     app.include_router(brand.router)
     app.include_router(offers.router)
     app.include_router(audit.router)
@@ -113,6 +124,10 @@ def create_app(
     app.include_router(portal_routes.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_security.router)
+    app.include_router(email_pages.router)
+    app.include_router(portal_sessions.router)
+    app.include_router(portal_password.router)
+    app.include_router(portal_recovery.router)
     app.mount("/portal/static", StaticFiles(directory=str(files("broker.portal") / "static")), name="static")
 
     @app.get("/", include_in_schema=False)

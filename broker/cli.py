@@ -1,4 +1,4 @@
-"""The `consentry` command: serve, migrate, demo, brands, auditors, keys, audit."""
+"""The `consentry` command: serve, migrate, demo, brands, auditors, keys, audit, mail."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
 from broker.demo import seed_demo
 from broker.errors import BrokerError, DatabaseNotMigrated
+from broker.mail import sink
+from broker.mail.transport import sink_directory
 from broker.oauth.clients import register_brand
 from broker.oauth.context import ACCESS_TOKEN_LIFETIME
 from broker.runtime import build_runtime
@@ -35,6 +37,10 @@ auditors_app = typer.Typer(help="Auditors, who may read the whole audit log.", n
 app.add_typer(auditors_app, name="auditors")
 audit_app = typer.Typer(help="The audit log: checkpoints and verification.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+mail_app = typer.Typer(
+    help="Mail filed as .eml under <data_dir>/mail/ (when no SMTP is set).", no_args_is_help=True
+)
+app.add_typer(mail_app, name="mail")
 err = Console(stderr=True)
 
 
@@ -219,6 +225,58 @@ def rotate(
             {"kek_version": report.target_version, "rewrapped": report.rewrapped, "retired": report.retired}
         )
     )
+
+
+accounts_app = typer.Typer(help="Customer accounts.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+
+
+@accounts_app.command("reindex-emails")
+def reindex_emails() -> None:
+    """Index the addresses of accounts made before look-alike detection (each is otherwise indexed at
+    its owner's next login): decrypts each address from the vault, stores only blind tokens."""
+    runtime = build_runtime(Settings())
+    done = 0
+    while True:
+        with runtime.sessions() as session:
+            count = runtime.accounts.reindex(session)
+            session.commit()
+        done += count
+        if count == 0:
+            break
+    typer.echo(json.dumps({"reindexed": done}))
+
+
+@mail_app.command("list")
+def mail_list() -> None:
+    """List the messages in the mail sink, oldest first: id, date, recipient, subject."""
+    settings = Settings()
+    entries = sink.listing(sink_directory(settings.data_dir))
+    if not entries:
+        err.print(f"no messages in {sink_directory(settings.data_dir)}")
+        return
+    table = Table("id", "date", "to", "subject")
+    for entry in entries:
+        table.add_row(entry.id, escape(entry.date), escape(entry.to), escape(entry.subject))
+    Console(width=200).print(table)
+
+
+@mail_app.command("show")
+def mail_show(
+    message_id: Annotated[str, typer.Argument(help="a message id (or its start) from `mail list`")],
+) -> None:
+    """Print one message from the mail sink: its headers and plain-text body."""
+    directory = sink_directory(Settings().data_dir)
+    try:
+        message = sink.read(sink.find(directory, message_id))
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    for header in ("From", "To", "Date", "Subject"):
+        typer.echo(f"{header}: {message[header]}")
+    body = message.get_body(preferencelist=("plain",))
+    typer.echo("")
+    typer.echo(body.get_content() if body is not None else "")
 
 
 def main() -> None:

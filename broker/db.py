@@ -28,6 +28,7 @@ def import_models() -> None:
     import broker.accounts.models
     import broker.audit.models
     import broker.consent.models
+    import broker.mail.models
     import broker.oauth.models
     import broker.receipts.models
     import broker.value.models

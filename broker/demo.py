@@ -58,7 +58,7 @@ def seed_demo(runtime: Runtime) -> dict[str, Any]:
             ).first()
             is None
         ):
-            customer = runtime.accounts.sign_up(session, DEMO_EMAIL, DEMO_PASSWORD)
+            customer = runtime.accounts.sign_up(session, DEMO_EMAIL, DEMO_PASSWORD, verified=True)
             runtime.vault.write(session, customer.id, DEMO_PROFILE, replace=False)
         brand = session.exec(select(Brand).where(Brand.name == DEMO_BRAND)).first()
         if brand is None:

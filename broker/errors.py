@@ -2,6 +2,7 @@
 
     BrokerError                       root: carries a problem type, a title, an HTTP status and a detail
     ├── MalformedRequest      400     the body is not valid JSON (or not JSON at all); an unparsable parameter
+    ├── CodeRejected          400     an emailed code that is unknown (invalid-code), used or expired
     ├── NotAuthenticated      401     no credentials, or an expired, revoked or forged token
     ├── InvalidCredentials    401     wrong email or password (one answer for both: no enumeration)
     ├── Forbidden             403     authenticated, but not allowed to do this
@@ -9,6 +10,7 @@
     ├── Conflict              409     the request contradicts what exists (e.g. email-taken)
     ├── RequestTooLarge       413     the body is over the configured limit
     ├── ValidationFailed      422     the input is well-formed but not acceptable; `errors` says where
+    │   └── WrongPassword     422     the current password given to change it is wrong (counted: throttled)
     ├── TooManyAttempts       429     throttled; `retry_after` says when to try again
     └── ServiceUnavailable    503     a dependency (the database) is down for a moment
     DatabaseNotMigrated               start-up refusal: the schema is not the newest (not an HTTP error)
@@ -49,6 +51,14 @@ class MalformedRequest(BrokerError):
     """The request body, or a parameter the auditor API needs as a number, could not be parsed."""
 
     slug, title, status = "malformed-request", "Malformed request", 400
+
+
+class CodeRejected(BrokerError):
+    """An emailed one-time code that does not work: `invalid-code`, `code-used` or `code-expired`.
+    Its bookkeeping (the wrong-code count) is kept."""
+
+    slug, title, status = "invalid-code", "Code not accepted", 400
+    keeps_changes = True
 
 
 class NotAuthenticated(BrokerError):
@@ -92,6 +102,13 @@ class ValidationFailed(BrokerError):
     """Well-formed input that is not acceptable; `errors` lists each problem with a JSON pointer."""
 
     slug, title, status = "validation", "Invalid input", 422
+
+
+class WrongPassword(ValidationFailed):
+    """The current password, asked for before changing it, is wrong; the failure is counted."""
+
+    slug = "wrong-password"
+    keeps_changes = True
 
 
 class TooManyAttempts(BrokerError):

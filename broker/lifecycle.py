@@ -1,12 +1,13 @@
 """The lifecycle sweep: records what time alone changes, so it is logged and notified even when no
 request touches the grant (an expiry is enforced on every read either way): grants that expired, and
-deletions that passed their due date without an attestation."""
+deletions that passed their due date without an attestation. It also forgets what has outlived its
+retention (`prunes`: security activity past its period, sessions that can never work again)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
@@ -25,14 +26,18 @@ class Lifecycle:
 
     grants: Grants
     retention: Retention
+    prunes: list[Callable[..., int]] = field(default_factory=list)
 
     def sweep(self, sessions: SessionFactory) -> int:
-        """Settle every grant whose expiry passed, then tell each deletion newly overdue; returns how
-        many grants it recorded something for."""
+        """Settle every grant whose expiry passed, then tell each deletion newly overdue, then prune;
+        returns how many grants it recorded something for."""
         # Expiries first: a grant that lapsed long ago may owe its deletion already.
-        return self._batches(sessions, self.grants.settle_lapsed) + self._batches(
+        moved = self._batches(sessions, self.grants.settle_lapsed) + self._batches(
             sessions, self.retention.tell_overdue
         )
+        for prune in self.prunes:
+            self._batches(sessions, prune)
+        return moved
 
     @staticmethod
     def _batches(sessions: SessionFactory, step: Callable[..., int]) -> int:

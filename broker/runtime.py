@@ -13,13 +13,17 @@ from functools import partial
 
 from sqlalchemy import Engine
 
+from broker.accounts.activity import SecurityActivity
 from broker.accounts.auditors import Auditors
 from broker.accounts.challenges import Challenges
+from broker.accounts.codes import EmailCodes
+from broker.accounts.credentials import PasswordChanges
 from broker.accounts.passkeys import Passkeys
 from broker.accounts.passwords import Passwords
 from broker.accounts.profiles import CustomerProfiles
 from broker.accounts.recovery_codes import RecoveryCodes
 from broker.accounts.service import Accounts
+from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SignIn
 from broker.accounts.throttle import Throttle
 from broker.accounts.totp import Totp
@@ -36,13 +40,21 @@ from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
 from broker.export import CustomerExport
 from broker.lifecycle import Lifecycle
+from broker.mail.delivery import MailDelivery
+from broker.mail.outbox import Mail
+from broker.mail.rendering import Templates
+from broker.mail.sink import EmlSink
+from broker.mail.transport import SmtpTransport, Transport, sink_directory
 from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
+from broker.recovery import Recovery
+from broker.security_mail import SecurityMail
 from broker.settings import Settings
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
+from broker.verification import EmailVerification
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets
@@ -59,6 +71,18 @@ def key_provider(settings: Settings) -> KeyProvider:
     return FileKeyProvider(settings.data_dir / "keys")
 
 
+def mail_transport(settings: Settings) -> Transport:
+    """SMTP when `CONSENTRY_SMTP_URL` is set; otherwise the `.eml` sink under `<data_dir>/mail/`."""
+    if settings.smtp_url is None:
+        return EmlSink(sink_directory(settings.data_dir))
+    return SmtpTransport.from_url(
+        settings.smtp_url.get_secret_value(),
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_ca_file,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Runtime:
     """Everything a request or a command needs, built once."""
@@ -70,6 +94,10 @@ class Runtime:
     vault: Vault
     accounts: Accounts
     signin: SignIn
+    activity: SecurityActivity
+    customer_sessions: CustomerSessions
+    password_changes: PasswordChanges
+    recovery: Recovery
     profiles: CustomerProfiles
     oauth: OAuthServices
     offers: Offers
@@ -88,6 +116,9 @@ class Runtime:
     lifecycle: Lifecycle
     webhooks: Webhooks
     webhook_delivery: WebhookDelivery
+    mail: Mail
+    mail_delivery: MailDelivery
+    verification: EmailVerification
     renewals: Renewals
     retention: Retention
     deletion_reports: DeletionReports
@@ -141,6 +172,11 @@ def build_runtime(
     offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
     grants.listeners.append(value)
+    activity = SecurityActivity(
+        clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
+    )
+    idle_timeout = timedelta(seconds=settings.session_idle_seconds)
+    customer_sessions = CustomerSessions(clock=clock, idle_timeout=idle_timeout, activity=activity)
     accounts = Accounts(
         vault=vault,
         grants=grants,
@@ -149,6 +185,8 @@ def build_runtime(
         throttle=throttle,
         blind_key=keys.blind_index_key(),
         session_ttl=timedelta(seconds=settings.session_ttl_seconds),
+        idle_timeout=idle_timeout,
+        activity=activity,
         slowdown_after=settings.login_slowdown_after,
         max_failures_pair=settings.login_max_failures_pair,
         max_failures_address=settings.login_max_failures_address,
@@ -189,6 +227,32 @@ def build_runtime(
     notices.subscribers.append(webhooks)
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
     renewal_window = timedelta(days=settings.renewal_window_days)
+    mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)
+    signup_window = timedelta(seconds=settings.signup_window_seconds)
+    verification = EmailVerification(
+        accounts=accounts,
+        codes=EmailCodes(clock=clock, ttl=timedelta(seconds=settings.email_code_ttl_seconds)),
+        mail=mail,
+        throttle=Throttle(
+            window=signup_window,
+            lockout=signup_window,
+            max_delay=settings.login_max_delay_seconds,
+            clock=clock,
+        ),
+        sends_per_address=settings.signup_max_per_address,
+        wrong_codes_per_address=settings.verify_max_failures,
+        clock=clock,
+    )
+    password_changes = PasswordChanges(
+        passwords=passwords,
+        throttle=throttle,
+        sessions=customer_sessions,
+        activity=activity,
+        vault=vault,
+        blind_key=keys.blind_index_key(),
+        max_failures=settings.login_max_failures_pair,
+    )
+    activity.listeners.append(SecurityMail(vault=vault, mail=mail))
     committer = GroupCommitter(
         max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
     )
@@ -200,6 +264,10 @@ def build_runtime(
         vault=vault,
         accounts=accounts,
         signin=signin,
+        activity=activity,
+        customer_sessions=customer_sessions,
+        password_changes=password_changes,
+        recovery=_recovery(settings, clock, accounts, mail, password_changes),
         profiles=profiles,
         oauth=oauth,
         offers=offers,
@@ -226,9 +294,40 @@ def build_runtime(
             allow_private=settings.webhooks_allow_private,
             retention=timedelta(days=settings.webhook_retention_days),
         ),
-        lifecycle=Lifecycle(grants, retention),
+        mail=mail,
+        verification=verification,
+        mail_delivery=MailDelivery(
+            clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
+        ),
+        lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
         renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),
+        clock=clock,
+    )
+
+
+def _recovery(
+    settings: Settings,
+    clock: Callable[[], datetime],
+    accounts: Accounts,
+    mail: Mail,
+    passwords: PasswordChanges,
+) -> Recovery:
+    """Password resets and sign-in links, with their own code lifetime and limits."""
+    window = timedelta(seconds=settings.recovery_window_seconds)
+    return Recovery(
+        accounts=accounts,
+        codes=EmailCodes(clock=clock, ttl=timedelta(seconds=settings.recovery_code_ttl_seconds)),
+        mail=mail,
+        throttle=Throttle(
+            window=window, lockout=window, max_delay=settings.login_max_delay_seconds, clock=clock
+        ),
+        sessions=passwords.sessions,
+        passwords=passwords,
+        activity=passwords.activity,
+        mails_per_address=settings.recovery_mails_per_address,
+        requests_per_client=settings.recovery_requests_per_client,
+        max_failures=settings.recovery_max_failures,
         clock=clock,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,7 +41,24 @@ class Settings(BaseSettings):
     blind_index_key: SecretStr | None = Field(
         default=None, description="env provider: base64 32-byte key for email lookup tokens"
     )
-    session_ttl_seconds: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    session_ttl_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=30 * 86400,
+        description="absolute session lifetime: a session ends this long after login, however active",
+    )
+    session_idle_seconds: int = Field(
+        default=30 * 60,
+        ge=120,
+        le=30 * 86400,
+        description="idle timeout: a session not used for this long ends (last use is noted to the minute)",
+    )
+    security_activity_retention_days: int = Field(
+        default=180,
+        ge=1,
+        le=3650,
+        description="days a customer's security activity (sign-ins, password changes ...) is kept",
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # argon2id cost; the defaults are RFC 9106's second recommended option (64 MiB, t=3, p=4).
     argon2_time_cost: int = Field(default=3, ge=1)
@@ -133,6 +151,73 @@ class Settings(BaseSettings):
         default=False,
         description="development only: let webhooks go to http:// URLs and to private or loopback addresses",
     )
+
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="where mail goes: smtp://[user:password@]host[:port] (STARTTLS if smtp_starttls), "
+        "smtp+starttls://… or smtps://… (implicit TLS); unset: .eml files under <data_dir>/mail/",
+    )
+    smtp_starttls: bool = Field(default=False, description="upgrade smtp:// connections with STARTTLS")
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CAs to trust for the SMTP server's TLS certificate (a relay with a "
+        "private CA); default: the system's",
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="per SMTP connection")
+    mail_from: str = Field(
+        default="Consentry <no-reply@localhost>", max_length=200, description="the From of every message"
+    )
+    mail_interval_seconds: float = Field(
+        default=1.0, ge=0, description="seconds between runs of the mail delivery worker; 0: none"
+    )
+    email_code_ttl_seconds: int = Field(
+        default=30 * 60, ge=60, le=7 * 86400, description="how long an emailed verification code works"
+    )
+    signup_max_per_address: int = Field(
+        default=20, ge=1, description="sign-ups (and code resends) per client address per signup window"
+    )
+    signup_window_seconds: int = Field(default=3600, ge=1)
+    verify_max_failures: int = Field(
+        default=10, ge=1, description="wrong verification codes per client address before 429"
+    )
+    recovery_code_ttl_seconds: int = Field(
+        default=15 * 60, ge=60, le=3600, description="how long a password-reset code or a sign-in link works"
+    )
+    recovery_window_seconds: int = Field(
+        default=3600, ge=60, description="the window the password-reset and sign-in-link limits count in"
+    )
+    recovery_mails_per_address: int = Field(
+        default=5,
+        ge=1,
+        description="reset and sign-in-link messages sent to one email address per window; further "
+        "requests are answered the same but send nothing (earlier messages keep working)",
+    )
+    recovery_requests_per_client: int = Field(
+        default=20, ge=1, description="reset and sign-in-link requests per client address per window (429)"
+    )
+    recovery_max_failures: int = Field(
+        default=10, ge=1, description="wrong reset or sign-in codes per client address before 429"
+    )
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None:
+            parts = urlsplit(url.get_secret_value())
+            if parts.scheme not in ("smtp", "smtp+starttls", "smtps") or not parts.hostname:
+                raise ValueError(
+                    "CONSENTRY_SMTP_URL must be smtp://, smtp+starttls:// or smtps:// and name a host"
+                )
+        return url
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in value or "\r" in value or "@" not in value:
+            raise ValueError(
+                "CONSENTRY_MAIL_FROM must be one address, e.g. 'Consentry <no-reply@example.org>'"
+            )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -27,13 +27,14 @@ _FOCUSED = """() => {
 }"""
 
 
-def tab_to(page: Page, name: str, visited: list[str], *, limit: int = 40) -> None:
-    """Press Tab until the element called `name` has the focus; every stop must show its focus ring."""
+def tab_to(page: Page, name: str, visited: list[str], *, limit: int = 40, prefix: bool = False) -> None:
+    """Press Tab until the element called `name` (or, with `prefix`, a name starting with it) has the
+    focus; every stop must show its focus ring."""
     for _ in range(limit):
         page.keyboard.press("Tab")
         focused: dict[str, Any] = page.evaluate(_FOCUSED)
         visited.append(focused["name"])
         assert focused["ring"], f"no visible focus on {focused} after {visited[-8:]}"
-        if focused["name"] == name or focused["name"].startswith(name + "\n"):
+        if focused["name"] == name or focused["name"].startswith(name if prefix else name + "\n"):
             return
     raise AssertionError(f"Tab never reached {name!r}; it went through {visited[-limit:]}")

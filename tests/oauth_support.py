@@ -83,6 +83,11 @@ def parse_form(html: str) -> FormParser:
     return parser
 
 
+def form_token(http: TestClient | httpx.Client, path: str = "/portal/") -> str:
+    """The CSRF token a page's forms carry for this browser (bound to its session, or to none)."""
+    return dict(parse_form(http.get(path).text).fields)["csrf_token"]
+
+
 def brand_token(
     http: TestClient | httpx.Client,
     brand: BrandCredentials,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from mail_support import sign_up_over_http
 from oauth_support import REDIRECT, BrandCredentials, authorized, brand_token, portal_login, publish_offer
 from sqlmodel import Session, col, select
 from support import STRONG_PASSWORD, bearer, cli_env, make_settings
@@ -60,10 +61,10 @@ def set_up_brand(database_url: str, http: httpx.Client) -> Brand:
     return Brand(credentials, token, publish_offer(http, token))
 
 
-def sign_up_customer(http: httpx.Client, email: str) -> str:
-    """A customer with a profile that covers the offer; returns their bearer token."""
-    created = http.post("/v1/customers", json={"email": email, "password": STRONG_PASSWORD})
-    assert created.status_code == 201, created.text
+def sign_up_customer(http: httpx.Client, data_dir: Path, email: str) -> str:
+    """A customer (address confirmed from the mail the server in `data_dir` files) with a profile that
+    covers the offer; returns their bearer token."""
+    sign_up_over_http(http, data_dir, email)
     session = http.post("/v1/sessions", json={"email": email, "password": STRONG_PASSWORD})
     assert session.status_code == 201, session.text
     token: str = session.json()["token"]

@@ -75,21 +75,36 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "audit_checkpoint_interval_seconds": 0,  # tests sign checkpoints when they mean to
         "lifecycle_interval_seconds": 0,  # and sweep when they mean to
         "webhook_interval_seconds": 0,  # and deliver webhooks when they mean to
+        "mail_interval_seconds": 0,  # and mail
         **overrides,
     }
     return Settings(**values)
 
 
-def sign_up(client: TestClient, email: str = "ada@example.org", password: str = STRONG_PASSWORD) -> str:
-    """Create an account and log in; returns the bearer token."""
+def sign_up(
+    client: TestClient,
+    email: str = "ada@example.org",
+    password: str = STRONG_PASSWORD,
+    *,
+    verify: bool = True,
+) -> str:
+    """Create an account, confirm its address with the code mailed to it (from the `.eml` sink, unless
+    `verify` is False), and log in; returns the bearer token."""
+    from mail_support import confirm_email  # mail_support imports this module
+
     created = client.post("/v1/customers", json={"email": email, "password": password})
-    assert created.status_code == 201, created.text
+    assert created.status_code == 202, created.text
+    if verify:
+        confirm_email(client, email)
     return log_in(client, email, password)
 
 
-def log_in(client: TestClient, email: str, password: str = STRONG_PASSWORD) -> str:
-    """Log in and return the bearer token."""
-    response = client.post("/v1/sessions", json={"email": email, "password": password})
+def log_in(
+    client: TestClient, email: str, password: str = STRONG_PASSWORD, *, user_agent: str | None = None
+) -> str:
+    """Log in (from a browser with this User-Agent, if given) and return the bearer token."""
+    headers = {"User-Agent": user_agent} if user_agent else {}
+    response = client.post("/v1/sessions", json={"email": email, "password": password}, headers=headers)
     assert response.status_code == 201, response.text
     token: str = response.json()["token"]
     client.cookies.clear()  # tests authenticate with the bearer token unless they say otherwise

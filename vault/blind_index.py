@@ -12,7 +12,17 @@ import unicodedata
 from hashlib import sha256
 from typing import Literal
 
-Purpose = Literal["email", "client-address", "pairwise-subject"]
+Purpose = Literal[
+    "email",
+    "email-skeleton",
+    "client-address",
+    "signup-address",
+    "verify-address",
+    "pairwise-subject",
+    "password-change",
+    "code-request",
+    "code-attempt",
+]
 
 
 def normalise(value: str) -> str:

@@ -3,29 +3,72 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, ForeignKey, LargeBinary
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
-from vault.sqltypes import UTCDateTime
+from vault.sqltypes import UTCDateTime, str_enum
 
 
 class Customer(SQLModel, table=True):
-    """A customer account: an id, a blind index of the email, an argon2id hash."""
+    """A customer account: an id, blind indexes of the email and of its look-alike skeleton, an
+    argon2id hash, and when the email was confirmed (None: not yet; it is then never given to a brand).
+
+    `email_skeleton` is None for accounts made before skeletons existed until their owner next logs in
+    (`broker.accounts.addresses`); it is not unique, since such older accounts may already collide.
+    """
 
     __tablename__ = "customer"
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     email_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    email_skeleton: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary(32), nullable=True, index=True)
+    )
+    email_verified_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     password_hash: str = Field(max_length=255)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
+class CodePurpose(StrEnum):
+    """What an emailed code confirms: the address an account signed up with, or a new one; or that
+    the owner of the address asked to reset the password, or to sign in by an emailed link."""
+
+    SIGN_UP = "sign-up"
+    CHANGE = "change"
+    PASSWORD_RESET = "password-reset"  # noqa: S105 - a purpose, not a secret
+    SIGN_IN = "sign-in"
+
+
+class EmailCode(SQLModel, table=True):
+    """An emailed one-time code (only its SHA-256 is stored) confirming one address for one account.
+
+    `email_index` is the blind index of the address it confirms; for a change, the new address itself
+    waits sealed in the vault as the secret `email-change:<id>` until the code is used.
+    """
+
+    __tablename__ = "email_code"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(
+        sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    purpose: CodePurpose = Field(sa_column=Column(str_enum(CodePurpose), nullable=False))
+    code_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    email_index: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
 class CustomerSession(SQLModel, table=True):
-    """A login session. Only the SHA-256 of its token is stored."""
+    """A login session. Only the SHA-256 of its token is stored; the device is a coarse label
+    ("Firefox on Linux"), never the User-Agent header or an IP address."""
 
     __tablename__ = "customer_session"
+    __table_args__ = (Index("ix_customer_session_listing", "customer_id", "created_at", "id"),)
 
     id: UUID = Field(default_factory=uuid4, primary_key=True)
     customer_id: UUID = Field(
@@ -40,6 +83,24 @@ class CustomerSession(SQLModel, table=True):
     authenticated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     second_factor: bool = False
     auth_method: str = Field(default="password", max_length=20)
+    # Updated at most once a minute (see Accounts.authenticate): the idle timeout counts from here.
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    device: str = Field(default="Unknown device", max_length=100)
+
+
+class SecurityEvent(SQLModel, table=True):
+    """One entry of a customer's own security activity (sign-ins, password changes ...). The customer's
+    data, not the public audit log: it goes with the account, and is pruned after the retention period."""
+
+    __tablename__ = "security_event"
+    __table_args__ = (Index("ix_security_event_listing", "customer_id", "created_at", "id"),)
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    customer_id: UUID = Field(sa_column=Column(ForeignKey("customer.id", ondelete="CASCADE"), nullable=False))
+    kind: str = Field(max_length=40)
+    device: str | None = Field(default=None, max_length=100)
+    detail: str | None = Field(default=None, max_length=40)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
 
 
 class LoginThrottle(SQLModel, table=True):

@@ -11,8 +11,12 @@ from uuid import UUID
 
 from sqlmodel import Session, col, delete, select
 
+from broker.accounts.activity import ActivityKind, SecurityActivity
+from broker.accounts.addresses import canonical, skeleton
+from broker.accounts.devices import device_label
 from broker.accounts.models import AccountTombstone, Customer, CustomerSession, LoginThrottle
 from broker.accounts.passwords import Passwords, check_password
+from broker.accounts.sessions import is_active
 from broker.accounts.throttle import LoginKeys, Throttle, ThrottleKey, pair_token
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
@@ -25,6 +29,8 @@ from vault.fields import validate_field
 from vault.profile import Vault
 
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
+# A session's last_seen_at moves at most this often: the idle timeout needs no write per request.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,8 @@ class Accounts:
     throttle: Throttle
     blind_key: bytes
     session_ttl: timedelta
+    idle_timeout: timedelta
+    activity: SecurityActivity
     slowdown_after: int
     max_failures_pair: int
     max_failures_address: int
@@ -54,8 +62,12 @@ class Accounts:
     sleep: Callable[[float], None]
 
     def email_token(self, email: str) -> bytes:
-        """The blind-index token of an email address."""
-        return blind_token(self.blind_key, "email", email)
+        """The blind-index token of an email address, in its canonical form (NFKC, case-folded)."""
+        return blind_token(self.blind_key, "email", canonical(email))
+
+    def skeleton_token(self, email: str) -> bytes:
+        """The blind-index token of an address's look-alike skeleton (Unicode TS #39)."""
+        return blind_token(self.blind_key, "email-skeleton", skeleton(email))
 
     def normalise_email(self, email: str) -> str:
         """Validate an email the way the profile does; a bad one is a 422 on the `email` field."""
@@ -67,21 +79,49 @@ class Accounts:
         assert isinstance(value, str)
         return value
 
-    def sign_up(self, session: Session, email: str, password: str) -> Customer:
-        """Create an account, its vault, and store the email (encrypted) as the profile's email."""
+    def prepare(self, email: str, password: str) -> tuple[str, str]:
+        """A would-be account's address (validated) and password hash (strength-checked, then hashed:
+        the argon2id work every sign-up does, whatever happens next)."""
         email = self.normalise_email(email)
         check_password(password, user_inputs=[email, email.split("@")[0]])
-        token = self.email_token(email)
-        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
-            raise Conflict("an account with this email already exists; log in instead", slug="email-taken")
+        return email, self.passwords.hash(password)
+
+    def holder(self, session: Session, email: str, *, besides: UUID | None = None) -> Customer | None:
+        """The account whose address is `email`, or else one whose address looks like it (same
+        skeleton); None when neither exists. `besides`: an account to leave out (the caller's own)."""
+        index, look_alike = self.email_token(email), self.skeleton_token(email)
+        others = [] if besides is None else [col(Customer.id) != besides]
+        found = session.exec(select(Customer).where(Customer.email_index == index, *others)).first()
+        if found is None:
+            query = select(Customer).where(Customer.email_skeleton == look_alike, *others)
+            found = session.exec(query.order_by(col(Customer.created_at))).first()
+        return found
+
+    def create(self, session: Session, email: str, password_hash: str, *, verified: bool = False) -> Customer:
+        """A new account with its vault and its (encrypted) email; unverified unless `verified`."""
+        now = self.clock()
         customer = Customer(
-            email_index=token, password_hash=self.passwords.hash(password), created_at=self.clock()
+            email_index=self.email_token(email),
+            email_skeleton=self.skeleton_token(email),
+            email_verified_at=now if verified else None,
+            password_hash=password_hash,
+            created_at=now,
         )
         session.add(customer)
         session.flush()
         self.vault.create(session, customer.id)
         self.vault.write(session, customer.id, {"email": email}, replace=False)
         return customer
+
+    def sign_up(self, session: Session, email: str, password: str, *, verified: bool = False) -> Customer:
+        """Create an account directly (the demo, the operator); 409 when the address or a look-alike
+        has one. Customers sign up through `broker.verification`, which never says so."""
+        email, password_hash = self.prepare(email, password)
+        if self.holder(session, email) is not None:
+            raise Conflict(
+                "an account with this email (or one that looks like it) exists", slug="email-taken"
+            )
+        return self.create(session, email, password_hash, verified=verified)
 
     def login_keys(self, account: bytes, address: str) -> LoginKeys:
         """The throttle keys of a login for the account (its email token) from a client address."""
@@ -97,8 +137,10 @@ class Accounts:
         """Check credentials under the throttle; the same 401 for every failure. This proves the
         password only: `broker.accounts.signin` decides whether a second factor must follow."""
         keys = self.login_keys(self.email_token(email), address)
-        customer = session.exec(select(Customer).where(Customer.email_index == keys.account.token)).first()
-        return self.check_password_of(session, customer, password, keys)
+        customer = self.check_password_of(session, self._by_login(session, email), password, keys)
+        self._index_as_now(session, customer, email)
+        session.add(customer)
+        return customer
 
     def check_password_of(
         self, session: Session, customer: Customer | None, password: str, keys: LoginKeys
@@ -120,13 +162,52 @@ class Accounts:
             session.add(customer)
         return customer
 
+    def _by_login(self, session: Session, email: str) -> Customer | None:
+        found = session.exec(select(Customer).where(Customer.email_index == self.email_token(email))).first()
+        if found is None:  # an account indexed before addresses were NFKC-normalised and case-folded
+            legacy = blind_token(self.blind_key, "email", email)
+            found = session.exec(select(Customer).where(Customer.email_index == legacy)).first()
+        return found
+
+    def reindex(self, session: Session, limit: int = 500) -> int:
+        """Give up to `limit` accounts made before look-alike skeletons their indexes, from the address
+        in their vault (`consentry accounts reindex-emails`); returns how many were done."""
+        older = session.exec(
+            select(Customer).where(col(Customer.email_skeleton).is_(None)).limit(limit)
+        ).all()
+        for customer in older:
+            email = self.vault.read_stored(session, customer.id, ["email"]).get("email")
+            assert isinstance(email, str)  # an account always has its email
+            self._index_as_now(session, customer, email)
+            session.add(customer)
+        session.flush()
+        return len(older)
+
+    def _index_as_now(self, session: Session, customer: Customer, email: str) -> None:
+        """After a login (the one moment the address is in clear), bring an older account's indexes
+        up to date: its canonical token and its look-alike skeleton."""
+        index = self.email_token(email)
+        if customer.email_index != index and self.holder(session, email, besides=customer.id) is None:
+            customer.email_index = index
+        if customer.email_skeleton is None:
+            customer.email_skeleton = self.skeleton_token(email)
+
     def open_session(
-        self, session: Session, customer_id: UUID, *, method: str = "password", second_factor: bool = False
+        self,
+        session: Session,
+        customer_id: UUID,
+        *,
+        user_agent: str | None = None,
+        kind: ActivityKind = ActivityKind.SIGN_IN,
+        method: str = "password",
+        second_factor: bool = False,
     ) -> IssuedSession:
         """A fresh session with a new random token (ids never carry over: login rotates them), which
-        records how the customer authenticated (`method`, and whether with a second factor)."""
+        records how the customer authenticated (`method`, and whether with a second factor), recorded
+        in the security activity as `kind` (or as a sign-in from a new device when it is one)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        now = self.clock()
+        now, device = self.clock(), device_label(user_agent)
+        new_device = self.activity.is_new_device(session, customer_id, device)
         row = CustomerSession(
             customer_id=customer_id,
             token_hash=secret_digest(token),
@@ -135,19 +216,28 @@ class Accounts:
             authenticated_at=now,
             second_factor=second_factor,
             auth_method=method,
+            last_seen_at=now,
+            device=device,
         )
         session.add(row)
         session.flush()
+        recorded = ActivityKind.NEW_DEVICE if new_device else kind
+        self.activity.record(session, customer_id, recorded, device=device, detail=method)
         return IssuedSession(session=row, token=token)
 
     def authenticate(self, session: Session, token: str) -> CustomerSession:
-        """The live session behind a token, or NotAuthenticated (unknown, forged, expired or ended)."""
+        """The live session behind a token, or NotAuthenticated (unknown, forged, revoked, past its
+        absolute expiry, or idle too long). Notes when it was seen, at most once a minute."""
         digest = secret_digest(token)
         row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")
-        if row.revoked_at is not None or row.expires_at <= self.clock():
+        now = self.clock()
+        if not is_active(row, now, self.idle_timeout):
             raise NotAuthenticated("the session has ended; log in again")
+        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+            row.last_seen_at = now
+            session.add(row)
         return row
 
     def log_out(self, session: Session, current: CustomerSession) -> None:
@@ -156,15 +246,19 @@ class Accounts:
         session.add(current)
         session.flush()
 
-    def change_email(self, session: Session, customer: Customer, email: str) -> None:
-        """Point the login at a new email (the profile's email field holds the value, encrypted)."""
-        token = self.email_token(email)
-        if token == customer.email_index:
-            return
-        if session.exec(select(Customer.id).where(Customer.email_index == token)).first() is not None:
-            raise Conflict("another account already uses this email", slug="email-taken")
-        customer.email_index = token
+    def replace_email(self, session: Session, customer: Customer, email: str) -> None:
+        """Make a confirmed address the account's: its login, its profile email, verified now. 409
+        when another account took the address, or one that looks like it, in the meantime."""
+        if self.holder(session, email, besides=customer.id) is not None:
+            raise Conflict(
+                "another account now uses this address or one that looks like it; choose another",
+                slug="email-taken",
+            )
+        customer.email_index, customer.email_skeleton = self.email_token(email), self.skeleton_token(email)
+        customer.email_verified_at = self.clock()
         session.add(customer)
+        self.vault.write(session, customer.id, {"email": email}, replace=False)
+        self.activity.record(session, customer.id, ActivityKind.EMAIL_CHANGED)
 
     def delete(self, session: Session, customer: Customer) -> UUID:
         """Delete the account for good: revoke its live grants (each with its receipt and notice), shred

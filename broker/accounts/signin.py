@@ -101,16 +101,17 @@ class SignIn:
         return bool(self.passkeys.count(session, customer_id) or self.totp.enabled(session, customer_id))
 
     def log_in(
-        self, session: Session, email: str, password: str, *, address: str
+        self, session: Session, email: str, password: str, *, address: str, user_agent: str | None = None
     ) -> IssuedSession | SecondFactorRequired:
-        """The password step: a session, or a pending login when a second factor is enrolled."""
+        """The password step: a session, or a pending login when a second factor is enrolled.
+        `user_agent` names the device in the security activity (a coarse label, never the header)."""
         customer = self.accounts.verify_password(session, email, password, address=address)
         methods = self.methods(session, customer.id)
         if not methods:
             self.accounts.throttle.clear(
                 session, self.accounts.login_keys(customer.email_index, address).pair
             )
-            return self.accounts.open_session(session, customer.id)
+            return self.accounts.open_session(session, customer.id, user_agent=user_agent)
         issued = self.challenges.issue(
             session, Purpose.SECOND_FACTOR, customer_id=customer.id, with_token=True, with_challenge=False
         )
@@ -133,7 +134,9 @@ class SignIn:
             options = self.passkeys.authentication_options(self.challenges.renew(session, row), allowed)
         return SecondFactorRequired(token, row.expires_at, methods, options)
 
-    def complete(self, session: Session, mfa_token: str, proof: Proof, *, address: str) -> IssuedSession:
+    def complete(
+        self, session: Session, mfa_token: str, proof: Proof, *, address: str, user_agent: str | None = None
+    ) -> IssuedSession:
         """The second step of a pending login: one correct second factor opens the session."""
         proof.check_one()
         pending = self.challenges.by_token(session, Purpose.SECOND_FACTOR, mfa_token)
@@ -162,7 +165,9 @@ class SignIn:
             raise
         self.challenges.discard(session, pending)
         self.accounts.throttle.clear(session, keys.pair)
-        return self.accounts.open_session(session, customer.id, method=method, second_factor=True)
+        return self.accounts.open_session(
+            session, customer.id, user_agent=user_agent, method=method, second_factor=True
+        )
 
     def _second_factor(self, session: Session, customer: Customer, proof: Proof) -> str:
         """Check one proof for the customer; the method's name, or InvalidCredentials."""
@@ -187,12 +192,16 @@ class SignIn:
         """Options for a usernameless passkey login (no allowCredentials)."""
         return self.passkeys.authentication_options(self.challenges.issue(session, Purpose.PASSKEY_LOGIN))
 
-    def passkey_log_in(self, session: Session, credential: dict[str, Any]) -> IssuedSession:
+    def passkey_log_in(
+        self, session: Session, credential: dict[str, Any], *, user_agent: str | None = None
+    ) -> IssuedSession:
         """Log in with a passkey alone: the challenge is used up, the signature and counter checked."""
         parsed, challenge = parse_assertion(credential)
         self.challenges.take(session, Purpose.PASSKEY_LOGIN, challenge)
         passkey = self.passkeys.verify(session, parsed, challenge)
-        return self.accounts.open_session(session, passkey.customer_id, method="passkey", second_factor=True)
+        return self.accounts.open_session(
+            session, passkey.customer_id, user_agent=user_agent, method="passkey", second_factor=True
+        )
 
     def reauthenticate_options(self, session: Session, current: CustomerSession) -> dict[str, Any]:
         """Options for proving it is still the customer with one of their passkeys."""

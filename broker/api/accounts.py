@@ -1,13 +1,26 @@
-"""Accounts: sign up, log in, log out."""
+"""Accounts: sign up, confirm an address, log in, log out."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
-from broker.api.schemas import Credentials, CustomerPublic, SessionPublic, SignUp
-from broker.api.signin import client_address
+from broker.api.deps import (
+    CurrentSession,
+    DbSession,
+    RuntimeDep,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
+from broker.api.schemas import (
+    Credentials,
+    EmailVerified,
+    SessionPublic,
+    SignUp,
+    SignUpAccepted,
+    VerificationCode,
+)
 from broker.api.signin_schemas import SecondFactorPending
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -21,15 +34,44 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
 
 @router.post(
     "/customers",
-    status_code=status.HTTP_201_CREATED,
+    status_code=status.HTTP_202_ACCEPTED,
     operation_id="createCustomer",
-    responses={**_PROBLEMS, 409: {"description": "An account with this email exists"}},
+    responses={
+        **_PROBLEMS,
+        429: {"description": "Too many sign-ups from this client address; see Retry-After"},
+    },
 )
-def create_customer(body: SignUp, db: DbSession, runtime: RuntimeDep, response: Response) -> CustomerPublic:
-    """Sign up with an email and a password (at least 12 characters, not a common one)."""
-    customer = runtime.accounts.sign_up(db, body.email, body.password)
-    response.headers["Location"] = "/v1/me/profile"
-    return CustomerPublic(id=customer.id, created_at=customer.created_at)
+def create_customer(body: SignUp, request: Request, db: DbSession, runtime: RuntimeDep) -> SignUpAccepted:
+    """Sign up with an email and a password (at least 12 characters, not a common one).
+
+    The answer is the same whether or not the address has an account: a new account gets a
+    verification code by email (`POST /v1/customers/verify`); the owner of an existing one (or of an
+    address that looks like this one) is told someone tried. An unverified account may log in, but
+    its email is not given to brands until it is confirmed."""
+    runtime.verification.sign_up(db, body.email, body.password, address=client_address(request))
+    return SignUpAccepted()
+
+
+_BAD_CODE = "The code is wrong (`invalid-code`), used (`code-used`) or expired (`code-expired`)"
+
+
+@router.post(
+    "/customers/verify",
+    operation_id="verifyEmail",
+    responses={
+        **_PROBLEMS,
+        400: {"description": _BAD_CODE},
+        409: {"description": "A pending new address was taken by another account meanwhile (`email-taken`)"},
+        429: {"description": "Too many wrong codes from this client address; see Retry-After"},
+    },
+)
+def verify_email(
+    body: VerificationCode, request: Request, db: DbSession, runtime: RuntimeDep
+) -> EmailVerified:
+    """Confirm an address with the code emailed to it: the sign-up address, or a new address (which
+    then replaces the old one; the old one is told). Needs no login: the code proves the mailbox."""
+    used = runtime.verification.verify(db, body.code, address=client_address(request))
+    return EmailVerified(purpose=used.purpose.value)
 
 
 @router.post(
@@ -49,7 +91,13 @@ def create_session(
 ) -> SessionPublic | SecondFactorPending:
     """Log in: returns a bearer token and sets the portal's session cookie (201). When the account
     has a second factor, the answer is 200 with an `mfa_token` to finish at POST /v1/sessions/mfa."""
-    outcome = runtime.signin.log_in(db, body.email, body.password, address=client_address(request))
+    outcome = runtime.signin.log_in(
+        db,
+        body.email,
+        body.password,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     if isinstance(outcome, SecondFactorRequired):
         response.status_code = status.HTTP_200_OK
         return SecondFactorPending(

@@ -40,6 +40,11 @@ def clear_session_cookie(response: Response, settings: Settings) -> None:
     )
 
 
+def client_address(request: Request) -> str:
+    """The client's IP address, for throttling only (kept as a blind token, never in clear)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def get_runtime(request: Request) -> Runtime:
     """The runtime the app was built with. (This and the other dependencies that only look at the
     request are `async`: FastAPI runs a plain function dependency in a worker thread, a hop that

@@ -140,7 +140,10 @@ class ProfileRead(BaseModel):
     sub: str = Field(description="pairwise subject: stable for this brand, unlinkable across brands")
     grant_id: UUID
     purpose: str
-    fields: dict[str, str | int | list[str]]
+    fields: dict[str, bool | str | int | list[str]] = Field(
+        description="the granted fields; with `email`, `email_verified` (the email itself only once "
+        "its owner confirmed it)"
+    )
 
 
 _Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]

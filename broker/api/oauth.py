@@ -13,13 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
+from broker.accounts.models import Customer
 from broker.api.deps import DbSession, RuntimeDep
 from broker.consent.authorization import ConsentScreen, decide
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
@@ -190,7 +192,10 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
         return _error_page(request, runtime, error)
     if session is None:
         return login_redirect(request.url.path + "?" + request.url.query)
-    screen = ConsentScreen.build(oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id)
+    verified = _email_verified(db, session.customer_id)
+    screen = ConsentScreen.build(
+        oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+    )
     return render(
         request,
         "consent.html",
@@ -244,11 +249,19 @@ def authorize_decision(
         return login_redirect(
             "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
         )
+    verified = _email_verified(db, session.customer_id)
     outcome = decide(
-        oauth_request.ctx, grant, customer_id=session.customer_id, form=form.values, family_id=uuid4()
+        oauth_request.ctx,
+        grant,
+        customer_id=session.customer_id,
+        form=form.values,
+        family_id=uuid4(),
+        email_verified=verified,
     )
     if outcome.retry is not None:
-        screen = ConsentScreen.build(oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id)
+        screen = ConsentScreen.build(
+            oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+        )
         return render(
             request,
             "consent.html",
@@ -261,6 +274,11 @@ def authorize_decision(
         oauth_request, grant_user=outcome.subject, grant=grant
     )
     return response
+
+
+def _email_verified(db: Session, customer_id: UUID) -> bool:
+    customer = db.get(Customer, customer_id)
+    return customer is not None and customer.email_verified_at is not None
 
 
 @router.post(

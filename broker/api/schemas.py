@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -32,11 +31,64 @@ class SignUp(Credentials):
     )
 
 
-class CustomerPublic(BaseModel):
-    """A customer account as the API shows it."""
+SIGN_UP_ACCEPTED = (
+    "If this address can be used for a new account, a message with a code is on its way to it: "
+    "follow it to confirm the address. If the address already has an account, its owner has been told."
+)
 
-    id: UUID
-    created_at: datetime
+
+class SignUpAccepted(BaseModel):
+    """The one answer to every sign-up that passes validation: whether an account was made, and
+    whether the address already had one, is told only to the mailbox."""
+
+    status: str = Field(default="accepted", examples=["accepted"])
+    detail: str = Field(default=SIGN_UP_ACCEPTED)
+
+
+class VerificationCode(BaseModel):
+    """An emailed code, as typed (case, spaces and dashes do not matter)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=64, examples=["K7QX-M2PD-9HZ4-T1BN-6WRE"])
+
+
+class EmailVerified(BaseModel):
+    """A code that worked: which address it confirmed."""
+
+    email_verified: bool = True
+    purpose: str = Field(
+        description="`sign-up`: the account's address; `change`: a new address", examples=["sign-up"]
+    )
+
+
+class EmailChange(BaseModel):
+    """The address to change to; it replaces the current one once a code sent to it is used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320, examples=["ada.new@example.org"])
+
+
+class EmailStatus(BaseModel):
+    """The account's address and whether it is confirmed (brands get it only once it is)."""
+
+    email: str
+    verified: bool
+    verified_at: datetime | None
+
+
+class CodeSent(BaseModel):
+    """A code is on its way."""
+
+    detail: str
+
+
+class EmailChangePending(BaseModel):
+    """A change of address waiting for its code."""
+
+    pending_email: str
+    detail: str
 
 
 class SessionPublic(BaseModel):

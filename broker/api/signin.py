@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import Proof
-from broker.api.deps import CurrentSession, DbSession, RuntimeDep, set_session_cookie
+from broker.api.deps import CurrentSession, DbSession, RuntimeDep, client_address, set_session_cookie
 from broker.api.schemas import SessionPublic
 from broker.api.signin_schemas import PasskeyAssertion, Reauthentication, SecondFactorAnswer, SessionProof
 
@@ -21,11 +21,6 @@ _BODY: dict[int | str, dict[str, Any]] = {
 _OPTIONS: dict[int | str, dict[str, Any]] = {
     200: {"description": "PublicKeyCredentialRequestOptions (JSON form) for navigator.credentials.get"}
 }
-
-
-def client_address(request: Request) -> str:
-    """The client's address, for throttling (kept only as a blind token)."""
-    return request.client.host if request.client else "unknown"
 
 
 @router.post(
@@ -52,10 +47,10 @@ def passkey_login_options(db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
     },
 )
 def passkey_login(
-    body: PasskeyAssertion, response: Response, db: DbSession, runtime: RuntimeDep
+    body: PasskeyAssertion, request: Request, response: Response, db: DbSession, runtime: RuntimeDep
 ) -> SessionPublic:
     """Log in with a passkey alone: it counts as password and second factor together."""
-    issued = runtime.signin.passkey_log_in(db, body.credential)
+    issued = runtime.signin.passkey_log_in(db, body.credential, user_agent=request.headers.get("user-agent"))
     set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
 
@@ -79,7 +74,13 @@ def complete_with_second_factor(
     """Finish a login that asked for a second factor: the `mfa_token` from POST /v1/sessions and one of
     a code from the authenticator app, a recovery code, or a passkey's answer to `passkey_options`."""
     proof = Proof(code=body.code, recovery_code=body.recovery_code, credential=body.credential)
-    issued = runtime.signin.complete(db, body.mfa_token, proof, address=client_address(request))
+    issued = runtime.signin.complete(
+        db,
+        body.mfa_token,
+        proof,
+        address=client_address(request),
+        user_agent=request.headers.get("user-agent"),
+    )
     set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from broker.consent.models import Offer
@@ -16,6 +17,10 @@ from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
 _FORM_ONLY = {"csrf_token", "decision", "fields", "special_consent"}
+UNCONFIRMED_EMAIL = (
+    "This brand needs your email address, which you have not confirmed yet: use the code we emailed "
+    "you (or ask for a new one below), then come back to this page."
+)
 
 
 def requested_fields(grant: Any) -> list[str]:
@@ -60,8 +65,11 @@ class ConsentScreen:
     form_targets: tuple[str, ...]
 
     @classmethod
-    def build(cls, ctx: OAuthContext, grant: Any, vault: Vault, *, customer_id: UUID) -> ConsentScreen:
-        """Read the customer's current values of the requested fields and lay the screen out."""
+    def build(
+        cls, ctx: OAuthContext, grant: Any, vault: Vault, *, customer_id: UUID, email_verified: bool = True
+    ) -> ConsentScreen:
+        """Read the customer's current values of the requested fields and lay the screen out; an
+        unconfirmed email is shown as such, unticked, and cannot be shared."""
         assert ctx.offer is not None
         offer, names = ctx.offer, requested_fields(grant)
         values = vault.read(ctx.session, customer_id, names)
@@ -72,7 +80,8 @@ class ConsentScreen:
                 "value": _shown(values.get(name)),
                 "required": name in offer.required_fields,
                 "special": CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
-                "checked": True,
+                "unconfirmed": name == "email" and not email_verified,
+                "checked": name != "email" or email_verified,
             }
             for name in names
         ]
@@ -97,6 +106,9 @@ class ConsentScreen:
         }
         special = [f["title"] for f in self.fields if f["special"]]
         return {
+            "waits_for_email": any(f["unconfirmed"] and f["required"] for f in self.fields),
+            "return_to": "/oauth/authorize?" + urlencode(self.params),
+            "email_unconfirmed": any(f["unconfirmed"] for f in self.fields),
             "brand": self.brand,
             "offer": offer,
             "fields": self.fields,
@@ -115,9 +127,17 @@ class Decision:
 
 
 def decide(
-    ctx: OAuthContext, grant: Any, *, customer_id: UUID, form: Mapping[str, list[str]], family_id: UUID
+    ctx: OAuthContext,
+    grant: Any,
+    *,
+    customer_id: UUID,
+    form: Mapping[str, list[str]],
+    family_id: UUID,
+    email_verified: bool = True,
 ) -> Decision:
-    """Create the grant with exactly the fields kept, or deny; special categories need their own tick."""
+    """Create the grant with exactly the fields kept, or deny; special categories need their own tick.
+    An unconfirmed email is never granted: left out when optional, and when required the consent
+    waits until the address is confirmed."""
     assert ctx.offer is not None
     offer, names = ctx.offer, requested_fields(grant)
     decision = (form.get("decision") or [""])[0]
@@ -125,8 +145,10 @@ def decide(
         return Decision(None)
     if decision != "approve":
         return Decision(None, retry="Choose whether to share or not.")
+    if not email_verified and "email" in offer.required_fields and "email" in names:
+        return Decision(None, retry=UNCONFIRMED_EMAIL)
     kept = set(form.get("fields", [])) | set(offer.required_fields)
-    selected = [name for name in names if name in kept]
+    selected = [name for name in names if name in kept and (name != "email" or email_verified)]
     special = [n for n in selected if CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY]
     if special and (form.get("special_consent") or [""])[0] != "yes":
         return Decision(

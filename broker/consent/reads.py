@@ -6,7 +6,10 @@ revocation still holds).
 
 A read is the broker's hottest path, so it costs two queries in the usual case: one for the grant
 (locked), the brand its token names and the token's family, one for the customer's key and fields.
-Refusals take the slower road, query by query, to say precisely why."""
+Refusals take the slower road, query by query, to say precisely why.
+
+The email is given only once its owner confirmed it: a read that includes `email` carries
+`email_verified` beside it (true), or that flag alone (false) while the address is unconfirmed."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from uuid import UUID
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Customer
 from broker.audit.entries import Actor, Kind
 from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
@@ -47,6 +51,10 @@ _LIVE_GRANT = (
     .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
     .with_for_update(of=Grant, key_share=True)
     .execution_options(populate_existing=True)
+)
+
+_EMAIL_VERIFIED = select(Customer.id).where(
+    col(Customer.id) == bindparam("customer_id"), col(Customer.email_verified_at).is_not(None)
 )
 
 
@@ -111,6 +119,13 @@ class ProfileReads:
         }
         fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
         values = self.vault.read(session, grant.customer_id, fields)
+        if "email" in fields:  # an address nobody confirmed is never handed out
+            verified = (
+                session.exec(_EMAIL_VERIFIED, params={"customer_id": grant.customer_id}).first() is not None
+            )
+            if not verified:
+                values.pop("email", None)
+            values["email_verified"] = verified
         self.value.read_served(session, grant)
         self.audit.record(
             session,

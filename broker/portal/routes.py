@@ -13,7 +13,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import SESSION_COOKIE, DbSession, RuntimeDep, clear_session_cookie, set_session_cookie
+from broker.api.deps import (
+    SESSION_COOKIE,
+    DbSession,
+    RuntimeDep,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
 from broker.portal import views
@@ -56,9 +63,12 @@ def login_redirect(next_path: str) -> RedirectResponse:
 
 
 @router.get("/login")
-def login_page(request: Request, runtime: RuntimeDep, next: str | None = None) -> Response:
-    """The login form."""
-    context = {"next": safe_next(next), "email": "", "message": None}
+def login_page(
+    request: Request, runtime: RuntimeDep, next: str | None = None, confirmed: str | None = None
+) -> Response:
+    """The login form (saying so when the customer just confirmed their address)."""
+    notice = "Your email address is confirmed. Log in to go on." if confirmed else None
+    context = {"next": safe_next(next), "email": "", "message": None, "notice": notice}
     return render(request, "login.html", context, secure=runtime.settings.secure_cookies)
 
 
@@ -83,9 +93,10 @@ def login(
             status=403,
             secure=secure,
         )
-    address = request.client.host if request.client else "unknown"
     try:
-        issued = runtime.signin.log_in(db, email, password, address=address)
+        issued = runtime.signin.log_in(
+            db, email, password, address=client_address(request), user_agent=request.headers.get("user-agent")
+        )
     except InvalidCredentials:
         return render(
             request,
@@ -136,21 +147,21 @@ def signup(
     next_path: NextPath = "/portal/",
     csrf: Csrf = "",
 ) -> Response:
-    """Create the account, log in, and go on (to the dashboard, or back to a consent screen)."""
+    """Sign up (the same answer whether or not the address has an account: `broker.verification`),
+    then the "check your email" page, whose code leads on to log in."""
     secure = runtime.settings.secure_cookies
     context: dict[str, object] = {"next": safe_next(next_path), "email": email, "message": None, "errors": {}}
     if not csrf_valid(request, csrf, str(runtime.settings.base_url)):
         context["message"] = "This form expired; please try again."
         return render(request, "signup.html", context, status=403, secure=secure)
     try:
-        customer = runtime.accounts.sign_up(db, email, password)
-        issued = runtime.accounts.open_session(db, customer.id)
+        runtime.verification.sign_up(db, email, password, address=client_address(request))
     except BrokerError as exc:
         problems = exc.extensions.get("errors") or []
         context["errors"] = {p["pointer"].strip("/"): p["detail"] for p in problems}
         context["message"] = "Please fix what is marked below." if problems else exc.detail
         return render(request, "signup.html", context, status=exc.status, secure=secure)
-    return _logged_in(request, db, runtime, issued.token, next_path)
+    return render(request, "check_email.html", context, secure=secure)
 
 
 @router.get("/")

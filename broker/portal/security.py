@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import CustomerSession
 from broker.accounts.signin import Proof
 from broker.accounts.totp import TotpEnrolment
-from broker.api.deps import DbSession, RuntimeDep
+from broker.api.deps import DbSession, RuntimeDep, client_address
 from broker.errors import BrokerError, TooManyAttempts
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
@@ -266,9 +266,10 @@ def reauthenticate(
     back = here if here in _RETURNS else "/portal/security"
     answer = parse_credential(credential)
     proof = Proof(code=code or None, recovery_code=recovery_code or None, credential=answer)
-    address = request.client.host if request.client else "unknown"
     try:
-        runtime.signin.reauthenticate(db, session, None if answer else password, proof, address=address)
+        runtime.signin.reauthenticate(
+            db, session, None if answer else password, proof, address=client_address(request)
+        )
     except TooManyAttempts:
         return RedirectResponse(f"{back}?reauth=locked", status_code=303)
     except BrokerError:

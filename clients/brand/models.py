@@ -44,12 +44,13 @@ class ServerMetadata(_Answer):
 
 
 class Profile(_Answer):
-    """`GET /v1/profile`: the granted fields only, under the customer's pairwise subject."""
+    """`GET /v1/profile`: the granted fields only, under the customer's pairwise subject. With `email`
+    comes `email_verified`; the address itself only once its owner confirmed it."""
 
     sub: str
     grant_id: UUID
     purpose: str
-    fields: dict[str, str | int | list[str]]
+    fields: dict[str, bool | str | int | list[str]]
 
 
 class Offer(_Answer):

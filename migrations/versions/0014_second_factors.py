@@ -1,7 +1,7 @@
 """second factors: passkeys, TOTP, recovery codes, login challenges; how a session authenticated
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-01 21:30:00.000000
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import vault.sqltypes
 
 revision: str = '0014'
-down_revision: str | None = '0012'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,7 +16,7 @@ def test_concurrent_read_then_write_requests_all_succeed(tmp_path: Path, fresh_d
                 http.post(
                     "/v1/customers", json={"email": "c@example.org", "password": STRONG_PASSWORD}
                 ).status_code
-                == 201
+                == 202
             )
             token = http.post(
                 "/v1/sessions", json={"email": "c@example.org", "password": STRONG_PASSWORD}

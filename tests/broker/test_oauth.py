@@ -52,6 +52,7 @@ def test_consent_gives_the_brand_exactly_the_approved_fields(
     body = read.json()
     assert body["fields"] == {
         "email": "ada@example.org",
+        "email_verified": True,
         "dietary": ["vegan", "nut_allergy"],
         "household_size": 3,
         "age_band": "35-44",
@@ -176,7 +177,11 @@ def test_narrowing_drops_fields_from_the_next_read(
         f"/v1/me/grants/{grant_id}", json={"fields": ["email", "dietary"]}, headers=bearer(customer)
     )
     assert narrowed.status_code == 200 and narrowed.json()["fields"] == ["email", "dietary"]
-    assert set(_read(client, tokens["access_token"]).json()["fields"]) == {"email", "dietary"}
+    assert set(_read(client, tokens["access_token"]).json()["fields"]) == {
+        "email",
+        "email_verified",
+        "dietary",
+    }
     widen = client.patch(
         f"/v1/me/grants/{grant_id}",
         json={"fields": ["email", "dietary", "given_name"]},
@@ -233,7 +238,7 @@ def test_every_read_leaves_an_audit_entry(
     assert [(e["request_id"], e["purpose"], e["grant"]) for e in entries] == [
         ("read-42", "personalised_offers", response.json()["grant_id"])
     ]
-    assert set(entries[0]["fields"]) == set(response.json()["fields"])
+    assert set(entries[0]["fields"]) == set(response.json()["fields"]) - {"email_verified"}
     assert entries[0]["subject"] == response.json()["sub"]
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
+from mail_support import sign_up_over_http
 from oauth_support import OFFER, REDIRECT, create_brand_with_cli, parse_form
 from sqlmodel import Session, select
 from support import STRONG_PASSWORD, cli_env, live_server
@@ -23,15 +24,11 @@ from broker.audit.models import AuditEntry
 from broker.db import create_db_engine
 
 
-def _customer_consents(base: str, authorization_url: str) -> str:
-    """A customer's browser: sign up, fill the profile, log in, approve; returns the brand callback URL."""
+def _customer_consents(base: str, authorization_url: str, data_dir: Path) -> str:
+    """A customer's browser: sign up (confirming the address from the server's mail), fill the profile,
+    log in, approve; returns the brand callback URL."""
     with httpx.Client(base_url=base, timeout=30) as browser:
-        assert (
-            browser.post(
-                "/v1/customers", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
-            ).status_code
-            == 201
-        )
+        sign_up_over_http(browser, data_dir, "ada@example.org")
         token = browser.post(
             "/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
         ).json()["token"]
@@ -87,7 +84,7 @@ def test_brand_with_authlib_client_gets_consented_data_over_http(
             client_id, secret, scope="profile:email profile:dietary profile:household_size", **pkce
         )
         with brand, shopper:
-            _run_flow(base, meta, brand, shopper)
+            _run_flow(base, meta, brand, shopper, data_dir)
         _audit(base, tmp_path, cli_env(data_dir, fresh_database_url), fresh_database_url)
 
 
@@ -110,7 +107,7 @@ def test_a_brand_that_does_not_deliver_is_blocked_until_it_does(
             url, _ = shopper.create_authorization_url(
                 meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
             )
-            callback = _customer_consents(base, url)
+            callback = _customer_consents(base, url, data_dir)
             shopper.fetch_token(
                 meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
             )
@@ -132,14 +129,16 @@ def test_a_brand_that_does_not_deliver_is_blocked_until_it_does(
             assert unblocked.status_code == 200 and unblocked.json()["fields"]["email"] == "ada@example.org"
 
 
-def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAuth2Client) -> None:
+def _run_flow(
+    base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAuth2Client, data_dir: Path
+) -> None:
     brand.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
     offer = brand.post(base + "/v1/offers", json=OFFER).json()
     verifier = secrets.token_urlsafe(48)
     url, state = shopper.create_authorization_url(
         meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
     )
-    callback = _customer_consents(base, url)
+    callback = _customer_consents(base, url, data_dir)
     assert f"state={state}" in callback and "iss=" in callback
     token = shopper.fetch_token(
         meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
@@ -150,6 +149,7 @@ def _run_flow(base: str, meta: dict[str, str], brand: OAuth2Client, shopper: OAu
     assert profile.status_code == 200, profile.text
     assert profile.json()["fields"] == {
         "email": "ada@example.org",
+        "email_verified": True,
         "dietary": ["vegetarian"],
         "household_size": 2,
     }

@@ -14,8 +14,8 @@ from oauth_support import (
     BrandCredentials,
     authorized,
     brand_token,
+    form_token,
     grant_id_of,
-    parse_form,
     portal_login,
     publish_offer,
 )
@@ -27,11 +27,6 @@ from broker.consent.models import Grant
 from broker.portal import views
 from broker.portal.pages import CSRF_COOKIE
 from broker.runtime import Runtime
-
-
-def form_token(client: TestClient, path: str = "/portal/") -> str:
-    """The CSRF token a page's forms carry for this browser."""
-    return dict(parse_form(client.get(path).text).fields)["csrf_token"]
 
 
 def post(client: TestClient, path: str, **form: str) -> Any:

@@ -18,6 +18,7 @@ import httpx
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from mail_support import sign_up_over_http
 from oauth_support import (
     ISSUER,
     OFFER,
@@ -150,7 +151,12 @@ def test_a_brand_publishes_sends_a_customer_to_consent_and_reads_what_was_grante
     assert [o.id for o in sdk.list_offers().items] == [offer.id]
     session = connect(sdk, client, offer.id, untick=("given_name",))
     profile = sdk.read_profile(session)
-    assert profile.fields == {"email": "ada@example.org", "dietary": ["vegan"], "household_size": 3}
+    assert profile.fields == {
+        "email": "ada@example.org",
+        "email_verified": True,
+        "dietary": ["vegan"],
+        "household_size": 3,
+    }
     assert profile.grant_id == session.grant_id and profile.purpose == "personalised_offers"
     grant = sdk.get_grant(profile.grant_id)
     assert grant.status == "active" and grant.offer_id == offer.id
@@ -346,7 +352,8 @@ def test_the_sdk_over_real_http_with_its_own_transport(tmp_path: Path, fresh_dat
         httpx.Client(base_url=base, timeout=30) as browser,
         ConsentryClient(base, client_id=client_id, client_secret=secret, redirect_uri=REDIRECT) as sdk,
     ):
-        token = sign_up(browser, "ada@example.org")
+        sign_up_over_http(browser, data_dir, "ada@example.org")
+        token = log_in(browser, "ada@example.org")
         profile = {"email": "ada@example.org", "dietary": ["vegan"]}
         assert browser.patch("/v1/me/profile", json=profile, headers=bearer(token)).status_code == 200
         assert portal_login(browser, "ada@example.org").status_code == 303
@@ -355,7 +362,11 @@ def test_the_sdk_over_real_http_with_its_own_transport(tmp_path: Path, fresh_dat
         session = sdk.handle_callback(
             answer.headers["location"], expected_state=request.state, code_verifier=request.code_verifier
         )
-        assert sdk.read_profile(session).fields == {"email": "ada@example.org", "dietary": ["vegan"]}
+        assert sdk.read_profile(session).fields == {
+            "email": "ada@example.org",
+            "email_verified": True,
+            "dietary": ["vegan"],
+        }
 
         async def async_brand() -> None:
             async with AsyncConsentryClient(base, client_id=client_id, client_secret=secret) as async_sdk:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from browser_support import serious_violations
+from mail_support import sign_up_over_http
 from oauth_support import OFFER, REDIRECT, create_brand_with_cli, pkce
 from playwright.sync_api import Page, Route, expect
 from support import STRONG_PASSWORD
@@ -24,7 +25,7 @@ def test_consent_read_narrow_revoke_as_the_customer_sees_it(
         "/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:write"}, auth=auth
     ).json()["access_token"]
     offer = http.post("/v1/offers", json=OFFER, headers={"Authorization": f"Bearer {token}"}).json()
-    assert http.post("/v1/customers", json={"email": EMAIL, "password": STRONG_PASSWORD}).status_code == 201
+    sign_up_over_http(http, tmp_path / "var", EMAIL)
     session = http.post("/v1/sessions", json={"email": EMAIL, "password": STRONG_PASSWORD}).json()["token"]
     profile = {"email": EMAIL, "dietary": ["vegetarian"], "household_size": 3, "given_name": "Ada"}
     assert (

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from browser_support import serious_violations
+from mail_support import sign_up_over_http
 from oauth_support import OFFER, BrandCredentials, brand_token, create_brand_with_cli, publish_offer
 from playwright.sync_api import Page, expect
 from support import STRONG_PASSWORD, free_port
@@ -70,12 +71,10 @@ def fresh_basket(server: str, tmp_path: Path, fresh_database_url: str) -> Iterat
 
 
 def test_a_shopper_connects_the_example_brand_gets_value_and_ends_it(
-    server: str, fresh_basket: str, page: Page, artifacts: Path
+    server: str, fresh_basket: str, page: Page, artifacts: Path, tmp_path: Path
 ) -> None:
     with httpx.Client(base_url=server, timeout=30) as http:
-        assert (
-            http.post("/v1/customers", json={"email": EMAIL, "password": STRONG_PASSWORD}).status_code == 201
-        )
+        sign_up_over_http(http, tmp_path / "var", EMAIL)
         session = http.post("/v1/sessions", json={"email": EMAIL, "password": STRONG_PASSWORD}).json()[
             "token"
         ]

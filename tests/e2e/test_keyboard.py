@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 from browser_support import serious_violations, tab_to
+from mail_support import sign_up_over_http
 from oauth_support import (
     BrandCredentials,
     authorize_params,
@@ -29,8 +30,7 @@ def test_a_customer_does_everything_with_the_keyboard_alone(
     brand = BrandCredentials(*create_brand_with_cli(tmp_path / "var", fresh_database_url))
     with httpx.Client(base_url=server, timeout=30) as http:
         offer = publish_offer(http, brand_token(http, brand))
-        account = {"email": EMAIL, "password": STRONG_PASSWORD}
-        assert http.post("/v1/customers", json=account).status_code == 201
+        sign_up_over_http(http, tmp_path / "var", EMAIL)
         assert portal_login(http, EMAIL).status_code == 303
         assert consent(http, authorize_params(brand, offer["id"], pkce()[1])).status_code in (302, 303)
 

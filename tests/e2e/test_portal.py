@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import httpx
 from browser_support import serious_violations
+from mail_support import code_in, sign_up_over_http, text_of, wait_for_message
 from playwright.sync_api import Page, expect
 from support import STRONG_PASSWORD
 
@@ -15,7 +16,7 @@ def test_a_customer_logs_in_sees_their_grants_and_logs_out(server: str, page: Pa
     email = "ada@example.org"
     assert (
         httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
-        == 201
+        == 202
     )
     page.goto(f"{server}/portal/login")
     assert serious_violations(page) == []
@@ -51,8 +52,8 @@ def test_a_post_without_its_csrf_token_is_refused(server: str, page: Page) -> No
     expect(page.get_by_role("heading", level=1)).to_have_text("Log in")
 
 
-def test_a_new_customer_signs_up_and_a_weak_password_is_explained(
-    server: str, page: Page, artifacts: Path
+def test_a_new_customer_signs_up_confirms_the_address_from_the_mail_and_logs_in(
+    server: str, page: Page, artifacts: Path, tmp_path: Path
 ) -> None:
     page.goto(f"{server}/portal/login")
     page.get_by_role("link", name="Create an account").click()
@@ -67,7 +68,65 @@ def test_a_new_customer_signs_up_and_a_weak_password_is_explained(
     page.screenshot(path=artifacts / "signup.png", full_page=True)
     page.get_by_label("Password").fill(STRONG_PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "check-email.png", full_page=True)
+
+    # The message's link opens the verify page with its code filled in; confirming needs a click.
+    message = wait_for_message(tmp_path / "var", "grace@example.org")
+    link = next(line for line in text_of(message).splitlines() if "/portal/verify?code=" in line)
+    page.goto(link.split("link: ", 1)[1].strip())
+    expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your email address")
+    expect(page.get_by_label("Code from the email")).to_have_value(code_in(message))
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "verify.png", full_page=True)
+    page.get_by_role("button", name="Confirm my address").click()
+    # (the login page's passkey button has a status line of its own, empty until it is used)
+    notice = page.get_by_role("status").filter(has_text="confirmed")
+    expect(notice).to_have_text("Your email address is confirmed. Log in to go on.")
+    page.get_by_label("Email").fill("grace@example.org")
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
+
+
+def test_a_used_code_is_refused_on_the_verify_page(server: str, page: Page, tmp_path: Path) -> None:
+    with httpx.Client(base_url=server, timeout=30) as http:
+        sign_up_over_http(http, tmp_path / "var", "used@example.org")
+    code = code_in(wait_for_message(tmp_path / "var", "used@example.org"))
+    page.goto(f"{server}/portal/verify?code={code}")
+    page.get_by_role("button", name="Confirm my address").click()
+    expect(page.get_by_role("alert")).to_have_text("this code was already used; each code works once")
+    expect(page.get_by_label("Code from the email")).to_have_attribute("aria-invalid", "true")
+
+
+def test_a_customer_changes_their_email_address_by_keyboard(
+    server: str, page: Page, artifacts: Path, tmp_path: Path
+) -> None:
+    with httpx.Client(base_url=server, timeout=30) as http:
+        sign_up_over_http(http, tmp_path / "var", "old@example.org")
+    page.goto(f"{server}/portal/login?next=/portal/account/email")
+    page.get_by_label("Email").fill("old@example.org")
+    page.get_by_label("Password").fill(STRONG_PASSWORD)
+    page.get_by_label("Password").press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your email address")
+    assert serious_violations(page) == []
+    page.screenshot(path=artifacts / "email.png", full_page=True)
+    page.get_by_label("New email address").focus()
+    page.keyboard.type("new@example.org")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Send a code to the new address")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("We sent a code to new@example.org")
+    code = code_in(wait_for_message(tmp_path / "var", "new@example.org"))
+    page.get_by_label("Code from the email").focus()
+    page.keyboard.type(code.lower().replace("-", " "))  # typed loosely: case and separators do not matter
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Your email address is confirmed.")
+    expect(page.get_by_text("new@example.org — confirmed.")).to_be_visible()
+    assert serious_violations(page) == []
+    told = wait_for_message(tmp_path / "var", "old@example.org", count=2)
+    assert told["Subject"] == "Your Consentry email address was changed"
 
 
 def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(
@@ -76,7 +135,7 @@ def test_deleting_the_account_needs_the_typed_phrase_and_ends_everything(
     email = "eve@example.org"
     assert (
         httpx.post(f"{server}/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
-        == 201
+        == 202
     )
     token = httpx.post(f"{server}/v1/sessions", json={"email": email, "password": STRONG_PASSWORD}).json()[
         "token"

@@ -16,6 +16,7 @@ import httpx
 import pyotp
 import pytest
 from browser_support import serious_violations, tab_to
+from mail_support import sign_up_over_http
 from playwright.sync_api import Page, expect
 from support import STRONG_PASSWORD, free_port, running_server
 
@@ -33,9 +34,9 @@ def localhost(tmp_path: Path, fresh_database_url: str) -> Iterator[str]:
         yield base
 
 
-def _sign_up_and_log_in(page: Page, base: str) -> None:
-    created = httpx.post(f"{base}/v1/customers", json={"email": EMAIL, "password": STRONG_PASSWORD})
-    assert created.status_code == 201, created.text
+def _sign_up_and_log_in(page: Page, base: str, data_dir: Path) -> None:
+    with httpx.Client(base_url=base) as http:
+        sign_up_over_http(http, data_dir, EMAIL)
     page.goto(f"{base}/portal/login")
     page.get_by_label("Email").fill(EMAIL)
     page.get_by_label("Password").fill(STRONG_PASSWORD)
@@ -56,9 +57,11 @@ def _virtual_authenticator(page: Page) -> None:
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
 
 
-def test_a_passkey_is_enrolled_and_logs_in_alone(localhost: str, page: Page, artifacts: Path) -> None:
+def test_a_passkey_is_enrolled_and_logs_in_alone(
+    localhost: str, page: Page, artifacts: Path, tmp_path: Path
+) -> None:
     _virtual_authenticator(page)
-    _sign_up_and_log_in(page, localhost)
+    _sign_up_and_log_in(page, localhost, tmp_path / "var")
     page.get_by_role("link", name="Security").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Security")
     assert serious_violations(page) == []
@@ -75,8 +78,10 @@ def test_a_passkey_is_enrolled_and_logs_in_alone(localhost: str, page: Page, art
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
 
 
-def test_totp_is_set_up_and_asked_for_at_login(localhost: str, page: Page, artifacts: Path) -> None:
-    _sign_up_and_log_in(page, localhost)
+def test_totp_is_set_up_and_asked_for_at_login(
+    localhost: str, page: Page, artifacts: Path, tmp_path: Path
+) -> None:
+    _sign_up_and_log_in(page, localhost, tmp_path / "var")
     page.goto(f"{localhost}/portal/security")
     page.get_by_role("button", name="Set up an authenticator app").click()
     expect(
@@ -106,8 +111,8 @@ def test_totp_is_set_up_and_asked_for_at_login(localhost: str, page: Page, artif
     expect(page.get_by_role("heading", level=1)).to_have_text("Your data, your terms")
 
 
-def test_the_security_page_works_by_keyboard(localhost: str, page: Page) -> None:
-    _sign_up_and_log_in(page, localhost)
+def test_the_security_page_works_by_keyboard(localhost: str, page: Page, tmp_path: Path) -> None:
+    _sign_up_and_log_in(page, localhost, tmp_path / "var")
     page.goto(f"{localhost}/portal/security")
     visited: list[str] = []
     tab_to(page, "Name for a new passkey", visited)

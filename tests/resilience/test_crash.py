@@ -37,7 +37,7 @@ def test_kill_9_under_load_loses_no_answered_read(tmp_path: Path, fresh_database
             brand = set_up_brand(url, http)
             tokens = []
             for n in range(READERS):
-                sign_up_customer(http, f"reader{n}@example.org")
+                sign_up_customer(http, data_dir, f"reader{n}@example.org")
                 tokens.append(consent_to(server.url, server.url, brand, f"reader{n}@example.org"))
 
         outcomes, killed = Outcomes(), threading.Event()

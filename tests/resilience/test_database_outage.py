@@ -78,7 +78,7 @@ def test_database_outage_answers_503_and_recovers_without_restart(
     with running_server(data_dir, url, tmp_path / "server.log", env=env) as server:
         http = httpx.Client(base_url=server.url, timeout=TIMEOUT_SECONDS + 10)
         brand = set_up_brand(url, http)
-        customer = sign_up_customer(http, "ada@example.org")
+        customer = sign_up_customer(http, data_dir, "ada@example.org")
         access = consent_to(server.url, server.url, brand, "ada@example.org")
         outcomes, stop = Outcomes(), threading.Event()
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mail_support import sign_up_over_http
 from oauth_support import (
     REDIRECT,
     BrandCredentials,
@@ -150,15 +151,12 @@ def register(data_dir: Path, database_url: str) -> BrandCredentials:
     return BrandCredentials(registered.brand.client_id, registered.client_secret)
 
 
-def grant_for(base: str, brand: BrandCredentials, offer_id: str, n: int) -> Reader:
-    """A customer signs up, fills in the profile and approves the brand's offer: their session token
-    and the brand's tokens."""
+def grant_for(base: str, data_dir: Path, brand: BrandCredentials, offer_id: str, n: int) -> Reader:
+    """A customer signs up (confirming the address), fills in the profile and approves the brand's
+    offer: their session token and the brand's tokens."""
     email = f"reader{n}@example.org"
     with httpx.Client(base_url=base, timeout=30) as browser:
-        assert (
-            browser.post("/v1/customers", json={"email": email, "password": STRONG_PASSWORD}).status_code
-            == 201
-        )
+        sign_up_over_http(browser, data_dir, email)
         token = browser.post("/v1/sessions", json={"email": email, "password": STRONG_PASSWORD}).json()[
             "token"
         ]
@@ -207,7 +205,7 @@ def test_kek_and_signing_key_rotation_under_load_fail_no_read(
     with live_server(data_dir, url, tmp_path / "server.log") as base:
         with httpx.Client(base_url=base, timeout=30) as http:
             offer = publish_offer(http, brand_token(http, brand, "offers:write"), **OFFER_FIELDS)
-        before = [grant_for(base, brand, offer["id"], n) for n in range(CUSTOMERS)]
+        before = [grant_for(base, data_dir, brand, offer["id"], n) for n in range(CUSTOMERS)]
         (old_kid,) = {reader.kid for reader in before}
         load = Load(base, list(before))
         try:

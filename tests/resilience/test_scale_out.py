@@ -92,7 +92,7 @@ def test_two_processes_on_one_database_behave_as_one_broker(tmp_path: Path, fres
         customers = [Customer(n, [a, b], brand, outcomes) for n in range(CUSTOMERS)]
         for customer in customers:  # sign up through alternate processes
             with httpx.Client(base_url=customer.servers[customer.offset % 2].url, timeout=30) as http:
-                customer.token = sign_up_customer(http, customer.email)
+                customer.token = sign_up_customer(http, data_dir, customer.email)
         threads = [threading.Thread(target=c.run) for c in customers]
         for thread in threads:
             thread.start()

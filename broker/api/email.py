@@ -1,0 +1,76 @@
+"""The customer's email address: see it and whether it is confirmed, ask for a new code, change it.
+
+Changing the address needs the dependency `EmailChangeAuth`, today the logged-in customer; it is a
+single alias so that a stronger check (a fresh authentication: step-up) can replace it in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from broker.accounts.models import Customer
+from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, client_address, current_customer
+from broker.api.schemas import CodeSent, EmailChange, EmailChangePending, EmailStatus
+
+router = APIRouter(prefix="/v1/me/email", tags=["customer"])
+
+# Who may change the address: swap `current_customer` for a step-up dependency here.
+EmailChangeAuth = Annotated[Customer, Depends(current_customer)]
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in"},
+    403: {"description": "Cross-site request refused"},
+}
+_TAKEN = "Another account has this address (`email-taken`) or one that looks like it (`email-lookalike`)"
+_TAKEN = "Another account has this address (`email-taken`) or one that looks like it (`email-lookalike`)"
+_THROTTLED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "Too many codes asked for from this client address; see Retry-After"}
+}
+
+
+@router.get("", operation_id="getEmail", responses={401: _AUTH[401]})
+def get_email(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> EmailStatus:
+    """The account's address and whether it is confirmed."""
+    email = runtime.accounts.vault.read_stored(db, customer.id, ["email"]).get("email")
+    verified_at = customer.email_verified_at
+    return EmailStatus(email=str(email), verified=verified_at is not None, verified_at=verified_at)
+
+
+@router.post(
+    "/verification",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="resendEmailVerification",
+    responses={**_AUTH, **_THROTTLED, 409: {"description": "The address is already confirmed"}},
+)
+def resend_verification(
+    customer: CurrentCustomer, request: Request, db: DbSession, runtime: RuntimeDep
+) -> CodeSent:
+    """Send a new code to the account's unconfirmed address; earlier codes stop working."""
+    runtime.verification.resend(db, customer, address=client_address(request))
+    return CodeSent(detail="a new code is on its way to your address; earlier ones no longer work")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="changeEmail",
+    responses={
+        **_AUTH,
+        **_THROTTLED,
+        409: {"description": _TAKEN},
+        422: {"description": "Not an email address, or already this account's; `errors` points at it"},
+    },
+)
+def change_email(
+    body: EmailChange, customer: EmailChangeAuth, request: Request, db: DbSession, runtime: RuntimeDep
+) -> EmailChangePending:
+    """Change the address: a code goes to the new one, which replaces the current one only when the
+    code is used (`POST /v1/customers/verify`); the old address is then told. Until then nothing
+    changes, and a new request replaces this one."""
+    pending = runtime.verification.request_change(db, customer, body.email, address=client_address(request))
+    return EmailChangePending(
+        pending_email=pending,
+        detail="a code is on its way to the new address; your address changes when you use it",
+    )

@@ -1,0 +1,114 @@
+"""The customer's account security: active sessions (list, end one, end all others), the security
+activity list, and changing the password. Routes parse, call one service, return a Public shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from broker.accounts.models import CustomerSession
+from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, current_session
+from broker.api.security_schemas import (
+    ActiveSessionPage,
+    ActiveSessionPublic,
+    PasswordChange,
+    SecurityActivityPage,
+    SecurityEventPublic,
+    SessionsEnded,
+)
+
+router = APIRouter(prefix="/v1/me", tags=["security"])
+
+# Who may change the password: swap `current_session` for a step-up dependency here.
+PasswordChangeAuth = Annotated[CustomerSession, Depends(current_session)]
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in, or the session has ended"},
+    403: {"description": "Cross-site request refused"},
+}
+_PAGE: dict[int | str, dict[str, Any]] = {**_AUTH, 422: {"description": "Bad limit or cursor"}}
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+
+@router.get("/sessions", operation_id="listMySessions", responses=_PAGE)
+def list_sessions(
+    current: CurrentSession, db: DbSession, runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None
+) -> ActiveSessionPage:
+    """Every active session of your account, newest first, with its device and when it was last used;
+    `current` marks the one this request came with."""
+    found = runtime.customer_sessions.listing(db, current.customer_id, cursor=cursor, limit=limit)
+    idle = runtime.customer_sessions.idle_timeout
+    items = [ActiveSessionPublic.of(row, current_id=current.id, idle=idle) for row in found.items]
+    return ActiveSessionPage(items=items, next_cursor=found.next_cursor)
+
+
+@router.delete(
+    "/sessions",
+    operation_id="endMyOtherSessions",
+    responses={**_AUTH, 422: {"description": "`scope` is missing or not `others`"}},
+)
+def end_other_sessions(
+    current: CurrentSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    scope: Annotated[Literal["others"], Query(description="`others`: every session but this one (required)")],
+) -> SessionsEnded:
+    """Log out everywhere else: every other session ends at once; this one stays."""
+    ended = runtime.customer_sessions.revoke_others(db, current.customer_id, keep=current.id)
+    return SessionsEnded(ended=ended)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="endMySession",
+    responses={**_AUTH, 404: {"description": "No active session with this id on your account"}},
+)
+def end_session(session_id: UUID, current: CurrentSession, db: DbSession, runtime: RuntimeDep) -> Response:
+    """End one session: its token stops working at once. Ending the current one logs you out."""
+    runtime.customer_sessions.revoke(db, current.customer_id, session_id)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    if session_id == current.id:
+        clear_session_cookie(response, runtime.settings)
+    return response
+
+
+@router.get("/security-activity", operation_id="listMySecurityActivity", responses=_PAGE)
+def security_activity(
+    current: CurrentSession, db: DbSession, runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None
+) -> SecurityActivityPage:
+    """Sign-ins (and from which kind of device), sessions ended, password and email changes, resets,
+    factors added or removed: newest first, kept for CONSENTRY_SECURITY_ACTIVITY_RETENTION_DAYS."""
+    found = runtime.activity.listing(db, current.customer_id, cursor=cursor, limit=limit)
+    return SecurityActivityPage(
+        items=[SecurityEventPublic.of(event) for event in found.items], next_cursor=found.next_cursor
+    )
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    operation_id="changeMyPassword",
+    responses={
+        **_AUTH,
+        400: {"description": "The body is not JSON"},
+        413: {"description": "The body is over 64 KiB"},
+        422: {
+            "description": "The current password is wrong (`wrong-password`, counted), or the new one "
+            "is too weak; `errors` points at the field"
+        },
+        429: {"description": "Too many wrong current passwords; see Retry-After"},
+    },
+)
+def change_password(
+    body: PasswordChange, current: PasswordChangeAuth, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """Change the password: the current one is required, the new one follows the sign-up rules. Every
+    other session ends; this one stays."""
+    runtime.password_changes.change(
+        db, current, current_password=body.current_password, new_password=body.new_password
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,64 @@
+"""Portal page to change the password: the current one, then the new one (the sign-up rules). Every
+other session ends; the page says so."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from broker.api.deps import DbSession, RuntimeDep
+from broker.errors import BrokerError
+from broker.portal.pages import render
+from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+
+@router.get("/password")
+def password_page(request: Request, session: PortalSession, runtime: RuntimeDep) -> Response:
+    """The change-password form."""
+    if session is None:
+        return login_redirect("/portal/password")
+    context: dict[str, object] = {"message": None, "notice": None, "errors": {}}
+    return render(request, "password.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    current_password: Password = "",
+    new_password: Password = "",
+    csrf: Csrf = "",
+) -> Response:
+    """Change the password; on a mistake, say which field."""
+    if (refused := _refused(request, session, csrf, runtime)) is not None:
+        return refused
+    assert session is not None
+    secure = runtime.settings.secure_cookies
+    try:
+        ended = runtime.password_changes.change(
+            db, session, current_password=current_password, new_password=new_password
+        )
+    except BrokerError as exc:
+        problems = exc.extensions.get("errors") or []
+        errors = {p["pointer"].strip("/"): p["detail"] for p in problems}
+        refusal: dict[str, object] = {
+            "message": "Please fix what is marked below." if errors else exc.detail,
+            "notice": None,
+        }
+        response = render(
+            request, "password.html", {**refusal, "errors": errors}, status=exc.status, secure=secure
+        )
+        if retry_after := getattr(exc, "retry_after", None):
+            response.headers["retry-after"] = str(retry_after)
+        return response
+    others = f" You were logged out of {ended} other session{'s' if ended != 1 else ''}." if ended else ""
+    context: dict[str, object] = {
+        "message": None,
+        "notice": "Your password is changed." + others,
+        "errors": {},
+    }
+    return render(request, "password.html", context, secure=secure)

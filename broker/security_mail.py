@@ -1,0 +1,51 @@
+"""Security mail: the owner hears of the important changes to their account at its address, in the
+transaction that records them (`SecurityActivity` listener), so a message exists exactly when the
+change committed.
+
+    password.changed       "your password was changed"           (someone with a session did it)
+    password.reset         "your password was reset"             (someone with the mailbox did it)
+    sign_in.new_device     "a new sign-in to your account"       (with the coarse device, never an IP)
+
+Each says what to do if it was not the owner. Other entries stay in the activity list only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from broker.accounts.activity import ActivityKind
+from broker.accounts.models import SecurityEvent
+from broker.mail.outbox import Mail
+from vault.profile import Vault
+
+__all__ = ["TEMPLATES", "SecurityMail"]
+
+TEMPLATES = {
+    ActivityKind.PASSWORD_CHANGED: "password_changed",
+    ActivityKind.PASSWORD_RESET: "password_reset_done",
+    ActivityKind.NEW_DEVICE: "new_device_sign_in",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityMail:
+    """Queues a message to the account's address for the important security entries."""
+
+    vault: Vault
+    mail: Mail
+
+    def on_activity(self, session: Session, event: SecurityEvent) -> None:
+        """Queue the message for `event`, if it is one the owner must hear of."""
+        template = TEMPLATES.get(ActivityKind(event.kind))
+        if template is None:
+            return
+        email = self.vault.read_stored(session, event.customer_id, ["email"]).get("email")
+        if not isinstance(email, str):
+            return  # the account is being deleted: nobody to tell
+        context = {
+            "device": event.device or "an unknown device",
+            "at": f"{event.created_at:%Y-%m-%d %H:%M} UTC",
+        }
+        self.mail.enqueue(session, event.customer_id, to=email, template=template, context=context)
