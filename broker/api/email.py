@@ -1,23 +1,26 @@
 """The customer's email address: see it and whether it is confirmed, ask for a new code, change it.
 
-Changing the address needs the dependency `EmailChangeAuth`, today the logged-in customer; it is a
-single alias so that a stronger check (a fresh authentication: step-up) can replace it in one place.
+Changing the address needs a fresh authentication (step-up, `FreshSession`): a session token stolen
+earlier must not be enough to point the login at another mailbox.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 
-from broker.accounts.models import Customer
-from broker.api.deps import CurrentCustomer, DbSession, RuntimeDep, client_address, current_customer
+from broker.api.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentCustomer,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
+    client_address,
+)
 from broker.api.schemas import CodeSent, EmailChange, EmailChangePending, EmailStatus
 
 router = APIRouter(prefix="/v1/me/email", tags=["customer"])
-
-# Who may change the address: swap `current_customer` for a step-up dependency here.
-EmailChangeAuth = Annotated[Customer, Depends(current_customer)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in"},
@@ -57,14 +60,19 @@ def resend_verification(
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="changeEmail",
     responses={
-        **_AUTH,
+        **FRESH_SESSION_PROBLEMS,
         **_THROTTLED,
         409: {"description": _TAKEN},
         422: {"description": "Not an email address, or already this account's; `errors` points at it"},
     },
 )
 def change_email(
-    body: EmailChange, customer: EmailChangeAuth, request: Request, db: DbSession, runtime: RuntimeDep
+    body: EmailChange,
+    customer: CurrentCustomer,
+    _: FreshSession,
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
 ) -> EmailChangePending:
     """Change the address: a code goes to the new one, which replaces the current one only when the
     code is used (`POST /v1/customers/verify`); the old address is then told. Until then nothing

@@ -10,7 +10,14 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from broker.accounts.passkeys import PasskeyView
-from broker.api.deps import CurrentCustomer, CurrentSession, DbSession, FreshSession, RuntimeDep
+from broker.api.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentCustomer,
+    CurrentSession,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
+)
 from broker.api.signin_schemas import (
     PasskeyPublic,
     PasskeyRegistration,
@@ -28,13 +35,7 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in, or the session has ended"},
     403: {"description": "Cross-site request refused"},
 }
-_FRESH: dict[int | str, dict[str, Any]] = {
-    401: _AUTH[401],
-    403: {
-        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
-        "POST /v1/sessions/current/reauthenticate first"
-    },
-}
+_FRESH = FRESH_SESSION_PROBLEMS
 _BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON"},
     413: {"description": "The body is over 64 KiB"},

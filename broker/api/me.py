@@ -9,7 +9,14 @@ from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from broker.api.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
+from broker.api.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentCustomer,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
+    clear_session_cookie,
+)
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.access_log import AccessLogPage
@@ -23,13 +30,7 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in, or the session has ended"},
     403: {"description": "Cross-site request refused"},
 }
-_FRESH: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    403: {
-        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
-        "POST /v1/sessions/current/reauthenticate (within 5 minutes, with the second factor if set up)"
-    },
-}
+_FRESH = FRESH_SESSION_PROBLEMS
 _WRITE: dict[int | str, dict[str, Any]] = {
     **_AUTH,
     400: {"description": "The body is not JSON"},

@@ -6,10 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from broker.accounts.models import CustomerSession
-from broker.api.deps import CurrentSession, DbSession, RuntimeDep, clear_session_cookie, current_session
+from broker.api.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentSession,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
+    clear_session_cookie,
+)
 from broker.api.security_schemas import (
     ActiveSessionPage,
     ActiveSessionPublic,
@@ -20,9 +26,6 @@ from broker.api.security_schemas import (
 )
 
 router = APIRouter(prefix="/v1/me", tags=["security"])
-
-# Who may change the password: swap `current_session` for a step-up dependency here.
-PasswordChangeAuth = Annotated[CustomerSession, Depends(current_session)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in, or the session has ended"},
@@ -93,7 +96,7 @@ def security_activity(
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="changeMyPassword",
     responses={
-        **_AUTH,
+        **FRESH_SESSION_PROBLEMS,
         400: {"description": "The body is not JSON"},
         413: {"description": "The body is over 64 KiB"},
         422: {
@@ -104,7 +107,7 @@ def security_activity(
     },
 )
 def change_password(
-    body: PasswordChange, current: PasswordChangeAuth, db: DbSession, runtime: RuntimeDep
+    body: PasswordChange, current: FreshSession, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """Change the password: the current one is required, the new one follows the sign-up rules. Every
     other session ends; this one stays."""

@@ -19,8 +19,10 @@ from broker.api.deps import DbSession, RuntimeDep, client_address
 from broker.errors import BrokerError
 from broker.portal.pages import csrf_valid, render
 from broker.portal.routes import Csrf, Email, NextPath, PortalSession, login_redirect, safe_next
+from broker.portal.step_up import step_up_context
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
+EMAIL_PAGE = "/portal/account/email"
 
 Code = Annotated[str, Form(max_length=64)]
 
@@ -99,13 +101,20 @@ def resend(
 
 @router.get("/account/email")
 def email_page(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, confirmed: str | None = None
+    request: Request,
+    session: PortalSession,
+    db: DbSession,
+    runtime: RuntimeDep,
+    confirmed: str | None = None,
+    reauth: str | None = None,
 ) -> Response:
-    """The account's address, whether it is confirmed, and the form to change it."""
+    """The account's address, whether it is confirmed, and the form to change it (which needs a
+    fresh sign-in: the inline "confirm it is you" box)."""
     if session is None:
-        return login_redirect("/portal/account/email")
+        return login_redirect(EMAIL_PAGE)
     notice = "Your email address is confirmed." if confirmed else None
     context = _email_context(db, runtime, _customer(db, session.customer_id), notice=notice)
+    context.update(step_up_context(db, runtime, session, EMAIL_PAGE, reauth))
     return render(request, "email.html", context, secure=runtime.settings.secure_cookies)
 
 
@@ -120,20 +129,22 @@ def change_email(
 ) -> Response:
     """Send a code to the new address; it replaces the current one once the code is used."""
     if session is None:
-        return login_redirect("/portal/account/email")
+        return login_redirect(EMAIL_PAGE)
     if (expired := _expired_form(request, csrf, runtime)) is not None:
         return expired
-    customer = _customer(db, session.customer_id)
+    customer, secure = _customer(db, session.customer_id), runtime.settings.secure_cookies
+    step_up = step_up_context(db, runtime, session, EMAIL_PAGE, "needed")
+    if not step_up["fresh"]:
+        context = _email_context(db, runtime, customer, message=step_up["reauth_message"], typed=email)
+        return render(request, "email.html", {**context, **step_up}, status=403, secure=secure)
     try:
         pending = runtime.verification.request_change(db, customer, email, address=client_address(request))
     except BrokerError as exc:
         context = _email_context(db, runtime, customer, message=exc.detail, typed=email)
-        return render(
-            request, "email.html", context, status=exc.status, secure=runtime.settings.secure_cookies
-        )
+        return render(request, "email.html", {**context, **step_up}, status=exc.status, secure=secure)
     notice = f"We sent a code to {pending}. Enter it below: your address changes when you do."
     context = _email_context(db, runtime, customer, notice=notice, pending=True)
-    return render(request, "email.html", context, secure=runtime.settings.secure_cookies)
+    return render(request, "email.html", {**context, **step_up}, secure=secure)
 
 
 def _customer(db: DbSession, customer_id: Any) -> Customer:

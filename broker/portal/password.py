@@ -1,5 +1,5 @@
 """Portal page to change the password: the current one, then the new one (the sign-up rules). Every
-other session ends; the page says so."""
+other session ends; the page says so. Like the API, it needs a fresh sign-in (step-up), asked inline."""
 
 from __future__ import annotations
 
@@ -10,16 +10,27 @@ from broker.api.deps import DbSession, RuntimeDep
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
+from broker.portal.step_up import step_up_context
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 
+HERE = "/portal/password"
+
+
 @router.get("/password")
-def password_page(request: Request, session: PortalSession, runtime: RuntimeDep) -> Response:
-    """The change-password form."""
+def password_page(
+    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
+) -> Response:
+    """The change-password form (with the inline "confirm it is you" box when the sign-in is old)."""
     if session is None:
-        return login_redirect("/portal/password")
-    context: dict[str, object] = {"message": None, "notice": None, "errors": {}}
+        return login_redirect(HERE)
+    context: dict[str, object] = {
+        "message": None,
+        "notice": None,
+        "errors": {},
+        **step_up_context(db, runtime, session, HERE, reauth),
+    }
     return render(request, "password.html", context, secure=runtime.settings.secure_cookies)
 
 
@@ -38,6 +49,10 @@ def change_password(
         return refused
     assert session is not None
     secure = runtime.settings.secure_cookies
+    step_up = step_up_context(db, runtime, session, HERE, "needed")
+    if not step_up["fresh"]:
+        stale = {"message": step_up["reauth_message"], "notice": None, "errors": {}, **step_up}
+        return render(request, "password.html", stale, status=403, secure=secure)
     try:
         ended = runtime.password_changes.change(
             db, session, current_password=current_password, new_password=new_password
@@ -48,6 +63,7 @@ def change_password(
         refusal: dict[str, object] = {
             "message": "Please fix what is marked below." if errors else exc.detail,
             "notice": None,
+            **step_up,
         }
         response = render(
             request, "password.html", {**refusal, "errors": errors}, status=exc.status, secure=secure
@@ -60,5 +76,6 @@ def change_password(
         "message": None,
         "notice": "Your password is changed." + others,
         "errors": {},
+        **step_up,
     }
     return render(request, "password.html", context, secure=secure)

@@ -30,7 +30,7 @@ router = APIRouter(prefix="/portal", include_in_schema=False)
 
 Name = Annotated[str, Form(max_length=100)]
 Here = Annotated[str, Form(alias="next", max_length=200)]
-_RETURNS = ("/portal/security", "/portal/account")
+_RETURNS = ("/portal/security", "/portal/account", "/portal/password", "/portal/account/email")
 
 
 def _page(

@@ -138,3 +138,32 @@ def test_deleting_the_account_in_the_portal_needs_a_fresh_sign_in(
     assert 'href="/v1/me/export"' in page
     deleted = _post(client, "/portal/account/delete", page, confirm="delete my account")
     assert deleted.status_code == 200 and "deleted" in deleted.text
+
+
+NEW_PASSWORD = "quartz-heron-lattice-72-meadow"
+
+
+def test_changing_the_password_or_the_email_in_the_portal_needs_a_fresh_sign_in(
+    client: TestClient, clock: FakeClock
+) -> None:
+    sign_up(client)
+    portal_login(client, "ada@example.org")
+    clock.advance(minutes=6)
+    page = client.get("/portal/password").text
+    assert "Confirm it is you" in page
+    refused = _post(
+        client, "/portal/password", page, current_password=STRONG_PASSWORD, new_password=NEW_PASSWORD
+    )
+    assert refused.status_code == 403 and "Confirm it is you first" in refused.text
+    email_page = client.get("/portal/account/email").text
+    assert "Confirm it is you" in email_page
+    moved = _post(client, "/portal/account/email", email_page, email="thief@example.org")
+    assert moved.status_code == 403 and "We sent a code" not in moved.text
+    back = _post(client, "/portal/reauthenticate", page, password=STRONG_PASSWORD, next="/portal/password")
+    assert back.headers["location"] == "/portal/password"
+    page = client.get("/portal/password").text
+    assert "Confirm it is you" not in page
+    done = _post(
+        client, "/portal/password", page, current_password=STRONG_PASSWORD, new_password=NEW_PASSWORD
+    )
+    assert done.status_code == 200 and "Your password is changed" in done.text

@@ -132,3 +132,33 @@ def test_deleting_the_account_takes_its_factors_and_challenges_along(
     for table in (Passkey, TotpFactor, RecoveryCode, LoginChallenge):
         assert db.exec(select(table)).all() == [], table.__name__
     assert passkey_log_in(client, authenticator).status_code == 401
+
+
+NEW_PASSWORD = "quartz-heron-lattice-72-meadow"
+
+
+def test_an_old_session_must_confirm_before_changing_the_password_or_the_email(
+    client: TestClient, clock: FakeClock
+) -> None:
+    # A session token stolen an hour ago must not be enough to take the account over by changing
+    # the password or pointing the login at the thief's mailbox.
+    token = sign_up(client)
+    clock.advance(minutes=6)
+    change = {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
+    _needs_reauthentication(client.post("/v1/me/password", json=change, headers=bearer(token)))
+    _needs_reauthentication(
+        client.post("/v1/me/email", json={"email": "thief@example.org"}, headers=bearer(token))
+    )
+    renewed = client.post(REAUTH, json={"password": STRONG_PASSWORD}, headers=bearer(token))
+    assert renewed.status_code == 200, renewed.text
+    assert client.post("/v1/me/password", json=change, headers=bearer(token)).status_code == 204
+    moved = client.post("/v1/me/email", json={"email": "new@example.org"}, headers=bearer(token))
+    assert moved.status_code == 202, moved.text
+
+
+def test_with_a_second_factor_the_password_change_needs_it_too(client: TestClient, clock: FakeClock) -> None:
+    token = sign_up(client)
+    enrol_totp(client, token, clock)
+    change = {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
+    # The session was opened with the password alone: knowing the password is not the second factor.
+    _needs_reauthentication(client.post("/v1/me/password", json=change, headers=bearer(token)))
