@@ -34,6 +34,7 @@ from broker.accounts.devices import device_label
 from broker.accounts.models import CodePurpose, Customer, EmailCode
 from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.sessions import CustomerSessions
+from broker.accounts.signin import SecondFactorRequired, SignIn
 from broker.accounts.throttle import Throttle, ThrottleKey
 from broker.errors import CodeRejected, TooManyAttempts, ValidationFailed
 from broker.mail.outbox import Mail
@@ -60,6 +61,7 @@ class Recovery:
     """Password resets and sign-in links (`runtime.recovery`)."""
 
     accounts: Accounts
+    signin: SignIn
     codes: EmailCodes  # its ttl is CONSENTRY_RECOVERY_CODE_TTL_SECONDS
     mail: Mail
     throttle: Throttle  # its window is CONSENTRY_RECOVERY_WINDOW_SECONDS
@@ -125,12 +127,14 @@ class Recovery:
 
     def sign_in(
         self, session: Session, code: str, *, address: str, user_agent: str | None = None
-    ) -> IssuedSession:
-        """Open a session with a sign-in link's code (other outstanding links are withdrawn). 400 for
-        a wrong, used or expired code (counted per client address); the password throttle is not asked."""
+    ) -> IssuedSession | SecondFactorRequired:
+        """Open a session with a sign-in link's code (other outstanding links are withdrawn), or, when
+        the account has a second factor, the pending login that asks for it: the link stands for the
+        password, never for the second factor. 400 for a wrong, used or expired code (counted per
+        client address); the password throttle is not asked."""
         row, _ = self._redeem(session, code, CodePurpose.SIGN_IN, address)
         self.codes.withdraw(session, row.customer_id, [CodePurpose.SIGN_IN])
-        return self.accounts.open_session(
+        return self.signin.first_factor_passed(
             session,
             row.customer_id,
             user_agent=user_agent,

@@ -267,7 +267,7 @@ def build_runtime(
         activity=activity,
         customer_sessions=customer_sessions,
         password_changes=password_changes,
-        recovery=_recovery(settings, clock, accounts, mail, password_changes),
+        recovery=_recovery(settings, clock, accounts, signin, mail, password_changes),
         profiles=profiles,
         oauth=oauth,
         offers=offers,
@@ -311,6 +311,7 @@ def _recovery(
     settings: Settings,
     clock: Callable[[], datetime],
     accounts: Accounts,
+    signin: SignIn,
     mail: Mail,
     passwords: PasswordChanges,
 ) -> Recovery:
@@ -318,6 +319,7 @@ def _recovery(
     window = timedelta(seconds=settings.recovery_window_seconds)
     return Recovery(
         accounts=accounts,
+        signin=signin,
         codes=EmailCodes(clock=clock, ttl=timedelta(seconds=settings.recovery_code_ttl_seconds)),
         mail=mail,
         throttle=Throttle(

@@ -25,6 +25,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
+from broker.accounts.activity import ActivityKind
 from broker.accounts.challenges import Challenges, Purpose, challenge_digest
 from broker.accounts.factor_models import LoginChallenge
 from broker.accounts.models import Customer, CustomerSession
@@ -106,14 +107,32 @@ class SignIn:
         """The password step: a session, or a pending login when a second factor is enrolled.
         `user_agent` names the device in the security activity (a coarse label, never the header)."""
         customer = self.accounts.verify_password(session, email, password, address=address)
-        methods = self.methods(session, customer.id)
-        if not methods:
+        outcome = self.first_factor_passed(session, customer.id, user_agent=user_agent)
+        if isinstance(outcome, IssuedSession):
             self.accounts.throttle.clear(
                 session, self.accounts.login_keys(customer.email_index, address).pair
             )
-            return self.accounts.open_session(session, customer.id, user_agent=user_agent)
+        return outcome
+
+    def first_factor_passed(
+        self,
+        session: Session,
+        customer_id: UUID,
+        *,
+        user_agent: str | None = None,
+        kind: ActivityKind = ActivityKind.SIGN_IN,
+        method: str = "password",
+    ) -> IssuedSession | SecondFactorRequired:
+        """After a first factor (a password, an emailed sign-in link): the session, or, when a second
+        factor is set up, a pending login that asks for it (a mailbox alone never passes a second
+        factor)."""
+        methods = self.methods(session, customer_id)
+        if not methods:
+            return self.accounts.open_session(
+                session, customer_id, user_agent=user_agent, kind=kind, method=method
+            )
         issued = self.challenges.issue(
-            session, Purpose.SECOND_FACTOR, customer_id=customer.id, with_token=True, with_challenge=False
+            session, Purpose.SECOND_FACTOR, customer_id=customer_id, with_token=True, with_challenge=False
         )
         assert issued.token is not None
         return self._pending(session, issued.row, issued.token, methods)

@@ -100,12 +100,7 @@ def create_session(
     )
     if isinstance(outcome, SecondFactorRequired):
         response.status_code = status.HTTP_200_OK
-        return SecondFactorPending(
-            mfa_token=outcome.mfa_token,
-            expires_at=outcome.expires_at,
-            methods=outcome.methods,
-            passkey_options=outcome.passkey_options,
-        )
+        return SecondFactorPending.of(outcome)
     set_session_cookie(response, outcome.token, runtime.settings)
     return SessionPublic(token=outcome.token, expires_at=outcome.session.expires_at)
 

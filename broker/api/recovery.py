@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 
+from broker.accounts.signin import SecondFactorRequired
 from broker.api.deps import DbSession, RuntimeDep, client_address, set_session_cookie
 from broker.api.recovery_schemas import PasswordReset, RecoveryAccepted, RecoveryRequest
 from broker.api.schemas import SessionPublic, VerificationCode
+from broker.api.signin_schemas import SecondFactorPending
 from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -102,15 +104,19 @@ def request_link(
     "/sign-in-links/complete",
     status_code=status.HTTP_201_CREATED,
     operation_id="completeSignInLink",
-    responses=_CODE,
+    responses={**_CODE, 200: {"description": "A second factor is set up: finish at POST /v1/sessions/mfa"}},
 )
 def complete_link(
     body: VerificationCode, request: Request, response: Response, db: DbSession, runtime: RuntimeDep
-) -> SessionPublic:
+) -> SessionPublic | SecondFactorPending:
     """Sign in with the code of an emailed link: a bearer token and the portal's session cookie, as
-    `POST /v1/sessions` gives."""
+    `POST /v1/sessions` gives (201); when the account has a second factor, 200 with an `mfa_token`
+    to finish at POST /v1/sessions/mfa, as after a password."""
     issued = runtime.recovery.sign_in(
         db, body.code, address=client_address(request), user_agent=request.headers.get("user-agent")
     )
+    if isinstance(issued, SecondFactorRequired):
+        response.status_code = status.HTTP_200_OK
+        return SecondFactorPending.of(issued)
     set_session_cookie(response, issued.token, runtime.settings)
     return SessionPublic(token=issued.token, expires_at=issued.session.expires_at)

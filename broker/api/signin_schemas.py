@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.accounts.signin import SecondFactorRequired
+
 Credential = dict[str, Any]
 _CREDENTIAL = Field(
     default=None,
@@ -25,6 +27,16 @@ class SecondFactorPending(BaseModel):
     passkey_options: dict[str, Any] | None = Field(
         default=None, description="PublicKeyCredentialRequestOptions (JSON) when a passkey may be used"
     )
+
+    @classmethod
+    def of(cls, pending: SecondFactorRequired) -> SecondFactorPending:
+        """The public shape of a pending login."""
+        return cls(
+            mfa_token=pending.mfa_token,
+            expires_at=pending.expires_at,
+            methods=pending.methods,
+            passkey_options=pending.passkey_options,
+        )
 
 
 class SecondFactorProof(BaseModel):

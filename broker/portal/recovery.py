@@ -12,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
+from broker.accounts.signin import SecondFactorRequired
 from broker.api.deps import DbSession, RuntimeDep, client_address
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
+from broker.portal.signin_pages import second_factor_page
 from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -136,4 +138,6 @@ def sign_in(
     except BrokerError as exc:
         context = {"stage": "confirm", "code": code, "next": safe_next(next_path)}
         return _refusal(request, runtime, "sign_in.html", exc, **context)
+    if isinstance(issued, SecondFactorRequired):
+        return second_factor_page(request, runtime, issued, next_path)
     return _logged_in(request, db, runtime, issued.token, next_path)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from factor_support import enrol_totp, totp_code
 from fastapi.testclient import TestClient
 from mail_support import code_in, deliver, last_message, sink_messages, text_of
 from oauth_support import form_token
@@ -367,3 +368,33 @@ def test_a_reset_lifts_the_login_lock_of_the_owners_address(client: TestClient, 
     ask_reset(client)
     assert reset(client, reset_code(runtime)).status_code == 204
     log_in(client, OWNER, NEW_PASSWORD)
+
+
+def test_a_sign_in_link_is_only_a_first_factor_when_a_second_one_is_set_up(
+    client: TestClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    # The attack: someone who took over the mailbox asks for a sign-in link. With an authenticator
+    # app set up, the link must lead to the second-factor step, never straight into the account.
+    secret, _ = enrol_totp(client, sign_up(client, OWNER), clock)
+    assert client.post("/v1/sign-in-links", json={"email": OWNER}).status_code == 202
+    step = client.post("/v1/sign-in-links/complete", json={"code": code_in(last_message(runtime, OWNER))})
+    assert step.status_code == 200, step.text
+    pending = step.json()
+    assert "token" not in pending and "consentry_session" not in step.headers.get("set-cookie", "")
+    assert pending["methods"] == ["totp", "recovery_code"]
+    done = client.post(
+        "/v1/sessions/mfa", json={"mfa_token": pending["mfa_token"], "code": totp_code(secret, clock)}
+    )
+    assert done.status_code == 201, done.text
+    assert client.get("/v1/me/profile", headers=bearer(done.json()["token"])).status_code == 200
+
+
+def test_the_portal_asks_for_the_second_factor_after_a_sign_in_link(
+    client: TestClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    enrol_totp(client, sign_up(client, OWNER), clock)
+    portal_post(client, "/portal/sign-in/request", email=OWNER)
+    step = portal_post(client, "/portal/sign-in", code=code_in(last_message(runtime, OWNER)))
+    assert step.status_code == 200 and "One more step" in step.text
+    assert "consentry_session" not in step.headers.get("set-cookie", "")
+    assert client.get("/portal/sessions", follow_redirects=False).status_code == 303  # not logged in
