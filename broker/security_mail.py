@@ -26,6 +26,8 @@ TEMPLATES = {
     ActivityKind.PASSWORD_CHANGED: "password_changed",
     ActivityKind.PASSWORD_RESET: "password_reset_done",
     ActivityKind.NEW_DEVICE: "new_device_sign_in",
+    ActivityKind.FACTOR_ADDED: "factor_added",
+    ActivityKind.FACTOR_REMOVED: "factor_removed",
 }
 
 
@@ -47,5 +49,6 @@ class SecurityMail:
         context = {
             "device": event.device or "an unknown device",
             "at": f"{event.created_at:%Y-%m-%d %H:%M} UTC",
+            "what": event.detail or "a sign-in method",
         }
         self.mail.enqueue(session, event.customer_id, to=email, template=template, context=context)

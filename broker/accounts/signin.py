@@ -29,7 +29,7 @@ from broker.accounts.activity import ActivityKind
 from broker.accounts.challenges import Challenges, Purpose, challenge_digest
 from broker.accounts.factor_models import LoginChallenge
 from broker.accounts.models import Customer, CustomerSession
-from broker.accounts.passkeys import Passkeys, parse_assertion
+from broker.accounts.passkeys import Passkeys, PasskeyView, parse_assertion
 from broker.accounts.recovery_codes import RecoveryCodes
 from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.totp import CodeRefused, Totp
@@ -303,32 +303,56 @@ class SignIn:
         name = self.account_name(session, current.customer_id)
         return self.passkeys.registration_options(session, current.customer_id, current.id, name)
 
-    def remove_passkey(self, session: Session, customer_id: UUID, passkey_id: UUID) -> None:
+    # Every change to the second factors goes into the customer's security activity (and so, through
+    # its listeners, to the owner's mailbox): a factor quietly added or removed is an attack's mark.
+
+    def add_passkey(
+        self, session: Session, current: CustomerSession, name: str, credential: dict[str, Any]
+    ) -> PasskeyView:
+        """Keep a new passkey that answers this session's registration challenge."""
+        view = self.passkeys.register(session, current.customer_id, current.id, name, credential)
+        self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "passkey")
+        return view
+
+    def remove_passkey(self, session: Session, current: CustomerSession, passkey_id: UUID) -> None:
         """Remove a passkey (the caller has checked step-up)."""
-        self.passkeys.remove(session, customer_id, passkey_id)
-        self._forget_codes_without_factor(session, customer_id)
+        self.passkeys.remove(session, current.customer_id, passkey_id)
+        self._forget_codes_without_factor(session, current.customer_id)
+        self._factor_changed(session, current, ActivityKind.FACTOR_REMOVED, "passkey")
 
-    def remove_totp(self, session: Session, customer_id: UUID) -> None:
+    def remove_totp(self, session: Session, current: CustomerSession) -> None:
         """Remove the authenticator app (the caller has checked step-up); 404 when there is none."""
-        if not self.totp.remove(session, customer_id):
+        if not self.totp.remove(session, current.customer_id):
             raise NotFound("no authenticator app is set up")
-        self._forget_codes_without_factor(session, customer_id)
+        self._forget_codes_without_factor(session, current.customer_id)
+        self._factor_changed(session, current, ActivityKind.FACTOR_REMOVED, "authenticator app")
 
-    def confirm_totp(self, session: Session, customer_id: UUID, code: str) -> list[str]:
+    def confirm_totp(self, session: Session, current: CustomerSession, code: str) -> list[str]:
         """Finish setting up the app; the first recovery codes come with it (none if some remain)."""
+        customer_id = current.customer_id
         self.totp.confirm(session, customer_id, code)
+        self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "authenticator app")
         if self.recovery.remaining(session, customer_id):
             return []
         return self.recovery.regenerate(session, customer_id)
 
-    def regenerate_recovery_codes(self, session: Session, customer_id: UUID) -> list[str]:
+    def regenerate_recovery_codes(self, session: Session, current: CustomerSession) -> list[str]:
         """A new set of recovery codes; 409 without a second factor (they would open nothing)."""
-        if not self.has_second_factor(session, customer_id):
+        if not self.has_second_factor(session, current.customer_id):
             raise Conflict(
                 "recovery codes stand in for a second factor; set up a passkey or an authenticator app first",
                 slug="no-second-factor",
             )
-        return self.recovery.regenerate(session, customer_id)
+        codes = self.recovery.regenerate(session, current.customer_id)
+        self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "new recovery codes")
+        return codes
+
+    def _factor_changed(
+        self, session: Session, current: CustomerSession, kind: ActivityKind, factor: str
+    ) -> None:
+        self.accounts.activity.record(
+            session, current.customer_id, kind, device=current.device, detail=factor
+        )
 
     def _forget_codes_without_factor(self, session: Session, customer_id: UUID) -> None:
         if not self.has_second_factor(session, customer_id):

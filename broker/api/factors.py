@@ -86,7 +86,7 @@ def register_passkey(
     body: PasskeyRegistration, current: CurrentSession, db: DbSession, runtime: RuntimeDep
 ) -> PasskeyPublic:
     """Add a passkey: the answer of navigator.credentials.create to POST /v1/me/passkeys/options."""
-    view = runtime.signin.passkeys.register(db, current.customer_id, current.id, body.name, body.credential)
+    view = runtime.signin.add_passkey(db, current, body.name, body.credential)
     return _public(view)
 
 
@@ -110,7 +110,7 @@ def rename_passkey(
 )
 def remove_passkey(passkey_id: UUID, fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Remove a passkey; it stops working at once. Needs a fresh sign-in."""
-    runtime.signin.remove_passkey(db, fresh.customer_id, passkey_id)
+    runtime.signin.remove_passkey(db, fresh, passkey_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -148,11 +148,11 @@ def start_totp(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) ->
     },
 )
 def confirm_totp(
-    body: TotpCode, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+    body: TotpCode, current: CurrentSession, db: DbSession, runtime: RuntimeDep
 ) -> RecoveryCodesPublic:
     """Confirm the authenticator app with its first code. The answer holds the first recovery codes
     (shown this once; empty when unused ones remain from before)."""
-    return RecoveryCodesPublic(codes=runtime.signin.confirm_totp(db, customer.id, body.code))
+    return RecoveryCodesPublic(codes=runtime.signin.confirm_totp(db, current, body.code))
 
 
 @router.delete(
@@ -163,7 +163,7 @@ def confirm_totp(
 )
 def remove_totp(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Remove the authenticator app. Needs a fresh sign-in."""
-    runtime.signin.remove_totp(db, fresh.customer_id)
+    runtime.signin.remove_totp(db, fresh)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -183,4 +183,4 @@ def recovery_codes_status(
 )
 def regenerate_recovery_codes(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> RecoveryCodesPublic:
     """Make a new set of recovery codes, shown this once; the old ones stop working. Needs a fresh sign-in."""
-    return RecoveryCodesPublic(codes=runtime.signin.regenerate_recovery_codes(db, fresh.customer_id))
+    return RecoveryCodesPublic(codes=runtime.signin.regenerate_recovery_codes(db, fresh))

@@ -118,7 +118,7 @@ def add_passkey(
             status=422,
         )
     try:
-        runtime.signin.passkeys.register(db, session.customer_id, session.id, name.strip(), answer)
+        runtime.signin.add_passkey(db, session, name.strip(), answer)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message=f"Passkey “{name.strip()}” added.")
@@ -165,7 +165,7 @@ def remove_passkey(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        runtime.signin.remove_passkey(db, session.customer_id, passkey_id)
+        runtime.signin.remove_passkey(db, session, passkey_id)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Passkey removed.")
@@ -206,7 +206,7 @@ def confirm_totp(
         return refused
     assert session is not None
     try:
-        codes = runtime.signin.confirm_totp(db, session.customer_id, code)
+        codes = runtime.signin.confirm_totp(db, session, code)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Authenticator app turned on.", new_codes=codes)
@@ -223,7 +223,7 @@ def remove_totp(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        runtime.signin.remove_totp(db, session.customer_id)
+        runtime.signin.remove_totp(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Authenticator app removed.")
@@ -240,7 +240,7 @@ def regenerate_codes(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        codes = runtime.signin.regenerate_recovery_codes(db, session.customer_id)
+        codes = runtime.signin.regenerate_recovery_codes(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="New recovery codes made.", new_codes=codes)

@@ -6,9 +6,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from factor_support import enrol_totp, reauthenticate_with_totp, register_passkey
 from fastapi.testclient import TestClient
+from mail_support import deliver, sink_messages
 from sqlmodel import Session, select
 from support import FakeClock, bearer, log_in, sign_up
+from webauthn_support import SoftAuthenticator
 
 from broker.accounts.activity import ActivityKind
 from broker.accounts.models import Customer, SecurityEvent
@@ -133,3 +136,29 @@ def test_the_export_includes_the_activity_and_the_sessions_devices(client: TestC
     document = client.get("/v1/me/export", headers=bearer(token)).json()
     assert [e["kind"] for e in document["security_activity"]] == ["sign_in"]
     assert [s["device"] for s in document["sessions"]] == ["Unknown device"]
+
+
+def test_second_factors_added_and_removed_are_recorded_and_mailed(
+    client: TestClient, runtime: Runtime, clock: FakeClock
+) -> None:
+    # A second factor quietly added (a thief's own passkey) or removed is what the owner must hear of.
+    token = sign_up(client, "ada@example.org")
+    clock.advance(minutes=1)
+    passkey = register_passkey(client, token, SoftAuthenticator())
+    clock.advance(minutes=1)
+    secret, _ = enrol_totp(client, token, clock)
+    reauthenticate_with_totp(client, token, secret, clock)
+    assert client.delete(f"/v1/me/passkeys/{passkey['id']}", headers=bearer(token)).status_code == 204
+    kinds = [(e["kind"], e["detail"]) for e in activity(client, token)][:3]
+    assert kinds == [
+        (ActivityKind.FACTOR_REMOVED, "passkey"),
+        (ActivityKind.FACTOR_ADDED, "authenticator app"),
+        (ActivityKind.FACTOR_ADDED, "passkey"),
+    ]
+    deliver(runtime)
+    subjects = [str(m["Subject"]) for m in sink_messages(runtime.settings.data_dir, "ada@example.org")]
+    assert subjects[-3:] == [
+        "A sign-in method was added to your Consentry account",
+        "A sign-in method was added to your Consentry account",
+        "A sign-in method was removed from your Consentry account",
+    ]
