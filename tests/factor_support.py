@@ -63,6 +63,18 @@ def passkey_log_in(client: TestClient, authenticator: SoftAuthenticator) -> Any:
     return response
 
 
+def reauthenticate_with_passkey(client: TestClient, token: str, authenticator: SoftAuthenticator) -> None:
+    """Renew the session's proof with one of the account's passkeys."""
+    options = client.post("/v1/sessions/current/reauthenticate/options", headers=bearer(token))
+    assert options.status_code == 200, options.text
+    answer = client.post(
+        "/v1/sessions/current/reauthenticate",
+        json={"credential": authenticator.get(options.json())},
+        headers=bearer(token),
+    )
+    assert answer.status_code == 200, answer.text
+
+
 def reauthenticate_with_totp(client: TestClient, token: str, secret: str, clock: FakeClock) -> None:
     """Renew the session's proof with the password and a fresh code (the clock moves on a step)."""
     clock.advance(seconds=30)

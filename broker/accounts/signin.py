@@ -32,7 +32,7 @@ from broker.accounts.models import Customer, CustomerSession
 from broker.accounts.passkeys import Passkeys, PasskeyView, parse_assertion
 from broker.accounts.recovery_codes import RecoveryCodes
 from broker.accounts.service import Accounts, IssuedSession
-from broker.accounts.totp import CodeRefused, Totp
+from broker.accounts.totp import CodeRefused, Totp, TotpEnrolment
 from broker.errors import (
     Conflict,
     Forbidden,
@@ -299,7 +299,8 @@ class SignIn:
         return str(email) if email else "Consentry account"
 
     def passkey_registration_options(self, session: Session, current: CustomerSession) -> dict[str, Any]:
-        """Options for adding a passkey to the current session's account."""
+        """Options for adding a passkey to the current session's account (its address confirmed)."""
+        self._require_confirmed_address(session, current.customer_id)
         name = self.account_name(session, current.customer_id)
         return self.passkeys.registration_options(session, current.customer_id, current.id, name)
 
@@ -310,6 +311,7 @@ class SignIn:
         self, session: Session, current: CustomerSession, name: str, credential: dict[str, Any]
     ) -> PasskeyView:
         """Keep a new passkey that answers this session's registration challenge."""
+        self._require_confirmed_address(session, current.customer_id)
         view = self.passkeys.register(session, current.customer_id, current.id, name, credential)
         self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "passkey")
         return view
@@ -327,9 +329,15 @@ class SignIn:
         self._forget_codes_without_factor(session, current.customer_id)
         self._factor_changed(session, current, ActivityKind.FACTOR_REMOVED, "authenticator app")
 
+    def start_totp(self, session: Session, current: CustomerSession) -> TotpEnrolment:
+        """Start setting up an authenticator app for the account (its address confirmed)."""
+        self._require_confirmed_address(session, current.customer_id)
+        return self.totp.start(session, current.customer_id, self.account_name(session, current.customer_id))
+
     def confirm_totp(self, session: Session, current: CustomerSession, code: str) -> list[str]:
         """Finish setting up the app; the first recovery codes come with it (none if some remain)."""
         customer_id = current.customer_id
+        self._require_confirmed_address(session, customer_id)
         self.totp.confirm(session, customer_id, code)
         self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "authenticator app")
         if self.recovery.remaining(session, customer_id):
@@ -346,6 +354,17 @@ class SignIn:
         codes = self.recovery.regenerate(session, current.customer_id)
         self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "new recovery codes")
         return codes
+
+    def _require_confirmed_address(self, session: Session, customer_id: UUID) -> None:
+        # Someone who signed up with another person's address must not be able to hold the account
+        # with factors of their own once the owner takes the address back (by a reset).
+        customer = session.get(Customer, customer_id)
+        if customer is None or customer.email_verified_at is None:
+            raise Forbidden(
+                "confirm your email address before adding a passkey or an authenticator app: use the code "
+                "we sent, or ask for a new one (POST /v1/me/email/verification)",
+                slug="email-unverified",
+            )
 
     def _factor_changed(
         self, session: Session, current: CustomerSession, kind: ActivityKind, factor: str

@@ -13,7 +13,6 @@ from broker.accounts.passkeys import PasskeyView
 from broker.api.deps import (
     FRESH_SESSION_PROBLEMS,
     CurrentCustomer,
-    CurrentSession,
     DbSession,
     FreshSession,
     RuntimeDep,
@@ -36,6 +35,15 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     403: {"description": "Cross-site request refused"},
 }
 _FRESH = FRESH_SESSION_PROBLEMS
+# Adding a factor is itself a step-up action (else a stolen session would add the thief's passkey and
+# "confirm it is you" with it), and needs a confirmed address.
+_ADD_FACTOR: dict[int | str, dict[str, Any]] = {
+    **FRESH_SESSION_PROBLEMS,
+    403: {
+        "description": FRESH_SESSION_PROBLEMS[403]["description"] + "; or `email-unverified`: confirm "
+        "the account's email address first"
+    },
+}
 _BODY: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not JSON"},
     413: {"description": "The body is over 64 KiB"},
@@ -58,11 +66,9 @@ def list_passkeys(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep)
 @router.post(
     "/passkeys/options",
     operation_id="createPasskeyRegistrationOptions",
-    responses={**_AUTH, 200: {"description": "PublicKeyCredentialCreationOptions (JSON form)"}},
+    responses={**_ADD_FACTOR, 200: {"description": "PublicKeyCredentialCreationOptions (JSON form)"}},
 )
-def passkey_registration_options(
-    current: CurrentSession, db: DbSession, runtime: RuntimeDep
-) -> dict[str, Any]:
+def passkey_registration_options(current: FreshSession, db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
     """Start adding a passkey: options for navigator.credentials.create (single-use challenge, 5 minutes,
     bound to this session)."""
     return runtime.signin.passkey_registration_options(db, current)
@@ -73,7 +79,7 @@ def passkey_registration_options(
     status_code=status.HTTP_201_CREATED,
     operation_id="registerMyPasskey",
     responses={
-        **_AUTH,
+        **_ADD_FACTOR,
         **_BODY,
         401: {
             "description": "Not logged in; or the challenge is unknown, used or expired "
@@ -83,7 +89,7 @@ def passkey_registration_options(
     },
 )
 def register_passkey(
-    body: PasskeyRegistration, current: CurrentSession, db: DbSession, runtime: RuntimeDep
+    body: PasskeyRegistration, current: FreshSession, db: DbSession, runtime: RuntimeDep
 ) -> PasskeyPublic:
     """Add a passkey: the answer of navigator.credentials.create to POST /v1/me/passkeys/options."""
     view = runtime.signin.add_passkey(db, current, body.name, body.credential)
@@ -126,12 +132,15 @@ def totp_status(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -
     "/totp",
     status_code=status.HTTP_201_CREATED,
     operation_id="startMyTotp",
-    responses={**_AUTH, 409: {"description": "An authenticator app is already set up (`totp-enrolled`)"}},
+    responses={
+        **_ADD_FACTOR,
+        409: {"description": "An authenticator app is already set up (`totp-enrolled`)"},
+    },
 )
-def start_totp(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> TotpEnrolmentPublic:
+def start_totp(current: FreshSession, db: DbSession, runtime: RuntimeDep) -> TotpEnrolmentPublic:
     """Start setting up an authenticator app: a new secret, as a QR code (SVG), an otpauth URI and
     text. It counts once confirmed with a first code (POST /v1/me/totp/confirm)."""
-    enrolment = runtime.signin.totp.start(db, customer.id, runtime.signin.account_name(db, customer.id))
+    enrolment = runtime.signin.start_totp(db, current)
     return TotpEnrolmentPublic(
         secret=enrolment.secret, otpauth_uri=enrolment.otpauth_uri, qr_svg=enrolment.qr_svg
     )
@@ -141,14 +150,14 @@ def start_totp(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) ->
     "/totp/confirm",
     operation_id="confirmMyTotp",
     responses={
-        **_AUTH,
+        **_ADD_FACTOR,
         **_BODY,
         404: {"description": "No set-up is waiting for its first code"},
         422: {"description": "The code is wrong, expired or already used"},
     },
 )
 def confirm_totp(
-    body: TotpCode, current: CurrentSession, db: DbSession, runtime: RuntimeDep
+    body: TotpCode, current: FreshSession, db: DbSession, runtime: RuntimeDep
 ) -> RecoveryCodesPublic:
     """Confirm the authenticator app with its first code. The answer holds the first recovery codes
     (shown this once; empty when unused ones remain from before)."""

@@ -106,6 +106,8 @@ def add_passkey(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
+    if (stale := _stale(request, db, runtime, session)) is not None:
+        return stale
     answer = parse_credential(credential)
     if answer is None or not name.strip():
         return _page(
@@ -184,9 +186,10 @@ def start_totp(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
-    signin = runtime.signin
+    if (stale := _stale(request, db, runtime, session)) is not None:
+        return stale
     try:
-        enrolment = signin.totp.start(db, session.customer_id, signin.account_name(db, session.customer_id))
+        enrolment = runtime.signin.start_totp(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, enrolment=_enrolment_view(enrolment))
@@ -205,6 +208,8 @@ def confirm_totp(
     if (refused := _refused(request, session, csrf, runtime)) is not None:
         return refused
     assert session is not None
+    if (stale := _stale(request, db, runtime, session)) is not None:
+        return stale
     try:
         codes = runtime.signin.confirm_totp(db, session, code)
     except BrokerError as exc:

@@ -7,7 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from factor_support import enrol_totp, passkey_log_in, register_passkey, start_login
+from factor_support import (
+    enrol_totp,
+    passkey_log_in,
+    reauthenticate_with_passkey,
+    reauthenticate_with_totp,
+    register_passkey,
+    start_login,
+)
 from fastapi.testclient import TestClient
 from pydantic import AnyHttpUrl, ValidationError
 from sqlmodel import Session, select
@@ -47,6 +54,7 @@ def test_registration_options_ask_for_a_discoverable_verified_credential(client:
     token = sign_up(client)
     first = SoftAuthenticator()
     register_passkey(client, token, first)
+    reauthenticate_with_passkey(client, token, first)
     options = client.post("/v1/me/passkeys/options", headers=bearer(token)).json()
     assert options["authenticatorSelection"]["residentKey"] == "required"
     assert options["authenticatorSelection"]["userVerification"] == "required"
@@ -59,6 +67,7 @@ def test_several_passkeys_are_named_renamed_and_removed(client: TestClient, db: 
     token = sign_up(client)
     laptop, phone = SoftAuthenticator(), SoftAuthenticator()
     first = register_passkey(client, token, laptop, "Laptop")
+    reauthenticate_with_passkey(client, token, laptop)
     register_passkey(client, token, phone, "Phone")
     renamed = client.patch(
         f"/v1/me/passkeys/{first['id']}", json={"name": "Work laptop"}, headers=bearer(token)
@@ -161,6 +170,7 @@ def test_the_same_passkey_cannot_be_registered_twice(client: TestClient) -> None
     token = sign_up(client)
     authenticator = SoftAuthenticator()
     register_passkey(client, token, authenticator)
+    reauthenticate_with_passkey(client, token, authenticator)
     options = client.post("/v1/me/passkeys/options", headers=bearer(token)).json()
     again = client.post(
         "/v1/me/passkeys",
@@ -201,7 +211,8 @@ def test_a_passkey_answer_for_another_challenge_is_refused_as_second_factor(clie
 
 def test_another_customers_passkey_is_no_second_factor(client: TestClient, clock: FakeClock) -> None:
     ada = sign_up(client)
-    enrol_totp(client, ada, clock)
+    secret, _ = enrol_totp(client, ada, clock)
+    reauthenticate_with_totp(client, ada, secret, clock)  # a second factor is added with the first
     register_passkey(client, ada, SoftAuthenticator())
     bob_key = SoftAuthenticator()
     register_passkey(client, sign_up(client, "bob@example.org"), bob_key)
@@ -222,6 +233,7 @@ def test_another_customers_passkey_is_no_second_factor(client: TestClient, clock
 def test_the_export_names_the_sign_in_methods_but_no_secret(client: TestClient, clock: FakeClock) -> None:
     token = sign_up(client)
     secret, codes = enrol_totp(client, token, clock)
+    reauthenticate_with_totp(client, token, secret, clock)
     authenticator = SoftAuthenticator()
     register_passkey(client, token, authenticator, "Laptop")
     fresh = passkey_log_in(client, authenticator).json()["token"]

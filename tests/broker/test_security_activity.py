@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from factor_support import enrol_totp, reauthenticate_with_totp, register_passkey
+from factor_support import enrol_totp, reauthenticate_with_passkey, reauthenticate_with_totp, register_passkey
 from fastapi.testclient import TestClient
 from mail_support import deliver, sink_messages
 from sqlmodel import Session, select
@@ -144,8 +144,10 @@ def test_second_factors_added_and_removed_are_recorded_and_mailed(
     # A second factor quietly added (a thief's own passkey) or removed is what the owner must hear of.
     token = sign_up(client, "ada@example.org")
     clock.advance(minutes=1)
-    passkey = register_passkey(client, token, SoftAuthenticator())
+    authenticator = SoftAuthenticator()
+    passkey = register_passkey(client, token, authenticator)
     clock.advance(minutes=1)
+    reauthenticate_with_passkey(client, token, authenticator)
     secret, _ = enrol_totp(client, token, clock)
     reauthenticate_with_totp(client, token, secret, clock)
     assert client.delete(f"/v1/me/passkeys/{passkey['id']}", headers=bearer(token)).status_code == 204

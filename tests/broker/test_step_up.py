@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from factor_support import enrol_totp, passkey_log_in, register_passkey, totp_code
+from factor_support import enrol_totp, passkey_log_in, reauthenticate_with_totp, register_passkey, totp_code
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 from support import STRONG_PASSWORD, FakeClock, bearer, sign_up
@@ -122,7 +122,8 @@ def test_deleting_the_account_takes_its_factors_and_challenges_along(
     client: TestClient, db: Session, clock: FakeClock
 ) -> None:
     token = sign_up(client)
-    enrol_totp(client, token, clock)
+    secret, _ = enrol_totp(client, token, clock)
+    reauthenticate_with_totp(client, token, secret, clock)
     authenticator = SoftAuthenticator()
     register_passkey(client, token, authenticator)
     fresh = passkey_log_in(client, authenticator).json()["token"]
@@ -162,3 +163,34 @@ def test_with_a_second_factor_the_password_change_needs_it_too(client: TestClien
     change = {"current_password": STRONG_PASSWORD, "new_password": NEW_PASSWORD}
     # The session was opened with the password alone: knowing the password is not the second factor.
     _needs_reauthentication(client.post("/v1/me/password", json=change, headers=bearer(token)))
+
+
+def test_adding_a_second_factor_needs_a_fresh_sign_in(client: TestClient, clock: FakeClock) -> None:
+    # The attack: a stolen session adds the thief's own passkey (or authenticator app), then uses it
+    # to "confirm it is you" and takes everything. Adding a factor is itself a step-up action.
+    token = sign_up(client)
+    clock.advance(minutes=6)
+    _needs_reauthentication(client.post("/v1/me/passkeys/options", headers=bearer(token)))
+    _needs_reauthentication(
+        client.post("/v1/me/passkeys", json={"name": "Thief", "credential": {}}, headers=bearer(token))
+    )
+    _needs_reauthentication(client.post("/v1/me/totp", headers=bearer(token)))
+    _needs_reauthentication(
+        client.post("/v1/me/totp/confirm", json={"code": "123456"}, headers=bearer(token))
+    )
+    assert client.post(REAUTH, json={"password": STRONG_PASSWORD}, headers=bearer(token)).status_code == 200
+    register_passkey(client, token, SoftAuthenticator())
+
+
+def test_an_unconfirmed_address_cannot_have_second_factors(client: TestClient) -> None:
+    # The attack: someone signs up with another person's address (the account waits unconfirmed)
+    # and adds their own factors, so that the owner who later takes the address back by a reset
+    # still finds the door held by the squatter's passkey or authenticator app.
+    token = sign_up(client, verify=False)
+    for response in (
+        client.post("/v1/me/passkeys/options", headers=bearer(token)),
+        client.post("/v1/me/totp", headers=bearer(token)),
+    ):
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "https://consentry.dev/problems/email-unverified"
+        assert "confirm your email address" in response.json()["detail"]

@@ -160,7 +160,8 @@ def test_recovery_codes_need_a_second_factor(client: TestClient) -> None:
 
 def test_a_second_authenticator_needs_the_first_removed(client: TestClient, clock: FakeClock) -> None:
     token = sign_up(client)
-    enrol_totp(client, token, clock)
+    secret, _ = enrol_totp(client, token, clock)
+    reauthenticate_with_totp(client, token, secret, clock)
     again = client.post("/v1/me/totp", headers=bearer(token))
     assert again.status_code == 409 and again.json()["type"].endswith("/totp-enrolled")
 
