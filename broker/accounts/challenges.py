@@ -95,8 +95,9 @@ class Challenges:
 
     def by_token(self, session: Session, purpose: Purpose, token: str) -> LoginChallenge:
         """The live pending login behind an `mfa_token`; 401 when it is unknown, used or expired."""
+        # Locked, as `take` is: a pending login finished twice at once must open one session only.
         row = session.exec(
-            select(LoginChallenge).where(LoginChallenge.token_hash == secret_digest(token))
+            select(LoginChallenge).where(LoginChallenge.token_hash == secret_digest(token)).with_for_update()
         ).first()
         if row is None or row.purpose != purpose or row.expires_at <= self.clock():
             raise NotAuthenticated(
@@ -117,7 +118,9 @@ class Challenges:
         """Use up the challenge a client signed; 401 when it is unknown, used, expired or was issued
         for something else (another purpose, customer or session)."""
         row = session.exec(
-            select(LoginChallenge).where(LoginChallenge.challenge_hash == challenge_digest(challenge))
+            select(LoginChallenge)
+            .where(LoginChallenge.challenge_hash == challenge_digest(challenge))
+            .with_for_update()
         ).first()
         bound = row is not None and (
             row.purpose == purpose

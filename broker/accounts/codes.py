@@ -75,7 +75,8 @@ class EmailCodes:
         another purpose (a reset code does not verify an address), used or expired (each with its own
         problem type and a message that says what to do)."""
         digest = secret_digest(normalise_code(code))
-        row = session.exec(select(EmailCode).where(EmailCode.code_hash == digest)).first()
+        # Locked: two requests spending one code at once must not both read it as unused.
+        row = session.exec(select(EmailCode).where(EmailCode.code_hash == digest).with_for_update()).first()
         if row is None or not hmac.compare_digest(row.code_hash, digest) or row.purpose not in purposes:
             raise CodeRejected("this code is not valid; check it against the newest message we sent you")
         if row.used_at is not None:

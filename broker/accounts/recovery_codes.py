@@ -54,11 +54,13 @@ class RecoveryCodes:
     def use(self, session: Session, customer_id: UUID, code: str) -> bool:
         """Spend a code: True when it was one of the customer's unused codes (now used)."""
         row = session.exec(
-            select(RecoveryCode).where(
+            select(RecoveryCode)
+            .where(
                 RecoveryCode.code_hash == secret_digest(_normalise(code)),
                 RecoveryCode.customer_id == customer_id,
                 col(RecoveryCode.used_at).is_(None),
             )
+            .with_for_update()  # two requests spending one code at once: the second waits, then misses
         ).first()
         if row is None:
             return False

@@ -99,8 +99,9 @@ class Totp:
         session.flush()
 
     def check(self, session: Session, customer_id: UUID, code: str) -> None:
-        """Accept a code from the enrolled authenticator, or raise CodeRefused."""
-        row = self.factor(session, customer_id)
+        """Accept a code from the enrolled authenticator, or raise CodeRefused. The row is locked, so one
+        code sent twice at once is accepted once (its step is kept as the last one used)."""
+        row = session.get(TotpFactor, customer_id, with_for_update=True)
         if row is None or row.confirmed_at is None:
             raise CodeRefused("no authenticator app is set up for this account; use another method")
         self._accept(session, row, code)
