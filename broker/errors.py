@@ -92,6 +92,15 @@ class Conflict(BrokerError):
     slug, title, status = "conflict", "Conflict", 409
 
 
+class AddressTaken(Conflict):
+    """A change of address to one another account has (`email-taken`) or looks like
+    (`email-lookalike`). The attempt's count is kept: refusals would otherwise tell a prober, for
+    free, which addresses have accounts."""
+
+    slug = "email-taken"
+    keeps_changes = True
+
+
 class RequestTooLarge(BrokerError):
     """The body is over the limit."""
 

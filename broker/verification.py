@@ -31,7 +31,7 @@ from broker.accounts.codes import EmailCodes
 from broker.accounts.models import CodePurpose, Customer, EmailCode
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import CodeRejected, Conflict, TooManyAttempts, ValidationFailed
+from broker.errors import AddressTaken, CodeRejected, Conflict, TooManyAttempts, ValidationFailed
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -81,16 +81,21 @@ class EmailVerification:
         if self.accounts.email_token(email) == customer.email_index:
             message = "this is already your address"
             raise ValidationFailed(message, errors=[{"pointer": "/email", "detail": message}])
+        # Counted before the answer can say "taken": per network and per account, so a prober with
+        # an account and many addresses learns little.
+        self._count_send(session, address)
+        per_account = self._key("email-change", str(customer.id), self.sends_per_address)
+        self._check(session, per_account, "too many changes of address asked for")
+        self.throttle.record_failure(session, [per_account])
         holder = self.accounts.holder(session, email, besides=customer.id)
         if holder is not None and holder.email_index == self.accounts.email_token(email):
-            raise Conflict("another account uses this address; choose another", slug="email-taken")
+            raise AddressTaken("another account uses this address; choose another")
         if holder is not None:
-            raise Conflict(
+            raise AddressTaken(
                 "this address looks like another account's (letters from other alphabets or look-alike "
                 "characters); choose another",
                 slug="email-lookalike",
             )
-        self._count_send(session, address)
         self._send_code(session, customer, email, CodePurpose.CHANGE)
         self.accounts.vault.put_secret(session, customer.id, PENDING_CHANGE, email)
         return email

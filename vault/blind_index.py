@@ -18,6 +18,7 @@ Purpose = Literal[
     "client-address",
     "signup-address",
     "verify-address",
+    "email-change",
     "pairwise-subject",
     "password-change",
     "code-request",

@@ -393,3 +393,19 @@ class TestOlderAccounts:
         assert older.email_skeleton == runtime.accounts.skeleton_token("paypal@example.org")
         with runtime.sessions() as session:
             assert runtime.accounts.reindex(session) == 0
+
+
+def test_probing_addresses_through_a_change_of_address_is_throttled(
+    client: TestClient, runtime: Runtime
+) -> None:
+    # The attack: sign up once, then ask to move to address after address: a 409 `email-taken` tells
+    # which have accounts. Every attempt counts, refused or not, per account (any network).
+    sign_up(client, "owner@example.org")
+    prober = sign_up(client, "prober@example.org")
+    limit = runtime.settings.signup_max_per_address
+    answers = [
+        client.post("/v1/me/email", json={"email": "owner@example.org"}, headers=bearer(prober)).status_code
+        for _ in range(limit + 1)
+    ]
+    # (the two sign-ups above came from the same network and count against it too)
+    assert answers[: limit - 2] == [409] * (limit - 2) and answers[-1] == 429
