@@ -37,6 +37,9 @@ from vault.blind_index import Purpose, blind_token
 
 __all__ = ["PENDING_CHANGE", "EmailVerification"]
 
+# "Someone tried to sign up with your address" messages one account receives per sign-up window at
+# most: past it, attempts are answered the same but tell nobody (no flooding a mailbox by sign-ups).
+SIGNUP_ATTEMPT_NOTICES = 3
 PENDING_CHANGE = "email-change"  # the vault secret holding a new address until its code is used
 
 
@@ -58,14 +61,26 @@ class EmailVerification:
         email, password_hash = self.accounts.prepare(email, password)
         holder = self.accounts.holder(session, email)
         if holder is not None:
-            owner = self._address_of(session, holder.id)
-            lookalike = holder.email_index != self.accounts.email_token(email)
-            self.mail.enqueue(
-                session, holder.id, to=owner, template="signup_attempt", context={"lookalike": lookalike}
+            self._tell_owner(
+                session, holder, lookalike=holder.email_index != self.accounts.email_token(email)
             )
             return
         customer = self.accounts.create(session, email, password_hash)
         self._send_code(session, customer, email, CodePurpose.SIGN_UP)
+
+    def _tell_owner(self, session: Session, holder: Customer, *, lookalike: bool) -> None:
+        """Tell the owner of a taken (or look-alike) address that someone tried it, a few times per
+        window at most."""
+        notices = self._key("signup-notice", str(holder.id), SIGNUP_ATTEMPT_NOTICES)
+        try:
+            self.throttle.delay_before_attempt(session, [notices])
+        except TooManyAttempts:
+            return
+        self.throttle.record_failure(session, [notices])
+        owner = self._address_of(session, holder.id)
+        self.mail.enqueue(
+            session, holder.id, to=owner, template="signup_attempt", context={"lookalike": lookalike}
+        )
 
     def resend(self, session: Session, customer: Customer, *, address: str) -> None:
         """A new code for the account's address (earlier ones stop working); 409 when it is verified."""

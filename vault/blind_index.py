@@ -19,6 +19,7 @@ Purpose = Literal[
     "signup-address",
     "verify-address",
     "email-change",
+    "signup-notice",
     "pairwise-subject",
     "password-change",
     "code-request",

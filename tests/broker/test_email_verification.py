@@ -33,6 +33,7 @@ from broker.accounts.models import Customer, EmailCode
 from broker.accounts.passwords import Passwords
 from broker.consent.authorization import UNCONFIRMED_EMAIL
 from broker.runtime import Runtime
+from broker.verification import SIGNUP_ATTEMPT_NOTICES
 from vault.blind_index import blind_token
 
 PROBLEMS = "https://consentry.dev/problems/"
@@ -103,6 +104,22 @@ class TestNoEnumeration:
             "/v1/sessions", json={"email": "ada@example.org", "password": "another-password-entirely-42"}
         )
         assert wrong.status_code == 401
+
+    def test_sign_ups_with_a_taken_address_do_not_flood_its_owner(
+        self, client: TestClient, runtime: Runtime
+    ) -> None:
+        # The attack: sign up again and again with someone's address (from many networks) so that
+        # their mailbox fills with "someone tried to sign up" messages. A few per window reach them;
+        # the answer stays the same 202 either way.
+        sign_up(client, "ada@example.org")
+        before = len(sink_messages(runtime.settings.data_dir, "ada@example.org"))
+        answers = {
+            signup(client, "ada@example.org", f"another-password-{n}-entirely").status_code for n in range(6)
+        }
+        assert answers == {202}
+        deliver(runtime)
+        told = sink_messages(runtime.settings.data_dir, "ada@example.org")[before:]
+        assert len(told) == SIGNUP_ATTEMPT_NOTICES
 
     def test_sign_up_is_throttled_per_client_address(self, client: TestClient, runtime: Runtime) -> None:
         limit = runtime.settings.signup_max_per_address
