@@ -36,7 +36,7 @@ from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SecondFactorRequired, SignIn
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import CodeRejected, TooManyAttempts, ValidationFailed
+from broker.errors import CodeRejected, TooManyAttempts
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -106,13 +106,10 @@ class Recovery:
     ) -> Customer:
         """Set a new password with a reset code: every session ends, every other outstanding code is
         withdrawn, and the owner is told. 400 for a wrong, used or expired code (counted)."""
-        row, customer = self._redeem(session, code, CodePurpose.PASSWORD_RESET, address)
-        try:
-            self.passwords.set_password(session, customer, new_password, pointer="/new_password")
-        except ValidationFailed:
-            row.used_at = None  # a weak new password does not use the code up: try a stronger one
-            session.add(row)
-            raise
+        _, customer = self._redeem(session, code, CodePurpose.PASSWORD_RESET, address)
+        # A weak new password is a 422 that undoes the transaction (or the portal's savepoint), so it
+        # does not use the code up: the customer tries a stronger one with the same code.
+        self.passwords.set_password(session, customer, new_password, pointer="/new_password")
         self.sessions.end_all(session, customer.id)
         self.codes.withdraw(session, customer.id, [CodePurpose.PASSWORD_RESET, CodePurpose.SIGN_IN])
         # The owner proved they read the mail: their own address's lock and the account's slow-down go

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -76,6 +77,19 @@ def unit_of_work(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def undone_if_refused(session: Session) -> Iterator[None]:
+    """For a page that answers a domain error itself (with HTML, not a problem): undo what the refused
+    call wrote, as `unit_of_work` does for the API, except the bookkeeping of errors that keep it."""
+    savepoint = session.begin_nested()
+    try:
+        yield
+    except BrokerError as exc:
+        savepoint.commit() if exc.keeps_changes else savepoint.rollback()
+        raise
+    savepoint.commit()
 
 
 # scope="function": the commit runs when the endpoint returns, before the response goes out, so a

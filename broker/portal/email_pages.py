@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer
-from broker.api.deps import DbSession, RuntimeDep, client_address
+from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import csrf_valid, render
 from broker.portal.routes import Csrf, Email, NextPath, PortalSession, login_redirect, safe_next
@@ -58,7 +58,8 @@ def verify(
     if (expired := _expired_form(request, csrf, runtime)) is not None:
         return expired
     try:
-        runtime.verification.verify(db, code, address=client_address(request))
+        with undone_if_refused(db):
+            runtime.verification.verify(db, code, address=client_address(request))
     except BrokerError as exc:
         context = {"code": code, "next": safe_next(next_path), "message": exc.detail}
         response = render(
@@ -92,7 +93,10 @@ def resend(
         return expired
     message, status = "A new code is on its way. Earlier codes no longer work.", 200
     try:
-        runtime.verification.resend(db, _customer(db, session.customer_id), address=client_address(request))
+        with undone_if_refused(db):
+            runtime.verification.resend(
+                db, _customer(db, session.customer_id), address=client_address(request)
+            )
     except BrokerError as exc:
         message, status = exc.detail, exc.status
     context = {"code": "", "next": safe_next(next_path), "message": None, "notice": message}
@@ -138,7 +142,10 @@ def change_email(
         context = _email_context(db, runtime, customer, message=step_up["reauth_message"], typed=email)
         return render(request, "email.html", {**context, **step_up}, status=403, secure=secure)
     try:
-        pending = runtime.verification.request_change(db, customer, email, address=client_address(request))
+        with undone_if_refused(db):
+            pending = runtime.verification.request_change(
+                db, customer, email, address=client_address(request)
+            )
     except BrokerError as exc:
         context = _email_context(db, runtime, customer, message=exc.detail, typed=email)
         return render(request, "email.html", {**context, **step_up}, status=exc.status, secure=secure)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from broker.api.deps import DbSession, RuntimeDep
+from broker.api.deps import DbSession, RuntimeDep, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
@@ -54,9 +54,10 @@ def change_password(
         stale = {"message": step_up["reauth_message"], "notice": None, "errors": {}, **step_up}
         return render(request, "password.html", stale, status=403, secure=secure)
     try:
-        ended = runtime.password_changes.change(
-            db, session, current_password=current_password, new_password=new_password
-        )
+        with undone_if_refused(db):
+            ended = runtime.password_changes.change(
+                db, session, current_password=current_password, new_password=new_password
+            )
     except BrokerError as exc:
         problems = exc.extensions.get("errors") or []
         errors = {p["pointer"].strip("/"): p["detail"] for p in problems}

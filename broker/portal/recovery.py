@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address
+from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
@@ -62,9 +62,10 @@ def request_reset(
         return forged
     user_agent = request.headers.get("user-agent")
     try:
-        runtime.recovery.request(
-            db, "password-reset", email, address=client_address(request), user_agent=user_agent
-        )
+        with undone_if_refused(db):
+            runtime.recovery.request(
+                db, "password-reset", email, address=client_address(request), user_agent=user_agent
+            )
     except BrokerError as exc:
         return _refusal(request, runtime, "password_reset.html", exc, stage="request", email=email)
     return _page(request, runtime, "password_reset.html", stage="complete", notice=RESET_ACCEPTED)
@@ -83,13 +84,14 @@ def complete_reset(
     if (forged := _forged(request, csrf, runtime)) is not None:
         return forged
     try:
-        runtime.recovery.reset(
-            db,
-            code,
-            new_password,
-            address=client_address(request),
-            user_agent=request.headers.get("user-agent"),
-        )
+        with undone_if_refused(db):
+            runtime.recovery.reset(
+                db,
+                code,
+                new_password,
+                address=client_address(request),
+                user_agent=request.headers.get("user-agent"),
+            )
     except BrokerError as exc:
         return _refusal(request, runtime, "password_reset.html", exc, stage="complete", code=code)
     return _page(request, runtime, "password_reset.html", stage="done")
@@ -113,7 +115,10 @@ def request_link(
         return forged
     user_agent = request.headers.get("user-agent")
     try:
-        runtime.recovery.request(db, "sign-in", email, address=client_address(request), user_agent=user_agent)
+        with undone_if_refused(db):
+            runtime.recovery.request(
+                db, "sign-in", email, address=client_address(request), user_agent=user_agent
+            )
     except BrokerError as exc:
         return _refusal(request, runtime, "sign_in.html", exc, stage="request", email=email, next="/portal/")
     return _page(request, runtime, "sign_in.html", stage="confirm", notice=LINK_ACCEPTED, next="/portal/")
@@ -132,9 +137,10 @@ def sign_in(
     if (forged := _forged(request, csrf, runtime)) is not None:
         return forged
     try:
-        issued = runtime.recovery.sign_in(
-            db, code, address=client_address(request), user_agent=request.headers.get("user-agent")
-        )
+        with undone_if_refused(db):
+            issued = runtime.recovery.sign_in(
+                db, code, address=client_address(request), user_agent=request.headers.get("user-agent")
+            )
     except BrokerError as exc:
         context = {"stage": "confirm", "code": code, "next": safe_next(next_path)}
         return _refusal(request, runtime, "sign_in.html", exc, **context)

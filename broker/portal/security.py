@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import CustomerSession
 from broker.accounts.signin import Proof
 from broker.accounts.totp import TotpEnrolment
-from broker.api.deps import DbSession, RuntimeDep, client_address
+from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, TooManyAttempts
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
@@ -120,7 +120,8 @@ def add_passkey(
             status=422,
         )
     try:
-        runtime.signin.add_passkey(db, session, name.strip(), answer)
+        with undone_if_refused(db):
+            runtime.signin.add_passkey(db, session, name.strip(), answer)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message=f"Passkey “{name.strip()}” added.")
@@ -145,7 +146,8 @@ def rename_passkey(
             request, db, runtime, session, message="A passkey needs a name.", problem=True, status=422
         )
     try:
-        runtime.signin.passkeys.rename(db, session.customer_id, passkey_id, name.strip())
+        with undone_if_refused(db):
+            runtime.signin.passkeys.rename(db, session.customer_id, passkey_id, name.strip())
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Passkey renamed.")
@@ -167,7 +169,8 @@ def remove_passkey(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        runtime.signin.remove_passkey(db, session, passkey_id)
+        with undone_if_refused(db):
+            runtime.signin.remove_passkey(db, session, passkey_id)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Passkey removed.")
@@ -189,7 +192,8 @@ def start_totp(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        enrolment = runtime.signin.start_totp(db, session)
+        with undone_if_refused(db):
+            enrolment = runtime.signin.start_totp(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, enrolment=_enrolment_view(enrolment))
@@ -211,7 +215,8 @@ def confirm_totp(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        codes = runtime.signin.confirm_totp(db, session, code)
+        with undone_if_refused(db):
+            codes = runtime.signin.confirm_totp(db, session, code)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Authenticator app turned on.", new_codes=codes)
@@ -228,7 +233,8 @@ def remove_totp(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        runtime.signin.remove_totp(db, session)
+        with undone_if_refused(db):
+            runtime.signin.remove_totp(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="Authenticator app removed.")
@@ -245,7 +251,8 @@ def regenerate_codes(
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
-        codes = runtime.signin.regenerate_recovery_codes(db, session)
+        with undone_if_refused(db):
+            codes = runtime.signin.regenerate_recovery_codes(db, session)
     except BrokerError as exc:
         return _failed(request, db, runtime, session, exc)
     return _page(request, db, runtime, session, message="New recovery codes made.", new_codes=codes)

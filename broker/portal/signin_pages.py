@@ -14,7 +14,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import Proof, SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address
+from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, NotAuthenticated, TooManyAttempts
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, NextPath, _forged, _logged_in, safe_next
@@ -123,7 +123,8 @@ def passkey_login(
     if answer is None:
         return _login_again(request, runtime, next_path, "The passkey did not answer; try again.", 422)
     try:
-        issued = runtime.signin.passkey_log_in(db, answer, user_agent=request.headers.get("user-agent"))
+        with undone_if_refused(db):
+            issued = runtime.signin.passkey_log_in(db, answer, user_agent=request.headers.get("user-agent"))
     except BrokerError as exc:
         return _login_again(request, runtime, next_path, exc.detail, exc.status)
     return _logged_in(request, db, runtime, issued.token, next_path)

@@ -20,6 +20,7 @@ from oauth_support import (
     authorized,
     brand_token,
     consent,
+    form_token,
     pkce,
     portal_login,
     publish_offer,
@@ -309,6 +310,20 @@ class TestChangeOfAddress:
         taken = verify(client, code)
         assert taken.status_code == 409 and taken.json()["type"] == PROBLEMS + "email-taken"
         log_in(client, "ada@example.org")
+
+    def test_a_refused_code_is_not_used_up_by_the_portal_either(self, client: TestClient) -> None:
+        # The portal answers a refusal with a page, not an error: what the refused step wrote (the
+        # code marked used) must still be undone, as the API's unit of work undoes it.
+        token = sign_up(client, "ada@example.org")
+        client.post("/v1/me/email", json={"email": "grace@example.org"}, headers=bearer(token))
+        code = last_code(runtime_of(client), "grace@example.org")
+        sign_up(client, "grace@example.org")
+        page = client.post(
+            "/portal/verify", data={"csrf_token": form_token(client, "/portal/verify"), "code": code}
+        )
+        assert page.status_code == 409
+        again = verify(client, code)
+        assert again.status_code == 409 and again.json()["type"] == PROBLEMS + "email-taken"
 
     def test_an_earlier_change_request_is_replaced_by_a_later_one(self, client: TestClient) -> None:
         token = sign_up(client, "ada@example.org")
