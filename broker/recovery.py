@@ -91,8 +91,8 @@ class Recovery:
             return
         purpose = _PURPOSE[flow]
         _, code = self.codes.issue(session, customer.id, purpose, customer.email_index)
-        stored = self.accounts.vault.read_stored(session, customer.id, ["email"])["email"]
-        assert isinstance(stored, str)  # an account always has its email
+        stored = self.accounts.email_of(session, customer.id)
+        assert stored is not None  # an account always has its email
         minutes = int(self.codes.ttl.total_seconds() // 60)
         context = {"code": code, "minutes": minutes, "device": device_label(user_agent)}
         self.mail.enqueue(session, customer.id, to=stored, template=_TEMPLATE[flow], context=context)

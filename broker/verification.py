@@ -147,7 +147,7 @@ class EmailVerification:
             )
         old = self._address_of(session, customer.id)
         self.accounts.replace_email(session, customer, new)
-        vault.drop_secret(session, customer.id, PENDING_CHANGE)
+        vault.forget_secret(session, customer.id, PENDING_CHANGE)
         self.mail.enqueue(session, customer.id, to=old, template="email_changed", context={})
 
     def _send_code(self, session: Session, customer: Customer, email: str, purpose: CodePurpose) -> None:
@@ -159,8 +159,8 @@ class EmailVerification:
         )
 
     def _address_of(self, session: Session, customer_id: UUID) -> str:
-        email = self.accounts.vault.read_stored(session, customer_id, ["email"]).get("email")
-        assert isinstance(email, str)  # an account always has its email
+        email = self.accounts.email_of(session, customer_id)
+        assert email is not None  # an account always has its email
         return email
 
     def _count_send(self, session: Session, address: str) -> None:

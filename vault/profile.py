@@ -310,14 +310,6 @@ class Vault:
         )
         return {row.label: cipher.open(row.label, row.ciphertext).decode() for row in session.exec(query)}
 
-    def drop_secret(self, session: Session, customer_id: UUID, label: str) -> None:
-        """Delete the secret `label` (once what it held is no longer needed); absent is fine."""
-        session.exec(
-            delete(VaultSecret).where(
-                col(VaultSecret.customer_id) == customer_id, col(VaultSecret.label) == label
-            )
-        )
-
     def rewrap(self, session: Session, key: VaultKey, kek_version: int, *, dek: bytes | None = None) -> None:
         """Re-wrap one DEK under another KEK version; field ciphertexts are untouched. (`dek`: the
         plaintext DEK when the caller has it, and its current KEK may be gone.)"""

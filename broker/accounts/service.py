@@ -69,6 +69,11 @@ class Accounts:
         """The blind-index token of an address's look-alike skeleton (Unicode TS #39)."""
         return blind_token(self.blind_key, "email-skeleton", skeleton(email))
 
+    def email_of(self, session: Session, customer_id: UUID) -> str | None:
+        """The account's address, decrypted from its vault (None only while the account is deleted)."""
+        email = self.vault.read_stored(session, customer_id, ["email"]).get("email")
+        return email if isinstance(email, str) else None
+
     def normalise_email(self, email: str) -> str:
         """Validate an email the way the profile does; a bad one is a 422 on the `email` field."""
         try:
@@ -176,8 +181,8 @@ class Accounts:
             select(Customer).where(col(Customer.email_skeleton).is_(None)).limit(limit)
         ).all()
         for customer in older:
-            email = self.vault.read_stored(session, customer.id, ["email"]).get("email")
-            assert isinstance(email, str)  # an account always has its email
+            email = self.email_of(session, customer.id)
+            assert email is not None  # an account always has its email
             self._index_as_now(session, customer, email)
             session.add(customer)
         session.flush()

@@ -295,8 +295,7 @@ class SignIn:
 
     def account_name(self, session: Session, customer_id: UUID) -> str:
         """What authenticators show for this account: its email (read from the vault)."""
-        email = self.accounts.vault.read(session, customer_id, ["email"]).get("email")
-        return str(email) if email else "Consentry account"
+        return self.accounts.email_of(session, customer_id) or "Consentry account"
 
     def passkey_registration_options(self, session: Session, current: CustomerSession) -> dict[str, Any]:
         """Options for adding a passkey to the current session's account (its address confirmed)."""

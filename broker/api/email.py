@@ -27,7 +27,6 @@ _AUTH: dict[int | str, dict[str, Any]] = {
     403: {"description": "Cross-site request refused"},
 }
 _TAKEN = "Another account has this address (`email-taken`) or one that looks like it (`email-lookalike`)"
-_TAKEN = "Another account has this address (`email-taken`) or one that looks like it (`email-lookalike`)"
 _THROTTLED: dict[int | str, dict[str, Any]] = {
     429: {"description": "Too many codes asked for from this client address; see Retry-After"}
 }
@@ -36,7 +35,7 @@ _THROTTLED: dict[int | str, dict[str, Any]] = {
 @router.get("", operation_id="getEmail", responses={401: _AUTH[401]})
 def get_email(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> EmailStatus:
     """The account's address and whether it is confirmed."""
-    email = runtime.accounts.vault.read_stored(db, customer.id, ["email"]).get("email")
+    email = runtime.accounts.email_of(db, customer.id)
     verified_at = customer.email_verified_at
     return EmailStatus(email=str(email), verified=verified_at is not None, verified_at=verified_at)
 

@@ -156,7 +156,7 @@ class MailDelivery:
                 message.last_error = str(refused)[:200]
                 log.warning("mail %s not sent (attempt %d): %s", message.id, message.attempts, refused)
             if message.status is not MailStatus.PENDING:
-                self.vault.drop_secret(session, message.customer_id, message.secret_label)
+                self.vault.forget_secret(session, message.customer_id, message.secret_label)
             session.add(message)
             session.commit()
 

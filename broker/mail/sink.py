@@ -17,6 +17,7 @@ from pathlib import Path
 from uuid import UUID
 
 from broker.mail.transport import MailRefused
+from vault.private_files import private_directory
 
 __all__ = ["EmlSink", "SinkEntry", "find", "listing", "read"]
 
@@ -32,8 +33,8 @@ class EmlSink:
     def send(self, message_id: UUID, message: EmailMessage) -> None:
         """Write the message as `<time>-<id>.eml`, owner-only."""
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.directory.chmod(0o700)
+            private_directory(self.directory)  # parents made 0700 too
+            self.directory.chmod(0o700)  # and an existing one tightened
             sent = message["Date"].datetime if message["Date"] else datetime.now()
             path = self.directory / f"{sent:%Y%m%dT%H%M%S}-{message_id.hex}.eml"
             temporary = path.with_suffix(".tmp")

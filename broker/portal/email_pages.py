@@ -17,21 +17,14 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import Customer
 from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
-from broker.portal.pages import csrf_valid, render
-from broker.portal.routes import Csrf, Email, NextPath, PortalSession, login_redirect, safe_next
+from broker.portal.pages import render
+from broker.portal.routes import Csrf, Email, NextPath, PortalSession, _forged, login_redirect, safe_next
 from broker.portal.step_up import step_up_context
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 EMAIL_PAGE = "/portal/account/email"
 
 Code = Annotated[str, Form(max_length=64)]
-
-
-def _expired_form(request: Request, csrf: str, runtime: RuntimeDep) -> Response | None:
-    if csrf_valid(request, csrf, str(runtime.settings.base_url)):
-        return None
-    context = {"title": "This form expired", "message": "Reload the page and try again."}
-    return render(request, "error.html", context, status=403, secure=runtime.settings.secure_cookies)
 
 
 @router.get("/verify")
@@ -55,7 +48,7 @@ def verify(
 ) -> Response:
     """Use the code; then back where the customer came from (a consent screen), to the account's
     email page, or, when not logged in, to log in."""
-    if (expired := _expired_form(request, csrf, runtime)) is not None:
+    if (expired := _forged(request, csrf, runtime)) is not None:
         return expired
     try:
         with undone_if_refused(db):
@@ -89,7 +82,7 @@ def resend(
     """A new code for the account's unconfirmed address."""
     if session is None:
         return login_redirect("/portal/account/email")
-    if (expired := _expired_form(request, csrf, runtime)) is not None:
+    if (expired := _forged(request, csrf, runtime)) is not None:
         return expired
     message, status = "A new code is on its way. Earlier codes no longer work.", 200
     try:
@@ -134,7 +127,7 @@ def change_email(
     """Send a code to the new address; it replaces the current one once the code is used."""
     if session is None:
         return login_redirect(EMAIL_PAGE)
-    if (expired := _expired_form(request, csrf, runtime)) is not None:
+    if (expired := _forged(request, csrf, runtime)) is not None:
         return expired
     customer, secure = _customer(db, session.customer_id), runtime.settings.secure_cookies
     step_up = step_up_context(db, runtime, session, EMAIL_PAGE, "needed")
@@ -170,7 +163,7 @@ def _email_context(
     typed: str = "",
     pending: bool = False,
 ) -> dict[str, Any]:
-    current = runtime.accounts.vault.read_stored(db, customer.id, ["email"]).get("email")
+    current = runtime.accounts.email_of(db, customer.id)
     return {
         "email": current,
         "verified": customer.email_verified_at is not None,
