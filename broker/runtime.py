@@ -252,7 +252,7 @@ def build_runtime(
         blind_key=keys.blind_index_key(),
         max_failures=settings.login_max_failures_pair,
     )
-    activity.listeners.append(SecurityMail(vault=vault, mail=mail))
+    activity.listeners.append(SecurityMail(vault=vault, mail=mail, activity=activity))
     committer = GroupCommitter(
         max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
     )

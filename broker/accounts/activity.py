@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 from uuid import UUID
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, func, select
 
 from broker.accounts.models import SecurityEvent
 from broker.pagination import Page, page
@@ -38,6 +38,7 @@ class ActivityKind(StrEnum):
     EMAIL_CHANGED = "email.changed"
     FACTOR_ADDED = "factor.added"
     FACTOR_REMOVED = "factor.removed"
+    SECOND_FACTOR_FAILED = "second_factor.failed"  # the right password, then a wrong second factor
 
 
 SIGN_IN_KINDS = frozenset({ActivityKind.SIGN_IN, ActivityKind.NEW_DEVICE, ActivityKind.SIGN_IN_LINK})
@@ -77,6 +78,15 @@ class SecurityActivity:
         for listener in self.listeners:
             listener.on_activity(session, event)
         return event
+
+    def count_since(self, session: Session, customer_id: UUID, kind: ActivityKind, since: datetime) -> int:
+        """How many entries of `kind` the customer has had since `since`."""
+        query = select(func.count()).where(
+            SecurityEvent.customer_id == customer_id,
+            SecurityEvent.kind == kind.value,
+            SecurityEvent.created_at >= since,
+        )
+        return session.exec(query).one()
 
     def is_new_device(self, session: Session, customer_id: UUID, device: str) -> bool:
         """True when the customer has signed in before (within the retention period), never from

@@ -27,6 +27,7 @@ from sqlmodel import Session
 
 from broker.accounts.activity import ActivityKind
 from broker.accounts.challenges import Challenges, Purpose, challenge_digest
+from broker.accounts.devices import device_label
 from broker.accounts.factor_models import LoginChallenge
 from broker.accounts.models import Customer, CustomerSession
 from broker.accounts.passkeys import Passkeys, PasskeyView, parse_assertion
@@ -63,6 +64,13 @@ class Proof:
     code: str | None = None
     recovery_code: str | None = None
     credential: dict[str, Any] | None = None
+
+    @property
+    def method(self) -> str:
+        """Which kind of second factor this is, as the activity list names it."""
+        if self.code is not None:
+            return "authenticator app"
+        return "recovery code" if self.recovery_code is not None else "passkey"
 
     def check_one(self) -> None:
         """422 unless exactly one way is given."""
@@ -164,6 +172,10 @@ class SignIn:
             raise NotAuthenticated("this account no longer exists")
         keys = self.accounts.login_keys(customer.email_index, address)
         self.accounts.throttle.check_not_locked(session, keys.lockable)
+        # Wrong second factors from all addresses together slow this step down (never lock it): one
+        # guess per address must not make guessing codes free for someone who has the password.
+        if delay := self.accounts.throttle.delay_before_attempt(session, [keys.account]):
+            self.accounts.sleep(delay)
         if proof.credential is not None:
             _, challenge = parse_assertion(proof.credential)
             if pending.challenge_hash is None or challenge_digest(challenge) != pending.challenge_hash:
@@ -180,7 +192,14 @@ class SignIn:
                 self.challenges.discard(session, pending)
             else:
                 session.add(pending)
-            self.accounts.throttle.record_failure(session, keys.lockable)
+            self.accounts.throttle.record_failure(session, [*keys.lockable, keys.account])
+            self.accounts.activity.record(
+                session,
+                customer.id,
+                ActivityKind.SECOND_FACTOR_FAILED,
+                device=device_label(user_agent),
+                detail=proof.method,
+            )
             raise
         self.challenges.discard(session, pending)
         self.accounts.throttle.clear(session, keys.pair)

@@ -17,6 +17,7 @@ from factor_support import (
     totp_code,
 )
 from fastapi.testclient import TestClient
+from mail_support import deliver, sink_messages
 from support import STRONG_PASSWORD, FakeClock, RecordedSleep, log_in, sign_up
 from webauthn_support import SoftAuthenticator
 
@@ -137,3 +138,36 @@ def test_wrong_second_factors_lock_the_pair_too(client: TestClient, clock: FakeC
     assert statuses[:12] == [200, 401, 401, 401] * 3  # the right password resets nothing
     assert statuses[12:] == [200, 401, 429, 429]  # the tenth wrong code locks this address out
     assert client.post("/v1/sessions", json=RIGHT).status_code == 429
+
+
+def test_wrong_second_factors_from_many_addresses_slow_down_and_tell_the_owner(
+    client: TestClient, runtime: Runtime, sleep: RecordedSleep, clock: FakeClock
+) -> None:
+    # The attack: someone who has the password guesses authenticator codes, one try per address so
+    # that no (account, address) pair ever locks. The account as a whole slows the guesses down, and
+    # the owner hears at once that their password is known (a few mails a window, not one a guess).
+    token = sign_up(client)
+    secret, _ = enrol_totp(client, token, clock)
+    guesses = runtime.settings.login_account_slowdown_after + 3
+    for n in range(guesses):
+        guesser = from_address(client, f"203.0.113.{n + 1}")
+        pending = start_login(guesser)
+        wrong = guesser.post("/v1/sessions/mfa", json={"mfa_token": pending["mfa_token"], "code": "000000"})
+        assert wrong.status_code == 401
+    assert sleep.calls and 0 < max(sleep.calls) <= runtime.settings.login_max_delay_seconds
+    activity = client.get(
+        "/v1/me/security-activity", params={"limit": 200}, headers={"Authorization": f"Bearer {token}"}
+    )
+    failed = [e for e in activity.json()["items"] if e["kind"] == "second_factor.failed"]
+    assert len(failed) == guesses
+    deliver(runtime)
+    told = [m for m in sink_messages(runtime.settings.data_dir, "ada@example.org")
+            if m["Subject"] == "Someone has your Consentry password"]  # fmt: skip
+    assert 1 <= len(told) <= 3
+    clock.advance(seconds=30)
+    owner = from_address(client, "198.51.100.7")  # and the owner still gets in with the right code
+    pending = start_login(owner)
+    right = owner.post(
+        "/v1/sessions/mfa", json={"mfa_token": pending["mfa_token"], "code": totp_code(secret, clock)}
+    )
+    assert right.status_code == 201, right.text
