@@ -36,7 +36,7 @@ from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SecondFactorRequired, SignIn
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import CodeRejected, TooManyAttempts
+from broker.errors import CodeRejected
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -77,14 +77,12 @@ class Recovery:
         self, session: Session, flow: Flow, email: str, *, address: str, user_agent: str | None = None
     ) -> None:
         """Send a reset code or a sign-in link to `email` if an account uses it; say nothing either way."""
-        self._limit(session, self._key("address", address, self.requests_per_client), "requests")
+        key = self._key("address", address, self.requests_per_client)
+        self.throttle.limit(session, key, "too many requests from your network")
         email = self.accounts.normalise_email(email)
         per_address = self._key("email", self.accounts.email_token(email).hex(), self.mails_per_address)
-        try:
-            self.throttle.delay_before_attempt(session, [per_address])
-        except TooManyAttempts:
+        if not self.throttle.allow(session, per_address):
             return  # enough messages went to this address for now; the earlier ones still work
-        self.throttle.record_failure(session, [per_address])
         token = self.accounts.email_token(email)
         customer = session.exec(select(Customer).where(Customer.email_index == token)).first()
         if customer is None:
@@ -146,7 +144,7 @@ class Recovery:
         code sent to an address the account no longer uses is refused; one that works proves the
         mailbox, so an unconfirmed address becomes confirmed."""
         key = self._key("wrong-code", address, self.max_failures)
-        self._limit(session, key, "wrong codes", count=False)
+        self.throttle.limit(session, key, "too many wrong codes from your network", count=False)
         try:
             row = self.codes.redeem(session, code, purposes=[purpose])
         except CodeRejected:
@@ -166,15 +164,3 @@ class Recovery:
     def _key(self, kind: str, value: str, limit: int) -> ThrottleKey:
         purpose: Purpose = "code-attempt" if kind == "wrong-code" else "code-request"
         return ThrottleKey(blind_token(self.accounts.blind_key, purpose, f"{kind}:{value}"), limit, limit)
-
-    def _limit(self, session: Session, key: ThrottleKey, what: str, *, count: bool = True) -> None:
-        """429 when `key` is locked; otherwise count this request against it (when `count`)."""
-        try:
-            self.throttle.delay_before_attempt(session, [key])
-        except TooManyAttempts as exc:
-            raise TooManyAttempts(
-                f"too many {what} from your network; try again in {exc.retry_after} seconds",
-                retry_after=exc.retry_after,
-            ) from None
-        if count:
-            self.throttle.record_failure(session, [key])

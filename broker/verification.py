@@ -31,7 +31,7 @@ from broker.accounts.codes import EmailCodes
 from broker.accounts.models import CodePurpose, Customer, EmailCode
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import AddressTaken, CodeRejected, Conflict, TooManyAttempts, ValidationFailed
+from broker.errors import AddressTaken, CodeRejected, Conflict, ValidationFailed
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -72,11 +72,8 @@ class EmailVerification:
         """Tell the owner of a taken (or look-alike) address that someone tried it, a few times per
         window at most."""
         notices = self._key("signup-notice", str(holder.id), SIGNUP_ATTEMPT_NOTICES)
-        try:
-            self.throttle.delay_before_attempt(session, [notices])
-        except TooManyAttempts:
+        if not self.throttle.allow(session, notices):
             return
-        self.throttle.record_failure(session, [notices])
         owner = self._address_of(session, holder.id)
         self.mail.enqueue(
             session, holder.id, to=owner, template="signup_attempt", context={"lookalike": lookalike}
@@ -100,8 +97,7 @@ class EmailVerification:
         # an account and many addresses learns little.
         self._count_send(session, address)
         per_account = self._key("email-change", str(customer.id), self.sends_per_address)
-        self._check(session, per_account, "too many changes of address asked for")
-        self.throttle.record_failure(session, [per_account])
+        self.throttle.limit(session, per_account, "too many changes of address asked for")
         holder = self.accounts.holder(session, email, besides=customer.id)
         if holder is not None and holder.email_index == self.accounts.email_token(email):
             raise AddressTaken("another account uses this address; choose another")
@@ -119,7 +115,7 @@ class EmailVerification:
         """Use a code: the sign-up address is verified, or the pending new address replaces the old
         (which is told). 400 for a wrong, used or expired code (wrong ones counted), 429 past the limit."""
         key = self._key("verify-address", address, self.wrong_codes_per_address)
-        self._check(session, key, "too many wrong codes from your network")
+        self.throttle.limit(session, key, "too many wrong codes from your network", count=False)
         try:
             row = self.codes.redeem(session, code, purposes=(CodePurpose.SIGN_UP, CodePurpose.CHANGE))
         except CodeRejected:
@@ -166,16 +162,7 @@ class EmailVerification:
     def _count_send(self, session: Session, address: str) -> None:
         """Count a sign-up or a code sent from `address`; 429 past the limit in the window."""
         key = self._key("signup-address", address, self.sends_per_address)
-        self._check(session, key, "too many sign-ups or codes asked for from your network")
-        self.throttle.record_failure(session, [key])
+        self.throttle.limit(session, key, "too many sign-ups or codes asked for from your network")
 
     def _key(self, purpose: Purpose, address: str, limit: int) -> ThrottleKey:
         return ThrottleKey(blind_token(self.accounts.blind_key, purpose, address), limit, limit)
-
-    def _check(self, session: Session, key: ThrottleKey, what: str) -> None:
-        try:
-            self.throttle.delay_before_attempt(session, [key])
-        except TooManyAttempts as exc:
-            raise TooManyAttempts(
-                f"{what}; try again in {exc.retry_after} seconds", retry_after=exc.retry_after
-            ) from None

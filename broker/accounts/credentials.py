@@ -49,7 +49,7 @@ class PasswordChanges:
             slowdown_after=self.max_failures,  # no slow-down: a lock after max_failures is enough here
             max_failures=self.max_failures,
         )
-        self.throttle.delay_before_attempt(session, [key])
+        self.throttle.limit(session, key, "too many wrong current passwords", count=False)
         if not self.passwords.verify(customer.password_hash, current_password):
             self.throttle.record_failure(session, [key])
             detail = "the current password is wrong; type the password you log in with now"

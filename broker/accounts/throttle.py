@@ -113,6 +113,28 @@ class Throttle:
         # min() before the power: 2 ** a million failures is not a number we need.
         return float(min(self.max_delay, BASE_DELAY_SECONDS * 2 ** min(excess - 1, 16)))
 
+    def limit(self, session: Session, key: ThrottleKey, what: str, *, count: bool = True) -> None:
+        """A plain rate limit on `key`: 429 ("<what>; try again in N seconds") while it is locked;
+        otherwise this attempt is counted against it (unless `count` is False: only failures count)."""
+        try:
+            self.check_not_locked(session, [key])
+        except TooManyAttempts as exc:
+            raise TooManyAttempts(
+                f"{what}; try again in {exc.retry_after} seconds", retry_after=exc.retry_after
+            ) from None
+        if count:
+            self.record_failure(session, [key])
+
+    def allow(self, session: Session, key: ThrottleKey) -> bool:
+        """A quiet limit on `key`: False while it is locked (the caller silently does nothing), else
+        this attempt is counted and True."""
+        try:
+            self.check_not_locked(session, [key])
+        except TooManyAttempts:
+            return False
+        self.record_failure(session, [key])
+        return True
+
     def record_failure(self, session: Session, keys: Iterable[ThrottleKey]) -> None:
         """Count a failed attempt against every key, locking those that reach their limit."""
         now = self.clock()
