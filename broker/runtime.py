@@ -34,12 +34,9 @@ from broker.audit.log import AuditLog
 from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers
-from broker.consent.reads import ProfileReads
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, import_models, session_factory
-from broker.export import CustomerExport
-from broker.lifecycle import Lifecycle
 from broker.mail.delivery import MailDelivery
 from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
@@ -49,12 +46,15 @@ from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
-from broker.recovery import Recovery
-from broker.security_mail import SecurityMail
 from broker.settings import Settings
+from broker.usecases.export import CustomerExport
+from broker.usecases.lifecycle import Lifecycle
+from broker.usecases.reads import ProfileReads
+from broker.usecases.recovery import Recovery
+from broker.usecases.security_mail import SecurityMail
+from broker.usecases.verification import EmailVerification
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
-from broker.verification import EmailVerification
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets

@@ -120,7 +120,7 @@ class Accounts:
 
     def sign_up(self, session: Session, email: str, password: str, *, verified: bool = False) -> Customer:
         """Create an account directly (the demo, the operator); 409 when the address or a look-alike
-        has one. Customers sign up through `broker.verification`, which never says so."""
+        has one. Customers sign up through `broker.usecases.verification`, which never says so."""
         email, password_hash = self.prepare(email, password)
         if self.holder(session, email) is not None:
             raise Conflict(
