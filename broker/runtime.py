@@ -47,6 +47,7 @@ from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
 from broker.settings import Settings
+from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.export import CustomerExport
 from broker.usecases.lifecycle import Lifecycle
 from broker.usecases.reads import ProfileReads
@@ -93,6 +94,7 @@ class Runtime:
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
+    account_deletion: AccountDeletion
     signin: SignIn
     activity: SecurityActivity
     customer_sessions: CustomerSessions
@@ -179,8 +181,6 @@ def build_runtime(
     customer_sessions = CustomerSessions(clock=clock, idle_timeout=idle_timeout, activity=activity)
     accounts = Accounts(
         vault=vault,
-        grants=grants,
-        audit=audit,
         passwords=passwords,
         throttle=throttle,
         blind_key=keys.blind_index_key(),
@@ -263,6 +263,7 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
+        account_deletion=AccountDeletion(accounts=accounts, grants=grants, audit=audit, vault=vault),
         signin=signin,
         activity=activity,
         customer_sessions=customer_sessions,

@@ -93,7 +93,7 @@ def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: R
 def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Delete the account for good: the data key is destroyed, every session ends at once. Needs a
     fresh sign-in."""
-    runtime.accounts.delete(db, customer)
+    runtime.account_deletion.delete(db, customer)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response, runtime.settings)
     return response
