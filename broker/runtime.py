@@ -49,6 +49,7 @@ from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.export import CustomerExport
+from broker.usecases.grant_views import GrantViews
 from broker.usecases.lifecycle import Lifecycle
 from broker.usecases.reads import ProfileReads
 from broker.usecases.recovery import Recovery
@@ -104,6 +105,7 @@ class Runtime:
     oauth: OAuthServices
     offers: Offers
     grants: Grants
+    grant_views: GrantViews
     reads: ProfileReads
     committer: GroupCommitter
     value: ValueLedger
@@ -226,7 +228,9 @@ def build_runtime(
     )
     notices.subscribers.append(webhooks)
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
-    renewal_window = timedelta(days=settings.renewal_window_days)
+    renewals = Renewals(
+        clock=clock, grants=grants, offers=offers, window=timedelta(days=settings.renewal_window_days)
+    )
     mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)
     signup_window = timedelta(seconds=settings.signup_window_seconds)
     verification = EmailVerification(
@@ -273,6 +277,15 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         grants=grants,
+        grant_views=GrantViews(
+            grants=grants,
+            renewals=renewals,
+            value=value_views,
+            access_log=access_log,
+            receipts=receipts,
+            vault=vault,
+            clock=clock,
+        ),
         reads=ProfileReads(
             vault=vault, grants=grants, value=value, audit=audit, oauth=oauth, committer=committer
         ),
@@ -301,7 +314,7 @@ def build_runtime(
             clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),
         lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
-        renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
+        renewals=renewals,
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),
         clock=clock,
