@@ -36,7 +36,7 @@ from broker.consent.grants import Grants
 from broker.consent.offers import Offers
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
-from broker.db import SessionFactory, create_db_engine, import_models, session_factory
+from broker.db import SessionFactory, create_db_engine, session_factory
 from broker.mail.delivery import MailDelivery
 from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
@@ -47,6 +47,7 @@ from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
 from broker.settings import Settings
+from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.export import CustomerExport
 from broker.usecases.grant_views import GrantViews
