@@ -24,7 +24,6 @@ from broker.api import (
     me,
     oauth,
     offers,
-    problems,
     receipts,
     recovery,
     retention,
@@ -33,7 +32,6 @@ from broker.api import (
     value,
     webhooks,
 )
-from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
 from broker.portal import email_pages
@@ -45,6 +43,8 @@ from broker.portal import sessions as portal_sessions
 from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.web import problems
+from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 
 DESCRIPTION = """Consentry: a consumer-owned personal data vault and consent broker.
 

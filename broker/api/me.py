@@ -9,7 +9,13 @@ from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from broker.api.deps import (
+from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
+from broker.api.schemas import ProfilePublic
+from broker.audit.access_log import AccessLogPage
+from broker.audit.entries import Actor
+from broker.consent.models import Grant, GrantStatus
+from broker.runtime import Runtime
+from broker.web.deps import (
     FRESH_SESSION_PROBLEMS,
     CurrentCustomer,
     DbSession,
@@ -17,12 +23,6 @@ from broker.api.deps import (
     RuntimeDep,
     clear_session_cookie,
 )
-from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
-from broker.api.schemas import ProfilePublic
-from broker.audit.access_log import AccessLogPage
-from broker.audit.entries import Actor
-from broker.consent.models import Grant, GrantStatus
-from broker.runtime import Runtime
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 

@@ -22,13 +22,13 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException
 
 from broker.accounts.models import Customer
-from broker.api.deps import DbSession, RuntimeDep
 from broker.consent.authorization import ConsentScreen, decide
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
 from broker.oauth.metadata import authorization_server_metadata
 from broker.oauth.server import BrokerAuthorizationServer
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render
 from broker.portal.routes import PortalSession, login_redirect
+from broker.web.deps import DbSession, RuntimeDep
 
 router = APIRouter(tags=["oauth"])
 

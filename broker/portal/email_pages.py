@@ -15,11 +15,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, PortalSession, _forged, login_redirect, safe_next
 from broker.portal.step_up import step_up_context
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 EMAIL_PAGE = "/portal/account/email"

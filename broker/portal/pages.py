@@ -22,9 +22,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from broker.api.deps import SESSION_COOKIE
 from broker.digests import secret_digest
 from broker.oauth.clients import origin_of
+from broker.web.deps import SESSION_COOKIE
 
 CSRF_COOKIE = "consentry_csrf"
 CSRF_FIELD = "csrf_token"

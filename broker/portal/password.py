@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from broker.api.deps import DbSession, RuntimeDep, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
 from broker.portal.step_up import step_up_context
+from broker.web.deps import DbSession, RuntimeDep, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

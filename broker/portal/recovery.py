@@ -13,12 +13,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
 from broker.portal.signin_pages import second_factor_page
 from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -13,7 +13,13 @@ from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import (
+from broker.audit.entries import Actor
+from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
+from broker.portal import views
+from broker.portal.pages import CSRF_FIELD, csrf_valid, render, rotate_csrf
+from broker.portal.profile_form import ProfileForm, form_context
+from broker.portal.step_up import step_up_context
+from broker.web.deps import (
     SESSION_COOKIE,
     DbSession,
     RuntimeDep,
@@ -21,12 +27,6 @@ from broker.api.deps import (
     client_address,
     set_session_cookie,
 )
-from broker.audit.entries import Actor
-from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
-from broker.portal import views
-from broker.portal.pages import CSRF_FIELD, csrf_valid, render, rotate_csrf
-from broker.portal.profile_form import ProfileForm, form_context
-from broker.portal.step_up import step_up_context
 from vault.errors import ProfileInvalid
 
 router = APIRouter(prefix="/portal", include_in_schema=False)

@@ -18,13 +18,13 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import CustomerSession
 from broker.accounts.signin import Proof
 from broker.accounts.totp import TotpEnrolment
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, TooManyAttempts
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
 from broker.portal.signin_pages import Code, CredentialField, RecoveryCode, parse_credential
 from broker.portal.step_up import is_fresh, step_up_context
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

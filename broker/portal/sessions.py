@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from broker.accounts.activity import ActivityKind
 from broker.accounts.models import CustomerSession
-from broker.api.deps import DbSession, RuntimeDep, clear_session_cookie
 from broker.errors import NotFound, ValidationFailed
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, PortalSession, _refused, login_redirect
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -14,11 +14,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import Proof, SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, NotAuthenticated, TooManyAttempts
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, NextPath, _forged, _logged_in, safe_next
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -198,5 +198,5 @@ def install(app: FastAPI) -> None:
             Conflict("the request conflicts with a change made at the same time; retry")
         )
 
-    # Unexpected exceptions are answered by `broker.api.middleware.RequestContextMiddleware` (with
+    # Unexpected exceptions are answered by `broker.web.middleware.RequestContextMiddleware` (with
     # `unexpected_error`), inside the headers it sets: a handler here would answer outside them.

@@ -16,7 +16,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broker.api.problems import problem_response, unexpected_error
+from broker.web.problems import problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
 log = logging.getLogger("consentry.api")
