@@ -26,9 +26,10 @@ from broker.consent.authorization import ConsentScreen, decide
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
 from broker.oauth.metadata import authorization_server_metadata
 from broker.oauth.server import BrokerAuthorizationServer
-from broker.portal.pages import CSRF_FIELD, csrf_valid, render
+from broker.portal.html import render
 from broker.portal.routes import PortalSession, login_redirect
 from broker.web.deps import DbSession, RuntimeDep
+from broker.web.pages import CSRF_FIELD, csrf_valid
 
 router = APIRouter(tags=["oauth"])
 

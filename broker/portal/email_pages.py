@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer
 from broker.errors import BrokerError
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, Email, NextPath, PortalSession, _forged, login_redirect, safe_next
 from broker.portal.step_up import step_up_context
 from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused

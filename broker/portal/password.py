@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from broker.errors import BrokerError
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
 from broker.portal.step_up import step_up_context
 from broker.web.deps import DbSession, RuntimeDep, undone_if_refused

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from broker.accounts.signin import SecondFactorRequired
 from broker.errors import BrokerError
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
 from broker.portal.signin_pages import second_factor_page
 from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED

@@ -16,7 +16,7 @@ from broker.accounts.signin import SecondFactorRequired
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, InvalidCredentials, NotFound, TooManyAttempts, ValidationFailed
 from broker.portal import views
-from broker.portal.pages import CSRF_FIELD, csrf_valid, render, rotate_csrf
+from broker.portal.html import render
 from broker.portal.profile_form import ProfileForm, form_context
 from broker.portal.step_up import step_up_context
 from broker.web.deps import (
@@ -27,6 +27,7 @@ from broker.web.deps import (
     client_address,
     set_session_cookie,
 )
+from broker.web.pages import CSRF_FIELD, csrf_valid, rotate_csrf
 from vault.errors import ProfileInvalid
 
 router = APIRouter(prefix="/portal", include_in_schema=False)

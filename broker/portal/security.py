@@ -19,7 +19,7 @@ from broker.accounts.models import CustomerSession
 from broker.accounts.signin import Proof
 from broker.accounts.totp import TotpEnrolment
 from broker.errors import BrokerError, TooManyAttempts
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
 from broker.portal.signin_pages import Code, CredentialField, RecoveryCode, parse_credential
 from broker.portal.step_up import is_fresh, step_up_context

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from broker.accounts.activity import ActivityKind
 from broker.accounts.models import CustomerSession
 from broker.errors import NotFound, ValidationFailed
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, PortalSession, _refused, login_redirect
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from broker.accounts.signin import Proof, SecondFactorRequired
 from broker.errors import BrokerError, NotAuthenticated, TooManyAttempts
-from broker.portal.pages import render
+from broker.portal.html import render
 from broker.portal.routes import Csrf, NextPath, _forged, _logged_in, safe_next
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
