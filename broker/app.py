@@ -34,6 +34,7 @@ from broker.api import (
 )
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import authorize as portal_authorize
 from broker.portal import email_pages
 from broker.portal import password as portal_password
 from broker.portal import recovery as portal_recovery
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(retention.brand_router)
     app.include_router(retention.auditor_router)
+    app.include_router(portal_authorize.router)
     app.include_router(oauth.router)
     app.include_router(portal_routes.router)
     app.include_router(portal_signin.router)
