@@ -21,8 +21,8 @@ from sqlmodel import Session
 from broker.accounts.models import Customer
 from broker.consent.authorization import ConsentScreen, decide
 from broker.oauth.server import BrokerAuthorizationServer
+from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
-from broker.portal.routes import PortalSession, login_redirect
 from broker.web.deps import DbSession, RuntimeDep
 from broker.web.oauth_request import FORM, FormValues, not_printable_ascii, oauth_request, query_lists
 from broker.web.pages import CSRF_FIELD, csrf_valid
