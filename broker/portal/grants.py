@@ -154,15 +154,19 @@ def shorten_grant(
 
     def shorten() -> None:
         grant = runtime.grants.for_customer(db, customer_id, grant_id)
-        if last_day < runtime.clock().date():
-            raise ValidationFailed("The last day of sharing cannot be in the past; pick today or later.")
+        ends_at = grant.expires_at
         end_of_day = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
-        if end_of_day >= grant.expires_at:
+        try:  # the rule is `Grants.narrow`'s, as for PATCH /v1/me/grants/{id}; the words are the page's
+            runtime.grants.narrow_for_customer(db, customer_id, grant_id, fields=None, expires_at=end_of_day)
+        except ValidationFailed:
+            if last_day < runtime.clock().date():
+                raise ValidationFailed(
+                    "The last day of sharing cannot be in the past; pick today or later."
+                ) from None
             raise ValidationFailed(
-                f"Sharing already ends on {grant.expires_at:%Y-%m-%d at %H:%M} UTC; pick an earlier day "
+                f"Sharing already ends on {ends_at:%Y-%m-%d at %H:%M} UTC; pick an earlier day "
                 "to shorten it (to share for longer, renew)."
-            )
-        runtime.grants.narrow_for_customer(db, customer_id, grant_id, fields=None, expires_at=end_of_day)
+            ) from None
 
     return _change_grant(request, db, runtime, session, grant_id, shorten, until=until)
 

@@ -5,14 +5,19 @@ problem+json. And a grant's end can be set to what it already is from the portal
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from urllib.parse import quote
 from uuid import UUID
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import form_token
-from support import bearer
+from oauth_support import BrandCredentials, authorized, form_token, grant_id_of
+from sqlmodel import Session
+from support import FakeClock, bearer
+
+from broker.consent.models import Grant
 
 UNKNOWN = UUID(int=7)
 
@@ -152,3 +157,26 @@ def test_the_json_api_keeps_problem_json(client: TestClient, customer: str) -> N
     ):
         assert response.status_code == status
         assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_an_unchanged_end_of_sharing_is_accepted_from_the_portal_as_from_the_api(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    db: Session,
+    clock: FakeClock,
+) -> None:
+    grant_id = grant_id_of(client, brand, authorized(client, brand, offer))
+    last_day = (clock.now + timedelta(days=10)).date()
+    end = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+    assert post(client, f"/portal/grants/{grant_id}/shorten", until=last_day.isoformat()).status_code == 303
+    again = post(client, f"/portal/grants/{grant_id}/shorten", until=last_day.isoformat())
+    assert again.status_code == 303, again.text
+    same = client.patch(
+        f"/v1/me/grants/{grant_id}", json={"expires_at": end.isoformat()}, headers=bearer(customer)
+    )
+    assert same.status_code == 200, same.text
+    db.expire_all()
+    grant = db.get(Grant, UUID(grant_id))
+    assert grant is not None and grant.expires_at == end
