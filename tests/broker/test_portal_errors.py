@@ -17,7 +17,9 @@ from oauth_support import BrandCredentials, authorized, form_token, grant_id_of
 from sqlmodel import Session
 from support import FakeClock, bearer
 
+from broker.app import create_app
 from broker.consent.models import Grant
+from broker.runtime import Runtime
 
 UNKNOWN = UUID(int=7)
 
@@ -146,6 +148,27 @@ def test_an_unreadable_form_gets_a_page_saying_what_was_wrong(client: TestClient
     too_long = post(client, f"/portal/value/{UNKNOWN}/dispute", reason="x" * 2001)
     assert_page(too_long, 422)
     assert "Reason: String should have at most 2000 characters." in too_long.text
+
+
+def test_a_body_over_the_limit_gets_a_413_page(client: TestClient, customer: str) -> None:
+    big = post(client, "/portal/profile", given_name="x" * 70_000)
+    assert_page(big, 413)
+    assert "frame-ancestors 'none'" in big.headers["content-security-policy"]
+
+
+def test_an_unexpected_error_under_the_portal_gets_a_500_page(runtime: Runtime) -> None:
+    app = create_app(runtime=runtime)
+
+    @app.get("/portal/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/portal/boom", headers={"X-Request-ID": "req-500"})
+    assert_page(response, 500)
+    assert response.headers["x-request-id"] == "req-500"
+    assert response.headers["cache-control"] == "no-store"
+    assert "a bug" not in response.text
 
 
 def test_the_json_api_keeps_problem_json(client: TestClient, customer: str) -> None:
