@@ -24,7 +24,6 @@ from broker.api import (
     me,
     oauth,
     offers,
-    problems,
     receipts,
     recovery,
     retention,
@@ -33,18 +32,24 @@ from broker.api import (
     value,
     webhooks,
 )
-from broker.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
+from broker.portal import account as portal_account
+from broker.portal import authorize as portal_authorize
 from broker.portal import email_pages
+from broker.portal import errors as portal_errors
+from broker.portal import grants as portal_grants
+from broker.portal import login as portal_login
 from broker.portal import password as portal_password
+from broker.portal import profile as portal_profile
 from broker.portal import recovery as portal_recovery
-from broker.portal import routes as portal_routes
 from broker.portal import security as portal_security
 from broker.portal import sessions as portal_sessions
 from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.web import problems
+from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 
 DESCRIPTION = """Consentry: a consumer-owned personal data vault and consent broker.
 
@@ -101,7 +106,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
-    problems.install(app)
+    # Browsers read the portal: its errors are pages, every other path's are problem+json.
+    pages = {portal_errors.PREFIX: portal_errors.error_page}
+    problems.install(app, pages=pages)
+    portal_errors.install(app)
     app.include_router(health.router)
     app.include_router(accounts.router)
     app.include_router(signin.router)
@@ -120,8 +128,12 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(retention.brand_router)
     app.include_router(retention.auditor_router)
+    app.include_router(portal_authorize.router)
     app.include_router(oauth.router)
-    app.include_router(portal_routes.router)
+    app.include_router(portal_login.router)
+    app.include_router(portal_grants.router)
+    app.include_router(portal_profile.router)
+    app.include_router(portal_account.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_security.router)
     app.include_router(email_pages.router)
@@ -140,6 +152,6 @@ def create_app(
         return contract.document_problems(generate_openapi())
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, hsts=runtime.settings.secure_cookies)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes, pages=pages)
+    app.add_middleware(RequestContextMiddleware, hsts=runtime.settings.secure_cookies, pages=pages)
     return app

@@ -15,7 +15,7 @@
     └── ServiceUnavailable    503     a dependency (the database) is down for a moment
     DatabaseNotMigrated               start-up refusal: the schema is not the newest (not an HTTP error)
 
-Vault errors (`vault.errors`) are mapped onto these types by `broker.api.problems`.
+Vault errors (`vault.errors`) are mapped onto these types by `broker.web.problems`.
 """
 
 from __future__ import annotations

@@ -5,14 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import (
-    CurrentSession,
-    DbSession,
-    RuntimeDep,
-    clear_session_cookie,
-    client_address,
-    set_session_cookie,
-)
 from broker.api.schemas import (
     Credentials,
     EmailVerified,
@@ -22,6 +14,14 @@ from broker.api.schemas import (
     VerificationCode,
 )
 from broker.api.signin_schemas import SecondFactorPending
+from broker.web.deps import (
+    CurrentSession,
+    DbSession,
+    RuntimeDep,
+    clear_session_cookie,
+    client_address,
+    set_session_cookie,
+)
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

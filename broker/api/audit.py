@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 
-from broker.api.deps import CurrentAuditor, DbSession, RuntimeDep
 from broker.audit import reader
 from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, InclusionProofPublic
 from broker.errors import MalformedRequest
+from broker.web.deps import CurrentAuditor, DbSession, RuntimeDep
 
 _MAX = 2**63 - 1  # sizes and indices are BIGINT in the database
 

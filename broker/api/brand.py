@@ -7,11 +7,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from broker.api.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
 from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
 from broker.consent.models import GrantStatus
+from broker.web.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["brand"])
 

@@ -1,4 +1,4 @@
-"""The error side of the OpenAPI document: what `broker.api.problems` and the middleware really answer.
+"""The error side of the OpenAPI document: what `broker.web.problems` and the middleware really answer.
 
 FastAPI documents only what each route declares, and documents validation errors as its own
 `application/json` shape. Every error of the JSON API is in fact RFC 9457 problem+json, and a few

@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
-from broker.api.deps import (
+from broker.api.schemas import CodeSent, EmailChange, EmailChangePending, EmailStatus
+from broker.web.deps import (
     FRESH_SESSION_PROBLEMS,
     CurrentCustomer,
     DbSession,
@@ -18,7 +19,6 @@ from broker.api.deps import (
     RuntimeDep,
     client_address,
 )
-from broker.api.schemas import CodeSent, EmailChange, EmailChangePending, EmailStatus
 
 router = APIRouter(prefix="/v1/me/email", tags=["customer"])
 

@@ -10,13 +10,6 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from broker.accounts.passkeys import PasskeyView
-from broker.api.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentCustomer,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-)
 from broker.api.signin_schemas import (
     PasskeyPublic,
     PasskeyRegistration,
@@ -26,6 +19,13 @@ from broker.api.signin_schemas import (
     TotpCode,
     TotpEnrolmentPublic,
     TotpStatus,
+)
+from broker.web.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentCustomer,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
 )
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from broker.api.deps import DbSession
+from broker.web.deps import DbSession
 
 router = APIRouter(tags=["health"])
 

@@ -8,7 +8,12 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from broker.api.deps import (
+from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
+from broker.api.schemas import ProfilePublic
+from broker.audit.access_log import AccessLogPage
+from broker.audit.entries import Actor
+from broker.consent.models import GrantStatus
+from broker.web.deps import (
     FRESH_SESSION_PROBLEMS,
     CurrentCustomer,
     DbSession,
@@ -16,11 +21,6 @@ from broker.api.deps import (
     RuntimeDep,
     clear_session_cookie,
 )
-from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
-from broker.api.schemas import ProfilePublic
-from broker.audit.access_log import AccessLogPage
-from broker.audit.entries import Actor
-from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 

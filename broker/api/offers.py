@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.consent.models import OfferStatus
 from broker.consent.offers import OfferDraft, OfferPage, OfferPublic
+from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/offers", tags=["brand"])
 

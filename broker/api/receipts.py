@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from broker.api.deps import BrandAccessDep, CurrentCustomer, DbSession, RuntimeDep
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
+from broker.web.deps import BrandAccessDep, CurrentCustomer, DbSession, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["receipts"])
 

@@ -11,11 +11,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address, set_session_cookie
 from broker.api.recovery_schemas import PasswordReset, RecoveryAccepted, RecoveryRequest
 from broker.api.schemas import SessionPublic, VerificationCode
 from broker.api.signin_schemas import SecondFactorPending
 from broker.usecases.recovery import LINK_ACCEPTED, RESET_ACCEPTED
+from broker.web.deps import DbSession, RuntimeDep, client_address, set_session_cookie
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from broker.api.deps import BrandAccessDep, CurrentAuditor, DbSession, RuntimeDep
 from broker.api.grant_schemas import DeletionAttestation, DeletionIn
 from broker.consent.deletion_report import DeletionReport
+from broker.web.deps import BrandAccessDep, CurrentAuditor, DbSession, RuntimeDep
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/deletion", tags=["brand"])
 auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])

@@ -8,14 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from broker.api.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentSession,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-    clear_session_cookie,
-)
 from broker.api.security_schemas import (
     ActiveSessionPage,
     ActiveSessionPublic,
@@ -23,6 +15,14 @@ from broker.api.security_schemas import (
     SecurityActivityPage,
     SecurityEventPublic,
     SessionsEnded,
+)
+from broker.web.deps import (
+    FRESH_SESSION_PROBLEMS,
+    CurrentSession,
+    DbSession,
+    FreshSession,
+    RuntimeDep,
+    clear_session_cookie,
 )
 
 router = APIRouter(prefix="/v1/me", tags=["security"])

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import Proof
-from broker.api.deps import CurrentSession, DbSession, RuntimeDep, client_address, set_session_cookie
 from broker.api.schemas import SessionPublic
 from broker.api.signin_schemas import PasskeyAssertion, Reauthentication, SecondFactorAnswer, SessionProof
+from broker.web.deps import CurrentSession, DbSession, RuntimeDep, client_address, set_session_cookie
 
 router = APIRouter(prefix="/v1/sessions", tags=["accounts"])
 

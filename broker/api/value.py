@@ -8,7 +8,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
-from broker.api.deps import BrandAccessDep, CurrentAuditor, CurrentCustomer, DbSession, RuntimeDep
 from broker.value.schemas import (
     AnswerIn,
     DeliveryIn,
@@ -18,6 +17,7 @@ from broker.value.schemas import (
     ObligationPublic,
     ValueReport,
 )
+from broker.web.deps import BrandAccessDep, CurrentAuditor, CurrentCustomer, DbSession, RuntimeDep
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/value", tags=["brand"])
 customer_router = APIRouter(prefix="/v1/me/value", tags=["customer"])

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
-from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
+from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.webhooks.schemas import (
     WebhookCreate,
     WebhookCreated,

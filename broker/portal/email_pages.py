@@ -15,11 +15,20 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, Email, NextPath, PortalSession, _forged, login_redirect, safe_next
+from broker.portal.guards import (
+    CheckedForm,
+    Email,
+    LoggedIn,
+    NextPath,
+    PortalCustomer,
+    PortalSession,
+    PostedForm,
+    safe_next,
+)
+from broker.portal.html import render
 from broker.portal.step_up import step_up_context
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 EMAIL_PAGE = "/portal/account/email"
@@ -39,17 +48,15 @@ def verify_page(
 @router.post("/verify")
 def verify(
     request: Request,
+    _: CheckedForm,
     session: PortalSession,
     db: DbSession,
     runtime: RuntimeDep,
     code: Code = "",
     next_path: NextPath = "/portal/",
-    csrf: Csrf = "",
 ) -> Response:
     """Use the code; then back where the customer came from (a consent screen), to the account's
     email page, or, when not logged in, to log in."""
-    if (expired := _forged(request, csrf, runtime)) is not None:
-        return expired
     try:
         with undone_if_refused(db):
             runtime.verification.verify(db, code, address=client_address(request))
@@ -73,23 +80,17 @@ def verify(
 @router.post("/email/resend")
 def resend(
     request: Request,
-    session: PortalSession,
+    _: PostedForm,
+    customer: PortalCustomer,
     db: DbSession,
     runtime: RuntimeDep,
     next_path: NextPath = "/portal/account/email",
-    csrf: Csrf = "",
 ) -> Response:
     """A new code for the account's unconfirmed address."""
-    if session is None:
-        return login_redirect("/portal/account/email")
-    if (expired := _forged(request, csrf, runtime)) is not None:
-        return expired
     message, status = "A new code is on its way. Earlier codes no longer work.", 200
     try:
         with undone_if_refused(db):
-            runtime.verification.resend(
-                db, _customer(db, session.customer_id), address=client_address(request)
-            )
+            runtime.verification.resend(db, customer, address=client_address(request))
     except BrokerError as exc:
         message, status = exc.detail, exc.status
     context = {"code": "", "next": safe_next(next_path), "message": None, "notice": message}
@@ -99,7 +100,8 @@ def resend(
 @router.get("/account/email")
 def email_page(
     request: Request,
-    session: PortalSession,
+    session: LoggedIn,
+    customer: PortalCustomer,
     db: DbSession,
     runtime: RuntimeDep,
     confirmed: str | None = None,
@@ -107,10 +109,8 @@ def email_page(
 ) -> Response:
     """The account's address, whether it is confirmed, and the form to change it (which needs a
     fresh sign-in: the inline "confirm it is you" box)."""
-    if session is None:
-        return login_redirect(EMAIL_PAGE)
     notice = "Your email address is confirmed." if confirmed else None
-    context = _email_context(db, runtime, _customer(db, session.customer_id), notice=notice)
+    context = _email_context(db, runtime, customer, notice=notice)
     context.update(step_up_context(db, runtime, session, EMAIL_PAGE, reauth))
     return render(request, "email.html", context, secure=runtime.settings.secure_cookies)
 
@@ -118,18 +118,14 @@ def email_page(
 @router.post("/account/email")
 def change_email(
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
+    customer: PortalCustomer,
     db: DbSession,
     runtime: RuntimeDep,
     email: Email = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Send a code to the new address; it replaces the current one once the code is used."""
-    if session is None:
-        return login_redirect(EMAIL_PAGE)
-    if (expired := _forged(request, csrf, runtime)) is not None:
-        return expired
-    customer, secure = _customer(db, session.customer_id), runtime.settings.secure_cookies
+    secure = runtime.settings.secure_cookies
     step_up = step_up_context(db, runtime, session, EMAIL_PAGE, "needed")
     if not step_up["fresh"]:
         context = _email_context(db, runtime, customer, message=step_up["reauth_message"], typed=email)
@@ -145,12 +141,6 @@ def change_email(
     notice = f"We sent a code to {pending}. Enter it below: your address changes when you do."
     context = _email_context(db, runtime, customer, notice=notice, pending=True)
     return render(request, "email.html", {**context, **step_up}, secure=secure)
-
-
-def _customer(db: DbSession, customer_id: Any) -> Customer:
-    customer = db.get(Customer, customer_id)
-    assert customer is not None  # the session cascades with its account
-    return customer
 
 
 def _email_context(

@@ -6,11 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from broker.api.deps import DbSession, RuntimeDep, undone_if_refused
 from broker.errors import BrokerError
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
+from broker.portal.guards import LoggedIn, Password, PostedForm
+from broker.portal.html import render
 from broker.portal.step_up import step_up_context
+from broker.web.deps import DbSession, RuntimeDep, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -20,11 +20,9 @@ HERE = "/portal/password"
 
 @router.get("/password")
 def password_page(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
+    request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
 ) -> Response:
     """The change-password form (with the inline "confirm it is you" box when the sign-in is old)."""
-    if session is None:
-        return login_redirect(HERE)
     context: dict[str, object] = {
         "message": None,
         "notice": None,
@@ -37,17 +35,13 @@ def password_page(
 @router.post("/password")
 def change_password(
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
     current_password: Password = "",
     new_password: Password = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Change the password; on a mistake, say which field."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     secure = runtime.settings.secure_cookies
     step_up = step_up_context(db, runtime, session, HERE, "needed")
     if not step_up["fresh"]:

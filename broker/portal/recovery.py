@@ -13,12 +13,12 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
+from broker.portal.guards import CheckedForm, Email, NextPath, Password, safe_next, start_session
+from broker.portal.html import render
 from broker.portal.signin_pages import second_factor_page
 from broker.usecases.recovery import LINK_ACCEPTED, RESET_ACCEPTED
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -55,11 +55,9 @@ def reset_page(request: Request, runtime: RuntimeDep, code: CodeQuery = None) ->
 
 @router.post("/password-reset")
 def request_reset(
-    request: Request, db: DbSession, runtime: RuntimeDep, email: Email = "", csrf: Csrf = ""
+    request: Request, _: CheckedForm, db: DbSession, runtime: RuntimeDep, email: Email = ""
 ) -> Response:
     """Send a code if an account uses the address; the page says the same either way."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     user_agent = request.headers.get("user-agent")
     try:
         with undone_if_refused(db):
@@ -74,15 +72,13 @@ def request_reset(
 @router.post("/password-reset/complete")
 def complete_reset(
     request: Request,
+    _: CheckedForm,
     db: DbSession,
     runtime: RuntimeDep,
     code: Code = "",
     new_password: Password = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Set the new password; then log in with it (every session was ended)."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     try:
         with undone_if_refused(db):
             runtime.recovery.reset(
@@ -108,11 +104,9 @@ def sign_in_page(
 
 @router.post("/sign-in/request")
 def request_link(
-    request: Request, db: DbSession, runtime: RuntimeDep, email: Email = "", csrf: Csrf = ""
+    request: Request, _: CheckedForm, db: DbSession, runtime: RuntimeDep, email: Email = ""
 ) -> Response:
     """Send a link if an account uses the address; the page says the same either way."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     user_agent = request.headers.get("user-agent")
     try:
         with undone_if_refused(db):
@@ -127,15 +121,13 @@ def request_link(
 @router.post("/sign-in")
 def sign_in(
     request: Request,
+    _: CheckedForm,
     db: DbSession,
     runtime: RuntimeDep,
     code: Code = "",
     next_path: NextPath = "/portal/",
-    csrf: Csrf = "",
 ) -> Response:
     """Use the link's code: a new session, and on to the portal."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     try:
         with undone_if_refused(db):
             issued = runtime.recovery.sign_in(
@@ -146,4 +138,4 @@ def sign_in(
         return _refusal(request, runtime, "sign_in.html", exc, **context)
     if isinstance(issued, SecondFactorRequired):
         return second_factor_page(request, runtime, issued, next_path)
-    return _logged_in(request, db, runtime, issued.token, next_path)
+    return start_session(request, db, runtime, issued.token, next_path)

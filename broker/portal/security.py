@@ -18,13 +18,13 @@ from fastapi.responses import RedirectResponse, Response
 from broker.accounts.models import CustomerSession
 from broker.accounts.signin import Proof
 from broker.accounts.totp import TotpEnrolment
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, TooManyAttempts
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, Password, PortalSession, _refused, login_redirect
+from broker.portal.guards import LoggedIn, Password, PostedForm
+from broker.portal.html import render
 from broker.portal.signin_pages import Code, CredentialField, RecoveryCode, parse_credential
 from broker.portal.step_up import is_fresh, step_up_context
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -84,28 +84,22 @@ def _stale(request: Request, db: DbSession, runtime: Runtime, session: CustomerS
 
 @router.get("/security")
 def security_page(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
+    request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
 ) -> Response:
     """Passkeys, the authenticator app and recovery codes."""
-    if session is None:
-        return login_redirect("/portal/security")
     return _page(request, db, runtime, session, reauth=reauth)
 
 
 @router.post("/security/passkeys")
 def add_passkey(
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
     name: Name = "",
     credential: CredentialField = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Keep the passkey the browser just made (passkeys.js filled `credential`)."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     answer = parse_credential(credential)
@@ -131,16 +125,12 @@ def add_passkey(
 def rename_passkey(
     passkey_id: UUID,
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
     name: Name = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Rename a passkey."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if not name.strip():
         return _page(
             request, db, runtime, session, message="A passkey needs a name.", problem=True, status=422
@@ -157,15 +147,11 @@ def rename_passkey(
 def remove_passkey(
     passkey_id: UUID,
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
 ) -> Response:
     """Remove a passkey (needs a fresh sign-in)."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
@@ -183,13 +169,8 @@ def _enrolment_view(enrolment: TotpEnrolment) -> dict[str, str]:
 
 
 @router.post("/security/totp")
-def start_totp(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, csrf: Csrf = ""
-) -> Response:
+def start_totp(request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep) -> Response:
     """Start setting up an authenticator app: show the QR code and the key."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
@@ -203,16 +184,12 @@ def start_totp(
 @router.post("/security/totp/confirm")
 def confirm_totp(
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
     code: Code = "",
-    csrf: Csrf = "",
 ) -> Response:
     """Turn the authenticator app on with its first code; show the first recovery codes."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
@@ -224,13 +201,8 @@ def confirm_totp(
 
 
 @router.post("/security/totp/remove")
-def remove_totp(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, csrf: Csrf = ""
-) -> Response:
+def remove_totp(request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep) -> Response:
     """Remove the authenticator app (needs a fresh sign-in)."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
@@ -242,13 +214,8 @@ def remove_totp(
 
 
 @router.post("/security/recovery-codes")
-def regenerate_codes(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, csrf: Csrf = ""
-) -> Response:
+def regenerate_codes(request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep) -> Response:
     """Make new recovery codes and show them once (needs a fresh sign-in)."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     if (stale := _stale(request, db, runtime, session)) is not None:
         return stale
     try:
@@ -262,7 +229,7 @@ def regenerate_codes(
 @router.post("/reauthenticate")
 def reauthenticate(
     request: Request,
-    session: PortalSession,
+    session: PostedForm,
     db: DbSession,
     runtime: RuntimeDep,
     password: Password = "",
@@ -270,12 +237,8 @@ def reauthenticate(
     recovery_code: RecoveryCode = "",
     credential: CredentialField = "",
     here: Here = "/portal/security",
-    csrf: Csrf = "",
 ) -> Response:
     """Confirm it is still the customer (password [+ code], or a passkey), then go back to the page."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     back = here if here in _RETURNS else "/portal/security"
     answer = parse_credential(credential)
     proof = Proof(code=code or None, recovery_code=recovery_code or None, credential=answer)

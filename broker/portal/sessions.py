@@ -13,11 +13,11 @@ from sqlmodel import Session
 
 from broker.accounts.activity import ActivityKind
 from broker.accounts.models import CustomerSession
-from broker.api.deps import DbSession, RuntimeDep, clear_session_cookie
 from broker.errors import NotFound, ValidationFailed
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, PortalSession, _refused, login_redirect
+from broker.portal.guards import LoggedIn, PostedForm
+from broker.portal.html import render
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -62,14 +62,12 @@ def sessions_context(db: Session, runtime: Runtime, current: CustomerSession) ->
 @router.get("/sessions")
 def sessions_page(
     request: Request,
-    session: PortalSession,
+    session: LoggedIn,
     db: DbSession,
     runtime: RuntimeDep,
     ended: Annotated[str | None, Query(max_length=6)] = None,
 ) -> Response:
     """Where you are logged in; after ending sessions, says how many ended."""
-    if session is None:
-        return login_redirect("/portal/sessions")
     context = sessions_context(db, runtime, session)
     if ended is not None and ended.isdigit():
         count = int(ended)
@@ -79,17 +77,9 @@ def sessions_page(
 
 @router.post("/sessions/{session_id}/end")
 def end_session(
-    session_id: UUID,
-    request: Request,
-    session: PortalSession,
-    db: DbSession,
-    runtime: RuntimeDep,
-    csrf: Csrf = "",
+    session_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """End one session; ending this one logs out."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     try:
         runtime.customer_sessions.revoke(db, session.customer_id, session_id)
     except NotFound:
@@ -103,24 +93,17 @@ def end_session(
 
 
 @router.post("/sessions/end-others")
-def end_other_sessions(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, csrf: Csrf = ""
-) -> Response:
+def end_other_sessions(session: PostedForm, db: DbSession, runtime: RuntimeDep) -> Response:
     """Log out everywhere else."""
-    if (refused := _refused(request, session, csrf, runtime)) is not None:
-        return refused
-    assert session is not None
     ended = runtime.customer_sessions.revoke_others(db, session.customer_id, keep=session.id)
     return RedirectResponse(f"/portal/sessions?ended={ended}", status_code=303)
 
 
 @router.get("/security-activity")
 def activity_page(
-    request: Request, session: PortalSession, db: DbSession, runtime: RuntimeDep, cursor: Cursor = None
+    request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep, cursor: Cursor = None
 ) -> Response:
     """Your security activity, newest first, a page at a time."""
-    if session is None:
-        return login_redirect("/portal/security-activity")
     secure = runtime.settings.secure_cookies
     try:
         found = runtime.activity.listing(db, session.customer_id, cursor=cursor, limit=PAGE_SIZE)

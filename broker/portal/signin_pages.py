@@ -2,7 +2,7 @@
 
 The passkey's answer arrives as a form field (`credential`, filled by static/passkeys.js), so these
 are ordinary CSRF-checked form posts and end like the password login: a new session cookie and a new
-CSRF token (`routes._logged_in`).
+CSRF token (`guards.start_session`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from broker.accounts.signin import Proof, SecondFactorRequired
-from broker.api.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 from broker.errors import BrokerError, NotAuthenticated, TooManyAttempts
-from broker.portal.pages import render
-from broker.portal.routes import Csrf, NextPath, _forged, _logged_in, safe_next
+from broker.portal.guards import CheckedForm, NextPath, safe_next, start_session
+from broker.portal.html import render
 from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, client_address, undone_if_refused
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -69,6 +69,7 @@ def _login_again(request: Request, runtime: Runtime, next_path: str, message: st
 @router.post("/login/second-factor")
 def second_factor(
     request: Request,
+    _: CheckedForm,
     db: DbSession,
     runtime: RuntimeDep,
     mfa_token: MfaToken = "",
@@ -76,11 +77,8 @@ def second_factor(
     recovery_code: RecoveryCode = "",
     credential: CredentialField = "",
     next_path: NextPath = "/portal/",
-    csrf: Csrf = "",
 ) -> Response:
     """Finish a login with a code, a recovery code or a passkey."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     proof = Proof(
         code=code or None, recovery_code=recovery_code or None, credential=parse_credential(credential)
     )
@@ -104,21 +102,19 @@ def second_factor(
         except NotAuthenticated:
             return _login_again(request, runtime, next_path, f"{exc.detail}. Start again.", exc.status)
         return second_factor_page(request, runtime, pending, next_path, message=exc.detail, status=exc.status)
-    return _logged_in(request, db, runtime, issued.token, next_path)
+    return start_session(request, db, runtime, issued.token, next_path)
 
 
 @router.post("/login/passkey")
 def passkey_login(
     request: Request,
+    _: CheckedForm,
     db: DbSession,
     runtime: RuntimeDep,
     credential: CredentialField = "",
     next_path: NextPath = "/portal/",
-    csrf: Csrf = "",
 ) -> Response:
     """Log in with a passkey alone."""
-    if (forged := _forged(request, csrf, runtime)) is not None:
-        return forged
     answer = parse_credential(credential)
     if answer is None:
         return _login_again(request, runtime, next_path, "The passkey did not answer; try again.", 422)
@@ -127,4 +123,4 @@ def passkey_login(
             issued = runtime.signin.passkey_log_in(db, answer, user_agent=request.headers.get("user-agent"))
     except BrokerError as exc:
         return _login_again(request, runtime, next_path, exc.detail, exc.status)
-    return _logged_in(request, db, runtime, issued.token, next_path)
+    return start_session(request, db, runtime, issued.token, next_path)

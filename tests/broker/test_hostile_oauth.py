@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from oauth_support import ISSUER, REDIRECT, BrandCredentials, authorize_params, parse_form, pkce
 
-from broker.portal.pages import CSRF_FIELD
+from broker.web.pages import CSRF_FIELD
 
 FUZZ = settings(
     max_examples=100,

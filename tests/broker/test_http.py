@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.api.middleware import log_safe
 from broker.app import create_app
 from broker.runtime import Runtime
+from broker.web.middleware import log_safe
 
 
 def test_healthz_answers_when_the_database_does(client: TestClient) -> None:

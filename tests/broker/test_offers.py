@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, update
 from support import FakeClock
 
-from broker.api.problems import render_validation_error
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offers import DeclaredValue, OfferDraft, OfferPublic, Offers, field_scope, scope_fields
 from broker.consent.purposes import DPV, PURPOSES, describe_purpose
@@ -22,6 +21,7 @@ from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.oauth.models import Brand
 from broker.pagination import decode_cursor, encode_cursor
 from broker.runtime import Runtime
+from broker.web.problems import render_validation_error
 
 VOUCHER: dict[str, Any] = {
     "kind": "voucher", "amount": "10.00", "currency": "EUR", "description": "10 EUR off your next box",

@@ -22,11 +22,11 @@ from oauth_support import (
 from sqlmodel import Session
 from support import FakeClock, bearer, sign_up
 
-from broker.api.deps import SESSION_COOKIE
 from broker.consent.models import Grant
 from broker.portal import views
-from broker.portal.pages import CSRF_COOKIE
 from broker.runtime import Runtime
+from broker.web.deps import SESSION_COOKIE
+from broker.web.pages import CSRF_COOKIE
 
 
 def post(client: TestClient, path: str, **form: str) -> Any:

@@ -1,4 +1,7 @@
-"""Rendering portal pages with strict headers, and CSRF tokens for every form.
+"""Rendering HTML pages with strict headers, and CSRF tokens for every form.
+
+`Pages` renders the templates of the package that owns them (the portal's live in
+`broker/portal/templates`); this module holds no template of its own.
 
 CSRF: a random value lives in an HttpOnly, SameSite=Strict cookie; each form carries a token derived
 from it and bound to the browser's session: HMAC-SHA-256 keyed by the cookie over the digest of the
@@ -22,19 +25,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from broker.api.deps import SESSION_COOKIE
 from broker.digests import secret_digest
 from broker.oauth.clients import origin_of
+from broker.web.deps import SESSION_COOKIE
 
 CSRF_COOKIE = "consentry_csrf"
 CSRF_FIELD = "csrf_token"
-
-_env = Environment(
-    loader=FileSystemLoader(str(files("broker.portal") / "templates")),
-    autoescape=select_autoescape(default=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 
 def page_csp(form_targets: tuple[str, ...] = ()) -> str:
@@ -52,7 +48,7 @@ def page_csp(form_targets: tuple[str, ...] = ()) -> str:
 
 
 def _csrf_cookie(request: Request) -> str:
-    """The browser's CSRF cookie, or a new one (set on the response by `render`)."""
+    """The browser's CSRF cookie, or a new one (set on the response by `Pages.render`)."""
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and 20 <= len(existing) <= 100:
         return existing
@@ -84,26 +80,38 @@ def csrf_valid(request: Request, submitted: str | None, base_url: str) -> bool:
     return request.headers.get("sec-fetch-site", "same-origin") in {"same-origin", "none"}
 
 
-def render(
-    request: Request,
-    template: str,
-    context: dict[str, Any],
-    *,
-    status: int = 200,
-    secure: bool = False,
-    form_targets: tuple[str, ...] = (),
-) -> HTMLResponse:
-    """Render a template with the CSRF token (bound to the cookie and session) in its context and
-    strict security headers."""
-    cookie = _csrf_cookie(request)
-    token = _bound(cookie, request.cookies.get(SESSION_COOKIE))
-    html = _env.get_template(template).render(csrf_token=token, **context)
-    response = HTMLResponse(html, status_code=status)
-    response.headers["content-security-policy"] = page_csp(form_targets)
-    response.headers["cache-control"] = "no-store"
-    if getattr(request.state, "new_csrf", None) == cookie:
-        _set_csrf_cookie(response, cookie, secure=secure)
-    return response
+class Pages:
+    """The templates in one package's `templates` directory, rendered as pages."""
+
+    def __init__(self, package: str) -> None:
+        self._env = Environment(
+            loader=FileSystemLoader(str(files(package) / "templates")),
+            autoescape=select_autoescape(default=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        context: dict[str, Any],
+        *,
+        status: int = 200,
+        secure: bool = False,
+        form_targets: tuple[str, ...] = (),
+    ) -> HTMLResponse:
+        """Render a template with the CSRF token (bound to the cookie and session) in its context and
+        strict security headers."""
+        cookie = _csrf_cookie(request)
+        token = _bound(cookie, request.cookies.get(SESSION_COOKIE))
+        html = self._env.get_template(template).render(csrf_token=token, **context)
+        response = HTMLResponse(html, status_code=status)
+        response.headers["content-security-policy"] = page_csp(form_targets)
+        response.headers["cache-control"] = "no-store"
+        if getattr(request.state, "new_csrf", None) == cookie:
+            _set_csrf_cookie(response, cookie, secure=secure)
+        return response
 
 
 def rotate_csrf(response: Response, *, secure: bool) -> None:

@@ -1,14 +1,15 @@
-"""RFC 9457 problem+json rendering for every error the HTTP API can produce."""
+"""RFC 9457 problem+json rendering for every error the HTTP API can produce; HTML error pages instead
+for the paths browsers read (the portal's), so a browser never gets problem+json."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DisconnectionError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -44,6 +45,21 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+class ErrorPage(Protocol):
+    """Draws the HTML page that answers an error with `status`; `detail` says what was wrong."""
+
+    def __call__(self, request: Request, status: int, detail: str) -> Response: ...
+
+
+# Path prefix → the error page of the paths under it; every other path answers problem+json.
+ErrorPages = Mapping[str, ErrorPage]
+
+
+def page_for(pages: ErrorPages, path: str) -> ErrorPage | None:
+    """The error page that answers for `path`, if a browser's page lives there."""
+    return next((page for prefix, page in pages.items() if path.startswith(prefix)), None)
+
+
 def unexpected_error() -> JSONResponse:
     """The 500 for an exception nothing handled: no detail of it (it is logged, not shown)."""
     return problem_response(
@@ -53,6 +69,12 @@ def unexpected_error() -> JSONResponse:
 
 def render_broker_error(exc: BrokerError) -> JSONResponse:
     """Render a domain error; throttling adds Retry-After, 401s add WWW-Authenticate."""
+    headers = problem_headers(exc)
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, headers=headers, **exc.extensions)
+
+
+def problem_headers(exc: BrokerError) -> dict[str, str]:
+    """The headers that go with a domain error, whatever form its answer takes."""
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
@@ -61,7 +83,7 @@ def render_broker_error(exc: BrokerError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
     if exc.status == 503:
         headers["Retry-After"] = "1"
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, headers=headers, **exc.extensions)
+    return headers
 
 
 def vault_to_broker(exc: VaultError) -> BrokerError:
@@ -117,18 +139,21 @@ def _message(error: dict[str, Any]) -> str:
 
 def render_validation_error(exc: RequestValidationError) -> JSONResponse:
     """400 for bodies that are not JSON, 422 (with one entry per problem) for invalid values."""
+    return render_broker_error(validation_to_broker(exc))
+
+
+def validation_to_broker(exc: RequestValidationError) -> BrokerError:
+    """The problem a request that failed validation is answered with."""
     errors = list(exc.errors())
     for error in errors:
         if error["type"] == "json_invalid":
             ctx = error.get("ctx", {}).get("error", "")
-            return render_broker_error(
-                MalformedRequest(f"the request body is not valid JSON ({ctx}); send a JSON object")
-            )
+            return MalformedRequest(f"the request body is not valid JSON ({ctx}); send a JSON object")
     if any(e["loc"] == ("body",) for e in errors):
-        return render_broker_error(MalformedRequest("the request body must be a JSON object"))
+        return MalformedRequest("the request body must be a JSON object")
     items = [{"pointer": _pointer(tuple(e["loc"])), "detail": _message(e)} for e in errors]
     detail = "; ".join(item["detail"] for item in items)
-    return render_broker_error(ValidationFailed(detail, errors=items))
+    return ValidationFailed(detail, errors=items)
 
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
@@ -149,34 +174,55 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
-def install(app: FastAPI) -> None:
-    """Register the handlers that turn every exception into problem+json."""
+def install(app: FastAPI, *, pages: ErrorPages | None = None) -> None:
+    """Register the handlers that turn every exception into problem+json, or, under a prefix of
+    `pages`, into that prefix's HTML error page with the same status."""
+    pages = pages or {}
+
+    def answer(request: Request, exc: BrokerError) -> Response:
+        page = page_for(pages, request.url.path)
+        if page is None:
+            return render_broker_error(exc)
+        response = page(request, exc.status, exc.detail)
+        response.headers.update(problem_headers(exc))
+        return response
 
     @app.exception_handler(BrokerError)
-    async def _broker(_: Request, exc: BrokerError) -> JSONResponse:
+    async def _broker(request: Request, exc: BrokerError) -> Response:
         if exc.status >= 500:
             log.error("broker error %s: %s", exc.slug, exc.detail)
-        return render_broker_error(exc)
+        return answer(request, exc)
 
     @app.exception_handler(VaultError)
-    async def _vault(_: Request, exc: VaultError) -> JSONResponse:
+    async def _vault(request: Request, exc: VaultError) -> Response:
         log.error("vault error %s", type(exc).__name__)  # never the message: it may name data
-        return render_broker_error(vault_to_broker(exc))
+        return answer(request, vault_to_broker(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return render_validation_error(exc)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        page = page_for(pages, request.url.path)
+        # A page whose address holds a malformed id (a grant's, a session's) does not exist.
+        if page is not None and any(e["loc"][:1] == ("path",) for e in exc.errors()):
+            return page(request, 404, "there is no such page; the link may be broken")
+        return answer(request, validation_to_broker(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
         detail = str(exc.detail)
+        page = page_for(pages, request.url.path)
         if exc.status_code == 404:
             detail = "no such resource; the API is described at /openapi.json"
+            if page is not None:
+                detail = "there is no such page; the link may be broken"
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
             detail = f"{request.method} is not served here; use one of: {headers['Allow']}"
+        if page is not None:
+            response = page(request, exc.status_code, detail)
+            response.headers.update(headers)
+            return response
         return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=headers)
 
     # The database is down, restarting, refusing connections, or locked for longer than the
@@ -185,18 +231,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(InterfaceError)
     @app.exception_handler(DisconnectionError)
     @app.exception_handler(PoolTimeout)
-    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+    async def _database_down(request: Request, exc: Exception) -> Response:
         log.error("database unavailable: %s", type(exc).__name__)
-        return render_broker_error(
-            ServiceUnavailable("the database is unavailable for a moment; retry shortly")
-        )
+        return answer(request, ServiceUnavailable("the database is unavailable for a moment; retry shortly"))
 
     @app.exception_handler(IntegrityError)
-    async def _race(_: Request, exc: IntegrityError) -> JSONResponse:
+    async def _race(request: Request, exc: IntegrityError) -> Response:
         # Our checks run first; reaching here means a concurrent request won a race.
-        return render_broker_error(
-            Conflict("the request conflicts with a change made at the same time; retry")
-        )
+        return answer(request, Conflict("the request conflicts with a change made at the same time; retry"))
 
-    # Unexpected exceptions are answered by `broker.api.middleware.RequestContextMiddleware` (with
-    # `unexpected_error`), inside the headers it sets: a handler here would answer outside them.
+    # Unexpected exceptions are answered by `broker.web.middleware.RequestContextMiddleware` (with
+    # `unexpected_error`, or the error page), inside the headers it sets: a handler here would answer
+    # outside them.

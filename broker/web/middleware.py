@@ -2,8 +2,9 @@
 
 Every response carries the security headers and `X-Request-ID`, a 500 from an unexpected exception
 included: `RequestContextMiddleware` renders that 500 itself (Starlette's outermost error middleware
-would otherwise answer it past our headers). Access-log lines escape control characters, so a path
-holding `%0a` cannot forge a line.
+would otherwise answer it past our headers). Under the prefixes of `pages` (the portal's), the 500
+and the 413 are HTML error pages, as every other error there is (`broker.web.problems.install`).
+Access-log lines escape control characters, so a path holding `%0a` cannot forge a line.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broker.api.problems import problem_response, unexpected_error
+from broker.web.problems import ErrorPages, page_for, problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
 log = logging.getLogger("consentry.api")
@@ -57,9 +60,10 @@ class RequestContextMiddleware:
     """Assigns a request id (honouring a well-formed incoming X-Request-ID), sets security headers,
     and logs method, path, status and duration: never query strings, bodies or client addresses."""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, pages: ErrorPages | None = None) -> None:
         self.app = app
         self.hsts = hsts
+        self.pages = pages or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +93,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             if not responded:
                 log.exception("unexpected error rid=%s", request_id, exc_info=exc)
-                await unexpected_error()(scope, receive, send_wrapper)
+                await self._unexpected(scope)(scope, receive, send_wrapper)
             raise  # the server still sees (and reports) it; the answer is already sent
         finally:
             access_log.info(
@@ -101,13 +105,24 @@ class RequestContextMiddleware:
                 request_id,
             )
 
+    def _unexpected(self, scope: Scope) -> Response:
+        """The 500: the error page of a browser's page (problem+json should drawing it fail too)."""
+        page = page_for(self.pages, scope["path"])
+        if page is not None:
+            try:
+                return page(Request(scope), 500, "something went wrong on our side; it has been logged")
+            except Exception:
+                log.exception("the error page failed too")
+        return unexpected_error()
+
 
 class BodyLimitMiddleware:
     """Answers 413 problem+json for bodies over the limit, declared or streamed, before the app reads them."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, pages: ErrorPages | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.pages = pages or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
@@ -142,10 +157,11 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "request-too-large",
-            "Request body too large",
-            f"the request body is over {self.max_bytes} bytes; send less",
+        detail = f"the request body is over {self.max_bytes} bytes; send less"
+        page = page_for(self.pages, scope["path"])
+        response = (
+            problem_response(413, "request-too-large", "Request body too large", detail)
+            if page is None
+            else page(Request(scope), 413, detail)
         )
         await response(scope, receive, send)

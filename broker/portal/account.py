@@ -1,0 +1,52 @@
+"""The portal's account page: export everything, and delete the account (saying what that means,
+with a typed confirmation). Both need a fresh sign-in, asked for inline (`step_up`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from broker.portal.guards import LoggedIn, PortalCustomer, PostedForm
+from broker.portal.html import render
+from broker.portal.step_up import step_up_context
+from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+HERE = "/portal/account"
+DELETE_PHRASE = "delete my account"
+
+
+@router.get("/account")
+def account_page(
+    request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep, reauth: str | None = None
+) -> Response:
+    """Export, and deleting the account (with what it means, and a typed confirmation); both need a
+    fresh sign-in, asked for inline."""
+    context = {"message": None, "typed": "", **step_up_context(db, runtime, session, HERE, reauth)}
+    return render(request, "account.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.post("/account/delete")
+def delete_account(
+    request: Request,
+    session: PostedForm,
+    customer: PortalCustomer,
+    db: DbSession,
+    runtime: RuntimeDep,
+    confirm: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Delete the account for good, once the customer typed the phrase."""
+    step_up = step_up_context(db, runtime, session, HERE, "needed")
+    if not step_up["fresh"]:
+        context = {"message": step_up["reauth_message"], "typed": confirm, **step_up}
+        return render(request, "account.html", context, status=403, secure=runtime.settings.secure_cookies)
+    if confirm.strip().lower() != DELETE_PHRASE:
+        context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm, **step_up}
+        return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
+    runtime.account_deletion.delete(db, customer)
+    response = render(request, "deleted.html", {}, secure=runtime.settings.secure_cookies)
+    clear_session_cookie(response, runtime.settings)
+    return response

@@ -1,0 +1,171 @@
+"""The OAuth authorization endpoint's pages: `GET /oauth/authorize` shows the consent screen (after
+a login if needed), `POST /oauth/authorize` takes the customer's answer.
+
+They answer in OAuth's own terms (error redirects carrying `iss`) when the request names a client
+and redirect URI that can be trusted; otherwise an error page, never a redirect. The other OAuth
+endpoints (token, revoke, introspect, metadata, JWKS) are the JSON API's: `broker.api.oauth`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from urllib.parse import urlencode
+from uuid import UUID, uuid4
+
+from authlib.oauth2 import OAuth2Error
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+
+from broker.accounts.models import Customer
+from broker.consent.authorization import ConsentScreen, decide
+from broker.oauth.server import BrokerAuthorizationServer
+from broker.portal.guards import PortalSession, login_redirect
+from broker.portal.html import render
+from broker.web.deps import DbSession, RuntimeDep
+from broker.web.oauth_request import FORM, FormValues, not_printable_ascii, oauth_request, query_lists
+from broker.web.pages import CSRF_FIELD, csrf_valid
+
+router = APIRouter(tags=["oauth"])
+
+# RFC 6749 Appendix A.3. Authlib quotes the value in its error description and raises (a 500) when
+# it holds a character error descriptions may not (a quote or a backslash): it must never get one.
+_RESPONSE_TYPE = re.compile(r"[A-Za-z0-9_]+(?: [A-Za-z0-9_]+)*")
+
+
+def _refused_authorization_parameters(params: Mapping[str, list[str]]) -> str | None:
+    """Why an authorization request's parameters cannot even be read, if they cannot."""
+    bad = not_printable_ascii(params)
+    if bad is not None:
+        return f"{bad} must be printable ASCII"
+    if any(not _RESPONSE_TYPE.fullmatch(value) for value in params.get("response_type", [])):
+        return "response_type must be 'code' (RFC 6749 §4.1.1)"
+    return None
+
+
+def _unusable(request: Request, runtime: RuntimeDep, message: str) -> Response:
+    context = {"title": "This sharing request can't be shown", "message": message}
+    return render(request, "error.html", context, status=400, secure=runtime.settings.secure_cookies)
+
+
+def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
+    return _unusable(request, runtime, error.description or error.error)
+
+
+@router.get(
+    "/oauth/authorize",
+    include_in_schema=True,
+    operation_id="authorize",
+    responses={
+        302: {"description": "Redirect to the brand with a code or an error"},
+        400: {"description": "Error page: the request cannot be trusted"},
+    },
+)
+def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: PortalSession) -> Response:
+    """Authorization endpoint (authorization code + PKCE S256): log in if needed, then the consent screen."""
+    refused = _refused_authorization_parameters(query_lists(request))
+    if refused is not None:
+        return _unusable(request, runtime, refused)
+    authlib_request = oauth_request(request, {}, db, runtime)
+    server = BrokerAuthorizationServer(authlib_request.ctx)
+    try:
+        grant = server.get_consent_grant(authlib_request, end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            redirect: Response = server.handle_error_response(authlib_request, error)
+            return redirect
+        return _error_page(request, runtime, error)
+    if session is None:
+        return login_redirect(request.url.path + "?" + request.url.query)
+    verified = _email_verified(db, session.customer_id)
+    screen = ConsentScreen.build(
+        authlib_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+    )
+    return render(
+        request,
+        "consent.html",
+        screen.context(),
+        secure=runtime.settings.secure_cookies,
+        form_targets=screen.form_targets,
+    )
+
+
+@router.post(
+    "/oauth/authorize",
+    operation_id="authorizeDecision",
+    openapi_extra={"requestBody": {"content": FORM}},
+    responses={
+        302: {"description": "Redirect to the brand with a code or access_denied"},
+        400: {"description": "Error page"},
+        403: {"description": "Missing or wrong CSRF token"},
+    },
+)
+def authorize_decision(
+    request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep, session: PortalSession
+) -> Response:
+    """The consent form's answer: approve (with the fields kept) or deny."""
+    secure = runtime.settings.secure_cookies
+    if form.problem is not None:
+        return _unusable(request, runtime, form.problem)
+    submitted = (form.values.get(CSRF_FIELD) or [""])[0]
+    if not csrf_valid(request, submitted, str(runtime.settings.base_url)):
+        context = {
+            "title": "This form expired",
+            "message": "For your safety the consent form must be sent from this page. "
+            "Go back to the brand and start again.",
+        }
+        return render(request, "error.html", context, status=403, secure=secure)
+    params = {
+        k: v for k, v in form.values.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}
+    }
+    refused = _refused_authorization_parameters(params)
+    if refused is not None:
+        return _unusable(request, runtime, refused)
+    authlib_request = oauth_request(request, params, db, runtime)
+    server = BrokerAuthorizationServer(authlib_request.ctx)
+    try:
+        grant = server.get_consent_grant(authlib_request, end_user=None)
+    except OAuth2Error as error:
+        if error.redirect_uri:
+            redirect: Response = server.handle_error_response(authlib_request, error)
+            return redirect
+        return _error_page(request, runtime, error)
+    if session is None:
+        return login_redirect(
+            "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
+        )
+    verified = _email_verified(db, session.customer_id)
+    outcome = decide(
+        authlib_request.ctx,
+        grant,
+        customer_id=session.customer_id,
+        form=form.values,
+        family_id=uuid4(),
+        email_verified=verified,
+    )
+    if outcome.retry is not None:
+        screen = ConsentScreen.build(
+            authlib_request.ctx,
+            grant,
+            runtime.vault,
+            customer_id=session.customer_id,
+            email_verified=verified,
+        )
+        return render(
+            request,
+            "consent.html",
+            screen.context(message=outcome.retry),
+            status=400,
+            secure=secure,
+            form_targets=screen.form_targets,
+        )
+    response: Response = server.create_authorization_response(
+        authlib_request, grant_user=outcome.subject, grant=grant
+    )
+    return response
+
+
+def _email_verified(db: Session, customer_id: UUID) -> bool:
+    customer = db.get(Customer, customer_id)
+    return customer is not None and customer.email_verified_at is not None

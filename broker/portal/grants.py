@@ -1,0 +1,216 @@
+"""Portal pages about grants: the dashboard, a grant's page, and what is done from it (end it, share
+fewer fields, share for less time, renew, confirm or dispute its value).
+
+A refused change is shown on the grant's page, with what was typed kept; the rules are the domain's
+(`broker.consent.grants.Grants.narrow` and friends), the words the page's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from broker.accounts.models import CustomerSession
+from broker.audit.entries import Actor
+from broker.errors import BrokerError, NotFound, ValidationFailed
+from broker.portal import views
+from broker.portal.guards import LoggedIn, PostedForm
+from broker.portal.html import render
+from broker.web.deps import DbSession, RuntimeDep
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+
+@router.get("/")
+def home(request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep) -> Response:
+    """The dashboard: every grant across brands, its value and last access, and value totals."""
+    context = views.overview(db, runtime, session.customer_id)
+    return render(request, "home.html", context, secure=runtime.settings.secure_cookies)
+
+
+@router.get("/grants/{grant_id}")
+def grant_page(
+    grant_id: UUID,
+    request: Request,
+    session: LoggedIn,
+    db: DbSession,
+    runtime: RuntimeDep,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """One grant: what is shared, its terms, its timeline with proof badges, its value, actions."""
+    return _grant(request, db, runtime, session, grant_id, before=before)
+
+
+def _grant(
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    grant_id: UUID,
+    *,
+    message: str | None = None,
+    status: int = 200,
+    before: str | None = None,
+    until: str | None = None,
+) -> Response:
+    secure = runtime.settings.secure_cookies
+    try:
+        context = views.grant_detail(db, runtime, session.customer_id, grant_id, before=before)
+    except NotFound:
+        context = {
+            "title": "No such grant",
+            "message": "It may have been another account's. Go back to your data.",
+        }
+        return render(request, "error.html", context, status=404, secure=secure)
+    except ValidationFailed:
+        context = {"title": "That link is broken", "message": "Open the grant again from your data."}
+        return render(request, "error.html", context, status=400, secure=secure)
+    context.update(message=message, until=until)
+    return render(request, "grant.html", context, status=status, secure=secure)
+
+
+def _change_grant(
+    request: Request,
+    db: DbSession,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    grant_id: UUID,
+    change: Callable[[], object],
+    *,
+    until: str | None = None,
+) -> Response:
+    """Make one change to a grant, then show the grant again; a refusal is shown on its page."""
+    try:
+        change()
+    except BrokerError as exc:
+        return _grant(
+            request, db, runtime, session, grant_id, message=exc.detail, status=exc.status, until=until
+        )
+    return RedirectResponse(f"/portal/grants/{grant_id}", status_code=303)
+
+
+@router.post("/grants/{grant_id}/revoke")
+def revoke_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """End a grant, once the customer ticked that they understand."""
+    if confirm != "yes":
+        message = "Tick the box to confirm you want to stop sharing."
+        return _grant(request, db, runtime, session, grant_id, message=message, status=422)
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id,
+        lambda: runtime.grants.revoke(
+            db, runtime.grants.for_customer(db, customer_id, grant_id), by=Actor.CUSTOMER
+        ),
+    )  # fmt: skip
+
+
+@router.post("/grants/{grant_id}/narrow")
+def narrow_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    fields: Annotated[list[str] | None, Form(max_length=40)] = None,
+) -> Response:
+    """Stop sharing the fields left unticked (required ones stay; to stop those, end the grant)."""
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id,
+        lambda: runtime.grants.narrow_for_customer(
+            db, customer_id, grant_id, fields=fields or [], expires_at=None
+        ),
+    )  # fmt: skip
+
+
+@router.post("/grants/{grant_id}/shorten")
+def shorten_grant(
+    grant_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    until: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Bring the end of sharing forward to the end of the chosen day (UTC); never later than it was."""
+    try:
+        last_day = date.fromisoformat(until.strip())
+    except ValueError:
+        message = "Pick the last day of sharing as a date, like 2026-12-31."
+        return _grant(request, db, runtime, session, grant_id, message=message, status=422, until=until)
+    customer_id = session.customer_id
+
+    def shorten() -> None:
+        grant = runtime.grants.for_customer(db, customer_id, grant_id)
+        ends_at = grant.expires_at
+        end_of_day = datetime.combine(last_day + timedelta(days=1), time(), tzinfo=UTC)
+        try:  # the rule is `Grants.narrow`'s, as for PATCH /v1/me/grants/{id}; the words are the page's
+            runtime.grants.narrow_for_customer(db, customer_id, grant_id, fields=None, expires_at=end_of_day)
+        except ValidationFailed:
+            if last_day < runtime.clock().date():
+                raise ValidationFailed(
+                    "The last day of sharing cannot be in the past; pick today or later."
+                ) from None
+            raise ValidationFailed(
+                f"Sharing already ends on {ends_at:%Y-%m-%d at %H:%M} UTC; pick an earlier day "
+                "to shorten it (to share for longer, renew)."
+            ) from None
+
+    return _change_grant(request, db, runtime, session, grant_id, shorten, until=until)
+
+
+@router.post("/grants/{grant_id}/renew")
+def renew_grant(
+    grant_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """Keep sharing on the same terms for the offer's duration from today (and reconfirm)."""
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id, lambda: runtime.renewals.renew(db, customer_id, grant_id)
+    )
+
+
+@router.post("/value/{obligation_id}/confirm")
+def confirm_value(
+    obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """The customer received the value."""
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
+    try:
+        runtime.value.confirm(db, session.customer_id, obligation_id)
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+
+
+@router.post("/value/{obligation_id}/dispute")
+def dispute_value(
+    obligation_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """The customer disputes a delivery, saying why."""
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
+    if not reason.strip():
+        message = "Say what is wrong with the delivery, so the brand can answer."
+        return _grant(request, db, runtime, session, obligation.grant_id, message=message, status=422)
+    try:
+        runtime.value.dispute(db, session.customer_id, obligation_id, reason.strip())
+    except BrokerError as exc:
+        return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
+    return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)

@@ -1,0 +1,92 @@
+"""The HTTP side of OAuth requests: a Starlette request read into the `OAuthHTTPRequest` that
+`broker.oauth`'s Authlib server takes, and the bounded form reading every OAuth endpoint shares.
+
+Used by the token endpoints (`broker.api.oauth`) and the authorization endpoint, whose pages live
+with the portal (`broker.portal.authorize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from starlette.exceptions import HTTPException
+
+from broker.oauth.context import OAuthContext, OAuthHTTPRequest
+from broker.web.deps import DbSession, RuntimeDep
+
+# The OpenAPI request body of an endpoint that takes an urlencoded form.
+FORM: dict[str, Any] = {
+    "application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+    }
+}
+
+# Bounds on a form (python-multipart's defaults are 1000 fields of 1 MiB): an OAuth request has a
+# dozen short parameters, a consent answer one per profile field.
+MAX_FIELDS, MAX_FIELD_BYTES = 200, 8192
+
+
+@dataclass(frozen=True)
+class FormBody:
+    """The urlencoded body as lists of values (OAuth cares about repeated parameters), or why it
+    could not be read (too many fields, a field too long): each endpoint answers that in its own terms."""
+
+    values: dict[str, list[str]]
+    problem: str | None = None
+
+
+async def form_values(request: Request) -> FormBody:
+    """Read the form once, bounded; a body that breaks the bounds is a problem, not an exception."""
+    if request.method != "POST":
+        return FormBody({})
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    except HTTPException as exc:  # Starlette's answer to a form over the bounds
+        bounds = f"send at most {MAX_FIELDS} fields of at most {MAX_FIELD_BYTES} bytes each"
+        return FormBody({}, f"the form could not be read ({exc.detail}); {bounds}")
+    values: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            values.setdefault(key, []).append(value)
+    return FormBody(values)
+
+
+FormValues = Annotated[FormBody, Depends(form_values)]
+
+
+def query_lists(request: Request) -> dict[str, list[str]]:
+    """The query parameters as lists of values."""
+    query: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        query.setdefault(key, []).append(value)
+    return query
+
+
+def not_printable_ascii(*sources: Mapping[str, list[str]]) -> str | None:
+    """The first parameter whose name or value is not printable ASCII (RFC 6749 Appendix A), if any."""
+    for source in sources:
+        for name, values in source.items():
+            if any(not all(" " <= ch <= "~" for ch in text) for text in (name, *values)):
+                return name if name.isascii() else "a parameter name"
+    return None
+
+
+def oauth_request(
+    request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep
+) -> OAuthHTTPRequest:
+    """The request as Authlib's server reads it: our issuer's URI, the query and `form`, and this
+    request's unit of work and services as its context."""
+    issuer = str(runtime.settings.base_url).rstrip("/")
+    uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    ctx = OAuthContext(services=runtime.oauth, session=db, request_id=request.state.request_id)
+    return OAuthHTTPRequest(
+        method=request.method,
+        uri=uri,
+        headers=request.headers,
+        query=query_lists(request),
+        form=form,
+        ctx=ctx,
+    )
