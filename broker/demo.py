@@ -6,11 +6,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offers import OfferDraft
 from broker.oauth.clients import new_client_secret, register_brand
-from broker.oauth.models import Brand
 from broker.runtime import Runtime
 
 DEMO_EMAIL = "demo@example.com"

@@ -8,11 +8,11 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from broker.accounts.models import Brand
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import RenewalState
 from broker.consent.retention import DeletionStatus, Outcome, deletion_state, on_time
-from broker.oauth.models import Brand
 
 
 class DeletionPublic(BaseModel):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Brand
 from broker.audit import tree
 from broker.audit.checkpoints import Checkpoints
 from broker.audit.entries import decode
@@ -26,7 +27,6 @@ from broker.audit.models import AuditEntry
 from broker.audit.reader import b64
 from broker.consent.models import Grant
 from broker.errors import ValidationFailed
-from broker.oauth.models import Brand
 
 __all__ = ["AccessLog", "AccessLogPage", "LoggedEntry", "decode_index_cursor", "encode_index_cursor"]
 

@@ -21,6 +21,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
@@ -28,7 +29,6 @@ from broker.consent.models import Grant, GrantStatus, Offer
 from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from broker.notices import Notice, Notices, NoticeType
 from broker.oauth.families import revoke_families
-from broker.oauth.models import Brand
 from broker.pagination import Page, page
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {

@@ -28,13 +28,13 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select, update
 
+from broker.accounts.models import Brand
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.purposes import PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX
-from broker.oauth.models import Brand
 from broker.pagination import Page, page
 from vault.fields import CATALOGUE
 

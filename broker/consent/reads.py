@@ -24,7 +24,7 @@ from uuid import UUID
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.audit.entries import Actor, Kind
 from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
@@ -36,7 +36,7 @@ from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.clients import PROFILE_SCOPE_PREFIX
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import Brand, TokenFamily
+from broker.oauth.models import TokenFamily
 from broker.value.service import ValueLedger
 from vault.profile import Vault
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from broker.accounts.models import Brand
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.clients import find_brand
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import Brand, RevokedAccessToken
+from broker.oauth.models import RevokedAccessToken
 from broker.oauth.signing import InvalidJWT
 
 CLOCK_SKEW_SECONDS = 60

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
+from broker.accounts.models import Brand
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
-from broker.oauth.models import Brand
 
 BRAND_SCOPES = (
     "offers:read",

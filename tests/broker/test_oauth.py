@@ -574,8 +574,7 @@ def test_customer_grant_listing_pages_and_filters(
 ) -> None:
     from sqlmodel import select
 
-    from broker.accounts.models import Customer
-    from broker.oauth.models import Brand
+    from broker.accounts.models import Brand, Customer
 
     customer_id = db.exec(select(Customer.id)).one()
     created = []

@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, update
 from support import FakeClock
 
+from broker.accounts.models import Brand
 from broker.api.problems import render_validation_error
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offers import DeclaredValue, OfferDraft, OfferPublic, Offers, field_scope, scope_fields
 from broker.consent.purposes import DPV, PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
-from broker.oauth.models import Brand
 from broker.pagination import decode_cursor, encode_cursor
 from broker.runtime import Runtime
 
