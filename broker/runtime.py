@@ -27,10 +27,10 @@ from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SignIn
 from broker.accounts.throttle import Throttle
 from broker.accounts.totp import Totp
-from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
+from broker.consent.access_log import AccessLog
 from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
 from broker.consent.offers import Offers

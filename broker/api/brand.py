@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 
 from broker.api.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
-from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
+from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1", tags=["brand"])

@@ -19,8 +19,8 @@ from broker.api.deps import (
 )
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
-from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
+from broker.consent.access_log import AccessLogPage
 from broker.consent.models import Grant, GrantStatus
 from broker.runtime import Runtime
 

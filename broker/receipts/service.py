@@ -21,8 +21,8 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Brand
-from broker.audit.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.audit.log import QueuedEntry
+from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, Offer
 from broker.errors import NotFound

@@ -3,6 +3,9 @@
 Every page comes with a signed checkpoint and, for each entry, its exact bytes and its RFC 9162
 inclusion proof against that checkpoint: whoever holds the log's verifier key can check that the
 server shows them the same log it shows auditors, without trusting the server.
+
+It lives with consent, above `broker.audit`, because it reads the log in consent's terms: entries
+name the brand they are about (`Brand`), and a grant's last read is looked up per `Grant`.
 """
 
 from __future__ import annotations
