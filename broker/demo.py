@@ -9,6 +9,7 @@ from sqlmodel import select
 from broker.accounts.models import Brand, Customer
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offers import OfferDraft
+from broker.consent.scopes import field_scope
 from broker.oauth.clients import new_client_secret, register_brand
 from broker.runtime import Runtime
 
@@ -83,6 +84,6 @@ def seed_demo(runtime: Runtime) -> dict[str, Any]:
             },
             "offer": {
                 "id": str(offer.id),
-                "scopes": [f"profile:{f}" for f in [*offer.required_fields, *offer.optional_fields]],
+                "scopes": [field_scope(f) for f in [*offer.required_fields, *offer.optional_fields]],
             },
         }

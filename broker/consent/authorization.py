@@ -10,7 +10,8 @@ from uuid import UUID
 
 from broker.consent.models import Offer
 from broker.consent.purposes import describe_purpose
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX, origin_of
+from broker.consent.scopes import profile_fields
+from broker.oauth.clients import origin_of
 from broker.oauth.context import OAuthContext
 from broker.oauth.flows import Subject
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
@@ -25,7 +26,7 @@ UNCONFIRMED_EMAIL = (
 
 def requested_fields(grant: Any) -> list[str]:
     """The field names the (validated) request asks for, in the offer's order."""
-    return [s.removeprefix(PROFILE_SCOPE_PREFIX) for s in (grant.request.scope or "").split()]
+    return profile_fields(grant.request.scope)
 
 
 def describe_value(value: Mapping[str, Any]) -> str:

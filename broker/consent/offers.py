@@ -33,14 +33,12 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.purposes import PURPOSES, describe_purpose
-from broker.errors import Conflict, NotFound, ValidationFailed
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX
+from broker.consent.scopes import field_scope
+from broker.errors import Conflict, NotFound
 from broker.pagination import Page, page
 from vault.fields import CATALOGUE
 
-__all__ = [
-    "DeclaredValue", "Due", "OfferDraft", "OfferPage", "OfferPublic", "Offers", "field_scope", "scope_fields",
-]  # fmt: skip
+__all__ = ["DeclaredValue", "Due", "OfferDraft", "OfferPage", "OfferPublic", "Offers"]
 
 # The same characters the vault refuses in text: control characters, lone surrogates, line separators.
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})
@@ -263,24 +261,6 @@ class OfferPage(BaseModel):
 
     items: list[OfferPublic]
     next_cursor: str | None
-
-
-def field_scope(name: str) -> str:
-    """The OAuth scope for one catalogue field: `profile:<name>`."""
-    return PROFILE_SCOPE_PREFIX + name
-
-
-def scope_fields(scope: str) -> list[str]:
-    """The field names in a space-separated scope string, each once, in order.
-
-    Raises `ValidationFailed` (pointer `/scope`) unless every scope is `profile:<catalogue field>`.
-    """
-    names = [item.removeprefix(PROFILE_SCOPE_PREFIX) for item in scope.split()]
-    if wrong := [s for s, n in zip(scope.split(), names, strict=True) if s == n or n not in CATALOGUE]:
-        detail = f"unknown scope {wrong[0][:64]!r}; ask for profile:<field>, the fields being: "
-        detail += ", ".join(CATALOGUE)
-        raise ValidationFailed(detail, errors=[{"pointer": "/scope", "detail": detail}])
-    return list(dict.fromkeys(names))
 
 
 def _columns(draft: OfferDraft) -> dict[str, Any]:
