@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from broker.accounts.models import Brand, Customer
 from broker.consent.models import Offer, OfferStatus
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.consent.scopes import field_scope
 from broker.oauth.clients import new_client_secret, register_brand
 from broker.runtime import Runtime

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from broker.api.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.consent.models import OfferStatus
-from broker.consent.offers import OfferDraft, OfferPage, OfferPublic
+from broker.consent.offer_schemas import OfferDraft, OfferPage, OfferPublic
 
 router = APIRouter(prefix="/v1/offers", tags=["brand"])
 

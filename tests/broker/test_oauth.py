@@ -30,7 +30,7 @@ from oauth_support import (
 from sqlmodel import Session
 from support import FakeClock, bearer, sign_up
 
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 

@@ -17,7 +17,8 @@ from support import FakeClock
 from broker.accounts.models import Brand
 from broker.api.problems import render_validation_error
 from broker.consent.models import Offer, OfferStatus
-from broker.consent.offers import DeclaredValue, OfferDraft, OfferPublic, Offers
+from broker.consent.offer_schemas import DeclaredValue, OfferDraft, OfferPublic
+from broker.consent.offers import Offers
 from broker.consent.purposes import DPV, PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.pagination import decode_cursor, encode_cursor
