@@ -33,6 +33,7 @@ from broker.audit.log import AuditLog
 from broker.consent.access_log import AccessLog
 from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
+from broker.consent.notices import Notices
 from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
 from broker.consent.renewal import Renewals
@@ -45,8 +46,8 @@ from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
 from broker.mail.sink import EmlSink
 from broker.mail.transport import SmtpTransport, Transport, sink_directory
-from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
+from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
 from broker.recovery import Recovery
@@ -171,7 +172,6 @@ def build_runtime(
     notices = Notices()
     offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
-    grants.listeners.append(value)
     activity = SecurityActivity(
         clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
     )
@@ -215,7 +215,6 @@ def build_runtime(
     receipts = Receipts(
         clock=clock, issuer=oauth.issuer, signing=oauth.signing, grants=grants, access_log=access_log
     )
-    notices.subscribers.append(receipts)
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
     webhook_secrets = WebhookSecrets(keys.blind_index_key())
     webhooks = Webhooks(
@@ -224,7 +223,9 @@ def build_runtime(
         subject=audit.subject,
         allow_private=settings.webhooks_allow_private,
     )
-    notices.subscribers.append(webhooks)
+    # What follows a grant's transitions, in this order (`broker.consent.notices`): its receipts and
+    # webhooks take the terms as they stand, then value and token families react.
+    notices.subscribers.extend([receipts, webhooks, value, TokenFamilies(audit)])
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
     renewal_window = timedelta(days=settings.renewal_window_days)
     mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)

@@ -34,8 +34,8 @@ from broker.audit.entries import Actor, decode, rfc3339
 from broker.audit.log import QueuedEntry
 from broker.audit.reader import b64
 from broker.consent.models import Grant, Offer
+from broker.consent.notices import Notice, NoticeType
 from broker.consent.purposes import DPV, PURPOSES
-from broker.notices import Notice, NoticeType
 from vault.fields import CATALOGUE, Sensitivity
 
 __all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "event_of", "receipt_terms"]
