@@ -199,7 +199,6 @@ def build_runtime(
         issuer=str(settings.base_url).rstrip("/"),
         signing=SigningKeys(settings.data_dir / "keys" / "signing", clock=clock),
         offers=offers,
-        grants=grants,
         pairwise_key=keys.blind_index_key(),
         audit=audit,
         clock=clock,

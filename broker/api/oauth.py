@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
@@ -23,12 +22,13 @@ from starlette.exceptions import HTTPException
 
 from broker.accounts.models import Customer
 from broker.api.deps import DbSession, RuntimeDep
-from broker.consent.authorization import ConsentScreen, decide
+from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
 from broker.oauth.metadata import authorization_server_metadata
 from broker.oauth.server import BrokerAuthorizationServer
 from broker.portal.pages import CSRF_FIELD, csrf_valid, render
 from broker.portal.routes import PortalSession, login_redirect
+from broker.usecases.consent_decision import ConsentScreen, decide
 
 router = APIRouter(tags=["oauth"])
 
@@ -163,10 +163,6 @@ def _unusable(request: Request, runtime: RuntimeDep, message: str) -> Response:
     return render(request, "error.html", context, status=400, secure=runtime.settings.secure_cookies)
 
 
-def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
-    return _unusable(request, runtime, error.description or error.error)
-
-
 @router.get(
     "/oauth/authorize",
     include_in_schema=True,
@@ -181,20 +177,15 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
     refused = _refused_authorization_parameters(_query_lists(request))
     if refused is not None:
         return _unusable(request, runtime, refused)
-    oauth_request = _oauth_request(request, {}, db, runtime)
-    server = BrokerAuthorizationServer(oauth_request.ctx)
     try:
-        grant = server.get_consent_grant(oauth_request, end_user=None)
-    except OAuth2Error as error:
-        if error.redirect_uri:
-            redirect: Response = server.handle_error_response(oauth_request, error)
-            return redirect
-        return _error_page(request, runtime, error)
+        pending = PendingAuthorization.start(_oauth_request(request, {}, db, runtime))
+    except AuthorizationRefused as refusal:
+        return refusal.redirect or _unusable(request, runtime, refusal.description)
     if session is None:
         return login_redirect(request.url.path + "?" + request.url.query)
     verified = _email_verified(db, session.customer_id)
     screen = ConsentScreen.build(
-        oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+        pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
     )
     return render(
         request,
@@ -236,31 +227,26 @@ def authorize_decision(
     refused = _refused_authorization_parameters(params)
     if refused is not None:
         return _unusable(request, runtime, refused)
-    oauth_request = _oauth_request(request, params, db, runtime)
-    server = BrokerAuthorizationServer(oauth_request.ctx)
     try:
-        grant = server.get_consent_grant(oauth_request, end_user=None)
-    except OAuth2Error as error:
-        if error.redirect_uri:
-            redirect: Response = server.handle_error_response(oauth_request, error)
-            return redirect
-        return _error_page(request, runtime, error)
+        pending = PendingAuthorization.start(_oauth_request(request, params, db, runtime))
+    except AuthorizationRefused as refusal:
+        return refusal.redirect or _unusable(request, runtime, refusal.description)
     if session is None:
         return login_redirect(
             "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
         )
     verified = _email_verified(db, session.customer_id)
     outcome = decide(
-        oauth_request.ctx,
-        grant,
+        runtime.grants,
+        db,
+        pending.request,
         customer_id=session.customer_id,
         form=form.values,
-        family_id=uuid4(),
         email_verified=verified,
     )
     if outcome.retry is not None:
         screen = ConsentScreen.build(
-            oauth_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+            pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
         )
         return render(
             request,
@@ -270,10 +256,7 @@ def authorize_decision(
             secure=secure,
             form_targets=screen.form_targets,
         )
-    response: Response = server.create_authorization_response(
-        oauth_request, grant_user=outcome.subject, grant=grant
-    )
-    return response
+    return pending.finish(outcome.grant)
 
 
 def _email_verified(db: Session, customer_id: UUID) -> bool:
