@@ -22,20 +22,6 @@ SessionFactory = Callable[[], Session]
 READ_ONLY = "consentry_read_only"  # execution option: this connection never writes
 
 
-def import_models() -> None:
-    """Import every module that defines tables, so SQLModel.metadata knows the whole schema."""
-    import broker.accounts.factor_models
-    import broker.accounts.models
-    import broker.audit.models
-    import broker.consent.models
-    import broker.mail.models
-    import broker.oauth.models
-    import broker.receipts.models
-    import broker.value.models
-    import broker.webhooks.models  # noqa: F401
-    import vault.models  # noqa: F401
-
-
 def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> Engine:
     """Build an engine with the settings each backend needs to be safe under concurrency.
 

@@ -38,7 +38,7 @@ from broker.consent.offers import Offers
 from broker.consent.reads import ProfileReads
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
-from broker.db import SessionFactory, create_db_engine, import_models, session_factory
+from broker.db import SessionFactory, create_db_engine, session_factory
 from broker.export import CustomerExport
 from broker.lifecycle import Lifecycle
 from broker.mail.delivery import MailDelivery
@@ -53,6 +53,7 @@ from broker.receipts.service import Receipts
 from broker.recovery import Recovery
 from broker.security_mail import SecurityMail
 from broker.settings import Settings
+from broker.tables import import_models
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
 from broker.verification import EmailVerification

@@ -13,7 +13,8 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-from broker.db import create_db_engine, import_models
+from broker.db import create_db_engine
+from broker.tables import import_models
 
 import_models()
 target_metadata = SQLModel.metadata

@@ -16,9 +16,9 @@ from sqlmodel import SQLModel
 from support import cli_env, make_settings, new_database_url
 
 from broker.app import create_app
-from broker.db import import_models
 from broker.errors import DatabaseNotMigrated
 from broker.openapi import render
+from broker.tables import import_models
 
 ROOT = Path(__file__).resolve().parents[2]
 
