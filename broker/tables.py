@@ -1,8 +1,8 @@
-"""Every table of the schema, for what needs them all: the runtime, Alembic, the schema test.
+"""Every table of the broker, in one place: `SQLModel.metadata` is complete once `import_models` ran.
 
-Importing a model module registers its tables with `SQLModel.metadata`. This sits beside the
-composition root (`broker.runtime`), above every package it names, so that `broker.db` (engine and
-sessions only) stays below the domain packages that use it.
+The engine and sessions (`broker.db`) are the foundation every layer stands on; this registry is the
+opposite, it knows every domain package, so it sits beside the composition root (`broker.runtime`)
+and is used by it, by Alembic's `migrations/env.py` and by the schema-drift test.
 """
 
 from __future__ import annotations
