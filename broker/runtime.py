@@ -35,12 +35,9 @@ from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
 from broker.consent.notices import Notices
 from broker.consent.offers import Offers
-from broker.consent.reads import ProfileReads
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
 from broker.db import SessionFactory, create_db_engine, session_factory
-from broker.export import CustomerExport
-from broker.lifecycle import Lifecycle
 from broker.mail.delivery import MailDelivery
 from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
@@ -50,13 +47,18 @@ from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
-from broker.recovery import Recovery
-from broker.security_mail import SecurityMail
 from broker.settings import Settings
 from broker.tables import import_models
+from broker.usecases.account_deletion import AccountDeletion
+from broker.usecases.export import CustomerExport
+from broker.usecases.grant_views import GrantViews
+from broker.usecases.lifecycle import Lifecycle
+from broker.usecases.reads import ProfileReads
+from broker.usecases.recovery import Recovery
+from broker.usecases.security_mail import SecurityMail
+from broker.usecases.verification import EmailVerification
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
-from broker.verification import EmailVerification
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets
@@ -95,6 +97,7 @@ class Runtime:
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
+    account_deletion: AccountDeletion
     signin: SignIn
     activity: SecurityActivity
     customer_sessions: CustomerSessions
@@ -104,6 +107,7 @@ class Runtime:
     oauth: OAuthServices
     offers: Offers
     grants: Grants
+    grant_views: GrantViews
     reads: ProfileReads
     committer: GroupCommitter
     value: ValueLedger
@@ -180,8 +184,6 @@ def build_runtime(
     customer_sessions = CustomerSessions(clock=clock, idle_timeout=idle_timeout, activity=activity)
     accounts = Accounts(
         vault=vault,
-        grants=grants,
-        audit=audit,
         passwords=passwords,
         throttle=throttle,
         blind_key=keys.blind_index_key(),
@@ -227,7 +229,9 @@ def build_runtime(
     # webhooks take the terms as they stand, then value and token families react.
     notices.subscribers.extend([receipts, webhooks, value, TokenFamilies(audit)])
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
-    renewal_window = timedelta(days=settings.renewal_window_days)
+    renewals = Renewals(
+        clock=clock, grants=grants, offers=offers, window=timedelta(days=settings.renewal_window_days)
+    )
     mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)
     signup_window = timedelta(seconds=settings.signup_window_seconds)
     verification = EmailVerification(
@@ -264,6 +268,7 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
+        account_deletion=AccountDeletion(accounts=accounts, grants=grants, audit=audit, vault=vault),
         signin=signin,
         activity=activity,
         customer_sessions=customer_sessions,
@@ -273,6 +278,15 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         grants=grants,
+        grant_views=GrantViews(
+            grants=grants,
+            renewals=renewals,
+            value=value_views,
+            access_log=access_log,
+            receipts=receipts,
+            vault=vault,
+            clock=clock,
+        ),
         reads=ProfileReads(
             vault=vault, grants=grants, value=value, audit=audit, oauth=oauth, committer=committer
         ),
@@ -301,7 +315,7 @@ def build_runtime(
             clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),
         lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
-        renewals=Renewals(clock=clock, grants=grants, offers=offers, window=renewal_window),
+        renewals=renewals,
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),
         clock=clock,

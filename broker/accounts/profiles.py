@@ -66,7 +66,7 @@ class CustomerProfiles:
 
     def _same_email(self, session: Session, customer: Customer, given: Any) -> None:
         """The profile may restate the address (in another case, say), never change it: a new address
-        is confirmed first (`broker.verification`)."""
+        is confirmed first (`broker.usecases.verification`)."""
         if not isinstance(given, str):
             return  # the vault's validation answers with the field's rule
         email = self.accounts.normalise_email(given)

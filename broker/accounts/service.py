@@ -1,4 +1,4 @@
-"""Account operations: sign up, log in and out, authenticate a session token, delete for good."""
+"""Account operations: sign up, log in and out, authenticate a session token, remove the account's rows."""
 
 from __future__ import annotations
 
@@ -18,9 +18,6 @@ from broker.accounts.models import AccountTombstone, Customer, CustomerSession, 
 from broker.accounts.passwords import Passwords, check_password
 from broker.accounts.sessions import is_active
 from broker.accounts.throttle import LoginKeys, Throttle, ThrottleKey, pair_token
-from broker.audit.entries import Actor, Kind
-from broker.audit.log import AuditLog
-from broker.consent.grants import Grants
 from broker.digests import secret_digest
 from broker.errors import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
 from vault.blind_index import blind_token
@@ -56,8 +53,6 @@ class Accounts:
     max_failures_pair: int
     max_failures_address: int
     account_slowdown_after: int
-    grants: Grants
-    audit: AuditLog
     clock: Callable[[], datetime]
     sleep: Callable[[float], None]
 
@@ -120,7 +115,7 @@ class Accounts:
 
     def sign_up(self, session: Session, email: str, password: str, *, verified: bool = False) -> Customer:
         """Create an account directly (the demo, the operator); 409 when the address or a look-alike
-        has one. Customers sign up through `broker.verification`, which never says so."""
+        has one. Customers sign up through `broker.usecases.verification`, which never says so."""
         email, password_hash = self.prepare(email, password)
         if self.holder(session, email) is not None:
             raise Conflict(
@@ -265,24 +260,15 @@ class Accounts:
         self.vault.write(session, customer.id, {"email": email}, replace=False)
         self.activity.record(session, customer.id, ActivityKind.EMAIL_CHANGED)
 
-    def delete(self, session: Session, customer: Customer) -> UUID:
-        """Delete the account for good: revoke its live grants (each with its receipt and notice), shred
-        the vault (profile ciphertexts, secrets, DEK), end every session, drop the email's blind index
-        (the customer row and its failed-login counter; the customer's own tables cascade from it),
-        unlink its audit entries (which stay, naming brands' pairwise subjects only) and leave a bare
-        tombstone.
-
-        What others are owed or must do is not the customer's to erase: grants, value obligations and
-        receipts stay (no foreign key to the customer), shown as of a deleted account."""
+    def remove(self, session: Session, customer: Customer) -> None:
+        """The account's own rows go for good, the last step of deleting an account
+        (`broker.usecases.account_deletion`): every session ends, the email's blind index goes with the
+        customer row and its failed-login counter (the customer's own tables cascade from it), and a bare
+        tombstone stays."""
         customer_id = customer.id
-        self.grants.revoke_all_for_customer(session, customer_id)
-        self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
-        self.audit.forget_customer(session, customer_id)
-        self.vault.shred(session, customer_id)
         session.exec(delete(CustomerSession).where(col(CustomerSession.customer_id) == customer_id))
         # The failed-login counter is keyed by the same blind index: it goes with the account row.
         session.exec(delete(LoginThrottle).where(col(LoginThrottle.token) == customer.email_index))
         session.delete(customer)
         session.add(AccountTombstone(customer_id=customer_id, deleted_at=self.clock()))
         session.flush()
-        return customer_id

@@ -56,18 +56,8 @@ def list_grants(
 ) -> GrantPage:
     """This brand's grants, newest first (keyset pagination)."""
     access.require("grants:read")
-    page = runtime.grants.listing(
-        db, owner=("brand_id", access.brand.id), status=status_filter, cursor=cursor, limit=limit
-    )
-    now, renewals = runtime.clock(), runtime.renewals.states(db, page.items)
-    gone = runtime.grants.customers_deleted(db, page.items)
-    return GrantPage(
-        items=[
-            GrantPublic.of(g, access.brand, now, renewals[g.id], account_deleted=g.customer_id in gone)
-            for g in page.items
-        ],
-        next_cursor=page.next_cursor,
-    )
+    page = runtime.grant_views.brand_page(db, access.brand, status=status_filter, cursor=cursor, limit=limit)
+    return GrantPage.of(page)
 
 
 @router.get(
@@ -95,10 +85,7 @@ def brand_access_log(
 def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> GrantPublic:
     """One of this brand's grants; another brand's id answers 404."""
     access.require("grants:read")
-    grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
-    renewal = runtime.renewals.states(db, [grant])[grant.id]
-    gone = runtime.grants.customers_deleted(db, [grant])
-    return GrantPublic.of(grant, access.brand, runtime.clock(), renewal, account_deleted=bool(gone))
+    return GrantPublic.of(runtime.grant_views.for_brand(db, access.brand, grant_id))
 
 
 @router.delete(

@@ -8,11 +8,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from broker.accounts.models import Brand
-from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
-from broker.consent.renewal import RenewalState
-from broker.consent.retention import DeletionStatus, Outcome, deletion_state, on_time
+from broker.consent.retention import DeletionStatus, Outcome, on_time
+from broker.usecases.grant_views import GrantView, GrantViewPage
 
 
 class DeletionPublic(BaseModel):
@@ -76,25 +74,17 @@ class GrantPublic(BaseModel):
     )
 
     @classmethod
-    def of(
-        cls,
-        grant: Grant,
-        brand: Brand,
-        now: datetime,
-        renewal: RenewalState,
-        *,
-        account_deleted: bool = False,
-    ) -> GrantPublic:
-        """Build from the row; the status is the effective one (expiry is exact)."""
-        deletion = deletion_state(grant, now)
+    def of(cls, view: GrantView) -> GrantPublic:
+        """The public shape of a grant view (its status the effective one: expiry is exact)."""
+        grant, deletion, renewal = view.grant, view.deletion, view.renewal
         return cls(
             id=grant.id,
-            brand_client_id=brand.client_id,
-            brand_name=brand.name,
+            brand_client_id=view.brand.client_id,
+            brand_name=view.brand.name,
             offer_id=grant.offer_id,
             fields=grant.fields,
             purpose=grant.purpose,
-            status=effective_status(grant, now),
+            status=view.status,
             created_at=grant.created_at,
             expires_at=grant.expires_at,
             status_changed_at=grant.status_changed_at,
@@ -112,7 +102,7 @@ class GrantPublic(BaseModel):
                 can_renew=renewal.can_renew,
                 prompt=renewal.prompt,
             ),
-            account_deleted=account_deleted,
+            account_deleted=view.account_deleted,
         )
 
 
@@ -121,6 +111,11 @@ class GrantPage(BaseModel):
 
     items: list[GrantPublic]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: GrantViewPage) -> GrantPage:
+        """The public shape of a page of grant views."""
+        return cls(items=[GrantPublic.of(view) for view in page.items], next_cursor=page.next_cursor)
 
 
 class GrantChange(BaseModel):

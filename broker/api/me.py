@@ -7,7 +7,6 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
 
 from broker.api.deps import (
     FRESH_SESSION_PROBLEMS,
@@ -21,8 +20,7 @@ from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.entries import Actor
 from broker.consent.access_log import AccessLogPage
-from broker.consent.models import Grant, GrantStatus
-from broker.runtime import Runtime
+from broker.consent.models import GrantStatus
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
@@ -93,7 +91,7 @@ def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: R
 def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Delete the account for good: the data key is destroyed, every session ends at once. Needs a
     fresh sign-in."""
-    runtime.accounts.delete(db, customer)
+    runtime.account_deletion.delete(db, customer)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     clear_session_cookie(response, runtime.settings)
     return response
@@ -118,11 +116,6 @@ def my_access_log(
 _GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}
 
 
-def _public(db: Session, runtime: Runtime, grant: Grant) -> GrantPublic:
-    [(grant, brand)] = runtime.grants.with_brands(db, [grant])
-    return GrantPublic.of(grant, brand, runtime.clock(), runtime.renewals.states(db, [grant])[grant.id])
-
-
 @router.get(
     "/grants", operation_id="listMyGrants", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}}
 )
@@ -136,18 +129,10 @@ def list_my_grants(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> GrantPage:
     """Every grant you gave, across brands, newest first (keyset pagination)."""
-    brand_id = runtime.grants.brand_filter(db, brand)
-    page = runtime.grants.listing(
-        db,
-        owner=("customer_id", customer.id),
-        status=status_filter,
-        brand_id=brand_id,
-        cursor=cursor,
-        limit=limit,
+    page = runtime.grant_views.customer_page(
+        db, customer.id, status=status_filter, brand_client_id=brand, cursor=cursor, limit=limit
     )
-    now, renewals = runtime.clock(), runtime.renewals.states(db, page.items)
-    items = [GrantPublic.of(g, b, now, renewals[g.id]) for g, b in runtime.grants.with_brands(db, page.items)]
-    return GrantPage(items=items, next_cursor=page.next_cursor)
+    return GrantPage.of(page)
 
 
 @router.get("/grants/{grant_id}", operation_id="getMyGrant", responses=_GRANT)
@@ -155,8 +140,7 @@ def get_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> GrantPublic:
     """One of your grants."""
-    grant = runtime.grants.for_customer(db, customer.id, grant_id)
-    return _public(db, runtime, grant)
+    return GrantPublic.of(runtime.grant_views.for_customer(db, customer.id, grant_id))
 
 
 @router.patch(
@@ -175,7 +159,7 @@ def narrow_my_grant(
     grant = runtime.grants.narrow_for_customer(
         db, customer.id, grant_id, fields=body.fields, expires_at=body.expires_at
     )
-    return _public(db, runtime, grant)
+    return GrantPublic.of(runtime.grant_views.of(db, grant))
 
 
 @router.delete(
@@ -208,4 +192,4 @@ def renew_my_grant(
 ) -> GrantPublic:
     """Renew a live grant, on the terms of the offer you accepted: it then runs for the offer's duration
     from now, and counts as your 90-day reconfirmation. Open from `renewal.window_opens_at`."""
-    return _public(db, runtime, runtime.renewals.renew(db, customer.id, grant_id))
+    return GrantPublic.of(runtime.grant_views.of(db, runtime.renewals.renew(db, customer.id, grant_id)))

@@ -1,7 +1,7 @@
 """Getting back in by email (no login needed): password resets and one-time sign-in links.
 
 Requests answer 202 with the same body whether or not the address has an account; see
-`broker.recovery` for the codes, the limits and what a reset ends.
+`broker.usecases.recovery` for the codes, the limits and what a reset ends.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from broker.api.deps import DbSession, RuntimeDep, client_address, set_session_c
 from broker.api.recovery_schemas import PasswordReset, RecoveryAccepted, RecoveryRequest
 from broker.api.schemas import SessionPublic, VerificationCode
 from broker.api.signin_schemas import SecondFactorPending
-from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
+from broker.usecases.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 

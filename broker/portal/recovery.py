@@ -18,7 +18,7 @@ from broker.errors import BrokerError
 from broker.portal.pages import render
 from broker.portal.routes import Csrf, Email, NextPath, Password, _forged, _logged_in, safe_next
 from broker.portal.signin_pages import second_factor_page
-from broker.recovery import LINK_ACCEPTED, RESET_ACCEPTED
+from broker.usecases.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -486,7 +486,7 @@ def delete_account(
         return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
     customer = db.get(Customer, session.customer_id)
     if customer is not None:
-        runtime.accounts.delete(db, customer)
+        runtime.account_deletion.delete(db, customer)
     response = render(request, "deleted.html", {}, secure=runtime.settings.secure_cookies)
     clear_session_cookie(response, runtime.settings)
     return response

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlmodel import Session
 
 from broker.consent.access_log import AccessLogPage, LoggedEntry
-from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.purposes import describe_purpose
 from broker.consent.renewal import RenewalState
-from broker.consent.retention import DeletionState, deletion_state
+from broker.consent.retention import DeletionState
 from broker.runtime import Runtime
 from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 from vault.fields import CATALOGUE
@@ -52,29 +51,27 @@ _KIND_LABELS = {
 
 def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str, Any]:
     """The dashboard: every grant across brands, value status and last access, and value totals."""
-    page = runtime.grants.listing(session, owner=("customer_id", customer_id), limit=200)
-    last_read = runtime.access_log.last_reads(session, customer_id, [g.id for g in page.items])
-    renewals = runtime.renewals.states(session, page.items)
-    states = runtime.value_views.states_by_grant(session, customer_id)
-    now = runtime.clock()
+    dashboard = runtime.grant_views.dashboard(session, customer_id)
+    now = dashboard.now
     rows = []
-    for grant, brand in runtime.grants.with_brands(session, page.items):
+    for row in dashboard.rows:
+        grant = row.view.grant
         rows.append(
             {
                 "id": grant.id,
-                "brand": brand.name,
+                "brand": row.view.brand.name,
                 "fields": ", ".join(_title(f) for f in grant.fields),
                 "purpose": describe_purpose(grant.purpose).label,
-                "status": effective_status(grant, now).value,
+                "status": row.view.status.value,
                 "expires_at": grant.expires_at.date().isoformat(),
                 "expires_in": _expires_in(grant.expires_at, now),
                 "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
-                "value": _value_summary(states.get(grant.id, {})),
-                "last_access": last_read.get(grant.id),
-                "renew": renewals[grant.id].prompt,
+                "value": _value_summary(row.obligations),
+                "last_access": row.last_read,
+                "renew": row.view.renewal.prompt,
             }
         )
-    return {"grants": rows, "totals": runtime.value_views.totals(session, customer_id)}
+    return {"grants": rows, "totals": dashboard.totals}
 
 
 def grant_detail(
@@ -82,31 +79,18 @@ def grant_detail(
 ) -> dict[str, Any]:
     """One grant: the fields shared and their values, its terms, its timeline (what is coming, then
     every logged event about it with its proof badge, a page at a time), its reads per day, its value."""
-    grant = runtime.grants.for_customer(session, customer_id, grant_id)
-    offer = session.get(Offer, grant.offer_id)
-    assert offer is not None
-    (pair,) = runtime.grants.with_brands(session, [grant])
-    brand = pair[1]
-    now = runtime.clock()
-    values = runtime.vault.read(session, customer_id, grant.fields)
-    log = runtime.access_log.for_customer(
-        session, customer_id, cursor=before, limit=TIMELINE_PAGE, grant_id=grant.id
+    detail = runtime.grant_views.detail(
+        session, customer_id, grant_id, log_cursor=before, log_limit=TIMELINE_PAGE, read_days=CHART_DAYS
     )
-    first_day = now.date() - timedelta(days=CHART_DAYS - 1)
-    reads = runtime.access_log.reads_since(
-        session, customer_id, grant.id, datetime.combine(first_day, time(), tzinfo=UTC)
-    )
-    obligations = runtime.value_views.for_grant_as_customer(session, grant)
-    status = effective_status(grant, now)
+    view, offer, now = detail.view, detail.offer, detail.now
+    grant, status, renewal, deletion = view.grant, view.status, view.renewal, view.deletion
     purpose = describe_purpose(grant.purpose)
     live = status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
-    renewal = runtime.renewals.states(session, [grant])[grant.id]
-    deletion = deletion_state(grant, now)
+    obligations = detail.obligations
     upcoming = _upcoming(grant, offer, obligations, status, now, renewal, deletion) if before is None else []
-    receipts = runtime.receipts.for_customer(session, customer_id, cursor=None, limit=20, grant_id=grant.id)
     return {
         "grant": grant,
-        "brand": brand.name,
+        "brand": view.brand.name,
         "status": status.value,
         "live": live,
         "purpose": f"{purpose.label}: {offer.purpose_explanation}",
@@ -120,20 +104,22 @@ def grant_detail(
             {
                 "name": name,
                 "title": _title(name),
-                "value": _display(values.get(name)),
+                "value": _display(detail.values.get(name)),
                 "required": name in offer.required_fields,
             }
             for name in grant.fields
         ],
-        "timeline": upcoming + _history(log),
-        "older": log.next_cursor,
+        "timeline": upcoming + _history(detail.log),
+        "older": detail.log.next_cursor,
         "paged": before is not None,
-        "chart": access_chart(reads, today=now.date()),
+        "chart": access_chart(detail.reads, today=now.date()),
         "obligations": obligations,
         "renewal": renewal,
         "deletion": deletion,
         "deletion_due": _when(grant.deletion_due_at) if grant.deletion_due_at else None,
-        "receipts": [{"id": r.id, "event": r.event, "issued_at": _when(r.issued_at)} for r in receipts.items],
+        "receipts": [
+            {"id": r.id, "event": r.event, "issued_at": _when(r.issued_at)} for r in detail.receipts
+        ],
     }
 
 

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Uuid
 from sqlmodel import Field, SQLModel
 
+from broker.value.schedule import past_due
 from vault.sqltypes import UTCDateTime, str_enum
 
 
@@ -70,7 +71,7 @@ class Obligation(SQLModel, table=True):
 
     def overdue(self, now: datetime) -> bool:
         """Owed and past its due date."""
-        return self.status is ObligationStatus.OWED and now >= self.due_at
+        return self.status is ObligationStatus.OWED and past_due(self.due_at, now)
 
 
 class Delivery(SQLModel, table=True):

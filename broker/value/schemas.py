@@ -9,8 +9,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from broker.consent.offer_schemas import Amount, Currency, ValueKind
+from broker.value.amounts import from_minor
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
-from broker.value.service import from_minor
 
 State = Literal["owed", "overdue", "delivered", "confirmed", "disputed", "cancelled"]
 _Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]

@@ -1,15 +1,10 @@
 """The value ledger: the offer's declared value becomes obligations the broker enforces.
 
-    owed ──deliver──▶ delivered ──confirm──▶ confirmed
-      │                  │  ▲                   ▲
-      │               dispute  withdraw          │
-      │                  ▼  │                    │
-      │               disputed ───confirm────────┘      (the brand may answer a dispute)
-      └──grant ended before any read──▶ cancelled
-
-A grant's obligations are made when it is created: one for a one-off value (due at once for
-`before_first_read`, or N days later), or one per month for a monthly value (month k due at the end
-of month k, made when month k starts). Overdue is not a state: an owed obligation past its due date.
+An obligation moves owed → delivered → confirmed, through disputes, or is cancelled, only as the table
+in `broker.value.states` allows. A grant's obligations are made when it is created: one for a one-off
+value (due at once for `before_first_read`, or N days later), or one per month for a monthly value
+(month k due at the end of month k, made when month k starts: `broker.value.schedule`). Overdue is not
+a state: an owed obligation past its due date.
 
 Enforcement happens on the read path (`before_read`), so it holds with no background job: the
 grant carries `value_check_at`, the next moment anything can fall due, and a read before it costs
@@ -23,10 +18,9 @@ it; if it never read, its owed obligations are cancelled. Narrowing a grant chan
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -38,13 +32,15 @@ from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
-from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.errors import Conflict, Forbidden, NotFound
+from broker.value import schedule
+from broker.value.amounts import check_delivery, from_minor, to_minor
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
+from broker.value.states import Event, move, target
 from vault.profile import Vault
 
-__all__ = ["ValueLedger", "ValueOverdue", "add_months", "from_minor", "to_minor"]
+__all__ = ["ValueLedger", "ValueOverdue"]
 
-_SETTLED = "settled"
 _LIFECYCLE = frozenset(
     {NoticeType.GRANT_CREATED, NoticeType.GRANT_RENEWED, NoticeType.GRANT_REVOKED, NoticeType.GRANT_EXPIRED}
 )
@@ -55,23 +51,6 @@ class ValueOverdue(Forbidden):
 
     slug = "value-overdue"
     keeps_changes = True
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """The same day and time `months` later, on the month's last day when it is shorter."""
-    month0 = moment.month - 1 + months
-    year, month = moment.year + month0 // 12, month0 % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
-def to_minor(amount: Decimal | str | None) -> int | None:
-    """An exact amount in hundredths."""
-    return None if amount is None else int(Decimal(amount) * 100)
-
-
-def from_minor(amount: int | None) -> str | None:
-    """Hundredths back to the exact decimal string."""
-    return None if amount is None else format(Decimal(amount) / 100, ".2f")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +81,12 @@ class ValueLedger:
 
     def grant_created(self, session: Session, grant: Grant, offer: Offer) -> None:
         """Turn the offer's declared value into the grant's first obligation."""
-        due = offer.value["due"]
+        due, start = offer.value["due"], grant.created_at
         if due["when"] == "monthly":
-            self._add(session, grant, offer.value, Schedule.MONTHLY, 0, add_months(grant.created_at, 1))
-        else:
-            days = due.get("days") or 0  # before_first_read: due at once, so the first read needs it
-            self._add(session, grant, offer.value, Schedule.ONCE, 0, grant.created_at + timedelta(days=days))
+            self._add(session, grant, offer.value, Schedule.MONTHLY, 0, schedule.month_due(start, 0))
+        else:  # before_first_read has no days: due at once, so the first read needs it
+            due_at = schedule.one_off_due(start, due.get("days"))
+            self._add(session, grant, offer.value, Schedule.ONCE, 0, due_at)
         self._schedule(session, grant)
 
     def grant_ended(self, session: Session, grant: Grant) -> None:
@@ -115,7 +94,7 @@ class ValueLedger:
         self._catch_up(session, grant, min(self.clock(), grant.expires_at))
         if grant.first_read_at is None:
             for obligation in self._owed(session, grant.id):
-                self._set(session, obligation, ObligationStatus.CANCELLED, Kind.VALUE_CANCELLED, Actor.BROKER)
+                self._move(session, obligation, Event.CANCEL, Kind.VALUE_CANCELLED, Actor.BROKER)
         grant.value_check_at = None
         session.add(grant)
 
@@ -186,7 +165,7 @@ class ValueLedger:
         now = self.clock()
         self._catch_up(session, grant, min(now, grant.expires_at))
         obligation = self._target(session, grant, obligation_id)
-        _check_delivery(obligation, kind=kind, amount=amount, currency=currency)
+        check_delivery(obligation.declared, kind=kind, amount=amount, currency=currency)
         delivery = Delivery(
             obligation_id=obligation.id,
             kind=kind,
@@ -197,10 +176,10 @@ class ValueLedger:
         session.add(delivery)
         session.flush()
         self._seal(session, grant.customer_id, f"delivery:{delivery.id}", redemption)
-        self._set(
+        self._move(
             session,
             obligation,
-            ObligationStatus.DELIVERED,
+            Event.DELIVER,
             Kind.VALUE_DELIVERED,
             Actor.BRAND,
             delivery=delivery.id,
@@ -215,14 +194,10 @@ class ValueLedger:
     def answer(self, session: Session, grant: Grant, obligation_id: UUID, text: str) -> Obligation:
         """The brand's answer to a dispute, shown to the customer."""
         obligation = self._of_grant(session, grant, obligation_id)
-        if obligation.status is not ObligationStatus.DISPUTED:
-            raise Conflict(
-                f"obligation '{obligation.id}' is {obligation.status.value}, not disputed: nothing to answer"
-            )
+        target(obligation, Event.ANSWER)  # refused before anything is sealed
         self._seal(session, grant.customer_id, f"answer:{obligation.id}", text)
         obligation.answered_at = self.clock()
-        session.add(obligation)
-        self._event(session, obligation, Kind.VALUE_DISPUTE_ANSWERED, Actor.BRAND)
+        self._move(session, obligation, Event.ANSWER, Kind.VALUE_DISPUTE_ANSWERED, Actor.BRAND)
         return obligation
 
     def _seal(self, session: Session, customer_id: UUID, label: str, text: str) -> None:
@@ -249,21 +224,16 @@ class ValueLedger:
     def confirm(self, session: Session, customer_id: UUID, obligation_id: UUID) -> Obligation:
         """The customer received it (also ends a dispute)."""
         obligation = self.for_customer(session, customer_id, obligation_id)
-        if obligation.status not in (ObligationStatus.DELIVERED, ObligationStatus.DISPUTED):
-            raise Conflict(_cannot(obligation, "confirmed", "only a delivered value can be confirmed"))
-        self._set(session, obligation, ObligationStatus.CONFIRMED, Kind.VALUE_CONFIRMED, Actor.CUSTOMER)
+        self._move(session, obligation, Event.CONFIRM, Kind.VALUE_CONFIRMED, Actor.CUSTOMER)
         return obligation
 
     def dispute(self, session: Session, customer_id: UUID, obligation_id: UUID, reason: str) -> Obligation:
         """The customer says the delivery is not what was declared; the reason is theirs, sealed."""
         obligation = self.for_customer(session, customer_id, obligation_id)
-        if obligation.status is not ObligationStatus.DELIVERED:
-            raise Conflict(
-                _cannot(obligation, "disputed", "only a delivered, unconfirmed value can be disputed")
-            )
+        target(obligation, Event.DISPUTE)  # refused before the reason is sealed
         self.vault.put_secret(session, customer_id, f"dispute:{obligation.id}", reason)
         obligation.disputed_at, obligation.answered_at = self.clock(), None
-        self._set(session, obligation, ObligationStatus.DISPUTED, Kind.VALUE_DISPUTED, Actor.CUSTOMER)
+        self._move(session, obligation, Event.DISPUTE, Kind.VALUE_DISPUTED, Actor.CUSTOMER)
         self.grants.notices.publish(
             session,
             Notice(
@@ -281,11 +251,7 @@ class ValueLedger:
     def withdraw_dispute(self, session: Session, customer_id: UUID, obligation_id: UUID) -> Obligation:
         """The customer takes the dispute back: the value is delivered, awaiting confirmation."""
         obligation = self.for_customer(session, customer_id, obligation_id)
-        if obligation.status is not ObligationStatus.DISPUTED:
-            raise Conflict(_cannot(obligation, "withdrawn from dispute", "it is not disputed"))
-        self._set(
-            session, obligation, ObligationStatus.DELIVERED, Kind.VALUE_DISPUTE_WITHDRAWN, Actor.CUSTOMER
-        )
+        self._move(session, obligation, Event.WITHDRAW, Kind.VALUE_DISPUTE_WITHDRAWN, Actor.CUSTOMER)
         return obligation
 
     def secrets_for(
@@ -361,33 +327,26 @@ class ValueLedger:
         ).first()
         if last is None:
             return
-        period = last.period + 1
-        while (
-            add_months(grant.created_at, period) <= until
-            and add_months(grant.created_at, period) < grant.expires_at
-        ):
-            self._add(
-                session,
-                grant,
-                last.declared,
-                Schedule.MONTHLY,
-                period,
-                add_months(grant.created_at, period + 1),
-            )
-            period += 1
+        start = grant.created_at
+        for period in schedule.months_begun(start, grant.expires_at, after=last.period, until=until):
+            due_at = schedule.month_due(start, period)
+            self._add(session, grant, last.declared, Schedule.MONTHLY, period, due_at)
 
     def _schedule(self, session: Session, grant: Grant) -> None:
         """Set `value_check_at`: the earliest due date of what is owed, or the next month's start."""
-        moments = [o.due_at for o in self._owed(session, grant.id)]
+        due_dates = [o.due_at for o in self._owed(session, grant.id)]
         last_month = session.exec(
             select(Obligation.period)
             .where(Obligation.grant_id == grant.id, Obligation.schedule == Schedule.MONTHLY)
             .order_by(col(Obligation.period).desc())
             .limit(1)
         ).first()
-        if last_month is not None and add_months(grant.created_at, last_month + 1) < grant.expires_at:
-            moments.append(add_months(grant.created_at, last_month + 1))
-        grant.value_check_at = min(moments, default=None)
+        next_month = (
+            None
+            if last_month is None
+            else schedule.next_month_start(grant.created_at, grant.expires_at, last_month)
+        )
+        grant.value_check_at = schedule.next_check(due_dates, next_month)
         session.add(grant)
 
     def _owed(self, session: Session, grant_id: UUID) -> list[Obligation]:
@@ -399,11 +358,7 @@ class ValueLedger:
     def _target(self, session: Session, grant: Grant, obligation_id: UUID | None) -> Obligation:
         if obligation_id is not None:
             obligation = self._of_grant(session, grant, obligation_id)
-            if obligation.status is not ObligationStatus.OWED:
-                raise Conflict(
-                    f"obligation '{obligation.id}' is already {obligation.status.value}: deliver once only",
-                    slug="value-settled",
-                )
+            target(obligation, Event.DELIVER)  # refused before the delivery is checked
             return obligation
         owed = self._owed(session, grant.id)
         if not owed:
@@ -418,16 +373,11 @@ class ValueLedger:
             raise NotFound(f"obligation '{obligation_id}' not found for grant '{grant.id}'")
         return obligation
 
-    def _set(
-        self,
-        session: Session,
-        obligation: Obligation,
-        status: ObligationStatus,
-        kind: Kind,
-        actor: Actor,
-        **details: Any,
+    def _move(
+        self, session: Session, obligation: Obligation, event: Event, kind: Kind, actor: Actor, **details: Any
     ) -> None:
-        obligation.status, obligation.status_changed_at = status, self.clock()
+        """The one way an obligation's status changes: as `broker.value.states` allows, logged."""
+        move(obligation, event, at=self.clock())
         session.add(obligation)
         self._event(session, obligation, kind, actor, **details)
 
@@ -444,34 +394,3 @@ class ValueLedger:
             obligation=obligation.id,
             **details,
         )
-
-
-def _cannot(obligation: Obligation, what: str, why: str) -> str:
-    return f"obligation '{obligation.id}' is {obligation.status.value}: it cannot be {what}; {why}"
-
-
-def _check_delivery(
-    obligation: Obligation, *, kind: str, amount: Decimal | None, currency: str | None
-) -> None:
-    """What is delivered must be what was declared: same kind, currency, and at least the amount."""
-    declared = obligation.declared
-    errors = []
-    if kind != declared["kind"]:
-        errors.append(
-            {"pointer": "/kind", "detail": f"the offer declared a {declared['kind']}, not a {kind}"}
-        )
-    if declared.get("currency") != currency:
-        wanted = declared.get("currency")
-        detail = (
-            f"the offer declared {wanted}" if wanted else "the declared value has no currency; leave it out"
-        )
-        errors.append({"pointer": "/currency", "detail": detail})
-    wanted_amount = declared.get("amount")
-    if wanted_amount is None and amount is not None:
-        errors.append({"pointer": "/amount", "detail": "the declared value has no amount; leave it out"})
-    elif wanted_amount is not None and (amount is None or amount < Decimal(wanted_amount)):
-        errors.append(
-            {"pointer": "/amount", "detail": f"the offer declared {wanted_amount}: deliver at least that"}
-        )
-    if errors:
-        raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)

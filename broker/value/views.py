@@ -16,6 +16,7 @@ from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
+from broker.value.amounts import from_minor
 from broker.value.models import Obligation, ObligationStatus
 from broker.value.schemas import (
     BrandValueReport,
@@ -25,7 +26,7 @@ from broker.value.schemas import (
     Totals,
     ValueReport,
 )
-from broker.value.service import ValueLedger, from_minor
+from broker.value.service import ValueLedger
 
 __all__ = ["ValueViews"]
 

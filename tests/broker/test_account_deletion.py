@@ -264,7 +264,7 @@ def _a_deleted_customers_grant(tmp_path: Path, url: str) -> None:
             customer = runtime.accounts.sign_up(session, "ada@example.org", STRONG_PASSWORD)
             runtime.grants.create(session, customer_id=customer.id, offer=offer, fields=["email", "dietary"])
             session.commit()
-            runtime.accounts.delete(session, customer)
+            runtime.account_deletion.delete(session, customer)
             session.commit()
             kept = [len(session.exec(select(table)).all()) for table in (Grant, Obligation, Receipt)]
             assert kept == [1, 1, 2]  # the receipts of the consent and of its withdrawal

@@ -34,7 +34,7 @@ from broker.accounts.models import Customer, EmailCode
 from broker.accounts.passwords import Passwords
 from broker.runtime import Runtime
 from broker.usecases.consent_decision import UNCONFIRMED_EMAIL
-from broker.verification import SIGNUP_ATTEMPT_NOTICES
+from broker.usecases.verification import SIGNUP_ATTEMPT_NOTICES
 from vault.blind_index import blind_token
 
 PROBLEMS = "https://consentry.dev/problems/"
