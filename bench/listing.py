@@ -27,12 +27,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.db import create_db_engine, migrate, session_factory
-from broker.oauth.models import Brand
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import Row, finish, parse

@@ -6,11 +6,11 @@ from typing import Any
 
 from sqlmodel import select
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.consent.models import Offer, OfferStatus
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
+from broker.consent.scopes import field_scope
 from broker.oauth.clients import new_client_secret, register_brand
-from broker.oauth.models import Brand
 from broker.runtime import Runtime
 
 DEMO_EMAIL = "demo@example.com"
@@ -84,6 +84,6 @@ def seed_demo(runtime: Runtime) -> dict[str, Any]:
             },
             "offer": {
                 "id": str(offer.id),
-                "scopes": [f"profile:{f}" for f in [*offer.required_fields, *offer.optional_fields]],
+                "scopes": [field_scope(f) for f in [*offer.required_fields, *offer.optional_fields]],
             },
         }

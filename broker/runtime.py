@@ -27,12 +27,13 @@ from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SignIn
 from broker.accounts.throttle import Throttle
 from broker.accounts.totp import Totp
-from broker.audit.access_log import AccessLog
 from broker.audit.checkpoints import Checkpoints, load_signer, log_origin
 from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
+from broker.consent.access_log import AccessLog
 from broker.consent.deletion_report import DeletionReports
 from broker.consent.grants import Grants
+from broker.consent.notices import Notices
 from broker.consent.offers import Offers
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
@@ -42,8 +43,8 @@ from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
 from broker.mail.sink import EmlSink
 from broker.mail.transport import SmtpTransport, Transport, sink_directory
-from broker.notices import Notices
 from broker.oauth.context import OAuthServices, pairwise_subject
+from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
 from broker.receipts.service import Receipts
 from broker.settings import Settings
@@ -176,7 +177,6 @@ def build_runtime(
     notices = Notices()
     offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
-    grants.listeners.append(value)
     activity = SecurityActivity(
         clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
     )
@@ -202,7 +202,6 @@ def build_runtime(
         issuer=str(settings.base_url).rstrip("/"),
         signing=SigningKeys(settings.data_dir / "keys" / "signing", clock=clock),
         offers=offers,
-        grants=grants,
         pairwise_key=keys.blind_index_key(),
         audit=audit,
         clock=clock,
@@ -218,7 +217,6 @@ def build_runtime(
     receipts = Receipts(
         clock=clock, issuer=oauth.issuer, signing=oauth.signing, grants=grants, access_log=access_log
     )
-    notices.subscribers.append(receipts)
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
     webhook_secrets = WebhookSecrets(keys.blind_index_key())
     webhooks = Webhooks(
@@ -227,7 +225,9 @@ def build_runtime(
         subject=audit.subject,
         allow_private=settings.webhooks_allow_private,
     )
-    notices.subscribers.append(webhooks)
+    # What follows a grant's transitions, in this order (`broker.consent.notices`): its receipts and
+    # webhooks take the terms as they stand, then value and token families react.
+    notices.subscribers.extend([receipts, webhooks, value, TokenFamilies(audit)])
     retention = Retention(clock=clock, audit=audit, grants=grants, vault=vault)
     renewals = Renewals(
         clock=clock, grants=grants, offers=offers, window=timedelta(days=settings.renewal_window_days)

@@ -15,7 +15,7 @@ from support import FakeClock, bearer
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant
-from broker.notices import Notice
+from broker.consent.notices import Notice
 
 
 class Recorder:

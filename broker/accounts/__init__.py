@@ -1,1 +1,3 @@
-"""Customer accounts: sign-up, passwords (argon2id), sessions, login throttling, deletion."""
+"""Accounts: customers (sign-up, passwords (argon2id), sessions, second factors, login throttling,
+deletion), brands (`models.Brand`, the OAuth clients; their registration is `broker.oauth.clients`)
+and auditors."""

@@ -1,4 +1,5 @@
-"""Account tables. No column holds an email, a name or an address in clear."""
+"""Account tables: customers, brands (the OAuth clients), auditors. No column holds a customer's
+email, name or address in clear."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, ForeignKey, Index, LargeBinary
+from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -133,3 +134,18 @@ class Auditor(SQLModel, table=True):
     token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class Brand(SQLModel, table=True):
+    """A brand: an OAuth client. Confidential brands have a secret; public ones must use PKCE alone."""
+
+    __tablename__ = "brand"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    client_id: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    redirect_uris: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    public: bool = False
+    secret_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
-from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
+from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
 from broker.web.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
-from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
+from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
 from broker.web.deps import (
     FRESH_SESSION_PROBLEMS,

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from broker.consent.models import OfferStatus
-from broker.consent.offers import OfferDraft, OfferPage, OfferPublic
+from broker.consent.offer_schemas import OfferDraft, OfferPage, OfferPublic
 from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/offers", tags=["brand"])

@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
-from broker.oauth.models import Brand
 from broker.pagination import page
 
 __all__ = ["BrandDeletionReport", "DeletionReport", "DeletionReports", "OverdueDeletion"]

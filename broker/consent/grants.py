@@ -14,21 +14,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.notices import Notice, Notices, NoticeType
 from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from broker.notices import Notice, Notices, NoticeType
-from broker.oauth.families import revoke_families
-from broker.oauth.models import Brand
 from broker.pagination import Page, page
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
@@ -66,23 +64,13 @@ def effective_status(grant: Grant, now: datetime) -> GrantStatus:
     return grant.status
 
 
-class GrantListener(Protocol):
-    """Told when a grant starts, is renewed and ends (the value ledger is one)."""
-
-    def grant_created(self, session: Session, grant: Grant, offer: Offer) -> None: ...
-
-    def grant_ended(self, session: Session, grant: Grant) -> None: ...
-
-    def grant_renewed(self, session: Session, grant: Grant) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Grants:
-    """Grant operations, each recorded in the audit log; the clock is injected."""
+    """Grant operations, each recorded in the audit log and told to the notice subscribers (which
+    follow a grant's transitions: `broker.consent.notices`); the clock is injected."""
 
     clock: Callable[[], datetime]
     audit: AuditLog
-    listeners: list[GrantListener] = field(default_factory=list)
     notices: Notices = field(default_factory=Notices)
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
@@ -102,8 +90,6 @@ class Grants:
         session.add(grant)
         session.flush()
         self._record(session, grant, Kind.GRANT_CREATED, Actor.CUSTOMER, offer=offer.id, with_terms=True)
-        for listener in self.listeners:
-            listener.grant_created(session, grant, offer)
         return grant
 
     def _record(
@@ -231,20 +217,10 @@ class Grants:
             grant.deletion_due_at = grant.status_changed_at + timedelta(days=offer.retention_days)
         session.add(grant)
         self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
-        if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
-            for listener in self.listeners:
-                listener.grant_ended(session, grant)
-            revoke_families(
-                session,
-                self.audit,
-                grant_id=grant.id,
-                reason=f"grant-{target.value}",
-                actor=actor,
-                at=self.clock(),
-            )
 
     def revoke(self, session: Session, grant: Grant, *, by: Actor) -> Grant:
-        """End the grant now; its refresh tokens die with it. Revoking twice is a no-op."""
+        """End the grant now (its token families die with it: a notice subscriber). Revoking twice is
+        a no-op."""
         if grant.status is GrantStatus.REVOKED:
             return grant
         self._move(session, grant, GrantStatus.REVOKED, actor=by)
@@ -269,8 +245,6 @@ class Grants:
         session.add(grant)
         session.flush()
         self._record(session, grant, Kind.GRANT_RENEWED, Actor.CUSTOMER, with_terms=True)
-        for listener in self.listeners:
-            listener.grant_renewed(session, grant)
         return grant
 
     def settle_lapsed(self, session: Session, *, limit: int = 500) -> int:

@@ -2,9 +2,10 @@
 
 Before a grant expires, the customer is prompted (from `window` before its expiry, 14 days by
 default) and may renew it: the new expiry is the offer's duration from now, under the very offer
-version the grant was made under, and the brand's refresh tokens live on to the new expiry. An
-offer since withdrawn, or replaced by a newer version, cannot be renewed: the customer accepts the
-new offer instead.
+version the grant was made under, and the brand's refresh tokens live on to the new expiry (the
+token families follow the `grant.renewed` notice: `broker.oauth.families`). An offer since
+withdrawn, or replaced by a newer version, cannot be renewed: the customer accepts the new offer
+instead.
 
 A grant longer than 90 days also needs the customer's reconfirmation every 90 days (as UK Open
 Banking asks): `reconfirm_by = last_confirmed_at + 90 days` when that comes before the expiry.
@@ -26,8 +27,6 @@ from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.offers import Offers
 from broker.errors import Conflict, Forbidden
-from broker.oauth.context import REFRESH_TOKEN_LIFETIME
-from broker.oauth.families import extend_refresh_tokens
 
 __all__ = [
     "RECONFIRM_EVERY", "ReconfirmationDue", "RenewalState", "Renewals", "ensure_confirmed", "reconfirm_by",
@@ -127,9 +126,6 @@ class Renewals:
             )
         expires_at = max(grant.expires_at, now + timedelta(days=offer.grant_duration_days))
         self.grants.renew(session, grant, expires_at=expires_at)
-        extend_refresh_tokens(
-            session, grant_id=grant.id, until=expires_at, lifetime=REFRESH_TOKEN_LIFETIME, now=now
-        )
         return grant
 
     def _ensure_current(self, session: Session, offer: Offer) -> None:

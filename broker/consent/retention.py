@@ -28,8 +28,8 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant
+from broker.consent.notices import Notice, NoticeType
 from broker.errors import Conflict, NotFound, ValidationFailed
-from broker.notices import Notice, NoticeType
 from vault.profile import Vault
 
 __all__ = ["DeletionState", "DeletionStatus", "Outcome", "Retention", "deletion_state", "on_time"]

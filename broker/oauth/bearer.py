@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlmodel import Session
 
+from broker.accounts.models import Brand
+from broker.consent.scopes import split_scope
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.clients import find_brand
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import Brand, RevokedAccessToken
+from broker.oauth.models import RevokedAccessToken
 from broker.oauth.signing import InvalidJWT
 
 CLOCK_SKEW_SECONDS = 60
@@ -26,7 +28,7 @@ class BrandAccess:
     @property
     def scopes(self) -> set[str]:
         """The scopes the token carries."""
-        return set(str(self.claims.get("scope", "")).split())
+        return set(split_scope(str(self.claims.get("scope", ""))))
 
     def require(self, scope: str) -> None:
         """Raise 403 unless the token carries `scope`."""

@@ -11,19 +11,10 @@ from urllib.parse import urlsplit
 
 from sqlmodel import Session, select
 
+from broker.accounts.models import Brand
+from broker.consent.scopes import BRAND_SCOPES, is_profile_scope, split_scope
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
-from broker.oauth.models import Brand
-
-BRAND_SCOPES = (
-    "offers:read",
-    "offers:write",
-    "grants:read",
-    "grants:write",
-    "webhooks:read",
-    "webhooks:write",
-)
-PROFILE_SCOPE_PREFIX = "profile:"
 
 
 def origin_of(uri: str) -> str:
@@ -115,8 +106,7 @@ class OAuthClient:
 
     def get_allowed_scope(self, scope: str | None) -> str:
         """Profile scopes pass through (the offer decides them); brand scopes only if registered."""
-        requested = (scope or "").split()
-        allowed = [s for s in requested if s.startswith(PROFILE_SCOPE_PREFIX) or s in self.brand.scopes]
+        allowed = [s for s in split_scope(scope) if is_profile_scope(s) or s in self.brand.scopes]
         return " ".join(dict.fromkeys(allowed))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:

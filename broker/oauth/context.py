@@ -17,7 +17,6 @@ from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
 from sqlmodel import Session
 
 from broker.audit.log import AuditLog
-from broker.consent.grants import Grants
 from broker.consent.models import Offer
 from broker.consent.offers import Offers
 from broker.oauth.signing import SigningKeys
@@ -40,7 +39,6 @@ class OAuthServices:
     issuer: str
     signing: SigningKeys
     offers: Offers
-    grants: Grants
     pairwise_key: bytes
     audit: AuditLog
     clock: Callable[[], datetime]

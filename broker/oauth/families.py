@@ -2,12 +2,15 @@
 
 One function for every cause (code replay, refresh-token reuse, RFC 7009 revocation, a grant that
 ended), each revocation recorded in the audit log; and one that lets a renewed grant's refresh
-tokens outlive the expiry they were capped at.
+tokens outlive the expiry they were capped at. `TokenFamilies` is the notice subscriber
+(`broker.consent.notices`) that applies both to a grant's transitions: consent never calls here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Final
 from uuid import UUID
 
 from sqlmodel import Session, col, select, update
@@ -15,9 +18,44 @@ from sqlmodel import Session, col, select, update
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant
+from broker.consent.notices import Notice, NoticeType
+from broker.oauth.context import REFRESH_TOKEN_LIFETIME
 from broker.oauth.models import RefreshToken, TokenFamily
 
-__all__ = ["extend_refresh_tokens", "revoke_families"]
+__all__ = ["TokenFamilies", "extend_refresh_tokens", "revoke_families"]
+
+# A grant that ends takes its token families with it; the reason names how it ended.
+_ENDED: Final = {NoticeType.GRANT_REVOKED: "grant-revoked", NoticeType.GRANT_EXPIRED: "grant-expired"}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFamilies:
+    """Token families follow their grant (a notice subscriber, in the publisher's transaction): a
+    grant that ends revokes its live families, a renewed one extends its refresh tokens."""
+
+    audit: AuditLog
+
+    def notice(self, session: Session, notice: Notice) -> None:
+        """Revoke or extend, as the grant's transition asks; any other notice changes no token."""
+        if notice.type in _ENDED:
+            revoke_families(
+                session,
+                self.audit,
+                grant_id=notice.grant_id,
+                reason=_ENDED[notice.type],
+                actor=notice.actor,
+                at=notice.at,
+            )
+        elif notice.type is NoticeType.GRANT_RENEWED:
+            grant = session.get(Grant, notice.grant_id)
+            assert grant is not None, "a grant notice names a grant"
+            extend_refresh_tokens(
+                session,
+                grant_id=grant.id,
+                until=grant.expires_at,
+                lifetime=REFRESH_TOKEN_LIFETIME,
+                now=notice.at,
+            )
 
 
 def revoke_families(

@@ -25,10 +25,10 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from broker.audit.entries import Actor
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
-from broker.consent.offers import field_scope
+from broker.consent.scopes import fields_scope, is_profile_scope, profile_fields, split_scope
 from broker.digests import secret_digest
 from broker.errors import BrokerError
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX, OAuthClient
+from broker.oauth.clients import OAuthClient
 from broker.oauth.context import (
     CODE_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
@@ -122,10 +122,9 @@ class OfferBinding:
         except BrokerError as exc:
             raise InvalidRequestError(exc.detail) from None
         offered = [*offer.required_fields, *offer.optional_fields]
-        raw = (request.payload.scope or "").split()
-        if any(not s.startswith(PROFILE_SCOPE_PREFIX) for s in raw):
+        if any(not is_profile_scope(s) for s in split_scope(request.payload.scope)):
             raise InvalidScopeError("an authorization request asks only for profile:<field> scopes")
-        asked = [s.removeprefix(PROFILE_SCOPE_PREFIX) for s in raw] or offered
+        asked = profile_fields(request.payload.scope) or offered
         outside = [f for f in asked if f not in offered]
         if outside:
             raise InvalidScopeError(f"not part of offer '{offer.id}': {', '.join(outside)}")
@@ -134,7 +133,7 @@ class OfferBinding:
             raise InvalidScopeError(
                 f"the offer requires {', '.join(missing)}; ask for them or revise the offer"
             )
-        request.scope = " ".join(field_scope(f) for f in offered if f in asked)
+        request.scope = fields_scope(f for f in offered if f in asked)
         ctx.offer = offer
 
 
@@ -159,7 +158,7 @@ class CodeFlow(AuthorizationCodeGrant):
                 grant_id=subject.grant.id,
                 family_id=subject.family_id,
                 redirect_uri=request.payload.redirect_uri,
-                scope=" ".join(field_scope(f) for f in subject.grant.fields),
+                scope=fields_scope(subject.grant.fields),
                 code_challenge=request.payload.data["code_challenge"],
                 code_challenge_method=request.payload.data["code_challenge_method"],
                 created_at=now,
@@ -285,7 +284,7 @@ class BrandCredentialsFlow(ClientCredentialsGrant):
     def validate_token_request(self) -> None:
         """Refuse profile scopes, which only a customer can grant."""
         super().validate_token_request()
-        if any(s.startswith(PROFILE_SCOPE_PREFIX) for s in (self.request.payload.scope or "").split()):
+        if any(is_profile_scope(s) for s in split_scope(self.request.payload.scope)):
             raise InvalidScopeError(
                 "client credentials carry brand scopes only; profile data needs the customer's consent"
             )

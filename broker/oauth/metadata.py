@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker.oauth.server import scopes_supported
+from broker.consent.scopes import supported_scopes
 from broker.oauth.signing import ALGORITHM
 
 
@@ -18,7 +18,7 @@ def authorization_server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
-        "scopes_supported": scopes_supported(),
+        "scopes_supported": supported_scopes(),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -1,6 +1,7 @@
-"""OAuth tables: brands (clients), authorization codes, token families, refresh tokens.
+"""OAuth tables: authorization codes, token families, refresh tokens (brands, the clients, are
+`broker.accounts.models.Brand`).
 
-Secrets, codes and tokens are stored as SHA-256 digests only (each has 256 random bits, so no salt is
+Codes and tokens are stored as SHA-256 digests only (each has 256 random bits, so no salt is
 needed); comparisons happen on the digest in constant time.
 """
 
@@ -9,25 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Column, ForeignKey, LargeBinary
+from sqlalchemy import Column, ForeignKey, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime
-
-
-class Brand(SQLModel, table=True):
-    """A brand: an OAuth client. Confidential brands have a secret; public ones must use PKCE alone."""
-
-    __tablename__ = "brand"
-
-    id: UUID = Field(default_factory=uuid4, primary_key=True)
-    client_id: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
-    redirect_uris: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    public: bool = False
-    secret_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
-    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 class TokenFamily(SQLModel, table=True):

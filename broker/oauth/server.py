@@ -23,11 +23,11 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from starlette.responses import Response
 
 from broker.audit.entries import Actor
-from broker.consent.offers import field_scope
+from broker.consent.scopes import granted_scope, supported_scopes
 from broker.digests import secret_digest
 from broker.errors import NotAuthenticated
 from broker.oauth.bearer import verify_claims
-from broker.oauth.clients import BRAND_SCOPES, OAuthClient, find_brand
+from broker.oauth.clients import OAuthClient, find_brand
 from broker.oauth.context import (
     ACCESS_TOKEN_LIFETIME,
     OAuthContext,
@@ -47,7 +47,6 @@ from broker.oauth.flows import (
 )
 from broker.oauth.models import RefreshToken, RevokedAccessToken, TokenFamily
 from broker.oauth.signing import InvalidJWT
-from vault.fields import CATALOGUE
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 
@@ -71,8 +70,7 @@ class AccessTokens:
             "scope": scope or "",
         }
         if isinstance(user, Subject):
-            granted = {field_scope(f) for f in user.grant.fields}
-            claims["scope"] = " ".join(s for s in (scope or "").split() if s in granted)
+            claims["scope"] = granted_scope(scope, user.grant.fields)
             claims["sub"] = self.services.pairwise_subject(user.grant.brand_id, user.grant.customer_id)
             claims["grant_id"] = str(user.grant.id)
             claims["fam"] = str(user.family_id)
@@ -186,16 +184,11 @@ class Introspection(IntrospectionEndpoint):
         return payload
 
 
-def scopes_supported() -> list[str]:
-    """Every scope the server knows: one per catalogue field, plus the brand-level ones."""
-    return [field_scope(name) for name in CATALOGUE] + list(BRAND_SCOPES)
-
-
 class BrokerAuthorizationServer(AuthorizationServer):
     """Authlib's AuthorizationServer for one request."""
 
     def __init__(self, ctx: OAuthContext) -> None:
-        super().__init__(scopes_supported=scopes_supported())
+        super().__init__(scopes_supported=supported_scopes())
         self.ctx = ctx
         self.register_token_generator(
             "default",

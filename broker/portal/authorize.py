@@ -11,18 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from urllib.parse import urlencode
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from authlib.oauth2 import OAuth2Error
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
 from broker.accounts.models import Customer
-from broker.consent.authorization import ConsentScreen, decide
-from broker.oauth.server import BrokerAuthorizationServer
+from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
+from broker.usecases.consent_decision import ConsentScreen, decide
 from broker.web.deps import DbSession, RuntimeDep
 from broker.web.oauth_request import FORM, FormValues, not_printable_ascii, oauth_request, query_lists
 from broker.web.pages import CSRF_FIELD, csrf_valid
@@ -49,10 +48,6 @@ def _unusable(request: Request, runtime: RuntimeDep, message: str) -> Response:
     return render(request, "error.html", context, status=400, secure=runtime.settings.secure_cookies)
 
 
-def _error_page(request: Request, runtime: RuntimeDep, error: OAuth2Error) -> Response:
-    return _unusable(request, runtime, error.description or error.error)
-
-
 @router.get(
     "/oauth/authorize",
     include_in_schema=True,
@@ -67,20 +62,15 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
     refused = _refused_authorization_parameters(query_lists(request))
     if refused is not None:
         return _unusable(request, runtime, refused)
-    authlib_request = oauth_request(request, {}, db, runtime)
-    server = BrokerAuthorizationServer(authlib_request.ctx)
     try:
-        grant = server.get_consent_grant(authlib_request, end_user=None)
-    except OAuth2Error as error:
-        if error.redirect_uri:
-            redirect: Response = server.handle_error_response(authlib_request, error)
-            return redirect
-        return _error_page(request, runtime, error)
+        pending = PendingAuthorization.start(oauth_request(request, {}, db, runtime))
+    except AuthorizationRefused as refusal:
+        return refusal.redirect or _unusable(request, runtime, refusal.description)
     if session is None:
         return login_redirect(request.url.path + "?" + request.url.query)
     verified = _email_verified(db, session.customer_id)
     screen = ConsentScreen.build(
-        authlib_request.ctx, grant, runtime.vault, customer_id=session.customer_id, email_verified=verified
+        pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
     )
     return render(
         request,
@@ -122,35 +112,26 @@ def authorize_decision(
     refused = _refused_authorization_parameters(params)
     if refused is not None:
         return _unusable(request, runtime, refused)
-    authlib_request = oauth_request(request, params, db, runtime)
-    server = BrokerAuthorizationServer(authlib_request.ctx)
     try:
-        grant = server.get_consent_grant(authlib_request, end_user=None)
-    except OAuth2Error as error:
-        if error.redirect_uri:
-            redirect: Response = server.handle_error_response(authlib_request, error)
-            return redirect
-        return _error_page(request, runtime, error)
+        pending = PendingAuthorization.start(oauth_request(request, params, db, runtime))
+    except AuthorizationRefused as refusal:
+        return refusal.redirect or _unusable(request, runtime, refusal.description)
     if session is None:
         return login_redirect(
             "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
         )
     verified = _email_verified(db, session.customer_id)
     outcome = decide(
-        authlib_request.ctx,
-        grant,
+        runtime.grants,
+        db,
+        pending.request,
         customer_id=session.customer_id,
         form=form.values,
-        family_id=uuid4(),
         email_verified=verified,
     )
     if outcome.retry is not None:
         screen = ConsentScreen.build(
-            authlib_request.ctx,
-            grant,
-            runtime.vault,
-            customer_id=session.customer_id,
-            email_verified=verified,
+            pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
         )
         return render(
             request,
@@ -160,10 +141,7 @@ def authorize_decision(
             secure=secure,
             form_targets=screen.form_targets,
         )
-    response: Response = server.create_authorization_response(
-        authlib_request, grant_user=outcome.subject, grant=grant
-    )
-    return response
+    return pending.finish(outcome.grant)
 
 
 def _email_verified(db: Session, customer_id: UUID) -> bool:

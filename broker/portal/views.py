@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from broker.audit.access_log import AccessLogPage, LoggedEntry
+from broker.consent.access_log import AccessLogPage, LoggedEntry
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.purposes import describe_purpose
 from broker.consent.renewal import RenewalState

@@ -29,13 +29,13 @@ from types import MappingProxyType
 from typing import Any, Final
 from uuid import UUID
 
+from broker.accounts.models import Brand
 from broker.audit.entries import Actor, decode, rfc3339
 from broker.audit.log import QueuedEntry
 from broker.audit.reader import b64
 from broker.consent.models import Grant, Offer
+from broker.consent.notices import Notice, NoticeType
 from broker.consent.purposes import DPV, PURPOSES
-from broker.notices import Notice, NoticeType
-from broker.oauth.models import Brand
 from vault.fields import CATALOGUE, Sensitivity
 
 __all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "event_of", "receipt_terms"]

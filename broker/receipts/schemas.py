@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from broker.audit.access_log import LoggedEntry
+from broker.consent.access_log import LoggedEntry
 
 __all__ = ["ReceiptPage", "ReceiptPublic"]
 

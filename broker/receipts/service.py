@@ -20,13 +20,13 @@ from joserfc import jws
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from broker.audit.access_log import AccessLog, decode_index_cursor, encode_index_cursor
+from broker.accounts.models import Brand
 from broker.audit.log import QueuedEntry
+from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, Offer
+from broker.consent.notices import Notice
 from broker.errors import NotFound
-from broker.notices import Notice
-from broker.oauth.models import Brand
 from broker.oauth.signing import SigningKeys
 from broker.pagination import Page
 from broker.receipts.document import RECEIPT_TYPE, complete, event_of, receipt_terms

@@ -22,12 +22,12 @@ from uuid import UUID
 
 from sqlmodel import Session
 
-from broker.audit.access_log import AccessLog, AccessLogPage
+from broker.accounts.models import Brand
+from broker.consent.access_log import AccessLog, AccessLogPage
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
-from broker.oauth.models import Brand
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.schemas import ObligationPublic, Totals

@@ -24,19 +24,19 @@ from uuid import UUID
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.audit.entries import Actor, Kind
 from broker.audit.group_commit import GroupCommitter
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed
+from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
 from broker.errors import Forbidden, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import Brand, TokenFamily
+from broker.oauth.models import TokenFamily
 from broker.value.service import ValueLedger
 from vault.profile import Vault
 
@@ -112,11 +112,7 @@ class ProfileReads:
         ensure_confirmed(grant, now)
         if family is None or family_revoked_at is not None:
             raise NotAuthenticated("the access token has been revoked")
-        asked = {
-            s.removeprefix(PROFILE_SCOPE_PREFIX)
-            for s in str(claims.get("scope", "")).split()
-            if s.startswith(PROFILE_SCOPE_PREFIX)
-        }
+        asked = set(profile_fields(str(claims.get("scope", ""))))
         fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
         values = self.vault.read(session, grant.customer_id, fields)
         if "email" in fields:  # an address nobody confirmed is never handed out

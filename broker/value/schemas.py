@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from broker.consent.offers import Amount, Currency, ValueKind
+from broker.consent.offer_schemas import Amount, Currency, ValueKind
 from broker.value.amounts import from_minor
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
 

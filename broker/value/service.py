@@ -31,8 +31,8 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.notices import Notice, NoticeType
 from broker.errors import Conflict, Forbidden, NotFound
-from broker.notices import Notice, NoticeType
 from broker.value import schedule
 from broker.value.amounts import check_delivery, from_minor, to_minor
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
@@ -40,6 +40,10 @@ from broker.value.states import Event, move, target
 from vault.profile import Vault
 
 __all__ = ["ValueLedger", "ValueOverdue"]
+
+_LIFECYCLE = frozenset(
+    {NoticeType.GRANT_CREATED, NoticeType.GRANT_RENEWED, NoticeType.GRANT_REVOKED, NoticeType.GRANT_EXPIRED}
+)
 
 
 class ValueOverdue(Forbidden):
@@ -58,7 +62,22 @@ class ValueLedger:
     vault: Vault
     grants: Grants
 
-    # Grant lifecycle (a `GrantListener`)
+    # Grant lifecycle (a notice subscriber, `broker.consent.notices`)
+
+    def notice(self, session: Session, notice: Notice) -> None:
+        """Follow the grant: obligations start with it, settle as it ends, and may grow as it is renewed."""
+        if notice.type not in _LIFECYCLE:
+            return
+        grant = session.get(Grant, notice.grant_id)
+        assert grant is not None, "a grant notice names a grant"
+        if notice.type is NoticeType.GRANT_CREATED:
+            offer = session.get(Offer, grant.offer_id)
+            assert offer is not None  # grants keep their offer version
+            self.grant_created(session, grant, offer)
+        elif notice.type is NoticeType.GRANT_RENEWED:
+            self.grant_renewed(session, grant)
+        else:
+            self.grant_ended(session, grant)
 
     def grant_created(self, session: Session, grant: Grant, offer: Offer) -> None:
         """Turn the offer's declared value into the grant's first obligation."""

@@ -12,9 +12,9 @@ from uuid import UUID
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
-from broker.oauth.models import Brand
 from broker.pagination import page
 from broker.value.amounts import from_minor
 from broker.value.models import Obligation, ObligationStatus

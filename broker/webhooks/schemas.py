@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from broker.notices import NoticeType
+from broker.consent.notices import NoticeType
 from broker.webhooks.models import EndpointStatus, WebhookAttempt, WebhookEndpoint
 
 __all__ = [

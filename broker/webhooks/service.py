@@ -16,8 +16,8 @@ from uuid import UUID
 
 from sqlmodel import Session, col, func, select
 
+from broker.consent.notices import Notice
 from broker.errors import Conflict, NotFound, ValidationFailed
-from broker.notices import Notice
 from broker.pagination import Page, page
 from broker.webhooks.addresses import Refused, Resolver, resolve_system, vet
 from broker.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage

@@ -29,7 +29,7 @@ from broker.accounts.models import AccountTombstone, Customer, CustomerSession, 
 from broker.audit import verify as server
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.db import alembic_config, create_db_engine, migrate
 from broker.oauth.clients import register_brand
 from broker.receipts.models import Receipt

@@ -15,7 +15,7 @@ from support import FakeClock, bearer, log_in, make_settings
 from broker.audit import tree
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 

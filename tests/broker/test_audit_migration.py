@@ -12,14 +12,14 @@ from oauth_support import OFFER
 from sqlmodel import Session, col, select
 from support import new_database_url
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind, decode
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant, Offer
-from broker.consent.offers import OfferDraft, _columns
+from broker.consent.offer_schemas import OfferDraft
+from broker.consent.offers import _columns
 from broker.db import alembic_config, create_db_engine
-from broker.oauth.models import Brand
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

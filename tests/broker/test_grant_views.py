@@ -14,11 +14,10 @@ from sqlalchemy import event
 from sqlmodel import Session
 from support import FakeClock
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer
 from broker.consent.models import Grant, GrantStatus
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import register_brand
-from broker.oauth.models import Brand
 from broker.runtime import Runtime
 
 

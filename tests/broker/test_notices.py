@@ -15,7 +15,7 @@ from support import FakeClock, bearer
 from broker.audit.entries import Actor, decode
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant, GrantStatus
-from broker.notices import Notice, NoticeType
+from broker.consent.notices import Notice, NoticeType
 from broker.runtime import Runtime
 
 

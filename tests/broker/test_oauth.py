@@ -30,7 +30,7 @@ from oauth_support import (
 from sqlmodel import Session
 from support import FakeClock, bearer, sign_up
 
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 
@@ -574,8 +574,7 @@ def test_customer_grant_listing_pages_and_filters(
 ) -> None:
     from sqlmodel import select
 
-    from broker.accounts.models import Customer
-    from broker.oauth.models import Brand
+    from broker.accounts.models import Brand, Customer
 
     customer_id = db.exec(select(Customer.id)).one()
     created = []

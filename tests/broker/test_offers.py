@@ -14,11 +14,12 @@ from pydantic import ValidationError
 from sqlmodel import Session, col, update
 from support import FakeClock
 
+from broker.accounts.models import Brand
 from broker.consent.models import Offer, OfferStatus
-from broker.consent.offers import DeclaredValue, OfferDraft, OfferPublic, Offers, field_scope, scope_fields
+from broker.consent.offer_schemas import DeclaredValue, OfferDraft, OfferPublic
+from broker.consent.offers import Offers
 from broker.consent.purposes import DPV, PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
-from broker.oauth.models import Brand
 from broker.pagination import decode_cursor, encode_cursor
 from broker.runtime import Runtime
 from broker.web.problems import render_validation_error
@@ -398,21 +399,7 @@ def test_authorization_refuses_a_withdrawn_offer_saying_when(
     )
 
 
-# --- scopes and purposes -------------------------------------------------------------------------------
-
-
-def test_scopes_name_catalogue_fields() -> None:
-    assert field_scope("email") == "profile:email"
-    assert scope_fields(" profile:email  profile:age_band profile:email ") == ["email", "age_band"]
-    assert scope_fields("") == []
-
-
-@pytest.mark.parametrize("scope", ["email", "profile:shoe_size", "profile:email offers:write", "profile:"])
-def test_a_scope_that_is_not_a_profile_field_is_refused(scope: str) -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        scope_fields(scope)
-    assert caught.value.extensions["errors"][0]["pointer"] == "/scope"
-    assert "profile:<field>" in caught.value.detail
+# --- purposes ----------------------------------------------------------------------------------------
 
 
 def test_every_purpose_is_a_dpv_term_with_words_for_customers() -> None:

@@ -17,7 +17,7 @@ from support import FakeClock, bearer, log_in, sign_up
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant, GrantStatus
-from broker.notices import NoticeType
+from broker.consent.notices import NoticeType
 from broker.runtime import Runtime
 from clients.auditor import check_reads
 

@@ -19,9 +19,9 @@ from support import STRONG_PASSWORD, FakeClock, bearer, log_in, make_settings, n
 
 from broker.audit.entries import Actor
 from broker.consent.models import Grant
-from broker.consent.offers import OfferDraft
+from broker.consent.notices import NoticeType
+from broker.consent.offer_schemas import OfferDraft
 from broker.db import alembic_config
-from broker.notices import NoticeType
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 from vault.models import VaultSecret

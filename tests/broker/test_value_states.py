@@ -19,7 +19,7 @@ from broker.accounts.models import Customer
 from broker.audit.entries import Actor, Kind
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant
-from broker.consent.offers import OfferDraft
+from broker.consent.offer_schemas import OfferDraft
 from broker.errors import Conflict
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime

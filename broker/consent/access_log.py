@@ -3,6 +3,9 @@
 Every page comes with a signed checkpoint and, for each entry, its exact bytes and its RFC 9162
 inclusion proof against that checkpoint: whoever holds the log's verifier key can check that the
 server shows them the same log it shows auditors, without trusting the server.
+
+It lives with consent, above `broker.audit`, because it reads the log in consent's terms: entries
+name the brand they are about (`Brand`), and a grant's last read is looked up per `Grant`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Brand
 from broker.audit import tree
 from broker.audit.checkpoints import Checkpoints
 from broker.audit.entries import decode
@@ -26,7 +30,6 @@ from broker.audit.models import AuditEntry
 from broker.audit.reader import b64
 from broker.consent.models import Grant
 from broker.errors import ValidationFailed
-from broker.oauth.models import Brand
 
 __all__ = ["AccessLog", "AccessLogPage", "LoggedEntry", "decode_index_cursor", "encode_index_cursor"]
 

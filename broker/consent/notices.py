@@ -1,9 +1,17 @@
-"""Notices: what happened to a grant, told in the same transaction to whatever keeps a record of it.
+"""Notices: what happened to a grant, told in the same transaction to whatever follows it.
 
-The services that change grants publish a `Notice`; subscribers (consent receipts, the webhook
-outbox) write their own rows in the caller's transaction, so a notice and the change it reports
-commit together or not at all. A subscriber must not commit, and must not call back into the
-service that published.
+This is the one way the rest of the broker learns of a grant's transitions (created, amended,
+suspended, resumed, renewed, revoked, expired) and of what happens under it (a disputed value, a
+deletion falling due). The services that change grants publish a `Notice`; every subscriber is
+registered by the composition root (`broker.runtime`), in this order: consent receipts, the webhook
+outbox, the value ledger (obligations start, settle and grow with the grant), the token families
+(revoked when the grant ends, refresh tokens extended when it is renewed). Consent itself knows none
+of them: it imports nothing above it.
+
+Subscribers write their own rows in the caller's transaction, so a notice and the change it reports
+commit together or not at all. A subscriber that needs the grant's row takes it from the session
+(`session.get(Grant, notice.grant_id)`: the very object the publisher changed). A subscriber must not
+commit, and must not call back into the service that published.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""The consent step of an authorization request: what the screen shows, and what the answer does."""
+"""The consent step of an authorization request: what the screen shows, and what the answer does.
+
+It works on a `ConsentRequest` (plain data that `broker.oauth.authorize` builds from Authlib's view
+of the request): the customer's current values come from the vault, and an approval creates the
+grant through `broker.consent.grants`; turning the answer into a redirect is oauth's again.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,13 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from broker.consent.models import Offer
+from sqlmodel import Session
+
+from broker.consent.grants import Grants
+from broker.consent.models import Grant, Offer
 from broker.consent.purposes import describe_purpose
-from broker.oauth.clients import PROFILE_SCOPE_PREFIX, origin_of
-from broker.oauth.context import OAuthContext
-from broker.oauth.flows import Subject
+from broker.oauth.authorize import ConsentRequest
+from broker.oauth.clients import origin_of
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
@@ -21,11 +28,6 @@ UNCONFIRMED_EMAIL = (
     "This brand needs your email address, which you have not confirmed yet: use the code we emailed "
     "you (or ask for a new one below), then come back to this page."
 )
-
-
-def requested_fields(grant: Any) -> list[str]:
-    """The field names the (validated) request asks for, in the offer's order."""
-    return [s.removeprefix(PROFILE_SCOPE_PREFIX) for s in (grant.request.scope or "").split()]
 
 
 def describe_value(value: Mapping[str, Any]) -> str:
@@ -66,13 +68,18 @@ class ConsentScreen:
 
     @classmethod
     def build(
-        cls, ctx: OAuthContext, grant: Any, vault: Vault, *, customer_id: UUID, email_verified: bool = True
+        cls,
+        request: ConsentRequest,
+        vault: Vault,
+        session: Session,
+        *,
+        customer_id: UUID,
+        email_verified: bool = True,
     ) -> ConsentScreen:
         """Read the customer's current values of the requested fields and lay the screen out; an
         unconfirmed email is shown as such, unticked, and cannot be shared."""
-        assert ctx.offer is not None
-        offer, names = ctx.offer, requested_fields(grant)
-        values = vault.read(ctx.session, customer_id, names)
+        offer, names = request.offer, list(request.fields)
+        values = vault.read(session, customer_id, names)
         fields = [
             {
                 "name": name,
@@ -85,11 +92,8 @@ class ConsentScreen:
             }
             for name in names
         ]
-        params = [
-            (k, v) for k, vs in grant.request.payload.datalist.items() if k not in _FORM_ONLY for v in vs
-        ]
-        origin = origin_of(grant.request.payload.redirect_uri)
-        return cls(grant.request.client.brand.name, offer, fields, params, (origin,))
+        params = [(k, v) for k, v in request.params if k not in _FORM_ONLY]
+        return cls(request.brand_name, offer, fields, params, (origin_of(request.redirect_uri),))
 
     def context(self, *, message: str | None = None) -> dict[str, Any]:
         """The template context."""
@@ -120,26 +124,26 @@ class ConsentScreen:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of the consent form: a subject to issue a code for, none (denied), or a retry."""
+    """The outcome of the consent form: the grant made (a code is issued for it), none (denied), or a
+    retry (the screen again, saying why)."""
 
-    subject: Subject | None
+    grant: Grant | None
     retry: str | None = None
 
 
 def decide(
-    ctx: OAuthContext,
-    grant: Any,
+    grants: Grants,
+    session: Session,
+    request: ConsentRequest,
     *,
     customer_id: UUID,
     form: Mapping[str, list[str]],
-    family_id: UUID,
     email_verified: bool = True,
 ) -> Decision:
     """Create the grant with exactly the fields kept, or deny; special categories need their own tick.
     An unconfirmed email is never granted: left out when optional, and when required the consent
     waits until the address is confirmed."""
-    assert ctx.offer is not None
-    offer, names = ctx.offer, requested_fields(grant)
+    offer, names = request.offer, request.fields
     decision = (form.get("decision") or [""])[0]
     if decision == "deny":
         return Decision(None)
@@ -154,5 +158,4 @@ def decide(
         return Decision(
             None, retry="Sensitive data needs your explicit agreement: tick the box, or untick those fields."
         )
-    created = ctx.services.grants.create(ctx.session, customer_id=customer_id, offer=offer, fields=selected)
-    return Decision(Subject(created, family_id))
+    return Decision(grants.create(session, customer_id=customer_id, offer=offer, fields=selected))

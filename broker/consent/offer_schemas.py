@@ -1,0 +1,255 @@
+"""Offers as brands write them and the API shows them: the pydantic shapes and their rules.
+
+A draft is checked whole before anything is stored: catalogue fields each listed once, a known
+purpose, plain text, and a declared value whose kind, amount, unit, currency and due date agree.
+Each refusal points at the one field to fix. `Amount` and `Currency` are also what a brand delivers
+(`broker.value.schemas`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Final, Literal, Self
+from uuid import UUID
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic.functional_serializers import PlainSerializer
+from pydantic.functional_validators import AfterValidator, BeforeValidator
+from pydantic.json_schema import WithJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from broker.consent.models import Offer, OfferStatus
+from broker.consent.purposes import PURPOSES, describe_purpose
+from broker.consent.scopes import field_scope
+from vault.fields import CATALOGUE
+
+__all__ = [
+    "Amount", "Currency", "DeclaredValue", "Due", "OfferDraft", "OfferPage", "OfferPublic", "ValueKind",
+]  # fmt: skip
+
+# The same characters the vault refuses in text: control characters, lone surrogates, line separators.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_NAME_SHAPED: Final = re.compile(r"[a-z0-9_]{1,40}")
+_MAX_AMOUNT: Final = Decimal(1_000_000)
+_AMOUNT_RULE: Final = 'amount must be a number above 0, at most 1000000, with at most 2 decimals, e.g. "9.99"'
+_Problems = list[tuple[tuple[str, ...], str]]
+
+
+def _plain(value: str) -> str:
+    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def _one_of(noun: str, choices: Collection[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in choices:
+            shown = f" {value!r}" if _NAME_SHAPED.fullmatch(value) else ""  # never echo free text
+            raise ValueError(f"unknown {noun}{shown}; choose from: {', '.join(choices)}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _distinct(values: list[str]) -> list[str]:
+    if twice := sorted({value for value in values if values.count(value) > 1}):
+        raise ValueError(f"lists {', '.join(map(repr, twice))} more than once")
+    return values
+
+
+def _amount(value: object) -> Decimal:
+    # A JSON string or number, kept exact (a float goes through its shortest repr); `true` is not 1.
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+            raise ValueError(_AMOUNT_RULE)
+        amount = Decimal(str(value))
+    except (ArithmeticError, ValueError):
+        raise ValueError(_AMOUNT_RULE) from None
+    if not (amount.is_finite() and 0 < amount <= _MAX_AMOUNT and amount == amount.quantize(Decimal("0.01"))):
+        raise ValueError(_AMOUNT_RULE)
+    return amount
+
+
+def _currency(code: str) -> str:
+    code = code.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code) or pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError("currency must be an ISO 4217 code such as EUR, GBP or USD")
+    return code
+
+
+def _reject(model: BaseModel, problems: _Problems) -> None:
+    # A ValidationError raised inside a validator keeps its locations, so a rule that spans fields
+    # still points at the one field to fix (/value/currency), as pydantic's own errors do.
+    if problems:
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError("offer_rule", msg), loc=loc, input=getattr(model, loc[0])
+            )
+            for loc, msg in problems
+        ]
+        raise ValidationError.from_exception_data(type(model).__name__, errors)
+
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_plain)]
+_FieldNames = Annotated[
+    list[
+        Annotated[
+            str, _one_of("field", CATALOGUE), WithJsonSchema({"type": "string", "enum": list(CATALOGUE)})
+        ]
+    ],
+    AfterValidator(_distinct),
+]
+_Purpose = Annotated[
+    str, _one_of("purpose", PURPOSES), WithJsonSchema({"type": "string", "enum": list(PURPOSES)})
+]
+_Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount),
+    PlainSerializer(lambda amount: format(amount, "f"), return_type=str, when_used="json"),  # exact, no float
+]
+Amount = _Amount  # also what a brand delivers (broker.value)
+Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
+ValueKind = Literal["voucher", "discount", "points", "service", "cash"]
+
+
+class Due(BaseModel):
+    """When the value reaches the customer: before the first read, within some days, or monthly."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    when: Literal["before_first_read", "within_days", "monthly"]
+    """monthly recurs while the grant is live."""
+    days: int | None = Field(default=None, strict=True, ge=1, le=365)
+    """Only for within_days: 1 to 365."""
+
+    @model_validator(mode="after")
+    def _days_only_within(self) -> Self:
+        if (self.when == "within_days") != (self.days is not None):
+            message = f"days belongs only to within_days, not {self.when}"
+            if self.days is None:
+                message = "within_days needs days: a whole number from 1 to 365"
+            _reject(self, [(("days",), message)])
+        return self
+
+
+class DeclaredValue(BaseModel):
+    """What the customer gets back for sharing, as the brand declares it."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    kind: ValueKind
+    amount: _Amount | None = None
+    """Exact decimal (a string in JSON): above 0, at most 1000000, 2 decimals; whole for points."""
+    currency: Currency | None = None
+    """ISO 4217 code: for voucher, cash and a money discount only."""
+    unit: Literal["percent", "money"] | None = None
+    """Only for discount."""
+    description: _Text = Field(max_length=500)
+    """What the customer gets, in plain words."""
+    due: Due
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _reject(self, _value_problems(self))
+        return self
+
+
+def _value_problems(value: DeclaredValue) -> _Problems:
+    kind, amount, unit, currency = value.kind, value.amount, value.unit, value.currency
+    what = f"a {unit} discount" if kind == "discount" else {"service": "a service"}.get(kind, kind)
+    money = kind in ("voucher", "cash") or (kind == "discount" and unit == "money")
+    bare = kind in ("points", "service") or (kind == "discount" and unit == "percent")
+    # fmt: off
+    rules = [
+        ("amount", kind == "service" and amount is not None, "a service has no amount; describe it instead"),
+        ("amount", kind != "service" and amount is None, f'{kind} needs an amount, e.g. "10.00"'),
+        ("amount", what == "a percent discount" and (amount or 0) > 100, "a percent discount is at most 100"),
+        ("amount", kind == "points" and (amount or 0) % 1 != 0, "points must be a whole number"),
+        ("unit", kind == "discount" and unit is None, "a discount needs a unit: percent or money"),
+        ("unit", kind != "discount" and unit is not None, f"unit is only for a discount, not {kind}"),
+        ("currency", money and currency is None, f"{what} needs an ISO 4217 currency such as EUR"),
+        ("currency", bare and currency is not None, f"no currency for {what}; leave currency out"),
+    ]
+    # fmt: on
+    return [((field,), message) for field, broken, message in rules if broken]
+
+
+class _OfferFields(BaseModel):
+    """What a brand writes, shared by the request body and the public shape."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    title: _Text = Field(max_length=120)
+    description: _Text = Field(max_length=2000)
+    required_fields: _FieldNames
+    """Catalogue fields, stored or derived, that the customer must share to accept."""
+    optional_fields: _FieldNames = Field(default_factory=list)
+    """Catalogue fields the customer may choose to share."""
+    purpose: _Purpose
+    """A purpose slug; each stands for a W3C DPV purpose (see purpose_iri)."""
+    purpose_explanation: _Text = Field(max_length=1000)
+    """Why the brand needs the data, in plain words."""
+    grant_duration_days: int = Field(strict=True, ge=1, le=366)
+    """How long a grant lasts: at most 12 months, then the customer is asked again."""
+    retention_days: int = Field(strict=True, ge=0, le=3650)
+    """How long the brand keeps the data after the grant ends."""
+    recipients: Annotated[list[Annotated[_Text, Field(max_length=200)]], AfterValidator(_distinct)] = Field(
+        max_length=20
+    )
+    """Third parties the data is shared with; empty means none."""
+    value: DeclaredValue
+
+
+class OfferDraft(_OfferFields):
+    """An offer as a brand writes it: the body of publishing, and of revising, an offer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _some_fields_once(self) -> Self:
+        both = sorted(set(self.required_fields) & set(self.optional_fields))
+        problems: _Problems = []
+        if both:
+            problems.append((("optional_fields",), f"{', '.join(both)} already required; list a field once"))
+        if not self.required_fields and not self.optional_fields:
+            problems.append((("required_fields",), "an offer asks for at least one field"))
+        _reject(self, problems)
+        return self
+
+
+class OfferPublic(_OfferFields):
+    """One offer version as the API shows it."""
+
+    id: UUID
+    lineage_id: UUID
+    version: int
+    status: OfferStatus
+    scopes: list[str]
+    """The OAuth scopes of all its fields, profile:<field>."""
+    purpose_iri: str
+    created_at: datetime
+    withdrawn_at: datetime | None
+
+    @classmethod
+    def from_offer(cls, offer: Offer) -> OfferPublic:
+        """The public shape of a stored offer version."""
+        fields = [*offer.required_fields, *offer.optional_fields]
+        return cls.model_validate(
+            {
+                **offer.model_dump(exclude={"brand_id"}),
+                "scopes": [field_scope(name) for name in fields],
+                "purpose_iri": describe_purpose(offer.purpose).iri,
+            }
+        )
+
+
+class OfferPage(BaseModel):
+    """A page of offers, newest first; pass `next_cursor` back as `cursor` for the next page."""
+
+    items: list[OfferPublic]
+    next_cursor: str | None
