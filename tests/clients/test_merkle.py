@@ -1,7 +1,8 @@
 """RFC 9162 §2.1 Merkle hashing and proofs: known vectors, properties, and tampering.
 
 The known vectors are the RFC 6962/9162 test data of transparency-dev/merkle
-(testonly/constants.go, proof/verify_test.go). Properties compare the RFC's iterative verifiers
+(testonly/constants.go, proof/verify_test.go), in tests/vectors/merkle.json, which the server's tree
+runs too (tests/broker/test_audit_vectors.py). Properties compare the RFC's iterative verifiers
 with an independent oracle: the recursive definitions of PATH and SUBPROOF, replayed backwards.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vectors import load
 
 from clients.auditor.merkle import (
     consistency_proof,
@@ -24,55 +26,18 @@ from clients.auditor.merkle import (
     verify_inclusion,
 )
 
-ENTRIES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657"]] + [
-    bytes.fromhex("606162636465666768696a6b6c6d6e6f")
-]
+MERKLE = load("merkle")
+ENTRIES = [bytes.fromhex(entry) for entry in MERKLE["entries"]]
 LEAVES = [leaf_hash(entry) for entry in ENTRIES]
+ROOTS = [bytes.fromhex(root) for root in MERKLE["roots"]]  # of the first n entries, n = 0..8
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-ROOTS = [EMPTY_ROOT] + [
-    bytes.fromhex(h)
-    for h in [
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-    ]
-]
-H = {  # interior and leaf hashes of the 8-leaf tree, named by the leaves they cover
-    "1": "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-    "4": "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-    "6": "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-    "01": "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "23": "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-    "45": "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-    "67": "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-    "0-3": "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4-7": "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-    "0": "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-}
-INCLUSION_VECTORS = [  # (index, tree size, proof)
-    (0, 1, []),
-    (0, 8, ["1", "23", "4-7"]),
-    (5, 8, ["4", "67", "0-3"]),
-    (2, 3, ["01"]),
-    (1, 5, ["0", "23", "4"]),
-]
-CONSISTENCY_VECTORS = [  # (first size, second size, proof)
-    (1, 1, []),
-    (1, 8, ["1", "23", "4-7"]),
-    (6, 8, ["45", "67", "0-3"]),
-    (2, 5, ["23", "4"]),
-    (6, 7, ["45", "6", "0-3"]),
-]
+INCLUSION_VECTORS = [(v["index"], v["tree_size"], v["proof"]) for v in MERKLE["inclusion"]]
+CONSISTENCY_VECTORS = [(v["first"], v["second"], v["proof"]) for v in MERKLE["consistency"]]
 OTHER_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
 
 
-def _hashes(names: Sequence[str]) -> list[bytes]:
-    return [bytes.fromhex(H[name]) for name in names]
+def _hashes(hexes: Sequence[str]) -> list[bytes]:
+    return [bytes.fromhex(h) for h in hexes]
 
 
 def _flip(value: bytes, position: int) -> bytes:
@@ -145,16 +110,16 @@ def test_empty_tree_hashes_to_sha256_of_nothing() -> None:
     assert root_hash([]) == EMPTY_ROOT
 
 
-@pytest.mark.parametrize(("index", "size", "names"), INCLUSION_VECTORS)
-def test_inclusion_proof_matches_known_vector(index: int, size: int, names: list[str]) -> None:
-    proof = _hashes(names)
+@pytest.mark.parametrize(("index", "size", "hexes"), INCLUSION_VECTORS)
+def test_inclusion_proof_matches_known_vector(index: int, size: int, hexes: list[str]) -> None:
+    proof = _hashes(hexes)
     assert inclusion_proof(LEAVES[:size], index) == proof
     assert verify_inclusion(LEAVES[index], index, size, proof, ROOTS[size])
 
 
-@pytest.mark.parametrize(("first", "second", "names"), CONSISTENCY_VECTORS)
-def test_consistency_proof_matches_known_vector(first: int, second: int, names: list[str]) -> None:
-    proof = _hashes(names)
+@pytest.mark.parametrize(("first", "second", "hexes"), CONSISTENCY_VECTORS)
+def test_consistency_proof_matches_known_vector(first: int, second: int, hexes: list[str]) -> None:
+    proof = _hashes(hexes)
     assert consistency_proof(LEAVES[:second], first) == proof
     assert verify_consistency(first, second, ROOTS[first], ROOTS[second], proof)
 
