@@ -30,8 +30,8 @@ from broker.audit.models import AuditCheckpoint
 from broker.audit.tree import AuditIntegrityError
 from broker.db import SessionFactory
 from broker.errors import NotFound
-from clients.auditor.merkle import verify_consistency
-from clients.auditor.note import (
+from clients.auditor.tlog.merkle import verify_consistency
+from clients.auditor.tlog.note import (
     Checkpoint,
     NoteError,
     Signer,

@@ -25,7 +25,9 @@ from clients.auditor.api import (
     ServerUnreachable,
     TokenRefused,
 )
-from clients.auditor.merkle import (
+from clients.auditor.receipt import ReceiptReport, verify_receipt
+from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
+from clients.auditor.tlog.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -34,7 +36,7 @@ from clients.auditor.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from clients.auditor.note import (
+from clients.auditor.tlog.note import (
     Checkpoint,
     NoteError,
     Signer,
@@ -46,8 +48,6 @@ from clients.auditor.note import (
     parse_private_key,
     parse_verifier_key,
 )
-from clients.auditor.receipt import ReceiptReport, verify_receipt
-from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
 from clients.auditor.verify import (
     AuditorState,
     KeySource,

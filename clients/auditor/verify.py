@@ -32,8 +32,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clients.auditor.api import AuditorClient, EntriesPage, MalformedResponse
-from clients.auditor.merkle import verify_consistency
-from clients.auditor.note import (
+from clients.auditor.tlog.merkle import verify_consistency
+from clients.auditor.tlog.note import (
     Checkpoint,
     NoteError,
     Verifier,

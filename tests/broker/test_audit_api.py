@@ -21,8 +21,8 @@ from broker.audit.checkpoints import Checkpoints
 from broker.audit.models import AuditCheckpoint
 from broker.db import create_db_engine, session_factory
 from broker.runtime import Runtime
-from clients.auditor import merkle
-from clients.auditor.note import (
+from clients.auditor.tlog import merkle
+from clients.auditor.tlog.note import (
     Checkpoint,
     generate_private_key,
     open_note,

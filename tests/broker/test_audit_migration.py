@@ -24,7 +24,8 @@ from broker.consent.models import Grant, Offer
 from broker.consent.offers import OfferDraft, _columns
 from broker.db import alembic_config, create_db_engine
 from broker.oauth.models import Brand
-from clients.auditor import generate_private_key, merkle, parse_private_key
+from clients.auditor import generate_private_key, parse_private_key
+from clients.auditor.tlog import merkle
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from support import FakeClock
 from broker.audit import tree
 from broker.audit.models import AuditEntry, AuditNode
 from broker.db import create_db_engine, session_factory
-from clients.auditor import merkle
+from clients.auditor.tlog import merkle
 
 AT = FakeClock().now
 per_example = settings(

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectors import load
 
-from clients.auditor.merkle import (
+from clients.auditor.tlog.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,

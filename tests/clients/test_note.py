@@ -27,7 +27,7 @@ from clients.auditor import (
     parse_private_key,
     parse_verifier_key,
 )
-from clients.auditor.note import MAX_NOTE_BYTES, MAX_SIGNATURES
+from clients.auditor.tlog.note import MAX_NOTE_BYTES, MAX_SIGNATURES
 
 NOTE, CHECKPOINT = load("note"), load("checkpoint")
 PETER_VKEY = NOTE["keys"]["PeterNeumann"]["verifier"]
