@@ -49,7 +49,7 @@ from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 from broker.db import SessionFactory, create_db_engine, migrate, session_factory
 from clients.auditor import AuditorClient, Checkpoint, StreamingTree, verify_log
-from clients.auditor.tlog.note import format_checkpoint, generate_private_key, parse_private_key
+from clients.auditor.tlog import format_checkpoint, generate_private_key, parse_private_key
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import Row, finish, parse

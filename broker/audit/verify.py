@@ -30,8 +30,15 @@ from sqlmodel import Session, col, select
 from broker.audit import tree
 from broker.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from broker.db import READ_ONLY
-from clients.auditor.tlog.merkle import leaf_hash, node_hash, root_hash
-from clients.auditor.tlog.note import NoteError, Verifier, open_note, parse_checkpoint
+from clients.auditor.tlog import (
+    NoteError,
+    Verifier,
+    leaf_hash,
+    node_hash,
+    open_note,
+    parse_checkpoint,
+    root_hash,
+)
 
 __all__ = ["Problem", "Remembered", "Report", "snapshot", "verify_log"]
 

@@ -53,7 +53,7 @@ from clients.auditor.console import (
 )
 from clients.auditor.receipt_cli import receipt_app
 from clients.auditor.replay import Replay, ReplayReport
-from clients.auditor.tlog.note import (
+from clients.auditor.tlog import (
     MAX_NOTE_BYTES,
     Checkpoint,
     NoteError,

@@ -32,14 +32,14 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clients.auditor.api import AuditorClient, EntriesPage, MalformedResponse
-from clients.auditor.tlog.merkle import verify_consistency
-from clients.auditor.tlog.note import (
+from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
     Verifier,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
+    verify_consistency,
 )
 
 __all__ = [

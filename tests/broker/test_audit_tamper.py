@@ -133,7 +133,7 @@ def restore_older(db: Session) -> None:
 def foreign_checkpoint(db: Session) -> None:
     """A checkpoint note for the current size signed by someone else's key, planted in the database."""
     from clients.auditor import Signer, format_checkpoint, generate_private_key, parse_private_key
-    from clients.auditor.tlog.note import Checkpoint
+    from clients.auditor.tlog import Checkpoint
 
     size = tree.size(db)
     signer: Signer = parse_private_key(generate_private_key("127.0.0.1:8000/audit"))

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vectors import load
 
-from clients.auditor.tlog.merkle import (
+from clients.auditor.tlog import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import inspect
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from vectors import load
 
 import clients.auditor
+import clients.auditor.tlog
 from clients.auditor import (
     Checkpoint,
     NoteError,
@@ -27,7 +29,7 @@ from clients.auditor import (
     parse_private_key,
     parse_verifier_key,
 )
-from clients.auditor.tlog.note import MAX_NOTE_BYTES, MAX_SIGNATURES
+from clients.auditor.tlog import MAX_NOTE_BYTES, MAX_SIGNATURES
 
 NOTE, CHECKPOINT = load("note"), load("checkpoint")
 PETER_VKEY = NOTE["keys"]["PeterNeumann"]["verifier"]
@@ -326,11 +328,12 @@ def test_a_tampered_checkpoint_is_refused(peter: Verifier) -> None:
             open_note(tampered, [peter])
 
 
-def test_the_public_api_is_exactly_all() -> None:
+@pytest.mark.parametrize("package", [clients.auditor, clients.auditor.tlog], ids=lambda p: p.__name__)
+def test_the_public_api_is_exactly_all(package: ModuleType) -> None:
     public = {
         name
-        for name, value in vars(clients.auditor).items()
-        if not name.startswith("_") and not inspect.ismodule(value)  # submodules: merkle, note, cli
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not inspect.ismodule(value)  # submodules: tlog, merkle, note, cli
     }
-    assert set(clients.auditor.__all__) == public
-    assert len(clients.auditor.__all__) == len(set(clients.auditor.__all__))
+    assert set(package.__all__) == public
+    assert len(package.__all__) == len(set(package.__all__))
