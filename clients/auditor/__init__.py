@@ -4,7 +4,7 @@
   hashing, inclusion and consistency proofs, C2SP signed notes with Ed25519 and C2SP tlog-checkpoints.
 - `api`: a typed httpx client for the server's auditor API (`AuditorClient`).
 - `verify`: `verify_log`, which downloads and checks a whole log against its signed checkpoint and
-  the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`StreamingTree`).
+  the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`tlog.StreamingTree`).
 - `replay`: `check_reads`, which replays the log's grant events and lists uncovered profile reads.
 - `receipt`: `verify_receipt`, which checks a consent receipt bundle: its JWS signature by a trusted
   key, its claims against its audit entry, and the entry's inclusion under a checkpoint signed by the
@@ -31,6 +31,7 @@ from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
     Signer,
+    StreamingTree,
     Verifier,
     consistency_proof,
     format_checkpoint,
@@ -50,7 +51,6 @@ from clients.auditor.verify import (
     AuditorState,
     KeySource,
     StateError,
-    StreamingTree,
     VerifyReport,
     load_state,
     save_state,

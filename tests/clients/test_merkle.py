@@ -17,11 +17,16 @@ from hypothesis import strategies as st
 from vectors import load
 
 from clients.auditor.tlog import (
+    StreamingTree,
     consistency_proof,
+    consistency_spans,
     inclusion_proof,
+    inclusion_spans,
     leaf_hash,
     node_hash,
+    range_root,
     root_hash,
+    subtrees,
     verify_consistency,
     verify_inclusion,
 )
@@ -54,6 +59,36 @@ def _split(n: int) -> int:
     while k * 2 < n:
         k *= 2
     return k
+
+
+def _oracle_mth(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) by its recursive definition (RFC 9162 §2.1.1)."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return node_hash(_oracle_mth(leaves[:k]), _oracle_mth(leaves[k:]))
+
+
+def _oracle_path_spans(m: int, start: int, end: int) -> list[tuple[int, int]]:
+    """The ranges of PATH(m, D[start:end]) by the recursive definition (RFC 9162 §2.1.3.1)."""
+    if end - start == 1:
+        return []
+    k = _split(end - start)
+    if m < k:
+        return [*_oracle_path_spans(m, start, start + k), (start + k, end)]
+    return [*_oracle_path_spans(m - k, start + k, end), (start, start + k)]
+
+
+def _oracle_subproof_spans(m: int, start: int, end: int, complete: bool) -> list[tuple[int, int]]:
+    """The ranges of SUBPROOF(m, D[start:end], b) by the recursive definition (RFC 9162 §2.1.4.1)."""
+    if m == end - start:
+        return [] if complete else [(start, end)]
+    k = _split(end - start)
+    if m <= k:
+        return [*_oracle_subproof_spans(m, start, start + k, complete), (start + k, end)]
+    return [*_oracle_subproof_spans(m - k, start + k, end, False), (start, start + k)]
 
 
 def _oracle_inclusion_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes | None:
@@ -301,3 +336,129 @@ def test_every_consistency_proof_verifies_and_changes_do_not(second: int, data: 
         (first, second * 2),
     }:
         assert verify_consistency(m, n, r1, r2, proof) == _oracle_consistent(m, n, r1, r2, proof), (m, n)
+
+
+# The arithmetic a store of subtree hashes needs (the server's tree), against the RFC's recursion
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=st.integers(1, 5000), data=st.data())
+def test_proof_spans_are_the_ranges_of_the_recursive_definitions(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, size - 1), label="index")
+    assert inclusion_spans(index, size) == _oracle_path_spans(index, 0, size)
+    first = data.draw(st.integers(1, size), label="first")
+    expected = [] if first == size else _oracle_subproof_spans(first, 0, size, True)
+    assert consistency_spans(first, size) == expected
+    assert consistency_spans(0, size) == []
+
+
+def test_span_functions_refuse_arguments_that_name_no_proof() -> None:
+    for index, size in ((3, 3), (-1, 3), (0, 0)):
+        with pytest.raises(ValueError, match=f"leaf index {index} is outside a tree of size {size}"):
+            inclusion_spans(index, size)
+    for first, second in ((4, 3), (-1, 3)):
+        with pytest.raises(ValueError, match=f"first size {first} is outside 0..{second}"):
+            consistency_spans(first, second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 2**40), length=st.integers(0, 2**40))
+def test_subtrees_cover_a_range_with_aligned_complete_subtrees(start: int, length: int) -> None:
+    parts = subtrees(start, start + length)
+    covered = start
+    for level, position in parts:
+        assert position << level == covered  # each one starts where the last ended, aligned to its size
+        covered += 1 << level
+    assert covered == start + length
+    assert len(parts) <= 2 * max(length, 1).bit_length()
+    assert subtrees(0, length) == [  # [0, n): one per set bit of n, the largest first
+        (level, (length >> (level + 1)) << 1)
+        for level in reversed(range(length.bit_length()))
+        if length >> level & 1
+    ]
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_a_range_root_folds_the_known_root_from_its_subtrees(size: int) -> None:
+    parts = [LEAVES[p << level : (p + 1) << level] for level, p in subtrees(0, size)]
+    assert range_root([root_hash(part) for part in parts]) == ROOTS[size]
+
+
+# The streaming tree (the compact range)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(0, 300), data=st.data())
+def test_streaming_root_equals_the_rfc_root_however_the_log_is_paged(size: int, data: st.DataObject) -> None:
+    entries = [i.to_bytes(2, "big") * (i % 3) for i in range(size)]
+    tree, start = StreamingTree(), 0
+    while start < size:
+        stop = data.draw(st.integers(start + 1, size), label="page end")
+        tree.extend(entries[start:stop])
+        start = stop
+    assert tree.size == size
+    assert (
+        tree.root()
+        == _oracle_mth([leaf_hash(entry) for entry in entries])
+        == root_hash([leaf_hash(entry) for entry in entries])
+    )
+
+
+def test_the_streaming_tree_keeps_one_hash_per_set_bit_of_its_size() -> None:
+    tree = StreamingTree()
+    for size in range(1, 1100):
+        tree.extend([b"x"])
+        assert len(tree._edge) == size.bit_count()
+
+
+def test_appending_nothing_changes_nothing() -> None:
+    tree = StreamingTree()
+    tree.extend([])
+    assert tree.root() == root_hash([])
+    tree.extend([b"a", b"b", b"c"])
+    root = tree.root()
+    tree.extend([])
+    assert (tree.size, tree.root()) == (3, root)
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, 200), batches=st.lists(st.integers(0, 70), max_size=4))
+def test_a_resumed_tree_names_each_subtree_its_appends_complete_once(start: int, batches: list[int]) -> None:
+    leaves = _tree(start + sum(batches))
+    edge = [root_hash(leaves[p << level : (p + 1) << level]) for level, p in subtrees(0, start)]
+    tree = StreamingTree(start, edge)
+    named: list[tuple[int, int, bytes]] = []
+
+    def sink(level: int, position: int, hashes: list[bytes]) -> None:
+        named.extend((level, position + i, digest) for i, digest in enumerate(hashes))
+
+    size = start
+    for count in batches:
+        tree.extend_hashes(leaves[size : size + count], on_subtrees=sink)
+        size += count
+        assert (tree.size, tree.root()) == (size, _oracle_mth(leaves[:size]))
+    completed = {  # every complete subtree of [0, size) that was not complete in [0, start)
+        (level, p)
+        for level in range(size.bit_length())
+        for p in range(size >> level)
+        if (p + 1) << level > start
+    }
+    assert sorted((level, p) for level, p, _ in named) == sorted(completed)
+    for level, p, digest in named:
+        assert digest == _oracle_mth(leaves[p << level : (p + 1) << level]), (level, p)
+
+
+@pytest.mark.parametrize(
+    ("size", "edge", "message"),
+    [
+        (3, [LEAVES[0]], "one edge hash per set bit of its size, not 1"),
+        (2, [LEAVES[0], LEAVES[1]], "not 2"),
+        (-1, [], "a tree of -1 leaves"),
+        (1, [b"short"], "edge hash 0 is 5 bytes"),
+    ],
+)
+def test_a_tree_resumes_only_from_its_compact_range(size: int, edge: list[bytes], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StreamingTree(size, edge)
+    with pytest.raises(ValueError, match="leaf hash 1 is 3 bytes"):
+        StreamingTree().extend_hashes([LEAVES[0], b"abc"])
