@@ -49,7 +49,7 @@ from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 from broker.db import SessionFactory, create_db_engine, migrate, session_factory
 from clients.auditor import AuditorClient, Checkpoint, StreamingTree, verify_log
-from clients.auditor.note import format_checkpoint, generate_private_key, parse_private_key
+from clients.auditor.tlog import format_checkpoint, generate_private_key, leaf_hash, parse_private_key
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import Row, finish, parse
@@ -108,7 +108,7 @@ def appends(sessions: SessionFactory, plain: Table, indices: Iterator[int], entr
 
     def rows(session: Session, batch: list[bytes]) -> None:
         session.exec(insert(plain), params=[  # the row append_many writes, computed alike
-            {"index": next(indices), "entry": entry, "leaf_hash": tree.leaf_hash(entry), "created_at": START,
+            {"index": next(indices), "entry": entry, "leaf_hash": leaf_hash(entry), "created_at": START,
              "kind": lookup.kind, "customer_id": lookup.customer_id, "brand_id": lookup.brand_id}
             for entry in batch
         ])  # fmt: skip

@@ -30,8 +30,7 @@ from broker.audit.models import AuditCheckpoint
 from broker.audit.tree import AuditIntegrityError
 from broker.db import SessionFactory
 from broker.errors import NotFound
-from clients.auditor.merkle import verify_consistency
-from clients.auditor.note import (
+from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
     Signer,
@@ -39,6 +38,7 @@ from clients.auditor.note import (
     format_checkpoint,
     generate_private_key,
     parse_private_key,
+    verify_consistency,
 )
 from vault.keys import create_key_file
 from vault.private_files import private_directory

@@ -25,6 +25,7 @@ from sqlmodel import Session, col, update
 from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
+from clients.auditor.tlog import leaf_hash
 
 __all__ = ["REQUEST_ID", "AuditLog", "QueuedEntry", "drop_pending_since", "pending_mark"]
 
@@ -47,7 +48,7 @@ class QueuedEntry:
     @property
     def leaf_hash(self) -> bytes:
         """SHA-256(0x00 ‖ entry), the hash the log stores for it."""
-        return tree.leaf_hash(self.entry)
+        return leaf_hash(self.entry)
 
     def when_appended(self, hook: AppendedHook) -> None:
         """Run `hook(session, self)` right after this entry is appended, inside the same commit; it may

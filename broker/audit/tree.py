@@ -5,13 +5,16 @@ covering leaves [i·2^L, (i+1)·2^L)). An append writes the leaf and the O(log n
 Any range of leaves splits into O(log n) complete subtrees, so a root or a proof reads only those
 nodes, in one query, and never the leaves.
 
+This module stores and reads; every hash and every piece of proof arithmetic (which subtrees an
+append completes, which ranges a proof lists, how a range's hash folds from its subtrees) is the
+auditor's transparency-log primitive, `clients.auditor.tlog`, so server and auditor cannot disagree.
+
 Appenders lock the single `AuditHead` row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite transactions
 here begin IMMEDIATE), which serialises them across processes and keeps indices gapless.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +26,17 @@ from sqlmodel import Session, col, select
 
 from broker.audit.models import AuditEntry, AuditHead, AuditNode
 from broker.errors import BrokerError
+from clients.auditor.tlog import (
+    EMPTY_ROOT,
+    Span,
+    StreamingTree,
+    Subtree,
+    consistency_spans,
+    inclusion_spans,
+    leaf_hash,
+    range_root,
+    subtrees,
+)
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
@@ -42,10 +56,6 @@ __all__ = [
 
 MAX_ENTRIES_PER_READ = 10_000
 _HEAD_ID = 1
-_EMPTY_ROOT = hashlib.sha256(b"").digest()
-
-Span = tuple[int, int]  # a range of leaves [start, end)
-Subtree = tuple[int, int]  # a complete subtree (level, position)
 
 
 class AuditRangeError(BrokerError):
@@ -58,16 +68,6 @@ class AuditIntegrityError(BrokerError):
     """The stored log contradicts itself or a checkpoint already signed: it was truncated or rewritten."""
 
     slug, title, status = "audit-integrity", "The audit log is damaged", 500
-
-
-def leaf_hash(entry: bytes) -> bytes:
-    """SHA-256(0x00 ‖ entry) (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(b"\x00" + entry).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    """SHA-256(0x01 ‖ left ‖ right) (RFC 9162 §2.1.1)."""
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 # Writing
@@ -97,30 +97,29 @@ def append_many(
         return []
     start = lock_head(session)
     # The right edge of the tree (the complete subtrees of [0, start)): the only siblings an append needs.
-    edge = {level: digest for (level, _), digest in _fetch(session, _subtrees(0, start)).items()}
-    rows: list[dict[str, object]] = []
+    edge = subtrees(0, start)
+    stored = _fetch(session, edge)
+    log = StreamingTree(start, [stored[subtree] for subtree in edge])
+    leaves = [leaf_hash(entry) for entry, _ in items]
     nodes: list[dict[str, object]] = []
-    for index, (entry, lookup) in enumerate(items, start):
-        digest = leaf_hash(entry)
-        rows.append(
-            {
-                "index": index,
-                "entry": entry,
-                "leaf_hash": digest,
-                "created_at": at,
-                "kind": lookup.kind,
-                "customer_id": lookup.customer_id,
-                "brand_id": lookup.brand_id,
-                "grant_id": lookup.grant_id,
-            }
-        )
-        level, position = 0, index
-        nodes.append({"level": level, "position": position, "hash": digest})
-        while position & 1:  # a right child completes its parent
-            digest = node_hash(edge.pop(level), digest)
-            level, position = level + 1, position >> 1
-            nodes.append({"level": level, "position": position, "hash": digest})
-        edge[level] = digest
+
+    def store(level: int, position: int, hashes: list[bytes]) -> None:
+        nodes.extend({"level": level, "position": position + i, "hash": h} for i, h in enumerate(hashes))
+
+    log.extend_hashes(leaves, on_subtrees=store)  # the leaves, and every subtree they complete
+    rows = [
+        {
+            "index": index,
+            "entry": entry,
+            "leaf_hash": digest,
+            "created_at": at,
+            "kind": lookup.kind,
+            "customer_id": lookup.customer_id,
+            "brand_id": lookup.brand_id,
+            "grant_id": lookup.grant_id,
+        }
+        for index, ((entry, lookup), digest) in enumerate(zip(items, leaves, strict=True), start)
+    ]
     session.exec(insert(AuditEntry), params=rows)
     session.exec(insert(AuditNode), params=nodes)
     end = start + len(items)
@@ -171,7 +170,7 @@ def root(session: Session, tree_size: int) -> bytes:
     """The Merkle Tree Hash (MTH) of the first `tree_size` entries (RFC 9162 §2.1.1)."""
     if tree_size <= 0:
         _check_size(session, tree_size)
-        return _EMPTY_ROOT
+        return EMPTY_ROOT
     return _span_hashes(session, [(0, tree_size)], within=(tree_size, "tree size"))[0]
 
 
@@ -198,17 +197,7 @@ def _inclusion_spans(index: int, tree_size: int) -> list[Span]:
             if tree_size
             else f"a tree of size 0 has no leaf {index}: ask for a larger tree size"
         )
-    siblings: list[Span] = []
-    start, end = 0, tree_size
-    while end - start > 1:
-        k = _split(end - start)
-        if index < start + k:
-            siblings.append((start + k, end))
-            end = start + k
-        else:
-            siblings.append((start, start + k))
-            start += k
-    return siblings[::-1]
+    return inclusion_spans(index, tree_size)
 
 
 def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
@@ -223,19 +212,7 @@ def consistency_proof(session: Session, first: int, second: int) -> list[bytes]:
     if first in (0, second):
         _check_size(session, second, what="second size")
         return []
-    spans: list[Span] = []  # SUBPROOF(m, D[start:end], b), unrolled: siblings from the top down
-    m, start, end, complete = first, 0, second, True
-    while m != end - start:
-        k = _split(end - start)
-        if m <= k:
-            spans.append((start + k, end))
-            end = start + k
-        else:
-            spans.append((start, start + k))
-            start, m, complete = start + k, m - k, False
-    if not complete:
-        spans.append((start, end))  # the old tree's own subtree, which the verifier cannot know
-    return _span_hashes(session, spans[::-1], within=(second, "second size"))
+    return _span_hashes(session, consistency_spans(first, second), within=(second, "second size"))
 
 
 def _check_size(session: Session, tree_size: int, *, what: str = "tree size") -> None:
@@ -249,24 +226,7 @@ def _check_within(tree_size: int, what: str, current: int) -> None:
         )
 
 
-# Subtree arithmetic
-
-
-def _split(n: int) -> int:
-    """k, the largest power of two smaller than n (n >= 2), where RFC 9162 splits a tree."""
-    return 1 << ((n - 1).bit_length() - 1)
-
-
-def _subtrees(start: int, end: int) -> list[Subtree]:
-    """Split [start, end) into complete subtrees, left to right, each as large as alignment allows."""
-    parts: list[Subtree] = []
-    while start < end:
-        level = (end - start).bit_length() - 1
-        if start:
-            level = min(level, (start & -start).bit_length() - 1)
-        parts.append((level, start >> level))
-        start += 1 << level
-    return parts
+# Stored subtrees
 
 
 def _fetch(
@@ -310,13 +270,6 @@ def _span_hashes(
     session: Session, spans: Sequence[Span], *, within: tuple[int, str] | None = None
 ) -> list[bytes]:
     """MTH of each span, each one a subtree of RFC 9162's tree (its start aligned to its size)."""
-    parts = [_subtrees(start, end) for start, end in spans]
-    stored = _fetch(session, [subtree for subtrees in parts for subtree in subtrees], within=within)
-    hashes = []
-    for subtrees in parts:
-        # The left subtree of an RFC 9162 tree is the largest complete one: fold from the right.
-        digest = stored[subtrees[-1]]
-        for subtree in reversed(subtrees[:-1]):
-            digest = node_hash(stored[subtree], digest)
-        hashes.append(digest)
-    return hashes
+    parts = [subtrees(start, end) for start, end in spans]
+    stored = _fetch(session, [subtree for part in parts for subtree in part], within=within)
+    return [range_root([stored[subtree] for subtree in part]) for part in parts]

@@ -30,8 +30,16 @@ from sqlmodel import Session, col, select
 from broker.audit import tree
 from broker.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from broker.db import READ_ONLY
-from clients.auditor.merkle import leaf_hash, node_hash, root_hash
-from clients.auditor.note import NoteError, Verifier, open_note, parse_checkpoint
+from clients.auditor.tlog import (
+    NoteError,
+    Verifier,
+    leaf_hash,
+    node_hash,
+    open_note,
+    parse_checkpoint,
+    range_root,
+    subtrees,
+)
 
 __all__ = ["Problem", "Remembered", "Report", "snapshot", "verify_log"]
 
@@ -180,15 +188,12 @@ def _missing(start: int, end: int) -> str:
 
 def _skip_unknown(frontier: _Frontier, nodes: _StoredNodes, checkpoints: _Checkpoints, count: int) -> None:
     """Advance over `count` missing leaves, a complete subtree at a time (an absurd gap costs O(log))."""
-    while count:
-        aligned = (frontier.size & -frontier.size).bit_length() - 1 if frontier.size else count.bit_length()
-        level = min(count.bit_length() - 1, aligned)
-        end = frontier.size + (1 << level)
+    for level, position in subtrees(frontier.size, frontier.size + count):
+        end = (position + 1) << level
         for lower in range(level):  # hashes inside an unknown subtree cannot be checked
             nodes.skip(lower, end >> lower)
         checkpoints.reach(frontier)
         frontier.push(level, None)
-        count -= 1 << level
 
 
 def _first(row: Any) -> int:
@@ -238,7 +243,9 @@ class _Frontier:
 
     Pushing a subtree hands it, and every subtree it completes, to `on_node(level, position, hash,
     children_match)`, which answers whether the stored hash matches. A hash of None is unknown (it
-    covers a missing entry), and so is every hash built on it.
+    covers a missing entry), and so is every hash built on it. That, and remembering which stored
+    hashes matched, is what `tlog.StreamingTree` (the hasher) does not do: this is a checker's stack,
+    hashing with the primitive's `node_hash` and `range_root`.
     """
 
     def __init__(self, on_node: Callable[[int, int, bytes | None, bool], bool]) -> None:
@@ -259,14 +266,8 @@ class _Frontier:
 
     def root(self) -> bytes | None:
         """MTH of [0, size) (RFC 9162 §2.1.1), or None if it covers a missing entry."""
-        if not self._stack:
-            return root_hash([])
-        digest = self._stack[-1][1]
-        for _, left, _ in reversed(self._stack[:-1]):
-            if left is None or digest is None:
-                return None
-            digest = node_hash(left, digest)
-        return digest
+        known = [digest for _, digest, _ in self._stack if digest is not None]
+        return range_root(known) if len(known) == len(self._stack) else None
 
 
 class _StoredNodes:

@@ -8,7 +8,6 @@ must lead to the checkpoint's root; only then does it get its "verified" badge.
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -21,7 +20,14 @@ from broker.consent.purposes import describe_purpose
 from broker.consent.renewal import RenewalState
 from broker.consent.retention import DeletionState
 from broker.runtime import Runtime
-from clients.auditor import NoteError, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
+from clients.auditor.tlog import (
+    NoteError,
+    leaf_hash,
+    open_note,
+    parse_checkpoint,
+    parse_verifier_key,
+    verify_inclusion,
+)
 from vault.fields import CATALOGUE
 
 EXPIRING_SOON = timedelta(days=14)
@@ -235,8 +241,7 @@ def _checked_checkpoint(log: AccessLogPage) -> tuple[int, bytes] | None:
 
 
 def _included(item: LoggedEntry, size: int, root: bytes) -> bool:
-    entry = base64.b64decode(item.entry)
-    leaf = hashlib.sha256(b"\x00" + entry).digest()
+    leaf = leaf_hash(base64.b64decode(item.entry))
     proof = [base64.b64decode(node) for node in item.inclusion_proof]
     return leaf == base64.b64decode(item.leaf_hash) and verify_inclusion(leaf, item.index, size, proof, root)
 

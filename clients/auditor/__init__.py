@@ -1,17 +1,17 @@
 """The auditor's offline verification, and the `consentry-audit` command (`cli`).
 
-- `merkle`: RFC 9162 §2.1 Merkle tree hashing, inclusion and consistency proofs.
-- `note`: C2SP signed notes with Ed25519 and C2SP tlog-checkpoints.
+- `tlog`: the transparency-log primitive, which the server uses too: RFC 9162 §2.1 Merkle tree
+  hashing, inclusion and consistency proofs, C2SP signed notes with Ed25519 and C2SP tlog-checkpoints.
 - `api`: a typed httpx client for the server's auditor API (`AuditorClient`).
 - `verify`: `verify_log`, which downloads and checks a whole log against its signed checkpoint and
-  the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`StreamingTree`).
+  the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`tlog.StreamingTree`).
 - `replay`: `check_reads`, which replays the log's grant events and lists uncovered profile reads.
 - `receipt`: `verify_receipt`, which checks a consent receipt bundle: its JWS signature by a trusted
   key, its claims against its audit entry, and the entry's inclusion under a checkpoint signed by the
   pinned log key.
 
-Verification functions of `merkle` answer True or False; everything in `note` fails with one
-`NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log`, `check_reads` and
+Verification functions of `tlog.merkle` answer True or False; notes, keys and checkpoints fail with
+one `NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log`, `check_reads` and
 `verify_receipt` return reports listing what failed.
 """
 
@@ -25,34 +25,32 @@ from clients.auditor.api import (
     ServerUnreachable,
     TokenRefused,
 )
-from clients.auditor.merkle import (
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    node_hash,
-    root_hash,
-    verify_consistency,
-    verify_inclusion,
-)
-from clients.auditor.note import (
+from clients.auditor.receipt import ReceiptReport, verify_receipt
+from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
+from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
     Signer,
+    StreamingTree,
     Verifier,
+    consistency_proof,
     format_checkpoint,
     generate_private_key,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
     open_note,
     parse_checkpoint,
     parse_private_key,
     parse_verifier_key,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
 )
-from clients.auditor.receipt import ReceiptReport, verify_receipt
-from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
 from clients.auditor.verify import (
     AuditorState,
     KeySource,
     StateError,
-    StreamingTree,
     VerifyReport,
     load_state,
     save_state,

@@ -51,7 +51,9 @@ from clients.auditor.console import (
     verifier_key,
     warn,
 )
-from clients.auditor.note import (
+from clients.auditor.receipt_cli import receipt_app
+from clients.auditor.replay import Replay, ReplayReport
+from clients.auditor.tlog import (
     MAX_NOTE_BYTES,
     Checkpoint,
     NoteError,
@@ -59,8 +61,6 @@ from clients.auditor.note import (
     open_note,
     parse_checkpoint,
 )
-from clients.auditor.receipt_cli import receipt_app
-from clients.auditor.replay import Replay, ReplayReport
 from clients.auditor.verify import (
     EntriesSink,
     KeySource,

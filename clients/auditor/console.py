@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from clients.auditor.note import NoteError, Verifier, parse_verifier_key
+from clients.auditor.tlog import NoteError, Verifier, parse_verifier_key
 
 __all__ = [
     "EXIT_FAILED",

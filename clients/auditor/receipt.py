@@ -32,8 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from pydantic import BaseModel, ValidationError
 
-from clients.auditor.merkle import leaf_hash, verify_inclusion
-from clients.auditor.note import NoteError, Verifier, open_note, parse_checkpoint
+from clients.auditor.tlog import NoteError, Verifier, leaf_hash, open_note, parse_checkpoint, verify_inclusion
 
 __all__ = ["RECEIPT_FORMAT", "RECEIPT_TYPE", "ReceiptReport", "verify_receipt"]
 

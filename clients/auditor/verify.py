@@ -5,7 +5,7 @@
 1. settles the log's verifier key: the pinned one, the one a previous run remembered (`AuditorState`),
    or, with neither, the server's own, trusted on first use;
 2. opens the latest checkpoint with it (c2sp.org/signed-note, c2sp.org/tlog-checkpoint);
-3. downloads every entry [0, size) page by page and hashes them into a `StreamingTree`, which holds
+3. downloads every entry [0, size) page by page and hashes them into a `tlog.StreamingTree`, which holds
    O(log n) hashes however long the log;
 4. compares the recomputed root (RFC 9162 §2.1.1) with the checkpoint's; and, given the checkpoint of
    size M a previous run verified, checks that the first M entries still hash to its root and that
@@ -19,7 +19,6 @@ the log (the server unreachable, an error status, a refused token) are raised.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import tempfile
 import time
@@ -32,14 +31,15 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from clients.auditor.api import AuditorClient, EntriesPage, MalformedResponse
-from clients.auditor.merkle import verify_consistency
-from clients.auditor.note import (
+from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
+    StreamingTree,
     Verifier,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
+    verify_consistency,
 )
 
 __all__ = [
@@ -48,68 +48,14 @@ __all__ = [
     "KeySource",
     "ProgressSink",
     "StateError",
-    "StreamingTree",
     "VerifyReport",
     "load_state",
     "save_state",
     "verify_log",
 ]
 
-_EMPTY_ROOT = hashlib.sha256(b"").digest()
-
 EntriesSink = Callable[[int, Sequence[bytes]], None]  # (index of the first entry, entries)
 ProgressSink = Callable[[int, int], None]  # (entries done, entries in all)
-
-
-class StreamingTree:
-    """The RFC 9162 Merkle tree of a log read left to right, kept as its compact range.
-
-    A tree of n leaves splits into one complete subtree per set bit of n, largest first; their roots
-    (`O(log n)` hashes) are all that later leaves and the tree's root need.
-    """
-
-    __slots__ = ("_edge", "_size")
-
-    def __init__(self) -> None:
-        self._edge: list[bytes] = []  # roots of the complete subtrees, the largest (leftmost) first
-        self._size = 0
-
-    @property
-    def size(self) -> int:
-        """The number of leaves appended so far."""
-        return self._size
-
-    def extend(self, entries: Sequence[bytes]) -> None:
-        """Append `entries` as the next leaves, hashing each as SHA-256(0x00 ‖ entry)."""
-        # Level by level, one list comprehension each: far fewer Python steps per leaf than pushing
-        # leaves one at a time. `level[0]` sits at position `position` of its level.
-        sha256, edge = hashlib.sha256, self._edge
-        level = [sha256(b"\x00" + entry).digest() for entry in entries]
-        position = self._size
-        pending: list[bytes] = []  # the new last node of each level without its right sibling yet
-        while level:
-            first = None
-            if position & 1:  # level[0] is a right child: its left sibling is the edge's last root
-                first = sha256(b"\x01" + edge.pop() + level[0]).digest()
-                del level[0]
-            if len(level) & 1:
-                pending.append(level.pop())
-            pairs = zip(level[0::2], level[1::2], strict=True)
-            parents = [sha256(b"\x01" + left + right).digest() for left, right in pairs]
-            if first is not None:
-                parents.insert(0, first)
-            level, position = parents, position >> 1
-        edge.extend(reversed(pending))
-        self._size += len(entries)
-
-    def root(self) -> bytes:
-        """The Merkle Tree Hash of the leaves so far; SHA-256 of nothing for the empty tree."""
-        if not self._edge:
-            return _EMPTY_ROOT
-        digest = self._edge[-1]
-        for subtree in reversed(self._edge[:-1]):  # the left subtree of an RFC 9162 tree is complete
-            digest = hashlib.sha256(b"\x01" + subtree + digest).digest()
-        return digest
 
 
 class StateError(ValueError):

@@ -7,15 +7,17 @@ Create Date: 2026-11-23 10:33:55.058375
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
 import vault.sqltypes
-from broker.audit import tree
-from broker.audit.entries import Actor, Event, Kind
 
 revision: str = '0005'
 down_revision: str | None = '0004'
@@ -102,22 +104,80 @@ def _move_access_records_into_the_log() -> None:
     rows = connection.execute(sa.select(records).order_by(records.c.created_at, records.c.id)).all()
     if not rows:
         return
-    batch = [
-        (
-            Event(
-                kind=Kind.PROFILE_READ,
-                at=row.created_at,
-                actor=Actor.BRAND,
-                request_id=row.request_id,
-                brand=row.brand_id,
-                grant=row.grant_id,
-                fields=row.fields,
-                purpose=row.purpose,
-            ).canonical(),
-            tree.Lookup(Kind.PROFILE_READ.value, row.customer_id, row.brand_id),
-        )
-        for row in rows
-    ]
-    with sqlmodel.Session(bind=connection) as session:
-        tree.append_many(session, batch, at=rows[-1].created_at)
-        session.flush()
+    _append(connection, [(_profile_read(row), row.customer_id, row.brand_id) for row in rows], rows[-1].created_at)
+
+
+# Frozen code: the one allowed copy. A migration is a historical document; it must do what it did at
+# revision 0005 whatever the live code becomes, so it imports nothing from broker (not `broker.audit`'s
+# tree or entries, nor the transparency-log primitive in clients/auditor/tlog). Below, as they stood at
+# 0005: a profile.read entry's bytes (format version 1, RFC 8785 JSON, which for these strings is the
+# standard library's sorted compact JSON) and the log's append (RFC 9162 leaf and node hashes, the
+# hash of every complete subtree, the head row), over the tables of 0005 (no `audit_entry.grant_id`).
+# Do not "fix" it to match later code, and do not call it from anywhere else.
+
+_ENTRIES = sa.table(
+    'audit_entry',
+    sa.column('index', sa.BigInteger()),
+    sa.column('entry', sa.LargeBinary()),
+    sa.column('leaf_hash', sa.LargeBinary()),
+    sa.column('created_at', vault.sqltypes.UTCDateTime()),
+    sa.column('kind', sa.String()),
+    sa.column('customer_id', sa.Uuid()),
+    sa.column('brand_id', sa.Uuid()),
+)
+_NODES = sa.table(
+    'audit_node', sa.column('level', sa.Integer()), sa.column('position', sa.BigInteger()),
+    sa.column('hash', sa.LargeBinary()),
+)
+_HEAD = sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('size', sa.BigInteger()))
+_PROFILE_READ = 'profile.read'
+
+
+def _profile_read(row: Any) -> bytes:
+    """The entry of one recorded read: its non-empty attributes as canonical JSON."""
+    document: dict[str, Any] = {
+        'v': 1,
+        'kind': _PROFILE_READ,
+        'at': row.created_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ'),
+        'actor': 'brand',
+        'request_id': row.request_id,
+        'brand': str(row.brand_id),
+        'grant': str(row.grant_id),
+        'fields': None if row.fields is None else list(row.fields),
+        'purpose': row.purpose,
+    }
+    present = {key: value for key, value in document.items() if value is not None}
+    return json.dumps(present, sort_keys=True, separators=(',', ':'), ensure_ascii=False).encode()
+
+
+def _append(connection: sa.Connection, batch: list[tuple[bytes, Any, Any]], at: datetime) -> None:
+    """Append (entry, customer id, brand id) in order to the log, with the subtrees each completes."""
+    start = connection.execute(sa.select(_HEAD.c.size).where(_HEAD.c.id == 1).with_for_update()).scalar()
+    if start is None:
+        connection.execute(_HEAD.insert().values(id=1, size=0))
+        start = 0
+    edge: list[bytes] = []  # hashes of the complete subtrees of [0, start), the largest (leftmost) first
+    covered = 0
+    for level in reversed(range(start.bit_length())):
+        if start >> level & 1:
+            where = (_NODES.c.level == level) & (_NODES.c.position == covered >> level)
+            edge.append(connection.execute(sa.select(_NODES.c.hash).where(where)).scalar_one())
+            covered += 1 << level
+    entries: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    for index, (entry, customer_id, brand_id) in enumerate(batch, start):
+        digest = hashlib.sha256(b'\x00' + entry).digest()
+        entries.append({
+            'index': index, 'entry': entry, 'leaf_hash': digest, 'created_at': at, 'kind': _PROFILE_READ,
+            'customer_id': customer_id, 'brand_id': brand_id,
+        })
+        level, position = 0, index
+        nodes.append({'level': level, 'position': position, 'hash': digest})
+        while position & 1:  # a right child completes its parent
+            digest = hashlib.sha256(b'\x01' + edge.pop() + digest).digest()
+            level, position = level + 1, position >> 1
+            nodes.append({'level': level, 'position': position, 'hash': digest})
+        edge.append(digest)
+    connection.execute(_ENTRIES.insert(), entries)
+    connection.execute(_NODES.insert(), nodes)
+    connection.execute(_HEAD.update().where(_HEAD.c.id == 1).values(size=start + len(batch)))

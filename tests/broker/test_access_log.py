@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 from typing import Any
 
 import pytest
@@ -12,7 +11,7 @@ from oauth_support import BrandCredentials, authorized, brand_token, publish_off
 from support import bearer, sign_up
 
 from broker.runtime import Runtime
-from clients.auditor import open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
+from clients.auditor import leaf_hash, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 
 
 def verified(page: dict[str, Any], runtime: Runtime) -> list[dict[str, Any]]:
@@ -22,8 +21,7 @@ def verified(page: dict[str, Any], runtime: Runtime) -> list[dict[str, Any]]:
     checkpoint = parse_checkpoint(open_note(page["checkpoint"], [key]))
     assert checkpoint.size == page["tree_size"]
     for item in page["items"]:
-        entry = base64.b64decode(item["entry"])
-        leaf = hashlib.sha256(b"\x00" + entry).digest()
+        leaf = leaf_hash(base64.b64decode(item["entry"]))
         assert base64.b64decode(item["leaf_hash"]) == leaf
         proof = [base64.b64decode(node) for node in item["inclusion_proof"]]
         assert verify_inclusion(leaf, item["index"], checkpoint.size, proof, checkpoint.root_hash)

@@ -21,10 +21,10 @@ from broker.audit.checkpoints import Checkpoints
 from broker.audit.models import AuditCheckpoint
 from broker.db import create_db_engine, session_factory
 from broker.runtime import Runtime
-from clients.auditor import merkle
-from clients.auditor.note import (
+from clients.auditor.tlog import (
     Checkpoint,
     generate_private_key,
+    merkle,
     open_note,
     parse_checkpoint,
     parse_private_key,

@@ -23,7 +23,7 @@ from broker.audit.checkpoints import KEY_FILE, Checkpoints, load_signer, log_ori
 from broker.audit.models import AuditCheckpoint
 from broker.db import SessionFactory, create_db_engine, session_factory
 from broker.runtime import Runtime, build_runtime
-from clients.auditor.note import generate_private_key, open_note, parse_checkpoint, parse_private_key
+from clients.auditor.tlog import generate_private_key, open_note, parse_checkpoint, parse_private_key
 
 AT = FakeClock().now
 

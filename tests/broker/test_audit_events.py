@@ -18,6 +18,7 @@ from broker.audit.models import AuditEntry
 from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
+from clients.auditor.tlog import leaf_hash
 
 
 def logged(db: Session, *kinds: str) -> list[dict[str, Any]]:
@@ -150,7 +151,7 @@ def test_entries_are_canonical_and_hold_no_personal_values(
     assert rows
     for row in rows:
         assert row.entry == rfc8785.dumps(json.loads(row.entry)), "entries are RFC 8785 canonical"
-        assert row.leaf_hash == tree.leaf_hash(row.entry)
+        assert row.leaf_hash == leaf_hash(row.entry)
         for secret in (b"ada@example.org", b"Ada", b"vegan", b"1990", str(account).encode(), account.bytes):
             assert secret not in row.entry
 

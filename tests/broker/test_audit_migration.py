@@ -1,4 +1,5 @@
-"""Upgrading to the audit log keeps every read recorded before it (migration 0005)."""
+"""Upgrading to the audit log keeps every read recorded before it (migration 0005, whose frozen copy
+of the entry format and of the append must give what the live code gives)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import uuid4
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from oauth_support import OFFER
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from support import new_database_url
 
@@ -16,20 +19,53 @@ from broker.accounts.models import Brand, Customer
 from broker.audit import tree
 from broker.audit.entries import Actor, Event, Kind, decode
 from broker.audit.models import AuditEntry
+from broker.audit.verify import verify_log
 from broker.consent.models import Grant, Offer
 from broker.consent.offer_schemas import OfferDraft
 from broker.consent.offers import _columns
 from broker.db import alembic_config, create_db_engine
+from clients.auditor import generate_private_key, parse_private_key
+from clients.auditor.tlog import merkle
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
-def test_access_records_move_into_the_log_in_order(tmp_path: Path) -> None:
+def old_log(engine: Engine, entries: list[bytes]) -> None:
+    """Entries appended before 0005, as the schema of 0004 stored them: entries, subtrees and head."""
+    if not entries:
+        return
+    tables = {
+        name: sa.Table(name, sa.MetaData(), autoload_with=engine)
+        for name in ("audit_entry", "audit_node", "audit_head")
+    }
+    leaves = [merkle.leaf_hash(entry) for entry in entries]
+    nodes = []
+    for level in range(len(entries).bit_length()):
+        width = 1 << level
+        for position in range(len(entries) // width):
+            digest = merkle.root_hash(leaves[position * width : (position + 1) * width])
+            nodes.append({"level": level, "position": position, "hash": digest})
+    with engine.begin() as connection:
+        connection.execute(
+            tables["audit_entry"].insert(),
+            [
+                {"index": i, "entry": e, "leaf_hash": leaves[i], "created_at": T0.replace(tzinfo=None)}
+                for i, e in enumerate(entries)
+            ],
+        )
+        connection.execute(tables["audit_node"].insert(), nodes)
+        connection.execute(tables["audit_head"].insert().values(id=1, size=len(entries)))
+
+
+@pytest.mark.parametrize("logged_before", [0, 3], ids=["new log", "log of 3 entries"])
+def test_access_records_move_into_the_log_in_order(tmp_path: Path, logged_before: int) -> None:
     url = new_database_url(tmp_path)
     config = alembic_config(url)
     command.upgrade(config, "0004")
     engine = create_db_engine(url)
     try:
+        before = [f'{{"kind":"key.rotated","seq":{i}}}'.encode() for i in range(logged_before)]
+        old_log(engine, before)
         customer, brand, offer, grant = uuid4(), uuid4(), uuid4(), uuid4()
         draft = OfferDraft.model_validate(OFFER)
         rows = [  # inserted as the schema stood at 0004: only the columns it had
@@ -78,12 +114,28 @@ def test_access_records_move_into_the_log_in_order(tmp_path: Path) -> None:
                 )
         command.upgrade(config, "head")
         with Session(engine) as session:
-            rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.index))).all()
+            rows = session.exec(select(AuditEntry).order_by(col(AuditEntry.index))).all()[logged_before:]
             assert [decode(r.entry)["request_id"] for r in rows] == ["first", "second"]
             assert {(r.kind, r.customer_id, r.brand_id) for r in rows} == {("profile.read", customer, brand)}
-            assert decode(rows[0].entry)["grant"] == str(grant)
-            assert tree.size(session) == 2
-            assert tree.root(session, 2) == tree.node_hash(rows[0].leaf_hash, rows[1].leaf_hash)
+            assert [r.entry for r in rows] == [  # the bytes today's code gives the same read
+                Event(
+                    kind=Kind.PROFILE_READ,
+                    at=T0 + timedelta(minutes=minutes),
+                    actor=Actor.BRAND,
+                    request_id=request,
+                    brand=brand,
+                    grant=grant,
+                    fields=["email"],
+                    purpose=draft.purpose,
+                ).canonical()
+                for minutes, request in ((1, "first"), (2, "second"))
+            ]
+            assert tree.size(session) == logged_before + 2
+            leaves = [merkle.leaf_hash(entry) for entry in [*before, *(r.entry for r in rows)]]
+            assert tree.root(session, logged_before + 2) == merkle.root_hash(leaves)
+            signer = parse_private_key(generate_private_key("migration.example/audit"))
+            report = verify_log(session, signer.verifier, origin=signer.name)  # every stored subtree too
+            assert report.ok, report.problems
         assert not sa.inspect(engine).has_table("access_record")
     finally:
         engine.dispose()
@@ -113,7 +165,7 @@ def test_entries_logged_before_the_grant_column_find_their_grant(tmp_path: Path)
                     table.insert().values(
                         index=index,
                         entry=entry,
-                        leaf_hash=tree.leaf_hash(entry),
+                        leaf_hash=merkle.leaf_hash(entry),
                         created_at=T0.replace(tzinfo=None),
                     )
                 )

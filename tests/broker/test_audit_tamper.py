@@ -26,6 +26,7 @@ from broker.runtime import Runtime
 from clients.auditor import parse_verifier_key
 from clients.auditor import verify as offline
 from clients.auditor.api import AuditorClient, HTTPProblem
+from clients.auditor.tlog import leaf_hash
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def edit(db: Session, *, fix_leaf: bool) -> None:
     row = _entry(db, 4)
     forged = row.entry.replace(b'"actor":"brand"', b'"actor":"broker"')
     assert forged != row.entry
-    values: dict[str, Any] = {"entry": forged} | ({"leaf_hash": tree.leaf_hash(forged)} if fix_leaf else {})
+    values: dict[str, Any] = {"entry": forged} | ({"leaf_hash": leaf_hash(forged)} if fix_leaf else {})
     db.exec(update(AuditEntry).where(col(AuditEntry.index) == 4).values(**values))
 
 
@@ -107,9 +108,7 @@ def insert(db: Session) -> None:
         db.exec(update(AuditEntry).where(col(AuditEntry.index) == index).values(index=index + 1))
     forged = _entry(db, 2).entry.replace(b'"kind":"', b'"kind":"x')
     db.add(
-        AuditEntry(
-            index=3, entry=forged, leaf_hash=tree.leaf_hash(forged), created_at=_entry(db, 2).created_at
-        )
+        AuditEntry(index=3, entry=forged, leaf_hash=leaf_hash(forged), created_at=_entry(db, 2).created_at)
     )
     db.exec(update(AuditHead).values(size=size + 1))
 
@@ -133,7 +132,7 @@ def restore_older(db: Session) -> None:
 def foreign_checkpoint(db: Session) -> None:
     """A checkpoint note for the current size signed by someone else's key, planted in the database."""
     from clients.auditor import Signer, format_checkpoint, generate_private_key, parse_private_key
-    from clients.auditor.note import Checkpoint
+    from clients.auditor.tlog import Checkpoint
 
     size = tree.size(db)
     signer: Signer = parse_private_key(generate_private_key("127.0.0.1:8000/audit"))

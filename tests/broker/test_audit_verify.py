@@ -22,8 +22,13 @@ from broker.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNod
 from broker.audit.verify import Remembered, Report, verify_log
 from broker.db import create_db_engine, session_factory
 from broker.runtime import Runtime
-from clients.auditor import merkle
-from clients.auditor.note import Checkpoint, format_checkpoint, generate_private_key, parse_private_key
+from clients.auditor.tlog import (
+    Checkpoint,
+    format_checkpoint,
+    generate_private_key,
+    merkle,
+    parse_private_key,
+)
 
 AT = FakeClock().now
 per_example = settings(

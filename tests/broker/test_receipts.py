@@ -21,8 +21,7 @@ from broker.audit.entries import Actor, decode
 from broker.audit.models import AuditEntry
 from broker.receipts.models import Receipt
 from broker.runtime import Runtime
-from clients.auditor.merkle import leaf_hash, verify_inclusion
-from clients.auditor.note import open_note, parse_checkpoint, parse_verifier_key
+from clients.auditor.tlog import leaf_hash, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 
 
 def my_receipts(client: TestClient, customer: str, **params: str) -> list[dict[str, Any]]:

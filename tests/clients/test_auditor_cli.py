@@ -20,7 +20,7 @@ from clients.auditor import (
     root_hash,
 )
 from clients.auditor.cli import app, main
-from clients.auditor.note import MAX_NOTE_BYTES
+from clients.auditor.tlog import MAX_NOTE_BYTES
 
 ORIGIN = "audit.example.com/audit"
 CHECKPOINT = Checkpoint(ORIGIN, 3, root_hash([leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")]))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import clients.auditor
+import clients.auditor.tlog
 import clients.brand
 
 ALLOWED = {
@@ -27,15 +28,20 @@ BRAND_ALLOWED = {"httpx", "pydantic", "pydantic_core", "clients"}  # no cryptogr
 SERVER_SIDE = {"vault", "broker", "migrations", "sqlmodel", "sqlalchemy", "fastapi", "starlette", "authlib"}
 
 
-def imported_top_level_names(path: Path) -> set[str]:
-    """The top-level packages a module imports (absolute imports only)."""
+def imported_modules(path: Path) -> set[str]:
+    """The modules a module imports (absolute imports only)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
     return names
+
+
+def imported_top_level_names(path: Path) -> set[str]:
+    """The top-level packages a module imports (absolute imports only)."""
+    return {name.split(".")[0] for name in imported_modules(path)}
 
 
 def test_the_auditor_package_imports_only_its_allowed_libraries() -> None:
@@ -45,6 +51,21 @@ def test_the_auditor_package_imports_only_its_allowed_libraries() -> None:
     for path in paths:
         for top in imported_top_level_names(path):
             assert top in ALLOWED or top in sys.stdlib_module_names, f"{path.name} imports {top}"
+
+
+def test_the_transparency_log_primitive_needs_only_the_standard_library_but_for_its_ed25519_keys() -> None:
+    root = Path(clients.auditor.tlog.__file__).parent
+    paths = list(root.glob("*.py"))
+    assert len(paths) >= 5, root
+    for path in paths:
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top == "clients":  # within the primitive only: the server imports it without the rest
+                assert name.startswith("clients.auditor.tlog"), f"{path.name} imports {name}"
+            elif top == "cryptography":
+                assert path.name == "ed25519.py", f"{path.name} imports {name}"
+            else:
+                assert top in sys.stdlib_module_names, f"{path.name} imports {name}"
 
 
 def test_the_example_apps_use_the_sdk_and_never_the_servers_code() -> None:

@@ -1,7 +1,8 @@
 """RFC 9162 §2.1 Merkle hashing and proofs: known vectors, properties, and tampering.
 
 The known vectors are the RFC 6962/9162 test data of transparency-dev/merkle
-(testonly/constants.go, proof/verify_test.go). Properties compare the RFC's iterative verifiers
+(testonly/constants.go, proof/verify_test.go), in tests/vectors/merkle.json, which the server's tree
+runs too (tests/broker/test_audit_vectors.py). Properties compare the RFC's iterative verifiers
 with an independent oracle: the recursive definitions of PATH and SUBPROOF, replayed backwards.
 """
 
@@ -13,66 +14,35 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vectors import load
 
-from clients.auditor.merkle import (
+from clients.auditor.tlog import (
+    StreamingTree,
     consistency_proof,
+    consistency_spans,
     inclusion_proof,
+    inclusion_spans,
     leaf_hash,
     node_hash,
+    range_root,
     root_hash,
+    subtrees,
     verify_consistency,
     verify_inclusion,
 )
 
-ENTRIES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657"]] + [
-    bytes.fromhex("606162636465666768696a6b6c6d6e6f")
-]
+MERKLE = load("merkle")
+ENTRIES = [bytes.fromhex(entry) for entry in MERKLE["entries"]]
 LEAVES = [leaf_hash(entry) for entry in ENTRIES]
+ROOTS = [bytes.fromhex(root) for root in MERKLE["roots"]]  # of the first n entries, n = 0..8
 EMPTY_ROOT = hashlib.sha256(b"").digest()
-ROOTS = [EMPTY_ROOT] + [
-    bytes.fromhex(h)
-    for h in [
-        "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-        "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-        "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
-        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-        "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
-        "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
-        "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
-        "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
-    ]
-]
-H = {  # interior and leaf hashes of the 8-leaf tree, named by the leaves they cover
-    "1": "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-    "4": "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-    "6": "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-    "01": "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
-    "23": "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-    "45": "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-    "67": "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-    "0-3": "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-    "4-7": "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-    "0": "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-}
-INCLUSION_VECTORS = [  # (index, tree size, proof)
-    (0, 1, []),
-    (0, 8, ["1", "23", "4-7"]),
-    (5, 8, ["4", "67", "0-3"]),
-    (2, 3, ["01"]),
-    (1, 5, ["0", "23", "4"]),
-]
-CONSISTENCY_VECTORS = [  # (first size, second size, proof)
-    (1, 1, []),
-    (1, 8, ["1", "23", "4-7"]),
-    (6, 8, ["45", "67", "0-3"]),
-    (2, 5, ["23", "4"]),
-    (6, 7, ["45", "6", "0-3"]),
-]
+INCLUSION_VECTORS = [(v["index"], v["tree_size"], v["proof"]) for v in MERKLE["inclusion"]]
+CONSISTENCY_VECTORS = [(v["first"], v["second"], v["proof"]) for v in MERKLE["consistency"]]
 OTHER_HASH = bytes.fromhex("abacaba000000000000000000000000000000000000000000060061e00123456")
 
 
-def _hashes(names: Sequence[str]) -> list[bytes]:
-    return [bytes.fromhex(H[name]) for name in names]
+def _hashes(hexes: Sequence[str]) -> list[bytes]:
+    return [bytes.fromhex(h) for h in hexes]
 
 
 def _flip(value: bytes, position: int) -> bytes:
@@ -89,6 +59,36 @@ def _split(n: int) -> int:
     while k * 2 < n:
         k *= 2
     return k
+
+
+def _oracle_mth(leaves: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) by its recursive definition (RFC 9162 §2.1.1)."""
+    if not leaves:
+        return EMPTY_ROOT
+    if len(leaves) == 1:
+        return leaves[0]
+    k = _split(len(leaves))
+    return node_hash(_oracle_mth(leaves[:k]), _oracle_mth(leaves[k:]))
+
+
+def _oracle_path_spans(m: int, start: int, end: int) -> list[tuple[int, int]]:
+    """The ranges of PATH(m, D[start:end]) by the recursive definition (RFC 9162 §2.1.3.1)."""
+    if end - start == 1:
+        return []
+    k = _split(end - start)
+    if m < k:
+        return [*_oracle_path_spans(m, start, start + k), (start + k, end)]
+    return [*_oracle_path_spans(m - k, start + k, end), (start, start + k)]
+
+
+def _oracle_subproof_spans(m: int, start: int, end: int, complete: bool) -> list[tuple[int, int]]:
+    """The ranges of SUBPROOF(m, D[start:end], b) by the recursive definition (RFC 9162 §2.1.4.1)."""
+    if m == end - start:
+        return [] if complete else [(start, end)]
+    k = _split(end - start)
+    if m <= k:
+        return [*_oracle_subproof_spans(m, start, start + k, complete), (start + k, end)]
+    return [*_oracle_subproof_spans(m - k, start + k, end, False), (start, start + k)]
 
 
 def _oracle_inclusion_root(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes | None:
@@ -145,16 +145,16 @@ def test_empty_tree_hashes_to_sha256_of_nothing() -> None:
     assert root_hash([]) == EMPTY_ROOT
 
 
-@pytest.mark.parametrize(("index", "size", "names"), INCLUSION_VECTORS)
-def test_inclusion_proof_matches_known_vector(index: int, size: int, names: list[str]) -> None:
-    proof = _hashes(names)
+@pytest.mark.parametrize(("index", "size", "hexes"), INCLUSION_VECTORS)
+def test_inclusion_proof_matches_known_vector(index: int, size: int, hexes: list[str]) -> None:
+    proof = _hashes(hexes)
     assert inclusion_proof(LEAVES[:size], index) == proof
     assert verify_inclusion(LEAVES[index], index, size, proof, ROOTS[size])
 
 
-@pytest.mark.parametrize(("first", "second", "names"), CONSISTENCY_VECTORS)
-def test_consistency_proof_matches_known_vector(first: int, second: int, names: list[str]) -> None:
-    proof = _hashes(names)
+@pytest.mark.parametrize(("first", "second", "hexes"), CONSISTENCY_VECTORS)
+def test_consistency_proof_matches_known_vector(first: int, second: int, hexes: list[str]) -> None:
+    proof = _hashes(hexes)
     assert consistency_proof(LEAVES[:second], first) == proof
     assert verify_consistency(first, second, ROOTS[first], ROOTS[second], proof)
 
@@ -336,3 +336,129 @@ def test_every_consistency_proof_verifies_and_changes_do_not(second: int, data: 
         (first, second * 2),
     }:
         assert verify_consistency(m, n, r1, r2, proof) == _oracle_consistent(m, n, r1, r2, proof), (m, n)
+
+
+# The arithmetic a store of subtree hashes needs (the server's tree), against the RFC's recursion
+
+
+@settings(max_examples=100, deadline=None)
+@given(size=st.integers(1, 5000), data=st.data())
+def test_proof_spans_are_the_ranges_of_the_recursive_definitions(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, size - 1), label="index")
+    assert inclusion_spans(index, size) == _oracle_path_spans(index, 0, size)
+    first = data.draw(st.integers(1, size), label="first")
+    expected = [] if first == size else _oracle_subproof_spans(first, 0, size, True)
+    assert consistency_spans(first, size) == expected
+    assert consistency_spans(0, size) == []
+
+
+def test_span_functions_refuse_arguments_that_name_no_proof() -> None:
+    for index, size in ((3, 3), (-1, 3), (0, 0)):
+        with pytest.raises(ValueError, match=f"leaf index {index} is outside a tree of size {size}"):
+            inclusion_spans(index, size)
+    for first, second in ((4, 3), (-1, 3)):
+        with pytest.raises(ValueError, match=f"first size {first} is outside 0..{second}"):
+            consistency_spans(first, second)
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 2**40), length=st.integers(0, 2**40))
+def test_subtrees_cover_a_range_with_aligned_complete_subtrees(start: int, length: int) -> None:
+    parts = subtrees(start, start + length)
+    covered = start
+    for level, position in parts:
+        assert position << level == covered  # each one starts where the last ended, aligned to its size
+        covered += 1 << level
+    assert covered == start + length
+    assert len(parts) <= 2 * max(length, 1).bit_length()
+    assert subtrees(0, length) == [  # [0, n): one per set bit of n, the largest first
+        (level, (length >> (level + 1)) << 1)
+        for level in reversed(range(length.bit_length()))
+        if length >> level & 1
+    ]
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_a_range_root_folds_the_known_root_from_its_subtrees(size: int) -> None:
+    parts = [LEAVES[p << level : (p + 1) << level] for level, p in subtrees(0, size)]
+    assert range_root([root_hash(part) for part in parts]) == ROOTS[size]
+
+
+# The streaming tree (the compact range)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(0, 300), data=st.data())
+def test_streaming_root_equals_the_rfc_root_however_the_log_is_paged(size: int, data: st.DataObject) -> None:
+    entries = [i.to_bytes(2, "big") * (i % 3) for i in range(size)]
+    tree, start = StreamingTree(), 0
+    while start < size:
+        stop = data.draw(st.integers(start + 1, size), label="page end")
+        tree.extend(entries[start:stop])
+        start = stop
+    assert tree.size == size
+    assert (
+        tree.root()
+        == _oracle_mth([leaf_hash(entry) for entry in entries])
+        == root_hash([leaf_hash(entry) for entry in entries])
+    )
+
+
+def test_the_streaming_tree_keeps_one_hash_per_set_bit_of_its_size() -> None:
+    tree = StreamingTree()
+    for size in range(1, 1100):
+        tree.extend([b"x"])
+        assert len(tree._edge) == size.bit_count()
+
+
+def test_appending_nothing_changes_nothing() -> None:
+    tree = StreamingTree()
+    tree.extend([])
+    assert tree.root() == root_hash([])
+    tree.extend([b"a", b"b", b"c"])
+    root = tree.root()
+    tree.extend([])
+    assert (tree.size, tree.root()) == (3, root)
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, 200), batches=st.lists(st.integers(0, 70), max_size=4))
+def test_a_resumed_tree_names_each_subtree_its_appends_complete_once(start: int, batches: list[int]) -> None:
+    leaves = _tree(start + sum(batches))
+    edge = [root_hash(leaves[p << level : (p + 1) << level]) for level, p in subtrees(0, start)]
+    tree = StreamingTree(start, edge)
+    named: list[tuple[int, int, bytes]] = []
+
+    def sink(level: int, position: int, hashes: list[bytes]) -> None:
+        named.extend((level, position + i, digest) for i, digest in enumerate(hashes))
+
+    size = start
+    for count in batches:
+        tree.extend_hashes(leaves[size : size + count], on_subtrees=sink)
+        size += count
+        assert (tree.size, tree.root()) == (size, _oracle_mth(leaves[:size]))
+    completed = {  # every complete subtree of [0, size) that was not complete in [0, start)
+        (level, p)
+        for level in range(size.bit_length())
+        for p in range(size >> level)
+        if (p + 1) << level > start
+    }
+    assert sorted((level, p) for level, p, _ in named) == sorted(completed)
+    for level, p, digest in named:
+        assert digest == _oracle_mth(leaves[p << level : (p + 1) << level]), (level, p)
+
+
+@pytest.mark.parametrize(
+    ("size", "edge", "message"),
+    [
+        (3, [LEAVES[0]], "one edge hash per set bit of its size, not 1"),
+        (2, [LEAVES[0], LEAVES[1]], "not 2"),
+        (-1, [], "a tree of -1 leaves"),
+        (1, [b"short"], "edge hash 0 is 5 bytes"),
+    ],
+)
+def test_a_tree_resumes_only_from_its_compact_range(size: int, edge: list[bytes], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StreamingTree(size, edge)
+    with pytest.raises(ValueError, match="leaf hash 1 is 3 bytes"):
+        StreamingTree().extend_hashes([LEAVES[0], b"abc"])

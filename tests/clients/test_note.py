@@ -1,17 +1,23 @@
 """C2SP signed notes and checkpoints, checked against golang.org/x/mod/sumdb/note's test vectors
-(note_test.go: TestNewVerifier, TestNewSigner, TestSign, TestOpen) and the C2SP examples."""
+(note_test.go: TestNewVerifier, TestNewSigner, TestSign, TestOpen), the C2SP example and the
+checkpoints Consentry's log signs: tests/vectors/note.json and checkpoint.json, which the server runs
+too (tests/broker/test_audit_vectors.py)."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import inspect
+from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from vectors import load
 
 import clients.auditor
+import clients.auditor.tlog
 from clients.auditor import (
     Checkpoint,
     NoteError,
@@ -23,19 +29,22 @@ from clients.auditor import (
     parse_private_key,
     parse_verifier_key,
 )
-from clients.auditor.note import MAX_NOTE_BYTES, MAX_SIGNATURES
+from clients.auditor.tlog import MAX_NOTE_BYTES, MAX_SIGNATURES
 
-PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
-ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-PETER_B64 = "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+NOTE, CHECKPOINT = load("note"), load("checkpoint")
+PETER_VKEY = NOTE["keys"]["PeterNeumann"]["verifier"]
+PETER_SKEY = NOTE["keys"]["PeterNeumann"]["private"]
+ENOCH_VKEY = NOTE["keys"]["EnochRoot"]["verifier"]
+TEXT = NOTE["text"]
+PETER_B64 = NOTE["signatures"]["PeterNeumann"]
 PETER_SIG = f"— PeterNeumann {PETER_B64}\n"
-ENOCH_B64 = "rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ="
+ENOCH_B64 = NOTE["signatures"]["EnochRoot"]
 ENOCH_SIG = f"— EnochRoot {ENOCH_B64}\n"
 # Go slices bytes where Python slices characters: "— " is 4 bytes in UTF-8 but 2 characters.
 GO_OFFSET_60 = 58
-C2SP_CHECKPOINT = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+C2SP = CHECKPOINT["c2sp_example"]
+C2SP_CHECKPOINT = C2SP["text"]
+SIGNED_LOG = CHECKPOINT["signed_log"]
 
 
 @pytest.fixture
@@ -55,10 +64,13 @@ def _manglings(key: str) -> list[str]:
     return [s for s in substrings if s != key] + bumped
 
 
-def test_verifier_key_of_the_go_vector_parses(peter: Verifier) -> None:
-    assert peter.name == "PeterNeumann"
-    assert peter.key_id == bytes.fromhex("c74f20a3")
-    assert peter.verifier_key() == PETER_VKEY
+@pytest.mark.parametrize("name", ["PeterNeumann", "EnochRoot"])
+def test_verifier_keys_of_the_go_vectors_parse(name: str) -> None:
+    key = NOTE["keys"][name]
+    verifier = parse_verifier_key(key["verifier"])
+    assert verifier.name == name
+    assert verifier.key_id == bytes.fromhex(key["key_id"])
+    assert verifier.verifier_key() == key["verifier"]
 
 
 def test_every_mangled_verifier_key_is_refused() -> None:
@@ -104,7 +116,9 @@ def test_private_key_errors_do_not_echo_the_key() -> None:
 
 
 def test_signing_reproduces_the_go_signed_note() -> None:
-    assert parse_private_key(PETER_SKEY).sign(TEXT) == TEXT + "\n" + PETER_SIG
+    assert (
+        parse_private_key(PETER_SKEY).sign(TEXT) == TEXT + "\n" + PETER_SIG == NOTE["signed"]["PeterNeumann"]
+    )
 
 
 def test_opening_the_go_note_returns_its_text(peter: Verifier) -> None:
@@ -219,11 +233,22 @@ def test_key_names_must_be_non_empty_without_spaces_or_plus(name: str) -> None:
 
 def test_the_c2sp_example_checkpoint_parses() -> None:
     checkpoint = parse_checkpoint(C2SP_CHECKPOINT)
-    assert checkpoint.origin == "example.com/behind-the-sofa"
-    assert checkpoint.size == 20852163
-    assert checkpoint.root_hash == base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
+    assert checkpoint.origin == C2SP["origin"]
+    assert checkpoint.size == C2SP["tree_size"]
+    assert checkpoint.root_hash == base64.b64decode(C2SP["root_hash"])
     assert checkpoint.extensions == ()
     assert format_checkpoint(checkpoint) == C2SP_CHECKPOINT
+
+
+@pytest.mark.parametrize("vector", SIGNED_LOG["checkpoints"], ids=lambda v: f"size {v['tree_size']}")
+def test_signing_a_checkpoint_reproduces_the_logs_note(vector: dict[str, Any]) -> None:
+    signer = parse_private_key(SIGNED_LOG["private_key"])
+    assert signer.verifier_key() == SIGNED_LOG["verifier_key"]
+    checkpoint = Checkpoint(SIGNED_LOG["origin"], vector["tree_size"], base64.b64decode(vector["root_hash"]))
+    assert format_checkpoint(checkpoint) == vector["text"]
+    assert signer.sign(vector["text"]) == vector["note"]
+    verifier = parse_verifier_key(SIGNED_LOG["verifier_key"])
+    assert parse_checkpoint(open_note(vector["note"], [verifier])) == checkpoint
 
 
 def test_extension_lines_are_kept_in_order() -> None:
@@ -232,7 +257,7 @@ def test_extension_lines_are_kept_in_order() -> None:
     assert format_checkpoint(parse_checkpoint(text)) == text
 
 
-ROOT_LINE = "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I="
+ROOT_LINE = C2SP["root_hash"]
 
 
 @pytest.mark.parametrize(
@@ -303,11 +328,12 @@ def test_a_tampered_checkpoint_is_refused(peter: Verifier) -> None:
             open_note(tampered, [peter])
 
 
-def test_the_public_api_is_exactly_all() -> None:
+@pytest.mark.parametrize("package", [clients.auditor, clients.auditor.tlog], ids=lambda p: p.__name__)
+def test_the_public_api_is_exactly_all(package: ModuleType) -> None:
     public = {
         name
-        for name, value in vars(clients.auditor).items()
-        if not name.startswith("_") and not inspect.ismodule(value)  # submodules: merkle, note, cli
+        for name, value in vars(package).items()
+        if not name.startswith("_") and not inspect.ismodule(value)  # submodules: tlog, merkle, note, cli
     }
-    assert set(clients.auditor.__all__) == public
-    assert len(clients.auditor.__all__) == len(set(clients.auditor.__all__))
+    assert set(package.__all__) == public
+    assert len(package.__all__) == len(set(package.__all__))

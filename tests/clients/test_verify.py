@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from clients.auditor import (
@@ -24,7 +22,6 @@ from clients.auditor import (
     Checkpoint,
     KeySource,
     Signer,
-    StreamingTree,
     consistency_proof,
     format_checkpoint,
     generate_private_key,
@@ -165,39 +162,6 @@ def run(server: FakeAuditor, *args: str) -> Any:
 def run_json(server: FakeAuditor, *args: str) -> tuple[int, dict[str, Any]]:
     result = run(server, *args, "--json")
     return result.exit_code, json.loads(result.stdout)
-
-
-# The streaming tree
-
-
-@settings(max_examples=200, deadline=None)
-@given(size=st.integers(0, 300), data=st.data())
-def test_streaming_root_equals_the_rfc_root_however_the_log_is_paged(size: int, data: st.DataObject) -> None:
-    entries = [i.to_bytes(2, "big") * (i % 3) for i in range(size)]
-    tree, start = StreamingTree(), 0
-    while start < size:
-        stop = data.draw(st.integers(start + 1, size), label="page end")
-        tree.extend(entries[start:stop])
-        start = stop
-    assert tree.size == size
-    assert tree.root() == root_hash([leaf_hash(entry) for entry in entries])
-
-
-def test_the_streaming_tree_keeps_one_hash_per_set_bit_of_its_size() -> None:
-    tree = StreamingTree()
-    for size in range(1, 1100):
-        tree.extend([b"x"])
-        assert len(tree._edge) == size.bit_count()
-
-
-def test_appending_nothing_changes_nothing() -> None:
-    tree = StreamingTree()
-    tree.extend([])
-    assert tree.root() == root_hash([])
-    tree.extend([b"a", b"b", b"c"])
-    root = tree.root()
-    tree.extend([])
-    assert (tree.size, tree.root()) == (3, root)
 
 
 # The verification function
