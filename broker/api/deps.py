@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Auditor, Customer, CustomerSession
 from broker.audit.log import REQUEST_ID
-from broker.errors import BrokerError, Forbidden, NotAuthenticated
+from broker.errors import BrokerError, CrossSiteRefused, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, verify_access_token
 from broker.runtime import Runtime
 from broker.settings import Settings
@@ -128,7 +128,7 @@ def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cus
         if token is None:
             raise NotAuthenticated("log in first: send 'Authorization: Bearer <token>' or the session cookie")
         if request.method not in _SAFE_METHODS and not _same_origin(request, runtime):
-            raise Forbidden("cross-site request refused; use the portal or a bearer token", slug="csrf")
+            raise CrossSiteRefused("cross-site request refused; use the portal or a bearer token")
     return runtime.accounts.authenticate(db, token)
 
 

@@ -17,6 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker.api.problems import problem_response, unexpected_error
+from broker.errors import RequestTooLarge
 
 access_log = logging.getLogger("consentry.access")
 log = logging.getLogger("consentry.api")
@@ -142,10 +143,5 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "request-too-large",
-            "Request body too large",
-            f"the request body is over {self.max_bytes} bytes; send less",
-        )
-        await response(scope, receive, send)
+        too_large = RequestTooLarge(f"the request body is over {self.max_bytes} bytes; send less")
+        await problem_response(too_large)(scope, receive, send)

@@ -15,12 +15,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from broker.errors import (
-    PROBLEM_BASE,
     BrokerError,
     Conflict,
+    IntegrityFailed,
+    Internal,
     MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
     ServiceUnavailable,
     ValidationFailed,
+    VaultFailed,
+    VaultGone,
 )
 from vault.errors import DecryptionFailed, ProfileInvalid, UnknownField, VaultError, VaultNotFound
 
@@ -28,27 +33,22 @@ log = logging.getLogger("consentry.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-_HTTP_SLUGS = {
-    404: "not-found",
-    405: "method-not-allowed",
-    406: "not-acceptable",
-    415: "unsupported-media-type",
-}
 
-
-def problem_response(
-    status: int, slug: str, title: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    """A problem+json response with a stable `type` URI."""
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+def problem_response(error: BrokerError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The problem+json response of `error`: its type URI, title and status, its detail and extensions."""
+    body = {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extensions,
+    }
+    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def unexpected_error() -> JSONResponse:
     """The 500 for an exception nothing handled: no detail of it (it is logged, not shown)."""
-    return problem_response(
-        500, "internal", "Internal error", "something went wrong on our side; it has been logged"
-    )
+    return problem_response(Internal("something went wrong on our side; it has been logged"))
 
 
 def render_broker_error(exc: BrokerError) -> JSONResponse:
@@ -61,7 +61,7 @@ def render_broker_error(exc: BrokerError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
     if exc.status == 503:
         headers["Retry-After"] = "1"
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, headers=headers, **exc.extensions)
+    return problem_response(exc, headers=headers)
 
 
 def vault_to_broker(exc: VaultError) -> BrokerError:
@@ -78,12 +78,10 @@ def vault_to_broker(exc: VaultError) -> BrokerError:
     if isinstance(exc, UnknownField):
         return ValidationFailed(str(exc), errors=[{"pointer": f"/{exc.name}", "detail": str(exc)}])
     if isinstance(exc, VaultNotFound):
-        return BrokerError("this account's data no longer exists", slug="vault-gone")
+        return VaultGone("this account's data no longer exists")
     if isinstance(exc, DecryptionFailed):
-        return BrokerError(
-            "stored data could not be decrypted; the operator has been alerted", slug="integrity"
-        )
-    return BrokerError("the vault could not complete the request", slug="vault")
+        return IntegrityFailed("stored data could not be decrypted; the operator has been alerted")
+    return VaultFailed("the vault could not complete the request")
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -149,6 +147,24 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+def render_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own errors as problems: a body it could not parse, no route, a method the path
+    does not serve. It raises no other (were one raised, it would be a fault of ours)."""
+    headers = dict(exc.headers or {})
+    error: BrokerError
+    if exc.status_code == 400:
+        error = MalformedRequest(f"the request body could not be parsed ({exc.detail})")
+    elif exc.status_code == 404:
+        error = NotFound("no such resource; the API is described at /openapi.json")
+    elif exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+        error = MethodNotAllowed(f"{request.method} is not served here; use one of: {headers['Allow']}")
+    else:
+        log.error("unexpected HTTP error %s: %s", exc.status_code, exc.detail)
+        error = Internal("something went wrong on our side; it has been logged")
+    return problem_response(error, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every exception into problem+json."""
 
@@ -169,15 +185,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
-        detail = str(exc.detail)
-        if exc.status_code == 404:
-            detail = "no such resource; the API is described at /openapi.json"
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
-            detail = f"{request.method} is not served here; use one of: {headers['Allow']}"
-        return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=headers)
+        return render_http_error(request, exc)
 
     # The database is down, restarting, refusing connections, or locked for longer than the
     # configured timeout; or every pooled connection is busy: all are worth a retry, none a 500.

@@ -22,12 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from broker.audit.models import AuditEntry, AuditHead, AuditNode
-from broker.errors import BrokerError
+from broker.errors import AuditIntegrityError, AuditRangeError
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
-    "AuditIntegrityError",
-    "AuditRangeError",
     "Lookup",
     "append",
     "append_many",
@@ -46,18 +44,6 @@ _EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 Span = tuple[int, int]  # a range of leaves [start, end)
 Subtree = tuple[int, int]  # a complete subtree (level, position)
-
-
-class AuditRangeError(BrokerError):
-    """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
-
-    slug, title, status = "audit-range", "Outside the audit log", 400
-
-
-class AuditIntegrityError(BrokerError):
-    """The stored log contradicts itself or a checkpoint already signed: it was truncated or rewritten."""
-
-    slug, title, status = "audit-integrity", "The audit log is damaged", 500
 
 
 def leaf_hash(entry: bytes) -> bytes:

@@ -37,21 +37,14 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
-from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.errors import Conflict, NotFound, ValidationFailed, ValueOverdue, ValueSettled
 from broker.notices import Notice, NoticeType
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
 from vault.profile import Vault
 
-__all__ = ["ValueLedger", "ValueOverdue", "add_months", "from_minor", "to_minor"]
+__all__ = ["ValueLedger", "add_months", "from_minor", "to_minor"]
 
 _SETTLED = "settled"
-
-
-class ValueOverdue(Forbidden):
-    """A read refused because the brand has not delivered what it owes; the suspension is kept."""
-
-    slug = "value-overdue"
-    keeps_changes = True
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -382,16 +375,13 @@ class ValueLedger:
         if obligation_id is not None:
             obligation = self._of_grant(session, grant, obligation_id)
             if obligation.status is not ObligationStatus.OWED:
-                raise Conflict(
+                raise ValueSettled(
                     f"obligation '{obligation.id}' is already {obligation.status.value}: deliver once only",
-                    slug="value-settled",
                 )
             return obligation
         owed = self._owed(session, grant.id)
         if not owed:
-            raise Conflict(
-                f"grant '{grant.id}' owes nothing now: every obligation is settled", slug="value-settled"
-            )
+            raise ValueSettled(f"grant '{grant.id}' owes nothing now: every obligation is settled")
         return owed[0]
 
     def _of_grant(self, session: Session, grant: Grant, obligation_id: UUID) -> Obligation:
