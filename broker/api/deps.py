@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -144,14 +144,6 @@ def fresh_session(current: CurrentSession, db: DbSession, runtime: RuntimeDep) -
 
 
 FreshSession = Annotated[CustomerSession, Depends(fresh_session)]
-# The problems an endpoint behind `FreshSession` answers with, for its `responses=`.
-FRESH_SESSION_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {
-        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
-        "POST /v1/sessions/current/reauthenticate (within 5 minutes, with the second factor if set up)"
-    },
-}
 
 
 def current_customer(session: CurrentSession, db: DbSession) -> Customer:

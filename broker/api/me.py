@@ -9,38 +9,52 @@ from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from broker.api.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentCustomer,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-    clear_session_cookie,
-)
+from broker.api.contract import FRESH_READ_PROBLEMS, FRESH_SESSION_PROBLEMS, problems
+from broker.api.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.access_log import AccessLogPage
 from broker.audit.entries import Actor
 from broker.consent.models import Grant, GrantStatus
+from broker.errors import (
+    CrossSiteRefused,
+    EmailChangeNeedsVerification,
+    GrantEnded,
+    IllegalTransition,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    OfferSuperseded,
+    OfferWithdrawn,
+    RenewalNotOpen,
+    RequestTooLarge,
+    ValidationFailed,
+)
 from broker.runtime import Runtime
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
+_READ: dict[int | str, dict[str, Any]] = {
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
+}
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
+    **_READ,
+    403: problems("Cross-site request refused", CrossSiteRefused),
 }
 _FRESH = FRESH_SESSION_PROBLEMS
 _WRITE: dict[int | str, dict[str, Any]] = {
     **_AUTH,
-    400: {"description": "The body is not JSON"},
-    409: {"description": "Another account uses this email"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Unknown field or invalid value; `errors` points at each"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems(
+        "Unknown field or invalid value; `errors` points at each",
+        ValidationFailed,
+        EmailChangeNeedsVerification,
+    ),
 }
 
 
-@router.get("/profile", operation_id="getMyProfile", responses=_AUTH)
+@router.get("/profile", operation_id="getMyProfile", responses=_READ)
 def get_profile(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> ProfilePublic:
     """The profile, decrypted for its owner, with derived fields."""
     return ProfilePublic.model_validate(runtime.profiles.read(db, customer))
@@ -77,7 +91,7 @@ def patch_profile(
     "/export",
     operation_id="exportMyData",
     responses={
-        **_FRESH,
+        **FRESH_READ_PROBLEMS,
         200: {"content": {"application/json": {}}, "description": "Everything we hold, as JSON"},
     },
 )
@@ -100,7 +114,9 @@ def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime
 
 
 @router.get(
-    "/access-log", operation_id="getMyAccessLog", responses={**_AUTH, 422: {"description": "Bad cursor"}}
+    "/access-log",
+    operation_id="getMyAccessLog",
+    responses={**_READ, 422: problems("Bad cursor", ValidationFailed)},
 )
 def my_access_log(
     customer: CurrentCustomer,
@@ -115,7 +131,8 @@ def my_access_log(
     return runtime.access_log.for_customer(db, customer.id, cursor=cursor, limit=limit, grant_id=grant_id)
 
 
-_GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}
+_NO_GRANT = problems("No such grant for this customer", NotFound)
+_GRANT = {**_AUTH, 404: _NO_GRANT}
 
 
 def _public(db: Session, runtime: Runtime, grant: Grant) -> GrantPublic:
@@ -124,7 +141,9 @@ def _public(db: Session, runtime: Runtime, grant: Grant) -> GrantPublic:
 
 
 @router.get(
-    "/grants", operation_id="listMyGrants", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}}
+    "/grants",
+    operation_id="listMyGrants",
+    responses={**_READ, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_my_grants(
     customer: CurrentCustomer,
@@ -150,7 +169,7 @@ def list_my_grants(
     return GrantPage(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses=_GRANT)
+@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses={**_READ, 404: _NO_GRANT})
 def get_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> GrantPublic:
@@ -164,8 +183,8 @@ def get_my_grant(
     operation_id="narrowMyGrant",
     responses={
         **_GRANT,
-        409: {"description": "The grant has ended"},
-        422: {"description": "That would widen the grant"},
+        409: problems("The grant has ended", IllegalTransition),
+        422: problems("That would widen the grant", ValidationFailed),
     },
 )
 def narrow_my_grant(
@@ -182,7 +201,10 @@ def narrow_my_grant(
     "/grants/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="revokeMyGrant",
-    responses=_GRANT,
+    responses={
+        **_GRANT,
+        409: problems("The grant has expired (revoking twice is no error)", IllegalTransition),
+    },
 )
 def revoke_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
@@ -197,10 +219,14 @@ def revoke_my_grant(
     operation_id="renewMyGrant",
     responses={
         **_GRANT,
-        409: {
-            "description": "The grant ended, its offer was withdrawn or replaced (accept the new one), "
-            "or the renewal window has not opened"
-        },
+        409: problems(
+            "The grant ended, its offer was withdrawn or replaced (accept the new one), "
+            "or the renewal window has not opened",
+            GrantEnded,
+            OfferWithdrawn,
+            OfferSuperseded,
+            RenewalNotOpen,
+        ),
     },
 )
 def renew_my_grant(
