@@ -12,6 +12,7 @@ errors, not problems) are not checked.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.responses import Response
 from broker.api import contract, problems
 from broker.errors import ANSWERED_ANYWHERE
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 # (method, path template) -> status -> the type URIs documented there
 Documented = dict[tuple[str, str], dict[int, set[str]]]
 _ANYWHERE = {kind.type_uri for kind in ANSWERED_ANYWHERE}
@@ -82,8 +83,9 @@ class Ledger:
 
 
 def _recording(ledger: Ledger, handler: Handler) -> Handler:
-    async def record(request: Request, exc: Exception) -> Response:
-        response = await handler(request, exc)
+    async def record(request: Request, exc: Any) -> Response:
+        answer = handler(request, exc)
+        response = await answer if inspect.isawaitable(answer) else answer
         ledger.record(request, response)
         return response
 
@@ -99,4 +101,4 @@ def record_answered_problems(ledger: Ledger) -> None:
         for key, handler in list(app.exception_handlers.items()):
             app.exception_handlers[key] = _recording(ledger, handler)
 
-    problems.install = install_recording  # type: ignore[assignment]
+    problems.install = install_recording
