@@ -96,8 +96,8 @@ def record_answered_problems(ledger: Ledger) -> None:
     """From now on, every app's problem handlers report their answers to `ledger`."""
     install = problems.install
 
-    def install_recording(app: FastAPI) -> None:
-        install(app)
+    def install_recording(app: FastAPI, **options: Any) -> None:
+        install(app, **options)
         for key, handler in list(app.exception_handlers.items()):
             app.exception_handlers[key] = _recording(ledger, handler)
 
