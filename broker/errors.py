@@ -1,21 +1,67 @@
-"""Domain errors and their RFC 9457 problem types.
+"""Domain errors and their RFC 9457 problem types: one class per type, all of them in this module.
 
-    BrokerError                       root: carries a problem type, a title, an HTTP status and a detail
-    ├── MalformedRequest      400     the body is not valid JSON (or not JSON at all); an unparsable parameter
-    ├── CodeRejected          400     an emailed code that is unknown (invalid-code), used or expired
-    ├── NotAuthenticated      401     no credentials, or an expired, revoked or forged token
-    ├── InvalidCredentials    401     wrong email or password (one answer for both: no enumeration)
-    ├── Forbidden             403     authenticated, but not allowed to do this
-    ├── NotFound              404     nothing here, or nothing this caller may see
-    ├── Conflict              409     the request contradicts what exists (e.g. email-taken)
-    ├── RequestTooLarge       413     the body is over the configured limit
-    ├── ValidationFailed      422     the input is well-formed but not acceptable; `errors` says where
-    │   └── WrongPassword     422     the current password given to change it is wrong (counted: throttled)
-    ├── TooManyAttempts       429     throttled; `retry_after` says when to try again
-    └── ServiceUnavailable    503     a dependency (the database) is down for a moment
-    DatabaseNotMigrated               start-up refusal: the schema is not the newest (not an HTTP error)
+    BrokerError                               root: a problem type (slug, title, status) and a detail
+    ├── MalformedRequest              400     malformed-request
+    ├── CodeRejected                  400     invalid-code (wrong ones counted; catch it for all three)
+    │   ├── CodeUsed                  400     code-used
+    │   └── CodeExpired               400     code-expired
+    ├── AuditRangeError               400     audit-range
+    ├── NotAuthenticated              401     unauthenticated
+    │   ├── LoginStepExpired          401     login-step-expired
+    │   └── ChallengeInvalid          401     challenge-invalid
+    ├── InvalidCredentials            401     invalid-credentials (counted)
+    │   ├── PasskeyRefused            401     passkey-refused
+    │   └── SecondFactorRefused       401     second-factor-refused
+    ├── Forbidden                     403     (a group: no type of its own)
+    │   ├── CrossSiteRefused          403     csrf
+    │   ├── InsufficientScope         403     insufficient-scope
+    │   ├── ReauthenticationRequired  403     reauthentication-required
+    │   ├── EmailUnverified           403     email-unverified
+    │   ├── GrantSuspended            403     grant-suspended
+    │   ├── GrantRevoked              403     grant-revoked
+    │   ├── GrantExpired              403     grant-expired
+    │   ├── ReconfirmationDue         403     grant-reconfirmation-due
+    │   └── ValueOverdue              403     value-overdue (the suspension is kept)
+    ├── NotFound                      404     not-found
+    │   └── DeletionNotAttested       404     deletion-not-attested
+    ├── MethodNotAllowed              405     method-not-allowed
+    ├── Conflict                      409     conflict
+    │   ├── EmailTaken                409     email-taken (counted)
+    │   │   ├── EmailLookalike        409     email-lookalike
+    │   │   └── EmailTakenUncounted   409     email-taken, nothing of the attempt kept
+    │   ├── EmailAlreadyVerified      409     email-already-verified
+    │   ├── PasskeyExists             409     passkey-exists
+    │   ├── TotpEnrolled              409     totp-enrolled
+    │   ├── NoSecondFactor            409     no-second-factor
+    │   ├── IllegalTransition         409     grant-state
+    │   ├── GrantEnded                409     grant-ended
+    │   ├── GrantNotEnded             409     grant-not-ended
+    │   ├── RenewalNotOpen            409     renewal-not-open
+    │   ├── DeletionAlreadyAttested   409     deletion-already-attested
+    │   ├── OfferWithdrawn            409     offer-withdrawn
+    │   ├── OfferSuperseded           409     offer-superseded
+    │   └── ValueSettled              409     value-settled
+    ├── RequestTooLarge               413     request-too-large
+    ├── ValidationFailed              422     validation
+    │   ├── WrongPassword             422     wrong-password (counted)
+    │   └── EmailChangeNeedsVerification 422  email-change-needs-verification
+    ├── TooManyAttempts               429     too-many-attempts (counted)
+    ├── Internal                      500     internal
+    │   ├── VaultFailed               500     vault
+    │   ├── VaultGone                 500     vault-gone
+    │   ├── IntegrityFailed           500     integrity
+    │   └── AuditIntegrityError       500     audit-integrity
+    └── ServiceUnavailable            503     unavailable
+        └── ReadNotRecorded           503     read-not-recorded
+    DatabaseNotMigrated                       start-up refusal: the schema is behind (not an HTTP error)
 
-Vault errors (`vault.errors`) are mapped onto these types by `broker.web.problems`.
+"(counted)": the error `keeps_changes`: the request's bookkeeping (a throttle count) is committed.
+A class that declares a `slug` is a problem type, listed in `PROBLEM_TYPES` (README's Errors table
+documents each; the OpenAPI document lists the types each operation can answer). A subclass without
+its own slug is the same type handled differently (`EmailTakenUncounted`); a class without any slug
+is a group to catch, never raised (`Forbidden`). Raise the class: a raise site cannot name a type of
+its own, so a typo cannot publish a new URI. Vault errors (`vault.errors`)
+are mapped onto these types by `broker.web.problems`.
 """
 
 from __future__ import annotations
@@ -26,25 +72,29 @@ PROBLEM_BASE = "https://consentry.dev/problems/"
 
 
 class BrokerError(Exception):
-    """Root of the broker's errors; each subclass is one problem type."""
+    """Root of the broker's errors; each subclass that declares a `slug` is one problem type."""
 
-    slug: str = "internal"  # instances may override (one class, several problem types, e.g. email-taken)
-    title: ClassVar[str] = "Internal error"
-    status: ClassVar[int] = 500
+    slug: ClassVar[str]
+    title: ClassVar[str]
+    status: ClassVar[int]
+    type_uri: ClassVar[str]  # PROBLEM_BASE + slug, set for each class that declares its slug
     # True for errors that answer a request whose bookkeeping must still be committed (throttle counts).
     keeps_changes: ClassVar[bool] = False
 
-    def __init__(self, detail: str, *, slug: str | None = None, **extensions: Any) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "slug" in cls.__dict__:
+            cls.type_uri = PROBLEM_BASE + cls.slug
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        if not hasattr(self, "slug"):
+            raise TypeError(f"{type(self).__name__} groups problem types: raise one of them")
         super().__init__(detail)
         self.detail = detail
-        if slug is not None:
-            self.slug = slug
         self.extensions = extensions
 
-    @property
-    def type_uri(self) -> str:
-        """The stable problem `type` URI of this error."""
-        return PROBLEM_BASE + self.slug
+
+# 400
 
 
 class MalformedRequest(BrokerError):
@@ -54,17 +104,50 @@ class MalformedRequest(BrokerError):
 
 
 class CodeRejected(BrokerError):
-    """An emailed one-time code that does not work: `invalid-code`, `code-used` or `code-expired`.
-    Its bookkeeping (the wrong-code count) is kept."""
+    """An emailed one-time code that does not work (catch this for all three); its bookkeeping (the
+    wrong-code count) is kept."""
 
     slug, title, status = "invalid-code", "Code not accepted", 400
     keeps_changes = True
+
+
+class CodeUsed(CodeRejected):
+    """The code was used already: each works once."""
+
+    slug = "code-used"
+
+
+class CodeExpired(CodeRejected):
+    """The code is past its time, or was for an address (or a change of address) no longer pending."""
+
+    slug = "code-expired"
+
+
+class AuditRangeError(BrokerError):
+    """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
+
+    slug, title, status = "audit-range", "Outside the audit log", 400
+
+
+# 401
 
 
 class NotAuthenticated(BrokerError):
     """Missing, expired, revoked or forged credentials."""
 
     slug, title, status = "unauthenticated", "Authentication required", 401
+
+
+class LoginStepExpired(NotAuthenticated):
+    """The `mfa_token` of a sign-in's second step is unknown, used up or expired."""
+
+    slug = "login-step-expired"
+
+
+class ChallengeInvalid(NotAuthenticated):
+    """A WebAuthn challenge that is unknown, used, expired or was issued for something else."""
+
+    slug = "challenge-invalid"
 
 
 class InvalidCredentials(BrokerError):
@@ -74,10 +157,83 @@ class InvalidCredentials(BrokerError):
     keeps_changes = True
 
 
-class Forbidden(BrokerError):
-    """The caller is known but may not do this."""
+class PasskeyRefused(InvalidCredentials):
+    """A passkey answer that does not verify (signature, origin, RP id, counter, owner, challenge)."""
 
-    slug, title, status = "forbidden", "Forbidden", 403
+    slug = "passkey-refused"
+
+
+class SecondFactorRefused(InvalidCredentials):
+    """A wrong, replayed or used authenticator-app code or recovery code."""
+
+    slug = "second-factor-refused"
+
+
+# 403
+
+
+class Forbidden(BrokerError):
+    """The caller is known but may not do this: catch it for any of the types below."""
+
+    title, status = "Forbidden", 403
+
+
+class CrossSiteRefused(Forbidden):
+    """A cookie-authenticated request that changes state came from another origin."""
+
+    slug = "csrf"
+
+
+class InsufficientScope(Forbidden):
+    """The access token lacks the scope the endpoint needs (or is a brand token where a grant's is)."""
+
+    slug = "insufficient-scope"
+
+
+class ReauthenticationRequired(Forbidden):
+    """A sensitive action without a recent enough sign-in; `reauthenticate` names the endpoint."""
+
+    slug = "reauthentication-required"
+
+
+class EmailUnverified(Forbidden):
+    """Adding a second factor needs a confirmed address."""
+
+    slug = "email-unverified"
+
+
+class GrantSuspended(Forbidden):
+    """A read on a suspended grant; `since` says when."""
+
+    slug = "grant-suspended"
+
+
+class GrantRevoked(Forbidden):
+    """A read on a revoked grant; `since` says when."""
+
+    slug = "grant-revoked"
+
+
+class GrantExpired(Forbidden):
+    """A read on an expired grant; `since` says when."""
+
+    slug = "grant-expired"
+
+
+class ReconfirmationDue(Forbidden):
+    """A read refused because the grant's 90-day reconfirmation is due; the grant itself is unchanged."""
+
+    slug = "grant-reconfirmation-due"
+
+
+class ValueOverdue(Forbidden):
+    """A read refused because the brand has not delivered what it owes; the suspension is kept."""
+
+    slug = "value-overdue"
+    keeps_changes = True
+
+
+# 404, 405
 
 
 class NotFound(BrokerError):
@@ -86,19 +242,125 @@ class NotFound(BrokerError):
     slug, title, status = "not-found", "Not found", 404
 
 
+class DeletionNotAttested(NotFound):
+    """No deletion was attested for the grant (yet); `deletion_due_at` says by when one is due."""
+
+    slug = "deletion-not-attested"
+
+
+class MethodNotAllowed(BrokerError):
+    """The path is served, not with this method; `Allow` lists the methods that are."""
+
+    slug, title, status = "method-not-allowed", "Method Not Allowed", 405
+
+    def __init__(self, detail: str, *, allow: str) -> None:
+        super().__init__(detail)
+        self.allow = allow  # the `Allow` header's value (RFC 9110 §15.5.6)
+
+
+# 409
+
+
 class Conflict(BrokerError):
-    """The request conflicts with the current state."""
+    """The request conflicts with the current state, or with a change made at the same time."""
 
     slug, title, status = "conflict", "Conflict", 409
 
 
-class AddressTaken(Conflict):
-    """A change of address to one another account has (`email-taken`) or looks like
-    (`email-lookalike`). The attempt's count is kept: refusals would otherwise tell a prober, for
-    free, which addresses have accounts."""
+class EmailTaken(Conflict):
+    """A change of address to one another account has. The attempt's count is kept: refusals would
+    otherwise tell a prober, for free, which addresses have accounts."""
 
     slug = "email-taken"
     keeps_changes = True
+
+
+class EmailLookalike(EmailTaken):
+    """A change of address to one that looks like another account's (confusable characters)."""
+
+    slug = "email-lookalike"
+
+
+class EmailTakenUncounted(EmailTaken):
+    """`email-taken` where nothing of the attempt is kept: an account made directly (demo, operator),
+    or a confirmed change whose address another account took meanwhile (the code stays unspent)."""
+
+    keeps_changes = False
+
+
+class EmailAlreadyVerified(Conflict):
+    """A new verification code for an address that is already confirmed."""
+
+    slug = "email-already-verified"
+
+
+class PasskeyExists(Conflict):
+    """The passkey is registered already."""
+
+    slug = "passkey-exists"
+
+
+class TotpEnrolled(Conflict):
+    """An authenticator app is already set up."""
+
+    slug = "totp-enrolled"
+
+
+class NoSecondFactor(Conflict):
+    """Recovery codes asked for without a second factor (they would open nothing)."""
+
+    slug = "no-second-factor"
+
+
+class IllegalTransition(Conflict):
+    """A grant cannot move from its state to the one asked for."""
+
+    slug = "grant-state"
+
+
+class GrantEnded(Conflict):
+    """An ended (revoked or expired) grant cannot be renewed."""
+
+    slug = "grant-ended"
+
+
+class GrantNotEnded(Conflict):
+    """A deletion is attested after the grant ends, not before."""
+
+    slug = "grant-not-ended"
+
+
+class RenewalNotOpen(Conflict):
+    """The grant cannot be renewed yet; `window_opens_at` says when it can."""
+
+    slug = "renewal-not-open"
+
+
+class DeletionAlreadyAttested(Conflict):
+    """A grant's deletion is attested once."""
+
+    slug = "deletion-already-attested"
+
+
+class OfferWithdrawn(Conflict):
+    """The offer was withdrawn: it cannot be revised, accepted or renewed."""
+
+    slug = "offer-withdrawn"
+
+
+class OfferSuperseded(Conflict):
+    """A newer version of the offer replaced it; `latest_id` names that version."""
+
+    slug = "offer-superseded"
+
+
+class ValueSettled(Conflict):
+    """The obligation was delivered or settled already, or the grant owes nothing now."""
+
+    slug = "value-settled"
+
+
+# 413, 422, 429
 
 
 class RequestTooLarge(BrokerError):
@@ -120,6 +382,12 @@ class WrongPassword(ValidationFailed):
     keeps_changes = True
 
 
+class EmailChangeNeedsVerification(ValidationFailed):
+    """The profile tried to change the email, which changes through `POST /v1/me/email` (with a code)."""
+
+    slug = "email-change-needs-verification"
+
+
 class TooManyAttempts(BrokerError):
     """Throttled; `retry_after` is in seconds."""
 
@@ -131,10 +399,75 @@ class TooManyAttempts(BrokerError):
         self.retry_after = retry_after
 
 
+# 500, 503
+
+
+class Internal(BrokerError):
+    """A fault of ours; the answer names none of it (it is logged)."""
+
+    slug, title, status = "internal", "Internal error", 500
+
+
+class VaultFailed(Internal):
+    """The vault could not complete the request (a key provider, say)."""
+
+    slug = "vault"
+
+
+class VaultGone(Internal):
+    """The account's data no longer exists (its data key was destroyed)."""
+
+    slug = "vault-gone"
+
+
+class IntegrityFailed(Internal):
+    """Stored data could not be decrypted: it was altered, or moved; the operator is alerted."""
+
+    slug = "integrity"
+
+
+class AuditIntegrityError(Internal):
+    """The stored log contradicts itself or a checkpoint already signed: it was truncated or rewritten."""
+
+    slug, title = "audit-integrity", "The audit log is damaged"
+
+
 class ServiceUnavailable(BrokerError):
     """A dependency is briefly unavailable; clients should retry."""
 
     slug, title, status = "unavailable", "Service unavailable", 503
+
+
+class ReadNotRecorded(ServiceUnavailable):
+    """The read could not be recorded in the audit log (in time), so it was not served."""
+
+    slug = "read-not-recorded"
+
+
+# The table: every problem type the broker answers, each documented in README's Errors table.
+PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
+    MalformedRequest, CodeRejected, CodeUsed, CodeExpired, AuditRangeError,
+    NotAuthenticated, LoginStepExpired, ChallengeInvalid,
+    InvalidCredentials, PasskeyRefused, SecondFactorRefused,
+    CrossSiteRefused, InsufficientScope, ReauthenticationRequired, EmailUnverified,
+    GrantSuspended, GrantRevoked, GrantExpired, ReconfirmationDue, ValueOverdue,
+    NotFound, DeletionNotAttested, MethodNotAllowed,
+    Conflict, EmailTaken, EmailLookalike, EmailAlreadyVerified, PasskeyExists, TotpEnrolled, NoSecondFactor,
+    IllegalTransition, GrantEnded, GrantNotEnded, RenewalNotOpen, DeletionAlreadyAttested,
+    OfferWithdrawn, OfferSuperseded, ValueSettled,
+    RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
+    Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
+    ServiceUnavailable, ReadNotRecorded,
+)  # fmt: skip
+
+# Types any request can be answered with, whatever its operation documents: a method the path does
+# not serve, a body over the limit (both refused before an operation is chosen), a write that lost a
+# race with a concurrent one (reads write too: audit entries, checkpoints), faults of ours, of the
+# stored data and of the database.
+ANSWERED_ANYWHERE: tuple[type[BrokerError], ...] = (
+    MethodNotAllowed, Conflict, RequestTooLarge,
+    Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError, ServiceUnavailable,
+)  # fmt: skip
 
 
 class DatabaseNotMigrated(Exception):

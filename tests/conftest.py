@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from problems_support import Ledger, record_answered_problems
 from sqlalchemy import Engine
 from sqlmodel import Session
 from support import FakeClock, RecordedSleep, make_settings, new_database_url
@@ -21,6 +22,20 @@ from broker.app import create_app
 from broker.db import create_db_engine, migrate
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+
+PROBLEMS = Ledger()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every problem an operation answers is checked against its OpenAPI entry (`problems_support`)."""
+    record_answered_problems(PROBLEMS)
+
+
+@pytest.fixture(autouse=True)
+def answered_problems_are_documented() -> Iterator[None]:
+    """Fails the test during which an operation answered a problem type its OpenAPI entry does not list."""
+    yield
+    PROBLEMS.check()
 
 
 @pytest.fixture(scope="session")

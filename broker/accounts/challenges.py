@@ -21,7 +21,7 @@ from webauthn.helpers import bytes_to_base64url
 
 from broker.accounts.factor_models import LoginChallenge
 from broker.digests import secret_digest
-from broker.errors import NotAuthenticated
+from broker.errors import ChallengeInvalid, LoginStepExpired
 
 MFA_TOKEN_PREFIX = "mfa_"  # noqa: S105 - makes leaked tokens recognisable, not a secret
 CHALLENGE_BYTES = 32
@@ -100,9 +100,8 @@ class Challenges:
             select(LoginChallenge).where(LoginChallenge.token_hash == secret_digest(token)).with_for_update()
         ).first()
         if row is None or row.purpose != purpose or row.expires_at <= self.clock():
-            raise NotAuthenticated(
-                "this sign-in step has expired or was already used; start again with your password",
-                slug="login-step-expired",
+            raise LoginStepExpired(
+                "this sign-in step has expired or was already used; start again with your password"
             )
         return row
 
@@ -128,10 +127,9 @@ class Challenges:
             and (session_id is None or row.session_id == session_id)
         )
         if row is None or not bound or row.expires_at <= self.clock():
-            raise NotAuthenticated(
+            raise ChallengeInvalid(
                 "this passkey challenge has expired, was already used or was issued for something else; "
                 "ask for new options and try again",
-                slug="challenge-invalid",
             )
         self.discard(session, row)
 

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, delete, select
 
 from broker.accounts.models import CodePurpose, EmailCode
 from broker.digests import secret_digest
-from broker.errors import CodeRejected
+from broker.errors import CodeExpired, CodeRejected, CodeUsed
 
 __all__ = ["ALPHABET", "EmailCodes", "new_code", "normalise_code"]
 
@@ -80,11 +80,9 @@ class EmailCodes:
         if row is None or not hmac.compare_digest(row.code_hash, digest) or row.purpose not in purposes:
             raise CodeRejected("this code is not valid; check it against the newest message we sent you")
         if row.used_at is not None:
-            raise CodeRejected("this code was already used; each code works once", slug="code-used")
+            raise CodeUsed("this code was already used; each code works once")
         if row.expires_at <= self.clock():
-            raise CodeRejected(
-                "this code has expired; ask for a new one from your account page", slug="code-expired"
-            )
+            raise CodeExpired("this code has expired; ask for a new one from your account page")
         row.used_at = self.clock()
         session.add(row)
         return row

@@ -42,7 +42,7 @@ from webauthn.helpers.structs import (
 
 from broker.accounts.challenges import Challenges, IssuedChallenge, Purpose
 from broker.accounts.factor_models import Passkey
-from broker.errors import Conflict, InvalidCredentials, NotFound, ValidationFailed
+from broker.errors import NotFound, PasskeyExists, PasskeyRefused, ValidationFailed
 from vault.profile import Vault
 
 TIMEOUT_MS = 5 * 60 * 1000
@@ -62,8 +62,8 @@ def _name_label(passkey_id: UUID) -> str:
     return f"passkey-name:{passkey_id}"
 
 
-def _refused(detail: str) -> InvalidCredentials:
-    return InvalidCredentials(detail, slug="passkey-refused")
+def _refused(detail: str) -> PasskeyRefused:
+    return PasskeyRefused(detail)
 
 
 def parse_assertion(credential: dict[str, Any]) -> tuple[AuthenticationCredential, bytes]:
@@ -153,7 +153,7 @@ class Passkeys:
             raise _refused(f"the passkey could not be verified ({exc}); try again") from None
         existing = select(Passkey.id).where(Passkey.credential_id == verified.credential_id)
         if session.exec(existing).first() is not None:
-            raise Conflict("this passkey is already registered", slug="passkey-exists")
+            raise PasskeyExists("this passkey is already registered")
         row = Passkey(
             customer_id=customer_id,
             credential_id=verified.credential_id,

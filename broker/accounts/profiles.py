@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from broker.accounts.models import Customer, CustomerSession, SecurityEvent
 from broker.accounts.service import Accounts
-from broker.errors import ValidationFailed
+from broker.errors import EmailChangeNeedsVerification, ValidationFailed
 from vault.fields import DERIVED_FIELDS, JSONValue
 
 
@@ -19,14 +19,12 @@ def _email_required() -> ValidationFailed:
     return ValidationFailed(message, errors=[{"pointer": "/email", "detail": message}])
 
 
-def _change_elsewhere() -> ValidationFailed:
+def _change_elsewhere() -> EmailChangeNeedsVerification:
     message = (
         "the email address changes through POST /v1/me/email, which confirms the new address by a code "
         "sent to it before it replaces this one; send the current address here, or leave it out of a PATCH"
     )
-    return ValidationFailed(
-        message, slug="email-change-needs-verification", errors=[{"pointer": "/email", "detail": message}]
-    )
+    return EmailChangeNeedsVerification(message, errors=[{"pointer": "/email", "detail": message}])
 
 
 @dataclass(frozen=True, slots=True)

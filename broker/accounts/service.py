@@ -19,7 +19,7 @@ from broker.accounts.passwords import Passwords, check_password
 from broker.accounts.sessions import is_active
 from broker.accounts.throttle import LoginKeys, Throttle, ThrottleKey, pair_token
 from broker.digests import secret_digest
-from broker.errors import Conflict, InvalidCredentials, NotAuthenticated, ValidationFailed
+from broker.errors import EmailTakenUncounted, InvalidCredentials, NotAuthenticated, ValidationFailed
 from vault.blind_index import blind_token
 from vault.errors import ProfileInvalid
 from vault.fields import validate_field
@@ -118,9 +118,7 @@ class Accounts:
         has one. Customers sign up through `broker.usecases.verification`, which never says so."""
         email, password_hash = self.prepare(email, password)
         if self.holder(session, email) is not None:
-            raise Conflict(
-                "an account with this email (or one that looks like it) exists", slug="email-taken"
-            )
+            raise EmailTakenUncounted("an account with this email (or one that looks like it) exists")
         return self.create(session, email, password_hash, verified=verified)
 
     def login_keys(self, account: bytes, address: str) -> LoginKeys:
@@ -250,9 +248,8 @@ class Accounts:
         """Make a confirmed address the account's: its login, its profile email, verified now. 409
         when another account took the address, or one that looks like it, in the meantime."""
         if self.holder(session, email, besides=customer.id) is not None:
-            raise Conflict(
-                "another account now uses this address or one that looks like it; choose another",
-                slug="email-taken",
+            raise EmailTakenUncounted(
+                "another account now uses this address or one that looks like it; choose another"
             )
         customer.email_index, customer.email_skeleton = self.email_token(email), self.skeleton_token(email)
         customer.email_verified_at = self.clock()

@@ -35,11 +35,14 @@ from broker.accounts.recovery_codes import RecoveryCodes
 from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.totp import CodeRefused, Totp, TotpEnrolment
 from broker.errors import (
-    Conflict,
-    Forbidden,
+    EmailUnverified,
     InvalidCredentials,
+    NoSecondFactor,
     NotAuthenticated,
     NotFound,
+    PasskeyRefused,
+    ReauthenticationRequired,
+    SecondFactorRefused,
     ValidationFailed,
 )
 
@@ -180,9 +183,8 @@ class SignIn:
             _, challenge = parse_assertion(proof.credential)
             if pending.challenge_hash is None or challenge_digest(challenge) != pending.challenge_hash:
                 self.challenges.discard(session, pending)
-                raise InvalidCredentials(
-                    "this passkey answer is for another challenge; start again with your password",
-                    slug="passkey-refused",
+                raise PasskeyRefused(
+                    "this passkey answer is for another challenge; start again with your password"
                 )
         try:
             method = self._second_factor(session, customer, proof)
@@ -213,13 +215,11 @@ class SignIn:
             try:
                 self.totp.check(session, customer.id, proof.code)
             except CodeRefused as exc:
-                raise InvalidCredentials(exc.detail, slug="second-factor-refused") from None
+                raise SecondFactorRefused(exc.detail) from None
             return "password+totp"
         if proof.recovery_code is not None:
             if not self.recovery.use(session, customer.id, proof.recovery_code):
-                raise InvalidCredentials(
-                    "this recovery code is wrong or was already used", slug="second-factor-refused"
-                )
+                raise SecondFactorRefused("this recovery code is wrong or was already used")
             return "password+recovery"
         assert proof.credential is not None
         parsed, challenge = parse_assertion(proof.credential)
@@ -304,10 +304,9 @@ class SignIn:
         minutes = int(self.step_up_max_age.total_seconds() // 60)
         enrolled = self.has_second_factor(session, current.customer_id)
         need = "your password and second factor, or a passkey" if enrolled else "your password"
-        raise Forbidden(
+        raise ReauthenticationRequired(
             f"this needs a sign-in from the last {minutes} minutes; confirm it is you with {need} "
             f"(POST {REAUTHENTICATE_PATH}) and try again",
-            slug="reauthentication-required",
             reauthenticate=REAUTHENTICATE_PATH,
             methods=["password", *self.methods(session, current.customer_id)],
         )
@@ -365,9 +364,8 @@ class SignIn:
     def regenerate_recovery_codes(self, session: Session, current: CustomerSession) -> list[str]:
         """A new set of recovery codes; 409 without a second factor (they would open nothing)."""
         if not self.has_second_factor(session, current.customer_id):
-            raise Conflict(
-                "recovery codes stand in for a second factor; set up a passkey or an authenticator app first",
-                slug="no-second-factor",
+            raise NoSecondFactor(
+                "recovery codes stand in for a second factor; set up a passkey or an authenticator app first"
             )
         codes = self.recovery.regenerate(session, current.customer_id)
         self._factor_changed(session, current, ActivityKind.FACTOR_ADDED, "new recovery codes")
@@ -378,10 +376,9 @@ class SignIn:
         # with factors of their own once the owner takes the address back (by a reset).
         customer = session.get(Customer, customer_id)
         if customer is None or customer.email_verified_at is None:
-            raise Forbidden(
+            raise EmailUnverified(
                 "confirm your email address before adding a passkey or an authenticator app: use the code "
                 "we sent, or ask for a new one (POST /v1/me/email/verification)",
-                slug="email-unverified",
             )
 
     def _factor_changed(

@@ -20,7 +20,7 @@ import segno
 from sqlmodel import Session
 
 from broker.accounts.factor_models import TotpFactor
-from broker.errors import Conflict, NotFound, ValidationFailed
+from broker.errors import NotFound, TotpEnrolled, ValidationFailed
 from vault.profile import Vault
 
 SECRET_LABEL = "totp"  # noqa: S105 - the vault label of the secret, not a secret
@@ -71,10 +71,7 @@ class Totp:
         """A new secret (replacing an unconfirmed one); 409 when an authenticator is already enrolled."""
         row = self.factor(session, customer_id)
         if row is not None and row.confirmed_at is not None:
-            raise Conflict(
-                "an authenticator app is already set up; remove it first to set up another",
-                slug="totp-enrolled",
-            )
+            raise TotpEnrolled("an authenticator app is already set up; remove it first to set up another")
         secret = pyotp.random_base32()
         self.vault.put_secret(session, customer_id, SECRET_LABEL, secret)
         row = row or TotpFactor(customer_id=customer_id, created_at=self.clock())

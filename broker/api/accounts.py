@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import SecondFactorRequired
+from broker.api.contract import problems
 from broker.api.schemas import (
     Credentials,
     EmailVerified,
@@ -14,6 +17,19 @@ from broker.api.schemas import (
     VerificationCode,
 )
 from broker.api.signin_schemas import SecondFactorPending
+from broker.errors import (
+    CodeExpired,
+    CodeRejected,
+    CodeUsed,
+    CrossSiteRefused,
+    EmailTaken,
+    InvalidCredentials,
+    MalformedRequest,
+    NotAuthenticated,
+    RequestTooLarge,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from broker.web.deps import (
     CurrentSession,
     DbSession,
@@ -25,10 +41,10 @@ from broker.web.deps import (
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
-_PROBLEMS: dict[int | str, dict[str, str]] = {
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Invalid input; `errors` points at each problem"},
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems("Invalid input; `errors` points at each problem", ValidationFailed),
 }
 
 
@@ -38,7 +54,7 @@ _PROBLEMS: dict[int | str, dict[str, str]] = {
     operation_id="createCustomer",
     responses={
         **_PROBLEMS,
-        429: {"description": "Too many sign-ups from this client address; see Retry-After"},
+        429: problems("Too many sign-ups from this client address; see Retry-After", TooManyAttempts),
     },
 )
 def create_customer(body: SignUp, request: Request, db: DbSession, runtime: RuntimeDep) -> SignUpAccepted:
@@ -60,9 +76,11 @@ _BAD_CODE = "The code is wrong (`invalid-code`), used (`code-used`) or expired (
     operation_id="verifyEmail",
     responses={
         **_PROBLEMS,
-        400: {"description": _BAD_CODE},
-        409: {"description": "A pending new address was taken by another account meanwhile (`email-taken`)"},
-        429: {"description": "Too many wrong codes from this client address; see Retry-After"},
+        400: problems(_BAD_CODE, MalformedRequest, CodeRejected, CodeUsed, CodeExpired),
+        409: problems(
+            "A pending new address was taken by another account meanwhile (`email-taken`)", EmailTaken
+        ),
+        429: problems("Too many wrong codes from this client address; see Retry-After", TooManyAttempts),
     },
 )
 def verify_email(
@@ -82,8 +100,8 @@ def verify_email(
         **_PROBLEMS,
         200: {"model": SecondFactorPending, "description": "Password right; a second factor must follow"},
         201: {"model": SessionPublic, "description": "Logged in"},
-        401: {"description": "Wrong email or password"},
-        429: {"description": "Too many failed attempts from this address; see Retry-After"},
+        401: problems("Wrong email or password", InvalidCredentials),
+        429: problems("Too many failed attempts from this address; see Retry-After", TooManyAttempts),
     },
 )
 def create_session(
@@ -109,7 +127,10 @@ def create_session(
     "/sessions/current",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteCurrentSession",
-    responses={401: {"description": "Not logged in"}, 403: {"description": "Cross-site request refused"}},
+    responses={
+        401: problems("Not logged in", NotAuthenticated),
+        403: problems("Cross-site request refused", CrossSiteRefused),
+    },
 )
 def delete_current_session(current: CurrentSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Log out: the session ends server-side and its token stops working at once."""

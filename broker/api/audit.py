@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 
+from broker.api.contract import problems
 from broker.audit import reader
 from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, InclusionProofPublic
-from broker.errors import MalformedRequest
+from broker.errors import AuditRangeError, MalformedRequest, NotAuthenticated, NotFound
 from broker.web.deps import CurrentAuditor, DbSession, RuntimeDep
 
 _MAX = 2**63 - 1  # sizes and indices are BIGINT in the database
@@ -52,11 +53,15 @@ def _parameter_error(error: Any) -> dict[str, str]:
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=_BadParametersAre400)
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No auditor token, or an unknown or revoked one"},
+    401: problems("No auditor token, or an unknown or revoked one", NotAuthenticated),
 }
 _RANGE: dict[int | str, dict[str, Any]] = {
     **_AUTH,
-    400: {"description": "Not a whole number, or a range the log does not have; `detail` says what to ask"},
+    400: problems(
+        "Not a whole number, or a range the log does not have; `detail` says what to ask",
+        MalformedRequest,
+        AuditRangeError,
+    ),
 }
 _NOTE = "a C2SP signed note holding a C2SP tlog-checkpoint: origin, tree size, base64 root hash, signature"
 _EXAMPLE_NOTE = (
@@ -107,9 +112,10 @@ def get_checkpoint(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> Pla
     operation_id="getAuditCheckpointAt",
     response_class=PlainTextResponse,
     responses={
-        **_RANGE,
+        **_AUTH,
+        400: problems("Not a whole number, or out of range", MalformedRequest),
         **_text(f"The checkpoint signed at this size: {_NOTE}", _EXAMPLE_NOTE),
-        404: {"description": "No checkpoint was signed at this tree size"},
+        404: problems("No checkpoint was signed at this tree size", NotFound),
     },
 )
 def get_checkpoint_at(

@@ -7,18 +7,33 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from broker.api.contract import problems
 from broker.api.grant_schemas import GrantPage, GrantPublic, ProfileRead
 from broker.audit.entries import Actor
 from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
+from broker.errors import (
+    GrantExpired,
+    GrantRevoked,
+    GrantSuspended,
+    IllegalTransition,
+    InsufficientScope,
+    NotAuthenticated,
+    NotFound,
+    ReadNotRecorded,
+    ReconfirmationDue,
+    ValidationFailed,
+    ValueOverdue,
+)
 from broker.web.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["brand"])
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or revoked access token"},
-    403: {"description": "The token lacks the scope, or the grant is not live (revoked, expired, suspended)"},
+    401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+    403: problems("The token lacks the scope", InsufficientScope),
 }
+_NO_GRANT = problems("No such grant for this brand", NotFound)
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
@@ -28,7 +43,19 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
     operation_id="readProfile",
     responses={
         **_AUTH,
-        503: {"description": "The read could not be recorded in the audit log in time, so it was not served"},
+        403: problems(
+            "The token lacks the scope, or the grant is not live (revoked, expired, suspended), its 90-day "
+            "reconfirmation is due, or the brand owes value that is overdue",
+            InsufficientScope,
+            GrantSuspended,
+            GrantRevoked,
+            GrantExpired,
+            ReconfirmationDue,
+            ValueOverdue,
+        ),
+        503: problems(
+            "The read could not be recorded in the audit log in time, so it was not served", ReadNotRecorded
+        ),
     },
 )
 async def read_profile(token: BrandToken, request_id: RequestId, runtime: RuntimeDep) -> ProfileRead:
@@ -44,7 +71,7 @@ async def read_profile(token: BrandToken, request_id: RequestId, runtime: Runtim
 @router.get(
     "/grants",
     operation_id="listBrandGrants",
-    responses={**_AUTH, 422: {"description": "Bad filter or cursor"}},
+    responses={**_AUTH, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_grants(
     access: BrandAccessDep,
@@ -61,7 +88,9 @@ def list_grants(
 
 
 @router.get(
-    "/access-log", operation_id="getBrandAccessLog", responses={**_AUTH, 422: {"description": "Bad cursor"}}
+    "/access-log",
+    operation_id="getBrandAccessLog",
+    responses={**_AUTH, 422: problems("Bad cursor", ValidationFailed)},
 )
 def brand_access_log(
     access: BrandAccessDep,
@@ -80,7 +109,7 @@ def brand_access_log(
 @router.get(
     "/grants/{grant_id}",
     operation_id="getBrandGrant",
-    responses={**_AUTH, 404: {"description": "No such grant for this brand"}},
+    responses={**_AUTH, 404: _NO_GRANT},
 )
 def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> GrantPublic:
     """One of this brand's grants; another brand's id answers 404."""
@@ -92,7 +121,11 @@ def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: Ru
     "/grants/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="endBrandGrant",
-    responses={**_AUTH, 404: {"description": "No such grant for this brand"}},
+    responses={
+        **_AUTH,
+        404: _NO_GRANT,
+        409: problems("The grant has expired (ending it twice is no error)", IllegalTransition),
+    },
 )
 def end_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> Response:
     """The brand ends the arrangement: the grant is revoked and its tokens die."""

@@ -10,25 +10,28 @@ from typing import Any
 
 from fastapi import APIRouter, Request, status
 
+from broker.api.contract import FRESH_SESSION_PROBLEMS, problems
 from broker.api.schemas import CodeSent, EmailChange, EmailChangePending, EmailStatus
-from broker.web.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentCustomer,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-    client_address,
+from broker.errors import (
+    CrossSiteRefused,
+    EmailAlreadyVerified,
+    EmailLookalike,
+    EmailTaken,
+    NotAuthenticated,
+    TooManyAttempts,
+    ValidationFailed,
 )
+from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, client_address
 
 router = APIRouter(prefix="/v1/me/email", tags=["customer"])
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in"},
-    403: {"description": "Cross-site request refused"},
+    401: problems("Not logged in", NotAuthenticated),
+    403: problems("Cross-site request refused", CrossSiteRefused),
 }
 _TAKEN = "Another account has this address (`email-taken`) or one that looks like it (`email-lookalike`)"
 _THROTTLED: dict[int | str, dict[str, Any]] = {
-    429: {"description": "Too many codes asked for from this client address; see Retry-After"}
+    429: problems("Too many codes asked for from this client address; see Retry-After", TooManyAttempts)
 }
 
 
@@ -44,7 +47,11 @@ def get_email(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> 
     "/verification",
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="resendEmailVerification",
-    responses={**_AUTH, **_THROTTLED, 409: {"description": "The address is already confirmed"}},
+    responses={
+        **_AUTH,
+        **_THROTTLED,
+        409: problems("The address is already confirmed", EmailAlreadyVerified),
+    },
 )
 def resend_verification(
     customer: CurrentCustomer, request: Request, db: DbSession, runtime: RuntimeDep
@@ -61,8 +68,10 @@ def resend_verification(
     responses={
         **FRESH_SESSION_PROBLEMS,
         **_THROTTLED,
-        409: {"description": _TAKEN},
-        422: {"description": "Not an email address, or already this account's; `errors` points at it"},
+        409: problems(_TAKEN, EmailTaken, EmailLookalike),
+        422: problems(
+            "Not an email address, or already this account's; `errors` points at it", ValidationFailed
+        ),
     },
 )
 def change_email(

@@ -10,6 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 
 from broker.accounts.passkeys import PasskeyView
+from broker.api.contract import FRESH_SESSION_PROBLEMS, problems
 from broker.api.signin_schemas import (
     PasskeyPublic,
     PasskeyRegistration,
@@ -20,34 +21,49 @@ from broker.api.signin_schemas import (
     TotpEnrolmentPublic,
     TotpStatus,
 )
-from broker.web.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentCustomer,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
+from broker.errors import (
+    ChallengeInvalid,
+    CrossSiteRefused,
+    EmailUnverified,
+    MalformedRequest,
+    NoSecondFactor,
+    NotAuthenticated,
+    NotFound,
+    PasskeyExists,
+    PasskeyRefused,
+    ReauthenticationRequired,
+    RequestTooLarge,
+    TotpEnrolled,
+    ValidationFailed,
 )
+from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
+_READ: dict[int | str, dict[str, Any]] = {
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
+}
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
+    **_READ,
+    403: problems("Cross-site request refused", CrossSiteRefused),
 }
 _FRESH = FRESH_SESSION_PROBLEMS
 # Adding a factor is itself a step-up action (else a stolen session would add the thief's passkey and
 # "confirm it is you" with it), and needs a confirmed address.
 _ADD_FACTOR: dict[int | str, dict[str, Any]] = {
     **FRESH_SESSION_PROBLEMS,
-    403: {
-        "description": FRESH_SESSION_PROBLEMS[403]["description"] + "; or `email-unverified`: confirm "
-        "the account's email address first"
-    },
+    403: problems(
+        FRESH_SESSION_PROBLEMS[403]["description"] + "; or `email-unverified`: confirm "
+        "the account's email address first",
+        CrossSiteRefused,
+        ReauthenticationRequired,
+        EmailUnverified,
+    ),
 }
 _BODY: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Invalid input; `errors` points at each problem"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems("Invalid input; `errors` points at each problem", ValidationFailed),
 }
 
 
@@ -57,7 +73,7 @@ def _public(view: PasskeyView) -> PasskeyPublic:
     )
 
 
-@router.get("/passkeys", operation_id="listMyPasskeys", responses=_AUTH)
+@router.get("/passkeys", operation_id="listMyPasskeys", responses=_READ)
 def list_passkeys(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> list[PasskeyPublic]:
     """Your passkeys, oldest first."""
     return [_public(view) for view in runtime.signin.passkeys.views(db, customer.id)]
@@ -81,11 +97,14 @@ def passkey_registration_options(current: FreshSession, db: DbSession, runtime: 
     responses={
         **_ADD_FACTOR,
         **_BODY,
-        401: {
-            "description": "Not logged in; or the challenge is unknown, used or expired "
-            "(`challenge-invalid`), or the credential did not verify (`passkey-refused`)"
-        },
-        409: {"description": "This passkey is already registered"},
+        401: problems(
+            "Not logged in; or the challenge is unknown, used or expired "
+            "(`challenge-invalid`), or the credential did not verify (`passkey-refused`)",
+            NotAuthenticated,
+            ChallengeInvalid,
+            PasskeyRefused,
+        ),
+        409: problems("This passkey is already registered", PasskeyExists),
     },
 )
 def register_passkey(
@@ -99,7 +118,7 @@ def register_passkey(
 @router.patch(
     "/passkeys/{passkey_id:uuid}",
     operation_id="renameMyPasskey",
-    responses={**_AUTH, **_BODY, 404: {"description": "No such passkey on this account"}},
+    responses={**_AUTH, **_BODY, 404: problems("No such passkey on this account", NotFound)},
 )
 def rename_passkey(
     passkey_id: UUID, body: PasskeyRename, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
@@ -112,7 +131,7 @@ def rename_passkey(
     "/passkeys/{passkey_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="removeMyPasskey",
-    responses={**_FRESH, 404: {"description": "No such passkey on this account"}},
+    responses={**_FRESH, 404: problems("No such passkey on this account", NotFound)},
 )
 def remove_passkey(passkey_id: UUID, fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Remove a passkey; it stops working at once. Needs a fresh sign-in."""
@@ -120,7 +139,7 @@ def remove_passkey(passkey_id: UUID, fresh: FreshSession, db: DbSession, runtime
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/totp", operation_id="getMyTotp", responses=_AUTH)
+@router.get("/totp", operation_id="getMyTotp", responses=_READ)
 def totp_status(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> TotpStatus:
     """Whether an authenticator app is set up."""
     row = runtime.signin.totp.factor(db, customer.id)
@@ -134,7 +153,7 @@ def totp_status(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -
     operation_id="startMyTotp",
     responses={
         **_ADD_FACTOR,
-        409: {"description": "An authenticator app is already set up (`totp-enrolled`)"},
+        409: problems("An authenticator app is already set up (`totp-enrolled`)", TotpEnrolled),
     },
 )
 def start_totp(current: FreshSession, db: DbSession, runtime: RuntimeDep) -> TotpEnrolmentPublic:
@@ -152,8 +171,8 @@ def start_totp(current: FreshSession, db: DbSession, runtime: RuntimeDep) -> Tot
     responses={
         **_ADD_FACTOR,
         **_BODY,
-        404: {"description": "No set-up is waiting for its first code"},
-        422: {"description": "The code is wrong, expired or already used"},
+        404: problems("No set-up is waiting for its first code", NotFound),
+        422: problems("The code is wrong, expired or already used", ValidationFailed),
     },
 )
 def confirm_totp(
@@ -168,7 +187,7 @@ def confirm_totp(
     "/totp",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="removeMyTotp",
-    responses={**_FRESH, 404: {"description": "No authenticator app is set up"}},
+    responses={**_FRESH, 404: problems("No authenticator app is set up", NotFound)},
 )
 def remove_totp(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """Remove the authenticator app. Needs a fresh sign-in."""
@@ -176,7 +195,7 @@ def remove_totp(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> Resp
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/recovery-codes", operation_id="getMyRecoveryCodes", responses=_AUTH)
+@router.get("/recovery-codes", operation_id="getMyRecoveryCodes", responses=_READ)
 def recovery_codes_status(
     customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> RecoveryCodesStatus:
@@ -188,7 +207,7 @@ def recovery_codes_status(
     "/recovery-codes",
     status_code=status.HTTP_201_CREATED,
     operation_id="regenerateMyRecoveryCodes",
-    responses={**_FRESH, 409: {"description": "No second factor is set up (`no-second-factor`)"}},
+    responses={**_FRESH, 409: problems("No second factor is set up (`no-second-factor`)", NoSecondFactor)},
 )
 def regenerate_recovery_codes(fresh: FreshSession, db: DbSession, runtime: RuntimeDep) -> RecoveryCodesPublic:
     """Make a new set of recovery codes, shown this once; the old ones stop working. Needs a fresh sign-in."""

@@ -6,6 +6,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from broker.api.contract import problems
+from broker.errors import ServiceUnavailable
 from broker.web.deps import DbSession
 
 router = APIRouter(tags=["health"])
@@ -18,7 +20,9 @@ class Health(BaseModel):
 
 
 @router.get(
-    "/healthz", operation_id="health", responses={503: {"description": "The database is unavailable"}}
+    "/healthz",
+    operation_id="health",
+    responses={503: problems("The database is unavailable", ServiceUnavailable)},
 )
 def healthz(db: DbSession) -> Health:
     """200 when the server runs and the database answers a query."""

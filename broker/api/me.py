@@ -8,37 +8,51 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from broker.api.contract import FRESH_READ_PROBLEMS, FRESH_SESSION_PROBLEMS, problems
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
 from broker.audit.entries import Actor
 from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
-from broker.web.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentCustomer,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-    clear_session_cookie,
+from broker.errors import (
+    CrossSiteRefused,
+    EmailChangeNeedsVerification,
+    GrantEnded,
+    IllegalTransition,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    OfferSuperseded,
+    OfferWithdrawn,
+    RenewalNotOpen,
+    RequestTooLarge,
+    ValidationFailed,
 )
+from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
+_READ: dict[int | str, dict[str, Any]] = {
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
+}
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
+    **_READ,
+    403: problems("Cross-site request refused", CrossSiteRefused),
 }
 _FRESH = FRESH_SESSION_PROBLEMS
 _WRITE: dict[int | str, dict[str, Any]] = {
     **_AUTH,
-    400: {"description": "The body is not JSON"},
-    409: {"description": "Another account uses this email"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Unknown field or invalid value; `errors` points at each"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems(
+        "Unknown field or invalid value; `errors` points at each",
+        ValidationFailed,
+        EmailChangeNeedsVerification,
+    ),
 }
 
 
-@router.get("/profile", operation_id="getMyProfile", responses=_AUTH)
+@router.get("/profile", operation_id="getMyProfile", responses=_READ)
 def get_profile(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> ProfilePublic:
     """The profile, decrypted for its owner, with derived fields."""
     return ProfilePublic.model_validate(runtime.profiles.read(db, customer))
@@ -75,7 +89,7 @@ def patch_profile(
     "/export",
     operation_id="exportMyData",
     responses={
-        **_FRESH,
+        **FRESH_READ_PROBLEMS,
         200: {"content": {"application/json": {}}, "description": "Everything we hold, as JSON"},
     },
 )
@@ -98,7 +112,9 @@ def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime
 
 
 @router.get(
-    "/access-log", operation_id="getMyAccessLog", responses={**_AUTH, 422: {"description": "Bad cursor"}}
+    "/access-log",
+    operation_id="getMyAccessLog",
+    responses={**_READ, 422: problems("Bad cursor", ValidationFailed)},
 )
 def my_access_log(
     customer: CurrentCustomer,
@@ -113,11 +129,14 @@ def my_access_log(
     return runtime.access_log.for_customer(db, customer.id, cursor=cursor, limit=limit, grant_id=grant_id)
 
 
-_GRANT = {**_AUTH, 404: {"description": "No such grant for this customer"}}
+_NO_GRANT = problems("No such grant for this customer", NotFound)
+_GRANT = {**_AUTH, 404: _NO_GRANT}
 
 
 @router.get(
-    "/grants", operation_id="listMyGrants", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}}
+    "/grants",
+    operation_id="listMyGrants",
+    responses={**_READ, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_my_grants(
     customer: CurrentCustomer,
@@ -135,7 +154,7 @@ def list_my_grants(
     return GrantPage.of(page)
 
 
-@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses=_GRANT)
+@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses={**_READ, 404: _NO_GRANT})
 def get_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> GrantPublic:
@@ -148,8 +167,8 @@ def get_my_grant(
     operation_id="narrowMyGrant",
     responses={
         **_GRANT,
-        409: {"description": "The grant has ended"},
-        422: {"description": "That would widen the grant"},
+        409: problems("The grant has ended", IllegalTransition),
+        422: problems("That would widen the grant", ValidationFailed),
     },
 )
 def narrow_my_grant(
@@ -166,7 +185,10 @@ def narrow_my_grant(
     "/grants/{grant_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="revokeMyGrant",
-    responses=_GRANT,
+    responses={
+        **_GRANT,
+        409: problems("The grant has expired (revoking twice is no error)", IllegalTransition),
+    },
 )
 def revoke_my_grant(
     grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
@@ -181,10 +203,14 @@ def revoke_my_grant(
     operation_id="renewMyGrant",
     responses={
         **_GRANT,
-        409: {
-            "description": "The grant ended, its offer was withdrawn or replaced (accept the new one), "
-            "or the renewal window has not opened"
-        },
+        409: problems(
+            "The grant ended, its offer was withdrawn or replaced (accept the new one), "
+            "or the renewal window has not opened",
+            GrantEnded,
+            OfferWithdrawn,
+            OfferSuperseded,
+            RenewalNotOpen,
+        ),
     },
 )
 def renew_my_grant(

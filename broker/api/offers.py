@@ -7,22 +7,33 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from broker.api.contract import problems
 from broker.consent.models import OfferStatus
 from broker.consent.offer_schemas import OfferDraft, OfferPage, OfferPublic
+from broker.errors import (
+    InsufficientScope,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    OfferSuperseded,
+    OfferWithdrawn,
+    RequestTooLarge,
+    ValidationFailed,
+)
 from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/offers", tags=["brand"])
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or revoked access token"},
-    403: {"description": "The token lacks the scope offers:write (or offers:read)"},
+    401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+    403: problems("The token lacks the scope offers:write (or offers:read)", InsufficientScope),
 }
-_ONE = {**_AUTH, 404: {"description": "No such offer for this brand"}}
+_ONE = {**_AUTH, 404: problems("No such offer for this brand", NotFound)}
 _WRITE = {
     **_AUTH,
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Invalid offer; `errors` points at each problem"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems("Invalid offer; `errors` points at each problem", ValidationFailed),
 }
 
 
@@ -37,7 +48,11 @@ def publish(
     return OfferPublic.from_offer(offer)
 
 
-@router.get("", operation_id="listOffers", responses={**_AUTH, 422: {"description": "Bad filter or cursor"}})
+@router.get(
+    "",
+    operation_id="listOffers",
+    responses={**_AUTH, 422: problems("Bad filter or cursor", ValidationFailed)},
+)
 def list_offers(
     access: BrandAccessDep,
     db: DbSession,
@@ -66,7 +81,11 @@ def get_offer(offer_id: UUID, access: BrandAccessDep, db: DbSession, runtime: Ru
     responses={
         **_ONE,
         **_WRITE,
-        409: {"description": "The offer was withdrawn, or this is not its latest version"},
+        409: problems(
+            "The offer was withdrawn, or this is not its latest version",
+            OfferWithdrawn,
+            OfferSuperseded,
+        ),
     },
 )
 def revise(

@@ -7,6 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
+from broker.api.contract import problems
+from broker.errors import InsufficientScope, NotAuthenticated, NotFound, ValidationFailed
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
 from broker.web.deps import BrandAccessDep, CurrentCustomer, DbSession, RuntimeDep
 
@@ -15,8 +17,8 @@ router = APIRouter(prefix="/v1", tags=["receipts"])
 Limit = Annotated[int, Query(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 _CUSTOMER: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    422: {"description": "Bad cursor or filter"},
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
+    422: problems("Bad cursor or filter", ValidationFailed),
 }
 
 
@@ -38,7 +40,7 @@ def list_my_receipts(
     "/me/receipts/{receipt_id}",
     operation_id="getMyReceipt",
     tags=["customer"],
-    responses={**_CUSTOMER, 404: {"description": "No such receipt for this customer"}},
+    responses={**_CUSTOMER, 404: problems("No such receipt for this customer", NotFound)},
 )
 def get_my_receipt(
     receipt_id: UUID,
@@ -64,10 +66,10 @@ def get_my_receipt(
     operation_id="listBrandGrantReceipts",
     tags=["brand"],
     responses={
-        401: {"description": "Missing, invalid, expired or revoked access token"},
-        403: {"description": "The token lacks the scope grants:read"},
-        404: {"description": "No such grant for this brand"},
-        422: {"description": "Bad cursor"},
+        401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+        403: problems("The token lacks the scope grants:read", InsufficientScope),
+        404: problems("No such grant for this brand", NotFound),
+        422: problems("Bad cursor", ValidationFailed),
     },
 )
 def list_grant_receipts(

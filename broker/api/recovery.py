@@ -11,31 +11,45 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import SecondFactorRequired
+from broker.api.contract import problems
 from broker.api.recovery_schemas import PasswordReset, RecoveryAccepted, RecoveryRequest
 from broker.api.schemas import SessionPublic, VerificationCode
 from broker.api.signin_schemas import SecondFactorPending
+from broker.errors import (
+    CodeExpired,
+    CodeRejected,
+    CodeUsed,
+    MalformedRequest,
+    RequestTooLarge,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from broker.usecases.recovery import LINK_ACCEPTED, RESET_ACCEPTED
 from broker.web.deps import DbSession, RuntimeDep, client_address, set_session_cookie
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Invalid input; `errors` points at each problem"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems("Invalid input; `errors` points at each problem", ValidationFailed),
 }
 _REQUEST: dict[int | str, dict[str, Any]] = {
     **_PROBLEMS,
-    422: {"description": "Not an email address; `errors` points at it"},
-    429: {"description": "Too many requests from this client address; see Retry-After"},
+    422: problems("Not an email address; `errors` points at it", ValidationFailed),
+    429: problems("Too many requests from this client address; see Retry-After", TooManyAttempts),
 }
 _CODE: dict[int | str, dict[str, Any]] = {
     **_PROBLEMS,
-    400: {
-        "description": "The body is not JSON, or the code is wrong (`invalid-code`), used (`code-used`) "
-        "or expired (`code-expired`)"
-    },
-    429: {"description": "Too many wrong codes from this client address; see Retry-After"},
+    400: problems(
+        "The body is not JSON, or the code is wrong (`invalid-code`), used (`code-used`) "
+        "or expired (`code-expired`)",
+        MalformedRequest,
+        CodeRejected,
+        CodeUsed,
+        CodeExpired,
+    ),
+    429: problems("Too many wrong codes from this client address; see Retry-After", TooManyAttempts),
 }
 
 
@@ -64,7 +78,10 @@ def request_reset(
     "/password-resets/complete",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="completePasswordReset",
-    responses={**_CODE, 422: {"description": "The new password is too weak; `errors` points at it"}},
+    responses={
+        **_CODE,
+        422: problems("The new password is too weak; `errors` points at it", ValidationFailed),
+    },
 )
 def complete_reset(body: PasswordReset, request: Request, db: DbSession, runtime: RuntimeDep) -> Response:
     """Set a new password with the emailed code: you are logged out everywhere (log in again with

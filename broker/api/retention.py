@@ -7,16 +7,28 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
+from broker.api.contract import problems
 from broker.api.grant_schemas import DeletionAttestation, DeletionIn
 from broker.consent.deletion_report import DeletionReport
+from broker.errors import (
+    DeletionAlreadyAttested,
+    DeletionNotAttested,
+    GrantNotEnded,
+    InsufficientScope,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    RequestTooLarge,
+    ValidationFailed,
+)
 from broker.web.deps import BrandAccessDep, CurrentAuditor, DbSession, RuntimeDep
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/deletion", tags=["brand"])
 auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
 
 _BRAND: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or revoked access token"},
-    403: {"description": "The token lacks grants:write (to attest) or grants:read (to look)"},
+    401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+    403: problems("The token lacks grants:write (to attest) or grants:read (to look)", InsufficientScope),
 }
 
 
@@ -26,11 +38,17 @@ _BRAND: dict[int | str, dict[str, Any]] = {
     operation_id="attestDeletion",
     responses={
         **_BRAND,
-        400: {"description": "The body is not JSON"},
-        404: {"description": "No such grant for this brand"},
-        409: {"description": "The grant has not ended yet, or its deletion was already attested"},
-        413: {"description": "The body is over 64 KiB"},
-        422: {"description": "Unknown outcome, or completed_at in the future or before the grant ended"},
+        400: problems("The body is not JSON", MalformedRequest),
+        404: problems("No such grant for this brand", NotFound),
+        409: problems(
+            "The grant has not ended yet, or its deletion was already attested",
+            GrantNotEnded,
+            DeletionAlreadyAttested,
+        ),
+        413: problems("The body is over 64 KiB", RequestTooLarge),
+        422: problems(
+            "Unknown outcome, or completed_at in the future or before the grant ended", ValidationFailed
+        ),
     },
 )
 def attest_deletion(
@@ -50,7 +68,11 @@ def attest_deletion(
     operation_id="getDeletionAttestation",
     responses={
         **_BRAND,
-        404: {"description": "No such grant for this brand, or no attestation yet (with deletion_due_at)"},
+        404: problems(
+            "No such grant for this brand, or no attestation yet (with deletion_due_at)",
+            NotFound,
+            DeletionNotAttested,
+        ),
     },
 )
 def get_deletion(
@@ -65,8 +87,8 @@ def get_deletion(
     "/deletion",
     operation_id="getDeletionReport",
     responses={
-        401: {"description": "Missing, unknown or revoked auditor token"},
-        422: {"description": "Bad limit or cursor"},
+        401: problems("Missing, unknown or revoked auditor token", NotAuthenticated),
+        422: problems("Bad limit or cursor", ValidationFailed),
     },
 )
 def deletion_report(

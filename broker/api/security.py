@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from broker.api.contract import FRESH_SESSION_PROBLEMS, problems
 from broker.api.security_schemas import (
     ActiveSessionPage,
     ActiveSessionPublic,
@@ -16,22 +17,28 @@ from broker.api.security_schemas import (
     SecurityEventPublic,
     SessionsEnded,
 )
-from broker.web.deps import (
-    FRESH_SESSION_PROBLEMS,
-    CurrentSession,
-    DbSession,
-    FreshSession,
-    RuntimeDep,
-    clear_session_cookie,
+from broker.errors import (
+    CrossSiteRefused,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    RequestTooLarge,
+    TooManyAttempts,
+    ValidationFailed,
+    WrongPassword,
 )
+from broker.web.deps import CurrentSession, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/v1/me", tags=["security"])
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
+_READ: dict[int | str, dict[str, Any]] = {
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
 }
-_PAGE: dict[int | str, dict[str, Any]] = {**_AUTH, 422: {"description": "Bad limit or cursor"}}
+_AUTH: dict[int | str, dict[str, Any]] = {
+    **_READ,
+    403: problems("Cross-site request refused", CrossSiteRefused),
+}
+_PAGE: dict[int | str, dict[str, Any]] = {**_READ, 422: problems("Bad limit or cursor", ValidationFailed)}
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 
@@ -51,7 +58,7 @@ def list_sessions(
 @router.delete(
     "/sessions",
     operation_id="endMyOtherSessions",
-    responses={**_AUTH, 422: {"description": "`scope` is missing or not `others`"}},
+    responses={**_AUTH, 422: problems("`scope` is missing or not `others`", ValidationFailed)},
 )
 def end_other_sessions(
     current: CurrentSession,
@@ -68,7 +75,7 @@ def end_other_sessions(
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="endMySession",
-    responses={**_AUTH, 404: {"description": "No active session with this id on your account"}},
+    responses={**_AUTH, 404: problems("No active session with this id on your account", NotFound)},
 )
 def end_session(session_id: UUID, current: CurrentSession, db: DbSession, runtime: RuntimeDep) -> Response:
     """End one session: its token stops working at once. Ending the current one logs you out."""
@@ -97,13 +104,15 @@ def security_activity(
     operation_id="changeMyPassword",
     responses={
         **FRESH_SESSION_PROBLEMS,
-        400: {"description": "The body is not JSON"},
-        413: {"description": "The body is over 64 KiB"},
-        422: {
-            "description": "The current password is wrong (`wrong-password`, counted), or the new one "
-            "is too weak; `errors` points at the field"
-        },
-        429: {"description": "Too many wrong current passwords; see Retry-After"},
+        400: problems("The body is not JSON", MalformedRequest),
+        413: problems("The body is over 64 KiB", RequestTooLarge),
+        422: problems(
+            "The current password is wrong (`wrong-password`, counted), or the new one "
+            "is too weak; `errors` points at the field",
+            WrongPassword,
+            ValidationFailed,
+        ),
+        429: problems("Too many wrong current passwords; see Retry-After", TooManyAttempts),
     },
 )
 def change_password(

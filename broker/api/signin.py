@@ -7,16 +7,33 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from broker.accounts.signin import Proof
+from broker.api.contract import problems
 from broker.api.schemas import SessionPublic
 from broker.api.signin_schemas import PasskeyAssertion, Reauthentication, SecondFactorAnswer, SessionProof
+from broker.errors import (
+    ChallengeInvalid,
+    CrossSiteRefused,
+    InvalidCredentials,
+    LoginStepExpired,
+    MalformedRequest,
+    NotAuthenticated,
+    PasskeyRefused,
+    RequestTooLarge,
+    SecondFactorRefused,
+    ServiceUnavailable,
+    TooManyAttempts,
+    ValidationFailed,
+)
 from broker.web.deps import CurrentSession, DbSession, RuntimeDep, client_address, set_session_cookie
 
 router = APIRouter(prefix="/v1/sessions", tags=["accounts"])
 
 _BODY: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Invalid input (e.g. not a WebAuthn credential, or not exactly one factor)"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems(
+        "Invalid input (e.g. not a WebAuthn credential, or not exactly one factor)", ValidationFailed
+    ),
 }
 _OPTIONS: dict[int | str, dict[str, Any]] = {
     200: {"description": "PublicKeyCredentialRequestOptions (JSON form) for navigator.credentials.get"}
@@ -26,7 +43,10 @@ _OPTIONS: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/passkey/options",
     operation_id="createPasskeyLoginOptions",
-    responses={**_OPTIONS, 503: {"description": "The database is unavailable for a moment; retry"}},
+    responses={
+        **_OPTIONS,
+        503: problems("The database is unavailable for a moment; retry", ServiceUnavailable),
+    },
 )
 def passkey_login_options(db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
     """Start a passkey login: a single-use challenge (5 minutes) without allowCredentials, so the
@@ -40,10 +60,12 @@ def passkey_login_options(db: DbSession, runtime: RuntimeDep) -> dict[str, Any]:
     operation_id="createSessionWithPasskey",
     responses={
         **_BODY,
-        401: {
-            "description": "Unknown, used or expired challenge (`challenge-invalid`); unknown passkey, "
-            "bad signature, origin, RP id or counter (`passkey-refused`)"
-        },
+        401: problems(
+            "Unknown, used or expired challenge (`challenge-invalid`); unknown passkey, "
+            "bad signature, origin, RP id or counter (`passkey-refused`)",
+            ChallengeInvalid,
+            PasskeyRefused,
+        ),
     },
 )
 def passkey_login(
@@ -61,11 +83,15 @@ def passkey_login(
     operation_id="completeSessionWithSecondFactor",
     responses={
         **_BODY,
-        401: {
-            "description": "Expired or used `mfa_token` (`login-step-expired`); wrong, replayed or used "
-            "code (`second-factor-refused`); refused passkey (`passkey-refused`)"
-        },
-        429: {"description": "Too many failed attempts from this address; see Retry-After"},
+        401: problems(
+            "Expired or used `mfa_token` (`login-step-expired`); wrong, replayed or used "
+            "code (`second-factor-refused`); refused passkey (`passkey-refused`)",
+            LoginStepExpired,
+            SecondFactorRefused,
+            PasskeyRefused,
+            NotAuthenticated,
+        ),
+        429: problems("Too many failed attempts from this address; see Retry-After", TooManyAttempts),
     },
 )
 def complete_with_second_factor(
@@ -86,8 +112,8 @@ def complete_with_second_factor(
 
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
+    401: problems("Not logged in, or the session has ended", NotAuthenticated),
+    403: problems("Cross-site request refused", CrossSiteRefused),
 }
 
 
@@ -107,11 +133,16 @@ def reauthenticate_options(current: CurrentSession, db: DbSession, runtime: Runt
     responses={
         **_BODY,
         **_AUTH,
-        401: {
-            "description": "Not logged in; wrong password (`invalid-credentials`), wrong code "
-            "(`second-factor-refused`), refused passkey or challenge"
-        },
-        429: {"description": "Too many failed attempts; see Retry-After"},
+        401: problems(
+            "Not logged in; wrong password (`invalid-credentials`), wrong code "
+            "(`second-factor-refused`), refused passkey or challenge",
+            NotAuthenticated,
+            InvalidCredentials,
+            SecondFactorRefused,
+            PasskeyRefused,
+            ChallengeInvalid,
+        ),
+        429: problems("Too many failed attempts; see Retry-After", TooManyAttempts),
     },
 )
 def reauthenticate(

@@ -8,6 +8,18 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 
+from broker.api.contract import problems
+from broker.errors import (
+    Conflict,
+    CrossSiteRefused,
+    InsufficientScope,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    RequestTooLarge,
+    ValidationFailed,
+    ValueSettled,
+)
 from broker.value.schemas import (
     AnswerIn,
     DeliveryIn,
@@ -24,20 +36,21 @@ customer_router = APIRouter(prefix="/v1/me/value", tags=["customer"])
 auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
 
 _BRAND: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or revoked access token"},
-    403: {"description": "The token lacks grants:read or grants:write"},
-    404: {"description": "No such grant or obligation for this brand"},
+    401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+    403: problems("The token lacks grants:read or grants:write", InsufficientScope),
+    404: problems("No such grant or obligation for this brand", NotFound),
 }
 _WRITE: dict[int | str, dict[str, Any]] = {
-    400: {"description": "The body is not JSON"},
-    413: {"description": "The body is over 64 KiB"},
-    422: {"description": "Not what was declared, or an invalid value; `errors` points at each"},
+    400: problems("The body is not JSON", MalformedRequest),
+    413: problems("The body is over 64 KiB", RequestTooLarge),
+    422: problems("Not what was declared, or an invalid value; `errors` points at each", ValidationFailed),
 }
+_NOT_LOGGED_IN = problems("Not logged in, or the session has ended", NotAuthenticated)
 _CUSTOMER: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {"description": "Cross-site request refused"},
-    404: {"description": "No such obligation for this customer"},
-    409: {"description": "The obligation is not in a state that allows this"},
+    401: _NOT_LOGGED_IN,
+    403: problems("Cross-site request refused", CrossSiteRefused),
+    404: problems("No such obligation for this customer", NotFound),
+    409: problems("The obligation is not in a state that allows this", Conflict),
 }
 
 
@@ -45,7 +58,11 @@ _CUSTOMER: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     operation_id="deliverValue",
-    responses={**_BRAND, **_WRITE, 409: {"description": "That obligation was already delivered or settled"}},
+    responses={
+        **_BRAND,
+        **_WRITE,
+        409: problems("That obligation was already delivered or settled", ValueSettled),
+    },
 )
 def deliver(
     grant_id: UUID, body: DeliveryIn, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
@@ -78,7 +95,7 @@ def list_value(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: R
 @brand_router.post(
     "/{obligation_id}/answer",
     operation_id="answerValueDispute",
-    responses={**_BRAND, **_WRITE, 409: {"description": "The obligation is not disputed"}},
+    responses={**_BRAND, **_WRITE, 409: problems("The obligation is not disputed", Conflict)},
 )
 def answer_dispute(
     grant_id: UUID,
@@ -96,7 +113,9 @@ def answer_dispute(
 
 
 @customer_router.get(
-    "", operation_id="getMyValue", responses={**_CUSTOMER, 422: {"description": "Bad cursor"}}
+    "",
+    operation_id="getMyValue",
+    responses={401: _NOT_LOGGED_IN, 422: problems("Bad cursor", ValidationFailed)},
 )
 def my_value(
     customer: CurrentCustomer,
@@ -141,7 +160,7 @@ def withdraw_dispute(
 @auditor_router.get(
     "/value",
     operation_id="getValueReport",
-    responses={401: {"description": "Missing, unknown or revoked auditor token"}},
+    responses={401: problems("Missing, unknown or revoked auditor token", NotAuthenticated)},
 )
 def value_report(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> ValueReport:
     """Per brand: obligations declared, delivered, confirmed, disputed and overdue, sums per currency,

@@ -8,6 +8,15 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
 
+from broker.api.contract import problems
+from broker.errors import (
+    Conflict,
+    InsufficientScope,
+    MalformedRequest,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
 from broker.webhooks.schemas import (
     WebhookCreate,
@@ -21,10 +30,10 @@ from broker.webhooks.schemas import (
 router = APIRouter(prefix="/v1/webhooks", tags=["brand"])
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid, expired or revoked access token"},
-    403: {"description": "The token lacks the scope webhooks:write (or webhooks:read)"},
+    401: problems("Missing, invalid, expired or revoked access token", NotAuthenticated),
+    403: problems("The token lacks the scope webhooks:write (or webhooks:read)", InsufficientScope),
 }
-_ONE = {**_AUTH, 404: {"description": "No such webhook endpoint for this brand"}}
+_ONE = {**_AUTH, 404: problems("No such webhook endpoint for this brand", NotFound)}
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")]
 
@@ -35,9 +44,11 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
     operation_id="createWebhook",
     responses={
         **_AUTH,
-        400: {"description": "The body is not JSON"},
-        409: {"description": "The brand already has the most endpoints allowed"},
-        422: {"description": "Invalid URL (not https, or resolving to a private address) or event type"},
+        400: problems("The body is not JSON", MalformedRequest),
+        409: problems("The brand already has the most endpoints allowed", Conflict),
+        422: problems(
+            "Invalid URL (not https, or resolving to a private address) or event type", ValidationFailed
+        ),
     },
 )
 def create_webhook(
@@ -51,7 +62,9 @@ def create_webhook(
     return WebhookCreated(**public.model_dump(), secret=registered.secret)
 
 
-@router.get("", operation_id="listWebhooks", responses={**_AUTH, 422: {"description": "Bad cursor"}})
+@router.get(
+    "", operation_id="listWebhooks", responses={**_AUTH, 422: problems("Bad cursor", ValidationFailed)}
+)
 def list_webhooks(
     access: BrandAccessDep, db: DbSession, runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None
 ) -> WebhookPage:
@@ -93,7 +106,7 @@ def rotate_secret(
 @router.get(
     "/{webhook_id}/deliveries",
     operation_id="listWebhookDeliveries",
-    responses={**_ONE, 422: {"description": "Bad cursor"}},
+    responses={**_ONE, 422: problems("Bad cursor", ValidationFailed)},
 )
 def list_deliveries(
     webhook_id: UUID,

@@ -27,9 +27,8 @@ from sqlmodel import Session, col, select
 
 from broker.audit import tree
 from broker.audit.models import AuditCheckpoint
-from broker.audit.tree import AuditIntegrityError
 from broker.db import SessionFactory
-from broker.errors import NotFound
+from broker.errors import AuditIntegrityError, NotFound
 from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
@@ -43,7 +42,7 @@ from clients.auditor.tlog import (
 from vault.keys import create_key_file
 from vault.private_files import private_directory
 
-__all__ = ["KEY_FILE", "AuditIntegrityError", "Checkpoints", "load_signer", "log_origin"]
+__all__ = ["KEY_FILE", "Checkpoints", "load_signer", "log_origin"]
 
 KEY_FILE = "audit-log.key"
 _MAX_TREE_SIZE = 2**63 - 1  # the BIGINT column

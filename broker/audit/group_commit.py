@@ -57,18 +57,12 @@ from sqlmodel import Session
 
 from broker.audit.log import REQUEST_ID, drop_pending_since, pending_mark
 from broker.db import SessionFactory
-from broker.errors import BrokerError, ServiceUnavailable
+from broker.errors import BrokerError, ReadNotRecorded
 
-__all__ = ["GroupCommitter", "ReadNotRecorded"]
+__all__ = ["GroupCommitter"]
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.group_commit")
-
-
-class ReadNotRecorded(ServiceUnavailable):
-    """The read could not be recorded in the audit log (in time), so it was not served."""
-
-    slug = "read-not-recorded"
 
 
 @dataclass(eq=False, slots=True)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from broker.audit import tree
 from broker.audit.models import AuditEntry
 from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, EntryPublic, InclusionProofPublic
-from broker.audit.tree import AuditRangeError
+from broker.errors import AuditRangeError
 
 __all__ = ["b64", "read_consistency_proof", "read_entries", "read_inclusion_proof"]
 

@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from broker.audit.models import AuditEntry, AuditHead, AuditNode
-from broker.errors import BrokerError
+from broker.errors import AuditIntegrityError, AuditRangeError
 from clients.auditor.tlog import (
     EMPTY_ROOT,
     Span,
@@ -40,8 +40,6 @@ from clients.auditor.tlog import (
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
-    "AuditIntegrityError",
-    "AuditRangeError",
     "Lookup",
     "append",
     "append_many",
@@ -56,18 +54,6 @@ __all__ = [
 
 MAX_ENTRIES_PER_READ = 10_000
 _HEAD_ID = 1
-
-
-class AuditRangeError(BrokerError):
-    """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
-
-    slug, title, status = "audit-range", "Outside the audit log", 400
-
-
-class AuditIntegrityError(BrokerError):
-    """The stored log contradicts itself or a checkpoint already signed: it was truncated or rewritten."""
-
-    slug, title, status = "audit-integrity", "The audit log is damaged", 500
 
 
 # Writing

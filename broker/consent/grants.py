@@ -26,7 +26,14 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, Notices, NoticeType
-from broker.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from broker.errors import (
+    GrantExpired,
+    GrantRevoked,
+    GrantSuspended,
+    IllegalTransition,
+    NotFound,
+    ValidationFailed,
+)
 from broker.pagination import Page, page
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
@@ -37,16 +44,12 @@ TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
 }
 
 
-class IllegalTransition(Conflict):
-    """A grant cannot move from its state to the one asked for."""
-
-    slug = "grant-state"
-
-
-class GrantInactive(Forbidden):
-    """A read on a grant that is not live; the slug says which state, the detail since when."""
-
-    slug = "grant-inactive"
+# The problem a read on a grant that is not live answers, by the grant's state.
+_NOT_LIVE = {
+    GrantStatus.SUSPENDED: GrantSuspended,
+    GrantStatus.REVOKED: GrantRevoked,
+    GrantStatus.EXPIRED: GrantExpired,
+}
 
 
 _ENTRY_KIND = {
@@ -352,15 +355,14 @@ class Grants:
         return brand.id if brand else UUID(int=0)
 
     def ensure_live(self, grant: Grant) -> None:
-        """Raise GrantInactive (403) saying which state and since when, unless the grant is active."""
+        """Raise GrantSuspended, GrantRevoked or GrantExpired (403, since when) unless the grant is active."""
         now = self.clock()
         status = effective_status(grant, now)
         if status is GrantStatus.ACTIVE:
             return
         since = grant.expires_at if status is GrantStatus.EXPIRED else grant.status_changed_at
-        raise GrantInactive(
+        raise _NOT_LIVE[status](
             f"grant '{grant.id}' is {status.value} since {since.isoformat()}",
-            slug=f"grant-{status.value}",
             grant_id=str(grant.id),
             grant_status=status.value,
             since=since.isoformat(),

@@ -24,7 +24,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offer_schemas import OfferDraft
-from broker.errors import Conflict, NotFound
+from broker.errors import Conflict, NotFound, OfferSuperseded, OfferWithdrawn
 from broker.pagination import Page, page
 
 __all__ = ["Offers"]
@@ -36,9 +36,9 @@ def _columns(draft: OfferDraft) -> dict[str, Any]:
     return {**draft.model_dump(mode="json", exclude={"value"}), "value": value}
 
 
-def _withdrawn(offer: Offer, offer_id: UUID, advice: str) -> Conflict:
+def _withdrawn(offer: Offer, offer_id: UUID, advice: str) -> OfferWithdrawn:
     on = (offer.withdrawn_at or offer.created_at).date().isoformat()
-    return Conflict(f"offer '{offer_id}' was withdrawn on {on}; {advice}", slug="offer-withdrawn")
+    return OfferWithdrawn(f"offer '{offer_id}' was withdrawn on {on}; {advice}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +82,9 @@ class Offers:
         if latest.status == OfferStatus.WITHDRAWN:
             raise _withdrawn(latest, offer_id, "publish a new offer instead")
         if latest.id != offer.id:
-            raise Conflict(
+            raise OfferSuperseded(
                 f"offer '{offer_id}' is version {offer.version}, replaced by version {latest.version}; "
                 f"revise the latest version '{latest.id}'",
-                slug="offer-superseded",
                 latest_id=str(latest.id),
             )
         self._retire(session, latest, OfferStatus.SUPERSEDED)

@@ -26,19 +26,13 @@ from sqlmodel import Session, col, select
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.offers import Offers
-from broker.errors import Conflict, Forbidden
+from broker.errors import GrantEnded, OfferSuperseded, OfferWithdrawn, ReconfirmationDue, RenewalNotOpen
 
 __all__ = [
-    "RECONFIRM_EVERY", "ReconfirmationDue", "RenewalState", "Renewals", "ensure_confirmed", "reconfirm_by",
+    "RECONFIRM_EVERY", "RenewalState", "Renewals", "ensure_confirmed", "reconfirm_by",
 ]  # fmt: skip
 
 RECONFIRM_EVERY = timedelta(days=90)
-
-
-class ReconfirmationDue(Forbidden):
-    """A read refused because the grant's 90-day reconfirmation is due; the grant itself is unchanged."""
-
-    slug = "grant-reconfirmation-due"
 
 
 def reconfirm_by(grant: Grant) -> datetime | None:
@@ -106,10 +100,9 @@ class Renewals:
         status = effective_status(grant, now)
         if status in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
             since = grant.expires_at if status is GrantStatus.EXPIRED else grant.status_changed_at
-            raise Conflict(
+            raise GrantEnded(
                 f"grant '{grant.id}' {status.value} on {since.date().isoformat()}; an ended grant cannot be "
                 "renewed: accept the brand's offer again to share again",
-                slug="grant-ended",
             )
         offer = session.get(Offer, grant.offer_id)
         assert offer is not None  # grants keep their offer version
@@ -117,11 +110,10 @@ class Renewals:
         state = self.state(grant, offer_current=True)
         if not state.prompt:
             assert state.window_opens_at is not None
-            raise Conflict(
+            raise RenewalNotOpen(
                 f"grant '{grant.id}' runs until {grant.expires_at.date().isoformat()}; it can be renewed "
                 f"from {state.window_opens_at.date().isoformat()}, {self.window.days} days before it "
                 "expires or needs reconfirming",
-                slug="renewal-not-open",
                 window_opens_at=state.window_opens_at.isoformat(),
             )
         expires_at = max(grant.expires_at, now + timedelta(days=offer.grant_duration_days))
@@ -134,15 +126,13 @@ class Renewals:
         latest = self.offers.latest(session, offer)
         if latest.status is OfferStatus.WITHDRAWN:
             on = (latest.withdrawn_at or latest.created_at).date().isoformat()
-            raise Conflict(
+            raise OfferWithdrawn(
                 f"the offer '{offer.title}' was withdrawn on {on}: the grant runs until it expires but "
                 "cannot be renewed",
-                slug="offer-withdrawn",
             )
-        raise Conflict(
+        raise OfferSuperseded(
             f"the offer '{offer.title}' (version {offer.version}) was replaced by version {latest.version} "
             f"'{latest.id}' ('{latest.title}'); a grant cannot be renewed under old terms: accept the new "
             "offer instead",
-            slug="offer-superseded",
             latest_id=str(latest.id),
         )

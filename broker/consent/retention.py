@@ -29,7 +29,12 @@ from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant
 from broker.consent.notices import Notice, NoticeType
-from broker.errors import Conflict, NotFound, ValidationFailed
+from broker.errors import (
+    DeletionAlreadyAttested,
+    DeletionNotAttested,
+    GrantNotEnded,
+    ValidationFailed,
+)
 from vault.profile import Vault
 
 __all__ = ["DeletionState", "DeletionStatus", "Outcome", "Retention", "deletion_state", "on_time"]
@@ -97,17 +102,15 @@ class Retention:
         grant = self.grants.for_brand(session, brand_id, grant_id)
         now = self.clock()
         if grant.deletion_due_at is None:
-            raise Conflict(
+            raise GrantNotEnded(
                 f"grant '{grant.id}' is {grant.status.value} until {grant.expires_at.isoformat()}; deletion "
                 f"is attested after the grant ends (end it now with DELETE /v1/grants/{grant.id})",
-                slug="grant-not-ended",
                 expires_at=grant.expires_at.isoformat(),
             )
         if grant.deletion_attested_at is not None:
-            raise Conflict(
+            raise DeletionAlreadyAttested(
                 f"the deletion for grant '{grant.id}' was already attested at "
                 f"{grant.deletion_attested_at.isoformat()}; an attestation is made once",
-                slug="deletion-already-attested",
             )
         ended_at = grant.status_changed_at
         if not ended_at <= completed_at <= now:
@@ -145,10 +148,9 @@ class Retention:
                 if due is not None
                 else "the grant has not ended, so none is due yet"
             )
-            raise NotFound(
+            raise DeletionNotAttested(
                 f"no deletion was attested for grant '{grant.id}': {when}; "
                 f"attest with POST /v1/grants/{grant.id}/deletion",
-                slug="deletion-not-attested",
                 deletion_due_at=None if due is None else due.isoformat(),
             )
         return grant

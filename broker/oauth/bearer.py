@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Brand
 from broker.consent.scopes import split_scope
-from broker.errors import Forbidden, NotAuthenticated
+from broker.errors import InsufficientScope, NotAuthenticated
 from broker.oauth.clients import find_brand
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import RevokedAccessToken
@@ -33,7 +33,7 @@ class BrandAccess:
     def require(self, scope: str) -> None:
         """Raise 403 unless the token carries `scope`."""
         if scope not in self.scopes:
-            raise Forbidden(f"this token lacks the scope '{scope}'", slug="insufficient-scope")
+            raise InsufficientScope(f"this token lacks the scope '{scope}'")
 
 
 def verify_claims(services: OAuthServices, token: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
-from broker.errors import Forbidden, NotAuthenticated
+from broker.errors import InsufficientScope, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
@@ -94,9 +94,8 @@ class ProfileReads:
         grant_id, family_id = claims.get("grant_id"), claims.get("fam")
         if grant_id is None or family_id is None:
             access_for(session, claims)  # a brand token: 401 if revoked or orphaned
-            raise Forbidden(
-                "this is a brand token; reading a profile needs a token from the customer's consent",
-                slug="insufficient-scope",
+            raise InsufficientScope(
+                "this is a brand token; reading a profile needs a token from the customer's consent"
             )
         params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
                   "client_id": str(claims.get("client_id"))}  # fmt: skip

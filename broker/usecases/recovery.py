@@ -36,7 +36,7 @@ from broker.accounts.service import Accounts, IssuedSession
 from broker.accounts.sessions import CustomerSessions
 from broker.accounts.signin import SecondFactorRequired, SignIn
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import CodeRejected
+from broker.errors import CodeExpired, CodeRejected
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -153,9 +153,7 @@ class Recovery:
         customer = session.get(Customer, row.customer_id)
         assert customer is not None  # codes cascade with their account
         if row.email_index != customer.email_index:
-            raise CodeRejected(
-                "this code was sent to an address your account no longer uses; ask again", slug="code-expired"
-            )
+            raise CodeExpired("this code was sent to an address your account no longer uses; ask again")
         if customer.email_verified_at is None:
             customer.email_verified_at = self.clock()
             session.add(customer)

@@ -31,7 +31,14 @@ from broker.accounts.codes import EmailCodes
 from broker.accounts.models import CodePurpose, Customer, EmailCode
 from broker.accounts.service import Accounts
 from broker.accounts.throttle import Throttle, ThrottleKey
-from broker.errors import AddressTaken, CodeRejected, Conflict, ValidationFailed
+from broker.errors import (
+    CodeExpired,
+    CodeRejected,
+    EmailAlreadyVerified,
+    EmailLookalike,
+    EmailTaken,
+    ValidationFailed,
+)
 from broker.mail.outbox import Mail
 from vault.blind_index import Purpose, blind_token
 
@@ -82,7 +89,7 @@ class EmailVerification:
     def resend(self, session: Session, customer: Customer, *, address: str) -> None:
         """A new code for the account's address (earlier ones stop working); 409 when it is verified."""
         if customer.email_verified_at is not None:
-            raise Conflict("your email address is already confirmed", slug="email-already-verified")
+            raise EmailAlreadyVerified("your email address is already confirmed")
         self._count_send(session, address)
         self._send_code(session, customer, self._address_of(session, customer.id), CodePurpose.SIGN_UP)
 
@@ -100,12 +107,11 @@ class EmailVerification:
         self.throttle.limit(session, per_account, "too many changes of address asked for")
         holder = self.accounts.holder(session, email, besides=customer.id)
         if holder is not None and holder.email_index == self.accounts.email_token(email):
-            raise AddressTaken("another account uses this address; choose another")
+            raise EmailTaken("another account uses this address; choose another")
         if holder is not None:
-            raise AddressTaken(
+            raise EmailLookalike(
                 "this address looks like another account's (letters from other alphabets or look-alike "
                 "characters); choose another",
-                slug="email-lookalike",
             )
         self._send_code(session, customer, email, CodePurpose.CHANGE)
         self.accounts.vault.put_secret(session, customer.id, PENDING_CHANGE, email)
@@ -125,9 +131,7 @@ class EmailVerification:
         assert customer is not None  # codes cascade with their account
         if row.purpose is CodePurpose.SIGN_UP:
             if row.email_index != customer.email_index:
-                raise CodeRejected(
-                    "this code was for an address your account no longer uses", slug="code-expired"
-                )
+                raise CodeExpired("this code was for an address your account no longer uses")
             customer.email_verified_at = self.clock()
             session.add(customer)
             return row
@@ -138,9 +142,7 @@ class EmailVerification:
         vault = self.accounts.vault
         new = vault.secrets(session, customer.id, [PENDING_CHANGE]).get(PENDING_CHANGE)
         if new is None or self.accounts.email_token(new) != row.email_index:
-            raise CodeRejected(
-                "this code was for a change of address that was replaced; ask again", slug="code-expired"
-            )
+            raise CodeExpired("this code was for a change of address that was replaced; ask again")
         old = self._address_of(session, customer.id)
         self.accounts.replace_email(session, customer, new)
         vault.forget_secret(session, customer.id, PENDING_CHANGE)

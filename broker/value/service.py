@@ -32,25 +32,18 @@ from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
-from broker.errors import Conflict, Forbidden, NotFound
+from broker.errors import NotFound, ValueOverdue, ValueSettled
 from broker.value import schedule
 from broker.value.amounts import check_delivery, from_minor, to_minor
 from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
 from broker.value.states import Event, move, target
 from vault.profile import Vault
 
-__all__ = ["ValueLedger", "ValueOverdue"]
+__all__ = ["ValueLedger"]
 
 _LIFECYCLE = frozenset(
     {NoticeType.GRANT_CREATED, NoticeType.GRANT_RENEWED, NoticeType.GRANT_REVOKED, NoticeType.GRANT_EXPIRED}
 )
-
-
-class ValueOverdue(Forbidden):
-    """A read refused because the brand has not delivered what it owes; the suspension is kept."""
-
-    slug = "value-overdue"
-    keeps_changes = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,9 +355,7 @@ class ValueLedger:
             return obligation
         owed = self._owed(session, grant.id)
         if not owed:
-            raise Conflict(
-                f"grant '{grant.id}' owes nothing now: every obligation is settled", slug="value-settled"
-            )
+            raise ValueSettled(f"grant '{grant.id}' owes nothing now: every obligation is settled")
         return owed[0]
 
     def _of_grant(self, session: Session, grant: Grant, obligation_id: UUID) -> Obligation:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from broker.errors import Conflict
+from broker.errors import Conflict, ValueSettled
 from broker.value.models import Obligation, ObligationStatus
 
 __all__ = ["TRANSITIONS", "Event", "move", "refusal", "target"]
@@ -68,7 +68,7 @@ def refusal(obligation: Obligation, event: Event) -> Conflict:
     name, status = f"obligation '{obligation.id}'", obligation.status.value
     match event:
         case Event.DELIVER:
-            return Conflict(f"{name} is already {status}: deliver once only", slug="value-settled")
+            return ValueSettled(f"{name} is already {status}: deliver once only")
         case Event.ANSWER:
             return Conflict(f"{name} is {status}, not disputed: nothing to answer")
         case Event.CONFIRM:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Auditor, Customer, CustomerSession
 from broker.audit.log import REQUEST_ID
-from broker.errors import BrokerError, Forbidden, NotAuthenticated
+from broker.errors import BrokerError, CrossSiteRefused, NotAuthenticated
 from broker.oauth.bearer import BrandAccess, verify_access_token
 from broker.runtime import Runtime
 from broker.settings import Settings
@@ -128,7 +128,7 @@ def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cus
         if token is None:
             raise NotAuthenticated("log in first: send 'Authorization: Bearer <token>' or the session cookie")
         if request.method not in _SAFE_METHODS and not _same_origin(request, runtime):
-            raise Forbidden("cross-site request refused; use the portal or a bearer token", slug="csrf")
+            raise CrossSiteRefused("cross-site request refused; use the portal or a bearer token")
     return runtime.accounts.authenticate(db, token)
 
 
@@ -144,14 +144,6 @@ def fresh_session(current: CurrentSession, db: DbSession, runtime: RuntimeDep) -
 
 
 FreshSession = Annotated[CustomerSession, Depends(fresh_session)]
-# The problems an endpoint behind `FreshSession` answers with, for its `responses=`.
-FRESH_SESSION_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in, or the session has ended"},
-    403: {
-        "description": "Cross-site request refused; or `reauthentication-required`: confirm it is you at "
-        "POST /v1/sessions/current/reauthenticate (within 5 minutes, with the second factor if set up)"
-    },
-}
 
 
 def current_customer(session: CurrentSession, db: DbSession) -> Customer:

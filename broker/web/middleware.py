@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from broker.errors import RequestTooLarge
 from broker.web.problems import ErrorPages, page_for, problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
@@ -157,11 +158,9 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the request body is over {self.max_bytes} bytes; send less"
+        too_large = RequestTooLarge(f"the request body is over {self.max_bytes} bytes; send less")
         page = page_for(self.pages, scope["path"])
         response = (
-            problem_response(413, "request-too-large", "Request body too large", detail)
-            if page is None
-            else page(Request(scope), 413, detail)
+            problem_response(too_large) if page is None else page(Request(scope), 413, too_large.detail)
         )
         await response(scope, receive, send)

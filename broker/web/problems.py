@@ -16,12 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from broker.errors import (
-    PROBLEM_BASE,
     BrokerError,
     Conflict,
+    IntegrityFailed,
+    Internal,
     MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
     ServiceUnavailable,
     ValidationFailed,
+    VaultFailed,
+    VaultGone,
 )
 from vault.errors import DecryptionFailed, ProfileInvalid, UnknownField, VaultError, VaultNotFound
 
@@ -29,20 +34,17 @@ log = logging.getLogger("consentry.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
-_HTTP_SLUGS = {
-    404: "not-found",
-    405: "method-not-allowed",
-    406: "not-acceptable",
-    415: "unsupported-media-type",
-}
 
-
-def problem_response(
-    status: int, slug: str, title: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    """A problem+json response with a stable `type` URI."""
-    body = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+def problem_response(error: BrokerError, *, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    """The problem+json response of `error`: its type URI, title and status, its detail and extensions."""
+    body = {
+        "type": error.type_uri,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        **error.extensions,
+    }
+    return JSONResponse(body, status_code=error.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 class ErrorPage(Protocol):
@@ -62,15 +64,12 @@ def page_for(pages: ErrorPages, path: str) -> ErrorPage | None:
 
 def unexpected_error() -> JSONResponse:
     """The 500 for an exception nothing handled: no detail of it (it is logged, not shown)."""
-    return problem_response(
-        500, "internal", "Internal error", "something went wrong on our side; it has been logged"
-    )
+    return problem_response(Internal("something went wrong on our side; it has been logged"))
 
 
 def render_broker_error(exc: BrokerError) -> JSONResponse:
     """Render a domain error; throttling adds Retry-After, 401s add WWW-Authenticate."""
-    headers = problem_headers(exc)
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, headers=headers, **exc.extensions)
+    return problem_response(exc, headers=problem_headers(exc))
 
 
 def problem_headers(exc: BrokerError) -> dict[str, str]:
@@ -83,6 +82,8 @@ def problem_headers(exc: BrokerError) -> dict[str, str]:
         headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
     if exc.status == 503:
         headers["Retry-After"] = "1"
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = exc.allow
     return headers
 
 
@@ -100,12 +101,10 @@ def vault_to_broker(exc: VaultError) -> BrokerError:
     if isinstance(exc, UnknownField):
         return ValidationFailed(str(exc), errors=[{"pointer": f"/{exc.name}", "detail": str(exc)}])
     if isinstance(exc, VaultNotFound):
-        return BrokerError("this account's data no longer exists", slug="vault-gone")
+        return VaultGone("this account's data no longer exists")
     if isinstance(exc, DecryptionFailed):
-        return BrokerError(
-            "stored data could not be decrypted; the operator has been alerted", slug="integrity"
-        )
-    return BrokerError("the vault could not complete the request", slug="vault")
+        return IntegrityFailed("stored data could not be decrypted; the operator has been alerted")
+    return VaultFailed("the vault could not complete the request")
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -174,6 +173,23 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+def http_to_broker(request: Request, exc: StarletteHTTPException, *, page: bool) -> BrokerError:
+    """Starlette's own errors as problem types: a body it could not parse, no route (for a `page`, a
+    broken link), a method the path does not serve. It raises no other (were one raised, it would be a
+    fault of ours)."""
+    if exc.status_code == 400:
+        return MalformedRequest(f"the request body could not be parsed ({exc.detail})")
+    if exc.status_code == 404:
+        if page:
+            return NotFound("there is no such page; the link may be broken")
+        return NotFound("no such resource; the API is described at /openapi.json")
+    if exc.status_code == 405:
+        allowed = allowed_methods(request)
+        return MethodNotAllowed(f"{request.method} is not served here; use one of: {allowed}", allow=allowed)
+    log.error("unexpected HTTP error %s: %s", exc.status_code, exc.detail)
+    return Internal("something went wrong on our side; it has been logged")
+
+
 def install(app: FastAPI, *, pages: ErrorPages | None = None) -> None:
     """Register the handlers that turn every exception into problem+json, or, under a prefix of
     `pages`, into that prefix's HTML error page with the same status."""
@@ -208,22 +224,8 @@ def install(app: FastAPI, *, pages: ErrorPages | None = None) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        slug = _HTTP_SLUGS.get(exc.status_code, f"http-{exc.status_code}")
-        detail = str(exc.detail)
-        page = page_for(pages, request.url.path)
-        if exc.status_code == 404:
-            detail = "no such resource; the API is described at /openapi.json"
-            if page is not None:
-                detail = "there is no such page; the link may be broken"
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
-            detail = f"{request.method} is not served here; use one of: {headers['Allow']}"
-        if page is not None:
-            response = page(request, exc.status_code, detail)
-            response.headers.update(headers)
-            return response
-        return problem_response(exc.status_code, slug, str(exc.detail), detail, headers=headers)
+        error = http_to_broker(request, exc, page=page_for(pages, request.url.path) is not None)
+        return answer(request, error)
 
     # The database is down, restarting, refusing connections, or locked for longer than the
     # configured timeout; or every pooled connection is busy: all are worth a retry, none a 500.

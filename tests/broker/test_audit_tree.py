@@ -21,6 +21,7 @@ from support import FakeClock
 from broker.audit import tree
 from broker.audit.models import AuditEntry, AuditNode
 from broker.db import create_db_engine, session_factory
+from broker.errors import AuditRangeError
 from clients.auditor.tlog import merkle
 
 AT = FakeClock().now
@@ -189,7 +190,7 @@ def test_ranges_the_log_does_not_have_are_refused_with_what_to_ask_for(
     db: Session, read: Any, message: str
 ) -> None:
     build(db, 10)
-    with pytest.raises(tree.AuditRangeError, match=message) as raised:
+    with pytest.raises(AuditRangeError, match=message) as raised:
         read(db)
     assert raised.value.status == 400
 

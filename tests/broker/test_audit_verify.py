@@ -17,10 +17,10 @@ from sqlmodel import Session, col
 from support import FakeClock, cli_env
 
 from broker.audit import tree
-from broker.audit.checkpoints import AuditIntegrityError
 from broker.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditNode
 from broker.audit.verify import Remembered, Report, verify_log
 from broker.db import create_db_engine, session_factory
+from broker.errors import AuditIntegrityError
 from broker.runtime import Runtime
 from clients.auditor.tlog import (
     Checkpoint,
