@@ -24,7 +24,7 @@ help:
 	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
 	@echo "make demo-brand  then, in another terminal: the example brand app on http://127.0.0.1:8001"
 	@echo "make test     lint, type-check, and run the suite on SQLite and PostgreSQL"
-	@echo "make lint     ruff and mypy only"
+	@echo "make lint     ruff, mypy and the import-linter layer contracts (lint-imports)"
 	@echo "make bench    run the benchmarks under bench/ (SQLite and PostgreSQL): one table, bench/RESULTS.md"
 	@echo "make openapi  regenerate openapi/openapi.json from the app"
 
@@ -69,6 +69,7 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test-sqlite: $(TEST_STAMP) system-deps
 	@echo "=== test suite on SQLite ==="

@@ -1,0 +1,47 @@
+"""The layer contract covers the whole broker, and holds.
+
+`lint-imports` (run by `make lint`) checks the contracts in pyproject.toml; these tests keep the
+contract honest: a module or package added to `broker/` outside every layer would be unconstrained,
+and a layer named in the contract that no longer exists would pin nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
+
+
+def _layer_members() -> set[str]:
+    (layers,) = (c for c in _contracts() if c["id"] == "layers")
+    members: set[str] = set()
+    for layer in layers["layers"]:  # type: ignore[attr-defined]
+        members.update(name.strip() for name in re.split(r"[|:]", str(layer)))
+    return members
+
+
+def _broker_children() -> set[str]:
+    broker = ROOT / "broker"
+    return {
+        path.stem
+        for path in broker.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
+    }
+
+
+def test_every_module_of_the_broker_is_in_a_layer() -> None:
+    missing = _broker_children() - _layer_members()
+    assert not missing, f"broker modules outside the layer contract (pyproject.toml): {sorted(missing)}"
+
+
+def test_every_layer_of_the_contract_exists() -> None:
+    gone = _layer_members() - _broker_children()
+    assert not gone, f"the layer contract names modules broker/ no longer has: {sorted(gone)}"
