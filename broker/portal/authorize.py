@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Customer
 from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
+from broker.portal.consent_screen import consent_context
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
 from broker.usecases.consent_decision import ConsentScreen, decide
@@ -75,7 +76,7 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
     return render(
         request,
         "consent.html",
-        screen.context(),
+        consent_context(screen),
         secure=runtime.settings.secure_cookies,
         form_targets=screen.form_targets,
     )
@@ -136,7 +137,7 @@ def authorize_decision(
         return render(
             request,
             "consent.html",
-            screen.context(message=outcome.retry),
+            consent_context(screen, retry=outcome.retry),
             status=400,
             secure=secure,
             form_targets=screen.form_targets,

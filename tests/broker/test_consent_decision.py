@@ -15,8 +15,9 @@ from broker.accounts.models import Brand, Customer
 from broker.consent.models import Grant
 from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.authorize import ConsentRequest
+from broker.portal.consent_screen import RETRY_MESSAGES
 from broker.runtime import Runtime
-from broker.usecases.consent_decision import UNCONFIRMED_EMAIL, ConsentScreen, Decision, decide
+from broker.usecases.consent_decision import ConsentScreen, Decision, Retry, decide
 
 FIELDS = ("email", "dietary", "household_size", "given_name")
 
@@ -71,16 +72,16 @@ def test_denial_makes_no_grant(runtime: Runtime, db: Session, request_for: Conse
 @pytest.mark.parametrize(
     ("form", "retry"),
     [
-        ({}, "Choose whether to share or not."),
-        ({"decision": ["maybe"]}, "Choose whether to share or not."),
-        ({"decision": ["approve"]}, "Sensitive data needs your explicit agreement"),
+        ({}, Retry.NO_CHOICE),
+        ({"decision": ["maybe"]}, Retry.NO_CHOICE),
+        ({"decision": ["approve"]}, Retry.SPECIAL_CONSENT_MISSING),
     ],
 )
 def test_an_incomplete_answer_asks_again(
-    runtime: Runtime, db: Session, request_for: ConsentRequest, form: dict[str, list[str]], retry: str
+    runtime: Runtime, db: Session, request_for: ConsentRequest, form: dict[str, list[str]], retry: Retry
 ) -> None:
     decision = answer(runtime, db, request_for, **form)
-    assert decision.grant is None and decision.retry is not None and decision.retry.startswith(retry)
+    assert decision.grant is None and decision.retry is retry
     assert db.exec(select(Grant)).all() == []
 
 
@@ -91,10 +92,15 @@ def test_an_unconfirmed_email_is_never_granted(
     required = decide(
         runtime.grants, db, request_for, customer_id=customer_id(db), form=form, email_verified=False
     )
-    assert required == Decision(None, retry=UNCONFIRMED_EMAIL)
+    assert required == Decision(None, retry=Retry.EMAIL_UNCONFIRMED)
     owner = db.exec(select(Brand)).one()
     draft = {**OFFER, "required_fields": ["dietary"], "optional_fields": ["email"]}
     offer = runtime.offers.create(db, owner, OfferDraft.model_validate(draft))
     optional = ConsentRequest(owner.name, offer, ("dietary", "email"), (), REDIRECT)
     made = decide(runtime.grants, db, optional, customer_id=customer_id(db), form=form, email_verified=False)
     assert made.grant is not None and made.grant.fields == ["dietary"], "left out when optional"
+
+
+def test_every_reason_to_ask_again_has_words_on_the_page() -> None:
+    assert set(RETRY_MESSAGES) == set(Retry)
+    assert all(message.strip() for message in RETRY_MESSAGES.values())

@@ -32,8 +32,8 @@ from broker.accounts.addresses import canonical, skeleton
 from broker.accounts.codes import new_code, normalise_code
 from broker.accounts.models import Customer, EmailCode
 from broker.accounts.passwords import Passwords
+from broker.portal.consent_screen import UNCONFIRMED_EMAIL
 from broker.runtime import Runtime
-from broker.usecases.consent_decision import UNCONFIRMED_EMAIL
 from broker.usecases.verification import SIGNUP_ATTEMPT_NOTICES
 from vault.blind_index import blind_token
 

@@ -1,0 +1,70 @@
+"""The consent screen's words and layout: the page `broker.portal.authorize` renders from the use case's
+`ConsentScreen` (the data) and `Retry` (why the form is shown again)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from broker.consent.purposes import describe_purpose
+from broker.usecases.consent_decision import ConsentScreen, Retry
+
+UNCONFIRMED_EMAIL = (
+    "This brand needs your email address, which you have not confirmed yet: use the code we emailed "
+    "you (or ask for a new one below), then come back to this page."
+)
+RETRY_MESSAGES: Mapping[Retry, str] = {
+    Retry.NO_CHOICE: "Choose whether to share or not.",
+    Retry.EMAIL_UNCONFIRMED: UNCONFIRMED_EMAIL,
+    Retry.SPECIAL_CONSENT_MISSING: (
+        "Sensitive data needs your explicit agreement: tick the box, or untick those fields."
+    ),
+}
+
+
+def describe_value(value: Mapping[str, Any]) -> str:
+    """The declared value in plain words, e.g. '10.00 EUR voucher: …, within 7 days'."""
+    amount = value.get("amount")
+    if value.get("unit") == "percent":
+        head = f"{amount}% {value['kind']}"
+    elif amount is not None and value.get("currency"):
+        head = f"{amount} {value['currency']} {value['kind']}"
+    elif amount is not None:
+        head = f"{amount} {value['kind']}"
+    else:
+        head = str(value["kind"])
+    due = value.get("due") or {}
+    when = {
+        "before_first_read": "before they first read your data",
+        "within_days": f"within {due.get('days')} days",
+        "monthly": "every month while you share",
+    }.get(str(due.get("when")), "")
+    return f"{head}: {value.get('description', '')}" + (f" ({when})" if when else "")
+
+
+def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dict[str, Any]:
+    """The consent page's template context; `retry` says why the form is shown again."""
+    purpose = describe_purpose(screen.offer.purpose)
+    offer = {
+        "title": screen.offer.title,
+        "description": screen.offer.description,
+        "purpose_label": purpose.label,
+        "purpose_explanation": screen.offer.purpose_explanation,
+        "grant_duration_days": screen.offer.grant_duration_days,
+        "retention_days": screen.offer.retention_days,
+        "recipients": screen.offer.recipients,
+        "value_text": describe_value(screen.offer.value),
+    }
+    special = [f["title"] for f in screen.fields if f["special"]]
+    return {
+        "waits_for_email": any(f["unconfirmed"] and f["required"] for f in screen.fields),
+        "return_to": "/oauth/authorize?" + urlencode(screen.params),
+        "email_unconfirmed": any(f["unconfirmed"] for f in screen.fields),
+        "brand": screen.brand,
+        "offer": offer,
+        "fields": screen.fields,
+        "params": screen.params,
+        "special": special,
+        "message": None if retry is None else RETRY_MESSAGES[retry],
+    }
