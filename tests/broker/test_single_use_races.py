@@ -20,7 +20,7 @@ from support import PG_URL, STRONG_PASSWORD, make_settings
 
 from broker.accounts.challenges import Purpose
 from broker.accounts.models import CodePurpose
-from broker.errors import BrokerError
+from broker.errors import BrokerError, SecondFactorRefused
 from broker.runtime import Runtime, build_runtime
 
 pytestmark = pytest.mark.skipif(
@@ -88,12 +88,9 @@ def test_a_recovery_code_spent_twice_at_once_works_once(runtime: Runtime, custom
         code = recovery.regenerate(session, customer_id)[0]
         session.commit()
 
-    class Refused(BrokerError):
-        pass
-
     def spend(session: Session) -> None:
         if not recovery.use(session, customer_id, code):
-            raise Refused("already used")
+            raise SecondFactorRefused("this recovery code is wrong or was already used")
 
     assert _spent_twice_at_once(runtime, spend) == ["spent", "refused"]
 
