@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from problems_support import Ledger, record_answered_problems
 from sqlalchemy import Engine
 from sqlmodel import Session
-from support import FakeClock, RecordedSleep, make_settings, new_database_url
+from support.core import FakeClock, RecordedSleep, make_settings, new_database_url
+from support.problems import Ledger, record_answered_problems
 
 from broker.app import create_app
 from broker.db import create_db_engine, migrate
@@ -27,7 +27,7 @@ PROBLEMS = Ledger()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Every problem an operation answers is checked against its OpenAPI entry (`problems_support`)."""
+    """Every problem an operation answers is checked against its OpenAPI entry (`support.problems`)."""
     record_answered_problems(PROBLEMS)
 
 

@@ -74,7 +74,7 @@ def canonical_json(document: dict[str, Any]) -> bytes:
     library's sorted, compact, non-ASCII-preserving JSON is byte for byte RFC 8785 (same key order,
     same escapes), at a fraction of the cost of the general algorithm, which every audited read pays.
     Anything else (a float, an integer past 2**53) goes to the `rfc8785` library.
-    `tests/broker/test_audit_entries.py` checks the two agree."""
+    `tests/broker/audit/test_entries.py` checks the two agree."""
     if all(key.isascii() and _plain(value) for key, value in document.items()):
         return _PLAIN.encode(document).encode()
     return rfc8785.dumps(document)

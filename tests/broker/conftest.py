@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from oauth_support import REDIRECT, BrandCredentials, brand_token, portal_login, publish_offer
 from sqlmodel import Session
-from support import bearer, sign_up
+from support.core import bearer, sign_up
+from support.oauth import REDIRECT, BrandCredentials, brand_token, portal_login, publish_offer
 
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime

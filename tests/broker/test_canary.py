@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from mail_support import sign_up_over_http
 from sqlalchemy.engine import make_url
-from support import PG_URL, STRONG_PASSWORD, live_server
+from support.core import PG_URL, STRONG_PASSWORD, live_server
+from support.mail import sign_up_over_http
 
 CANARIES = {
     "email": "qzcanary.mail@example.org",

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import httpx
-from support import STRONG_PASSWORD, live_server
+from support.core import STRONG_PASSWORD, live_server
 
 
 def test_concurrent_read_then_write_requests_all_succeed(tmp_path: Path, fresh_database_url: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from support import make_settings, sign_up
+from support.core import make_settings, sign_up
 
 from broker.app import create_app
 from broker.db import create_db_engine, migrate

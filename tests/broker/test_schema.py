@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
-from support import cli_env, make_settings, new_database_url
+from support.core import cli_env, make_settings, new_database_url
 
 from broker.app import create_app
 from broker.errors import DatabaseNotMigrated

@@ -18,8 +18,10 @@ import httpx
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
-from mail_support import sign_up_over_http
-from oauth_support import (
+from sqlmodel import Session
+from support.core import FakeClock, bearer, live_server, log_in, sign_up
+from support.mail import sign_up_over_http
+from support.oauth import (
     ISSUER,
     OFFER,
     REDIRECT,
@@ -28,8 +30,6 @@ from oauth_support import (
     create_brand_with_cli,
     portal_login,
 )
-from sqlmodel import Session
-from support import FakeClock, bearer, live_server, log_in, sign_up
 
 from broker.app import create_app
 from broker.oauth.clients import register_brand

@@ -2,7 +2,7 @@
 
 The known vectors are the RFC 6962/9162 test data of transparency-dev/merkle
 (testonly/constants.go, proof/verify_test.go), in tests/vectors/merkle.json, which the server's tree
-runs too (tests/broker/test_audit_vectors.py). Properties compare the RFC's iterative verifiers
+runs too (tests/broker/audit/test_vectors.py). Properties compare the RFC's iterative verifiers
 with an independent oracle: the recursive definitions of PATH and SUBPROOF, replayed backwards.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vectors import load
+from support.vectors import load
 
 from clients.auditor.tlog import (
     StreamingTree,

@@ -1,7 +1,7 @@
 """C2SP signed notes and checkpoints, checked against golang.org/x/mod/sumdb/note's test vectors
 (note_test.go: TestNewVerifier, TestNewSigner, TestSign, TestOpen), the C2SP example and the
 checkpoints Consentry's log signs: tests/vectors/note.json and checkpoint.json, which the server runs
-too (tests/broker/test_audit_vectors.py)."""
+too (tests/broker/audit/test_vectors.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from vectors import load
+from support.vectors import load
 
 import clients.auditor
 import clients.auditor.tlog

@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import httpx
-from browser_support import serious_violations, tab_to
-from mail_support import sign_up_over_http, sink_messages, text_of, wait_for_message
 from playwright.sync_api import Browser, Page, expect
-from support import STRONG_PASSWORD
+from support.browser import serious_violations, tab_to
+from support.core import STRONG_PASSWORD
+from support.mail import sign_up_over_http, sink_messages, text_of, wait_for_message
 
 EMAIL = "ada@example.org"
 NEW_PASSWORD = "quartz-heron-mitten-47-orchard"

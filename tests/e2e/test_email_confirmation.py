@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from browser_support import serious_violations
-from mail_support import code_in, wait_for_message
-from oauth_support import OFFER, REDIRECT, create_brand_with_cli, pkce
 from playwright.sync_api import Page, Route, expect
-from support import STRONG_PASSWORD
+from support.browser import serious_violations
+from support.core import STRONG_PASSWORD
+from support.mail import code_in, wait_for_message
+from support.oauth import OFFER, REDIRECT, create_brand_with_cli, pkce
 
 EMAIL = "ada@example.org"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from browser_support import serious_violations
-from mail_support import sign_up_over_http
-from oauth_support import OFFER, BrandCredentials, brand_token, create_brand_with_cli, publish_offer
 from playwright.sync_api import Page, expect
-from support import STRONG_PASSWORD, free_port
+from support.browser import serious_violations
+from support.core import STRONG_PASSWORD, free_port
+from support.mail import sign_up_over_http
+from support.oauth import OFFER, BrandCredentials, brand_token, create_brand_with_cli, publish_offer
 
 from clients.examples.grocery import GroceryConfig, create_app
 

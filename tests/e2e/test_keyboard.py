@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from browser_support import serious_violations, tab_to
-from mail_support import sign_up_over_http
-from oauth_support import (
+from playwright.sync_api import Page, expect
+from support.browser import serious_violations, tab_to
+from support.core import STRONG_PASSWORD
+from support.mail import sign_up_over_http
+from support.oauth import (
     BrandCredentials,
     authorize_params,
     brand_token,
@@ -18,8 +20,6 @@ from oauth_support import (
     portal_login,
     publish_offer,
 )
-from playwright.sync_api import Page, expect
-from support import STRONG_PASSWORD
 
 EMAIL = "ada@example.org"
 

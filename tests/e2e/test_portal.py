@@ -6,10 +6,10 @@ from pathlib import Path
 from uuid import uuid4
 
 import httpx
-from browser_support import serious_violations
-from mail_support import code_in, sign_up_over_http, text_of, wait_for_message
 from playwright.sync_api import Page, expect
-from support import STRONG_PASSWORD
+from support.browser import serious_violations
+from support.core import STRONG_PASSWORD
+from support.mail import code_in, sign_up_over_http, text_of, wait_for_message
 
 
 def test_a_customer_logs_in_sees_their_grants_and_logs_out(server: str, page: Page, artifacts: Path) -> None:

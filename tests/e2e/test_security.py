@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pyotp
 import pytest
-from browser_support import serious_violations, tab_to
-from mail_support import sign_up_over_http
 from playwright.sync_api import Page, expect
-from support import STRONG_PASSWORD, free_port, running_server
+from support.browser import serious_violations, tab_to
+from support.core import STRONG_PASSWORD, free_port, running_server
+from support.mail import sign_up_over_http
 
 EMAIL = "ada@example.org"
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from resilience_support import (
+from support.core import running_server
+from support.resilience import (
     BROKEN,
     Outcomes,
     consent_to,
@@ -23,7 +24,6 @@ from resilience_support import (
     stored_log,
     verify_audit_log_here,
 )
-from support import running_server
 
 READERS = 4
 ANSWERED_BEFORE_KILL = 20  # reads answered before the kill (about a second's worth on an idle machine)

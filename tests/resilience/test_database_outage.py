@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from resilience_support import BROKEN, Outcomes, consent_to, set_up_brand, sign_up_customer, stored_log
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from support import PG_URL, STRONG_PASSWORD, bearer, running_server
+from support.core import PG_URL, STRONG_PASSWORD, bearer, running_server
+from support.resilience import BROKEN, Outcomes, consent_to, set_up_brand, sign_up_customer, stored_log
 
 from broker.app import create_app
 from broker.runtime import build_runtime

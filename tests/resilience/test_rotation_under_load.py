@@ -25,8 +25,10 @@ from typing import Any
 
 import httpx
 import pytest
-from mail_support import sign_up_over_http
-from oauth_support import (
+from sqlmodel import Session, col, func, select
+from support.core import STRONG_PASSWORD, cli_env, live_server, make_settings
+from support.mail import sign_up_over_http
+from support.oauth import (
     REDIRECT,
     BrandCredentials,
     authorize_params,
@@ -38,8 +40,6 @@ from oauth_support import (
     publish_offer,
     redirect_params,
 )
-from sqlmodel import Session, col, func, select
-from support import STRONG_PASSWORD, cli_env, live_server, make_settings
 
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry

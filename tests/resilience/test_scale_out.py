@@ -17,7 +17,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from resilience_support import (
+from support.core import ServerProcess, bearer, running_server
+from support.resilience import (
     Brand,
     Outcomes,
     consent_to,
@@ -27,7 +28,6 @@ from resilience_support import (
     stored_log,
     verify_audit_log,
 )
-from support import ServerProcess, bearer, running_server
 
 CUSTOMERS = 4
 ROUNDS = 2  # per customer: consent and revoke through each process once, by the brand and by the customer

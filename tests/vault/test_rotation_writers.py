@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import PG_URL, make_settings
+from support.core import PG_URL, make_settings
 
 from broker.runtime import build_runtime
 from vault.keys import KeyProvider

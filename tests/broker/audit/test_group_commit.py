@@ -1,0 +1,233 @@
+"""Group commit of profile reads: concurrent reads share one commit, each is answered only once its
+entry is committed, a failed batch fails every read in it, and a revocation racing reads is logged
+after every read it did not stop. Real commits on a fresh database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, col, select
+from support.core import FakeClock, RecordedSleep, bearer, make_settings
+from support.oauth import BrandCredentials, authorized, brand_token
+
+from broker.audit import tree
+from broker.audit.entries import decode
+from broker.audit.models import AuditEntry
+from broker.audit.verify import verify_log
+from broker.runtime import Runtime, build_runtime
+from broker.settings import Settings
+
+READERS = 12
+
+
+@pytest.fixture
+def settings(tmp_path: Path, fresh_database_url: str) -> Settings:
+    return make_settings(tmp_path / "var", fresh_database_url, group_commit_timeout_seconds=5)
+
+
+@pytest.fixture
+def runtime(settings: Settings, clock: FakeClock, sleep: RecordedSleep) -> Iterator[Runtime]:
+    """A runtime on its own database whose sessions really commit (the fixtures' brand, offer and
+    customer included)."""
+    built = build_runtime(settings, clock=clock, sleep=sleep)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def access(client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str) -> str:
+    """A brand's access token for the customer's grant, read once (the first read's bookkeeping done)."""
+    token: str = authorized(client, brand, offer)["access_token"]
+    assert client.get("/v1/profile", headers=bearer(token)).status_code == 200
+    return token
+
+
+def appends(request: pytest.FixtureRequest) -> Callable[[], int]:
+    """Count the audit log appends from now on: each is one transaction's insert of its entries."""
+    count = [0]
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        count[0] += statement.startswith("INSERT INTO audit_entry")
+
+    event.listen(Engine, "before_cursor_execute", on_execute)  # every engine: the appender has its own
+    request.addfinalizer(lambda: event.remove(Engine, "before_cursor_execute", on_execute))
+    return lambda: count[0]
+
+
+def hold_log(runtime: Runtime) -> Session:
+    """A transaction holding the audit head lock (on SQLite, the database's write lock): appends wait."""
+    side = runtime.sessions()
+    tree.lock_head(side)
+    return side
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def reads_while_held(
+    client: TestClient, runtime: Runtime, token: str | list[str], count: int
+) -> list[httpx.Response]:
+    """`count` concurrent reads (with `token`, or the tokens in turn), the log released only once all
+    are queued or in the first batch (blocked)."""
+    side, committer = hold_log(runtime), runtime.committer
+    taken, tokens = committer.taken, [token] if isinstance(token, str) else token
+    with ThreadPoolExecutor(count) as pool:
+        headers = [bearer(tokens[i % len(tokens)]) for i in range(count)]
+        futures = [pool.submit(client.get, "/v1/profile", headers=h) for h in headers]
+        wait_until(lambda: committer.waiting > 0 and committer.waiting + committer.taken - taken == count)
+        # A refused read has no entry to wait for: a batch of refused reads alone (a garbage token's)
+        # touches no table, needs no lock and may be answered at once. A served read may not.
+        served = [f for f in futures if f.done() and f.result().status_code == 200]
+        assert not served, "no read may be served before its entry is committed"
+        side.rollback()
+        side.close()
+        return [f.result(timeout=30) for f in futures]
+
+
+def read_entries(runtime: Runtime) -> list[AuditEntry]:
+    with runtime.sessions() as session:
+        query = select(AuditEntry).where(AuditEntry.kind == "profile.read").order_by(col(AuditEntry.index))
+        return list(session.exec(query))
+
+
+def assert_log_verifies(runtime: Runtime) -> None:
+    with runtime.sessions() as session:
+        report = verify_log(session, runtime.checkpoints.verifier, origin=runtime.checkpoints.origin)
+    assert report.ok, report.problems
+
+
+def test_concurrent_reads_share_one_commit_and_each_has_its_entry(
+    client: TestClient, runtime: Runtime, access: str, request: pytest.FixtureRequest
+) -> None:
+    before, counted = len(read_entries(runtime)), appends(request)
+    responses = reads_while_held(client, runtime, access, READERS)
+    assert [r.status_code for r in responses] == [200] * READERS
+    # the first batch (blocked), then all that queued behind it together: 2 appends, not 12
+    assert counted() == 2 and runtime.committer.commits >= 2
+    entries = read_entries(runtime)[before:]
+    assert sorted(decode(e.entry)["request_id"] for e in entries) == sorted(
+        r.headers["x-request-id"] for r in responses
+    )
+    assert_log_verifies(runtime)
+
+
+def test_a_refused_read_in_a_batch_rolls_back_alone(
+    client: TestClient, runtime: Runtime, access: str, brand: BrandCredentials
+) -> None:
+    before = len(read_entries(runtime))
+    refused = {"garbage": "x.y.z", "brand token": brand_token(client, brand, "offers:read")}
+    responses = reads_while_held(client, runtime, [access, *refused.values()], 9)
+    assert [r.status_code for r in responses] == [200, 401, 403] * 3
+    assert {r.json()["type"].rsplit("/", 1)[1] for r in responses[1::3]} == {"unauthenticated"}
+    assert {r.json()["type"].rsplit("/", 1)[1] for r in responses[2::3]} == {"insufficient-scope"}
+    entries = read_entries(runtime)[before:]
+    assert sorted(decode(e.entry)["request_id"] for e in entries) == sorted(
+        r.headers["x-request-id"] for r in responses[::3]
+    ), "exactly the served reads are logged"
+    assert_log_verifies(runtime)
+
+
+def test_a_failed_batch_fails_every_read_in_it_and_the_broker_recovers(
+    client: TestClient, runtime: Runtime, access: str
+) -> None:
+    before = len(read_entries(runtime))
+
+    def failing_append(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO audit_entry"):
+            raise OperationalError(statement, {}, Exception("disk I/O error"))
+
+    event.listen(Engine, "before_cursor_execute", failing_append)  # every engine: the appender has its own
+    try:
+        responses = reads_while_held(client, runtime, access, 6)
+    finally:
+        event.remove(Engine, "before_cursor_execute", failing_append)
+    assert [r.status_code for r in responses] == [503] * 6
+    problem = responses[0].json()
+    assert responses[0].headers["content-type"] == "application/problem+json"
+    assert problem["type"] == "https://consentry.dev/problems/read-not-recorded"
+    assert "retry" in problem["detail"]
+    assert len(read_entries(runtime)) == before, "a read that failed left no entry"
+    assert client.get("/v1/profile", headers=bearer(access)).status_code == 200
+    assert len(read_entries(runtime)) == before + 1
+    assert_log_verifies(runtime)
+
+
+def test_a_read_not_committed_in_time_is_refused_with_503(
+    client: TestClient, runtime: Runtime, access: str
+) -> None:
+    runtime.committer.timeout = 0.3
+    side = hold_log(runtime)
+    try:
+        late = client.get("/v1/profile", headers=bearer(access))
+    finally:
+        side.rollback()
+        side.close()
+    assert late.status_code == 503
+    assert late.json()["type"] == "https://consentry.dev/problems/read-not-recorded"
+    assert client.get("/v1/profile", headers=bearer(access)).status_code == 200
+
+
+def test_a_revocation_racing_reads_is_logged_after_every_read_it_did_not_stop(
+    client: TestClient, runtime: Runtime, access: str, customer: str
+) -> None:
+    grant_id = client.get("/v1/profile", headers=bearer(access)).json()["grant_id"]
+    statuses: list[int] = []
+    lock, stop = threading.Lock(), threading.Event()
+
+    def reader() -> list[int]:
+        seen = []
+        while not stop.is_set() and len(seen) < 60:
+            seen.append(client.get("/v1/profile", headers=bearer(access)).status_code)
+            if seen[-1] != 200:
+                break
+        with lock:
+            statuses.extend(seen)
+        return seen
+
+    with ThreadPoolExecutor(6) as pool:
+        runs = [pool.submit(reader) for _ in range(6)]
+        wait_until(lambda: runtime.committer.commits >= 4)
+        revoked = client.delete(f"/v1/me/grants/{grant_id}", headers=bearer(customer))
+        stop.set()
+        seen = [run.result(timeout=30) for run in runs]
+    assert revoked.status_code in (200, 204), revoked.text
+    for run in seen:  # once refused, refused: no read served after the revocation committed
+        assert all(status == 200 for status in run[:-1]) and run[-1] in (200, 403)
+    with runtime.sessions() as session:
+        query = select(AuditEntry).where(col(AuditEntry.grant_id) == UUID(grant_id))
+        kinds = [e.kind for e in session.exec(query.order_by(col(AuditEntry.index)))]
+    served = statuses.count(200)
+    assert served > 0 and kinds.count("grant.revoked") == 1
+    revocation = kinds.index("grant.revoked")
+    assert "profile.read" not in kinds[revocation:], "a read logged after the revocation"
+    # the read in `access` and the one naming the grant, then every read served here
+    assert kinds[:revocation].count("profile.read") == served + 2
+    assert_log_verifies(runtime)
+
+
+def test_shutdown_stops_the_committer_and_reads_still_work_without_it(
+    settings: Settings, runtime: Runtime, client: TestClient, access: str
+) -> None:
+    assert runtime.committer.running
+    client.__exit__(None, None, None)  # the app's lifespan ends
+    assert not runtime.committer.running
+    assert not [t for t in threading.enumerate() if t.name == "consentry-group-commit"]
+    # without the thread (an app without its lifespan, a command), a read is a batch of one
+    served = runtime.reads.serve(runtime.sessions, access, request_id="after-shutdown")
+    assert served["fields"]["email"] == "ada@example.org"
+    assert decode(read_entries(runtime)[-1].entry)["request_id"] == "after-shutdown"
