@@ -106,8 +106,9 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
-    # Browsers read the portal: its errors are pages, every other path's are problem+json.
-    pages = {portal_errors.PREFIX: portal_errors.error_page}
+    # Browsers read the portal (and its consent screen): their errors are pages, every other path's
+    # are problem+json.
+    pages = dict.fromkeys(portal_errors.PAGE_PREFIXES, portal_errors.error_page)
     problems.install(app, pages=pages)
     portal_errors.install(app)
     app.include_router(health.router)

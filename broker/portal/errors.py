@@ -1,7 +1,7 @@
-"""The portal's error pages: every error under /portal is an HTML page with the error's status,
-never problem+json (`error_page`, which `broker.web.problems` and the middleware draw it with); a
-logged-out browser is sent to log in, and a form without its CSRF token gets the "form expired" page
-(`install`, for the exceptions of `broker.portal.guards`).
+"""The portal's error pages: every error under /portal (and at /oauth/authorize) is an HTML page
+with the error's status, never problem+json (`error_page`, which `broker.web.problems` and the
+middleware draw it with); a logged-out browser is sent to log in, and a form without its CSRF token
+gets the "form expired" page (`install`, for the exceptions of `broker.portal.guards`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from broker.portal.guards import HOME, FormExpired, LoginRequired, login_redirec
 from broker.portal.html import render
 
 PREFIX = "/portal/"
+# The paths browsers read: the portal's, and the consent screen it draws at the authorization endpoint
+# (whose errors that cannot be redirected to the brand, such as 405 or 413, are pages as well).
+PAGE_PREFIXES = (PREFIX, "/oauth/authorize")
 
 _TITLES = {
     400: "That could not be read",

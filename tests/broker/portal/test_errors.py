@@ -171,6 +171,18 @@ def test_an_unexpected_error_under_the_portal_gets_a_500_page(runtime: Runtime) 
     assert "a bug" not in response.text
 
 
+def test_the_consent_screen_is_a_page_and_answers_its_errors_with_pages(
+    client: TestClient, customer: str
+) -> None:
+    """/oauth/authorize is read by browsers (the portal draws it): the errors no OAuth redirect can
+    carry are pages too, never problem+json."""
+    wrong = client.put("/oauth/authorize")
+    assert_page(wrong, 405)
+    assert wrong.headers["allow"] == "GET, POST"
+    big = client.post("/oauth/authorize", data={"state": "x" * 70_000}, follow_redirects=False)
+    assert_page(big, 413)
+
+
 def test_the_json_api_keeps_problem_json(client: TestClient, customer: str) -> None:
     for response, status in (
         (client.get("/v1/me/grants/not-a-grant", headers=bearer(customer)), 422),
