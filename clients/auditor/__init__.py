@@ -13,50 +13,100 @@
 Verification functions of `tlog.merkle` answer True or False; notes, keys and checkpoints fail with
 one `NoteError`; the API client's failures derive from `AuditorAPIError`; `verify_log`, `check_reads` and
 `verify_receipt` return reports listing what failed.
+
+The names below are loaded when first used (PEP 562): importing `clients.auditor.tlog`, as the server
+does, loads the primitive alone, never the HTTP client, the verifier or the receipt checker.
 """
 
-from clients.auditor.api import (
-    AuditorAPIError,
-    AuditorClient,
-    EntriesPage,
-    HTTPProblem,
-    InclusionProof,
-    MalformedResponse,
-    ServerUnreachable,
-    TokenRefused,
-)
-from clients.auditor.receipt import ReceiptReport, verify_receipt
-from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
-from clients.auditor.tlog import (
-    Checkpoint,
-    NoteError,
-    Signer,
-    StreamingTree,
-    Verifier,
-    consistency_proof,
-    format_checkpoint,
-    generate_private_key,
-    inclusion_proof,
-    leaf_hash,
-    node_hash,
-    open_note,
-    parse_checkpoint,
-    parse_private_key,
-    parse_verifier_key,
-    root_hash,
-    verify_consistency,
-    verify_inclusion,
-)
-from clients.auditor.verify import (
-    AuditorState,
-    KeySource,
-    StateError,
-    VerifyReport,
-    load_state,
-    save_state,
-    verify_log,
-)
+import importlib as _importlib
+import typing as _typing
 
+# Only the names of __all__ are public here: the test of the public API checks that nothing else is.
+if _typing.TYPE_CHECKING:
+    from clients.auditor.api import (
+        AuditorAPIError,
+        AuditorClient,
+        EntriesPage,
+        HTTPProblem,
+        InclusionProof,
+        MalformedResponse,
+        ServerUnreachable,
+        TokenRefused,
+    )
+    from clients.auditor.receipt import ReceiptReport, verify_receipt
+    from clients.auditor.replay import ReadViolation, Replay, ReplayReport, check_reads
+    from clients.auditor.tlog import (
+        Checkpoint,
+        NoteError,
+        Signer,
+        StreamingTree,
+        Verifier,
+        consistency_proof,
+        format_checkpoint,
+        generate_private_key,
+        inclusion_proof,
+        leaf_hash,
+        node_hash,
+        open_note,
+        parse_checkpoint,
+        parse_private_key,
+        parse_verifier_key,
+        root_hash,
+        verify_consistency,
+        verify_inclusion,
+    )
+    from clients.auditor.verify import (
+        AuditorState,
+        KeySource,
+        StateError,
+        VerifyReport,
+        load_state,
+        save_state,
+        verify_log,
+    )
+
+# name → the module of this package that defines it
+_EXPORTS = {
+    "AuditorAPIError": "api",
+    "AuditorClient": "api",
+    "AuditorState": "verify",
+    "Checkpoint": "tlog",
+    "EntriesPage": "api",
+    "HTTPProblem": "api",
+    "InclusionProof": "api",
+    "KeySource": "verify",
+    "MalformedResponse": "api",
+    "NoteError": "tlog",
+    "ReadViolation": "replay",
+    "ReceiptReport": "receipt",
+    "Replay": "replay",
+    "ReplayReport": "replay",
+    "ServerUnreachable": "api",
+    "Signer": "tlog",
+    "StateError": "verify",
+    "StreamingTree": "tlog",
+    "TokenRefused": "api",
+    "Verifier": "tlog",
+    "VerifyReport": "verify",
+    "check_reads": "replay",
+    "consistency_proof": "tlog",
+    "format_checkpoint": "tlog",
+    "generate_private_key": "tlog",
+    "inclusion_proof": "tlog",
+    "leaf_hash": "tlog",
+    "load_state": "verify",
+    "node_hash": "tlog",
+    "open_note": "tlog",
+    "parse_checkpoint": "tlog",
+    "parse_private_key": "tlog",
+    "parse_verifier_key": "tlog",
+    "root_hash": "tlog",
+    "save_state": "verify",
+    "verify_consistency": "tlog",
+    "verify_inclusion": "tlog",
+    "verify_log": "verify",
+    "verify_receipt": "receipt",
+}
 __all__ = [
     "AuditorAPIError",
     "AuditorClient",
@@ -98,3 +148,16 @@ __all__ = [
     "verify_log",
     "verify_receipt",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clients.auditor' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f"clients.auditor.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -102,3 +102,23 @@ def test_loading_a_client_loads_no_server_code(modules: str) -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_server_loads_the_transparency_log_primitive_alone() -> None:
+    """The broker imports `clients.auditor.tlog` only: loading the app must not load the auditor's HTTP
+    client, verifier, replay or receipt checker (the package's names load when first used)."""
+    probe = "import sys, broker.app\nprint(sorted(m for m in sys.modules if m.startswith('clients.')))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60
+    )
+    modules = eval(loaded.stdout)  # noqa: S307 (a list of strings we printed ourselves)
+    assert modules and all(m == "clients.auditor" or m.startswith("clients.auditor.tlog") for m in modules)
+
+
+def test_the_auditor_package_exports_exactly_what_it_loads_lazily() -> None:
+    exported = set(clients.auditor.__all__)
+    assert exported == set(clients.auditor._EXPORTS)
+    for name in exported:
+        assert getattr(clients.auditor, name) is not None
+    with pytest.raises(AttributeError):
+        _ = clients.auditor.no_such_name  # type: ignore[attr-defined]
