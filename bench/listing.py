@@ -31,6 +31,7 @@ from broker.accounts.models import Brand, Customer
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.notices import Notices
 from broker.db import create_db_engine, migrate, session_factory
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
@@ -104,7 +105,8 @@ def measure(url: str, brand_id: uuid.UUID, customer_id: uuid.UUID, samples: int)
     engine = create_db_engine(url)
     sessions = session_factory(engine)
     now = START + timedelta(days=30)
-    grants = Grants(clock=lambda: now, audit=AuditLog(clock=lambda: now, subject=lambda *_: "unused"))
+    audit = AuditLog(clock=lambda: now, subject=lambda *_: "unused")
+    grants = Grants(clock=lambda: now, audit=audit, notices=Notices())
     rows = []
     with sessions() as session:
         some_id = session.exec(Grant.__table__.select().limit(1)).first()[0]  # type: ignore[attr-defined]

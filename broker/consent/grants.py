@@ -12,7 +12,7 @@ and its `expires_at` against the clock, so expiry holds to the second without a 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -74,7 +74,9 @@ class Grants:
 
     clock: Callable[[], datetime]
     audit: AuditLog
-    notices: Notices = field(default_factory=Notices)
+    # Required: what follows a grant (receipts, webhooks, value, token families) is told through these,
+    # and a Grants without them would, say, leave an ended grant's tokens live.
+    notices: Notices
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""

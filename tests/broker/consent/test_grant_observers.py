@@ -19,7 +19,9 @@ from support.oauth import BrandCredentials, brand_token, publish_offer
 from broker.audit.entries import Actor
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus
+from broker.consent.notices import Notices
 from broker.consent.renewal import Renewals
+from broker.oauth.families import TokenFamilies
 from broker.oauth.models import RefreshToken, TokenFamily
 from broker.runtime import Runtime
 
@@ -27,8 +29,12 @@ pytestmark = pytest.mark.parametrize("wired", [True, False], ids=["runtime", "no
 
 
 def grants_for(runtime: Runtime, *, wired: bool) -> Grants:
-    """The runtime's grants (every subscriber wired), or grants that tell no subscriber at all."""
-    return runtime.grants if wired else Grants(clock=runtime.clock, audit=runtime.audit)
+    """The runtime's grants (every subscriber wired), or grants whose notices reach every subscriber of
+    the runtime's but the token families."""
+    if wired:
+        return runtime.grants
+    others = [s for s in runtime.grants.notices.subscribers if not isinstance(s, TokenFamilies)]
+    return Grants(clock=runtime.clock, audit=runtime.audit, notices=Notices(others))
 
 
 def families_of(db: Session, grant_id: UUID) -> list[TokenFamily]:
@@ -127,3 +133,11 @@ def test_a_renewal_extends_the_refresh_tokens_only_through_the_subscriber(
     refresh = {"grant_type": "refresh_token", "refresh_token": side.tokens["refresh_token"]}
     answer = client.post("/oauth/token", data=refresh, auth=brand.auth())
     assert answer.status_code == (200 if wired else 400), answer.text
+
+
+def test_the_runtime_tells_receipts_webhooks_value_then_token_families(runtime: Runtime, wired: bool) -> None:
+    """The order is the contract of `broker.consent.notices`: receipts and webhooks take the terms as
+    they stand, then the value ledger and the token families react."""
+    kinds = [type(s).__name__ for s in runtime.grants.notices.subscribers]
+    assert kinds == ["Receipts", "Webhooks", "ValueLedger", "TokenFamilies"]
+    assert runtime.grants.notices is runtime.retention.grants.notices is runtime.renewals.grants.notices
