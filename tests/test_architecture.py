@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,12 +30,7 @@ def _layer_members() -> set[str]:
 
 
 def _broker_children() -> set[str]:
-    broker = ROOT / "broker"
-    return {
-        path.stem
-        for path in broker.iterdir()
-        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
-    }
+    return _children(ROOT / "broker")
 
 
 def test_every_module_of_the_broker_is_in_a_layer() -> None:
@@ -45,3 +41,29 @@ def test_every_module_of_the_broker_is_in_a_layer() -> None:
 def test_every_layer_of_the_contract_exists() -> None:
     gone = _layer_members() - _broker_children()
     assert not gone, f"the layer contract names modules broker/ no longer has: {sorted(gone)}"
+
+
+def _contract(contract_id: str) -> dict[str, Any]:
+    (found,) = (c for c in _contracts() if c["id"] == contract_id)
+    return found
+
+
+def _children(package: Path) -> set[str]:
+    return {
+        path.stem
+        for path in package.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").is_file()
+    }
+
+
+def test_the_authlib_contract_names_every_module_of_the_broker_but_oauth() -> None:
+    sources = {str(m).removeprefix("broker.") for m in _contract("authlib-in-oauth")["source_modules"]}
+    broker_sources = {m for m in sources if "." not in m and m not in {"vault", "clients"}}
+    assert broker_sources == _broker_children() - {"oauth"}
+
+
+def test_the_tlog_contract_forbids_every_other_part_of_the_clients() -> None:
+    forbidden = set(_contract("server-uses-only-tlog")["forbidden_modules"])
+    auditor = {f"clients.auditor.{m}" for m in _children(ROOT / "clients" / "auditor") - {"tlog"}}
+    others = {f"clients.{m}" for m in _children(ROOT / "clients") - {"auditor"}}
+    assert forbidden == auditor | others
