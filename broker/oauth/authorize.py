@@ -18,6 +18,7 @@ from starlette.responses import Response
 from broker.consent.models import Grant, Offer
 from broker.consent.scopes import profile_fields
 from broker.oauth.context import OAuthHTTPRequest
+from broker.oauth.endpoints import refused_authorization_parameters
 from broker.oauth.flows import Subject
 from broker.oauth.server import BrokerAuthorizationServer
 
@@ -67,6 +68,9 @@ class PendingAuthorization:
     def start(cls, request: OAuthHTTPRequest) -> PendingAuthorization:
         """Validate the request (client, redirect URI, PKCE, the offer and its scopes); raises
         `AuthorizationRefused` when it cannot be shown to the customer."""
+        refused = refused_authorization_parameters(request.payload.datalist)
+        if refused is not None:  # before Authlib reads them: it would fail on them, not refuse
+            raise AuthorizationRefused(refused, None)
         server = BrokerAuthorizationServer(request.ctx)
         try:
             grant = server.get_consent_grant(request, end_user=None)

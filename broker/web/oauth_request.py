@@ -65,15 +65,6 @@ def query_lists(request: Request) -> dict[str, list[str]]:
     return query
 
 
-def not_printable_ascii(*sources: Mapping[str, list[str]]) -> str | None:
-    """The first parameter whose name or value is not printable ASCII (RFC 6749 Appendix A), if any."""
-    for source in sources:
-        for name, values in source.items():
-            if any(not all(" " <= ch <= "~" for ch in text) for text in (name, *values)):
-                return name if name.isascii() else "a parameter name"
-    return None
-
-
 def oauth_request(
     request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep
 ) -> OAuthHTTPRequest:
