@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Customer
 from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
-from broker.portal.consent_screen import consent_context
+from broker.portal.consent_screen import FORM_ONLY, consent_context
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
 from broker.usecases.consent_decision import ConsentScreen, decide
@@ -88,9 +88,7 @@ def authorize_decision(
             "Go back to the brand and start again.",
         }
         return render(request, "error.html", context, status=403, secure=secure)
-    params = {
-        k: v for k, v in form.values.items() if k not in {CSRF_FIELD, "decision", "fields", "special_consent"}
-    }
+    params = {k: v for k, v in form.values.items() if k not in FORM_ONLY}
     try:
         pending = PendingAuthorization.start(oauth_request(request, params, db, runtime))
     except AuthorizationRefused as refusal:

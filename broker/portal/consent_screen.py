@@ -9,6 +9,10 @@ from urllib.parse import urlencode
 
 from broker.consent.purposes import describe_purpose
 from broker.usecases.consent_decision import ConsentScreen, Retry
+from broker.web.pages import CSRF_FIELD
+
+# The consent form's own fields: never part of the authorization request it re-sends.
+FORM_ONLY = frozenset({CSRF_FIELD, "decision", "fields", "special_consent"})
 
 UNCONFIRMED_EMAIL = (
     "This brand needs your email address, which you have not confirmed yet: use the code we emailed "
@@ -57,14 +61,15 @@ def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dic
         "value_text": describe_value(screen.offer.value),
     }
     special = [f["title"] for f in screen.fields if f["special"]]
+    params = [(k, v) for k, v in screen.params if k not in FORM_ONLY]
     return {
         "waits_for_email": any(f["unconfirmed"] and f["required"] for f in screen.fields),
-        "return_to": "/oauth/authorize?" + urlencode(screen.params),
+        "return_to": "/oauth/authorize?" + urlencode(params),
         "email_unconfirmed": any(f["unconfirmed"] for f in screen.fields),
         "brand": screen.brand,
         "offer": offer,
         "fields": screen.fields,
-        "params": screen.params,
+        "params": params,
         "special": special,
         "message": None if retry is None else RETRY_MESSAGES[retry],
     }

@@ -25,8 +25,6 @@ from broker.oauth.clients import origin_of
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
-_FORM_ONLY = {"csrf_token", "decision", "fields", "special_consent"}
-
 
 class Retry(StrEnum):
     """Why the consent form is shown again instead of being answered."""
@@ -78,7 +76,7 @@ class ConsentScreen:
             }
             for name in names
         ]
-        params = [(k, v) for k, v in request.params if k not in _FORM_ONLY]
+        params = list(request.params)
         return cls(request.brand_name, offer, fields, params, (origin_of(request.redirect_uri),))
 
 

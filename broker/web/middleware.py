@@ -118,7 +118,8 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Answers 413 problem+json for bodies over the limit, declared or streamed, before the app reads them."""
+    """Answers 413 for bodies over the limit, declared or streamed, before the app reads them: problem+json,
+    or the error page of a path browsers read (`pages`)."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int, pages: ErrorPages | None = None) -> None:
         self.app = app

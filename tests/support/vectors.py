@@ -15,6 +15,6 @@ _HERE = Path(__file__).resolve().parents[1] / "vectors"  # tests/vectors/
 
 
 def load(name: str) -> dict[str, Any]:
-    """The vectors of `<name>.json` in this directory."""
+    """The vectors of tests/vectors/<name>.json."""
     vectors: dict[str, Any] = json.loads((_HERE / f"{name}.json").read_text(encoding="utf-8"))
     return vectors

@@ -1,7 +1,7 @@
 """The audit log's Merkle tree over the database gives the roots and proofs the transparency-log
 primitive computes from a list of leaves (and they verify with its verifiers, which share no code
 with the generators), writes O(log n) rows per append, reads proofs in a bounded number of queries,
-and refuses ranges it does not have. The known-answer vectors: test_audit_vectors.py."""
+and refuses ranges it does not have. The known-answer vectors: test_vectors.py."""
 
 from __future__ import annotations
 

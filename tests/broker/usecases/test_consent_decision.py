@@ -15,7 +15,7 @@ from broker.accounts.models import Brand, Customer
 from broker.consent.models import Grant
 from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.authorize import ConsentRequest
-from broker.portal.consent_screen import RETRY_MESSAGES
+from broker.portal.consent_screen import RETRY_MESSAGES, consent_context
 from broker.runtime import Runtime
 from broker.usecases.consent_decision import ConsentScreen, Decision, Retry, decide
 
@@ -48,7 +48,9 @@ def test_the_screen_shows_the_requested_fields_with_their_values(
     shown = {f["name"]: (f["value"], f["required"], f["special"]) for f in screen.fields}
     assert shown["dietary"] == ("vegan, nut_allergy", True, True)
     assert shown["household_size"] == ("3", False, False)
-    assert ("decision", "x") not in screen.params, "the form's own fields are not re-sent"
+    page = consent_context(screen)
+    assert ("decision", "x") not in page["params"], "the form's own fields are not re-sent"
+    assert "decision" not in page["return_to"]
     assert ("state", "s1") in screen.params and screen.form_targets == ("https://grocer.example",)
 
 
