@@ -7,8 +7,9 @@ Two kinds of scope exist (RFC 6749 §3.3: a space-separated list, order and case
 - brand-level scopes (`offers:write`, `grants:read` …) that a brand holds as a client and uses with
   client credentials.
 
-Lenient readers (`split_scope`, `profile_fields`, `granted_scope`) take any string, as tokens and
-requests arrive; `scope_fields` is the strict one, refusing anything but catalogue fields.
+The readers (`split_scope`, `profile_fields`, `granted_scope`) take any string, as tokens and requests
+arrive; which scopes a request may ask for is the authorization server's to refuse (`broker.oauth`,
+against `supported_scopes` and the offer).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from broker.errors import ValidationFailed
 from vault.fields import CATALOGUE
 
 __all__ = [
     "BRAND_SCOPES", "PROFILE_SCOPE_PREFIX", "field_scope", "fields_scope", "granted_scope",
-    "is_profile_scope", "profile_fields", "scope_fields", "split_scope", "supported_scopes",
+    "is_profile_scope", "profile_fields", "split_scope", "supported_scopes",
 ]  # fmt: skip
 
 PROFILE_SCOPE_PREFIX: Final = "profile:"
@@ -70,19 +70,6 @@ def granted_scope(scope: str | None, fields: Collection[str]) -> str:
     """The `profile:` scopes of `scope` whose field is among `fields`, in order: a token's scope
     never goes beyond what its grant still allows."""
     return " ".join(s for s in split_scope(scope) if _field(s) in fields)
-
-
-def scope_fields(scope: str) -> list[str]:
-    """The field names in a space-separated scope string, each once, in order.
-
-    Raises `ValidationFailed` (pointer `/scope`) unless every scope is `profile:<catalogue field>`.
-    """
-    scopes = split_scope(scope)
-    if wrong := [s for s in scopes if _field(s) not in CATALOGUE]:
-        detail = f"unknown scope {wrong[0][:64]!r}; ask for profile:<field>, the fields being: "
-        detail += ", ".join(CATALOGUE)
-        raise ValidationFailed(detail, errors=[{"pointer": "/scope", "detail": detail}])
-    return list(dict.fromkeys(s.removeprefix(PROFILE_SCOPE_PREFIX) for s in scopes))
 
 
 def supported_scopes() -> list[str]:

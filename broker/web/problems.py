@@ -136,11 +136,6 @@ def _message(error: dict[str, Any]) -> str:
     return message if message.startswith(str(loc[-1]) if loc else name) else f"{name}: {message}"
 
 
-def render_validation_error(exc: RequestValidationError) -> JSONResponse:
-    """400 for bodies that are not JSON, 422 (with one entry per problem) for invalid values."""
-    return render_broker_error(validation_to_broker(exc))
-
-
 def validation_to_broker(exc: RequestValidationError) -> BrokerError:
     """The problem a request that failed validation is answered with."""
     errors = list(exc.errors())

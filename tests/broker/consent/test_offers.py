@@ -22,7 +22,7 @@ from broker.consent.purposes import DPV, PURPOSES, describe_purpose
 from broker.errors import Conflict, NotFound, ValidationFailed
 from broker.pagination import decode_cursor, encode_cursor
 from broker.runtime import Runtime
-from broker.web.problems import render_validation_error
+from broker.web.problems import render_broker_error, validation_to_broker
 
 VOUCHER: dict[str, Any] = {
     "kind": "voucher", "amount": "10.00", "currency": "EUR", "description": "10 EUR off your next box",
@@ -64,7 +64,7 @@ def problems(body: dict[str, Any]) -> dict[str, str]:
     """The problem+json `errors` the API answers for this body, as pointer → detail."""
     with pytest.raises(ValidationError) as caught:
         OfferDraft.model_validate(body)
-    response = render_validation_error(RequestValidationError(caught.value.errors()))
+    response = render_broker_error(validation_to_broker(RequestValidationError(caught.value.errors())))
     assert response.status_code == 422
     return {e["pointer"]: e["detail"] for e in json.loads(bytes(response.body))["errors"]}
 

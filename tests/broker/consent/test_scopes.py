@@ -13,42 +13,16 @@ from broker.consent.scopes import (
     granted_scope,
     is_profile_scope,
     profile_fields,
-    scope_fields,
     split_scope,
     supported_scopes,
 )
-from broker.errors import ValidationFailed
 from vault.fields import CATALOGUE
 
 
 def test_scopes_name_catalogue_fields() -> None:
     assert field_scope("email") == "profile:email"
-    assert scope_fields(" profile:email  profile:age_band profile:email ") == ["email", "age_band"]
-    assert scope_fields("") == []
-
-
-@pytest.mark.parametrize(
-    "scope",
-    [
-        "email",
-        "profile:shoe_size",
-        "profile:email offers:write",
-        "profile:",
-        "PROFILE:email",
-        "profile:Email",
-    ],
-)
-def test_a_scope_that_is_not_a_profile_field_is_refused(scope: str) -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        scope_fields(scope)
-    assert caught.value.extensions["errors"][0]["pointer"] == "/scope"
-    assert "profile:<field>" in caught.value.detail
-
-
-def test_the_refusal_names_the_first_wrong_scope_shortened() -> None:
-    with pytest.raises(ValidationFailed) as caught:
-        scope_fields("profile:email " + "x" * 200)
-    assert caught.value.detail.startswith(f"unknown scope {'x' * 64!r}; ask for profile:<field>")
+    assert profile_fields(" profile:email  profile:age_band offers:write ") == ["email", "age_band"]
+    assert profile_fields("") == []
 
 
 @pytest.mark.parametrize("scope", [None, "", "   ", "\t\n"])
@@ -73,9 +47,8 @@ def test_profile_fields_skip_other_scopes_and_do_not_check_the_catalogue() -> No
     ]
 
 
-def test_duplicates_come_through_profile_fields_and_once_through_scope_fields() -> None:
+def test_duplicates_come_through_profile_fields_as_sent() -> None:
     assert profile_fields("profile:email profile:email") == ["email", "email"]
-    assert scope_fields("profile:email profile:email") == ["email"]
 
 
 def test_is_profile_scope_is_the_prefix_exactly() -> None:
@@ -87,7 +60,6 @@ def test_formatting_round_trips_through_parsing() -> None:
     names = ["email", "dietary", "age_band"]
     assert fields_scope(names) == "profile:email profile:dietary profile:age_band"
     assert profile_fields(fields_scope(names)) == names
-    assert scope_fields(fields_scope(names)) == names
     assert fields_scope([]) == ""
 
 
