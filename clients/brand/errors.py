@@ -214,7 +214,6 @@ _BY_SLUG: dict[str, type[ProblemError]] = {
     "grant-revoked": GrantInactive,
     "grant-expired": GrantInactive,
     "grant-suspended": GrantInactive,
-    "grant-inactive": GrantInactive,
     "value-overdue": ValueOverdue,
     "validation": ValidationFailed,
     "too-many-attempts": RateLimited,
