@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -52,13 +53,27 @@ def migrate_cmd() -> None:
     err.print(f"[green]database is at revision {revision}[/green]")
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 30
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="worker processes, each with its own app and pool [default: CPU count]"),
+    ] = None,
+    graceful_timeout: Annotated[
+        int,
+        typer.Option(min=0, help="on SIGTERM, seconds to let requests in flight finish before closing"),
+    ] = GRACEFUL_SHUTDOWN_SECONDS,
 ) -> None:
-    """Serve the broker over HTTP (uvicorn)."""
+    """Serve the broker over HTTP: uvicorn on uvloop with httptools, one app per worker process.
+
+    On SIGTERM each worker stops accepting, lets the requests in flight finish (at most
+    --graceful-timeout seconds), then commits the audit entries of the reads still queued and stops.
+    """
     import uvicorn
 
     settings = Settings()
@@ -72,7 +87,16 @@ def serve(
         engine.dispose()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(
-        "broker.asgi:app", host=host, port=port, workers=workers, access_log=False, proxy_headers=False
+        "broker.asgi:create",  # a factory: every worker process builds its own app, runtime and pool
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or os.cpu_count() or 1,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=graceful_timeout,
+        access_log=False,
+        proxy_headers=False,
     )
 
 

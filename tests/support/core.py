@@ -147,8 +147,10 @@ class ServerProcess:
         port: int | None = None,
         base_url: str | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.port = port or free_port()
+        self.workers = workers  # `consentry serve` defaults to the CPU count: the tests say how many
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {
@@ -163,7 +165,7 @@ class ServerProcess:
         consentry = Path(sys.executable).parent / "consentry"
         with self.log_path.open("ab") as log:  # appended: a restart keeps the earlier run's log
             self.process = subprocess.Popen(
-                [str(consentry), "serve", "--port", str(self.port)],
+                [str(consentry), "serve", "--port", str(self.port), "--workers", str(self.workers)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
