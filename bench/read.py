@@ -1,20 +1,24 @@
-"""Read-path benchmark: audited profile reads against the cheapest request, on one worker.
+"""Request benchmark: every request-speed row of issue 17, each against a bare FastAPI endpoint.
 
-Starts `consentry serve` (one uvicorn worker) on a fresh database, registers a brand, publishes an
-offer, and has a customer consent through the portal, all over HTTP. Then, with the same lean client
-(`common.http_rate`, which spends little CPU next to the server on the same cores) and
-the same concurrency, in alternating rounds:
-- requests/s of GET /healthz (the baseline: routing, middleware, one trivial query),
-- requests/s of GET /v1/profile with a valid token (JWT check, live grant check, decryption,
-  access record committed),
-- client-credentials tokens/s from POST /oauth/token.
-Prints the ratio profile/healthz (goal >= 0.5) and tokens/healthz. Then, in-process on the same
-database, the cost of the value check every read makes (issue 6: goal < 5 % of a read): the usual
-fast path (nothing can have fallen due) and the full look (something may have: a few queries, at
-most once per due date or month per grant), each as a share of the time one profile read takes.
+The baseline is `bare_app.py` (a bare FastAPI JSON endpoint) served by uvicorn with uvloop +
+httptools, one worker, started here; never one of our endpoints. Beside it, `consentry serve
+--workers 1` and `consentry serve --workers 2` on a fresh database (one broker: same data directory
+and issuer). A brand, its offers and one customer who consents to `--grants` of them are set up over
+HTTP. Then, with the same lean client (`common.http_rate`) and concurrency, in alternating rounds
+(median of the rounds), requests/s of:
+- the bare endpoint (the baseline),
+- GET /healthz (goal >= 0.8x),
+- GET /v1/profile with a valid token: JWT check, live grant and value check, decryption, durable
+  audit entry before the answer (goal >= 0.3x),
+- POST /oauth/token, client credentials (goal >= 0.3x),
+- GET /v1/me/grants and the portal dashboard GET /portal/ for the customer with 20 grants (>= 0.2x),
+- GET /v1/profile through `--workers 2` against `--workers 1` (goal >= 1.5x on PostgreSQL; on
+  SQLite reported: its one writer at a time is the limit there).
+Then, in-process on the same database, the cost of the value check every read makes (issue 6: goal
+< 5 % of a read): the usual fast path and the full look, each as a share of one profile read.
 
-Usage: python bench/read.py [--seconds S] [--rounds N] [--concurrency C] [--database-url URL]
-                            [--json PATH] [--quick]
+Usage: python bench/read.py [--seconds S] [--rounds N] [--concurrency C] [--grants G]
+                            [--database-url URL] [--json PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -31,13 +35,11 @@ import json
 import os
 import re
 import secrets
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urlencode
 from uuid import UUID
@@ -51,8 +53,10 @@ from broker.settings import Settings
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import HttpRequest, Row, finish, http_rate, parse
+from servers import bare_baseline, consentry
 
-GOAL = 0.5
+GOALS = {"healthz": 0.8, "profile": 0.3, "token": 0.3, "grants": 0.2, "dashboard": 0.2}
+WORKERS_GOAL = 1.5
 VALUE_CHECK_GOAL = 0.05
 REDIRECT = "http://127.0.0.1:9/callback"
 PASSWORD = "plum-otter-satchel-91-lantern"  # noqa: S105 - a throwaway account in a temp database
@@ -81,34 +85,6 @@ def _inputs(html: str) -> list[tuple[str, str]]:
     return parser.values
 
 
-@contextmanager
-def server(data_dir: Path, database_url: str) -> Iterator[str]:
-    """`consentry serve` with one worker on a free loopback port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url,
-           "CONSENTRY_BASE_URL": base}  # fmt: skip
-    consentry = str(Path(sys.executable).parent / "consentry")
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [consentry, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
-
-
 def _mailed_code(data_dir: Path) -> str:
     """The verification code the server's mail worker files under <data_dir>/mail/ (no SMTP here)."""
     for _ in range(300):
@@ -120,56 +96,69 @@ def _mailed_code(data_dir: Path) -> str:
     raise RuntimeError(f"no verification mail under {data_dir / 'mail'}")
 
 
-def seed(base: str, data_dir: Path, database_url: str) -> tuple[str, tuple[str, str]]:
-    """A profile access token for one consenting customer, and the brand's credentials."""
+@dataclass(frozen=True)
+class Seeded:
+    """What the measured requests need: a profile access token, the brand's credentials, and the
+    customer's API session token and portal cookies."""
+
+    access: str
+    brand: tuple[str, str]
+    session: str
+    portal: dict[str, str]
+
+
+def _consent(http: httpx.Client, auth: tuple[str, str], offer_id: str) -> str:
+    """The logged-in customer approves `offer_id` in the consent screen; the brand's access token."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
+              "code_challenge": challenge, "code_challenge_method": "S256", "offer": offer_id}  # fmt: skip
+    page = http.get("/oauth/authorize", params=params)
+    answer = [*_inputs(page.text), ("decision", "approve")]
+    decided = http.post("/oauth/authorize", content=urlencode(answer),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    code = httpx.URL(decided.headers["location"]).params["code"]
+    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                "code_verifier": verifier}  # fmt: skip
+    access: str = http.post("/oauth/token", auth=auth, data=exchange).json()["access_token"]
+    return access
+
+
+def seed(base: str, data_dir: Path, database_url: str, grants: int) -> Seeded:
+    """A brand with `grants` offers and one customer who consents to every one of them."""
     env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url}
-    consentry = str(Path(sys.executable).parent / "consentry")
-    created = subprocess.run([consentry, "brands", "create", "--name", "Bench", "--redirect-uri", REDIRECT],
-                             env=env, check=True, capture_output=True, text=True)  # fmt: skip
+    consentry_cli = str(Path(sys.executable).parent / "consentry")
+    created = subprocess.run(
+        [consentry_cli, "brands", "create", "--name", "Bench", "--redirect-uri", REDIRECT],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
     brand = json.loads(created.stdout)
     auth = (brand["client_id"], brand["client_secret"])
     with httpx.Client(base_url=base, timeout=30) as http:
         cc = http.post(
             "/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:write"}, auth=auth
         )
-        offer = http.post(
-            "/v1/offers", json=OFFER, headers={"Authorization": f"Bearer {cc.json()['access_token']}"}
-        ).json()
+        brand_auth = {"Authorization": f"Bearer {cc.json()['access_token']}"}
+        offers = [
+            http.post("/v1/offers", json={**OFFER, "title": f"Bench offer {n}"}, headers=brand_auth).json()
+            for n in range(grants)
+        ]
         http.post("/v1/customers", json={"email": "bench@example.org", "password": PASSWORD})
         http.post("/v1/customers/verify", json={"code": _mailed_code(data_dir)})
-        token = http.post("/v1/sessions", json={"email": "bench@example.org", "password": PASSWORD}).json()[
-            "token"
-        ]
-        profile = {
-            "email": "bench@example.org",
-            "dietary": ["vegan"],
-            "household_size": 2,
-            "birthdate": "1990-01-01",
-        }
+        signed_in = http.post("/v1/sessions", json={"email": "bench@example.org", "password": PASSWORD})
+        token: str = signed_in.json()["token"]
+        profile = {"email": "bench@example.org", "dietary": ["vegan"], "household_size": 2,
+                   "birthdate": "1990-01-01"}  # fmt: skip
         http.put("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"})
         http.cookies.clear()
         login = _inputs(http.get("/portal/login").text)
         http.post("/portal/login", data={**dict(login), "email": "bench@example.org", "password": PASSWORD})
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
-                  "code_challenge": challenge, "code_challenge_method": "S256",
-                  "offer": offer["id"]}  # fmt: skip
-        page = http.get("/oauth/authorize", params=params)
-        answer = [*_inputs(page.text), ("decision", "approve")]
-        decided = http.post("/oauth/authorize", content=urlencode(answer),
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-        code = httpx.URL(decided.headers["location"]).params["code"]
-        exchange = {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT,
-            "code_verifier": verifier,
-        }
-        tokens = http.post("/oauth/token", auth=auth, data=exchange)
-        access: str = tokens.json()["access_token"]
-        assert http.get("/v1/profile", headers={"Authorization": f"Bearer {access}"}).status_code == 200
-    return access, auth
+        accesses = [_consent(http, auth, offer["id"]) for offer in offers]
+        assert http.get("/v1/profile", headers={"Authorization": f"Bearer {accesses[0]}"}).status_code == 200
+        listed = http.get("/v1/me/grants", headers={"Authorization": f"Bearer {token}"}).json()
+        assert len(listed["items"]) == grants, listed
+        portal = {cookie.name: cookie.value or "" for cookie in http.cookies.jar}
+    return Seeded(accesses[0], auth, token, portal)
 
 
 def value_check_cost(data_dir: Path, database_url: str, access: str) -> tuple[float, float]:
@@ -197,47 +186,79 @@ def value_check_cost(data_dir: Path, database_url: str, access: str) -> tuple[fl
     return fast, spent / looks
 
 
+def _rates(
+    bases: dict[str, str], kinds: dict[str, HttpRequest], args: argparse.Namespace
+) -> dict[str, float]:
+    """Requests/s of each kind, at the base URL of the same name: the median of alternating rounds."""
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    for kind, request in kinds.items():  # warm-up, not counted: every worker started, caches filled
+        http_rate(bases[kind], request, seconds=min(args.seconds, 1.0), concurrency=args.concurrency)
+    for _ in range(args.rounds):
+        for kind, request in kinds.items():
+            rate = http_rate(bases[kind], request, seconds=args.seconds, concurrency=args.concurrency)
+            rates[kind].append(rate)
+    return {kind: statistics.median(values) for kind, values in rates.items()}
+
+
 def main() -> int:
-    """Seed, measure in alternating rounds, report the rows."""
+    """Start the servers, seed, measure in alternating rounds, report the rows."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--grants", type=int, default=20, help="grants of the customer whose lists are read")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
-    args = parse(parser, quick={"seconds": 0.5, "rounds": 1, "concurrency": 4})
+    args = parse(parser, quick={"seconds": 0.5, "rounds": 1, "concurrency": 4, "grants": 2})
+    postgres = bool(args.database_url and args.database_url.startswith("postgresql"))
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         migrate(url)
-        with server(data_dir, url) as base:
-            access, auth = seed(base, data_dir, url)
+        with (
+            bare_baseline(data_dir / "bare.log") as bare,
+            consentry(data_dir, url, data_dir / "one.log") as one,
+            consentry(data_dir, url, data_dir / "two.log", workers=2, issuer=one) as two,
+        ):
+            seeded = seed(one, data_dir, url, args.grants)
             kinds = {
+                "bare": HttpRequest("GET", "/json"),
                 "healthz": HttpRequest("GET", "/healthz"),
-                "profile": HttpRequest("GET", "/v1/profile", bearer=access),
-                "token": HttpRequest("POST", "/oauth/token", basic=auth,
+                "profile": HttpRequest("GET", "/v1/profile", bearer=seeded.access),
+                "token": HttpRequest("POST", "/oauth/token", basic=seeded.brand,
                                      form={"grant_type": "client_credentials", "scope": "offers:read"}),
+                "grants": HttpRequest("GET", "/v1/me/grants", bearer=seeded.session),
+                "dashboard": HttpRequest("GET", "/portal/", cookies=seeded.portal),
+                "profile2": HttpRequest("GET", "/v1/profile", bearer=seeded.access),
             }  # fmt: skip
-            rates: dict[str, list[float]] = {k: [] for k in kinds}
-            for _ in range(args.rounds):
-                for kind, request in kinds.items():
-                    rate = http_rate(base, request, seconds=args.seconds, concurrency=args.concurrency)
-                    rates[kind].append(rate)
-        fast, look = value_check_cost(data_dir, url, access)
-    health, profile, tokens = (statistics.median(rates[k]) for k in kinds)
-    read = 1e6 / profile  # µs of server time per profile read (one worker)
-    workers = f"1 worker, {args.concurrency} clients"
-    return finish(
-        [
-            Row(f"GET /v1/profile vs GET /healthz ({workers})", profile, health, "req/s",
-                f">= {GOAL}x", profile / health >= GOAL),
-            Row(f"POST /oauth/token, client credentials, vs GET /healthz ({workers})", tokens, health,
-                "req/s"),
-            Row("value check on the read path, usual case, vs one read", fast * 1e6, read, "µs",
-                f"< {VALUE_CHECK_GOAL:.0%} of a read", fast * 1e6 / read < VALUE_CHECK_GOAL),
-            Row("value check, full look (once per due date or month), vs one read", look * 1e6, read, "µs"),
-        ],
-        args,
-    )  # fmt: skip
+            bases = dict.fromkeys(kinds, one) | {"bare": bare, "profile2": two}
+            rate = _rates(bases, kinds, args)
+        fast, look = value_check_cost(data_dir, url, access=seeded.access)
+    base, read = rate["bare"], 1e6 / rate["profile"]  # µs of server time per profile read (one worker)
+    setup = f"1 worker, {args.concurrency} clients"
+    figures = {
+        "healthz": "GET /healthz",
+        "profile": "audited GET /v1/profile",
+        "token": "POST /oauth/token, client credentials",
+        "grants": f"GET /v1/me/grants, a customer with {args.grants} grants",
+        "dashboard": f"GET /portal/ (dashboard), a customer with {args.grants} grants",
+    }
+    rows = [
+        Row(f"{figure} vs bare FastAPI ({setup})", rate[kind], base, "req/s", f">= {GOALS[kind]}x",
+            rate[kind] / base >= GOALS[kind])
+        for kind, figure in figures.items()
+    ]  # fmt: skip
+    workers = rate["profile2"] / rate["profile"]
+    rows += [
+        Row(f"audited GET /v1/profile, serve --workers 2 vs --workers 1 ({args.concurrency} clients)",
+            rate["profile2"], rate["profile"], "req/s",
+            f">= {WORKERS_GOAL}x" if postgres else "reported (goal on PostgreSQL)",
+            workers >= WORKERS_GOAL if postgres else None),
+        Row("value check on the read path, usual case, vs one read", fast * 1e6, read, "µs",
+            f"< {VALUE_CHECK_GOAL:.0%} of a read", fast * 1e6 / read < VALUE_CHECK_GOAL),
+        Row("value check, full look (once per due date or month), vs one read", look * 1e6, read, "µs"),
+    ]  # fmt: skip
+    print(f"bare FastAPI baseline (uvicorn, uvloop + httptools, 1 worker): {base:,.0f} req/s")
+    return finish(rows, args)
 
 
 if __name__ == "__main__":

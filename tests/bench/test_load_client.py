@@ -20,10 +20,12 @@ class _Recorder(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the broker's server
     seen: list[tuple[str, str, str, bytes]] = []
     connections: set[tuple[str, int]] = set()
+    cookies: list[str] = []
 
     def _answer(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         _Recorder.seen.append((self.command, self.path, self.headers.get("Authorization", ""), body))
+        _Recorder.cookies.append(self.headers.get("Cookie", ""))
         _Recorder.connections.add(self.client_address)
         status = 500 if self.path == "/broken" else 200
         payload = b'{"ok":true}'
@@ -40,7 +42,7 @@ class _Recorder(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def base() -> Iterator[str]:
-    _Recorder.seen, _Recorder.connections = [], set()
+    _Recorder.seen, _Recorder.connections, _Recorder.cookies = [], set(), []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -60,6 +62,11 @@ def test_it_sends_basic_credentials_and_a_form(base: str) -> None:
     request = HttpRequest("POST", "/oauth/token", basic=("id", "secret"), form={"grant_type": "x y"})
     http_rate(base, request, seconds=0.1, concurrency=1)
     assert _Recorder.seen[0] == ("POST", "/oauth/token", "Basic aWQ6c2VjcmV0", b"grant_type=x+y")
+
+
+def test_it_sends_cookies(base: str) -> None:
+    http_rate(base, HttpRequest("GET", "/portal/", cookies={"a": "1", "b": "2"}), seconds=0.1, concurrency=1)
+    assert _Recorder.cookies[0] == "a=1; b=2"
 
 
 def test_an_answer_other_than_200_fails_the_run(base: str) -> None:
