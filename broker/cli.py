@@ -80,6 +80,8 @@ def serve(
     engine = create_db_engine(settings.resolved_database_url)
     try:
         ensure_migrated(engine)
+        # Keys on a fresh data directory are made here, once, before the workers start and read them.
+        build_runtime(settings, engine=engine)
     except DatabaseNotMigrated as exc:
         err.print(f"[red]refusing to start:[/red] {exc}")
         raise SystemExit(2) from None
