@@ -79,17 +79,22 @@ class _Inputs(HTMLParser):
             self.values.append((a["name"], "yes" if a["name"] == "special_consent" else a.get("value", "")))
 
 
-def _inputs(html: str) -> list[tuple[str, str]]:
+def inputs(html: str) -> list[tuple[str, str]]:
+    """The hidden inputs and checkboxes of a form page, as the browser would send them."""
     parser = _Inputs()
     parser.feed(html)
     return parser.values
 
 
-def _mailed_code(data_dir: Path) -> str:
-    """The verification code the server's mail worker files under <data_dir>/mail/ (no SMTP here)."""
+def mailed_code(data_dir: Path, to: str | None = None) -> str:
+    """The verification code the server's mail worker files under <data_dir>/mail/ (no SMTP here),
+    in the first message (to `to`, when given)."""
     for _ in range(300):
         for path in sorted((data_dir / "mail").glob("*.eml")):
-            found = re.search(r"\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}\b", path.read_text())
+            text = path.read_text()
+            if to is not None and to not in text:
+                continue
+            found = re.search(r"\b[0-9A-Z]{4}(?:-[0-9A-Z]{4}){4}\b", text)
             if found:
                 return found.group(0)
         time.sleep(0.05)
@@ -114,7 +119,7 @@ def _consent(http: httpx.Client, auth: tuple[str, str], offer_id: str) -> str:
     params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
               "code_challenge": challenge, "code_challenge_method": "S256", "offer": offer_id}  # fmt: skip
     page = http.get("/oauth/authorize", params=params)
-    answer = [*_inputs(page.text), ("decision", "approve")]
+    answer = [*inputs(page.text), ("decision", "approve")]
     decided = http.post("/oauth/authorize", content=urlencode(answer),
                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     code = httpx.URL(decided.headers["location"]).params["code"]
@@ -144,14 +149,14 @@ def seed(base: str, data_dir: Path, database_url: str, grants: int) -> Seeded:
             for n in range(grants)
         ]
         http.post("/v1/customers", json={"email": "bench@example.org", "password": PASSWORD})
-        http.post("/v1/customers/verify", json={"code": _mailed_code(data_dir)})
+        http.post("/v1/customers/verify", json={"code": mailed_code(data_dir)})
         signed_in = http.post("/v1/sessions", json={"email": "bench@example.org", "password": PASSWORD})
         token: str = signed_in.json()["token"]
         profile = {"email": "bench@example.org", "dietary": ["vegan"], "household_size": 2,
                    "birthdate": "1990-01-01"}  # fmt: skip
         http.put("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"})
         http.cookies.clear()
-        login = _inputs(http.get("/portal/login").text)
+        login = inputs(http.get("/portal/login").text)
         http.post("/portal/login", data={**dict(login), "email": "bench@example.org", "password": PASSWORD})
         accesses = [_consent(http, auth, offer["id"]) for offer in offers]
         assert http.get("/v1/profile", headers={"Authorization": f"Bearer {accesses[0]}"}).status_code == 200

@@ -31,12 +31,14 @@ def _wait(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @contextlib.contextmanager
-def _process(command: list[str], env: dict[str, str], log: Path, ready: str) -> Iterator[None]:
+def _process(
+    command: list[str], env: dict[str, str], log: Path, ready: str
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait(process, ready, log)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -64,11 +66,21 @@ def consentry(
 ) -> Iterator[str]:
     """`consentry serve --workers N` on a free port; yields its base URL. Servers that share a data
     directory and an `issuer` (the first one's URL) act as one broker, behind one load balancer."""
+    with consentry_process(data_dir, database_url, log, workers=workers, issuer=issuer) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def consentry_process(
+    data_dir: Path, database_url: str, log: Path, *, workers: int = 1, issuer: str | None = None
+) -> Iterator[tuple[str, int]]:
+    """`consentry`, yielding the server's process id too (whose children are its workers)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url,
            "CONSENTRY_BASE_URL": issuer or base}  # fmt: skip
     command = [str(Path(sys.executable).parent / "consentry"), "serve", "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
-    with _process(command, env, log, base + "/healthz"):
-        yield base
+    with _process(command, env, log, base + "/healthz") as process:
+        yield base, process.pid
+        time.sleep(0.05)
