@@ -26,8 +26,15 @@ from clients.auditor.tlog.tiles import parse_index, subtree_hash
 
 @pytest.mark.parametrize(
     ("index", "text"),
-    [(0, "000"), (7, "007"), (999, "999"), (1000, "x001/000"), (67, "067"), (1234067, "x001/x234/067"),
-     (2**64 - 1, "x018/x446/x744/x073/x709/x551/615")],  # fmt: skip
+    [
+        (0, "000"),
+        (7, "007"),
+        (999, "999"),
+        (1000, "x001/000"),
+        (67, "067"),
+        (1234067, "x001/x234/067"),
+        (2**64 - 1, "x018/x446/x744/x073/x709/x551/615"),
+    ],
 )
 def test_indices_are_written_in_groups_of_three_digits(index: int, text: str) -> None:
     assert format_index(index) == text

@@ -1,9 +1,9 @@
 """C2SP tlog-tiles (https://c2sp.org/tlog-tiles): how a log is cut into static, cacheable files.
 
 - A *hash tile* at level L, index N holds the hashes of the tree nodes at height 8·L, positions
-  N·256 … N·256 + W − 1, concatenated (32 bytes each). A full tile has W = 256 and never changes; the
+  N·256 … N·256 + W - 1, concatenated (32 bytes each). A full tile has W = 256 and never changes; the
   right edge of the tree is a *partial* tile of width 1 ≤ W < 256. Level 0 tiles hold the leaf hashes.
-- An *entry bundle* N holds the entries N·256 … N·256 + W − 1, each a big-endian uint16 length and
+- An *entry bundle* N holds the entries N·256 … N·256 + W - 1, each a big-endian uint16 length and
   then the entry's bytes: so an entry is at most 65,535 bytes (`MAX_ENTRY_SIZE`).
 - Paths: `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]`, where N is written in groups of three
   zero-padded digits, every group but the last prefixed with `x`: 1234067 is `x001/x234/067`.
@@ -136,7 +136,8 @@ def encode_bundle(entries: Sequence[bytes]) -> bytes:
 
 def decode_bundle(data: bytes, width: int) -> list[bytes]:
     """The `width` entries of an entry bundle; `TileError` if it holds more, fewer, or is cut short."""
-    entries, at, end = [], 0, len(data)
+    entries: list[bytes] = []
+    at, end = 0, len(data)
     append = entries.append
     while at < end:
         size = (data[at] << 8 | data[at + 1]) if at + 1 < end else -1
@@ -151,7 +152,7 @@ def decode_bundle(data: bytes, width: int) -> list[bytes]:
 
 
 def split_hashes(data: bytes, width: int) -> list[bytes]:
-    """The `width` hashes of a hash tile; `TileError` unless it is exactly `width` × 32 bytes."""
+    """The `width` hashes of a hash tile; `TileError` unless it is exactly `width` x 32 bytes."""
     if len(data) != width * HASH_SIZE:
         raise TileError(f"the hash tile is {len(data)} bytes, not {width} hashes of {HASH_SIZE} bytes")
     return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
