@@ -232,6 +232,7 @@ def _report_json(report: VerifyReport, state_file: Path | None) -> dict[str, obj
         "previous_tree_size": previous.size if previous else None,
         "previous_root_hash": b64(previous.root_hash) if previous else None,
         "entries": report.entries,
+        "source": report.source,
         "seconds": round(report.seconds, 3),
         "entries_per_second": round(report.entries_per_second),
         "state": str(state_file) if state_file is not None else None,
@@ -268,7 +269,8 @@ def _print_report(report: VerifyReport, state_file: Path | None) -> None:
     table.add_row("root hash", b64(checkpoint.root_hash))
     if report.previous is not None:
         table.add_row("extends", f"the checkpoint of {report.previous.size:,} entries verified before")
-    table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s")
+    how = "C2SP tlog-tiles" if report.source == "tiles" else "JSON pages (the server serves no tiles)"
+    table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s ({how})")
     if state_file is not None:
         table.add_row("state", f"{escape(str(state_file))} (updated)")
     console.print(table)

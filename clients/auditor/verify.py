@@ -5,9 +5,13 @@
 1. settles the log's verifier key: the pinned one, the one a previous run remembered (`AuditorState`),
    or, with neither, the server's own, trusted on first use;
 2. opens the latest checkpoint with it (c2sp.org/signed-note, c2sp.org/tlog-checkpoint);
-3. downloads every entry [0, size) page by page and hashes them into a `tlog.StreamingTree`, which holds
-   O(log n) hashes however long the log;
-4. compares the recomputed root (RFC 9162 §2.1.1) with the checkpoint's; and, given the checkpoint of
+3. downloads every entry [0, size) as C2SP tlog-tiles entry bundles (256 entries each, a few fetched
+   ahead in parallel), or, from a server without tiles (its first bundle is a 404), as the JSON pages
+   of `/v1/audit/entries`; and hashes them into a `tlog.StreamingTree`, which holds O(log n) hashes
+   however long the log;
+4. compares the recomputed root (RFC 9162 §2.1.1) with the checkpoint's; with tiles, rebuilds the root
+   from the server's hash tiles too (`tlog.tile_root`: the few tiles holding the tree's complete
+   subtrees), so the tiles a mirror or a cache keeps are vouched for as well; and, given the checkpoint of
    size M a previous run verified, checks that the first M entries still hash to its root and that
    the server's consistency proof M → N (RFC 9162 §2.1.4) verifies, so the log was neither rewritten,
    forked nor rolled back.
@@ -22,7 +26,9 @@ import base64
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -30,15 +36,19 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clients.auditor.api import AuditorClient, EntriesPage, MalformedResponse
+from clients.auditor.api import AuditorClient, EntriesPage, HTTPProblem, MalformedResponse
 from clients.auditor.tlog import (
+    TILE_WIDTH,
     Checkpoint,
     NoteError,
     StreamingTree,
+    Tile,
     Verifier,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
+    tile_root,
+    tile_width,
     verify_consistency,
 )
 
@@ -54,6 +64,7 @@ __all__ = [
     "verify_log",
 ]
 
+FETCH_AHEAD = 4  # entry bundles requested at once: hides the round trip of each 256-entry request
 EntriesSink = Callable[[int, Sequence[bytes]], None]  # (index of the first entry, entries)
 ProgressSink = Callable[[int, int], None]  # (entries done, entries in all)
 
@@ -147,6 +158,7 @@ class VerifyReport:
     checkpoint: Checkpoint | None = None
     previous: Checkpoint | None = None  # the checkpoint the state remembered
     entries: int = 0  # entries downloaded and hashed
+    source: Literal["tiles", "json"] | None = None  # how the entries were downloaded
     seconds: float = 0.0
 
     @property
@@ -179,18 +191,20 @@ def verify_log(
     state: AuditorState | None = None,
     on_entries: EntriesSink | None = None,
     on_progress: ProgressSink | None = None,
+    fetch_ahead: int = FETCH_AHEAD,
 ) -> VerifyReport:
     """Verify the log `client` serves against `key` and what `state` remembers (see the module doc).
 
     `on_entries(start, entries)` receives each page once its indices check out, so a caller can replay
-    the log without a second download; `on_progress(done, total)` follows the download. Raises the
+    the log without a second download; `on_progress(done, total)` follows the download; `fetch_ahead`
+    entry bundles are requested at once (1: one after the other). Raises the
     `AuditorAPIError`s other than `MalformedResponse`.
     """
     report = VerifyReport(url=client.base_url)
     try:
         report.key = _settle_key(client, key, state, report)
         checkpoint = _open_checkpoint(client, report.key, state, report)
-        _check_entries(client, checkpoint, report, on_entries, on_progress)
+        _check_entries(client, checkpoint, report, on_entries, on_progress, fetch_ahead)
     except _Failed as failed:
         report.problems.append(str(failed))
     except MalformedResponse as exc:
@@ -252,6 +266,7 @@ def _check_entries(
     report: VerifyReport,
     on_entries: EntriesSink | None,
     on_progress: ProgressSink | None,
+    fetch_ahead: int,
 ) -> None:
     size, previous, tree = checkpoint.size, report.previous, StreamingTree()
     remembered = previous.size if previous is not None else -1  # where to capture the root on the way
@@ -259,11 +274,8 @@ def _check_entries(
     began = time.perf_counter()
     if on_progress is not None:
         on_progress(0, size)
-    while tree.size < size:
-        page = client.entries(tree.size, size)
-        _check_page(page, tree.size, size)
-        entries, start = page.entries, tree.size
-        if start < remembered <= page.end:
+    for start, entries in _downloads(client, size, report, fetch_ahead):
+        if start < remembered <= start + len(entries):
             cut = remembered - start
             tree.extend(entries[:cut])
             root_at_previous = tree.root()
@@ -281,6 +293,8 @@ def _check_entries(
             f"the {size} entries hash to {_b64(tree.root())}, not to the checkpoint's root "
             f"{_b64(checkpoint.root_hash)}: entries were altered, added or removed"
         )
+    if report.source == "tiles":
+        _check_hash_tiles(client, checkpoint, report)
     if previous is not None:
         _check_consistency(client, previous, root_at_previous, checkpoint, report)
 
@@ -305,6 +319,87 @@ def _check_consistency(
                 f"the server's consistency proof from {m} to {n} entries does not verify: "
                 "the log was rewritten or forked"
             )
+
+
+def _downloads(
+    client: AuditorClient, size: int, report: VerifyReport, fetch_ahead: int
+) -> Iterator[tuple[int, list[bytes]]]:
+    """(index of the first entry, entries) of the log [0, size), in order: entry bundles, or JSON pages
+    from a server that serves no tiles."""
+    report.source = "tiles"
+    bundles = _entry_bundles(client, size, fetch_ahead)
+    try:
+        first = next(bundles, None)
+    except HTTPProblem as exc:
+        if exc.status != 404:
+            raise
+        report.source = "json"
+        yield from _json_pages(client, size)
+        return
+    if first is not None:
+        yield first
+    try:
+        yield from bundles
+    except HTTPProblem as exc:
+        if exc.status != 404:
+            raise
+        what = f"the server does not serve an entry bundle its checkpoint of {size} entries covers"
+        raise _Failed(f"{what}: {exc}") from None
+
+
+def _entry_bundles(client: AuditorClient, size: int, fetch_ahead: int) -> Iterator[tuple[int, list[bytes]]]:
+    """The entry bundles of [0, size), `fetch_ahead` requests in flight (httpx clients are thread-safe)."""
+    count = -(-size // TILE_WIDTH)
+    if fetch_ahead <= 1 or count <= 1:
+        for index in range(count):
+            yield index * TILE_WIDTH, client.entry_bundle(index, tile_width(None, index, size))
+        return
+    with ThreadPoolExecutor(fetch_ahead, thread_name_prefix="consentry-audit") as pool:
+        pending: deque[tuple[int, Future[list[bytes]]]] = deque()
+        try:
+            for index in range(count):
+                width = tile_width(None, index, size)
+                pending.append((index, pool.submit(client.entry_bundle, index, width)))
+                if len(pending) >= fetch_ahead:
+                    done, future = pending.popleft()
+                    yield done * TILE_WIDTH, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done * TILE_WIDTH, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _json_pages(client: AuditorClient, size: int) -> Iterator[tuple[int, list[bytes]]]:
+    start = 0
+    while start < size:
+        page = client.entries(start, size)
+        _check_page(page, start, size)
+        yield start, page.entries
+        start = page.end
+
+
+def _check_hash_tiles(client: AuditorClient, checkpoint: Checkpoint, report: VerifyReport) -> None:
+    """Rebuild the checkpoint's root from the hash tiles that hold the tree's complete subtrees."""
+    fetched: list[str] = []
+
+    def read(level: int, index: int, width: int) -> list[bytes]:
+        fetched.append(Tile(level, index, width).path())
+        return client.hash_tile(level, index, width)
+
+    try:
+        rebuilt = tile_root(checkpoint.size, read)
+    except HTTPProblem as exc:
+        if exc.status != 404:
+            raise
+        report.problems.append(f"the server does not serve the hash tile {fetched[-1]} its checkpoint covers")
+        return
+    if rebuilt != checkpoint.root_hash:
+        report.problems.append(
+            f"the hash tiles {', '.join(fetched)} rebuild the root {_b64(rebuilt)}, not the checkpoint's "
+            f"{_b64(checkpoint.root_hash)}: the tiles do not match the log"
+        )
 
 
 def _check_page(page: EntriesPage, start: int, size: int) -> None:
