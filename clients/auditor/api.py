@@ -23,7 +23,7 @@ from typing import Self
 import httpx
 import pydantic_core
 
-from clients.auditor.tlog import Tile, TileError, decode_bundle, split_hashes
+from clients.auditor.tlog import Tile, TileError, bundle_leaf_hashes, decode_bundle, split_hashes
 
 __all__ = [
     "AuditorAPIError",
@@ -174,6 +174,14 @@ class AuditorClient:
         tile = Tile(None, index, width)
         try:
             return decode_bundle(self._get(f"/v1/audit/{tile.path()}").content, width)
+        except TileError as exc:
+            raise MalformedResponse(f"{tile.path()}: {exc}") from None
+
+    def entry_bundle_leaf_hashes(self, index: int, width: int) -> list[bytes]:
+        """`entry_bundle`, as the RFC 9162 leaf hash of each entry rather than the entry (faster)."""
+        tile = Tile(None, index, width)
+        try:
+            return bundle_leaf_hashes(self._get(f"/v1/audit/{tile.path()}").content, width)
         except TileError as exc:
             raise MalformedResponse(f"{tile.path()}: {exc}") from None
 

@@ -44,6 +44,7 @@ from clients.auditor.tlog import (
     StreamingTree,
     Tile,
     Verifier,
+    leaf_hash,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
@@ -274,20 +275,22 @@ def _check_entries(
     began = time.perf_counter()
     if on_progress is not None:
         on_progress(0, size)
-    for start, entries in _downloads(client, size, report, fetch_ahead):
-        if start < remembered <= start + len(entries):
+    # Without `on_entries`, bundles arrive as leaf hashes (no entry is copied); with it, as entries.
+    hashed = on_entries is None
+    add = tree.extend_hashes if hashed else tree.extend
+    for start, items in _downloads(client, size, report, fetch_ahead, hashed=hashed):
+        if start < remembered <= start + len(items):
             cut = remembered - start
-            tree.extend(entries[:cut])
+            add(items[:cut])
             root_at_previous = tree.root()
-            tree.extend(entries[cut:])
+            add(items[cut:])
         else:
-            tree.extend(entries)
+            add(items)
         report.entries = tree.size
         if on_entries is not None:
-            on_entries(start, entries)
+            on_entries(start, items)
         if on_progress is not None:
             on_progress(tree.size, size)
-    report.seconds = time.perf_counter() - began
     if tree.root() != checkpoint.root_hash:
         report.problems.append(
             f"the {size} entries hash to {_b64(tree.root())}, not to the checkpoint's root "
@@ -295,6 +298,7 @@ def _check_entries(
         )
     if report.source == "tiles":
         _check_hash_tiles(client, checkpoint, report)
+    report.seconds = time.perf_counter() - began  # fetch, decode, hash, and the root checked twice
     if previous is not None:
         _check_consistency(client, previous, root_at_previous, checkpoint, report)
 
@@ -322,19 +326,20 @@ def _check_consistency(
 
 
 def _downloads(
-    client: AuditorClient, size: int, report: VerifyReport, fetch_ahead: int
+    client: AuditorClient, size: int, report: VerifyReport, fetch_ahead: int, *, hashed: bool
 ) -> Iterator[tuple[int, list[bytes]]]:
-    """(index of the first entry, entries) of the log [0, size), in order: entry bundles, or JSON pages
-    from a server that serves no tiles."""
+    """(index of the first entry, entries or, if `hashed`, their leaf hashes) of the log [0, size), in
+    order: entry bundles, or JSON pages from a server that serves no tiles."""
     report.source = "tiles"
-    bundles = _entry_bundles(client, size, fetch_ahead)
+    bundles = _entry_bundles(client, size, fetch_ahead, hashed=hashed)
     try:
         first = next(bundles, None)
     except HTTPProblem as exc:
         if exc.status != 404:
             raise
         report.source = "json"
-        yield from _json_pages(client, size)
+        for start, entries in _json_pages(client, size):
+            yield start, [leaf_hash(entry) for entry in entries] if hashed else entries
         return
     if first is not None:
         yield first
@@ -347,19 +352,22 @@ def _downloads(
         raise _Failed(f"{what}: {exc}") from None
 
 
-def _entry_bundles(client: AuditorClient, size: int, fetch_ahead: int) -> Iterator[tuple[int, list[bytes]]]:
+def _entry_bundles(
+    client: AuditorClient, size: int, fetch_ahead: int, *, hashed: bool
+) -> Iterator[tuple[int, list[bytes]]]:
     """The entry bundles of [0, size), `fetch_ahead` requests in flight (httpx clients are thread-safe)."""
     count = -(-size // TILE_WIDTH)
+    fetch = client.entry_bundle_leaf_hashes if hashed else client.entry_bundle
     if fetch_ahead <= 1 or count <= 1:
         for index in range(count):
-            yield index * TILE_WIDTH, client.entry_bundle(index, tile_width(None, index, size))
+            yield index * TILE_WIDTH, fetch(index, tile_width(None, index, size))
         return
     with ThreadPoolExecutor(fetch_ahead, thread_name_prefix="consentry-audit") as pool:
         pending: deque[tuple[int, Future[list[bytes]]]] = deque()
         try:
             for index in range(count):
                 width = tile_width(None, index, size)
-                pending.append((index, pool.submit(client.entry_bundle, index, width)))
+                pending.append((index, pool.submit(fetch, index, width)))
                 if len(pending) >= fetch_ahead:
                     done, future = pending.popleft()
                     yield done * TILE_WIDTH, future.result()

@@ -21,7 +21,7 @@ from clients.auditor.tlog import (
     tile_root,
     tile_width,
 )
-from clients.auditor.tlog.tiles import parse_index, subtree_hash
+from clients.auditor.tlog.tiles import bundle_leaf_hashes, parse_index, subtree_hash
 
 
 @pytest.mark.parametrize(
@@ -144,3 +144,14 @@ def test_random_sizes_rebuild_their_root_and_a_changed_hash_does_not() -> None:
 def test_a_tile_of_the_wrong_width_is_refused() -> None:
     with pytest.raises(TileError):
         tile_root(300, lambda level, index, width: [bytes(32)] * (width - 1))
+
+
+def test_leaf_hashes_straight_from_a_bundle_equal_decoding_then_hashing() -> None:
+    rng = random.Random(3)
+    entries = [rng.randbytes(rng.choice([0, 1, 255, 256, 400, 70_000 % MAX_ENTRY_SIZE])) for _ in range(256)]
+    bundle = encode_bundle(entries)
+    assert bundle_leaf_hashes(bundle, 256) == [leaf_hash(entry) for entry in entries]
+    assert bundle == encode_bundle(entries)  # the caller's bytes are left alone
+    for cut, width in ((bundle[:-1], 256), (bundle[:1], 1), (bundle, 255)):
+        with pytest.raises(TileError):
+            bundle_leaf_hashes(cut, width)
