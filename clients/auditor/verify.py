@@ -26,9 +26,7 @@ import base64
 import os
 import tempfile
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -36,20 +34,18 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clients.auditor.api import AuditorClient, EntriesPage, HTTPProblem, MalformedResponse
+from clients.auditor.api import AuditorClient, HTTPProblem, MalformedResponse
+from clients.auditor.download import FETCH_AHEAD, Download, DownloadFailed
 from clients.auditor.tlog import (
-    TILE_WIDTH,
     Checkpoint,
     NoteError,
     StreamingTree,
     Tile,
     Verifier,
-    leaf_hash,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
     tile_root,
-    tile_width,
     verify_consistency,
 )
 
@@ -65,7 +61,6 @@ __all__ = [
     "verify_log",
 ]
 
-FETCH_AHEAD = 4  # entry bundles requested at once: hides the round trip of each 256-entry request
 EntriesSink = Callable[[int, Sequence[bytes]], None]  # (index of the first entry, entries)
 ProgressSink = Callable[[int, int], None]  # (entries done, entries in all)
 
@@ -206,7 +201,7 @@ def verify_log(
         report.key = _settle_key(client, key, state, report)
         checkpoint = _open_checkpoint(client, report.key, state, report)
         _check_entries(client, checkpoint, report, on_entries, on_progress, fetch_ahead)
-    except _Failed as failed:
+    except (_Failed, DownloadFailed) as failed:
         report.problems.append(str(failed))
     except MalformedResponse as exc:
         report.problems.append(f"the server broke the auditor API contract: {exc}")
@@ -278,7 +273,8 @@ def _check_entries(
     # Without `on_entries`, bundles arrive as leaf hashes (no entry is copied); with it, as entries.
     hashed = on_entries is None
     add = tree.extend_hashes if hashed else tree.extend
-    for start, items in _downloads(client, size, report, fetch_ahead, hashed=hashed):
+    download = Download(client, size, fetch_ahead, hashed=hashed)
+    for start, items in download:
         if start < remembered <= start + len(items):
             cut = remembered - start
             add(items[:cut])
@@ -291,6 +287,7 @@ def _check_entries(
             on_entries(start, items)
         if on_progress is not None:
             on_progress(tree.size, size)
+    report.source = download.source
     if tree.root() != checkpoint.root_hash:
         report.problems.append(
             f"the {size} entries hash to {_b64(tree.root())}, not to the checkpoint's root "
@@ -325,69 +322,6 @@ def _check_consistency(
             )
 
 
-def _downloads(
-    client: AuditorClient, size: int, report: VerifyReport, fetch_ahead: int, *, hashed: bool
-) -> Iterator[tuple[int, list[bytes]]]:
-    """(index of the first entry, entries or, if `hashed`, their leaf hashes) of the log [0, size), in
-    order: entry bundles, or JSON pages from a server that serves no tiles."""
-    report.source = "tiles"
-    bundles = _entry_bundles(client, size, fetch_ahead, hashed=hashed)
-    try:
-        first = next(bundles, None)
-    except HTTPProblem as exc:
-        if exc.status != 404:
-            raise
-        report.source = "json"
-        for start, entries in _json_pages(client, size):
-            yield start, [leaf_hash(entry) for entry in entries] if hashed else entries
-        return
-    if first is not None:
-        yield first
-    try:
-        yield from bundles
-    except HTTPProblem as exc:
-        if exc.status != 404:
-            raise
-        what = f"the server does not serve an entry bundle its checkpoint of {size} entries covers"
-        raise _Failed(f"{what}: {exc}") from None
-
-
-def _entry_bundles(
-    client: AuditorClient, size: int, fetch_ahead: int, *, hashed: bool
-) -> Iterator[tuple[int, list[bytes]]]:
-    """The entry bundles of [0, size), `fetch_ahead` requests in flight (httpx clients are thread-safe)."""
-    count = -(-size // TILE_WIDTH)
-    fetch = client.entry_bundle_leaf_hashes if hashed else client.entry_bundle
-    if fetch_ahead <= 1 or count <= 1:
-        for index in range(count):
-            yield index * TILE_WIDTH, fetch(index, tile_width(None, index, size))
-        return
-    with ThreadPoolExecutor(fetch_ahead, thread_name_prefix="consentry-audit") as pool:
-        pending: deque[tuple[int, Future[list[bytes]]]] = deque()
-        try:
-            for index in range(count):
-                width = tile_width(None, index, size)
-                pending.append((index, pool.submit(fetch, index, width)))
-                if len(pending) >= fetch_ahead:
-                    done, future = pending.popleft()
-                    yield done * TILE_WIDTH, future.result()
-            while pending:
-                done, future = pending.popleft()
-                yield done * TILE_WIDTH, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
-
-
-def _json_pages(client: AuditorClient, size: int) -> Iterator[tuple[int, list[bytes]]]:
-    start = 0
-    while start < size:
-        page = client.entries(start, size)
-        _check_page(page, start, size)
-        yield start, page.entries
-        start = page.end
-
-
 def _check_hash_tiles(client: AuditorClient, checkpoint: Checkpoint, report: VerifyReport) -> None:
     """Rebuild the checkpoint's root from the hash tiles that hold the tree's complete subtrees."""
     fetched: list[str] = []
@@ -408,26 +342,6 @@ def _check_hash_tiles(client: AuditorClient, checkpoint: Checkpoint, report: Ver
             f"the hash tiles {', '.join(fetched)} rebuild the root {_b64(rebuilt)}, not the checkpoint's "
             f"{_b64(checkpoint.root_hash)}: the tiles do not match the log"
         )
-
-
-def _check_page(page: EntriesPage, start: int, size: int) -> None:
-    """Fail unless `page` holds exactly the entries start, start + 1, … up to its end, within `size`."""
-    span = f"the page of entries [{page.start}, {page.end})"
-    if page.start != start or not start < page.end <= size:
-        raise _Failed(f"asked for entries [{start}, {size}), the server answered {span}")
-    if page.tree_size < size:
-        raise _Failed(f"{span} says the log has {page.tree_size} entries, fewer than its checkpoint's {size}")
-    expected = range(start, page.end)
-    if page.indices != list(expected):
-        for position, (index, wanted) in enumerate(zip(page.indices, expected, strict=False)):
-            if index != wanted:
-                raise _Failed(
-                    f"item {position} of {span} has index {index!r}, not {wanted}: "
-                    "an entry is missing, duplicated or out of order"
-                )
-        raise _Failed(f"{span} holds {len(page.indices)} entries, not {len(expected)}")
-    if page.next not in (None, page.end) or (page.next is None and page.end < size):
-        raise _Failed(f"{span} says the next page starts at {page.next}, not {page.end}")
 
 
 def _b64(digest: bytes) -> str:
