@@ -50,6 +50,7 @@ from clients.auditor.tlog import (
 )
 
 __all__ = [
+    "FETCH_AHEAD",
     "AuditorState",
     "EntriesSink",
     "KeySource",

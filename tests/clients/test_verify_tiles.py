@@ -165,7 +165,7 @@ def test_a_bundle_missing_after_the_first_fails(
 
 @pytest.mark.parametrize("command", ["verify", "check-reads"])
 def test_the_cli_reads_tiles(server: Server, token: str, runtime: Runtime, command: str) -> None:
-    args = [command, "--url", "http://127.0.0.1:8000", "--token", token, "--json",
+    args = [command, "--url", "http://127.0.0.1:8000", "--token", token, "--json", "--fetch-ahead", "2",
             "--key", runtime.checkpoints.verifier_key()]  # fmt: skip
     result = CliRunner().invoke(app, args, obj=httpx.MockTransport(server.handle))
     document = json.loads(result.stdout)
