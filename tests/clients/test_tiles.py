@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clients.auditor.tlog import (
     MAX_ENTRY_SIZE,
@@ -155,3 +157,22 @@ def test_leaf_hashes_straight_from_a_bundle_equal_decoding_then_hashing() -> Non
     for cut, width in ((bundle[:-1], 256), (bundle[:1], 1), (bundle, 255)):
         with pytest.raises(TileError):
             bundle_leaf_hashes(cut, width)
+
+
+@given(
+    level=st.none() | st.integers(0, 63),
+    index=st.integers(0, 2**64 - 1),
+    width=st.integers(1, TILE_WIDTH),
+)
+def test_every_tile_path_parses_back_to_its_tile(level: int | None, index: int, width: int) -> None:
+    tile = Tile(level, index, width)
+    assert parse_tile_path(tile.path()) == tile
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(0, 70_000), seed=st.integers(0, 2**32))
+def test_the_tiles_of_any_size_rebuild_its_root(size: int, seed: int) -> None:
+    rng = random.Random(seed)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    tiles = tiles_of(leaves)
+    assert tile_root(size, lambda level, index, width: tiles[level, index][:width]) == root_hash(leaves)
