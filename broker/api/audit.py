@@ -48,6 +48,8 @@ def _parameter_error(error: Any) -> dict[str, str]:
         detail = f"{name} is required"
     elif error["type"] == "int_parsing":
         detail = f"{name} must be a whole number, not {error['input']!r}"
+    elif error["type"] == "string_pattern_mismatch":  # only a tile index has a pattern: say what is wrong
+        detail = _tile_index_error(str(error["input"]))
     else:
         detail = f"{name}: {str(error['msg']).lower()}"
     return {"pointer": f"/{name}", "detail": detail}
@@ -179,8 +181,19 @@ _TILE_ERRORS: dict[int | str, dict[str, Any]] = {
     400: problems("Not a tile path of c2sp.org/tlog-tiles; `detail` says why", MalformedRequest),
     404: problems("The log does not reach this tile (or this width of it) yet", NotFound),
 }
+# Exactly the paths of c2sp.org/tlog-tiles: no leading x000 group, a partial width of 1..255.
+_TILE_INDEX = (
+    r"^(x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})/(x[0-9]{3}/)*)?[0-9]{3}"
+    r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
 TileIndex = Annotated[
-    str, Path(description=_TILE, examples=["000", "x001/x234/067", "001.p/17"], max_length=40)
+    str,
+    Path(
+        description=_TILE,
+        examples=["000", "x001/x234/067", "001.p/17"],
+        pattern=_TILE_INDEX,
+        max_length=40,
+    ),
 ]
 
 
@@ -206,6 +219,14 @@ def _tile_response(data: bytes | None, width: int, what: str) -> Response:
     partial = width < 256
     headers = {"Cache-Control": PARTIAL_TILE_CACHE if partial else FULL_TILE_CACHE}
     return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def _tile_index_error(index: str) -> str:
+    try:
+        parse_index(index)
+    except TileError as exc:
+        return str(exc)
+    return f"{index!r} is not a tile index of c2sp.org/tlog-tiles"
 
 
 def _parse_index(index: str) -> tuple[int, int]:

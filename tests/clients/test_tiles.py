@@ -61,7 +61,7 @@ def test_tile_paths_round_trip(path: str, tile: Tile) -> None:
     "path",
     ["tile/0/1", "tile/0/0001", "tile/0/x000/001", "tile/0/001/x002", "tile/0/000.p/0", "tile/0/000.p/256",
      "tile/0/000.p/007", "tile/64/000", "tile/01/000", "tile/-1/000", "tile/a/000", "tile/0/", "tile/0/00a",
-     "tile/0/x18446744073709551616", "tile/0/x018/x446/x744/x073/x709/x551/616", "tile/entries/000.p/"],
+     "tile/0/x18446744073709551616", "tile/entries/000.p/"],
 )  # fmt: skip
 def test_malformed_paths_are_refused(path: str) -> None:
     with pytest.raises(TileError):
