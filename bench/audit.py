@@ -6,7 +6,8 @@ Figures, each against a baseline measured in the same run (alternating rounds wh
   into a copy of `audit_entry` in transactions of the same shape (no tree nodes, no head lock);
 - `consentry-audit verify` speed (goal >= 300 k entries/s): `StreamingTree` over N entries in pages of
   10,000, and `verify_log` end to end against an in-memory auditor API (httpx.MockTransport serving
-  JSON + base64 pages), against one SHA-256 per entry in a plain loop;
+  C2SP tlog-tiles: 256-entry bundles and the hash tiles of the root; and, reported, the JSON + base64
+  pages it falls back to), against one SHA-256 per entry in a plain loop;
 - inclusion and consistency proof times as one log grows to 1 M entries (at 10 k, 100 k, 1 M), each
   call in its own transaction like an API request, against a primary-key fetch of one entry; their
   growth per 10x, and the extrapolation to 10 M (goal < 5 ms).
@@ -49,7 +50,15 @@ from broker.audit.entries import Actor, Event, Kind
 from broker.audit.models import AuditEntry
 from broker.db import SessionFactory, create_db_engine, migrate, session_factory
 from clients.auditor import AuditorClient, Checkpoint, StreamingTree, verify_log
-from clients.auditor.tlog import format_checkpoint, generate_private_key, leaf_hash, parse_private_key
+from clients.auditor.tlog import (
+    TILE_WIDTH,
+    encode_bundle,
+    format_checkpoint,
+    generate_private_key,
+    leaf_hash,
+    parse_private_key,
+    parse_tile_path,
+)
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import Row, finish, parse
@@ -136,14 +145,30 @@ def empty_log(engine: Engine) -> None:
 
 
 class FakeAuditor:
-    """The auditor API over a log whose entry i is `pool[i % len(pool)]`, as an httpx transport."""
+    """The auditor API over a log whose entry i is `pool[i % len(pool)]`, as an httpx transport: the
+    C2SP tlog-tiles the verifier reads (entry bundles rendered on demand, the hash tiles it needs
+    computed up front), and the JSON pages it falls back to when `tiles` is off."""
 
-    def __init__(self, pool: list[bytes], size: int, root: bytes) -> None:
-        self.encoded = [base64.b64encode(entry).decode() for entry in pool]
-        self.size = size
+    def __init__(self, pool: list[bytes], size: int) -> None:
+        self.pool, self.encoded = pool, [base64.b64encode(entry).decode() for entry in pool]
+        self.size, self.tiles = size, True
+        self.nodes: dict[tuple[int, int], bytes] = {}  # (tile level, position): nodes at height 8·level
+        edge = size // TILE_WIDTH * TILE_WIDTH  # level 0: only the right edge's partial tile is asked for
+
+        def keep(height: int, position: int, hashes: list[bytes]) -> None:
+            if height % 8 == 0:
+                for i, digest in enumerate(hashes, position):
+                    if height or i >= edge:
+                        self.nodes[height // 8, i] = digest
+
+        leaves, log = [leaf_hash(entry) for entry in pool], StreamingTree()
+        for start in range(0, size, PAGE):
+            stop = min(start + PAGE, size)
+            log.extend_hashes([leaves[i % len(pool)] for i in range(start, stop)], keep)
+        self.root = log.root()
         self.signer = parse_private_key(generate_private_key(ORIGIN))
-        self.note = self.signer.sign(format_checkpoint(Checkpoint(ORIGIN, size, root)))
-        self.seconds = 0.0  # spent rendering entries pages: the server's time, not the verifier's
+        self.note = self.signer.sign(format_checkpoint(Checkpoint(ORIGIN, size, self.root)))
+        self.seconds = 0.0  # spent rendering answers: the server's time, not the verifier's
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         match request.url.path:
@@ -152,18 +177,36 @@ class FakeAuditor:
             case "/v1/audit/checkpoint":
                 return httpx.Response(200, text=self.note)
         began = time.perf_counter()
-        start, stop = int(request.url.params["start"]), int(request.url.params.get("end", self.size))
+        if request.url.path.startswith("/v1/audit/tile/"):
+            response = self.tile(request.url.path.removeprefix("/v1/audit/"))
+        else:
+            params = request.url.params
+            response = self.page(int(params["start"]), int(params.get("end", self.size)))
+        self.seconds += time.perf_counter() - began
+        return response
+
+    def tile(self, path: str) -> httpx.Response:
+        if not self.tiles:
+            return httpx.Response(404, json={"title": "Not Found"})
+        tile, pool = parse_tile_path(path), self.pool
+        first = tile.index * TILE_WIDTH
+        if tile.level is None:
+            bundle = encode_bundle([pool[i % len(pool)] for i in range(first, first + tile.width)])
+            return httpx.Response(200, content=bundle)
+        hashes = [self.nodes[tile.level, first + i] for i in range(tile.width)]
+        return httpx.Response(200, content=b"".join(hashes))
+
+    def page(self, start: int, stop: int) -> httpx.Response:
         end, encoded = min(stop, start + PAGE), self.encoded
         items = [{"index": i, "entry": encoded[i % len(encoded)]} for i in range(start, end)]
         body = {"start": start, "end": end, "tree_size": self.size, "entries": items,
                 "next": end if end < stop else None}  # fmt: skip
-        response = httpx.Response(200, content=json.dumps(body).encode(), headers=JSON)
-        self.seconds += time.perf_counter() - began
-        return response
+        return httpx.Response(200, content=json.dumps(body).encode(), headers=JSON)
 
 
 def verification(count: int, rounds: int) -> dict[str, float]:
-    """Median entries/s of raw SHA-256, `StreamingTree`, and `verify_log` (with and without the server)."""
+    """Median entries/s of raw SHA-256, `StreamingTree`, and `verify_log` over tiles (with and without
+    the in-memory server's time) and over the JSON pages (the verifier's own time)."""
     pool = realistic_entries(PAGE)  # the log repeats one page: hashing costs the same, memory stays small
     pages = [pool[: min(PAGE, count - start)] for start in range(0, count, PAGE)]
 
@@ -179,21 +222,29 @@ def verification(count: int, rounds: int) -> dict[str, float]:
             hasher.extend(page)
         return hasher.root()
 
-    server = FakeAuditor(pool, count, streaming())
-    rates: dict[str, list[float]] = {"raw": [], "streaming": [], "verify": [], "verify+server": []}
+    server = FakeAuditor(pool, count)
+    names = ("raw", "streaming", "verify", "verify+server", "json")
+    rates: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):
         for name, run in (("raw", raw), ("streaming", streaming)):
             began = time.perf_counter()
             run()
             rates[name].append(count / (time.perf_counter() - began))
-        server.seconds = 0.0
-        transport = httpx.MockTransport(server.handle)
-        with AuditorClient("http://auditor.test", "token", transport=transport) as client:
-            report = verify_log(client, key=server.signer.verifier)
-        if not report.verified:
-            raise RuntimeError(f"verify_log failed: {report.problems}")
-        rates["verify"].append(report.entries / (report.seconds - server.seconds))
-        rates["verify+server"].append(report.entries_per_second)
+        for tiles in (True, False):
+            server.seconds, server.tiles = 0.0, tiles
+            transport = httpx.MockTransport(server.handle)
+            with AuditorClient("http://auditor.test", "token", transport=transport) as client:
+                # One request at a time, so that the server's time can be taken out of the verifier's (the
+                # CLI keeps 4 in flight, which hides a network's latency, not CPU work).
+                report = verify_log(client, key=server.signer.verifier, fetch_ahead=1)
+            if not report.verified or report.source != ("tiles" if tiles else "json"):
+                raise RuntimeError(f"verify_log failed: {report.source} {report.problems}")
+            own = report.entries / (report.seconds - server.seconds)
+            if tiles:
+                rates["verify"].append(own)
+                rates["verify+server"].append(report.entries_per_second)
+            else:
+                rates["json"].append(own)
     return {name: statistics.median(samples) for name, samples in rates.items()}
 
 
@@ -255,7 +306,7 @@ def report(dialect: str, entry: int, appended: dict[str, tuple[float, float]], v
     """Print the three tables, each figure against its same-run baseline; return the summary rows."""
     summary = [Row(f"audit appends of {entry}-byte entries, {shape}, vs plain inserts", log, plain,
                    "entries/s") for shape, (log, plain) in appended.items()]  # fmt: skip
-    verifiers = (("streaming", "StreamingTree"), ("verify", "verify_log (the verifier's own time)"))
+    verifiers = (("streaming", "StreamingTree"), ("verify", "verify_log over tiles (its own time)"))
     summary += [Row(f"consentry-audit verify: {figure} vs raw SHA-256", verify[name], verify["raw"],
                     "entries/s", f">= {GOAL_VERIFY:,}/s", verify[name] >= GOAL_VERIFY)
                 for name, figure in verifiers]  # fmt: skip
@@ -263,10 +314,11 @@ def report(dialect: str, entry: int, appended: dict[str, tuple[float, float]], v
     for shape, (log, rows) in appended.items():
         print(f"  {shape:<46} {log:>10,.0f} {rows:>15,.0f} {log / rows:.2f}x")
     print(f"\nverification in pages of {PAGE:,}: {'entries/s':>24} {'raw sha256/s':>13} {'ratio':>6}  goal")
-    for name, figure in (("streaming", "StreamingTree"), ("verify", "verify_log, the verifier's own time"),
-                         ("verify+server", "verify_log with the in-memory API's time")):  # fmt: skip
+    for name, figure in (("streaming", "StreamingTree"), ("verify", "verify_log over tiles, its own time"),
+                         ("verify+server", "verify_log over tiles, with the API's time"),
+                         ("json", "verify_log over JSON pages, its own time")):  # fmt: skip
         rate, raw = verify[name], verify["raw"]
-        goal = f">= {GOAL_VERIFY:,}/s {_met(rate >= GOAL_VERIFY)}" if name != "verify+server" else ""
+        goal = f">= {GOAL_VERIFY:,}/s {_met(rate >= GOAL_VERIFY)}" if name in ("streaming", "verify") else ""
         print(f"  {figure:<46} {rate:>10,.0f} {raw:>13,.0f} {rate / raw:>5.2f}x  {goal or '(reported)'}")
     print("\nproofs, one transaction per call (ms): pk-get p50; inclusion, consistency p50 / p95 (x pk-get)")
     for size, times in proofs:

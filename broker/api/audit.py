@@ -1,6 +1,7 @@
-"""The auditor API: the log's key, signed checkpoints, entries, and RFC 9162 proofs.
+"""The auditor API: the log's key, signed checkpoints, entries, RFC 9162 proofs, and C2SP tlog-tiles.
 
-Every endpoint needs an auditor token. A parameter that is missing or not a whole number is a 400,
+Every endpoint but the key needs an auditor token, tiles included: they hold the same entries. A
+parameter that is missing or not a whole number is a 400,
 like a range the log does not have: both are requests to fix, not data that failed validation.
 """
 
@@ -15,10 +16,12 @@ from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 
 from broker.api.contract import problems
-from broker.audit import reader
+from broker.audit import reader, tiles
 from broker.audit.schemas import ConsistencyProofPublic, EntriesPublic, InclusionProofPublic
 from broker.errors import AuditRangeError, MalformedRequest, NotAuthenticated, NotFound
 from broker.web.deps import CurrentAuditor, DbSession, RuntimeDep
+from clients.auditor.tlog import MAX_ENTRY_SIZE, TileError
+from clients.auditor.tlog.tiles import MAX_LEVEL, parse_index
 
 _MAX = 2**63 - 1  # sizes and indices are BIGINT in the database
 
@@ -45,6 +48,8 @@ def _parameter_error(error: Any) -> dict[str, str]:
         detail = f"{name} is required"
     elif error["type"] == "int_parsing":
         detail = f"{name} must be a whole number, not {error['input']!r}"
+    elif error["type"] == "string_pattern_mismatch":  # only a tile index has a pattern: say what is wrong
+        detail = _tile_index_error(str(error["input"]))
     else:
         detail = f"{name}: {str(error['msg']).lower()}"
     return {"pointer": f"/{name}", "detail": detail}
@@ -158,3 +163,111 @@ def get_consistency_proof(
 ) -> ConsistencyProofPublic:
     """The proof that the tree of `second` entries extends the tree of `first` (no entry changed)."""
     return reader.read_consistency_proof(db, first, second)
+
+
+# C2SP tlog-tiles (https://c2sp.org/tlog-tiles)
+
+# Tiles hold the log's entries, which only auditors may read, so every response carries an auditor
+# token: `private` keeps shared caches (a CDN, a proxy) from handing one auditor's tile to anyone who
+# asks for the URL; the auditor's own cache or mirror keeps a full tile for ever, as it never changes.
+FULL_TILE_CACHE = "private, max-age=31536000, immutable"
+PARTIAL_TILE_CACHE = "private, max-age=60"  # the right edge: a wider partial or the full tile replaces it
+_TILE = (
+    "`<N>` is the tile index in groups of three digits, all but the last prefixed with `x` "
+    "(1234067 is `x001/x234/067`); `.p/<W>` (1..255) asks for the first W of a partial tile"
+)
+_TILE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    400: problems("Not a tile path of c2sp.org/tlog-tiles; `detail` says why", MalformedRequest),
+    404: problems("The log does not reach this tile (or this width of it) yet", NotFound),
+}
+# Exactly the paths of c2sp.org/tlog-tiles: no leading x000 group, a partial width of 1..255.
+_TILE_INDEX = (
+    r"^(x(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2})/(x[0-9]{3}/)*)?[0-9]{3}"
+    r"(\.p/([1-9]|[1-9][0-9]|1[0-9]{2}|2[0-4][0-9]|25[0-5]))?$"
+)
+TileIndex = Annotated[
+    str,
+    Path(
+        description=_TILE,
+        examples=["000", "x001/x234/067", "001.p/17"],
+        pattern=_TILE_INDEX,
+        max_length=40,
+    ),
+]
+
+
+def _octets(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": description,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                "Cache-Control": {
+                    "description": f"`{FULL_TILE_CACHE}` for a full tile, `{PARTIAL_TILE_CACHE}` "
+                    "for a partial one",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    }
+
+
+def _tile_response(data: bytes | None, width: int, what: str) -> Response:
+    if data is None:
+        raise NotFound(f"the audit log does not reach {what} yet: fetch the checkpoint for its size")
+    partial = width < 256
+    headers = {"Cache-Control": PARTIAL_TILE_CACHE if partial else FULL_TILE_CACHE}
+    return Response(data, media_type="application/octet-stream", headers=headers)
+
+
+def _tile_index_error(index: str) -> str:
+    try:
+        parse_index(index)
+    except TileError as exc:
+        return str(exc)
+    return f"{index!r} is not a tile index of c2sp.org/tlog-tiles"
+
+
+def _parse_index(index: str) -> tuple[int, int]:
+    try:
+        return parse_index(index)
+    except TileError as exc:
+        raise MalformedRequest(str(exc), errors=[{"pointer": "/index", "detail": str(exc)}]) from None
+
+
+# Declared before the hash tiles, whose `{level}` would otherwise take "entries".
+@router.get(
+    "/tile/entries/{index:path}",
+    operation_id="getAuditEntryBundle",
+    response_class=Response,
+    responses={**_TILE_ERRORS, **_octets(
+        f"Entries N·256 … N·256 + W - 1, each a big-endian uint16 length (entries are at most "
+        f"{MAX_ENTRY_SIZE:,} bytes) then the entry's exact bytes"
+    )},
+)  # fmt: skip
+def get_entry_bundle(index: TileIndex, _: CurrentAuditor, db: DbSession) -> Response:
+    """An entry bundle of c2sp.org/tlog-tiles: 256 consecutive entries (fewer at the log's edge)."""
+    number, width = _parse_index(index)
+    return _tile_response(tiles.entry_bundle(db, number, width), width, f"entry bundle {index}")
+
+
+@router.get(
+    "/tile/{level}/{index:path}",
+    operation_id="getAuditHashTile",
+    response_class=Response,
+    responses={
+        **_TILE_ERRORS,
+        **_octets("The hashes of the tree nodes at height 8·L, positions N·256 … N·256 + W - 1, 32 bytes"),
+    },
+)
+def get_hash_tile(
+    level: Annotated[int, Path(ge=0, le=MAX_LEVEL, description="tile level L: nodes at height 8·L")],
+    index: TileIndex,
+    _: CurrentAuditor,
+    db: DbSession,
+) -> Response:
+    """A hash tile of c2sp.org/tlog-tiles: level 0 holds the leaf hashes, level L the roots of the
+    complete subtrees of 256^L leaves."""
+    number, width = _parse_index(index)
+    return _tile_response(tiles.hash_tile(db, level, number, width), width, f"hash tile {level}/{index}")

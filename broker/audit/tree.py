@@ -28,6 +28,7 @@ from broker.audit.models import AuditEntry, AuditHead, AuditNode
 from broker.errors import AuditIntegrityError, AuditRangeError
 from clients.auditor.tlog import (
     EMPTY_ROOT,
+    MAX_ENTRY_SIZE,
     Span,
     StreamingTree,
     Subtree,
@@ -86,6 +87,9 @@ def append_many(
     edge = subtrees(0, start)
     stored = _fetch(session, edge)
     log = StreamingTree(start, [stored[subtree] for subtree in edge])
+    for entry, _ in items:
+        if len(entry) > MAX_ENTRY_SIZE:  # it could not be served in an entry bundle (tlog-tiles)
+            raise ValueError(f"an audit entry is {len(entry)} bytes, over the {MAX_ENTRY_SIZE}-byte limit")
     leaves = [leaf_hash(entry) for entry, _ in items]
     nodes: list[dict[str, object]] = []
 

@@ -23,6 +23,8 @@ from typing import Self
 import httpx
 import pydantic_core
 
+from clients.auditor.tlog import Tile, TileError, bundle_leaf_hashes, decode_bundle, split_hashes
+
 __all__ = [
     "AuditorAPIError",
     "AuditorClient",
@@ -165,6 +167,31 @@ class AuditorClient:
             indices=indices,
             entries=entries,
         )
+
+    def entry_bundle(self, index: int, width: int) -> list[bytes]:
+        """`GET /v1/audit/tile/entries/<N>[.p/<W>]` (c2sp.org/tlog-tiles): the `width` entries of bundle
+        `index`, that is entries index·256 … index·256 + width - 1."""
+        tile = Tile(None, index, width)
+        try:
+            return decode_bundle(self._get(f"/v1/audit/{tile.path()}").content, width)
+        except TileError as exc:
+            raise MalformedResponse(f"{tile.path()}: {exc}") from None
+
+    def entry_bundle_leaf_hashes(self, index: int, width: int) -> list[bytes]:
+        """`entry_bundle`, as the RFC 9162 leaf hash of each entry rather than the entry (faster)."""
+        tile = Tile(None, index, width)
+        try:
+            return bundle_leaf_hashes(self._get(f"/v1/audit/{tile.path()}").content, width)
+        except TileError as exc:
+            raise MalformedResponse(f"{tile.path()}: {exc}") from None
+
+    def hash_tile(self, level: int, index: int, width: int) -> list[bytes]:
+        """`GET /v1/audit/tile/<L>/<N>[.p/<W>]` (c2sp.org/tlog-tiles): the `width` hashes of the tile."""
+        tile = Tile(level, index, width)
+        try:
+            return split_hashes(self._get(f"/v1/audit/{tile.path()}").content, width)
+        except TileError as exc:
+            raise MalformedResponse(f"{tile.path()}: {exc}") from None
 
     def inclusion_proof(self, index: int, tree_size: int) -> InclusionProof:
         """`GET /v1/audit/proofs/inclusion`: the proof that leaf `index` is in the tree of `tree_size`."""

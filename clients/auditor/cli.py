@@ -1,11 +1,12 @@
 """The `consentry-audit` command: check a Consentry audit log with code the server did not write.
 
-    consentry-audit verify --url URL --token TOKEN [--key KEY] [--state FILE] [--json]
-    consentry-audit check-reads --url URL --token TOKEN [--key KEY] [--state FILE] [--json]
+    consentry-audit verify --url URL --token TOKEN [--key KEY] [--state FILE] [--fetch-ahead N] [--json]
+    consentry-audit check-reads --url URL --token TOKEN [--key KEY] [--state FILE] [--fetch-ahead N] [--json]
     consentry-audit checkpoint verify FILE --key KEY [--json]
     consentry-audit receipt verify FILE --key KEY (--jwks FILE_OR_URL | --thumbprint T)... [--json]
 
-`verify` downloads and checks the whole log (`verify.verify_log`); `check-reads` does the same, then
+`verify` downloads and checks the whole log (`verify.verify_log`), as C2SP tlog-tiles entry bundles
+and hash tiles, or as the JSON pages from a server without tiles; `check-reads` does the same, then
 replays it and lists the reads no live grant covered (`replay`). KEY is a verifier key string, or
 `@PATH` naming a file that holds one. The token may come from `$CONSENTRY_AUDIT_TOKEN` instead.
 Without `--key`, the key remembered in the `--state` file is used; with neither, the server's own key
@@ -62,6 +63,7 @@ from clients.auditor.tlog import (
     parse_checkpoint,
 )
 from clients.auditor.verify import (
+    FETCH_AHEAD,
     EntriesSink,
     KeySource,
     ProgressSink,
@@ -118,6 +120,16 @@ StateFile = Annotated[
     ),
 ]
 
+FetchAhead = Annotated[
+    int,
+    typer.Option(
+        "--fetch-ahead",
+        min=1,
+        max=64,
+        help="entry bundles requested at once: more hides a distant server's latency, 1 asks one by one",
+    ),
+]
+
 
 @app.command("verify")
 def verify(
@@ -126,11 +138,12 @@ def verify(
     token: Token,
     key: PinnedKey = None,
     state: StateFile = None,
+    fetch_ahead: FetchAhead = FETCH_AHEAD,
     as_json: JsonOutput = False,
 ) -> None:
     """Download the whole log, recompute its Merkle root, and check it against the signed checkpoint
     and against the checkpoint the state file remembers."""
-    report = _run_verification(ctx, url, token, key, state, as_json=as_json)
+    report = _run_verification(ctx, url, token, key, state, as_json=as_json, fetch_ahead=fetch_ahead)
     if as_json:
         typer.echo(json.dumps(_report_json(report, state), indent=2))
     elif report.verified:
@@ -145,6 +158,7 @@ def check_reads(
     token: Token,
     key: PinnedKey = None,
     state: StateFile = None,
+    fetch_ahead: FetchAhead = FETCH_AHEAD,
     as_json: JsonOutput = False,
 ) -> None:
     """Verify the log as `verify` does, then replay it and list every profile read that no live grant
@@ -155,7 +169,9 @@ def check_reads(
         for index, entry in enumerate(entries, start):
             replay.apply_bytes(index, entry)
 
-    report = _run_verification(ctx, url, token, key, state, as_json=as_json, on_entries=on_entries)
+    report = _run_verification(
+        ctx, url, token, key, state, as_json=as_json, on_entries=on_entries, fetch_ahead=fetch_ahead
+    )
     reads = replay.report()
     if as_json:
         document = _report_json(report, state) | _reads_json(reads)
@@ -176,6 +192,7 @@ def _run_verification(
     *,
     as_json: bool,
     on_entries: EntriesSink | None = None,
+    fetch_ahead: int = FETCH_AHEAD,
 ) -> VerifyReport:
     """`verify_log` with the state file loaded and saved, progress on stderr and problems reported."""
     try:
@@ -185,7 +202,14 @@ def _run_verification(
     transport = ctx.obj if isinstance(ctx.obj, httpx.BaseTransport) else None
     try:
         with AuditorClient(url, token, transport=transport) as client, _progress(as_json) as on_progress:
-            report = verify_log(client, key=key, state=state, on_entries=on_entries, on_progress=on_progress)
+            report = verify_log(
+                client,
+                key=key,
+                state=state,
+                on_entries=on_entries,
+                on_progress=on_progress,
+                fetch_ahead=fetch_ahead,
+            )
     except AuditorAPIError as exc:
         error(str(exc), code=EXIT_UNABLE)
     if report.key_source is KeySource.FIRST_USE and report.key is not None and not as_json:
@@ -232,6 +256,7 @@ def _report_json(report: VerifyReport, state_file: Path | None) -> dict[str, obj
         "previous_tree_size": previous.size if previous else None,
         "previous_root_hash": b64(previous.root_hash) if previous else None,
         "entries": report.entries,
+        "source": report.source,
         "seconds": round(report.seconds, 3),
         "entries_per_second": round(report.entries_per_second),
         "state": str(state_file) if state_file is not None else None,
@@ -268,7 +293,8 @@ def _print_report(report: VerifyReport, state_file: Path | None) -> None:
     table.add_row("root hash", b64(checkpoint.root_hash))
     if report.previous is not None:
         table.add_row("extends", f"the checkpoint of {report.previous.size:,} entries verified before")
-    table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s")
+    how = "C2SP tlog-tiles" if report.source == "tiles" else "JSON pages (the server serves no tiles)"
+    table.add_row("speed", f"{report.entries_per_second:,.0f} entries/s ({how})")
     if state_file is not None:
         table.add_row("state", f"{escape(str(state_file))} (updated)")
     console.print(table)

@@ -5,9 +5,13 @@
 1. settles the log's verifier key: the pinned one, the one a previous run remembered (`AuditorState`),
    or, with neither, the server's own, trusted on first use;
 2. opens the latest checkpoint with it (c2sp.org/signed-note, c2sp.org/tlog-checkpoint);
-3. downloads every entry [0, size) page by page and hashes them into a `tlog.StreamingTree`, which holds
-   O(log n) hashes however long the log;
-4. compares the recomputed root (RFC 9162 §2.1.1) with the checkpoint's; and, given the checkpoint of
+3. downloads every entry [0, size) as C2SP tlog-tiles entry bundles (256 entries each, a few fetched
+   ahead in parallel), or, from a server without tiles (its first bundle is a 404), as the JSON pages
+   of `/v1/audit/entries`; and hashes them into a `tlog.StreamingTree`, which holds O(log n) hashes
+   however long the log;
+4. compares the recomputed root (RFC 9162 §2.1.1) with the checkpoint's; with tiles, rebuilds the root
+   from the server's hash tiles too (`tlog.tile_root`: the few tiles holding the tree's complete
+   subtrees), so the tiles a mirror or a cache keeps are vouched for as well; and, given the checkpoint of
    size M a previous run verified, checks that the first M entries still hash to its root and that
    the server's consistency proof M → N (RFC 9162 §2.1.4) verifies, so the log was neither rewritten,
    forked nor rolled back.
@@ -30,19 +34,23 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from clients.auditor.api import AuditorClient, EntriesPage, MalformedResponse
+from clients.auditor.api import AuditorClient, HTTPProblem, MalformedResponse
+from clients.auditor.download import FETCH_AHEAD, Download, DownloadFailed
 from clients.auditor.tlog import (
     Checkpoint,
     NoteError,
     StreamingTree,
+    Tile,
     Verifier,
     open_note,
     parse_checkpoint,
     parse_verifier_key,
+    tile_root,
     verify_consistency,
 )
 
 __all__ = [
+    "FETCH_AHEAD",
     "AuditorState",
     "EntriesSink",
     "KeySource",
@@ -147,6 +155,7 @@ class VerifyReport:
     checkpoint: Checkpoint | None = None
     previous: Checkpoint | None = None  # the checkpoint the state remembered
     entries: int = 0  # entries downloaded and hashed
+    source: Literal["tiles", "json"] | None = None  # how the entries were downloaded
     seconds: float = 0.0
 
     @property
@@ -179,19 +188,21 @@ def verify_log(
     state: AuditorState | None = None,
     on_entries: EntriesSink | None = None,
     on_progress: ProgressSink | None = None,
+    fetch_ahead: int = FETCH_AHEAD,
 ) -> VerifyReport:
     """Verify the log `client` serves against `key` and what `state` remembers (see the module doc).
 
     `on_entries(start, entries)` receives each page once its indices check out, so a caller can replay
-    the log without a second download; `on_progress(done, total)` follows the download. Raises the
+    the log without a second download; `on_progress(done, total)` follows the download; `fetch_ahead`
+    entry bundles are requested at once (1: one after the other). Raises the
     `AuditorAPIError`s other than `MalformedResponse`.
     """
     report = VerifyReport(url=client.base_url)
     try:
         report.key = _settle_key(client, key, state, report)
         checkpoint = _open_checkpoint(client, report.key, state, report)
-        _check_entries(client, checkpoint, report, on_entries, on_progress)
-    except _Failed as failed:
+        _check_entries(client, checkpoint, report, on_entries, on_progress, fetch_ahead)
+    except (_Failed, DownloadFailed) as failed:
         report.problems.append(str(failed))
     except MalformedResponse as exc:
         report.problems.append(f"the server broke the auditor API contract: {exc}")
@@ -252,6 +263,7 @@ def _check_entries(
     report: VerifyReport,
     on_entries: EntriesSink | None,
     on_progress: ProgressSink | None,
+    fetch_ahead: int,
 ) -> None:
     size, previous, tree = checkpoint.size, report.previous, StreamingTree()
     remembered = previous.size if previous is not None else -1  # where to capture the root on the way
@@ -259,28 +271,32 @@ def _check_entries(
     began = time.perf_counter()
     if on_progress is not None:
         on_progress(0, size)
-    while tree.size < size:
-        page = client.entries(tree.size, size)
-        _check_page(page, tree.size, size)
-        entries, start = page.entries, tree.size
-        if start < remembered <= page.end:
+    # Without `on_entries`, bundles arrive as leaf hashes (no entry is copied); with it, as entries.
+    hashed = on_entries is None
+    add = tree.extend_hashes if hashed else tree.extend
+    download = Download(client, size, fetch_ahead, hashed=hashed)
+    for start, items in download:
+        if start < remembered <= start + len(items):
             cut = remembered - start
-            tree.extend(entries[:cut])
+            add(items[:cut])
             root_at_previous = tree.root()
-            tree.extend(entries[cut:])
+            add(items[cut:])
         else:
-            tree.extend(entries)
+            add(items)
         report.entries = tree.size
         if on_entries is not None:
-            on_entries(start, entries)
+            on_entries(start, items)
         if on_progress is not None:
             on_progress(tree.size, size)
-    report.seconds = time.perf_counter() - began
+    report.source = download.source
     if tree.root() != checkpoint.root_hash:
         report.problems.append(
             f"the {size} entries hash to {_b64(tree.root())}, not to the checkpoint's root "
             f"{_b64(checkpoint.root_hash)}: entries were altered, added or removed"
         )
+    if report.source == "tiles":
+        _check_hash_tiles(client, checkpoint, report)
+    report.seconds = time.perf_counter() - began  # fetch, decode, hash, and the root checked twice
     if previous is not None:
         _check_consistency(client, previous, root_at_previous, checkpoint, report)
 
@@ -307,24 +323,26 @@ def _check_consistency(
             )
 
 
-def _check_page(page: EntriesPage, start: int, size: int) -> None:
-    """Fail unless `page` holds exactly the entries start, start + 1, … up to its end, within `size`."""
-    span = f"the page of entries [{page.start}, {page.end})"
-    if page.start != start or not start < page.end <= size:
-        raise _Failed(f"asked for entries [{start}, {size}), the server answered {span}")
-    if page.tree_size < size:
-        raise _Failed(f"{span} says the log has {page.tree_size} entries, fewer than its checkpoint's {size}")
-    expected = range(start, page.end)
-    if page.indices != list(expected):
-        for position, (index, wanted) in enumerate(zip(page.indices, expected, strict=False)):
-            if index != wanted:
-                raise _Failed(
-                    f"item {position} of {span} has index {index!r}, not {wanted}: "
-                    "an entry is missing, duplicated or out of order"
-                )
-        raise _Failed(f"{span} holds {len(page.indices)} entries, not {len(expected)}")
-    if page.next not in (None, page.end) or (page.next is None and page.end < size):
-        raise _Failed(f"{span} says the next page starts at {page.next}, not {page.end}")
+def _check_hash_tiles(client: AuditorClient, checkpoint: Checkpoint, report: VerifyReport) -> None:
+    """Rebuild the checkpoint's root from the hash tiles that hold the tree's complete subtrees."""
+    fetched: list[str] = []
+
+    def read(level: int, index: int, width: int) -> list[bytes]:
+        fetched.append(Tile(level, index, width).path())
+        return client.hash_tile(level, index, width)
+
+    try:
+        rebuilt = tile_root(checkpoint.size, read)
+    except HTTPProblem as exc:
+        if exc.status != 404:
+            raise
+        report.problems.append(f"the server does not serve the hash tile {fetched[-1]} its checkpoint covers")
+        return
+    if rebuilt != checkpoint.root_hash:
+        report.problems.append(
+            f"the hash tiles {', '.join(fetched)} rebuild the root {_b64(rebuilt)}, not the checkpoint's "
+            f"{_b64(checkpoint.root_hash)}: the tiles do not match the log"
+        )
 
 
 def _b64(digest: bytes) -> str:

@@ -4,6 +4,8 @@
   subtrees, the streaming compact range), inclusion and consistency proofs, generated and verified.
 - `note`: C2SP signed notes (https://c2sp.org/signed-note): key ids, key strings, signing and opening.
 - `checkpoint`: C2SP tlog-checkpoints (https://c2sp.org/tlog-checkpoint), the text a log signs.
+- `tiles`: C2SP tlog-tiles (https://c2sp.org/tlog-tiles): tile paths, widths, entry bundles, and the
+  root of a tree rebuilt from its hash tiles.
 - `ed25519`: the Ed25519 note keys (`Verifier`, `Signer`), the only module that needs `cryptography`;
   the others use the standard library alone.
 
@@ -41,12 +43,28 @@ from clients.auditor.tlog.merkle import (
     verify_inclusion,
 )
 from clients.auditor.tlog.note import MAX_NOTE_BYTES, MAX_SIGNATURES, NoteError, NoteVerifier, open_note
+from clients.auditor.tlog.tiles import (
+    MAX_ENTRY_SIZE,
+    TILE_WIDTH,
+    Tile,
+    TileError,
+    bundle_leaf_hashes,
+    decode_bundle,
+    encode_bundle,
+    format_index,
+    parse_tile_path,
+    split_hashes,
+    tile_root,
+    tile_width,
+)
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "MAX_ENTRY_SIZE",
     "MAX_NOTE_BYTES",
     "MAX_SIGNATURES",
+    "TILE_WIDTH",
     "Checkpoint",
     "NoteError",
     "NoteVerifier",
@@ -55,10 +73,16 @@ __all__ = [
     "StreamingTree",
     "Subtree",
     "SubtreeSink",
+    "Tile",
+    "TileError",
     "Verifier",
+    "bundle_leaf_hashes",
     "consistency_proof",
     "consistency_spans",
+    "decode_bundle",
+    "encode_bundle",
     "format_checkpoint",
+    "format_index",
     "generate_private_key",
     "inclusion_proof",
     "inclusion_spans",
@@ -67,10 +91,14 @@ __all__ = [
     "open_note",
     "parse_checkpoint",
     "parse_private_key",
+    "parse_tile_path",
     "parse_verifier_key",
     "range_root",
     "root_hash",
+    "split_hashes",
     "subtrees",
+    "tile_root",
+    "tile_width",
     "verify_consistency",
     "verify_inclusion",
 ]

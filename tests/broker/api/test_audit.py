@@ -38,6 +38,8 @@ ENDPOINTS = [
     "/v1/audit/entries?start=0",
     "/v1/audit/proofs/inclusion?index=0&tree_size=1",
     "/v1/audit/proofs/consistency?first=0&second=1",
+    "/v1/audit/tile/0/000.p/1",
+    "/v1/audit/tile/entries/000.p/1",
 ]
 
 

@@ -260,3 +260,10 @@ def test_concurrent_appenders_on_a_new_log_get_gapless_distinct_indices(fresh_da
             assert [row.index for row in stored] == list(range(60))
     finally:
         engine.dispose()
+
+
+def test_an_entry_too_long_for_an_entry_bundle_is_refused_before_anything_is_written(db: Session) -> None:
+    tree.append(db, bytes(0xFFFF), at=AT)  # the largest an entry bundle's uint16 length can carry
+    with pytest.raises(ValueError, match="65535-byte limit"):
+        tree.append_many(db, [b"fine", bytes(0x10000)], at=AT)
+    assert tree.size(db) == 1
