@@ -29,7 +29,15 @@ from broker.value.schemas import (
     ObligationPublic,
     ValueReport,
 )
-from broker.web.deps import BrandAccessDep, CurrentAuditor, CurrentCustomer, DbSession, RuntimeDep
+from broker.web.deps import (
+    BrandAccessDep,
+    BrandReadAccess,
+    CurrentCustomer,
+    DbSession,
+    ReadingAuditor,
+    ReadSession,
+    RuntimeDep,
+)
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/value", tags=["brand"])
 customer_router = APIRouter(prefix="/v1/me/value", tags=["customer"])
@@ -86,7 +94,9 @@ def deliver(
 
 
 @brand_router.get("", operation_id="listGrantValue", responses=_BRAND)
-def list_value(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> ObligationList:
+def list_value(
+    grant_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep
+) -> ObligationList:
     """What the grant owes and has delivered, oldest first; overdue ones say so."""
     access.require("grants:read")
     return runtime.value_views.for_grant(db, runtime.grants.for_brand(db, access.brand.id, grant_id))
@@ -162,7 +172,7 @@ def withdraw_dispute(
     operation_id="getValueReport",
     responses={401: problems("Missing, unknown or revoked auditor token", NotAuthenticated)},
 )
-def value_report(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> ValueReport:
+def value_report(_: ReadingAuditor, db: ReadSession, runtime: RuntimeDep) -> ValueReport:
     """Per brand: obligations declared, delivered, confirmed, disputed and overdue, sums per currency,
     and how long the oldest overdue one has been due."""
     return runtime.value_views.report(db)
