@@ -39,7 +39,8 @@ class Health(BaseModel):
     responses={503: problems("The database is unavailable", ServiceUnavailable)},
 )
 async def healthz(request: Request, runtime: RuntimeDep) -> Health:
-    """200 when the server runs and the database answers a query (at most `FRESH_SECONDS` ago)."""
+    """200 when the server runs and the database answers a query."""
+    # (answered, a check that succeeded at most FRESH_SECONDS ago: see the module docstring)
     state, started = request.app.state, time.monotonic()
     checked_at: float | None = getattr(state, "health_checked_at", None)
     if checked_at is None or started - checked_at >= FRESH_SECONDS:
