@@ -25,15 +25,7 @@ from broker.errors import (
     ValidationFailed,
     ValueOverdue,
 )
-from broker.web.deps import (
-    BrandAccessDep,
-    BrandReadAccess,
-    BrandToken,
-    DbSession,
-    ReadSession,
-    RequestId,
-    RuntimeDep,
-)
+from broker.web.deps import BrandAccessDep, BrandToken, DbSession, RequestId, RuntimeDep
 
 router = APIRouter(prefix="/v1", tags=["brand"])
 
@@ -82,8 +74,8 @@ async def read_profile(token: BrandToken, request_id: RequestId, runtime: Runtim
     responses={**_AUTH, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_grants(
-    access: BrandReadAccess,
-    db: ReadSession,
+    access: BrandAccessDep,
+    db: DbSession,
     runtime: RuntimeDep,
     status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
@@ -119,7 +111,7 @@ def brand_access_log(
     operation_id="getBrandGrant",
     responses={**_AUTH, 404: _NO_GRANT},
 )
-def get_grant(grant_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep) -> GrantPublic:
+def get_grant(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> GrantPublic:
     """One of this brand's grants; another brand's id answers 404."""
     access.require("grants:read")
     return GrantPublic.of(runtime.grant_views.for_brand(db, access.brand, grant_id))

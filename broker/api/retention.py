@@ -23,7 +23,6 @@ from broker.errors import (
 )
 from broker.web.deps import (
     BrandAccessDep,
-    BrandReadAccess,
     DbSession,
     ReadingAuditor,
     ReadSession,
@@ -83,7 +82,7 @@ def attest_deletion(
     },
 )
 def get_deletion(
-    grant_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep
+    grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
 ) -> DeletionAttestation:
     """The grant's deletion attestation. Needs `grants:read`."""
     access.require("grants:read")

@@ -31,7 +31,6 @@ from broker.value.schemas import (
 )
 from broker.web.deps import (
     BrandAccessDep,
-    BrandReadAccess,
     CurrentCustomer,
     DbSession,
     ReadingAuditor,
@@ -94,9 +93,7 @@ def deliver(
 
 
 @brand_router.get("", operation_id="listGrantValue", responses=_BRAND)
-def list_value(
-    grant_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep
-) -> ObligationList:
+def list_value(grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> ObligationList:
     """What the grant owes and has delivered, oldest first; overdue ones say so."""
     access.require("grants:read")
     return runtime.value_views.for_grant(db, runtime.grants.for_brand(db, access.brand.id, grant_id))
