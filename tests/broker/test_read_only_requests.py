@@ -9,16 +9,17 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from support.core import PG_URL, bearer, make_settings
-from support.oauth import OFFER, REDIRECT, BrandCredentials, brand_token
+from support.core import PG_URL, FakeClock, bearer, make_settings
+from support.oauth import OFFER, REDIRECT, BrandCredentials, authorized, brand_token
 
 from broker.accounts.models import Brand
 from broker.app import create_app
@@ -104,3 +105,21 @@ def test_a_read_only_request_proceeds_while_another_connection_holds_the_write_l
         holder.execute("ROLLBACK")
         holder.close()
     assert http.get("/healthz").status_code == 200
+
+
+def test_reading_a_grant_that_expired_meanwhile_settles_it_so_those_reads_write(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    # Grant reads are not read-only routes: a lookup persists an expiry the clock already decided.
+    authorized(client, brand, offer)
+    grant = client.get("/v1/me/grants", headers=bearer(customer)).json()["items"][0]
+    expiry = (clock.now + timedelta(seconds=60)).isoformat()
+    changed = client.patch(
+        f"/v1/me/grants/{grant['id']}", json={"expires_at": expiry}, headers=bearer(customer)
+    )
+    assert changed.status_code == 200
+    clock.advance(seconds=61)
+    token = brand_token(client, brand)
+    for path in (f"/v1/grants/{grant['id']}", f"/v1/grants/{grant['id']}/value", "/v1/grants"):
+        assert client.get(path, headers=bearer(token)).status_code == 200, path
+    assert client.get(f"/v1/me/grants/{grant['id']}", headers=bearer(customer)).json()["status"] == "expired"
