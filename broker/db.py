@@ -12,14 +12,19 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlmodel import Session
 
 from broker.errors import DatabaseNotMigrated
 from vault.private_files import private_file, tighten
 
 SessionFactory = Callable[[], Session]
-READ_ONLY = "consentry_read_only"  # execution option: this connection never writes
+READ_ONLY = "consentry_read_only"  # execution option (and session info key): this connection never writes
+_QUERY_ONLY = "consentry_query_only"  # pooled SQLite connection's info: is PRAGMA query_only on?
+
+
+class WriteInReadOnlySession(RuntimeError):
+    """Code that declared it only reads tried to write: a bug, never a client's error."""
 
 
 def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> Engine:
@@ -68,8 +73,14 @@ def _sqlite_engine(url: str, timeout: float) -> Engine:
         # IMMEDIATE: take the write lock up front. A deferred transaction that reads and then writes
         # fails at once with SQLITE_BUSY when another writer committed in between (its snapshot is
         # stale, so SQLite cannot wait); an immediate one waits its turn on the busy timeout.
-        # Connections that only read (schema checks) say so and take no write lock.
-        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        # Connections that only read (read-only requests, schema checks) say so: a deferred BEGIN takes
+        # no lock (WAL readers run beside the writer), and `query_only` makes SQLite refuse any write
+        # through them. The pragma stays on the pooled connection, so it is only sent when it changes.
+        read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+        info = conn.connection.info
+        if info.get(_QUERY_ONLY, False) != read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            info[_QUERY_ONLY] = read_only
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
@@ -78,6 +89,37 @@ def _sqlite_engine(url: str, timeout: float) -> Engine:
 def session_factory(engine: Engine) -> SessionFactory:
     """A factory of ORM sessions that do not expire objects on commit (responses read them after)."""
     return sessionmaker(bind=engine, class_=Session, expire_on_commit=False)
+
+
+def read_session_factory(engine: Engine) -> SessionFactory:
+    """A factory of sessions for requests that only read. Their connections take no lock a writer
+    needs: a deferred transaction on SQLite (`query_only` on), a READ ONLY one at READ COMMITTED on
+    PostgreSQL (no row locks: it refuses SELECT … FOR UPDATE). A write through one fails at once, in
+    the ORM (`WriteInReadOnlySession`) and in the database."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True  # reset when the connection goes back to the pool
+    factory = sessionmaker(bind=engine.execution_options(**options), class_=Session, expire_on_commit=False)
+    return lambda: read_only(factory())
+
+
+def read_only(session: Session) -> Session:
+    """Mark `session` as one that never writes: flushing a change, or an INSERT, UPDATE or DELETE
+    through it, raises `WriteInReadOnlySession` (tests mark their savepoint sessions this way)."""
+    session.info[READ_ONLY] = True
+    return session
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise WriteInReadOnlySession("a read-only session was asked to write; use the writing session")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_dml(state: ORMExecuteState) -> None:
+    if state.session.info.get(READ_ONLY) and (state.is_insert or state.is_update or state.is_delete):
+        raise WriteInReadOnlySession("a read-only session was asked to write; use the writing session")
 
 
 def alembic_config(url: str) -> Config:

@@ -37,7 +37,7 @@ from broker.consent.notices import Notices
 from broker.consent.offers import Offers
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
-from broker.db import SessionFactory, create_db_engine, session_factory
+from broker.db import SessionFactory, create_db_engine, read_session_factory, session_factory
 from broker.mail.delivery import MailDelivery
 from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
@@ -94,6 +94,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: SessionFactory
+    read_sessions: SessionFactory  # for requests that only read: no write lock (broker.db)
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
@@ -265,6 +266,7 @@ def build_runtime(
         settings=settings,
         engine=engine,
         sessions=session_factory(engine),
+        read_sessions=read_session_factory(engine),
         keys=keys,
         vault=vault,
         accounts=accounts,

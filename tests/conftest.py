@@ -19,7 +19,7 @@ from support.core import FakeClock, RecordedSleep, make_settings, new_database_u
 from support.problems import Ledger, record_answered_problems
 
 from broker.app import create_app
-from broker.db import create_db_engine, migrate
+from broker.db import create_db_engine, migrate, read_only
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -77,7 +77,8 @@ def runtime(settings: Settings, engine: Engine, clock: FakeClock, sleep: Recorde
         return Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
     built = build_runtime(settings, engine=engine, clock=clock, sleep=sleep)
-    yield dataclasses.replace(built, sessions=sessions)
+    # Read-only sessions join the same transaction, marked so that a write through one still fails.
+    yield dataclasses.replace(built, sessions=sessions, read_sessions=lambda: read_only(sessions()))
     outer.rollback()
     connection.close()
 

@@ -20,7 +20,7 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
-from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
+from broker.web.deps import BrandAccessDep, BrandReadAccess, DbSession, ReadSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/offers", tags=["brand"])
 
@@ -54,8 +54,8 @@ def publish(
     responses={**_AUTH, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_offers(
-    access: BrandAccessDep,
-    db: DbSession,
+    access: BrandReadAccess,
+    db: ReadSession,
     runtime: RuntimeDep,
     status_filter: Annotated[OfferStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -68,7 +68,7 @@ def list_offers(
 
 
 @router.get("/{offer_id}", operation_id="getOffer", responses=_ONE)
-def get_offer(offer_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep) -> OfferPublic:
+def get_offer(offer_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep) -> OfferPublic:
     """One offer version of this brand."""
     access.require("offers:read")
     return OfferPublic.from_offer(runtime.offers.get(db, access.brand, offer_id))

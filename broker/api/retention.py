@@ -21,7 +21,13 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
-from broker.web.deps import BrandAccessDep, CurrentAuditor, DbSession, RuntimeDep
+from broker.web.deps import (
+    BrandAccessDep,
+    DbSession,
+    ReadingAuditor,
+    ReadSession,
+    RuntimeDep,
+)
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/deletion", tags=["brand"])
 auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
@@ -92,8 +98,8 @@ def get_deletion(
     },
 )
 def deletion_report(
-    _: CurrentAuditor,
-    db: DbSession,
+    _: ReadingAuditor,
+    db: ReadSession,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=200, description="overdue deletions per page")] = 50,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")] = None,

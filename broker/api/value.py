@@ -29,7 +29,14 @@ from broker.value.schemas import (
     ObligationPublic,
     ValueReport,
 )
-from broker.web.deps import BrandAccessDep, CurrentAuditor, CurrentCustomer, DbSession, RuntimeDep
+from broker.web.deps import (
+    BrandAccessDep,
+    CurrentCustomer,
+    DbSession,
+    ReadingAuditor,
+    ReadSession,
+    RuntimeDep,
+)
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/value", tags=["brand"])
 customer_router = APIRouter(prefix="/v1/me/value", tags=["customer"])
@@ -162,7 +169,7 @@ def withdraw_dispute(
     operation_id="getValueReport",
     responses={401: problems("Missing, unknown or revoked auditor token", NotAuthenticated)},
 )
-def value_report(_: CurrentAuditor, db: DbSession, runtime: RuntimeDep) -> ValueReport:
+def value_report(_: ReadingAuditor, db: ReadSession, runtime: RuntimeDep) -> ValueReport:
     """Per brand: obligations declared, delivered, confirmed, disputed and overdue, sums per currency,
     and how long the oldest overdue one has been due."""
     return runtime.value_views.report(db)

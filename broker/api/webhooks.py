@@ -17,7 +17,7 @@ from broker.errors import (
     NotFound,
     ValidationFailed,
 )
-from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep
+from broker.web.deps import BrandAccessDep, BrandReadAccess, DbSession, ReadSession, RuntimeDep
 from broker.webhooks.schemas import (
     WebhookCreate,
     WebhookCreated,
@@ -66,7 +66,7 @@ def create_webhook(
     "", operation_id="listWebhooks", responses={**_AUTH, 422: problems("Bad cursor", ValidationFailed)}
 )
 def list_webhooks(
-    access: BrandAccessDep, db: DbSession, runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None
+    access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep, limit: Limit = 50, cursor: Cursor = None
 ) -> WebhookPage:
     """This brand's endpoints, newest first (keyset pagination)."""
     access.require("webhooks:read")
@@ -76,7 +76,7 @@ def list_webhooks(
 
 @router.get("/{webhook_id}", operation_id="getWebhook", responses=_ONE)
 def get_webhook(
-    webhook_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+    webhook_id: UUID, access: BrandReadAccess, db: ReadSession, runtime: RuntimeDep
 ) -> WebhookPublic:
     """One of this brand's endpoints; another brand's id answers 404."""
     access.require("webhooks:read")
@@ -110,8 +110,8 @@ def rotate_secret(
 )
 def list_deliveries(
     webhook_id: UUID,
-    access: BrandAccessDep,
-    db: DbSession,
+    access: BrandReadAccess,
+    db: ReadSession,
     runtime: RuntimeDep,
     limit: Limit = 50,
     cursor: Cursor = None,

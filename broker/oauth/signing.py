@@ -3,6 +3,13 @@
 Keys live as private JWK files (mode 0600) under ``<data_dir>/keys/signing``. The newest key signs;
 older keys stay published until every token they signed has expired, then rotation deletes them.
 `alg` is "Ed25519" (RFC 9864's fully-specified name for EdDSA over Ed25519); nothing else verifies.
+
+Two caches keep signature checks off the hot path, both bounded and both invalidated by a rotation,
+in this process or another: the key list is read again whenever the directory's mtime changes (and
+on every call while that mtime is too recent to trust, as git does with racy index entries), and a
+verified token's claims are kept until its `exp` while the key that signed it is still published.
+Only the signature is cached: lifetime, issuer and audience are checked on every use by the caller,
+and revocation against the database (`broker.oauth.bearer`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import contextlib
 import itertools
 import json
 import secrets
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +35,8 @@ from vault.private_files import private_directory
 
 ALGORITHM = "Ed25519"
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
+VERIFIED_CACHE_SIZE = 4096  # verified tokens remembered (each a few hundred bytes plus its claims)
+_RACY_NS = 2_000_000_000  # a directory mtime this close to its listing may hide a later change
 
 
 class InvalidJWT(Exception):
@@ -48,6 +59,9 @@ class SigningKeys:
         self.clock = clock
         private_directory(directory)
         self._cache: dict[str, _StoredKey] = {}
+        self._listing: tuple[int, list[_StoredKey]] | None = None  # (directory mtime, keys by serial)
+        self._verified: dict[str, tuple[str, int, dict[str, Any]]] = {}  # token -> (kid, exp, claims)
+        self._lock = threading.Lock()
         if not self._keys():
             self.add()
 
@@ -62,11 +76,20 @@ class SigningKeys:
         return cached
 
     def _keys(self) -> list[_StoredKey]:
+        mtime = self.directory.stat().st_mtime_ns
+        listing = self._listing
+        if listing is not None and listing[0] == mtime:
+            return listing[1]
         keys = []
         for path in self.directory.glob("*.jwk"):
             with contextlib.suppress(FileNotFoundError):  # retired by another process since the listing
                 keys.append(self._load(path))
-        return sorted(keys, key=lambda k: k.serial)
+        keys.sort(key=lambda k: k.serial)
+        self._cache = {k.kid: k for k in keys}  # forget the keys another process retired
+        # A change within the filesystem's timestamp granularity may leave the mtime as it was: trust
+        # the listing only once its mtime is safely in the past.
+        self._listing = (mtime, keys) if time.time_ns() - mtime > _RACY_NS else None
+        return keys
 
     def add(self) -> str:
         """Create a new signing key, which becomes the one that signs; returns its kid."""
@@ -79,6 +102,7 @@ class SigningKeys:
             "jwk": key.as_dict(private=True),
         }
         create_key_file(self.directory / f"{kid}.jwk", json.dumps(document))  # a server never sees half of it
+        self._listing = None
         return kid
 
     def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:
@@ -89,6 +113,7 @@ class SigningKeys:
             if newer.created_at + max_token_lifetime < now:
                 (self.directory / f"{older.kid}.jwk").unlink(missing_ok=True)
                 self._cache.pop(older.kid, None)
+                self._listing = None
                 retired.append(older.kid)
         return new_kid, retired
 
@@ -109,14 +134,35 @@ class SigningKeys:
         return jwt.encode(header, claims, current.key, algorithms=[ALGORITHM])
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The claims of a token signed by one of our keys with alg Ed25519 and typ at+jwt."""
+        """The claims of a token signed by one of our keys with alg Ed25519 and typ at+jwt (a copy:
+        remembered until the token's `exp` while its key is published, see the module docstring)."""
         if len(token) > 8192:
             raise InvalidJWT("token too long")
-        keyset = KeySet([k.key for k in self._keys()])
+        keys = self._keys()
+        cached = self._verified.get(token)
+        if cached is not None:
+            kid, exp, claims = cached
+            if exp > self.clock().timestamp() and any(k.kid == kid for k in keys):
+                return dict(claims)
+            with self._lock:
+                self._verified.pop(token, None)
         try:
-            decoded = jwt.decode(token, keyset, algorithms=[ALGORITHM])
+            decoded = jwt.decode(token, KeySet([k.key for k in keys]), algorithms=[ALGORITHM])
         except (JoseError, ValueError) as exc:
             raise InvalidJWT(str(exc)) from None
         if decoded.header.get("typ") != TOKEN_TYPE:
             raise InvalidJWT("not an access token (typ must be at+jwt)")
-        return dict(decoded.claims)
+        claims, signer, expiry = dict(decoded.claims), decoded.header.get("kid"), decoded.claims.get("exp")
+        if isinstance(signer, str) and isinstance(expiry, int) and expiry > self.clock().timestamp():
+            self._remember(token, (signer, expiry, dict(claims)))
+        return claims
+
+    def _remember(self, token: str, entry: tuple[str, int, dict[str, Any]]) -> None:
+        with self._lock:
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:  # evict the oldest (and any expired)
+                now = self.clock().timestamp()
+                for old in [t for t, (_, exp, _) in self._verified.items() if exp <= now]:
+                    del self._verified[old]
+                if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                    del self._verified[next(iter(self._verified))]
+            self._verified[token] = entry

@@ -97,6 +97,23 @@ def undone_if_refused(session: Session) -> Iterator[None]:
 DbSession = Annotated[Session, Depends(unit_of_work, scope="function")]
 
 
+def read_unit(runtime: RuntimeDep) -> Iterator[Session]:
+    """One read-only transaction per request, for a route that never writes (`ReadSession`): it takes
+    no lock a writer needs (a deferred transaction on SQLite, beside the writer in WAL; READ ONLY, no
+    row locks, on PostgreSQL), and any write through it fails (`broker.db.read_session_factory`).
+
+    Declare it only where nothing the request does writes, its dependencies included: a customer's
+    session notes when it was last seen, so customer routes keep `DbSession`."""
+    session = runtime.read_sessions()
+    try:
+        yield session
+    finally:
+        session.close()  # ends the transaction: nothing to commit
+
+
+ReadSession = Annotated[Session, Depends(read_unit, scope="function")]
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
@@ -176,8 +193,20 @@ def brand_access(token: BrandToken, db: DbSession, runtime: RuntimeDep) -> Brand
 BrandAccessDep = Annotated[BrandAccess, Depends(brand_access)]
 
 
+def brand_read_access(token: BrandToken, db: ReadSession, runtime: RuntimeDep) -> BrandAccess:
+    """`brand_access` in the request's read-only transaction, for routes that take `ReadSession`."""
+    return verify_access_token(db, runtime.oauth, token)
+
+
+BrandReadAccess = Annotated[BrandAccess, Depends(brand_read_access)]
+
+
 def current_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Auditor:
     """The auditor behind a bearer auditor token (no cookie: auditors are programs, not browsers)."""
+    return _auditor(request, db, runtime)
+
+
+def _auditor(request: Request, db: Session, runtime: Runtime) -> Auditor:
     token = _bearer(request)
     if token is None:
         raise NotAuthenticated("send an auditor token as 'Authorization: Bearer <token>'")
@@ -185,6 +214,14 @@ def current_auditor(request: Request, db: DbSession, runtime: RuntimeDep) -> Aud
 
 
 CurrentAuditor = Annotated[Auditor, Depends(current_auditor)]
+
+
+def reading_auditor(request: Request, db: ReadSession, runtime: RuntimeDep) -> Auditor:
+    """`current_auditor` in the request's read-only transaction, for routes that take `ReadSession`."""
+    return _auditor(request, db, runtime)
+
+
+ReadingAuditor = Annotated[Auditor, Depends(reading_auditor)]
 
 
 async def request_id(request: Request) -> str:

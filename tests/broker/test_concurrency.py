@@ -6,7 +6,9 @@ import threading
 from pathlib import Path
 
 import httpx
-from support.core import STRONG_PASSWORD, live_server
+from support.core import STRONG_PASSWORD, bearer, live_server
+from support.oauth import OFFER
+from support.resilience import set_up_brand
 
 
 def test_concurrent_read_then_write_requests_all_succeed(tmp_path: Path, fresh_database_url: str) -> None:
@@ -42,3 +44,29 @@ def test_concurrent_read_then_write_requests_all_succeed(tmp_path: Path, fresh_d
         for thread in threads:
             thread.join(timeout=120)
     assert statuses.count(200) == len(statuses) == 8 * 15, sorted(set(statuses))
+
+
+def test_readers_beside_writers_all_succeed(tmp_path: Path, fresh_database_url: str) -> None:
+    # Read-only requests (deferred transactions) run beside writers (BEGIN IMMEDIATE): nobody is refused.
+    with live_server(tmp_path / "var", fresh_database_url, tmp_path / "server.log") as base:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            brand = set_up_brand(fresh_database_url, http)
+        statuses: list[tuple[str, int]] = []
+        lock = threading.Lock()
+
+        def run(kind: str) -> None:
+            with httpx.Client(base_url=base, timeout=60, headers=bearer(brand.token)) as client:
+                for _ in range(15):
+                    if kind == "write":
+                        response = client.post("/v1/offers", json=OFFER)
+                    else:
+                        response = client.get("/v1/offers", params={"limit": 5})
+                    with lock:
+                        statuses.append((kind, response.status_code))
+
+        threads = [threading.Thread(target=run, args=(kind,)) for kind in ["write", "read"] * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert sorted(set(statuses)) == [("read", 200), ("write", 201)] and len(statuses) == 8 * 15

@@ -36,6 +36,7 @@ from support.core import FakeClock, RecordedSleep, bearer, make_settings, sign_u
 from support.oauth import ISSUER, OFFER, REDIRECT, BrandCredentials, authorized, brand_token, portal_login
 
 from broker.app import create_app
+from broker.db import read_only
 from broker.oauth.clients import register_brand
 from broker.openapi import generate
 from broker.runtime import build_runtime
@@ -156,7 +157,9 @@ def world(engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFa
     settings_ = make_settings(tmp_path_factory.mktemp("hostile") / "var", database_url)
     built = build_runtime(settings_, engine=engine, clock=FakeClock(), sleep=RecordedSleep())
     webhooks = dataclasses.replace(built.webhooks, resolve=offline_resolver)
-    runtime = dataclasses.replace(built, sessions=sessions, webhooks=webhooks)
+    runtime = dataclasses.replace(
+        built, sessions=sessions, read_sessions=lambda: read_only(sessions()), webhooks=webhooks
+    )
     app = create_app(runtime=runtime)
     with TestClient(app, base_url=ISSUER) as client, sessions() as db:
         registered = register_brand(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import time
 import unicodedata
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
+from broker.api.health import FRESH_SECONDS
 from broker.app import create_app
 from broker.runtime import Runtime
 from broker.web.middleware import log_safe
@@ -19,6 +24,30 @@ def test_healthz_answers_when_the_database_does(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_healthz_checks_the_database_a_few_times_a_second_and_never_remembers_a_failure(
+    runtime: Runtime,
+) -> None:
+    checks, down = [0], [False]
+
+    def sessions() -> Session:
+        checks[0] += 1
+        if down[0]:
+            raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+        return runtime.sessions()
+
+    with TestClient(create_app(runtime=dataclasses.replace(runtime, sessions=sessions))) as http:
+        started = time.monotonic()
+        assert all(http.get("/healthz").status_code == 200 for _ in range(20))
+        elapsed = time.monotonic() - started
+        assert checks[0] <= 1 + elapsed / FRESH_SECONDS  # a success answers for FRESH_SECONDS
+        down[0] = True
+        time.sleep(FRESH_SECONDS)
+        assert http.get("/healthz").status_code == 503  # the database is checked again, and fails
+        assert http.get("/healthz").status_code == 503
+        down[0] = False
+        assert http.get("/healthz").status_code == 200  # the failure was not remembered
 
 
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:

@@ -1,0 +1,102 @@
+"""The caches that keep signature checks off the hot path, and what invalidates them: a token's
+`exp`, its key's retirement (here or in another process), a new key, a revocation (never cached)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from support.core import FakeClock, bearer
+from support.oauth import BrandCredentials, brand_token
+
+from broker.oauth import signing
+from broker.oauth.signing import InvalidJWT, SigningKeys
+
+
+def _claims(clock: FakeClock, seconds: int = 600) -> dict[str, Any]:
+    return {"sub": "a-subject", "exp": int(clock().timestamp()) + seconds}
+
+
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls, decode = [0], signing.jwt.decode
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(signing.jwt, "decode", counted)
+    return calls
+
+
+def test_a_verified_token_is_remembered_until_its_exp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    keys = SigningKeys(tmp_path, clock=clock)
+    token, decodes = keys.sign(_claims(clock, 60)), _count_decodes(monkeypatch)
+    assert keys.verify(token)["sub"] == keys.verify(token)["sub"] == "a-subject"
+    assert decodes == [1]
+    keys.verify(token)["sub"] = "changed"  # callers get a copy
+    assert keys.verify(token)["sub"] == "a-subject"
+    clock.advance(seconds=60)
+    keys.verify(token)  # past its exp: checked again (and refused by the caller, `verify_claims`)
+    assert decodes == [2]
+
+
+def test_a_cached_token_stops_verifying_once_its_key_is_retired_elsewhere(tmp_path: Path) -> None:
+    clock = FakeClock()
+    server = SigningKeys(tmp_path, clock=clock)
+    token = server.sign(_claims(clock))
+    assert server.verify(token)
+    signer = server.jwks()["keys"][0]["kid"]
+    SigningKeys(tmp_path, clock=clock).add()  # another process: `consentry keys rotate-signing`
+    (tmp_path / f"{signer}.jwk").unlink()  # and an operator withdraws the key that signed the token
+    with pytest.raises(InvalidJWT):
+        server.verify(token)
+
+
+def test_a_key_added_elsewhere_is_seen_once_the_listing_is_cached(tmp_path: Path) -> None:
+    clock = FakeClock()
+    server = SigningKeys(tmp_path, clock=clock)
+    long_ago = time.time_ns() - 60 * 10**9
+    os.utime(tmp_path, ns=(long_ago, long_ago))
+    assert len(server.jwks()["keys"]) == 1  # the listing is cached now
+    new_kid = SigningKeys(tmp_path, clock=clock).add()
+    assert [k["kid"] for k in server.jwks()["keys"]][-1] == new_kid
+    assert server.verify(server.sign(_claims(clock)))  # signed by the new key
+    assert server.public_key(new_kid) is not None
+
+
+def test_a_listing_taken_within_the_timestamp_granularity_is_not_trusted(tmp_path: Path) -> None:
+    clock = FakeClock()
+    server = SigningKeys(tmp_path, clock=clock)
+    recent = tmp_path.stat().st_mtime_ns
+    assert len(server.jwks()["keys"]) == 1
+    SigningKeys(tmp_path, clock=clock).add()
+    os.utime(tmp_path, ns=(recent, recent))  # a coarse clock: the change left the mtime as it was
+    assert len(server.jwks()["keys"]) == 2
+
+
+def test_the_verified_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signing, "VERIFIED_CACHE_SIZE", 4)
+    clock = FakeClock()
+    keys = SigningKeys(tmp_path, clock=clock)
+    tokens = [keys.sign({**_claims(clock), "n": n}) for n in range(10)]
+    for token in tokens:
+        keys.verify(token)
+    assert len(keys._verified) <= 4
+    assert token in keys._verified  # the newest stays
+
+
+def test_a_revoked_brand_token_fails_on_the_very_next_read(
+    client: TestClient, brand: BrandCredentials
+) -> None:
+    token = brand_token(client, brand)
+    assert client.get("/v1/offers", headers=bearer(token)).status_code == 200  # its claims are cached
+    assert client.post("/oauth/revoke", data={"token": token}, auth=brand.auth()).status_code == 200
+    refused = client.get("/v1/offers", headers=bearer(token))
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]

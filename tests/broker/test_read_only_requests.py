@@ -1,0 +1,125 @@
+"""Requests that only read take no lock a writer needs, and cannot write.
+
+A route declares it only reads with `ReadSession`: on SQLite its transaction is deferred (WAL lets it
+read beside a writer), on PostgreSQL it is READ ONLY (no row locks). A write through such a session
+fails at once, in the ORM and in the database, so a route that was wrong to declare it is caught."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, delete, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from support.core import PG_URL, FakeClock, bearer, make_settings
+from support.oauth import OFFER, REDIRECT, BrandCredentials, authorized, brand_token
+
+from broker.accounts.models import Brand
+from broker.app import create_app
+from broker.db import WriteInReadOnlySession, create_db_engine, read_session_factory, session_factory
+from broker.oauth.clients import register_brand
+from broker.runtime import build_runtime
+
+TIMEOUT_SECONDS = 1.0
+
+
+@pytest.fixture
+def real_engine(fresh_database_url: str) -> Iterator[Engine]:
+    """An engine on a database the test commits to (no outer transaction holding its lock)."""
+    engine = create_db_engine(fresh_database_url, timeout=TIMEOUT_SECONDS)
+    yield engine
+    engine.dispose()
+
+
+def test_a_write_through_a_read_session_is_refused_by_the_orm(real_engine: Engine) -> None:
+    with read_session_factory(real_engine)() as db:
+        db.add(Brand(client_id="c", name="Sneaky", redirect_uris=[], scopes=[], created_at=datetime.now(UTC)))
+        with pytest.raises(WriteInReadOnlySession):
+            db.flush()
+    with read_session_factory(real_engine)() as db, pytest.raises(WriteInReadOnlySession):
+        db.exec(delete(Brand))
+
+
+def test_a_write_through_a_read_session_is_refused_by_the_database(real_engine: Engine) -> None:
+    with read_session_factory(real_engine)() as db, pytest.raises(DBAPIError):  # below the ORM's guard
+        db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('sneaky')"))  # type: ignore[call-overload]
+
+
+def test_a_pooled_connection_writes_again_after_serving_reads(real_engine: Engine) -> None:
+    for _ in range(3):
+        with read_session_factory(real_engine)() as db:
+            db.exec(text("SELECT count(*) FROM alembic_version"))  # type: ignore[call-overload]
+        with session_factory(real_engine)() as db:
+            db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('w')"))  # type: ignore[call-overload]
+            db.rollback()
+
+
+@pytest.fixture
+def served(tmp_path: Path, fresh_database_url: str, real_engine: Engine) -> Iterator[tuple[TestClient, str]]:
+    """The app on `real_engine`, and a brand token for it."""
+    settings = make_settings(tmp_path / "var", fresh_database_url, database_timeout_seconds=TIMEOUT_SECONDS)
+    runtime = build_runtime(settings, engine=real_engine)
+    with runtime.sessions() as db:
+        registered = register_brand(
+            db, name="Green Grocer", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+        )
+        db.commit()
+    brand = BrandCredentials(registered.brand.client_id, registered.client_secret)
+    with TestClient(create_app(runtime=runtime)) as http:
+        yield http, brand_token(http, brand)
+
+
+def test_read_only_routes_answer_and_writers_write_on_the_same_pool(served: tuple[TestClient, str]) -> None:
+    http, token = served
+    for _ in range(3):  # pooled connections go from reading to writing and back
+        created = http.post("/v1/offers", json=OFFER, headers=bearer(token))
+        assert created.status_code == 201, created.text
+        read = http.get(f"/v1/offers/{created.json()['id']}", headers=bearer(token))
+        assert read.status_code == 200 and read.json() == created.json()
+    assert len(http.get("/v1/offers", headers=bearer(token)).json()["items"]) == 3
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite's database-wide write lock")
+def test_a_read_only_request_proceeds_while_another_connection_holds_the_write_lock(
+    served: tuple[TestClient, str], fresh_database_url: str
+) -> None:
+    http, token = served
+    holder = sqlite3.connect(make_url(fresh_database_url).database or "", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # a writer (another process, a backup) holds the lock
+        started = time.monotonic()
+        read = http.get("/v1/offers", headers=bearer(token))
+        assert read.status_code == 200, read.text
+        assert time.monotonic() - started < TIMEOUT_SECONDS  # it did not wait for the lock
+        write = http.post("/v1/offers", json=OFFER, headers=bearer(token))
+        assert write.status_code == 503  # a writer still waits its turn, up to the timeout
+        assert http.get("/healthz").status_code == 503  # health means "a writer could write"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert http.get("/healthz").status_code == 200
+
+
+def test_reading_a_grant_that_expired_meanwhile_settles_it_so_those_reads_write(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    # Grant reads are not read-only routes: a lookup persists an expiry the clock already decided.
+    authorized(client, brand, offer)
+    grant = client.get("/v1/me/grants", headers=bearer(customer)).json()["items"][0]
+    expiry = (clock.now + timedelta(seconds=60)).isoformat()
+    changed = client.patch(
+        f"/v1/me/grants/{grant['id']}", json={"expires_at": expiry}, headers=bearer(customer)
+    )
+    assert changed.status_code == 200
+    clock.advance(seconds=61)
+    token = brand_token(client, brand)
+    for path in (f"/v1/grants/{grant['id']}", f"/v1/grants/{grant['id']}/value", "/v1/grants"):
+        assert client.get(path, headers=bearer(token)).status_code == 200, path
+    assert client.get(f"/v1/me/grants/{grant['id']}", headers=bearer(customer)).json()["status"] == "expired"
