@@ -159,10 +159,8 @@ class SigningKeys:
 
     def _remember(self, token: str, entry: tuple[str, int, dict[str, Any]]) -> None:
         with self._lock:
-            if len(self._verified) >= VERIFIED_CACHE_SIZE:  # evict the oldest (and any expired)
-                now = self.clock().timestamp()
-                for old in [t for t, (_, exp, _) in self._verified.items() if exp <= now]:
-                    del self._verified[old]
-                if len(self._verified) >= VERIFIED_CACHE_SIZE:
-                    del self._verified[next(iter(self._verified))]
+            # Evict the oldest: access tokens share one lifetime, so the oldest remembered is the first to
+            # expire (an expired one is also dropped when next looked up). O(1): this is the read path.
+            while len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]
             self._verified[token] = entry
