@@ -41,6 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -112,21 +113,25 @@ class Seeded:
     portal: dict[str, str]
 
 
-def _consent(http: httpx.Client, auth: tuple[str, str], offer_id: str) -> str:
-    """The logged-in customer approves `offer_id` in the consent screen; the brand's access token."""
+def consent(http: httpx.Client, auth: tuple[str, str], offer_id: str) -> dict[str, Any]:
+    """The logged-in customer approves `offer_id` in the consent screen; the brand's token response
+    (access and refresh tokens) for the code."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
               "code_challenge": challenge, "code_challenge_method": "S256", "offer": offer_id}  # fmt: skip
     page = http.get("/oauth/authorize", params=params)
+    page.raise_for_status()
     answer = [*inputs(page.text), ("decision", "approve")]
     decided = http.post("/oauth/authorize", content=urlencode(answer),
                         headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
     code = httpx.URL(decided.headers["location"]).params["code"]
     exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
                 "code_verifier": verifier}  # fmt: skip
-    access: str = http.post("/oauth/token", auth=auth, data=exchange).json()["access_token"]
-    return access
+    tokens = http.post("/oauth/token", auth=auth, data=exchange)
+    tokens.raise_for_status()
+    answered: dict[str, Any] = tokens.json()
+    return answered
 
 
 def seed(base: str, data_dir: Path, database_url: str, grants: int) -> Seeded:
@@ -158,7 +163,7 @@ def seed(base: str, data_dir: Path, database_url: str, grants: int) -> Seeded:
         http.cookies.clear()
         login = inputs(http.get("/portal/login").text)
         http.post("/portal/login", data={**dict(login), "email": "bench@example.org", "password": PASSWORD})
-        accesses = [_consent(http, auth, offer["id"]) for offer in offers]
+        accesses = [consent(http, auth, offer["id"])["access_token"] for offer in offers]
         assert http.get("/v1/profile", headers={"Authorization": f"Bearer {accesses[0]}"}).status_code == 200
         listed = http.get("/v1/me/grants", headers={"Authorization": f"Bearer {token}"}).json()
         assert len(listed["items"]) == grants, listed

@@ -23,13 +23,10 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
-import base64
-import hashlib
 import http.server
 import json
 import os
 import random
-import secrets
 import subprocess
 import tempfile
 import threading
@@ -37,7 +34,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 import httpx
 
@@ -45,7 +41,7 @@ from broker.db import migrate
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import Row, finish, parse
-from read import OFFER, PASSWORD, REDIRECT, inputs, mailed_code
+from read import OFFER, PASSWORD, REDIRECT, consent, inputs, mailed_code
 from servers import consentry_process
 
 P99_GOAL, RSS_GOAL = 1.5, 0.10
@@ -116,25 +112,6 @@ def webhook_receiver() -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}/hooks"
     finally:
         server.shutdown()
-
-
-def consent(portal: httpx.Client, auth: tuple[str, str], offer_id: str) -> Grant:
-    """The logged-in customer approves the offer; the brand exchanges the code for tokens."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": auth[0], "redirect_uri": REDIRECT, "state": "s",
-              "code_challenge": challenge, "code_challenge_method": "S256", "offer": offer_id}  # fmt: skip
-    page = portal.get("/oauth/authorize", params=params)
-    page.raise_for_status()
-    answer = [*inputs(page.text), ("decision", "approve")]
-    decided = portal.post("/oauth/authorize", content=urlencode(answer),
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
-    code = httpx.URL(decided.headers["location"]).params["code"]
-    exchange = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                "code_verifier": verifier}  # fmt: skip
-    tokens = portal.post("/oauth/token", auth=auth, data=exchange)
-    tokens.raise_for_status()
-    return Grant(tokens.json()["access_token"], tokens.json()["refresh_token"])
 
 
 def seed(
@@ -242,7 +219,8 @@ class Soak:
         self._expect(http.get("/v1/me/grants", headers={"Authorization": f"Bearer {person.token}"}), 200)
 
     def consent(self, _: httpx.Client, rng: random.Random) -> None:
-        self._give(consent(rng.choice(self.people).portal, self.auth, self.offer_id))
+        tokens = consent(rng.choice(self.people).portal, self.auth, self.offer_id)
+        self._give(Grant(tokens["access_token"], tokens["refresh_token"]))
 
     def client(self, seed: int, deadline: float, started: float) -> None:
         rng, names = random.Random(seed), list(MIX)
