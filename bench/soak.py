@@ -3,8 +3,9 @@
 Starts `consentry serve` on a fresh database with webhooks on (to a receiver of this process), seeds a
 brand with an offer and a webhook endpoint, and customers who log in to the portal. Then clients keep
 a mix going for `--seconds`: audited profile reads (most of it), new consents through the consent
-screen, refresh-token rotations, revocations (RFC 7009, of a grant's refresh token), portal
-dashboards and customer grant lists; the broker delivers a webhook for each grant created or ended.
+screen, refresh-token rotations, revocations (RFC 7009, of a grant's refresh token, then the customer
+ends the grant), portal dashboards and customer grant lists; the broker delivers a webhook for each
+grant created or ended.
 
 Rows (goals of issue 17): errors (any answer but the expected one, any exception: goal 0), p99
 latency of the last minute against the first (goal within 1.5x), the server's resident memory at the
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
+import base64
 import http.server
 import json
 import os
@@ -46,13 +48,17 @@ from servers import consentry_process
 
 P99_GOAL, RSS_GOAL = 1.5, 0.10
 # op → weight: mostly reads, as brands read far more often than customers decide
-MIX = {"read": 50, "refresh": 10, "dashboard": 8, "grants": 8, "consent": 4, "revoke": 3}
+# Consents and revocations balance, so the customers' grants (what the dashboards and lists show) stay
+# about as many as at the start: a soak measures the server over time, not a growing dataset.
+MIX = {"read": 50, "refresh": 10, "dashboard": 8, "grants": 8, "consent": 4, "revoke": 4}
 
 
 @dataclass
 class Grant:
     """A live grant the clients may use: its tokens change as they rotate."""
 
+    id: str
+    owner: str  # the customer's API session token
     access: str
     refresh: str
 
@@ -195,7 +201,8 @@ class Soak:
         answer = http.post("/oauth/token", auth=self.auth,
                            data={"grant_type": "refresh_token", "refresh_token": grant.refresh})  # fmt: skip
         if answer.status_code == 200:
-            grant = Grant(answer.json()["access_token"], answer.json()["refresh_token"])
+            rotated = answer.json()
+            grant = Grant(grant.id, grant.owner, rotated["access_token"], rotated["refresh_token"])
         self._give(grant)
         self._expect(answer, 200)
         return
@@ -208,6 +215,8 @@ class Soak:
         self._expect(answer, 200)
         read = http.get("/v1/profile", headers={"Authorization": f"Bearer {grant.access}"})
         self._expect(read, 401)  # revocation is immediate
+        ended = http.delete(f"/v1/me/grants/{grant.id}", headers={"Authorization": f"Bearer {grant.owner}"})
+        self._expect(ended, 204)  # and the customer ends the grant itself
         return
 
     def dashboard(self, _: httpx.Client, rng: random.Random) -> None:
@@ -219,8 +228,11 @@ class Soak:
         self._expect(http.get("/v1/me/grants", headers={"Authorization": f"Bearer {person.token}"}), 200)
 
     def consent(self, _: httpx.Client, rng: random.Random) -> None:
-        tokens = consent(rng.choice(self.people).portal, self.auth, self.offer_id)
-        self._give(Grant(tokens["access_token"], tokens["refresh_token"]))
+        person = rng.choice(self.people)
+        tokens = consent(person.portal, self.auth, self.offer_id)
+        payload = tokens["access_token"].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        self._give(Grant(claims["grant_id"], person.token, tokens["access_token"], tokens["refresh_token"]))
 
     def client(self, seed: int, deadline: float, started: float) -> None:
         rng, names = random.Random(seed), list(MIX)
