@@ -11,11 +11,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from broker import logs
 from broker.app import create_app
 
 
 def create() -> FastAPI:
-    """A new app, built from `Settings()` (the environment): one per worker process."""
+    """A new app, built from `Settings()` (the environment): one per worker process, which sends its
+    log to stderr in batches (`broker.logs`)."""
+    logs.configure()
     return create_app()
 
 

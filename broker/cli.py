@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from broker import logs
 from broker.audit.entries import Actor, Kind
 from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
@@ -87,7 +87,7 @@ def serve(
         raise SystemExit(2) from None
     finally:
         engine.dispose()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()  # the server's own lines; each worker configures its own (`broker.asgi.create`)
     uvicorn.run(
         "broker.asgi:create",  # a factory: every worker process builds its own app, runtime and pool
         factory=True,

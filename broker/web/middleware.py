@@ -10,11 +10,11 @@ Access-log lines escape control characters, so a path holding `%0a` cannot forge
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
+from collections.abc import Iterable
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,13 +65,20 @@ class RequestContextMiddleware:
         self.app = app
         self.hsts = hsts
         self.pages = pages or {}
+        defaults = {**SECURITY_HEADERS, "content-security-policy": API_CSP, "cache-control": "no-store"}
+        if hsts:
+            defaults["strict-transport-security"] = "max-age=63072000; includeSubDomains"
+        # Raw (name, value) pairs, added to a response that does not set the header itself.
+        self._defaults = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in defaults.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         started, status, responded = time.perf_counter(), 500, False
 
@@ -79,14 +86,7 @@ class RequestContextMiddleware:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                for key, value in SECURITY_HEADERS.items():
-                    headers.setdefault(key, value)
-                headers.setdefault("content-security-policy", API_CSP)
-                headers.setdefault("cache-control", "no-store")
-                if self.hsts:
-                    headers.setdefault("strict-transport-security", "max-age=63072000; includeSubDomains")
+                message = {**message, "headers": self._headers(message.get("headers", ()), request_id)}
             await send(message)
 
         try:
@@ -105,6 +105,15 @@ class RequestContextMiddleware:
                 (time.perf_counter() - started) * 1000,
                 request_id,
             )
+
+    def _headers(self, given: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+        """The response's headers, its X-Request-ID set and each default it lacks added (one pass, on
+        the raw pairs: Starlette's MutableHeaders rescans them for every header set)."""
+        headers = [(name, value) for name, value in given if name.lower() != b"x-request-id"]
+        present = {name.lower() for name, _ in headers}
+        headers.append((b"x-request-id", request_id.encode("latin-1")))
+        headers.extend(pair for pair in self._defaults if pair[0] not in present)
+        return headers
 
     def _unexpected(self, scope: Scope) -> Response:
         """The 500: the error page of a browser's page (problem+json should drawing it fail too)."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -48,6 +50,23 @@ def test_healthz_checks_the_database_a_few_times_a_second_and_never_remembers_a_
         assert http.get("/healthz").status_code == 503
         down[0] = False
         assert http.get("/healthz").status_code == 200  # the failure was not remembered
+
+
+def test_probes_that_arrive_during_a_check_share_it(runtime: Runtime) -> None:
+    checks, release = [0], threading.Event()
+
+    def sessions() -> Session:
+        checks[0] += 1
+        release.wait(5)  # a slow database: every probe arrives while this one check runs
+        return runtime.sessions()
+
+    with TestClient(create_app(runtime=dataclasses.replace(runtime, sessions=sessions))) as http:
+        with ThreadPoolExecutor(8) as pool:
+            probes = [pool.submit(http.get, "/healthz") for _ in range(8)]
+            time.sleep(0.3)
+            release.set()
+            assert [probe.result().status_code for probe in probes] == [200] * 8
+    assert checks[0] == 1
 
 
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:
