@@ -79,7 +79,7 @@ def configure(level: int = logging.INFO) -> None:
 
     Records skip what `FORMAT` does not print (the logging cookbook's "Optimization"): the caller's
     file and line (a walk up the stack per record), thread, process and process names."""
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = BatchedStreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
