@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
-from broker.web.deps import DbSession, RuntimeDep
+from broker.runtime import Runtime
+from broker.web.deps import DbSession, RuntimeDep, reading, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, oauth_request
 
 router = APIRouter(tags=["oauth"])
@@ -22,12 +24,18 @@ OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
 
 
 def _token_endpoint(
-    request: Request, form: FormBody, db: DbSession, runtime: RuntimeDep, endpoint: str | None
+    request: Request, form: FormBody, db: Session, runtime: Runtime, endpoint: str | None
 ) -> Response:
     """Run the token endpoint (endpoint=None) or a named one for this request."""
     if form.problem is not None:
         return invalid_request(form.problem)
     return token_endpoint_response(oauth_request(request, form.values, db, runtime), endpoint)
+
+
+def _writes_nothing(form: FormBody) -> bool:
+    """Whether this token request only reads: client credentials issue a JWT and store nothing (no
+    refresh token, no code to spend), so they need no writer's transaction or lock."""
+    return form.problem is None and form.values.get("grant_type") == ["client_credentials"]
 
 
 @router.post(
@@ -36,9 +44,13 @@ def _token_endpoint(
     openapi_extra={"requestBody": {"content": FORM}},
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
-def token(request: Request, form: FormValues, db: DbSession, runtime: RuntimeDep) -> Response:
+def token(request: Request, form: FormValues, runtime: RuntimeDep) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
-    return _token_endpoint(request, form, db, runtime, None)
+    if _writes_nothing(form):
+        with reading(runtime) as db:
+            return _token_endpoint(request, form, db, runtime, None)
+    with writing(runtime, request.state.request_id) as db:
+        return _token_endpoint(request, form, db, runtime, None)
 
 
 @router.post(

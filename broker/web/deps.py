@@ -57,15 +57,16 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def unit_of_work(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
-    """One database transaction per request, committed before the response is sent.
+@contextmanager
+def writing(runtime: Runtime, request_id: str | None) -> Iterator[Session]:
+    """One database transaction, committed when the block ends without an error.
 
     A domain error rolls back, except the few whose bookkeeping must survive the error they answer
     with (a failed login's throttle count): those have `keeps_changes`. Audit entries written in the
     transaction carry the request's id.
     """
     session = runtime.sessions()
-    session.info[REQUEST_ID] = request.state.request_id
+    session.info[REQUEST_ID] = request_id
     try:
         yield session
         session.commit()
@@ -77,6 +78,22 @@ def unit_of_work(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def reading(runtime: Runtime) -> Iterator[Session]:
+    """One read-only transaction (see `read_unit`)."""
+    session = runtime.read_sessions()
+    try:
+        yield session
+    finally:
+        session.close()  # ends the transaction: nothing to commit
+
+
+def unit_of_work(request: Request, runtime: RuntimeDep) -> Iterator[Session]:
+    """One database transaction per request, committed before the response is sent (`writing`)."""
+    with writing(runtime, request.state.request_id) as session:
+        yield session
 
 
 @contextmanager
@@ -104,11 +121,8 @@ def read_unit(runtime: RuntimeDep) -> Iterator[Session]:
 
     Declare it only where nothing the request does writes, its dependencies included: a customer's
     session notes when it was last seen, so customer routes keep `DbSession`."""
-    session = runtime.read_sessions()
-    try:
+    with reading(runtime) as session:
         yield session
-    finally:
-        session.close()  # ends the transaction: nothing to commit
 
 
 ReadSession = Annotated[Session, Depends(read_unit, scope="function")]

@@ -62,8 +62,10 @@ def test_a_pooled_connection_writes_again_after_serving_reads(real_engine: Engin
 
 
 @pytest.fixture
-def served(tmp_path: Path, fresh_database_url: str, real_engine: Engine) -> Iterator[tuple[TestClient, str]]:
-    """The app on `real_engine`, and a brand token for it."""
+def served(
+    tmp_path: Path, fresh_database_url: str, real_engine: Engine
+) -> Iterator[tuple[TestClient, str, BrandCredentials]]:
+    """The app on `real_engine`, a brand token for it and the brand's credentials."""
     settings = make_settings(tmp_path / "var", fresh_database_url, database_timeout_seconds=TIMEOUT_SECONDS)
     runtime = build_runtime(settings, engine=real_engine)
     with runtime.sessions() as db:
@@ -73,11 +75,13 @@ def served(tmp_path: Path, fresh_database_url: str, real_engine: Engine) -> Iter
         db.commit()
     brand = BrandCredentials(registered.brand.client_id, registered.client_secret)
     with TestClient(create_app(runtime=runtime)) as http:
-        yield http, brand_token(http, brand)
+        yield http, brand_token(http, brand), brand
 
 
-def test_read_only_routes_answer_and_writers_write_on_the_same_pool(served: tuple[TestClient, str]) -> None:
-    http, token = served
+def test_read_only_routes_answer_and_writers_write_on_the_same_pool(
+    served: tuple[TestClient, str, BrandCredentials],
+) -> None:
+    http, token, _ = served
     for _ in range(3):  # pooled connections go from reading to writing and back
         created = http.post("/v1/offers", json=OFFER, headers=bearer(token))
         assert created.status_code == 201, created.text
@@ -88,9 +92,9 @@ def test_read_only_routes_answer_and_writers_write_on_the_same_pool(served: tupl
 
 @pytest.mark.skipif(PG_URL is not None, reason="SQLite's database-wide write lock")
 def test_a_read_only_request_proceeds_while_another_connection_holds_the_write_lock(
-    served: tuple[TestClient, str], fresh_database_url: str
+    served: tuple[TestClient, str, BrandCredentials], fresh_database_url: str
 ) -> None:
-    http, token = served
+    http, token, brand = served
     holder = sqlite3.connect(make_url(fresh_database_url).database or "", isolation_level=None)
     try:
         holder.execute("BEGIN IMMEDIATE")  # a writer (another process, a backup) holds the lock
@@ -98,6 +102,11 @@ def test_a_read_only_request_proceeds_while_another_connection_holds_the_write_l
         read = http.get("/v1/offers", headers=bearer(token))
         assert read.status_code == 200, read.text
         assert time.monotonic() - started < TIMEOUT_SECONDS  # it did not wait for the lock
+        started = time.monotonic()
+        issued = http.post("/oauth/token", auth=(brand.client_id, brand.client_secret),
+                           data={"grant_type": "client_credentials", "scope": "offers:read"})  # fmt: skip
+        assert issued.status_code == 200, issued.text  # client credentials store nothing: a read
+        assert time.monotonic() - started < TIMEOUT_SECONDS
         write = http.post("/v1/offers", json=OFFER, headers=bearer(token))
         assert write.status_code == 503  # a writer still waits its turn, up to the timeout
         assert http.get("/healthz").status_code == 503  # health means "a writer could write"

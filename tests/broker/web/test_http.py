@@ -60,12 +60,12 @@ def test_probes_that_arrive_during_a_check_share_it(runtime: Runtime) -> None:
         release.wait(5)  # a slow database: every probe arrives while this one check runs
         return runtime.sessions()
 
-    with TestClient(create_app(runtime=dataclasses.replace(runtime, sessions=sessions))) as http:
-        with ThreadPoolExecutor(8) as pool:
-            probes = [pool.submit(http.get, "/healthz") for _ in range(8)]
-            time.sleep(0.3)
-            release.set()
-            assert [probe.result().status_code for probe in probes] == [200] * 8
+    app = create_app(runtime=dataclasses.replace(runtime, sessions=sessions))
+    with TestClient(app) as http, ThreadPoolExecutor(8) as pool:
+        probes = [pool.submit(http.get, "/healthz") for _ in range(8)]
+        time.sleep(0.3)
+        release.set()
+        assert [probe.result().status_code for probe in probes] == [200] * 8
     assert checks[0] == 1
 
 
