@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from broker import logs
 from broker.api import (
     accounts,
     audit,
@@ -93,6 +94,7 @@ def create_app(
         await asyncio.to_thread(runtime.committer.stop)
         if owned:
             runtime.engine.dispose()
+        logs.flush()  # uvicorn ends the process by re-raising SIGTERM: no atexit flush follows
 
     app = FastAPI(
         lifespan=lifespan,

@@ -5,7 +5,8 @@ a write system call on the request's path, which costs a busy worker about a fif
 throughput on small requests. `BatchedStreamHandler` formats each record when it is logged, keeps the
 lines in memory and writes them together: when `capacity` lines are waiting, at once for a warning
 or worse, and otherwise at most `interval` seconds late (a daemon thread flushes what waits, so an
-idle server's last lines still appear). `logging.shutdown` (at exit) writes what is left.
+idle server's last lines still appear). The app's shutdown calls `flush`, as uvicorn ends the
+process by re-raising SIGTERM, past the interpreter's own flush at exit.
 
 `configure` installs it on the root logger of the process: `consentry serve`'s workers each call it
 (through `broker.asgi.create`), as a spawned worker does not inherit its parent's logging setup.
@@ -71,6 +72,13 @@ class BatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                     self.flush()
                 except Exception:  # a closed or broken stream: nothing left to write to
                     return
+
+
+def flush() -> None:
+    """Write every waiting line now (an app's shutdown does: uvicorn ends its process by re-raising the
+    SIGTERM it caught, so the interpreter's own flush at exit never runs)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 def configure(level: int = logging.INFO) -> None:
