@@ -87,9 +87,9 @@ class GrantPublic(BaseModel):
             status=view.status,
             created_at=grant.created_at,
             expires_at=grant.expires_at,
-            status_changed_at=grant.status_changed_at,
+            status_changed_at=view.status_changed_at,
             ended_by=grant.ended_by,
-            deletion_due_at=grant.deletion_due_at,
+            deletion_due_at=view.deletion_due_at,
             deletion=DeletionPublic(
                 status=deletion.status,
                 attested_at=deletion.attested_at,

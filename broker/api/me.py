@@ -28,7 +28,15 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
-from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
+from broker.web.deps import (
+    CurrentCustomer,
+    DbSession,
+    FreshSession,
+    ReadingCustomer,
+    ReadSession,
+    RuntimeDep,
+    clear_session_cookie,
+)
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
 
@@ -139,8 +147,8 @@ _GRANT = {**_AUTH, 404: _NO_GRANT}
     responses={**_READ, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_my_grants(
-    customer: CurrentCustomer,
-    db: DbSession,
+    customer: ReadingCustomer,
+    db: ReadSession,
     runtime: RuntimeDep,
     status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
     brand: Annotated[str | None, Query(max_length=64, description="a brand's client_id")] = None,
@@ -156,7 +164,7 @@ def list_my_grants(
 
 @router.get("/grants/{grant_id}", operation_id="getMyGrant", responses={**_READ, 404: _NO_GRANT})
 def get_my_grant(
-    grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+    grant_id: UUID, customer: ReadingCustomer, db: ReadSession, runtime: RuntimeDep
 ) -> GrantPublic:
     """One of your grants."""
     return GrantPublic.of(runtime.grant_views.for_customer(db, customer.id, grant_id))

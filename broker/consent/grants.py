@@ -67,6 +67,22 @@ def effective_status(grant: Grant, now: datetime) -> GrantStatus:
     return grant.status
 
 
+def lapsed(grant: Grant, now: datetime) -> bool:
+    """Expired by the clock but not yet recorded as such (the sweep, or the next write, records it)."""
+    return grant.status is not GrantStatus.EXPIRED and effective_status(grant, now) is GrantStatus.EXPIRED
+
+
+def settled_ending(
+    grant: Grant, now: datetime, retention_days: int | None
+) -> tuple[datetime, datetime | None]:
+    """The grant's `status_changed_at` and `deletion_due_at` at `now`, as they will be stored once a
+    lapsed expiry is recorded (`retention_days`: its offer's; needed only when `lapsed`)."""
+    if not lapsed(grant, now):
+        return grant.status_changed_at, grant.deletion_due_at
+    assert retention_days is not None
+    return grant.expires_at, grant.expires_at + timedelta(days=retention_days)
+
+
 @dataclass(frozen=True, slots=True)
 class Grants:
     """Grant operations, each recorded in the audit log and told to the notice subscribers (which
@@ -136,10 +152,14 @@ class Grants:
         )
 
     def _get(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
+        grant = self._find(session, grant_id, **owner)
+        self._settle_expiry(session, grant)
+        return grant
+
+    def _find(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
         grant = session.get(Grant, grant_id)
         if grant is None or any(getattr(grant, k) != v for k, v in owner.items()):
             raise NotFound(f"grant '{grant_id}' not found")
-        self._settle_expiry(session, grant)
         return grant
 
     def for_brand(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
@@ -149,6 +169,11 @@ class Grants:
     def for_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> Grant:
         """A customer's own grant; anyone else's is 404."""
         return self._get(session, grant_id, customer_id=customer_id)
+
+    def seen_by_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> Grant:
+        """`for_customer` without the write: a lapsed expiry stays for the sweep to record (views
+        compute it: `effective_status`, `settled_ending`)."""
+        return self._find(session, grant_id, customer_id=customer_id)
 
     def listing(
         self,
@@ -160,23 +185,32 @@ class Grants:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Grant]:
-        """Grants of one brand or one customer, newest first, keyset-paginated."""
+        """Grants of one brand or one customer, newest first, keyset-paginated. A read: a lapsed
+        expiry is left for the sweep to record (views compute it: `effective_status`, `settled_ending`)."""
         column, value = owner
         query = select(Grant).where(getattr(Grant, column) == value)
         if brand_id is not None:
             query = query.where(Grant.brand_id == brand_id)
         if status is not None:
             query = self._status_filter(query, status)
-        result = page(session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit)
-        for grant in result.items:
-            self._settle_expiry(session, grant)
-        return result
+        return page(session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit)
 
     def with_brands(self, session: Session, grants: Sequence[Grant]) -> list[tuple[Grant, Brand]]:
         """Pair each grant with its brand, in one query."""
         ids = {g.brand_id for g in grants}
         brands = {b.id: b for b in session.exec(select(Brand).where(col(Brand.id).in_(ids)))} if ids else {}
         return [(g, brands[g.brand_id]) for g in grants]
+
+    def retention_of_lapsed(
+        self, session: Session, grants: Sequence[Grant], now: datetime
+    ) -> dict[UUID, int]:
+        """The retention days of the offers of those grants that have `lapsed` at `now`, by offer id, in
+        one query (none when no grant has)."""
+        ids = {g.offer_id for g in grants if lapsed(g, now)}
+        if not ids:
+            return {}
+        rows = session.exec(select(Offer.id, Offer.retention_days).where(col(Offer.id).in_(ids)))
+        return dict(rows.all())
 
     def customers_deleted(self, session: Session, grants: Sequence[Grant]) -> set[UUID]:
         """The customers of these grants who deleted their account (their grants stay, revoked)."""
@@ -194,10 +228,7 @@ class Grants:
 
     def _settle_expiry(self, session: Session, grant: Grant) -> None:
         # Persist an expiry the clock has already decided, so stored state catches up with the truth.
-        if (
-            effective_status(grant, self.clock()) is GrantStatus.EXPIRED
-            and grant.status is not GrantStatus.EXPIRED
-        ):
+        if lapsed(grant, self.clock()):
             self._move(session, grant, GrantStatus.EXPIRED, actor=Actor.BROKER, at=grant.expires_at)
 
     def _move(

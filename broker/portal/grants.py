@@ -19,15 +19,15 @@ from broker.accounts.models import CustomerSession
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
-from broker.portal.guards import LoggedIn, PostedForm
+from broker.portal.guards import LoggedIn, PostedForm, ReadingLoggedIn
 from broker.portal.html import render
-from broker.web.deps import DbSession, RuntimeDep
+from broker.web.deps import DbSession, ReadSession, RuntimeDep
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 
 @router.get("/")
-def home(request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep) -> Response:
+def home(request: Request, session: ReadingLoggedIn, db: ReadSession, runtime: RuntimeDep) -> Response:
     """The dashboard: every grant across brands, its value and last access, and value totals."""
     context = views.overview(db, runtime, session.customer_id)
     return render(request, "home.html", context, secure=runtime.settings.secure_cookies)

@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from broker.accounts.models import Brand
 from broker.consent.access_log import AccessLog, AccessLogPage
-from broker.consent.grants import Grants, effective_status
+from broker.consent.grants import Grants, effective_status, settled_ending
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
@@ -47,6 +47,8 @@ class GrantView:
     grant: Grant
     brand: Brand
     status: GrantStatus  # effective: a live grant past its expiry is expired
+    status_changed_at: datetime  # effective too: a lapsed grant's is its expiry
+    deletion_due_at: datetime | None  # effective too: a lapsed grant's is its expiry + retention
     deletion: DeletionState
     renewal: RenewalState
     account_deleted: bool  # the customer deleted their account (the grant stays, revoked)
@@ -119,8 +121,8 @@ class GrantViews:
         return GrantViewPage(self._views(session, page.items, brand=brand), page.next_cursor)
 
     def for_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> GrantView:
-        """One of the customer's grants (anyone else's is NotFound)."""
-        return self.of(session, self.grants.for_customer(session, customer_id, grant_id))
+        """One of the customer's grants (anyone else's is NotFound). A read: it writes nothing."""
+        return self.of(session, self.grants.seen_by_customer(session, customer_id, grant_id))
 
     def of(self, session: Session, grant: Grant) -> GrantView:
         """The customer's view of a grant they hold (after changing it, say)."""
@@ -197,18 +199,24 @@ class GrantViews:
         of one customer's (with their brands, in one query)."""
         now = now or self.clock()
         renewals = self.renewals.states(session, grants)
+        retention = self.grants.retention_of_lapsed(session, grants, now)
         if brand is None:
             pairs, gone = self.grants.with_brands(session, grants), set[UUID]()
         else:
             pairs, gone = [(g, brand) for g in grants], self.grants.customers_deleted(session, grants)
-        return [
-            GrantView(
-                grant=grant,
-                brand=owner,
-                status=effective_status(grant, now),
-                deletion=deletion_state(grant, now),
-                renewal=renewals[grant.id],
-                account_deleted=grant.customer_id in gone,
+        views = []
+        for grant, owner in pairs:
+            changed_at, due_at = settled_ending(grant, now, retention.get(grant.offer_id))
+            views.append(
+                GrantView(
+                    grant=grant,
+                    brand=owner,
+                    status=effective_status(grant, now),
+                    status_changed_at=changed_at,
+                    deletion_due_at=due_at,
+                    deletion=deletion_state(grant, now, due_at=due_at),
+                    renewal=renewals[grant.id],
+                    account_deleted=grant.customer_id in gone,
+                )
             )
-            for grant, owner in pairs
-        ]
+        return views
