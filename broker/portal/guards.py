@@ -4,7 +4,6 @@
   too (logging in, signing up, the consent screen).
 - `LoggedIn` (the session) and `PortalCustomer` (its customer): a page that needs a login. A
   logged-out browser is sent to the login page (303), to come back to the page it asked for.
-  `ReadingLoggedIn`: the same for a page that only reads (`ReadSession`).
 - `CheckedForm`: a form post must carry this browser's CSRF token (`broker.web.pages`); else the
   "form expired" page (403) and nothing happens.
 - `PostedForm`: both at once, for a logged-in customer's form; the login is checked first.
@@ -18,19 +17,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import BackgroundTasks, Depends, Form, Request
+from fastapi import Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.models import Customer, CustomerSession
 from broker.errors import BrokerError
-from broker.web.deps import (
-    SESSION_COOKIE,
-    DbSession,
-    ReadSession,
-    RuntimeDep,
-    live_session_read,
-    set_session_cookie,
-)
+from broker.web.deps import SESSION_COOKIE, DbSession, RuntimeDep, set_session_cookie
 from broker.web.pages import CSRF_FIELD, csrf_valid, rotate_csrf
 
 HOME = "/portal/"
@@ -79,19 +71,6 @@ def portal_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cust
 PortalSession = Annotated[CustomerSession | None, Depends(portal_session)]
 
 
-def reading_portal_session(
-    request: Request, db: ReadSession, runtime: RuntimeDep, background: BackgroundTasks
-) -> CustomerSession | None:
-    """`portal_session` in the request's read-only transaction, for pages that take `ReadSession`."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        return live_session_read(db, runtime, token, background)
-    except BrokerError:
-        return None
-
-
 def _back_after_login(request: Request) -> str:
     # A page comes back to itself; a form post cannot be replayed, so it comes back to the dashboard.
     return request.url.path if request.method in ("GET", "HEAD") else HOME
@@ -105,18 +84,6 @@ async def logged_in(request: Request, session: PortalSession) -> CustomerSession
 
 
 LoggedIn = Annotated[CustomerSession, Depends(logged_in)]
-
-
-async def reading_logged_in(
-    request: Request, session: Annotated[CustomerSession | None, Depends(reading_portal_session)]
-) -> CustomerSession:
-    """`logged_in` for pages that take `ReadSession` (they only read)."""
-    if session is None:
-        raise LoginRequired(_back_after_login(request))
-    return session
-
-
-ReadingLoggedIn = Annotated[CustomerSession, Depends(reading_logged_in)]
 
 
 def portal_customer(request: Request, session: LoggedIn, db: DbSession) -> Customer:

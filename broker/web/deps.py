@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 from urllib.parse import urlsplit
-from uuid import UUID
 
-from fastapi import BackgroundTasks, Depends, Request, Response
+from fastapi import Depends, Request, Response
 from sqlmodel import Session
 
 from broker.accounts.models import Auditor, Customer, CustomerSession
@@ -103,8 +102,9 @@ def read_unit(runtime: RuntimeDep) -> Iterator[Session]:
     no lock a writer needs (a deferred transaction on SQLite, beside the writer in WAL; READ ONLY, no
     row locks, on PostgreSQL), and any write through it fails (`broker.db.read_session_factory`).
 
-    Declare it only where nothing the request does writes, its dependencies included: a customer route
-    authenticates with `ReadingCustomer` (its last-seen time is written apart, `live_session_read`)."""
+    Declare it only where nothing the request does writes, its dependencies included: a customer's
+    session notes when it was last seen, so customer routes keep `DbSession` (or read through
+    `broker.web.customer_reads`, which writes that apart)."""
     session = runtime.read_sessions()
     try:
         yield session
@@ -134,7 +134,7 @@ def _same_origin(request: Request, runtime: Runtime) -> bool:
     return (given.scheme, given.netloc) == (base.scheme, base.netloc)
 
 
-def _session_token(request: Request, runtime: Runtime) -> str:
+def session_token(request: Request, runtime: Runtime) -> str:
     """The customer session token of the bearer header or the session cookie.
 
     Cookie-authenticated requests that change state must come from our own origin (CSRF defence for
@@ -151,8 +151,8 @@ def _session_token(request: Request, runtime: Runtime) -> str:
 
 
 def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> CustomerSession:
-    """The customer session behind the bearer token or the session cookie (see `_session_token`)."""
-    return runtime.accounts.authenticate(db, _session_token(request, runtime))
+    """The customer session behind the bearer token or the session cookie (see `session_token`)."""
+    return runtime.accounts.authenticate(db, session_token(request, runtime))
 
 
 CurrentSession = Annotated[CustomerSession, Depends(current_session)]
@@ -178,46 +178,6 @@ def current_customer(session: CurrentSession, db: DbSession) -> Customer:
 
 
 CurrentCustomer = Annotated[Customer, Depends(current_customer)]
-
-
-def live_session_read(
-    db: Session, runtime: Runtime, token: str, background: BackgroundTasks
-) -> CustomerSession:
-    """The live session behind `token`, checked in a read-only transaction (revoked, expired or idle
-    sessions are refused on every request, as by `Accounts.authenticate`). Its last-seen time, when
-    due (at most once a minute), is written after the answer in a short transaction of its own, so
-    that the request itself takes no write lock."""
-    row = runtime.accounts.live_session(db, token)
-    if runtime.accounts.seen_due(row):
-        background.add_task(_note_seen, runtime, row.id)
-    return row
-
-
-def _note_seen(runtime: Runtime, session_id: UUID) -> None:
-    with runtime.sessions() as session:
-        runtime.accounts.note_seen(session, session_id)
-        session.commit()
-
-
-def reading_session(
-    request: Request, db: ReadSession, runtime: RuntimeDep, background: BackgroundTasks
-) -> CustomerSession:
-    """`current_session` for routes that take `ReadSession`: see `live_session_read`."""
-    return live_session_read(db, runtime, _session_token(request, runtime), background)
-
-
-ReadingCustomerSession = Annotated[CustomerSession, Depends(reading_session)]
-
-
-def reading_customer(session: ReadingCustomerSession, db: ReadSession) -> Customer:
-    """`current_customer` in the request's read-only transaction, for routes that take `ReadSession`."""
-    customer = db.get(Customer, session.customer_id)
-    if customer is None:
-        raise NotAuthenticated("this account no longer exists")
-    return customer
-
-
-ReadingCustomer = Annotated[Customer, Depends(reading_customer)]
 
 
 async def brand_token(request: Request) -> str:
