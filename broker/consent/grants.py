@@ -24,7 +24,7 @@ from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
 from broker.errors import (
     GrantExpired,
@@ -72,15 +72,20 @@ def lapsed(grant: Grant, now: datetime) -> bool:
     return grant.status is not GrantStatus.EXPIRED and effective_status(grant, now) is GrantStatus.EXPIRED
 
 
-def settled_ending(
-    grant: Grant, now: datetime, retention_days: int | None
-) -> tuple[datetime, datetime | None]:
+def settled_ending(grant: Grant, now: datetime, retention_days: int) -> tuple[datetime, datetime | None]:
     """The grant's `status_changed_at` and `deletion_due_at` at `now`, as they will be stored once a
-    lapsed expiry is recorded (`retention_days`: its offer's; needed only when `lapsed`)."""
+    lapsed expiry is recorded (`retention_days`: its offer's)."""
     if not lapsed(grant, now):
         return grant.status_changed_at, grant.deletion_due_at
-    assert retention_days is not None
     return grant.expires_at, grant.expires_at + timedelta(days=retention_days)
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedTerms:
+    """What a view of a grant needs of the offer version it accepted."""
+
+    current: bool  # still the brand's active version (a grant can be renewed only then)
+    retention_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,16 +206,16 @@ class Grants:
         brands = {b.id: b for b in session.exec(select(Brand).where(col(Brand.id).in_(ids)))} if ids else {}
         return [(g, brands[g.brand_id]) for g in grants]
 
-    def retention_of_lapsed(
-        self, session: Session, grants: Sequence[Grant], now: datetime
-    ) -> dict[UUID, int]:
-        """The retention days of the offers of those grants that have `lapsed` at `now`, by offer id, in
-        one query (none when no grant has)."""
-        ids = {g.offer_id for g in grants if lapsed(g, now)}
+    def accepted_terms(self, session: Session, grants: Sequence[Grant]) -> dict[UUID, AcceptedTerms]:
+        """What views need of these grants' offer versions, by offer id, in one query."""
+        ids = {g.offer_id for g in grants}
         if not ids:
             return {}
-        rows = session.exec(select(Offer.id, Offer.retention_days).where(col(Offer.id).in_(ids)))
-        return dict(rows.all())
+        query = select(Offer.id, Offer.status, Offer.retention_days).where(col(Offer.id).in_(ids))
+        return {
+            offer_id: AcceptedTerms(status is OfferStatus.ACTIVE, retention_days)
+            for offer_id, status, retention_days in session.exec(query)
+        }
 
     def customers_deleted(self, session: Session, grants: Sequence[Grant]) -> set[UUID]:
         """The customers of these grants who deleted their account (their grants stay, revoked)."""

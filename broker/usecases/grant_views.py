@@ -198,15 +198,15 @@ class GrantViews:
         """Views of these grants: of one `brand` (whose customers may have deleted their account), or
         of one customer's (with their brands, in one query)."""
         now = now or self.clock()
-        renewals = self.renewals.states(session, grants)
-        retention = self.grants.retention_of_lapsed(session, grants, now)
+        accepted = self.grants.accepted_terms(session, grants)
         if brand is None:
             pairs, gone = self.grants.with_brands(session, grants), set[UUID]()
         else:
             pairs, gone = [(g, brand) for g in grants], self.grants.customers_deleted(session, grants)
         views = []
         for grant, owner in pairs:
-            changed_at, due_at = settled_ending(grant, now, retention.get(grant.offer_id))
+            terms = accepted[grant.offer_id]
+            changed_at, due_at = settled_ending(grant, now, terms.retention_days)
             views.append(
                 GrantView(
                     grant=grant,
@@ -215,7 +215,7 @@ class GrantViews:
                     status_changed_at=changed_at,
                     deletion_due_at=due_at,
                     deletion=deletion_state(grant, now, due_at=due_at),
-                    renewal=renewals[grant.id],
+                    renewal=self.renewals.state(grant, offer_current=terms.current),
                     account_deleted=grant.customer_id in gone,
                 )
             )
