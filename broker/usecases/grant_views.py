@@ -155,9 +155,9 @@ class GrantViews:
         last_read = self.access_log.last_reads(session, customer_id, [g.id for g in page.items])
         now = self.clock()
         views = self._views(session, page.items, now=now)
-        states = self.value.states_by_grant(session, customer_id)
+        states, totals = self.value.states_and_totals(session, customer_id)
         rows = [DashboardRow(v, states.get(v.grant.id, {}), last_read.get(v.grant.id)) for v in views]
-        return Dashboard(rows, self.value.totals(session, customer_id), now)
+        return Dashboard(rows, totals, now)
 
     def detail(
         self,

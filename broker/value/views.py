@@ -64,26 +64,24 @@ class ValueViews:
 
     def totals(self, session: Session, customer_id: UUID) -> list[Totals]:
         """Sums per currency (and points) over all of a customer's obligations, by where they stand."""
-        everything = session.exec(select(Obligation).where(Obligation.customer_id == customer_id))
-        now = self.clock()
-        sums: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
-        for obligation in everything:  # a customer's obligations are few: one or a few per grant a month
-            unit = _unit(obligation.currency, obligation.kind)
-            if unit is None or obligation.amount_minor is None:
-                continue
-            if obligation.status is not ObligationStatus.CANCELLED:
-                bucket = "overdue" if obligation.overdue(now) else obligation.status.value
-                sums[unit][bucket] += obligation.amount_minor
-        return _totals(sums)
+        return _sums(self._of_customer(session, customer_id), self.clock())
 
-    def states_by_grant(self, session: Session, customer_id: UUID) -> dict[UUID, dict[str, int]]:
-        """How many of each grant's obligations are in each state (overdue counted as such)."""
-        now = self.clock()
+    def states_and_totals(
+        self, session: Session, customer_id: UUID
+    ) -> tuple[dict[UUID, dict[str, int]], list[Totals]]:
+        """How many of each grant's obligations are in each state (overdue counted as such), and the
+        customer's `totals`, from one look at their obligations (the portal's dashboard shows both)."""
+        obligations, now = self._of_customer(session, customer_id), self.clock()
         counts: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for obligation in session.exec(select(Obligation).where(Obligation.customer_id == customer_id)):
+        for obligation in obligations:
             state = "overdue" if obligation.overdue(now) else obligation.status.value
             counts[obligation.grant_id][state] += 1
-        return counts
+        return counts, _sums(obligations, now)
+
+    @staticmethod
+    def _of_customer(session: Session, customer_id: UUID) -> Sequence[Obligation]:
+        # a customer's obligations are few: one or a few per grant a month
+        return session.exec(select(Obligation).where(Obligation.customer_id == customer_id)).all()
 
     def for_grant_as_customer(self, session: Session, grant: Grant) -> list[ObligationPublic]:
         """A grant's obligations as its customer sees them, with how to redeem each."""
@@ -189,6 +187,18 @@ def _unit(currency: str | None, kind: str) -> str | None:
     if currency is not None:
         return currency
     return "POINTS" if kind == "points" else None  # percent discounts and services have nothing to add up
+
+
+def _sums(obligations: Sequence[Obligation], now: datetime) -> list[Totals]:
+    sums: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
+    for obligation in obligations:
+        unit = _unit(obligation.currency, obligation.kind)
+        if unit is None or obligation.amount_minor is None:
+            continue
+        if obligation.status is not ObligationStatus.CANCELLED:
+            bucket = "overdue" if obligation.overdue(now) else obligation.status.value
+            sums[unit][bucket] += obligation.amount_minor
+    return _totals(sums)
 
 
 def _totals(sums: dict[str, dict[str, int]]) -> list[Totals]:
