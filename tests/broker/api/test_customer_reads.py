@@ -25,6 +25,7 @@ from support.core import PG_URL, FakeClock, bearer, make_settings, sign_up
 from support.oauth import REDIRECT, BrandCredentials, authorized, brand_token, portal_login, publish_offer
 
 from broker.accounts.models import CustomerSession
+from broker.api.grant_schemas import GrantPage
 from broker.app import create_app
 from broker.audit.models import AuditEntry
 from broker.consent.models import Grant, GrantStatus
@@ -160,3 +161,24 @@ def test_the_lists_answer_while_another_connection_holds_the_write_lock(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_the_public_shape_built_without_validation_is_the_validated_one(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    db: Session,
+) -> None:
+    authorized(client, brand, offer)
+    (grant,) = db.exec(select(Grant)).all()
+    page = runtime.grant_views.customer_page(
+        db, grant.customer_id, status=None, brand_client_id=None, cursor=None, limit=50
+    )
+    built = GrantPage.of(page)
+    validated = GrantPage.model_validate(built.model_dump())
+    assert built == validated and built.model_dump_json() == validated.model_dump_json()
+    assert (
+        client.get("/v1/me/grants", headers=bearer(customer)).content == validated.model_dump_json().encode()
+    )
