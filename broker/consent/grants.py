@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
@@ -34,7 +34,7 @@ from broker.errors import (
     NotFound,
     ValidationFailed,
 )
-from broker.pagination import Page, page
+from broker.pagination import Page, page_of_rows
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
     GrantStatus.ACTIVE: frozenset({GrantStatus.SUSPENDED, GrantStatus.REVOKED, GrantStatus.EXPIRED}),
@@ -86,6 +86,14 @@ class AcceptedTerms:
 
     current: bool  # still the brand's active version (a grant can be renewed only then)
     retention_days: int
+
+
+class Listed(NamedTuple):
+    """A grant with what its views need: its brand and its offer version's terms."""
+
+    grant: Grant
+    brand: Brand
+    terms: AcceptedTerms
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,16 +197,36 @@ class Grants:
         brand_id: UUID | None = None,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> Page[Grant]:
-        """Grants of one brand or one customer, newest first, keyset-paginated. A read: a lapsed
-        expiry is left for the sweep to record (views compute it: `effective_status`, `settled_ending`)."""
+    ) -> Page[Listed]:
+        """Grants of one brand or one customer, newest first, keyset-paginated, each with its brand and
+        its offer's terms (one query). A read: a lapsed expiry is left for the sweep to record (views
+        compute it: `effective_status`, `settled_ending`)."""
         column, value = owner
-        query = select(Grant).where(getattr(Grant, column) == value)
+        query = (
+            select(Grant, Brand, Offer.status, Offer.retention_days)
+            .join(Brand, col(Brand.id) == col(Grant.brand_id))
+            .join(Offer, col(Offer.id) == col(Grant.offer_id))
+            .where(getattr(Grant, column) == value)
+        )
         if brand_id is not None:
             query = query.where(Grant.brand_id == brand_id)
         if status is not None:
-            query = self._status_filter(query, status)
-        return page(session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit)
+            query = query.where(self._status_filter(status))
+        rows: Page[tuple[Grant, Brand, OfferStatus, int]] = page_of_rows(
+            session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit
+        )
+        items = [
+            Listed(grant, brand, AcceptedTerms(offer_status is OfferStatus.ACTIVE, retention_days))
+            for grant, brand, offer_status, retention_days in rows.items
+        ]
+        return Page(items, rows.next_cursor)
+
+    def listed(self, session: Session, grants: Sequence[Grant]) -> list[Listed]:
+        """`listing`'s items for grants at hand (their brands and their offers' terms, a query each)."""
+        terms = self.accepted_terms(session, grants)
+        return [
+            Listed(grant, brand, terms[grant.offer_id]) for grant, brand in self.with_brands(session, grants)
+        ]
 
     def with_brands(self, session: Session, grants: Sequence[Grant]) -> list[tuple[Grant, Brand]]:
         """Pair each grant with its brand, in one query."""
@@ -221,15 +249,14 @@ class Grants:
         """The customers of these grants who deleted their account (their grants stay, revoked)."""
         return deleted_among(session, {g.customer_id for g in grants})
 
-    def _status_filter(self, query: SelectOfScalar[Grant], status: GrantStatus) -> SelectOfScalar[Grant]:
+    def _status_filter(self, status: GrantStatus) -> ColumnElement[bool]:
         now = self.clock()
         live = col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])
         if status is GrantStatus.EXPIRED:
-            lapsed = and_(live, col(Grant.expires_at) <= now)
-            return query.where(or_(col(Grant.status) == GrantStatus.EXPIRED, lapsed))
+            return or_(col(Grant.status) == GrantStatus.EXPIRED, and_(live, col(Grant.expires_at) <= now))
         if status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
-            return query.where(Grant.status == status, Grant.expires_at > now)
-        return query.where(Grant.status == status)
+            return and_(col(Grant.status) == status, col(Grant.expires_at) > now)
+        return col(Grant.status) == status
 
     def _settle_expiry(self, session: Session, grant: Grant) -> None:
         # Persist an expiry the clock has already decided, so stored state catches up with the truth.
