@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -26,6 +25,8 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
+from broker.consent.standing import AcceptedTerms, Listed, lapsed
+from broker.consent.standing import effective_status as effective_status  # its home was here: re-exported
 from broker.errors import (
     GrantExpired,
     GrantRevoked,
@@ -58,42 +59,6 @@ _ENTRY_KIND = {
     GrantStatus.REVOKED: Kind.GRANT_REVOKED,
     GrantStatus.EXPIRED: Kind.GRANT_EXPIRED,
 }
-
-
-def effective_status(grant: Grant, now: datetime) -> GrantStatus:
-    """The grant's state at `now`: a live grant past its expiry is expired, whatever is stored."""
-    if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) and now >= grant.expires_at:
-        return GrantStatus.EXPIRED
-    return grant.status
-
-
-def lapsed(grant: Grant, now: datetime) -> bool:
-    """Expired by the clock but not yet recorded as such (the sweep, or the next write, records it)."""
-    return grant.status is not GrantStatus.EXPIRED and effective_status(grant, now) is GrantStatus.EXPIRED
-
-
-def settled_ending(grant: Grant, now: datetime, retention_days: int) -> tuple[datetime, datetime | None]:
-    """The grant's `status_changed_at` and `deletion_due_at` at `now`, as they will be stored once a
-    lapsed expiry is recorded (`retention_days`: its offer's)."""
-    if not lapsed(grant, now):
-        return grant.status_changed_at, grant.deletion_due_at
-    return grant.expires_at, grant.expires_at + timedelta(days=retention_days)
-
-
-@dataclass(frozen=True, slots=True)
-class AcceptedTerms:
-    """What a view of a grant needs of the offer version it accepted."""
-
-    current: bool  # still the brand's active version (a grant can be renewed only then)
-    retention_days: int
-
-
-class Listed(NamedTuple):
-    """A grant with what its views need: its brand and its offer version's terms."""
-
-    grant: Grant
-    brand: Brand
-    terms: AcceptedTerms
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,10 +24,11 @@ from sqlmodel import Session
 
 from broker.accounts.models import Brand
 from broker.consent.access_log import AccessLog, AccessLogPage
-from broker.consent.grants import Grants, Listed, effective_status, settled_ending
+from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
+from broker.consent.standing import Listed, effective_status, settled_ending
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.schemas import ObligationPublic, Totals
