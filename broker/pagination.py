@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
@@ -23,7 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.errors import ValidationFailed
 
-__all__ = ["MAX_LIMIT", "Page", "decode_cursor", "encode_cursor", "page"]
+__all__ = ["MAX_LIMIT", "Page", "decode_cursor", "encode_cursor", "page", "page_of_rows"]
 
 T = TypeVar("T")
 MAX_LIMIT: Final = 200
@@ -73,6 +75,33 @@ def page(
     them as their values, hence the annotations). `limit` must be 1 to MAX_LIMIT: callers validate it,
     and a caller that forgot gets the same 422 here rather than an unbounded query.
     """
+    return _page(session, query, created_col, id_col, cursor=cursor, limit=limit, model_of=lambda row: row)
+
+
+def page_of_rows(
+    session: Session,
+    query: Any,
+    created_col: datetime,
+    id_col: UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page[Any]:
+    """`page` for a select whose rows are the model first, then what is joined to it (one query for a
+    page and what its items need); the caller knows the rows' types."""
+    return _page(session, query, created_col, id_col, cursor=cursor, limit=limit, model_of=itemgetter(0))
+
+
+def _page(
+    session: Session,
+    query: Any,
+    created_col: datetime,
+    id_col: UUID,
+    *,
+    cursor: str | None,
+    limit: int,
+    model_of: Callable[[Any], Any],
+) -> Page[Any]:
     if not 1 <= limit <= MAX_LIMIT:
         detail = f"limit must be a whole number from 1 to {MAX_LIMIT}"
         raise ValidationFailed(detail, errors=[{"pointer": "/limit", "detail": detail}])
@@ -88,7 +117,7 @@ def page(
     items = rows[:limit]
     if len(rows) <= limit:
         return Page(items=items, next_cursor=None)
-    last = items[-1]
+    last = model_of(items[-1])
     return Page(items=items, next_cursor=encode_cursor(getattr(last, created.key), getattr(last, ident.key)))
 
 

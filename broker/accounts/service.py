@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from broker.accounts.activity import ActivityKind, SecurityActivity
 from broker.accounts.addresses import canonical, skeleton
@@ -225,18 +225,37 @@ class Accounts:
 
     def authenticate(self, session: Session, token: str) -> CustomerSession:
         """The live session behind a token, or NotAuthenticated (unknown, forged, revoked, past its
-        absolute expiry, or idle too long). Notes when it was seen, at most once a minute."""
+        absolute expiry, or idle too long). Notes when it was seen, at most once a minute, in `session`."""
+        row = self.live_session(session, token)
+        if self.seen_due(row):
+            row.last_seen_at = self.clock()
+            session.add(row)
+        return row
+
+    def live_session(self, session: Session, token: str) -> CustomerSession:
+        """`authenticate` without the write: for a read-only request, which notes the visit with
+        `note_seen` in a transaction of its own when `seen_due` says so."""
         digest = secret_digest(token)
         row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")
-        now = self.clock()
-        if not is_active(row, now, self.idle_timeout):
+        if not is_active(row, self.clock(), self.idle_timeout):
             raise NotAuthenticated("the session has ended; log in again")
-        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
-            row.last_seen_at = now
-            session.add(row)
         return row
+
+    def seen_due(self, row: CustomerSession) -> bool:
+        """Whether the session's last-seen time is old enough to be written again."""
+        return self.clock() - row.last_seen_at >= LAST_SEEN_RESOLUTION
+
+    def note_seen(self, session: Session, session_id: UUID) -> None:
+        """Move a session's last-seen time to now, unless another request already moved it as far
+        (never backwards); the caller commits."""
+        now = self.clock()
+        session.exec(
+            update(CustomerSession)
+            .where(col(CustomerSession.id) == session_id, col(CustomerSession.last_seen_at) < now)
+            .values(last_seen_at=now)
+        )
 
     def log_out(self, session: Session, current: CustomerSession) -> None:
         """End a session server-side: its token stops working at once."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from sqlmodel import Session
 
+from broker.accounts.models import CustomerSession
 from broker.api.contract import FRESH_READ_PROBLEMS, FRESH_SESSION_PROBLEMS, problems
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
@@ -28,6 +30,7 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
+from broker.web.customer_reads import customer_read
 from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
@@ -136,30 +139,49 @@ _GRANT = {**_AUTH, 404: _NO_GRANT}
 @router.get(
     "/grants",
     operation_id="listMyGrants",
+    response_model=GrantPage,
     responses={**_READ, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
-def list_my_grants(
-    customer: CurrentCustomer,
-    db: DbSession,
+async def list_my_grants(
+    request: Request,
     runtime: RuntimeDep,
     status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
     brand: Annotated[str | None, Query(max_length=64, description="a brand's client_id")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> GrantPage:
+) -> Response:
     """Every grant you gave, across brands, newest first (keyset pagination)."""
-    page = runtime.grant_views.customer_page(
-        db, customer.id, status=status_filter, brand_client_id=brand, cursor=cursor, limit=limit
-    )
-    return GrantPage.of(page)
+
+    def listing(db: Session, current: CustomerSession) -> str:
+        page = runtime.grant_views.customer_page(
+            db, current.customer_id, status=status_filter, brand_client_id=brand, cursor=cursor, limit=limit
+        )
+        return GrantPage.of(page).model_dump_json()
+
+    return _json(await customer_read(request, runtime, listing))
 
 
-@router.get("/grants/{grant_id}", operation_id="getMyGrant", responses={**_READ, 404: _NO_GRANT})
-def get_my_grant(
-    grant_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
-) -> GrantPublic:
+@router.get(
+    "/grants/{grant_id}",
+    operation_id="getMyGrant",
+    response_model=GrantPublic,
+    responses={**_READ, 404: _NO_GRANT},
+)
+async def get_my_grant(grant_id: UUID, request: Request, runtime: RuntimeDep) -> Response:
     """One of your grants."""
-    return GrantPublic.of(runtime.grant_views.for_customer(db, customer.id, grant_id))
+
+    def one(db: Session, current: CustomerSession) -> str:
+        return GrantPublic.of(
+            runtime.grant_views.for_customer(db, current.customer_id, grant_id)
+        ).model_dump_json()
+
+    return _json(await customer_read(request, runtime, one))
+
+
+def _json(body: str) -> Response:
+    # Serialized in the worker thread by the response model itself, as FastAPI would (`by_alias`: no
+    # alias in these models), so the event loop only sends it.
+    return Response(body, media_type="application/json")
 
 
 @router.patch(

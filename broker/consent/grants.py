@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
+from broker.consent.standing import AcceptedTerms, Listed, lapsed
+from broker.consent.standing import effective_status as effective_status  # its home was here: re-exported
 from broker.errors import (
     GrantExpired,
     GrantRevoked,
@@ -34,7 +35,7 @@ from broker.errors import (
     NotFound,
     ValidationFailed,
 )
-from broker.pagination import Page, page
+from broker.pagination import Page, page_of_rows
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
     GrantStatus.ACTIVE: frozenset({GrantStatus.SUSPENDED, GrantStatus.REVOKED, GrantStatus.EXPIRED}),
@@ -58,13 +59,6 @@ _ENTRY_KIND = {
     GrantStatus.REVOKED: Kind.GRANT_REVOKED,
     GrantStatus.EXPIRED: Kind.GRANT_EXPIRED,
 }
-
-
-def effective_status(grant: Grant, now: datetime) -> GrantStatus:
-    """The grant's state at `now`: a live grant past its expiry is expired, whatever is stored."""
-    if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) and now >= grant.expires_at:
-        return GrantStatus.EXPIRED
-    return grant.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +130,14 @@ class Grants:
         )
 
     def _get(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
+        grant = self._find(session, grant_id, **owner)
+        self._settle_expiry(session, grant)
+        return grant
+
+    def _find(self, session: Session, grant_id: UUID, **owner: UUID) -> Grant:
         grant = session.get(Grant, grant_id)
         if grant is None or any(getattr(grant, k) != v for k, v in owner.items()):
             raise NotFound(f"grant '{grant_id}' not found")
-        self._settle_expiry(session, grant)
         return grant
 
     def for_brand(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
@@ -150,6 +148,11 @@ class Grants:
         """A customer's own grant; anyone else's is 404."""
         return self._get(session, grant_id, customer_id=customer_id)
 
+    def seen_by_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> Grant:
+        """`for_customer` without the write: a lapsed expiry stays for the sweep to record (views
+        compute it: `effective_status`, `settled_ending`)."""
+        return self._find(session, grant_id, customer_id=customer_id)
+
     def listing(
         self,
         session: Session,
@@ -159,18 +162,36 @@ class Grants:
         brand_id: UUID | None = None,
         cursor: str | None = None,
         limit: int = 50,
-    ) -> Page[Grant]:
-        """Grants of one brand or one customer, newest first, keyset-paginated."""
+    ) -> Page[Listed]:
+        """Grants of one brand or one customer, newest first, keyset-paginated, each with its brand and
+        its offer's terms (one query). A read: a lapsed expiry is left for the sweep to record (views
+        compute it: `effective_status`, `settled_ending`)."""
         column, value = owner
-        query = select(Grant).where(getattr(Grant, column) == value)
+        query = (
+            select(Grant, Brand, Offer.status, Offer.retention_days)
+            .join(Brand, col(Brand.id) == col(Grant.brand_id))
+            .join(Offer, col(Offer.id) == col(Grant.offer_id))
+            .where(getattr(Grant, column) == value)
+        )
         if brand_id is not None:
             query = query.where(Grant.brand_id == brand_id)
         if status is not None:
-            query = self._status_filter(query, status)
-        result = page(session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit)
-        for grant in result.items:
-            self._settle_expiry(session, grant)
-        return result
+            query = query.where(self._status_filter(status))
+        rows: Page[tuple[Grant, Brand, OfferStatus, int]] = page_of_rows(
+            session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit
+        )
+        items = [
+            Listed(grant, brand, AcceptedTerms(offer_status is OfferStatus.ACTIVE, retention_days))
+            for grant, brand, offer_status, retention_days in rows.items
+        ]
+        return Page(items, rows.next_cursor)
+
+    def listed(self, session: Session, grants: Sequence[Grant]) -> list[Listed]:
+        """`listing`'s items for grants at hand (their brands and their offers' terms, a query each)."""
+        terms = self.accepted_terms(session, grants)
+        return [
+            Listed(grant, brand, terms[grant.offer_id]) for grant, brand in self.with_brands(session, grants)
+        ]
 
     def with_brands(self, session: Session, grants: Sequence[Grant]) -> list[tuple[Grant, Brand]]:
         """Pair each grant with its brand, in one query."""
@@ -178,26 +199,33 @@ class Grants:
         brands = {b.id: b for b in session.exec(select(Brand).where(col(Brand.id).in_(ids)))} if ids else {}
         return [(g, brands[g.brand_id]) for g in grants]
 
+    def accepted_terms(self, session: Session, grants: Sequence[Grant]) -> dict[UUID, AcceptedTerms]:
+        """What views need of these grants' offer versions, by offer id, in one query."""
+        ids = {g.offer_id for g in grants}
+        if not ids:
+            return {}
+        query = select(Offer.id, Offer.status, Offer.retention_days).where(col(Offer.id).in_(ids))
+        return {
+            offer_id: AcceptedTerms(status is OfferStatus.ACTIVE, retention_days)
+            for offer_id, status, retention_days in session.exec(query)
+        }
+
     def customers_deleted(self, session: Session, grants: Sequence[Grant]) -> set[UUID]:
         """The customers of these grants who deleted their account (their grants stay, revoked)."""
         return deleted_among(session, {g.customer_id for g in grants})
 
-    def _status_filter(self, query: SelectOfScalar[Grant], status: GrantStatus) -> SelectOfScalar[Grant]:
+    def _status_filter(self, status: GrantStatus) -> ColumnElement[bool]:
         now = self.clock()
         live = col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])
         if status is GrantStatus.EXPIRED:
-            lapsed = and_(live, col(Grant.expires_at) <= now)
-            return query.where(or_(col(Grant.status) == GrantStatus.EXPIRED, lapsed))
+            return or_(col(Grant.status) == GrantStatus.EXPIRED, and_(live, col(Grant.expires_at) <= now))
         if status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
-            return query.where(Grant.status == status, Grant.expires_at > now)
-        return query.where(Grant.status == status)
+            return and_(col(Grant.status) == status, col(Grant.expires_at) > now)
+        return col(Grant.status) == status
 
     def _settle_expiry(self, session: Session, grant: Grant) -> None:
         # Persist an expiry the clock has already decided, so stored state catches up with the truth.
-        if (
-            effective_status(grant, self.clock()) is GrantStatus.EXPIRED
-            and grant.status is not GrantStatus.EXPIRED
-        ):
+        if lapsed(grant, self.clock()):
             self._move(session, grant, GrantStatus.EXPIRED, actor=Actor.BROKER, at=grant.expires_at)
 
     def _move(

@@ -16,12 +16,12 @@ before `reconfirm_by` as well.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
@@ -84,13 +84,6 @@ class Renewals:
         return RenewalState(
             window_opens_at=opens, reconfirm_by=due, can_renew=prompt and offer_current, prompt=prompt
         )
-
-    def states(self, session: Session, grants: Sequence[Grant]) -> dict[UUID, RenewalState]:
-        """The renewal state of each grant, their offers looked up in one query."""
-        ids = {g.offer_id for g in grants}
-        rows = session.exec(select(Offer.id, Offer.status).where(col(Offer.id).in_(ids))).all() if ids else []
-        current = {offer_id for offer_id, status in rows if status == OfferStatus.ACTIVE}
-        return {g.id: self.state(g, offer_current=g.offer_id in current) for g in grants}
 
     def renew(self, session: Session, customer_id: UUID, grant_id: UUID) -> Grant:
         """Renew one of the customer's live grants for the offer's duration from now (409 when it has

@@ -53,15 +53,16 @@ class DeletionState:
     completed_at: datetime | None
 
 
-def deletion_state(grant: Grant, now: datetime) -> DeletionState:
-    """The deletion state of `grant` at `now`, from its row alone."""
+def deletion_state(grant: Grant, now: datetime, *, due_at: datetime | None) -> DeletionState:
+    """The deletion state of `grant` at `now`, from its row alone and `due_at`, its `deletion_due_at`
+    as it is or will be once a lapsed expiry is recorded (`broker.consent.grants.settled_ending`)."""
     status: DeletionStatus
     if grant.deletion_attested_at is not None:
         status = "attested"
-    elif grant.deletion_due_at is None:
+    elif due_at is None:
         status = "not-due"
     else:
-        status = "overdue" if now >= grant.deletion_due_at else "due"
+        status = "overdue" if now >= due_at else "due"
     return DeletionState(
         status=status,
         attested_at=grant.deletion_attested_at,

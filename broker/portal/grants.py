@@ -14,23 +14,32 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
 
 from broker.accounts.models import CustomerSession
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
-from broker.portal.guards import LoggedIn, PostedForm
+from broker.portal.guards import LoggedIn, LoginRequired, PostedForm
 from broker.portal.html import render
+from broker.web.customer_reads import portal_read
 from broker.web.deps import DbSession, RuntimeDep
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
 
 @router.get("/")
-def home(request: Request, session: LoggedIn, db: DbSession, runtime: RuntimeDep) -> Response:
+async def home(request: Request, runtime: RuntimeDep) -> Response:
     """The dashboard: every grant across brands, its value and last access, and value totals."""
-    context = views.overview(db, runtime, session.customer_id)
-    return render(request, "home.html", context, secure=runtime.settings.secure_cookies)
+
+    def dashboard(db: Session, current: CustomerSession) -> Response:
+        context = views.overview(db, runtime, current.customer_id)
+        return render(request, "home.html", context, secure=runtime.settings.secure_cookies)
+
+    page = await portal_read(request, runtime, dashboard)
+    if page is None:
+        raise LoginRequired(request.url.path)
+    return page
 
 
 @router.get("/grants/{grant_id}")

@@ -24,10 +24,11 @@ from sqlmodel import Session
 
 from broker.accounts.models import Brand
 from broker.consent.access_log import AccessLog, AccessLogPage
-from broker.consent.grants import Grants, effective_status
+from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
+from broker.consent.standing import Listed, effective_status, settled_ending
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.schemas import ObligationPublic, Totals
@@ -47,6 +48,8 @@ class GrantView:
     grant: Grant
     brand: Brand
     status: GrantStatus  # effective: a live grant past its expiry is expired
+    status_changed_at: datetime  # effective too: a lapsed grant's is its expiry
+    deletion_due_at: datetime | None  # effective too: a lapsed grant's is its expiry + retention
     deletion: DeletionState
     renewal: RenewalState
     account_deleted: bool  # the customer deleted their account (the grant stays, revoked)
@@ -107,7 +110,7 @@ class GrantViews:
     def for_brand(self, session: Session, brand: Brand, grant_id: UUID) -> GrantView:
         """One of the brand's grants (another brand's is NotFound)."""
         grant = self.grants.for_brand(session, brand.id, grant_id)
-        return self._views(session, [grant], brand=brand)[0]
+        return self._views(session, self.grants.listed(session, [grant]), brand=brand)[0]
 
     def brand_page(
         self, session: Session, brand: Brand, *, status: GrantStatus | None, cursor: str | None, limit: int
@@ -119,12 +122,12 @@ class GrantViews:
         return GrantViewPage(self._views(session, page.items, brand=brand), page.next_cursor)
 
     def for_customer(self, session: Session, customer_id: UUID, grant_id: UUID) -> GrantView:
-        """One of the customer's grants (anyone else's is NotFound)."""
-        return self.of(session, self.grants.for_customer(session, customer_id, grant_id))
+        """One of the customer's grants (anyone else's is NotFound). A read: it writes nothing."""
+        return self.of(session, self.grants.seen_by_customer(session, customer_id, grant_id))
 
     def of(self, session: Session, grant: Grant) -> GrantView:
         """The customer's view of a grant they hold (after changing it, say)."""
-        return self._views(session, [grant])[0]
+        return self._views(session, self.grants.listed(session, [grant]))[0]
 
     def customer_page(
         self,
@@ -150,12 +153,12 @@ class GrantViews:
     def dashboard(self, session: Session, customer_id: UUID) -> Dashboard:
         """The customer's newest grants with their value per state and last read, and value totals."""
         page = self.grants.listing(session, owner=("customer_id", customer_id), limit=DASHBOARD_LIMIT)
-        last_read = self.access_log.last_reads(session, customer_id, [g.id for g in page.items])
+        last_read = self.access_log.last_reads(session, customer_id, [item.grant.id for item in page.items])
         now = self.clock()
         views = self._views(session, page.items, now=now)
-        states = self.value.states_by_grant(session, customer_id)
+        states, totals = self.value.states_and_totals(session, customer_id)
         rows = [DashboardRow(v, states.get(v.grant.id, {}), last_read.get(v.grant.id)) for v in views]
-        return Dashboard(rows, self.value.totals(session, customer_id), now)
+        return Dashboard(rows, totals, now)
 
     def detail(
         self,
@@ -172,7 +175,7 @@ class GrantViews:
         offer = session.get(Offer, grant.offer_id)
         assert offer is not None  # grants keep their offer version
         now = self.clock()
-        view = self._views(session, [grant], now=now)[0]
+        view = self._views(session, self.grants.listed(session, [grant]), now=now)[0]
         values = self.vault.read(session, customer_id, grant.fields)
         log = self.access_log.for_customer(
             session, customer_id, cursor=log_cursor, limit=log_limit, grant_id=grant.id
@@ -188,27 +191,29 @@ class GrantViews:
     def _views(
         self,
         session: Session,
-        grants: Sequence[Grant],
+        listed: Sequence[Listed],
         *,
         brand: Brand | None = None,
         now: datetime | None = None,
     ) -> list[GrantView]:
-        """Views of these grants: of one `brand` (whose customers may have deleted their account), or
-        of one customer's (with their brands, in one query)."""
+        """Views of these grants: as one `brand` sees them (its customers may have deleted their
+        account), or as their customer does."""
         now = now or self.clock()
-        renewals = self.renewals.states(session, grants)
-        if brand is None:
-            pairs, gone = self.grants.with_brands(session, grants), set[UUID]()
-        else:
-            pairs, gone = [(g, brand) for g in grants], self.grants.customers_deleted(session, grants)
-        return [
-            GrantView(
-                grant=grant,
-                brand=owner,
-                status=effective_status(grant, now),
-                deletion=deletion_state(grant, now),
-                renewal=renewals[grant.id],
-                account_deleted=grant.customer_id in gone,
+        grants = [item.grant for item in listed]
+        gone = set[UUID]() if brand is None else self.grants.customers_deleted(session, grants)
+        views = []
+        for grant, owner, terms in listed:
+            changed_at, due_at = settled_ending(grant, now, terms.retention_days)
+            views.append(
+                GrantView(
+                    grant=grant,
+                    brand=owner,
+                    status=effective_status(grant, now),
+                    status_changed_at=changed_at,
+                    deletion_due_at=due_at,
+                    deletion=deletion_state(grant, now, due_at=due_at),
+                    renewal=self.renewals.state(grant, offer_current=terms.current),
+                    account_deleted=grant.customer_id in gone,
+                )
             )
-            for grant, owner in pairs
-        ]
+        return views

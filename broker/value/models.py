@@ -36,6 +36,11 @@ class ObligationStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def overdue(status: ObligationStatus, due_at: datetime, now: datetime) -> bool:
+    """Whether an obligation in `status`, due at `due_at`, is overdue at `now`: owed and past due."""
+    return status is ObligationStatus.OWED and past_due(due_at, now)
+
+
 class Obligation(SQLModel, table=True):
     """One value the brand owes for one grant (one-off, or one month of a recurring value)."""
 
@@ -71,7 +76,7 @@ class Obligation(SQLModel, table=True):
 
     def overdue(self, now: datetime) -> bool:
         """Owed and past its due date."""
-        return self.status is ObligationStatus.OWED and past_due(self.due_at, now)
+        return overdue(self.status, self.due_at, now)
 
 
 class Delivery(SQLModel, table=True):

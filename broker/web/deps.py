@@ -120,7 +120,8 @@ def read_unit(runtime: RuntimeDep) -> Iterator[Session]:
     row locks, on PostgreSQL), and any write through it fails (`broker.db.read_session_factory`).
 
     Declare it only where nothing the request does writes, its dependencies included: a customer's
-    session notes when it was last seen, so customer routes keep `DbSession`."""
+    session notes when it was last seen, so customer routes keep `DbSession` (or read through
+    `broker.web.customer_reads`, which writes that apart)."""
     with reading(runtime) as session:
         yield session
 
@@ -147,8 +148,8 @@ def _same_origin(request: Request, runtime: Runtime) -> bool:
     return (given.scheme, given.netloc) == (base.scheme, base.netloc)
 
 
-def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> CustomerSession:
-    """The customer session behind the bearer token or the session cookie.
+def session_token(request: Request, runtime: Runtime) -> str:
+    """The customer session token of the bearer header or the session cookie.
 
     Cookie-authenticated requests that change state must come from our own origin (CSRF defence for
     the JSON API; the portal's forms carry CSRF tokens as well).
@@ -160,7 +161,12 @@ def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> Cus
             raise NotAuthenticated("log in first: send 'Authorization: Bearer <token>' or the session cookie")
         if request.method not in _SAFE_METHODS and not _same_origin(request, runtime):
             raise CrossSiteRefused("cross-site request refused; use the portal or a bearer token")
-    return runtime.accounts.authenticate(db, token)
+    return token
+
+
+def current_session(request: Request, db: DbSession, runtime: RuntimeDep) -> CustomerSession:
+    """The customer session behind the bearer token or the session cookie (see `session_token`)."""
+    return runtime.accounts.authenticate(db, session_token(request, runtime))
 
 
 CurrentSession = Annotated[CustomerSession, Depends(current_session)]

@@ -98,6 +98,7 @@ def test_expiry_is_logged_by_the_broker_and_the_refused_read_is_not(
     brand: BrandCredentials,
     offer: dict[str, Any],
     customer: str,
+    runtime: Runtime,
     db: Session,
     clock: FakeClock,
 ) -> None:
@@ -110,6 +111,8 @@ def test_expiry_is_logged_by_the_broker_and_the_refused_read_is_not(
     again = log_in(client, "ada@example.org")  # the old session has expired too
     listing = client.get("/v1/me/grants", headers=bearer(again)).json()
     assert listing["items"][0]["status"] == "expired"
+    assert not logged(db, "grant.expired"), "the listing is a read: the sweep records the expiry"
+    assert runtime.lifecycle.sweep(runtime.sessions) == 1
     (expired,) = logged(db, "grant.expired")
     assert expired["actor"] == "broker"
 

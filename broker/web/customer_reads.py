@@ -1,0 +1,71 @@
+"""A customer's read-only requests (their grant list, one grant, the portal's dashboard), each run in one
+worker thread: authenticate, read, and shape the answer there, then send it.
+
+Such a route is `async` and calls `customer_read` once, instead of declaring a read session, the
+session check and the customer as sync dependencies: FastAPI runs every sync dependency and endpoint in
+a worker thread of its own, and under load those hand-offs cost more than the work of a small page.
+
+The request takes no lock a writer needs: it reads in a read-only transaction (`ReadSession`'s), and a
+write through it fails. The session is still checked on every request (revoked, past its expiry or
+idle: refused), and its last-seen time, when due (at most once a minute, `Accounts.seen_due`), is
+written after the read in a short transaction of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import Request
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from broker.accounts.models import CustomerSession
+from broker.errors import NotAuthenticated
+from broker.runtime import Runtime
+from broker.web.deps import SESSION_COOKIE, session_token
+
+T = TypeVar("T")
+CustomerRead = Callable[[Session, CustomerSession], T]
+
+
+async def customer_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T:
+    """`read(session, customer_session)` for the customer behind the bearer token or session cookie
+    (else NotAuthenticated, a 401 problem), in one worker thread."""
+    return await run_in_threadpool(_run, runtime, session_token(request, runtime), read)
+
+
+async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T | None:
+    """`read(session, customer_session)` for the customer behind the portal's cookie, in one worker
+    thread; None when there is no live session (the page sends the browser to log in)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return await run_in_threadpool(_run_if_live, runtime, token, read)
+
+
+def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> T:
+    with runtime.read_sessions() as db:
+        current = runtime.accounts.live_session(db, token)
+        result = read(db, current)
+    _note_seen_if_due(runtime, current)
+    return result
+
+
+def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> T | None:
+    with runtime.read_sessions() as db:
+        try:
+            current = runtime.accounts.live_session(db, token)
+        except NotAuthenticated:
+            return None
+        result = read(db, current)
+    _note_seen_if_due(runtime, current)
+    return result
+
+
+def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
+    # After the read transaction has ended: the write is its own, short, and only once a minute.
+    if runtime.accounts.seen_due(current):
+        with runtime.sessions() as db:
+            runtime.accounts.note_seen(db, current.id)
+            db.commit()
