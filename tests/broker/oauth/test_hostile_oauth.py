@@ -24,6 +24,12 @@ from support.oauth import ISSUER, REDIRECT, BrandCredentials, authorize_params, 
 
 from broker.web.pages import CSRF_FIELD
 
+# Some values are oversized on purpose (40 kB, past every bound): Hypothesis warns that their repr
+# is large, which is the point, not a problem.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning"
+)
+
 FUZZ = settings(
     max_examples=100,
     deadline=None,
