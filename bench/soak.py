@@ -293,8 +293,11 @@ def main() -> int:
             ]
             for thread in threads:
                 thread.start()
-            time.sleep(window)
-            rss_first = rss(pid)
+            trajectory: list[tuple[float, int]] = []  # (seconds, KiB): does memory level off or keep rising?
+            while time.perf_counter() < deadline:
+                time.sleep(min(window / 2, max(0.0, deadline - time.perf_counter())))
+                trajectory.append((time.perf_counter() - started, rss(pid)))
+            rss_first = next((kib for at, kib in trajectory if at >= window), trajectory[0][1])
             for thread in threads:
                 thread.join()
             rss_last = rss(pid)
@@ -304,6 +307,8 @@ def main() -> int:
     first = [lat for at, lat in tally.samples if 0 <= at < window]
     last = [lat for at, lat in tally.samples if at >= args.seconds - window]
     errors = sum(at < 0 for at, _ in tally.samples)
+    levels = ", ".join(f"{at:.0f}: {kib / 1024:.0f}" for at, kib in trajectory)
+    print(f"server RSS over the run (s: MiB): {levels}")
     print(f"{tally.done:,} requests, {errors} errors (the first {len(tally.errors)} below)")
     for error in tally.errors:
         print("  error:", error)
