@@ -13,10 +13,12 @@ written after the read in a short transaction of its own.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +26,8 @@ from broker.accounts.models import CustomerSession
 from broker.errors import NotAuthenticated
 from broker.runtime import Runtime
 from broker.web.deps import SESSION_COOKIE, session_token
+
+log = logging.getLogger("consentry.sessions")
 
 T = TypeVar("T")
 CustomerRead = Callable[[Session, CustomerSession], T]
@@ -64,8 +68,15 @@ def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> T | Non
 
 
 def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
-    # After the read transaction has ended: the write is its own, short, and only once a minute.
-    if runtime.accounts.seen_due(current):
+    # After the read transaction has ended: the write is its own, short, and only once a minute. It is
+    # bookkeeping: if the database refuses it (a writer holds the lock past the timeout), the read
+    # still answers and the next request, still due, tries again.
+    if not runtime.accounts.seen_due(current):
+        return
+    try:
         with runtime.sessions() as db:
             runtime.accounts.note_seen(db, current.id)
             db.commit()
+    except SQLAlchemyError as exc:
+        log.warning("a session's last-seen time was not written (%s); the next request tries again",
+                    type(exc).__name__)  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -161,6 +161,31 @@ def test_the_lists_answer_while_another_connection_holds_the_write_lock(
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite's database-wide write lock")
+def test_a_held_write_lock_delays_last_seen_but_not_the_list(
+    served: tuple[TestClient, str], fresh_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    http, token = served
+    db_path = make_url(fresh_database_url).database or ""
+    two_minutes_ago = datetime.now(UTC) - timedelta(minutes=2)  # due again, not yet idle
+    stale = two_minutes_ago.strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLite stores it (naive UTC)
+    with sqlite3.connect(db_path, isolation_level=None) as setter:
+        setter.execute("UPDATE customer_session SET last_seen_at = ?", (stale,))
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        answer = http.get("/v1/me/grants", headers=bearer(token))
+        assert answer.status_code == 200, answer.text  # the read answered; the bookkeeping waits
+        assert "last-seen time was not written" in caplog.text
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert http.get("/v1/me/grants", headers=bearer(token)).status_code == 200  # due still: written now
+    with sqlite3.connect(db_path) as reader:
+        seen = [at for (at,) in reader.execute("SELECT last_seen_at FROM customer_session")]
+    assert seen.count(stale) == len(seen) - 1  # the bearer's session moved on (the portal's did not ask)
 
 
 def test_the_public_shape_built_without_validation_is_the_validated_one(
