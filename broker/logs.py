@@ -82,18 +82,18 @@ def flush() -> None:
 
 
 def configure(level: int = logging.INFO) -> None:
-    """Send the process's log records at `level` and above to stderr through one batched handler
-    (replacing the root logger's handlers: calling it twice installs one).
+    """Send the process's log records at `level` and above to stderr through one batched handler,
+    unless the root logger already has a handler: an operator's own logging setup (a server run by
+    hand with a log config) is kept, and calling this twice installs one handler.
 
     Records skip what `FORMAT` does not print (the logging cookbook's "Optimization"): the caller's
     file and line (a walk up the stack per record), thread, process and process names."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = BatchedStreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
-    root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     root.setLevel(level)

@@ -6,7 +6,9 @@ import io
 import logging
 import time
 
-from broker.logs import BatchedStreamHandler
+import pytest
+
+from broker.logs import BatchedStreamHandler, configure
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -62,3 +64,24 @@ def test_closing_writes_what_is_left() -> None:
     _logger(handler).info("at shutdown")
     handler.close()
     assert stream.getvalue() == "at shutdown\n"
+
+
+def test_configure_keeps_an_operator_s_own_setup_and_installs_one_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    for setting in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):  # process-wide
+        monkeypatch.setattr(logging, setting, getattr(logging, setting))
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    try:
+        configure()
+        configure()
+        assert [type(h) for h in root.handlers] == [BatchedStreamHandler]
+    finally:
+        for handler in root.handlers:
+            handler.close()
+    own = logging.StreamHandler(io.StringIO())
+    monkeypatch.setattr(root, "handlers", [own])
+    configure()
+    assert root.handlers == [own]
