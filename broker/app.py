@@ -106,6 +106,10 @@ def create_app(
         # served at /openapi.json and committed as openapi/openapi.json.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's native OpenTelemetry would export every request (URL and query string included) to
+        # a provider configured in the process, and asks whether one is, for every request: off. An
+        # operator who wants traces wraps the ASGI app in middleware that redacts what they must.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     # Browsers read the portal (and its consent screen): their errors are pages, every other path's

@@ -8,11 +8,13 @@ import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry import trace
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
@@ -47,7 +49,10 @@ def test_healthz_checks_the_database_a_few_times_a_second_and_never_remembers_a_
         down[0] = True
         time.sleep(FRESH_SECONDS)
         assert http.get("/healthz").status_code == 503  # the database is checked again, and fails
-        assert http.get("/healthz").status_code == 503
+        unavailable = http.get("/healthz")
+        assert unavailable.status_code == 503
+        assert unavailable.headers["content-type"] == "application/problem+json"
+        assert unavailable.json()["type"].endswith("/unavailable")
         down[0] = False
         assert http.get("/healthz").status_code == 200  # the failure was not remembered
 
@@ -67,6 +72,35 @@ def test_probes_that_arrive_during_a_check_share_it(runtime: Runtime) -> None:
         release.set()
         assert [probe.result().status_code for probe in probes] == [200] * 8
     assert checks[0] == 1
+
+
+def test_healthz_answers_head_and_is_documented(client: TestClient) -> None:
+    assert client.head("/healthz").status_code == 200
+    assert "/healthz" in client.get("/openapi.json").json()["paths"]
+
+
+def test_no_request_is_traced_to_an_opentelemetry_provider_the_process_configured(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FastAPI's native telemetry exports each request (its URL, query string and all) to a provider
+    # configured in the process; the broker keeps personal data out of what leaves it, so it is off.
+    asked: list[str] = []
+
+    class Provider(trace.TracerProvider):
+        def get_tracer(
+            self,
+            instrumenting_module_name: str,
+            instrumenting_library_version: str | None = None,
+            schema_url: str | None = None,
+            attributes: Any = None,
+        ) -> trace.Tracer:
+            asked.append(instrumenting_module_name)
+            return trace.NoOpTracer()
+
+    monkeypatch.setattr(trace, "get_tracer_provider", Provider)
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/v1/nothing-here").status_code == 404
+    assert asked == []
 
 
 def test_unknown_path_is_a_404_problem(client: TestClient) -> None:
