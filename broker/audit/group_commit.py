@@ -47,7 +47,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -59,7 +59,7 @@ from broker.audit.log import REQUEST_ID, drop_pending_since, pending_mark
 from broker.db import SessionFactory
 from broker.errors import BrokerError, ReadNotRecorded
 
-__all__ = ["GroupCommitter"]
+__all__ = ["GroupCommitter", "isolated"]
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.group_commit")
@@ -72,6 +72,7 @@ class _Item:
     job: Callable[[Session], Any]
     request_id: str | None = None
     order: str = ""
+    isolates: bool = False
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -135,12 +136,16 @@ class GroupCommitter:
         sessions: SessionFactory,
         request_id: str | None,
         order: str = "",
+        isolates: bool = False,
     ) -> T:
         """Run the read `job(session)` in a batch and return its result once the batch is committed.
 
-        `order` sorts the jobs of a batch (the grant a read will lock). Raises the job's own error, or
-        `ReadNotRecorded` if the batch's commit failed or did not return within `timeout`."""
-        item = _Item(job, request_id, order)
+        `order` sorts the jobs of a batch (the grant a read will lock). The job runs in a savepoint of
+        its own, unless it `isolates` itself: it then writes nothing but its audit entries, or does so
+        inside `isolated` (a savepoint costs about as much as a query, and a plain read needs none).
+        Raises the job's own error, or `ReadNotRecorded` if the batch's commit failed or did not
+        return within `timeout`."""
+        item = _Item(job, request_id, order, isolates)
         if not self._submit(item):
             item.future.set_running_or_notify_cancel()
             self._process(sessions, [item])
@@ -154,13 +159,14 @@ class GroupCommitter:
         sessions: SessionFactory,
         request_id: str | None,
         order: str = "",
+        isolates: bool = False,
     ) -> T:
         """`run`, awaited from the event loop: the caller needs no thread of its own while it waits
         (without the appender thread, the batch of one runs in a worker thread)."""
-        item = _Item(job, request_id, order)
+        item = _Item(job, request_id, order, isolates)
         if not self._submit(item):
             return await asyncio.to_thread(
-                self.run, job, sessions=sessions, request_id=request_id, order=order
+                self.run, job, sessions=sessions, request_id=request_id, order=order, isolates=isolates
             )
         with contextlib.suppress(TimeoutError):  # then `_outcome` cancels it, or finds it started
             result: T = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(item.future)), self.timeout)
@@ -231,22 +237,40 @@ class GroupCommitter:
 
 
 def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:
-    """Run one read of a batch in its own savepoint: (its result, None) or (None, its error)."""
+    """Run one read of a batch: (its result, None) or (None, its error). Its writes are its own: in a
+    savepoint (`isolated`), or, for a job that isolates whatever it writes itself (`isolates`), none
+    but its audit entries, which its failure drops."""
     session.info[REQUEST_ID] = item.request_id
+    mark = pending_mark(session)
+    try:
+        if item.isolates:
+            return item.job(session), None
+        with isolated(session):
+            return item.job(session), None
+    except Exception as exc:  # a refusal, or this read's own failure (a bug): not the batch's
+        if not (isinstance(exc, BrokerError) and exc.keeps_changes):
+            drop_pending_since(session, mark)
+        return None, exc
+
+
+@contextlib.contextmanager
+def isolated(session: Session) -> Iterator[None]:
+    """Run the block in a savepoint of `session`'s transaction: kept when the block ends, or when it
+    raises a `BrokerError` that `keeps_changes` (a read refused as value is overdue suspends the
+    grant); rolled back with the entries it queued when it raises anything else."""
     mark = pending_mark(session)
     savepoint = session.begin_nested()
     try:
-        result = item.job(session)
+        yield
     except BrokerError as exc:
         if exc.keeps_changes:
             savepoint.commit()
         else:
             savepoint.rollback()
             drop_pending_since(session, mark)
-        return None, exc
-    except Exception as exc:  # this read's own failure (a bug, a query that failed): not the batch's
+        raise
+    except Exception:
         savepoint.rollback()
         drop_pending_since(session, mark)
-        return None, exc
+        raise
     savepoint.commit()
-    return result, None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from sqlmodel import Session
@@ -29,13 +30,22 @@ from broker.consent.offers import Offers
 from broker.errors import GrantEnded, OfferSuperseded, OfferWithdrawn, ReconfirmationDue, RenewalNotOpen
 
 __all__ = [
-    "RECONFIRM_EVERY", "RenewalState", "Renewals", "ensure_confirmed", "reconfirm_by",
+    "RECONFIRM_EVERY", "Confirmable", "RenewalState", "Renewals", "ensure_confirmed", "reconfirm_by",
 ]  # fmt: skip
 
 RECONFIRM_EVERY = timedelta(days=90)
 
 
-def reconfirm_by(grant: Grant) -> datetime | None:
+class Confirmable(Protocol):
+    """What `reconfirm_by` reads of a grant: a `Grant`, or a row of its columns."""
+
+    @property
+    def last_confirmed_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+def reconfirm_by(grant: Confirmable) -> datetime | None:
     """When the customer must next reconfirm the grant, or None when it expires before that."""
     due = grant.last_confirmed_at + RECONFIRM_EVERY
     return due if due < grant.expires_at else None

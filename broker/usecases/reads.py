@@ -4,9 +4,12 @@ entry. `serve` runs the read as a job of the `GroupCommitter`, which shares one 
 commit among concurrent reads (`broker.audit.group_commit` argues why the ordering of a read and a
 revocation still holds).
 
-A read is the broker's hottest path, so it costs two queries in the usual case: one for the grant
-(locked), the brand its token names and the token's family, one for the customer's key and fields.
-Refusals take the slower road, query by query, to say precisely why.
+A read is the broker's hottest path, so the usual one (`_plainly_readable`) costs two Core queries
+and no savepoint: one for the grant (locked), the brand its token names, the token's family and
+whether the email is confirmed; one for the customer's key and fields. It writes nothing but its
+audit entry. Any other read (a refusal, a first read, a value check that is due) takes the slower
+road in a savepoint of its own (`isolated`), through the grant's ORM object and check by check, to
+say precisely why, or to write what it must.
 
 The email is given only once its owner confirmed it: a read that includes `email` carries
 `email_verified` beside it (true), or that flag alone (false) while the address is unconfirmed."""
@@ -18,19 +21,21 @@ import binascii
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam
+from sqlalchemy import Row, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from broker.accounts.models import Brand, Customer
 from broker.audit.entries import Actor, Kind
-from broker.audit.group_commit import GroupCommitter
+from broker.audit.group_commit import GroupCommitter, isolated
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
-from broker.consent.renewal import ensure_confirmed
+from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
 from broker.errors import InsufficientScope, NotAuthenticated
@@ -53,6 +58,35 @@ _LIVE_GRANT = (
     .execution_options(populate_existing=True)
 )
 
+# The usual read's one query before the vault's: the columns `_plainly_readable` checks and `_serve`
+# uses, the token family's state and whether the email is confirmed; the grant's row locked as above.
+# Core, not ORM: no object to build and track for a read that changes nothing.
+_PLAIN_READ = (
+    sa_select(
+        col(Grant.id),
+        col(Grant.customer_id),
+        col(Grant.brand_id),
+        col(Grant.fields),
+        col(Grant.purpose),
+        col(Grant.status),
+        col(Grant.expires_at),
+        col(Grant.value_check_at),
+        col(Grant.first_read_at),
+        col(Grant.last_confirmed_at),
+        col(TokenFamily.id).label("family_id"),
+        col(TokenFamily.revoked_at).label("family_revoked_at"),
+        col(Customer.email_verified_at),
+    )
+    .select_from(Grant)
+    .join(Brand, col(Brand.id) == col(Grant.brand_id))
+    .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
+    .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
+    .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
+    .with_for_update(of=Grant, key_share=True)
+)
+
+_Plain = Row[*tuple[Any, ...]]  # a row of `_PLAIN_READ`
+
 _EMAIL_VERIFIED = select(Customer.id).where(
     col(Customer.id) == bindparam("customer_id"), col(Customer.email_verified_at).is_not(None)
 )
@@ -73,7 +107,11 @@ class ProfileReads:
         """Verify the bearer `token` and read, in a batch of concurrent reads; answered once the batch
         (and so this read's entry) is committed."""
         return self.committer.run(
-            self._job(token), sessions=sessions, request_id=request_id, order=_grant_hint(token)
+            self._job(token),
+            sessions=sessions,
+            request_id=request_id,
+            order=_grant_hint(token),
+            isolates=True,
         )
 
     async def serve_async(
@@ -81,7 +119,11 @@ class ProfileReads:
     ) -> dict[str, Any]:
         """`serve`, awaited from the event loop without holding a thread while the batch commits."""
         return await self.committer.run_async(
-            self._job(token), sessions=sessions, request_id=request_id, order=_grant_hint(token)
+            self._job(token),
+            sessions=sessions,
+            request_id=request_id,
+            order=_grant_hint(token),
+            isolates=True,
         )
 
     def _job(self, token: str) -> Callable[[Session], dict[str, Any]]:
@@ -89,7 +131,8 @@ class ProfileReads:
 
     def read(self, session: Session, token: str) -> dict[str, Any]:
         """The granted fields (derived ones computed), if the token and its grant are live; recorded in
-        the audit log."""
+        the audit log. A job that `isolates` itself: the plain read writes nothing but its entry, and
+        the rest runs in a savepoint of its own."""
         claims = verify_claims(self.oauth, token)
         grant_id, family_id = claims.get("grant_id"), claims.get("fam")
         if grant_id is None or family_id is None:
@@ -99,29 +142,45 @@ class ProfileReads:
             )
         params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
                   "client_id": str(claims.get("client_id"))}  # fmt: skip
+        now = self.grants.clock()
+        plain = session.connection().execute(_PLAIN_READ, params).first()
+        if plain is not None and _plainly_readable(plain, now):
+            return self._serve(session, claims, plain, email_verified=plain.email_verified_at is not None)
+        with isolated(session):
+            return self._read_checked(session, claims, params, now)
+
+    def _read_checked(
+        self, session: Session, claims: dict[str, Any], params: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        """The read that may refuse or write: through the grant's ORM object, check by check."""
         found = session.exec(_LIVE_GRANT, params=params).first()
         if found is None:
             access_for(session, claims)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")
         grant, family, family_revoked_at = found
-        now = self.grants.clock()
         if effective_status(grant, now) in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
             self.value.before_read(session, grant)
         self.grants.ensure_live(grant)
         ensure_confirmed(grant, now)
         if family is None or family_revoked_at is not None:
             raise NotAuthenticated("the access token has been revoked")
+        self.value.read_served(session, grant)
+        verified = "email" in grant.fields and (
+            session.exec(_EMAIL_VERIFIED, params={"customer_id": grant.customer_id}).first() is not None
+        )
+        return self._serve(session, claims, grant, email_verified=verified)
+
+    def _serve(
+        self, session: Session, claims: dict[str, Any], grant: Grant | _Plain, *, email_verified: bool
+    ) -> dict[str, Any]:
+        """Decrypt what the grant and the token both name, and record the read."""
         asked = set(profile_fields(str(claims.get("scope", ""))))
         fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
         values = self.vault.read(session, grant.customer_id, fields)
         if "email" in fields:  # an address nobody confirmed is never handed out
-            verified = (
-                session.exec(_EMAIL_VERIFIED, params={"customer_id": grant.customer_id}).first() is not None
-            )
-            if not verified:
+            if not email_verified:
                 values.pop("email", None)
-            values["email_verified"] = verified
-        self.value.read_served(session, grant)
+            values["email_verified"] = email_verified
         self.audit.record(
             session,
             Kind.PROFILE_READ,
@@ -133,6 +192,23 @@ class ProfileReads:
             purpose=grant.purpose,
         )
         return {"sub": claims["sub"], "grant_id": grant.id, "purpose": grant.purpose, "fields": values}
+
+
+def _plainly_readable(grant: _Plain, now: datetime) -> bool:
+    """Whether every check of the read passes at `now` with nothing to write: the grant active and
+    unexpired, no value due for a look, read before (the first read is remembered), no reconfirmation
+    due, the token's family live. Anything else takes `_read_checked`, which says why or writes."""
+    if grant.status is not GrantStatus.ACTIVE or now >= grant.expires_at:
+        return False
+    if grant.value_check_at is not None and now >= grant.value_check_at:
+        return False
+    due = reconfirm_by(grant)
+    return (
+        grant.first_read_at is not None
+        and (due is None or now < due)
+        and grant.family_id is not None
+        and grant.family_revoked_at is None
+    )
 
 
 def _grant_hint(token: str) -> str:

@@ -4,13 +4,14 @@ after every read it did not stop. Real commits on a fresh database (SQLite or Po
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -22,9 +23,11 @@ from support.core import FakeClock, RecordedSleep, bearer, make_settings
 from support.oauth import BrandCredentials, authorized, brand_token
 
 from broker.audit import tree
-from broker.audit.entries import decode
+from broker.audit.entries import Actor, Kind, decode
+from broker.audit.group_commit import GroupCommitter, _Item, isolated
 from broker.audit.models import AuditEntry
 from broker.audit.verify import verify_log
+from broker.errors import NotAuthenticated, ValueOverdue
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 
@@ -231,3 +234,51 @@ def test_shutdown_stops_the_committer_and_reads_still_work_without_it(
     served = runtime.reads.serve(runtime.sessions, access, request_id="after-shutdown")
     assert served["fields"]["email"] == "ada@example.org"
     assert decode(read_entries(runtime)[-1].entry)["request_id"] == "after-shutdown"
+
+
+@pytest.mark.parametrize("isolates", [False, True])
+def test_each_job_of_a_batch_keeps_its_own_outcome_in_a_savepoint_or_isolating_itself(
+    runtime: Runtime, isolates: bool
+) -> None:
+    # One batch of four jobs: the committer runs each in a savepoint, or (a job that `isolates`) runs
+    # it bare and the job wraps what may fail after writing in `isolated`. Either way a refused job
+    # leaves nothing, one refused with `keeps_changes` keeps what it wrote, the others are untouched.
+    committer, audit = GroupCommitter(), runtime.audit
+    grant = uuid4()
+
+    def entry(session: Session, reason: str) -> None:
+        audit.record(session, Kind.TOKEN_FAMILY_REVOKED, actor=Actor.BROKER, grant=grant, reason=reason)
+
+    def served(session: Session) -> str:
+        entry(session, "served")
+        return "ok"
+
+    def refused(session: Session) -> str:
+        entry(session, "refused")
+        raise NotAuthenticated("refused after queuing its entry")
+
+    def kept(session: Session) -> str:
+        with contextlib.ExitStack() as stack:
+            if isolates:
+                stack.enter_context(isolated(session))
+            entry(session, "kept")
+            raise ValueOverdue("refused, keeping what it wrote")
+
+    def broken(session: Session) -> str:
+        with contextlib.ExitStack() as stack:
+            if isolates:
+                stack.enter_context(isolated(session))
+            entry(session, "broken")
+            raise RuntimeError("a bug, after queuing an entry")
+
+    items = [_Item(job, None, "", isolates) for job in (served, refused, kept, broken)]
+    for item in items:
+        item.future.set_running_or_notify_cancel()
+    committer._process(runtime.sessions, items)
+    assert items[0].future.result() == "ok"
+    for item, error in zip(items[1:], (NotAuthenticated, ValueOverdue, RuntimeError), strict=True):
+        assert isinstance(item.future.exception(), error)
+    with runtime.sessions() as session:
+        query = select(AuditEntry).where(col(AuditEntry.grant_id) == grant).order_by(col(AuditEntry.index))
+        assert [decode(e.entry)["reason"] for e in session.exec(query)] == ["served", "kept"]
+    assert_log_verifies(runtime)
