@@ -136,6 +136,14 @@ class Settings(BaseSettings):
         le=300,
         description="how long a profile read waits for its audit entry to be committed before answering 503",
     )
+    request_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="worker threads that run customers' reads (grant lists, the dashboard) and token "
+        "requests at once; default 1 on SQLite, 2 on PostgreSQL (more threads contend for Python's "
+        "interpreter lock and serve fewer requests, see broker/web/threads.py)",
+    )
     webhook_interval_seconds: int = Field(
         default=5,
         ge=0,
@@ -253,6 +261,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'consentry.db').resolve()}"
+
+    @property
+    def request_thread_count(self) -> int:
+        """`request_threads`, or its default for the database in use."""
+        if self.request_threads is not None:
+            return self.request_threads
+        return 1 if self.resolved_database_url.startswith("sqlite") else 2
 
     @property
     def rp_id(self) -> str:

@@ -17,6 +17,7 @@ from broker.oauth.metadata import authorization_server_metadata
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, reading, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, oauth_request
+from broker.web.threads import run_sync
 
 router = APIRouter(tags=["oauth"])
 
@@ -44,8 +45,13 @@ def _writes_nothing(form: FormBody) -> bool:
     openapi_extra={"requestBody": {"content": FORM}},
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
-def token(request: Request, form: FormValues, runtime: RuntimeDep) -> Response:
+async def token(request: Request, form: FormValues, runtime: RuntimeDep) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
+    # whole, in one call in a request thread (`broker.web.threads`): its transaction begins and ends there
+    return await run_sync(request, _token, request, form, runtime)
+
+
+def _token(request: Request, form: FormBody, runtime: Runtime) -> Response:
     if _writes_nothing(form):
         with reading(runtime) as db:
             return _token_endpoint(request, form, db, runtime, None)

@@ -1,5 +1,6 @@
 """A customer's read-only requests (their grant list, one grant, the portal's dashboard), each run in one
-worker thread: authenticate, read, and shape the answer there, then send it.
+call in a request thread (`broker.web.threads`): authenticate, read, and shape the answer there, then
+send it.
 
 Such a route is `async` and calls `customer_read` once, instead of declaring a read session, the
 session check and the customer as sync dependencies: FastAPI runs every sync dependency and endpoint in
@@ -20,12 +21,12 @@ from typing import TypeVar
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
 from broker.accounts.models import CustomerSession
 from broker.errors import NotAuthenticated
 from broker.runtime import Runtime
 from broker.web.deps import SESSION_COOKIE, session_token
+from broker.web.threads import run_sync
 
 log = logging.getLogger("consentry.sessions")
 
@@ -36,7 +37,7 @@ CustomerRead = Callable[[Session, CustomerSession], T]
 async def customer_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T:
     """`read(session, customer_session)` for the customer behind the bearer token or session cookie
     (else NotAuthenticated, a 401 problem), in one worker thread."""
-    return await run_in_threadpool(_run, runtime, session_token(request, runtime), read)
+    return await run_sync(request, _run, runtime, session_token(request, runtime), read)
 
 
 async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T | None:
@@ -45,7 +46,7 @@ async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T])
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    return await run_in_threadpool(_run_if_live, runtime, token, read)
+    return await run_sync(request, _run_if_live, runtime, token, read)
 
 
 def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> T:
