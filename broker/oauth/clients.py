@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
 
 from broker.accounts.models import Brand
 from broker.consent.scopes import BRAND_SCOPES, is_profile_scope, split_scope
@@ -83,11 +84,16 @@ def new_client_secret(session: Session, brand: Brand) -> str:
     return secret
 
 
+# Built once: every token request and every brand-token request finds its brand, and building the
+# statement (and its cache key) cost more than running it.
+_BRAND_BY_CLIENT_ID = select(Brand).where(col(Brand.client_id) == bindparam("client_id"))
+
+
 def find_brand(session: Session, client_id: str) -> Brand | None:
     """The brand with this client id, if any."""
     if not client_id or len(client_id) > 64:
         return None
-    return session.exec(select(Brand).where(Brand.client_id == client_id)).first()
+    return session.exec(_BRAND_BY_CLIENT_ID, params={"client_id": client_id}).first()
 
 
 class OAuthClient:
