@@ -9,6 +9,8 @@ Access-log lines escape control characters, so a path holding `%0a` cannot forge
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import logging
 import os
 import re
@@ -50,6 +52,17 @@ def log_safe(text: str) -> str:
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+# Request ids: 32 hex digits, a keyed hash of a per-process counter (unique, and unguessable without
+# the process's random key), not `os.urandom` per request: that system call gives up the interpreter
+# lock, and under load the event loop then waits for a worker thread to hand it back.
+_ID_KEY, _ID_COUNTER = os.urandom(32), itertools.count()
+
+
+def new_request_id() -> str:
+    """A fresh request id (see above)."""
+    return hashlib.blake2b(next(_ID_COUNTER).to_bytes(8, "big"), key=_ID_KEY, digest_size=16).hexdigest()
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -78,7 +91,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started, status, responded = time.perf_counter(), 500, False
 
