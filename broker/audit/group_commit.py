@@ -4,18 +4,23 @@ A profile read is small (a token check, a grant check, a decryption) but its aud
 durable before the read is answered, and a durable commit per read (the head lock, the inserts, a
 WAL flush) costs more than the read. So one appender thread runs the reads themselves: each read is
 a *job*, and a batch runs up to `max_batch` waiting jobs one after another in one transaction, each
-in its own savepoint, then appends all their entries and commits once (`broker.audit.log` appends a
+in its own savepoint (or writing nothing but its entry, for a job that `isolates` itself), then
+appends all their entries and commits once (`broker.audit.log` appends a
 transaction's entries as it commits). Only then is any of those reads answered. While a batch
 commits, the next reads queue up: the busier the broker, the larger the batches, and one flush
 serves them all. A read and its entry share a transaction, as the design asks.
 
 The same on both backends. On SQLite the batch's transaction holds the one write lock from its
-first statement; on PostgreSQL each read locks its grant's row (`FOR NO KEY UPDATE`), and the batch
-holds those locks until its commit. Either way a revocation (an UPDATE of the grant) is wholly
-before the batch, and the read sees it and is refused, or wholly after it, and is logged after the
-read. Jobs run sorted by the grant their token names (read without trusting it: a forged hint only
-changes the order), so two batches (two processes) lock grants in one order and cannot deadlock on
-them; the audit head, which every transaction takes last, is taken only at the commit. Writers that
+first statement; on PostgreSQL each read locks its grant's row, and the batch holds those locks
+until its commit: a plain read shares it (`FOR SHARE`: batches of other processes reading the same
+grant do not wait), a read that must write takes it for writing (`FOR NO KEY UPDATE`). Either way a
+revocation (an UPDATE of the grant) is wholly before the batch, and the read sees it and is refused,
+or wholly after it, and is logged after the read. A read that finds, under its shared lock, that it
+must write does not take the write lock there (two readers doing so would deadlock): it is
+`Rerouted`, and runs in a batch of its own right after its batch committed. Jobs run sorted by the
+grant their token names (read without trusting it: a forged hint only changes the order), so two
+batches (two processes) lock grants in one order and cannot deadlock on them; the audit head, which
+every transaction takes last, is taken only at the commit. Writers that
 lock several grants do so in the same id order (account deletion) or skip locked rows (the expiry
 sweep). Were a deadlock to happen anyway, PostgreSQL aborts one side: if it is a batch, its reads get
 503 and nothing of it was written.
@@ -59,10 +64,21 @@ from broker.audit.log import REQUEST_ID, drop_pending_since, pending_mark
 from broker.db import SessionFactory
 from broker.errors import BrokerError, ReadNotRecorded
 
-__all__ = ["GroupCommitter", "isolated"]
+__all__ = ["GroupCommitter", "Rerouted", "isolated"]
 
 T = TypeVar("T")
 log = logging.getLogger("consentry.group_commit")
+
+
+class Rerouted(Exception):
+    """Raised by a job that wrote nothing yet to run `job` instead, in a batch right after its own
+    commits (and so after the locks its batch took are released): a read that took a shared lock on
+    its grant and finds it must write there goes on in a transaction that takes the write lock
+    first, as taking it under its own shared lock could deadlock with another reader doing the same."""
+
+    def __init__(self, job: Callable[[Session], Any]) -> None:
+        super().__init__("rerouted to a batch of its own")
+        self.job = job
 
 
 @dataclass(eq=False, slots=True)
@@ -209,7 +225,8 @@ class GroupCommitter:
                 self._process(self._sessions, batch)
 
     def _process(self, sessions: SessionFactory, batch: list[_Item]) -> None:
-        """Run a batch's reads and commit; tell each read its outcome only after the commit returned."""
+        """Run a batch's reads and commit; tell each read its outcome only after the commit returned,
+        or run the job it was `Rerouted` to in a batch after this one."""
         outcomes: list[tuple[_Item, Any, BaseException | None]] = []
         try:
             with sessions() as session:
@@ -229,11 +246,16 @@ class GroupCommitter:
             return
         self.commits += 1
         self.reads += len(batch)
+        later: list[_Item] = []
         for item, result, error in outcomes:
-            if error is None:
+            if isinstance(error, Rerouted):
+                later.append(_Item(error.job, item.request_id, item.order, item.isolates, item.future))
+            elif error is None:
                 item.future.set_result(result)
             else:
                 item.future.set_exception(error)
+        if later:  # in a transaction of their own, after the batch's: see `Rerouted`
+            self._process(sessions, later)
 
 
 def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:

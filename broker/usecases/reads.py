@@ -5,11 +5,12 @@ commit among concurrent reads (`broker.audit.group_commit` argues why the orderi
 revocation still holds).
 
 A read is the broker's hottest path, so the usual one (`_plainly_readable`) costs two Core queries
-and no savepoint: one for the grant (locked), the brand its token names, the token's family and
+and no savepoint: one for the grant (share-locked), the brand its token names, the token's family and
 whether the email is confirmed; one for the customer's key and fields. It writes nothing but its
-audit entry. Any other read (a refusal, a first read, a value check that is due) takes the slower
-road in a savepoint of its own (`isolated`), through the grant's ORM object and check by check, to
-say precisely why, or to write what it must.
+audit entry. Any other read (a refusal, a first read, a value check that is due) is `Rerouted` to a
+batch right after its own, where it takes the slower road in a savepoint of its own (`isolated`):
+the grant's row locked for writing, its ORM object checked check by check, to say precisely why,
+or to write what it must.
 
 The email is given only once its owner confirmed it: a read that includes `email` carries
 `email_verified` beside it (true), or that flag alone (false) while the address is unconfirmed."""
@@ -31,7 +32,7 @@ from sqlmodel import Session, col, select
 
 from broker.accounts.models import Brand, Customer
 from broker.audit.entries import Actor, Kind
-from broker.audit.group_commit import GroupCommitter, isolated
+from broker.audit.group_commit import GroupCommitter, Rerouted, isolated
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
@@ -59,8 +60,11 @@ _LIVE_GRANT = (
 )
 
 # The usual read's one query before the vault's: the columns `_plainly_readable` checks and `_serve`
-# uses, the token family's state and whether the email is confirmed; the grant's row locked as above.
-# Core, not ORM: no object to build and track for a read that changes nothing.
+# uses, the token family's state and whether the email is confirmed. The grant's row is share-locked
+# on PostgreSQL (FOR SHARE): a revocation still waits for the read's batch, but reads of one grant in
+# other batches (other processes) do not. A read that must write goes on as `Rerouted`, and locks
+# the row for writing in a batch of its own. Core, not ORM: no object to build for a read that
+# changes nothing.
 _PLAIN_READ = (
     sa_select(
         col(Grant.id),
@@ -82,7 +86,7 @@ _PLAIN_READ = (
     .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
     .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
     .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
-    .with_for_update(of=Grant, key_share=True)
+    .with_for_update(of=Grant, read=True)
 )
 
 _Plain = Row[*tuple[Any, ...]]  # a row of `_PLAIN_READ`
@@ -142,17 +146,22 @@ class ProfileReads:
             )
         params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
                   "client_id": str(claims.get("client_id"))}  # fmt: skip
-        now = self.grants.clock()
         plain = session.connection().execute(_PLAIN_READ, params).first()
-        if plain is not None and _plainly_readable(plain, now):
+        if plain is not None and _plainly_readable(plain, self.grants.clock()):
             return self._serve(session, claims, plain, email_verified=plain.email_verified_at is not None)
-        with isolated(session):
-            return self._read_checked(session, claims, params, now)
+        raise Rerouted(lambda later: self._read_checked(later, claims, params))
 
     def _read_checked(
+        self, session: Session, claims: dict[str, Any], params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The read that may refuse or write, in a savepoint of its own: through the grant's ORM object
+        (its row write-locked), check by check."""
+        with isolated(session):
+            return self._check_and_serve(session, claims, params, self.grants.clock())
+
+    def _check_and_serve(
         self, session: Session, claims: dict[str, Any], params: dict[str, Any], now: datetime
     ) -> dict[str, Any]:
-        """The read that may refuse or write: through the grant's ORM object, check by check."""
         found = session.exec(_LIVE_GRANT, params=params).first()
         if found is None:
             access_for(session, claims)  # 401 if the brand is gone

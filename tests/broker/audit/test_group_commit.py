@@ -4,7 +4,9 @@ after every read it did not stop. Real commits on a fresh database (SQLite or Po
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,18 +20,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
-from support.core import FakeClock, RecordedSleep, bearer, make_settings
+from sqlmodel import Session, col, select, update
+from support.core import PG_URL, FakeClock, RecordedSleep, bearer, make_settings
 from support.oauth import BrandCredentials, authorized, brand_token
 
 from broker.audit import tree
 from broker.audit.entries import Actor, Kind, decode
-from broker.audit.group_commit import GroupCommitter, _Item, isolated
+from broker.audit.group_commit import GroupCommitter, Rerouted, _Item, isolated
 from broker.audit.models import AuditEntry
 from broker.audit.verify import verify_log
+from broker.consent.models import Grant, GrantStatus
 from broker.errors import NotAuthenticated, ValueOverdue
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.usecases.reads import _PLAIN_READ
 
 READERS = 12
 
@@ -282,3 +286,44 @@ def test_each_job_of_a_batch_keeps_its_own_outcome_in_a_savepoint_or_isolating_i
         query = select(AuditEntry).where(col(AuditEntry.grant_id) == grant).order_by(col(AuditEntry.index))
         assert [decode(e.entry)["reason"] for e in session.exec(query)] == ["served", "kept"]
     assert_log_verifies(runtime)
+
+
+def test_a_rerouted_read_runs_in_a_batch_of_its_own_after_its_batch_commits(runtime: Runtime) -> None:
+    committer = GroupCommitter()
+
+    def plain(session: Session) -> str:
+        return "plain"
+
+    def must_write(session: Session) -> str:
+        raise Rerouted(lambda later: f"checked after {committer.commits} commit(s)")
+
+    def refused_later(session: Session) -> str:
+        def refuse(later: Session) -> str:
+            raise NotAuthenticated("refused on the checked road")
+
+        raise Rerouted(refuse)
+
+    items = [_Item(job, None, "", True) for job in (plain, must_write, refused_later)]
+    for item in items:
+        item.future.set_running_or_notify_cancel()
+    committer._process(runtime.sessions, items)
+    assert items[0].future.result() == "plain"
+    assert items[1].future.result() == "checked after 1 commit(s)"  # its first batch had committed
+    assert isinstance(items[2].future.exception(), NotAuthenticated)
+    assert committer.commits == 2
+
+
+@pytest.mark.skipif(PG_URL is None, reason="row locks: PostgreSQL")
+def test_plain_reads_of_one_grant_share_its_lock_and_a_revocation_waits_for_them(
+    runtime: Runtime, access: str
+) -> None:
+    claims = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
+    grant_id = UUID(claims["grant_id"])
+    params = {"grant_id": grant_id, "family_id": UUID(claims["fam"]), "client_id": claims["client_id"]}
+    with runtime.sessions() as first, runtime.sessions() as second, runtime.sessions() as revoker:
+        assert first.connection().execute(_PLAIN_READ, params).first() is not None
+        second.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+        assert second.connection().execute(_PLAIN_READ, params).first() is not None  # did not wait
+        revoker.connection().exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
+        with pytest.raises(OperationalError, match="lock"):
+            revoker.exec(update(Grant).where(col(Grant.id) == grant_id).values(status=GrantStatus.REVOKED))
