@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, delete, select, update
 
 from broker.accounts.activity import ActivityKind, SecurityActivity
@@ -28,6 +29,11 @@ from vault.profile import Vault
 TOKEN_PREFIX = "cst_"  # noqa: S105 - a prefix that makes leaked tokens recognisable, not a secret
 # A session's last_seen_at moves at most this often: the idle timeout needs no write per request.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# Built once: every customer request looks its session up, and building the statement (and its cache
+# key) cost more than running it.
+_SESSION_BY_TOKEN_HASH = select(CustomerSession).where(
+    col(CustomerSession.token_hash) == bindparam("token_hash")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +242,7 @@ class Accounts:
         """`authenticate` without the write: for a read-only request, which notes the visit with
         `note_seen` in a transaction of its own when `seen_due` says so."""
         digest = secret_digest(token)
-        row = session.exec(select(CustomerSession).where(CustomerSession.token_hash == digest)).first()
+        row = session.exec(_SESSION_BY_TOKEN_HASH, params={"token_hash": digest}).first()
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")
         if not is_active(row, self.clock(), self.idle_timeout):
