@@ -16,7 +16,8 @@ from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, reading, writing
-from broker.web.oauth_request import FORM, FormBody, FormValues, oauth_request
+from broker.web.oauth_request import FORM, FormBody, FormValues, form_values, oauth_request
+from broker.web.plain import answer_plainly
 from broker.web.threads import run_sync
 
 router = APIRouter(tags=["oauth"])
@@ -45,10 +46,16 @@ def _writes_nothing(form: FormBody) -> bool:
     openapi_extra={"requestBody": {"content": FORM}},
     responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
 )
-async def token(request: Request, form: FormValues, runtime: RuntimeDep) -> Response:
+async def token(request: Request) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
-    # whole, in one call in a request thread (`broker.web.threads`): its transaction begins and ends there
-    return await run_sync(request, _token, request, form, runtime)
+    # Called by every brand, often: answered through `answer_plainly`, it reads its form as the
+    # dependency would (`form_values`), then runs whole, in one call in a request thread
+    # (`broker.web.threads`): its transaction begins and ends there.
+    runtime: Runtime = request.app.state.runtime
+    return await run_sync(request, _token, request, await form_values(request), runtime)
+
+
+answer_plainly(router, "/oauth/token", token, methods=("POST",))
 
 
 def _token(request: Request, form: FormBody, runtime: Runtime) -> Response:

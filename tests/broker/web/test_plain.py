@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from broker.api import brand, health
+from broker.api import brand, health, oauth
 from broker.web.plain import answer_plainly
 
 
@@ -37,7 +37,8 @@ def test_an_endpoint_must_be_documented_to_be_answered_plainly() -> None:
 
 def test_the_broker_answers_its_hottest_paths_plainly() -> None:
     for router, path, endpoint in ((health.router, "/healthz", health.healthz),
-                                   (brand.router, "/v1/profile", brand.read_profile)):  # fmt: skip
+                                   (brand.router, "/v1/profile", brand.read_profile),
+                                   (oauth.router, "/oauth/token", oauth.token)):  # fmt: skip
         first = router.routes[0]
         assert isinstance(first, Route) and not isinstance(first, APIRoute)
         assert (first.path, first.endpoint) == (path, endpoint)
