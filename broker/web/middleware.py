@@ -63,6 +63,15 @@ def new_request_id() -> str:
     return hashlib.blake2b(next(_ID_COUNTER).to_bytes(8, "big"), key=_ID_KEY, digest_size=16).hexdigest()
 
 
+def _new_id_key() -> None:
+    """A forked worker (a server that imports the app before it forks) makes ids under its own key."""
+    global _ID_KEY
+    _ID_KEY = os.urandom(32)
+
+
+os.register_at_fork(after_in_child=_new_id_key)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key == name:

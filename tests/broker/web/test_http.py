@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 import unicodedata
@@ -141,6 +142,19 @@ def test_made_up_request_ids_are_unique_and_unrelated() -> None:
     # a keyed hash of a counter: consecutive ids share no visible structure (no common prefix, unlike
     # a counter), and another process (another key) would make others
     assert len({i[:4] for i in ids[:100]}) > 90
+
+
+def test_a_forked_worker_makes_request_ids_of_its_own() -> None:
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: the same counter, and (without a new key) the parent's next id
+        os.write(writer, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    in_child = os.read(reader, 64).decode()
+    os.close(reader)
+    os.close(writer)
+    assert in_child != new_request_id()
 
 
 def test_root_redirects_to_the_portal(client: TestClient) -> None:
