@@ -77,7 +77,7 @@ def serve(
     import uvicorn
 
     settings = Settings()
-    engine = create_db_engine(settings.resolved_database_url)
+    engine = create_db_engine(settings.resolved_database_url, pool_size=1)  # a check and the keys, then gone
     try:
         ensure_migrated(engine)
         # Keys on a fresh data directory are made here, once, before the workers start and read them.

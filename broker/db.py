@@ -30,13 +30,14 @@ class WriteInReadOnlySession(RuntimeError):
 def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> Engine:
     """Build an engine with the settings each backend needs to be safe under concurrency.
 
-    `timeout` bounds how long a request waits for the database before it fails (and is answered
-    503): SQLite's busy timeout on its lock; PostgreSQL's connect timeout and the wait for a pooled
-    connection. Pooled PostgreSQL connections are pinged on checkout, so after the server restarts
-    or terminates them the next request gets a fresh one instead of an error.
+    `pool_size` connections stay open, and as many more are opened during a burst. `timeout` bounds
+    how long a request waits for the database before it fails (and is answered 503): SQLite's busy
+    timeout on its lock; PostgreSQL's connect timeout and the wait for a pooled connection. Pooled
+    PostgreSQL connections are pinged on checkout, so after the server restarts or terminates them
+    the next request gets a fresh one instead of an error.
     """
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, timeout)
+        return _sqlite_engine(url, timeout, pool_size)
     return create_engine(
         url,
         pool_size=pool_size,
@@ -47,14 +48,19 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
     )
 
 
-def _sqlite_engine(url: str, timeout: float) -> Engine:
+def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         # Owner-only: SQLite gives the WAL and SHM the database file's mode, so 0600 covers all three.
         private_file(Path(path))
         for companion in ("-wal", "-shm", "-journal"):
             tighten(Path(path + companion))
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout})
+    # A database file gets a queue of pooled connections; an in-memory one keeps SQLAlchemy's own pool
+    # (one connection per thread), as each connection would be a database of its own.
+    pool: dict[str, Any] = {}
+    if path and path != ":memory:":
+        pool = {"pool_size": pool_size, "max_overflow": pool_size, "pool_timeout": timeout}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": timeout}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -163,7 +163,9 @@ def build_runtime(
     """Wire the services for `settings`; pass `engine` to share one (tests do)."""
     import_models()
     engine = engine or create_db_engine(
-        settings.resolved_database_url, timeout=settings.database_timeout_seconds
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        timeout=settings.database_timeout_seconds,
     )
     keys = key_provider(settings)
     vault = Vault(keys=keys, clock=clock, max_seals=settings.dek_max_seals)

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
         description="how long a request waits for the database (SQLite: its lock; PostgreSQL: a connection) "
         "before it is answered 503",
     )
+    database_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="database connections each server process keeps open, and as many more during a burst "
+        "(PostgreSQL's max_connections must cover workers x 2 x this, plus the commands you run)",
+    )
     base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), description="public base URL (OAuth issuer)"
     )

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import QueuePool
 from support.core import PG_URL, FakeClock, bearer, make_settings
 from support.oauth import OFFER, REDIRECT, BrandCredentials, authorized, brand_token
 
@@ -132,3 +133,12 @@ def test_reading_a_grant_that_expired_meanwhile_settles_it_so_those_reads_write(
     for path in (f"/v1/grants/{grant['id']}", f"/v1/grants/{grant['id']}/value", "/v1/grants"):
         assert client.get(path, headers=bearer(token)).status_code == 200, path
     assert client.get(f"/v1/me/grants/{grant['id']}", headers=bearer(customer)).json()["status"] == "expired"
+
+
+def test_each_process_keeps_the_pool_the_settings_ask_for(tmp_path: Path, fresh_database_url: str) -> None:
+    runtime = build_runtime(make_settings(tmp_path / "var", fresh_database_url, database_pool_size=3))
+    try:
+        pool = runtime.engine.pool
+        assert isinstance(pool, QueuePool) and pool.size() == 3 and pool._max_overflow == 3
+    finally:
+        runtime.engine.dispose()
