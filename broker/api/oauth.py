@@ -55,7 +55,7 @@ async def token(request: Request) -> Response:
     return await run_sync(request, _token, request, await form_values(request), runtime)
 
 
-answer_plainly(router, "/oauth/token", token, methods=("POST",))
+answer_plainly(router, "/oauth/token", token)
 
 
 def _token(request: Request, form: FormBody, runtime: Runtime) -> Response:

@@ -12,10 +12,12 @@ declared twice: as the router's API route, which documents it in the OpenAPI doc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,13 +27,26 @@ __all__ = ["answer_plainly"]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def answer_plainly(
-    router: APIRouter, path: str, endpoint: Endpoint, *, methods: tuple[str, ...] = ("GET",)
-) -> None:
+def answer_plainly(router: APIRouter, path: str, endpoint: Endpoint) -> None:
     """Answer `path` (under the router's prefix) with `endpoint`, through a plain route tried before
-    the router's API routes. The router must declare `endpoint` as the API route of `path` too: the
-    OpenAPI document describes what the plain route answers."""
+    the router's API routes, for exactly the methods of its API route: the router must declare
+    `endpoint` as the API route of `path` too, and the OpenAPI document describes what the plain
+    route answers."""
     full = router.prefix + path
-    if not any(isinstance(r, APIRoute) and r.endpoint is endpoint and r.path == full for r in router.routes):
+    documented = next(
+        (r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is endpoint and r.path == full),
+        None,
+    )
+    if documented is None:
         raise ValueError(f"{endpoint.__name__} is not the documented API route of {full}")
-    router.routes.insert(0, Route(full, endpoint, methods=list(methods), include_in_schema=False))
+    declared = frozenset(documented.methods or ())
+
+    # A Starlette route for GET answers HEAD too (and FastAPI rebuilds an included route, so its methods
+    # cannot be narrowed): a HEAD of the profile read would be a read, logged, its answer withheld.
+    @functools.wraps(endpoint)
+    async def only_declared(request: Request) -> Response:
+        if request.method not in declared:
+            raise HTTPException(405, headers={"Allow": ", ".join(sorted(declared))})
+        return await endpoint(request)
+
+    router.routes.insert(0, Route(full, only_declared, methods=list(declared), include_in_schema=False))

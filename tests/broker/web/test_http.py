@@ -75,8 +75,7 @@ def test_probes_that_arrive_during_a_check_share_it(runtime: Runtime) -> None:
     assert checks[0] == 1
 
 
-def test_healthz_answers_head_and_is_documented(client: TestClient) -> None:
-    assert client.head("/healthz").status_code == 200
+def test_healthz_is_documented(client: TestClient) -> None:
     assert "/healthz" in client.get("/openapi.json").json()["paths"]
 
 
