@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import QueuePool
 from support.core import PG_URL, FakeClock, bearer, make_settings
 from support.oauth import OFFER, REDIRECT, BrandCredentials, authorized, brand_token
@@ -142,3 +142,19 @@ def test_each_process_keeps_the_pool_the_settings_ask_for(tmp_path: Path, fresh_
         assert isinstance(pool, QueuePool) and pool.size() == 3 and pool._max_overflow == 3
     finally:
         runtime.engine.dispose()
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="SQLite's BEGIN IMMEDIATE")
+def test_a_lock_held_past_the_timeout_is_sqlalchemys_operational_error(
+    real_engine: Engine, fresh_database_url: str
+) -> None:
+    # Transactions begin on the driver's connection directly (broker.db); its error must still be
+    # SQLAlchemy's, which requests answer 503 `unavailable`, not a bare sqlite3 error (a 500).
+    holder = sqlite3.connect(make_url(fresh_database_url).database or "", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with session_factory(real_engine)() as writer, pytest.raises(OperationalError, match="locked"):
+            writer.connection()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
