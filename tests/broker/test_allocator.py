@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.core import running_server
 
 from broker import allocator
 
@@ -59,6 +60,18 @@ def test_the_limit_is_exported_to_the_processes_a_server_starts() -> None:
     environ: dict[str, str] = {}
     assert allocator.limit_arenas(environ)
     assert environ == {"MALLOC_ARENA_MAX": str(allocator.ARENAS)}  # uvicorn's workers inherit it
+
+
+@glibc
+@pytest.mark.slow  # a server of two workers, started and stopped: ~5 s
+def test_consentry_serves_with_the_limit_in_every_worker(tmp_path: Path, fresh_database_url: str) -> None:
+    with running_server(tmp_path, fresh_database_url, tmp_path / "serve.log", workers=2) as server:
+        assert server.process is not None
+        children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text()
+        workers = [int(pid) for pid in children.split()]
+        environments = [Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") for pid in workers]
+    assert len(workers) >= 2
+    assert all(f"MALLOC_ARENA_MAX={allocator.ARENAS}".encode() in env for env in environments)
 
 
 def test_an_operators_own_setting_is_left_alone() -> None:
