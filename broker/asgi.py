@@ -11,13 +11,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from broker import logs
+from broker import allocator, logs
 from broker.app import create_app
 
 
 def create() -> FastAPI:
-    """A new app, built from `Settings()` (the environment): one per worker process, which sends its
-    log to stderr in batches (`broker.logs`)."""
+    """A new app, built from `Settings()` (the environment): one per worker process, which keeps to a
+    few malloc arenas (`broker.allocator`) and sends its log to stderr in batches (`broker.logs`)."""
+    allocator.limit_arenas()
     logs.configure()
     return create_app()
 

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from broker import logs
+from broker import allocator, logs
 from broker.audit.entries import Actor, Kind
 from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
@@ -76,6 +76,7 @@ def serve(
     """
     import uvicorn
 
+    allocator.limit_arenas()  # before the threads start (and exported to the workers): broker/allocator.py
     settings = Settings()
     engine = create_db_engine(settings.resolved_database_url, pool_size=1)  # a check and the keys, then gone
     try:

@@ -92,6 +92,27 @@ def test_the_verified_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.Monke
     assert token in keys._verified  # the newest stays
 
 
+def test_the_verified_cache_holds_its_bound_and_drops_the_oldest(tmp_path: Path) -> None:
+    clock = FakeClock()
+    keys = SigningKeys(tmp_path, clock=clock)
+    tokens = [keys.sign({**_claims(clock), "n": n}) for n in range(signing.VERIFIED_CACHE_SIZE + 10)]
+    for token in tokens:
+        keys.verify(token)
+    assert len(keys._verified) == signing.VERIFIED_CACHE_SIZE
+    assert tokens[9] not in keys._verified and tokens[10] in keys._verified and tokens[-1] in keys._verified
+
+
+def test_expired_tokens_leave_the_verified_cache_when_the_next_is_remembered(tmp_path: Path) -> None:
+    clock = FakeClock()
+    keys = SigningKeys(tmp_path, clock=clock)
+    short, long = keys.sign(_claims(clock, 60)), keys.sign(_claims(clock, 600))
+    keys.verify(short), keys.verify(long)
+    clock.advance(seconds=60)
+    keys.verify(keys.sign(_claims(clock)))
+    assert short not in keys._verified  # never looked up again, yet gone: it can no longer be used
+    assert long in keys._verified and len(keys._verified) == 2
+
+
 def test_a_revoked_brand_token_fails_on_the_very_next_read(
     client: TestClient, brand: BrandCredentials
 ) -> None:

@@ -7,6 +7,7 @@ defences are in test_webhook_addresses.py)."""
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 from uuid import UUID
 
 import anyio
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -32,6 +34,7 @@ from broker.db import SessionFactory
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.webhooks import delivery
 from broker.webhooks.delivery import BATCH, LEASE, RETRY_DELAYS, WebhookDelivery
 from broker.webhooks.models import MessageStatus, WebhookAttempt, WebhookEndpoint, WebhookMessage
 from broker.webhooks.service import MAX_ENDPOINTS
@@ -198,6 +201,34 @@ def test_the_standard_webhooks_reference_library_verifies_what_we_send(
     assert verified["type"] == "grant.created"
     with pytest.raises(WebhookVerificationError):
         Webhook(endpoint["secret"]).verify(received.body.replace(b"created", b"revoked"), received.headers)
+
+
+def test_every_send_shares_one_tls_context_which_still_checks_certificates(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Building a context costs 25-50 ms of CPU (httpx loads certifi's CAs): one per send was most of a
+    # send's cost, and a fifth of a core in the soak (bench/soak.py).
+    token = hook_token(client, brand)
+    for path in ("/a", "/b"):
+        register(client, token, receiver.base + path, events=["grant.created"])
+    authorized(client, brand, offer)
+    used: list[object] = []
+    real = httpx.Client
+
+    def recording(*args: Any, **kwargs: Any) -> httpx.Client:
+        used.append(kwargs["verify"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery.httpx, "Client", recording)
+    assert runtime.webhook_delivery.deliver_due(runtime.sessions) == 2
+    assert len(used) == 2 and used[0] is used[1] and isinstance(used[0], ssl.SSLContext)
+    assert used[0].verify_mode is ssl.CERT_REQUIRED and used[0].check_hostname
 
 
 def test_one_run_sends_more_than_a_claimed_batch_but_no_more_than_its_limit(
