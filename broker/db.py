@@ -96,7 +96,7 @@ def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:
 
 def _driver_sql(conn: Connection, statement: str) -> None:
     """Run `statement` on the driver's connection itself: every transaction begins this way, and
-    SQLAlchemy's execution machinery (`exec_driver_sql`) cost about 40 µs around SQLite's 2. A driver
+    SQLAlchemy's execution machinery (`exec_driver_sql`) added about 15 µs a transaction. A driver
     error is raised as SQLAlchemy's (a lock held past the busy timeout is still an `OperationalError`,
     which requests answer 503)."""
     try:

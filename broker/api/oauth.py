@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
@@ -49,10 +50,14 @@ def _writes_nothing(form: FormBody) -> bool:
 async def token(request: Request) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""
     # Called by every brand, often: answered through `answer_plainly`, it reads its form as the
-    # dependency would (`form_values`), then runs whole, in one call in a request thread
-    # (`broker.web.threads`): its transaction begins and ends there.
+    # dependency would (`form_values`), then runs whole, in one call: a read (client credentials) in a
+    # request thread (`broker.web.threads`), a write on FastAPI's pool, as it may wait for SQLite's
+    # write lock and would hold up every read of the process in a request thread meanwhile.
     runtime: Runtime = request.app.state.runtime
-    return await run_sync(request, _token, request, await form_values(request), runtime)
+    form = await form_values(request)
+    if _writes_nothing(form):
+        return await run_sync(request, _token, request, form, runtime)
+    return await run_in_threadpool(_token, request, form, runtime)
 
 
 answer_plainly(router, "/oauth/token", token)

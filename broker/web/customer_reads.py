@@ -21,6 +21,7 @@ from typing import TypeVar
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from broker.accounts.models import CustomerSession
 from broker.errors import NotAuthenticated
@@ -36,44 +37,52 @@ CustomerRead = Callable[[Session, CustomerSession], T]
 
 async def customer_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T:
     """`read(session, customer_session)` for the customer behind the bearer token or session cookie
-    (else NotAuthenticated, a 401 problem), in one worker thread."""
-    return await run_sync(request, _run, runtime, session_token(request, runtime), read)
-
-
-async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T | None:
-    """`read(session, customer_session)` for the customer behind the portal's cookie, in one worker
-    thread; None when there is no live session (the page sends the browser to log in)."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    return await run_sync(request, _run_if_live, runtime, token, read)
-
-
-def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> T:
-    with runtime.read_sessions() as db:
-        current = runtime.accounts.live_session(db, token)
-        result = read(db, current)
-    _note_seen_if_due(runtime, current)
+    (else NotAuthenticated, a 401 problem), in one call in a request thread."""
+    result, current = await run_sync(request, _run, runtime, session_token(request, runtime), read)
+    await _note_seen_if_due(runtime, current)
     return result
 
 
-def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> T | None:
+async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T | None:
+    """`read(session, customer_session)` for the customer behind the portal's cookie, in one call in a
+    request thread; None when there is no live session (the page sends the browser to log in)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    outcome = await run_sync(request, _run_if_live, runtime, token, read)
+    if outcome is None:
+        return None
+    result, current = outcome
+    await _note_seen_if_due(runtime, current)
+    return result
+
+
+def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, CustomerSession]:
+    with runtime.read_sessions() as db:
+        current = runtime.accounts.live_session(db, token)
+        return read(db, current), current
+
+
+def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, CustomerSession] | None:
     with runtime.read_sessions() as db:
         try:
             current = runtime.accounts.live_session(db, token)
         except NotAuthenticated:
             return None
-        result = read(db, current)
-    _note_seen_if_due(runtime, current)
-    return result
+        return read(db, current), current
 
 
-def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
-    # After the read transaction has ended: the write is its own, short, and only once a minute. It is
-    # bookkeeping: if the database refuses it (a writer holds the lock past the timeout), the read
-    # still answers and the next request, still due, tries again.
-    if not runtime.accounts.seen_due(current):
-        return
+async def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
+    # After the read transaction has ended: the write is its own, short, and only once a minute. It
+    # runs on FastAPI's own thread pool, not in a request thread: waiting for SQLite's write lock there
+    # would hold up every other read of the process. It is bookkeeping: if the database refuses it (a
+    # writer holds the lock past the timeout), the read still answers and the next request, still
+    # due, tries again.
+    if runtime.accounts.seen_due(current):
+        await run_in_threadpool(_note_seen, runtime, current)
+
+
+def _note_seen(runtime: Runtime, current: CustomerSession) -> None:
     try:
         with runtime.sessions() as db:
             runtime.accounts.note_seen(db, current.id)

@@ -9,10 +9,12 @@ requests/s with 40 threads, 298 with 2, 383 with 1 on SQLite; 239, 281 and 258 o
 round trips leave the lock free for a second thread. Hence `Settings.request_threads`: by default 1
 on SQLite and 2 on PostgreSQL.
 
-Only work that runs whole in one call goes here (its transaction begun and ended inside it): a call
-holding the limiter never waits for another call that needs it, so the small number cannot deadlock.
-A request's unit of work that FastAPI spreads over several thread calls (a generator dependency,
-then the endpoint) stays on FastAPI's own pool.
+Only reads that run whole in one call go here (their transaction begun and ended inside it): a call
+holding the limiter never waits for another call that needs it, so the small number cannot deadlock,
+and never waits for SQLite's write lock, which would hold up every read of the process. Writes (a
+token request that stores a token, a session's last-seen time) and a request's unit of work that
+FastAPI spreads over several thread calls (a generator dependency, then the endpoint) stay on
+FastAPI's own pool.
 """
 
 from __future__ import annotations

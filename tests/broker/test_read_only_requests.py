@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,18 @@ def test_a_read_only_request_proceeds_while_another_connection_holds_the_write_l
                            data={"grant_type": "client_credentials", "scope": "offers:read"})  # fmt: skip
         assert issued.status_code == 200, issued.text  # client credentials store nothing: a read
         assert time.monotonic() - started < TIMEOUT_SECONDS
+        with ThreadPoolExecutor(1) as pool:  # a token request that writes waits for the lock meanwhile
+            form = {"grant_type": "refresh_token", "refresh_token": "rt_unknown"}
+            refresh = pool.submit(
+                http.post, "/oauth/token", auth=(brand.client_id, brand.client_secret), data=form
+            )
+            time.sleep(TIMEOUT_SECONDS / 4)
+            started = time.monotonic()
+            issued = http.post("/oauth/token", auth=(brand.client_id, brand.client_secret),
+                               data={"grant_type": "client_credentials", "scope": "offers:read"})  # fmt: skip
+            assert issued.status_code == 200, issued.text
+            assert time.monotonic() - started < TIMEOUT_SECONDS / 2, "a read waited behind a waiting write"
+            assert refresh.result().status_code == 503  # it waited its turn, up to the timeout
         write = http.post("/v1/offers", json=OFFER, headers=bearer(token))
         assert write.status_code == 503  # a writer still waits its turn, up to the timeout
         assert http.get("/healthz").status_code == 503  # health means "a writer could write"

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -67,9 +68,10 @@ def concurrently(send: Callable[[], Any]) -> list[Any]:
 
 
 def test_customer_reads_run_in_at_most_request_threads_at_once(
-    app_client: TestClient, overlap: Overlap, monkeypatch: pytest.MonkeyPatch
+    app_client: TestClient, runtime: Runtime, overlap: Overlap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(customer_reads, "_run", overlap.call('{"items":[],"next_cursor":null}'))
+    seen_now = SimpleNamespace(last_seen_at=runtime.clock())  # the session's last-seen: not due
+    monkeypatch.setattr(customer_reads, "_run", overlap.call(('{"items":[],"next_cursor":null}', seen_now)))
     responses = concurrently(lambda: app_client.get("/v1/me/grants", headers={"Authorization": "Bearer x"}))
     assert [r.status_code for r in responses] == [200] * CALLS
     assert overlap.most == 2  # never more than the setting, and the setting's worth do run together
