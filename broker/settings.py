@@ -147,9 +147,9 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         le=64,
-        description="worker threads that run customers' reads (grant lists, the dashboard) and token "
-        "requests at once; default 1 on SQLite, 2 on PostgreSQL (more threads contend for Python's "
-        "interpreter lock and serve fewer requests, see broker/web/threads.py)",
+        description="worker threads that run customers' reads (grant lists, the dashboard) and "
+        "client-credentials token requests at once; default 1 on SQLite, 2 on PostgreSQL (more threads "
+        "contend for Python's interpreter lock and serve fewer requests, see broker/web/threads.py)",
     )
     webhook_interval_seconds: int = Field(
         default=5,
