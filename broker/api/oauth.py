@@ -56,17 +56,19 @@ async def token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     form = await form_values(request)
     if _writes_nothing(form):
-        return await run_sync(request, _token, request, form, runtime)
-    return await run_in_threadpool(_token, request, form, runtime)
+        return await run_sync(request, _token_reading, request, form, runtime)
+    return await run_in_threadpool(_token_writing, request, form, runtime)
 
 
 answer_plainly(router, "/oauth/token", token)
 
 
-def _token(request: Request, form: FormBody, runtime: Runtime) -> Response:
-    if _writes_nothing(form):
-        with reading(runtime) as db:
-            return _token_endpoint(request, form, db, runtime, None)
+def _token_reading(request: Request, form: FormBody, runtime: Runtime) -> Response:
+    with reading(runtime) as db:
+        return _token_endpoint(request, form, db, runtime, None)
+
+
+def _token_writing(request: Request, form: FormBody, runtime: Runtime) -> Response:
     with writing(runtime, request.state.request_id) as db:
         return _token_endpoint(request, form, db, runtime, None)
 

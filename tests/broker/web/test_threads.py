@@ -80,7 +80,7 @@ def test_customer_reads_run_in_at_most_request_threads_at_once(
 def test_token_requests_run_in_at_most_request_threads_at_once(
     app_client: TestClient, overlap: Overlap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(oauth, "_token", overlap.call(Response(b"{}", media_type="application/json")))
+    monkeypatch.setattr(oauth, "_token_reading", overlap.call(Response(b"{}", media_type="application/json")))
     form = {"grant_type": "client_credentials"}
     responses = concurrently(lambda: app_client.post("/oauth/token", data=form))
     assert [r.status_code for r in responses] == [200] * CALLS
