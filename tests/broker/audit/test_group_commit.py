@@ -261,19 +261,18 @@ def test_each_job_of_a_batch_keeps_its_own_outcome_in_a_savepoint_or_isolating_i
         entry(session, "refused")
         raise NotAuthenticated("refused after queuing its entry")
 
-    def kept(session: Session) -> str:
-        with contextlib.ExitStack() as stack:
-            if isolates:
-                stack.enter_context(isolated(session))
-            entry(session, "kept")
-            raise ValueOverdue("refused, keeping what it wrote")
+    def writes_then_raises(reason: str, error: Exception) -> Callable[[Session], str]:
+        def job(session: Session) -> str:
+            with contextlib.ExitStack() as stack:
+                if isolates:
+                    stack.enter_context(isolated(session))
+                entry(session, reason)
+                raise error
 
-    def broken(session: Session) -> str:
-        with contextlib.ExitStack() as stack:
-            if isolates:
-                stack.enter_context(isolated(session))
-            entry(session, "broken")
-            raise RuntimeError("a bug, after queuing an entry")
+        return job
+
+    kept = writes_then_raises("kept", ValueOverdue("refused, keeping what it wrote"))
+    broken = writes_then_raises("broken", RuntimeError("a bug, after queuing an entry"))
 
     items = [_Item(job, None, "", isolates) for job in (served, refused, kept, broken)]
     for item in items:
