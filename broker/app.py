@@ -51,6 +51,7 @@ from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 from broker.web import problems
 from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from broker.web.routing import index_routes
 
 DESCRIPTION = """Consentry: a consumer-owned personal data vault and consent broker.
 
@@ -117,8 +118,9 @@ def create_app(
     pages = dict.fromkeys(portal_errors.PAGE_PREFIXES, portal_errors.error_page)
     problems.install(app, pages=pages)
     portal_errors.install(app)
-    # FastAPI tries the routes in order, at about a microsecond each (twice over), so the paths called
-    # most (a brand's reads and tokens, a customer's grants) come first; no two routers' paths overlap.
+    # FastAPI tries the routers in order (`index_routes` below passes over those that cannot match), so
+    # the paths called most (a brand's reads and tokens, a customer's grants) come first; no two
+    # routers' paths overlap.
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(brand.router)
@@ -155,6 +157,7 @@ def create_app(
     def root() -> RedirectResponse:
         return RedirectResponse("/portal/", status_code=307)
 
+    index_routes(app)
     generate_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
