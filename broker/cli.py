@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from broker import allocator, logs
+from broker import serve as serving
 from broker.audit.entries import Actor, Kind
 from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
@@ -69,13 +70,12 @@ def serve(
         typer.Option(min=0, help="on SIGTERM, seconds to let requests in flight finish before closing"),
     ] = GRACEFUL_SHUTDOWN_SECONDS,
 ) -> None:
-    """Serve the broker over HTTP: uvicorn on uvloop with httptools, one app per worker process.
+    """Serve the broker over HTTP: uvicorn on uvloop with httptools, one app per worker process, each
+    worker on a socket of its own (SO_REUSEPORT: the kernel spreads connections over them).
 
     On SIGTERM each worker stops accepting, lets the requests in flight finish (at most
     --graceful-timeout seconds), then commits the audit entries of the reads still queued and stops.
     """
-    import uvicorn
-
     allocator.limit_arenas()  # before the threads start (and exported to the workers): broker/allocator.py
     settings = Settings()
     engine = create_db_engine(settings.resolved_database_url, pool_size=1)  # a check and the keys, then gone
@@ -89,18 +89,17 @@ def serve(
     finally:
         engine.dispose()
     logs.configure()  # the server's own lines; each worker configures its own (`broker.asgi.create`)
-    uvicorn.run(
-        "broker.asgi:create",  # a factory: every worker process builds its own app, runtime and pool
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or os.cpu_count() or 1,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=graceful_timeout,
-        access_log=False,
-        proxy_headers=False,
-    )
+    options = {
+        "app": "broker.asgi:create",  # a factory: every worker process builds its own app, runtime and pool
+        "factory": True,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": graceful_timeout,
+        "access_log": False,
+        "proxy_headers": False,
+    }
+    # Each worker on a socket of its own, so that the kernel spreads connections evenly: broker/serve.py
+    raise SystemExit(serving.serve(host, port, workers or os.cpu_count() or 1, options))
 
 
 @app.command()
