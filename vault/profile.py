@@ -19,6 +19,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select
 
 from vault import crypto
+from vault.driver import DriverQuery
 from vault.errors import DecryptionFailed, FieldError, KeyUnavailable, ProfileInvalid, VaultNotFound
 from vault.fields import DERIVED_FIELDS, STORED_FIELDS, JSONValue, derive, field_spec, validate_values
 from vault.keys import KeyProvider, active_version
@@ -43,7 +44,7 @@ def _decode(data: bytes) -> JSONValue:
 # building a statement costs more than running it. A read wanting some fields still fetches every
 # field's ciphertext (a customer has a few dozen at most) and opens only those it wants: an `IN` list
 # of names would be rendered into the SQL again for each read, which cost a third of the read.
-_KEY_AND_FIELDS = (
+_KEY_AND_FIELDS = DriverQuery(
     sa_select(
         col(VaultKey.kek_version),
         col(VaultKey.wrapped_dek),
@@ -54,7 +55,7 @@ _KEY_AND_FIELDS = (
     .select_from(VaultKey)
     .outerjoin(VaultField, col(VaultField.customer_id) == col(VaultKey.customer_id))
     .where(col(VaultKey.customer_id) == bindparam("customer_id"))
-)
+)  # run on the driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class Vault:
         query, params = _KEY_AND_FIELDS, {"customer_id": customer_id}
         wanted = None if names is None else set(names)
         session.flush()  # what autoflush would do: the Core query below must see this session's writes
-        rows = session.connection().execute(query, params).all()  # Core: no ORM objects to build
+        rows = query.all(session.connection(), params)  # no ORM objects to build, nor Core's machinery
         if not rows:
             raise VaultNotFound(f"no vault for customer {customer_id}")
         try:
@@ -115,7 +116,7 @@ class Vault:
         except KeyUnavailable:
             # A rotation retired the KEK between the query and now; it re-wrapped every key before it
             # did, so the row read again holds the new wrapping (PostgreSQL reads afresh per statement).
-            rows = session.connection().execute(query, params).all()
+            rows = query.all(session.connection(), params)
             if not rows:  # the account was deleted meanwhile
                 raise VaultNotFound(f"no vault for customer {customer_id}") from None
             dek = self._unwrap(customer_id, rows[0].kek_version, rows[0].wrapped_dek)

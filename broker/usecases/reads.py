@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -44,6 +44,7 @@ from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
 from broker.value.service import ValueLedger
+from vault.driver import DriverQuery
 from vault.profile import Vault
 
 # The grant a read's token names, row-locked on PostgreSQL (a revocation, an UPDATE, waits for the read's
@@ -65,7 +66,7 @@ _LIVE_GRANT = (
 # other batches (other processes) do not. A read that must write goes on as `Rerouted`, and locks
 # the row for writing in a batch of its own. Core, not ORM: no object to build for a read that
 # changes nothing.
-_PLAIN_READ = (
+_PLAIN_READ = DriverQuery(
     sa_select(
         col(Grant.id),
         col(Grant.customer_id),
@@ -87,9 +88,9 @@ _PLAIN_READ = (
     .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
     .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
     .with_for_update(of=Grant, read=True)
-)
+)  # run on the driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query
 
-_Plain = Row[*tuple[Any, ...]]  # a row of `_PLAIN_READ`
+_Plain = Any  # a row of `_PLAIN_READ`: a named tuple of its columns
 
 _EMAIL_VERIFIED = select(Customer.id).where(
     col(Customer.id) == bindparam("customer_id"), col(Customer.email_verified_at).is_not(None)
@@ -146,7 +147,7 @@ class ProfileReads:
             )
         params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
                   "client_id": str(claims.get("client_id"))}  # fmt: skip
-        plain = session.connection().execute(_PLAIN_READ, params).first()
+        plain = _PLAIN_READ.first(session.connection(), params)
         if plain is not None and _plainly_readable(plain, self.grants.clock()):
             return self._serve(session, claims, plain, email_verified=plain.email_verified_at is not None)
         raise Rerouted(lambda later: self._read_checked(later, claims, params))

@@ -312,6 +312,19 @@ def test_a_rerouted_read_runs_in_a_batch_of_its_own_after_its_batch_commits(runt
     assert committer.commits == 2
 
 
+def test_the_plain_reads_query_on_the_driver_answers_what_core_answers(runtime: Runtime, access: str) -> None:
+    claims = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
+    params = {"grant_id": UUID(claims["grant_id"]), "family_id": UUID(claims["fam"]),
+              "client_id": claims["client_id"]}  # fmt: skip
+    with runtime.sessions() as session:
+        row = _PLAIN_READ.first(session.connection(), params)
+        core = session.connection().execute(_PLAIN_READ.statement, params).first()
+        assert row is not None and core is not None and tuple(row) == tuple(core)
+        assert row.status is GrantStatus.ACTIVE and isinstance(row.fields, list)
+        assert row.family_revoked_at is None
+        assert _PLAIN_READ.first(session.connection(), {**params, "client_id": "another"}) is None
+
+
 @pytest.mark.skipif(PG_URL is None, reason="row locks: PostgreSQL")
 def test_plain_reads_of_one_grant_share_its_lock_and_a_revocation_waits_for_them(
     runtime: Runtime, access: str
@@ -320,9 +333,9 @@ def test_plain_reads_of_one_grant_share_its_lock_and_a_revocation_waits_for_them
     grant_id = UUID(claims["grant_id"])
     params = {"grant_id": grant_id, "family_id": UUID(claims["fam"]), "client_id": claims["client_id"]}
     with runtime.sessions() as first, runtime.sessions() as second, runtime.sessions() as revoker:
-        assert first.connection().execute(_PLAIN_READ, params).first() is not None
+        assert _PLAIN_READ.first(first.connection(), params) is not None
         second.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-        assert second.connection().execute(_PLAIN_READ, params).first() is not None  # did not wait
+        assert _PLAIN_READ.first(second.connection(), params) is not None  # did not wait
         revoker.connection().exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
         with pytest.raises(OperationalError, match="lock"):
             revoker.exec(update(Grant).where(col(Grant.id) == grant_id).values(status=GrantStatus.REVOKED))
