@@ -38,6 +38,7 @@ from clients.auditor.tlog import (
     range_root,
     subtrees,
 )
+from vault.driver import DriverQuery
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
@@ -57,6 +58,10 @@ MAX_ENTRIES_PER_READ = 10_000
 _HEAD_ID = 1
 _INSERT_ENTRY = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
 _INSERT_NODE = insert(AuditNode.__table__)  # type: ignore[attr-defined]
+# Every append's first statement, on the driver's cursor (`vault.driver`): the head row, locked.
+_HEAD_FOR_UPDATE = DriverQuery(
+    select(col(AuditHead.size)).where(col(AuditHead.id) == bindparam("head")).with_for_update()
+)
 _SET_SIZE = (
     update(AuditHead.__table__)  # type: ignore[attr-defined]
     .where(col(AuditHead.id) == _HEAD_ID)
@@ -132,16 +137,20 @@ def lock_head(session: Session) -> int:
 
     Held until the transaction ends: appenders, and checkpoint signers, serialise on it.
     """
-    query = select(AuditHead.size).where(AuditHead.id == _HEAD_ID).with_for_update()
-    current = session.exec(query).first()
+    # What the session still holds is flushed first (as the ORM's autoflush would): its row locks come
+    # before the head's, the last lock a transaction takes (`broker.audit.log`).
+    session.flush()
+    current = _HEAD_FOR_UPDATE.first(session.connection(), {"head": _HEAD_ID})
     if current is not None:
-        return current
+        return int(current.size)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     # Two first appenders may both miss the row: ON CONFLICT lets the second wait, then lock it.
     session.exec(
         dialect.insert(AuditHead).values(id=_HEAD_ID, size=0).on_conflict_do_nothing(index_elements=["id"])
     )
-    return session.exec(query).one()
+    created = _HEAD_FOR_UPDATE.first(session.connection(), {"head": _HEAD_ID})
+    assert created is not None  # inserted above, or by the appender it waited for
+    return int(created.size)
 
 
 # Reading

@@ -267,3 +267,23 @@ def test_an_entry_too_long_for_an_entry_bundle_is_refused_before_anything_is_wri
     with pytest.raises(ValueError, match="65535-byte limit"):
         tree.append_many(db, [b"fine", bytes(0x10000)], at=AT)
     assert tree.size(db) == 1
+
+
+def test_the_head_is_locked_after_the_sessions_own_changes_are_flushed(db: Session) -> None:
+    # The head row must be the last lock a transaction takes (broker.audit.log): rows the session still
+    # holds unflushed are written, and so locked, before it. The head query runs on the driver's
+    # cursor, which does not autoflush as the ORM's queries do.
+    with savepoint(db):
+        tree.append(db, b"the head row exists", at=AT)
+        db.flush()
+        pending = AuditNode(level=40, position=0, hash=b"\0" * 32)
+        db.add(pending)
+        order: list[str] = []
+        listener = lambda *args: order.append("flush")  # noqa: E731
+        event.listen(db, "after_flush", listener)
+        try:
+            size = tree.lock_head(db)
+            order.append("head")
+        finally:
+            event.remove(db, "after_flush", listener)
+        assert order == ["flush", "head"] and pending not in db.new and size >= 0
