@@ -107,9 +107,8 @@ def main() -> int:
     for script in scripts:
         rows += run_one(script, "SQLite", None, args.quick, args.timeout)
         if pg_bin is not None and script.name not in SQLITE_ONLY:
-            # A cluster of its own for each benchmark: the autovacuum and checkpoints that follow one
-            # benchmark's million rows would otherwise run under the next one (the two-worker figure
-            # fell from 1.7x to 1.0x behind the audit benchmark's load).
+            # A cluster of its own for each benchmark, so that none runs under the autovacuum and
+            # checkpoints that follow another's million rows.
             with throwaway_postgres(pg_bin) as (server_url, version):
                 described = machine(version)
                 url = new_database(server_url, f"bench_{script.stem}")
