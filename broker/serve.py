@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as ProcessEvent
 from types import FrameType
 from typing import Any
 
@@ -96,9 +97,9 @@ class Supervisor:
     port: int
     workers: int
     options: dict[str, Any]
-    _stop: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
     # slot -> (its process, set once it serves)
-    _processes: dict[int, tuple[SpawnProcess, Any]] = field(default_factory=dict)
+    _processes: dict[int, tuple[SpawnProcess, ProcessEvent]] = field(default_factory=dict, init=False)
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT (then stop the workers gracefully) or a worker's early death."""
@@ -162,7 +163,7 @@ class Supervisor:
 class _Server(uvicorn.Server):
     """uvicorn's server, which tells the supervisor when it serves (uvicorn's own supervisor asks)."""
 
-    def __init__(self, config: uvicorn.Config, serving: Any) -> None:
+    def __init__(self, config: uvicorn.Config, serving: ProcessEvent) -> None:
         super().__init__(config)
         self.serving = serving
 
@@ -172,7 +173,7 @@ class _Server(uvicorn.Server):
             self.serving.set()
 
 
-def _worker(host: str, port: int, options: dict[str, Any], serving: Any) -> None:  # pragma: no cover
+def _worker(host: str, port: int, options: dict[str, Any], serving: ProcessEvent) -> None:  # pragma: no cover
     """One worker (a child process): its own socket on the shared address and a uvicorn server on it;
     `serving` is set once it serves. It stops as on SIGTERM if the supervisor dies (killed, say): an
     orphan would go on holding the port."""

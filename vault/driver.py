@@ -36,6 +36,7 @@ class _Compiled:
     names: tuple[str, ...]  # the parameters, in the order a positional paramstyle sends them
     positional: bool
     binds: Mapping[str, Processor]
+    values: Mapping[str, Any]  # the values the statement carries itself (literals in its WHERE clause)
     results: tuple[Processor, ...]
     row: type[tuple[Any, ...]]
 
@@ -59,7 +60,9 @@ class DriverQuery:
     def _run(self, connection: Connection, params: Mapping[str, Any], *, first: bool) -> list[Any]:
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
-        values = {name: _apply(compiled.binds[name], params[name]) for name in compiled.names}
+        values = {
+            name: _apply(compiled.binds[name], _value(compiled, params, name)) for name in compiled.names
+        }
         arguments: Sequence[Any] | Mapping[str, Any] = (
             [values[name] for name in compiled.names] if compiled.positional else values
         )
@@ -94,9 +97,22 @@ class DriverQuery:
         columns = list(self.statement.selected_columns)
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
         row = namedtuple("Row", [c.key for c in columns])  # type: ignore[misc]
-        made = _Compiled(compiled.string, names, positional, binds, results, row)
+        carried = {
+            name: compiled.binds[name].effective_value for name in names if not compiled.binds[name].required
+        }
+        made = _Compiled(compiled.string, names, positional, binds, carried, results, row)
         self._compiled[dialect.name] = made
         return made
+
+
+def _value(compiled: _Compiled, params: Mapping[str, Any], name: str) -> Any:
+    """The parameter's value: the caller's, else the one the statement carries; as with Core, a
+    parameter nobody gave is an error, never a NULL."""
+    if name in params:
+        return params[name]
+    if name in compiled.values:
+        return compiled.values[name]
+    raise ValueError(f"a value is required for the bind parameter {name!r}")
 
 
 def _apply(processor: Processor, value: Any) -> Any:

@@ -67,3 +67,20 @@ def test_expanding_parameters_are_refused_when_compiled(db: Session) -> None:
     )
     with pytest.raises(ValueError, match="no expanding"):
         query.all(db.connection(), {"ids": [uuid.uuid4()]})
+
+
+def test_values_the_statement_carries_are_sent_and_a_missing_one_is_an_error(
+    runtime: Runtime, db: Session
+) -> None:
+    customer_id = uuid.uuid4()
+    runtime.vault.create(db, customer_id)
+    db.flush()
+    query = DriverQuery(  # `kek_version >= 1`: a literal, bound by SQLAlchemy as an anonymous parameter
+        sa_select(col(VaultKey.customer_id)).where(
+            col(VaultKey.customer_id) == bindparam("customer_id"), col(VaultKey.kek_version) >= 1
+        )
+    )
+    row = query.first(db.connection(), {"customer_id": customer_id})
+    assert row is not None and row.customer_id == customer_id
+    with pytest.raises(ValueError, match="required for the bind parameter 'customer_id'"):
+        query.first(db.connection(), {})
