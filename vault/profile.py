@@ -8,7 +8,7 @@ never stored. Writes validate everything before touching a row, so a profile is 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,18 +40,20 @@ def _decode(data: bytes) -> JSONValue:
     return value
 
 
+# The columns `read_stored` opens: a caller's own query may select them too (`fetched`).
+KEY_AND_FIELDS = (
+    col(VaultKey.kek_version),
+    col(VaultKey.wrapped_dek),
+    col(VaultKey.dek_version),
+    col(VaultField.name),
+    col(VaultField.ciphertext),
+)
 # The customer's key row, outer-joined to all their fields; built once: every profile read runs it, and
 # building a statement costs more than running it. A read wanting some fields still fetches every
 # field's ciphertext (a customer has a few dozen at most) and opens only those it wants: an `IN` list
 # of names would be rendered into the SQL again for each read, which cost a third of the read.
 _KEY_AND_FIELDS = DriverQuery(
-    sa_select(
-        col(VaultKey.kek_version),
-        col(VaultKey.wrapped_dek),
-        col(VaultKey.dek_version),
-        col(VaultField.name),
-        col(VaultField.ciphertext),
-    )
+    sa_select(*KEY_AND_FIELDS)
     .select_from(VaultKey)
     .outerjoin(VaultField, col(VaultField.customer_id) == col(VaultKey.customer_id))
     .where(col(VaultKey.customer_id) == bindparam("customer_id"))
@@ -100,15 +102,25 @@ class Vault:
         )
 
     def read_stored(
-        self, session: Session, customer_id: UUID, names: Iterable[str] | None = None
+        self,
+        session: Session,
+        customer_id: UUID,
+        names: Iterable[str] | None = None,
+        *,
+        fetched: Sequence[Any] | None = None,
     ) -> dict[str, JSONValue]:
         """Decrypt the stored fields named (all when None); absent fields are left out.
 
-        One query (the key row, outer-joined to the fields): this is every profile read's path."""
+        One query (the key row, outer-joined to the fields): this is every profile read's path. A
+        caller that already read those rows in a query of its own (with the columns of `KEY_AND_FIELDS`,
+        the key's outer-joined: NULL when there is no vault) passes them as `fetched`."""
         query, params = _KEY_AND_FIELDS, {"customer_id": customer_id}
         wanted = None if names is None else set(names)
-        session.flush()  # what autoflush would do: the Core query below must see this session's writes
-        rows = query.all(session.connection(), params)  # no ORM objects to build, nor Core's machinery
+        if fetched is None:
+            session.flush()  # what autoflush would do: the query below must see this session's writes
+            rows = query.all(session.connection(), params)  # no ORM objects, nor Core's machinery
+        else:
+            rows = [row for row in fetched if row.kek_version is not None]
         if not rows:
             raise VaultNotFound(f"no vault for customer {customer_id}")
         try:
@@ -129,16 +141,22 @@ class Vault:
         return {name: values[name] for name in STORED_FIELDS if name in values}
 
     def read(
-        self, session: Session, customer_id: UUID, names: Iterable[str] | None = None
+        self,
+        session: Session,
+        customer_id: UUID,
+        names: Iterable[str] | None = None,
+        *,
+        fetched: Sequence[Any] | None = None,
     ) -> dict[str, JSONValue]:
-        """The profile as a reader sees it: stored fields and derived ones, limited to `names` if given."""
+        """The profile as a reader sees it: stored fields and derived ones, limited to `names` if given
+        (`fetched`: the key and field rows, if the caller read them, as for `read_stored`)."""
         wanted = None if names is None else {field_spec(name).name for name in names}
         needed: set[str] | None = None
         if wanted is not None:
             needed = {n for n in wanted if n in STORED_FIELDS}
             for name in wanted & DERIVED_FIELDS.keys():
                 needed.update(DERIVED_FIELDS[name].derived_from)
-        stored = self.read_stored(session, customer_id, needed)
+        stored = self.read_stored(session, customer_id, needed, fetched=fetched)
         combined = {**stored, **derive(stored, today=self.clock().date())}
         return {n: v for n, v in combined.items() if wanted is None or n in wanted}
 

@@ -4,9 +4,9 @@ entry. `serve` runs the read as a job of the `GroupCommitter`, which shares one 
 commit among concurrent reads (`broker.audit.group_commit` argues why the ordering of a read and a
 revocation still holds).
 
-A read is the broker's hottest path, so the usual one (`_plainly_readable`) costs two Core queries
-and no savepoint: one for the grant (share-locked), the brand its token names, the token's family and
-whether the email is confirmed; one for the customer's key and fields. It writes nothing but its
+A read is the broker's hottest path, so the usual one (`_plainly_readable`) costs one query and no
+savepoint: the grant (share-locked), the brand its token names, the token's family, whether the email
+is confirmed, and the customer's key and fields for the vault to open. It writes nothing but its
 audit entry. Any other read (a refusal, a first read, a value check that is due) is `Rerouted` to a
 batch right after its own, where it takes the slower road in a savepoint of its own (`isolated`):
 the grant's row locked for writing, its ORM object checked check by check, to say precisely why,
@@ -45,7 +45,8 @@ from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
 from broker.value.service import ValueLedger
 from vault.driver import DriverQuery
-from vault.profile import Vault
+from vault.models import VaultField, VaultKey
+from vault.profile import KEY_AND_FIELDS, Vault
 
 # The grant a read's token names, row-locked on PostgreSQL (a revocation, an UPDATE, waits for the read's
 # batch to commit, so the log orders the read before the revocation, as it happened), if the brand the
@@ -60,12 +61,14 @@ _LIVE_GRANT = (
     .execution_options(populate_existing=True)
 )
 
-# The usual read's one query before the vault's: the columns `_plainly_readable` checks and `_serve`
-# uses, the token family's state and whether the email is confirmed. The grant's row is share-locked
-# on PostgreSQL (FOR SHARE): a revocation still waits for the read's batch, but reads of one grant in
-# other batches (other processes) do not. A read that must write goes on as `Rerouted`, and locks
-# the row for writing in a batch of its own. Core, not ORM: no object to build for a read that
-# changes nothing.
+# The usual read's one query: the columns `_plainly_readable` checks and `_serve` uses, the token
+# family's state, whether the email is confirmed, and the customer's vault key and field rows (one row
+# per field: the grant's columns repeat). The grant's row is share-locked on PostgreSQL (FOR SHARE): a
+# revocation still waits for the read's batch, but reads of one grant in other batches (other
+# processes) do not. A read that must write goes on as `Rerouted`, and locks the row for writing in a
+# batch of its own. Core, not ORM: no object to build for a read that changes nothing; and run on the
+# driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query. One query, not one for
+# the grant and one for the vault: a round trip fewer per read.
 _PLAIN_READ = DriverQuery(
     sa_select(
         col(Grant.id),
@@ -81,14 +84,17 @@ _PLAIN_READ = DriverQuery(
         col(TokenFamily.id).label("family_id"),
         col(TokenFamily.revoked_at).label("family_revoked_at"),
         col(Customer.email_verified_at),
+        *KEY_AND_FIELDS,
     )
     .select_from(Grant)
     .join(Brand, col(Brand.id) == col(Grant.brand_id))
     .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
     .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
+    .outerjoin(VaultKey, col(VaultKey.customer_id) == col(Grant.customer_id))
+    .outerjoin(VaultField, col(VaultField.customer_id) == col(Grant.customer_id))
     .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
     .with_for_update(of=Grant, read=True)
-)  # run on the driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query
+)
 
 _Plain = Any  # a row of `_PLAIN_READ`: a named tuple of its columns
 
@@ -147,9 +153,10 @@ class ProfileReads:
             )
         params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
                   "client_id": str(claims.get("client_id"))}  # fmt: skip
-        plain = _PLAIN_READ.first(session.connection(), params)
-        if plain is not None and _plainly_readable(plain, self.grants.clock()):
-            return self._serve(session, claims, plain, email_verified=plain.email_verified_at is not None)
+        rows = _PLAIN_READ.all(session.connection(), params)
+        if rows and _plainly_readable(rows[0], self.grants.clock()):
+            verified = rows[0].email_verified_at is not None
+            return self._serve(session, claims, rows[0], email_verified=verified, fetched=rows)
         raise Rerouted(lambda later: self._read_checked(later, claims, params))
 
     def _read_checked(
@@ -181,12 +188,19 @@ class ProfileReads:
         return self._serve(session, claims, grant, email_verified=verified)
 
     def _serve(
-        self, session: Session, claims: dict[str, Any], grant: Grant | _Plain, *, email_verified: bool
+        self,
+        session: Session,
+        claims: dict[str, Any],
+        grant: Grant | _Plain,
+        *,
+        email_verified: bool,
+        fetched: list[_Plain] | None = None,
     ) -> dict[str, Any]:
-        """Decrypt what the grant and the token both name, and record the read."""
+        """Decrypt what the grant and the token both name (from the vault rows `fetched` with the grant,
+        if they were), and record the read."""
         asked = set(profile_fields(str(claims.get("scope", ""))))
         fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
-        values = self.vault.read(session, grant.customer_id, fields)
+        values = self.vault.read(session, grant.customer_id, fields, fetched=fetched)
         if "email" in fields:  # an address nobody confirmed is never handed out
             if not email_verified:
                 values.pop("email", None)

@@ -149,3 +149,20 @@ def test_every_field_type_round_trips_through_the_vault(
     assert stored == validate_values({"email": "round@example.org", **values})
     assert runtime.vault.read_stored(db, customer_id) == stored
     db.rollback()
+
+
+def test_rows_fetched_by_the_callers_own_query_open_as_the_vaults_own_do(
+    runtime: Runtime, db: Session
+) -> None:
+    from vault.profile import _KEY_AND_FIELDS
+
+    customer_id = _customer(runtime.vault, db)
+    rows = _KEY_AND_FIELDS.all(db.connection(), {"customer_id": customer_id})
+    assert len(rows) == 2
+    for names in (None, ["city"], ["email", "region"]):
+        assert runtime.vault.read(db, customer_id, names, fetched=rows) == runtime.vault.read(
+            db, customer_id, names
+        )
+    no_vault = [row._replace(kek_version=None, wrapped_dek=None, dek_version=None) for row in rows[:1]]
+    with pytest.raises(VaultNotFound):  # the key row's outer join found nothing
+        runtime.vault.read(db, customer_id, ["city"], fetched=no_vault)
