@@ -309,6 +309,10 @@ def main() -> int:
     errors = sum(at < 0 for at, _ in tally.samples)
     levels = ", ".join(f"{at:.0f}: {kib / 1024:.0f}" for at, kib in trajectory)
     print(f"server RSS over the run (s: MiB): {levels}")
+    minutes = range(int(args.seconds // window))  # does latency climb, or only wander?
+    by_minute = [[lat for at, lat in tally.samples if n * window <= at < (n + 1) * window] for n in minutes]
+    p99s = [f"{(n + 1) * window:.0f}: {p99(lats) * 1e3:.0f}" for n, lats in enumerate(by_minute) if lats]
+    print("p99 per window (s: ms): " + ", ".join(p99s))
     print(f"{tally.done:,} requests, {errors} errors (the first {len(tally.errors)} below)")
     for error in tally.errors:
         print("  error:", error)
