@@ -13,11 +13,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlmodel import Session
 
 from broker.errors import DatabaseNotMigrated
+from vault.driver import as_sqlalchemy_error
 from vault.private_files import private_file, tighten
 
 SessionFactory = Callable[[], Session]
@@ -97,12 +97,11 @@ def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:
 def _driver_sql(conn: Connection, statement: str) -> None:
     """Run `statement` on the driver's connection itself: every transaction begins this way, and
     SQLAlchemy's execution machinery (`exec_driver_sql`) added about 15 µs a transaction. A driver
-    error is raised as SQLAlchemy's (a lock held past the busy timeout is still an `OperationalError`,
-    which requests answer 503)."""
+    error is raised as SQLAlchemy's (`vault.driver.as_sqlalchemy_error`)."""
     try:
         conn.connection.dbapi_connection.execute(statement)  # type: ignore[union-attr]
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+        raise as_sqlalchemy_error(conn, statement, None, exc) from exc
 
 
 def session_factory(engine: Engine) -> SessionFactory:

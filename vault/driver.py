@@ -23,9 +23,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
-__all__ = ["DriverQuery"]
+__all__ = ["DriverQuery", "as_sqlalchemy_error"]
 
 Processor = Callable[[Any], Any] | None
 
@@ -73,13 +73,7 @@ class DriverQuery:
             cursor.execute(compiled.sql, arguments)
             fetched = cursor.fetchmany(1) if first else cursor.fetchall()
         except dialect.loaded_dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, driver, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                compiled.sql, arguments, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost,
-                dialect=dialect,
-            ) from exc  # fmt: skip
+            raise as_sqlalchemy_error(connection, compiled.sql, arguments, exc, cursor) from exc
         finally:
             cursor.close()
         row, processors = compiled.row, compiled.results
@@ -103,6 +97,23 @@ class DriverQuery:
         made = _Compiled(compiled.string, names, positional, binds, carried, results, row)
         self._compiled[dialect.name] = made
         return made
+
+
+def as_sqlalchemy_error(
+    connection: Connection, statement: str, params: Any, exc: Any, cursor: Any = None
+) -> StatementError:
+    """A driver's error `exc` (the driver module's `Error`) from `statement`, run on `connection`'s
+    driver connection, as SQLAlchemy raises it: a `DBAPIError` (a lock held past the busy timeout is
+    still an `OperationalError`, which requests answer 503). A lost connection is invalidated first,
+    so the pool drops it, as Core does."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, cursor)
+    if lost:
+        connection.invalidate(exc)
+    error: StatementError = DBAPIError.instance(
+        statement, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+    return error
 
 
 def _value(compiled: _Compiled, params: Mapping[str, Any], name: str) -> Any:
