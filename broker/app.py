@@ -52,6 +52,7 @@ from broker.settings import Settings
 from broker.web import problems
 from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.web.routing import index_routes
+from broker.web.threads import stop_request_threads
 
 DESCRIPTION = """Consentry: a consumer-owned personal data vault and consent broker.
 
@@ -75,7 +76,7 @@ def create_app(
             raise
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings, sessions = runtime.settings, runtime.sessions
         periodic = [
             (settings.audit_checkpoint_interval_seconds, runtime.checkpoints.sign_periodically),
@@ -91,7 +92,8 @@ def create_app(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Reads already queued are committed and answered; the thread is gone before the engine.
+        # Reads already queued are committed and answered; the threads are gone before the engine.
+        await stop_request_threads(app)
         await asyncio.to_thread(runtime.committer.stop)
         if owned:
             runtime.engine.dispose()

@@ -8,14 +8,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from broker.accounts.models import Brand
 from broker.consent.scopes import BRAND_SCOPES, is_profile_scope, split_scope
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
+from vault.driver import DriverQuery
 
 
 def origin_of(uri: str) -> str:
@@ -96,10 +99,59 @@ def find_brand(session: Session, client_id: str) -> Brand | None:
     return session.exec(_BRAND_BY_CLIENT_ID, params={"client_id": client_id}).first()
 
 
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """A brand as the OAuth server sees it: its columns, read on the driver's cursor, not an ORM
+    object. Every token request looks its brand up, and building the ORM `Brand` (with the session's
+    identity map and attribute instrumentation) cost about 150 µs of the 660 µs a client-credentials
+    token took; this costs about 15 µs on SQLite. Nothing is cached: each request reads the row, so a
+    replaced secret stops working at once on every process and node."""
+
+    id: UUID
+    client_id: str
+    name: str
+    public: bool
+    secret_hash: bytes | None
+    redirect_uris: tuple[str, ...]
+    scopes: tuple[str, ...]
+
+
+_CLIENT_BY_CLIENT_ID = DriverQuery(
+    sa_select(
+        col(Brand.id),
+        col(Brand.client_id),
+        col(Brand.name),
+        col(Brand.public),
+        col(Brand.secret_hash),
+        col(Brand.redirect_uris),
+        col(Brand.scopes),
+    ).where(col(Brand.client_id) == bindparam("client_id"))
+)
+
+
+def find_client(session: Session, client_id: str) -> ClientRecord | None:
+    """The brand with this client id as the OAuth server needs it, if any, read in `session`'s
+    transaction (which sees what it has flushed)."""
+    if not client_id or len(client_id) > 64:
+        return None
+    row = _CLIENT_BY_CLIENT_ID.first(session.connection(), {"client_id": client_id})
+    if row is None:
+        return None
+    return ClientRecord(
+        row.id,
+        row.client_id,
+        row.name,
+        bool(row.public),
+        row.secret_hash,
+        tuple(row.redirect_uris),
+        tuple(row.scopes),
+    )
+
+
 class OAuthClient:
     """Authlib's view of a brand (its ClientMixin protocol), kept apart from the table."""
 
-    def __init__(self, brand: Brand) -> None:
+    def __init__(self, brand: ClientRecord) -> None:
         self.brand = brand
 
     def get_client_id(self) -> str:

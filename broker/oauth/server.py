@@ -27,7 +27,7 @@ from broker.consent.scopes import granted_scope, supported_scopes
 from broker.digests import secret_digest
 from broker.errors import NotAuthenticated
 from broker.oauth.bearer import verify_claims
-from broker.oauth.clients import OAuthClient, find_brand
+from broker.oauth.clients import OAuthClient, find_brand, find_client
 from broker.oauth.context import (
     ACCESS_TOKEN_LIFETIME,
     OAuthContext,
@@ -206,7 +206,7 @@ class BrokerAuthorizationServer(AuthorizationServer):
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         """The brand with this client id, wrapped for Authlib."""
-        brand = find_brand(self.ctx.session, client_id)
+        brand = find_client(self.ctx.session, client_id)
         return OAuthClient(brand) if brand else None
 
     def save_token(self, token: dict[str, Any], request: OAuthHTTPRequest) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,7 +31,7 @@ from support.oauth import (
 )
 
 from broker.consent.offer_schemas import OfferDraft
-from broker.oauth.clients import register_brand
+from broker.oauth.clients import ClientRecord, find_client, new_client_secret, register_brand
 from broker.runtime import Runtime
 
 
@@ -676,3 +676,48 @@ def test_introspection_applies_the_resource_servers_claim_checks_and_never_answe
     answer = client.post("/oauth/introspect", data={"token": signed}, auth=brand.auth())
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"active": False}
+
+
+# --- the brand the token endpoint reads ------------------------------------------------------------
+
+
+def test_the_token_endpoint_reads_the_brand_s_current_row(db: Session) -> None:
+    # `find_client` reads the columns on the driver's cursor (no ORM object): every column as the ORM
+    # has it, for confidential and public brands, and nothing for an unknown or oversized client id.
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    for public in (False, True):
+        brand = register_brand(
+            db, name=" Grocer ", redirect_uris=[REDIRECT], public=public, clock=clock
+        ).brand
+        record = find_client(db, brand.client_id)
+        assert record == ClientRecord(
+            brand.id,
+            brand.client_id,
+            "Grocer",
+            public,
+            brand.secret_hash,
+            tuple(brand.redirect_uris),
+            tuple(brand.scopes),
+        )
+    assert find_client(db, "brd_nobody") is None
+    assert find_client(db, "") is None
+    assert find_client(db, "x" * 65) is None
+
+
+def test_a_replaced_secret_stops_working_at_once(client: TestClient, runtime: Runtime) -> None:
+    with runtime.sessions() as db:
+        registered = register_brand(
+            db, name="Rotating", redirect_uris=[REDIRECT], public=False, clock=runtime.clock
+        )
+        db.commit()
+        old = registered.client_secret
+        assert old is not None
+        form = {"grant_type": "client_credentials", "scope": "offers:read"}
+        assert (
+            client.post("/oauth/token", data=form, auth=(registered.brand.client_id, old)).status_code == 200
+        )
+        new = new_client_secret(db, registered.brand)
+        db.commit()
+    refused = client.post("/oauth/token", data=form, auth=(registered.brand.client_id, old))
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert client.post("/oauth/token", data=form, auth=(registered.brand.client_id, new)).status_code == 200

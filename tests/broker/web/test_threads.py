@@ -4,6 +4,7 @@ PostgreSQL by default."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from broker.app import create_app
 from broker.runtime import Runtime
 from broker.settings import Settings
 from broker.web import customer_reads
+from broker.web.threads import RequestThreads
 
 CALLS = 6
 
@@ -62,6 +64,11 @@ def app_client(runtime: Runtime) -> Iterator[TestClient]:
         yield http
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the request threads settle their calls on an asyncio loop
+
+
 def concurrently(send: Callable[[], Any]) -> list[Any]:
     with ThreadPoolExecutor(CALLS) as pool:
         return [f.result() for f in [pool.submit(send) for _ in range(CALLS)]]
@@ -95,3 +102,67 @@ def test_request_threads_default_to_one_on_sqlite_and_two_on_postgresql(
     tmp_path: Path, url: str, configured: int | None, threads: int
 ) -> None:
     assert make_settings(tmp_path, url, request_threads=configured).request_thread_count == threads
+
+
+@pytest.mark.anyio
+async def test_a_call_s_error_reaches_its_caller_and_the_thread_goes_on() -> None:
+    threads = RequestThreads(asyncio.get_running_loop(), 1)
+    try:
+
+        def fail() -> None:
+            raise LookupError("nothing here")
+
+        with pytest.raises(LookupError, match="nothing here"):
+            await threads.run(fail)
+        assert await threads.run(lambda: 42) == 42
+    finally:
+        await asyncio.to_thread(threads.stop)
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_waits_for_its_call_to_end() -> None:
+    # The call holds a transaction: the cancellation must not go on (and the app shut down, and the
+    # engine be disposed) while the call still runs.
+    threads = RequestThreads(asyncio.get_running_loop(), 1)
+    started, ended = threading.Event(), threading.Event()
+
+    def slow() -> None:
+        started.set()
+        time.sleep(0.3)
+        ended.set()
+
+    task = asyncio.ensure_future(threads.run(slow))
+    await asyncio.to_thread(started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ended.is_set()
+    await asyncio.to_thread(threads.stop)
+
+
+@pytest.mark.anyio
+async def test_stopping_finishes_the_calls_already_queued() -> None:
+    threads = RequestThreads(asyncio.get_running_loop(), 1)
+    done: list[int] = []
+
+    def work(i: int) -> int:
+        time.sleep(0.02)
+        done.append(i)
+        return i
+
+    calls = [asyncio.ensure_future(threads.run(work, i)) for i in range(5)]
+    await asyncio.sleep(0)
+    await asyncio.to_thread(threads.stop)
+    assert done == [0, 1, 2, 3, 4]
+    assert [await c for c in calls] == [0, 1, 2, 3, 4]
+    assert not any(t.is_alive() for t in threads._threads)
+
+
+def test_the_app_s_request_threads_end_at_shutdown(runtime: Runtime) -> None:
+    app = create_app(runtime=runtime)
+    with TestClient(app, base_url="http://127.0.0.1:8000") as http:
+        http.post("/oauth/token", data={"grant_type": "client_credentials"})
+        threads = app.state.request_threads
+        assert threads is not None and all(t.is_alive() for t in threads._threads)
+    assert app.state.request_threads is None
+    assert not any(t.is_alive() for t in threads._threads)
