@@ -145,11 +145,13 @@ class Settings(BaseSettings):
     )
     request_threads: int | None = Field(
         default=None,
-        ge=1,
+        ge=0,
         le=64,
         description="worker threads that run customers' reads (grant lists, the dashboard) and "
-        "client-credentials token requests at once; default 1 on SQLite, 2 on PostgreSQL (more threads "
-        "contend for Python's interpreter lock and serve fewer requests, see broker/web/threads.py)",
+        "client-credentials token requests at once; 0: run them on the event loop itself. Default 0 on "
+        "SQLite (a read there never waits on a lock or a network, and handing it to a thread costs more "
+        "than it does), 2 on PostgreSQL (its round trips leave the loop free meanwhile); see "
+        "broker/web/threads.py",
     )
     webhook_interval_seconds: int = Field(
         default=5,
@@ -274,7 +276,7 @@ class Settings(BaseSettings):
         """`request_threads`, or its default for the database in use."""
         if self.request_threads is not None:
             return self.request_threads
-        return 1 if self.resolved_database_url.startswith("sqlite") else 2
+        return 0 if self.resolved_database_url.startswith("sqlite") else 2
 
     @property
     def rp_id(self) -> str:

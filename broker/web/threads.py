@@ -1,28 +1,38 @@
-"""The worker threads that run a request's blocking work: few, on purpose.
+"""Where a request's blocking work runs: on the event loop itself on SQLite, in few threads on
+PostgreSQL.
 
 A request whose work is blocking (a customer's read through the ORM, a token request through Authlib)
-runs it in a worker thread, so the event loop stays free. But that work is mostly Python, and Python
-runs one thread at a time: with anyio's default of 40 threads, 32 concurrent requests hand the
-interpreter lock back and forth between 32 threads, and the hand-offs cost more than the work. Measured
-on the development machine (2 cores, a customer's list of 20 grants, 32 clients, one process): 219
-requests/s with 40 threads, 298 with 2, 383 with 1 on SQLite; 239, 281 and 258 on PostgreSQL, whose
-round trips leave the lock free for a second thread. Hence `Settings.request_threads`: by default 1
-on SQLite and 2 on PostgreSQL.
+can run it in a worker thread, so that the event loop goes on meanwhile. But that work is mostly
+Python, and Python runs one thread at a time: the thread and the loop then take turns at the
+interpreter lock at every call into the database driver (which lets the lock go), often on two cores,
+and the turns cost more than the thread gains. Measured on the development machine (2 cores, one
+process, 32 clients over HTTP, SQLite), CPU per request:
+
+| request | in a thread | on the loop |
+| --- | --- | --- |
+| client-credentials token | 955 µs (1,055 req/s) | 652 µs (1,535 req/s) |
+| a customer's 20 grants | 2,478 µs (403 req/s) | 2,078 µs (481 req/s) |
+| the dashboard | 3,609 µs (277 req/s) | 2,997 µs (333 req/s) |
+
+(In process, the token request cost 420 µs on the loop, 740 µs through a thread, and 540 µs through a
+thread with the process held to one core: the lock moving between cores is most of the cost.) Earlier,
+more threads were worse still: a list of 20 grants was served 219 times a second with anyio's 40
+threads, 298 with 2, 383 with 1.
+
+Hence `Settings.request_threads`: 0 on SQLite by default, where these reads never wait for a lock (a
+deferred transaction in WAL mode, beside the writer) nor for a network, so the loop loses nothing to
+them that a thread would have saved; 2 on PostgreSQL, whose round trips leave the loop and the lock
+free for other requests meanwhile. The profile read does not come here: its work runs in the audit
+group committer's thread, which batches it with its entry.
 
 Only reads that run whole in one call go here (their transaction begun and ended inside it): a call
-holding the limiter never waits for another call that needs it, so the small number cannot deadlock,
-and never waits for SQLite's write lock, which would hold up every read of the process. Writes (a
-token request that stores a token, a session's last-seen time) and a request's unit of work that
-FastAPI spreads over several thread calls (a generator dependency, then the endpoint) stay on
-FastAPI's own pool.
-
-Even one thread costs: a request's work and the event loop then take turns at the interpreter lock,
-at every call into the database driver (which lets the lock go), often on two cores. Measured in
-process (32 concurrent client-credentials token requests, SQLite): 420 µs of CPU per request run on
-the loop, 740 µs through a thread, 540 µs through a thread with the process held to one core. The
-threads here are plain ones fed by one queue (`RequestThreads`), not anyio's `to_thread`, whose
-limiter and cancel scopes cost about 35 µs a call under load (7 against 41 µs for an empty call,
-32 at once).
+in a thread never waits for another call that needs one, so the small number cannot deadlock, and
+never waits for SQLite's write lock, which would hold up every read of the process (or, on the loop,
+the process). Writes (a token request that stores a token, a session's last-seen time) and a request's
+unit of work that FastAPI spreads over several thread calls (a generator dependency, then the
+endpoint) stay on FastAPI's own pool. The threads are plain ones fed by one queue (`RequestThreads`),
+not anyio's `to_thread`, whose limiter and cancel scopes cost about 35 µs a call under load (7
+against 41 µs for an empty call, 32 at once).
 """
 
 from __future__ import annotations
@@ -107,18 +117,26 @@ def _settle(future: asyncio.Future[Any], outcome: Any, error: BaseException | No
 
 
 async def run_sync(request: Request, work: Callable[[*Ts], T], *args: *Ts) -> T:
-    """`work(*args)` in one of the app's request threads, awaited; at most `request_threads` run at once."""
-    return await _threads(request.app).run(work, *args)
+    """`work(*args)` in one of the app's request threads, awaited; at most `request_threads` run at
+    once. With `request_threads` 0, on the event loop itself, at once."""
+    threads = _threads(request.app)
+    if threads is None:
+        return work(*args)
+    return await threads.run(work, *args)
 
 
-def _threads(app: Any) -> RequestThreads:
+def _threads(app: Any) -> RequestThreads | None:
     """The app's request threads for the running event loop (a test may serve one app from several
-    loops, one after the other)."""
-    state, loop = app.state, asyncio.get_running_loop()
+    loops, one after the other); None when the calls run on the loop."""
+    state = app.state
     threads: RequestThreads | None = getattr(state, "request_threads", None)
-    if threads is None or threads.loop is not loop:
-        runtime: Runtime = state.runtime
-        threads = state.request_threads = RequestThreads(loop, runtime.settings.request_thread_count)
+    if threads is not None and threads.loop is asyncio.get_running_loop():
+        return threads
+    runtime: Runtime = state.runtime
+    count = runtime.settings.request_thread_count
+    if count == 0:
+        return None
+    threads = state.request_threads = RequestThreads(asyncio.get_running_loop(), count)
     return threads
 
 

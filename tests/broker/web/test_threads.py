@@ -1,6 +1,6 @@
 """Request threads: a customer's reads and token requests run in at most `request_threads` threads at
-once (more would hand Python's interpreter lock around more than they work), 1 on SQLite and 2 on
-PostgreSQL by default."""
+once (more would hand Python's interpreter lock around more than they work), or on the event loop
+itself with 0: by default 0 on SQLite and 2 on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -96,12 +96,35 @@ def test_token_requests_run_in_at_most_request_threads_at_once(
 
 @pytest.mark.parametrize(
     ("url", "configured", "threads"),
-    [("sqlite:///x.db", None, 1), ("postgresql+psycopg://db/consentry", None, 2), ("sqlite:///x.db", 3, 3)],
+    [("sqlite:///x.db", None, 0), ("postgresql+psycopg://db/consentry", None, 2), ("sqlite:///x.db", 3, 3)],
 )
-def test_request_threads_default_to_one_on_sqlite_and_two_on_postgresql(
+def test_request_threads_default_to_none_on_sqlite_and_two_on_postgresql(
     tmp_path: Path, url: str, configured: int | None, threads: int
 ) -> None:
     assert make_settings(tmp_path, url, request_threads=configured).request_thread_count == threads
+
+
+def test_with_no_request_threads_the_calls_run_on_the_event_loop(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran_on: list[tuple[int, bool]] = []
+
+    def work(*_: Any) -> Response:
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        ran_on.append((threading.get_ident(), on_loop))
+        return Response(b"{}", media_type="application/json")
+
+    monkeypatch.setattr(oauth, "_token_reading", work)
+    settings = make_settings(tmp_path / "inline", database_url, request_threads=0)
+    with TestClient(create_app(settings), base_url="http://127.0.0.1:8000") as http:
+        for _ in range(3):
+            assert http.post("/oauth/token", data={"grant_type": "client_credentials"}).status_code == 200
+        assert getattr(http.app.state, "request_threads", None) is None  # type: ignore[attr-defined]
+    assert len(ran_on) == 3 and all(on_loop for _, on_loop in ran_on)
 
 
 @pytest.mark.anyio
