@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import select
 import sqlite3
 from collections.abc import Callable
 from importlib.resources import files
@@ -13,6 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlmodel import Session
 
@@ -23,6 +25,7 @@ from vault.private_files import private_file, tighten
 SessionFactory = Callable[[], Session]
 READ_ONLY = "consentry_read_only"  # execution option (and session info key): this connection never writes
 _QUERY_ONLY = "consentry_query_only"  # pooled SQLite connection's info: is PRAGMA query_only on?
+_PQ_OK = 0  # libpq's CONNECTION_OK
 
 
 class WriteInReadOnlySession(RuntimeError):
@@ -35,19 +38,41 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
     `pool_size` connections stay open, and as many more are opened during a burst. `timeout` bounds
     how long a request waits for the database before it fails (and is answered 503): SQLite's busy
     timeout on its lock; PostgreSQL's connect timeout and the wait for a pooled connection. Pooled
-    PostgreSQL connections are pinged on checkout, so after the server restarts or terminates them
-    the next request gets a fresh one instead of an error.
+    PostgreSQL connections are checked on checkout (`_drop_if_closed`), so after the server restarts
+    or terminates them the next request gets a fresh one instead of an error.
     """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, timeout, pool_size)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=timeout,
         connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
     )
+    event.listen(engine, "checkout", _drop_if_closed)
+    return engine
+
+
+def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled PostgreSQL connection the server has closed or is closing: the pool then
+    discards it and checks out another (or opens one), as SQLAlchemy's `pool_pre_ping` does.
+
+    Without a round trip: an idle connection has nothing to read, so when its socket is readable the
+    server has sent it something, and to an idle connection of ours (no LISTEN) that is a goodbye
+    (`pg_terminate_backend`, a shutdown: an error message, then end of file), or the connection is
+    already gone. `pool_pre_ping` sent a statement instead, one round trip per request: 1 of a
+    client-credentials token request's 4 on PostgreSQL. Like the ping, this cannot see a server
+    that vanished without a word (a cut network); the next statement then fails, and the request
+    is answered 503.
+    """
+    pgconn = dbapi_conn.pgconn
+    if pgconn.status != _PQ_OK or pgconn.socket < 0:
+        raise DisconnectionError("the connection is closed")
+    poll = select.poll()  # not select.select: a busy server's descriptors go past its 1,024 limit
+    poll.register(pgconn.socket, select.POLLIN)
+    if poll.poll(0):  # readable, hung up or in error: with nothing asked, all three mean goodbye
+        raise DisconnectionError("the server closed the connection")
 
 
 def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:

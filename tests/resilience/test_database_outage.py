@@ -4,8 +4,9 @@ never a hang), a read refused for it leaves no audit entry, and the broker recov
 On SQLite "unavailable" is another process holding the database's lock (a backup, a migration, a
 `sqlite3` shell): the broker waits `CONSENTRY_DATABASE_TIMEOUT_SECONDS` for it, then answers 503. On
 PostgreSQL the database stops accepting connections and every connection the broker holds is
-terminated (what a failover or a restart does to it); pooled connections are pre-pinged, so the
-first request after the database is back gets a fresh one.
+terminated (what a failover or a restart does to it); a pooled connection the server closed is
+discarded at checkout (`tests/broker/test_pooled_connections.py`), so the first request after the
+database is back gets a fresh one.
 """
 
 from __future__ import annotations
