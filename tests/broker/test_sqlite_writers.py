@@ -1,0 +1,167 @@
+"""A process's writers to SQLite take turns, first come, first served (`broker.db._Writers`), instead
+of meeting in SQLite's busy handler, which sleeps and retries and let a writer that begins again at
+once (the audit group committer) keep the lock from a request's write for seconds."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from support.core import PG_URL
+
+from broker.db import create_db_engine
+
+pytestmark = pytest.mark.skipif(PG_URL is not None, reason="SQLite's write lock; PostgreSQL queues row locks")
+
+
+def make_engine(tmp_path: Path, timeout: float) -> Engine:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'w.db'}", timeout=timeout)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS t (n INTEGER)"))
+    return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(tmp_path, timeout=10)
+    yield engine
+    engine.dispose()
+
+
+def write(engine: Engine, n: int = 0, hold: float = 0.0) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+        time.sleep(hold)
+
+
+def test_a_write_gets_its_turn_beside_a_writer_that_begins_again_at_once(engine: Engine) -> None:
+    stop = threading.Event()
+
+    def hog() -> None:  # as the group committer does under load: batch after batch, no pause
+        with engine.connect() as conn:
+            while not stop.is_set():
+                conn.begin()
+                conn.execute(text("INSERT INTO t VALUES (0)"))
+                time.sleep(0.005)
+                conn.commit()
+
+    thread = threading.Thread(target=hog)
+    thread.start()
+    try:
+        time.sleep(0.1)
+        waits = []
+        for _ in range(10):
+            began = time.perf_counter()
+            write(engine, n=1)
+            waits.append(time.perf_counter() - began)
+    finally:
+        stop.set()
+        thread.join()
+    # One of the hog's transactions at most (5 ms), and scheduling. In SQLite's busy handler some of
+    # these writes waited 1 to 7 s.
+    assert max(waits) < 0.25, waits
+
+
+def test_turns_go_in_the_order_writers_asked(engine: Engine) -> None:
+    order: list[int] = []
+    holder_in = threading.Event()
+
+    def holder() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (0)"))
+            holder_in.set()
+            time.sleep(0.3)
+
+    def writer(n: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+            order.append(n)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    holder_in.wait(5)
+    threads = []
+    for n in range(1, 6):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.02)  # each asks after the one before
+    for thread in [first, *threads]:
+        thread.join()
+    assert order == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback", "error", "close", "invalidate"])
+def test_every_way_a_transaction_ends_gives_the_next_writer_its_turn(engine: Engine, ending: str) -> None:
+    conn = engine.connect()
+    conn.begin()
+    conn.execute(text("INSERT INTO t VALUES (1)"))
+    if ending == "commit":
+        conn.commit()
+    elif ending == "rollback":
+        conn.rollback()
+    elif ending == "error":
+        with pytest.raises(OperationalError):
+            conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
+        conn.rollback()
+    elif ending == "invalidate":
+        conn.invalidate()
+    conn.close()  # back to the pool (rolled back if still open), or gone
+    other = threading.Thread(target=write, args=(engine, 2))
+    other.start()
+    other.join(timeout=2)
+    assert not other.is_alive(), f"the next writer never got its turn after {ending}"
+
+
+def test_a_turn_that_does_not_come_within_the_timeout_is_refused_as_sqlite_would(tmp_path: Path) -> None:
+    engine = make_engine(tmp_path, timeout=0.2)
+    try:
+        held = threading.Event()
+        release = threading.Event()
+
+        def holder() -> None:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO t VALUES (0)"))
+                held.set()
+                release.wait(5)
+
+        thread = threading.Thread(target=holder)
+        thread.start()
+        held.wait(5)
+        began = time.perf_counter()
+        with pytest.raises(OperationalError, match="database is locked"):
+            write(engine, n=1)
+        assert time.perf_counter() - began < 2
+        release.set()
+        thread.join()
+        write(engine, n=3)  # the refused writer left no turn behind
+    finally:
+        engine.dispose()
+
+
+def test_readers_take_no_turn(engine: Engine) -> None:
+    from broker.db import READ_ONLY
+
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (0)"))
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    try:
+        began = time.perf_counter()
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn, conn.begin():
+            conn.execute(text("SELECT count(*) FROM t")).scalar_one()
+        assert time.perf_counter() - began < 0.5  # beside the writer, in WAL
+    finally:
+        release.set()
+        thread.join()
