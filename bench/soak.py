@@ -77,12 +77,14 @@ class Tally:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, latency)
+    kinds: list[str] = field(default_factory=list)  # each sample's operation
     errors: list[str] = field(default_factory=list)
     done: int = 0
 
-    def record(self, at: float, latency: float) -> None:
+    def record(self, at: float, latency: float, kind: str) -> None:
         with self.lock:
             self.samples.append((at, latency))
+            self.kinds.append(kind)
             self.done += 1
 
     def error(self, what: str) -> None:
@@ -91,6 +93,7 @@ class Tally:
                 self.errors.append(what)
             self.done += 1
             self.samples.append((-1.0, 0.0))
+            self.kinds.append("error")
 
 
 class _Hooks(http.server.BaseHTTPRequestHandler):
@@ -246,7 +249,7 @@ class Soak:
                 except Exception as exc:
                     self.tally.error(f"{op}: {exc}")
                     continue
-                self.tally.record(begun - started, time.perf_counter() - begun)
+                self.tally.record(begun - started, time.perf_counter() - begun, op)
 
 
 def rss(pid: int) -> int:
@@ -313,6 +316,13 @@ def main() -> int:
     by_minute = [[lat for at, lat in tally.samples if n * window <= at < (n + 1) * window] for n in minutes]
     p99s = [f"{(n + 1) * window:.0f}: {p99(lats) * 1e3:.0f}" for n, lats in enumerate(by_minute) if lats]
     print("p99 per window (s: ms): " + ", ".join(p99s))
+    # Which requests got slower: each operation's p99, first window against last.
+    timed = list(zip(tally.samples, tally.kinds, strict=True))
+    for op in MIX:
+        early = [lat for (at, lat), kind in timed if kind == op and 0 <= at < window]
+        late = [lat for (at, lat), kind in timed if kind == op and at >= args.seconds - window]
+        counts = f"{len(early)} / {len(late)} requests"
+        print(f"  {op:>9}: p99 {p99(early) * 1e3:6.0f} -> {p99(late) * 1e3:6.0f} ms ({counts})")
     print(f"{tally.done:,} requests, {errors} errors (the first {len(tally.errors)} below)")
     for error in tally.errors:
         print("  error:", error)

@@ -156,7 +156,7 @@ class GrantViews:
         last_read = self.access_log.last_reads(session, customer_id, [item.grant.id for item in page.items])
         now = self.clock()
         views = self._views(session, page.items, now=now)
-        states, totals = self.value.states_and_totals(session, customer_id)
+        states, totals = self.value.states_and_totals(session, customer_id, [v.grant.id for v in views])
         rows = [DashboardRow(v, states.get(v.grant.id, {}), last_read.get(v.grant.id)) for v in views]
         return Dashboard(rows, totals, now)
 
