@@ -6,6 +6,7 @@ import math
 import select
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from importlib.resources import files
@@ -114,7 +115,7 @@ def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:
         # no lock (WAL readers run beside the writer), and `query_only` makes SQLite refuse any write
         # through them. The pragma stays on the pooled connection, so it is only sent when it changes.
         # A writer first waits for its turn among this process's writers (`_Writers`), then for SQLite's
-        # lock, which only another process can then hold.
+        # lock, which only another process can then hold (`_begin_immediate`).
         read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
         info = conn.connection.info
         if info.get(_QUERY_ONLY, False) != read_only:
@@ -124,16 +125,47 @@ def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:
             _driver_sql(conn, "BEGIN")
             return
         driver = conn.connection.dbapi_connection
+        deadline = time.monotonic() + timeout
         if not writers.take_turn(driver):
             locked = sqlite3.OperationalError("database is locked (waited for this process's other writers)")
             raise as_sqlalchemy_error(conn, "BEGIN IMMEDIATE", None, locked)
         try:
-            _driver_sql(conn, "BEGIN IMMEDIATE")
+            _begin_immediate(conn, deadline, busy_timeout_ms=round(timeout * 1000))
         except BaseException:
             writers.end_turn(driver)
             raise
 
     return engine
+
+
+_POLL_SECONDS = 0.0005
+
+
+def _begin_immediate(conn: Connection, deadline: float, *, busy_timeout_ms: int) -> None:
+    """`BEGIN IMMEDIATE`; while another process's writer holds SQLite's lock, try again every 0.5 ms
+    until `deadline`, then fail as SQLite would (`OperationalError`: database is locked, a 503).
+
+    Not in SQLite's busy handler: it sleeps 1, 2, 5, 10 … up to 100 ms between tries, and the writer
+    of another process that begins again as soon as it commits (its audit group committer) takes the
+    lock back long before a sleeper wakes. With `consentry serve --workers 2` on SQLite (the default
+    on a 2-core machine) each process's writers then waited for the other's for up to 100 ms at a
+    time. Only this process's one writer whose turn it is (`_Writers`) tries, so the polling costs
+    one try per 0.5 ms per process, and only while another process writes."""
+    driver = conn.connection.dbapi_connection
+    assert driver is not None
+    _driver_sql(conn, "PRAGMA busy_timeout=0")  # the tries below are the wait; other statements keep it
+    try:
+        while True:
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise as_sqlalchemy_error(conn, "BEGIN IMMEDIATE", None, exc) from exc
+            time.sleep(_POLL_SECONDS)
+    finally:
+        _driver_sql(conn, f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 class _Writers:
@@ -143,11 +175,11 @@ class _Writers:
     SQLite lets one writer in at a time, and the others wait in its busy handler, which sleeps and
     retries (after 1, 2, 5, 10 … up to 100 ms) and so is unfair: a writer that commits and begins
     again at once (the audit group committer, batch after batch) takes the lock again before a
-    sleeper wakes, and a request's write could wait seconds behind it (the soak's p99: revocations
-    took 1.3 s). Here the writers of the process queue instead, and each turn is handed to the
-    longest waiter the moment the last one ends. Writers in other processes still meet in SQLite's
-    handler. A turn not given within the database timeout is refused like SQLite's lock: an
-    `OperationalError`, answered 503."""
+    sleeper wakes, and a request's write waited up to 7 s behind it. Here the writers of the process
+    queue instead, and each turn is handed to the longest waiter the moment the last one ends; the
+    writer whose turn it is then waits for other processes' writers (`_begin_immediate`). A turn not
+    given within the database timeout is refused like SQLite's lock: an `OperationalError`, answered
+    503."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout

@@ -29,12 +29,20 @@ router = APIRouter(prefix="/portal", include_in_schema=False)
 
 
 @router.get("/")
-async def home(request: Request, runtime: RuntimeDep) -> Response:
-    """The dashboard: every grant across brands, its value and last access, and value totals."""
+async def home(
+    request: Request, runtime: RuntimeDep, older: Annotated[str | None, Query(max_length=200)] = None
+) -> Response:
+    """The dashboard: the customer's grants across brands, newest first, a page at a time (`older`:
+    the cursor of the next page), each with its value and last access; and value totals."""
 
     def dashboard(db: Session, current: CustomerSession) -> Response:
-        context = views.overview(db, runtime, current.customer_id)
-        return render(request, "home.html", context, secure=runtime.settings.secure_cookies)
+        secure = runtime.settings.secure_cookies
+        try:
+            context = views.overview(db, runtime, current.customer_id, older=older)
+        except ValidationFailed:
+            context = {"title": "That link is broken", "message": "Open your data again from the start."}
+            return render(request, "error.html", context, status=400, secure=secure)
+        return render(request, "home.html", context, secure=secure)
 
     page = await portal_read(request, runtime, dashboard)
     if page is None:

@@ -55,9 +55,12 @@ _KIND_LABELS = {
 }
 
 
-def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str, Any]:
-    """The dashboard: every grant across brands, value status and last access, and value totals."""
-    dashboard = runtime.grant_views.dashboard(session, customer_id)
+def overview(
+    session: Session, runtime: Runtime, customer_id: UUID, *, older: str | None = None
+) -> dict[str, Any]:
+    """The dashboard: a page of grants across brands (the newest, or those older than the cursor
+    `older`), value status and last access, and value totals."""
+    dashboard = runtime.grant_views.dashboard(session, customer_id, cursor=older)
     now = dashboard.now
     rows = []
     for row in dashboard.rows:
@@ -77,7 +80,12 @@ def overview(session: Session, runtime: Runtime, customer_id: UUID) -> dict[str,
                 "renew": row.view.renewal.prompt,
             }
         )
-    return {"grants": rows, "totals": dashboard.totals}
+    return {
+        "grants": rows,
+        "totals": dashboard.totals,
+        "older": dashboard.next_cursor,
+        "paged": older is not None,
+    }
 
 
 def grant_detail(

@@ -37,7 +37,7 @@ from vault.profile import Vault
 
 __all__ = ["Dashboard", "DashboardRow", "GrantDetail", "GrantView", "GrantViewPage", "GrantViews"]
 
-DASHBOARD_LIMIT = 200  # the dashboard shows a customer's newest grants, up to this many
+DASHBOARD_PAGE = 50  # the dashboard shows a customer's grants this many at a time, newest first
 DETAIL_RECEIPTS = 20  # the grant page lists its newest receipts, up to this many
 
 
@@ -74,11 +74,13 @@ class DashboardRow:
 
 @dataclass(frozen=True, slots=True)
 class Dashboard:
-    """Every grant of a customer across brands, and the value totals over all of them, at `now`."""
+    """A page of a customer's grants across brands, newest first (`next_cursor` for the older ones),
+    and the value totals over all of them, at `now`."""
 
     rows: list[DashboardRow]
     totals: list[Totals]
     now: datetime
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +152,20 @@ class GrantViews:
         )
         return GrantViewPage(self._views(session, page.items), page.next_cursor)
 
-    def dashboard(self, session: Session, customer_id: UUID) -> Dashboard:
-        """The customer's newest grants with their value per state and last read, and value totals."""
-        page = self.grants.listing(session, owner=("customer_id", customer_id), limit=DASHBOARD_LIMIT)
+    def dashboard(self, session: Session, customer_id: UUID, *, cursor: str | None = None) -> Dashboard:
+        """A page of the customer's grants (the newest, or those older than `cursor`) with their value
+        per state and last read, and value totals. A page, not every grant: the page's cost then stays
+        the same however many grants a customer collects (it was the newest 200, and the older ones
+        were not reachable from it at all)."""
+        page = self.grants.listing(
+            session, owner=("customer_id", customer_id), cursor=cursor, limit=DASHBOARD_PAGE
+        )
         last_read = self.access_log.last_reads(session, customer_id, [item.grant.id for item in page.items])
         now = self.clock()
         views = self._views(session, page.items, now=now)
         states, totals = self.value.states_and_totals(session, customer_id, [v.grant.id for v in views])
         rows = [DashboardRow(v, states.get(v.grant.id, {}), last_read.get(v.grant.id)) for v in views]
-        return Dashboard(rows, totals, now)
+        return Dashboard(rows, totals, now, page.next_cursor)
 
     def detail(
         self,

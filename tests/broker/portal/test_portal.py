@@ -22,9 +22,10 @@ from support.oauth import (
     publish_offer,
 )
 
-from broker.consent.models import Grant
+from broker.consent.models import Grant, Offer
 from broker.portal import views
 from broker.runtime import Runtime
+from broker.usecases.grant_views import DASHBOARD_PAGE
 from broker.web.deps import SESSION_COOKIE
 from broker.web.pages import CSRF_COOKIE
 
@@ -295,3 +296,37 @@ def test_an_ended_grant_shows_where_its_deletion_stands(
     assert attested.status_code == 201, attested.text
     page = client.get(f"/portal/grants/{grant_id}").text
     assert "attested on" in page and "they attested deleting your data" in page
+
+
+def test_the_dashboard_shows_every_grant_a_page_at_a_time(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    db: Session,
+    clock: FakeClock,
+) -> None:
+    first = grant_id_of(client, brand, authorized(client, brand, offer))
+    customer_id = runtime.accounts.live_session(db, customer).customer_id
+    accepted = db.get(Grant, UUID(first))
+    assert accepted is not None
+    terms = db.get(Offer, accepted.offer_id)
+    assert terms is not None
+    for _ in range(DASHBOARD_PAGE + 4):  # newer than the first: it is on the second page, with 4 more
+        clock.advance(seconds=1)
+        runtime.grants.create(db, customer_id=customer_id, offer=terms, fields=["email"])
+    db.commit()
+    newest = client.get("/portal/")
+    assert newest.status_code == 200
+    assert newest.text.count("/portal/grants/") == DASHBOARD_PAGE
+    assert first not in newest.text and "Newest grants" not in newest.text
+    older = re.search(r'href="(/portal/\?older=[^"]+)"', newest.text)
+    assert older is not None
+    rest = client.get(older.group(1).replace("&amp;", "&"))
+    assert rest.status_code == 200 and rest.text.count("/portal/grants/") == 5
+    assert first in rest.text and "Older grants" not in rest.text and "Newest grants" in rest.text
+    broken = client.get("/portal/", params={"older": "not-a-cursor"})
+    assert broken.status_code == 400 and "That link is broken" in broken.text
+    too_long = client.get("/portal/", params={"older": "x" * 201})
+    assert too_long.status_code in (400, 422) and "csrf" not in too_long.text.lower()
