@@ -53,29 +53,42 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
         pool_timeout=timeout,
         connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
     )
-    event.listen(engine, "checkout", _drop_if_closed)
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if _has_news(dbapi_conn):
+            # Most likely a goodbye; if not (a notice, say), a ping reads it and keeps the connection.
+            try:
+                dialect.do_ping(dbapi_conn)
+            except Exception as exc:
+                raise DisconnectionError(f"the server closed the connection: {exc}") from exc
+
     return engine
 
 
-def _drop_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-    """Refuse a pooled PostgreSQL connection the server has closed or is closing: the pool then
-    discards it and checks out another (or opens one), as SQLAlchemy's `pool_pre_ping` does.
+def _has_news(dbapi_conn: Any) -> bool:
+    """Whether a pooled PostgreSQL connection, idle, has heard from the server: then it may be closed
+    or closing, and the checkout pings it (the pool discards it and takes another if the ping fails, as
+    SQLAlchemy's `pool_pre_ping` does for every checkout).
 
     Without a round trip: an idle connection has nothing to read, so when its socket is readable the
-    server has sent it something, and to an idle connection of ours (no LISTEN) that is a goodbye
-    (`pg_terminate_backend`, a shutdown: an error message, then end of file), or the connection is
-    already gone. `pool_pre_ping` sent a statement instead, one round trip per request: 1 of a
-    client-credentials token request's 4 on PostgreSQL. Like the ping, this cannot see a server
-    that vanished without a word (a cut network); the next statement then fails, and the request
-    is answered 503.
+    server has sent it something, and to an idle connection of ours (no LISTEN) that is almost always
+    a goodbye (`pg_terminate_backend`, a shutdown: an error message, then end of file), or the
+    connection is already gone. `pool_pre_ping` sent a statement every time, one round trip per
+    request: 1 of a client-credentials token request's 4 on PostgreSQL. Like the ping, this cannot
+    see a server that vanished without a word (a cut network); the next statement then fails, and the
+    request is answered 503.
     """
-    pgconn = dbapi_conn.pgconn
-    if pgconn.status != _PQ_OK or pgconn.socket < 0:
-        raise DisconnectionError("the connection is closed")
-    poll = select.poll()  # not select.select: a busy server's descriptors go past its 1,024 limit
-    poll.register(pgconn.socket, select.POLLIN)
-    if poll.poll(0):  # readable, hung up or in error: with nothing asked, all three mean goodbye
-        raise DisconnectionError("the server closed the connection")
+    try:
+        pgconn = dbapi_conn.pgconn
+        if pgconn.status != _PQ_OK:
+            return True
+        poll = select.poll()  # not select.select: a busy server's descriptors go past its 1,024 limit
+        poll.register(pgconn.socket, select.POLLIN)  # psycopg raises if there is no socket any more
+        return bool(poll.poll(0))  # readable, hung up or in error
+    except Exception:  # the driver's own error for a connection it lost
+        return True
 
 
 def _sqlite_engine(url: str, timeout: float, pool_size: int) -> Engine:

@@ -4,6 +4,7 @@ trip for the ones that are fine (`broker.db._drop_if_closed`): after a restart, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +64,21 @@ def test_a_live_pooled_connection_is_reused_without_a_ping(engine: Engine, tmp_p
     queries = [fields[-1].strip() for fields in sent if "Query" in fields or "Parse" in fields]
     # The checkout sent nothing (SQLAlchemy's pool_pre_ping sent ";" each time): the transaction only.
     assert queries == ['"BEGIN"', '"SELECT pg_backend_pid()"', '"ROLLBACK"']
+
+
+def test_a_connection_that_only_heard_something_harmless_is_kept(engine: Engine) -> None:
+    with engine.connect() as conn:
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        conn.execute(text("LISTEN consentry_test"))
+        conn.commit()
+    assert PG_URL is not None
+    admin = create_engine(
+        PG_URL.rsplit("/", 1)[0] + "/" + str(engine.url.database), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as other:
+            other.execute(text("NOTIFY consentry_test"))  # the pooled connection's socket turns readable
+    finally:
+        admin.dispose()
+    time.sleep(0.2)
+    assert backend_pid(engine) == pid  # pinged, not discarded
