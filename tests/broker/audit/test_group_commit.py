@@ -89,14 +89,19 @@ def wait_until(condition: Callable[[], bool], seconds: float = 10) -> None:
 def reads_while_held(
     client: TestClient, runtime: Runtime, token: str | list[str], count: int
 ) -> list[httpx.Response]:
-    """`count` concurrent reads (with `token`, or the tokens in turn), the log released only once all
-    are queued or in the first batch (blocked)."""
+    """`count` concurrent reads (with `token`, or the tokens in turn): the first alone in a batch that
+    waits for the held log, then the others, queued behind it; the log is released once they all are.
+
+    The first goes alone so that the others always queue behind a batch that is already blocked: sent
+    together, a committer slow to wake (a loaded machine) could take them all in one batch."""
     side, committer = hold_log(runtime), runtime.committer
     taken, tokens = committer.taken, [token] if isinstance(token, str) else token
     with ThreadPoolExecutor(count) as pool:
         headers = [bearer(tokens[i % len(tokens)]) for i in range(count)]
-        futures = [pool.submit(client.get, "/v1/profile", headers=h) for h in headers]
-        wait_until(lambda: committer.waiting > 0 and committer.waiting + committer.taken - taken == count)
+        futures = [pool.submit(client.get, "/v1/profile", headers=headers[0])]
+        wait_until(lambda: committer.taken - taken == 1 and committer.waiting == 0)
+        futures += [pool.submit(client.get, "/v1/profile", headers=h) for h in headers[1:]]
+        wait_until(lambda: committer.waiting == count - 1)
         # A refused read has no entry to wait for: a batch of refused reads alone (a garbage token's)
         # touches no table, needs no lock and may be answered at once. A served read may not.
         served = [f for f in futures if f.done() and f.result().status_code == 200]
