@@ -41,7 +41,7 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
     `pool_size` connections stay open, and as many more are opened during a burst. `timeout` bounds
     how long a request waits for the database before it fails (and is answered 503): SQLite's busy
     timeout on its lock; PostgreSQL's connect timeout and the wait for a pooled connection. Pooled
-    PostgreSQL connections are checked on checkout (`_drop_if_closed`), so after the server restarts
+    PostgreSQL connections are checked on checkout (`_has_news`), so after the server restarts
     or terminates them the next request gets a fresh one instead of an error.
     """
     if url.startswith("sqlite"):

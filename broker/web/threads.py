@@ -23,7 +23,11 @@ Hence `Settings.request_threads`: 0 on SQLite by default, where these reads neve
 deferred transaction in WAL mode, beside the writer) nor for a network, so the loop loses nothing to
 them that a thread would have saved; 2 on PostgreSQL, whose round trips leave the loop and the lock
 free for other requests meanwhile. The profile read does not come here: its work runs in the audit
-group committer's thread, which batches it with its entry.
+group committer's thread, which batches it with its entry. The price of the loop: a read that must
+wait for a pooled connection (every one held by writers, in a burst of more writes than
+`CONSENTRY_DATABASE_POOL_SIZE`) holds up the whole loop until one comes back, where a thread would
+have held up only the reads behind it; writes on SQLite take a few milliseconds each, and
+`CONSENTRY_REQUEST_THREADS=1` restores the thread.
 
 Only reads that run whole in one call go here (their transaction begun and ended inside it): a call
 in a thread never waits for another call that needs one, so the small number cannot deadlock, and

@@ -1,5 +1,5 @@
 """Pooled PostgreSQL connections that the server closed are discarded at checkout, without a round
-trip for the ones that are fine (`broker.db._drop_if_closed`): after a restart, a failover or
+trip for the ones that are fine (`broker.db._has_news`): after a restart, a failover or
 `pg_terminate_backend`, the next request gets a fresh connection instead of a 503."""
 
 from __future__ import annotations
