@@ -136,8 +136,12 @@ def _threads(app: Any) -> RequestThreads | None:
     threads: RequestThreads | None = getattr(state, "request_threads", None)
     if threads is not None and threads.loop is asyncio.get_running_loop():
         return threads
-    runtime: Runtime = state.runtime
-    count = runtime.settings.request_thread_count
+    # Looked up once per app: with 0 threads this runs for every request, and the default count
+    # resolves the database's path on disk.
+    count: int | None = getattr(state, "request_thread_count", None)
+    if count is None:
+        runtime: Runtime = state.runtime
+        count = state.request_thread_count = runtime.settings.request_thread_count
     if count == 0:
         return None
     threads = state.request_threads = RequestThreads(asyncio.get_running_loop(), count)
