@@ -6,6 +6,7 @@ or another) keep the lock from a request's write for seconds."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 from support.core import PG_URL
 
-from broker.db import create_db_engine
+from broker.db import READ_ONLY, create_db_engine
 
 pytestmark = pytest.mark.skipif(PG_URL is not None, reason="SQLite's write lock; PostgreSQL queues row locks")
 
@@ -35,6 +36,27 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(tmp_path, timeout=10)
     yield engine
     engine.dispose()
+
+
+@contextlib.contextmanager
+def write_held_elsewhere(engine: Engine) -> Iterator[None]:
+    """Another thread of this process holds a write transaction (its turn) until the block ends."""
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (0)"))
+            held.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
 
 
 def write(engine: Engine, n: int = 0, hold: float = 0.0) -> None:
@@ -73,28 +95,20 @@ def test_a_write_gets_its_turn_beside_a_writer_that_begins_again_at_once(engine:
 
 def test_turns_go_in_the_order_writers_asked(engine: Engine) -> None:
     order: list[int] = []
-    holder_in = threading.Event()
-
-    def holder() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (0)"))
-            holder_in.set()
-            time.sleep(0.3)
 
     def writer(n: int) -> None:
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
             order.append(n)
 
-    first = threading.Thread(target=holder)
-    first.start()
-    holder_in.wait(5)
     threads = []
-    for n in range(1, 6):
-        threads.append(threading.Thread(target=writer, args=(n,)))
-        threads[-1].start()
-        time.sleep(0.02)  # each asks after the one before
-    for thread in [first, *threads]:
+    with write_held_elsewhere(engine):
+        for n in range(1, 6):
+            threads.append(threading.Thread(target=writer, args=(n,)))
+            threads[-1].start()
+            time.sleep(0.02)  # each asks after the one before
+        time.sleep(0.2)
+    for thread in threads:
         thread.join()
     assert order == [1, 2, 3, 4, 5]
 
@@ -124,51 +138,22 @@ def test_every_way_a_transaction_ends_gives_the_next_writer_its_turn(engine: Eng
 def test_a_turn_that_does_not_come_within_the_timeout_is_refused_as_sqlite_would(tmp_path: Path) -> None:
     engine = make_engine(tmp_path, timeout=0.2)
     try:
-        held = threading.Event()
-        release = threading.Event()
-
-        def holder() -> None:
-            with engine.begin() as conn:
-                conn.execute(text("INSERT INTO t VALUES (0)"))
-                held.set()
-                release.wait(5)
-
-        thread = threading.Thread(target=holder)
-        thread.start()
-        held.wait(5)
-        began = time.perf_counter()
-        with pytest.raises(OperationalError, match="database is locked"):
-            write(engine, n=1)
-        assert time.perf_counter() - began < 2
-        release.set()
-        thread.join()
+        with write_held_elsewhere(engine):
+            began = time.perf_counter()
+            with pytest.raises(OperationalError, match="database is locked"):
+                write(engine, n=1)
+            assert time.perf_counter() - began < 2
         write(engine, n=3)  # the refused writer left no turn behind
     finally:
         engine.dispose()
 
 
 def test_readers_take_no_turn(engine: Engine) -> None:
-    from broker.db import READ_ONLY
-
-    held, release = threading.Event(), threading.Event()
-
-    def holder() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO t VALUES (0)"))
-            held.set()
-            release.wait(5)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    held.wait(5)
-    try:
+    with write_held_elsewhere(engine):
         began = time.perf_counter()
         with engine.execution_options(**{READ_ONLY: True}).connect() as conn, conn.begin():
             conn.execute(text("SELECT count(*) FROM t")).scalar_one()
         assert time.perf_counter() - began < 0.5  # beside the writer, in WAL
-    finally:
-        release.set()
-        thread.join()
 
 
 HOG = """
