@@ -26,7 +26,8 @@ import psycopg
 from common import Row, machine, markdown, text_table, throwaway_postgres
 
 HERE = Path(__file__).resolve().parent
-NOT_BENCHMARKS = {"run.py", "common.py", "servers.py", "bare_app.py"}  # helpers, not benchmarks
+# helpers, not benchmarks
+NOT_BENCHMARKS = {"run.py", "common.py", "servers.py", "bare_app.py", "perfect_cache_app.py"}
 SQLITE_ONLY = {"vault.py"}  # crypto in memory, and one SQLite figure: no --database-url
 
 
