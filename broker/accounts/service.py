@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, delete, select, update
 
 from broker.accounts.activity import ActivityKind, SecurityActivity
@@ -22,6 +23,7 @@ from broker.accounts.throttle import LoginKeys, Throttle, ThrottleKey, pair_toke
 from broker.digests import secret_digest
 from broker.errors import EmailTakenUncounted, InvalidCredentials, NotAuthenticated, ValidationFailed
 from vault.blind_index import blind_token
+from vault.driver import DriverQuery
 from vault.errors import ProfileInvalid
 from vault.fields import validate_field
 from vault.profile import Vault
@@ -33,6 +35,31 @@ LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 # key) cost more than running it.
 _SESSION_BY_TOKEN_HASH = select(CustomerSession).where(
     col(CustomerSession.token_hash) == bindparam("token_hash")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """A live customer session as a read-only request needs it: its columns, read on the driver's
+    cursor, not an ORM object. Every customer request looks its session up, and building the ORM
+    `CustomerSession` cost most of the lookup (about 150 of 220 µs on SQLite). Nothing is cached: each
+    request reads the row, so a session ended anywhere stops working at once."""
+
+    id: UUID
+    customer_id: UUID
+    token_hash: bytes
+    expires_at: datetime
+    revoked_at: datetime | None
+    authenticated_at: datetime
+    second_factor: bool
+    auth_method: str
+    last_seen_at: datetime
+
+
+_LIVE_SESSION_BY_TOKEN_HASH = DriverQuery(
+    sa_select(*(col(getattr(CustomerSession, name)) for name in LiveSession.__dataclass_fields__)).where(
+        col(CustomerSession.token_hash) == bindparam("token_hash")
+    )
 )
 
 
@@ -232,24 +259,32 @@ class Accounts:
     def authenticate(self, session: Session, token: str) -> CustomerSession:
         """The live session behind a token, or NotAuthenticated (unknown, forged, revoked, past its
         absolute expiry, or idle too long). Notes when it was seen, at most once a minute, in `session`."""
-        row = self.live_session(session, token)
+        digest = secret_digest(token)
+        row = session.exec(_SESSION_BY_TOKEN_HASH, params={"token_hash": digest}).first()
+        self._check_live(row, digest)
+        assert row is not None  # _check_live refused a missing row
         if self.seen_due(row):
             row.last_seen_at = self.clock()
             session.add(row)
         return row
 
-    def live_session(self, session: Session, token: str) -> CustomerSession:
-        """`authenticate` without the write: for a read-only request, which notes the visit with
-        `note_seen` in a transaction of its own when `seen_due` says so."""
+    def live_session(self, session: Session, token: str) -> LiveSession:
+        """`authenticate` without the write, as a record: for a read-only request, which notes the
+        visit with `note_seen` in a transaction of its own when `seen_due` says so."""
         digest = secret_digest(token)
-        row = session.exec(_SESSION_BY_TOKEN_HASH, params={"token_hash": digest}).first()
+        found = _LIVE_SESSION_BY_TOKEN_HASH.first(session.connection(), {"token_hash": digest})
+        row = None if found is None else LiveSession(*found)
+        self._check_live(row, digest)
+        assert row is not None  # _check_live refused a missing row
+        return row
+
+    def _check_live(self, row: CustomerSession | LiveSession | None, digest: bytes) -> None:
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             raise NotAuthenticated("the session token is not valid; log in again")
         if not is_active(row, self.clock(), self.idle_timeout):
             raise NotAuthenticated("the session has ended; log in again")
-        return row
 
-    def seen_due(self, row: CustomerSession) -> bool:
+    def seen_due(self, row: CustomerSession | LiveSession) -> bool:
         """Whether the session's last-seen time is old enough to be written again."""
         return self.clock() - row.last_seen_at >= LAST_SEEN_RESOLUTION
 

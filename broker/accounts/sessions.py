@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, or_
@@ -24,7 +25,18 @@ from broker.pagination import Page, page
 __all__ = ["CustomerSessions", "is_active"]
 
 
-def is_active(row: CustomerSession, now: datetime, idle_timeout: timedelta) -> bool:
+class SessionTimes(Protocol):
+    """What `is_active` reads of a session: the ORM row or a read-only request's record."""
+
+    @property
+    def revoked_at(self) -> datetime | None: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def last_seen_at(self) -> datetime: ...
+
+
+def is_active(row: SessionTimes, now: datetime, idle_timeout: timedelta) -> bool:
     """The rule: not revoked, before its absolute expiry, and seen within the idle timeout."""
     return row.revoked_at is None and row.expires_at > now and row.last_seen_at + idle_timeout > now
 

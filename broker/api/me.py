@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from broker.accounts.models import CustomerSession
+from broker.accounts.service import LiveSession
 from broker.api.contract import FRESH_READ_PROBLEMS, FRESH_SESSION_PROBLEMS, problems
 from broker.api.grant_schemas import GrantChange, GrantPage, GrantPublic
 from broker.api.schemas import ProfilePublic
@@ -152,7 +152,7 @@ async def list_my_grants(
 ) -> Response:
     """Every grant you gave, across brands, newest first (keyset pagination)."""
 
-    def listing(db: Session, current: CustomerSession) -> str:
+    def listing(db: Session, current: LiveSession) -> str:
         page = runtime.grant_views.customer_page(
             db, current.customer_id, status=status_filter, brand_client_id=brand, cursor=cursor, limit=limit
         )
@@ -170,7 +170,7 @@ async def list_my_grants(
 async def get_my_grant(grant_id: UUID, request: Request, runtime: RuntimeDep) -> Response:
     """One of your grants."""
 
-    def one(db: Session, current: CustomerSession) -> str:
+    def one(db: Session, current: LiveSession) -> str:
         return GrantPublic.of(
             runtime.grant_views.for_customer(db, current.customer_id, grant_id)
         ).model_dump_json()

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from broker.accounts.models import CustomerSession
+from broker.accounts.service import LiveSession
 from broker.audit.entries import Actor
 from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
@@ -35,7 +36,7 @@ async def home(
     """The dashboard: the customer's grants across brands, newest first, a page at a time (`older`:
     the cursor of the next page), each with its value and last access; and value totals."""
 
-    def dashboard(db: Session, current: CustomerSession) -> Response:
+    def dashboard(db: Session, current: LiveSession) -> Response:
         secure = runtime.settings.secure_cookies
         try:
             context = views.overview(db, runtime, current.customer_id, older=older)

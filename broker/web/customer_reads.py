@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from broker.accounts.models import CustomerSession
+from broker.accounts.service import LiveSession
 from broker.errors import NotAuthenticated
 from broker.runtime import Runtime
 from broker.web.deps import SESSION_COOKIE, session_token
@@ -32,7 +32,7 @@ from broker.web.threads import run_sync
 log = logging.getLogger("consentry.sessions")
 
 T = TypeVar("T")
-CustomerRead = Callable[[Session, CustomerSession], T]
+CustomerRead = Callable[[Session, LiveSession], T]
 
 
 async def customer_read(request: Request, runtime: Runtime, read: CustomerRead[T]) -> T:
@@ -57,13 +57,13 @@ async def portal_read(request: Request, runtime: Runtime, read: CustomerRead[T])
     return result
 
 
-def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, CustomerSession]:
+def _run(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, LiveSession]:
     with runtime.read_sessions() as db:
         current = runtime.accounts.live_session(db, token)
         return read(db, current), current
 
 
-def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, CustomerSession] | None:
+def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T, LiveSession] | None:
     with runtime.read_sessions() as db:
         try:
             current = runtime.accounts.live_session(db, token)
@@ -72,7 +72,7 @@ def _run_if_live(runtime: Runtime, token: str, read: CustomerRead[T]) -> tuple[T
         return read(db, current), current
 
 
-async def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
+async def _note_seen_if_due(runtime: Runtime, current: LiveSession) -> None:
     # After the read transaction has ended: the write is its own, short, and only once a minute. It
     # runs on FastAPI's own thread pool, not in a request thread: waiting for SQLite's write lock there
     # would hold up every other read of the process. It is bookkeeping: if the database refuses it (a
@@ -82,7 +82,7 @@ async def _note_seen_if_due(runtime: Runtime, current: CustomerSession) -> None:
         await run_in_threadpool(_note_seen, runtime, current)
 
 
-def _note_seen(runtime: Runtime, current: CustomerSession) -> None:
+def _note_seen(runtime: Runtime, current: LiveSession) -> None:
     try:
         with runtime.sessions() as db:
             runtime.accounts.note_seen(db, current.id)

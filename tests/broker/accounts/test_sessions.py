@@ -15,7 +15,9 @@ from support.oauth import form_token, portal_login
 
 from broker.accounts.devices import UNKNOWN_DEVICE, device_label
 from broker.accounts.models import CustomerSession
+from broker.accounts.service import LiveSession
 from broker.db import alembic_config
+from broker.errors import NotAuthenticated
 from broker.runtime import Runtime, build_runtime
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -258,3 +260,39 @@ def test_migration_0015_fills_last_seen_and_device_of_sessions_open_before_it(tm
             assert row is not None and (row.last_seen_at, row.device) == (opened, UNKNOWN_DEVICE)
     finally:
         built.engine.dispose()
+
+
+def test_a_read_only_request_reads_the_session_as_a_record_equal_to_the_row(
+    client: TestClient, db: Session, runtime: Runtime
+) -> None:
+    # `live_session` (the customer's read-only requests: grant lists, the dashboard) reads the row on
+    # the driver's cursor; every column it carries is the ORM row's, types included.
+    token = sign_up(client, "ada@example.org")
+    record = runtime.accounts.live_session(db, token)
+    row = db.exec(select(CustomerSession).where(CustomerSession.id == record.id)).one()
+    assert record == LiveSession(**{name: getattr(row, name) for name in LiveSession.__dataclass_fields__})
+    assert record.last_seen_at.tzinfo is not None and isinstance(record.second_factor, bool)
+    with pytest.raises(NotAuthenticated):
+        runtime.accounts.live_session(db, token + "x")
+    with pytest.raises(NotAuthenticated):
+        runtime.accounts.live_session(db, "")
+
+
+@pytest.mark.parametrize("ending", ["revoked", "idle", "expired"])
+def test_a_read_only_request_refuses_an_ended_session(
+    client: TestClient, clock: FakeClock, runtime: Runtime, ending: str
+) -> None:
+    token = sign_up(client, "ada@example.org")
+    assert client.get("/v1/me/grants", headers=bearer(token)).status_code == 200
+    if ending == "revoked":
+        other = log_in(client, "ada@example.org")
+        client.delete("/v1/me/sessions", params={"scope": "others"}, headers=bearer(other))
+    elif ending == "idle":
+        clock.advance(seconds=runtime.settings.session_idle_seconds)
+    else:
+        step = runtime.settings.session_idle_seconds // 2
+        for _ in range(-(-runtime.settings.session_ttl_seconds // step)):  # past its absolute expiry
+            clock.advance(seconds=step)
+            client.get("/v1/me/profile", headers=bearer(token))  # keeps it from going idle
+    refused = client.get("/v1/me/grants", headers=bearer(token))
+    assert refused.status_code == 401 and refused.json()["type"].endswith("/unauthenticated")
