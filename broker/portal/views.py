@@ -190,13 +190,12 @@ def _shorten_bounds(grant: Grant, now: datetime) -> dict[str, str] | None:
     return {"min": now.date().isoformat(), "max": last.isoformat()}
 
 
-def access_chart(reads: list[datetime], *, today: date) -> dict[str, Any]:
-    """Reads per day over the last 30 days, as bars for a server-drawn SVG."""
+def access_chart(per_day: list[int], *, today: date) -> dict[str, Any]:
+    """Reads per day over the last 30 days (`per_day`, oldest first, today last), as bars for a
+    server-drawn SVG."""
+    if len(per_day) != CHART_DAYS:
+        raise ValueError(f"the chart shows {CHART_DAYS} days, not {len(per_day)}")
     first = today - timedelta(days=CHART_DAYS - 1)
-    per_day = [0] * CHART_DAYS
-    for at in reads:
-        if first <= at.date() <= today:
-            per_day[(at.date() - first).days] += 1
     peak, total = max(per_day), sum(per_day)
     width, height = 10, 60  # each day's slot, and the tallest bar, in SVG units
     bars = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -91,7 +91,7 @@ class GrantDetail:
     offer: Offer  # the version the customer accepted
     values: dict[str, Any]  # the shared fields' values, decrypted for their owner
     log: AccessLogPage  # the grant's logged events, a page at a time
-    reads: list[datetime]  # when it was read, over the days asked for
+    reads: list[int]  # how many times it was read on each of the days asked for, oldest first
     obligations: list[ObligationPublic]
     receipts: list[ReceiptPublic]  # the newest ones
     now: datetime
@@ -187,8 +187,8 @@ class GrantViews:
         log = self.access_log.for_customer(
             session, customer_id, cursor=log_cursor, limit=log_limit, grant_id=grant.id
         )
-        since = datetime.combine(now.date() - timedelta(days=read_days - 1), time(), tzinfo=UTC)
-        reads = self.access_log.reads_since(session, customer_id, grant.id, since)
+        first = now.date() - timedelta(days=read_days - 1)
+        reads = self.access_log.reads_per_day(session, customer_id, grant.id, first, read_days)
         obligations = self.value.for_grant_as_customer(session, grant)
         receipts = self.receipts.for_customer(
             session, customer_id, cursor=None, limit=DETAIL_RECEIPTS, grant_id=grant.id

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
-from support.core import bearer, sign_up
-from support.oauth import BrandCredentials, authorized, brand_token, publish_offer
+from support.core import FakeClock, bearer, sign_up
+from support.oauth import (
+    BrandCredentials,
+    authorized,
+    brand_token,
+    grant_id_of,
+    portal_login,
+    publish_offer,
+)
 
+from broker.audit.entries import Actor, Kind
+from broker.consent.models import Grant
 from broker.runtime import Runtime
 from clients.auditor import leaf_hash, open_note, parse_checkpoint, parse_verifier_key, verify_inclusion
 
@@ -133,3 +144,56 @@ def test_one_grants_entries_alone_for_its_customer_and_its_brand(
     assert as_rival.status_code == 200 and as_rival.json()["items"] == []
     bad = client.get("/v1/me/access-log", params={"grant_id": "nope"}, headers=bearer(customer))
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+def test_reads_per_day_counts_each_utc_day_of_one_grant_from_midnight_to_midnight(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    runtime: Runtime,
+    clock: FakeClock,
+) -> None:
+    tokens = authorized(client, brand, offer)
+    grant_id = UUID(grant_id_of(client, brand, tokens))
+    with runtime.sessions() as db:
+        grant = db.get(Grant, grant_id)
+        assert grant is not None
+        customer_id, brand_id = grant.customer_id, grant.brand_id
+    today = (clock.now + timedelta(days=40)).date()
+    first = today - timedelta(days=29)
+    midnight = datetime.combine(first, time(), tzinfo=UTC)
+    tick = timedelta(microseconds=1)
+
+    def logged(at: datetime, kind: Kind = Kind.PROFILE_READ, about: UUID = grant_id) -> None:
+        clock.now = at
+        with runtime.sessions() as db:
+            runtime.audit.record(
+                db, kind, actor=Actor.BRAND, customer_id=customer_id, brand_id=brand_id, grant=about,
+                fields=["email"], purpose="x",
+            )  # fmt: skip
+            db.commit()
+
+    logged(midnight - tick)  # the day before the first: not counted
+    logged(midnight)  # the first day, from its first instant
+    logged(midnight + timedelta(days=5, hours=12))
+    logged(midnight + timedelta(days=5, hours=13), Kind.GRANT_AMENDED)  # not a read
+    logged(midnight + timedelta(days=5, hours=14), about=uuid4())  # another grant's read
+    logged(midnight + timedelta(days=29) - tick)  # the last instant of yesterday
+    logged(midnight + timedelta(days=29))  # today
+    logged(midnight + timedelta(days=29, hours=23, minutes=59))
+    logged(midnight + timedelta(days=30))  # tomorrow: not counted
+    with runtime.sessions() as db:
+        per_day = runtime.access_log.reads_per_day(db, customer_id, grant_id, first, 30)
+    expected = [0] * 30
+    expected[0], expected[5], expected[28], expected[29] = 1, 1, 1, 2
+    assert per_day == expected
+    with runtime.sessions() as db:
+        assert runtime.access_log.reads_per_day(db, uuid4(), grant_id, first, 30) == [0] * 30  # not theirs
+        assert runtime.access_log.reads_per_day(db, customer_id, grant_id, today, 1) == [2]
+        with pytest.raises(ValueError, match="days must be"):
+            runtime.access_log.reads_per_day(db, customer_id, grant_id, first, 0)
+    clock.now = midnight + timedelta(days=29, hours=23, minutes=59, seconds=30)
+    assert portal_login(client, "ada@example.org").status_code == 303  # the first session has ended
+    page = client.get(f"/portal/grants/{grant_id}")
+    assert f"5 reads in the last 30 days; most on {today.isoformat()} (2)" in page.text
