@@ -20,7 +20,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.verify import Remembered, Report, snapshot, verify_log
 from broker.db import create_db_engine, ensure_migrated, migrate
 from broker.demo import seed_demo
-from broker.errors import BrokerError, DatabaseNotMigrated
+from broker.errors import BrokerError, DatabaseMisconfigured, DatabaseNotMigrated
 from broker.mail import sink
 from broker.mail.transport import sink_directory
 from broker.oauth.clients import register_brand
@@ -83,7 +83,7 @@ def serve(
         ensure_migrated(engine)
         # Keys on a fresh data directory are made here, once, before the workers start and read them.
         build_runtime(settings, engine=engine)
-    except DatabaseNotMigrated as exc:
+    except (DatabaseNotMigrated, DatabaseMisconfigured) as exc:
         err.print(f"[red]refusing to start:[/red] {exc}")
         raise SystemExit(2) from None
     finally:
@@ -309,6 +309,6 @@ def main() -> None:
     """Entry point of the `consentry` console script."""
     try:
         app()
-    except (BrokerError, VaultError) as exc:
+    except (BrokerError, VaultError, DatabaseMisconfigured) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise SystemExit(1) from None

@@ -16,16 +16,17 @@ from typing import Any
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, sessionmaker
 from sqlmodel import Session
 
-from broker.errors import DatabaseNotMigrated
+from broker.errors import DatabaseMisconfigured, DatabaseNotMigrated
 from vault.driver import as_sqlalchemy_error
 from vault.private_files import private_file, tighten
 
 SessionFactory = Callable[[], Session]
+_READ_ONLY_DEFAULT = "-c default_transaction_read_only=on"  # PostgreSQL: see create_db_engine
 READ_ONLY = "consentry_read_only"  # execution option (and session info key): this connection never writes
 _QUERY_ONLY = "consentry_query_only"  # pooled SQLite connection's info: is PRAGMA query_only on?
 _PQ_OK = 0  # libpq's CONNECTION_OK
@@ -46,14 +47,29 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
     """
     if url.startswith("sqlite"):
         return _sqlite_engine(url, timeout, pool_size)
+    # Every connection's transactions are read-only unless they say otherwise, and ours say so: each
+    # connection, when it opens, is set to begin its transactions with `BEGIN READ WRITE`. A request
+    # that only reads runs in autocommit instead (`read_session_factory`): one round trip per
+    # statement, without `BEGIN` and `ROLLBACK`, and each statement is still a read-only transaction
+    # by the connection's default, so a write through it fails in the database.
+    given = make_url(url).query.get("options")
+    options = " ".join([*([given] if isinstance(given, str) else list(given or ())), _READ_ONLY_DEFAULT])
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=timeout,
-        connect_args={"connect_timeout": max(2, math.ceil(timeout))},  # libpq's minimum is 2 s
+        connect_args={
+            "connect_timeout": max(2, math.ceil(timeout)),  # libpq's minimum is 2 s
+            "options": options,
+        },
     )
     dialect = engine.dialect
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        _require_read_only_default(dbapi_conn)
+        dbapi_conn.read_only = False  # psycopg then begins each transaction with BEGIN READ WRITE
 
     @event.listens_for(engine, "checkout")
     def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -65,6 +81,22 @@ def create_db_engine(url: str, *, pool_size: int = 10, timeout: float = 30) -> E
                 raise DisconnectionError(f"the server closed the connection: {exc}") from exc
 
     return engine
+
+
+def _require_read_only_default(dbapi_conn: Any) -> None:
+    """Refuse a connection on which transactions are not read-only by default: read-only requests run
+    in autocommit and rely on it to refuse writes (`create_db_engine`). A pooler that drops the
+    `options` startup parameter drops it. PostgreSQL 14 and later report the setting when the
+    connection opens, so this costs no round trip; older servers (out of support) are refused."""
+    reported = dbapi_conn.info.parameter_status("default_transaction_read_only")
+    if reported is None:
+        raise DatabaseMisconfigured("Consentry needs PostgreSQL 14 or later")
+    if reported != "on":
+        raise DatabaseMisconfigured(
+            "PostgreSQL did not apply default_transaction_read_only=on, which Consentry sends when it "
+            "connects (a connection pooler may drop the `options` startup parameter): set it on the "
+            "role instead, ALTER ROLE <user> SET default_transaction_read_only = on"
+        )
 
 
 def _has_news(dbapi_conn: Any) -> bool:
@@ -269,12 +301,15 @@ def session_factory(engine: Engine) -> SessionFactory:
 
 def read_session_factory(engine: Engine) -> SessionFactory:
     """A factory of sessions for requests that only read. Their connections take no lock a writer
-    needs: a deferred transaction on SQLite (`query_only` on), a READ ONLY one at READ COMMITTED on
-    PostgreSQL (no row locks: it refuses SELECT … FOR UPDATE). A write through one fails at once, in
-    the ORM (`WriteInReadOnlySession`) and in the database."""
+    needs: a deferred transaction on SQLite (`query_only` on); on PostgreSQL autocommit, each
+    statement a READ ONLY transaction (no row locks: it refuses SELECT … FOR UPDATE). A write through
+    one fails at once, in the ORM (`WriteInReadOnlySession`) and in the database."""
     options: dict[str, Any] = {READ_ONLY: True}
     if engine.dialect.name == "postgresql":
-        options["postgresql_readonly"] = True  # reset when the connection goes back to the pool
+        # Autocommit (reset when the connection goes back to the pool): each statement its own
+        # transaction, read-only by the connection's default (`create_db_engine`). At READ COMMITTED
+        # each statement of a transaction saw its own snapshot anyway; this saves BEGIN and ROLLBACK.
+        options["isolation_level"] = "AUTOCOMMIT"
     factory = sessionmaker(bind=engine.execution_options(**options), class_=Session, expire_on_commit=False)
     return lambda: read_only(factory())
 

@@ -472,3 +472,7 @@ ANSWERED_ANYWHERE: tuple[type[BrokerError], ...] = (
 
 class DatabaseNotMigrated(Exception):
     """The database schema is behind the code; the message says which command to run."""
+
+
+class DatabaseMisconfigured(Exception):
+    """The database did not apply a setting Consentry relies on; the message says what to set."""
