@@ -65,6 +65,16 @@ def write(engine: Engine, n: int = 0, hold: float = 0.0) -> None:
         time.sleep(hold)
 
 
+def timed_writes(engine: Engine, count: int = 10) -> list[float]:
+    """Seconds each of `count` writes, one after another, took to begin, write and commit."""
+    waits = []
+    for _ in range(count):
+        began = time.perf_counter()
+        write(engine, n=1)
+        waits.append(time.perf_counter() - began)
+    return waits
+
+
 def test_a_write_gets_its_turn_beside_a_writer_that_begins_again_at_once(engine: Engine) -> None:
     stop = threading.Event()
 
@@ -80,11 +90,7 @@ def test_a_write_gets_its_turn_beside_a_writer_that_begins_again_at_once(engine:
     thread.start()
     try:
         time.sleep(0.1)
-        waits = []
-        for _ in range(10):
-            began = time.perf_counter()
-            write(engine, n=1)
-            waits.append(time.perf_counter() - began)
+        waits = timed_writes(engine)
     finally:
         stop.set()
         thread.join()
@@ -175,11 +181,7 @@ def test_a_write_gets_its_turn_beside_another_process_s_writer(engine: Engine, t
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as hog:
         assert hog.stdout is not None and hog.stdout.readline().strip() == "ready"
         time.sleep(0.1)
-        waits = []
-        for _ in range(10):
-            began = time.perf_counter()
-            write(engine, n=1)
-            waits.append(time.perf_counter() - began)
+        waits = timed_writes(engine)
     # A few of the other process's transactions (5 ms each) at most. In SQLite's busy handler, which
     # sleeps up to 100 ms between tries, the other process took the lock back before it woke.
     assert max(waits) < 0.25, waits
