@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
-from common import HttpRequest, Row, finish, free_port, http_rate, parse
+from common import HttpRequest, Row, finish, http_rate, parse
 from read import GOALS, WORKERS_GOAL, seed
-from servers import _process, bare_baseline, consentry_process
+from servers import baseline_and_broker, uvicorn_app
 
 from broker.db import migrate
 
@@ -83,15 +83,9 @@ def _cpu_seconds(pids: set[int]) -> float:
 def perfect_cache(data_dir: Path, database_url: str, issuer: str, page_bytes: int) -> Iterator[str]:
     """The broker with a perfect dashboard cache (`perfect_cache_app.py`) under uvicorn on uvloop +
     httptools, one worker, on the same database and data directory; yields its base URL."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CONSENTRY_DATA_DIR": str(data_dir), "CONSENTRY_DATABASE_URL": database_url,
-           "CONSENTRY_BASE_URL": issuer, "CONSENTRY_PERFECT_CACHE_BYTES": str(page_bytes),
-           "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)])}  # fmt: skip
-    command = [sys.executable, "-m", "uvicorn", "perfect_cache_app:app", "--port", str(port),
-               "--loop", "uvloop", "--http", "httptools", "--workers", "1", "--no-access-log",
-               "--log-level", "warning"]  # fmt: skip
-    with _process(command, env, data_dir / "perfect.log", base + "/healthz"):
+           "CONSENTRY_BASE_URL": issuer, "CONSENTRY_PERFECT_CACHE_BYTES": str(page_bytes)}  # fmt: skip
+    with uvicorn_app("perfect_cache_app:app", data_dir / "perfect.log", ready="/healthz", env=env) as base:
         yield base
 
 
@@ -129,11 +123,8 @@ def main() -> int:
         data_dir = Path(tmp)
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         migrate(url)
-        with (
-            bare_baseline(data_dir / "bare.log") as bare,
-            consentry_process(data_dir, url, data_dir / "one.log") as (one, one_pid),
-            consentry_process(data_dir, url, data_dir / "two.log", workers=2, issuer=one) as (two, two_pid),
-        ):
+        with baseline_and_broker(data_dir, url) as servers:
+            bare, one, two = servers.bare, servers.one, servers.two
             seeded = seed(one, data_dir, url, args.grants)
             page = httpx.get(one + "/portal/", cookies=seeded.portal)
             page.raise_for_status()
@@ -165,8 +156,8 @@ def main() -> int:
                 baseline = _best(lambda: rate(bare, bare_json), args.rounds)
                 served = _best(lambda: rate(one, dashboard), args.rounds)
                 ceiling = _best(lambda: rate(cached, dashboard), args.rounds)
-            one_reads, one_cpu, one_busy = accounted(one, one_pid)
-            two_reads, two_cpu, two_busy = accounted(two, two_pid)
+            one_reads, one_cpu, one_busy = accounted(one, servers.one_pid)
+            two_reads, two_cpu, two_busy = accounted(two, servers.two_pid)
     cores = os.cpu_count() or 1
     per_read_two = sum(two_cpu.values())
     goal = GOALS["dashboard"]

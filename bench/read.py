@@ -58,7 +58,7 @@ from broker.settings import Settings
 
 sys.path.append(str(Path(__file__).parent))  # now, for `common` alone: what it would shadow is imported
 from common import HttpRequest, Row, finish, http_rate, parse
-from servers import bare_baseline, consentry
+from servers import baseline_and_broker
 
 GOALS = {"healthz": 0.8, "profile": 0.3, "token": 0.3, "grants": 0.2, "dashboard": 0.2}
 WORKERS_GOAL = 1.5
@@ -243,11 +243,8 @@ def main() -> int:
         data_dir = Path(tmp)
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
         migrate(url)
-        with (
-            bare_baseline(data_dir / "bare.log") as bare,
-            consentry(data_dir, url, data_dir / "one.log") as one,
-            consentry(data_dir, url, data_dir / "two.log", workers=2, issuer=one) as two,
-        ):
+        with baseline_and_broker(data_dir, url) as servers:
+            bare, one, two = servers.bare, servers.one, servers.two
             seeded = seed(one, data_dir, url, args.grants)
             kinds = {
                 "bare": HttpRequest("GET", "/json"),
