@@ -37,7 +37,14 @@ from broker.consent.notices import Notices
 from broker.consent.offers import Offers
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
-from broker.db import SessionFactory, create_db_engine, read_session_factory, session_factory
+from broker.db import (
+    ConnectionFactory,
+    SessionFactory,
+    create_db_engine,
+    read_connection_factory,
+    read_session_factory,
+    session_factory,
+)
 from broker.mail.delivery import MailDelivery
 from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
@@ -95,6 +102,7 @@ class Runtime:
     engine: Engine
     sessions: SessionFactory
     read_sessions: SessionFactory  # for requests that only read: no write lock (broker.db)
+    read_connections: ConnectionFactory  # for a request whose one statement only reads (broker.db)
     keys: KeyProvider
     vault: Vault
     accounts: Accounts
@@ -269,6 +277,7 @@ def build_runtime(
         engine=engine,
         sessions=session_factory(engine),
         read_sessions=read_session_factory(engine),
+        read_connections=read_connection_factory(engine),
         keys=keys,
         vault=vault,
         accounts=accounts,

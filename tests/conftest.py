@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,14 @@ def runtime(settings: Settings, engine: Engine, clock: FakeClock, sleep: Recorde
         return Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
     built = build_runtime(settings, engine=engine, clock=clock, sleep=sleep)
-    # Read-only sessions join the same transaction, marked so that a write through one still fails.
-    yield dataclasses.replace(built, sessions=sessions, read_sessions=lambda: read_only(sessions()))
+    # Read-only sessions join the same transaction, marked so that a write through one still fails; a
+    # read-only connection is that transaction's connection.
+    yield dataclasses.replace(
+        built,
+        sessions=sessions,
+        read_sessions=lambda: read_only(sessions()),
+        read_connections=lambda: nullcontext(connection),
+    )
     outer.rollback()
     connection.close()
 

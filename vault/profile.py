@@ -40,14 +40,11 @@ def _decode(data: bytes) -> JSONValue:
     return value
 
 
-# The columns `read_stored` opens: a caller's own query may select them too (`fetched`).
-KEY_AND_FIELDS = (
-    col(VaultKey.kek_version),
-    col(VaultKey.wrapped_dek),
-    col(VaultKey.dek_version),
-    col(VaultField.name),
-    col(VaultField.ciphertext),
-)
+# The columns `read_stored` opens: a caller's own query may select them too (`fetched`), the key's
+# last but one and the field's last (their rows repeat the key's columns beside each field).
+KEY_COLUMNS = (col(VaultKey.kek_version), col(VaultKey.wrapped_dek), col(VaultKey.dek_version))
+FIELD_COLUMNS = (col(VaultField.name), col(VaultField.ciphertext))
+KEY_AND_FIELDS = KEY_COLUMNS + FIELD_COLUMNS
 # The customer's key row, outer-joined to all their fields; built once: every profile read runs it, and
 # building a statement costs more than running it. A read wanting some fields still fetches every
 # field's ciphertext (a customer has a few dozen at most) and opens only those it wants: an `IN` list
@@ -56,7 +53,8 @@ _KEY_AND_FIELDS = DriverQuery(
     sa_select(*KEY_AND_FIELDS)
     .select_from(VaultKey)
     .outerjoin(VaultField, col(VaultField.customer_id) == col(VaultKey.customer_id))
-    .where(col(VaultKey.customer_id) == bindparam("customer_id"))
+    .where(col(VaultKey.customer_id) == bindparam("customer_id")),
+    repeated=len(KEY_COLUMNS),
 )  # run on the driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,12 +28,18 @@ OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
 
 
 def _token_endpoint(
-    request: Request, form: FormBody, db: Session, runtime: Runtime, endpoint: str | None
+    request: Request,
+    form: FormBody,
+    db: Session,
+    runtime: Runtime,
+    endpoint: str | None,
+    connection: Connection | None = None,
 ) -> Response:
-    """Run the token endpoint (endpoint=None) or a named one for this request."""
+    """Run the token endpoint (endpoint=None) or a named one for this request (with `connection`
+    for its lookups, if it only reads: `OAuthContext`)."""
     if form.problem is not None:
         return invalid_request(form.problem)
-    return token_endpoint_response(oauth_request(request, form.values, db, runtime), endpoint)
+    return token_endpoint_response(oauth_request(request, form.values, db, runtime, connection), endpoint)
 
 
 def _writes_nothing(form: FormBody) -> bool:
@@ -64,8 +71,10 @@ answer_plainly(router, "/oauth/token", token)
 
 
 def _token_reading(request: Request, form: FormBody, runtime: Runtime) -> Response:
-    with reading(runtime) as db:
-        return _token_endpoint(request, form, db, runtime, None)
+    # The brand's lookup is the request's one statement: on a connection without a transaction. The
+    # read session is there for Authlib's context and stays unused, so it never begins.
+    with runtime.read_connections() as connection, reading(runtime) as db:
+        return _token_endpoint(request, form, db, runtime, None, connection)
 
 
 def _token_writing(request: Request, form: FormBody, runtime: Runtime) -> Response:

@@ -10,7 +10,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -129,12 +129,12 @@ _CLIENT_BY_CLIENT_ID = DriverQuery(
 )
 
 
-def find_client(session: Session, client_id: str) -> ClientRecord | None:
-    """The brand with this client id as the OAuth server needs it, if any, read in `session`'s
-    transaction (which sees what it has flushed)."""
+def find_client(connection: Connection, client_id: str) -> ClientRecord | None:
+    """The brand with this client id as the OAuth server needs it, if any, read on `connection` (in
+    its transaction, if it has one: a session's connection sees what it has flushed)."""
     if not client_id or len(client_id) > 64:
         return None
-    row = _CLIENT_BY_CLIENT_ID.first(session.connection(), {"client_id": client_id})
+    row = _CLIENT_BY_CLIENT_ID.first(connection, {"client_id": client_id})
     if row is None:
         return None
     return ClientRecord(

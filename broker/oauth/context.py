@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from broker.audit.log import AuditLog
@@ -55,13 +56,22 @@ def pairwise_subject(key: bytes, brand_id: UUID, customer_id: UUID) -> str:
 
 @dataclass(slots=True)
 class OAuthContext:
-    """Per request: the services, the unit of work's session, and what the consent step decided."""
+    """Per request: the services, the unit of work's session, and what the consent step decided.
+
+    `connection`, for a request that only reads, is where its lookups on the driver's cursor run
+    (`broker.db.read_connection_factory`): the session is then left unused, so it never begins. None:
+    they run in the session's transaction, and see what it has flushed."""
 
     services: OAuthServices
     session: Session
     request_id: str
     offer: Offer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    connection: Connection | None = None
+
+    def lookups(self) -> Connection:
+        """The connection the request's lookups run on (see the class)."""
+        return self.session.connection() if self.connection is None else self.connection
 
 
 class _Payload(OAuth2Payload):

@@ -206,7 +206,7 @@ class BrokerAuthorizationServer(AuthorizationServer):
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         """The brand with this client id, wrapped for Authlib."""
-        brand = find_client(self.ctx.session, client_id)
+        brand = find_client(self.ctx.lookups(), client_id)
         return OAuthClient(brand) if brand else None
 
     def save_token(self, token: dict[str, Any], request: OAuthHTTPRequest) -> None:

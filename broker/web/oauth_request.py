@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
@@ -66,13 +67,20 @@ def query_lists(request: Request) -> dict[str, list[str]]:
 
 
 def oauth_request(
-    request: Request, form: Mapping[str, list[str]], db: DbSession, runtime: RuntimeDep
+    request: Request,
+    form: Mapping[str, list[str]],
+    db: DbSession,
+    runtime: RuntimeDep,
+    connection: Connection | None = None,
 ) -> OAuthHTTPRequest:
     """The request as Authlib's server reads it: our issuer's URI, the query and `form`, and this
-    request's unit of work and services as its context."""
+    request's unit of work (and, for a request that only reads, the `connection` its lookups run
+    on: `OAuthContext`) and services as its context."""
     issuer = str(runtime.settings.base_url).rstrip("/")
     uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    ctx = OAuthContext(services=runtime.oauth, session=db, request_id=request.state.request_id)
+    ctx = OAuthContext(
+        services=runtime.oauth, session=db, request_id=request.state.request_id, connection=connection
+    )
     return OAuthHTTPRequest(
         method=request.method,
         uri=uri,

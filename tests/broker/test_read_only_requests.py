@@ -2,7 +2,9 @@
 
 A route declares it only reads with `ReadSession`: on SQLite its transaction is deferred (WAL lets it
 read beside a writer), on PostgreSQL it is READ ONLY (no row locks). A write through such a session
-fails at once, in the ORM and in the database, so a route that was wrong to declare it is caught."""
+fails at once, in the ORM and in the database, so a route that was wrong to declare it is caught. A
+request whose one statement reads (a client-credentials token's brand) runs it on a read connection,
+with no transaction at all, and cannot write either."""
 
 from __future__ import annotations
 
@@ -25,8 +27,14 @@ from support.oauth import OFFER, REDIRECT, BrandCredentials, authorized, brand_t
 
 from broker.accounts.models import Brand
 from broker.app import create_app
-from broker.db import WriteInReadOnlySession, create_db_engine, read_session_factory, session_factory
-from broker.oauth.clients import register_brand
+from broker.db import (
+    WriteInReadOnlySession,
+    create_db_engine,
+    read_connection_factory,
+    read_session_factory,
+    session_factory,
+)
+from broker.oauth.clients import find_client, register_brand
 from broker.runtime import build_runtime
 
 TIMEOUT_SECONDS = 1.0
@@ -54,10 +62,38 @@ def test_a_write_through_a_read_session_is_refused_by_the_database(real_engine: 
         db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('sneaky')"))  # type: ignore[call-overload]
 
 
+def test_a_write_through_a_read_connection_is_refused_by_the_database(real_engine: Engine) -> None:
+    with read_connection_factory(real_engine)() as connection, pytest.raises(DBAPIError):
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('sneaky')"))
+
+
+def test_a_read_connections_lookup_leaves_no_transaction_open(real_engine: Engine) -> None:
+    with session_factory(real_engine)() as db:
+        registered = register_brand(
+            db, name="Brand", redirect_uris=[REDIRECT], public=False, clock=FakeClock()
+        )
+        db.commit()
+    client_id = registered.brand.client_id
+    with read_connection_factory(real_engine)() as connection:
+        assert find_client(connection, client_id) is not None
+        assert not connection.in_transaction()  # SQLAlchemy began nothing
+        driver: Any = connection.connection.dbapi_connection
+        if real_engine.dialect.name == "sqlite":
+            assert not driver.in_transaction  # nor did the driver: no snapshot, no lock held
+        else:
+            assert driver.info.transaction_status == 0  # psycopg's IDLE: autocommit, nothing open
+        with session_factory(real_engine)() as db:  # a writer commits meanwhile, and is seen next time
+            db.exec(delete(Brand))
+            db.commit()
+        assert find_client(connection, client_id) is None
+
+
 def test_a_pooled_connection_writes_again_after_serving_reads(real_engine: Engine) -> None:
     for _ in range(3):
         with read_session_factory(real_engine)() as db:
             db.exec(text("SELECT count(*) FROM alembic_version"))  # type: ignore[call-overload]
+        with read_connection_factory(real_engine)() as connection:
+            connection.execute(text("SELECT count(*) FROM alembic_version"))
         with session_factory(real_engine)() as db:
             db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('w')"))  # type: ignore[call-overload]
             db.rollback()

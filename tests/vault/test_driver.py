@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table, bindparam
+from sqlalchemy import Column, Integer, MetaData, Table, bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from broker.runtime import Runtime
 from vault.driver import DriverQuery
-from vault.models import VaultKey
+from vault.models import VaultField, VaultKey
 from vault.profile import _KEY_AND_FIELDS
 
 _KEY_TIMES = DriverQuery(
@@ -84,3 +84,39 @@ def test_values_the_statement_carries_are_sent_and_a_missing_one_is_an_error(
     assert row is not None and row.customer_id == customer_id
     with pytest.raises(ValueError, match="required for the bind parameter 'customer_id'"):
         query.first(db.connection(), {})
+
+
+def test_repeated_columns_are_converted_once_and_rows_that_differ_are_converted_whole(
+    runtime: Runtime, db: Session
+) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    for customer_id in (first, second):
+        runtime.vault.create(db, customer_id)
+        runtime.vault.write(db, customer_id, {"city": "Leeds", "email": "a@example.org"}, replace=False)
+    db.flush()
+    # The key's columns repeat beside each of one customer's fields, but not across two customers: a
+    # query declaring them repeated must still answer what Core answers when they differ.
+    both = sa_select(col(VaultKey.customer_id), col(VaultKey.created_at), col(VaultField.name))
+    statement = (
+        both.select_from(VaultKey)
+        .join(VaultField, col(VaultField.customer_id) == col(VaultKey.customer_id))
+        .where(or_(col(VaultKey.customer_id) == bindparam("a"), col(VaultKey.customer_id) == bindparam("b")))
+        .order_by(col(VaultKey.customer_id), col(VaultField.name))
+    )
+    query = DriverQuery(statement, repeated=2)
+    params = {"a": first, "b": second}
+    rows = query.all(db.connection(), params)
+    assert [tuple(r) for r in rows] == _core(db, query, params)
+    assert {r.customer_id for r in rows} == {first, second} and len(rows) == 4
+    same = [r for r in rows if r.customer_id == rows[0].customer_id]
+    assert same[1].created_at is same[0].created_at  # converted once, reused
+    other = next(r for r in rows if r.customer_id != rows[0].customer_id)
+    assert other.created_at is not rows[0].created_at
+
+
+def test_repeated_cannot_exceed_the_columns() -> None:
+    statement = sa_select(col(VaultKey.customer_id), col(VaultKey.created_at))
+    with pytest.raises(ValueError, match="between 0 and the 2 columns"):
+        DriverQuery(statement, repeated=3)
+    with pytest.raises(ValueError, match="between 0 and the 2 columns"):
+        DriverQuery(statement, repeated=-1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,7 +159,11 @@ def world(engine: Engine, database_url: str, tmp_path_factory: pytest.TempPathFa
     built = build_runtime(settings_, engine=engine, clock=FakeClock(), sleep=RecordedSleep())
     webhooks = dataclasses.replace(built.webhooks, resolve=offline_resolver)
     runtime = dataclasses.replace(
-        built, sessions=sessions, read_sessions=lambda: read_only(sessions()), webhooks=webhooks
+        built,
+        sessions=sessions,
+        read_sessions=lambda: read_only(sessions()),
+        read_connections=lambda: nullcontext(connection),
+        webhooks=webhooks,
     )
     app = create_app(runtime=runtime)
     with TestClient(app, base_url=ISSUER) as client, sessions() as db:

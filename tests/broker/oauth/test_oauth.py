@@ -689,7 +689,7 @@ def test_the_token_endpoint_reads_the_brand_s_current_row(db: Session) -> None:
         brand = register_brand(
             db, name=" Grocer ", redirect_uris=[REDIRECT], public=public, clock=clock
         ).brand
-        record = find_client(db, brand.client_id)
+        record = find_client(db.connection(), brand.client_id)
         assert record == ClientRecord(
             brand.id,
             brand.client_id,
@@ -699,9 +699,9 @@ def test_the_token_endpoint_reads_the_brand_s_current_row(db: Session) -> None:
             tuple(brand.redirect_uris),
             tuple(brand.scopes),
         )
-    assert find_client(db, "brd_nobody") is None
-    assert find_client(db, "") is None
-    assert find_client(db, "x" * 65) is None
+    assert find_client(db.connection(), "brd_nobody") is None
+    assert find_client(db.connection(), "") is None
+    assert find_client(db.connection(), "x" * 65) is None
 
 
 def test_a_replaced_secret_stops_working_at_once(client: TestClient, runtime: Runtime) -> None:
