@@ -94,6 +94,7 @@ def create_app(
                 await task
         # Reads already queued are committed and answered; the threads are gone before the engine.
         await stop_request_threads(app)
+        await runtime.committer.drained()
         await asyncio.to_thread(runtime.committer.stop)
         if owned:
             runtime.engine.dispose()

@@ -270,7 +270,12 @@ def build_runtime(
     )
     activity.listeners.append(SecurityMail(vault=vault, mail=mail, activity=activity))
     committer = GroupCommitter(
-        max_batch=settings.group_commit_max_batch, timeout=settings.group_commit_timeout_seconds
+        max_batch=settings.group_commit_max_batch,
+        timeout=settings.group_commit_timeout_seconds,
+        # No request threads on SQLite: reads' batches on the loop too. Never on PostgreSQL, where a read
+        # in a batch may wait for a grant's row lock, held by a writer whose commit needs the loop
+        # (FastAPI schedules a unit of work's thread calls from it): the loop would wait for itself.
+        on_loop=settings.request_thread_count == 0 and settings.resolved_database_url.startswith("sqlite"),
     )
     return Runtime(
         settings=settings,

@@ -43,6 +43,22 @@ What each read is promised:
 
 When the committer is not running (a command, an app without its lifespan), a read is a batch of
 one in the caller's thread, through the same code.
+
+**On the event loop** (`on_loop`: on SQLite, when `Settings.request_thread_count` is 0, its
+default). A read awaited from the loop (`run_async`) is batched there instead, and its batch's work
+runs on the loop too: the appender thread and the loop would otherwise trade the interpreter lock at
+every driver call, as `broker.web.threads` measured for requests. Only the two steps that may wait
+leave the loop, once per batch: the BEGIN, which waits for SQLite's write lock (held by another
+process's writer, or another writer of this one), and the commit, which waits for the disk. Once the
+batch's transaction holds the write lock, none of its reads waits for a lock. The promises above hold
+unchanged: the same batch code runs, a read is answered after its commit returned, and the wait is
+bounded by `timeout`. Reads run from threads (`run`) still go through the appender thread, and the
+two take turns at the write lock like any two writers.
+
+Never on PostgreSQL: there a read in a batch may wait for a grant's row lock held by a writer (a
+revocation) whose commit is a thread call that FastAPI schedules from the loop, so the loop would wait
+for itself (the revocation race in `tests/broker/audit/test_group_commit.py` hung that way); and each
+statement is a round trip that a thread lets the loop spend on other requests.
 """
 
 from __future__ import annotations
@@ -51,6 +67,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -92,16 +109,30 @@ class _Item:
     future: Future[Any] = field(default_factory=Future)
 
 
+@dataclass(eq=False, slots=True)
+class _LoopQueue:
+    """The reads waiting on one event loop (`on_loop`), each with the loop's future its caller awaits,
+    and the task that runs their batches while there are any."""
+
+    pending: deque[tuple[_Item, asyncio.Future[Any]]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
+
+
 class GroupCommitter:
     """One appender thread running concurrent reads in shared commits; see the module's doc.
 
     `commits` counts the batches committed (and `reads` the reads in them), `taken` the reads taken
-    from the queue into a batch: for benchmarks, logs and tests.
+    from the queue into a batch: for benchmarks, logs and tests. `on_loop`: batch the reads awaited
+    from an event loop on that loop (see the module's doc).
     """
 
-    def __init__(self, *, max_batch: int = 64, timeout: float = 10.0) -> None:
+    def __init__(self, *, max_batch: int = 64, timeout: float = 10.0, on_loop: bool = False) -> None:
         self.max_batch = max_batch
         self.timeout = timeout
+        self.on_loop = on_loop
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue] = (
+            weakref.WeakKeyDictionary()
+        )
         self.commits = 0
         self.reads = 0
         self.taken = 0
@@ -118,9 +149,9 @@ class GroupCommitter:
 
     @property
     def waiting(self) -> int:
-        """Reads queued and not yet taken into a batch."""
+        """Reads queued and not yet taken into a batch (by the appender thread or on a loop)."""
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + sum(len(queue.pending) for queue in list(self._loops.values()))
 
     def start(self, sessions: SessionFactory) -> None:
         """Start the appender thread (an app's lifespan does); nested starts share it."""
@@ -178,8 +209,12 @@ class GroupCommitter:
         isolates: bool = False,
     ) -> T:
         """`run`, awaited from the event loop: the caller needs no thread of its own while it waits
-        (without the appender thread, the batch of one runs in a worker thread)."""
+        (without the appender thread, the batch of one runs in a worker thread). With `on_loop`, the
+        batch runs on the loop itself."""
         item = _Item(job, request_id, order, isolates)
+        if self.on_loop and self._sessions is not None and self.running:
+            on_loop: T = await self._run_on_loop(item, self._sessions)
+            return on_loop
         if not self._submit(item):
             return await asyncio.to_thread(
                 self.run, job, sessions=sessions, request_id=request_id, order=order, isolates=isolates
@@ -203,11 +238,91 @@ class GroupCommitter:
         try:
             return wait(item.future)
         except FutureTimeout:
-            started = not item.future.cancel()
-            raise ReadNotRecorded(
-                f"the read was not recorded in the audit log within {self.timeout:g} s "
-                f"({'its batch is still committing' if started else 'it was withdrawn'}); retry shortly"
-            ) from None
+            raise self._late(item) from None
+
+    def _late(self, item: _Item) -> ReadNotRecorded:
+        """Withdraw `item` if no batch took it yet; the error its caller gets either way."""
+        started = not item.future.cancel()
+        return ReadNotRecorded(
+            f"the read was not recorded in the audit log within {self.timeout:g} s "
+            f"({'its batch is still committing' if started else 'it was withdrawn'}); retry shortly"
+        )
+
+    async def _run_on_loop(self, item: _Item, sessions: SessionFactory) -> Any:
+        """Queue `item` on the running loop, start the loop's batches if none run, and await its
+        outcome, at most `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        queue = self._loops.get(loop)
+        if queue is None:
+            queue = self._loops[loop] = _LoopQueue()
+        waiter: asyncio.Future[Any] = loop.create_future()
+        queue.pending.append((item, waiter))
+        if queue.task is None:
+            queue.task = loop.create_task(self._drain(queue, sessions))
+        timer = loop.call_later(self.timeout, self._expire, item, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+
+    def _expire(self, item: _Item, waiter: asyncio.Future[Any]) -> None:
+        if not waiter.done():
+            waiter.set_exception(self._late(item))
+
+    async def _drain(self, queue: _LoopQueue, sessions: SessionFactory) -> None:
+        """Run the loop's waiting reads in batches until none wait; answer each once its batch is
+        committed (or failed)."""
+        taken: list[tuple[_Item, asyncio.Future[Any]]] = []
+        try:
+            while queue.pending:
+                count = min(len(queue.pending), self.max_batch)
+                taken = [queue.pending.popleft() for _ in range(count)]
+                self.taken += count
+                batch = [item for item, _ in taken if item.future.set_running_or_notify_cancel()]
+                if batch:
+                    await self._process_on_loop(sessions, batch)
+                for item, waiter in taken:
+                    if item.future.done() and not waiter.done():  # else it expired, or its caller left
+                        error = item.future.exception()
+                        waiter.set_exception(error) if error else waiter.set_result(item.future.result())
+                taken = []
+        except BaseException:  # cancelled with the loop: nobody is answered a read that was not recorded
+            for _, waiter in [*taken, *queue.pending]:
+                if not waiter.done():
+                    waiter.set_exception(ReadNotRecorded("the server stopped before the read was recorded"))
+            queue.pending.clear()
+            raise
+        finally:
+            queue.task = None
+
+    async def drained(self) -> None:
+        """Wait until the running loop's batches are done (an app's shutdown, before `stop`)."""
+        queue = self._loops.get(asyncio.get_running_loop())
+        while queue is not None and queue.task is not None:
+            await asyncio.shield(queue.task)
+
+    async def _process_on_loop(self, sessions: SessionFactory, batch: list[_Item]) -> None:
+        """`_process`, on the loop: the BEGIN (a wait for the write lock) and the commit (a wait for
+        the disk) in a worker thread, the reads themselves on the loop."""
+        outcomes: list[tuple[_Item, Any, BaseException | None]] = []
+        try:
+            with sessions() as session:
+                try:
+                    await asyncio.to_thread(session.connection)
+                except Exception as exc:  # no transaction (the lock not had in time): nothing was read
+                    for item in batch:  # each read fails as its own first statement would have (503)
+                        item.future.set_exception(exc)
+                    return
+                batch.sort(key=lambda item: item.order)
+                outcomes = [(item, *_attempt(session, item)) for item in batch]
+                session.flush()
+                await asyncio.to_thread(session.commit)
+        except Exception as exc:  # the batch did not commit: none of its reads was recorded
+            self._failed(batch, outcomes, exc)
+            return
+        later = self._committed(batch, outcomes)
+        if later:  # in a transaction of their own, after the batch's: see `Rerouted`
+            await self._process_on_loop(sessions, later)
 
     def _loop(self) -> None:
         while True:
@@ -234,16 +349,31 @@ class GroupCommitter:
                 outcomes = [(item, *_attempt(session, item)) for item in batch]
                 session.commit()
         except Exception as exc:  # the batch did not commit: none of its reads was recorded
-            log.warning("a batch of %d reads failed to commit: %r", len(batch), exc)
-            refused = {id(item): error for item, _, error in outcomes if isinstance(error, BrokerError)}
-            for item in batch:
-                item.future.set_exception(
-                    refused.get(id(item))
-                    or ReadNotRecorded(
-                        "the read could not be recorded in the audit log, so it was not served; retry shortly"
-                    )
-                )
+            self._failed(batch, outcomes, exc)
             return
+        later = self._committed(batch, outcomes)
+        if later:  # in a transaction of their own, after the batch's: see `Rerouted`
+            self._process(sessions, later)
+
+    def _failed(
+        self, batch: list[_Item], outcomes: list[tuple[_Item, Any, BaseException | None]], exc: Exception
+    ) -> None:
+        """The batch did not commit: a read refused in it gets its refusal, every other one 503."""
+        log.warning("a batch of %d reads failed to commit: %r", len(batch), exc)
+        refused = {id(item): error for item, _, error in outcomes if isinstance(error, BrokerError)}
+        for item in batch:
+            item.future.set_exception(
+                refused.get(id(item))
+                or ReadNotRecorded(
+                    "the read could not be recorded in the audit log, so it was not served; retry shortly"
+                )
+            )
+
+    def _committed(
+        self, batch: list[_Item], outcomes: list[tuple[_Item, Any, BaseException | None]]
+    ) -> list[_Item]:
+        """The batch committed: tell each read its outcome; the reads `Rerouted` to a batch of their
+        own, still to run."""
         self.commits += 1
         self.reads += len(batch)
         later: list[_Item] = []
@@ -254,8 +384,7 @@ class GroupCommitter:
                 item.future.set_result(result)
             else:
                 item.future.set_exception(error)
-        if later:  # in a transaction of their own, after the batch's: see `Rerouted`
-            self._process(sessions, later)
+        return later
 
 
 def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:

@@ -46,9 +46,9 @@ async def form_values(request: Request) -> FormBody:
         return FormBody({})
     bounds = f"send at most {MAX_FIELDS} fields of at most {MAX_FIELD_BYTES} bytes each"
     if _content_type(request) == "application/x-www-form-urlencoded":
-        values, problem = urlencoded(await request.body())
+        read, problem = urlencoded(await request.body())
         return FormBody(
-            values, None if problem is None else f"the form could not be read ({problem}); {bounds}"
+            read, None if problem is None else f"the form could not be read ({problem}); {bounds}"
         )
     try:  # multipart: Starlette's parser (no files allowed)
         form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
