@@ -27,8 +27,8 @@ from common import Row, machine, markdown, text_table, throwaway_postgres
 
 HERE = Path(__file__).resolve().parent
 # helpers, not benchmarks
-NOT_BENCHMARKS = {"run.py", "common.py", "servers.py", "bare_app.py", "perfect_cache_app.py"}
-SQLITE_ONLY = {"vault.py"}  # crypto in memory, and one SQLite figure: no --database-url
+NOT_BENCHMARKS = {"run.py", "common.py", "servers.py", "bare_app.py", "perfect_cache_app.py", "floor_app.py"}
+SQLITE_ONLY = {"vault.py", "floors.py"}  # crypto in memory; the floor's own SQLite file: no --database-url
 
 
 def benchmarks(only: list[str]) -> list[Path]:

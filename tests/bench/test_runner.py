@@ -3,6 +3,7 @@ written to RESULTS.md with the machine it ran on. (A smoke test of the plumbing,
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,15 @@ def test_the_runner_refuses_an_unknown_benchmark(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0 and "no benchmark named ['nonesuch']" in done.stderr
     assert not output.exists()
+
+
+@pytest.mark.slow  # about 5 s: two servers started, tiny rounds
+def test_the_floors_instrument_answers_as_the_broker_would_and_both_rows_print(tmp_path: Path) -> None:
+    # floors.py refuses to report a figure unless the floor app decrypted the profile and signed a token
+    output = tmp_path / "floors.json"
+    command = [sys.executable, str(BENCH / "floors.py"), "--quick", "--json", str(output)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr  # reported rows only: nothing to miss
+    rows = {row["figure"].split(" at its floor")[0]: row for row in json.loads(output.read_text())}
+    assert set(rows) == {"audited read", "client-credentials token"}
+    assert all(row["value"] > 0 and row["baseline"] > 0 and row["passed"] is None for row in rows.values())
