@@ -24,11 +24,11 @@ deferred transaction in WAL mode, beside the writer) nor for a network, so the l
 them that a thread would have saved; 2 on PostgreSQL, whose round trips leave the loop and the lock
 free for other requests meanwhile. The profile read does not come here: its work runs in a batch of
 the audit group committer with its entry, on the loop as well on SQLite (the same measurement: 522
-against 422-434 µs of CPU per read in process), in its appender thread on PostgreSQL. The price of the loop: a read that must
-wait for a pooled connection (every one held by writers, in a burst of more writes than
-`CONSENTRY_DATABASE_POOL_SIZE`) holds up the whole loop until one comes back, where a thread would
-have held up only the reads behind it; writes on SQLite take a few milliseconds each, and
-`CONSENTRY_REQUEST_THREADS=1` restores the thread.
+against 422-434 µs of CPU per read in process), in its appender thread on PostgreSQL. The price of
+the loop: a read that must wait for a pooled connection (every one held by writers, in a burst of
+more writes than `CONSENTRY_DATABASE_POOL_SIZE`) holds up the whole loop until one comes back, where
+a thread would have held up only the reads behind it; writes on SQLite take a few milliseconds each,
+and `CONSENTRY_REQUEST_THREADS=1` restores the thread.
 
 Only reads that run whole in one call go here (their transaction begun and ended inside it): a call
 in a thread never waits for another call that needs one, so the small number cannot deadlock, and
