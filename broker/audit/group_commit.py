@@ -286,10 +286,12 @@ class GroupCommitter:
                         error = item.future.exception()
                         waiter.set_exception(error) if error else waiter.set_result(item.future.result())
                 taken = []
-        except BaseException:  # cancelled with the loop: nobody is answered a read that was not recorded
+        except BaseException:  # cancelled with the loop: no read is served unless its commit returned
             for _, waiter in [*taken, *queue.pending]:
                 if not waiter.done():
-                    waiter.set_exception(ReadNotRecorded("the server stopped before the read was recorded"))
+                    waiter.set_exception(
+                        ReadNotRecorded("the server stopped before the read could be served")
+                    )
             queue.pending.clear()
             raise
         finally:
@@ -308,7 +310,7 @@ class GroupCommitter:
         try:
             with sessions() as session:
                 try:
-                    await asyncio.to_thread(session.connection)
+                    await _in_thread(session.connection)
                 except Exception as exc:  # no transaction (the lock not had in time): nothing was read
                     for item in batch:  # each read fails as its own first statement would have (503)
                         item.future.set_exception(exc)
@@ -316,7 +318,7 @@ class GroupCommitter:
                 batch.sort(key=lambda item: item.order)
                 outcomes = [(item, *_attempt(session, item)) for item in batch]
                 session.flush()
-                await asyncio.to_thread(session.commit)
+                await _in_thread(session.commit)
         except Exception as exc:  # the batch did not commit: none of its reads was recorded
             self._failed(batch, outcomes, exc)
             return
@@ -385,6 +387,19 @@ class GroupCommitter:
             else:
                 item.future.set_exception(error)
         return later
+
+
+async def _in_thread(call: Callable[[], object]) -> None:
+    """`call()` in a worker thread, awaited. Cancelled meanwhile (the loop shutting down), it still
+    waits for the call to return before it raises: the batch's session is never closed under a BEGIN
+    or a commit still running in the thread."""
+    running = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await asyncio.wait([running])
+        raise
 
 
 def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:

@@ -4,6 +4,7 @@ after every read it did not stop. Real commits on a fresh database (SQLite or Po
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -26,7 +27,7 @@ from support.oauth import BrandCredentials, authorized, brand_token
 
 from broker.audit import tree
 from broker.audit.entries import Actor, Kind, decode
-from broker.audit.group_commit import GroupCommitter, Rerouted, _Item, isolated
+from broker.audit.group_commit import GroupCommitter, Rerouted, _in_thread, _Item, isolated
 from broker.audit.models import AuditEntry
 from broker.audit.verify import verify_log
 from broker.consent.models import Grant, GrantStatus
@@ -364,3 +365,23 @@ def test_batches_run_on_the_loop_only_on_sqlite_without_request_threads(
             assert built.committer.on_loop is expected, threads
         finally:
             built.engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_a_batch_cancelled_mid_commit_waits_for_the_commit_before_letting_go(
+    anyio_backend: str,
+) -> None:
+    # The loop shutting down cancels the batch's task; its session must not be closed under a commit
+    # still running in the worker thread.
+    finished: list[float] = []
+
+    def slow_commit() -> None:
+        time.sleep(0.2)
+        finished.append(time.monotonic())
+
+    task = asyncio.ensure_future(_in_thread(slow_commit))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished, "cancelled before the call in the thread returned"
