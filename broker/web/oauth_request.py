@@ -64,8 +64,9 @@ async def form_values(request: Request) -> FormBody:
 def urlencoded(body: bytes) -> tuple[dict[str, list[str]], str | None]:
     """An `application/x-www-form-urlencoded` body as lists of values, or why not: what Starlette's own
     parser (python-multipart's) answers for the same body and bounds, field for field and message for
-    message (`tests/broker/web/test_forms.py` compares them), in a fifth of its time. Every OAuth
-    request is such a form, and Starlette's byte-by-byte parser cost a tenth of a token.
+    message (`tests/broker/web/test_forms.py` compares them), in less of its time: a token request's
+    form in 5.5 µs against 18 µs, and Starlette's `request.form()` around its parser cost more (a
+    client-credentials token took about 20 µs less in process, of about 470).
 
     Fields are separated by `&` (empty ones skipped); a field is `name=value` (no `=`: an empty
     value); `+` is a space and %-escapes are UTF-8 (an invalid one becomes U+FFFD)."""
