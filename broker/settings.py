@@ -150,8 +150,8 @@ class Settings(BaseSettings):
         description="worker threads that run customers' reads (grant lists, the dashboard) and "
         "client-credentials token requests at once; 0: run them on the event loop itself. Default 0 on "
         "SQLite (a read there never waits on a lock or a network, and handing it to a thread costs more "
-        "than it does), 2 on PostgreSQL (its round trips leave the loop free meanwhile); see "
-        "broker/web/threads.py",
+        "than it does), 2 on PostgreSQL (its round trips leave the loop free meanwhile); with 0 on "
+        "SQLite, profile reads' group-commit batches run on the loop too; see broker/web/threads.py",
     )
     webhook_interval_seconds: int = Field(
         default=5,
