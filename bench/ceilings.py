@@ -28,11 +28,11 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-from common import HttpRequest, Row, finish, http_rate, parse
+from common import HttpRequest, Row, best, finish, http_rate, parse
 from read import GOALS, WORKERS_GOAL, seed
 from servers import baseline_and_broker, uvicorn_app
 
@@ -105,10 +105,6 @@ def _split(per_read: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.0f} µs" for name, value in per_read.items())
 
 
-def _best(measure: Callable[[], float], rounds: int) -> float:
-    return max(measure() for _ in range(rounds))
-
-
 def main() -> int:
     """Start the servers, seed, measure, report the ceilings."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -153,9 +149,9 @@ def main() -> int:
                 bare_json = HttpRequest("GET", "/json")
                 for base, request in ((bare, bare_json), (one, dashboard), (cached, dashboard)):
                     http_rate(base, request, seconds=min(args.seconds, 1.0), concurrency=args.concurrency)
-                baseline = _best(lambda: rate(bare, bare_json), args.rounds)
-                served = _best(lambda: rate(one, dashboard), args.rounds)
-                ceiling = _best(lambda: rate(cached, dashboard), args.rounds)
+                baseline = best(lambda: rate(bare, bare_json), args.rounds)
+                served = best(lambda: rate(one, dashboard), args.rounds)
+                ceiling = best(lambda: rate(cached, dashboard), args.rounds)
             one_reads, one_cpu, one_busy = accounted(one, servers.one_pid)
             two_reads, two_cpu, two_busy = accounted(two, servers.two_pid)
     cores = os.cpu_count() or 1

@@ -20,17 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import argparse
 import tempfile
-from collections.abc import Callable
 
 import httpx
-from common import HttpRequest, Row, finish, http_rate, parse
+from common import HttpRequest, Row, best, finish, http_rate, parse
 from floor_app import CLIENT_ID, SECRET, access_token
 from read import GOALS
 from servers import bare_baseline, uvicorn_app
-
-
-def _best(measure: Callable[[], float], rounds: int) -> float:
-    return max(measure() for _ in range(rounds))
 
 
 def _check_instrument(base: str, token: str) -> None:
@@ -69,9 +64,9 @@ def main() -> int:
 
             for base, request in ((bare, bare_json), (floor, read), (floor, issue)):
                 http_rate(base, request, seconds=min(args.seconds, 1.0), concurrency=args.concurrency)
-            baseline = _best(lambda: rate(bare, bare_json), args.rounds)
-            reads = _best(lambda: rate(floor, read), args.rounds)
-            tokens = _best(lambda: rate(floor, issue), args.rounds)
+            baseline = best(lambda: rate(bare, bare_json), args.rounds)
+            reads = best(lambda: rate(floor, read), args.rounds)
+            tokens = best(lambda: rate(floor, issue), args.rounds)
     rows = [
         Row("audited read at its floor (cached claims, a SELECT, AES-GCM, group commit), vs bare FastAPI",
             reads, baseline, "req/s", f"reported: ceiling of the >= {GOALS['profile']}x row"),
