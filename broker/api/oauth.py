@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
 from broker.runtime import Runtime
-from broker.web.deps import DbSession, RuntimeDep, reading, writing
+from broker.web.deps import DbSession, RuntimeDep, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, form_values, oauth_request
 from broker.web.plain import answer_plainly
 from broker.web.threads import run_sync
@@ -30,13 +30,13 @@ OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
 def _token_endpoint(
     request: Request,
     form: FormBody,
-    db: Session,
+    db: Session | None,
     runtime: Runtime,
     endpoint: str | None,
     connection: Connection | None = None,
 ) -> Response:
-    """Run the token endpoint (endpoint=None) or a named one for this request (with `connection`
-    for its lookups, if it only reads: `OAuthContext`)."""
+    """Run the token endpoint (endpoint=None) or a named one for this request: in the unit of work
+    `db`, or, if it only reads, with no session and `connection` for its lookups (`OAuthContext`)."""
     if form.problem is not None:
         return invalid_request(form.problem)
     return token_endpoint_response(oauth_request(request, form.values, db, runtime, connection), endpoint)
@@ -71,10 +71,10 @@ answer_plainly(router, "/oauth/token", token)
 
 
 def _token_reading(request: Request, form: FormBody, runtime: Runtime) -> Response:
-    # The brand's lookup is the request's one statement: on a connection without a transaction. The
-    # read session is there for Authlib's context and stays unused, so it never begins.
-    with runtime.read_connections() as connection, reading(runtime) as db:
-        return _token_endpoint(request, form, db, runtime, None, connection)
+    # The brand's lookup is the request's one statement: on a connection without a transaction, and
+    # no session at all.
+    with runtime.read_connections() as connection:
+        return _token_endpoint(request, form, None, runtime, None, connection)
 
 
 def _token_writing(request: Request, form: FormBody, runtime: Runtime) -> Response:

@@ -74,7 +74,7 @@ def token_endpoint_response(request: OAuthHTTPRequest, endpoint: str | None) -> 
     bad = not_printable_ascii(request.payload.datalist)
     if bad is not None:
         return invalid_request(f"{bad} must be printable ASCII (RFC 6749)")
-    server = BrokerAuthorizationServer(request.ctx)
+    server = BrokerAuthorizationServer(request.ctx, endpoints=endpoint is not None)
     if endpoint is None:
         response: Response = server.create_token_response(request)
     else:

@@ -103,17 +103,17 @@ def query_lists(request: Request) -> dict[str, list[str]]:
 def oauth_request(
     request: Request,
     form: Mapping[str, list[str]],
-    db: DbSession,
+    db: DbSession | None,
     runtime: RuntimeDep,
     connection: Connection | None = None,
 ) -> OAuthHTTPRequest:
     """The request as Authlib's server reads it: our issuer's URI, the query and `form`, and this
-    request's unit of work (and, for a request that only reads, the `connection` its lookups run
-    on: `OAuthContext`) and services as its context."""
+    request's unit of work `db` and services as its context; a request that only reads has no unit
+    of work, only the `connection` its lookups run on (`OAuthContext`)."""
     issuer = str(runtime.settings.base_url).rstrip("/")
     uri = issuer + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ctx = OAuthContext(
-        services=runtime.oauth, session=db, request_id=request.state.request_id, connection=connection
+        services=runtime.oauth, unit=db, request_id=request.state.request_id, connection=connection
     )
     return OAuthHTTPRequest(
         method=request.method,

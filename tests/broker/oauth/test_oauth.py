@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from support.oauth import (
 
 from broker.consent.offer_schemas import OfferDraft
 from broker.oauth.clients import ClientRecord, find_client, new_client_secret, register_brand
+from broker.oauth.context import OAuthContext
 from broker.runtime import Runtime
 
 
@@ -721,3 +723,31 @@ def test_a_replaced_secret_stops_working_at_once(client: TestClient, runtime: Ru
     refused = client.post("/oauth/token", data=form, auth=(registered.brand.client_id, old))
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
     assert client.post("/oauth/token", data=form, auth=(registered.brand.client_id, new)).status_code == 200
+
+
+def test_a_client_credentials_token_opens_no_session(
+    client: TestClient, runtime: Runtime, brand: BrandCredentials
+) -> None:
+    """It reads one row on a read connection; a session (the ORM's, or a write transaction) would be
+    pure cost. A grant that writes (a refresh) still gets its unit of work."""
+
+    def no_session() -> Session:
+        raise AssertionError("a client-credentials token opened a session")
+
+    app_state = client.app.state  # type: ignore[attr-defined]
+    app_state.runtime = replace(runtime, sessions=no_session, read_sessions=no_session)
+    try:
+        form = {"grant_type": "client_credentials", "scope": "offers:read"}
+        issued = client.post("/oauth/token", data=form, auth=brand.auth())
+        assert issued.status_code == 200, issued.text
+        with pytest.raises(AssertionError, match="opened a session"):
+            client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": "rt_x"},
+                        auth=brand.auth())  # fmt: skip
+    finally:
+        app_state.runtime = runtime
+
+
+def test_a_read_only_oauth_context_refuses_to_write() -> None:
+    ctx = OAuthContext(services=None, unit=None, request_id="r")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="only reads"):
+        ctx.session  # noqa: B018
