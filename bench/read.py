@@ -197,7 +197,7 @@ def value_check_cost(data_dir: Path, database_url: str, access: str) -> tuple[fl
                 spent += time.perf_counter() - started
             session.rollback()
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
     return fast, spent / looks
 
 

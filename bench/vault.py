@@ -140,7 +140,7 @@ def rewrap_rate(customers: int) -> Row:
         started = time.perf_counter()
         report = rotate_keks(runtime.sessions, runtime.vault, batch_size=500)
         db_rate = report.rewrapped / (time.perf_counter() - started)
-        runtime.engine.dispose()
+        runtime.dispose()
         keys = FileKeyProvider(Path(tmp) / "mem-keys")
         kek, cid = keys.kek(1), uuid.uuid4()
         wrapped = [

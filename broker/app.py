@@ -72,7 +72,7 @@ def create_app(
             ensure_migrated(runtime.engine)
         except DatabaseNotMigrated:
             if owned:
-                runtime.engine.dispose()
+                runtime.dispose()
             raise
 
     @asynccontextmanager
@@ -97,7 +97,7 @@ def create_app(
         await runtime.committer.drained()
         await asyncio.to_thread(runtime.committer.stop)
         if owned:
-            runtime.engine.dispose()
+            runtime.dispose()
         logs.flush()  # uvicorn ends the process by re-raising SIGTERM: no atexit flush follows
 
     app = FastAPI(

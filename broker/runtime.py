@@ -43,6 +43,7 @@ from broker.db import (
     create_db_engine,
     read_connection_factory,
     read_session_factory,
+    reading_engine,
     session_factory,
 )
 from broker.mail.delivery import MailDelivery
@@ -100,6 +101,7 @@ class Runtime:
 
     settings: Settings
     engine: Engine
+    reading_engine: Engine  # read-only requests' connections (broker.db.reading_engine), or `engine`
     sessions: SessionFactory
     read_sessions: SessionFactory  # for requests that only read: no write lock (broker.db)
     read_connections: ConnectionFactory  # for a request whose one statement only reads (broker.db)
@@ -139,6 +141,12 @@ class Runtime:
     deletion_reports: DeletionReports
     clock: Callable[[], datetime]
 
+    def dispose(self) -> None:
+        """Close the connections of both pools (the writers' and, on PostgreSQL, the readers')."""
+        self.engine.dispose()
+        if self.reading_engine is not self.engine:
+            self.reading_engine.dispose()
+
 
 def _sign_in(settings: Settings, accounts: Accounts, vault: Vault, clock: Callable[[], datetime]) -> SignIn:
     challenges = Challenges(ttl=timedelta(seconds=settings.second_factor_ttl_seconds), clock=clock)
@@ -168,13 +176,15 @@ def build_runtime(
     clock: Callable[[], datetime] = utcnow,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Runtime:
-    """Wire the services for `settings`; pass `engine` to share one (tests do)."""
+    """Wire the services for `settings`; pass `engine` to share one (tests do): its pool then serves
+    the reads too, and its owner disposes it."""
     import_models()
-    engine = engine or create_db_engine(
-        settings.resolved_database_url,
-        pool_size=settings.database_pool_size,
-        timeout=settings.database_timeout_seconds,
-    )
+    if engine is None:
+        pool_size, timeout = settings.database_pool_size, settings.database_timeout_seconds
+        engine = create_db_engine(settings.resolved_database_url, pool_size=pool_size, timeout=timeout)
+        reader = reading_engine(engine, pool_size=pool_size, timeout=timeout)
+    else:
+        reader = engine
     keys = key_provider(settings)
     vault = Vault(keys=keys, clock=clock, max_seals=settings.dek_max_seals)
     passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
@@ -280,9 +290,10 @@ def build_runtime(
     return Runtime(
         settings=settings,
         engine=engine,
+        reading_engine=reader,
         sessions=session_factory(engine),
-        read_sessions=read_session_factory(engine),
-        read_connections=read_connection_factory(engine),
+        read_sessions=read_session_factory(reader),
+        read_connections=read_connection_factory(reader),
         keys=keys,
         vault=vault,
         accounts=accounts,

@@ -44,7 +44,7 @@ def test_a_fresh_sqlite_server_creates_its_files_owner_only(tmp_path: Path) -> N
             for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
                 assert path.exists() and mode(path) == 0o600, path
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
     directories = [data, *(p for p in data.rglob("*") if p.is_dir())]
     assert data / "keys" in directories
     assert {str(p): mode(p) for p in directories} == {str(p): 0o700 for p in directories}

@@ -32,6 +32,7 @@ from broker.db import (
     create_db_engine,
     read_connection_factory,
     read_session_factory,
+    reading_engine,
     session_factory,
 )
 from broker.oauth.clients import find_client, register_brand
@@ -48,33 +49,67 @@ def real_engine(fresh_database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_a_write_through_a_read_session_is_refused_by_the_orm(real_engine: Engine) -> None:
-    with read_session_factory(real_engine)() as db:
+@pytest.fixture(params=["writers' engine", "reading engine"])
+def reader(request: pytest.FixtureRequest, real_engine: Engine) -> Iterator[Engine]:
+    """Where read sessions and read connections come from: the writers' engine itself (the factories
+    mark its connections read-only), or the `reading_engine` the broker uses (on PostgreSQL a pool of
+    its own, in autocommit)."""
+    if request.param == "writers' engine":
+        yield real_engine
+        return
+    engine = reading_engine(real_engine, timeout=TIMEOUT_SECONDS)
+    yield engine
+    if engine is not real_engine:
+        engine.dispose()
+
+
+def test_the_reading_engine_is_a_pool_of_autocommit_connections_on_postgresql(real_engine: Engine) -> None:
+    engine = reading_engine(real_engine, pool_size=3, timeout=TIMEOUT_SECONDS)
+    if real_engine.dialect.name == "sqlite":
+        assert engine is real_engine  # deferred, query_only transactions on the one pool
+        return
+    try:
+        assert engine.pool is not real_engine.pool and engine.pool.size() == 3  # type: ignore[attr-defined]
+        for _ in range(2):  # born in autocommit, and still so when it comes back: never switched
+            with engine.connect() as connection:
+                driver: Any = connection.connection.dbapi_connection
+                assert driver.autocommit and driver.read_only
+                with pytest.raises(DBAPIError, match="read-only transaction"):
+                    connection.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('x')")
+            assert driver.autocommit
+        with real_engine.connect() as connection:  # the writers' pool is left as it was
+            assert not connection.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+    finally:
+        engine.dispose()
+
+
+def test_a_write_through_a_read_session_is_refused_by_the_orm(reader: Engine) -> None:
+    with read_session_factory(reader)() as db:
         db.add(Brand(client_id="c", name="Sneaky", redirect_uris=[], scopes=[], created_at=datetime.now(UTC)))
         with pytest.raises(WriteInReadOnlySession):
             db.flush()
-    with read_session_factory(real_engine)() as db, pytest.raises(WriteInReadOnlySession):
+    with read_session_factory(reader)() as db, pytest.raises(WriteInReadOnlySession):
         db.exec(delete(Brand))
 
 
-def test_a_write_through_a_read_session_is_refused_by_the_database(real_engine: Engine) -> None:
-    with read_session_factory(real_engine)() as db, pytest.raises(DBAPIError):  # below the ORM's guard
+def test_a_write_through_a_read_session_is_refused_by_the_database(reader: Engine) -> None:
+    with read_session_factory(reader)() as db, pytest.raises(DBAPIError):  # below the ORM's guard
         db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('sneaky')"))  # type: ignore[call-overload]
 
 
-def test_a_write_through_a_read_connection_is_refused_by_the_database(real_engine: Engine) -> None:
-    with read_connection_factory(real_engine)() as connection, pytest.raises(DBAPIError):
+def test_a_write_through_a_read_connection_is_refused_by_the_database(reader: Engine) -> None:
+    with read_connection_factory(reader)() as connection, pytest.raises(DBAPIError):
         connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('sneaky')"))
 
 
-def test_a_read_connections_lookup_leaves_no_transaction_open(real_engine: Engine) -> None:
+def test_a_read_connections_lookup_leaves_no_transaction_open(real_engine: Engine, reader: Engine) -> None:
     with session_factory(real_engine)() as db:
         registered = register_brand(
             db, name="Brand", redirect_uris=[REDIRECT], public=False, clock=FakeClock()
         )
         db.commit()
     client_id = registered.brand.client_id
-    with read_connection_factory(real_engine)() as connection:
+    with read_connection_factory(reader)() as connection:
         assert find_client(connection, client_id) is not None
         assert not connection.in_transaction()  # SQLAlchemy began nothing
         driver: Any = connection.connection.dbapi_connection
@@ -88,11 +123,11 @@ def test_a_read_connections_lookup_leaves_no_transaction_open(real_engine: Engin
         assert find_client(connection, client_id) is None
 
 
-def test_a_pooled_connection_writes_again_after_serving_reads(real_engine: Engine) -> None:
+def test_a_pooled_connection_writes_again_after_serving_reads(real_engine: Engine, reader: Engine) -> None:
     for _ in range(3):
-        with read_session_factory(real_engine)() as db:
+        with read_session_factory(reader)() as db:
             db.exec(text("SELECT count(*) FROM alembic_version"))  # type: ignore[call-overload]
-        with read_connection_factory(real_engine)() as connection:
+        with read_connection_factory(reader)() as connection:
             connection.execute(text("SELECT count(*) FROM alembic_version"))
         with session_factory(real_engine)() as db:
             db.exec(text("INSERT INTO alembic_version (version_num) VALUES ('w')"))  # type: ignore[call-overload]
@@ -190,7 +225,7 @@ def test_each_process_keeps_the_pool_the_settings_ask_for(tmp_path: Path, fresh_
         pool = runtime.engine.pool
         assert isinstance(pool, QueuePool) and pool.size() == 3 and pool._max_overflow == 3
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 @pytest.mark.skipif(PG_URL is not None, reason="SQLite's BEGIN IMMEDIATE")

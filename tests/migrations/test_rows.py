@@ -52,7 +52,7 @@ def _a_brand_reading_a_grant(tmp_path: Path, url: str, *, then_delete: bool = Fa
         assert client.get("/v1/profile", headers=bearer(tokens["access_token"])).status_code == 200
         if then_delete:
             assert client.delete("/v1/me", headers=bearer(customer)).status_code == 204
-    runtime.engine.dispose()
+    runtime.dispose()
 
 
 def test_downgrading_and_upgrading_again_keeps_every_row(tmp_path: Path, fresh_database_url: str) -> None:

@@ -147,7 +147,7 @@ def register(data_dir: Path, database_url: str) -> BrandCredentials:
             )
             session.commit()
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
     return BrandCredentials(registered.brand.client_id, registered.client_secret)
 
 
@@ -254,7 +254,7 @@ def log_verifies(data_dir: Path, database_url: str) -> bool:
         with snapshot(runtime.engine) as session:
             report = verify_log(session, checkpoints.verifier, origin=checkpoints.origin)
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
     assert report.ok, report.as_json()
     return report.entries > 0
 

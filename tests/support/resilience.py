@@ -178,6 +178,6 @@ def verify_audit_log_here(data_dir: Path, database_url: str) -> dict[str, Any]:
         with snapshot(runtime.engine) as session:
             report = verify_log(session, checkpoints.verifier, origin=checkpoints.origin)
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
     assert report.ok, report.as_json()
     return report.as_json()

@@ -50,7 +50,7 @@ def test_a_sign_up_committing_during_rotation_is_rewrapped_not_stranded(
             assert kek_usage(session) == {2: 1}
             assert runtime.vault.read_stored(session, customer) == {}  # its data key opens
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 class _Stalling:
@@ -96,7 +96,7 @@ def test_a_sign_up_stalled_across_a_whole_rotation_rewraps_under_the_new_kek(
             assert kek_usage(session) == {2: 1}, "the new key is not stranded under the retired KEK"
             assert runtime.vault.read_stored(session, customer) == {}  # its data key opens
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 def test_old_keks_are_retired_while_writers_are_held_off(tmp_path: Path, fresh_database_url: str) -> None:
@@ -133,7 +133,7 @@ def test_old_keks_are_retired_while_writers_are_held_off(tmp_path: Path, fresh_d
             assert kek_usage(session) == {2: 1}
             assert runtime.vault.read_stored(session, signed_up[0]) == {}
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 @pytest.mark.skipif(
@@ -159,4 +159,4 @@ def test_a_read_whose_kek_is_retired_under_it_reads_the_new_wrapping(
             assert reader.read_stored(session, customer) == {"email": "ada@example.org"}
             assert kek_usage(session) == {2: 1}
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()

@@ -259,7 +259,7 @@ def test_migration_0015_fills_last_seen_and_device_of_sessions_open_before_it(tm
             row = session.get(CustomerSession, session_id)
             assert row is not None and (row.last_seen_at, row.device) == (opened, UNKNOWN_DEVICE)
     finally:
-        built.engine.dispose()
+        built.dispose()
 
 
 def test_a_read_only_request_reads_the_session_as_a_record_equal_to_the_row(

@@ -33,7 +33,7 @@ def runtime(tmp_path: Path, fresh_database_url: str) -> Iterator[Runtime]:
     """A runtime on a database of its own, whose sessions really commit."""
     built = build_runtime(make_settings(tmp_path / "var", fresh_database_url))
     yield built
-    built.engine.dispose()
+    built.dispose()
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def test_the_server_signs_in_the_background_while_it_runs(tmp_path: Path, fresh_
                 time.sleep(0.01)
             assert count_checkpoints(runtime.sessions) == 1  # signed at start-up, then hourly
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 def test_no_background_signing_when_the_interval_is_zero(client: TestClient, runtime: Runtime) -> None:

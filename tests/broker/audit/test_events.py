@@ -175,4 +175,4 @@ def test_a_rolled_back_event_leaves_no_entry(fresh_database_url: str, tmp_path: 
             session.commit()
             assert tree.size(session) == 1
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()

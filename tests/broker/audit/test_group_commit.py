@@ -57,7 +57,7 @@ def runtime(settings: Settings, clock: FakeClock, sleep: RecordedSleep) -> Itera
     built = build_runtime(settings, clock=clock, sleep=sleep)
     assert built.committer.on_loop == (settings.request_threads == 0)  # SQLite's, here
     yield built
-    built.engine.dispose()
+    built.dispose()
 
 
 @pytest.fixture
@@ -364,7 +364,7 @@ def test_batches_run_on_the_loop_only_on_sqlite_without_request_threads(
         try:
             assert built.committer.on_loop is expected, threads
         finally:
-            built.engine.dispose()
+            built.dispose()
 
 
 @pytest.mark.anyio

@@ -283,4 +283,4 @@ def test_migration_0011_backfills_confirmation_and_deletion_dates_and_downgrades
             stored = session.get(Grant, ended_id)
             assert stored is not None and stored.deletion_due_at == stored.status_changed_at + RETENTION
     finally:
-        built.engine.dispose()
+        built.dispose()

@@ -269,4 +269,4 @@ def _a_deleted_customers_grant(tmp_path: Path, url: str) -> None:
             kept = [len(session.exec(select(table)).all()) for table in (Grant, Obligation, Receipt)]
             assert kept == [1, 1, 2]  # the receipts of the consent and of its withdrawal
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()

@@ -522,14 +522,14 @@ def test_a_message_committed_before_the_server_died_is_delivered_after_restart(
         sign_up(client, "ada@example.org")
         assert portal_login(client, "ada@example.org").status_code == 303
         authorized(client, brand, offer)
-    first.engine.dispose()  # the server dies: nothing was sent
+    first.dispose()  # the server dies: nothing was sent
     assert receiver.got == []
 
     second = build_runtime(settings, clock=FakeClock())
     try:
         assert second.webhook_delivery.deliver_due(second.sessions) == 1
     finally:
-        second.engine.dispose()
+        second.dispose()
     assert receiver.types() == ["grant.created"] and verifies(endpoint["secret"], receiver.got[0])
 
 
@@ -589,7 +589,7 @@ def test_two_workers_claiming_at_once_never_take_the_same_message(
         assert not set(first) & set(second)
         assert len(first) + len(second) == 2 * BATCH
     finally:
-        runtime.engine.dispose()
+        runtime.dispose()
 
 
 def test_the_worker_prunes_at_most_once_per_period_between_deliveries(runtime: Runtime) -> None:
