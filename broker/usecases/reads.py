@@ -6,7 +6,8 @@ revocation still holds).
 
 A read is the broker's hottest path, so the usual one (`_plainly_readable`) costs one query and no
 savepoint: the grant (share-locked), the brand its token names, the token's family, whether the email
-is confirmed, and the customer's key and fields for the vault to open. It writes nothing but its
+is confirmed, and the customer's key and fields for the vault to open. The reads of one batch share
+that query (`_Read.prefetch`): one round trip for the batch, not one per read. It writes nothing but its
 audit entry. Any other read (a refusal, a first read, a value check that is due) is `Rerouted` to a
 batch right after its own, where it takes the slower road in a savepoint of its own (`isolated`):
 the grant's row locked for writing, its ORM object checked check by check, to say precisely why,
@@ -19,14 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam
+from sqlalchemy import Uuid, and_, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -39,7 +40,7 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
-from broker.errors import InsufficientScope, NotAuthenticated
+from broker.errors import BrokerError, InsufficientScope, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
@@ -100,6 +101,42 @@ _PLAIN_READ = DriverQuery(
 
 _Plain = Any  # a row of `_PLAIN_READ`: a named tuple of its columns
 
+_PlainKey = tuple[UUID, UUID, str]  # what a plain read looks up: its grant, its token's family, its brand
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_reads(grants: int, families: int) -> DriverQuery:
+    """`_PLAIN_READ` for a batch's reads at once: the rows of `grants` grants (share-locked, in id order,
+    as one read at a time locked them in a sorted batch), each beside the token families of
+    `families` ids that are its own, and the brand's client id to tell the reads apart. Built once per
+    count: the batch's round trip, not one per read (`_Read.prefetch`)."""
+    grant_ids = [bindparam(f"grant_{i}", type_=Uuid()) for i in range(grants)]  # the ids' column type
+    family_ids = [bindparam(f"family_{i}", type_=Uuid()) for i in range(families)]
+    family = and_(col(TokenFamily.id).in_(family_ids), col(TokenFamily.grant_id) == col(Grant.id))
+    columns = (col(Brand.client_id).label("client_id"), *_PLAIN_COLUMNS)
+    return DriverQuery(
+        sa_select(*columns)
+        .select_from(Grant)
+        .join(Brand, col(Brand.id) == col(Grant.brand_id))
+        .outerjoin(TokenFamily, family)
+        .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
+        .outerjoin(VaultKey, col(VaultKey.customer_id) == col(Grant.customer_id))
+        .outerjoin(VaultField, col(VaultField.customer_id) == col(Grant.customer_id))
+        .where(col(Grant.id).in_(grant_ids))
+        .order_by(col(Grant.id), col(TokenFamily.id))
+        .with_for_update(of=Grant, read=True),
+        repeated=len(columns) - len(FIELD_COLUMNS),
+    )
+
+
+def _plain_key(claims: dict[str, Any]) -> _PlainKey | None:
+    """What a customer's token reads (its grant, its family, its brand); None for a brand's token."""
+    grant_id, family_id = claims.get("grant_id"), claims.get("fam")
+    if grant_id is None or family_id is None:
+        return None
+    return UUID(str(grant_id)), UUID(str(family_id)), str(claims.get("client_id"))
+
+
 _EMAIL_VERIFIED = select(Customer.id).where(
     col(Customer.id) == bindparam("customer_id"), col(Customer.email_verified_at).is_not(None)
 )
@@ -139,23 +176,23 @@ class ProfileReads:
             isolates=True,
         )
 
-    def _job(self, token: str) -> Callable[[Session], dict[str, Any]]:
-        return lambda session: self.read(session, token)
+    def _job(self, token: str) -> _Read:
+        return _Read(self, token)
 
-    def read(self, session: Session, token: str) -> dict[str, Any]:
+    def read(self, session: Session, token: str, *, fetched: list[_Plain] | None = None) -> dict[str, Any]:
         """The granted fields (derived ones computed), if the token and its grant are live; recorded in
         the audit log. A job that `isolates` itself: the plain read writes nothing but its entry, and
-        the rest runs in a savepoint of its own."""
+        the rest runs in a savepoint of its own. `fetched`: this read's rows of `_PLAIN_READ`, when its
+        batch read them already (`_Read.prefetch`)."""
         claims = verify_claims(self.oauth, token)
-        grant_id, family_id = claims.get("grant_id"), claims.get("fam")
-        if grant_id is None or family_id is None:
+        key = _plain_key(claims)
+        if key is None:
             access_for(session, claims)  # a brand token: 401 if revoked or orphaned
             raise InsufficientScope(
                 "this is a brand token; reading a profile needs a token from the customer's consent"
             )
-        params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
-                  "client_id": str(claims.get("client_id"))}  # fmt: skip
-        rows = _PLAIN_READ.all(session.connection(), params)
+        params = {"grant_id": key[0], "family_id": key[1], "client_id": key[2]}
+        rows = _PLAIN_READ.all(session.connection(), params) if fetched is None else fetched
         if rows and _plainly_readable(rows[0], self.grants.clock()):
             verified = rows[0].email_verified_at is not None
             return self._serve(session, claims, rows[0], email_verified=verified, fetched=rows)
@@ -218,6 +255,46 @@ class ProfileReads:
             purpose=grant.purpose,
         )
         return {"sub": claims["sub"], "grant_id": grant.id, "purpose": grant.purpose, "fields": values}
+
+
+@dataclass(eq=False, slots=True)
+class _Read:
+    """A profile read as a job of the group committer. The reads of a batch look up their grants
+    together (`prefetch`), each then reads on with its own rows (`fetched`)."""
+
+    reads: ProfileReads
+    token: str
+    fetched: list[_Plain] | None = None
+
+    def __call__(self, session: Session) -> dict[str, Any]:
+        return self.reads.read(session, self.token, fetched=self.fetched)
+
+    @staticmethod
+    def prefetch(session: Session, jobs: list[_Read]) -> None:
+        """Read the rows of every plain read of the batch in one query (`_plain_reads`). A job whose
+        token is not a valid customer's token, or whose grant, family and brand the query did not find
+        together, is left without: it reads (and is refused) alone, as it would have."""
+        wanted: dict[_PlainKey, list[_Read]] = {}
+        for job in jobs:
+            try:
+                key = _plain_key(verify_claims(job.reads.oauth, job.token))  # cached: no second check
+            except (BrokerError, ValueError):
+                continue
+            if key is not None:
+                wanted.setdefault(key, []).append(job)
+        if not wanted:
+            return
+        grants = sorted({grant_id for grant_id, _, _ in wanted})
+        families = sorted({family_id for _, family_id, _ in wanted})
+        params: dict[str, Any] = {f"grant_{i}": grant_id for i, grant_id in enumerate(grants)}
+        params.update({f"family_{i}": family_id for i, family_id in enumerate(families)})
+        found: dict[_PlainKey, list[_Plain]] = {}
+        for row in _plain_reads(len(grants), len(families)).all(session.connection(), params):
+            found.setdefault((row.id, row.family_id, row.client_id), []).append(row)
+        for key, readers in wanted.items():
+            rows = found.get(key)
+            for job in readers:
+                job.fetched = rows
 
 
 def _plainly_readable(grant: _Plain, now: datetime) -> bool:

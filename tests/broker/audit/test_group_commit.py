@@ -34,7 +34,8 @@ from broker.consent.models import Grant, GrantStatus
 from broker.errors import NotAuthenticated, ValueOverdue
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
-from broker.usecases.reads import _PLAIN_READ
+from broker.usecases import reads
+from broker.usecases.reads import _PLAIN_READ, _grant_hint
 
 READERS = 12
 
@@ -325,6 +326,57 @@ def test_a_rerouted_read_runs_in_a_batch_of_its_own_after_its_batch_commits(runt
     assert committer.commits == 2
 
 
+class _Counted:
+    """A query whose runs are counted (the per-read query, or the batch's)."""
+
+    def __init__(self, query: Any, runs: list[str], name: str) -> None:
+        self.query, self.runs, self.name = query, runs, name
+
+    def all(self, connection: Any, params: Any) -> Any:
+        self.runs.append(self.name)
+        return self.query.all(connection, params)
+
+
+def test_the_plain_reads_of_a_batch_look_their_grants_up_in_one_query(
+    client: TestClient,
+    runtime: Runtime,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = [authorized(client, brand, offer) for _ in range(3)]  # three grants, a token family each
+    for token in tokens:  # each read once: the first read's bookkeeping done
+        assert client.get("/v1/profile", headers=bearer(token["access_token"])).status_code == 200
+    revoked = client.post("/oauth/revoke", data={"token": tokens[2]["refresh_token"]}, auth=brand.auth())
+    assert revoked.status_code == 200
+    alone = client.get("/v1/profile", headers=bearer(tokens[0]["access_token"])).json()
+
+    runs: list[str] = []
+    monkeypatch.setattr(reads, "_PLAIN_READ", _Counted(_PLAIN_READ, runs, "one read"))
+    batch_query = reads._plain_reads
+
+    def counted_batch(grants: int, families: int) -> Any:
+        return _Counted(batch_query(grants, families), runs, f"{grants} grant(s), {families} families")
+
+    monkeypatch.setattr(reads, "_plain_reads", counted_batch)
+    presented = [tokens[0], tokens[1], tokens[0], tokens[2]]
+    jobs = [*(t["access_token"] for t in presented), "x.y.z", brand_token(client, brand, "offers:read")]
+    items = [_Item(runtime.reads._job(job), None, _grant_hint(job), True) for job in jobs]
+    for item in items:
+        item.future.set_running_or_notify_cancel()
+    runtime.committer._process(runtime.sessions, list(items))  # (it sorts the list it is given)
+
+    # one query for the batch's four customer tokens (three grants and families), none per read
+    assert runs == ["3 grant(s), 3 families"]
+    served = [item.future.result()["fields"] for item in items[:3]]
+    assert served == [alone["fields"]] * 3  # what a read alone answers
+    assert isinstance(items[3].future.exception(), NotAuthenticated)  # its family is revoked
+    assert isinstance(items[4].future.exception(), NotAuthenticated)  # not a token of ours
+    assert "brand token" in str(items[5].future.exception())  # read alone, and refused, as before
+    assert_log_verifies(runtime)
+
+
 def test_the_plain_reads_query_on_the_driver_answers_what_core_answers(runtime: Runtime, access: str) -> None:
     claims = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
     params = {"grant_id": UUID(claims["grant_id"]), "family_id": UUID(claims["fam"]),
@@ -336,19 +388,36 @@ def test_the_plain_reads_query_on_the_driver_answers_what_core_answers(runtime: 
         assert row.status is GrantStatus.ACTIVE and isinstance(row.fields, list)
         assert row.family_revoked_at is None
         assert _PLAIN_READ.first(session.connection(), {**params, "client_id": "another"}) is None
+        # the batch's query: the same row, beside the brand's client id, and the same on the driver
+        batch = reads._plain_reads(1, 2)
+        batch_params = {"grant_0": params["grant_id"], "family_0": params["family_id"], "family_1": uuid4()}
+        rows = batch.all(session.connection(), batch_params)
+        core_rows = session.connection().execute(batch.statement, batch_params).all()
+        assert [tuple(r) for r in rows] == [tuple(r) for r in core_rows]
+        assert tuple(rows[0])[1:] == tuple(row) and rows[0].client_id == params["client_id"]
+
+
+def _plain_read_of(query: str, params: dict[str, Any]) -> Callable[[Session], Any]:
+    """A plain read's lookup: a read's own query, or its batch's."""
+    if query == "one read":
+        return lambda session: _PLAIN_READ.first(session.connection(), params)
+    batch = {"grant_0": params["grant_id"], "family_0": params["family_id"]}
+    return lambda session: reads._plain_reads(1, 1).first(session.connection(), batch)
 
 
 @pytest.mark.skipif(PG_URL is None, reason="row locks: PostgreSQL")
+@pytest.mark.parametrize("query", ["one read", "a batch"])
 def test_plain_reads_of_one_grant_share_its_lock_and_a_revocation_waits_for_them(
-    runtime: Runtime, access: str
+    runtime: Runtime, access: str, query: str
 ) -> None:
     claims = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
     grant_id = UUID(claims["grant_id"])
     params = {"grant_id": grant_id, "family_id": UUID(claims["fam"]), "client_id": claims["client_id"]}
+    look_up = _plain_read_of(query, params)
     with runtime.sessions() as first, runtime.sessions() as second, runtime.sessions() as revoker:
-        assert _PLAIN_READ.first(first.connection(), params) is not None
+        assert look_up(first) is not None
         second.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-        assert _PLAIN_READ.first(second.connection(), params) is not None  # did not wait
+        assert look_up(second) is not None  # did not wait
         revoker.connection().exec_driver_sql("SET LOCAL lock_timeout = '300ms'")
         with pytest.raises(OperationalError, match="lock"):
             revoker.exec(update(Grant).where(col(Grant.id) == grant_id).values(status=GrantStatus.REVOKED))
