@@ -30,8 +30,8 @@ session and the batch's jobs that have the same one, run once, after the jobs ar
 the first of them runs, in the batch's transaction. Profile reads use it to read every plain read's
 grant, token family and vault rows in one query (`broker.usecases.reads`): on PostgreSQL a query per
 read was a round trip and about 200 µs of the appender's CPU in the driver. A job its prefetch found
-nothing for reads alone, as before. A prefetch that fails fails the batch, as any of its statements
-would.
+nothing for reads alone, as before. A prefetch that fails (the database went away) fails each read
+of the batch as its own first statement would have.
 
 Why the reads run in the appender's thread rather than each in its request's: Python runs one
 thread at a time, and a read is mostly Python (the ORM, the JWT check). Sixteen threads each doing
@@ -324,7 +324,8 @@ class GroupCommitter:
                         item.future.set_exception(exc)
                     return
                 batch.sort(key=lambda item: item.order)
-                _prefetch(session, batch)
+                if not _prefetched(session, batch):
+                    return
                 outcomes = [(item, *_attempt(session, item)) for item in batch]
                 session.flush()
                 await _in_thread(session.commit)
@@ -357,7 +358,8 @@ class GroupCommitter:
         try:
             with sessions() as session:
                 batch.sort(key=lambda item: item.order)
-                _prefetch(session, batch)
+                if not _prefetched(session, batch):
+                    return
                 outcomes = [(item, *_attempt(session, item)) for item in batch]
                 session.commit()
         except Exception as exc:  # the batch did not commit: none of its reads was recorded
@@ -412,15 +414,23 @@ async def _in_thread(call: Callable[[], object]) -> None:
         raise
 
 
-def _prefetch(session: Session, batch: list[_Item]) -> None:
-    """Run each `prefetch` of the batch's jobs once, with the jobs (in the batch's order) that have it."""
+def _prefetched(session: Session, batch: list[_Item]) -> bool:
+    """Run each `prefetch` of the batch's jobs once, with the jobs (in the batch's order) that have it.
+    False if one failed (the database went away): then no read ran, and each has failed as its own
+    first statement would have (a 503 `unavailable`), and nothing was written."""
     shared: dict[Callable[[Session, list[Any]], None], list[Any]] = {}
     for item in batch:
         prefetch = getattr(item.job, "prefetch", None)
         if prefetch is not None:
             shared.setdefault(prefetch, []).append(item.job)
-    for prefetch, jobs in shared.items():
-        prefetch(session, jobs)
+    try:
+        for prefetch, jobs in shared.items():
+            prefetch(session, jobs)
+    except Exception as exc:
+        for item in batch:
+            item.future.set_exception(exc)
+        return False
+    return True
 
 
 def _attempt(session: Session, item: _Item) -> tuple[Any, BaseException | None]:

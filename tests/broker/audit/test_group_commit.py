@@ -377,6 +377,27 @@ def test_the_plain_reads_of_a_batch_look_their_grants_up_in_one_query(
     assert_log_verifies(runtime)
 
 
+def test_a_failed_prefetch_fails_each_read_as_its_own_first_statement_would(runtime: Runtime) -> None:
+    committer, outage = GroupCommitter(), OperationalError("SELECT", {}, Exception("server closed"))
+
+    class Looking:
+        """A job whose batch's lookup fails; it must then never run."""
+
+        @staticmethod
+        def prefetch(session: Session, jobs: list[Any]) -> None:
+            raise outage
+
+        def __call__(self, session: Session) -> str:
+            raise AssertionError("a read ran without its lookup")
+
+    items = [_Item(job, None, "", True) for job in (Looking(), Looking(), lambda session: "plain")]
+    for item in items:
+        item.future.set_running_or_notify_cancel()
+    committer._process(runtime.sessions, list(items))
+    assert [item.future.exception() for item in items] == [outage] * 3  # a 503 `unavailable` each
+    assert committer.commits == 0
+
+
 def test_the_plain_reads_query_on_the_driver_answers_what_core_answers(runtime: Runtime, access: str) -> None:
     claims = json.loads(base64.urlsafe_b64decode(access.split(".")[1] + "=="))
     params = {"grant_id": UUID(claims["grant_id"]), "family_id": UUID(claims["fam"]),
