@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -38,7 +38,7 @@ from clients.auditor.tlog import (
     range_root,
     subtrees,
 )
-from vault.driver import DriverQuery
+from vault.driver import DriverQuery, insert_rows
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
@@ -56,8 +56,6 @@ __all__ = [
 
 MAX_ENTRIES_PER_READ = 10_000
 _HEAD_ID = 1
-_INSERT_ENTRY = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
-_INSERT_NODE = insert(AuditNode.__table__)  # type: ignore[attr-defined]
 # Every append's first statement, on the driver's cursor (`vault.driver`): the head row, locked.
 _HEAD_FOR_UPDATE = DriverQuery(
     select(col(AuditHead.size)).where(col(AuditHead.id) == bindparam("head")).with_for_update()
@@ -122,11 +120,12 @@ def append_many(
         }
         for index, ((entry, lookup), digest) in enumerate(zip(items, leaves, strict=True), start)
     ]
-    # Core executemany on the session's connection: the ORM's bulk insert would sort and check each row
-    # as a mapped object would be, which cost as much as the rest of the commit.
+    # On the session's connection, not through the ORM: its bulk insert would sort and check each row
+    # as a mapped object would be, which cost as much as the rest of the commit. On PostgreSQL a COPY
+    # (`insert_rows`): an executemany dumped each parameter in Python, a third of a batch's CPU.
     connection = session.connection()
-    connection.execute(_INSERT_ENTRY, rows)
-    connection.execute(_INSERT_NODE, nodes)
+    insert_rows(connection, AuditEntry.__table__, rows)  # type: ignore[attr-defined]
+    insert_rows(connection, AuditNode.__table__, nodes)  # type: ignore[attr-defined]
     end = start + len(items)
     connection.execute(_SET_SIZE, {"size": end})
     return list(range(start, end))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, or_
 from sqlalchemy import select as sa_select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlmodel import Session, col
 
+from broker.audit.models import AuditEntry
 from broker.runtime import Runtime
-from vault.driver import DriverQuery
+from vault.driver import DriverQuery, insert_rows
 from vault.models import VaultField, VaultKey
 from vault.profile import _KEY_AND_FIELDS
 
@@ -121,3 +123,25 @@ def test_repeated_cannot_exceed_the_columns() -> None:
         DriverQuery(statement, repeated=3)
     with pytest.raises(ValueError, match="between 0 and the 2 columns"):
         DriverQuery(statement, repeated=-1)
+
+
+def test_inserted_rows_are_what_core_would_have_inserted_and_fail_as_core_fails(db: Session) -> None:
+    table = AuditEntry.__table__  # type: ignore[attr-defined]
+    at = datetime(2026, 12, 2, 21, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
+    rows = [
+        {"index": 10_000 + i, "entry": bytes([i]) * 300, "leaf_hash": bytes([i]) * 32, "created_at": at,
+         "kind": "profile.read", "customer_id": uuid.uuid4() if i else None, "brand_id": None,
+         "grant_id": None}
+        for i in range(3)
+    ]  # fmt: skip
+    insert_rows(db.connection(), table, rows)  # a COPY on PostgreSQL
+    query = sa_select(table).where(table.c.index >= 10_000).order_by(table.c.index)
+    stored = [dict(row._mapping) for row in db.connection().execute(query)]
+    assert stored == [{**row, "created_at": at.astimezone(UTC)} for row in rows]
+    # the same key again: SQLAlchemy's error, as Core raises it
+    with pytest.raises(IntegrityError), db.begin_nested():
+        insert_rows(db.connection(), table, rows[:1])
+    naive = {**rows[0], "index": 20_000, "created_at": datetime(2026, 1, 1)}
+    with pytest.raises(StatementError, match="naive datetime"):  # the column type's own check, as Core
+        insert_rows(db.connection(), table, [naive])
+    insert_rows(db.connection(), table, [])  # nothing to do

@@ -19,7 +19,6 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select, update
 from support.core import PG_URL, FakeClock, RecordedSleep, bearer, make_settings
@@ -69,15 +68,16 @@ def access(client: TestClient, brand: BrandCredentials, offer: dict[str, Any], c
     return token
 
 
-def appends(request: pytest.FixtureRequest) -> Callable[[], int]:
-    """Count the audit log appends from now on: each is one transaction's insert of its entries."""
-    count = [0]
+def appends(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Count the audit log appends from now on: each is one transaction's insert of its entries (on
+    every thread: the appender's too)."""
+    count, insert_rows = [0], tree.insert_rows
 
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        count[0] += statement.startswith("INSERT INTO audit_entry")
+    def counted(connection: Any, table: Any, rows: Any) -> None:
+        count[0] += table.name == "audit_entry"
+        insert_rows(connection, table, rows)
 
-    event.listen(Engine, "before_cursor_execute", on_execute)  # every engine: the appender has its own
-    request.addfinalizer(lambda: event.remove(Engine, "before_cursor_execute", on_execute))
+    monkeypatch.setattr(tree, "insert_rows", counted)
     return lambda: count[0]
 
 
@@ -133,9 +133,9 @@ def assert_log_verifies(runtime: Runtime) -> None:
 
 
 def test_concurrent_reads_share_one_commit_and_each_has_its_entry(
-    client: TestClient, runtime: Runtime, access: str, request: pytest.FixtureRequest
+    client: TestClient, runtime: Runtime, access: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before, counted = len(read_entries(runtime)), appends(request)
+    before, counted = len(read_entries(runtime)), appends(monkeypatch)
     responses = reads_while_held(client, runtime, access, READERS)
     assert [r.status_code for r in responses] == [200] * READERS
     # the first batch (blocked), then all that queued behind it together: 2 appends, not 12
@@ -164,19 +164,18 @@ def test_a_refused_read_in_a_batch_rolls_back_alone(
 
 
 def test_a_failed_batch_fails_every_read_in_it_and_the_broker_recovers(
-    client: TestClient, runtime: Runtime, access: str
+    client: TestClient, runtime: Runtime, access: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = len(read_entries(runtime))
+    before, insert_rows = len(read_entries(runtime)), tree.insert_rows
 
-    def failing_append(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO audit_entry"):
-            raise OperationalError(statement, {}, Exception("disk I/O error"))
+    def failing_append(connection: Any, table: Any, rows: Any) -> None:
+        if table.name == "audit_entry":  # on every thread: the appender's too
+            raise OperationalError("INSERT INTO audit_entry", {}, Exception("disk I/O error"))
+        insert_rows(connection, table, rows)
 
-    event.listen(Engine, "before_cursor_execute", failing_append)  # every engine: the appender has its own
-    try:
+    with monkeypatch.context() as patched:
+        patched.setattr(tree, "insert_rows", failing_append)
         responses = reads_while_held(client, runtime, access, 6)
-    finally:
-        event.remove(Engine, "before_cursor_execute", failing_append)
     assert [r.status_code for r in responses] == [503] * 6
     problem = responses[0].json()
     assert responses[0].headers["content-type"] == "application/problem+json"
