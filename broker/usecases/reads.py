@@ -40,7 +40,7 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
-from broker.errors import BrokerError, InsufficientScope, NotAuthenticated
+from broker.errors import InsufficientScope, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
@@ -109,7 +109,8 @@ def _plain_reads(grants: int, families: int) -> DriverQuery:
     """`_PLAIN_READ` for a batch's reads at once: the rows of `grants` grants (share-locked, in id order,
     as one read at a time locked them in a sorted batch), each beside the token families of
     `families` ids that are its own, and the brand's client id to tell the reads apart. Built once per
-    count: the batch's round trip, not one per read (`_Read.prefetch`)."""
+    pair of counts (powers of two: `_padded`): the batch's round trip, not one per read
+    (`_Read.prefetch`)."""
     grant_ids = [bindparam(f"grant_{i}", type_=Uuid()) for i in range(grants)]  # the ids' column type
     family_ids = [bindparam(f"family_{i}", type_=Uuid()) for i in range(families)]
     family = and_(col(TokenFamily.id).in_(family_ids), col(TokenFamily.grant_id) == col(Grant.id))
@@ -127,6 +128,12 @@ def _plain_reads(grants: int, families: int) -> DriverQuery:
         .with_for_update(of=Grant, read=True),
         repeated=len(columns) - len(FIELD_COLUMNS),
     )
+
+
+def _padded(ids: list[UUID]) -> list[UUID]:
+    """`ids` to the next power of two, the last one repeated (an IN list takes repeats): batches of
+    any size then share a few statements, and the cache of `_plain_reads` holds them all."""
+    return ids + ids[-1:] * ((1 << (len(ids) - 1).bit_length()) - len(ids))
 
 
 def _plain_key(claims: dict[str, Any]) -> _PlainKey | None:
@@ -269,6 +276,15 @@ class _Read:
     def __call__(self, session: Session) -> dict[str, Any]:
         return self.reads.read(session, self.token, fetched=self.fetched)
 
+    def key(self) -> _PlainKey | None:
+        """What this read looks up, if its token is a valid customer's token (the check is cached, so
+        the read's own costs nothing more); else None. Whatever a token does, it fails its own read
+        (`ProfileReads.read` checks it again), never its batch's lookup."""
+        try:
+            return _plain_key(verify_claims(self.reads.oauth, self.token))
+        except Exception:
+            return None
+
     @staticmethod
     def prefetch(session: Session, jobs: list[_Read]) -> None:
         """Read the rows of every plain read of the batch in one query (`_plain_reads`). A job whose
@@ -276,16 +292,13 @@ class _Read:
         together, is left without: it reads (and is refused) alone, as it would have."""
         wanted: dict[_PlainKey, list[_Read]] = {}
         for job in jobs:
-            try:
-                key = _plain_key(verify_claims(job.reads.oauth, job.token))  # cached: no second check
-            except (BrokerError, ValueError):
-                continue
+            key = job.key()
             if key is not None:
                 wanted.setdefault(key, []).append(job)
         if not wanted:
             return
-        grants = sorted({grant_id for grant_id, _, _ in wanted})
-        families = sorted({family_id for _, family_id, _ in wanted})
+        grants = _padded(sorted({grant_id for grant_id, _, _ in wanted}))
+        families = _padded(sorted({family_id for _, family_id, _ in wanted}))
         params: dict[str, Any] = {f"grant_{i}": grant_id for i, grant_id in enumerate(grants)}
         params.update({f"family_{i}": family_id for i, family_id in enumerate(families)})
         found: dict[_PlainKey, list[_Plain]] = {}

@@ -359,20 +359,31 @@ def test_the_plain_reads_of_a_batch_look_their_grants_up_in_one_query(
         return _Counted(batch_query(grants, families), runs, f"{grants} grant(s), {families} families")
 
     monkeypatch.setattr(reads, "_plain_reads", counted_batch)
+    verify = reads.verify_claims
+
+    def verify_or_fail(services: Any, token: str) -> Any:
+        if token == "unexpected":  # a token whose check fails in a way no one foresaw
+            raise RuntimeError("an unforeseen failure")
+        return verify(services, token)
+
+    monkeypatch.setattr(reads, "verify_claims", verify_or_fail)
     presented = [tokens[0], tokens[1], tokens[0], tokens[2]]
-    jobs = [*(t["access_token"] for t in presented), "x.y.z", brand_token(client, brand, "offers:read")]
+    jobs = [*(t["access_token"] for t in presented), "x.y.z", brand_token(client, brand, "offers:read"),
+            "unexpected"]  # fmt: skip
     items = [_Item(runtime.reads._job(job), None, _grant_hint(job), True) for job in jobs]
     for item in items:
         item.future.set_running_or_notify_cancel()
     runtime.committer._process(runtime.sessions, list(items))  # (it sorts the list it is given)
 
-    # one query for the batch's four customer tokens (three grants and families), none per read
-    assert runs == ["3 grant(s), 3 families"]
+    # one query for the batch's four customer tokens (three grants and families, padded to four),
+    # none per read
+    assert runs == ["4 grant(s), 4 families"]
     served = [item.future.result()["fields"] for item in items[:3]]
     assert served == [alone["fields"]] * 3  # what a read alone answers
     assert isinstance(items[3].future.exception(), NotAuthenticated)  # its family is revoked
     assert isinstance(items[4].future.exception(), NotAuthenticated)  # not a token of ours
     assert "brand token" in str(items[5].future.exception())  # read alone, and refused, as before
+    assert isinstance(items[6].future.exception(), RuntimeError)  # its own failure, not its batch's
     assert_log_verifies(runtime)
 
 
