@@ -104,7 +104,7 @@ _Plain = Any  # a row of `_PLAIN_READ`: a named tuple of its columns
 _PlainKey = tuple[UUID, UUID, str]  # what a plain read looks up: its grant, its token's family, its brand
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=128)  # padded counts up to the largest batch (1,000 → 1,024): 11 by 11
 def _plain_reads(grants: int, families: int) -> DriverQuery:
     """`_PLAIN_READ` for a batch's reads at once: the rows of `grants` grants (share-locked, in id order,
     as one read at a time locked them in a sorted batch), each beside the token families of
