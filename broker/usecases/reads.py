@@ -86,17 +86,32 @@ _PLAIN_COLUMNS: tuple[Any, ...] = (
     col(Customer.email_verified_at),
     *KEY_AND_FIELDS,
 )
-_PLAIN_READ = DriverQuery(
-    sa_select(*_PLAIN_COLUMNS)
-    .select_from(Grant)
-    .join(Brand, col(Brand.id) == col(Grant.brand_id))
-    .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
-    .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
-    .outerjoin(VaultKey, col(VaultKey.customer_id) == col(Grant.customer_id))
-    .outerjoin(VaultField, col(VaultField.customer_id) == col(Grant.customer_id))
-    .where(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id"))
-    .with_for_update(of=Grant, read=True),
-    repeated=len(_PLAIN_COLUMNS) - len(FIELD_COLUMNS),  # the grant's side, the same beside each field
+
+
+def _plain_query(
+    family: Any, where: Any, *, order_by: tuple[Any, ...] = (), client_id: bool = False
+) -> DriverQuery:
+    """The plain read's query (`_PLAIN_COLUMNS`, share-locked grants) with its token family joined on
+    `family` and its grants chosen by `where`; `client_id` adds the brand's client id first."""
+    columns = ((col(Brand.client_id).label("client_id"),) if client_id else ()) + _PLAIN_COLUMNS
+    return DriverQuery(
+        sa_select(*columns)
+        .select_from(Grant)
+        .join(Brand, col(Brand.id) == col(Grant.brand_id))
+        .outerjoin(TokenFamily, family)
+        .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
+        .outerjoin(VaultKey, col(VaultKey.customer_id) == col(Grant.customer_id))
+        .outerjoin(VaultField, col(VaultField.customer_id) == col(Grant.customer_id))
+        .where(where)
+        .order_by(*order_by)
+        .with_for_update(of=Grant, read=True),
+        repeated=len(columns) - len(FIELD_COLUMNS),  # the grant's side, the same beside each field
+    )
+
+
+_PLAIN_READ = _plain_query(
+    col(TokenFamily.id) == bindparam("family_id"),
+    and_(col(Grant.id) == bindparam("grant_id"), col(Brand.client_id) == bindparam("client_id")),
 )
 
 _Plain = Any  # a row of `_PLAIN_READ`: a named tuple of its columns
@@ -114,19 +129,8 @@ def _plain_reads(grants: int, families: int) -> DriverQuery:
     grant_ids = [bindparam(f"grant_{i}", type_=Uuid()) for i in range(grants)]  # the ids' column type
     family_ids = [bindparam(f"family_{i}", type_=Uuid()) for i in range(families)]
     family = and_(col(TokenFamily.id).in_(family_ids), col(TokenFamily.grant_id) == col(Grant.id))
-    columns = (col(Brand.client_id).label("client_id"), *_PLAIN_COLUMNS)
-    return DriverQuery(
-        sa_select(*columns)
-        .select_from(Grant)
-        .join(Brand, col(Brand.id) == col(Grant.brand_id))
-        .outerjoin(TokenFamily, family)
-        .outerjoin(Customer, col(Customer.id) == col(Grant.customer_id))
-        .outerjoin(VaultKey, col(VaultKey.customer_id) == col(Grant.customer_id))
-        .outerjoin(VaultField, col(VaultField.customer_id) == col(Grant.customer_id))
-        .where(col(Grant.id).in_(grant_ids))
-        .order_by(col(Grant.id), col(TokenFamily.id))
-        .with_for_update(of=Grant, read=True),
-        repeated=len(columns) - len(FIELD_COLUMNS),
+    return _plain_query(
+        family, col(Grant.id).in_(grant_ids), order_by=(col(Grant.id), col(TokenFamily.id)), client_id=True
     )
 
 
