@@ -85,6 +85,8 @@ def create_app(
             (settings.mail_interval_seconds, runtime.mail_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
+        # PostgreSQL: the token endpoint's brand cache serves only while this process hears of changes.
+        tasks.append(asyncio.create_task(runtime.oauth.clients.signals.listen()))
         runtime.committer.start(sessions)
         yield
         for task in tasks:

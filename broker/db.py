@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import select
 import sqlite3
@@ -348,6 +349,32 @@ def read_connection_factory(engine: Engine) -> ConnectionFactory:
     a transaction as a read session's does (the `begin` event): read-only too. For several
     statements that must see one snapshot, use a read session (`read_session_factory`)."""
     return _reading(engine).connect
+
+
+class LazyConnection:
+    """A connection of `connect` opened by the first `get()`, for a request that may need none, and
+    closed with the `with` block that holds this."""
+
+    def __init__(self, connect: ConnectionFactory) -> None:
+        self._connect = connect
+        self._opened: contextlib.ExitStack | None = None
+        self._connection: Connection | None = None
+
+    def get(self) -> Connection:
+        """The connection, opened now if it is not yet."""
+        if self._connection is None:
+            opened = contextlib.ExitStack()
+            self._connection = opened.enter_context(self._connect())
+            self._opened = opened
+        return self._connection
+
+    def __enter__(self) -> LazyConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = self._connection = None
 
 
 def _reading(engine: Engine) -> Engine:

@@ -51,6 +51,7 @@ from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
 from broker.mail.sink import EmlSink
 from broker.mail.transport import SmtpTransport, Transport, sink_directory
+from broker.oauth.client_cache import ClientCache, signals_for
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
@@ -226,6 +227,7 @@ def build_runtime(
         pairwise_key=keys.blind_index_key(),
         audit=audit,
         clock=clock,
+        clients=ClientCache(signals_for(engine.url)),
     )
     audit_key = settings.audit_signing_key
     log_signer = load_signer(

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from broker.db import LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
 from broker.runtime import Runtime
@@ -33,7 +33,7 @@ def _token_endpoint(
     db: Session | None,
     runtime: Runtime,
     endpoint: str | None,
-    connection: Connection | None = None,
+    connection: LazyConnection | None = None,
 ) -> Response:
     """Run the token endpoint (endpoint=None) or a named one for this request: in the unit of work
     `db`, or, if it only reads, with no session and `connection` for its lookups (`OAuthContext`)."""
@@ -71,9 +71,9 @@ answer_plainly(router, "/oauth/token", token)
 
 
 def _token_reading(request: Request, form: FormBody, runtime: Runtime) -> Response:
-    # The brand's lookup is the request's one statement: on a connection without a transaction, and
-    # no session at all.
-    with runtime.read_connections() as connection:
+    # The brand's lookup is the request's one statement: on a connection without a transaction, opened
+    # only if the brand is not cached, and no session at all.
+    with LazyConnection(runtime.read_connections) as connection:
         return _token_endpoint(request, form, None, runtime, None, connection)
 
 

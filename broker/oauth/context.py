@@ -20,6 +20,8 @@ from sqlmodel import Session
 from broker.audit.log import AuditLog
 from broker.consent.models import Offer
 from broker.consent.offers import Offers
+from broker.db import LazyConnection
+from broker.oauth.client_cache import ClientCache
 from broker.oauth.signing import SigningKeys
 from vault.blind_index import blind_token
 
@@ -43,6 +45,7 @@ class OAuthServices:
     pairwise_key: bytes
     audit: AuditLog
     clock: Callable[[], datetime]
+    clients: ClientCache  # brands for requests that only read (`broker.oauth.client_cache`)
 
     def pairwise_subject(self, brand_id: UUID, customer_id: UUID) -> str:
         """The customer's `sub` as one brand sees it (see `pairwise_subject`)."""
@@ -59,16 +62,17 @@ class OAuthContext:
     """Per request: the services, the unit of work's session, and what the consent step decided.
 
     `connection`, for a request that only reads, is where its lookups on the driver's cursor run
-    (`broker.db.read_connection_factory`), and such a request has no session (`unit` None: opening and
-    closing an unused one cost about 25 µs of a client-credentials token). None: they run in the
-    session's transaction, and see what it has flushed."""
+    (`broker.db.read_connection_factory`), opened by the first of them (a token whose brand is cached
+    needs none), and such a request has no session (`unit` None: opening and closing an unused one
+    cost about 25 µs of a client-credentials token). None: they run in the session's transaction, and
+    see what it has flushed."""
 
     services: OAuthServices
     unit: Session | None
     request_id: str
     offer: Offer | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    connection: Connection | None = None
+    connection: LazyConnection | None = None
 
     @property
     def session(self) -> Session:
@@ -79,7 +83,7 @@ class OAuthContext:
 
     def lookups(self) -> Connection:
         """The connection the request's lookups run on (see the class)."""
-        return self.session.connection() if self.connection is None else self.connection
+        return self.session.connection() if self.connection is None else self.connection.get()
 
 
 class _Payload(OAuth2Payload):

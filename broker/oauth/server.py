@@ -212,8 +212,14 @@ class BrokerAuthorizationServer(AuthorizationServer):
             self.register_endpoint(Introspection)
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        """The brand with this client id, wrapped for Authlib."""
-        brand = find_client(self.ctx.lookups(), client_id)
+        """The brand with this client id, wrapped for Authlib: for a request that only reads, from the
+        process's cache while no brand changed (`broker.oauth.client_cache`); else read in the
+        request's transaction, which sees what it has flushed."""
+        ctx = self.ctx
+        if ctx.unit is None:
+            brand = ctx.services.clients.find(client_id, lambda: find_client(ctx.lookups(), client_id))
+        else:
+            brand = find_client(ctx.lookups(), client_id)
         return OAuthClient(brand) if brand else None
 
     def save_token(self, token: dict[str, Any], request: OAuthHTTPRequest) -> None:

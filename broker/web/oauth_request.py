@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
 from fastapi import Depends, Request
-from sqlalchemy import Connection
 from starlette.exceptions import HTTPException
 
+from broker.db import LazyConnection
 from broker.oauth.context import OAuthContext, OAuthHTTPRequest
 from broker.web.deps import DbSession, RuntimeDep
 
@@ -105,7 +105,7 @@ def oauth_request(
     form: Mapping[str, list[str]],
     db: DbSession | None,
     runtime: RuntimeDep,
-    connection: Connection | None = None,
+    connection: LazyConnection | None = None,
 ) -> OAuthHTTPRequest:
     """The request as Authlib's server reads it: our issuer's URI, the query and `form`, and this
     request's unit of work `db` and services as its context; a request that only reads has no unit
