@@ -81,6 +81,7 @@ answer_plainly(router, "/profile", read_profile)
 @router.get(
     "/grants",
     operation_id="listBrandGrants",
+    response_model=GrantPage,
     responses={**_AUTH, 422: problems("Bad filter or cursor", ValidationFailed)},
 )
 def list_grants(
@@ -90,11 +91,11 @@ def list_grants(
     status_filter: Annotated[GrantStatus | None, Query(alias="status")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> GrantPage:
+) -> Response:
     """This brand's grants, newest first (keyset pagination)."""
     access.require("grants:read")
     page = runtime.grant_views.brand_page(db, access.brand, status=status_filter, cursor=cursor, limit=limit)
-    return GrantPage.of(page)
+    return Response(GrantPage.json_of(page), media_type="application/json")
 
 
 @router.get(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import to_json
 
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.retention import DeletionStatus, Outcome, on_time
@@ -75,38 +76,42 @@ class GrantPublic(BaseModel):
 
     @classmethod
     def of(cls, view: GrantView) -> GrantPublic:
-        """The public shape of a grant view (its status the effective one: expiry is exact).
+        """The public shape of a grant view (its status the effective one: expiry is exact)."""
+        return cls.model_validate(cls.plain(view))
 
-        Built without validation (`model_construct`): every value comes typed from the view, and a
-        page of them is serialised at once; the tests compare it with the validated shape."""
+    @staticmethod
+    def plain(view: GrantView) -> dict[str, Any]:
+        """The public shape of a grant view as plain values, in the model's field order: what
+        `GrantPage.json_of` serialises without building the model (the tests hold the two to the same
+        bytes)."""
         grant, deletion, renewal = view.grant, view.deletion, view.renewal
-        return cls.model_construct(
-            id=grant.id,
-            brand_client_id=view.brand.client_id,
-            brand_name=view.brand.name,
-            offer_id=grant.offer_id,
-            fields=grant.fields,
-            purpose=grant.purpose,
-            status=view.status,
-            created_at=grant.created_at,
-            expires_at=grant.expires_at,
-            status_changed_at=view.status_changed_at,
-            ended_by=grant.ended_by,
-            deletion_due_at=view.deletion_due_at,
-            deletion=DeletionPublic.model_construct(
-                status=deletion.status,
-                attested_at=deletion.attested_at,
-                outcome=deletion.outcome,
-                completed_at=deletion.completed_at,
-            ),
-            renewal=RenewalPublic.model_construct(
-                window_opens_at=renewal.window_opens_at,
-                reconfirm_by=renewal.reconfirm_by,
-                can_renew=renewal.can_renew,
-                prompt=renewal.prompt,
-            ),
-            account_deleted=view.account_deleted,
-        )
+        return {
+            "id": grant.id,
+            "brand_client_id": view.brand.client_id,
+            "brand_name": view.brand.name,
+            "offer_id": grant.offer_id,
+            "fields": grant.fields,
+            "purpose": grant.purpose,
+            "status": view.status,
+            "created_at": grant.created_at,
+            "expires_at": grant.expires_at,
+            "status_changed_at": view.status_changed_at,
+            "ended_by": grant.ended_by,
+            "deletion_due_at": view.deletion_due_at,
+            "deletion": {
+                "status": deletion.status,
+                "attested_at": deletion.attested_at,
+                "outcome": deletion.outcome,
+                "completed_at": deletion.completed_at,
+            },
+            "renewal": {
+                "window_opens_at": renewal.window_opens_at,
+                "reconfirm_by": renewal.reconfirm_by,
+                "can_renew": renewal.can_renew,
+                "prompt": renewal.prompt,
+            },
+            "account_deleted": view.account_deleted,
+        }
 
 
 class GrantPage(BaseModel):
@@ -118,9 +123,18 @@ class GrantPage(BaseModel):
     @classmethod
     def of(cls, page: GrantViewPage) -> GrantPage:
         """The public shape of a page of grant views."""
-        return cls.model_construct(
-            items=[GrantPublic.of(view) for view in page.items], next_cursor=page.next_cursor
-        )
+        return cls.model_validate(cls._plain(page))
+
+    @classmethod
+    def json_of(cls, page: GrantViewPage) -> bytes:
+        """`of(page)`'s JSON, without building a model per grant: pydantic's serialisers on plain values
+        write the same bytes (UUIDs, UTC datetimes, enums by value) in about half the time of a page of
+        20 built unvalidated (`tests/broker/api/test_grant_schemas.py` holds them to the same bytes)."""
+        return to_json(cls._plain(page))
+
+    @staticmethod
+    def _plain(page: GrantViewPage) -> dict[str, Any]:
+        return {"items": [GrantPublic.plain(view) for view in page.items], "next_cursor": page.next_cursor}
 
 
 class GrantChange(BaseModel):

@@ -152,11 +152,11 @@ async def list_my_grants(
 ) -> Response:
     """Every grant you gave, across brands, newest first (keyset pagination)."""
 
-    def listing(db: Session, current: LiveSession) -> str:
+    def listing(db: Session, current: LiveSession) -> bytes:
         page = runtime.grant_views.customer_page(
             db, current.customer_id, status=status_filter, brand_client_id=brand, cursor=cursor, limit=limit
         )
-        return GrantPage.of(page).model_dump_json()
+        return GrantPage.json_of(page)
 
     return _json(await customer_read(request, runtime, listing))
 
@@ -178,7 +178,7 @@ async def get_my_grant(grant_id: UUID, request: Request, runtime: RuntimeDep) ->
     return _json(await customer_read(request, runtime, one))
 
 
-def _json(body: str) -> Response:
+def _json(body: str | bytes) -> Response:
     # Serialized in the worker thread by the response model itself, as FastAPI would (`by_alias`: no
     # alias in these models), so the event loop only sends it.
     return Response(body, media_type="application/json")

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from broker.accounts.models import Brand
@@ -25,7 +26,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
-from broker.consent.standing import AcceptedTerms, Listed, lapsed
+from broker.consent.standing import AcceptedTerms, BrandName, Listed, lapsed
 from broker.consent.standing import effective_status as effective_status  # its home was here: re-exported
 from broker.errors import (
     GrantExpired,
@@ -163,26 +164,33 @@ class Grants:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Listed]:
-        """Grants of one brand or one customer, newest first, keyset-paginated, each with its brand and
-        its offer's terms (one query). A read: a lapsed expiry is left for the sweep to record (views
-        compute it: `effective_status`, `settled_ending`)."""
+        """Grants of one brand or one customer, newest first, keyset-paginated, each with its brand's
+        names and its offer's terms (one query: the brand's two columns, not its row, whose JSON
+        columns were a tenth of a page of 20). A read: a lapsed expiry is left for the sweep to record
+        (views compute it: `effective_status`, `settled_ending`)."""
         column, value = owner
         query = (
-            select(Grant, Brand, Offer.status, Offer.retention_days)
+            sa_select(
+                Grant, col(Brand.client_id), col(Brand.name), col(Offer.status), col(Offer.retention_days)
+            )
             .join(Brand, col(Brand.id) == col(Grant.brand_id))
             .join(Offer, col(Offer.id) == col(Grant.offer_id))
             .where(getattr(Grant, column) == value)
         )
         if brand_id is not None:
-            query = query.where(Grant.brand_id == brand_id)
+            query = query.where(col(Grant.brand_id) == brand_id)
         if status is not None:
             query = query.where(self._status_filter(status))
-        rows: Page[tuple[Grant, Brand, OfferStatus, int]] = page_of_rows(
+        rows: Page[tuple[Grant, str, str, OfferStatus, int]] = page_of_rows(
             session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit
         )
         items = [
-            Listed(grant, brand, AcceptedTerms(offer_status is OfferStatus.ACTIVE, retention_days))
-            for grant, brand, offer_status, retention_days in rows.items
+            Listed(
+                grant,
+                BrandName(client_id, name),
+                AcceptedTerms(offer_status is OfferStatus.ACTIVE, retention_days),
+            )
+            for grant, client_id, name, offer_status, retention_days in rows.items
         ]
         return Page(items, rows.next_cursor)
 
@@ -190,7 +198,8 @@ class Grants:
         """`listing`'s items for grants at hand (their brands and their offers' terms, a query each)."""
         terms = self.accepted_terms(session, grants)
         return [
-            Listed(grant, brand, terms[grant.offer_id]) for grant, brand in self.with_brands(session, grants)
+            Listed(grant, BrandName(brand.client_id, brand.name), terms[grant.offer_id])
+            for grant, brand in self.with_brands(session, grants)
         ]
 
     def with_brands(self, session: Session, grants: Sequence[Grant]) -> list[tuple[Grant, Brand]]:

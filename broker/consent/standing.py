@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from broker.accounts.models import Brand
 from broker.consent.models import Grant, GrantStatus
 
-__all__ = ["AcceptedTerms", "Listed", "effective_status", "lapsed", "settled_ending"]
+__all__ = ["AcceptedTerms", "BrandName", "Listed", "effective_status", "lapsed", "settled_ending"]
 
 
 def effective_status(grant: Grant, now: datetime) -> GrantStatus:
@@ -46,9 +45,16 @@ class AcceptedTerms:
     retention_days: int
 
 
+class BrandName(NamedTuple):
+    """What a grant's views show of its brand."""
+
+    client_id: str
+    name: str
+
+
 class Listed(NamedTuple):
-    """A grant with what its views need: its brand and its offer version's terms."""
+    """A grant with what its views need: its brand's names and its offer version's terms."""
 
     grant: Grant
-    brand: Brand
+    brand: BrandName
     terms: AcceptedTerms

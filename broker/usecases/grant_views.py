@@ -28,7 +28,7 @@ from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
-from broker.consent.standing import Listed, effective_status, settled_ending
+from broker.consent.standing import BrandName, Listed, effective_status, settled_ending
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.schemas import ObligationPublic, Totals
@@ -43,10 +43,10 @@ DETAIL_RECEIPTS = 20  # the grant page lists its newest receipts, up to this man
 
 @dataclass(frozen=True, slots=True)
 class GrantView:
-    """A grant and its brand, with its state at one moment."""
+    """A grant and its brand's names, with its state at one moment."""
 
     grant: Grant
-    brand: Brand
+    brand: BrandName
     status: GrantStatus  # effective: a live grant past its expiry is expired
     status_changed_at: datetime  # effective too: a lapsed grant's is its expiry
     deletion_due_at: datetime | None  # effective too: a lapsed grant's is its expiry + retention

@@ -60,7 +60,7 @@ def test_a_grant_looks_the_same_to_its_brand_and_its_customer(
     (on_dashboard,) = runtime.grant_views.dashboard(db, customer.id).rows
     assert seen_by_brand == seen_by_customer == on_dashboard.view
     assert seen_by_brand.status is GrantStatus.EXPIRED and seen_by_brand.deletion.status == "due"
-    assert seen_by_brand.brand.id == brand.id and not seen_by_brand.account_deleted
+    assert seen_by_brand.brand == (brand.client_id, brand.name) and not seen_by_brand.account_deleted
 
 
 def test_only_the_brand_sees_that_the_customer_deleted_their_account(runtime: Runtime, db: Session) -> None:
