@@ -6,14 +6,16 @@ shows pages (log in, the consent screen), so it lives with the portal: `broker.p
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from broker.db import LazyConnection
+from broker.db import ConnectionFactory, LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
 from broker.runtime import Runtime
@@ -63,17 +65,33 @@ async def token(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     form = await form_values(request)
     if _writes_nothing(form):
-        return await run_sync(request, _token_reading, request, form, runtime)
+        # Its brand cached, such a token needs no database: it is answered on the loop at once (on
+        # PostgreSQL a request thread would only trade the interpreter lock with the loop). Otherwise
+        # it stops at the lookup, before anything is done, and runs again where lookups run.
+        try:
+            return _token_reading(request, form, runtime, _no_database)
+        except _NotCached:
+            return await run_sync(request, _token_reading, request, form, runtime, runtime.read_connections)
     return await run_in_threadpool(_token_writing, request, form, runtime)
 
 
 answer_plainly(router, "/oauth/token", token)
 
 
-def _token_reading(request: Request, form: FormBody, runtime: Runtime) -> Response:
-    # The brand's lookup is the request's one statement: on a connection without a transaction, opened
-    # only if the brand is not cached, and no session at all.
-    with LazyConnection(runtime.read_connections) as connection:
+class _NotCached(Exception):
+    """The token's brand is not in the cache: its lookup needs the database."""
+
+
+def _no_database() -> AbstractContextManager[Connection]:
+    raise _NotCached
+
+
+def _token_reading(
+    request: Request, form: FormBody, runtime: Runtime, connect: ConnectionFactory
+) -> Response:
+    # The brand's lookup is the request's one statement: on a connection of `connect` without a
+    # transaction, opened only if the brand is not cached, and no session at all.
+    with LazyConnection(connect) as connection:
         return _token_endpoint(request, form, None, runtime, None, connection)
 
 

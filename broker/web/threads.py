@@ -30,6 +30,11 @@ more writes than `CONSENTRY_DATABASE_POOL_SIZE`) holds up the whole loop until o
 a thread would have held up only the reads behind it; writes on SQLite take a few milliseconds each,
 and `CONSENTRY_REQUEST_THREADS=1` restores the thread.
 
+A client-credentials token whose brand is cached (`broker.oauth.client_cache`) needs no database at
+all: it is answered on the loop whatever the count (`broker.api.oauth.token`), and only one whose
+brand must be looked up comes here. On PostgreSQL that served 2,800 tokens a second against 1,890
+through a thread (over HTTP, one worker, 32 clients).
+
 Only reads that run whole in one call go here (their transaction begun and ended inside it): a call
 in a thread never waits for another call that needs one, so the small number cannot deadlock, and
 never waits for SQLite's write lock, which would hold up every read of the process (or, on the loop,

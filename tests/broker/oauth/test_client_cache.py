@@ -10,12 +10,14 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import broker.api.oauth as oauth_api
 import broker.oauth.server as oauth_server
 from broker.app import create_app
 from broker.digests import secret_digest
@@ -167,6 +169,32 @@ def test_a_secret_replaced_in_this_process_stops_working_at_once(
         db.commit()
     assert _refused(client, client_id, old)
     assert not _refused(client, client_id, new)
+
+
+def test_a_token_whose_brand_is_cached_is_answered_on_the_loop(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No request thread for it (on PostgreSQL they are 2): only a lookup goes there, and a token
+    whose brand is not cached stops at its lookup and runs again in one, answered the same."""
+    _cached(runtime)
+    client_id, secret = _registered(runtime)
+    threaded = []
+    run_sync = oauth_api.run_sync
+
+    async def counted(*args: Any) -> Any:
+        threaded.append(args)
+        return await run_sync(*args)
+
+    monkeypatch.setattr(oauth_api, "run_sync", counted)
+    first = client.post("/oauth/token", data=FORM, auth=(client_id, secret))
+    assert first.status_code == 200 and len(threaded) == 1
+    for _ in range(3):
+        assert client.post("/oauth/token", data=FORM, auth=(client_id, secret)).status_code == 200
+    assert len(threaded) == 1
+    wrong = client.post("/oauth/token", data=FORM, auth=(client_id, "cs_wrong"))
+    assert wrong.status_code == 401 and len(threaded) == 1  # refused from the cache too
+    unknown = client.post("/oauth/token", data=FORM, auth=("brd_unknown", secret))
+    assert unknown.status_code == 401 and len(threaded) == 2  # looked up: never cached
 
 
 @pytest.fixture
