@@ -102,6 +102,7 @@ class FileKeyProvider:
         # so a cheap stat that finds the same file stands for reading it again; a retired (deleted)
         # or replaced file fails that check, so retirement takes effect at once, as before.
         self._cache: dict[int, tuple[tuple[int, int, int], bytes]] = {}
+        self._paths: dict[int, str] = {}
         private_directory(directory)
         if not self.versions():
             self.add_version()
@@ -117,14 +118,16 @@ class FileKeyProvider:
 
     def kek(self, version: int) -> bytes:
         """One KEK version, from its file (read again only when the file is not the one read before)."""
-        path = self.directory / f"kek-{version}.key"
+        path = self._paths.get(version)
+        if path is None:  # built once per version: a pathlib join and its str() cost more than the stat
+            path = self._paths[version] = os.path.join(self.directory, f"kek-{version}.key")
         try:
-            stat = path.stat()
+            stat = os.stat(path)
             identity = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
             cached = self._cache.get(version)
             if cached is not None and cached[0] == identity:
                 return cached[1]
-            key = _decode_key(path.read_text(), str(path))
+            key = _decode_key(Path(path).read_text(), path)
         except FileNotFoundError:
             self._cache.pop(version, None)
             raise KeyUnavailable(f"key-encryption key version {version} is not in {self.directory}") from None

@@ -126,6 +126,7 @@ class BrandSignals:
         if not self.postgresql:
             return
         conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        failing = False  # said once per outage, not at every try
         while True:
             subscribed = False
             try:
@@ -136,11 +137,16 @@ class BrandSignals:
                     self.bump()  # what was cached before the subscription may have missed a change
                     self._listeners += 1
                     subscribed = True
+                    if failing:
+                        log.info("listening for brand changes again: brands are cached again")
+                        failing = False
                     async for _ in connection.notifies():
                         self.bump()
             except (psycopg.Error, OSError) as exc:
-                log.warning("not listening for brand changes (%s): brands are read from the database "
-                            "until it is back", type(exc).__name__)  # fmt: skip
+                if not failing:
+                    log.warning("not listening for brand changes (%s): brands are read from the "
+                                "database until it is back", type(exc).__name__)  # fmt: skip
+                failing = True
             finally:
                 if subscribed:
                     self._listeners -= 1
