@@ -11,8 +11,10 @@ changed. An entry keeps the stamp taken *before* its row was read, and is served
 is still current, so a change committed while the row was being read leaves an entry that is never
 served. What changes the stamp:
 
-- **This process**: every session that changed or deleted a brand bumps it once its commit returned
-  (`_after_commit`). Adding a brand changes nothing: a client id that was not found is never cached.
+- **This process**: every session that changed or deleted a brand (its objects, or an ORM `UPDATE` or
+  `DELETE` of the table) bumps it once its commit returned (`_after_commit`). Adding a brand changes
+  nothing: a client id that was not found is never cached. A change made outside an ORM session (a
+  raw UPDATE) is not seen: the `ttl` bounds it.
 - **Other processes on SQLite** (workers, the `consentry` command): a counter in a file beside the
   database (`<database>-brands`, owner-only), which the writer bumps after its flush and again after
   its commit. A lookup reads it from shared memory.
@@ -36,6 +38,7 @@ import logging
 import mmap
 import os
 import struct
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -46,7 +49,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import event
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from broker.accounts.models import Brand
 from broker.oauth.clients import ClientRecord
@@ -90,6 +93,7 @@ class BrandSignals:
         self.url = url
         self.postgresql = url.get_backend_name() == "postgresql"
         self._local = 0
+        self._bumping = threading.Lock()  # commits in several threads: no bump may be lost
         database = url.database or ""
         self._file = (
             _FileCounter(Path(database + "-brands"))
@@ -108,7 +112,8 @@ class BrandSignals:
 
     def bump(self) -> None:
         """A brand may have changed: every entry cached so far is stale."""
-        self._local += 1
+        with self._bumping:
+            self._local += 1
         if self._file is not None:
             self._file.bump()
 
@@ -159,13 +164,17 @@ class BrandSignals:
 _SIGNALS: weakref.WeakValueDictionary[str, BrandSignals] = weakref.WeakValueDictionary()
 
 
+_SIGNALS_MADE = threading.Lock()  # two threads must not make two for one database
+
+
 def signals_for(url: URL) -> BrandSignals:
     """The `BrandSignals` of this process for the database at `url` (one while any is in use)."""
     key = url.render_as_string(hide_password=False)
-    found = _SIGNALS.get(key)
-    if found is None:
-        found = _SIGNALS[key] = BrandSignals(url)
-    return found
+    with _SIGNALS_MADE:
+        found = _SIGNALS.get(key)
+        if found is None:
+            found = _SIGNALS[key] = BrandSignals(url)
+        return found
 
 
 def _signals_of(session: Session) -> BrandSignals:
@@ -177,6 +186,13 @@ def _after_flush(session: Session, _context: Any) -> None:
     if any(isinstance(changed, Brand) for changed in (*session.dirty, *session.deleted)):
         session.info[_CHANGED] = True
         _signals_of(session).noted(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and any(mapper.class_ is Brand for mapper in state.all_mappers):
+        state.session.info[_CHANGED] = True
+        _signals_of(state.session).noted(state.session)
 
 
 @event.listens_for(Session, "after_commit")

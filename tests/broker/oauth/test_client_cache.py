@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 from sqlalchemy.engine import make_url
+from sqlmodel import col
 
 import broker.api.oauth as oauth_api
 import broker.oauth.server as oauth_server
+from broker.accounts.models import Brand
 from broker.app import create_app
 from broker.digests import secret_digest
 from broker.oauth.client_cache import BrandSignals, ClientCache, signals_for
@@ -195,6 +197,19 @@ def test_a_token_whose_brand_is_cached_is_answered_on_the_loop(
     assert wrong.status_code == 401 and len(threaded) == 1  # refused from the cache too
     unknown = client.post("/oauth/token", data=FORM, auth=("brd_unknown", secret))
     assert unknown.status_code == 401 and len(threaded) == 2  # looked up: never cached
+
+
+def test_an_orm_update_of_the_brand_table_counts_as_a_change(client: TestClient, runtime: Runtime) -> None:
+    _cached(runtime)
+    client_id, old = _registered(runtime)
+    assert not _refused(client, client_id, old)  # cached
+    with runtime.sessions() as db:
+        db.execute(
+            update(Brand).where(col(Brand.client_id) == client_id).values(secret_hash=secret_digest("cs_new"))
+        )
+        db.commit()
+    assert _refused(client, client_id, old)
+    assert not _refused(client, client_id, "cs_new")
 
 
 @pytest.fixture
