@@ -1,6 +1,6 @@
-"""Request threads: a customer's reads and token requests run in at most `request_threads` threads at
-once (more would hand Python's interpreter lock around more than they work), or on the event loop
-itself with 0: by default 0 on SQLite and 2 on PostgreSQL."""
+"""Request threads: a customer's reads and token requests (those whose brand is not cached) run in at
+most `request_threads` threads at once (more would hand Python's interpreter lock around more than
+they work), or on the event loop itself with 0: by default 0 on SQLite and 2 on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -84,10 +84,20 @@ def test_customer_reads_run_in_at_most_request_threads_at_once(
     assert overlap.most == 2  # never more than the setting, and the setting's worth do run together
 
 
-def test_token_requests_run_in_at_most_request_threads_at_once(
+def test_token_requests_that_look_their_brand_up_run_in_at_most_request_threads_at_once(
     app_client: TestClient, overlap: Overlap, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(oauth, "_token_reading", overlap.call(Response(b"{}", media_type="application/json")))
+    """A token whose brand is cached is answered on the loop; one that must look it up stops at the
+    lookup there (`_NotCached`) and runs again in a request thread."""
+    in_thread = overlap.call(Response(b"{}", media_type="application/json"))
+
+    def reading(request: Any, form: Any, runtime: Any, connect: Any) -> Response:
+        if connect is oauth._no_database:
+            raise oauth._NotCached
+        response: Response = in_thread()
+        return response
+
+    monkeypatch.setattr(oauth, "_token_reading", reading)
     form = {"grant_type": "client_credentials"}
     responses = concurrently(lambda: app_client.post("/oauth/token", data=form))
     assert [r.status_code for r in responses] == [200] * CALLS
@@ -184,7 +194,7 @@ async def test_stopping_finishes_the_calls_already_queued() -> None:
 def test_the_app_s_request_threads_end_at_shutdown(runtime: Runtime) -> None:
     app = create_app(runtime=runtime)
     with TestClient(app, base_url="http://127.0.0.1:8000") as http:
-        http.post("/oauth/token", data={"grant_type": "client_credentials"})
+        http.get("/v1/me/grants", headers={"Authorization": "Bearer x"})  # a customer read: in a thread
         threads = app.state.request_threads
         assert threads is not None and all(t.is_alive() for t in threads._threads)
     assert app.state.request_threads is None
