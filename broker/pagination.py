@@ -25,7 +25,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.errors import ValidationFailed
 
-__all__ = ["MAX_LIMIT", "Page", "decode_cursor", "encode_cursor", "page", "page_of_rows"]
+__all__ = ["MAX_LIMIT", "Page", "check_limit", "decode_cursor", "encode_cursor", "page", "page_of_rows"]
 
 T = TypeVar("T")
 MAX_LIMIT: Final = 200
@@ -102,9 +102,7 @@ def _page(
     limit: int,
     model_of: Callable[[Any], Any],
 ) -> Page[Any]:
-    if not 1 <= limit <= MAX_LIMIT:
-        detail = f"limit must be a whole number from 1 to {MAX_LIMIT}"
-        raise ValidationFailed(detail, errors=[{"pointer": "/limit", "detail": detail}])
+    check_limit(limit)
     created, ident = _attribute(created_col), _attribute(id_col)
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
@@ -119,6 +117,14 @@ def _page(
         return Page(items=items, next_cursor=None)
     last = model_of(items[-1])
     return Page(items=items, next_cursor=encode_cursor(getattr(last, created.key), getattr(last, ident.key)))
+
+
+def check_limit(limit: int) -> None:
+    """A page's size must be 1 to MAX_LIMIT: callers validate it, and one that forgot gets the same 422
+    here rather than an unbounded query."""
+    if not 1 <= limit <= MAX_LIMIT:
+        detail = f"limit must be a whole number from 1 to {MAX_LIMIT}"
+        raise ValidationFailed(detail, errors=[{"pointer": "/limit", "detail": detail}])
 
 
 def _attribute(column: object) -> QueryableAttribute[Any]:

@@ -11,12 +11,14 @@ and its `expires_at` against the clock, so expiry holds to the second without a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Integer, Uuid, and_, bindparam, or_, tuple_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -24,7 +26,7 @@ from broker.accounts.models import Brand
 from broker.accounts.tombstones import deleted_among
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
+from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
 from broker.consent.standing import AcceptedTerms, BrandName, Listed, lapsed
 from broker.consent.standing import effective_status as effective_status  # its home was here: re-exported
@@ -36,7 +38,9 @@ from broker.errors import (
     NotFound,
     ValidationFailed,
 )
-from broker.pagination import Page, page_of_rows
+from broker.pagination import Page, check_limit, decode_cursor, encode_cursor
+from vault.driver import DriverQuery
+from vault.sqltypes import UTCDateTime
 
 TRANSITIONS: dict[GrantStatus, frozenset[GrantStatus]] = {
     GrantStatus.ACTIVE: frozenset({GrantStatus.SUSPENDED, GrantStatus.REVOKED, GrantStatus.EXPIRED}),
@@ -164,35 +168,29 @@ class Grants:
         cursor: str | None = None,
         limit: int = 50,
     ) -> Page[Listed]:
-        """Grants of one brand or one customer, newest first, keyset-paginated, each with its brand's
-        names and its offer's terms (one query: the brand's two columns, not its row, whose JSON
-        columns were a tenth of a page of 20). A read: a lapsed expiry is left for the sweep to record
-        (views compute it: `effective_status`, `settled_ending`)."""
+        """Grants of one brand or one customer, newest first, keyset-paginated (`broker.pagination`),
+        each with its brand's names and its offer's terms: one query, run on the driver's cursor, whose
+        rows stand for the grants themselves (`GrantFacts`: no ORM object to build; a page of 20 cost
+        about 600 µs of CPU as ORM grants and brands). A read: a lapsed expiry is left for the sweep to
+        record (views compute it: `effective_status`, `settled_ending`)."""
+        check_limit(limit)
         column, value = owner
-        query = (
-            sa_select(
-                Grant, col(Brand.client_id), col(Brand.name), col(Offer.status), col(Offer.retention_days)
-            )
-            .join(Brand, col(Brand.id) == col(Grant.brand_id))
-            .join(Offer, col(Offer.id) == col(Grant.offer_id))
-            .where(getattr(Grant, column) == value)
-        )
+        params: dict[str, object] = {"owner": value, "rows": limit + 1, "now": self.clock()}
         if brand_id is not None:
-            query = query.where(col(Grant.brand_id) == brand_id)
-        if status is not None:
-            query = query.where(self._status_filter(status))
-        rows: Page[tuple[Grant, str, str, OfferStatus, int]] = page_of_rows(
-            session, query, Grant.created_at, Grant.id, cursor=cursor, limit=limit
-        )
+            params["brand_id"] = brand_id
+        if cursor is not None:
+            params["after_at"], params["after_id"] = decode_cursor(cursor)
+        query = _listing_query(column, brand_id is not None, status, cursor is not None)
+        rows = query.all(session.connection(), params)
         items = [
-            Listed(
-                grant,
-                BrandName(client_id, name),
-                AcceptedTerms(offer_status is OfferStatus.ACTIVE, retention_days),
-            )
-            for grant, client_id, name, offer_status, retention_days in rows.items
-        ]
-        return Page(items, rows.next_cursor)
+            Listed(row, BrandName(row.brand_client_id, row.brand_name),
+                   AcceptedTerms(row.offer_status is OfferStatus.ACTIVE, row.offer_retention_days))
+            for row in rows[:limit]
+        ]  # fmt: skip
+        if len(rows) <= limit:
+            return Page(items, None)
+        last = rows[limit - 1]
+        return Page(items, encode_cursor(last.created_at, last.id))
 
     def listed(self, session: Session, grants: Sequence[Grant]) -> list[Listed]:
         """`listing`'s items for grants at hand (their brands and their offers' terms, a query each)."""
@@ -219,18 +217,9 @@ class Grants:
             for offer_id, status, retention_days in session.exec(query)
         }
 
-    def customers_deleted(self, session: Session, grants: Sequence[Grant]) -> set[UUID]:
+    def customers_deleted(self, session: Session, grants: Sequence[GrantFacts]) -> set[UUID]:
         """The customers of these grants who deleted their account (their grants stay, revoked)."""
         return deleted_among(session, {g.customer_id for g in grants})
-
-    def _status_filter(self, status: GrantStatus) -> ColumnElement[bool]:
-        now = self.clock()
-        live = col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])
-        if status is GrantStatus.EXPIRED:
-            return or_(col(Grant.status) == GrantStatus.EXPIRED, and_(live, col(Grant.expires_at) <= now))
-        if status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
-            return and_(col(Grant.status) == status, col(Grant.expires_at) > now)
-        return col(Grant.status) == status
 
     def _settle_expiry(self, session: Session, grant: Grant) -> None:
         # Persist an expiry the clock has already decided, so stored state catches up with the truth.
@@ -406,3 +395,51 @@ class Grants:
             grant_status=status.value,
             since=since.isoformat(),
         )
+
+
+# A page of grants, as `Grants.listing` reads it: the grant's columns (named as the grant's attributes,
+# so a row stands for the grant: `GrantFacts`), its brand's names and its offer's terms.
+_LISTED_COLUMNS: tuple[Any, ...] = (
+    *Grant.__table__.columns,  # type: ignore[attr-defined]
+    col(Brand.client_id).label("brand_client_id"),
+    col(Brand.name).label("brand_name"),
+    col(Offer.status).label("offer_status"),
+    col(Offer.retention_days).label("offer_retention_days"),
+)
+_LIVE = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+
+
+def _status_filter(status: GrantStatus, now: Any) -> ColumnElement[bool]:
+    """Grants whose effective state is `status` at `now` (expiry is exact: `effective_status`)."""
+    stored = col(Grant.status)
+    if status is GrantStatus.EXPIRED:
+        live = or_(*(stored == state for state in _LIVE))
+        return or_(stored == GrantStatus.EXPIRED, and_(live, col(Grant.expires_at) <= now))
+    if status in _LIVE:
+        return and_(stored == status, col(Grant.expires_at) > now)
+    return stored == status
+
+
+@functools.cache
+def _listing_query(owner: str, by_brand: bool, status: GrantStatus | None, after: bool) -> DriverQuery:
+    """`Grants.listing`'s query for one shape of request (at most 2 x 2 x 6 x 2 of them), compiled
+    once: the owner's grants (`owner`: the column, `brand_id` or `customer_id`), of one brand
+    (`by_brand`), in one effective state (`status`), after a cursor (`after`), newest first."""
+    created, ident = col(Grant.created_at), col(Grant.id)
+    query = (
+        sa_select(*_LISTED_COLUMNS)
+        .select_from(Grant)
+        .join(Brand, col(Brand.id) == col(Grant.brand_id))
+        .join(Offer, col(Offer.id) == col(Grant.offer_id))
+        .where(getattr(Grant, owner) == bindparam("owner", type_=Uuid()))
+    )
+    if by_brand:
+        query = query.where(col(Grant.brand_id) == bindparam("brand_id", type_=Uuid()))
+    if status is not None:
+        query = query.where(_status_filter(status, bindparam("now", type_=UTCDateTime())))
+    if after:
+        # A row value: both databases seek the (…, created_at, id) index straight to the cursor.
+        at, last = bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
+        query = query.where(tuple_(created, ident) < tuple_(at, last))
+    ordered = query.order_by(created.desc(), ident.desc()).limit(bindparam("rows", type_=Integer()))
+    return DriverQuery(ordered)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint, Uuid
@@ -59,6 +59,44 @@ class GrantStatus(StrEnum):
     SUSPENDED = "suspended"
     EXPIRED = "expired"
     REVOKED = "revoked"
+
+
+class GrantFacts(Protocol):
+    """A grant's values as its views read them: a `Grant`, or a row of a query of its columns (a page
+    of grants is read on the driver's cursor, without building ORM objects: `Grants.listing`)."""
+
+    @property
+    def id(self) -> UUID: ...
+    @property
+    def customer_id(self) -> UUID: ...
+    @property
+    def brand_id(self) -> UUID: ...
+    @property
+    def offer_id(self) -> UUID: ...
+    @property
+    def fields(self) -> list[str]: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def status(self) -> GrantStatus: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def status_changed_at(self) -> datetime: ...
+    @property
+    def ended_by(self) -> str | None: ...
+    @property
+    def last_confirmed_at(self) -> datetime: ...
+    @property
+    def deletion_due_at(self) -> datetime | None: ...
+    @property
+    def deletion_outcome(self) -> str | None: ...
+    @property
+    def deletion_completed_at(self) -> datetime | None: ...
+    @property
+    def deletion_attested_at(self) -> datetime | None: ...
 
 
 class Grant(SQLModel, table=True):

@@ -25,7 +25,7 @@ from uuid import UUID
 from sqlmodel import Session
 
 from broker.consent.grants import Grants, effective_status
-from broker.consent.models import Grant, GrantStatus, Offer, OfferStatus
+from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer, OfferStatus
 from broker.consent.offers import Offers
 from broker.errors import GrantEnded, OfferSuperseded, OfferWithdrawn, ReconfirmationDue, RenewalNotOpen
 
@@ -83,7 +83,7 @@ class Renewals:
     offers: Offers
     window: timedelta
 
-    def state(self, grant: Grant, *, offer_current: bool) -> RenewalState:
+    def state(self, grant: GrantFacts, *, offer_current: bool) -> RenewalState:
         """The renewal state of `grant` now; `offer_current`: its offer version is still the active one."""
         now = self.clock()
         if effective_status(grant, now) not in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):

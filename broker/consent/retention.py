@@ -27,7 +27,7 @@ from sqlmodel import Session, col, select
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
-from broker.consent.models import Grant
+from broker.consent.models import Grant, GrantFacts
 from broker.consent.notices import Notice, NoticeType
 from broker.errors import (
     DeletionAlreadyAttested,
@@ -53,7 +53,7 @@ class DeletionState:
     completed_at: datetime | None
 
 
-def deletion_state(grant: Grant, now: datetime, *, due_at: datetime | None) -> DeletionState:
+def deletion_state(grant: GrantFacts, now: datetime, *, due_at: datetime | None) -> DeletionState:
     """The deletion state of `grant` at `now`, from its row alone and `due_at`, its `deletion_due_at`
     as it is or will be once a lapsed expiry is recorded (`broker.consent.grants.settled_ending`)."""
     status: DeletionStatus

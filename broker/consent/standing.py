@@ -12,24 +12,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from broker.consent.models import Grant, GrantStatus
+from broker.consent.models import GrantFacts, GrantStatus
 
 __all__ = ["AcceptedTerms", "BrandName", "Listed", "effective_status", "lapsed", "settled_ending"]
 
 
-def effective_status(grant: Grant, now: datetime) -> GrantStatus:
+def effective_status(grant: GrantFacts, now: datetime) -> GrantStatus:
     """The grant's state at `now`: a live grant past its expiry is expired, whatever is stored."""
     if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED) and now >= grant.expires_at:
         return GrantStatus.EXPIRED
     return grant.status
 
 
-def lapsed(grant: Grant, now: datetime) -> bool:
+def lapsed(grant: GrantFacts, now: datetime) -> bool:
     """Expired by the clock but not yet recorded as such (the sweep, or the next write, records it)."""
     return grant.status is not GrantStatus.EXPIRED and effective_status(grant, now) is GrantStatus.EXPIRED
 
 
-def settled_ending(grant: Grant, now: datetime, retention_days: int) -> tuple[datetime, datetime | None]:
+def settled_ending(grant: GrantFacts, now: datetime, retention_days: int) -> tuple[datetime, datetime | None]:
     """The grant's `status_changed_at` and `deletion_due_at` at `now`, as they will be stored once a
     lapsed expiry is recorded (`retention_days`: its offer's)."""
     if not lapsed(grant, now):
@@ -55,6 +55,6 @@ class BrandName(NamedTuple):
 class Listed(NamedTuple):
     """A grant with what its views need: its brand's names and its offer version's terms."""
 
-    grant: Grant
+    grant: GrantFacts
     brand: BrandName
     terms: AcceptedTerms

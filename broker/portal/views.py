@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlmodel import Session
 
 from broker.consent.access_log import AccessLogPage, LoggedEntry
-from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.models import GrantFacts, GrantStatus, Offer
 from broker.consent.purposes import describe_purpose
 from broker.consent.renewal import RenewalState
 from broker.consent.retention import DeletionState
@@ -141,7 +141,7 @@ TIMELINE_PAGE = 100
 CHART_DAYS = 30
 
 
-def ended_at(grant: Grant, status: GrantStatus) -> datetime | None:
+def ended_at(grant: GrantFacts, status: GrantStatus) -> datetime | None:
     """When the grant ended (its expiry, or when it was revoked), or None while it is live."""
     if status is GrantStatus.EXPIRED:
         return grant.expires_at
@@ -151,7 +151,7 @@ def ended_at(grant: Grant, status: GrantStatus) -> datetime | None:
 
 
 def _upcoming(
-    grant: Grant,
+    grant: GrantFacts,
     offer: Offer,
     obligations: list[Any],
     status: GrantStatus,
@@ -181,7 +181,7 @@ def _upcoming(
     ]
 
 
-def _shorten_bounds(grant: Grant, now: datetime) -> dict[str, str] | None:
+def _shorten_bounds(grant: GrantFacts, now: datetime) -> dict[str, str] | None:
     """The dates the customer may pick as the new last day of sharing (sharing then stops at the end
     of that day, UTC): from today to the last day that still ends before the current expiry."""
     last = (grant.expires_at - timedelta(microseconds=1)).date() - timedelta(days=1)

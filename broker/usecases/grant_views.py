@@ -25,7 +25,7 @@ from sqlmodel import Session
 from broker.accounts.models import Brand
 from broker.consent.access_log import AccessLog, AccessLogPage
 from broker.consent.grants import Grants
-from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import DeletionState, deletion_state
 from broker.consent.standing import BrandName, Listed, effective_status, settled_ending
@@ -45,7 +45,7 @@ DETAIL_RECEIPTS = 20  # the grant page lists its newest receipts, up to this man
 class GrantView:
     """A grant and its brand's names, with its state at one moment."""
 
-    grant: Grant
+    grant: GrantFacts  # a `Grant`, or a row of its columns (a page of them: `Grants.listing`)
     brand: BrandName
     status: GrantStatus  # effective: a live grant past its expiry is expired
     status_changed_at: datetime  # effective too: a lapsed grant's is its expiry
