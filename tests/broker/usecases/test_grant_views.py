@@ -53,10 +53,12 @@ def statements(db: Session) -> Iterator[list[str]]:
 
 
 def _facts(view: GrantView) -> tuple[GrantView, dict[str, Any]]:
-    """A view with its grant as the values views read (`GrantFacts`)."""
+    """A view with its grant as the values views read (`GrantFacts`), each with its type (a status is
+    a `GrantStatus` whether the grant is an ORM object or a row)."""
     names = [name for name in dir(GrantFacts) if isinstance(getattr(GrantFacts, name), property)]
     assert len(names) == 16
-    return replace(view, grant=None), {name: getattr(view.grant, name) for name in names}  # type: ignore[arg-type]
+    values = {name: getattr(view.grant, name) for name in names}
+    return replace(view, grant=None), {name: (type(v), v) for name, v in values.items()}  # type: ignore[arg-type]
 
 
 def test_a_grant_looks_the_same_to_its_brand_and_its_customer(
