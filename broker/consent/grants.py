@@ -422,7 +422,7 @@ def _status_filter(status: GrantStatus, now: Any) -> ColumnElement[bool]:
 
 @functools.cache
 def _listing_query(owner: str, by_brand: bool, status: GrantStatus | None, after: bool) -> DriverQuery:
-    """`Grants.listing`'s query for one shape of request (at most 2 x 2 x 6 x 2 of them), compiled
+    """`Grants.listing`'s query for one shape of request (at most 2 x 2 x 5 x 2 of them), compiled
     once: the owner's grants (`owner`: the column, `brand_id` or `customer_id`), of one brand
     (`by_brand`), in one effective state (`status`), after a cursor (`after`), newest first."""
     created, ident = col(Grant.created_at), col(Grant.id)
