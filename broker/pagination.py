@@ -11,10 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
@@ -25,9 +23,19 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.errors import ValidationFailed
 
-__all__ = ["MAX_LIMIT", "Page", "check_limit", "decode_cursor", "encode_cursor", "page", "page_of_rows"]
+__all__ = [
+    "MAX_LIMIT",
+    "Page",
+    "check_limit",
+    "decode_cursor",
+    "encode_cursor",
+    "newest_first",
+    "page",
+    "page_of",
+]
 
 T = TypeVar("T")
+R = TypeVar("R")
 MAX_LIMIT: Final = 200
 _BAD_CURSOR: Final = "cursor is not one this API gave out; start again without a cursor"
 
@@ -75,48 +83,35 @@ def page(
     them as their values, hence the annotations). `limit` must be 1 to MAX_LIMIT: callers validate it,
     and a caller that forgot gets the same 422 here rather than an unbounded query.
     """
-    return _page(session, query, created_col, id_col, cursor=cursor, limit=limit, model_of=lambda row: row)
-
-
-def page_of_rows(
-    session: Session,
-    query: Any,
-    created_col: datetime,
-    id_col: UUID,
-    *,
-    cursor: str | None,
-    limit: int,
-) -> Page[Any]:
-    """`page` for a select whose rows are the model first, then what is joined to it (one query for a
-    page and what its items need); the caller knows the rows' types."""
-    return _page(session, query, created_col, id_col, cursor=cursor, limit=limit, model_of=itemgetter(0))
-
-
-def _page(
-    session: Session,
-    query: Any,
-    created_col: datetime,
-    id_col: UUID,
-    *,
-    cursor: str | None,
-    limit: int,
-    model_of: Callable[[Any], Any],
-) -> Page[Any]:
     check_limit(limit)
     created, ident = _attribute(created_col), _attribute(id_col)
+    after = None
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
-        # A row value, typed like the columns: both databases seek the (…, created_at, id) index
-        # straight to the cursor instead of walking down to it (an OR of comparisons only seeks the prefix).
-        after = tuple_(bindparam(None, at, type_=created.type), bindparam(None, last_id, type_=ident.type))
-        query = query.where(tuple_(created, ident) < after)
-    # One row more than asked says whether a next page exists, without a COUNT.
-    rows = list(session.exec(query.order_by(created.desc(), ident.desc()).limit(limit + 1)))
+        after = (bindparam(None, at, type_=created.type), bindparam(None, last_id, type_=ident.type))
+    rows = list(session.exec(newest_first(query, created, ident, after=after, rows=limit + 1)))
+    return page_of(rows, limit, created=created.key, ident=ident.key)
+
+
+def newest_first(query: Any, created: Any, ident: Any, *, after: tuple[Any, Any] | None, rows: Any) -> Any:
+    """`query` ordered newest first by (`created`, `ident`), after the row whose values are `after` (two
+    bound parameters, typed like the columns), at most `rows` rows: ask for one more than the page's
+    size, and `page_of` tells from it whether a next page exists, without a COUNT."""
+    if after is not None:
+        # A row value: both databases seek the (…, created_at, id) index straight to the cursor
+        # instead of walking down to it (an OR of comparisons only seeks the prefix).
+        query = query.where(tuple_(created, ident) < tuple_(*after))
+    return query.order_by(created.desc(), ident.desc()).limit(rows)
+
+
+def page_of(rows: list[R], limit: int, *, created: str, ident: str) -> Page[R]:
+    """The page of `limit` rows out of `rows` (up to `limit` + 1, from `newest_first`), and the cursor of
+    the next page, from the last row's attributes `created` and `ident`."""
     items = rows[:limit]
     if len(rows) <= limit:
         return Page(items=items, next_cursor=None)
-    last = model_of(items[-1])
-    return Page(items=items, next_cursor=encode_cursor(getattr(last, created.key), getattr(last, ident.key)))
+    last = items[-1]
+    return Page(items=items, next_cursor=encode_cursor(getattr(last, created), getattr(last, ident)))
 
 
 def check_limit(limit: int) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Integer, Uuid, and_, bindparam, or_, tuple_
+from sqlalchemy import ColumnElement, Integer, Uuid, and_, bindparam, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -38,7 +38,7 @@ from broker.errors import (
     NotFound,
     ValidationFailed,
 )
-from broker.pagination import Page, check_limit, decode_cursor, encode_cursor
+from broker.pagination import Page, check_limit, decode_cursor, newest_first, page_of
 from vault.driver import DriverQuery
 from vault.sqltypes import UTCDateTime
 
@@ -181,16 +181,13 @@ class Grants:
         if cursor is not None:
             params["after_at"], params["after_id"] = decode_cursor(cursor)
         query = _listing_query(column, brand_id is not None, status, cursor is not None)
-        rows = query.all(session.connection(), params)
+        rows = page_of(query.all(session.connection(), params), limit, created="created_at", ident="id")
         items = [
             Listed(row, BrandName(row.brand_client_id, row.brand_name),
                    AcceptedTerms(row.offer_status is OfferStatus.ACTIVE, row.offer_retention_days))
-            for row in rows[:limit]
+            for row in rows.items
         ]  # fmt: skip
-        if len(rows) <= limit:
-            return Page(items, None)
-        last = rows[limit - 1]
-        return Page(items, encode_cursor(last.created_at, last.id))
+        return Page(items, rows.next_cursor)
 
     def listed(self, session: Session, grants: Sequence[Grant]) -> list[Listed]:
         """`listing`'s items for grants at hand (their brands and their offers' terms, a query each)."""
@@ -437,9 +434,9 @@ def _listing_query(owner: str, by_brand: bool, status: GrantStatus | None, after
         query = query.where(col(Grant.brand_id) == bindparam("brand_id", type_=Uuid()))
     if status is not None:
         query = query.where(_status_filter(status, bindparam("now", type_=UTCDateTime())))
-    if after:
-        # A row value: both databases seek the (…, created_at, id) index straight to the cursor.
-        at, last = bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())
-        query = query.where(tuple_(created, ident) < tuple_(at, last))
-    ordered = query.order_by(created.desc(), ident.desc()).limit(bindparam("rows", type_=Integer()))
-    return DriverQuery(ordered)
+    cursor = (
+        (bindparam("after_at", type_=UTCDateTime()), bindparam("after_id", type_=Uuid())) if after else None
+    )
+    return DriverQuery(
+        newest_first(query, created, ident, after=cursor, rows=bindparam("rows", type_=Integer()))
+    )

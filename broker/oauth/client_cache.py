@@ -162,8 +162,6 @@ class BrandSignals:
 # Weak: a database's signals live as long as a cache uses them. A session that changes a brand of a
 # database no cache of this process uses still bumps the file (another process may cache).
 _SIGNALS: weakref.WeakValueDictionary[str, BrandSignals] = weakref.WeakValueDictionary()
-
-
 _SIGNALS_MADE = threading.Lock()  # two threads must not make two for one database
 
 
@@ -181,18 +179,22 @@ def _signals_of(session: Session) -> BrandSignals:
     return signals_for(session.get_bind().engine.url)
 
 
+def _changed(session: Session) -> None:
+    """`session` changed a brand: told through its transaction now, and in this process at its commit."""
+    session.info[_CHANGED] = True
+    _signals_of(session).noted(session)
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context: Any) -> None:
     if any(isinstance(changed, Brand) for changed in (*session.dirty, *session.deleted)):
-        session.info[_CHANGED] = True
-        _signals_of(session).noted(session)
+        _changed(session)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _on_execute(state: ORMExecuteState) -> None:
     if (state.is_update or state.is_delete) and any(mapper.class_ is Brand for mapper in state.all_mappers):
-        state.session.info[_CHANGED] = True
-        _signals_of(state.session).noted(state.session)
+        _changed(state.session)
 
 
 @event.listens_for(Session, "after_commit")
