@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from broker import logs
 from broker.errors import RequestTooLarge
 from broker.web.problems import ErrorPages, page_for, problem_response, unexpected_error
 
@@ -119,14 +120,9 @@ class RequestContextMiddleware:
                 await self._unexpected(scope)(scope, receive, send_wrapper)
             raise  # the server still sees (and reports) it; the answer is already sent
         finally:
-            access_log.info(
-                "%s %s %s %.1fms rid=%s",
-                log_safe(scope["method"]),
-                log_safe(scope["path"]),
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+            method, path = log_safe(scope["method"]), log_safe(scope["path"])
+            elapsed = (time.perf_counter() - started) * 1000
+            logs.info(access_log, f"{method} {path} {status} {elapsed:.1f}ms rid={request_id}")
 
     def _headers(self, given: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
         """The response's headers, its X-Request-ID set and each default it lacks added (one pass, on

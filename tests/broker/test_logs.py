@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from broker.logs import BatchedStreamHandler, configure
+from broker.logs import BatchedStreamHandler, configure, info
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -85,3 +87,75 @@ def test_configure_keeps_an_operator_s_own_setup_and_installs_one_handler(
     monkeypatch.setattr(root, "handlers", [own])
     configure()
     assert root.handlers == [own]
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[BatchedStreamHandler, io.StringIO]]:
+    """The process's logging as `configure` sets it up, its lines going to a string."""
+    root = logging.getLogger()
+    for setting in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, setting, getattr(logging, setting))
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", root.level)
+    configure()
+    (handler,) = root.handlers
+    assert isinstance(handler, BatchedStreamHandler)
+    stream = io.StringIO()
+    handler.setStream(stream)
+    try:
+        yield handler, stream
+    finally:
+        handler.close()
+
+
+_STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
+_LINE = re.compile(_STAMP + r" INFO consentry\.test\.often GET /x 200 1\.5ms rid=r1")
+
+
+def test_a_frequent_line_goes_straight_to_the_configured_handler_as_its_record_would_read(
+    configured: tuple[BatchedStreamHandler, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, stream = configured
+
+    def no_record(*_: object, **__: object) -> None:
+        raise AssertionError("a LogRecord was made")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(logging.getLogger(), "handlers", [handler])  # without pytest's own capture
+        patched.setattr(logging.Logger, "makeRecord", no_record)
+        info(logging.getLogger("consentry.test.often"), "GET /x 200 1.5ms rid=r1")
+    handler.flush()
+    assert _LINE.fullmatch(stream.getvalue().rstrip("\n"))
+    # Byte for byte what the formatter makes of a record, across seconds and at their edges.
+    formatter = handler.formatter
+    assert formatter is not None and hasattr(formatter, "line")
+    for created in (1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.0005, time.time()):
+        record = logging.makeLogRecord({"name": "n", "levelname": "INFO", "msg": "m"})
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert formatter.line(created, "INFO", "n", "m") == formatter.format(record)
+
+
+def test_a_frequent_line_is_an_ordinary_record_where_logging_is_set_up_otherwise(
+    configured: tuple[BatchedStreamHandler, io.StringIO],
+) -> None:
+    handler, stream = configured
+    logger = logging.getLogger("consentry.test.often")
+    captured: list[logging.LogRecord] = []
+    capture = logging.Handler()
+    capture.emit = captured.append  # type: ignore[method-assign,assignment]
+    logger.addHandler(capture)
+    try:
+        info(logger, "GET /x 200 1.5ms rid=r1")
+    finally:
+        logger.removeHandler(capture)
+    assert [r.getMessage() for r in captured] == ["GET /x 200 1.5ms rid=r1"]
+    handler.flush()
+    assert _LINE.fullmatch(stream.getvalue().rstrip("\n"))  # and it still propagates to the root's
+
+    logger.setLevel(logging.WARNING)  # a level above INFO: nothing, either way
+    try:
+        info(logger, "GET /y 200 1.5ms rid=r2")
+    finally:
+        logger.setLevel(logging.NOTSET)
+    handler.flush()
+    assert "/y" not in stream.getvalue()
