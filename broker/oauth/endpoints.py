@@ -29,7 +29,8 @@ _RESPONSE_TYPE = re.compile(r"[A-Za-z0-9_]+(?: [A-Za-z0-9_]+)*")
 def not_printable_ascii(params: Mapping[str, list[str]]) -> str | None:
     """The first parameter whose name or value is not printable ASCII (RFC 6749 Appendix A), if any."""
     for name, values in params.items():
-        if any(not all(" " <= ch <= "~" for ch in text) for text in (name, *values)):
+        # ASCII and printable: " " to "~" (str's own tests, not a Python loop over every character)
+        if not all(text.isascii() and text.isprintable() for text in (name, *values)):
             return name if name.isascii() else "a parameter name"
     return None
 
