@@ -233,17 +233,19 @@ class BrokerAuthorizationServer(AuthorizationServer):
 
     def handle_response(self, status: int, body: Any, headers: Sequence[tuple[str, str]]) -> Response:
         """A Starlette response; authorization redirects gain `iss` (RFC 9207 §2)."""
-        header_map = dict(headers)
-        if status == 302 and "Location" in header_map:
-            header_map["Location"] = add_params_to_uri(
-                header_map["Location"], [("iss", self.ctx.services.issuer)]
+        # Lower-cased names, as Starlette keeps them: ours replace Authlib's, set once (a header set on
+        # a Response rescans its headers).
+        header_map = {name.lower(): value for name, value in headers}
+        if status == 302 and "location" in header_map:
+            header_map["location"] = add_params_to_uri(
+                header_map["location"], [("iss", self.ctx.services.issuer)]
             )
-        content = json.dumps(body) if isinstance(body, dict) else body
-        response = Response(content=content, status_code=status, headers=header_map)
+        content = body
         if isinstance(body, dict):
-            response.headers["content-type"] = "application/json"
-        response.headers["cache-control"] = "no-store"
-        return response
+            content = json.dumps(body)
+            header_map["content-type"] = "application/json"
+        header_map["cache-control"] = "no-store"
+        return Response(content=content, status_code=status, headers=header_map)
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """No signals: what matters is written in the same transaction."""

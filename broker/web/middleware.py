@@ -109,7 +109,7 @@ class RequestContextMiddleware:
             nonlocal status, responded
             if message["type"] == "http.response.start":
                 status, responded = message["status"], True
-                message = {**message, "headers": self._headers(message.get("headers", ()), request_id)}
+                message["headers"] = self._headers(message.get("headers", ()), request_id)
             await send(message)
 
         try:
