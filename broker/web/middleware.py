@@ -9,10 +9,7 @@ Access-log lines escape control characters, so a path holding `%0a` cannot forge
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import logging
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -23,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from broker import logs
 from broker.errors import RequestTooLarge
+from broker.ids import unique_id
 from broker.web.problems import ErrorPages, page_for, problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
@@ -53,24 +51,9 @@ def log_safe(text: str) -> str:
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
-# Request ids: 32 hex digits, a keyed hash of a per-process counter (unique, and unguessable without
-# the process's random key), not `os.urandom` per request: that system call gives up the interpreter
-# lock, and under load the event loop then waits for a worker thread to hand it back.
-_ID_KEY, _ID_COUNTER = os.urandom(32), itertools.count()
-
-
 def new_request_id() -> str:
-    """A fresh request id (see above)."""
-    return hashlib.blake2b(next(_ID_COUNTER).to_bytes(8, "big"), key=_ID_KEY, digest_size=16).hexdigest()
-
-
-def _new_id_key() -> None:
-    """A forked worker (a server that imports the app before it forks) makes ids under its own key."""
-    global _ID_KEY
-    _ID_KEY = os.urandom(32)
-
-
-os.register_at_fork(after_in_child=_new_id_key)
+    """A fresh request id: 32 hex digits, unique and unguessable (`broker.ids`)."""
+    return unique_id()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

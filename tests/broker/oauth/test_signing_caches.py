@@ -121,3 +121,14 @@ def test_a_revoked_brand_token_fails_on_the_very_next_read(
     assert client.post("/oauth/revoke", data={"token": token}, auth=brand.auth()).status_code == 200
     refused = client.get("/v1/offers", headers=bearer(token))
     assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+
+
+def test_brand_tokens_have_jtis_of_their_own_so_revoking_one_leaves_the_others(
+    client: TestClient, brand: BrandCredentials, runtime: Any
+) -> None:
+    tokens = [brand_token(client, brand) for _ in range(3)]
+    jtis = [runtime.oauth.signing.verify(token)["jti"] for token in tokens]
+    assert len(set(jtis)) == 3 and all(len(jti) == 32 and int(jti, 16) >= 0 for jti in jtis)
+    assert client.post("/oauth/revoke", data={"token": tokens[0]}, auth=brand.auth()).status_code == 200
+    assert client.get("/v1/offers", headers=bearer(tokens[0])).status_code == 401
+    assert all(client.get("/v1/offers", headers=bearer(t)).status_code == 200 for t in tokens[1:])
