@@ -10,6 +10,12 @@ on every call while that mtime is too recent to trust, as git does with racy ind
 verified token's claims are kept until its `exp` while the key that signed it is still published.
 Only the signature is cached: lifetime, issuer and audience are checked on every use by the caller,
 and revocation against the database (`broker.oauth.bearer`).
+
+Signing alone looks at the directory at most once every `SIGNER_RECHECK_NS`, so that issuing a token
+needs no system call: a key another process adds signs here within a second, and meanwhile the one
+before it, published for as long as any token lives, goes on signing. A key this process adds signs
+at once. Verification and the JWKS never trust a listing the directory's mtime contradicts: a key an
+operator withdraws stops verifying at once (tokens it still signs here in that second are refused).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), n
 # first minutes and held about 10 MiB of them.
 VERIFIED_CACHE_SIZE = 1024
 _RACY_NS = 2_000_000_000  # a directory mtime this close to its listing may hide a later change
+SIGNER_RECHECK_NS = 1_000_000_000  # how long the key that signs is taken as the newest (module docstring)
 
 
 class InvalidJWT(Exception):
@@ -66,6 +73,7 @@ class SigningKeys:
         private_directory(directory)
         self._cache: dict[str, _StoredKey] = {}
         self._listing: tuple[int, list[_StoredKey]] | None = None  # (directory mtime, keys by serial)
+        self._signer: tuple[int, _StoredKey] | None = None  # (time.monotonic_ns() it was listed, key)
         # token -> (kid, exp, claims), oldest first
         self._verified: OrderedDict[str, tuple[str, int, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
@@ -109,7 +117,7 @@ class SigningKeys:
             "jwk": key.as_dict(private=True),
         }
         create_key_file(self.directory / f"{kid}.jwk", json.dumps(document))  # a server never sees half of it
-        self._listing = None
+        self._listing = self._signer = None
         return kid
 
     def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:
@@ -136,7 +144,10 @@ class SigningKeys:
     def sign(self, claims: dict[str, Any], *, typ: str = TOKEN_TYPE) -> str:
         """A compact JWS of `claims`, signed by the newest key, typed at+jwt unless `typ` names another
         type (consent receipts), which `verify` then refuses as an access token."""
-        current = self._keys()[-1]
+        now, signer = time.monotonic_ns(), self._signer
+        if signer is None or now - signer[0] >= SIGNER_RECHECK_NS:
+            signer = self._signer = (now, self._keys()[-1])
+        current = signer[1]
         header = {"alg": ALGORITHM, "typ": typ, "kid": current.kid}
         return jwt.encode(header, claims, current.key, algorithms=[ALGORITHM])
 

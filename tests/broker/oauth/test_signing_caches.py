@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from joserfc import jws
 from support.core import FakeClock, bearer
 from support.oauth import BrandCredentials, brand_token
 
@@ -69,6 +70,31 @@ def test_a_key_added_elsewhere_is_seen_once_the_listing_is_cached(tmp_path: Path
     assert [k["kid"] for k in server.jwks()["keys"]][-1] == new_kid
     assert server.verify(server.sign(_claims(clock)))  # signed by the new key
     assert server.public_key(new_kid) is not None
+
+
+def _kid(token: str) -> str:
+    """The kid a token names (its header, unverified)."""
+    return str(jws.extract_compact(token.encode()).headers()["kid"])
+
+
+def test_a_key_added_elsewhere_signs_here_within_the_recheck_and_one_added_here_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    server = SigningKeys(tmp_path, clock=clock)
+    first = _kid(server.sign(_claims(clock)))
+    long_ago = time.time_ns() - 60 * 10**9
+    os.utime(tmp_path, ns=(long_ago, long_ago))  # a listing old enough to trust
+    monkeypatch.setattr(signing, "SIGNER_RECHECK_NS", 3600 * 10**9)  # a window that cannot elapse here
+    elsewhere = SigningKeys(tmp_path, clock=clock).add()
+    token = server.sign(_claims(clock))
+    assert _kid(token) == first  # within the window: the previous key, still published, signs
+    assert server.verify(token) and [k["kid"] for k in server.jwks()["keys"]] == [first, elsewhere]
+    monkeypatch.setattr(signing, "SIGNER_RECHECK_NS", 0)  # the window elapsed
+    assert _kid(server.sign(_claims(clock))) == elsewhere
+    monkeypatch.setattr(signing, "SIGNER_RECHECK_NS", 3600 * 10**9)
+    here = server.add()
+    assert _kid(server.sign(_claims(clock))) == here  # this process's own key: at once
 
 
 def test_a_listing_taken_within_the_timestamp_granularity_is_not_trusted(tmp_path: Path) -> None:
