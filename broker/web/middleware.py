@@ -48,6 +48,8 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
 
 def log_safe(text: str) -> str:
     """`text` with every character that could break or forge a log line escaped (\\n, \\x1b, \\u2028)."""
+    if text.isprintable() and "\\" not in text:  # the usual path: none of them (each is unprintable)
+        return text
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
@@ -141,10 +143,18 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
+            await self._refuse(scope, receive, send)  # not a length (uvicorn refuses it before us)
+            return
+        if declared is not None and int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
-        # Read the whole (small) body now, so a chunked body over the limit is refused too.
+        if declared is not None and _header(scope, b"transfer-encoding") is None:
+            # The server's HTTP parser delimits the body by its declared length (RFC 9112 §6.3): the
+            # app can never receive more, so there is nothing to count.
+            await self.app(scope, receive, send)
+            return
+        # No declared length (chunked): read the whole (small) body now, refusing it once over.
         chunks, size, more = [], 0, True
         while more:
             message = await receive()

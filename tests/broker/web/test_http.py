@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import socket
 import threading
 import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+from support.core import live_server
 
 from broker.api.health import FRESH_SECONDS
 from broker.app import create_app
@@ -176,3 +179,31 @@ def test_an_escaped_log_field_holds_no_character_that_breaks_a_line(text: str) -
     assert not any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in safe)
     if text.isascii():  # nothing is lost: the escaped field reads back as the original
         assert safe.encode().decode("unicode_escape") == text
+
+
+@pytest.mark.slow
+def test_a_body_longer_than_its_declared_length_never_reaches_the_app(
+    tmp_path: Path, fresh_database_url: str
+) -> None:
+    """The body limit lets a body of declared length through uncounted, as the server's HTTP parser
+    ends the body at that length. Over a raw socket, a token request declaring its 29-byte form and
+    followed at once by more bytes: the endpoint reads only the 29 (a well-formed form, refused for its
+    missing credentials; with the rest it would have been refused as not printable ASCII), and the
+    rest is read as the next request on the connection."""
+    with live_server(tmp_path / "var", fresh_database_url, tmp_path / "server.log") as base:
+        host, port = base.removeprefix("http://").split(":")
+        form = b"grant_type=client_credentials"
+        token = (
+            b"POST /oauth/token HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(form)
+        )
+        more = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        received = b""
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(token + form + more)
+            while chunk := sock.recv(65536):
+                received += chunk
+    first, second = received.split(b"HTTP/1.1 ")[1:3]
+    assert first.startswith(b"401 ") and b'"error":"invalid_client"' in first.replace(b" ", b""), first
+    assert second.startswith(b"200 ") and second.endswith(b'{"status":"ok"}'), second
