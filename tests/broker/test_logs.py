@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from broker.logs import BatchedStreamHandler, configure, info
+from broker.logs import FORMAT, BatchedStreamHandler, configure, info
 
 
 def _logger(handler: logging.Handler) -> logging.Logger:
@@ -126,13 +126,15 @@ def test_a_frequent_line_goes_straight_to_the_configured_handler_as_its_record_w
         info(logging.getLogger("consentry.test.often"), "GET /x 200 1.5ms rid=r1")
     handler.flush()
     assert _LINE.fullmatch(stream.getvalue().rstrip("\n"))
-    # Byte for byte what the formatter makes of a record, across seconds and at their edges.
-    formatter = handler.formatter
+    # Byte for byte what logging's own formatter makes of a record of `FORMAT`, and what ours does (its
+    # date and time formatted once a second), across seconds and at their edges.
+    formatter, standard = handler.formatter, logging.Formatter(FORMAT)
     assert formatter is not None and hasattr(formatter, "line")
-    for created in (1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.0005, time.time()):
+    for created in (1_700_000_000.0, 1_700_000_000.9999, 1_700_000_001.0005, time.time(), 1_700_000_000.5):
         record = logging.makeLogRecord({"name": "n", "levelname": "INFO", "msg": "m"})
         record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
-        assert formatter.line(created, "INFO", "n", "m") == formatter.format(record)
+        expected = standard.format(record)
+        assert formatter.line(created, "INFO", "n", "m") == expected == formatter.format(record)
 
 
 def test_a_frequent_line_is_an_ordinary_record_where_logging_is_set_up_otherwise(
