@@ -23,18 +23,22 @@ grant). On the profile read this saved about a third of the query's cost.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, insert
+from sqlalchemy import Connection, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
-__all__ = ["DriverQuery", "as_sqlalchemy_error", "insert_rows"]
+__all__ = ["DriverQuery", "as_sqlalchemy_error", "insert_rows", "text_rows"]
 
 Processor = Callable[[Any], Any] | None
+_NOTHING = object()  # no value converted yet
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")  # a `:name` parameter (not `::type`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,37 +133,86 @@ class DriverQuery:
 
 
 def insert_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert `rows` (dicts with the same columns) into `table`, in `connection`'s transaction.
+    """Insert `rows` (dicts with the same columns, every column the insert needs: no column default is
+    applied) into `table`, in `connection`'s transaction, on the driver's cursor.
 
-    On PostgreSQL with one `COPY … FROM STDIN` on the driver's cursor: psycopg formats the rows in C,
-    where an `executemany` (Core's, or the driver's own pipeline) dumps each parameter in Python. For
-    the log's appends (an entry and its subtrees per read), 9 against 30 µs of CPU per entry. The
-    values go through the column types' own bind processors first, as Core would send them; a driver
-    error is raised as SQLAlchemy's. Elsewhere, Core's executemany."""
+    Core's executemany processes each row's parameters in Python, which cost as much as the rest of a
+    group commit's append. Here the values go through the column types' own bind processors, as Core
+    would send them, and then: on PostgreSQL one `COPY … FROM STDIN` (psycopg formats the rows in C;
+    for the log's appends, 9 against 30 µs of CPU per entry), elsewhere (SQLite) the driver's own
+    `executemany` of one prepared INSERT. A driver error is raised as SQLAlchemy's."""
     if not rows:
         return
     dialect = connection.dialect
-    if dialect.name != "postgresql":
-        connection.execute(insert(table), list(rows))
-        return
-    names = list(rows[0])
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
-    quote = dialect.identifier_preparer
-    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(name) for name in names)}) FROM STDIN"
+    names = tuple(rows[0])
+    sql, processors = _insert_plan(table, names, dialect)
+    values = [[row[name] for name in names] for row in rows]
     try:  # a value its column refuses (a naive datetime) fails before anything is sent, as with Core
-        values = [[_apply(p, row[name]) for p, name in zip(processors, names, strict=True)] for row in rows]
+        for column, processor in enumerate(processors):
+            if processor is None:
+                continue
+            given, sent = _NOTHING, None  # rows often share a value (a batch's timestamp): convert it once
+            for value in values:
+                if value[column] is not given:
+                    given, sent = value[column], processor(value[column])
+                value[column] = sent
     except Exception as exc:
         raise StatementError(f"({type(exc).__module__}.{type(exc).__name__}) {exc}", sql, None, exc) from exc
     driver: Any = connection.connection.dbapi_connection
     cursor = driver.cursor()
     try:
-        with cursor.copy(sql) as copy:
-            for value in values:
-                copy.write_row(value)
+        if dialect.name == "postgresql":
+            with cursor.copy(sql) as copy:
+                for value in values:
+                    copy.write_row(value)
+        else:
+            cursor.executemany(sql, values)
     except dialect.loaded_dbapi.Error as exc:
         raise as_sqlalchemy_error(connection, sql, None, exc, cursor) from exc
     finally:
         cursor.close()
+
+
+@functools.lru_cache(maxsize=64)  # (table, columns, dialect): a handful per engine
+def _insert_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> tuple[str, list[Processor]]:
+    """The statement that inserts rows of these columns (COPY on PostgreSQL, a qmark INSERT
+    elsewhere) and each column's bind processor."""
+    processors: list[Processor] = [
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+    ]
+    quote = dialect.identifier_preparer
+    columns = ", ".join(quote.quote(name) for name in names)
+    if dialect.name == "postgresql":
+        return f"COPY {quote.format_table(table)} ({columns}) FROM STDIN", processors
+    if dialect.paramstyle != "qmark":  # pragma: no cover - the dialects we run (sqlite3) use qmark
+        raise NotImplementedError(f"insert_rows has no plan for paramstyle {dialect.paramstyle}")
+    marks = ", ".join("?" for _ in names)
+    sql = f"INSERT INTO {quote.format_table(table)} ({columns}) VALUES ({marks})"  # noqa: S608 - quoted names
+    return sql, processors
+
+
+def text_rows(connection: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """The rows of `sql` (its parameters written `:name`, every value bound) on the driver's cursor, in
+    `connection`'s transaction, as the driver returns them: for a statement whose text changes with
+    its arguments (the audit tree's lookups of many subtrees), which Core would parse and compile anew
+    every time (as `text()`, about 40 % of such a lookup's CPU). A driver error is raised as
+    SQLAlchemy's."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":  # psycopg: pyformat
+        sql = _NAMED.sub(r"%(\1)s", sql)
+    elif dialect.name != "sqlite":  # pragma: no cover - sqlite3 takes `:name` as written
+        raise NotImplementedError(f"text_rows does not run on {dialect.name}")
+    driver = connection.connection.dbapi_connection
+    assert driver is not None  # the caller's transaction holds its connection
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, params)
+        rows = list(cursor.fetchall())
+    except dialect.loaded_dbapi.Error as exc:
+        raise as_sqlalchemy_error(connection, sql, params, exc, cursor) from exc
+    finally:
+        cursor.close()
+    return rows
 
 
 def as_sqlalchemy_error(

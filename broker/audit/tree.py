@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -38,7 +38,7 @@ from clients.auditor.tlog import (
     range_root,
     subtrees,
 )
-from vault.driver import DriverQuery, insert_rows
+from vault.driver import DriverQuery, insert_rows, text_rows
 
 __all__ = [
     "MAX_ENTRIES_PER_READ",
@@ -244,7 +244,8 @@ def _fetch(
     what to call it in an error), the same query reads the log's size and checks the tree is in it."""
     # One `level = L AND position IN (...)` per level, not a row-value IN: SQLite plans the latter
     # as a scan of the whole table, the former as primary-key lookups (so proofs stay O(log n)).
-    # Written as text with bound parameters: building it as an expression costs more than the query.
+    # Written as text with bound parameters, run on the driver's cursor (`text_rows`): building it as
+    # an expression, or Core's parse and compile of its text, cost more than the query.
     by_level: dict[int, list[int]] = {}
     for level, position in sorted(set(wanted)):
         by_level.setdefault(level, []).append(position)
@@ -261,8 +262,8 @@ def _fetch(
         params["head"] = _HEAD_ID
     if not selects:
         return {}
-    rows = session.connection().execute(text(" UNION ALL ".join(selects)), params)
-    found = {(level, position): digest for level, position, digest in rows}
+    rows = text_rows(session.connection(), " UNION ALL ".join(selects), params)
+    found: dict[Subtree, bytes] = {(level, position): digest for level, position, digest in rows}
     if within is not None:
         current = next((position for level, position in found if level == -1), 0)
         _check_within(*within, current)

@@ -134,7 +134,7 @@ def test_inserted_rows_are_what_core_would_have_inserted_and_fail_as_core_fails(
          "grant_id": None}
         for i in range(3)
     ]  # fmt: skip
-    insert_rows(db.connection(), table, rows)  # a COPY on PostgreSQL
+    insert_rows(db.connection(), table, rows)  # a COPY on PostgreSQL, the driver's executemany on SQLite
     query = sa_select(table).where(table.c.index >= 10_000).order_by(table.c.index)
     stored = [dict(row._mapping) for row in db.connection().execute(query)]
     assert stored == [{**row, "created_at": at.astimezone(UTC)} for row in rows]
