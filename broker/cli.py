@@ -24,7 +24,8 @@ from broker.errors import BrokerError, DatabaseMisconfigured, DatabaseNotMigrate
 from broker.mail import sink
 from broker.mail.transport import sink_directory
 from broker.oauth.clients import register_brand
-from broker.oauth.context import ACCESS_TOKEN_LIFETIME
+from broker.oauth.context import ACCESS_TOKEN_LIFETIME, ID_TOKEN_LIFETIME
+from broker.oauth.signing import ALGORITHM
 from broker.runtime import build_runtime
 from broker.settings import Settings
 from vault.errors import VaultError
@@ -199,13 +200,17 @@ def _print_report(report: Report) -> None:
 
 @keys_app.command("rotate-signing")
 def rotate_signing() -> None:
-    """Start signing access tokens with a new key; keys older than every live token are deleted."""
+    """Start signing access tokens and ID tokens with new keys (Ed25519 and RS256); keys older than
+    every live token are deleted."""
     runtime = build_runtime(Settings())
-    kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
-    runtime.audit.record_alone(
-        runtime.sessions, Kind.KEY_ROTATED, actor=Actor.OPERATOR, key="token-signing", version=kid
+    kids, retired = runtime.oauth.signing.rotate(
+        max_token_lifetime=max(ACCESS_TOKEN_LIFETIME, ID_TOKEN_LIFETIME)
     )
-    typer.echo(json.dumps({"kid": kid, "retired": retired}))
+    for key, alg in (("token-signing", ALGORITHM), ("id-token-signing", "RS256")):
+        runtime.audit.record_alone(
+            runtime.sessions, Kind.KEY_ROTATED, actor=Actor.OPERATOR, key=key, version=kids[alg]
+        )
+    typer.echo(json.dumps({"kid": kids[ALGORITHM], "id_token_kid": kids["RS256"], "retired": retired}))
 
 
 @keys_app.command("rotate")

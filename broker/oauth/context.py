@@ -26,6 +26,7 @@ from broker.oauth.signing import SigningKeys
 from vault.blind_index import blind_token
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=10)
+ID_TOKEN_LIFETIME = timedelta(minutes=10)  # a relying party checks it at once; `id_token_hint` may be older
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=5)
 

@@ -1,8 +1,15 @@
-"""Ed25519 signing keys for JWT access tokens (RFC 9068), published as a JWKS with `kid`s.
+"""Signing keys for JWT access tokens (RFC 9068) and OpenID Connect ID tokens, published as a JWKS with
+`kid`s.
 
-Keys live as private JWK files (mode 0600) under ``<data_dir>/keys/signing``. The newest key signs;
-older keys stay published until every token they signed has expired, then rotation deletes them.
-`alg` is "Ed25519" (RFC 9864's fully-specified name for EdDSA over Ed25519); nothing else verifies.
+Keys live as private JWK files (mode 0600) under ``<data_dir>/keys/signing``, each for one algorithm
+(its JWK's `alg`): "Ed25519" (RFC 9864's fully-specified name for EdDSA over Ed25519), which signs
+access tokens and consent receipts, and "RS256", which signs ID tokens by default (the algorithm
+OpenID Connect Discovery requires and every relying party supports; a client may register Ed25519
+instead). For each algorithm the newest key signs; older keys stay published until every token they
+signed has expired, then rotation deletes them. Access tokens verify with Ed25519 keys only: an ID
+token, or anything else signed with an RSA key, is never an access token. The RSA key is made the
+first time it is needed (an ID token, or the JWKS): a broker that never serves OpenID Connect, and
+each test, is spared generating it.
 
 Two caches keep signature checks off the hot path, both bounded and both invalidated by a rotation,
 in this process or another: the key list is read again whenever the directory's mtime changes (and
@@ -35,12 +42,14 @@ from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, OKPKey
+from joserfc.jwk import KeyParameters, KeySet, OKPKey, RSAKey, import_key
 
 from vault.keys import create_key_file
 from vault.private_files import private_directory
 
-ALGORITHM = "Ed25519"
+ALGORITHM = "Ed25519"  # access tokens and receipts
+ID_TOKEN_ALGORITHMS = ("RS256", ALGORITHM)  # the first is the default (OpenID Connect Discovery §3)
+RSA_BITS = 2048
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
 # Verified tokens remembered, about 2.4 KB each (the token and its claims): 2.4 MiB when full. A hit
 # saves about 125 us of signature check. In the soak (bench/soak.py: reads, refreshes, consents, issue
@@ -56,12 +65,16 @@ class InvalidJWT(Exception):
     """A token that did not verify: bad signature, unknown key, wrong alg or type, or malformed."""
 
 
+SigningKey = OKPKey | RSAKey
+
+
 @dataclass(frozen=True, slots=True)
 class _StoredKey:
     kid: str
-    serial: int  # order of creation: the highest signs (timestamps can tie)
+    serial: int  # order of creation: the highest of its algorithm signs (timestamps can tie)
     created_at: datetime
-    key: OKPKey
+    key: SigningKey
+    alg: str
 
 
 class SigningKeys:
@@ -73,11 +86,13 @@ class SigningKeys:
         private_directory(directory)
         self._cache: dict[str, _StoredKey] = {}
         self._listing: tuple[int, list[_StoredKey]] | None = None  # (directory mtime, keys by serial)
-        self._signer: tuple[int, _StoredKey] | None = None  # (time.monotonic_ns() it was listed, key)
+        # by algorithm: (time.monotonic_ns() it was listed, the key that signs)
+        self._signers: dict[str, tuple[int, _StoredKey]] = {}
         # token -> (kid, exp, claims), oldest first
         self._verified: OrderedDict[str, tuple[str, int, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
-        if not self._keys():
+        self._adding = threading.Lock()  # one thread makes a missing key (`_newest`)
+        if not any(k.alg == ALGORITHM for k in self._keys()):
             self.add()
 
     def _load(self, path: Path) -> _StoredKey:
@@ -86,7 +101,12 @@ class SigningKeys:
         if cached is None:
             document = json.loads(path.read_text())
             created_at = datetime.fromisoformat(document["created_at"])
-            cached = _StoredKey(kid, int(document["serial"]), created_at, OKPKey.import_key(document["jwk"]))
+            key = import_key(document["jwk"])
+            if not isinstance(key, OKPKey | RSAKey):
+                raise ValueError(f"{path.name} holds a {type(key).__name__}, not a signing key")
+            # Keys written before ID tokens existed are Ed25519 and may not say so.
+            alg = str(document["jwk"].get("alg") or ALGORITHM)
+            cached = _StoredKey(kid, int(document["serial"]), created_at, key, alg)
             self._cache[kid] = cached
         return cached
 
@@ -106,10 +126,17 @@ class SigningKeys:
         self._listing = (mtime, keys) if time.time_ns() - mtime > _RACY_NS else None
         return keys
 
-    def add(self) -> str:
-        """Create a new signing key, which becomes the one that signs; returns its kid."""
+    def add(self, alg: str = ALGORITHM) -> str:
+        """Create a new signing key for `alg`, which becomes the one that signs with it; returns its kid."""
         kid = secrets.token_urlsafe(12)
-        key = OKPKey.generate_key("Ed25519", parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+        parameters: KeyParameters = {"kid": kid, "use": "sig", "alg": alg}
+        key: SigningKey
+        if alg == ALGORITHM:
+            key = OKPKey.generate_key("Ed25519", parameters=parameters)
+        elif alg == "RS256":
+            key = RSAKey.generate_key(RSA_BITS, parameters=parameters)
+        else:
+            raise ValueError(f"no signing keys for {alg!r}: {', '.join(ID_TOKEN_ALGORITHMS)}")
         serial = max((k.serial for k in self._keys()), default=0) + 1
         document = {
             "serial": serial,
@@ -117,23 +144,29 @@ class SigningKeys:
             "jwk": key.as_dict(private=True),
         }
         create_key_file(self.directory / f"{kid}.jwk", json.dumps(document))  # a server never sees half of it
-        self._listing = self._signer = None
+        self._listing = None
+        self._signers.pop(alg, None)
         return kid
 
-    def rotate(self, *, max_token_lifetime: timedelta) -> tuple[str, list[str]]:
-        """Add a new key, and delete old keys whose successors have signed for longer than a token lives."""
-        new_kid = self.add()
+    def rotate(self, *, max_token_lifetime: timedelta) -> tuple[dict[str, str], list[str]]:
+        """Add a new key for every algorithm, and delete the old keys whose successors (of their
+        algorithm) have signed for longer than a token lives: (the new kid of each algorithm, the
+        retired kids)."""
+        new_kids = {alg: self.add(alg) for alg in ID_TOKEN_ALGORITHMS}
         keys, now, retired = self._keys(), self.clock(), []
-        for older, newer in itertools.pairwise(keys):
-            if newer.created_at + max_token_lifetime < now:
-                (self.directory / f"{older.kid}.jwk").unlink(missing_ok=True)
-                self._cache.pop(older.kid, None)
-                self._listing = None
-                retired.append(older.kid)
-        return new_kid, retired
+        for alg in ID_TOKEN_ALGORITHMS:
+            for older, newer in itertools.pairwise(k for k in keys if k.alg == alg):
+                if newer.created_at + max_token_lifetime < now:
+                    (self.directory / f"{older.kid}.jwk").unlink(missing_ok=True)
+                    self._cache.pop(older.kid, None)
+                    self._listing = None
+                    retired.append(older.kid)
+        return new_kids, retired
 
     def jwks(self) -> dict[str, Any]:
-        """The public JWK set to publish."""
+        """The public JWK set to publish: every algorithm's keys (the RSA key made now if there is none
+        yet, so that a relying party's first fetch already holds the key of its first ID token)."""
+        self._newest("RS256")
         return {"keys": [k.key.as_dict(private=False) for k in self._keys()]}
 
     def public_key(self, kid: str) -> dict[str, Any] | None:
@@ -141,15 +174,28 @@ class SigningKeys:
         found = [k for k in self._keys() if k.kid == kid]
         return found[0].key.as_dict(private=False) if found else None
 
-    def sign(self, claims: dict[str, Any], *, typ: str = TOKEN_TYPE) -> str:
-        """A compact JWS of `claims`, signed by the newest key, typed at+jwt unless `typ` names another
-        type (consent receipts), which `verify` then refuses as an access token."""
-        now, signer = time.monotonic_ns(), self._signer
+    def sign(self, claims: dict[str, Any], *, typ: str = TOKEN_TYPE, alg: str = ALGORITHM) -> str:
+        """A compact JWS of `claims`, signed by the newest key of `alg` (Ed25519 unless an ID token asks
+        for RS256), typed at+jwt unless `typ` names another type (consent receipts, ID tokens), which
+        `verify` then refuses as an access token."""
+        now, signer = time.monotonic_ns(), self._signers.get(alg)
         if signer is None or now - signer[0] >= SIGNER_RECHECK_NS:
-            signer = self._signer = (now, self._keys()[-1])
+            signer = self._signers[alg] = (now, self._newest(alg))
         current = signer[1]
-        header = {"alg": ALGORITHM, "typ": typ, "kid": current.kid}
-        return jwt.encode(header, claims, current.key, algorithms=[ALGORITHM])
+        header = {"alg": alg, "typ": typ, "kid": current.kid}
+        return jwt.encode(header, claims, current.key, algorithms=[alg])
+
+    def _newest(self, alg: str) -> _StoredKey:
+        """The newest key of `alg`, made now if there is none (only the RSA key is ever missing)."""
+        found = [k for k in self._keys() if k.alg == alg]
+        if found:
+            return found[-1]
+        with self._adding:
+            found = [k for k in self._keys() if k.alg == alg]
+            if not found:
+                self.add(alg)
+                found = [k for k in self._keys() if k.alg == alg]
+        return found[-1]
 
     def verify(self, token: str) -> dict[str, Any]:
         """The claims of a token signed by one of our keys with alg Ed25519 and typ at+jwt (a copy:
@@ -165,7 +211,8 @@ class SigningKeys:
             with self._lock:
                 self._verified.pop(token, None)
         try:
-            decoded = jwt.decode(token, KeySet([k.key for k in keys]), algorithms=[ALGORITHM])
+            verifiers = KeySet([k.key for k in keys if k.alg == ALGORITHM])
+            decoded = jwt.decode(token, verifiers, algorithms=[ALGORITHM])
         except (JoseError, ValueError) as exc:
             raise InvalidJWT(str(exc)) from None
         if decoded.header.get("typ") != TOKEN_TYPE:

@@ -241,7 +241,9 @@ def test_kek_and_signing_key_rotation_under_load_fail_no_read(
     assert rotations(url) == [
         ("kek", "2"),
         ("token-signing", first["kid"]),
+        ("id-token-signing", first["id_token_kid"]),
         ("token-signing", second["kid"]),
+        ("id-token-signing", second["id_token_kid"]),
     ]
     assert log_verifies(data_dir, url)
 

@@ -549,9 +549,11 @@ def test_signing_key_rotation_keeps_old_tokens_valid_until_they_expire(
 
     old = authorized(client, brand, offer)
     old_kid = json.loads(base64.urlsafe_b64decode(old["access_token"].split(".")[0] + "=="))["kid"]
-    new_kid, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    new_kids, retired = runtime.oauth.signing.rotate(max_token_lifetime=ACCESS_TOKEN_LIFETIME)
+    new_kid = new_kids["Ed25519"]
     assert retired == [] and new_kid != old_kid
-    assert {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]} == {old_kid, new_kid}
+    published = {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert published == {old_kid, new_kid, new_kids["RS256"]}
     assert _read(client, old["access_token"]).status_code == 200
     fresh = client.post(
         "/oauth/token",
