@@ -149,3 +149,5 @@ class Brand(SQLModel, table=True):
     secret_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # OpenID Connect: how its ID tokens are signed (RS256, or Ed25519 when the brand registered it).
+    id_token_signed_response_alg: str = Field(default="RS256", max_length=16)

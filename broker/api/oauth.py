@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from broker.api.userinfo import userinfo_response
 from broker.db import ConnectionFactory, LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
@@ -128,8 +129,43 @@ def introspect(request: Request, form: FormValues, db: DbSession, runtime: Runti
     responses={404: {"description": "Never: always served"}},
 )
 def metadata(runtime: RuntimeDep) -> dict[str, Any]:
-    """RFC 8414 authorization server metadata."""
+    """RFC 8414 authorization server metadata (the same document as OpenID Connect Discovery's)."""
     return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
+
+
+@router.get(
+    "/.well-known/openid-configuration",
+    operation_id="openidConfiguration",
+    responses={404: {"description": "Never: always served"}},
+)
+def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 provider metadata (the same document as RFC 8414's)."""
+    return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
+
+
+_USERINFO_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The standard claims the grant covers, and the other granted fields"},
+    401: {"description": "RFC 6750 invalid_token (WWW-Authenticate: Bearer): missing, invalid, "
+                         "expired or revoked token, or a grant that ended"},
+    403: {"description": "RFC 6750 insufficient_scope (no openid scope), or access_denied: the "
+                         "grant is suspended, its reconfirmation is due, or value is overdue"},
+    503: {"description": "The read could not be recorded in the audit log in time"},
+}  # fmt: skip
+
+
+@router.get("/oauth/userinfo", operation_id="userinfo", responses=_USERINFO_ERRORS)
+async def userinfo(request: Request) -> Response:
+    """OpenID Connect UserInfo (Core §5.3): an audited read, exactly as `GET /v1/profile` (the grant
+    live right now, value and reconfirmation checked, the entry committed before the answer), its
+    fields given as standard claims. Send the access token as `Authorization: Bearer`."""
+    runtime: Runtime = request.app.state.runtime
+    return await userinfo_response(runtime, request.headers.get("authorization"), request.state.request_id)
+
+
+@router.post("/oauth/userinfo", operation_id="userinfoByPost", responses=_USERINFO_ERRORS)
+async def userinfo_by_post(request: Request) -> Response:
+    """UserInfo by POST (Core §5.3.1): the same read and answer as GET."""
+    return await userinfo(request)
 
 
 @router.get("/.well-known/jwks.json", operation_id="jwks")

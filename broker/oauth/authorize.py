@@ -13,6 +13,8 @@ from typing import Any
 from uuid import uuid4
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from starlette.responses import Response
 
 from broker.consent.models import Grant, Offer
@@ -20,6 +22,7 @@ from broker.consent.scopes import profile_fields
 from broker.oauth.context import OAuthHTTPRequest
 from broker.oauth.endpoints import refused_authorization_parameters
 from broker.oauth.flows import Subject
+from broker.oauth.oidc import Authentication
 from broker.oauth.server import BrokerAuthorizationServer
 
 __all__ = ["AuthorizationRefused", "ConsentRequest", "PendingAuthorization"]
@@ -48,6 +51,13 @@ class AuthorizationRefused(Exception):
         self.description, self.redirect = description, redirect
 
 
+_REFUSALS: dict[str, type[OAuth2Error]] = {
+    "login_required": LoginRequiredError,
+    "consent_required": ConsentRequiredError,
+    "invalid_request": InvalidRequestError,
+}
+
+
 class PendingAuthorization:
     """One validated authorization request, until the customer answers it."""
 
@@ -65,24 +75,49 @@ class PendingAuthorization:
         )
 
     @classmethod
-    def start(cls, request: OAuthHTTPRequest) -> PendingAuthorization:
-        """Validate the request (client, redirect URI, PKCE, the offer and its scopes); raises
-        `AuthorizationRefused` when it cannot be shown to the customer."""
+    def start(cls, request: OAuthHTTPRequest, *, signed_in: bool = False) -> PendingAuthorization:
+        """Validate the request (client, redirect URI, PKCE, the offer and its scopes, and for OpenID
+        Connect its `nonce` and `prompt`: `prompt=none` while no customer is `signed_in` is
+        `login_required`); raises `AuthorizationRefused` when it cannot be shown to the customer."""
         refused = refused_authorization_parameters(request.payload.datalist)
         if refused is not None:  # before Authlib reads them: it would fail on them, not refuse
             raise AuthorizationRefused(refused, None)
         server = BrokerAuthorizationServer(request.ctx)
         try:
-            grant = server.get_consent_grant(request, end_user=None)
+            grant = server.get_consent_grant(request, end_user=True if signed_in else None)
         except OAuth2Error as error:
-            redirect = server.handle_error_response(request, error) if error.redirect_uri else None
-            raise AuthorizationRefused(error.description or error.error, redirect) from None
+            raise cls._refusal(server, request, error) from None
         return cls(server, request, grant)
 
-    def finish(self, grant: Grant | None) -> Response:
+    @staticmethod
+    def _refusal(
+        server: BrokerAuthorizationServer, request: OAuthHTTPRequest, error: OAuth2Error
+    ) -> AuthorizationRefused:
+        redirect = server.handle_error_response(request, error) if error.redirect_uri else None
+        return AuthorizationRefused(error.description or error.error, redirect)
+
+    @property
+    def prompts(self) -> frozenset[str]:
+        """The request's `prompt` values (OpenID Connect Core §3.1.2.1), none for plain OAuth."""
+        return frozenset((self._grant.request.payload.data.get("prompt") or "").split())
+
+    def refuse(self, error: str, description: str | None = None) -> Response:
+        """Redirect to the brand with an OpenID Connect `error` (`login_required`, `consent_required`)
+        or `invalid_request`, with `description` if any (printable ASCII without quotes)."""
+        refused = _REFUSALS[error](description)
+        refused.redirect_uri, refused.state = self.request.redirect_uri, self._grant.request.payload.state
+        return self._redirect(refused)
+
+    def _redirect(self, error: OAuth2Error) -> Response:
+        refusal = self._refusal(self._server, self._request, error)
+        assert refusal.redirect is not None
+        return refusal.redirect
+
+    def finish(self, grant: Grant | None, authentication: Authentication | None = None) -> Response:
         """Redirect to the brand: with a code for `grant`, the first of a new token family, or with
-        `access_denied` when the customer made none."""
-        subject = Subject(grant, uuid4()) if grant is not None else None
+        `access_denied` when the customer made none. `authentication`: how the customer proved who
+        they are, for the ID token of an OpenID Connect request."""
+        subject = Subject(grant, uuid4(), authentication) if grant is not None else None
         response: Response = self._server.create_authorization_response(
             self._request, grant_user=subject, grant=self._grant
         )

@@ -114,6 +114,7 @@ class ClientRecord:
     secret_hash: bytes | None
     redirect_uris: tuple[str, ...]
     scopes: tuple[str, ...]
+    id_token_alg: str = "RS256"  # noqa: S105 - a JWS algorithm, not a secret
 
 
 _CLIENT_BY_CLIENT_ID = DriverQuery(
@@ -125,6 +126,7 @@ _CLIENT_BY_CLIENT_ID = DriverQuery(
         col(Brand.secret_hash),
         col(Brand.redirect_uris),
         col(Brand.scopes),
+        col(Brand.id_token_signed_response_alg),
     ).where(col(Brand.client_id) == bindparam("client_id"))
 )
 
@@ -145,6 +147,7 @@ def find_client(connection: Connection, client_id: str) -> ClientRecord | None:
         row.secret_hash,
         tuple(row.redirect_uris),
         tuple(row.scopes),
+        row.id_token_signed_response_alg,
     )
 
 
@@ -158,13 +161,22 @@ class OAuthClient:
         """The public client identifier."""
         return self.brand.client_id
 
+    @property
+    def id_token_signed_response_alg(self) -> str:
+        """How this brand's ID tokens are signed (OpenID Connect Registration §2): RS256 unless it
+        registered Ed25519."""
+        return self.brand.id_token_alg
+
     def get_default_redirect_uri(self) -> str | None:
         """No default: every authorization request must name its redirect URI exactly."""
         return None
 
     def get_allowed_scope(self, scope: str | None) -> str:
-        """Profile scopes pass through (the offer decides them); brand scopes only if registered."""
-        allowed = [s for s in split_scope(scope) if is_profile_scope(s) or s in self.brand.scopes]
+        """Profile scopes and `openid` pass through (the offer decides them; client credentials refuse
+        both); brand scopes only if registered."""
+        allowed = [
+            s for s in split_scope(scope) if is_profile_scope(s) or s == "openid" or s in self.brand.scopes
+        ]
         return " ".join(dict.fromkeys(allowed))
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:

@@ -1,7 +1,8 @@
 """Authlib grants and extensions, bound to our tables.
 
-- `CodeFlow` (RFC 6749 §4.1) with `S256Only` (RFC 7636, S256 required for every client) and
-  `OfferBinding` (the request names an offer; scopes must be its fields).
+- `CodeFlow` (RFC 6749 §4.1) with `S256Only` (RFC 7636, S256 required for every client),
+  `OfferBinding` (the request names an offer; scopes must be its fields) and `IdTokens` (OpenID
+  Connect: an ID token beside the tokens of a request with the `openid` scope; `broker.oauth.oidc`).
 - `RefreshFlow` (RFC 6749 §6) rotating refresh tokens; a used one revokes its family (RFC 9700 §4.14).
 - `BrandCredentialsFlow` (RFC 6749 §4.4) for brand-level scopes only.
 """
@@ -21,6 +22,9 @@ from authlib.oauth2.rfc6749 import (
     RefreshTokenGrant,
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 
 from broker.audit.entries import Actor
 from broker.consent.grants import effective_status
@@ -31,6 +35,7 @@ from broker.errors import BrokerError
 from broker.oauth.clients import OAuthClient
 from broker.oauth.context import (
     CODE_LIFETIME,
+    ID_TOKEN_LIFETIME,
     REFRESH_TOKEN_LIFETIME,
     OAuthContext,
     OAuthHTTPRequest,
@@ -38,14 +43,17 @@ from broker.oauth.context import (
 )
 from broker.oauth.families import revoke_families
 from broker.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
+from broker.oauth.oidc import OIDC_SCOPES, OPENID, Authentication, asked_fields, half_hash, is_openid
 
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """The resource owner as tokens see it: a live grant, and the token family it belongs to."""
+    """The resource owner as tokens see it: a live grant, and the token family it belongs to; at the
+    authorization endpoint, also how the customer authenticated (for an ID token)."""
 
     grant: Grant
     family_id: UUID
+    authentication: Authentication | None = None
 
     def get_user_id(self) -> str:
         """Authlib asks for an id; ours is the grant's customer."""
@@ -122,18 +130,33 @@ class OfferBinding:
         except BrokerError as exc:
             raise InvalidRequestError(exc.detail) from None
         offered = [*offer.required_fields, *offer.optional_fields]
-        if any(not is_profile_scope(s) for s in split_scope(request.payload.scope)):
-            raise InvalidScopeError("an authorization request asks only for profile:<field> scopes")
-        asked = profile_fields(request.payload.scope) or offered
-        outside = [f for f in asked if f not in offered]
+        scopes = split_scope(request.payload.scope)
+        if any(not is_profile_scope(s) and s not in OIDC_SCOPES for s in scopes):
+            raise InvalidScopeError(
+                "an authorization request asks only for profile:<field> scopes, and openid with "
+                "profile, email, phone or address"
+            )
+        explicit = profile_fields(request.payload.scope)
+        outside = [f for f in explicit if f not in offered]
         if outside:
             raise InvalidScopeError(f"not part of offer '{offer.id}': {', '.join(outside)}")
+        # OpenID Connect's scopes and claims name fields too, but only those of the offer count (they
+        # never widen it), and the offer's required fields come with them: a standard client asking
+        # for `openid email` is shown the offer, not refused.
+        standard = [f for f in asked_fields(scopes, request.payload.data.get("claims")) if f in offered]
+        if explicit:
+            asked = explicit + standard
+        elif standard:
+            asked = [*offer.required_fields, *standard]
+        else:
+            asked = offered
         missing = [f for f in offer.required_fields if f not in asked]
         if missing:
             raise InvalidScopeError(
                 f"the offer requires {', '.join(missing)}; ask for them or revise the offer"
             )
-        request.scope = fields_scope(f for f in offered if f in asked)
+        granted = fields_scope(f for f in offered if f in asked)
+        request.scope = f"{OPENID} {granted}" if OPENID in scopes else granted
         ctx.offer = offer
 
 
@@ -151,20 +174,27 @@ class CodeFlow(AuthorizationCodeGrant):
         ctx, subject = request.ctx, request.user
         assert isinstance(subject, Subject)
         now = ctx.services.clock()
-        ctx.session.add(
-            AuthorizationCode(
-                code_hash=secret_digest(code),
-                brand_id=subject.grant.brand_id,
-                grant_id=subject.grant.id,
-                family_id=subject.family_id,
-                redirect_uri=request.payload.redirect_uri,
-                scope=fields_scope(subject.grant.fields),
-                code_challenge=request.payload.data["code_challenge"],
-                code_challenge_method=request.payload.data["code_challenge_method"],
-                created_at=now,
-                expires_at=now + CODE_LIFETIME,
-            )
+        granted = fields_scope(subject.grant.fields)
+        row = AuthorizationCode(
+            code_hash=secret_digest(code),
+            brand_id=subject.grant.brand_id,
+            grant_id=subject.grant.id,
+            family_id=subject.family_id,
+            redirect_uri=request.payload.redirect_uri,
+            scope=granted,
+            code_challenge=request.payload.data["code_challenge"],
+            code_challenge_method=request.payload.data["code_challenge_method"],
+            created_at=now,
+            expires_at=now + CODE_LIFETIME,
         )
+        if is_openid(request.scope):
+            row.scope = f"{OPENID} {granted}"
+            row.nonce = request.payload.data.get("nonce") or None
+            if subject.authentication is not None:
+                row.auth_time = subject.authentication.at
+                row.acr = subject.authentication.acr
+                row.amr = " ".join(subject.authentication.amr)
+        ctx.session.add(row)
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> _CodeView | None:
         """The unused, unexpired code issued to this client; a used one revokes its token family."""
@@ -217,6 +247,68 @@ class _CodeView:
     @property
     def code_challenge_method(self) -> str:
         return self.row.code_challenge_method
+
+    def get_nonce(self) -> str | None:
+        return self.row.nonce
+
+    def get_auth_time(self) -> int | None:
+        return int(self.row.auth_time.timestamp()) if self.row.auth_time else None
+
+    def get_acr(self) -> str | None:
+        return self.row.acr
+
+    def get_amr(self) -> list[str] | None:
+        return self.row.amr.split() if self.row.amr else None
+
+
+# A nonce seen before from this brand's requests (`IdTokens.exists_nonce`). Built once.
+_NONCE_SEEN = (
+    select(col(AuthorizationCode.code_hash))
+    .where(col(AuthorizationCode.brand_id) == bindparam("brand_id"))
+    .where(col(AuthorizationCode.nonce) == bindparam("nonce"))
+    .limit(1)
+)
+
+
+class IdTokens(OpenIDCode):
+    """OpenID Connect on the code flow (Core §3.1): Authlib's checks of the authorization request
+    (`prompt`, a `nonce` used before by the same brand is refused as a replay), and an ID token in the
+    token response of a code whose scope has `openid`, signed by our keys (RS256 unless the brand
+    registered Ed25519), which says who authenticated and how, and nothing about them
+    (`broker.oauth.oidc`)."""
+
+    def __init__(self) -> None:
+        super().__init__(require_nonce=False)
+
+    def exists_nonce(self, nonce: str, request: OAuthHTTPRequest) -> bool:
+        """Whether the brand's earlier requests already sent this nonce (the relying party reused it,
+        or someone replays its request)."""
+        ctx = request.ctx
+        params = {"brand_id": request.client.brand.id, "nonce": nonce}
+        return ctx.session.exec(_NONCE_SEEN, params=params).first() is not None
+
+    def encode_id_token(self, token: dict[str, Any], request: OAuthHTTPRequest) -> str:
+        """The ID token (Core §2): our issuer, the brand as audience, the pairwise subject, and what
+        the code remembered of the authentication."""
+        services, client, subject = request.ctx.services, request.client, request.user
+        assert isinstance(subject, Subject) and isinstance(request.authorization_code, _CodeView)
+        code = request.authorization_code
+        now = services.clock()
+        alg = client.id_token_signed_response_alg
+        claims: dict[str, Any] = {
+            "iss": services.issuer,
+            "sub": services.pairwise_subject(subject.grant.brand_id, subject.grant.customer_id),
+            "aud": client.get_client_id(),
+            "azp": client.get_client_id(),
+            "iat": int(now.timestamp()),
+            "exp": int((now + ID_TOKEN_LIFETIME).timestamp()),
+        }
+        optional = {"auth_time": code.get_auth_time(), "nonce": code.get_nonce(),
+                    "acr": code.get_acr(), "amr": code.get_amr()}  # fmt: skip
+        claims.update({name: value for name, value in optional.items() if value is not None})
+        if token.get("access_token"):
+            claims["at_hash"] = half_hash(token["access_token"], alg)
+        return services.signing.sign(claims, typ="JWT", alg=alg)
 
 
 def revoke_family(ctx: OAuthContext, family_id: UUID, *, reason: str, actor: Actor = Actor.BROKER) -> None:
@@ -282,9 +374,10 @@ class BrandCredentialsFlow(ClientCredentialsGrant):
     """Client credentials for brand-level scopes (offers, grants); never profile data."""
 
     def validate_token_request(self) -> None:
-        """Refuse profile scopes, which only a customer can grant."""
+        """Refuse profile and OpenID Connect scopes, which only a customer can grant."""
         super().validate_token_request()
-        if any(is_profile_scope(s) for s in split_scope(self.request.payload.scope)):
+        scopes = split_scope(self.request.payload.scope)
+        if any(is_profile_scope(s) or s in OIDC_SCOPES for s in scopes):
             raise InvalidScopeError(
                 "client credentials carry brand scopes only; profile data needs the customer's consent"
             )

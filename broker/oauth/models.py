@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import Column, ForeignKey, LargeBinary
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime
@@ -32,9 +32,12 @@ class TokenFamily(SQLModel, table=True):
 
 
 class AuthorizationCode(SQLModel, table=True):
-    """A one-time authorization code, bound to its client, redirect URI, PKCE challenge and grant."""
+    """A one-time authorization code, bound to its client, redirect URI, PKCE challenge and grant; for
+    an OpenID Connect request (`openid` in its scope), also what its ID token will say: the request's
+    `nonce`, and when and how the customer had authenticated."""
 
     __tablename__ = "authorization_code"
+    __table_args__ = (Index("ix_authorization_code_nonce", "brand_id", "nonce"),)
 
     code_hash: bytes = Field(sa_column=Column(LargeBinary(32), primary_key=True))
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
@@ -49,6 +52,10 @@ class AuthorizationCode(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    nonce: str | None = Field(default=None, max_length=512)
+    auth_time: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    acr: str | None = Field(default=None, max_length=64)
+    amr: str | None = Field(default=None, max_length=100)  # RFC 8176 methods, space-separated
 
 
 class RefreshToken(SQLModel, table=True):

@@ -38,6 +38,7 @@ from broker.oauth.context import (
 from broker.oauth.flows import (
     BrandCredentialsFlow,
     CodeFlow,
+    IdTokens,
     OfferBinding,
     RefreshFlow,
     S256Only,
@@ -46,6 +47,7 @@ from broker.oauth.flows import (
     store_refresh_token,
 )
 from broker.oauth.models import RefreshToken, RevokedAccessToken, TokenFamily
+from broker.oauth.oidc import OIDC_SCOPES, OPENID, is_openid
 from broker.oauth.signing import InvalidJWT
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
@@ -70,7 +72,9 @@ class AccessTokens:
             "scope": scope or "",
         }
         if isinstance(user, Subject):
-            claims["scope"] = granted_scope(scope, user.grant.fields)
+            granted = granted_scope(scope, user.grant.fields)
+            # `openid` stays: UserInfo asks for it (its claims are still only the grant's fields).
+            claims["scope"] = f"{OPENID} {granted}" if is_openid(scope) else granted
             claims["sub"] = self.services.pairwise_subject(user.grant.brand_id, user.grant.customer_id)
             claims["grant_id"] = str(user.grant.id)
             claims["fam"] = str(user.family_id)
@@ -185,7 +189,7 @@ class Introspection(IntrospectionEndpoint):
 
 
 # Every scope the broker knows, for Authlib to refuse any other: the catalogue does not change at run time.
-_SCOPES_SUPPORTED = supported_scopes()
+_SCOPES_SUPPORTED = [*supported_scopes(), *OIDC_SCOPES]
 
 
 class BrokerAuthorizationServer(AuthorizationServer):
@@ -204,7 +208,7 @@ class BrokerAuthorizationServer(AuthorizationServer):
                 lambda client, grant_type: int(ACCESS_TOKEN_LIFETIME.total_seconds()),
             ),
         )
-        self.register_grant(CodeFlow, [S256Only(required=True), OfferBinding()])
+        self.register_grant(CodeFlow, [S256Only(required=True), OfferBinding(), IdTokens()])
         self.register_grant(RefreshFlow)
         self.register_grant(BrandCredentialsFlow)
         if endpoints:

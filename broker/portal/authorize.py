@@ -4,6 +4,19 @@ a login if needed), `POST /oauth/authorize` takes the customer's answer.
 They answer in OAuth's own terms (error redirects carrying `iss`) when the request names a client
 and redirect URI that can be trusted; otherwise an error page, never a redirect. The other OAuth
 endpoints (token, revoke, introspect, metadata, JWKS) are the JSON API's: `broker.api.oauth`.
+
+OpenID Connect's request parameters (Core §3.1.2.1):
+
+- `prompt=login`, or a `max_age` the customer's last login is older than: log in again first. The
+  way to the login page adds `login_after` (the time it was sent there) to the request, and a login
+  at or after it satisfies both when the request comes back; a brand that sends `login_after` itself
+  can only ask for a fresher login than it would get.
+- `prompt=none`: no page at all. Without a login, or a login that is too old, `login_required`; with
+  the customer's standing grant of the offer (`standing_grant`), a code for it; else
+  `consent_required`.
+- `prompt=consent` is what always happens; `login_hint` fills in the login form's email;
+  `ui_locales` and `acr_values` are accepted and ignored (the portal speaks English, and every login
+  is told as it happened, in the ID token's `acr` and `amr`).
 """
 
 from __future__ import annotations
@@ -15,12 +28,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
-from broker.accounts.models import Customer
+from broker.accounts.models import Customer, CustomerSession
 from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
+from broker.oauth.oidc import Authentication
 from broker.portal.consent_screen import FORM_ONLY, consent_context
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
-from broker.usecases.consent_decision import ConsentScreen, decide
+from broker.runtime import Runtime
+from broker.usecases.consent_decision import ConsentScreen, decide, standing_grant
 from broker.web.deps import DbSession, RuntimeDep
 from broker.web.oauth_request import FORM, FormValues, oauth_request
 from broker.web.pages import CSRF_FIELD, csrf_valid
@@ -43,13 +58,24 @@ def _unusable(request: Request, runtime: RuntimeDep, message: str) -> Response:
     },
 )
 def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: PortalSession) -> Response:
-    """Authorization endpoint (authorization code + PKCE S256): log in if needed, then the consent screen."""
+    """Authorization endpoint (authorization code + PKCE S256; OpenID Connect with the `openid` scope):
+    log in if needed, then the consent screen."""
     try:
-        pending = PendingAuthorization.start(oauth_request(request, {}, db, runtime))
+        pending = PendingAuthorization.start(
+            oauth_request(request, {}, db, runtime), signed_in=session is not None
+        )
     except AuthorizationRefused as refusal:
         return refusal.redirect or _unusable(request, runtime, refusal.description)
-    if session is None:
-        return login_redirect(request.url.path + "?" + request.url.query)
+    if not _max_age_usable(pending):
+        return pending.refuse("invalid_request", "max_age must be a whole number of seconds")
+    silent = "none" in pending.prompts
+    if session is None or not _login_fresh(pending, session, runtime):
+        return pending.refuse("login_required") if silent else _login_first(pending, runtime)
+    if silent:
+        standing = standing_grant(runtime.grants, db, pending.request, customer_id=session.customer_id)
+        if standing is None:
+            return pending.refuse("consent_required")
+        return pending.finish(standing, _authentication(session))
     verified = _email_verified(db, session.customer_id)
     screen = ConsentScreen.build(
         pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
@@ -90,7 +116,9 @@ def authorize_decision(
         return render(request, "error.html", context, status=403, secure=secure)
     params = {k: v for k, v in form.values.items() if k not in FORM_ONLY}
     try:
-        pending = PendingAuthorization.start(oauth_request(request, params, db, runtime))
+        pending = PendingAuthorization.start(
+            oauth_request(request, params, db, runtime), signed_in=session is not None
+        )
     except AuthorizationRefused as refusal:
         return refusal.redirect or _unusable(request, runtime, refusal.description)
     if session is None:
@@ -118,7 +146,40 @@ def authorize_decision(
             secure=secure,
             form_targets=screen.form_targets,
         )
-    return pending.finish(outcome.grant)
+    return pending.finish(outcome.grant, _authentication(session))
+
+
+LOGIN_AFTER = "login_after"  # added on the way to the login page (see the module's doc)
+
+
+def _max_age_usable(pending: PendingAuthorization) -> bool:
+    """Whether the request's `max_age`, if any, is a whole number of seconds."""
+    max_age = dict(pending.request.params).get("max_age")
+    return max_age is None or (max_age.isascii() and max_age.isdigit() and len(max_age) <= 10)
+
+
+def _login_fresh(pending: PendingAuthorization, session: CustomerSession, runtime: Runtime) -> bool:
+    """Whether the customer's login satisfies the request's `prompt=login` and `max_age` (usable)."""
+    params = dict(pending.request.params)
+    max_age = params.get("max_age")
+    logged_in_at = session.authenticated_at
+    too_old = max_age is not None and (runtime.clock() - logged_in_at).total_seconds() > int(max_age)
+    if "login" not in pending.prompts and not too_old:
+        return True
+    after = params.get(LOGIN_AFTER, "")
+    return after.isascii() and after.isdigit() and len(after) <= 12 and logged_in_at.timestamp() >= int(after)
+
+
+def _login_first(pending: PendingAuthorization, runtime: Runtime) -> Response:
+    """To the login page, then back to this request (marked with when it was sent, `LOGIN_AFTER`)."""
+    params = [(k, v) for k, v in pending.request.params if k != LOGIN_AFTER]
+    params.append((LOGIN_AFTER, str(int(runtime.clock().timestamp()))))
+    hint = dict(pending.request.params).get("login_hint")
+    return login_redirect("/oauth/authorize?" + urlencode(params), login_hint=hint)
+
+
+def _authentication(session: CustomerSession) -> Authentication:
+    return Authentication(session.authenticated_at, session.auth_method, session.second_factor)
 
 
 def _email_verified(db: Session, customer_id: UUID) -> bool:

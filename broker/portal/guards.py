@@ -52,9 +52,11 @@ def safe_next(target: str | None) -> str:
     return HOME
 
 
-def login_redirect(next_path: str) -> RedirectResponse:
-    """Send the browser to the login page, to come back to `next_path`."""
-    return RedirectResponse(f"/portal/login?next={quote(next_path, safe='')}", status_code=303)
+def login_redirect(next_path: str, *, login_hint: str | None = None) -> RedirectResponse:
+    """Send the browser to the login page, to come back to `next_path` (its email filled in with
+    `login_hint`, an OpenID Connect request's, if any)."""
+    hint = f"&login_hint={quote(login_hint[:320], safe='')}" if login_hint else ""
+    return RedirectResponse(f"/portal/login?next={quote(next_path, safe='')}{hint}", status_code=303)
 
 
 def portal_session(request: Request, db: DbSession, runtime: RuntimeDep) -> CustomerSession | None:

@@ -7,7 +7,9 @@ with what was typed kept, rather than the generic page of `guards.CheckedForm`.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.signin import SecondFactorRequired
@@ -32,11 +34,16 @@ router = APIRouter(prefix="/portal", include_in_schema=False)
 
 @router.get("/login")
 def login_page(
-    request: Request, runtime: RuntimeDep, next: str | None = None, confirmed: str | None = None
+    request: Request,
+    runtime: RuntimeDep,
+    next: str | None = None,
+    confirmed: str | None = None,
+    login_hint: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Response:
-    """The login form (saying so when the customer just confirmed their address)."""
+    """The login form (saying so when the customer just confirmed their address), its email filled in
+    with a brand's `login_hint` (OpenID Connect), if it sent one."""
     notice = "Your email address is confirmed. Log in to go on." if confirmed else None
-    context = {"next": safe_next(next), "email": "", "message": None, "notice": notice}
+    context = {"next": safe_next(next), "email": login_hint or "", "message": None, "notice": notice}
     return render(request, "login.html", context, secure=runtime.settings.secure_cookies)
 
 

@@ -16,10 +16,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from broker.consent.grants import Grants
-from broker.consent.models import Grant, Offer
+from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.renewal import reconfirm_by
 from broker.oauth.authorize import ConsentRequest
 from broker.oauth.clients import origin_of
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
@@ -115,3 +116,24 @@ def decide(
     if special and (form.get("special_consent") or [""])[0] != "yes":
         return Decision(None, retry=Retry.SPECIAL_CONSENT_MISSING)
     return Decision(grants.create(session, customer_id=customer_id, offer=offer, fields=selected))
+
+
+def standing_grant(
+    grants: Grants, session: Session, request: ConsentRequest, *, customer_id: UUID
+) -> Grant | None:
+    """The customer's newest grant of the request's offer version that reads would serve right now
+    (active, unexpired, no reconfirmation due) and that holds the offer's required fields: what an
+    OpenID Connect `prompt=none` request is answered with, without asking the customer again (its
+    token then carries the grant's fields, as the customer left them)."""
+    offer, now = request.offer, grants.clock()
+    query = (
+        select(Grant)
+        .where(col(Grant.customer_id) == customer_id, col(Grant.offer_id) == offer.id)
+        .where(col(Grant.status) == GrantStatus.ACTIVE, col(Grant.expires_at) > now)
+        .order_by(col(Grant.created_at).desc())
+    )
+    for grant in session.exec(query):
+        due = reconfirm_by(grant)
+        if (due is None or now < due) and set(offer.required_fields) <= set(grant.fields):
+            return grant
+    return None

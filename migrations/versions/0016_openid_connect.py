@@ -1,0 +1,51 @@
+"""OpenID Connect: what an authorization code's ID token will say, and a brand's ID token algorithm
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-03 13:45:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+
+import vault.sqltypes
+
+revision: str = '0016'
+down_revision: str | None = '0015'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('authorization_code', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('nonce', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=True))
+        batch_op.add_column(sa.Column('auth_time', vault.sqltypes.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('acr', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+        batch_op.add_column(sa.Column('amr', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+        batch_op.create_index('ix_authorization_code_nonce', ['brand_id', 'nonce'], unique=False)
+    with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                'id_token_signed_response_alg',
+                sqlmodel.sql.sqltypes.AutoString(length=16),
+                nullable=False,
+                server_default='RS256',
+            )
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.drop_column('id_token_signed_response_alg')
+    with op.batch_alter_table('authorization_code', schema=None) as batch_op:
+        batch_op.drop_index('ix_authorization_code_nonce')
+        batch_op.drop_column('amr')
+        batch_op.drop_column('acr')
+        batch_op.drop_column('auth_time')
+        batch_op.drop_column('nonce')

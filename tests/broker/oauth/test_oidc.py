@@ -1,0 +1,319 @@
+"""OpenID Connect on the code flow: discovery, ID tokens, UserInfo, and the request parameters a
+relying party relies on (`nonce`, `prompt`, `max_age`, `claims`, `login_hint`)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.errors import BadSignatureError
+from joserfc.jwk import KeySet
+from sqlmodel import Session, col, select
+from support.core import STRONG_PASSWORD, FakeClock, log_in
+from support.oauth import (
+    ISSUER,
+    BrandCredentials,
+    authorize_params,
+    brand_token,
+    consent,
+    exchange,
+    parse_form,
+    pkce,
+    portal_login,
+    publish_offer,
+    redirect_params,
+)
+
+from broker.accounts.models import Brand
+from broker.audit.models import AuditEntry
+from broker.oauth.oidc import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, FIELDS_CLAIM, Authentication
+
+PERSONAL = {"email", "given_name", "family_name", "birthdate", "phone_number", "address", FIELDS_CLAIM}
+
+
+def _jwks(client: TestClient) -> KeySet:
+    return KeySet.import_key_set(client.get("/.well-known/jwks.json").json())
+
+
+def _claims(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
+def _header(token: str) -> dict[str, Any]:
+    head = token.split(".")[0]
+    header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    return header
+
+
+def _signed_in(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], **extra: str
+) -> dict[str, Any]:
+    """The whole code flow with `openid` for the logged-in customer: the token response."""
+    verifier, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, scope="openid", nonce="n-0S6_WzA2Mj", **extra)
+    answer = redirect_params(consent(client, params))
+    assert answer["iss"] == ISSUER and answer["state"] == params["state"]
+    tokens = exchange(client, brand, answer["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    body: dict[str, Any] = tokens.json()
+    return body
+
+
+def _userinfo(client: TestClient, access_token: str, method: str = "GET") -> Any:
+    return client.request(method, "/oauth/userinfo", headers={"Authorization": f"Bearer {access_token}"})
+
+
+def _reads(db: Session) -> int:
+    query = select(AuditEntry).where(col(AuditEntry.kind) == "profile.read")
+    return len(db.exec(query).all())
+
+
+def test_discovery_is_one_document_at_both_well_known_addresses(client: TestClient) -> None:
+    oidc = client.get("/.well-known/openid-configuration").json()
+    assert oidc == client.get("/.well-known/oauth-authorization-server").json()
+    assert oidc["issuer"] == ISSUER and oidc["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
+    assert oidc["userinfo_endpoint"] == f"{ISSUER}/oauth/userinfo"
+    assert oidc["subject_types_supported"] == ["pairwise"]
+    assert oidc["id_token_signing_alg_values_supported"][0] == "RS256"
+    assert "Ed25519" in oidc["id_token_signing_alg_values_supported"]
+    assert {"openid", "profile", "email", "phone", "address"} <= set(oidc["scopes_supported"])
+    assert oidc["response_types_supported"] == ["code"]
+    assert oidc["code_challenge_methods_supported"] == ["S256"]
+    assert set(oidc["prompt_values_supported"]) == {"none", "login", "consent"}
+    keys = {k["kty"]: k for k in client.get("/.well-known/jwks.json").json()["keys"]}
+    assert keys["RSA"]["alg"] == "RS256" and keys["OKP"]["alg"] == "Ed25519"
+
+
+def test_the_id_token_says_who_and_how_and_nothing_about_them(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _signed_in(client, brand, offer)
+    assert tokens["scope"].split()[0] == "openid"
+    id_token = tokens["id_token"]
+    assert _header(id_token)["alg"] == "RS256" and _header(id_token)["typ"] == "JWT"
+    claims = jwt.decode(id_token, _jwks(client), algorithms=["RS256"]).claims
+    access = _claims(tokens["access_token"])
+    assert claims["iss"] == ISSUER and claims["aud"] == brand.client_id == claims["azp"]
+    assert claims["sub"] == access["sub"], "the same pairwise subject as the access token"
+    assert claims["nonce"] == "n-0S6_WzA2Mj"
+    assert claims["acr"] == ACR_SINGLE_FACTOR and claims["amr"] == ["pwd"]
+    assert claims["iat"] <= claims["auth_time"] + 5 and claims["exp"] - claims["iat"] == 600
+    digest = hashlib.sha256(tokens["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+    assert not PERSONAL & set(claims), "personal data comes from UserInfo, where each read is logged"
+    tampered = id_token[:-4] + ("AAAA" if not id_token.endswith("AAAA") else "BBBB")
+    with pytest.raises(BadSignatureError):
+        jwt.decode(tampered, _jwks(client), algorithms=["RS256"])
+
+
+def test_an_id_token_is_never_an_access_token(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _signed_in(client, brand, offer)
+    refused = _userinfo(client, tokens["id_token"])
+    assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+    as_access = client.get("/v1/profile", headers={"Authorization": f"Bearer {tokens['id_token']}"})
+    assert as_access.status_code == 401
+
+
+def test_a_brand_that_registered_ed25519_gets_ed25519_id_tokens(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, db: Session
+) -> None:
+    row = db.exec(select(Brand).where(col(Brand.client_id) == brand.client_id)).one()
+    row.id_token_signed_response_alg = "Ed25519"
+    db.add(row)
+    db.commit()
+    tokens = _signed_in(client, brand, offer)
+    assert _header(tokens["id_token"])["alg"] == "Ed25519"
+    claims = jwt.decode(tokens["id_token"], _jwks(client), algorithms=["Ed25519"]).claims
+    digest = hashlib.sha512(tokens["access_token"].encode()).digest()
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest[:32]).rstrip(b"=").decode()
+
+
+def test_userinfo_is_an_audited_read_of_the_grant_as_standard_claims(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, db: Session
+) -> None:
+    tokens = _signed_in(client, brand, offer)
+    before = _reads(db)
+    answer = _userinfo(client, tokens["access_token"])
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    claims = answer.json()
+    assert claims["sub"] == _claims(tokens["id_token"])["sub"]
+    assert claims["email"] == "ada@example.org" and claims["email_verified"] is True
+    assert claims["given_name"] == "Ada"
+    ours = {"dietary": ["vegan", "nut_allergy"], "household_size": 3, "age_band": "35-44"}
+    assert claims[FIELDS_CLAIM] == ours
+    assert "birthdate" not in claims, "not part of the offer: never given"
+    assert _reads(db) == before + 1, "one audit entry per UserInfo call"
+    assert _userinfo(client, tokens["access_token"], "POST").json() == claims
+    assert _reads(db) == before + 2
+
+
+def test_the_subject_is_the_same_everywhere_for_one_brand_and_different_for_another(
+    client: TestClient,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+) -> None:
+    mine = _signed_in(client, brand, offer)
+    theirs = _signed_in(client, rival, publish_offer(client, brand_token(client, rival)))
+    subjects = {_claims(mine["id_token"])["sub"], _claims(mine["access_token"])["sub"],
+                _userinfo(client, mine["access_token"]).json()["sub"]}  # fmt: skip
+    assert len(subjects) == 1
+    assert _claims(theirs["id_token"])["sub"] not in subjects
+
+
+def test_userinfo_is_refused_after_revocation_while_suspended_and_without_openid(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    tokens = _signed_in(client, brand, offer)
+    clock.advance(days=7, hours=1)  # the voucher was due within 7 days: the grant is suspended
+    refreshed = client.post(
+        "/oauth/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=brand.auth(),
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    access = refreshed.json()["access_token"]
+    assert "openid" in _claims(access)["scope"].split(), "a refreshed token keeps openid"
+    suspended = _userinfo(client, access)
+    assert suspended.status_code == 403 and suspended.json()["error"] == "access_denied"
+    assert suspended.json()["type"].endswith("/value-overdue")
+    assert 'error="access_denied"' in suspended.headers["www-authenticate"]
+    plain = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:read"},
+                        auth=brand.auth()).json()["access_token"]  # fmt: skip
+    scopeless = _userinfo(client, plain)
+    assert scopeless.status_code == 403 and scopeless.json()["error"] == "insufficient_scope"
+    assert 'scope="openid"' in scopeless.headers["www-authenticate"]
+    grant_id = client.post("/oauth/introspect", data={"token": access}, auth=brand.auth()).json()["grant_id"]
+    again = log_in(client, "ada@example.org")  # the week-old session has ended
+    revocation = client.delete(f"/v1/me/grants/{grant_id}", headers={"Authorization": f"Bearer {again}"})
+    assert revocation.status_code == 204
+    revoked = _userinfo(client, access)
+    assert revoked.status_code == 401 and revoked.json()["error"] == "invalid_token"
+    assert revoked.headers["www-authenticate"].startswith('Bearer realm="consentry", error="invalid_token"')
+    for header in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}):
+        missing = client.get("/oauth/userinfo", headers=header)
+        assert missing.status_code == 401 and missing.json()["error"] == "invalid_token"
+
+
+def test_userinfo_gives_only_what_the_grant_still_covers(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    tokens = _signed_in(client, brand, offer)
+    grant_id = client.post(
+        "/oauth/introspect", data={"token": tokens["access_token"]}, auth=brand.auth()
+    ).json()["grant_id"]
+    narrowed = client.patch(f"/v1/me/grants/{grant_id}", json={"fields": ["email", "dietary"]},
+                            headers={"Authorization": f"Bearer {customer}"})  # fmt: skip
+    assert narrowed.status_code == 200, narrowed.text
+    claims = _userinfo(client, tokens["access_token"]).json()
+    assert "given_name" not in claims and claims[FIELDS_CLAIM] == {"dietary": ["vegan", "nut_allergy"]}
+
+
+def test_standard_scopes_and_claims_ask_only_within_the_offer(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, scope="openid email phone address")
+    page = parse_form(client.get("/oauth/authorize", params=params).text)
+    assert page.checkboxes["fields"] == ["email", "dietary"], "the offer's required fields only"
+    claims = json.dumps({"userinfo": {"given_name": {"essential": True}, "picture": None}})
+    params = authorize_params(brand, offer["id"], challenge, scope="openid email", claims=claims)
+    page = parse_form(client.get("/oauth/authorize", params=params).text)
+    assert page.checkboxes["fields"] == ["email", "dietary", "given_name"], "claims add an offered field"
+    for bad in ("not json", "[]", '{"userinfo": []}', '{"elsewhere": {}}'):
+        refused = client.get("/oauth/authorize", params={**params, "claims": bad}, follow_redirects=False)
+        assert redirect_params(refused)["error"] == "invalid_request", bad
+    widened = client.get("/oauth/authorize", params={**params, "scope": "openid offline_access"},
+                         follow_redirects=False)  # fmt: skip
+    assert redirect_params(widened)["error"] == "invalid_scope"
+    explicit = client.get("/oauth/authorize", params={**params, "scope": "openid profile:phone"},
+                          follow_redirects=False)  # fmt: skip
+    assert redirect_params(explicit)["error"] == "invalid_scope", "a profile: scope outside the offer"
+
+
+def test_client_credentials_never_carry_openid(client: TestClient, brand: BrandCredentials) -> None:
+    refused = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "openid"},
+                          auth=brand.auth())  # fmt: skip
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+
+def test_a_nonce_used_before_by_the_brand_is_refused_as_a_replay(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _signed_in(client, brand, offer)
+    _, challenge = pkce()
+    again = authorize_params(brand, offer["id"], challenge, scope="openid", nonce="n-0S6_WzA2Mj")
+    refused = client.get("/oauth/authorize", params=again, follow_redirects=False)
+    assert redirect_params(refused)["error"] == "invalid_request"
+
+
+def test_prompt_none_answers_without_a_page(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    verifier, challenge = pkce()
+    silent = authorize_params(brand, offer["id"], challenge, scope="openid", prompt="none")
+    refused = redirect_params(client.get("/oauth/authorize", params=silent, follow_redirects=False))
+    assert refused["error"] == "consent_required" and refused["state"] == silent["state"]
+    first = _signed_in(client, brand, offer)
+    answer = redirect_params(client.get("/oauth/authorize", params=silent, follow_redirects=False))
+    tokens = exchange(client, brand, answer["code"], verifier).json()
+    assert _claims(tokens["id_token"])["sub"] == _claims(first["id_token"])["sub"]
+    assert _claims(tokens["access_token"])["grant_id"] == _claims(first["access_token"])["grant_id"]
+    client.cookies.clear()  # logged out
+    logged_out = redirect_params(client.get("/oauth/authorize", params=silent, follow_redirects=False))
+    assert logged_out["error"] == "login_required"
+    mixed = {**silent, "prompt": "none login"}
+    assert portal_login(client, "ada@example.org").status_code == 303
+    assert redirect_params(client.get("/oauth/authorize", params=mixed, follow_redirects=False))["error"] in {
+        "invalid_request", "login_required"}  # fmt: skip
+
+
+def test_prompt_login_and_max_age_ask_for_a_fresh_login_once(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str, clock: FakeClock
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, scope="openid", prompt="login",
+                              login_hint="ada@example.org")  # fmt: skip
+    to_login = client.get("/oauth/authorize", params=params, follow_redirects=False)
+    assert to_login.status_code == 303 and to_login.headers["location"].startswith("/portal/login?")
+    login_page = client.get(to_login.headers["location"])
+    assert 'value="ada@example.org"' in login_page.text, "login_hint fills the email in"
+    back = parse_qs(urlsplit(to_login.headers["location"]).query)["next"][0]
+    clock.advance(seconds=1)
+    assert portal_login(client, "ada@example.org", STRONG_PASSWORD, next_path=back).status_code == 303
+    shown = client.get(back, follow_redirects=False)
+    assert shown.status_code == 200 and "<form" in shown.text, "the consent screen, not the login again"
+
+    recent = authorize_params(brand, offer["id"], challenge, scope="openid", max_age="3600")
+    assert client.get("/oauth/authorize", params=recent, follow_redirects=False).status_code == 200
+    clock.advance(hours=2)
+    stale = client.get("/oauth/authorize", params=recent, follow_redirects=False)
+    assert stale.status_code == 303 and stale.headers["location"].startswith("/portal/login?")
+    for bad in ("-1", "soon", "1e3", "99999999999"):
+        refused = client.get("/oauth/authorize", params={**recent, "max_age": bad}, follow_redirects=False)
+        assert redirect_params(refused)["error"] == "invalid_request", bad
+
+
+def test_acr_and_amr_tell_how_the_customer_proved_who_they_are() -> None:
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    told = {method: (Authentication(at, method, second).acr, Authentication(at, method, second).amr)
+            for method, second in [("password", False), ("passkey", True), ("password+totp", True),
+                                   ("password+recovery", True), ("password+passkey", True)]}  # fmt: skip
+    assert told["password"] == (ACR_SINGLE_FACTOR, ["pwd"])
+    assert told["passkey"] == (ACR_MULTI_FACTOR, ["hwk", "user", "mfa"])
+    assert told["password+totp"] == (ACR_MULTI_FACTOR, ["pwd", "otp", "mfa"])
+    assert told["password+passkey"] == (ACR_MULTI_FACTOR, ["pwd", "hwk", "mfa"])
+    assert Authentication(at, "something-new", True).amr == ["mfa"]
