@@ -18,7 +18,10 @@ PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help run demo-brand test lint bench openapi system-deps test-sqlite test-postgres clean
+NODE_DIR := tests/clients/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+.PHONY: help run demo-brand test lint bench openapi system-deps node-deps test-sqlite test-postgres clean
 
 help:
 	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
@@ -65,17 +68,26 @@ system-deps:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
+# The JavaScript relying party the suite drives (openid-client, pinned in package-lock.json), with the
+# Node 20 the machine has; reinstalled whenever the lock file changes.
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package-lock.json
+	@command -v node >/dev/null || { echo "Node.js 20 or later is needed for the relying-party tests"; exit 1; }
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test-sqlite: $(TEST_STAMP) system-deps
+test-sqlite: $(TEST_STAMP) system-deps node-deps
 	@echo "=== test suite on SQLite ==="
 	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test-postgres: $(TEST_STAMP) system-deps
+test-postgres: $(TEST_STAMP) system-deps node-deps
 	@echo "=== test suite on PostgreSQL 15 ==="
 	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
@@ -89,4 +101,4 @@ openapi: $(RUN_STAMP)
 	$(PY) -m broker.openapi > openapi/openapi.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

@@ -220,7 +220,8 @@ def test_kek_and_signing_key_rotation_under_load_fail_no_read(
             # Rotating again at once retires nothing: the old key signed tokens that are still live.
             second = consentry(data_dir, url, "keys", "rotate-signing")
             wait_for_reads(load, 20)
-            assert published_kids(base) == {old_kid, first["kid"], second["kid"]}
+            published = {old_kid, first["kid"], second["kid"], first["id_token_kid"], second["id_token_kid"]}
+            assert published_kids(base) == published
         finally:
             load.join()
 

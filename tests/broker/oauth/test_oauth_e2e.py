@@ -10,64 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from sqlmodel import Session, select
-from support.core import STRONG_PASSWORD, cli_env, live_server
-from support.mail import sign_up_over_http
-from support.oauth import OFFER, REDIRECT, create_brand_with_cli, parse_form
+from support.browser import customer_consents
+from support.core import cli_env, live_server
+from support.oauth import OFFER, REDIRECT, create_brand_with_cli
 
 from broker.audit.models import AuditEntry
 from broker.db import create_db_engine
-
-
-def _customer_consents(base: str, authorization_url: str, data_dir: Path) -> str:
-    """A customer's browser: sign up (confirming the address from the server's mail), fill the profile,
-    log in, approve; returns the brand callback URL."""
-    with httpx.Client(base_url=base, timeout=30) as browser:
-        sign_up_over_http(browser, data_dir, "ada@example.org")
-        token = browser.post(
-            "/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
-        ).json()["token"]
-        profile = {"email": "ada@example.org", "dietary": ["vegetarian"], "household_size": 2}
-        assert (
-            browser.patch(
-                "/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"}
-            ).status_code
-            == 200
-        )
-        browser.cookies.clear()
-        to_login = browser.get(authorization_url, follow_redirects=False)
-        assert to_login.status_code == 303
-        login_page = browser.get(to_login.headers["location"])
-        form = dict(parse_form(login_page.text).fields)
-        back = browser.post(
-            "/portal/login",
-            data={**form, "email": "ada@example.org", "password": STRONG_PASSWORD},
-            follow_redirects=False,
-        )
-        assert back.status_code == 303
-        consent_page = browser.get(back.headers["location"])
-        assert consent_page.status_code == 200 and "Green Grocer" in consent_page.text
-        consent = parse_form(consent_page.text)
-        answer = [
-            *consent.fields,
-            ("decision", "approve"),
-            *(("fields", f) for f in consent.checkboxes["fields"]),
-            ("special_consent", "yes"),  # dietary is special category: it needs its own explicit tick
-        ]
-        decided = browser.post(
-            "/oauth/authorize",
-            content=urlencode(answer),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            follow_redirects=False,
-        )
-        assert decided.status_code == 302, decided.text[decided.text.find("<main") :][:1500]
-        location: str = decided.headers["location"]
-        return location
 
 
 @pytest.mark.slow
@@ -107,7 +60,7 @@ def test_a_brand_that_does_not_deliver_is_blocked_until_it_does(
             url, _ = shopper.create_authorization_url(
                 meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
             )
-            callback = _customer_consents(base, url, data_dir)
+            callback = customer_consents(base, url, data_dir)
             shopper.fetch_token(
                 meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
             )
@@ -138,7 +91,7 @@ def _run_flow(
     url, state = shopper.create_authorization_url(
         meta["authorization_endpoint"], code_verifier=verifier, offer=offer["id"]
     )
-    callback = _customer_consents(base, url, data_dir)
+    callback = customer_consents(base, url, data_dir)
     assert f"state={state}" in callback and "iss=" in callback
     token = shopper.fetch_token(
         meta["token_endpoint"], authorization_response=callback, code_verifier=verifier
