@@ -41,6 +41,7 @@ from broker.portal import email_pages
 from broker.portal import errors as portal_errors
 from broker.portal import grants as portal_grants
 from broker.portal import login as portal_login
+from broker.portal import logout as portal_logout
 from broker.portal import password as portal_password
 from broker.portal import profile as portal_profile
 from broker.portal import recovery as portal_recovery
@@ -146,6 +147,7 @@ def create_app(
     app.include_router(retention.brand_router)
     app.include_router(retention.auditor_router)
     app.include_router(portal_authorize.router)
+    app.include_router(portal_logout.router)
     app.include_router(portal_login.router)
     app.include_router(portal_grants.router)
     app.include_router(portal_profile.router)

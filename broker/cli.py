@@ -116,12 +116,21 @@ def create_brand(
     public: Annotated[
         bool, typer.Option("--public", help="a mobile or single-page app: no secret, PKCE only")
     ] = False,
+    post_logout_redirect_uri: Annotated[
+        list[str] | None,
+        typer.Option(help="where OpenID Connect logout may send the customer back; repeat for several"),
+    ] = None,
 ) -> None:
     """Register a brand and print its client_id (and client_secret, shown only now) as JSON."""
     runtime = build_runtime(Settings())
     with runtime.sessions() as session:
         registered = register_brand(
-            session, name=name, redirect_uris=redirect_uri, public=public, clock=runtime.clock
+            session,
+            name=name,
+            redirect_uris=redirect_uri,
+            public=public,
+            clock=runtime.clock,
+            post_logout_redirect_uris=post_logout_redirect_uri or [],
         )
         session.commit()
     output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}

@@ -149,5 +149,7 @@ class Brand(SQLModel, table=True):
     secret_hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    # OpenID Connect: how its ID tokens are signed (RS256, or Ed25519 when the brand registered it).
+    # OpenID Connect: how its ID tokens are signed (RS256, or Ed25519 when the brand registered it), and
+    # where a customer may be sent after logging out at its request (RP-initiated logout).
     id_token_signed_response_alg: str = Field(default="RS256", max_length=16)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -48,12 +48,24 @@ class RegisteredBrand:
 
 
 def register_brand(
-    session: Session, *, name: str, redirect_uris: Sequence[str], public: bool, clock: Callable[[], datetime]
+    session: Session,
+    *,
+    name: str,
+    redirect_uris: Sequence[str],
+    public: bool,
+    clock: Callable[[], datetime],
+    post_logout_redirect_uris: Sequence[str] = (),
 ) -> RegisteredBrand:
-    """Create a brand. Confidential brands get a secret (stored as a digest); public ones get none."""
+    """Create a brand. Confidential brands get a secret (stored as a digest); public ones get none.
+    `post_logout_redirect_uris`: where OpenID Connect's RP-initiated logout may send the customer
+    back to (the same rules as redirect URIs)."""
     problems = [(i, p) for i, uri in enumerate(redirect_uris) if (p := check_redirect_uri(uri))]
-    if not name.strip() or not redirect_uris or problems:
+    after_logout = [
+        (i, p) for i, uri in enumerate(post_logout_redirect_uris) if (p := check_redirect_uri(uri))
+    ]
+    if not name.strip() or not redirect_uris or problems or after_logout:
         errors = [{"pointer": f"/redirect_uris/{i}", "detail": p} for i, p in problems]
+        errors += [{"pointer": f"/post_logout_redirect_uris/{i}", "detail": p} for i, p in after_logout]
         if not name.strip():
             errors.append({"pointer": "/name", "detail": "a brand needs a name"})
         if not redirect_uris:
@@ -68,6 +80,7 @@ def register_brand(
         secret_hash=secret_digest(secret) if secret else None,
         scopes=list(BRAND_SCOPES),
         created_at=clock(),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
     )
     session.add(brand)
     session.flush()

@@ -44,6 +44,7 @@ from broker.oauth.context import (
 from broker.oauth.families import revoke_families
 from broker.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
 from broker.oauth.oidc import OIDC_SCOPES, OPENID, Authentication, asked_fields, half_hash, is_openid
+from broker.oauth.signing import ID_TOKEN_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +309,7 @@ class IdTokens(OpenIDCode):
         claims.update({name: value for name, value in optional.items() if value is not None})
         if token.get("access_token"):
             claims["at_hash"] = half_hash(token["access_token"], alg)
-        return services.signing.sign(claims, typ="JWT", alg=alg)
+        return services.signing.sign(claims, typ=ID_TOKEN_TYPE, alg=alg)
 
 
 def revoke_family(ctx: OAuthContext, family_id: UUID, *, reason: str, actor: Actor = Actor.BROKER) -> None:

@@ -51,6 +51,7 @@ ALGORITHM = "Ed25519"  # access tokens and receipts
 ID_TOKEN_ALGORITHMS = ("RS256", ALGORITHM)  # the first is the default (OpenID Connect Discovery §3)
 RSA_BITS = 2048
 TOKEN_TYPE = "at+jwt"  # noqa: S105 - the JWT typ of access tokens (RFC 9068), not a secret
+ID_TOKEN_TYPE = "JWT"  # noqa: S105 - the typ ID tokens carry
 # Verified tokens remembered, about 2.4 KB each (the token and its claims): 2.4 MiB when full. A hit
 # saves about 125 us of signature check. In the soak (bench/soak.py: reads, refreshes, consents, issue
 # 17) 64 entries already hit as often as an unbounded cache (77 % of lookups: a refresh replaces the
@@ -221,6 +222,21 @@ class SigningKeys:
         if isinstance(signer, str) and isinstance(expiry, int) and expiry > self.clock().timestamp():
             self._remember(token, (signer, expiry, dict(claims)))
         return claims
+
+    def verify_id_token(self, token: str) -> dict[str, Any]:
+        """The claims of an ID token one of our published keys signed (RS256 or Ed25519, typ JWT),
+        whatever its `exp`: RP-initiated logout's `id_token_hint` may be an old one. Access tokens and
+        receipts (other types) are refused. Raises `InvalidJWT`."""
+        if len(token) > 8192:
+            raise InvalidJWT("token too long")
+        try:
+            keys = KeySet([k.key for k in self._keys()])
+            decoded = jwt.decode(token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
+        except (JoseError, ValueError) as exc:
+            raise InvalidJWT(str(exc)) from None
+        if decoded.header.get("typ") != ID_TOKEN_TYPE:
+            raise InvalidJWT("not an ID token (typ must be JWT)")
+        return dict(decoded.claims)
 
     def _remember(self, token: str, entry: tuple[str, int, dict[str, Any]]) -> None:
         now = self.clock().timestamp()

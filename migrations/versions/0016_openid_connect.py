@@ -1,4 +1,5 @@
-"""OpenID Connect: what an authorization code's ID token will say, and a brand's ID token algorithm
+"""OpenID Connect: what an authorization code's ID token will say, a brand's ID token algorithm and
+its post-logout redirect URIs
 
 Revision ID: 0016
 Revises: 0015
@@ -38,10 +39,12 @@ def upgrade() -> None:
                 server_default='RS256',
             )
         )
+        batch_op.add_column(sa.Column('post_logout_redirect_uris', sa.JSON(), nullable=False, server_default='[]'))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.drop_column('post_logout_redirect_uris')
         batch_op.drop_column('id_token_signed_response_alg')
     with op.batch_alter_table('authorization_code', schema=None) as batch_op:
         batch_op.drop_index('ix_authorization_code_nonce')

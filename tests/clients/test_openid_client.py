@@ -56,6 +56,9 @@ def test_openid_client_signs_a_customer_in(tmp_path: Path, fresh_database_url: s
         assert asked["scope"] == ["openid email profile"] and asked["code_challenge_method"] == ["S256"]
         callback = customer_consents(base, url, data_dir)
         out = json.loads(_node("finish", base, client_id, secret, callback, state_file))
+        assert out["logout"].startswith(f"{base}/oauth/logout?") and "id_token_hint=" in out["logout"]
+        logged_out = httpx.get(out["logout"])  # this browser has no session: nothing to ask
+        assert logged_out.status_code == 200 and "You are logged out" in logged_out.text
     claims, userinfo = out["claims"], out["userinfo"]
     assert claims["iss"] == base and claims["aud"] == client_id and claims["nonce"] == asked["nonce"][0]
     assert claims["amr"] == ["pwd"] and "email" not in claims

@@ -8,7 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -33,7 +33,11 @@ from support.oauth import (
 
 from broker.accounts.models import Brand
 from broker.audit.models import AuditEntry
+from broker.errors import ValidationFailed
+from broker.oauth.clients import register_brand
 from broker.oauth.oidc import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, FIELDS_CLAIM, Authentication
+from broker.runtime import Runtime
+from broker.web.deps import SESSION_COOKIE
 
 PERSONAL = {"email", "given_name", "family_name", "birthdate", "phone_number", "address", FIELDS_CLAIM}
 
@@ -317,3 +321,102 @@ def test_acr_and_amr_tell_how_the_customer_proved_who_they_are() -> None:
     assert told["password+totp"] == (ACR_MULTI_FACTOR, ["pwd", "otp", "mfa"])
     assert told["password+passkey"] == (ACR_MULTI_FACTOR, ["pwd", "hwk", "mfa"])
     assert Authentication(at, "something-new", True).amr == ["mfa"]
+
+
+BYE = "https://grocer.example/bye"
+
+
+def _allow_logout_redirect(db: Session, brand: BrandCredentials) -> None:
+    row = db.exec(select(Brand).where(col(Brand.client_id) == brand.client_id)).one()
+    row.post_logout_redirect_uris = [BYE]
+    db.add(row)
+    db.commit()
+
+
+def _logged_in(client: TestClient, cookie: str) -> bool:
+    """Whether the portal session behind `cookie` is still live (server-side, whatever the jar holds)."""
+    client.cookies.set(SESSION_COOKIE, cookie)
+    return client.get("/portal/", follow_redirects=False).status_code == 200
+
+
+def test_rp_initiated_logout_with_the_customer_s_id_token_logs_out_and_goes_back(
+    client: TestClient,
+    brand: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    db: Session,
+    clock: FakeClock,
+) -> None:
+    _allow_logout_redirect(db, brand)
+    metadata = client.get("/.well-known/openid-configuration").json()
+    assert metadata["end_session_endpoint"] == f"{ISSUER}/oauth/logout"
+    id_token = _signed_in(client, brand, offer)["id_token"]
+    cookie = client.cookies[SESSION_COOKIE]
+    clock.advance(minutes=30)  # an expired ID token is still a good hint
+    params = {"id_token_hint": id_token, "post_logout_redirect_uri": BYE, "state": "s-1"}
+    done = client.get("/oauth/logout", params=params, follow_redirects=False)
+    assert done.status_code == 302 and done.headers["location"] == f"{BYE}?state=s-1"
+    assert not _logged_in(client, cookie), "the session ended server-side, not only in the browser"
+
+
+def test_logout_without_a_hint_naming_the_customer_asks_first(
+    client: TestClient,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    db: Session,
+) -> None:
+    _allow_logout_redirect(db, brand)
+    cookie = client.cookies[SESSION_COOKIE]
+    asked = client.get(
+        "/oauth/logout", params={"client_id": brand.client_id, "post_logout_redirect_uri": BYE}
+    )
+    assert asked.status_code == 200 and "Log out of Consentry?" in asked.text and "Green Grocer" in asked.text
+    assert _logged_in(client, cookie), "a link alone logs nobody out"
+    form = parse_form(asked.text)
+    urlencoded = {"Content-Type": "application/x-www-form-urlencoded"}
+    without_token = urlencode([(k, v) for k, v in form.fields if k != "csrf_token"])
+    forged = client.post("/oauth/logout", content=without_token, headers=urlencoded, follow_redirects=False)
+    assert forged.status_code == 403 and _logged_in(client, cookie)
+    confirmed = client.post("/oauth/logout", content=urlencode(form.fields), headers=urlencoded,
+                            follow_redirects=False)  # fmt: skip
+    assert confirmed.status_code == 302 and confirmed.headers["location"] == BYE
+    assert not _logged_in(client, cookie)
+    # Logged out already: no question, straight back (or to the logged-out page).
+    client.cookies.clear()
+    gone = client.get("/oauth/logout", follow_redirects=False)
+    assert gone.status_code == 200 and "You are logged out" in gone.text
+
+
+def test_logout_never_redirects_where_the_brand_did_not_register_nor_trusts_a_foreign_hint(
+    client: TestClient,
+    brand: BrandCredentials,
+    rival: BrandCredentials,
+    offer: dict[str, Any],
+    customer: str,
+    db: Session,
+) -> None:
+    _allow_logout_redirect(db, brand)
+    tokens = _signed_in(client, brand, offer)
+    cookie = client.cookies[SESSION_COOKIE]
+    for params in (
+        {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": "https://evil.example/"},
+        {"post_logout_redirect_uri": BYE},  # which brand's address? nobody said
+        {"client_id": rival.client_id, "post_logout_redirect_uri": BYE},  # not the rival's address
+        {"id_token_hint": tokens["id_token"], "client_id": rival.client_id},
+        {"id_token_hint": tokens["access_token"], "post_logout_redirect_uri": BYE},  # not an ID token
+        {"id_token_hint": tokens["id_token"][:-6] + "AAAAAA", "post_logout_redirect_uri": BYE},
+        {"id_token_hint": "not.a.jwt"},
+        {"client_id": "brd_nobody"},
+    ):
+        refused = client.get("/oauth/logout", params=params, follow_redirects=False)
+        assert refused.status_code == 400 and "location" not in refused.headers, params
+    assert _logged_in(client, cookie)
+
+
+def test_post_logout_redirect_uris_follow_the_redirect_uri_rules(runtime: Runtime, db: Session) -> None:
+    for bad in ("http://grocer.example/bye", "https://grocer.example/bye#top", "ftp://x"):
+        with pytest.raises(ValidationFailed, match="redirect URI"):
+            register_brand(db, name="Shop", redirect_uris=[BYE], public=False, clock=runtime.clock,
+                           post_logout_redirect_uris=[bad])  # fmt: skip
