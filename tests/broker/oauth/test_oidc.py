@@ -420,3 +420,30 @@ def test_post_logout_redirect_uris_follow_the_redirect_uri_rules(runtime: Runtim
         with pytest.raises(ValidationFailed, match="redirect URI"):
             register_brand(db, name="Shop", redirect_uris=[BYE], public=False, clock=runtime.clock,
                            post_logout_redirect_uris=[bad])  # fmt: skip
+
+
+def test_each_flow_s_id_token_carries_its_own_nonce_and_a_replayed_code_gets_none(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    started = []
+    for nonce in ("nonce-one", "nonce-two"):
+        verifier, challenge = pkce()
+        params = authorize_params(brand, offer["id"], challenge, scope="openid", nonce=nonce)
+        started.append((nonce, verifier, redirect_params(consent(client, params))["code"]))
+    for nonce, verifier, code in reversed(started):  # redeemed out of order: no mixing up
+        tokens = exchange(client, brand, code, verifier).json()
+        assert _claims(tokens["id_token"])["nonce"] == nonce
+    nonce, verifier, code = started[0]
+    replayed = exchange(client, brand, code, verifier)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    assert "id_token" not in replayed.json()
+
+
+def test_hostile_userinfo_requests_are_refused_in_oauth_terms(client: TestClient) -> None:
+    for authorization in (b"Bearer " + b"a" * 9000, b"Bearer a.b.c", "Bearer é".encode(), b"Bearer  \t ",
+                          b"bearer x.y.z"):  # fmt: skip
+        refused = client.get("/oauth/userinfo", headers={"Authorization": authorization})
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token", authorization
+        assert refused.headers["www-authenticate"].startswith('Bearer realm="consentry"')
+    posted = client.post("/oauth/userinfo", content=b"access_token=x", headers={"Content-Type": "text/plain"})
+    assert posted.status_code == 401
