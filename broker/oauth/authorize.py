@@ -22,7 +22,7 @@ from broker.consent.scopes import profile_fields
 from broker.oauth.context import OAuthHTTPRequest
 from broker.oauth.endpoints import refused_authorization_parameters
 from broker.oauth.flows import Subject
-from broker.oauth.oidc import Authentication
+from broker.oauth.oidc import Authentication, is_openid
 from broker.oauth.server import BrokerAuthorizationServer
 
 __all__ = ["AuthorizationRefused", "ConsentRequest", "PendingAuthorization"]
@@ -97,8 +97,16 @@ class PendingAuthorization:
         return AuthorizationRefused(error.description or error.error, redirect)
 
     @property
+    def openid(self) -> bool:
+        """Whether this is an OpenID Connect request (`openid` in its scope)."""
+        return is_openid(self._grant.request.scope)
+
+    @property
     def prompts(self) -> frozenset[str]:
-        """The request's `prompt` values (OpenID Connect Core §3.1.2.1), none for plain OAuth."""
+        """The request's `prompt` values (OpenID Connect Core §3.1.2.1); none for plain OAuth, which
+        has no such parameter."""
+        if not self.openid:
+            return frozenset()
         return frozenset((self._grant.request.payload.data.get("prompt") or "").split())
 
     def refuse(self, error: str, description: str | None = None) -> Response:

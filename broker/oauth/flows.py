@@ -262,6 +262,7 @@ class _CodeView:
         return self.row.amr.split() if self.row.amr else None
 
 
+NONCE_MAX = 512  # `AuthorizationCode.nonce`'s length
 # A nonce seen before from this brand's requests (`IdTokens.exists_nonce`). Built once.
 _NONCE_SEEN = (
     select(col(AuthorizationCode.code_hash))
@@ -280,6 +281,13 @@ class IdTokens(OpenIDCode):
 
     def __init__(self) -> None:
         super().__init__(require_nonce=False)
+
+    def validate_openid_authorization_request(self, grant: Any, redirect_uri: str) -> None:
+        """Authlib's checks, and a `nonce` the code can keep (at most `NONCE_MAX` characters)."""
+        nonce = grant.request.payload.data.get("nonce") or ""
+        if len(nonce) > NONCE_MAX:
+            raise InvalidRequestError(f"nonce must be at most {NONCE_MAX} characters")
+        super().validate_openid_authorization_request(grant, redirect_uri)
 
     def exists_nonce(self, nonce: str, request: OAuthHTTPRequest) -> bool:
         """Whether the brand's earlier requests already sent this nonce (the relying party reused it,

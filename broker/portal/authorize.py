@@ -8,9 +8,9 @@ endpoints (token, revoke, introspect, metadata, JWKS) are the JSON API's: `broke
 OpenID Connect's request parameters (Core §3.1.2.1):
 
 - `prompt=login`, or a `max_age` the customer's last login is older than: log in again first. The
-  way to the login page adds `login_after` (the time it was sent there) to the request, and a login
-  at or after it satisfies both when the request comes back; a brand that sends `login_after` itself
-  can only ask for a fresher login than it would get.
+  way to the login page adds `login_after` (the time it was sent there, in microseconds) to the
+  request, and a login after it satisfies both when the request comes back; a brand that sends
+  `login_after` itself can only ask for a fresher login than it would get.
 - `prompt=none`: no page at all. Without a login, or a login that is too old, `login_required`; with
   the customer's standing grant of the offer (`standing_grant`), a code for it; else
   `consent_required`.
@@ -21,6 +21,7 @@ OpenID Connect's request parameters (Core §3.1.2.1):
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -152,30 +153,41 @@ def authorize_decision(
 LOGIN_AFTER = "login_after"  # added on the way to the login page (see the module's doc)
 
 
+def _max_age(pending: PendingAuthorization) -> str | None:
+    """An OpenID Connect request's `max_age`, as sent (plain OAuth has none)."""
+    return dict(pending.request.params).get("max_age") if pending.openid else None
+
+
 def _max_age_usable(pending: PendingAuthorization) -> bool:
     """Whether the request's `max_age`, if any, is a whole number of seconds."""
-    max_age = dict(pending.request.params).get("max_age")
+    max_age = _max_age(pending)
     return max_age is None or (max_age.isascii() and max_age.isdigit() and len(max_age) <= 10)
 
 
 def _login_fresh(pending: PendingAuthorization, session: CustomerSession, runtime: Runtime) -> bool:
     """Whether the customer's login satisfies the request's `prompt=login` and `max_age` (usable)."""
     params = dict(pending.request.params)
-    max_age = params.get("max_age")
+    max_age = _max_age(pending)
     logged_in_at = session.authenticated_at
     too_old = max_age is not None and (runtime.clock() - logged_in_at).total_seconds() > int(max_age)
     if "login" not in pending.prompts and not too_old:
         return True
     after = params.get(LOGIN_AFTER, "")
-    return after.isascii() and after.isdigit() and len(after) <= 12 and logged_in_at.timestamp() >= int(after)
+    if not (after.isascii() and after.isdigit() and len(after) <= 17):
+        return False
+    return _microseconds(logged_in_at) > int(after)
 
 
 def _login_first(pending: PendingAuthorization, runtime: Runtime) -> Response:
     """To the login page, then back to this request (marked with when it was sent, `LOGIN_AFTER`)."""
     params = [(k, v) for k, v in pending.request.params if k != LOGIN_AFTER]
-    params.append((LOGIN_AFTER, str(int(runtime.clock().timestamp()))))
+    params.append((LOGIN_AFTER, str(_microseconds(runtime.clock()))))
     hint = dict(pending.request.params).get("login_hint")
     return login_redirect("/oauth/authorize?" + urlencode(params), login_hint=hint)
+
+
+def _microseconds(moment: datetime) -> int:
+    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
 
 
 def _authentication(session: CustomerSession) -> Authentication:

@@ -7,9 +7,7 @@ with what was typed kept, rather than the generic page of `guards.CheckedForm`.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from broker.accounts.signin import SecondFactorRequired
@@ -38,12 +36,13 @@ def login_page(
     runtime: RuntimeDep,
     next: str | None = None,
     confirmed: str | None = None,
-    login_hint: Annotated[str | None, Query(max_length=320)] = None,
+    login_hint: str | None = None,
 ) -> Response:
     """The login form (saying so when the customer just confirmed their address), its email filled in
-    with a brand's `login_hint` (OpenID Connect), if it sent one."""
+    with a brand's `login_hint` (OpenID Connect), if it sent one that could be an address."""
     notice = "Your email address is confirmed. Log in to go on." if confirmed else None
-    context = {"next": safe_next(next), "email": login_hint or "", "message": None, "notice": notice}
+    hint = login_hint if login_hint and len(login_hint) <= 320 else ""
+    context = {"next": safe_next(next), "email": hint, "message": None, "notice": notice}
     return render(request, "login.html", context, secure=runtime.settings.secure_cookies)
 
 

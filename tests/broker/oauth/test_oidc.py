@@ -447,3 +447,17 @@ def test_hostile_userinfo_requests_are_refused_in_oauth_terms(client: TestClient
         assert refused.headers["www-authenticate"].startswith('Bearer realm="consentry"')
     posted = client.post("/oauth/userinfo", content=b"access_token=x", headers={"Content-Type": "text/plain"})
     assert posted.status_code == 401
+
+
+def test_an_overlong_nonce_is_refused_and_plain_oauth_has_no_prompt(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, scope="openid", nonce="n" * 513)
+    assert redirect_params(client.get("/oauth/authorize", params=params, follow_redirects=False))[
+        "error"
+    ] == ("invalid_request")
+    plain = authorize_params(brand, offer["id"], challenge, prompt="none", max_age="0")  # not OpenID Connect
+    assert client.get("/oauth/authorize", params=plain, follow_redirects=False).status_code == 200
+    hinted = client.get("/portal/login", params={"login_hint": "x" * 400 + "@example.org"})
+    assert hinted.status_code == 200 and "x" * 400 not in hinted.text
