@@ -120,6 +120,9 @@ def create_brand(
         list[str] | None,
         typer.Option(help="where OpenID Connect logout may send the customer back; repeat for several"),
     ] = None,
+    id_token_alg: Annotated[
+        str, typer.Option(help="how its OpenID Connect ID tokens are signed: RS256 or Ed25519")
+    ] = "RS256",  # noqa: S107 - a JWS algorithm, not a secret
 ) -> None:
     """Register a brand and print its client_id (and client_secret, shown only now) as JSON."""
     runtime = build_runtime(Settings())
@@ -131,6 +134,7 @@ def create_brand(
             public=public,
             clock=runtime.clock,
             post_logout_redirect_uris=post_logout_redirect_uri or [],
+            id_token_signed_response_alg=id_token_alg,
         )
         session.commit()
     output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}

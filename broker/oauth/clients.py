@@ -18,6 +18,7 @@ from broker.accounts.models import Brand
 from broker.consent.scopes import BRAND_SCOPES, is_profile_scope, split_scope
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
+from broker.oauth.signing import ID_TOKEN_ALGORITHMS
 from vault.driver import DriverQuery
 
 
@@ -55,17 +56,23 @@ def register_brand(
     public: bool,
     clock: Callable[[], datetime],
     post_logout_redirect_uris: Sequence[str] = (),
+    id_token_signed_response_alg: str = ID_TOKEN_ALGORITHMS[0],
 ) -> RegisteredBrand:
     """Create a brand. Confidential brands get a secret (stored as a digest); public ones get none.
     `post_logout_redirect_uris`: where OpenID Connect's RP-initiated logout may send the customer
-    back to (the same rules as redirect URIs)."""
+    back to (the same rules as redirect URIs); `id_token_signed_response_alg`: how its ID tokens are
+    signed (RS256, the default, or Ed25519)."""
     problems = [(i, p) for i, uri in enumerate(redirect_uris) if (p := check_redirect_uri(uri))]
     after_logout = [
         (i, p) for i, uri in enumerate(post_logout_redirect_uris) if (p := check_redirect_uri(uri))
     ]
-    if not name.strip() or not redirect_uris or problems or after_logout:
+    unsigned = id_token_signed_response_alg not in ID_TOKEN_ALGORITHMS
+    if not name.strip() or not redirect_uris or problems or after_logout or unsigned:
         errors = [{"pointer": f"/redirect_uris/{i}", "detail": p} for i, p in problems]
         errors += [{"pointer": f"/post_logout_redirect_uris/{i}", "detail": p} for i, p in after_logout]
+        if unsigned:
+            detail = f"ID tokens are signed with one of: {', '.join(ID_TOKEN_ALGORITHMS)}"
+            errors.append({"pointer": "/id_token_signed_response_alg", "detail": detail})
         if not name.strip():
             errors.append({"pointer": "/name", "detail": "a brand needs a name"})
         if not redirect_uris:
@@ -81,6 +88,7 @@ def register_brand(
         scopes=list(BRAND_SCOPES),
         created_at=clock(),
         post_logout_redirect_uris=list(post_logout_redirect_uris),
+        id_token_signed_response_alg=id_token_signed_response_alg,
     )
     session.add(brand)
     session.flush()

@@ -12,10 +12,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col, select
 from support.core import cli_env, make_settings, new_database_url
 
+from broker.accounts.models import Brand
 from broker.app import create_app
+from broker.db import create_db_engine
 from broker.errors import DatabaseNotMigrated
 from broker.openapi import render
 from broker.tables import import_models
@@ -100,3 +102,25 @@ def test_brands_create_prints_credentials_and_public_brands_get_no_secret(tmp_pa
         [*base[:-1], "http://grocer.example/cb"], env=env, capture_output=True, text=True, timeout=60
     )
     assert bad.returncode == 1 and "https://" in bad.stderr
+
+
+def test_brands_create_takes_the_openid_connect_settings(tmp_path: Path) -> None:
+    url = new_database_url(tmp_path)
+    env = cli_env(tmp_path / "var", url)
+    consentry = str(Path(sys.executable).parent / "consentry")
+    subprocess.run([consentry, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    base = [consentry, "brands", "create", "--name", "Grocer", "--redirect-uri", "https://grocer.example/cb"]
+    extra = ["--id-token-alg", "Ed25519", "--post-logout-redirect-uri", "https://grocer.example/bye"]
+    made = subprocess.run([*base, *extra], env=env, check=True, capture_output=True, text=True, timeout=60)
+    client_id = json.loads(made.stdout)["client_id"]
+    engine = create_db_engine(url)
+    try:
+        with Session(engine) as session:
+            brand = session.exec(select(Brand).where(col(Brand.client_id) == client_id)).one()
+            assert brand.id_token_signed_response_alg == "Ed25519"
+            assert brand.post_logout_redirect_uris == ["https://grocer.example/bye"]
+    finally:
+        engine.dispose()
+    for bad in (["--id-token-alg", "HS256"], ["--post-logout-redirect-uri", "http://grocer.example/bye"]):
+        refused = subprocess.run([*base, *bad], env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and refused.stderr.startswith("error: "), bad
