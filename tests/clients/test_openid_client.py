@@ -17,8 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from authlib.integrations.starlette_client import OAuth
-from support.browser import customer_consents
 from support.core import live_server
+from support.http_customer import customer_consents
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
 
 NODE_DIR = Path(__file__).parent / "node"

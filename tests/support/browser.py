@@ -1,58 +1,40 @@
-"""A customer's browser over real HTTP, for tests that drive a live server with a third-party client."""
+"""Helpers for the browser tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
 
-import httpx
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page
 
-from support.core import STRONG_PASSWORD
-from support.mail import sign_up_over_http
-from support.oauth import parse_form
+SERIOUS = {"serious", "critical"}
 
 
-def customer_consents(base: str, authorization_url: str, data_dir: Path) -> str:
-    """A customer's browser: sign up (confirming the address from the server's mail), fill the profile,
-    log in, approve; returns the brand callback URL."""
-    with httpx.Client(base_url=base, timeout=30) as browser:
-        sign_up_over_http(browser, data_dir, "ada@example.org")
-        token = browser.post(
-            "/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}
-        ).json()["token"]
-        profile = {"email": "ada@example.org", "dietary": ["vegetarian"], "household_size": 2}
-        assert (
-            browser.patch(
-                "/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"}
-            ).status_code
-            == 200
-        )
-        browser.cookies.clear()
-        to_login = browser.get(authorization_url, follow_redirects=False)
-        assert to_login.status_code == 303
-        login_page = browser.get(to_login.headers["location"])
-        form = dict(parse_form(login_page.text).fields)
-        back = browser.post(
-            "/portal/login",
-            data={**form, "email": "ada@example.org", "password": STRONG_PASSWORD},
-            follow_redirects=False,
-        )
-        assert back.status_code == 303
-        consent_page = browser.get(back.headers["location"])
-        assert consent_page.status_code == 200 and "Green Grocer" in consent_page.text
-        consent = parse_form(consent_page.text)
-        answer = [
-            *consent.fields,
-            ("decision", "approve"),
-            *(("fields", f) for f in consent.checkboxes["fields"]),
-            ("special_consent", "yes"),  # dietary is special category: it needs its own explicit tick
-        ]
-        decided = browser.post(
-            "/oauth/authorize",
-            content=urlencode(answer),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            follow_redirects=False,
-        )
-        assert decided.status_code == 302, decided.text[decided.text.find("<main") :][:1500]
-        location: str = decided.headers["location"]
-        return location
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core (WCAG 2.x rules) finds at serious or critical impact on the page as it is now."""
+    results = Axe().run(page)
+    return [f"{v['id']}: {v['help']}" for v in results.response["violations"] if v["impact"] in SERIOUS]
+
+
+# What the focused element is called (its label, text or value) and whether its focus ring shows.
+_FOCUSED = """() => {
+  const e = document.activeElement;
+  const label = (e.labels && e.labels[0] && e.labels[0].innerText) || e.getAttribute('aria-label')
+    || e.innerText || e.value || '';
+  const style = getComputedStyle(e);
+  const ring = style.outlineStyle !== 'none' && style.outlineWidth !== '0px';
+  return {name: label.trim(), tag: e.tagName, ring: ring};
+}"""
+
+
+def tab_to(page: Page, name: str, visited: list[str], *, limit: int = 40, prefix: bool = False) -> None:
+    """Press Tab until the element called `name` (or, with `prefix`, a name starting with it) has the
+    focus; every stop must show its focus ring."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused: dict[str, Any] = page.evaluate(_FOCUSED)
+        visited.append(focused["name"])
+        assert focused["ring"], f"no visible focus on {focused} after {visited[-8:]}"
+        if focused["name"] == name or focused["name"].startswith(name if prefix else name + "\n"):
+            return
+    raise AssertionError(f"Tab never reached {name!r}; it went through {visited[-limit:]}")

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from authlib.integrations.httpx_client import OAuth2Client
 from sqlmodel import Session, select
-from support.browser import customer_consents
 from support.core import cli_env, live_server
+from support.http_customer import customer_consents
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
 
 from broker.audit.models import AuditEntry
