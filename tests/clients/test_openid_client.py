@@ -10,8 +10,10 @@ import asyncio
 import json
 import shutil
 import subprocess
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -21,6 +23,7 @@ from support.core import live_server
 from support.http_customer import customer_consents
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
 
+T = TypeVar("T")
 NODE_DIR = Path(__file__).parent / "node"
 OIDC_OFFER = {**OFFER, "required_fields": ["email"], "optional_fields": ["given_name", "dietary"]}
 
@@ -32,6 +35,13 @@ def _node(*args: str) -> str:
     done = subprocess.run([node, str(NODE_DIR / "rp.mjs"), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run Authlib's async client in a thread of its own: a browser test before this one in the same
+    worker may have left Playwright's event loop running in this thread."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def _offer(base: str, client_id: str, secret: str) -> str:
@@ -91,7 +101,7 @@ def test_authlib_s_openid_connect_client_signs_a_customer_in(tmp_path: Path, fre
             )
             return started
 
-        started = asyncio.run(authorize())
+        started = _run(authorize())
         callback = customer_consents(base, started["url"], data_dir)
         answer = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
         assert answer["state"] == started["state"] and answer["iss"] == base
@@ -104,7 +114,7 @@ def test_authlib_s_openid_connect_client_signs_a_customer_in(tmp_path: Path, fre
             userinfo = await rp.userinfo(token=token)
             return token, claims, userinfo
 
-        token, claims, userinfo = asyncio.run(sign_in())
+        token, claims, userinfo = _run(sign_in())
     assert claims["iss"] == base and claims["aud"] == client_id and claims["nonce"] == "authlib-nonce-1"
     assert token["scope"].split()[0] == "openid"
     assert userinfo["sub"] == claims["sub"] and userinfo["email"] == "ada@example.org"
