@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ from broker.mail import sink
 from broker.mail.transport import sink_directory
 from broker.oauth.clients import register_brand
 from broker.oauth.context import ACCESS_TOKEN_LIFETIME, ID_TOKEN_LIFETIME
+from broker.oauth.registration import issue_registration_token
 from broker.oauth.signing import ALGORITHM
 from broker.runtime import build_runtime
 from broker.settings import Settings
@@ -36,6 +38,10 @@ keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 brands_app = typer.Typer(help="Brands (OAuth clients).", no_args_is_help=True)
 app.add_typer(brands_app, name="brands")
+registration_app = typer.Typer(
+    help="Initial access tokens for dynamic client registration (RFC 7591).", no_args_is_help=True
+)
+app.add_typer(registration_app, name="registration-tokens")
 auditors_app = typer.Typer(help="Auditors, who may read the whole audit log.", no_args_is_help=True)
 app.add_typer(auditors_app, name="auditors")
 audit_app = typer.Typer(help="The audit log: checkpoints and verification.", no_args_is_help=True)
@@ -138,6 +144,23 @@ def create_brand(
         )
         session.commit()
     output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}
+    typer.echo(json.dumps(output, indent=2))
+
+
+@registration_app.command("create")
+def create_registration_token(
+    uses: Annotated[int, typer.Option(min=1, max=10_000, help="how many brands may register with it")] = 1,
+    expires_in_days: Annotated[int, typer.Option(min=1, max=365, help="days until it expires")] = 7,
+) -> None:
+    """Issue an initial access token (shown only now) a brand registers itself with at POST
+    /oauth/register: print it, its uses and its expiry as JSON."""
+    runtime = build_runtime(Settings())
+    with runtime.sessions() as session:
+        token, row = issue_registration_token(
+            session, uses=uses, lifetime=timedelta(days=expires_in_days), now=runtime.clock()
+        )
+        session.commit()
+    output = {"token": token, "uses": row.uses_left, "expires_at": row.expires_at.isoformat()}
     typer.echo(json.dumps(output, indent=2))
 
 

@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         le=3650,
         description="days delivered and failed webhook messages, and their delivery log, are kept",
     )
+    open_registration: bool = Field(
+        default=False,
+        description="let any brand register itself at POST /oauth/register without an initial access "
+        "token (RFC 7591); off: an operator issues tokens with `consentry registration-tokens create`",
+    )
     webhooks_allow_private: bool = Field(
         default=False,
         description="development only: let webhooks go to http:// URLs and to private or loopback addresses",

@@ -136,6 +136,20 @@ class Auditor(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
+class RegistrationToken(SQLModel, table=True):
+    """An initial access token (RFC 7591 §3): lets a brand register itself, `uses_left` more times,
+    until it expires. Only its digest is stored; an operator issues it with `consentry
+    registration-tokens create`."""
+
+    __tablename__ = "registration_token"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    token_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False, unique=True))
+    uses_left: int
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
 class Brand(SQLModel, table=True):
     """A brand: an OAuth client. Confidential brands have a secret; public ones must use PKCE alone."""
 
@@ -153,3 +167,12 @@ class Brand(SQLModel, table=True):
     # where a customer may be sent after logging out at its request (RP-initiated logout).
     id_token_signed_response_alg: str = Field(default="RS256", max_length=16)
     post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Dynamic registration (RFC 7591/7592): whom to contact, its policies (shown on the consent screen),
+    # and the digest of the registration access token it manages its registration with (None for a
+    # brand an operator registered).
+    contacts: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    policy_uri: str | None = Field(default=None, max_length=2000)
+    tos_uri: str | None = Field(default=None, max_length=2000)
+    registration_token_hash: bytes | None = Field(
+        default=None, sa_column=Column(LargeBinary(32), nullable=True, unique=True)
+    )

@@ -6,6 +6,7 @@ shows pages (log in, the consent screen), so it lives with the portal: `broker.p
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -19,6 +20,7 @@ from broker.api.userinfo import userinfo_response
 from broker.db import ConnectionFactory, LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
+from broker.oauth.registration import Registered, RegistrationRefused, register_client
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, form_values, oauth_request
@@ -151,6 +153,63 @@ _USERINFO_ERRORS: dict[int | str, dict[str, Any]] = {
                          "grant is suspended, its reconfirmation is due, or value is overdue"},
     503: {"description": "The read could not be recorded in the audit log in time"},
 }  # fmt: skip
+
+
+_REGISTRATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    201: {"description": "Registered: the client's id, secret and registration access token (shown "
+                         "only now), and its metadata as kept"},
+    400: {"description": "RFC 7591 error JSON: invalid_redirect_uri or invalid_client_metadata"},
+    401: {"description": "RFC 7591 error JSON: invalid_token (no initial access token, or one that is "
+                         "unknown, expired or used up)"},
+}  # fmt: skip
+
+
+@router.post(
+    "/oauth/register",
+    operation_id="registerClient",
+    status_code=201,
+    responses=_REGISTRATION_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": "RFC 7591 client metadata",
+        "required": ["client_name", "redirect_uris"]}}}}},
+)  # fmt: skip
+async def register(request: Request) -> Response:
+    """Dynamic client registration (RFC 7591): a brand registers itself, with an initial access token
+    (`Authorization: Bearer rit_…`, from `consentry registration-tokens create`) unless the operator
+    opened registration (`CONSENTRY_OPEN_REGISTRATION`)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return _registration_error(RegistrationRefused("invalid_client_metadata", "the body is not JSON"))
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    token = credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
+    try:
+        registered = await run_in_threadpool(_register, runtime, request.state.request_id, body, token)
+    except RegistrationRefused as refused:
+        return _registration_error(refused)
+    issuer = str(runtime.settings.base_url).rstrip("/")
+    return JSONResponse(registered.response(issuer), status_code=201, headers={"cache-control": "no-store"})
+
+
+def _register(runtime: Runtime, request_id: str, body: Any, token: str | None) -> Registered:
+    with writing(runtime, request_id) as db:
+        return register_client(
+            db,
+            runtime.audit,
+            body=body,
+            initial_token=token,
+            open_registration=runtime.settings.open_registration,
+            now=runtime.clock(),
+        )
+
+
+def _registration_error(refused: RegistrationRefused) -> JSONResponse:
+    headers = {"cache-control": "no-store"}
+    if refused.status == 401:
+        headers["www-authenticate"] = f'Bearer realm="consentry", error="{refused.error}"'
+    body = {"error": refused.error, "error_description": refused.description}
+    return JSONResponse(body, status_code=refused.status, headers=headers)
 
 
 @router.get("/oauth/userinfo", operation_id="userinfo", responses=_USERINFO_ERRORS)

@@ -53,6 +53,7 @@ class Kind(StrEnum):
     VALUE_CANCELLED = "value.cancelled"
     DELETION_ATTESTED = "deletion.attested"
     DELETION_OVERDUE = "deletion.overdue"
+    CLIENT_REGISTERED = "client.registered"
 
 
 class Actor(StrEnum):

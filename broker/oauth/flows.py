@@ -382,6 +382,9 @@ class RefreshFlow(RefreshTokenGrant):
 class BrandCredentialsFlow(ClientCredentialsGrant):
     """Client credentials for brand-level scopes (offers, grants); never profile data."""
 
+    # Authlib's default is Basic alone; the README and the metadata promise client_secret_post too.
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
     def validate_token_request(self) -> None:
         """Refuse profile and OpenID Connect scopes, which only a customer can grant."""
         super().validate_token_request()

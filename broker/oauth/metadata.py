@@ -32,6 +32,7 @@ def authorization_server_metadata(issuer: str) -> dict[str, Any]:
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "end_session_endpoint": f"{issuer}/oauth/logout",
+        "registration_endpoint": f"{issuer}/oauth/register",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "scopes_supported": [*OIDC_SCOPES, *supported_scopes()],
         "response_types_supported": ["code"],

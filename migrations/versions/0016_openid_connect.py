@@ -1,5 +1,6 @@
 """OpenID Connect: what an authorization code's ID token will say, a brand's ID token algorithm and
-its post-logout redirect URIs
+its post-logout redirect URIs; dynamic registration (initial access tokens, contacts, policies, the
+registration access token)
 
 Revision ID: 0016
 Revises: 0015
@@ -40,10 +41,30 @@ def upgrade() -> None:
             )
         )
         batch_op.add_column(sa.Column('post_logout_redirect_uris', sa.JSON(), nullable=False, server_default='[]'))
+        batch_op.add_column(sa.Column('contacts', sa.JSON(), nullable=False, server_default='[]'))
+        batch_op.add_column(sa.Column('policy_uri', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True))
+        batch_op.add_column(sa.Column('tos_uri', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True))
+        batch_op.add_column(sa.Column('registration_token_hash', sa.LargeBinary(length=32), nullable=True))
+        batch_op.create_unique_constraint('uq_brand_registration_token_hash', ['registration_token_hash'])
+    op.create_table('registration_token',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('uses_left', sa.Integer(), nullable=False),
+    sa.Column('created_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('registration_token')
     with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.drop_constraint('uq_brand_registration_token_hash', type_='unique')
+        batch_op.drop_column('registration_token_hash')
+        batch_op.drop_column('tos_uri')
+        batch_op.drop_column('policy_uri')
+        batch_op.drop_column('contacts')
         batch_op.drop_column('post_logout_redirect_uris')
         batch_op.drop_column('id_token_signed_response_alg')
     with op.batch_alter_table('authorization_code', schema=None) as batch_op:

@@ -753,3 +753,15 @@ def test_a_read_only_oauth_context_refuses_to_write() -> None:
     ctx = OAuthContext(services=None, unit=None, request_id="r")  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="only reads"):
         ctx.session  # noqa: B018
+
+
+def test_client_credentials_accept_the_secret_in_the_form_too(
+    client: TestClient, brand: BrandCredentials
+) -> None:
+    # RFC 6749 §2.3.1: client_secret_post, as the metadata advertises, besides HTTP Basic.
+    assert brand.client_secret is not None
+    form = {"grant_type": "client_credentials", "scope": "offers:read",
+            "client_id": brand.client_id, "client_secret": brand.client_secret}  # fmt: skip
+    assert client.post("/oauth/token", data=form).status_code == 200
+    wrong = client.post("/oauth/token", data={**form, "client_secret": "cs_wrong"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"

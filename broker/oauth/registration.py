@@ -1,0 +1,221 @@
+"""Dynamic client registration (RFC 7591): a brand registers itself, with an initial access token an
+operator issued (`consentry registration-tokens create`), or with none when the operator opened
+registration (`CONSENTRY_OPEN_REGISTRATION`).
+
+The metadata a brand sends is checked as strictly as an operator's `consentry brands create`
+(`register_brand`): redirect URIs https (or http on loopback) without a fragment, or
+`invalid_redirect_uri`; anything else unusable is `invalid_client_metadata`, saying which member and
+why. Metadata this broker does not know is ignored (§2). What is kept: the name, redirect and
+post-logout redirect URIs, the token endpoint authentication method (`client_secret_basic`,
+`client_secret_post`, or `none` for a public client, which then uses PKCE alone and cannot use client
+credentials), `contacts`, `policy_uri`, `tos_uri` and `id_token_signed_response_alg`. The answer
+holds the client's secret and its registration access token, each shown only there and stored as a
+digest. Each registration is an audit entry, `client.registered`, naming the brand and nothing else.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from sqlalchemy import bindparam
+from sqlmodel import Session, col, select
+
+from broker.accounts.models import Brand, RegistrationToken
+from broker.audit.entries import Actor, Kind
+from broker.audit.log import AuditLog
+from broker.digests import secret_digest
+from broker.errors import ValidationFailed
+from broker.oauth.clients import check_redirect_uri, register_brand
+
+__all__ = [
+    "ClientMetadata", "Registered", "RegistrationRefused", "issue_registration_token", "register_client",
+]  # fmt: skip
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+MAX_URIS = 10
+_Uri = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class RegistrationRefused(Exception):
+    """A registration request answered with RFC 7591's error JSON: `error` and a description."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
+
+
+def _authorization_code() -> list[GrantType]:
+    return ["authorization_code"]
+
+
+def _code() -> list[Literal["code"]]:
+    return ["code"]
+
+
+class ClientMetadata(BaseModel):
+    """The client metadata this broker keeps (RFC 7591 §2, OpenID Connect Registration §2)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+    client_name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+    redirect_uris: list[_Uri] = Field(min_length=1, max_length=MAX_URIS)
+    post_logout_redirect_uris: list[_Uri] = Field(default_factory=list, max_length=MAX_URIS)
+    token_endpoint_auth_method: AuthMethod = "client_secret_basic"  # noqa: S105 - a method's name
+    grant_types: list[GrantType] = Field(default_factory=_authorization_code, min_length=1, max_length=3)
+    response_types: list[Literal["code"]] = Field(default_factory=_code, max_length=1)
+    contacts: list[Annotated[str, StringConstraints(min_length=3, max_length=320)]] = Field(
+        default_factory=list, max_length=5
+    )
+    policy_uri: _Uri | None = None
+    tos_uri: _Uri | None = None
+    id_token_signed_response_alg: Literal["RS256", "Ed25519"] = "RS256"  # noqa: S105 - an algorithm
+
+    @field_validator("contacts")
+    @classmethod
+    def _addresses(cls, contacts: list[str]) -> list[str]:
+        for contact in contacts:
+            local, at, domain = contact.partition("@")
+            if not (at and local and "." in domain) or any(c.isspace() for c in contact):
+                raise ValueError(f"{contact!r} is not an email address")
+        return contacts
+
+    @field_validator("policy_uri", "tos_uri")
+    @classmethod
+    def _https(cls, uri: str | None) -> str | None:
+        if uri is not None and not uri.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return uri
+
+    def public(self) -> bool:
+        """A client without a secret (PKCE alone)."""
+        return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method's name
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A registered client: the answer's members, secrets included (shown only now)."""
+
+    brand: Brand
+    client_secret: str | None
+    registration_access_token: str
+    metadata: ClientMetadata
+
+    def response(self, issuer: str) -> dict[str, Any]:
+        """RFC 7591 §3.2.1's answer (with RFC 7592's registration_client_uri)."""
+        body: dict[str, Any] = {
+            "client_id": self.brand.client_id,
+            "client_id_issued_at": int(self.brand.created_at.timestamp()),
+            **self.metadata.model_dump(),
+            "registration_access_token": self.registration_access_token,
+            "registration_client_uri": f"{issuer}/oauth/register/{self.brand.client_id}",
+        }
+        if self.client_secret is not None:
+            body["client_secret"], body["client_secret_expires_at"] = self.client_secret, 0
+        return body
+
+
+def issue_registration_token(
+    session: Session, *, uses: int, lifetime: timedelta, now: datetime
+) -> tuple[str, RegistrationToken]:
+    """A new initial access token (`rit_…`, shown only now) for `uses` registrations within `lifetime`."""
+    if uses < 1 or lifetime <= timedelta(0):
+        raise ValidationFailed("an initial access token needs at least one use and a lifetime")
+    token = "rit_" + secrets.token_urlsafe(32)
+    row = RegistrationToken(
+        token_hash=secret_digest(token), uses_left=uses, created_at=now, expires_at=now + lifetime
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+_TOKEN_BY_DIGEST = (
+    select(RegistrationToken)
+    .where(col(RegistrationToken.token_hash) == bindparam("token_hash"))
+    .with_for_update()
+)
+
+
+def register_client(
+    session: Session,
+    audit: AuditLog,
+    *,
+    body: Any,
+    initial_token: str | None,
+    open_registration: bool,
+    now: datetime,
+) -> Registered:
+    """Register the client `body` (parsed JSON) describes; raises `RegistrationRefused`."""
+    if initial_token is not None or not open_registration:
+        _spend(session, initial_token, now)
+    metadata = _metadata(body)
+    try:
+        registered = register_brand(
+            session,
+            name=metadata.client_name,
+            redirect_uris=metadata.redirect_uris,
+            public=metadata.public(),
+            clock=lambda: now,
+            post_logout_redirect_uris=metadata.post_logout_redirect_uris,
+            id_token_signed_response_alg=metadata.id_token_signed_response_alg,
+        )
+    except ValidationFailed as failed:  # the checks `_metadata` made first leave nothing here
+        raise RegistrationRefused("invalid_client_metadata", failed.detail) from None
+    brand = registered.brand
+    management = "rat_" + secrets.token_urlsafe(32)
+    brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
+    brand.registration_token_hash = secret_digest(management)
+    session.add(brand)
+    audit.record(session, Kind.CLIENT_REGISTERED, actor=Actor.BRAND, brand_id=brand.id)
+    return Registered(brand, registered.client_secret, management, metadata)
+
+
+def _spend(session: Session, token: str | None, now: datetime) -> None:
+    """Use one of the initial access token's registrations, or refuse (401 `invalid_token`)."""
+    if not token:
+        raise RegistrationRefused(
+            "invalid_token", "registration needs an initial access token: 'Authorization: Bearer rit_…'", 401
+        )
+    row = session.exec(_TOKEN_BY_DIGEST, params={"token_hash": secret_digest(token)}).first()
+    if row is None:
+        raise RegistrationRefused("invalid_token", "this initial access token is not one we issued", 401)
+    if row.expires_at <= now:
+        raise RegistrationRefused("invalid_token", "this initial access token has expired", 401)
+    if row.uses_left <= 0:
+        raise RegistrationRefused("invalid_token", "this initial access token is used up", 401)
+    row.uses_left -= 1
+    session.add(row)
+
+
+def _metadata(body: Any) -> ClientMetadata:
+    if not isinstance(body, dict):
+        raise RegistrationRefused("invalid_client_metadata", "send the client metadata as a JSON object")
+    try:
+        metadata = ClientMetadata.model_validate(body)
+    except ValidationError as invalid:
+        error = invalid.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the body"
+        member = str(error["loc"][0]) if error["loc"] else ""
+        code = "invalid_redirect_uri" if member.endswith("redirect_uris") else "invalid_client_metadata"
+        raise RegistrationRefused(code, f"{where}: {error['msg']}") from None
+    for member in ("redirect_uris", "post_logout_redirect_uris"):
+        for index, uri in enumerate(getattr(metadata, member)):
+            problem = check_redirect_uri(uri)
+            if problem is not None:
+                raise RegistrationRefused("invalid_redirect_uri", f"{member}.{index}: {problem}")
+    if metadata.public() and "client_credentials" in metadata.grant_types:
+        raise RegistrationRefused(
+            "invalid_client_metadata", "a public client (token_endpoint_auth_method none) has no credentials"
+        )
+    # What the client may do, as the token endpoint allows it (RFC 7591 §3.2.1: the server's values
+    # replace the client's): a public client has no credentials to use on its own.
+    usable = [t for t in GRANT_TYPES if not (metadata.public() and t == "client_credentials")]
+    return metadata.model_copy(update={"grant_types": usable})

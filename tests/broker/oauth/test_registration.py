@@ -1,0 +1,163 @@
+"""Dynamic client registration (RFC 7591): a brand registers itself with an initial access token, or
+with none when the operator opened registration; bad metadata and bad tokens are refused in RFC 7591's
+terms, and nothing is registered."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, col, select
+from support.core import FakeClock
+from support.oauth import (
+    ISSUER,
+    REDIRECT,
+    BrandCredentials,
+    authorize_params,
+    consent,
+    exchange,
+    pkce,
+    publish_offer,
+    redirect_params,
+)
+
+from broker.accounts.models import Brand
+from broker.app import create_app
+from broker.audit.models import AuditEntry
+from broker.oauth.registration import issue_registration_token
+from broker.runtime import Runtime
+
+METADATA = {
+    "client_name": "Corner Bakery",
+    "redirect_uris": [REDIRECT],
+    "post_logout_redirect_uris": ["https://grocer.example/bye"],
+    "token_endpoint_auth_method": "client_secret_post",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "contacts": ["privacy@bakery.example"],
+    "policy_uri": "https://bakery.example/privacy",
+    "tos_uri": "https://bakery.example/terms",
+    "id_token_signed_response_alg": "Ed25519",
+    "logo_uri": "https://bakery.example/logo.png",  # not kept: unknown metadata is ignored
+}
+
+
+def _token(db: Session, runtime: Runtime, uses: int = 1, days: int = 7) -> str:
+    token, _ = issue_registration_token(db, uses=uses, lifetime=timedelta(days=days), now=runtime.clock())
+    db.commit()
+    return token
+
+
+def _register(client: TestClient, body: Any, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/oauth/register", json=body, headers=headers)
+
+
+def test_a_brand_registers_itself_and_signs_customers_in(
+    client: TestClient, runtime: Runtime, db: Session, customer: str
+) -> None:
+    discovered = client.get("/.well-known/openid-configuration").json()
+    assert discovered["registration_endpoint"] == f"{ISSUER}/oauth/register"
+    answer = _register(client, METADATA, _token(db, runtime))
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    assert body["client_id"].startswith("brd_") and body["client_secret"].startswith("cs_")
+    assert body["client_secret_expires_at"] == 0 and body["registration_access_token"].startswith("rat_")
+    assert body["registration_client_uri"] == f"{ISSUER}/oauth/register/{body['client_id']}"
+    assert body["contacts"] == METADATA["contacts"] and body["tos_uri"] == METADATA["tos_uri"]
+    assert body["grant_types"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert "logo_uri" not in body
+    brand = db.exec(select(Brand).where(col(Brand.client_id) == body["client_id"])).one()
+    assert brand.name == "Corner Bakery" and brand.policy_uri == METADATA["policy_uri"]
+    assert brand.registration_token_hash is not None and brand.id_token_signed_response_alg == "Ed25519"
+    entries = db.exec(select(AuditEntry).where(col(AuditEntry.kind) == "client.registered")).all()
+    assert (
+        len(entries) == 1 and b"Corner Bakery" not in entries[0].entry and b"privacy@" not in entries[0].entry
+    )
+
+    credentials = BrandCredentials(body["client_id"], body["client_secret"])
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials", "scope": "offers:write",
+                                              "client_id": credentials.client_id,
+                                              "client_secret": body["client_secret"]})  # fmt: skip
+    assert token.status_code == 200, token.text
+    offer = publish_offer(client, token.json()["access_token"])
+    verifier, challenge = pkce()
+    params = authorize_params(credentials, offer["id"], challenge, scope="openid", nonce="n-reg")
+    code = redirect_params(consent(client, params))["code"]
+    tokens = exchange(client, credentials, code, verifier)
+    assert tokens.status_code == 200 and "id_token" in tokens.json()
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"redirect_uris": ["http://bakery.example/cb"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": ["https://bakery.example/cb#frag"]}, "invalid_redirect_uri"),
+        ({"redirect_uris": []}, "invalid_redirect_uri"),
+        ({"post_logout_redirect_uris": ["javascript:alert(1)"]}, "invalid_redirect_uri"),
+        ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"),
+        ({"client_name": ""}, "invalid_client_metadata"),
+        ({"client_name": None}, "invalid_client_metadata"),
+        ({"grant_types": ["implicit"]}, "invalid_client_metadata"),
+        ({"response_types": ["token"]}, "invalid_client_metadata"),
+        (
+            {"token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]},
+            "invalid_client_metadata",
+        ),
+        ({"contacts": ["not an address"]}, "invalid_client_metadata"),
+        ({"policy_uri": "http://bakery.example/privacy"}, "invalid_client_metadata"),
+        ({"id_token_signed_response_alg": "none"}, "invalid_client_metadata"),
+        ({"id_token_signed_response_alg": "HS256"}, "invalid_client_metadata"),
+    ],
+)
+def test_bad_metadata_is_refused_in_rfc_7591_terms_and_spends_no_use(
+    client: TestClient, runtime: Runtime, db: Session, change: dict[str, Any], error: str
+) -> None:
+    token = _token(db, runtime, uses=1)
+    refused = _register(client, {**METADATA, **change}, token)
+    assert refused.status_code == 400 and refused.json()["error"] == error, refused.text
+    assert refused.json()["error_description"]
+    assert _register(client, METADATA, token).status_code == 201, "the refusal did not use the token up"
+
+
+def test_bodies_that_are_not_metadata_are_refused(client: TestClient, runtime: Runtime, db: Session) -> None:
+    token = _token(db, runtime, uses=5)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for content in (b"not json", b"[]", b'"text"', b"{}"):
+        refused = client.post("/oauth/register", content=content, headers=headers)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata", content
+
+
+def test_initial_access_tokens_are_checked_spent_and_expire(
+    client: TestClient, runtime: Runtime, db: Session, clock: FakeClock
+) -> None:
+    for token in (None, "rit_unknown", "Basic abc"):
+        refused = _register(client, METADATA, token)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token", token
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+    once = _token(db, runtime, uses=1)
+    assert _register(client, METADATA, once).status_code == 201
+    used_up = _register(client, METADATA, once)
+    assert used_up.status_code == 401 and "used up" in used_up.json()["error_description"]
+    soon = _token(db, runtime, uses=3, days=1)
+    clock.advance(days=1, seconds=1)
+    expired = _register(client, METADATA, soon)
+    assert expired.status_code == 401 and "expired" in expired.json()["error_description"]
+    with pytest.raises(Exception, match="at least one use"):
+        issue_registration_token(db, uses=0, lifetime=timedelta(days=1), now=runtime.clock())
+
+
+def test_open_registration_needs_no_token(runtime: Runtime) -> None:
+    opened = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"open_registration": True})
+    )
+    with TestClient(create_app(runtime=opened), base_url=ISSUER) as open_client:
+        answer = _register(open_client, {**METADATA, "token_endpoint_auth_method": "none"})
+        assert answer.status_code == 201, answer.text
+        assert "client_secret" not in answer.json()
+        assert answer.json()["grant_types"] == ["authorization_code", "refresh_token"]
+        assert _register(open_client, METADATA, "rit_unknown").status_code == 401, "a token sent is checked"
