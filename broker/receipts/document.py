@@ -9,8 +9,9 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
   brand, broker) and `state` with its DPV consent status (`ConsentGiven`, `ConsentWithdrawn`,
   `ConsentRevoked`, `ConsentExpired`);
 - `subject`: the customer as the brand knows them, its pairwise `sub`; never an email, name or value;
-- `controller`: the brand (id, name, client_id; `contact` null: brands declare none yet, the broker
-  relays); `broker`: the intermediary that issued the receipt;
+- `controller`: the brand (id, name, client_id; `contact`: the first of the contacts it declared
+  when it registered itself, else null, and the broker relays); `broker`: the intermediary that issued
+  the receipt;
 - `purposes` (our slug, the DPV purpose, the brand's own explanation), `personal_data` (field names
   with DPV personal-data categories and sensitivity), `duration` (from, until), `retention_days`,
   `recipients`, `declared_value`, `collection_method` (the broker's OAuth consent screen) and `offer`
@@ -105,7 +106,7 @@ def receipt_terms(
             "id": str(brand.id),
             "name": brand.name,
             "client_id": brand.client_id,
-            "contact": None,
+            "contact": brand.contacts[0] if brand.contacts else None,
         },
         "broker": {"name": "Consentry", "url": issuer, "role": "data intermediary and receipt issuer"},
         "purposes": [

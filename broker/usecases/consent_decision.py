@@ -18,6 +18,7 @@ from uuid import UUID
 
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Brand
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import reconfirm_by
@@ -50,6 +51,10 @@ class ConsentScreen:
     fields: list[dict[str, Any]]
     params: list[tuple[str, str]]
     form_targets: tuple[str, ...]
+    # What the brand declared when it registered itself (RFC 7591): whom to ask, and its policies.
+    contacts: tuple[str, ...] = ()
+    policy_uri: str | None = None
+    tos_uri: str | None = None
 
     @classmethod
     def build(
@@ -78,7 +83,9 @@ class ConsentScreen:
             for name in names
         ]
         params = list(request.params)
-        return cls(request.brand_name, offer, fields, params, (origin_of(request.redirect_uri),))
+        brand = session.get(Brand, offer.brand_id)
+        declared = (tuple(brand.contacts), brand.policy_uri, brand.tos_uri) if brand else ((), None, None)
+        return cls(request.brand_name, offer, fields, params, (origin_of(request.redirect_uri),), *declared)
 
 
 @dataclass(frozen=True, slots=True)

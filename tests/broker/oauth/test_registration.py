@@ -86,9 +86,14 @@ def test_a_brand_registers_itself_and_signs_customers_in(
     offer = publish_offer(client, token.json()["access_token"])
     verifier, challenge = pkce()
     params = authorize_params(credentials, offer["id"], challenge, scope="openid", nonce="n-reg")
+    screen = client.get("/oauth/authorize", params=params).text
+    assert "mailto:privacy@bakery.example" in screen and 'href="https://bakery.example/privacy"' in screen
+    assert 'href="https://bakery.example/terms"' in screen, "the customer sees whom to ask, before consenting"
     code = redirect_params(consent(client, params))["code"]
     tokens = exchange(client, credentials, code, verifier)
     assert tokens.status_code == 200 and "id_token" in tokens.json()
+    receipts = client.get("/v1/me/receipts", headers={"Authorization": f"Bearer {customer}"}).json()["items"]
+    assert receipts[0]["receipt"]["controller"]["contact"] == "privacy@bakery.example"
 
 
 @pytest.mark.parametrize(
