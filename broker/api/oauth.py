@@ -20,7 +20,13 @@ from broker.api.userinfo import userinfo_response
 from broker.db import ConnectionFactory, LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
-from broker.oauth.registration import Registered, RegistrationRefused, register_client
+from broker.oauth.registration import (
+    Registered,
+    RegistrationRefused,
+    read_client,
+    register_client,
+    update_client,
+)
 from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, form_values, oauth_request
@@ -182,14 +188,75 @@ async def register(request: Request) -> Response:
         body = json.loads(await request.body())
     except ValueError:
         return _registration_error(RegistrationRefused("invalid_client_metadata", "the body is not JSON"))
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    token = credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
+    token = _bearer_token(request)
     try:
         registered = await run_in_threadpool(_register, runtime, request.state.request_id, body, token)
     except RegistrationRefused as refused:
         return _registration_error(refused)
     issuer = str(runtime.settings.base_url).rstrip("/")
     return JSONResponse(registered.response(issuer), status_code=201, headers={"cache-control": "no-store"})
+
+
+_MANAGEMENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The client's registration as kept (RFC 7592)"},
+    400: {"description": "RFC 7591 error JSON: invalid_redirect_uri or invalid_client_metadata"},
+    401: {"description": "RFC 7591 error JSON: invalid_token (not this client's registration access token)"},
+}  # fmt: skip
+
+
+@router.get(
+    "/oauth/register/{client_id}", operation_id="readClientRegistration", responses=_MANAGEMENT_ERRORS
+)
+async def read_registration(client_id: str, request: Request) -> Response:
+    """RFC 7592 §2.1: read a client's registration with its registration access token."""
+    runtime: Runtime = request.app.state.runtime
+    token = _bearer_token(request)
+    issuer = str(runtime.settings.base_url).rstrip("/")
+
+    def read() -> dict[str, Any]:
+        with writing(runtime, request.state.request_id) as db:
+            return read_client(db, client_id=client_id, token=token, issuer=issuer)
+
+    try:
+        return JSONResponse(await run_in_threadpool(read), headers={"cache-control": "no-store"})
+    except RegistrationRefused as refused:
+        return _registration_error(refused)
+
+
+@router.put(
+    "/oauth/register/{client_id}",
+    operation_id="updateClientRegistration",
+    responses=_MANAGEMENT_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "description": "RFC 7591 client metadata, with this client's client_id",
+        "required": ["client_id", "client_name", "redirect_uris"]}}}}},
+)  # fmt: skip
+async def update_registration(client_id: str, request: Request) -> Response:
+    """RFC 7592 §2.2: replace a client's metadata (checked as at registration) with its registration
+    access token."""
+    runtime: Runtime = request.app.state.runtime
+    token = _bearer_token(request)
+    issuer = str(runtime.settings.base_url).rstrip("/")
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return _registration_error(RegistrationRefused("invalid_client_metadata", "the body is not JSON"))
+
+    def update() -> dict[str, Any]:
+        with writing(runtime, request.state.request_id) as db:
+            return update_client(
+                db, runtime.audit, client_id=client_id, token=token, body=body, issuer=issuer
+            )
+
+    try:
+        return JSONResponse(await run_in_threadpool(update), headers={"cache-control": "no-store"})
+    except RegistrationRefused as refused:
+        return _registration_error(refused)
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
 
 
 def _register(runtime: Runtime, request_id: str, body: Any, token: str | None) -> Registered:

@@ -54,6 +54,7 @@ class Kind(StrEnum):
     DELETION_ATTESTED = "deletion.attested"
     DELETION_OVERDUE = "deletion.overdue"
     CLIENT_REGISTERED = "client.registered"
+    CLIENT_UPDATED = "client.updated"
 
 
 class Actor(StrEnum):

@@ -32,7 +32,8 @@ from broker.errors import ValidationFailed
 from broker.oauth.clients import check_redirect_uri, register_brand
 
 __all__ = [
-    "ClientMetadata", "Registered", "RegistrationRefused", "issue_registration_token", "register_client",
+    "ClientMetadata", "Registered", "RegistrationRefused", "issue_registration_token", "read_client",
+    "register_client", "update_client",
 ]  # fmt: skip
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -176,6 +177,77 @@ def register_client(
     session.add(brand)
     audit.record(session, Kind.CLIENT_REGISTERED, actor=Actor.BRAND, brand_id=brand.id)
     return Registered(brand, registered.client_secret, management, metadata)
+
+
+_BRAND_BY_REGISTRATION = select(Brand).where(col(Brand.registration_token_hash) == bindparam("token_hash"))
+
+
+def _managed(session: Session, client_id: str, token: str | None) -> Brand:
+    """The brand whose registration `token` manages, if it is `client_id`'s (RFC 7592 §2: anything
+    else, an unknown client included, is 401 `invalid_token`)."""
+    brand = None
+    if token:
+        brand = session.exec(_BRAND_BY_REGISTRATION, params={"token_hash": secret_digest(token)}).first()
+    if brand is None or brand.client_id != client_id:
+        raise RegistrationRefused(
+            "invalid_token",
+            "send this client's registration access token: 'Authorization: Bearer rat_…'",
+            401,
+        )
+    return brand
+
+
+def _as_registered(brand: Brand) -> ClientMetadata:
+    method: AuthMethod = "none" if brand.public else "client_secret_basic"
+    kept = ClientMetadata(
+        client_name=brand.name,
+        redirect_uris=list(brand.redirect_uris),
+        post_logout_redirect_uris=list(brand.post_logout_redirect_uris),
+        token_endpoint_auth_method=method,
+        contacts=list(brand.contacts),
+        policy_uri=brand.policy_uri,
+        tos_uri=brand.tos_uri,
+        id_token_signed_response_alg=brand.id_token_signed_response_alg,
+    )
+    usable = [t for t in GRANT_TYPES if not (kept.public() and t == "client_credentials")]
+    return kept.model_copy(update={"grant_types": usable})
+
+
+def read_client(session: Session, *, client_id: str, token: str | None, issuer: str) -> dict[str, Any]:
+    """RFC 7592 §2.1: the client's registration as kept (its secret is not shown again)."""
+    brand = _managed(session, client_id, token)
+    return _configuration(brand, _as_registered(brand), issuer)
+
+
+def update_client(
+    session: Session, audit: AuditLog, *, client_id: str, token: str | None, body: Any, issuer: str
+) -> dict[str, Any]:
+    """RFC 7592 §2.2: replace the client's metadata with `body` (checked as at registration; it must
+    name the same `client_id`, and cannot turn a confidential client public or back)."""
+    brand = _managed(session, client_id, token)
+    if not isinstance(body, dict) or body.get("client_id") != client_id:
+        raise RegistrationRefused("invalid_client_metadata", "the body must name this client's client_id")
+    metadata = _metadata(body)
+    if metadata.public() != brand.public:
+        raise RegistrationRefused(
+            "invalid_client_metadata", "token_endpoint_auth_method cannot change between none and a secret"
+        )
+    brand.name, brand.redirect_uris = metadata.client_name, list(metadata.redirect_uris)
+    brand.post_logout_redirect_uris = list(metadata.post_logout_redirect_uris)
+    brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
+    brand.id_token_signed_response_alg = metadata.id_token_signed_response_alg
+    session.add(brand)
+    audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
+    return _configuration(brand, metadata, issuer)
+
+
+def _configuration(brand: Brand, metadata: ClientMetadata, issuer: str) -> dict[str, Any]:
+    return {
+        "client_id": brand.client_id,
+        "client_id_issued_at": int(brand.created_at.timestamp()),
+        **metadata.model_dump(),
+        "registration_client_uri": f"{issuer}/oauth/register/{brand.client_id}",
+    }
 
 
 def _spend(session: Session, token: str | None, now: datetime) -> None:

@@ -166,3 +166,53 @@ def test_open_registration_needs_no_token(runtime: Runtime) -> None:
         assert "client_secret" not in answer.json()
         assert answer.json()["grant_types"] == ["authorization_code", "refresh_token"]
         assert _register(open_client, METADATA, "rit_unknown").status_code == 401, "a token sent is checked"
+
+
+def test_a_brand_reads_and_updates_its_registration_with_its_registration_access_token(
+    client: TestClient, runtime: Runtime, db: Session, brand: BrandCredentials
+) -> None:
+    mine = _register(client, METADATA, _token(db, runtime, uses=2)).json()
+    other = _register(client, {**METADATA, "client_name": "Other"}, _token(db, runtime)).json()
+    uri, token = f"/oauth/register/{mine['client_id']}", mine["registration_access_token"]
+    read = client.get(uri, headers={"Authorization": f"Bearer {token}"})
+    assert read.status_code == 200 and read.headers["cache-control"] == "no-store"
+    assert read.json()["client_name"] == "Corner Bakery" and "client_secret" not in read.json()
+    assert read.json()["registration_client_uri"] == f"{ISSUER}{uri}"
+    for wrong in (None, other["registration_access_token"], "rat_unknown"):
+        headers = {"Authorization": f"Bearer {wrong}"} if wrong else {}
+        refused = client.get(uri, headers=headers)
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_token", wrong
+    operator_brand = client.get(
+        f"/oauth/register/{brand.client_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert operator_brand.status_code == 401, "a brand the operator registered has no registration to manage"
+
+    changed = {
+        **METADATA,
+        "client_id": mine["client_id"],
+        "client_name": "Corner Bakery & Co",
+        "contacts": ["dpo@bakery.example"],
+        "redirect_uris": [REDIRECT, "https://bakery.example/cb2"],
+    }
+    updated = client.put(uri, json=changed, headers={"Authorization": f"Bearer {token}"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["client_name"] == "Corner Bakery & Co"
+    assert client.get(uri, headers={"Authorization": f"Bearer {token}"}).json()["contacts"] == [
+        "dpo@bakery.example"
+    ]
+    row = db.exec(select(Brand).where(col(Brand.client_id) == mine["client_id"])).one()
+    db.refresh(row)
+    assert row.name == "Corner Bakery & Co" and len(row.redirect_uris) == 2
+    assert len(db.exec(select(AuditEntry).where(col(AuditEntry.kind) == "client.updated")).all()) == 1
+    for change, error in (
+        ({"client_id": other["client_id"]}, "invalid_client_metadata"),
+        ({"client_id": None}, "invalid_client_metadata"),
+        ({"token_endpoint_auth_method": "none"}, "invalid_client_metadata"),
+        ({"redirect_uris": ["http://bakery.example/cb"]}, "invalid_redirect_uri"),
+    ):
+        refused = client.put(uri, json={**changed, **change}, headers={"Authorization": f"Bearer {token}"})
+        assert refused.status_code == 400 and refused.json()["error"] == error, change
+    stolen = client.put(
+        uri, json=changed, headers={"Authorization": f"Bearer {other['registration_access_token']}"}
+    )
+    assert stolen.status_code == 401
