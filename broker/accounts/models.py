@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, LargeBinary
@@ -176,3 +177,7 @@ class Brand(SQLModel, table=True):
     registration_token_hash: bytes | None = Field(
         default=None, sa_column=Column(LargeBinary(32), nullable=True, unique=True)
     )
+    # How it authenticates at the token endpoint: with its secret (Basic or in the form), with nothing
+    # (public), or with a JWT signed by one of its registered public keys (`private_key_jwt`, RFC 7523).
+    private_key_jwt: bool = False
+    jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))

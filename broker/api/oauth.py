@@ -55,8 +55,13 @@ def _token_endpoint(
 
 def _writes_nothing(form: FormBody) -> bool:
     """Whether this token request only reads: client credentials issue a JWT and store nothing (no
-    refresh token, no code to spend), so they need no writer's transaction or lock."""
-    return form.problem is None and form.values.get("grant_type") == ["client_credentials"]
+    refresh token, no code to spend), so they need no writer's transaction or lock; unless the brand
+    authenticates with a client assertion, whose `jti` is stored (`broker.oauth.assertions`)."""
+    return (
+        form.problem is None
+        and form.values.get("grant_type") == ["client_credentials"]
+        and "client_assertion" not in form.values
+    )
 
 
 @router.post(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -136,6 +137,8 @@ class ClientRecord:
     redirect_uris: tuple[str, ...]
     scopes: tuple[str, ...]
     id_token_alg: str = "RS256"  # noqa: S105 - a JWS algorithm, not a secret
+    private_key_jwt: bool = False  # authenticates with a JWT signed by a key of `jwks` (RFC 7523)
+    jwks: Mapping[str, Any] | None = None
 
 
 _CLIENT_BY_CLIENT_ID = DriverQuery(
@@ -148,6 +151,8 @@ _CLIENT_BY_CLIENT_ID = DriverQuery(
         col(Brand.redirect_uris),
         col(Brand.scopes),
         col(Brand.id_token_signed_response_alg),
+        col(Brand.private_key_jwt),
+        col(Brand.jwks),
     ).where(col(Brand.client_id) == bindparam("client_id"))
 )
 
@@ -169,6 +174,8 @@ def find_client(connection: Connection, client_id: str) -> ClientRecord | None:
         tuple(row.redirect_uris),
         tuple(row.scopes),
         row.id_token_signed_response_alg,
+        bool(row.private_key_jwt),
+        row.jwks,
     )
 
 
@@ -213,9 +220,12 @@ class OAuthClient:
         return hmac.compare_digest(secret_digest(client_secret), self.brand.secret_hash)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        """Public brands authenticate with nothing (PKCE protects them); confidential ones with a secret."""
+        """Public brands authenticate with nothing (PKCE protects them); confidential ones with their
+        secret, or, if they registered keys for it, only with a JWT signed by one (`private_key_jwt`)."""
         if self.brand.public:
             return method == "none"
+        if self.brand.private_key_jwt:
+            return method == "private_key_jwt"
         return method in {"client_secret_basic", "client_secret_post"}
 
     def check_response_type(self, response_type: str) -> bool:

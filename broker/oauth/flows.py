@@ -164,7 +164,7 @@ class OfferBinding:
 class CodeFlow(AuthorizationCodeGrant):
     """Authorization code grant; the code is one-time, and a replay revokes what it issued."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
     def generate_authorization_code(self) -> str:
         """256 random bits."""
@@ -343,7 +343,7 @@ class _RefreshView:
 class RefreshFlow(RefreshTokenGrant):
     """Refresh tokens rotate on every use; presenting an old one revokes the whole family."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> _RefreshView | None:
@@ -383,7 +383,7 @@ class BrandCredentialsFlow(ClientCredentialsGrant):
     """Client credentials for brand-level scopes (offers, grants); never profile data."""
 
     # Authlib's default is Basic alone; the README and the metadata promise client_secret_post too.
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
     def validate_token_request(self) -> None:
         """Refuse profile and OpenID Connect scopes, which only a customer can grant."""

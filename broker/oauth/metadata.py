@@ -23,7 +23,7 @@ CLAIMS_SUPPORTED = [
 
 def authorization_server_metadata(issuer: str) -> dict[str, Any]:
     """Everything a brand's OAuth or OpenID Connect library needs to discover, for the given issuer."""
-    auth_methods = ["client_secret_basic", "client_secret_post", "none"]
+    auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
@@ -41,6 +41,7 @@ def authorization_server_metadata(issuer: str) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "introspection_endpoint_auth_methods_supported": auth_methods,
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA", "Ed25519"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "authorization_details_types_supported": ["consentry_offer"],

@@ -80,3 +80,16 @@ class RevokedAccessToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ClientAssertion(SQLModel, table=True):
+    """A `private_key_jwt` client assertion seen (RFC 7523 §3: its `jti` once), kept until it expires:
+    presenting it again is a replay, refused."""
+
+    __tablename__ = "client_assertion"
+
+    brand_id: UUID = Field(
+        sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    jti: str = Field(primary_key=True, max_length=200)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

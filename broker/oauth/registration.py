@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
+from joserfc.errors import JoseError
+from joserfc.jwk import import_key
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
@@ -49,7 +51,9 @@ class RegistrationRefused(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+MAX_KEYS = 5
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials"]
 
 
@@ -78,6 +82,28 @@ class ClientMetadata(BaseModel):
     policy_uri: _Uri | None = None
     tos_uri: _Uri | None = None
     id_token_signed_response_alg: Literal["RS256", "Ed25519"] = "RS256"  # noqa: S105 - an algorithm
+    jwks: dict[str, Any] | None = None
+
+    @field_validator("jwks")
+    @classmethod
+    def _public_keys(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
+        if jwks is None:
+            return None
+        keys = jwks.get("keys")
+        if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYS:
+            raise ValueError(f"must be a JWK set of 1 to {MAX_KEYS} keys")
+        for key in keys:
+            if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
+                raise ValueError("holds a key that is not an RSA, EC or OKP public key")
+            if _PRIVATE_MEMBERS & set(key):
+                raise ValueError("holds a private key: register public keys only")
+            if key.get("use", "sig") != "sig":
+                raise ValueError("holds a key whose use is not sig")
+            try:
+                import_key(key)
+            except (JoseError, ValueError, TypeError):
+                raise ValueError("holds a key that cannot be read") from None
+        return {"keys": keys}
 
     @field_validator("contacts")
     @classmethod
@@ -98,6 +124,10 @@ class ClientMetadata(BaseModel):
     def public(self) -> bool:
         """A client without a secret (PKCE alone)."""
         return self.token_endpoint_auth_method == "none"  # noqa: S105 - a method's name
+
+    def signs(self) -> bool:
+        """A client that authenticates with JWTs signed by its `jwks` (RFC 7523)."""
+        return self.token_endpoint_auth_method == "private_key_jwt"  # noqa: S105 - a method's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +200,15 @@ def register_client(
         )
     except ValidationFailed as failed:  # the checks `_metadata` made first leave nothing here
         raise RegistrationRefused("invalid_client_metadata", failed.detail) from None
-    brand = registered.brand
+    brand, secret = registered.brand, registered.client_secret
+    if metadata.signs():  # its keys are its credentials: no secret to keep, or to leak
+        brand.secret_hash, brand.private_key_jwt, brand.jwks, secret = None, True, metadata.jwks, None
     management = "rat_" + secrets.token_urlsafe(32)
     brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
     brand.registration_token_hash = secret_digest(management)
     session.add(brand)
     audit.record(session, Kind.CLIENT_REGISTERED, actor=Actor.BRAND, brand_id=brand.id)
-    return Registered(brand, registered.client_secret, management, metadata)
+    return Registered(brand, secret, management, metadata)
 
 
 _BRAND_BY_REGISTRATION = select(Brand).where(col(Brand.registration_token_hash) == bindparam("token_hash"))
@@ -199,6 +231,8 @@ def _managed(session: Session, client_id: str, token: str | None) -> Brand:
 
 def _as_registered(brand: Brand) -> ClientMetadata:
     method: AuthMethod = "none" if brand.public else "client_secret_basic"
+    if brand.private_key_jwt:
+        method = "private_key_jwt"
     kept = ClientMetadata(
         client_name=brand.name,
         redirect_uris=list(brand.redirect_uris),
@@ -208,6 +242,7 @@ def _as_registered(brand: Brand) -> ClientMetadata:
         policy_uri=brand.policy_uri,
         tos_uri=brand.tos_uri,
         id_token_signed_response_alg=brand.id_token_signed_response_alg,
+        jwks=brand.jwks,
     )
     usable = [t for t in GRANT_TYPES if not (kept.public() and t == "client_credentials")]
     return kept.model_copy(update={"grant_types": usable})
@@ -228,14 +263,16 @@ def update_client(
     if not isinstance(body, dict) or body.get("client_id") != client_id:
         raise RegistrationRefused("invalid_client_metadata", "the body must name this client's client_id")
     metadata = _metadata(body)
-    if metadata.public() != brand.public:
+    if metadata.public() != brand.public or metadata.signs() != brand.private_key_jwt:
         raise RegistrationRefused(
-            "invalid_client_metadata", "token_endpoint_auth_method cannot change between none and a secret"
+            "invalid_client_metadata",
+            "token_endpoint_auth_method cannot change between none, a secret and keys",
         )
     brand.name, brand.redirect_uris = metadata.client_name, list(metadata.redirect_uris)
     brand.post_logout_redirect_uris = list(metadata.post_logout_redirect_uris)
     brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
     brand.id_token_signed_response_alg = metadata.id_token_signed_response_alg
+    brand.jwks = metadata.jwks  # a brand that signs rotates its keys this way
     session.add(brand)
     audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
     return _configuration(brand, metadata, issuer)
@@ -283,6 +320,14 @@ def _metadata(body: Any) -> ClientMetadata:
             problem = check_redirect_uri(uri)
             if problem is not None:
                 raise RegistrationRefused("invalid_redirect_uri", f"{member}.{index}: {problem}")
+    if metadata.signs() and metadata.jwks is None:
+        raise RegistrationRefused(
+            "invalid_client_metadata", "private_key_jwt needs jwks: the public keys it signs with"
+        )
+    if not metadata.signs() and metadata.jwks is not None:
+        raise RegistrationRefused(
+            "invalid_client_metadata", "jwks is only for token_endpoint_auth_method private_key_jwt"
+        )
     if metadata.public() and "client_credentials" in metadata.grant_types:
         raise RegistrationRefused(
             "invalid_client_metadata", "a public client (token_endpoint_auth_method none) has no credentials"

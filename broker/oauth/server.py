@@ -26,6 +26,7 @@ from broker.consent.scopes import granted_scope, supported_scopes
 from broker.digests import secret_digest
 from broker.errors import NotAuthenticated
 from broker.ids import unique_id
+from broker.oauth.assertions import PRIVATE_KEY_JWT, PrivateKeyJwt
 from broker.oauth.bearer import verify_claims
 from broker.oauth.clients import OAuthClient, find_brand, find_client
 from broker.oauth.context import (
@@ -50,7 +51,7 @@ from broker.oauth.models import RefreshToken, RevokedAccessToken, TokenFamily
 from broker.oauth.oidc import OIDC_SCOPES, OPENID, is_openid
 from broker.oauth.signing import InvalidJWT
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 class AccessTokens:
@@ -192,6 +193,12 @@ class Introspection(IntrospectionEndpoint):
 _SCOPES_SUPPORTED = [*supported_scopes(), *OIDC_SCOPES]
 
 
+def _private_key_jwt(query_client: Any, request: OAuthHTTPRequest) -> OAuthClient | None:
+    """Authlib's client authentication method `private_key_jwt`, checked for this request."""
+    client: OAuthClient | None = PrivateKeyJwt(request)(query_client, request)
+    return client
+
+
 class BrokerAuthorizationServer(AuthorizationServer):
     """Authlib's AuthorizationServer for one request: the grants, and the revocation and introspection
     endpoints when `endpoints` (a token or authorization request never reaches them, and building
@@ -209,6 +216,7 @@ class BrokerAuthorizationServer(AuthorizationServer):
             ),
         )
         self.register_grant(CodeFlow, [S256Only(required=True), OfferBinding(), IdTokens()])
+        self.register_client_auth_method(PRIVATE_KEY_JWT, _private_key_jwt)
         self.register_grant(RefreshFlow)
         self.register_grant(BrandCredentialsFlow)
         if endpoints:

@@ -46,6 +46,17 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('tos_uri', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True))
         batch_op.add_column(sa.Column('registration_token_hash', sa.LargeBinary(length=32), nullable=True))
         batch_op.create_unique_constraint('uq_brand_registration_token_hash', ['registration_token_hash'])
+        batch_op.add_column(sa.Column('private_key_jwt', sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column('jwks', sa.JSON(), nullable=True))
+    op.create_table('client_assertion',
+    sa.Column('brand_id', sa.Uuid(), nullable=False),
+    sa.Column('jti', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('expires_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['brand_id'], ['brand.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('brand_id', 'jti')
+    )
+    with op.batch_alter_table('client_assertion', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_client_assertion_expires_at'), ['expires_at'], unique=False)
     op.create_table('registration_token',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('token_hash', sa.LargeBinary(length=32), nullable=False),
@@ -58,8 +69,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table('client_assertion')
     op.drop_table('registration_token')
     with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.drop_column('jwks')
+        batch_op.drop_column('private_key_jwt')
         batch_op.drop_constraint('uq_brand_registration_token_hash', type_='unique')
         batch_op.drop_column('registration_token_hash')
         batch_op.drop_column('tos_uri')

@@ -4,12 +4,18 @@ terms, and nothing is registered."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+import secrets
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from joserfc import jwt
+from joserfc.jwk import ECKey
 from sqlmodel import Session, col, select
 from support.core import FakeClock
 from support.oauth import (
@@ -27,6 +33,7 @@ from support.oauth import (
 from broker.accounts.models import Brand
 from broker.app import create_app
 from broker.audit.models import AuditEntry
+from broker.oauth.assertions import ASSERTION_TYPE
 from broker.oauth.registration import issue_registration_token
 from broker.runtime import Runtime
 
@@ -216,3 +223,89 @@ def test_a_brand_reads_and_updates_its_registration_with_its_registration_access
         uri, json=changed, headers={"Authorization": f"Bearer {other['registration_access_token']}"}
     )
     assert stolen.status_code == 401
+
+
+def _assertion(client_id: str, key: Any, *, alg: str = "ES256", **changes: Any) -> str:
+    now = int(time.time())  # Authlib checks the assertion's times against the real clock
+    claims = {"iss": client_id, "sub": client_id, "aud": f"{ISSUER}/oauth/token", "iat": now,
+              "exp": now + 60, "jti": secrets.token_urlsafe(16), **changes}  # fmt: skip
+    return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    """An `alg: none` JWT, built by hand (joserfc rightly refuses to make one)."""
+    part = [
+        base64.urlsafe_b64encode(json.dumps(x).encode()).rstrip(b"=").decode()
+        for x in ({"alg": "none"}, claims)
+    ]
+    return f"{part[0]}.{part[1]}."
+
+
+def _with_assertion(client: TestClient, path: str, client_id: str, assertion: str, **form: str) -> Any:
+    return client.post(path, data={**form, "client_id": client_id, "client_assertion": assertion,
+                                   "client_assertion_type": ASSERTION_TYPE})  # fmt: skip
+
+
+def test_a_brand_with_keys_authenticates_with_signed_assertions_each_used_once(
+    client: TestClient, runtime: Runtime, db: Session
+) -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "bakery-1", "use": "sig"})
+    metadata = {**METADATA, "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [key.as_dict(private=False)]}}  # fmt: skip
+    registered = _register(client, metadata, _token(db, runtime))
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    cid = body["client_id"]
+    assert "client_secret" not in body and body["jwks"]["keys"][0]["kid"] == "bakery-1"
+    assert body["token_endpoint_auth_method"] == "private_key_jwt"
+
+    grant = {"grant_type": "client_credentials", "scope": "offers:read"}
+    assertion = _assertion(cid, key)
+    issued = _with_assertion(client, "/oauth/token", cid, assertion, **grant)
+    assert issued.status_code == 200, issued.text
+    replayed = _with_assertion(client, "/oauth/token", cid, assertion, **grant)
+    # invalid_client: 400 when the client did not use the Authorization header (RFC 6749 §5.2)
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_client"
+
+    access = issued.json()["access_token"]
+    seen = _with_assertion(client, "/oauth/introspect", cid, _assertion(cid, key), token=access)
+    assert seen.status_code == 200 and seen.json()["active"] is True
+    revoked = _with_assertion(client, "/oauth/revoke", cid, _assertion(cid, key), token=access)
+    assert revoked.status_code == 200
+
+    stranger = ECKey.generate_key("P-256", parameters={"kid": "bakery-1"})  # same kid, another key
+    for bad in (
+        _assertion(cid, stranger),
+        _assertion(cid, key, exp=int(time.time()) - 600),
+        _assertion(cid, key, aud="https://elsewhere.example/token"),
+        _assertion(cid, key, iss="brd_someone_else"),
+        _assertion(cid, key, jti="x" * 300),
+        "not.a.jwt",
+        _unsigned({"iss": cid, "sub": cid, "aud": f"{ISSUER}/oauth/token", "exp": int(time.time()) + 60}),
+    ):
+        refused = _with_assertion(client, "/oauth/token", cid, bad, **grant)
+        assert refused.status_code in (400, 401) and refused.json()["error"] in (
+            "invalid_client",
+            "invalid_request",
+        )
+    with_secret = client.post("/oauth/token", data=grant, auth=(cid, "cs_guess"))
+    assert with_secret.status_code == 401, "a brand with keys has no secret to guess"
+
+
+def test_keys_are_registered_public_and_only_for_private_key_jwt(
+    client: TestClient, runtime: Runtime, db: Session
+) -> None:
+    key = ECKey.generate_key("P-256", parameters={"kid": "k"})
+    token = _token(db, runtime, uses=10)
+    signing = {**METADATA, "token_endpoint_auth_method": "private_key_jwt"}
+    for body in (
+        signing,  # no keys
+        {**signing, "jwks": {"keys": [key.as_dict(private=True)]}},  # a private key
+        {**signing, "jwks": {"keys": []}},
+        {**signing, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}},  # a shared secret
+        {**signing, "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "bad"}]}},
+        {**signing, "jwks": {"keys": [{**key.as_dict(private=False), "use": "enc"}]}},
+        {**METADATA, "jwks": {"keys": [key.as_dict(private=False)]}},  # keys, but a secret to use
+    ):
+        refused = _register(client, body, token)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata", body
