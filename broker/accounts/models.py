@@ -181,3 +181,6 @@ class Brand(SQLModel, table=True):
     # (public), or with a JWT signed by one of its registered public keys (`private_key_jwt`, RFC 7523).
     private_key_jwt: bool = False
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # When it deleted its registration (RFC 7592): it no longer authenticates, and its row stays for
+    # what it still owes (value, deletion of data) and for the log and receipts that name it.
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -23,6 +23,7 @@ from broker.oauth.metadata import authorization_server_metadata
 from broker.oauth.registration import (
     Registered,
     RegistrationRefused,
+    delete_client,
     read_client,
     register_client,
     update_client,
@@ -172,6 +173,7 @@ _REGISTRATION_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "RFC 7591 error JSON: invalid_redirect_uri or invalid_client_metadata"},
     401: {"description": "RFC 7591 error JSON: invalid_token (no initial access token, or one that is "
                          "unknown, expired or used up)"},
+    413: {"description": "The body is larger than CONSENTRY_MAX_BODY_BYTES (problem+json)"},
 }  # fmt: skip
 
 
@@ -206,6 +208,7 @@ _MANAGEMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The client's registration as kept (RFC 7592)"},
     400: {"description": "RFC 7591 error JSON: invalid_redirect_uri or invalid_client_metadata"},
     401: {"description": "RFC 7591 error JSON: invalid_token (not this client's registration access token)"},
+    413: {"description": "The body is larger than CONSENTRY_MAX_BODY_BYTES (problem+json)"},
 }  # fmt: skip
 
 
@@ -257,6 +260,29 @@ async def update_registration(client_id: str, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(update), headers={"cache-control": "no-store"})
     except RegistrationRefused as refused:
         return _registration_error(refused)
+
+
+@router.delete(
+    "/oauth/register/{client_id}",
+    operation_id="deleteClientRegistration",
+    status_code=204,
+    responses={**_MANAGEMENT_ERRORS, 204: {"description": "Deleted: its grants ended, its offers withdrawn"}},
+)
+async def delete_registration(client_id: str, request: Request) -> Response:
+    """RFC 7592 §2.3: the brand deletes its registration. Its live grants end as if it had ended them,
+    its offers are withdrawn and it can no longer authenticate; what it owes stays owed."""
+    runtime: Runtime = request.app.state.runtime
+    token = _bearer_token(request)
+
+    def delete() -> None:
+        with writing(runtime, request.state.request_id) as db:
+            delete_client(db, runtime.grants, runtime.offers, runtime.audit, client_id=client_id, token=token)
+
+    try:
+        await run_in_threadpool(delete)
+    except RegistrationRefused as refused:
+        return _registration_error(refused)
+    return Response(status_code=204)
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -55,6 +55,7 @@ class Kind(StrEnum):
     DELETION_OVERDUE = "deletion.overdue"
     CLIENT_REGISTERED = "client.registered"
     CLIENT_UPDATED = "client.updated"
+    CLIENT_DELETED = "client.deleted"
 
 
 class Actor(StrEnum):

@@ -307,6 +307,19 @@ class Grants:
                 self.revoke(session, grant, by=Actor.CUSTOMER)
         return len(grants)
 
+    def revoke_all_for_brand(self, session: Session, brand_id: UUID) -> int:
+        """Revoke every grant of a brand that is still live (it deleted its registration): each ends
+        as if the brand had ended it, with its entry, receipt and notices."""
+        live = select(Grant).where(
+            Grant.brand_id == brand_id, col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED])
+        )
+        grants = list(session.exec(live.order_by(col(Grant.id))))  # the order batches of reads lock in
+        for grant in grants:
+            self._settle_expiry(session, grant)
+            if grant.status is not GrantStatus.EXPIRED:
+                self.revoke(session, grant, by=Actor.BRAND)
+        return len(grants)
+
     def narrow(
         self,
         session: Session,

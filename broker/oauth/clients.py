@@ -111,11 +111,13 @@ def new_client_secret(session: Session, brand: Brand) -> str:
 
 # Built once: every token request and every brand-token request finds its brand, and building the
 # statement (and its cache key) cost more than running it.
-_BRAND_BY_CLIENT_ID = select(Brand).where(col(Brand.client_id) == bindparam("client_id"))
+_BRAND_BY_CLIENT_ID = select(Brand).where(
+    col(Brand.client_id) == bindparam("client_id"), col(Brand.deleted_at).is_(None)
+)
 
 
 def find_brand(session: Session, client_id: str) -> Brand | None:
-    """The brand with this client id, if any."""
+    """The brand with this client id, if any (and not deleted: its tokens and credentials are dead)."""
     if not client_id or len(client_id) > 64:
         return None
     return session.exec(_BRAND_BY_CLIENT_ID, params={"client_id": client_id}).first()
@@ -153,7 +155,7 @@ _CLIENT_BY_CLIENT_ID = DriverQuery(
         col(Brand.id_token_signed_response_alg),
         col(Brand.private_key_jwt),
         col(Brand.jwks),
-    ).where(col(Brand.client_id) == bindparam("client_id"))
+    ).where(col(Brand.client_id) == bindparam("client_id"), col(Brand.deleted_at).is_(None))
 )
 
 

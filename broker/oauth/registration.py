@@ -29,13 +29,22 @@ from sqlmodel import Session, col, select
 from broker.accounts.models import Brand, RegistrationToken
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
+from broker.consent.grants import Grants
+from broker.consent.models import Offer
+from broker.consent.offers import Offers
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
 from broker.oauth.clients import check_redirect_uri, register_brand
 
 __all__ = [
-    "ClientMetadata", "Registered", "RegistrationRefused", "issue_registration_token", "read_client",
-    "register_client", "update_client",
+    "ClientMetadata",
+    "Registered",
+    "RegistrationRefused",
+    "delete_client",
+    "issue_registration_token",
+    "read_client",
+    "register_client",
+    "update_client",
 ]  # fmt: skip
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -276,6 +285,25 @@ def update_client(
     session.add(brand)
     audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
     return _configuration(brand, metadata, issuer)
+
+
+def delete_client(
+    session: Session, grants: Grants, offers: Offers, audit: AuditLog, *, client_id: str, token: str | None
+) -> None:
+    """RFC 7592 §2.3: the brand leaves. Its offers are withdrawn and its live grants end as if it had
+    ended each (their entries, receipts and notices); it no longer authenticates (no secret, keys or
+    registration token, and `find_client` no longer finds it), so its tokens die at their next use. Its
+    row stays, deleted: what it owes (value, the deletion of data it received) stays owed, and the log
+    and receipts still name it."""
+    brand = _managed(session, client_id, token)
+    lineages = select(Offer.lineage_id).where(col(Offer.brand_id) == brand.id).distinct()
+    for lineage in session.exec(lineages):
+        offers.withdraw(session, brand, lineage)
+    grants.revoke_all_for_brand(session, brand.id)
+    brand.deleted_at = grants.clock()
+    brand.secret_hash = brand.registration_token_hash = brand.jwks = None
+    session.add(brand)
+    audit.record(session, Kind.CLIENT_DELETED, actor=Actor.BRAND, brand_id=brand.id)
 
 
 def _configuration(brand: Brand, metadata: ClientMetadata, issuer: str) -> dict[str, Any]:

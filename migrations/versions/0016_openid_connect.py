@@ -48,6 +48,7 @@ def upgrade() -> None:
         batch_op.create_unique_constraint('uq_brand_registration_token_hash', ['registration_token_hash'])
         batch_op.add_column(sa.Column('private_key_jwt', sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column('jwks', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('deleted_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=True))
     op.create_table('client_assertion',
     sa.Column('brand_id', sa.Uuid(), nullable=False),
     sa.Column('jti', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -72,6 +73,7 @@ def downgrade() -> None:
     op.drop_table('client_assertion')
     op.drop_table('registration_token')
     with op.batch_alter_table('brand', schema=None) as batch_op:
+        batch_op.drop_column('deleted_at')
         batch_op.drop_column('jwks')
         batch_op.drop_column('private_key_jwt')
         batch_op.drop_constraint('uq_brand_registration_token_hash', type_='unique')

@@ -12,8 +12,10 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
 from joserfc import jwt
 from joserfc.jwk import ECKey
 from sqlmodel import Session, col, select
@@ -309,3 +311,61 @@ def test_keys_are_registered_public_and_only_for_private_key_jwt(
     ):
         refused = _register(client, body, token)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata", body
+
+
+def test_a_brand_that_deletes_its_registration_ends_its_grants_and_stops_authenticating(
+    client: TestClient, runtime: Runtime, db: Session, customer: str
+) -> None:
+    body = _register(client, METADATA, _token(db, runtime)).json()
+    cid, secret, token = body["client_id"], body["client_secret"], body["registration_access_token"]
+    credentials = BrandCredentials(cid, secret)
+    form = {"grant_type": "client_credentials", "scope": "offers:write grants:read",
+            "client_id": cid, "client_secret": secret}  # fmt: skip
+    brand_token = client.post("/oauth/token", data=form).json()["access_token"]
+    offer = publish_offer(client, brand_token)
+    verifier, challenge = pkce()
+    code = redirect_params(consent(client, authorize_params(credentials, offer["id"], challenge)))["code"]
+    access = exchange(client, credentials, code, verifier).json()["access_token"]
+    assert client.get("/v1/profile", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+
+    uri = f"/oauth/register/{cid}"
+    assert client.delete(uri).status_code == 401, "only with its registration access token"
+    assert client.delete(uri, headers={"Authorization": f"Bearer {token}"}).status_code == 204
+    mine = client.get("/v1/me/grants", headers={"Authorization": f"Bearer {customer}"}).json()["items"]
+    assert [(g["status"], g["ended_by"]) for g in mine] == [("revoked", "brand")]
+    assert client.get("/v1/profile", headers={"Authorization": f"Bearer {access}"}).status_code in (401, 403)
+    assert client.get("/v1/offers", headers={"Authorization": f"Bearer {brand_token}"}).status_code == 401
+    gone = client.post("/oauth/token", data=form)
+    assert gone.status_code == 400 and gone.json()["error"] == "invalid_client"
+    assert client.get(uri, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    again = client.get("/oauth/authorize", params=authorize_params(credentials, offer["id"], challenge))
+    assert again.status_code == 400, "an authorization request for a deleted brand is not shown"
+    kinds = [e.kind for e in db.exec(select(AuditEntry).order_by(col(AuditEntry.index))).all()]
+    after = kinds[kinds.index("profile.read") + 1 :]
+    assert after[0] == "offer.withdrawn" and "grant.revoked" in after and after[-1] == "client.deleted", after
+    row = db.exec(select(Brand).where(col(Brand.client_id) == cid)).one()
+    db.refresh(row)
+    assert row.deleted_at is not None and row.secret_hash is None, "the row stays for what it owes"
+    owed = client.get("/v1/me/value", headers={"Authorization": f"Bearer {customer}"}).json()["items"]
+    assert [item["state"] for item in owed] == ["owed"], "the voucher it declared is still owed"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=4),
+    max_leaves=12,
+)
+_MEMBERS = st.sampled_from([*METADATA, "jwks", "client_id", "software_statement"])
+
+
+@hypothesis.settings(
+    max_examples=60, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
+)
+@hypothesis.given(changes=st.dictionaries(_MEMBERS, _JSON, max_size=4))
+def test_any_metadata_is_registered_or_refused_never_a_500(
+    client: TestClient, runtime: Runtime, db: Session, changes: dict[str, Any]
+) -> None:
+    answer = _register(client, {**METADATA, **changes}, _token(db, runtime))
+    assert answer.status_code in (201, 400), answer.text
+    if answer.status_code == 400:
+        assert answer.json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
