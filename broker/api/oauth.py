@@ -26,6 +26,7 @@ from broker.oauth.registration import (
     delete_client,
     read_client,
     register_client,
+    rotate_secret,
     update_client,
 )
 from broker.runtime import Runtime
@@ -283,6 +284,30 @@ async def delete_registration(client_id: str, request: Request) -> Response:
     except RegistrationRefused as refused:
         return _registration_error(refused)
     return Response(status_code=204)
+
+
+@router.post(
+    "/oauth/register/{client_id}/secret",
+    operation_id="rotateClientSecret",
+    responses={**_MANAGEMENT_ERRORS, 200: {"description": "The new client_secret (shown only now)"}},
+)
+async def rotate_registration_secret(client_id: str, request: Request) -> Response:
+    """A new client secret, with the registration access token (the old one stops working at once).
+    Not part of RFC 7592, which leaves rotation to the server: a brand that suspects its secret leaked
+    should not have to re-register."""
+    runtime: Runtime = request.app.state.runtime
+    token = _bearer_token(request)
+
+    def rotate() -> str:
+        with writing(runtime, request.state.request_id) as db:
+            return rotate_secret(db, runtime.audit, client_id=client_id, token=token)
+
+    try:
+        secret = await run_in_threadpool(rotate)
+    except RegistrationRefused as refused:
+        return _registration_error(refused)
+    body = {"client_id": client_id, "client_secret": secret, "client_secret_expires_at": 0}
+    return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -120,6 +120,8 @@ class OfferBinding:
     def bind(self, grant: Any, redirect_uri: str) -> None:
         """Check the requested scopes against the offer and remember the offer for consent."""
         ctx, request = _ctx(grant), grant.request
+        if request.payload.data.get("response_mode", "query") != "query":
+            raise InvalidRequestError("response_mode must be query: the code comes back in the query")
         reference = _requested_offer(request.payload.data)
         try:
             offer_id = UUID(reference)

@@ -34,7 +34,7 @@ from broker.consent.models import Offer
 from broker.consent.offers import Offers
 from broker.digests import secret_digest
 from broker.errors import ValidationFailed
-from broker.oauth.clients import check_redirect_uri, register_brand
+from broker.oauth.clients import check_redirect_uri, new_client_secret, register_brand
 
 __all__ = [
     "ClientMetadata",
@@ -285,6 +285,17 @@ def update_client(
     session.add(brand)
     audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
     return _configuration(brand, metadata, issuer)
+
+
+def rotate_secret(session: Session, audit: AuditLog, *, client_id: str, token: str | None) -> str:
+    """A new client secret for a brand that uses one (shown only now; the old one stops working at once,
+    in every process: `broker.oauth.client_cache`)."""
+    brand = _managed(session, client_id, token)
+    if brand.public or brand.private_key_jwt:
+        raise RegistrationRefused("invalid_client_metadata", "this client authenticates without a secret")
+    secret = new_client_secret(session, brand)
+    audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
+    return secret
 
 
 def delete_client(

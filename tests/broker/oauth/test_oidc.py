@@ -461,3 +461,15 @@ def test_an_overlong_nonce_is_refused_and_plain_oauth_has_no_prompt(
     assert client.get("/oauth/authorize", params=plain, follow_redirects=False).status_code == 200
     hinted = client.get("/portal/login", params={"login_hint": "x" * 400 + "@example.org"})
     assert hinted.status_code == 200 and "x" * 400 not in hinted.text
+
+
+def test_only_the_query_response_mode_is_offered(
+    client: TestClient, brand: BrandCredentials, offer: dict[str, Any], customer: str
+) -> None:
+    _, challenge = pkce()
+    for mode in ("fragment", "form_post", "web_message"):
+        params = authorize_params(brand, offer["id"], challenge, scope="openid", response_mode=mode)
+        refused = redirect_params(client.get("/oauth/authorize", params=params, follow_redirects=False))
+        assert refused["error"] == "invalid_request", mode
+    explicit = authorize_params(brand, offer["id"], challenge, scope="openid", response_mode="query")
+    assert client.get("/oauth/authorize", params=explicit, follow_redirects=False).status_code == 200

@@ -369,3 +369,23 @@ def test_any_metadata_is_registered_or_refused_never_a_500(
     assert answer.status_code in (201, 400), answer.text
     if answer.status_code == 400:
         assert answer.json()["error"] in ("invalid_client_metadata", "invalid_redirect_uri")
+
+
+def test_a_brand_rotates_its_secret_with_its_registration_access_token(
+    client: TestClient, runtime: Runtime, db: Session
+) -> None:
+    body = _register(client, METADATA, _token(db, runtime)).json()
+    cid, old, token = body["client_id"], body["client_secret"], body["registration_access_token"]
+    form = {"grant_type": "client_credentials", "scope": "offers:read", "client_id": cid}
+    assert client.post("/oauth/token", data={**form, "client_secret": old}).status_code == 200
+    assert client.post(f"/oauth/register/{cid}/secret").status_code == 401
+    rotated = client.post(f"/oauth/register/{cid}/secret", headers={"Authorization": f"Bearer {token}"})
+    assert rotated.status_code == 200 and rotated.headers["cache-control"] == "no-store"
+    new = rotated.json()["client_secret"]
+    assert new != old and client.post("/oauth/token", data={**form, "client_secret": new}).status_code == 200
+    dead = client.post("/oauth/token", data={**form, "client_secret": old})
+    assert dead.status_code in (400, 401) and dead.json()["error"] == "invalid_client", "the old one is dead"
+    public = _register(client, {**METADATA, "token_endpoint_auth_method": "none"}, _token(db, runtime)).json()
+    manage = {"Authorization": f"Bearer {public['registration_access_token']}"}
+    no_secret = client.post(f"/oauth/register/{public['client_id']}/secret", headers=manage)
+    assert no_secret.status_code == 400 and no_secret.json()["error"] == "invalid_client_metadata"
