@@ -150,7 +150,9 @@ def create_brand(
 @registration_app.command("create")
 def create_registration_token(
     uses: Annotated[int, typer.Option(min=1, max=10_000, help="how many brands may register with it")] = 1,
-    expires_in_days: Annotated[int, typer.Option(min=1, max=365, help="days until it expires")] = 7,
+    expires_in_days: Annotated[
+        int, typer.Option("--expires-in-days", "--expires", min=1, max=365, help="days until it expires")
+    ] = 7,
 ) -> None:
     """Issue an initial access token (shown only now) a brand registers itself with at POST
     /oauth/register: print it, its uses and its expiry as JSON."""

@@ -7,10 +7,15 @@ The metadata a brand sends is checked as strictly as an operator's `consentry br
 `invalid_redirect_uri`; anything else unusable is `invalid_client_metadata`, saying which member and
 why. Metadata this broker does not know is ignored (§2). What is kept: the name, redirect and
 post-logout redirect URIs, the token endpoint authentication method (`client_secret_basic`,
-`client_secret_post`, or `none` for a public client, which then uses PKCE alone and cannot use client
-credentials), `contacts`, `policy_uri`, `tos_uri` and `id_token_signed_response_alg`. The answer
-holds the client's secret and its registration access token, each shown only there and stored as a
-digest. Each registration is an audit entry, `client.registered`, naming the brand and nothing else.
+`client_secret_post`, `private_key_jwt` with the public keys of `jwks`, or `none` for a public client,
+which then uses PKCE alone and cannot use client credentials), `contacts`, `policy_uri`, `tos_uri` and
+`id_token_signed_response_alg`. The answer holds the client's secret (none for a client with keys) and
+its registration access token, each shown only there and stored as a digest.
+
+The registration access token manages the registration (RFC 7592): read it, replace its metadata,
+rotate the secret, or delete it (`delete_client`: the brand leaves; what it owes stays owed). Each
+change is an audit entry (`client.registered`, `client.updated`, `client.deleted`) naming the brand
+and nothing else.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ __all__ = [
     "issue_registration_token",
     "read_client",
     "register_client",
+    "rotate_secret",
     "update_client",
 ]  # fmt: skip
 

@@ -9,9 +9,9 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
   brand, broker) and `state` with its DPV consent status (`ConsentGiven`, `ConsentWithdrawn`,
   `ConsentRevoked`, `ConsentExpired`);
 - `subject`: the customer as the brand knows them, its pairwise `sub`; never an email, name or value;
-- `controller`: the brand (id, name, client_id; `contact`: the first of the contacts it declared
-  when it registered itself, else null, and the broker relays); `broker`: the intermediary that issued
-  the receipt;
+- `controller`: the brand (id, name, client_id; `contact`, `privacy_policy` and `terms`: the first of
+  the contacts and the policies it declared when it registered itself, else null, and the broker
+  relays); `broker`: the intermediary that issued the receipt;
 - `purposes` (our slug, the DPV purpose, the brand's own explanation), `personal_data` (field names
   with DPV personal-data categories and sensitivity), `duration` (from, until), `retention_days`,
   `recipients`, `declared_value`, `collection_method` (the broker's OAuth consent screen) and `offer`
@@ -107,6 +107,8 @@ def receipt_terms(
             "name": brand.name,
             "client_id": brand.client_id,
             "contact": brand.contacts[0] if brand.contacts else None,
+            "privacy_policy": brand.policy_uri,
+            "terms": brand.tos_uri,
         },
         "broker": {"name": "Consentry", "url": issuer, "role": "data intermediary and receipt issuer"},
         "purposes": [

@@ -102,7 +102,9 @@ def test_a_brand_registers_itself_and_signs_customers_in(
     tokens = exchange(client, credentials, code, verifier)
     assert tokens.status_code == 200 and "id_token" in tokens.json()
     receipts = client.get("/v1/me/receipts", headers={"Authorization": f"Bearer {customer}"}).json()["items"]
-    assert receipts[0]["receipt"]["controller"]["contact"] == "privacy@bakery.example"
+    controller = receipts[0]["receipt"]["controller"]
+    assert controller["contact"] == "privacy@bakery.example" and controller["terms"] == METADATA["tos_uri"]
+    assert controller["privacy_policy"] == METADATA["policy_uri"]
 
 
 @pytest.mark.parametrize(
