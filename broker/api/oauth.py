@@ -7,8 +7,9 @@ shows pages (log in, the consent screen), so it lives with the portal: `broker.p
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,7 +22,6 @@ from broker.db import ConnectionFactory, LazyConnection
 from broker.oauth.endpoints import invalid_request, token_endpoint_response
 from broker.oauth.metadata import authorization_server_metadata
 from broker.oauth.registration import (
-    Registered,
     RegistrationRefused,
     delete_client,
     read_client,
@@ -36,6 +36,7 @@ from broker.web.plain import answer_plainly
 from broker.web.threads import run_sync
 
 router = APIRouter(tags=["oauth"])
+T = TypeVar("T")
 
 OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
 
@@ -145,7 +146,7 @@ def introspect(request: Request, form: FormValues, db: DbSession, runtime: Runti
 )
 def metadata(runtime: RuntimeDep) -> dict[str, Any]:
     """RFC 8414 authorization server metadata (the same document as OpenID Connect Discovery's)."""
-    return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
+    return authorization_server_metadata(runtime.oauth.issuer)
 
 
 @router.get(
@@ -155,7 +156,7 @@ def metadata(runtime: RuntimeDep) -> dict[str, Any]:
 )
 def openid_configuration(runtime: RuntimeDep) -> dict[str, Any]:
     """OpenID Connect Discovery 1.0 provider metadata (the same document as RFC 8414's)."""
-    return authorization_server_metadata(str(runtime.settings.base_url).rstrip("/"))
+    return authorization_server_metadata(runtime.oauth.issuer)
 
 
 _USERINFO_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -192,17 +193,23 @@ async def register(request: Request) -> Response:
     (`Authorization: Bearer rit_…`, from `consentry registration-tokens create`) unless the operator
     opened registration (`CONSENTRY_OPEN_REGISTRATION`)."""
     runtime: Runtime = request.app.state.runtime
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return _registration_error(RegistrationRefused("invalid_client_metadata", "the body is not JSON"))
     token = _bearer_token(request)
     try:
-        registered = await run_in_threadpool(_register, runtime, request.state.request_id, body, token)
+        body = await _json_body(request)
+        registered = await _in_transaction(
+            request,
+            lambda db: register_client(
+                db,
+                runtime.audit,
+                body=body,
+                initial_token=token,
+                open_registration=runtime.settings.open_registration,
+                now=runtime.clock(),
+            ),
+        )
     except RegistrationRefused as refused:
         return _registration_error(refused)
-    issuer = str(runtime.settings.base_url).rstrip("/")
-    return JSONResponse(registered.response(issuer), status_code=201, headers={"cache-control": "no-store"})
+    return JSONResponse(registered.response(runtime.oauth.issuer), status_code=201, headers=_NO_STORE)
 
 
 _MANAGEMENT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -220,16 +227,13 @@ async def read_registration(client_id: str, request: Request) -> Response:
     """RFC 7592 §2.1: read a client's registration with its registration access token."""
     runtime: Runtime = request.app.state.runtime
     token = _bearer_token(request)
-    issuer = str(runtime.settings.base_url).rstrip("/")
-
-    def read() -> dict[str, Any]:
-        with writing(runtime, request.state.request_id) as db:
-            return read_client(db, client_id=client_id, token=token, issuer=issuer)
-
     try:
-        return JSONResponse(await run_in_threadpool(read), headers={"cache-control": "no-store"})
+        kept = await _in_transaction(
+            request, lambda db: read_client(db, client_id=client_id, token=token, issuer=runtime.oauth.issuer)
+        )
     except RegistrationRefused as refused:
         return _registration_error(refused)
+    return JSONResponse(kept, headers=_NO_STORE)
 
 
 @router.put(
@@ -245,22 +249,17 @@ async def update_registration(client_id: str, request: Request) -> Response:
     access token."""
     runtime: Runtime = request.app.state.runtime
     token = _bearer_token(request)
-    issuer = str(runtime.settings.base_url).rstrip("/")
     try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return _registration_error(RegistrationRefused("invalid_client_metadata", "the body is not JSON"))
-
-    def update() -> dict[str, Any]:
-        with writing(runtime, request.state.request_id) as db:
-            return update_client(
-                db, runtime.audit, client_id=client_id, token=token, body=body, issuer=issuer
-            )
-
-    try:
-        return JSONResponse(await run_in_threadpool(update), headers={"cache-control": "no-store"})
+        body = await _json_body(request)
+        kept = await _in_transaction(
+            request,
+            lambda db: update_client(
+                db, runtime.audit, client_id=client_id, token=token, body=body, issuer=runtime.oauth.issuer
+            ),
+        )
     except RegistrationRefused as refused:
         return _registration_error(refused)
+    return JSONResponse(kept, headers=_NO_STORE)
 
 
 @router.delete(
@@ -274,13 +273,13 @@ async def delete_registration(client_id: str, request: Request) -> Response:
     its offers are withdrawn and it can no longer authenticate; what it owes stays owed."""
     runtime: Runtime = request.app.state.runtime
     token = _bearer_token(request)
-
-    def delete() -> None:
-        with writing(runtime, request.state.request_id) as db:
-            delete_client(db, runtime.grants, runtime.offers, runtime.audit, client_id=client_id, token=token)
-
     try:
-        await run_in_threadpool(delete)
+        await _in_transaction(
+            request,
+            lambda db: delete_client(
+                db, runtime.grants, runtime.offers, runtime.audit, client_id=client_id, token=token
+            ),
+        )
     except RegistrationRefused as refused:
         return _registration_error(refused)
     return Response(status_code=204)
@@ -297,34 +296,44 @@ async def rotate_registration_secret(client_id: str, request: Request) -> Respon
     should not have to re-register."""
     runtime: Runtime = request.app.state.runtime
     token = _bearer_token(request)
-
-    def rotate() -> str:
-        with writing(runtime, request.state.request_id) as db:
-            return rotate_secret(db, runtime.audit, client_id=client_id, token=token)
-
     try:
-        secret = await run_in_threadpool(rotate)
+        secret = await _in_transaction(
+            request, lambda db: rotate_secret(db, runtime.audit, client_id=client_id, token=token)
+        )
     except RegistrationRefused as refused:
         return _registration_error(refused)
     body = {"client_id": client_id, "client_secret": secret, "client_secret_expires_at": 0}
-    return JSONResponse(body, headers={"cache-control": "no-store"})
+    return JSONResponse(body, headers=_NO_STORE)
+
+
+_NO_STORE = {"cache-control": "no-store"}
 
 
 def _bearer_token(request: Request) -> str | None:
+    """The Bearer credential, or None (`broker.web.deps` refuses a malformed header with a problem;
+    registration answers every missing or wrong token with RFC 7591's `invalid_token`)."""
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     return credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
 
 
-def _register(runtime: Runtime, request_id: str, body: Any, token: str | None) -> Registered:
-    with writing(runtime, request_id) as db:
-        return register_client(
-            db,
-            runtime.audit,
-            body=body,
-            initial_token=token,
-            open_registration=runtime.settings.open_registration,
-            now=runtime.clock(),
-        )
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body (client metadata), or `invalid_client_metadata`."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        raise RegistrationRefused("invalid_client_metadata", "the body is not JSON") from None
+
+
+async def _in_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """`work(session)` in one writing transaction, on FastAPI's thread pool (it may wait for SQLite's
+    write lock); a `RegistrationRefused` it raises rolls it back and reaches the caller."""
+    runtime: Runtime = request.app.state.runtime
+
+    def run() -> T:
+        with writing(runtime, request.state.request_id) as db:
+            return work(db)
+
+    return await run_in_threadpool(run)
 
 
 def _registration_error(refused: RegistrationRefused) -> JSONResponse:

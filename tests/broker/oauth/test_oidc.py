@@ -360,12 +360,7 @@ def test_rp_initiated_logout_with_the_customer_s_id_token_logs_out_and_goes_back
 
 
 def test_logout_without_a_hint_naming_the_customer_asks_first(
-    client: TestClient,
-    brand: BrandCredentials,
-    rival: BrandCredentials,
-    offer: dict[str, Any],
-    customer: str,
-    db: Session,
+    client: TestClient, brand: BrandCredentials, customer: str, db: Session
 ) -> None:
     _allow_logout_redirect(db, brand)
     cookie = client.cookies[SESSION_COOKIE]
