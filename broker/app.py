@@ -19,6 +19,7 @@ from broker.api import (
     audit,
     brand,
     contract,
+    disputes,
     email,
     factors,
     health,
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(value.brand_router)
     app.include_router(value.customer_router)
     app.include_router(value.auditor_router)
+    app.include_router(disputes.router)
     app.include_router(webhooks.router)
     app.include_router(retention.brand_router)
     app.include_router(retention.auditor_router)

@@ -40,7 +40,9 @@
     │   ├── DeletionAlreadyAttested   409     deletion-already-attested
     │   ├── OfferWithdrawn            409     offer-withdrawn
     │   ├── OfferSuperseded           409     offer-superseded
-    │   └── ValueSettled              409     value-settled
+    │   ├── ValueSettled              409     value-settled
+    │   ├── DisputeNotReady           409     dispute-not-ready
+    │   └── DisputeDecided            409     dispute-decided
     ├── RequestTooLarge               413     request-too-large
     ├── ValidationFailed              422     validation
     │   ├── WrongPassword             422     wrong-password (counted)
@@ -360,6 +362,19 @@ class ValueSettled(Conflict):
     slug = "value-settled"
 
 
+class DisputeNotReady(Conflict):
+    """The dispute cannot go to the auditors, or be decided, yet: the brand still has time to answer,
+    or the customer has not agreed to show the file."""
+
+    slug = "dispute-not-ready"
+
+
+class DisputeDecided(Conflict):
+    """The escalation was decided (differently), declined or withdrawn: only a new escalation reopens it."""
+
+    slug = "dispute-decided"
+
+
 # 413, 422, 429
 
 
@@ -454,7 +469,7 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     NotFound, DeletionNotAttested, MethodNotAllowed,
     Conflict, EmailTaken, EmailLookalike, EmailAlreadyVerified, PasskeyExists, TotpEnrolled, NoSecondFactor,
     IllegalTransition, GrantEnded, GrantNotEnded, RenewalNotOpen, DeletionAlreadyAttested,
-    OfferWithdrawn, OfferSuperseded, ValueSettled,
+    OfferWithdrawn, OfferSuperseded, ValueSettled, DisputeNotReady, DisputeDecided,
     RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
     Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
     ServiceUnavailable, ReadNotRecorded,

@@ -59,6 +59,8 @@ from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
+from broker.usecases.dispute_mail import DisputeMail
+from broker.usecases.dispute_views import DisputeViews
 from broker.usecases.export import CustomerExport
 from broker.usecases.grant_views import GrantViews
 from broker.usecases.lifecycle import Lifecycle
@@ -66,6 +68,7 @@ from broker.usecases.reads import ProfileReads
 from broker.usecases.recovery import Recovery
 from broker.usecases.security_mail import SecurityMail
 from broker.usecases.verification import EmailVerification
+from broker.value.disputes import Disputes
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
 from broker.webhooks.delivery import WebhookDelivery
@@ -124,6 +127,8 @@ class Runtime:
     committer: GroupCommitter
     value: ValueLedger
     value_views: ValueViews
+    disputes: Disputes
+    dispute_views: DisputeViews
     export: CustomerExport
     audit: AuditLog
     checkpoints: Checkpoints
@@ -281,6 +286,15 @@ def build_runtime(
         max_failures=settings.login_max_failures_pair,
     )
     activity.listeners.append(SecurityMail(vault=vault, mail=mail, activity=activity))
+    notices.subscribers.append(DisputeMail(vault=vault, mail=mail))
+    disputes = Disputes(
+        clock=clock,
+        audit=audit,
+        vault=vault,
+        ledger=value,
+        answer_window=timedelta(days=settings.dispute_answer_days),
+        redelivery=timedelta(days=settings.dispute_redelivery_days),
+    )
     committer = GroupCommitter(
         max_batch=settings.group_commit_max_batch,
         timeout=settings.group_commit_timeout_seconds,
@@ -324,6 +338,8 @@ def build_runtime(
         committer=committer,
         value=value,
         value_views=value_views,
+        disputes=disputes,
+        dispute_views=DisputeViews(disputes=disputes, receipts=receipts),
         export=CustomerExport(
             profiles=profiles, grants=grants, value=value_views, receipts=receipts, signin=signin
         ),

@@ -126,6 +126,19 @@ class Settings(BaseSettings):
         description="seconds between sweeps that record what time alone changed (grants that expired); "
         "0: no background sweep (expiry is still enforced on every read)",
     )
+    dispute_answer_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="days a brand has to answer a dispute before either party may escalate it",
+    )
+    dispute_redelivery_days: int = Field(
+        default=7,
+        ge=1,
+        le=90,
+        description="days a brand has to deliver again after an auditor upheld a dispute, before the "
+        "grant is suspended as for overdue value",
+    )
     renewal_window_days: int = Field(
         default=14,
         ge=1,

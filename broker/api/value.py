@@ -1,17 +1,20 @@
 """The value ledger over HTTP: brands deliver and answer disputes, customers confirm and dispute,
-auditors read the per-brand report."""
+either escalates a dispute to the auditors (`broker.value.disputes`), auditors read the per-brand
+report."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from broker.api.contract import problems
 from broker.errors import (
     Conflict,
     CrossSiteRefused,
+    DisputeDecided,
+    DisputeNotReady,
     InsufficientScope,
     MalformedRequest,
     NotAuthenticated,
@@ -24,6 +27,8 @@ from broker.value.schemas import (
     AnswerIn,
     DeliveryIn,
     DisputeIn,
+    EscalationIn,
+    EscalationPublic,
     LedgerPage,
     ObligationList,
     ObligationPublic,
@@ -119,6 +124,49 @@ def answer_dispute(
     return runtime.value_views.one(db, obligation, for_customer=False)
 
 
+_ESCALATION: dict[int | str, dict[str, Any]] = {
+    409: problems(
+        "Not disputed, the brand may still answer, the customer may still accept the answer, or the "
+        "escalation was decided, declined or withdrawn",
+        DisputeNotReady,
+        DisputeDecided,
+    ),
+}
+_CREATED_OR_SAME: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The escalation was already made; it is returned as it stands"},
+    201: {"description": "Escalated"},
+}
+
+
+def _created(response: Response, created: bool) -> None:
+    """201 for a new escalation, 200 when the same request found it made (every step is idempotent)."""
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+@brand_router.post(
+    "/{obligation_id}/escalation",
+    operation_id="escalateValueDispute",
+    status_code=status.HTTP_201_CREATED,
+    responses={**_BRAND, **_ESCALATION, **_CREATED_OR_SAME},
+)
+def escalate_as_brand(
+    grant_id: UUID,
+    obligation_id: UUID,
+    response: Response,
+    access: BrandAccessDep,
+    db: DbSession,
+    runtime: RuntimeDep,
+) -> EscalationPublic:
+    """Ask the auditors to decide a dispute you did not settle with the customer: allowed once the
+    customer rejected your answer, or when you have not answered within the answer window. It waits
+    for the customer's agreement to show the auditors the dispute file."""
+    access.require("grants:write")
+    grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
+    escalation, created = runtime.disputes.escalate_as_brand(db, grant, obligation_id)
+    _created(response, created)
+    return runtime.dispute_views.public(db, escalation)
+
+
 @customer_router.get(
     "",
     operation_id="getMyValue",
@@ -162,6 +210,54 @@ def withdraw_dispute(
     """Take a dispute back: the value counts as delivered, awaiting your confirmation."""
     obligation = runtime.value.withdraw_dispute(db, customer.id, obligation_id)
     return runtime.value_views.one(db, obligation, for_customer=True)
+
+
+@customer_router.post(
+    "/{obligation_id}/answer-rejection", operation_id="rejectDisputeAnswer", responses=_CUSTOMER
+)
+def reject_answer(
+    obligation_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> ObligationPublic:
+    """You do not accept the brand's answer to your dispute: either of you may now escalate it."""
+    obligation = runtime.value.reject_answer(db, customer.id, obligation_id)
+    return runtime.value_views.one(db, obligation, for_customer=True)
+
+
+@customer_router.post(
+    "/{obligation_id}/escalation",
+    operation_id="escalateMyDispute",
+    status_code=status.HTTP_201_CREATED,
+    responses={**_CUSTOMER, **_WRITE, **_ESCALATION, **_CREATED_OR_SAME},
+)
+def escalate_as_customer(
+    obligation_id: UUID,
+    body: EscalationIn,
+    response: Response,
+    customer: CurrentCustomer,
+    db: DbSession,
+    runtime: RuntimeDep,
+) -> EscalationPublic:
+    """Ask the auditors to decide your dispute, agreeing to show them its file (what was declared and
+    delivered, how to redeem it, your reason, the brand's answer): once the brand has not answered
+    within the answer window, or when you reject its answer (escalating rejects it). If the brand
+    escalated first, this is your agreement."""
+    escalation, created = runtime.disputes.escalate_as_customer(db, customer.id, obligation_id)
+    _created(response, created)
+    return runtime.dispute_views.public(db, escalation)
+
+
+@customer_router.delete(
+    "/{obligation_id}/escalation",
+    operation_id="declineEscalation",
+    responses={**_CUSTOMER, 409: problems("The escalation does not wait for your agreement", DisputeDecided)},
+)
+def decline_escalation(
+    obligation_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> EscalationPublic:
+    """Do not show the dispute file to the auditors: the brand's escalation ends, and the dispute stays
+    as it is (you may still escalate it yourself later)."""
+    escalation = runtime.disputes.decline(db, customer.id, obligation_id)
+    return runtime.dispute_views.public(db, escalation)
 
 
 @auditor_router.get(

@@ -56,15 +56,23 @@ class Kind(StrEnum):
     CLIENT_REGISTERED = "client.registered"
     CLIENT_UPDATED = "client.updated"
     CLIENT_DELETED = "client.deleted"
+    VALUE_ANSWER_REJECTED = "value.answer_rejected"
+    DISPUTE_ESCALATED = "dispute.escalated"
+    DISPUTE_SHARED = "dispute.shared"  # the customer agreed to show the file to the auditors
+    DISPUTE_DECLINED = "dispute.declined"
+    DISPUTE_FILE_READ = "dispute.file_read"  # an auditor opened the file: an access to the customer's data
+    DISPUTE_DECIDED = "dispute.decided"
 
 
 class Actor(StrEnum):
-    """Who caused it: the customer, the brand, the broker (expiry, token reuse), an operator (CLI)."""
+    """Who caused it: the customer, the brand, the broker (expiry, token reuse), an operator (CLI), an
+    auditor (a dispute's decision)."""
 
     CUSTOMER = "customer"
     BRAND = "brand"
     BROKER = "broker"
     OPERATOR = "operator"
+    AUDITOR = "auditor"
 
 
 _PLAIN = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -124,8 +132,15 @@ class Event:
     amount: str | None = None  # exact decimal string, e.g. "10.00"
     currency: str | None = None  # ISO 4217
     due_at: datetime | None = None  # value.*: when the obligation is due; deletion.*: the deletion
-    outcome: str | None = None  # deletion.attested: "deleted" or "de-identified"
+    outcome: str | None = (
+        None  # deletion.attested: "deleted" or "de-identified"; dispute.decided: "upheld" or "rejected"
+    )
     completed_at: datetime | None = None  # deletion.attested: when the brand says it was done
+    escalation: UUID | None = None  # dispute.*: the escalation
+    shared: bool | None = None  # dispute.escalated: whether the customer shared the file with it
+    auditor: UUID | None = None  # dispute.decided, dispute.file_read: the auditor
+    reasons_sha256: str | None = None  # dispute.decided: SHA-256 (hex) of the auditor's reasons, sealed
+    redeliver_by: datetime | None = None  # dispute.decided (upheld): the brand's deadline to deliver again
 
     def canonical(self) -> bytes:
         """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""

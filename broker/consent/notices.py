@@ -43,6 +43,8 @@ class NoticeType(StrEnum):
     VALUE_DISPUTED = "value.disputed"
     DELETION_DUE = "deletion.due"
     GRANT_RENEWED = "grant.renewed"
+    DISPUTE_ESCALATED = "dispute.escalated"
+    DISPUTE_DECIDED = "dispute.decided"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,9 @@ class Notice:
 
     `data` holds the details that go with the type, as JSON-ready values: for grant notices the
     grant's terms (`fields`, `purpose`, `expires_at` as ISO 8601) and, when there is one, `reason`;
-    for `value.disputed` the `obligation` id. Never a field's value or anything that names the customer.
+    for `value.disputed` the `obligation` id; for `dispute.escalated` and `dispute.decided` the
+    `obligation` and `escalation` ids (and the decision's `outcome`, `redeliver_by` and `receipt` id).
+    Never a field's value or anything that names the customer.
     `entry` is the audit entry the same transaction queued for it, when there is one: its index in the
     log is known once the transaction commits (`QueuedEntry.when_appended`).
     """

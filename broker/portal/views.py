@@ -52,6 +52,12 @@ _KIND_LABELS = {
     "grant.renewed": "you renewed",
     "deletion.attested": "they attested deleting your data",
     "deletion.overdue": "their deletion of your data is overdue",
+    "value.answer_rejected": "you did not accept their answer",
+    "dispute.escalated": "the dispute went to an auditor",
+    "dispute.shared": "you let the auditors see the dispute",
+    "dispute.declined": "you kept the dispute from the auditors",
+    "dispute.file_read": "an auditor read the dispute file",
+    "dispute.decided": "an auditor decided the dispute",
 }
 
 

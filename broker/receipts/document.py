@@ -5,9 +5,9 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
 
 - `receipt_id`, `iss` (the broker), `iat`, `issued_at`; `record_id` (the grant: one consent record,
   many receipts);
-- `event` (`given`, `amended`, `withdrawn`, `revoked`, `expired`), `event_time`, `event_by` (customer,
-  brand, broker) and `state` with its DPV consent status (`ConsentGiven`, `ConsentWithdrawn`,
-  `ConsentRevoked`, `ConsentExpired`);
+- `event` (`given`, `amended`, `renewed`, `withdrawn`, `revoked`, `expired`, `dispute-decided`),
+  `event_time`, `event_by` (customer, brand, broker, auditor) and `state` with its DPV consent status
+  (`ConsentGiven`, `ConsentWithdrawn`, `ConsentRevoked`, `ConsentExpired`);
 - `subject`: the customer as the brand knows them, its pairwise `sub`; never an email, name or value;
 - `controller`: the brand (id, name, client_id; `contact`, `privacy_policy` and `terms`: the first of
   the contacts and the policies it declared when it registered itself, else null, and the broker
@@ -16,7 +16,10 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
   with DPV personal-data categories and sensitivity), `duration` (from, until), `retention_days`,
   `recipients`, `declared_value`, `collection_method` (the broker's OAuth consent screen) and `offer`
   (the exact offer version consented to);
-- `audit`: the log's origin and the `index` and `leaf_hash` of the audit entry recording this event.
+- `audit`: the log's origin and the `index` and `leaf_hash` of the audit entry recording this event;
+- for `dispute-decided` only, `decision`: the `escalation` and `obligation` ids, the `outcome`
+  (`upheld` or `rejected`), `decided_by` (the auditor's id and name), `decided_at`, `redeliver_by`
+  (upheld only) and `reasons_sha256`, the SHA-256 (hex) of the auditor's reasons in UTF-8.
 
 The README maps these names onto ISO/IEC TS 27560 and the Kantara Consent Receipt 1.1.
 """
@@ -30,16 +33,17 @@ from types import MappingProxyType
 from typing import Any, Final
 from uuid import UUID
 
-from broker.accounts.models import Brand
+from broker.accounts.models import Auditor, Brand
 from broker.audit.entries import Actor, decode, rfc3339
 from broker.audit.log import QueuedEntry
 from broker.audit.reader import b64
-from broker.consent.models import Grant, Offer
+from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
 from broker.consent.purposes import DPV, PURPOSES
+from broker.value.models import Escalation
 from vault.fields import CATALOGUE, Sensitivity
 
-__all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "event_of", "receipt_terms"]
+__all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "decision", "event_of", "receipt_terms"]
 
 FORMAT: Final = "consentry-receipt/1"
 RECEIPT_TYPE: Final = "consent-receipt+jwt"  # JWS typ: never at+jwt, so no receipt passes as a token
@@ -81,10 +85,24 @@ _EVENTS: Final[Mapping[NoticeType, ReceiptEvent]] = MappingProxyType(
 _REVOKED = ReceiptEvent("revoked", "revoked", DPV + "ConsentRevoked")
 
 
-def event_of(notice: Notice) -> ReceiptEvent | None:
-    """The receipt event a notice calls for; None for notices that change no consent (suspended…)."""
+# A dispute's decision changes no consent: its receipt states the consent as it stands.
+_STANDING: Final[Mapping[GrantStatus, ReceiptEvent]] = MappingProxyType(
+    {
+        GrantStatus.ACTIVE: ReceiptEvent("dispute-decided", "given", DPV + "ConsentGiven"),
+        GrantStatus.SUSPENDED: ReceiptEvent("dispute-decided", "given", DPV + "ConsentGiven"),
+        GrantStatus.REVOKED: ReceiptEvent("dispute-decided", "revoked", DPV + "ConsentRevoked"),
+        GrantStatus.EXPIRED: ReceiptEvent("dispute-decided", "expired", DPV + "ConsentExpired"),
+    }
+)
+
+
+def event_of(notice: Notice, grant: Grant) -> ReceiptEvent | None:
+    """The receipt event a notice calls for; None for notices that change no consent (suspended…)
+    and are not an auditor's decision."""
     if notice.type is NoticeType.GRANT_REVOKED and notice.actor is not Actor.CUSTOMER:
         return _REVOKED
+    if notice.type is NoticeType.DISPUTE_DECIDED:
+        return _STANDING[grant.status]
     return _EVENTS.get(notice.type)
 
 
@@ -126,6 +144,21 @@ def receipt_terms(
         "declared_value": offer.value,
         "collection_method": _collection_method(grant.fields),
         "offer": {"id": str(offer.id), "version": offer.version, "title": offer.title},
+    }
+
+
+def decision(escalation: Escalation, auditor: Auditor) -> dict[str, Any]:
+    """The `decision` member of a dispute's receipt: who decided what and when, and the SHA-256 of the
+    auditor's reasons (the words are personal data, sealed; the hash binds them to the receipt)."""
+    assert escalation.outcome is not None and escalation.decided_at is not None
+    return {
+        "escalation": str(escalation.id),
+        "obligation": str(escalation.obligation_id),
+        "outcome": escalation.outcome.value,
+        "decided_by": {"id": str(auditor.id), "name": auditor.name, "role": "auditor"},
+        "decided_at": rfc3339(escalation.decided_at),
+        "redeliver_by": None if escalation.redeliver_by is None else rfc3339(escalation.redeliver_by),
+        "reasons_sha256": escalation.reasons_sha256,
     }
 
 

@@ -20,7 +20,10 @@ class ReceiptPublic(BaseModel):
 
     id: UUID
     grant_id: UUID
-    event: str = Field(description="given, amended, renewed, withdrawn, revoked or expired")
+    event: str = Field(
+        description="given, amended, renewed, withdrawn, revoked, expired, or dispute-decided (an "
+        "auditor's decision on a dispute)"
+    )
     issued_at: datetime
     receipt: dict[str, Any] = Field(description="the JWS payload, decoded (consentry-receipt/1)")
     jws: str = Field(description="compact JWS (alg Ed25519, typ consent-receipt+jwt) of the receipt")

@@ -1,9 +1,10 @@
 """Issuing and reading consent receipts.
 
-`Receipts` is a notice subscriber: for grant.created, grant.amended, grant.revoked and grant.expired
-it takes the terms as they stand, and once the transaction's audit entries are appended (inside the
-same commit, `QueuedEntry.when_appended`) it names the matching entry's index and leaf hash, signs the
-receipt with the broker's current Ed25519 key and adds the row. The receipt and its audit entry commit
+`Receipts` is a notice subscriber: for grant.created, grant.amended, grant.renewed, grant.revoked,
+grant.expired and an auditor's dispute.decided it takes the terms as they stand, and once the
+transaction's audit entries are appended (inside the same commit, `QueuedEntry.when_appended`) it
+names the matching entry's index and leaf hash, signs the receipt with the broker's current Ed25519
+key and adds the row. The receipt and its audit entry commit
 together or not at all; suspensions and resumptions change no consent and get no receipt.
 """
 
@@ -20,18 +21,19 @@ from joserfc import jws
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from broker.accounts.models import Brand
+from broker.accounts.models import Auditor, Brand
 from broker.audit.log import QueuedEntry
 from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, Offer
-from broker.consent.notices import Notice
+from broker.consent.notices import Notice, NoticeType
 from broker.errors import NotFound
 from broker.oauth.signing import SigningKeys
 from broker.pagination import Page
-from broker.receipts.document import RECEIPT_TYPE, complete, event_of, receipt_terms
+from broker.receipts.document import RECEIPT_TYPE, complete, decision, event_of, receipt_terms
 from broker.receipts.models import Receipt
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
+from broker.value.models import Escalation
 
 __all__ = ["Receipts"]
 
@@ -48,18 +50,26 @@ class Receipts:
 
     def notice(self, session: Session, notice: Notice) -> None:
         """Prepare the receipt a consent event calls for; it is signed when its entry is appended."""
-        event = event_of(notice)
-        if event is None or notice.entry is None:
+        if notice.entry is None:
             return
         grant = session.get(Grant, notice.grant_id)
         assert grant is not None, "a grant notice names a grant"
+        event = event_of(notice, grant)
+        if event is None:
+            return
         offer, brand = session.get(Offer, grant.offer_id), session.get(Brand, grant.brand_id)
         assert offer is not None and brand is not None
-        receipt_id = uuid4()
+        escalation = self._decided(session, notice)
+        receipt_id = uuid4() if escalation is None else escalation.receipt_id
+        assert receipt_id is not None, "a decided escalation names its receipt"
         # The terms now: a later change in this transaction has its own notice, entry and receipt.
         terms = receipt_terms(
             receipt_id=receipt_id, issuer=self.issuer, event=event, grant=grant, offer=offer, brand=brand
         )
+        if escalation is not None:
+            auditor = session.get(Auditor, escalation.decided_by)
+            assert auditor is not None, "auditors are never deleted, only revoked"
+            terms["decision"] = decision(escalation, auditor)
 
         def issue(session: Session, entry: QueuedEntry) -> None:
             now = self.clock()
@@ -86,6 +96,15 @@ class Receipts:
             )
 
         notice.entry.when_appended(issue)
+
+    @staticmethod
+    def _decided(session: Session, notice: Notice) -> Escalation | None:
+        """The escalation a `dispute.decided` notice reports; None for any other notice."""
+        if notice.type is not NoticeType.DISPUTE_DECIDED:
+            return None
+        escalation = session.get(Escalation, UUID(str(notice.data["escalation"])))
+        assert escalation is not None, "a decision names its escalation"
+        return escalation
 
     def for_customer(
         self, session: Session, customer_id: UUID, *, cursor: str | None, limit: int, grant_id: UUID | None
@@ -118,6 +137,13 @@ class Receipts:
         receipt = session.get(Receipt, receipt_id)
         if receipt is None or receipt.customer_id != customer_id:
             raise NotFound(f"receipt '{receipt_id}' not found; list yours at /v1/me/receipts")
+        return self._bundles(session, Page(items=[receipt], next_cursor=None)).items[0]
+
+    def one(self, session: Session, receipt_id: UUID) -> ReceiptPublic | None:
+        """One receipt as a bundle, whoever it is for (the caller checks who may see it); None if absent."""
+        receipt = session.get(Receipt, receipt_id)
+        if receipt is None:
+            return None
         return self._bundles(session, Page(items=[receipt], next_cursor=None)).items[0]
 
     def for_brand_grant(

@@ -28,14 +28,21 @@ from uuid import UUID
 from sqlmodel import Session, col, select
 
 from broker.audit.entries import Actor, Kind
-from broker.audit.log import AuditLog
+from broker.audit.log import AuditLog, QueuedEntry
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
-from broker.errors import NotFound, ValueOverdue, ValueSettled
+from broker.errors import Conflict, NotFound, ValueOverdue, ValueSettled
 from broker.value import schedule
 from broker.value.amounts import check_delivery, from_minor, to_minor
-from broker.value.models import Delivery, Obligation, ObligationStatus, Schedule
+from broker.value.models import (
+    Delivery,
+    Escalation,
+    EscalationStatus,
+    Obligation,
+    ObligationStatus,
+    Schedule,
+)
 from broker.value.states import Event, move, target
 from vault.profile import Vault
 
@@ -185,11 +192,12 @@ class ValueLedger:
         return obligation
 
     def answer(self, session: Session, grant: Grant, obligation_id: UUID, text: str) -> Obligation:
-        """The brand's answer to a dispute, shown to the customer."""
-        obligation = self._of_grant(session, grant, obligation_id)
+        """The brand's answer to a dispute, shown to the customer (a new answer replaces the last, and
+        the customer may accept or reject it afresh)."""
+        obligation = self.of_grant(session, grant, obligation_id)
         target(obligation, Event.ANSWER)  # refused before anything is sealed
         self._seal(session, grant.customer_id, f"answer:{obligation.id}", text)
-        obligation.answered_at = self.clock()
+        obligation.answered_at, obligation.answer_rejected_at = self.clock(), None
         self._move(session, obligation, Event.ANSWER, Kind.VALUE_DISPUTE_ANSWERED, Actor.BRAND)
         return obligation
 
@@ -215,9 +223,10 @@ class ValueLedger:
         return obligation
 
     def confirm(self, session: Session, customer_id: UUID, obligation_id: UUID) -> Obligation:
-        """The customer received it (also ends a dispute)."""
+        """The customer received it (also ends a dispute, and any escalation of it)."""
         obligation = self.for_customer(session, customer_id, obligation_id)
         self._move(session, obligation, Event.CONFIRM, Kind.VALUE_CONFIRMED, Actor.CUSTOMER)
+        self._end_escalation(session, obligation)
         return obligation
 
     def dispute(self, session: Session, customer_id: UUID, obligation_id: UUID, reason: str) -> Obligation:
@@ -245,7 +254,60 @@ class ValueLedger:
         """The customer takes the dispute back: the value is delivered, awaiting confirmation."""
         obligation = self.for_customer(session, customer_id, obligation_id)
         self._move(session, obligation, Event.WITHDRAW, Kind.VALUE_DISPUTE_WITHDRAWN, Actor.CUSTOMER)
+        self._end_escalation(session, obligation)
         return obligation
+
+    def reject_answer(self, session: Session, customer_id: UUID, obligation_id: UUID) -> Obligation:
+        """The customer does not accept the brand's answer: either party may now escalate the dispute."""
+        obligation = self.for_customer(session, customer_id, obligation_id)
+        if obligation.status is ObligationStatus.DISPUTED and obligation.answered_at is None:
+            raise Conflict(
+                f"obligation '{obligation.id}' is disputed but not answered yet: nothing to reject"
+            )
+        if obligation.answer_rejected_at is not None and obligation.status is ObligationStatus.DISPUTED:
+            return obligation  # said once already
+        self._move(session, obligation, Event.REJECT_ANSWER, Kind.VALUE_ANSWER_REJECTED, Actor.CUSTOMER)
+        obligation.answer_rejected_at = self.clock()
+        return obligation
+
+    # Auditors' decisions (`broker.value.disputes` checks who may decide, and when)
+
+    def uphold(
+        self, session: Session, obligation: Obligation, redeliver_by: datetime, **details: Any
+    ) -> QueuedEntry:
+        """An auditor found for the customer: the value is owed again, due by `redeliver_by`; past it,
+        the next read suspends the grant as for any overdue value. Returns the decision's log entry."""
+        target(obligation, Event.UPHOLD)  # refused before anything changes
+        obligation.due_at, obligation.overdue_noticed_at = redeliver_by, None
+        entry = self._move(
+            session,
+            obligation,
+            Event.UPHOLD,
+            Kind.DISPUTE_DECIDED,
+            Actor.AUDITOR,
+            redeliver_by=redeliver_by,
+            **details,
+        )
+        grant = session.get(Grant, obligation.grant_id)
+        assert grant is not None, "an obligation's grant outlives it"
+        if grant.status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
+            self._schedule(session, grant)
+        return entry
+
+    def overrule(self, session: Session, obligation: Obligation, **details: Any) -> QueuedEntry:
+        """An auditor found for the brand: the value counts as delivered, and that is final. Returns the
+        decision's log entry."""
+        return self._move(session, obligation, Event.OVERRULE, Kind.DISPUTE_DECIDED, Actor.AUDITOR, **details)
+
+    def _end_escalation(self, session: Session, obligation: Obligation) -> None:
+        """The dispute ended before a decision: an escalation of it that waits has nothing to decide."""
+        live = (EscalationStatus.AWAITING_CUSTOMER, EscalationStatus.OPEN)
+        query = select(Escalation).where(
+            Escalation.obligation_id == obligation.id, col(Escalation.status).in_(live)
+        )
+        for escalation in session.exec(query):
+            escalation.status, escalation.status_changed_at = EscalationStatus.WITHDRAWN, self.clock()
+            session.add(escalation)
 
     def secrets_for(
         self, session: Session, obligations: Sequence[Obligation], deliveries: dict[UUID, Delivery]
@@ -263,8 +325,10 @@ class ValueLedger:
         ids = [o.id for o in obligations]
         if not ids:
             return {}
-        rows = session.exec(select(Delivery).where(col(Delivery.obligation_id).in_(ids)))
-        return {row.obligation_id: row for row in rows}
+        rows = session.exec(
+            select(Delivery).where(col(Delivery.obligation_id).in_(ids)).order_by(col(Delivery.delivered_at))
+        )
+        return {row.obligation_id: row for row in rows}  # the latest wins: a delivery made again counts
 
     # Internals
 
@@ -350,7 +414,7 @@ class ValueLedger:
 
     def _target(self, session: Session, grant: Grant, obligation_id: UUID | None) -> Obligation:
         if obligation_id is not None:
-            obligation = self._of_grant(session, grant, obligation_id)
+            obligation = self.of_grant(session, grant, obligation_id)
             target(obligation, Event.DELIVER)  # refused before the delivery is checked
             return obligation
         owed = self._owed(session, grant.id)
@@ -358,7 +422,8 @@ class ValueLedger:
             raise ValueSettled(f"grant '{grant.id}' owes nothing now: every obligation is settled")
         return owed[0]
 
-    def _of_grant(self, session: Session, grant: Grant, obligation_id: UUID) -> Obligation:
+    def of_grant(self, session: Session, grant: Grant, obligation_id: UUID) -> Obligation:
+        """One of the grant's obligations; another grant's, like an unknown id, is NotFound."""
         obligation = session.get(Obligation, obligation_id)
         if obligation is None or obligation.grant_id != grant.id:
             raise NotFound(f"obligation '{obligation_id}' not found for grant '{grant.id}'")
@@ -366,16 +431,16 @@ class ValueLedger:
 
     def _move(
         self, session: Session, obligation: Obligation, event: Event, kind: Kind, actor: Actor, **details: Any
-    ) -> None:
+    ) -> QueuedEntry:
         """The one way an obligation's status changes: as `broker.value.states` allows, logged."""
         move(obligation, event, at=self.clock())
         session.add(obligation)
-        self._event(session, obligation, kind, actor, **details)
+        return self._event(session, obligation, kind, actor, **details)
 
     def _event(
         self, session: Session, obligation: Obligation, kind: Kind, actor: Actor, **details: Any
-    ) -> None:
-        self.audit.record(
+    ) -> QueuedEntry:
+        return self.audit.record(
             session,
             kind,
             actor=actor,

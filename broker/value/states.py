@@ -1,11 +1,16 @@
 """An obligation's states and the one table of moves between them.
 
     owed ──deliver──▶ delivered ──confirm──▶ confirmed
-      │                  │  ▲                   ▲
-      │               dispute  withdraw          │
-      │                  ▼  │                    │
-      │               disputed ───confirm────────┘      (answer: the brand replies; the state stays)
-      └──cancel──▶ cancelled                             (the grant ended before any read)
+     │ ▲                 │  ▲                   ▲
+     │ │              dispute  withdraw          │
+     │ │                 ▼  │                    │
+     │ └────uphold──── disputed ───confirm───────┤      (answer, reject-answer: the state stays)
+     │                          ───overrule──────┘      (an auditor decided: `broker.value.disputes`)
+     └──cancel──▶ cancelled                              (the grant ended before any read)
+
+An auditor who upholds a dispute sends the obligation back to owed, due again by a deadline: the
+brand delivers again or the grant is suspended, as for any overdue value. One who overrules it
+settles it: the value counts as delivered, and confirmed is final.
 
 `TRANSITIONS` is that diagram as data: for each state, the events it accepts and where each leads.
 The ledger changes a status only through `move`, which checks the table; any other (state, event) is
@@ -34,13 +39,23 @@ class Event(StrEnum):
     ANSWER = "answer"  # the brand answers a dispute
     WITHDRAW = "withdraw"  # the customer takes a dispute back
     CANCEL = "cancel"  # the broker: the grant ended before the brand read anything under it
+    REJECT_ANSWER = "reject-answer"  # the customer does not accept the brand's answer
+    UPHOLD = "uphold"  # an auditor: the customer is right, the brand delivers again
+    OVERRULE = "overrule"  # an auditor: the brand is right, the value counts as delivered
 
 
 _S, _E = ObligationStatus, Event
 TRANSITIONS: Mapping[ObligationStatus, Mapping[Event, ObligationStatus]] = {
     _S.OWED: {_E.DELIVER: _S.DELIVERED, _E.CANCEL: _S.CANCELLED},
     _S.DELIVERED: {_E.CONFIRM: _S.CONFIRMED, _E.DISPUTE: _S.DISPUTED},
-    _S.DISPUTED: {_E.CONFIRM: _S.CONFIRMED, _E.WITHDRAW: _S.DELIVERED, _E.ANSWER: _S.DISPUTED},
+    _S.DISPUTED: {
+        _E.CONFIRM: _S.CONFIRMED,
+        _E.WITHDRAW: _S.DELIVERED,
+        _E.ANSWER: _S.DISPUTED,
+        _E.REJECT_ANSWER: _S.DISPUTED,
+        _E.UPHOLD: _S.OWED,
+        _E.OVERRULE: _S.CONFIRMED,
+    },
     _S.CONFIRMED: {},
     _S.CANCELLED: {},
 }
@@ -71,6 +86,10 @@ def refusal(obligation: Obligation, event: Event) -> Conflict:
             return ValueSettled(f"{name} is already {status}: deliver once only")
         case Event.ANSWER:
             return Conflict(f"{name} is {status}, not disputed: nothing to answer")
+        case Event.REJECT_ANSWER:
+            return Conflict(f"{name} is {status}, not disputed: there is no answer to reject")
+        case Event.UPHOLD | Event.OVERRULE:
+            return Conflict(f"{name} is {status}, not disputed: there is nothing to decide")
         case Event.CONFIRM:
             why = "confirmed; only a delivered value can be confirmed"
         case Event.DISPUTE:

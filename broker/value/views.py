@@ -17,18 +17,21 @@ from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
 from broker.value.amounts import from_minor
+from broker.value.disputes import TrackRecord, latest_escalations, track_record, unsealed_reasons
 from broker.value.models import Obligation, ObligationStatus
 from broker.value.schemas import (
     BrandValueReport,
+    EscalationPublic,
     LedgerPage,
     ObligationList,
     ObligationPublic,
     Totals,
+    TrackRecordPublic,
     ValueReport,
 )
 from broker.value.service import ValueLedger
 
-__all__ = ["ValueViews"]
+__all__ = ["ValueViews", "record_public"]
 
 _BUCKETS = ("owed", "overdue", "delivered", "confirmed", "disputed")
 
@@ -122,6 +125,8 @@ class ValueViews:
         ).all()
         names = _names(session, {row[0] for row in rows})
         to_deleted = self._owed_to_deleted_accounts(session)
+        records = track_record(session, names, now)
+        nothing = TrackRecord(fell_due=0, on_time=0, disputes_upheld=0)
         brands: dict[UUID, dict[str, Any]] = {}
         for brand_id, state, currency, kind, count, amount, oldest in rows:
             entry = brands.setdefault(
@@ -151,6 +156,7 @@ class ValueViews:
                     if entry["oldest"] is None
                     else round((now - entry["oldest"]).total_seconds() / 86400, 2),
                     totals=_totals(entry["sums"]),
+                    record=record_public(records.get(brand_id, nothing)),
                 )
                 for brand_id, entry in sorted(brands.items(), key=lambda item: names.get(item[0], ""))
             ],
@@ -180,6 +186,12 @@ class ValueViews:
             secrets |= self.ledger.secrets_for(
                 session, group, {o.id: deliveries[o.id] for o in group if o.id in deliveries}
             )
+        escalations = latest_escalations(session, [o.id for o in obligations])
+        reasons = unsealed_reasons(session, self.ledger.vault, escalations.values())
+        shown = {
+            o: EscalationPublic.of(e, brand=names.get(e.brand_id, ""), reasons=reasons.get(e.id))
+            for o, e in escalations.items()
+        }
         return [
             ObligationPublic.of(
                 o,
@@ -189,9 +201,20 @@ class ValueViews:
                 secrets=secrets,
                 for_customer=for_customer,
                 account_deleted=o.customer_id in gone,
+                escalation=shown.get(o.id),
             )
             for o in obligations
         ]
+
+
+def record_public(record: TrackRecord) -> TrackRecordPublic:
+    """A brand's track record as the API shows it."""
+    return TrackRecordPublic(
+        fell_due=record.fell_due,
+        on_time=record.on_time,
+        on_time_percent=record.on_time_percent,
+        disputes_upheld=record.disputes_upheld,
+    )
 
 
 def _unit(currency: str | None, kind: str) -> str | None:

@@ -10,8 +10,9 @@ proof, and the signed checkpoint that proof leads to. `verify_receipt` checks:
    JWK alone is never trusted: whoever forged the receipt could have put their own key there;
 2. that the decoded copy in the bundle, if any, is the signed payload;
 3. that the entry's bytes hash (SHA-256(0x00 ‖ entry)) to the leaf hash the receipt names, at the index
-   it names, and say what the receipt says: kind, grant, brand, subject, time, actor, and for given and
-   amended receipts the fields, purpose and expiry;
+   it names, and say what the receipt says: kind, grant, brand, subject, time, actor, for given and
+   amended receipts the fields, purpose and expiry, and for an auditor's decision (`dispute-decided`)
+   the escalation, obligation, outcome, auditor, deadline and the SHA-256 of the reasons;
 4. that the checkpoint note is signed by the pinned log key and names the receipt's log, and that the
    inclusion proof leads from the entry to its root.
 
@@ -46,6 +47,7 @@ _KINDS = {
     "withdrawn": "grant.revoked",
     "revoked": "grant.revoked",
     "expired": "grant.expired",
+    "dispute-decided": "dispute.decided",
 }
 
 
@@ -238,6 +240,16 @@ def _comparisons(claims: Mapping[str, Any], event: Mapping[str, Any]) -> list[tu
         ]
     elif claims.get("event") in ("given", "amended", "renewed"):
         pairs.append(("terms", "in the entry", "absent"))
+    if claims.get("event") == "dispute-decided":  # an auditor's decision: the entry records the same
+        decision = claims.get("decision") or {}
+        pairs += [
+            ("decision's escalation", decision.get("escalation"), event.get("escalation")),
+            ("decision's obligation", decision.get("obligation"), event.get("obligation")),
+            ("decision's outcome", decision.get("outcome"), event.get("outcome")),
+            ("decision's auditor", (decision.get("decided_by") or {}).get("id"), event.get("auditor")),
+            ("decision's reasons_sha256", decision.get("reasons_sha256"), event.get("reasons_sha256")),
+            ("decision's redeliver_by", decision.get("redeliver_by"), event.get("redeliver_by")),
+        ]
     return pairs
 
 

@@ -50,7 +50,8 @@ from broker.runtime import build_runtime
 # (ISO 4217 currencies) or the world (a password that is not a common one; a webhook host that
 # resolves to public addresses only; an address that is not already the account's), or a secret
 # only a mailbox holds (an emailed code; with a reset, a new password strong enough); a WebAuthn
-# credential an authenticator made, a code an authenticator app shows, exactly one factor.
+# credential an authenticator made, a code an authenticator app shows, exactly one factor; an
+# auditor's reasons that are more than blanks.
 STATE_DEPENDENT = {
     "422": [
         "listBrandGrants", "getBrandAccessLog", "listOffers", "listWebhooks", "listMyGrants",
@@ -59,7 +60,7 @@ STATE_DEPENDENT = {
         "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "changeEmail", "listMySessions",
         "listMySecurityActivity", "changeMyPassword", "requestPasswordReset", "requestSignInLink",
         "createSessionWithPasskey", "completeSessionWithSecondFactor", "reauthenticateCurrentSession",
-        "registerMyPasskey", "confirmMyTotp",
+        "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute",
     ],
     "400": [
         "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",

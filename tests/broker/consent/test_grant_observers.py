@@ -137,7 +137,7 @@ def test_a_renewal_extends_the_refresh_tokens_only_through_the_subscriber(
 
 def test_the_runtime_tells_receipts_webhooks_value_then_token_families(runtime: Runtime, wired: bool) -> None:
     """The order is the contract of `broker.consent.notices`: receipts and webhooks take the terms as
-    they stand, then the value ledger and the token families react."""
+    they stand, then the value ledger and the token families react; dispute mail only reads."""
     kinds = [type(s).__name__ for s in runtime.grants.notices.subscribers]
-    assert kinds == ["Receipts", "Webhooks", "ValueLedger", "TokenFamilies"]
+    assert kinds == ["Receipts", "Webhooks", "ValueLedger", "TokenFamilies", "DisputeMail"]
     assert runtime.grants.notices is runtime.retention.grants.notices is runtime.renewals.grants.notices

@@ -32,7 +32,8 @@ from vault.sqltypes import utcnow
 S, E = ObligationStatus, Event
 
 # What the ledger allowed before the table existed (its status checks, written out), and what the
-# behaviour tests exercise: deliver, dispute, answer, withdraw, confirm, cancel on a grant ended unread.
+# behaviour tests exercise: deliver, dispute, answer, withdraw, confirm, cancel on a grant ended unread;
+# then an auditor's decisions (tests/broker/value/test_disputes.py).
 EXPECTED = {
     (S.OWED, E.DELIVER): S.DELIVERED,
     (S.OWED, E.CANCEL): S.CANCELLED,
@@ -41,6 +42,10 @@ EXPECTED = {
     (S.DISPUTED, E.CONFIRM): S.CONFIRMED,
     (S.DISPUTED, E.WITHDRAW): S.DELIVERED,
     (S.DISPUTED, E.ANSWER): S.DISPUTED,
+    # Disputes decided by an auditor (broker.value.disputes)
+    (S.DISPUTED, E.REJECT_ANSWER): S.DISPUTED,
+    (S.DISPUTED, E.UPHOLD): S.OWED,
+    (S.DISPUTED, E.OVERRULE): S.CONFIRMED,
 }
 PAIRS = [(state, event) for state in ObligationStatus for event in Event]
 # The refusals as the API answered them: (problem slug, detail after "obligation '<id>' ").
@@ -54,6 +59,9 @@ REFUSED = {
     ),
     E.WITHDRAW: ("conflict", "is {}: it cannot be withdrawn from dispute; it is not disputed"),
     E.CANCEL: ("conflict", "is {}: it cannot be cancelled; only an owed value can be cancelled"),
+    E.REJECT_ANSWER: ("conflict", "is {}, not disputed: there is no answer to reject"),
+    E.UPHOLD: ("conflict", "is {}, not disputed: there is nothing to decide"),
+    E.OVERRULE: ("conflict", "is {}, not disputed: there is nothing to decide"),
 }
 LOGGED = {
     E.DELIVER: Kind.VALUE_DELIVERED,
@@ -62,6 +70,9 @@ LOGGED = {
     E.ANSWER: Kind.VALUE_DISPUTE_ANSWERED,
     E.WITHDRAW: Kind.VALUE_DISPUTE_WITHDRAWN,
     E.CANCEL: Kind.VALUE_CANCELLED,
+    E.REJECT_ANSWER: Kind.VALUE_ANSWER_REJECTED,
+    E.UPHOLD: Kind.DISPUTE_DECIDED,
+    E.OVERRULE: Kind.DISPUTE_DECIDED,
 }
 # The legal way from owed to each state.
 PATH = {
@@ -162,9 +173,16 @@ class Owed:
                 ledger.withdraw_dispute(session, customer_id, oid)
             case E.CANCEL:  # the grant ends before any read
                 self.runtime.grants.revoke(session, grant, by=Actor.CUSTOMER)
+            case E.REJECT_ANSWER:
+                ledger.reject_answer(session, customer_id, oid)
+            case E.UPHOLD:  # an auditor's decision (who may decide is broker.value.disputes' to check)
+                ledger.uphold(session, self.obligation, self.runtime.clock() + timedelta(days=7))
+            case E.OVERRULE:
+                ledger.overrule(session, self.obligation)
 
     def logged(self) -> list[str]:
-        query = select(AuditEntry.kind).where(col(AuditEntry.kind).startswith("value."))
+        kind = col(AuditEntry.kind)
+        query = select(AuditEntry.kind).where(kind.startswith("value.") | (kind == Kind.DISPUTE_DECIDED))
         return list(self.session.exec(query.order_by(col(AuditEntry.index))))
 
     def sealed(self) -> int:
@@ -176,7 +194,8 @@ def test_the_ledger_moves_an_obligation_only_as_the_table_says(
     state: ObligationStatus, event: Event, runtime: Runtime, db: Session
 ) -> None:
     owed = Owed.make(runtime, db)
-    for step in PATH[state]:
+    answered = [E.ANSWER] if (state, event) == (S.DISPUTED, E.REJECT_ANSWER) else []  # something to reject
+    for step in PATH[state] + answered:
         owed.apply(step)
     assert owed.obligation.status is state
     logged, sealed = owed.logged(), owed.sealed()
@@ -205,14 +224,22 @@ def test_any_sequence_of_events_ends_where_the_table_leads(
     events: list[Event], runtime: Runtime, db: Session
 ) -> None:
     owed, expected, accepted = Owed.make(runtime, db), S.OWED, 0
+    answered = rejected = False  # beyond the table: only an answer can be rejected, and once
     logged = len(owed.logged())
     for event in events:
         try:
             owed.apply(event)
         except Conflict:
-            assert (expected, event) not in EXPECTED
+            assert (expected, event) not in EXPECTED or (event is E.REJECT_ANSWER and not answered)
             db.refresh(owed.obligation)
         else:
-            expected, accepted = EXPECTED[expected, event], accepted + 1
+            repeated = event is E.REJECT_ANSWER and rejected  # said once already: nothing new to log
+            expected, accepted = EXPECTED[expected, event], accepted + (0 if repeated else 1)
+            if event is E.DISPUTE:
+                answered = rejected = False
+            answered, rejected = (
+                answered or event is E.ANSWER,
+                (rejected or event is E.REJECT_ANSWER) and event is not E.ANSWER,
+            )
         assert owed.obligation.status is expected
     assert len(owed.logged()) == logged + accepted, "one log entry per accepted event, none per refusal"
