@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 from support.core import FakeClock, bearer, log_in, sign_up
 from support.mail import last_message, text_of
 from support.oauth import BrandCredentials, brand_token
+from support.value import VOUCHER, Brand, logged, value_offer
 
 from broker.accounts.models import Auditor
 from broker.accounts.models import Brand as BrandRow
@@ -25,8 +26,6 @@ from broker.webhooks.models import WebhookMessage
 from broker.webhooks.schemas import WebhookCreate
 from clients.auditor.receipt import verify_receipt
 from clients.auditor.tlog import parse_verifier_key
-
-from .test_ledger import VOUCHER, Brand, logged, value_offer
 
 REASON, ANSWER = "the code was refused at the till", "it works now, please try again"
 REASONS = "The brand's voucher was refused twice; it offered nothing else."
