@@ -79,7 +79,12 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
         return pending.finish(standing, _authentication(session))
     verified = _email_verified(db, session.customer_id)
     screen = ConsentScreen.build(
-        pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
+        pending.request,
+        runtime.vault,
+        db,
+        customer_id=session.customer_id,
+        email_verified=verified,
+        now=runtime.clock(),
     )
     return render(
         request,
@@ -137,7 +142,12 @@ def authorize_decision(
     )
     if outcome.retry is not None:
         screen = ConsentScreen.build(
-            pending.request, runtime.vault, db, customer_id=session.customer_id, email_verified=verified
+            pending.request,
+            runtime.vault,
+            db,
+            customer_id=session.customer_id,
+            email_verified=verified,
+            now=runtime.clock(),
         )
         return render(
             request,

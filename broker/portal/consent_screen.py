@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from broker.consent.purposes import describe_purpose
 from broker.usecases.consent_decision import ConsentScreen, Retry
+from broker.value.disputes import TrackRecord
 from broker.web.pages import CSRF_FIELD
 
 # The consent form's own fields: never part of the authorization request it re-sends.
@@ -75,4 +76,19 @@ def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dic
         "params": params,
         "special": special,
         "message": None if retry is None else RETRY_MESSAGES[retry],
+        "record_text": describe_record(screen.record, screen.brand),
     }
+
+
+def describe_record(record: TrackRecord, brand: str) -> str:
+    """The brand's 12-month record in plain words, e.g. 'In the last 12 months: 18 of 20 values
+    delivered on time (90%); 1 dispute upheld against Demo Grocer by an auditor.'"""
+    if record.fell_due == 0:
+        delivered = "nothing it owed has fallen due yet"
+    else:
+        delivered = (
+            f"{record.on_time} of {record.fell_due} values delivered on time ({record.on_time_percent}%)"
+        )
+    upheld = record.disputes_upheld
+    against = "no dispute" if upheld == 0 else f"{upheld} dispute{'s' if upheld > 1 else ''}"
+    return f"In the last 12 months: {delivered}; {against} upheld against {brand} by an auditor."

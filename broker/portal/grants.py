@@ -1,5 +1,6 @@
 """Portal pages about grants: the dashboard, a grant's page, and what is done from it (end it, share
-fewer fields, share for less time, renew, confirm or dispute its value).
+fewer fields, share for less time, renew, confirm or dispute its value, reject the brand's answer,
+put the dispute before an auditor or decline the brand's request to).
 
 A refused change is shown on the grant's page, with what was typed kept; the rules are the domain's
 (`broker.consent.grants.Grants.narrow` and friends), the words the page's.
@@ -88,7 +89,14 @@ def _grant(
     except ValidationFailed:
         context = {"title": "That link is broken", "message": "Open the grant again from your data."}
         return render(request, "error.html", context, status=400, secure=secure)
-    context.update(message=message, until=until)
+    now, window = runtime.clock(), timedelta(days=runtime.settings.dispute_answer_days)
+    opens = {o.id: o.dispute.disputed_at + window for o in context["obligations"] if o.dispute}
+    context.update(
+        message=message,
+        until=until,
+        escalation_opens={k: f"{v:%Y-%m-%d %H:%M} UTC" for k, v in opens.items()},
+        escalation_ready={k: v <= now for k, v in opens.items()},
+    )
     return render(request, "grant.html", context, status=status, secure=secure)
 
 
@@ -205,12 +213,15 @@ def confirm_value(
     obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """The customer received the value."""
-    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
-    try:
-        runtime.value.confirm(db, session.customer_id, obligation_id)
-    except BrokerError as exc:
-        return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
-    return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+    customer_id = session.customer_id
+    return _on_value(
+        request,
+        db,
+        runtime,
+        session,
+        obligation_id,
+        lambda: runtime.value.confirm(db, customer_id, obligation_id),
+    )
 
 
 @router.post("/value/{obligation_id}/dispute")
@@ -223,12 +234,105 @@ def dispute_value(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """The customer disputes a delivery, saying why."""
-    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
     if not reason.strip():
-        message = "Say what is wrong with the delivery, so the brand can answer."
-        return _grant(request, db, runtime, session, obligation.grant_id, message=message, status=422)
+        return _value_refused(request, db, runtime, session, obligation_id, _SAY_WHY)
+    customer_id, text = session.customer_id, reason.strip()
+    return _on_value(
+        request,
+        db,
+        runtime,
+        session,
+        obligation_id,
+        lambda: runtime.value.dispute(db, customer_id, obligation_id, text),
+    )
+
+
+@router.post("/value/{obligation_id}/answer-rejection")
+def reject_answer(
+    obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """The brand's answer does not settle the dispute: either side may now ask an auditor."""
+    customer_id = session.customer_id
+    return _on_value(
+        request,
+        db,
+        runtime,
+        session,
+        obligation_id,
+        lambda: runtime.value.reject_answer(db, customer_id, obligation_id),
+    )
+
+
+@router.post("/value/{obligation_id}/escalation")
+def escalate(
+    obligation_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    share: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """Ask an auditor to decide (or agree to the brand's request), showing them the dispute file."""
+    if share != "yes":
+        return _value_refused(request, db, runtime, session, obligation_id, _AGREE_TO_SHARE)
+    customer_id = session.customer_id
+    return _on_value(
+        request,
+        db,
+        runtime,
+        session,
+        obligation_id,
+        lambda: runtime.disputes.escalate_as_customer(db, customer_id, obligation_id),
+    )
+
+
+@router.post("/value/{obligation_id}/escalation/decline")
+def decline_escalation(
+    obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
+) -> Response:
+    """Keep the dispute file from the auditors: the brand's request ends."""
+    customer_id = session.customer_id
+    return _on_value(
+        request,
+        db,
+        runtime,
+        session,
+        obligation_id,
+        lambda: runtime.disputes.decline(db, customer_id, obligation_id),
+    )
+
+
+_SAY_WHY = "Say what is wrong with the delivery, so the brand can answer."
+_AGREE_TO_SHARE = (
+    "Tick the box to agree to show the auditors the dispute file: they cannot decide without it."
+)
+
+
+def _on_value(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    obligation_id: UUID,
+    change: Callable[[], object],
+) -> Response:
+    """Make one change to one of the customer's obligations, then show its grant again; a refusal is
+    shown on the grant's page (someone else's obligation is a 404 before anything happens)."""
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
     try:
-        runtime.value.dispute(db, session.customer_id, obligation_id, reason.strip())
+        change()
     except BrokerError as exc:
         return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
     return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
+
+
+def _value_refused(
+    request: Request,
+    db: Session,
+    runtime: RuntimeDep,
+    session: CustomerSession,
+    obligation_id: UUID,
+    message: str,
+) -> Response:
+    obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
+    return _grant(request, db, runtime, session, obligation.grant_id, message=message, status=422)

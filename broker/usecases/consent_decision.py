@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
@@ -24,6 +25,7 @@ from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import reconfirm_by
 from broker.oauth.authorize import ConsentRequest
 from broker.oauth.clients import origin_of
+from broker.value.disputes import NO_RECORD, TrackRecord, track_record
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
@@ -55,6 +57,8 @@ class ConsentScreen:
     contacts: tuple[str, ...] = ()
     policy_uri: str | None = None
     tos_uri: str | None = None
+    # Its record of delivering what it declared, over the last 12 months (`broker.value.disputes`).
+    record: TrackRecord = NO_RECORD
 
     @classmethod
     def build(
@@ -64,6 +68,7 @@ class ConsentScreen:
         session: Session,
         *,
         customer_id: UUID,
+        now: datetime,
         email_verified: bool = True,
     ) -> ConsentScreen:
         """Read the customer's current values of the requested fields and lay the screen out; an
@@ -85,7 +90,9 @@ class ConsentScreen:
         params = list(request.params)
         brand = session.get(Brand, offer.brand_id)
         declared = (tuple(brand.contacts), brand.policy_uri, brand.tos_uri) if brand else ((), None, None)
-        return cls(request.brand_name, offer, fields, params, (origin_of(request.redirect_uri),), *declared)
+        record = track_record(session, [offer.brand_id], now).get(offer.brand_id, NO_RECORD)
+        targets = (origin_of(request.redirect_uri),)
+        return cls(request.brand_name, offer, fields, params, targets, *declared, record=record)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,6 +61,7 @@ from vault.profile import Vault
 
 __all__ = [
     "FILE",
+    "NO_RECORD",
     "REASONS",
     "Disputes",
     "TrackRecord",
@@ -86,6 +87,9 @@ class TrackRecord:
     def on_time_percent(self) -> int | None:
         """On time as a whole percentage; None when nothing fell due yet."""
         return None if self.fell_due == 0 else round(100 * self.on_time / self.fell_due)
+
+
+NO_RECORD = TrackRecord(fell_due=0, on_time=0, disputes_upheld=0)  # a brand with nothing due yet
 
 
 @dataclass(frozen=True, slots=True)

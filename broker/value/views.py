@@ -17,7 +17,7 @@ from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
 from broker.value.amounts import from_minor
-from broker.value.disputes import TrackRecord, latest_escalations, track_record, unsealed_reasons
+from broker.value.disputes import NO_RECORD, TrackRecord, latest_escalations, track_record, unsealed_reasons
 from broker.value.models import Obligation, ObligationStatus
 from broker.value.schemas import (
     BrandValueReport,
@@ -126,7 +126,6 @@ class ValueViews:
         names = _names(session, {row[0] for row in rows})
         to_deleted = self._owed_to_deleted_accounts(session)
         records = track_record(session, names, now)
-        nothing = TrackRecord(fell_due=0, on_time=0, disputes_upheld=0)
         brands: dict[UUID, dict[str, Any]] = {}
         for brand_id, state, currency, kind, count, amount, oldest in rows:
             entry = brands.setdefault(
@@ -156,7 +155,7 @@ class ValueViews:
                     if entry["oldest"] is None
                     else round((now - entry["oldest"]).total_seconds() / 86400, 2),
                     totals=_totals(entry["sums"]),
-                    record=record_public(records.get(brand_id, nothing)),
+                    record=record_public(records.get(brand_id, NO_RECORD)),
                 )
                 for brand_id, entry in sorted(brands.items(), key=lambda item: names.get(item[0], ""))
             ],

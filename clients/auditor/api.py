@@ -16,9 +16,11 @@ verifier reports as a failed verification.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
+from urllib.parse import quote
 
 import httpx
 import pydantic_core
@@ -212,9 +214,33 @@ class AuditorClient:
             raise MalformedResponse(f"{what} is for sizes other than the {first} and {second} asked for")
         return _hashes(body, what)
 
-    def _get(self, path: str, params: dict[str, int] | None = None) -> httpx.Response:
+    def disputes(self, status: str, cursor: str | None = None, limit: int = 50) -> dict[str, object]:
+        """`GET /v1/audit/disputes`: one page of escalations in `status` ("all" for every one)."""
+        params: dict[str, str | int] = {"status": status, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return _json(self._get("/v1/audit/disputes", params), "the list of escalated disputes")
+
+    def dispute(self, escalation_id: str) -> dict[str, object]:
+        """`GET /v1/audit/disputes/{id}`: an escalation with its file (the opening is logged) and,
+        once decided, the decision's receipt bundle."""
+        return _json(self._get(f"/v1/audit/disputes/{_segment(escalation_id)}"), "the escalation")
+
+    def decide(self, escalation_id: str, outcome: str, reasons: str) -> tuple[dict[str, object], bool]:
+        """`POST /v1/audit/disputes/{id}/decision`: the escalation as decided, and whether this call
+        decided it (False: the same decision was made before)."""
+        path = f"/v1/audit/disputes/{_segment(escalation_id)}/decision"
+        response = self._send("POST", path, json={"outcome": outcome, "reasons": reasons})
+        return _json(response, "the decision"), response.status_code == 201
+
+    def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+        return self._send("GET", path, params=params)
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, str | int] | None = None, json: object = None
+    ) -> httpx.Response:
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.request(method, path, params=params, json=json)
         except httpx.RequestError as exc:
             raise ServerUnreachable(f"cannot reach {exc.request.url}: {exc}") from None
         if response.is_success:
@@ -222,6 +248,11 @@ class AuditorClient:
         title, detail, type_ = _problem(response)
         error = TokenRefused if response.status_code in (401, 403) else HTTPProblem
         raise error(response.status_code, title, detail, type_)
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: nothing in it can reach another path."""
+    return quote(value, safe="")
 
 
 def _problem(response: httpx.Response) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@
     consentry-audit check-reads --url URL --token TOKEN [--key KEY] [--state FILE] [--fetch-ahead N] [--json]
     consentry-audit checkpoint verify FILE --key KEY [--json]
     consentry-audit receipt verify FILE --key KEY (--jwks FILE_OR_URL | --thumbprint T)... [--json]
+    consentry-audit disputes list|show|decide --url URL --token TOKEN ...   (escalated disputes)
 
 `verify` downloads and checks the whole log (`verify.verify_log`), as C2SP tlog-tiles entry bundles
 and hash tiles, or as the JSON pages from a server without tiles; `check-reads` does the same, then
@@ -43,6 +44,8 @@ from clients.auditor.console import (
     EXIT_UNABLE,
     KEY_HELP,
     JsonOutput,
+    ServerURL,
+    Token,
     VerifierKey,
     b64,
     error,
@@ -52,6 +55,7 @@ from clients.auditor.console import (
     verifier_key,
     warn,
 )
+from clients.auditor.disputes_cli import disputes_app
 from clients.auditor.receipt_cli import receipt_app
 from clients.auditor.replay import Replay, ReplayReport
 from clients.auditor.tlog import (
@@ -85,18 +89,7 @@ app = typer.Typer(
 checkpoint_app = typer.Typer(help="Signed checkpoints (c2sp.org/tlog-checkpoint).", no_args_is_help=True)
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(receipt_app, name="receipt")
-
-
-def _server_url(value: str) -> str:
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL as exc:
-        raise typer.BadParameter(f"{value!r} is not a URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise typer.BadParameter(
-            f"{value!r} is not an http(s) URL with a host, like https://consentry.example"
-        )
-    return value
+app.add_typer(disputes_app, name="disputes")
 
 
 NoteFile = Annotated[
@@ -106,10 +99,6 @@ PinnedKey = Annotated[
     Verifier | None,
     typer.Option("--key", parser=verifier_key, metavar="VERIFIER_KEY", help=f"pin {KEY_HELP}"),
 ]
-ServerURL = Annotated[
-    str, typer.Option("--url", parser=_server_url, help="the Consentry server's base URL", show_default=False)
-]
-Token = Annotated[str, typer.Option("--token", envvar="CONSENTRY_AUDIT_TOKEN", help="an auditor token")]
 StateFile = Annotated[
     Path | None,
     typer.Option(

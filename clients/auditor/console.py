@@ -6,6 +6,7 @@ import base64
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +19,8 @@ __all__ = [
     "EXIT_UNABLE",
     "KEY_HELP",
     "JsonOutput",
+    "ServerURL",
+    "Token",
     "VerifierKey",
     "b64",
     "error",
@@ -50,6 +53,24 @@ VerifierKey = Annotated[
     Verifier, typer.Option("--key", parser=verifier_key, metavar="VERIFIER_KEY", help=KEY_HELP)
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
+
+
+def _server_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise typer.BadParameter(f"{value!r} is not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise typer.BadParameter(
+            f"{value!r} is not an http(s) URL with a host, like https://consentry.example"
+        )
+    return value
+
+
+ServerURL = Annotated[
+    str, typer.Option("--url", parser=_server_url, help="the Consentry server's base URL", show_default=False)
+]
+Token = Annotated[str, typer.Option("--token", envvar="CONSENTRY_AUDIT_TOKEN", help="an auditor token")]
 
 
 def key_value_table() -> Table:

@@ -22,7 +22,7 @@ from clients.auditor.console import (
 )
 from clients.auditor.receipt import ReceiptReport, verify_receipt
 
-__all__ = ["receipt_app"]
+__all__ = ["load_jwks", "receipt_app"]
 
 receipt_app = typer.Typer(help="Consent receipts: signature and audit-log inclusion.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def receipt_verify(
     Exit 0 when verified, 1 when a check failed, 2 for usage errors or a JWKS that cannot be loaded."""
     if not jwks and not thumbprints:
         raise typer.BadParameter("say which signing keys to trust: --jwks FILE_OR_URL or --thumbprint T")
-    keys = [k for source in jwks or [] for k in _load_jwks(ctx, source)]
+    keys = [k for source in jwks or [] for k in load_jwks(ctx, source)]
     try:
         document = json.loads(file.read_bytes())
     except OSError as exc:
@@ -72,7 +72,7 @@ def receipt_verify(
     exit_if_failed(report.verified)
 
 
-def _load_jwks(ctx: typer.Context, source: str) -> list[dict[str, object]]:
+def load_jwks(ctx: typer.Context, source: str) -> list[dict[str, object]]:
     """The keys of a JWKS file or URL; anything unreadable is a usage error (exit 2)."""
     try:
         if source.startswith(("http://", "https://")):

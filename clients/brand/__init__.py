@@ -4,7 +4,8 @@ webhook verifier. It imports httpx, pydantic and the standard library only.
 - `client` / `async_client`: `ConsentryClient` and `AsyncConsentryClient`, the same methods, blocking or
   awaitable: discovery (RFC 8414), the authorization URL (PKCE S256, state) and its callback (state and
   RFC 9207 `iss` checked), the code exchange, refresh before expiry and after a 401, profile reads,
-  offers, grants, value deliveries, deletion attestations and the brand's access log.
+  offers, grants, value deliveries, dispute answers and escalations, deletion attestations and the
+  brand's access log.
 - `protocol` and `endpoints`: the sans-I/O core both clients share (every request built and every
   answer read in one place).
 - `authorization`: PKCE and the callback checks; `tokens`: `TokenSet` and `GrantSession`.
@@ -38,9 +39,11 @@ from clients.brand.errors import (
 )
 from clients.brand.models import (
     AccessLogPage,
+    Decision,
     DeletionAttestation,
     Delivery,
     Dispute,
+    Escalation,
     Grant,
     GrantPage,
     LoggedEntry,
@@ -68,9 +71,11 @@ __all__ = [
     "Conflict",
     "ConsentryClient",
     "ConsentryError",
+    "Decision",
     "DeletionAttestation",
     "Delivery",
     "Dispute",
+    "Escalation",
     "Forbidden",
     "Grant",
     "GrantInactive",

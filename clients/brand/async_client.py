@@ -19,6 +19,7 @@ from clients.brand.errors import ServerUnreachable
 from clients.brand.models import (
     AccessLogPage,
     DeletionAttestation,
+    Escalation,
     Grant,
     GrantPage,
     Obligation,
@@ -188,6 +189,12 @@ class AsyncConsentryClient:
     async def answer_dispute(self, grant_id: Id, obligation_id: Id, *, answer: str) -> Obligation:
         """`POST /v1/grants/{id}/value/{obligation}/answer`: answer a customer's dispute."""
         return await self._run(endpoints.answer_dispute(grant_id, obligation_id, answer))
+
+    async def escalate_dispute(self, grant_id: Id, obligation_id: Id) -> Escalation:
+        """`POST /v1/grants/{id}/value/{obligation}/escalation`: ask the auditors to decide a dispute
+        (once the customer rejected your answer, or you did not answer within the answer window); it
+        waits for the customer's agreement to show them the file. Asking again returns the same one."""
+        return await self._run(endpoints.escalate_dispute(grant_id, obligation_id))
 
     async def attest_deletion(
         self, grant_id: Id, *, outcome: Outcome, completed_at: datetime, note: str | None = None

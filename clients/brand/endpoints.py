@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from clients.brand.models import (
     AccessLogPage,
     DeletionAttestation,
+    Escalation,
     Grant,
     GrantPage,
     Obligation,
@@ -99,6 +100,12 @@ def answer_dispute(grant_id: Id, obligation_id: Id, answer: str) -> Call[Obligat
     """`POST /v1/grants/{id}/value/{obligation}/answer`."""
     path = f"/v1/grants/{_segment(grant_id)}/value/{_segment(obligation_id)}/answer"
     return Call("POST", path, Obligation.model_validate, body={"answer": answer})
+
+
+def escalate_dispute(grant_id: Id, obligation_id: Id) -> Call[Escalation]:
+    """`POST /v1/grants/{id}/value/{obligation}/escalation` (201 made, 200 made before)."""
+    path = f"/v1/grants/{_segment(grant_id)}/value/{_segment(obligation_id)}/escalation"
+    return Call("POST", path, Escalation.model_validate, success=201, also=200)
 
 
 def attest_deletion(

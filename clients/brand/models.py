@@ -124,6 +124,33 @@ class Dispute(_Answer):
     reason: str | None
     answered_at: datetime | None
     answer: str | None
+    answer_rejected_at: datetime | None = None  # the customer rejected the answer: either side may escalate
+
+
+class Decision(_Answer):
+    """An auditor's decision on an escalated dispute."""
+
+    outcome: Literal["upheld", "rejected"]
+    decided_at: datetime
+    decided_by: UUID
+    reasons: str | None
+    reasons_sha256: str
+    redeliver_by: datetime | None  # upheld: deliver again by then, or reads are suspended
+    receipt_id: UUID | None
+
+
+class Escalation(_Answer):
+    """A dispute put before the auditors, and where it stands."""
+
+    id: UUID
+    obligation_id: UUID
+    grant_id: UUID
+    escalated_by: Literal["customer", "brand"]
+    escalated_at: datetime
+    status: Literal["awaiting_customer", "open", "decided", "declined", "withdrawn"]
+    status_since: datetime
+    shared_at: datetime | None
+    decision: Decision | None
 
 
 class Obligation(_Answer):
@@ -143,6 +170,7 @@ class Obligation(_Answer):
     state_since: datetime
     delivery: Delivery | None
     dispute: Dispute | None
+    escalation: Escalation | None = None  # the latest escalation of a dispute to the auditors
     account_deleted: bool = False  # still owed all the same; can be delivered
 
 

@@ -52,6 +52,7 @@ class Call(Generic[T]):
     params: Mapping[str, str | int] = field(default_factory=dict)
     body: Any = None
     success: int = 200
+    also: int | None = None  # another status that means success (201 made, 200 found made before)
 
 
 class Protocol:
@@ -205,7 +206,9 @@ class Protocol:
 
     def accept(self, call: Call[T], response: httpx.Response) -> T:
         """The answer of `call`, parsed; an error status raises its `ProblemError`."""
-        return self._parse(response, call.success, call.parse, f"the answer to {call.method} {call.path}")
+        what = f"the answer to {call.method} {call.path}"
+        success = response.status_code if response.status_code == call.also else call.success
+        return self._parse(response, success, call.parse, what)
 
     # Helpers
 

@@ -42,6 +42,9 @@ FORMS = (
     f"/portal/grants/{UNKNOWN}/renew",
     f"/portal/value/{UNKNOWN}/confirm",
     f"/portal/value/{UNKNOWN}/dispute",
+    f"/portal/value/{UNKNOWN}/answer-rejection",
+    f"/portal/value/{UNKNOWN}/escalation",
+    f"/portal/value/{UNKNOWN}/escalation/decline",
     "/portal/profile",
     "/portal/account/delete",
     "/portal/account/email",
@@ -108,12 +111,15 @@ def test_a_form_post_without_its_csrf_token_gets_the_expired_form_page(
         f"/portal/grants/{UNKNOWN}/renew",
         f"/portal/value/{UNKNOWN}/confirm",
         f"/portal/value/{UNKNOWN}/dispute",
+        f"/portal/value/{UNKNOWN}/answer-rejection",
+        f"/portal/value/{UNKNOWN}/escalation",
+        f"/portal/value/{UNKNOWN}/escalation/decline",
     ],
 )
 def test_a_form_naming_an_unknown_grant_or_obligation_gets_a_404_page(
     client: TestClient, customer: str, path: str
 ) -> None:
-    assert_page(post(client, path, confirm="yes", until="2026-12-01", reason="late"), 404)
+    assert_page(post(client, path, confirm="yes", until="2026-12-01", reason="late", share="yes"), 404)
 
 
 @pytest.mark.parametrize(
@@ -130,7 +136,7 @@ def test_a_form_naming_an_unknown_grant_or_obligation_gets_a_404_page(
     ],
 )
 def test_a_form_naming_a_malformed_id_gets_a_404_page(client: TestClient, customer: str, path: str) -> None:
-    assert_page(post(client, path, confirm="yes", until="2026-12-01", reason="late"), 404)
+    assert_page(post(client, path, confirm="yes", until="2026-12-01", reason="late", share="yes"), 404)
 
 
 def test_a_malformed_grant_link_gets_a_404_page(client: TestClient, customer: str) -> None:

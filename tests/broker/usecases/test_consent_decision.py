@@ -42,7 +42,9 @@ def answer(runtime: Runtime, db: Session, request: ConsentRequest, **form: list[
 def test_the_screen_shows_the_requested_fields_with_their_values(
     runtime: Runtime, db: Session, request_for: ConsentRequest
 ) -> None:
-    screen = ConsentScreen.build(request_for, runtime.vault, db, customer_id=customer_id(db))
+    screen = ConsentScreen.build(
+        request_for, runtime.vault, db, customer_id=customer_id(db), now=runtime.clock()
+    )
     assert screen.brand == "Green Grocer" and screen.offer is request_for.offer
     assert [f["name"] for f in screen.fields] == list(FIELDS)
     shown = {f["name"]: (f["value"], f["required"], f["special"]) for f in screen.fields}
