@@ -303,9 +303,7 @@ def decline_escalation(
 
 
 _SAY_WHY = "Say what is wrong with the delivery, so the brand can answer."
-_AGREE_TO_SHARE = (
-    "Tick the box to agree to show the auditors the dispute file: they cannot decide without it."
-)
+_AGREE_TO_SHARE = "Tick the box to show the auditors the dispute file: an auditor cannot decide without it."
 
 
 def _on_value(

@@ -14,7 +14,7 @@ from sqlalchemy import Table
 from sqlmodel import Session, SQLModel, col, select
 from support.core import FakeClock, bearer, log_in, sign_up
 from support.mail import last_message, text_of
-from support.oauth import BrandCredentials, brand_token
+from support.oauth import BrandCredentials, authorize_params, brand_token, parse_form, pkce, portal_login
 from support.value import VOUCHER, Brand, logged, value_offer
 
 from broker.accounts.models import Auditor
@@ -407,3 +407,45 @@ def test_the_value_report_and_the_record_count_what_was_upheld(
     clock.advance(days=8)  # the re-delivery deadline passed with nothing delivered
     (row,) = client.get("/v1/audit/reports/value", headers=auditor).json()["brands"]
     assert row["record"] == {"fell_due": 1, "on_time": 0, "on_time_percent": 0, "disputes_upheld": 1}
+
+
+def test_the_consent_screen_shows_the_brands_record_before_the_customer_agrees(
+    client: TestClient, dispute: Dispute, auditor: dict[str, str], clock: FakeClock
+) -> None:
+    def screen() -> str:
+        assert portal_login(client, "ada@example.org").status_code == 303
+        _, challenge = pkce()
+        offer = value_offer(client, dispute.brand, when="within_days", days=7)
+        page = client.get("/oauth/authorize", params=authorize_params(dispute.brand, offer["id"], challenge))
+        assert page.status_code == 200, page.text[:300]
+        return page.text
+
+    before = screen()
+    assert (
+        "nothing it owed has fallen due yet; no dispute upheld against Green Grocer by an auditor" in before
+    )
+    clock.advance(days=8)
+    escalation = dispute.customer_escalates().json()["id"]
+    decide(client, auditor, escalation, "upheld")
+    clock.advance(days=8)
+    assert "0 of 1 values delivered on time (0%); 1 dispute upheld against Green Grocer" in screen()
+
+
+def test_the_portal_walks_the_customer_through_a_dispute(
+    client: TestClient, dispute: Dispute, auditor: dict[str, str], clock: FakeClock
+) -> None:
+    assert portal_login(client, "ada@example.org").status_code == 303
+    page = client.get(f"/portal/grants/{dispute.side.grant_id}").text
+    assert "you can ask an auditor to decide" in page and "Ask an auditor to decide" not in page
+    dispute.answer()
+    assert portal_login(client, "ada@example.org").status_code == 303
+    page = client.get(f"/portal/grants/{dispute.side.grant_id}")
+    token = dict(parse_form(page.text).fields)["csrf_token"]
+    unticked = client.post(f"/portal/value/{dispute.obligation}/escalation", data={"csrf_token": token})
+    assert (
+        unticked.status_code == 422 and "Tick the box to show the auditors the dispute file" in unticked.text
+    )
+    data = {"csrf_token": token, "share": "yes"}
+    done = client.post(f"/portal/value/{dispute.obligation}/escalation", data=data, follow_redirects=False)
+    assert done.status_code == 303
+    assert "An auditor is deciding your dispute" in client.get(f"/portal/grants/{dispute.side.grant_id}").text
