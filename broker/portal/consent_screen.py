@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from broker.consent.purposes import describe_purpose
 from broker.usecases.consent_decision import ConsentScreen, Retry
-from broker.value.disputes import TrackRecord
+from broker.value.record import TrackRecord
 from broker.web.pages import CSRF_FIELD
 
 # The consent form's own fields: never part of the authorization request it re-sends.

@@ -25,7 +25,7 @@ from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.renewal import reconfirm_by
 from broker.oauth.authorize import ConsentRequest
 from broker.oauth.clients import origin_of
-from broker.value.disputes import NO_RECORD, TrackRecord, track_record
+from broker.value.record import NO_RECORD, TrackRecord, track_record
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 

@@ -22,9 +22,7 @@ The reasons are sealed with the file; the log entry and the signed receipt carry
 decided escalation is final: repeating the same decision is answered as before, any other is 409, and
 only a new dispute (after a new delivery) can be escalated again.
 
-The brand's record (`track_record`): of the obligations that fell due in the last 12 months, how many
-it delivered on time (its first delivery by the due date, and no dispute upheld), and how many
-disputes were upheld against it. The consent screen shows it before the customer agrees.
+What upheld decisions do to a brand's record is `broker.value.record`'s.
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
 from broker.accounts.models import Auditor, Brand
@@ -61,35 +58,14 @@ from vault.profile import Vault
 
 __all__ = [
     "FILE",
-    "NO_RECORD",
     "REASONS",
     "Disputes",
-    "TrackRecord",
     "latest_escalations",
-    "track_record",
     "unsealed_reasons",
 ]
 
 FILE, REASONS = "dispute-file", "reasons"  # the labels of the escalation's sealed secrets
 _LIVE = (EscalationStatus.AWAITING_CUSTOMER, EscalationStatus.OPEN)
-YEAR = timedelta(days=365)
-
-
-@dataclass(frozen=True, slots=True)
-class TrackRecord:
-    """A brand's record over the last 12 months."""
-
-    fell_due: int  # obligations that fell due (not cancelled)
-    on_time: int  # of those, delivered by their due date, with no dispute upheld
-    disputes_upheld: int
-
-    @property
-    def on_time_percent(self) -> int | None:
-        """On time as a whole percentage; None when nothing fell due yet."""
-        return None if self.fell_due == 0 else round(100 * self.on_time / self.fell_due)
-
-
-NO_RECORD = TrackRecord(fell_due=0, on_time=0, disputes_upheld=0)  # a brand with nothing due yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,12 +228,6 @@ class Disputes:
         session.add(escalation)
         self._publish(session, escalation, NoticeType.DISPUTE_DECIDED, Actor.AUDITOR, entry)
         return escalation, True
-
-    # Everyone: a brand's record
-
-    def track_record(self, session: Session, brand_ids: Iterable[UUID]) -> dict[UUID, TrackRecord]:
-        """Each brand's record over the last 12 months (brands with none are absent)."""
-        return track_record(session, brand_ids, self.clock())
 
     # Internals
 
@@ -432,49 +402,6 @@ class Disputes:
                 entry=entry,
             ),
         )
-
-
-def track_record(session: Session, brand_ids: Iterable[UUID], now: datetime) -> dict[UUID, TrackRecord]:
-    """Each brand's record over the 12 months to `now` (brands with none are absent)."""
-    wanted = list(set(brand_ids))
-    if not wanted:
-        return {}
-    since = now - YEAR
-    first = (
-        select(col(Delivery.obligation_id), func.min(col(Delivery.delivered_at)).label("first"))
-        .group_by(col(Delivery.obligation_id))
-        .subquery()
-    )
-    upheld = select(Escalation.obligation_id).where(Escalation.outcome == Outcome.UPHELD)
-    on_time = and_(first.c.first <= col(Obligation.due_at), col(Obligation.id).not_in(upheld))
-    due = session.exec(
-        select(Obligation.brand_id, func.count(), func.sum(case((on_time, 1), else_=0)))
-        .outerjoin(first, first.c.obligation_id == col(Obligation.id))
-        .where(
-            col(Obligation.brand_id).in_(wanted),
-            Obligation.status != ObligationStatus.CANCELLED,
-            col(Obligation.due_at) <= now,
-            col(Obligation.due_at) > since,
-        )
-        .group_by(col(Obligation.brand_id))
-    ).all()
-    lost = dict(
-        session.exec(
-            select(Escalation.brand_id, func.count())
-            .where(
-                col(Escalation.brand_id).in_(wanted),
-                Escalation.outcome == Outcome.UPHELD,
-                col(Escalation.decided_at) > since,
-            )
-            .group_by(col(Escalation.brand_id))
-        ).all()
-    )
-    records = {
-        b: TrackRecord(fell_due=n, on_time=int(ok or 0), disputes_upheld=lost.get(b, 0)) for b, n, ok in due
-    }
-    for brand_id, count in lost.items():
-        records.setdefault(brand_id, TrackRecord(fell_due=0, on_time=0, disputes_upheld=count))
-    return records
 
 
 def latest_escalations(session: Session, obligation_ids: Iterable[UUID]) -> dict[UUID, Escalation]:

@@ -17,8 +17,9 @@ from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
 from broker.value.amounts import from_minor
-from broker.value.disputes import NO_RECORD, TrackRecord, latest_escalations, track_record, unsealed_reasons
+from broker.value.disputes import latest_escalations, unsealed_reasons
 from broker.value.models import Obligation, ObligationStatus
+from broker.value.record import NO_RECORD, TrackRecord, track_record
 from broker.value.schemas import (
     BrandValueReport,
     EscalationPublic,
