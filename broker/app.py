@@ -147,6 +147,7 @@ def create_app(
     app.include_router(disputes.router)
     app.include_router(webhooks.router)
     app.include_router(retention.brand_router)
+    app.include_router(retention.acknowledgement_router)
     app.include_router(retention.auditor_router)
     app.include_router(portal_authorize.router)
     app.include_router(portal_logout.router)

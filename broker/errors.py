@@ -19,7 +19,9 @@
     │   ├── EmailUnverified           403     email-unverified
     │   ├── GrantSuspended            403     grant-suspended
     │   ├── GrantRevoked              403     grant-revoked
+    │   │   └── RevokedReadCounted    403     grant-revoked, the attempt counted (a brand's read)
     │   ├── GrantExpired              403     grant-expired
+    │   │   └── ExpiredReadCounted    403     grant-expired, the attempt counted (a brand's read)
     │   ├── ReconfirmationDue         403     grant-reconfirmation-due
     │   └── ValueOverdue              403     value-overdue (the suspension is kept)
     ├── NotFound                      404     not-found
@@ -41,6 +43,7 @@
     │   ├── OfferWithdrawn            409     offer-withdrawn
     │   ├── OfferSuperseded           409     offer-superseded
     │   ├── ValueSettled              409     value-settled
+    │   ├── EndAlreadyAcknowledged    409     end-already-acknowledged
     │   ├── DisputeNotReady           409     dispute-not-ready
     │   └── DisputeDecided            409     dispute-decided
     ├── RequestTooLarge               413     request-too-large
@@ -222,6 +225,18 @@ class GrantExpired(Forbidden):
     slug = "grant-expired"
 
 
+class RevokedReadCounted(GrantRevoked):
+    """A brand's read after the grant ended by revocation: refused, and counted on the grant."""
+
+    keeps_changes = True
+
+
+class ExpiredReadCounted(GrantExpired):
+    """A brand's read after the grant expired: refused, and counted on the grant."""
+
+    keeps_changes = True
+
+
 class ReconfirmationDue(Forbidden):
     """A read refused because the grant's 90-day reconfirmation is due; the grant itself is unchanged."""
 
@@ -327,7 +342,7 @@ class GrantEnded(Conflict):
 
 
 class GrantNotEnded(Conflict):
-    """A deletion is attested after the grant ends, not before."""
+    """A deletion is attested, and an end acknowledged, after the grant ends, not before."""
 
     slug = "grant-not-ended"
 
@@ -360,6 +375,12 @@ class ValueSettled(Conflict):
     """The obligation was delivered or settled already, or the grant owes nothing now."""
 
     slug = "value-settled"
+
+
+class EndAlreadyAcknowledged(Conflict):
+    """The brand already acknowledged the end of this grant: a statement is made once."""
+
+    slug = "end-already-acknowledged"
 
 
 class DisputeNotReady(Conflict):
@@ -469,7 +490,8 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     NotFound, DeletionNotAttested, MethodNotAllowed,
     Conflict, EmailTaken, EmailLookalike, EmailAlreadyVerified, PasskeyExists, TotpEnrolled, NoSecondFactor,
     IllegalTransition, GrantEnded, GrantNotEnded, RenewalNotOpen, DeletionAlreadyAttested,
-    OfferWithdrawn, OfferSuperseded, ValueSettled, DisputeNotReady, DisputeDecided,
+    OfferWithdrawn, OfferSuperseded, ValueSettled, EndAlreadyAcknowledged,
+    DisputeNotReady, DisputeDecided,
     RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
     Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
     ServiceUnavailable, ReadNotRecorded,

@@ -59,6 +59,7 @@ from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
+from broker.usecases.acknowledgements import EndAcknowledgements
 from broker.usecases.dispute_mail import DisputeMail
 from broker.usecases.dispute_views import DisputeViews
 from broker.usecases.export import CustomerExport
@@ -128,6 +129,7 @@ class Runtime:
     value: ValueLedger
     value_views: ValueViews
     disputes: Disputes
+    acknowledgements: EndAcknowledgements
     dispute_views: DisputeViews
     export: CustomerExport
     audit: AuditLog
@@ -202,7 +204,13 @@ def build_runtime(
     )
     audit = AuditLog(clock=clock, subject=partial(pairwise_subject, keys.blind_index_key()))
     notices = Notices()
-    offers, grants = Offers(clock=clock, audit=audit), Grants(clock=clock, audit=audit, notices=notices)
+    grants = Grants(
+        clock=clock,
+        audit=audit,
+        notices=notices,
+        end_ack_window=timedelta(hours=settings.end_acknowledgement_hours),
+    )
+    offers = Offers(clock=clock, audit=audit)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
     activity = SecurityActivity(
         clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
@@ -287,6 +295,7 @@ def build_runtime(
     )
     activity.listeners.append(SecurityMail(vault=vault, mail=mail, activity=activity))
     notices.subscribers.append(DisputeMail(vault=vault, mail=mail))
+    acknowledgements = EndAcknowledgements(clock=clock, audit=audit, grants=grants, issuer=oauth.issuer)
     disputes = Disputes(
         clock=clock,
         audit=audit,
@@ -361,7 +370,10 @@ def build_runtime(
         mail_delivery=MailDelivery(
             clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),
-        lifecycle=Lifecycle(grants, retention, prunes=[activity.prune, customer_sessions.prune]),
+        lifecycle=Lifecycle(
+            grants, retention, acknowledgements, prunes=[activity.prune, customer_sessions.prune]
+        ),
+        acknowledgements=acknowledgements,
         renewals=renewals,
         retention=retention,
         deletion_reports=DeletionReports(clock=clock),

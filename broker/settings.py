@@ -126,6 +126,12 @@ class Settings(BaseSettings):
         description="seconds between sweeps that record what time alone changed (grants that expired); "
         "0: no background sweep (expiry is still enforced on every read)",
     )
+    end_acknowledgement_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 30,
+        description="hours a brand has, after a grant ends, to acknowledge that it stopped processing",
+    )
     dispute_answer_days: int = Field(
         default=7,
         ge=1,

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 from pydantic_core import to_json
 
 from broker.consent.models import Grant, GrantStatus
-from broker.consent.retention import DeletionStatus, Outcome, on_time
+from broker.consent.retention import AcknowledgementStatus, DeletionStatus, Outcome, on_time
 from broker.usecases.grant_views import GrantView, GrantViewPage
 
 
@@ -48,6 +48,17 @@ class RenewalPublic(BaseModel):
     )
 
 
+class AcknowledgementStatePublic(BaseModel):
+    """Whether the brand acknowledged the grant's end (it stopped processing; deletion will follow)."""
+
+    status: AcknowledgementStatus = Field(
+        description="not-due: the grant is live; awaiting: due by acknowledge_by; overdue: past it without "
+        "one; acknowledged; not-required: the grant ended before brands had to acknowledge"
+    )
+    acknowledge_by: datetime | None = Field(description="the grant's end plus the acknowledgement window")
+    acknowledged_at: datetime | None
+
+
 class GrantPublic(BaseModel):
     """A grant: who, which fields, what for, until when, and its state right now."""
 
@@ -67,6 +78,7 @@ class GrantPublic(BaseModel):
         "retention_days; null while the grant is live"
     )
     deletion: DeletionPublic
+    acknowledgement: AcknowledgementStatePublic
     renewal: RenewalPublic
     account_deleted: bool = Field(
         default=False,
@@ -84,7 +96,7 @@ class GrantPublic(BaseModel):
         """The public shape of a grant view as plain values, in the model's field order: what
         `GrantPage.json_of` serialises without building the model (the tests hold the two to the same
         bytes)."""
-        grant, deletion, renewal = view.grant, view.deletion, view.renewal
+        grant, deletion, renewal, ack = view.grant, view.deletion, view.renewal, view.acknowledgement
         return {
             "id": grant.id,
             "brand_client_id": view.brand.client_id,
@@ -103,6 +115,11 @@ class GrantPublic(BaseModel):
                 "attested_at": deletion.attested_at,
                 "outcome": deletion.outcome,
                 "completed_at": deletion.completed_at,
+            },
+            "acknowledgement": {
+                "status": ack.status,
+                "acknowledge_by": ack.acknowledge_by,
+                "acknowledged_at": ack.acknowledged_at,
             },
             "renewal": {
                 "window_opens_at": renewal.window_opens_at,

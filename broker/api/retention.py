@@ -1,4 +1,5 @@
-"""Retention over HTTP: brands attest deletions, auditors read the deletion report."""
+"""Retention over HTTP: brands acknowledge a grant's end and attest deletions, auditors read the
+deletion report."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from broker.consent.deletion_report import DeletionReport
 from broker.errors import (
     DeletionAlreadyAttested,
     DeletionNotAttested,
+    EndAlreadyAcknowledged,
     GrantNotEnded,
     InsufficientScope,
     MalformedRequest,
@@ -21,6 +23,7 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
+from broker.usecases.acknowledgements import AcknowledgementIn, AcknowledgementPublic
 from broker.web.deps import (
     BrandAccessDep,
     DbSession,
@@ -30,6 +33,7 @@ from broker.web.deps import (
 )
 
 brand_router = APIRouter(prefix="/v1/grants/{grant_id}/deletion", tags=["brand"])
+acknowledgement_router = APIRouter(prefix="/v1/grants/{grant_id}/acknowledgement", tags=["brand"])
 auditor_router = APIRouter(prefix="/v1/audit/reports", tags=["audit"])
 
 _BRAND: dict[int | str, dict[str, Any]] = {
@@ -87,6 +91,53 @@ def get_deletion(
     """The grant's deletion attestation. Needs `grants:read`."""
     access.require("grants:read")
     return DeletionAttestation.of(runtime.retention.attested(db, access.brand.id, grant_id))
+
+
+@acknowledgement_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="acknowledgeGrantEnd",
+    responses={
+        **_BRAND,
+        400: problems("The body is not JSON", MalformedRequest),
+        404: problems("No such grant for this brand", NotFound),
+        409: problems(
+            "The grant has not ended yet, or its end was already acknowledged",
+            GrantNotEnded,
+            EndAlreadyAcknowledged,
+        ),
+        413: problems("The body is over 64 KiB", RequestTooLarge),
+        422: problems(
+            "Unsigned when you registered keys, a bad signature, or impossible times; `errors` points at it",
+            ValidationFailed,
+        ),
+    },
+)
+def acknowledge_end(
+    grant_id: UUID, body: AcknowledgementIn, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+) -> AcknowledgementPublic:
+    """Acknowledge, once, that this grant ended: you stopped processing its data (when), and deletion
+    will follow (by when, within the offer's retention). Due within the acknowledgement window of the
+    end (`acknowledge_by` on the grant). Signed with a registered key when you have one. Needs
+    `grants:write`."""
+    access.require("grants:write")
+    return runtime.acknowledgements.acknowledge(db, access, grant_id, body)
+
+
+@acknowledgement_router.get(
+    "",
+    operation_id="getGrantEndAcknowledgement",
+    responses={**_BRAND, 404: problems("No such grant for this brand, or no acknowledgement yet", NotFound)},
+)
+def get_acknowledgement(
+    grant_id: UUID, access: BrandAccessDep, db: DbSession, runtime: RuntimeDep
+) -> AcknowledgementPublic:
+    """Your acknowledgement of the grant's end. Needs `grants:read`."""
+    access.require("grants:read")
+    found = runtime.acknowledgements.get(db, access.brand.id, grant_id)
+    if found is None:
+        raise NotFound(f"the end of grant '{grant_id}' was not acknowledged (POST to this URL to do so)")
+    return found
 
 
 @auditor_router.get(

@@ -62,6 +62,7 @@ class Kind(StrEnum):
     DISPUTE_DECLINED = "dispute.declined"
     DISPUTE_FILE_READ = "dispute.file_read"  # an auditor opened the file: an access to the customer's data
     DISPUTE_DECIDED = "dispute.decided"
+    GRANT_END_ACKNOWLEDGED = "grant.end_acknowledged"
 
 
 class Actor(StrEnum):
@@ -141,6 +142,9 @@ class Event:
     auditor: UUID | None = None  # dispute.decided, dispute.file_read: the auditor
     reasons_sha256: str | None = None  # dispute.decided: SHA-256 (hex) of the auditor's reasons, sealed
     redeliver_by: datetime | None = None  # dispute.decided (upheld): the brand's deadline to deliver again
+    stopped_at: datetime | None = None  # grant.end_acknowledged: when the brand says it stopped processing
+    deletion_by: datetime | None = None  # grant.end_acknowledged: when it says deletion will follow
+    method: str | None = None  # grant.end_acknowledged: "signed" (a JWS) or "client-authentication"
 
     def canonical(self) -> bytes:
         """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""

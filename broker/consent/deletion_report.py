@@ -1,6 +1,8 @@
 """The auditor's deletion report: per brand, how its ended grants' deletions stand, and which are
-overdue. Grants are named by id and brand only, never by customer; a customer who deleted their
-account is counted (`of_deleted_accounts`), since the brand's duty to delete outlives the account."""
+overdue; whether it acknowledged each end in time (`broker.usecases.acknowledgements`), and how many
+reads it still attempted after an end. Grants are named by id and brand only, never by customer; a
+customer who deleted their account is counted (`of_deleted_accounts`), since the brand's duty to
+delete outlives the account."""
 
 from __future__ import annotations
 
@@ -38,6 +40,19 @@ class BrandDeletionReport(BaseModel):
     of_deleted_accounts: int = Field(
         description="of the ended grants, those whose customer deleted their account: the deletion duty "
         "stays all the same"
+    )
+    ends_acknowledged_on_time: int = Field(
+        default=0, description="ends the brand acknowledged (stopped processing) within the window"
+    )
+    ends_acknowledged_late: int = Field(default=0, description="ends acknowledged after the window")
+    ends_unacknowledged: int = Field(
+        default=0, description="ends past the acknowledgement window that the brand has not acknowledged"
+    )
+    ends_awaiting_acknowledgement: int = Field(
+        default=0, description="ends not acknowledged yet, still within the window"
+    )
+    reads_after_end: int = Field(
+        default=0, description="reads the brand attempted under its grants after they ended (all refused)"
     )
 
 
@@ -93,6 +108,9 @@ class DeletionReports:
         # deletion_due_at is never null in these rows; page() orders by it like a creation time.
         due_column = cast(datetime, Grant.deletion_due_at)
         overdue = page(session, overdue_query, due_column, Grant.id, cursor=cursor, limit=limit)
+        acknowledged = self._acknowledgements(session, now)
+        for brand_id in acknowledged:
+            counts.setdefault(brand_id, dict.fromkeys(_BUCKETS, 0))
         names = _names(session, {*counts, *(g.brand_id for g in overdue.items)})
         deleted_customers = deleted_among(session, {g.customer_id for g in overdue.items})
         return DeletionReport(
@@ -104,12 +122,34 @@ class DeletionReports:
                     ended=sum(c.values()),
                     of_deleted_accounts=of_deleted[brand_id],
                     **c,
+                    **acknowledged.get(brand_id, {}),
                 )
                 for brand_id, c in sorted(counts.items(), key=lambda item: names.get(item[0], ""))
             ],
             overdue=[_overdue(g, names, now, g.customer_id in deleted_customers) for g in overdue.items],
             next_cursor=overdue.next_cursor,
         )
+
+    @staticmethod
+    def _acknowledgements(session: Session, now: datetime) -> dict[UUID, dict[str, int]]:
+        """Per brand: its grants' ends by acknowledgement state, and reads attempted after an end."""
+        done, due = col(Grant.end_acknowledged_at), col(Grant.end_ack_due_at)
+        bucket = case(
+            (and_(done.is_not(None), done <= due), "ends_acknowledged_on_time"),
+            (done.is_not(None), "ends_acknowledged_late"),
+            (due <= now, "ends_unacknowledged"),
+            else_="ends_awaiting_acknowledgement",
+        )
+        found: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        rows = session.exec(
+            select(Grant.brand_id, bucket, func.count(), func.sum(col(Grant.reads_after_end)))
+            .where(due.is_not(None))
+            .group_by(col(Grant.brand_id), bucket)
+        ).all()
+        for brand_id, state, count, attempts in rows:
+            found[brand_id][state] += count
+            found[brand_id]["reads_after_end"] += int(attempts or 0)
+        return {brand_id: dict(values) for brand_id, values in found.items()}
 
 
 def _overdue(grant: Grant, names: dict[UUID, str], now: datetime, account_deleted: bool) -> OverdueDeletion:

@@ -76,6 +76,8 @@ class Grants:
     # Required: what follows a grant (receipts, webhooks, value, token families) is told through these,
     # and a Grants without them would, say, leave an ended grant's tokens live.
     notices: Notices
+    # How long a brand has, from a grant's end, to acknowledge it (broker.usecases.acknowledgements).
+    end_ack_window: timedelta = timedelta(hours=72)
 
     def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
@@ -243,6 +245,7 @@ class Grants:
             offer = session.get(Offer, grant.offer_id)
             assert offer is not None  # grants keep their offer version (no cascade)
             grant.deletion_due_at = grant.status_changed_at + timedelta(days=offer.retention_days)
+            grant.end_ack_due_at = grant.status_changed_at + self.end_ack_window
         session.add(grant)
         self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
 

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, Uuid
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -97,6 +97,10 @@ class GrantFacts(Protocol):
     def deletion_completed_at(self) -> datetime | None: ...
     @property
     def deletion_attested_at(self) -> datetime | None: ...
+    @property
+    def end_ack_due_at(self) -> datetime | None: ...
+    @property
+    def end_acknowledged_at(self) -> datetime | None: ...
 
 
 class Grant(SQLModel, table=True):
@@ -147,3 +151,34 @@ class Grant(SQLModel, table=True):
     deletion_outcome: str | None = Field(default=None, max_length=16)  # "deleted" or "de-identified"
     deletion_completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     deletion_attested_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Acknowledgement of the end (see broker.usecases.acknowledgements): set when the grant ends, to the
+    # end plus the acknowledgement window; the brand states it stopped processing; the sweep reminds it
+    # once, at half the window. Reads its tokens attempt after the end are counted, not served.
+    end_ack_due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    end_acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    end_ack_reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    reads_after_end: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class EndAcknowledgement(SQLModel, table=True):
+    """The brand's statement that it stopped processing an ended grant's data and will delete it by
+    `deletion_by`: the compact JWS it signed with a registered key (`method` "signed"), or the
+    statement as sent under its client authentication (`method` "client-authentication", `token_id`
+    naming the access token it came with). Nothing in it names the customer."""
+
+    __tablename__ = "grant_end_acknowledgement"
+
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), primary_key=True)
+    )
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    acknowledged_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    stopped_processing_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    deletion_by: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    method: str = Field(max_length=32)
+    statement: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # the brand's JWS
+    brand_key: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )  # public JWK
+    token_id: str | None = Field(default=None, max_length=200)
+    receipt_id: UUID = Field(sa_column=Column(Uuid, nullable=False))

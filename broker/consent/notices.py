@@ -45,6 +45,8 @@ class NoticeType(StrEnum):
     GRANT_RENEWED = "grant.renewed"
     DISPUTE_ESCALATED = "dispute.escalated"
     DISPUTE_DECIDED = "dispute.decided"
+    GRANT_END_ACKNOWLEDGED = "grant.end_acknowledged"
+    GRANT_ACKNOWLEDGEMENT_DUE = "grant.acknowledgement_due"
 
 
 @dataclass(frozen=True, slots=True)

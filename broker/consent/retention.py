@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, cast
 from uuid import UUID
 
@@ -37,7 +37,17 @@ from broker.errors import (
 )
 from vault.profile import Vault
 
-__all__ = ["DeletionState", "DeletionStatus", "Outcome", "Retention", "deletion_state", "on_time"]
+__all__ = [
+    "AcknowledgementState",
+    "AcknowledgementStatus",
+    "DeletionState",
+    "DeletionStatus",
+    "Outcome",
+    "Retention",
+    "acknowledgement_state",
+    "deletion_state",
+    "on_time",
+]
 
 DeletionStatus = Literal["not-due", "due", "overdue", "attested"]
 Outcome = Literal["deleted", "de-identified"]
@@ -69,6 +79,36 @@ def deletion_state(grant: GrantFacts, now: datetime, *, due_at: datetime | None)
         outcome=cast("Outcome | None", grant.deletion_outcome),
         completed_at=grant.deletion_completed_at,
     )
+
+
+AcknowledgementStatus = Literal["not-due", "awaiting", "overdue", "acknowledged", "not-required"]
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgementState:
+    """Where the brand's acknowledgement of a grant's end stands (`broker.usecases.acknowledgements`):
+    not due (live), awaiting (by `acknowledge_by`), overdue, acknowledged; not required for a grant
+    that ended before brands had to acknowledge."""
+
+    status: AcknowledgementStatus
+    acknowledge_by: datetime | None
+    acknowledged_at: datetime | None
+
+
+def acknowledgement_state(
+    grant: GrantFacts, now: datetime, *, ended_at: datetime | None, window: timedelta
+) -> AcknowledgementState:
+    """The acknowledgement state of `grant` at `now`; `ended_at` its effective end (None while live:
+    a lapsed expiry counts from `expires_at` before the sweep records it)."""
+    due, done = grant.end_ack_due_at, grant.end_acknowledged_at
+    if done is not None:
+        return AcknowledgementState("acknowledged", due, done)
+    if ended_at is None:
+        return AcknowledgementState("not-due", None, None)
+    if due is None and grant.deletion_due_at is not None:  # ended (and recorded) before the duty existed
+        return AcknowledgementState("not-required", None, None)
+    due = due or ended_at + window
+    return AcknowledgementState("overdue" if now >= due else "awaiting", due, None)
 
 
 def on_time(grant: Grant) -> bool:

@@ -58,6 +58,7 @@ _KIND_LABELS = {
     "dispute.declined": "you kept the dispute from the auditors",
     "dispute.file_read": "an auditor read the dispute file",
     "dispute.decided": "an auditor decided the dispute",
+    "grant.end_acknowledged": "they confirmed they stopped using your data",
 }
 
 

@@ -19,7 +19,12 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
 - `audit`: the log's origin and the `index` and `leaf_hash` of the audit entry recording this event;
 - for `dispute-decided` only, `decision`: the `escalation` and `obligation` ids, the `outcome`
   (`upheld` or `rejected`), `decided_by` (the auditor's id and name), `decided_at`, `redeliver_by`
-  (upheld only) and `reasons_sha256`, the SHA-256 (hex) of the auditor's reasons in UTF-8.
+  (upheld only) and `reasons_sha256`, the SHA-256 (hex) of the auditor's reasons in UTF-8;
+- for `end-acknowledged` only, `acknowledgement`: the brand's statement that it stopped processing
+  (`stopped_processing_at`) and will delete by `deletion_by`, when it said so (`acknowledged_at`,
+  `acknowledge_by`, `on_time`), and how it is bound to the brand: `method` `signed` with the brand's
+  compact JWS (`statement`) and the registered public key that signed it (`brand_key`), or `method`
+  `client-authentication` with the id of the access token it came with (`token_id`).
 
 The README maps these names onto ISO/IEC TS 27560 and the Kantara Consent Receipt 1.1.
 """
@@ -37,13 +42,22 @@ from broker.accounts.models import Auditor, Brand
 from broker.audit.entries import Actor, decode, rfc3339
 from broker.audit.log import QueuedEntry
 from broker.audit.reader import b64
-from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.models import EndAcknowledgement, Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
 from broker.consent.purposes import DPV, PURPOSES
 from broker.value.models import Escalation
 from vault.fields import CATALOGUE, Sensitivity
 
-__all__ = ["FORMAT", "RECEIPT_TYPE", "ReceiptEvent", "complete", "decision", "event_of", "receipt_terms"]
+__all__ = [
+    "FORMAT",
+    "RECEIPT_TYPE",
+    "ReceiptEvent",
+    "acknowledgement",
+    "complete",
+    "decision",
+    "event_of",
+    "receipt_terms",
+]
 
 FORMAT: Final = "consentry-receipt/1"
 RECEIPT_TYPE: Final = "consent-receipt+jwt"  # JWS typ: never at+jwt, so no receipt passes as a token
@@ -85,24 +99,30 @@ _EVENTS: Final[Mapping[NoticeType, ReceiptEvent]] = MappingProxyType(
 _REVOKED = ReceiptEvent("revoked", "revoked", DPV + "ConsentRevoked")
 
 
-# A dispute's decision changes no consent: its receipt states the consent as it stands.
-_STANDING: Final[Mapping[GrantStatus, ReceiptEvent]] = MappingProxyType(
-    {
-        GrantStatus.ACTIVE: ReceiptEvent("dispute-decided", "given", DPV + "ConsentGiven"),
-        GrantStatus.SUSPENDED: ReceiptEvent("dispute-decided", "given", DPV + "ConsentGiven"),
-        GrantStatus.REVOKED: ReceiptEvent("dispute-decided", "revoked", DPV + "ConsentRevoked"),
-        GrantStatus.EXPIRED: ReceiptEvent("dispute-decided", "expired", DPV + "ConsentExpired"),
-    }
+# Events that change no consent (an auditor's decision, the brand's acknowledgement of the end): their
+# receipt states the consent as it stands.
+_STANDING: Final[Mapping[NoticeType, str]] = MappingProxyType(
+    {NoticeType.DISPUTE_DECIDED: "dispute-decided", NoticeType.GRANT_END_ACKNOWLEDGED: "end-acknowledged"}
 )
+
+
+def _as_it_stands(name: str, grant: Grant) -> ReceiptEvent:
+    if grant.status is GrantStatus.EXPIRED:
+        return ReceiptEvent(name, "expired", DPV + "ConsentExpired")
+    if grant.status is GrantStatus.REVOKED and grant.ended_by == Actor.CUSTOMER.value:
+        return ReceiptEvent(name, "withdrawn", DPV + "ConsentWithdrawn")
+    if grant.status is GrantStatus.REVOKED:
+        return ReceiptEvent(name, "revoked", DPV + "ConsentRevoked")
+    return ReceiptEvent(name, "given", DPV + "ConsentGiven")
 
 
 def event_of(notice: Notice, grant: Grant) -> ReceiptEvent | None:
     """The receipt event a notice calls for; None for notices that change no consent (suspended…)
-    and are not an auditor's decision."""
+    and are neither an auditor's decision nor the brand's acknowledgement of the end."""
     if notice.type is NoticeType.GRANT_REVOKED and notice.actor is not Actor.CUSTOMER:
         return _REVOKED
-    if notice.type is NoticeType.DISPUTE_DECIDED:
-        return _STANDING[grant.status]
+    if notice.type in _STANDING:
+        return _as_it_stands(_STANDING[notice.type], grant)
     return _EVENTS.get(notice.type)
 
 
@@ -159,6 +179,23 @@ def decision(escalation: Escalation, auditor: Auditor) -> dict[str, Any]:
         "decided_at": rfc3339(escalation.decided_at),
         "redeliver_by": None if escalation.redeliver_by is None else rfc3339(escalation.redeliver_by),
         "reasons_sha256": escalation.reasons_sha256,
+    }
+
+
+def acknowledgement(row: EndAcknowledgement, grant: Grant) -> dict[str, Any]:
+    """The `acknowledgement` member of an `end-acknowledged` receipt: what the brand stated, and how it
+    is bound to the brand (its JWS and the registered key that signed it, or its access token's id)."""
+    assert grant.end_ack_due_at is not None
+    return {
+        "acknowledged_at": rfc3339(row.acknowledged_at),
+        "acknowledge_by": rfc3339(grant.end_ack_due_at),
+        "on_time": row.acknowledged_at <= grant.end_ack_due_at,
+        "stopped_processing_at": rfc3339(row.stopped_processing_at),
+        "deletion_by": rfc3339(row.deletion_by),
+        "method": row.method,
+        "statement": row.statement,
+        "brand_key": row.brand_key,
+        "token_id": row.token_id,
     }
 
 

@@ -1,10 +1,10 @@
 """Issuing and reading consent receipts.
 
 `Receipts` is a notice subscriber: for grant.created, grant.amended, grant.renewed, grant.revoked,
-grant.expired and an auditor's dispute.decided it takes the terms as they stand, and once the
-transaction's audit entries are appended (inside the same commit, `QueuedEntry.when_appended`) it
-names the matching entry's index and leaf hash, signs the receipt with the broker's current Ed25519
-key and adds the row. The receipt and its audit entry commit
+grant.expired, an auditor's dispute.decided and the brand's grant.end_acknowledged it takes the
+terms as they stand, and once the transaction's audit entries are appended (inside the same commit,
+`QueuedEntry.when_appended`) it names the matching entry's index and leaf hash, signs the receipt
+with the broker's current Ed25519 key and adds the row. The receipt and its audit entry commit
 together or not at all; suspensions and resumptions change no consent and get no receipt.
 """
 
@@ -25,12 +25,19 @@ from broker.accounts.models import Auditor, Brand
 from broker.audit.log import QueuedEntry
 from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
-from broker.consent.models import Grant, Offer
+from broker.consent.models import EndAcknowledgement, Grant, Offer
 from broker.consent.notices import Notice, NoticeType
 from broker.errors import NotFound
 from broker.oauth.signing import SigningKeys
 from broker.pagination import Page
-from broker.receipts.document import RECEIPT_TYPE, complete, decision, event_of, receipt_terms
+from broker.receipts.document import (
+    RECEIPT_TYPE,
+    acknowledgement,
+    complete,
+    decision,
+    event_of,
+    receipt_terms,
+)
 from broker.receipts.models import Receipt
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
 from broker.value.models import Escalation
@@ -60,7 +67,18 @@ class Receipts:
         offer, brand = session.get(Offer, grant.offer_id), session.get(Brand, grant.brand_id)
         assert offer is not None and brand is not None
         escalation = self._decided(session, notice)
-        receipt_id = uuid4() if escalation is None else escalation.receipt_id
+        acknowledged = (
+            session.get(EndAcknowledgement, grant.id)
+            if notice.type is NoticeType.GRANT_END_ACKNOWLEDGED
+            else None
+        )
+        receipt_id = (
+            escalation.receipt_id
+            if escalation is not None
+            else acknowledged.receipt_id
+            if acknowledged is not None
+            else uuid4()
+        )
         assert receipt_id is not None, "a decided escalation names its receipt"
         # The terms now: a later change in this transaction has its own notice, entry and receipt.
         terms = receipt_terms(
@@ -70,6 +88,8 @@ class Receipts:
             auditor = session.get(Auditor, escalation.decided_by)
             assert auditor is not None, "auditors are never deleted, only revoked"
             terms["decision"] = decision(escalation, auditor)
+        if acknowledged is not None:
+            terms["acknowledgement"] = acknowledgement(acknowledged, grant)
 
         def issue(session: Session, entry: QueuedEntry) -> None:
             now = self.clock()

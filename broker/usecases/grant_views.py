@@ -27,7 +27,12 @@ from broker.consent.access_log import AccessLog, AccessLogPage
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
-from broker.consent.retention import DeletionState, deletion_state
+from broker.consent.retention import (
+    AcknowledgementState,
+    DeletionState,
+    acknowledgement_state,
+    deletion_state,
+)
 from broker.consent.standing import BrandName, Listed, effective_status, settled_ending
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
@@ -51,6 +56,7 @@ class GrantView:
     status_changed_at: datetime  # effective too: a lapsed grant's is its expiry
     deletion_due_at: datetime | None  # effective too: a lapsed grant's is its expiry + retention
     deletion: DeletionState
+    acknowledgement: AcknowledgementState  # the brand's acknowledgement of the end
     renewal: RenewalState
     account_deleted: bool  # the customer deleted their account (the grant stays, revoked)
 
@@ -208,7 +214,7 @@ class GrantViews:
         now = now or self.clock()
         grants = [item.grant for item in listed]
         gone = set[UUID]() if brand is None else self.grants.customers_deleted(session, grants)
-        views = []
+        views, window = [], self.grants.end_ack_window
         for grant, owner, terms in listed:
             changed_at, due_at = settled_ending(grant, now, terms.retention_days)
             views.append(
@@ -219,6 +225,9 @@ class GrantViews:
                     status_changed_at=changed_at,
                     deletion_due_at=due_at,
                     deletion=deletion_state(grant, now, due_at=due_at),
+                    acknowledgement=acknowledgement_state(
+                        grant, now, ended_at=None if due_at is None else changed_at, window=window
+                    ),
                     renewal=self.renewals.state(grant, offer_current=terms.current),
                     account_deleted=grant.customer_id in gone,
                 )

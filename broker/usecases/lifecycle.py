@@ -1,7 +1,9 @@
 """The lifecycle sweep: records what time alone changes, so it is logged and notified even when no
-request touches the grant (an expiry is enforced on every read either way): grants that expired, and
-deletions that passed their due date without an attestation. It also forgets what has outlived its
-retention (`prunes`: security activity past its period, sessions that can never work again)."""
+request touches the grant (an expiry is enforced on every read either way): grants that expired,
+deletions that passed their due date without an attestation, and brands that are half-way through
+their window to acknowledge a grant's end without having done so (a reminder). It also forgets what
+has outlived its retention (`prunes`: security activity past its period, sessions that can never
+work again)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import anyio
 from broker.consent.grants import Grants
 from broker.consent.retention import Retention
 from broker.db import SessionFactory
+from broker.usecases.acknowledgements import EndAcknowledgements
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ class Lifecycle:
 
     grants: Grants
     retention: Retention
+    acknowledgements: EndAcknowledgements
     prunes: list[Callable[..., int]] = field(default_factory=list)
 
     def sweep(self, sessions: SessionFactory) -> int:
@@ -35,6 +39,7 @@ class Lifecycle:
         moved = self._batches(sessions, self.grants.settle_lapsed) + self._batches(
             sessions, self.retention.tell_overdue
         )
+        self._batches(sessions, self.acknowledgements.remind)  # a reminder records nothing: not counted
         for prune in self.prunes:
             self._batches(sessions, prune)
         return moved

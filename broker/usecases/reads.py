@@ -24,7 +24,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 from sqlalchemy import Uuid, and_, bindparam
@@ -40,7 +40,14 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
-from broker.errors import InsufficientScope, NotAuthenticated
+from broker.errors import (
+    ExpiredReadCounted,
+    GrantExpired,
+    GrantRevoked,
+    InsufficientScope,
+    NotAuthenticated,
+    RevokedReadCounted,
+)
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
 from broker.oauth.models import TokenFamily
@@ -225,8 +232,11 @@ class ProfileReads:
             access_for(session, claims)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")
         grant, family, family_revoked_at = found
-        if effective_status(grant, now) in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
+        status = effective_status(grant, now)
+        if status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED):
             self.value.before_read(session, grant)
+        else:
+            _refuse_after_end(session, self.grants, grant)
         self.grants.ensure_live(grant)
         ensure_confirmed(grant, now)
         if family is None or family_revoked_at is not None:
@@ -312,6 +322,20 @@ class _Read:
             rows = found.get(key)
             for job in readers:
                 job.fetched = rows
+
+
+def _refuse_after_end(session: Session, grants: Grants, grant: Grant) -> NoReturn:
+    """Refuse a read of an ended grant, and count the attempt on the grant (the deletion report shows
+    brands that still try): the count is kept although the read is refused."""
+    grant.reads_after_end += 1
+    session.add(grant)
+    try:
+        grants.ensure_live(grant)
+    except GrantRevoked as refused:
+        raise RevokedReadCounted(refused.detail, **refused.extensions) from None
+    except GrantExpired as refused:
+        raise ExpiredReadCounted(refused.detail, **refused.extensions) from None
+    raise AssertionError("an ended grant is refused")  # pragma: no cover
 
 
 def _plainly_readable(grant: _Plain, now: datetime) -> bool:

@@ -12,9 +12,12 @@ proof, and the signed checkpoint that proof leads to. `verify_receipt` checks:
 3. that the entry's bytes hash (SHA-256(0x00 ‖ entry)) to the leaf hash the receipt names, at the index
    it names, and say what the receipt says: kind, grant, brand, subject, time, actor, for given and
    amended receipts the fields, purpose and expiry, and for an auditor's decision (`dispute-decided`)
-   the escalation, obligation, outcome, auditor, deadline and the SHA-256 of the reasons;
+   the escalation, obligation, outcome, auditor, deadline and the SHA-256 of the reasons, and for the
+   brand's acknowledgement of the end (`end-acknowledged`) its times, method and deadline;
 4. that the checkpoint note is signed by the pinned log key and names the receipt's log, and that the
-   inclusion proof leads from the entry to its root.
+   inclusion proof leads from the entry to its root;
+5. for an acknowledgement the brand signed, that its JWS verifies with the key the receipt names and
+   states the same grant, client and times.
 
 Problems are collected, not raised: `ReceiptReport.problems` is empty when everything held.
 """
@@ -26,11 +29,12 @@ import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from joserfc import jws
 from joserfc.errors import JoseError
-from joserfc.jwk import OKPKey
+from joserfc.jwk import JWKRegistry, OKPKey
 from pydantic import BaseModel, ValidationError
 
 from clients.auditor.tlog import NoteError, Verifier, leaf_hash, open_note, parse_checkpoint, verify_inclusion
@@ -48,7 +52,9 @@ _KINDS = {
     "revoked": "grant.revoked",
     "expired": "grant.expired",
     "dispute-decided": "dispute.decided",
+    "end-acknowledged": "grant.end_acknowledged",
 }
+_BRAND_ALGORITHMS = ["Ed25519", "ES256", "RS256", "PS256"]
 
 
 class _Entry(BaseModel):
@@ -108,6 +114,7 @@ def verify_receipt(
     entry = _check_entry(bundle, claims, report)
     if entry is not None:
         _check_inclusion(bundle, claims, entry, log_key, report)
+    _check_brand_statement(claims, report)
     return report
 
 
@@ -250,7 +257,57 @@ def _comparisons(claims: Mapping[str, Any], event: Mapping[str, Any]) -> list[tu
             ("decision's reasons_sha256", decision.get("reasons_sha256"), event.get("reasons_sha256")),
             ("decision's redeliver_by", decision.get("redeliver_by"), event.get("redeliver_by")),
         ]
+    if claims.get("event") == "end-acknowledged":  # the brand's statement: the entry records its terms
+        said = claims.get("acknowledgement") or {}
+        pairs += [
+            (
+                "acknowledgement's stopped_processing_at",
+                said.get("stopped_processing_at"),
+                event.get("stopped_at"),
+            ),
+            ("acknowledgement's deletion_by", said.get("deletion_by"), event.get("deletion_by")),
+            ("acknowledgement's method", said.get("method"), event.get("method")),
+            ("acknowledgement's deadline", said.get("acknowledge_by"), event.get("due_at")),
+        ]
     return pairs
+
+
+def _check_brand_statement(claims: Mapping[str, Any], report: ReceiptReport) -> None:
+    """An acknowledgement the brand signed: its JWS verifies with the key the receipt names, and says
+    what the receipt says (the broker signed that this key was the brand's registered key)."""
+    said = claims.get("acknowledgement") or {}
+    if claims.get("event") != "end-acknowledged" or said.get("method") != "signed":
+        return
+    try:
+        key = JWKRegistry.import_key(said.get("brand_key") or {})
+        signed = jws.deserialize_compact(str(said.get("statement")), key, algorithms=_BRAND_ALGORITHMS)
+        stated = json.loads(signed.payload)
+    except (JoseError, ValueError, TypeError):
+        report.problems.append("the brand's signed statement does not verify with the key the receipt names")
+        return
+    expected = {
+        "grant_id": claims.get("record_id"),
+        "iss": (claims.get("controller") or {}).get("client_id"),
+    }
+    for name, value in expected.items():
+        if stated.get(name) != value:
+            report.problems.append(
+                f"the brand's statement says {name} {stated.get(name)!r}, the receipt {value!r}"
+            )
+    for name in ("stopped_processing_at", "deletion_by"):
+        if not _same_instant(stated.get(name), said.get(name)):
+            report.problems.append(
+                f"the brand's statement says {name} {stated.get(name)!r}, the receipt {said.get(name)!r}"
+            )
+
+
+def _same_instant(a: object, b: object) -> bool:
+    try:
+        return datetime.fromisoformat(str(a).replace("Z", "+00:00")) == datetime.fromisoformat(
+            str(b).replace("Z", "+00:00")
+        )
+    except ValueError:
+        return False
 
 
 def _check_inclusion(

@@ -10,10 +10,22 @@ from typing import get_args
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.api.grant_schemas import DeletionPublic, GrantPage, GrantPublic, RenewalPublic
+from broker.api.grant_schemas import (
+    AcknowledgementStatePublic,
+    DeletionPublic,
+    GrantPage,
+    GrantPublic,
+    RenewalPublic,
+)
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.renewal import RenewalState
-from broker.consent.retention import DeletionState, DeletionStatus, Outcome
+from broker.consent.retention import (
+    AcknowledgementState,
+    AcknowledgementStatus,
+    DeletionState,
+    DeletionStatus,
+    Outcome,
+)
 from broker.consent.standing import BrandName
 from broker.usecases.grant_views import GrantView, GrantViewPage
 
@@ -52,6 +64,9 @@ def views(draw: st.DrawFn) -> GrantView:
             draw(st.none() | st.sampled_from(get_args(Outcome))),
             draw(maybe),
         ),
+        acknowledgement=AcknowledgementState(
+            draw(st.sampled_from(get_args(AcknowledgementStatus))), draw(maybe), draw(maybe)
+        ),
         renewal=RenewalState(draw(maybe), draw(maybe), draw(st.booleans()), draw(st.booleans())),
         account_deleted=draw(st.booleans()),
     )
@@ -73,4 +88,5 @@ def test_the_plain_shape_has_the_model_s_fields_in_its_order(view: GrantView) ->
     plain = GrantPublic.plain(view)
     assert list(plain) == list(GrantPublic.model_fields)
     assert list(plain["deletion"]) == list(DeletionPublic.model_fields)
+    assert list(plain["acknowledgement"]) == list(AcknowledgementStatePublic.model_fields)
     assert list(plain["renewal"]) == list(RenewalPublic.model_fields)
