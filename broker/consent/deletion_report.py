@@ -137,7 +137,7 @@ class DeletionReports:
         bucket = case(
             (and_(done.is_not(None), done <= due), "ends_acknowledged_on_time"),
             (done.is_not(None), "ends_acknowledged_late"),
-            (due <= now, "ends_unacknowledged"),
+            (due < now, "ends_unacknowledged"),
             else_="ends_awaiting_acknowledgement",
         )
         found: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))

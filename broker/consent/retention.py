@@ -108,7 +108,7 @@ def acknowledgement_state(
     if due is None and grant.deletion_due_at is not None:  # ended (and recorded) before the duty existed
         return AcknowledgementState("not-required", None, None)
     due = due or ended_at + window
-    return AcknowledgementState("overdue" if now >= due else "awaiting", due, None)
+    return AcknowledgementState("overdue" if now > due else "awaiting", due, None)
 
 
 def on_time(grant: Grant) -> bool:

@@ -62,6 +62,13 @@ _KIND_LABELS = {
 }
 
 
+# Receipts that record no consent event of the customer's, as the grant page names them.
+_RECEIPT_LABELS = {
+    "dispute-decided": "an auditor's decision",
+    "end-acknowledged": "they confirmed they stopped",
+}
+
+
 def overview(
     session: Session, runtime: Runtime, customer_id: UUID, *, older: str | None = None
 ) -> dict[str, Any]:
@@ -138,6 +145,9 @@ def grant_detail(
         "renewal": renewal,
         "deletion": deletion,
         "deletion_due": _when(grant.deletion_due_at) if grant.deletion_due_at else None,
+        "acknowledgement": view.acknowledgement,
+        "acknowledged": detail.acknowledgement,
+        "receipt_labels": _RECEIPT_LABELS,
         "receipts": [
             {"id": r.id, "event": r.event, "issued_at": _when(r.issued_at)} for r in detail.receipts
         ],

@@ -172,7 +172,7 @@ class EndAcknowledgements:
             session.add(grant)
             data = {
                 "acknowledge_by": grant.end_ack_due_at.isoformat(),
-                "status": "overdue" if now >= grant.end_ack_due_at else "due",
+                "status": "overdue" if now > grant.end_ack_due_at else "due",
             }
             self._publish(session, grant, NoticeType.GRANT_ACKNOWLEDGEMENT_DUE, Actor.BROKER, data, None)
         return len(grants)

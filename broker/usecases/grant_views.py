@@ -25,7 +25,7 @@ from sqlmodel import Session
 from broker.accounts.models import Brand
 from broker.consent.access_log import AccessLog, AccessLogPage
 from broker.consent.grants import Grants
-from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer
+from broker.consent.models import EndAcknowledgement, Grant, GrantFacts, GrantStatus, Offer
 from broker.consent.renewal import Renewals, RenewalState
 from broker.consent.retention import (
     AcknowledgementState,
@@ -101,6 +101,7 @@ class GrantDetail:
     obligations: list[ObligationPublic]
     receipts: list[ReceiptPublic]  # the newest ones
     now: datetime
+    acknowledgement: EndAcknowledgement | None = None  # the brand's statement that it stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,8 @@ class GrantViews:
         receipts = self.receipts.for_customer(
             session, customer_id, cursor=None, limit=DETAIL_RECEIPTS, grant_id=grant.id
         )
-        return GrantDetail(view, offer, values, log, reads, obligations, receipts.items, now)
+        acknowledged = session.get(EndAcknowledgement, grant.id)
+        return GrantDetail(view, offer, values, log, reads, obligations, receipts.items, now, acknowledged)
 
     def _views(
         self,

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from clients.auditor.tlog import NoteError, Verifier, leaf_hash, open_note, parse_checkpoint, verify_inclusion
 
-__all__ = ["RECEIPT_FORMAT", "RECEIPT_TYPE", "ReceiptReport", "verify_receipt"]
+__all__ = ["RECEIPT_FORMAT", "RECEIPT_TYPE", "ReceiptReport", "check_brand_statement", "verify_receipt"]
 
 RECEIPT_FORMAT = "consentry-receipt/1"
 RECEIPT_TYPE = "consent-receipt+jwt"
@@ -114,7 +114,7 @@ def verify_receipt(
     entry = _check_entry(bundle, claims, report)
     if entry is not None:
         _check_inclusion(bundle, claims, entry, log_key, report)
-    _check_brand_statement(claims, report)
+    check_brand_statement(claims, report)
     return report
 
 
@@ -272,7 +272,7 @@ def _comparisons(claims: Mapping[str, Any], event: Mapping[str, Any]) -> list[tu
     return pairs
 
 
-def _check_brand_statement(claims: Mapping[str, Any], report: ReceiptReport) -> None:
+def check_brand_statement(claims: Mapping[str, Any], report: ReceiptReport) -> None:
     """An acknowledgement the brand signed: its JWS verifies with the key the receipt names, and says
     what the receipt says (the broker signed that this key was the brand's registered key)."""
     said = claims.get("acknowledgement") or {}
