@@ -4,8 +4,8 @@ webhook verifier. It imports httpx, pydantic and the standard library only.
 - `client` / `async_client`: `ConsentryClient` and `AsyncConsentryClient`, the same methods, blocking or
   awaitable: discovery (RFC 8414), the authorization URL (PKCE S256, state) and its callback (state and
   RFC 9207 `iss` checked), the code exchange, refresh before expiry and after a 401, profile reads,
-  offers, grants, value deliveries, dispute answers and escalations, deletion attestations and the
-  brand's access log.
+  offers, grants, value deliveries, dispute answers and escalations, acknowledgements of a grant's
+  end, deletion attestations and the brand's access log.
 - `protocol` and `endpoints`: the sans-I/O core both clients share (every request built and every
   answer read in one place).
 - `authorization`: PKCE and the callback checks; `tokens`: `TokenSet` and `GrantSession`.
@@ -39,6 +39,7 @@ from clients.brand.errors import (
 )
 from clients.brand.models import (
     AccessLogPage,
+    Acknowledgement,
     Decision,
     DeletionAttestation,
     Delivery,
@@ -66,6 +67,7 @@ from clients.brand.webhooks import (
 __all__ = [
     "BRAND_SCOPES",
     "AccessLogPage",
+    "Acknowledgement",
     "AsyncConsentryClient",
     "AuthorizationRequest",
     "Conflict",

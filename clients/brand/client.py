@@ -18,6 +18,7 @@ from clients.brand.endpoints import Id, Outcome
 from clients.brand.errors import ServerUnreachable
 from clients.brand.models import (
     AccessLogPage,
+    Acknowledgement,
     DeletionAttestation,
     Escalation,
     Grant,
@@ -189,6 +190,33 @@ class ConsentryClient:
         (once the customer rejected your answer, or you did not answer within the answer window); it
         waits for the customer's agreement to show them the file. Asking again returns the same one."""
         return self._run(endpoints.escalate_dispute(grant_id, obligation_id))
+
+    def end_acknowledgement_claims(
+        self, grant_id: Id, *, stopped_processing_at: datetime, deletion_by: datetime
+    ) -> dict[str, Any]:
+        """The claims to sign (typ `grant-end-ack+jwt`, a registered key's `kid`) for `acknowledge_end`,
+        if you registered keys; sign them with your JOSE library."""
+        return self._protocol.end_acknowledgement_claims(
+            str(grant_id), stopped_processing_at=stopped_processing_at, deletion_by=deletion_by
+        )
+
+    def acknowledge_end(
+        self,
+        grant_id: Id,
+        *,
+        stopped_processing_at: datetime | None = None,
+        deletion_by: datetime | None = None,
+        statement: str | None = None,
+    ) -> Acknowledgement:
+        """`POST /v1/grants/{id}/acknowledgement`: state, once, that an ended grant's data is no longer
+        processed and when it will be deleted; with keys registered, send the signed `statement`."""
+        call = endpoints.acknowledge_end(
+            grant_id,
+            stopped_processing_at=stopped_processing_at,
+            deletion_by=deletion_by,
+            statement=statement,
+        )
+        return self._run(call)
 
     def attest_deletion(
         self, grant_id: Id, *, outcome: Outcome, completed_at: datetime, note: str | None = None

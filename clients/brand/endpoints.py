@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from clients.brand.models import (
     AccessLogPage,
+    Acknowledgement,
     DeletionAttestation,
     Escalation,
     Grant,
@@ -106,6 +107,31 @@ def escalate_dispute(grant_id: Id, obligation_id: Id) -> Call[Escalation]:
     """`POST /v1/grants/{id}/value/{obligation}/escalation` (201 made, 200 made before)."""
     path = f"/v1/grants/{_segment(grant_id)}/value/{_segment(obligation_id)}/escalation"
     return Call("POST", path, Escalation.model_validate, success=201, also=200)
+
+
+def acknowledge_end(
+    grant_id: Id,
+    *,
+    stopped_processing_at: datetime | None,
+    deletion_by: datetime | None,
+    statement: str | None,
+) -> Call[Acknowledgement]:
+    """`POST /v1/grants/{id}/acknowledgement`: the signed statement alone, or the two times."""
+    if statement is not None:
+        if stopped_processing_at is not None or deletion_by is not None:
+            raise ValueError("a signed statement carries its times: pass statement alone")
+        body: dict[str, Any] = {"statement": statement}
+    else:
+        if stopped_processing_at is None or deletion_by is None:
+            raise ValueError("pass stopped_processing_at and deletion_by, or a signed statement")
+        if stopped_processing_at.tzinfo is None or deletion_by.tzinfo is None:
+            raise ValueError("stopped_processing_at and deletion_by must be timezone-aware")
+        body = {
+            "stopped_processing_at": stopped_processing_at.isoformat(),
+            "deletion_by": deletion_by.isoformat(),
+        }
+    path = f"/v1/grants/{_segment(grant_id)}/acknowledgement"
+    return Call("POST", path, Acknowledgement.model_validate, body=body, success=201)
 
 
 def attest_deletion(

@@ -174,6 +174,20 @@ class Obligation(_Answer):
     account_deleted: bool = False  # still owed all the same; can be delivered
 
 
+class Acknowledgement(_Answer):
+    """The brand's acknowledgement that a grant ended, as the broker recorded it."""
+
+    grant_id: UUID
+    acknowledged_at: datetime
+    acknowledge_by: datetime
+    on_time: bool
+    stopped_processing_at: datetime
+    deletion_by: datetime
+    method: Literal["signed", "client-authentication"]
+    statement: str | None
+    receipt_id: UUID
+
+
 class DeletionAttestation(_Answer):
     """The brand's statement that it deleted (or de-identified) a grant's data, as the broker recorded it."""
 

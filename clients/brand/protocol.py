@@ -77,6 +77,23 @@ class Protocol:
         self.metadata: ServerMetadata | None = None
         self.brand_tokens: TokenSet | None = None
 
+    def end_acknowledgement_claims(
+        self, grant_id: str, *, stopped_processing_at: datetime, deletion_by: datetime
+    ) -> dict[str, Any]:
+        """The claims of a signed acknowledgement of a grant's end: sign them as a compact JWS with
+        header `typ` `grant-end-ack+jwt` and the `kid` of a key you registered (jwks)."""
+        for name, moment in (("stopped_processing_at", stopped_processing_at), ("deletion_by", deletion_by)):
+            if moment.tzinfo is None:
+                raise ValueError(f"{name} must be timezone-aware, e.g. datetime.now(UTC)")
+        return {
+            "iss": self.client_id,
+            "aud": self.issuer,
+            "iat": int(self.clock().timestamp()),
+            "grant_id": grant_id,
+            "stopped_processing_at": stopped_processing_at.isoformat(),
+            "deletion_by": deletion_by.isoformat(),
+        }
+
     # Discovery (RFC 8414)
 
     def discovery_request(self) -> httpx.Request:

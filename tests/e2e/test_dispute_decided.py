@@ -1,13 +1,16 @@
 """A dispute that ends in an auditor's decision, end to end on a live server: the brand (with the SDK)
 delivers and answers; the customer (in Chromium, by keyboard) disputes, rejects the answer and agrees
 to show the file when the brand escalates; the auditor (with `consentry-audit`) lists, reads, decides
-and verifies the signed decision offline; the portal shows the decision and its receipt."""
+and verifies the signed decision offline; the portal shows the decision and its receipt. Then the
+customer stops sharing, the brand acknowledges the end with the SDK, and the termination receipt and
+the acknowledgement's receipt verify offline."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -122,4 +125,32 @@ def test_a_dispute_is_escalated_decided_and_the_decision_verified_offline(
     expect(page.get_by_text(f"Their reasons: {REASONS}")).to_be_visible()
     expect(page.get_by_text("an auditor's decision")).to_be_visible()
     assert serious_violations(page) == []
+
+    # The customer stops sharing; the brand acknowledges; both receipts verify offline.
+    page.get_by_label("I understand Green Grocer can no longer read my data, at once.").check()
+    page.get_by_role("button", name="Stop sharing").last.click()
+    expect(page.get_by_text("Green Grocer has not confirmed it stopped yet")).to_be_visible()
+    ended = sdk.get_grant(grant_id)
+    acknowledged = sdk.acknowledge_end(
+        grant_id,
+        stopped_processing_at=ended.status_changed_at,
+        deletion_by=ended.status_changed_at + timedelta(days=1),
+    )
+    assert acknowledged.on_time and acknowledged.method == "client-authentication"
+    page.reload()
+    expect(page.get_by_text("Green Grocer confirmed on")).to_be_visible()
+    assert serious_violations(page) == []
+    with httpx.Client(base_url=server, timeout=30) as http:
+        me = http.post("/v1/sessions", json={"email": "ada@example.org", "password": STRONG_PASSWORD}).json()[
+            "token"
+        ]
+        listed = http.get(
+            f"/v1/me/receipts?grant_id={grant_id}", headers={"Authorization": f"Bearer {me}"}
+        ).json()
+    by_event = {item["event"]: item for item in listed["items"]}
+    for event in ("withdrawn", "end-acknowledged"):
+        receipt = tmp_path / f"{event}.json"
+        receipt.write_text(json.dumps(by_event[event]))
+        checked = consentry_audit("receipt", "verify", str(receipt), *checks)
+        assert checked.returncode == 0, checked.stderr + checked.stdout
     sdk.close()
