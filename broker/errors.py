@@ -6,6 +6,7 @@
     │   ├── CodeUsed                  400     code-used
     │   └── CodeExpired               400     code-expired
     ├── AuditRangeError               400     audit-range
+    ├── PurposeRequired               400     purpose-required
     ├── NotAuthenticated              401     unauthenticated
     │   ├── LoginStepExpired          401     login-step-expired
     │   └── ChallengeInvalid          401     challenge-invalid
@@ -22,6 +23,7 @@
     │   │   └── RevokedReadCounted    403     grant-revoked, the attempt counted (a brand's read)
     │   ├── GrantExpired              403     grant-expired
     │   │   └── ExpiredReadCounted    403     grant-expired, the attempt counted (a brand's read)
+    │   ├── PurposeNotGranted         403     purpose-not-granted (the refused read is logged)
     │   ├── ReconfirmationDue         403     grant-reconfirmation-due
     │   └── ValueOverdue              403     value-overdue (the suspension is kept)
     ├── NotFound                      404     not-found
@@ -128,6 +130,12 @@ class CodeExpired(CodeRejected):
     slug = "code-expired"
 
 
+class PurposeRequired(BrokerError):
+    """A read of a grant of several purposes that does not say which one it is for."""
+
+    slug, title, status = "purpose-required", "Purpose required", 400
+
+
 class AuditRangeError(BrokerError):
     """A leaf index, tree size or range that the audit log does not have (yet): a bad request."""
 
@@ -223,6 +231,14 @@ class GrantExpired(Forbidden):
     """A read on an expired grant; `since` says when."""
 
     slug = "grant-expired"
+
+
+class PurposeNotGranted(Forbidden):
+    """A read for a purpose the grant does not cover (or not the one its token was issued for); it is
+    logged as a refused read (`profile.read_refused`), which must be kept."""
+
+    slug = "purpose-not-granted"
+    keeps_changes = True
 
 
 class RevokedReadCounted(GrantRevoked):
@@ -485,6 +501,7 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     MalformedRequest, CodeRejected, CodeUsed, CodeExpired, AuditRangeError,
     NotAuthenticated, LoginStepExpired, ChallengeInvalid,
     InvalidCredentials, PasskeyRefused, SecondFactorRefused,
+    PurposeRequired, PurposeNotGranted,
     CrossSiteRefused, InsufficientScope, ReauthenticationRequired, EmailUnverified,
     GrantSuspended, GrantRevoked, GrantExpired, ReconfirmationDue, ValueOverdue,
     NotFound, DeletionNotAttested, MethodNotAllowed,

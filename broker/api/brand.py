@@ -20,6 +20,8 @@ from broker.errors import (
     InsufficientScope,
     NotAuthenticated,
     NotFound,
+    PurposeNotGranted,
+    PurposeRequired,
     ReadNotRecorded,
     ReconfirmationDue,
     ValidationFailed,
@@ -28,6 +30,7 @@ from broker.errors import (
 from broker.runtime import Runtime
 from broker.web.deps import BrandAccessDep, DbSession, RuntimeDep, brand_token
 from broker.web.plain import answer_plainly
+from broker.web.purposes import PURPOSE_PARAMETER, checked_purpose
 
 router = APIRouter(prefix="/v1", tags=["brand"])
 
@@ -44,18 +47,23 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
     "/profile",
     operation_id="readProfile",
     response_model=ProfileRead,
+    openapi_extra={"parameters": [PURPOSE_PARAMETER]},
     responses={
         **_AUTH,
+        400: problems("A grant of several purposes, and no purpose said", PurposeRequired),
         403: problems(
             "The token lacks the scope, or the grant is not live (revoked, expired, suspended), its 90-day "
-            "reconfirmation is due, or the brand owes value that is overdue",
+            "reconfirmation is due, the brand owes value that is overdue, or the purpose is not granted "
+            "(a refused read, logged)",
             InsufficientScope,
             GrantSuspended,
             GrantRevoked,
             GrantExpired,
             ReconfirmationDue,
             ValueOverdue,
+            PurposeNotGranted,
         ),
+        422: problems("An unknown purpose", ValidationFailed),
         503: problems(
             "The read could not be recorded in the audit log in time, so it was not served", ReadNotRecorded
         ),
@@ -70,8 +78,11 @@ async def read_profile(request: Request) -> Response:
     # itself (with `brand_token`, as the dependency would) and serialises its own answer.
     runtime: Runtime = request.app.state.runtime
     token = await brand_token(request)
+    purpose = checked_purpose(request.query_params.get("purpose"))
     # awaited on the event loop: the request holds no worker thread while its batch commits
-    served = await runtime.reads.serve_async(runtime.sessions, token, request_id=request.state.request_id)
+    served = await runtime.reads.serve_async(
+        runtime.sessions, token, request_id=request.state.request_id, purpose=purpose
+    )
     return Response(ProfileRead.model_validate(served).model_dump_json(), media_type="application/json")
 
 

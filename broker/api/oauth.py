@@ -33,6 +33,7 @@ from broker.runtime import Runtime
 from broker.web.deps import DbSession, RuntimeDep, writing
 from broker.web.oauth_request import FORM, FormBody, FormValues, form_values, oauth_request
 from broker.web.plain import answer_plainly
+from broker.web.purposes import PURPOSE_PARAMETER
 from broker.web.threads import run_sync
 
 router = APIRouter(tags=["oauth"])
@@ -163,8 +164,10 @@ _USERINFO_ERRORS: dict[int | str, dict[str, Any]] = {
     200: {"description": "The standard claims the grant covers, and the other granted fields"},
     401: {"description": "RFC 6750 invalid_token (WWW-Authenticate: Bearer): missing, invalid, "
                          "expired or revoked token, or a grant that ended"},
+    400: {"description": "RFC 6750 invalid_request: an unknown purpose, or none for a grant of several"},
     403: {"description": "RFC 6750 insufficient_scope (no openid scope), or access_denied: the "
-                         "grant is suspended, its reconfirmation is due, or value is overdue"},
+                         "grant is suspended, its reconfirmation is due, value is overdue, or the "
+                         "purpose is not granted"},
     503: {"description": "The read could not be recorded in the audit log in time"},
 }  # fmt: skip
 
@@ -344,19 +347,36 @@ def _registration_error(refused: RegistrationRefused) -> JSONResponse:
     return JSONResponse(body, status_code=refused.status, headers=headers)
 
 
-@router.get("/oauth/userinfo", operation_id="userinfo", responses=_USERINFO_ERRORS)
+@router.get(
+    "/oauth/userinfo",
+    operation_id="userinfo",
+    responses=_USERINFO_ERRORS,
+    openapi_extra={"parameters": [PURPOSE_PARAMETER]},
+)
 async def userinfo(request: Request) -> Response:
     """OpenID Connect UserInfo (Core §5.3): an audited read, exactly as `GET /v1/profile` (the grant
     live right now, value and reconfirmation checked, the entry committed before the answer), its
-    fields given as standard claims. Send the access token as `Authorization: Bearer`."""
+    fields given as standard claims. Send the access token as `Authorization: Bearer`; `purpose` as
+    for the profile read."""
     runtime: Runtime = request.app.state.runtime
-    return await userinfo_response(runtime, request.headers.get("authorization"), request.state.request_id)
+    purpose = request.query_params.get("purpose")
+    return await userinfo_response(
+        runtime, request.headers.get("authorization"), request.state.request_id, purpose
+    )
 
 
 @router.post("/oauth/userinfo", operation_id="userinfoByPost", responses=_USERINFO_ERRORS)
 async def userinfo_by_post(request: Request) -> Response:
-    """UserInfo by POST (Core §5.3.1): the same read and answer as GET."""
-    return await userinfo(request)
+    """UserInfo by POST (Core §5.3.1): the same read and answer as GET (`purpose` a form field)."""
+    runtime: Runtime = request.app.state.runtime
+    purpose = request.query_params.get("purpose")
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        form = await request.form()
+        found = form.get("purpose")
+        purpose = found if isinstance(found, str) else purpose
+    return await userinfo_response(
+        runtime, request.headers.get("authorization"), request.state.request_id, purpose
+    )
 
 
 @router.get("/.well-known/jwks.json", operation_id="jwks")

@@ -8,7 +8,8 @@ also needs the token to carry the `openid` scope.
 Its errors are RFC 6750's, as relying parties expect of a protected resource: `WWW-Authenticate:
 Bearer error="invalid_token"` (401) for a token that is missing, invalid, expired or revoked, or
 whose grant has ended; `insufficient_scope` (403) without `openid`; and `access_denied` (403) when
-the grant is suspended, its reconfirmation is due or value is overdue. The body is OAuth's error JSON
+the grant is suspended, its reconfirmation is due, value is overdue or the purpose is not granted;
+`invalid_request` (400) for an unknown purpose, or none for a grant of several. The body is OAuth's error JSON
 with the broker's problem type beside it, so that a brand's engineer can tell those apart.
 """
 
@@ -18,18 +19,28 @@ import json
 
 from starlette.responses import JSONResponse, Response
 
-from broker.errors import BrokerError, GrantExpired, GrantRevoked, NotAuthenticated
+from broker.errors import (
+    BrokerError,
+    GrantExpired,
+    GrantRevoked,
+    NotAuthenticated,
+    PurposeRequired,
+    ValidationFailed,
+)
 from broker.oauth.bearer import verify_claims
 from broker.oauth.oidc import OPENID, is_openid, userinfo_claims
 from broker.runtime import Runtime
+from broker.web.purposes import checked_purpose
 
 __all__ = ["userinfo_response"]
 
 _NO_STORE = {"cache-control": "no-store"}
 
 
-async def userinfo_response(runtime: Runtime, authorization: str | None, request_id: str) -> Response:
-    """UserInfo's answer for the `Authorization` header sent."""
+async def userinfo_response(
+    runtime: Runtime, authorization: str | None, request_id: str, purpose: str | None = None
+) -> Response:
+    """UserInfo's answer for the `Authorization` header sent, read for `purpose`."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
@@ -37,9 +48,13 @@ async def userinfo_response(runtime: Runtime, authorization: str | None, request
     try:
         if not is_openid(str(verify_claims(runtime.oauth, token).get("scope", ""))):
             return _error(403, "insufficient_scope", "this access token was not issued with the openid scope")
-        served = await runtime.reads.serve_async(runtime.sessions, token, request_id=request_id)
+        served = await runtime.reads.serve_async(
+            runtime.sessions, token, request_id=request_id, purpose=checked_purpose(purpose)
+        )
     except (NotAuthenticated, GrantRevoked, GrantExpired) as refused:
         return _error(401, "invalid_token", refused.detail, refused)
+    except (PurposeRequired, ValidationFailed) as refused:
+        return _error(400, "invalid_request", refused.detail, refused)
     except BrokerError as refused:
         if refused.status == 403:
             return _error(403, "access_denied", refused.detail, refused)

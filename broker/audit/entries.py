@@ -13,7 +13,7 @@ against the `grant.*` entries before it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -31,6 +31,7 @@ class Kind(StrEnum):
     """Every kind of audit entry."""
 
     PROFILE_READ = "profile.read"
+    PROFILE_READ_REFUSED = "profile.read_refused"  # a read for a purpose the grant does not cover
     OFFER_PUBLISHED = "offer.published"
     OFFER_WITHDRAWN = "offer.withdrawn"
     GRANT_CREATED = "grant.created"
@@ -120,6 +121,8 @@ class Event:
     family: UUID | None = None
     fields: Sequence[str] | None = None
     purpose: str | None = None
+    # grant.created/amended/renewed of several purposes: which fields go with which ({purpose: [fields]})
+    purposes: Mapping[str, Sequence[str]] | None = None
     expires_at: datetime | None = None
     supersedes: UUID | None = None  # offer.published: the version this one replaces
     reason: str | None = None  # token_family.revoked: why (a fixed slug, never free text)
@@ -159,6 +162,8 @@ class Event:
                 value = str(value)
             elif name == "fields":
                 value = list(value)
+            elif name == "purposes":
+                value = {slug: list(used) for slug, used in value.items()}
             document[name] = value
         return canonical_json(document)
 

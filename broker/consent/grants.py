@@ -12,7 +12,7 @@ and its `expires_at` against the clock, so expiry holds to the second without a 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,15 +79,25 @@ class Grants:
     # How long a brand has, from a grant's end, to acknowledge it (broker.usecases.acknowledgements).
     end_ack_window: timedelta = timedelta(hours=72)
 
-    def create(self, session: Session, *, customer_id: UUID, offer: Offer, fields: Sequence[str]) -> Grant:
-        """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration."""
+    def create(
+        self,
+        session: Session,
+        *,
+        customer_id: UUID,
+        offer: Offer,
+        fields: Sequence[str],
+        purposes: Mapping[str, Sequence[str]] | None = None,
+    ) -> Grant:
+        """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration; with
+        `purposes` (an offer of several), the fields that go with each purpose agreed to."""
         now = self.clock()
         grant = Grant(
             customer_id=customer_id,
             brand_id=offer.brand_id,
             offer_id=offer.id,
             fields=list(fields),
-            purpose=offer.purpose,
+            purpose=next(iter(purposes)) if purposes else offer.purpose,
+            purpose_fields={slug: list(used) for slug, used in purposes.items()} if purposes else None,
             created_at=now,
             expires_at=now + timedelta(days=offer.grant_duration_days),
             status_changed_at=now,
@@ -108,7 +118,13 @@ class Grants:
         with_terms: bool = False,
         **more: object,
     ) -> None:
-        terms = {"fields": grant.fields, "purpose": grant.purpose, "expires_at": grant.expires_at}
+        terms: dict[str, object] = {
+            "fields": grant.fields,
+            "purpose": grant.purpose,
+            "expires_at": grant.expires_at,
+        }
+        if grant.purpose_fields:  # several purposes: which fields go with which
+            terms["purposes"] = grant.purpose_fields
         entry = self.audit.record(
             session,
             kind,
@@ -366,6 +382,10 @@ class Grants:
             raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
         if fields is not None:
             grant.fields = [f for f in grant.fields if f in fields]
+            if grant.purpose_fields:  # a purpose left with none of its fields is no longer granted
+                kept = {slug: [f for f in used if f in fields] for slug, used in grant.purpose_fields.items()}
+                grant.purpose_fields = {slug: used for slug, used in kept.items() if used}
+                grant.purpose = next(iter(grant.purpose_fields))
         if expires_at is not None:
             grant.expires_at = expires_at
         session.add(grant)

@@ -44,6 +44,9 @@ class Offer(SQLModel, table=True):
     optional_fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
     purpose: str = Field(max_length=64)
     purpose_explanation: str = Field(max_length=1000)
+    # Several purposes, each with its explanation and its fields: [{purpose, explanation, fields}], the
+    # first being `purpose`. None: one purpose, `purpose`, for all the offer's fields.
+    purposes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     grant_duration_days: int
     retention_days: int
     recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -77,6 +80,8 @@ class GrantFacts(Protocol):
     def fields(self) -> list[str]: ...
     @property
     def purpose(self) -> str: ...
+    @property
+    def purpose_fields(self) -> dict[str, list[str]] | None: ...
     @property
     def status(self) -> GrantStatus: ...
     @property
@@ -128,7 +133,10 @@ class Grant(SQLModel, table=True):
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
     offer_id: UUID = Field(sa_column=Column(ForeignKey("offer.id"), nullable=False))
     fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    purpose: str = Field(max_length=64)
+    purpose: str = Field(max_length=64)  # the first purpose agreed to
+    # Which fields go with which purpose, for an offer of several purposes: {purpose: [fields]}.
+    # None: one purpose, `purpose`, for all `fields` (see broker.consent.purposes.granted_purposes).
+    purpose_fields: dict[str, list[str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     status: GrantStatus = Field(
         default=GrantStatus.ACTIVE, sa_column=Column(str_enum(GrantStatus), nullable=False)
     )

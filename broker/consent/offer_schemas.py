@@ -24,12 +24,13 @@ from pydantic.json_schema import WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from broker.consent.models import Offer, OfferStatus
-from broker.consent.purposes import PURPOSES, describe_purpose
+from broker.consent.purposes import PURPOSES, describe_purpose, offered_purposes
 from broker.consent.scopes import field_scope
 from vault.fields import CATALOGUE
 
 __all__ = [
-    "Amount", "Currency", "DeclaredValue", "Due", "OfferDraft", "OfferPage", "OfferPublic", "ValueKind",
+    "Amount", "Currency", "DeclaredValue", "Due", "OfferDraft", "OfferPage", "OfferPublic", "PurposeTerms",
+    "ValueKind",
 ]  # fmt: skip
 
 # The same characters the vault refuses in text: control characters, lone surrogates, line separators.
@@ -179,6 +180,19 @@ def _value_problems(value: DeclaredValue) -> _Problems:
     return [((field,), message) for field, broken, message in rules if broken]
 
 
+class PurposeTerms(BaseModel):
+    """One of several purposes of an offer: why, in the brand's words, and which of its fields it uses."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    purpose: _Purpose
+    """A purpose slug (a W3C DPV purpose)."""
+    explanation: _Text = Field(max_length=1000)
+    """Why the brand needs these fields for this purpose, in plain words."""
+    fields: Annotated[_FieldNames, Field(min_length=1, max_length=len(CATALOGUE))]
+    """The offer's fields this purpose uses (at least one); the customer agrees to each purpose apart."""
+
+
 class _OfferFields(BaseModel):
     """What a brand writes, shared by the request body and the public shape."""
 
@@ -190,10 +204,6 @@ class _OfferFields(BaseModel):
     """Catalogue fields, stored or derived, that the customer must share to accept."""
     optional_fields: _FieldNames = Field(default_factory=list)
     """Catalogue fields the customer may choose to share."""
-    purpose: _Purpose
-    """A purpose slug; each stands for a W3C DPV purpose (see purpose_iri)."""
-    purpose_explanation: _Text = Field(max_length=1000)
-    """Why the brand needs the data, in plain words."""
     grant_duration_days: int = Field(strict=True, ge=1, le=366)
     """How long a grant lasts: at most 12 months, then the customer is asked again."""
     retention_days: int = Field(strict=True, ge=0, le=3650)
@@ -206,9 +216,19 @@ class _OfferFields(BaseModel):
 
 
 class OfferDraft(_OfferFields):
-    """An offer as a brand writes it: the body of publishing, and of revising, an offer."""
+    """An offer as a brand writes it: the body of publishing, and of revising, an offer. One purpose
+    (`purpose`, `purpose_explanation`) for all its fields, or several (`purposes`), each with its own
+    explanation and fields, which the customer agrees to one by one."""
 
     model_config = ConfigDict(extra="forbid")
+
+    purpose: _Purpose | None = None
+    """A purpose slug (a W3C DPV purpose, see purpose_iri) for all the fields; or declare purposes."""
+    purpose_explanation: Annotated[_Text, Field(max_length=1000)] | None = None
+    """Why the brand needs the data, in plain words (with purpose)."""
+    purposes: Annotated[list[PurposeTerms], Field(min_length=1, max_length=len(PURPOSES))] | None = None
+    """Several purposes, each with its explanation and fields; every field of the offer in at least one.
+    The first is the offer's `purpose`."""
 
     @model_validator(mode="after")
     def _some_fields_once(self) -> Self:
@@ -218,13 +238,43 @@ class OfferDraft(_OfferFields):
             problems.append((("optional_fields",), f"{', '.join(both)} already required; list a field once"))
         if not self.required_fields and not self.optional_fields:
             problems.append((("required_fields",), "an offer asks for at least one field"))
+        problems += self._purpose_problems()
         _reject(self, problems)
+        if self.purposes:
+            self.purpose, self.purpose_explanation = self.purposes[0].purpose, self.purposes[0].explanation
         return self
+
+    def _purpose_problems(self) -> _Problems:
+        if not self.purposes:
+            missing = [name for name in ("purpose", "purpose_explanation") if getattr(self, name) is None]
+            return [((name,), f"{name} is required, unless the offer declares purposes") for name in missing]
+        problems: _Problems = []
+        if self.purpose is not None or self.purpose_explanation is not None:
+            problems.append((("purpose",), "declare purpose and purpose_explanation, or purposes, not both"))
+        slugs = [item.purpose for item in self.purposes]
+        if twice := sorted({slug for slug in slugs if slugs.count(slug) > 1}):
+            problems.append((("purposes",), f"lists {', '.join(twice)} more than once; a purpose once"))
+        offered = [*self.required_fields, *self.optional_fields]
+        for item in self.purposes:
+            if stray := [name for name in item.fields if name not in offered]:
+                detail = f"{item.purpose} uses {', '.join(stray)}, which the offer does not ask for"
+                problems.append((("purposes",), detail))
+        covered = {name for item in self.purposes for name in item.fields}
+        if unused := [name for name in offered if name not in covered]:
+            problems.append(
+                (("purposes",), f"{', '.join(unused)} is in no purpose; say what each field is for")
+            )
+        return problems
 
 
 class OfferPublic(_OfferFields):
     """One offer version as the API shows it."""
 
+    purpose: str
+    """The first (or only) purpose's slug."""
+    purpose_explanation: str
+    purposes: list[PurposeTerms]
+    """Every purpose with its explanation and fields: one for all the fields unless several were declared."""
     id: UUID
     lineage_id: UUID
     version: int
@@ -244,6 +294,9 @@ class OfferPublic(_OfferFields):
                 **offer.model_dump(exclude={"brand_id"}),
                 "scopes": [field_scope(name) for name in fields],
                 "purpose_iri": describe_purpose(offer.purpose).iri,
+                "purposes": offered_purposes(
+                    offer.purpose, offer.purpose_explanation, fields, offer.purposes
+                ),
             }
         )
 

@@ -7,14 +7,14 @@ add new ones freely, but never rename or remove one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from broker.errors import ValidationFailed
 
-__all__ = ["DPV", "PURPOSES", "Purpose", "describe_purpose"]
+__all__ = ["DPV", "PURPOSES", "Purpose", "describe_purpose", "granted_purposes", "offered_purposes"]
 
 DPV: Final = "https://w3id.org/dpv#"
 
@@ -51,6 +51,25 @@ PURPOSES: Final[Mapping[str, Purpose]] = MappingProxyType({purpose.slug: purpose
             "Making the service work better and more efficiently."),
 )})
 # fmt: on
+
+
+def offered_purposes(
+    purpose: str, explanation: str, fields: Sequence[str], purposes: Sequence[Mapping[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """An offer's purposes as `[{purpose, explanation, fields}]`: as declared, or its one purpose for
+    all its fields (offers made before purposes could be several, and single-purpose ones)."""
+    if purposes:
+        return [dict(item) for item in purposes]
+    return [{"purpose": purpose, "explanation": explanation, "fields": list(fields)}]
+
+
+def granted_purposes(
+    purpose: str, fields: Sequence[str], purpose_fields: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
+    """Which of a grant's fields go with which purpose: as recorded, or its one purpose for all of them."""
+    if purpose_fields:
+        return {name: list(names) for name, names in purpose_fields.items()}
+    return {purpose: list(fields)}
 
 
 def describe_purpose(slug: str) -> Purpose:

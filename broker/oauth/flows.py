@@ -29,6 +29,7 @@ from sqlmodel import col, select
 from broker.audit.entries import Actor
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
+from broker.consent.purposes import granted_purposes
 from broker.consent.scopes import fields_scope, is_profile_scope, profile_fields, split_scope
 from broker.digests import secret_digest
 from broker.errors import BrokerError
@@ -55,6 +56,7 @@ class Subject:
     grant: Grant
     family_id: UUID
     authentication: Authentication | None = None
+    purpose: str | None = None  # the one purpose the client asked its access token for, if it did
 
     def get_user_id(self) -> str:
         """Authlib asks for an id; ours is the grant's customer."""
@@ -230,7 +232,19 @@ class CodeFlow(AuthorizationCodeGrant):
             )
         )
         ctx.session.flush()
-        return Subject(grant, row.family_id)
+        return Subject(grant, row.family_id, purpose=_asked_purpose(self.request, grant))
+
+
+def _asked_purpose(request: Any, grant: Grant) -> str | None:
+    """The token request's `purpose` (a client that wants an access token for one purpose only: its
+    reads are then for that purpose alone), if it is one the grant covers."""
+    purpose = request.form.get("purpose")
+    if purpose is None:
+        return None
+    granted = granted_purposes(grant.purpose, grant.fields, grant.purpose_fields)
+    if purpose not in granted:
+        raise InvalidRequestError(f"purpose must be one this grant covers: {', '.join(granted)}")
+    return str(purpose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +386,7 @@ class RefreshFlow(RefreshTokenGrant):
         live = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
         if grant is None or effective_status(grant, ctx.services.clock()) not in live:
             return None
-        return Subject(grant, refresh_token.family.id)
+        return Subject(grant, refresh_token.family.id, purpose=_asked_purpose(self.request, grant))
 
     def revoke_old_credential(self, refresh_token: _RefreshView) -> None:
         """Mark the presented token used: it never works again."""

@@ -79,6 +79,8 @@ class AccessTokens:
             claims["sub"] = self.services.pairwise_subject(user.grant.brand_id, user.grant.customer_id)
             claims["grant_id"] = str(user.grant.id)
             claims["fam"] = str(user.family_id)
+            if user.purpose is not None:  # reads with it are for this purpose only
+                claims["purpose"] = user.purpose
         else:
             claims["sub"] = client.get_client_id()
         return self.services.signing.sign(claims)

@@ -25,6 +25,11 @@ RETRY_MESSAGES: Mapping[Retry, str] = {
     Retry.SPECIAL_CONSENT_MISSING: (
         "Sensitive data needs your explicit agreement: tick the box, or untick those fields."
     ),
+    Retry.NO_PURPOSE: "Tick each purpose you agree to (at least one), or choose not to share.",
+    Retry.REQUIRED_UNPURPOSED: (
+        "A field this offer requires is used only for a purpose you did not tick: agree to that purpose, "
+        "or choose not to share."
+    ),
 }
 
 
@@ -77,6 +82,7 @@ def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dic
         "special": special,
         "message": None if retry is None else RETRY_MESSAGES[retry],
         "record_text": describe_record(screen.record, screen.brand),
+        "purposes": screen.purposes,
     }
 
 

@@ -12,7 +12,8 @@ A receipt is a JSON object (the payload of a JWS, `typ` `consent-receipt+jwt`), 
 - `controller`: the brand (id, name, client_id; `contact`, `privacy_policy` and `terms`: the first of
   the contacts and the policies it declared when it registered itself, else null, and the broker
   relays); `broker`: the intermediary that issued the receipt;
-- `purposes` (our slug, the DPV purpose, the brand's own explanation), `personal_data` (field names
+- `purposes` (each purpose consented to: our slug, the DPV purpose, the brand's own explanation and
+  the fields that go with it; the first is the grant's `purpose`), `personal_data` (field names
   with DPV personal-data categories and sensitivity), `duration` (from, until), `retention_days`,
   `recipients`, `declared_value`, `collection_method` (the broker's OAuth consent screen) and `offer`
   (the exact offer version consented to);
@@ -44,7 +45,7 @@ from broker.audit.log import QueuedEntry
 from broker.audit.reader import b64
 from broker.consent.models import EndAcknowledgement, Grant, GrantStatus, Offer
 from broker.consent.notices import Notice, NoticeType
-from broker.consent.purposes import DPV, PURPOSES
+from broker.consent.purposes import DPV, PURPOSES, granted_purposes, offered_purposes
 from broker.value.models import Escalation
 from vault.fields import CATALOGUE, Sensitivity
 
@@ -131,7 +132,20 @@ def receipt_terms(
 ) -> dict[str, Any]:
     """The receipt of `event` on `grant` as the terms stand now, before its audit entry has a place in
     the log (`complete` adds that, and the times)."""
-    purpose = PURPOSES.get(grant.purpose)
+    offered = {
+        item["purpose"]: item["explanation"]
+        for item in offered_purposes(offer.purpose, offer.purpose_explanation, grant.fields, offer.purposes)
+    }
+    purposes = [
+        {
+            "purpose": slug,
+            "dpv": PURPOSES[slug].iri if slug in PURPOSES else None,
+            "label": PURPOSES[slug].label if slug in PURPOSES else slug,
+            "explanation": offered.get(slug, offer.purpose_explanation),
+            "fields": fields,
+        }
+        for slug, fields in granted_purposes(grant.purpose, grant.fields, grant.purpose_fields).items()
+    ]
     return {
         "version": FORMAT,
         "receipt_id": str(receipt_id),
@@ -149,14 +163,7 @@ def receipt_terms(
             "terms": brand.tos_uri,
         },
         "broker": {"name": "Consentry", "url": issuer, "role": "data intermediary and receipt issuer"},
-        "purposes": [
-            {
-                "purpose": grant.purpose,
-                "dpv": purpose.iri if purpose else None,
-                "label": purpose.label if purpose else grant.purpose,
-                "explanation": offer.purpose_explanation,
-            }
-        ],
+        "purposes": purposes,
         "personal_data": [_field(name) for name in grant.fields],
         "duration": {"from": rfc3339(grant.created_at), "until": rfc3339(grant.expires_at)},
         "retention_days": offer.retention_days,

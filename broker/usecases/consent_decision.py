@@ -10,7 +10,7 @@ grant through `broker.consent.grants`; turning the answer into a redirect is oau
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from broker.accounts.models import Brand
 from broker.consent.grants import Grants
 from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.purposes import PURPOSES
 from broker.consent.renewal import reconfirm_by
 from broker.oauth.authorize import ConsentRequest
 from broker.oauth.clients import origin_of
@@ -36,6 +37,8 @@ class Retry(StrEnum):
     NO_CHOICE = "no_choice"  # neither 'share' nor 'don't share'
     EMAIL_UNCONFIRMED = "email_unconfirmed"  # the offer requires an email the customer has not confirmed
     SPECIAL_CONSENT_MISSING = "special_consent_missing"  # special categories kept without their own tick
+    NO_PURPOSE = "no_purpose"  # an offer of several purposes, and none of them agreed to
+    REQUIRED_UNPURPOSED = "required_unpurposed"  # a required field left in no purpose agreed to
 
 
 def _shown(value: JSONValue | None) -> str | None:
@@ -59,6 +62,9 @@ class ConsentScreen:
     tos_uri: str | None = None
     # Its record of delivering what it declared, over the last 12 months (`broker.value.disputes`).
     record: TrackRecord = NO_RECORD
+    # An offer of several purposes: each, with its explanation and the requested fields it uses, for the
+    # customer to agree to one by one (`slug`, `label`, `explanation`, `fields` as titles). Empty: one.
+    purposes: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def build(
@@ -92,7 +98,18 @@ class ConsentScreen:
         declared = (tuple(brand.contacts), brand.policy_uri, brand.tos_uri) if brand else ((), None, None)
         record = track_record(session, [offer.brand_id], now).get(offer.brand_id, NO_RECORD)
         targets = (origin_of(request.redirect_uri),)
-        return cls(request.brand_name, offer, fields, params, targets, *declared, record=record)
+        purposes = tuple(
+            {
+                "slug": slug,
+                "label": PURPOSES[slug].label,
+                "explanation": explanation,
+                "fields": [CATALOGUE[name].title for name in used],
+            }
+            for slug, explanation, used in _asked_purposes(offer, names)
+        )
+        return cls(
+            request.brand_name, offer, fields, params, targets, *declared, record=record, purposes=purposes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +143,37 @@ def decide(
         return Decision(None, retry=Retry.EMAIL_UNCONFIRMED)
     kept = set(form.get("fields", [])) | set(offer.required_fields)
     selected = [name for name in names if name in kept and (name != "email" or email_verified)]
+    purposes = None
+    if offer.purposes:  # several purposes: each agreed to apart, and a field goes only with those
+        agreed = set(form.get("purposes", []))
+        purposes = {
+            slug: [name for name in used if name in selected]
+            for slug, _, used in _asked_purposes(offer, names)
+            if slug in agreed
+        }
+        purposes = {slug: used for slug, used in purposes.items() if used}
+        if not purposes:
+            return Decision(None, retry=Retry.NO_PURPOSE)
+        allowed = {name for used in purposes.values() for name in used}
+        if any(name in names and name not in allowed for name in offer.required_fields):
+            return Decision(None, retry=Retry.REQUIRED_UNPURPOSED)
+        selected = [name for name in selected if name in allowed]
     special = [n for n in selected if CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY]
     if special and (form.get("special_consent") or [""])[0] != "yes":
         return Decision(None, retry=Retry.SPECIAL_CONSENT_MISSING)
-    return Decision(grants.create(session, customer_id=customer_id, offer=offer, fields=selected))
+    grant = grants.create(session, customer_id=customer_id, offer=offer, fields=selected, purposes=purposes)
+    return Decision(grant)
+
+
+def _asked_purposes(offer: Offer, names: Sequence[str]) -> list[tuple[str, str, list[str]]]:
+    """An offer of several purposes: each purpose, its explanation and the requested fields it uses
+    (purposes that use none of them are left out). Empty for an offer of one purpose."""
+    found = []
+    for item in offer.purposes or []:
+        used = [name for name in item["fields"] if name in names]
+        if used:
+            found.append((str(item["purpose"]), str(item["explanation"]), used))
+    return found
 
 
 def standing_grant(

@@ -37,6 +37,7 @@ from broker.audit.group_commit import GroupCommitter, Rerouted, isolated
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
+from broker.consent.purposes import granted_purposes
 from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
 from broker.db import SessionFactory
@@ -46,6 +47,8 @@ from broker.errors import (
     GrantRevoked,
     InsufficientScope,
     NotAuthenticated,
+    PurposeNotGranted,
+    PurposeRequired,
     RevokedReadCounted,
 )
 from broker.oauth.bearer import access_for, verify_claims
@@ -83,6 +86,7 @@ _PLAIN_COLUMNS: tuple[Any, ...] = (
     col(Grant.brand_id),
     col(Grant.fields),
     col(Grant.purpose),
+    col(Grant.purpose_fields),
     col(Grant.status),
     col(Grant.expires_at),
     col(Grant.value_check_at),
@@ -171,11 +175,13 @@ class ProfileReads:
     oauth: OAuthServices
     committer: GroupCommitter
 
-    def serve(self, sessions: SessionFactory, token: str, *, request_id: str | None) -> dict[str, Any]:
-        """Verify the bearer `token` and read, in a batch of concurrent reads; answered once the batch
-        (and so this read's entry) is committed."""
+    def serve(
+        self, sessions: SessionFactory, token: str, *, request_id: str | None, purpose: str | None = None
+    ) -> dict[str, Any]:
+        """Verify the bearer `token` and read, for `purpose` (see `_for_purpose`), in a batch of
+        concurrent reads; answered once the batch (and so this read's entry) is committed."""
         return self.committer.run(
-            self._job(token),
+            self._job(token, purpose),
             sessions=sessions,
             request_id=request_id,
             order=_grant_hint(token),
@@ -183,21 +189,28 @@ class ProfileReads:
         )
 
     async def serve_async(
-        self, sessions: SessionFactory, token: str, *, request_id: str | None
+        self, sessions: SessionFactory, token: str, *, request_id: str | None, purpose: str | None = None
     ) -> dict[str, Any]:
         """`serve`, awaited from the event loop without holding a thread while the batch commits."""
         return await self.committer.run_async(
-            self._job(token),
+            self._job(token, purpose),
             sessions=sessions,
             request_id=request_id,
             order=_grant_hint(token),
             isolates=True,
         )
 
-    def _job(self, token: str) -> _Read:
-        return _Read(self, token)
+    def _job(self, token: str, purpose: str | None) -> _Read:
+        return _Read(self, token, purpose)
 
-    def read(self, session: Session, token: str, *, fetched: list[_Plain] | None = None) -> dict[str, Any]:
+    def read(
+        self,
+        session: Session,
+        token: str,
+        *,
+        purpose: str | None = None,
+        fetched: list[_Plain] | None = None,
+    ) -> dict[str, Any]:
         """The granted fields (derived ones computed), if the token and its grant are live; recorded in
         the audit log. A job that `isolates` itself: the plain read writes nothing but its entry, and
         the rest runs in a savepoint of its own. `fetched`: this read's rows of `_PLAIN_READ`, when its
@@ -212,20 +225,27 @@ class ProfileReads:
         params = {"grant_id": key[0], "family_id": key[1], "client_id": key[2]}
         rows = _PLAIN_READ.all(session.connection(), params) if fetched is None else fetched
         if rows and _plainly_readable(rows[0], self.grants.clock()):
-            verified = rows[0].email_verified_at is not None
-            return self._serve(session, claims, rows[0], email_verified=verified, fetched=rows)
-        raise Rerouted(lambda later: self._read_checked(later, claims, params))
+            chosen = _for_purpose(rows[0], claims, purpose, quietly=True)
+            if chosen is not None:
+                verified = rows[0].email_verified_at is not None
+                return self._serve(session, claims, rows[0], chosen, email_verified=verified, fetched=rows)
+        raise Rerouted(lambda later: self._read_checked(later, claims, params, purpose))
 
     def _read_checked(
-        self, session: Session, claims: dict[str, Any], params: dict[str, Any]
+        self, session: Session, claims: dict[str, Any], params: dict[str, Any], purpose: str | None
     ) -> dict[str, Any]:
         """The read that may refuse or write, in a savepoint of its own: through the grant's ORM object
         (its row write-locked), check by check."""
         with isolated(session):
-            return self._check_and_serve(session, claims, params, self.grants.clock())
+            return self._check_and_serve(session, claims, params, purpose, self.grants.clock())
 
     def _check_and_serve(
-        self, session: Session, claims: dict[str, Any], params: dict[str, Any], now: datetime
+        self,
+        session: Session,
+        claims: dict[str, Any],
+        params: dict[str, Any],
+        purpose: str | None,
+        now: datetime,
     ) -> dict[str, Any]:
         found = session.exec(_LIVE_GRANT, params=params).first()
         if found is None:
@@ -241,25 +261,42 @@ class ProfileReads:
         ensure_confirmed(grant, now)
         if family is None or family_revoked_at is not None:
             raise NotAuthenticated("the access token has been revoked")
+        try:
+            chosen = _for_purpose(grant, claims, purpose)
+            assert chosen is not None, "refused loudly when not quietly"
+        except PurposeNotGranted as refused:  # a refused read, logged as one
+            self.audit.record(
+                session,
+                Kind.PROFILE_READ_REFUSED,
+                actor=Actor.BRAND,
+                customer_id=grant.customer_id,
+                brand_id=grant.brand_id,
+                grant=grant.id,
+                purpose=refused.extensions["purpose"],
+                reason="purpose-not-granted",
+            )
+            raise
         self.value.read_served(session, grant)
         verified = "email" in grant.fields and (
             session.exec(_EMAIL_VERIFIED, params={"customer_id": grant.customer_id}).first() is not None
         )
-        return self._serve(session, claims, grant, email_verified=verified)
+        return self._serve(session, claims, grant, chosen, email_verified=verified)
 
     def _serve(
         self,
         session: Session,
         claims: dict[str, Any],
         grant: Grant | _Plain,
+        chosen: tuple[str, list[str]],
         *,
         email_verified: bool,
         fetched: list[_Plain] | None = None,
     ) -> dict[str, Any]:
-        """Decrypt what the grant and the token both name (from the vault rows `fetched` with the grant,
-        if they were), and record the read."""
+        """Decrypt what the grant grants for the `chosen` purpose and the token names (from the vault
+        rows `fetched` with the grant, if they were), and record the read with its purpose."""
+        purpose, for_purpose = chosen
         asked = set(profile_fields(str(claims.get("scope", ""))))
-        fields = [f for f in grant.fields if f in asked]  # a narrowed grant wins over an older token
+        fields = [f for f in for_purpose if f in asked]  # a narrowed grant wins over an older token
         values = self.vault.read(session, grant.customer_id, fields, fetched=fetched)
         if "email" in fields:  # an address nobody confirmed is never handed out
             if not email_verified:
@@ -273,9 +310,9 @@ class ProfileReads:
             brand_id=grant.brand_id,
             grant=grant.id,
             fields=fields,
-            purpose=grant.purpose,
+            purpose=purpose,
         )
-        return {"sub": claims["sub"], "grant_id": grant.id, "purpose": grant.purpose, "fields": values}
+        return {"sub": claims["sub"], "grant_id": grant.id, "purpose": purpose, "fields": values}
 
 
 @dataclass(eq=False, slots=True)
@@ -285,10 +322,11 @@ class _Read:
 
     reads: ProfileReads
     token: str
+    purpose: str | None = None
     fetched: list[_Plain] | None = None
 
     def __call__(self, session: Session) -> dict[str, Any]:
-        return self.reads.read(session, self.token, fetched=self.fetched)
+        return self.reads.read(session, self.token, purpose=self.purpose, fetched=self.fetched)
 
     def key(self) -> _PlainKey | None:
         """What this read looks up, if its token is a valid customer's token (the check is cached, so
@@ -336,6 +374,48 @@ def _refuse_after_end(session: Session, grants: Grants, grant: Grant) -> NoRetur
     except GrantExpired as refused:
         raise ExpiredReadCounted(refused.detail, **refused.extensions) from None
     raise AssertionError("an ended grant is refused")  # pragma: no cover
+
+
+def _for_purpose(
+    grant: Grant | _Plain, claims: dict[str, Any], asked: str | None, *, quietly: bool = False
+) -> tuple[str, list[str]] | None:
+    """The purpose a read is for, and the fields granted for it: the one `asked` (`?purpose=`), or the
+    one the token was issued for (its `purpose` claim), or the grant's only one. A grant of several
+    needs the read to say which (400 `purpose-required`); a purpose not granted, or not the token's, is
+    403 `purpose-not-granted`. `quietly`: None instead of raising (the plain path then reroutes, and
+    the checked path refuses, logging it)."""
+    granted = granted_purposes(grant.purpose, grant.fields, grant.purpose_fields)
+    bound = claims.get("purpose")
+    wanted = asked or bound
+    try:
+        if bound is not None and wanted != bound:
+            raise PurposeNotGranted(
+                f"this access token was issued for the purpose {bound!r} only; read for {wanted!r} with a "
+                "token for that purpose, or with one for no purpose in particular",
+                purpose=str(wanted),
+                granted=sorted(granted),
+            )
+        if wanted is None:
+            if len(granted) == 1:
+                wanted = next(iter(granted))
+            else:
+                raise PurposeRequired(
+                    f"grant '{grant.id}' covers several purposes ({', '.join(granted)}): say which this "
+                    "read is for with ?purpose=",
+                    granted=list(granted),
+                )
+        if wanted not in granted:
+            raise PurposeNotGranted(
+                f"grant '{grant.id}' does not cover the purpose {wanted!r}; it covers "
+                f"{', '.join(granted)}: read for one of them",
+                purpose=str(wanted),
+                granted=list(granted),
+            )
+    except (PurposeNotGranted, PurposeRequired):
+        if quietly:
+            return None
+        raise
+    return str(wanted), granted[str(wanted)]
 
 
 def _plainly_readable(grant: _Plain, now: datetime) -> bool:
