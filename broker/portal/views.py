@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from broker.consent.access_log import AccessLogPage, LoggedEntry
 from broker.consent.models import GrantFacts, GrantStatus, Offer
-from broker.consent.purposes import describe_purpose
+from broker.consent.purposes import PURPOSES, describe_purpose, granted_purposes, offered_purposes
 from broker.consent.renewal import RenewalState
 from broker.consent.retention import DeletionState
 from broker.runtime import Runtime
@@ -34,6 +34,7 @@ EXPIRING_SOON = timedelta(days=14)
 
 _KIND_LABELS = {
     "profile.read": "read your data",
+    "profile.read_refused": "tried to read your data, refused",
     "grant.created": "you agreed",
     "grant.amended": "you changed what is shared",
     "grant.revoked": "sharing ended",
@@ -112,7 +113,6 @@ def grant_detail(
     )
     view, offer, now = detail.view, detail.offer, detail.now
     grant, status, renewal, deletion = view.grant, view.status, view.renewal, view.deletion
-    purpose = describe_purpose(grant.purpose)
     live = status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
     obligations = detail.obligations
     upcoming = _upcoming(grant, offer, obligations, status, now, renewal, deletion) if before is None else []
@@ -121,7 +121,7 @@ def grant_detail(
         "brand": view.brand.name,
         "status": status.value,
         "live": live,
-        "purpose": f"{purpose.label}: {offer.purpose_explanation}",
+        "purpose": _purposes_text(grant, offer),
         "expires_at": grant.expires_at.date().isoformat(),
         "expiring_soon": now < grant.expires_at <= now + EXPIRING_SOON,
         "retention_days": offer.retention_days,
@@ -239,7 +239,7 @@ def _history(log: AccessLogPage) -> list[dict[str, Any]]:
     return [
         {
             "at": _when(item.at),
-            "what": _KIND_LABELS.get(item.kind, item.kind),
+            "what": _what(item.kind, item.event),
             "fields": ", ".join(_title(f) for f in item.event.get("fields", [])),
             "upcoming": False,
             "read": item.kind == "profile.read",
@@ -248,6 +248,33 @@ def _history(log: AccessLogPage) -> list[dict[str, Any]]:
         }
         for item in log.items
     ]
+
+
+def _purposes_text(grant: GrantFacts, offer: Offer) -> str:
+    """What the grant is for: its one purpose and the brand's explanation, or, for several, each with
+    the fields that go with it."""
+    granted = granted_purposes(grant.purpose, grant.fields, grant.purpose_fields)
+    if len(granted) == 1:
+        why = {
+            item["purpose"]: item["explanation"]
+            for item in offered_purposes(
+                offer.purpose, offer.purpose_explanation, grant.fields, offer.purposes
+            )
+        }
+        return f"{describe_purpose(grant.purpose).label}: {why.get(grant.purpose, offer.purpose_explanation)}"
+    return "; ".join(
+        f"{describe_purpose(slug).label} ({', '.join(_title(f) for f in fields)})"
+        for slug, fields in granted.items()
+    )
+
+
+def _what(kind: str, event: dict[str, Any]) -> str:
+    """What an entry says happened, and for a read (or a refused one) what it was for."""
+    what = _KIND_LABELS.get(kind, kind)
+    if kind in ("profile.read", "profile.read_refused") and isinstance(event.get("purpose"), str):
+        purpose = PURPOSES.get(event["purpose"])
+        what += f", for {(purpose.label if purpose else event['purpose']).lower()}"
+    return what
 
 
 def _when(at: datetime) -> str:

@@ -3,7 +3,9 @@
 A read is covered when, at its place in the log, its grant had been created for the same brand and
 subject, was not revoked, expired or suspended (without a later resume), had not reached its
 `expires_at` (as last set by `grant.created`, `grant.amended` or `grant.renewed`) at the read's `at`,
-granted every field read, and was for the read's purpose. Revocation and expiry are final.
+granted every field read, and granted them for the read's purpose (a grant of several purposes says
+which fields go with which: `purposes`; one of a single purpose grants all its fields for it).
+Revocation and expiry are final.
 
 Entries are RFC 8785 JSON objects with `v` (1) and `kind`. Kinds, or versions, this code does not know
 are counted and skipped: the log grows new ones. A known kind missing what it must carry is a
@@ -24,7 +26,14 @@ from datetime import datetime
 __all__ = ["ReadViolation", "Replay", "ReplayReport", "check_reads"]
 
 _INERT_KINDS = frozenset(
-    {"offer.published", "offer.withdrawn", "token_family.revoked", "account.deleted", "key.rotated"}
+    {
+        "offer.published",
+        "offer.withdrawn",
+        "token_family.revoked",
+        "account.deleted",
+        "key.rotated",
+        "profile.read_refused",  # a read refused (its purpose not granted): nothing was served
+    }
 )
 _GRANT_KINDS = frozenset(
     {
@@ -45,7 +54,8 @@ class ReadViolation:
     """A read at `index` that no live grant covered, or a known entry too malformed to account for.
 
     `codes` name each failed condition (`unknown_grant`, `wrong_brand`, `wrong_subject`,
-    `grant_revoked`, `grant_expired`, `grant_suspended`, `fields_not_granted`, `purpose_mismatch`,
+    `grant_revoked`, `grant_expired`, `grant_suspended`, `fields_not_granted`, `purpose_mismatch` (a
+    purpose the grant does not cover), `fields_not_for_purpose` (granted, but for another purpose),
     `malformed_entry`); `reason` says the same for people.
     """
 
@@ -74,7 +84,7 @@ class _Grant:
     brand: str
     subject: str
     fields: frozenset[str]
-    purpose: str
+    purposes: dict[str, frozenset[str]]  # which fields each purpose covers
     expires: str  # as the log wrote it
     expires_at: datetime
     ended: tuple[str, int] | None = None  # ("revoked" or "expired", entry index): final
@@ -139,11 +149,12 @@ class Replay:
     def _grant_event(self, index: int, kind: str, entry: Mapping[str, object]) -> None:
         grant_id = _text(entry, "grant")
         if kind == "grant.created":
+            fields = _fields(entry)
             self._grants[grant_id] = _Grant(
                 brand=_text(entry, "brand"),
                 subject=_text(entry, "subject"),
-                fields=frozenset(_fields(entry)),
-                purpose=_text(entry, "purpose"),
+                fields=frozenset(fields),
+                purposes=_purposes(entry, _text(entry, "purpose"), fields),
                 expires=_text(entry, "expires_at"),
                 expires_at=_time(entry, "expires_at"),
             )
@@ -153,7 +164,10 @@ class Replay:
             return
         if kind in ("grant.amended", "grant.renewed"):  # a renewal also carries the grant's terms
             if "fields" in entry:
-                grant.fields = frozenset(_fields(entry))
+                fields = _fields(entry)
+                grant.fields = frozenset(fields)
+                if "purposes" in entry or len(grant.purposes) == 1:
+                    grant.purposes = _purposes(entry, next(iter(grant.purposes)), fields)
             if "expires_at" in entry:
                 grant.expires, grant.expires_at = _text(entry, "expires_at"), _time(entry, "expires_at")
         elif kind == "grant.suspended":
@@ -227,8 +241,12 @@ def _uncovered(read: _Read, grant: _Grant) -> list[tuple[str, str]]:
     extra = sorted(set(read.fields) - grant.fields)
     if extra:
         failed.append(("fields_not_granted", f"fields not granted: {', '.join(extra)}"))
-    if read.purpose != grant.purpose:
-        failed.append(("purpose_mismatch", f"purpose {read.purpose!r}, granted for {grant.purpose!r}"))
+    covered = grant.purposes.get(read.purpose)
+    if covered is None:
+        granted = ", ".join(repr(p) for p in grant.purposes)
+        failed.append(("purpose_mismatch", f"purpose {read.purpose!r}, granted for {granted}"))
+    elif stray := sorted(set(read.fields) - covered - set(extra)):
+        failed.append(("fields_not_for_purpose", f"not granted for {read.purpose!r}: {', '.join(stray)}"))
     return failed
 
 
@@ -252,6 +270,18 @@ def _fields(entry: Mapping[str, object]) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise _Malformed("has no 'fields' list of names")
     return value
+
+
+def _purposes(entry: Mapping[str, object], purpose: str, fields: list[str]) -> dict[str, frozenset[str]]:
+    """Which fields each purpose covers: the entry's `purposes`, or its one purpose for all `fields`."""
+    value = entry.get("purposes")
+    if value is None:
+        return {purpose: frozenset(fields)}
+    if not isinstance(value, dict) or not all(
+        isinstance(names, list) and all(isinstance(name, str) for name in names) for names in value.values()
+    ):
+        raise _Malformed("has a 'purposes' that is not a map of purposes to field names")
+    return {str(slug): frozenset(names) for slug, names in value.items()}
 
 
 def _time(entry: Mapping[str, object], key: str) -> datetime:

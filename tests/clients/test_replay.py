@@ -221,3 +221,34 @@ def test_check_reads_is_pure_over_index_entry_pairs() -> None:
     first, second = check_reads(pairs), check_reads(pairs)
     assert first == second
     assert codes(first) == [(11, ("purpose_mismatch",))]
+
+
+def test_a_grant_of_several_purposes_covers_each_read_only_with_that_purposes_fields() -> None:
+    several = {"newsletter": ["email"], "research": ["dietary"]}
+    report = replay(
+        created(purposes=several),
+        read(fields=["email"], purpose="newsletter"),
+        read(fields=["dietary"], purpose="research"),
+        read(fields=["dietary"], purpose="newsletter"),  # granted, but for research only
+        read(fields=["email"], purpose="marketing"),  # a purpose never agreed to
+        entry("profile.read_refused", grant=GRANT, brand=BRAND, purpose="marketing"),
+    )
+    assert codes(report) == [(3, ("fields_not_for_purpose",)), (4, ("purpose_mismatch",))]
+    assert report.unknown == {}, "a refused read is a known kind"
+
+
+def test_narrowing_a_grant_of_several_purposes_follows_its_purposes() -> None:
+    amended = entry("grant.amended", grant=GRANT, brand=BRAND, subject=SUBJECT, fields=["email"],
+                    purpose="newsletter", purposes={"newsletter": ["email"]},
+                    expires_at="2027-01-01T00:00:00.000000Z")  # fmt: skip
+    report = replay(
+        created(purposes={"newsletter": ["email"], "research": ["dietary"]}),
+        amended,
+        read(fields=["dietary"], purpose="research"),
+    )
+    assert codes(report) == [(2, ("fields_not_granted", "purpose_mismatch"))]
+
+
+def test_a_purposes_map_that_is_not_one_is_malformed() -> None:
+    report = replay(created(purposes={"newsletter": "email"}))
+    assert codes(report) == [(0, ("malformed_entry",))]
