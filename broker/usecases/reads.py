@@ -200,7 +200,7 @@ class ProfileReads:
             isolates=True,
         )
 
-    def _job(self, token: str, purpose: str | None) -> _Read:
+    def _job(self, token: str, purpose: str | None = None) -> _Read:
         return _Read(self, token, purpose)
 
     def read(

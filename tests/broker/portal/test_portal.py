@@ -180,8 +180,9 @@ def test_the_timeline_shows_what_is_coming_then_this_grants_events_only(
     ]
     history = [row for row in timeline if not row.endswith("coming")]
     assert [row.split(" UTC ", 1)[1].split(" ")[0:3] for row in history] == [
-        ["read", "your", "data"], ["value", "owed", "to"], ["you", "agreed", "Email"]
+        ["read", "your", "data,"], ["value", "owed", "to"], ["you", "agreed", "Email"]
     ]  # fmt: skip
+    assert "read your data, for personalised offers" in history[0], "each read says what it was for"
     assert all(row.endswith("verified") for row in history)
     assert "1 read in the last 30 days" in page.text
 
