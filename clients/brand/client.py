@@ -128,9 +128,10 @@ class ConsentryClient:
 
     # The brand API
 
-    def read_profile(self, session: GrantSession) -> Profile:
-        """`GET /v1/profile`: the fields the customer granted, if the grant is live."""
-        return self._run(endpoints.read_profile(), session)
+    def read_profile(self, session: GrantSession, *, purpose: str | None = None) -> Profile:
+        """`GET /v1/profile`: the fields the customer granted for `purpose`, if the grant is live. A
+        grant of several purposes needs the read to say which (`PurposeRequired` otherwise)."""
+        return self._run(endpoints.read_profile(purpose), session)
 
     def publish_offer(self, offer: Mapping[str, Any]) -> Offer:
         """`POST /v1/offers`: publish an offer (see the README for its members)."""

@@ -39,9 +39,10 @@ def _page(**params: str | int | UUID | None) -> dict[str, str | int]:
     return {k: v if isinstance(v, int) else str(v) for k, v in params.items() if v is not None}
 
 
-def read_profile() -> Call[Profile]:
-    """`GET /v1/profile`."""
-    return Call("GET", "/v1/profile", Profile.model_validate, auth="grant")
+def read_profile(purpose: str | None = None) -> Call[Profile]:
+    """`GET /v1/profile[?purpose=]`."""
+    params = {} if purpose is None else {"purpose": purpose}
+    return Call("GET", "/v1/profile", Profile.model_validate, auth="grant", params=params)
 
 
 def publish_offer(offer: Mapping[str, Any]) -> Call[Offer]:

@@ -11,7 +11,9 @@
     │   ├── Forbidden              403
     │   │   ├── InsufficientScope  403 insufficient-scope: the token lacks the scope the endpoint needs
     │   │   ├── GrantInactive      403 grant-revoked, -expired, -suspended (`grant_status`, `since`)
-    │   │   └── ValueOverdue       403 value-overdue: deliver `obligation_id` (due `due_at`) to read again
+    │   │   ├── ValueOverdue       403 value-overdue: deliver `obligation_id` (due `due_at`) to read again
+    │   │   └── PurposeNotGranted  403 purpose-not-granted: read for one of `granted` (the refusal is logged)
+    │   ├── PurposeRequired        400 purpose-required: a grant of several purposes (`granted`): say which
     │   ├── NotFound               404 (another brand's grant is 404 too)
     │   ├── Conflict               409 (grant-state, offer-withdrawn, offer-superseded, value-settled …)
     │   ├── ValidationFailed       422 validation: `errors` lists `{pointer, detail}`
@@ -42,6 +44,8 @@ __all__ = [
     "NotFound",
     "OAuthError",
     "ProblemError",
+    "PurposeNotGranted",
+    "PurposeRequired",
     "RateLimited",
     "RefreshRejected",
     "ServerUnreachable",
@@ -143,6 +147,26 @@ class GrantInactive(Forbidden):
         return None if since is None else datetime.fromisoformat(since)
 
 
+class PurposeNotGranted(Forbidden):
+    """403: the grant does not cover the purpose read for (or the token is for another one)."""
+
+    @property
+    def granted(self) -> list[str]:
+        """The purposes the grant covers."""
+        found = self.extensions.get("granted")
+        return [str(p) for p in found] if isinstance(found, list) else []
+
+
+class PurposeRequired(ProblemError):
+    """400: the grant covers several purposes; read with `purpose=` one of `granted`."""
+
+    @property
+    def granted(self) -> list[str]:
+        """The purposes the grant covers."""
+        found = self.extensions.get("granted")
+        return [str(p) for p in found] if isinstance(found, list) else []
+
+
 class ValueOverdue(Forbidden):
     """403: reads are suspended until the brand delivers the overdue obligation."""
 
@@ -215,6 +239,8 @@ _BY_SLUG: dict[str, type[ProblemError]] = {
     "grant-expired": GrantInactive,
     "grant-suspended": GrantInactive,
     "value-overdue": ValueOverdue,
+    "purpose-not-granted": PurposeNotGranted,
+    "purpose-required": PurposeRequired,
     "validation": ValidationFailed,
     "too-many-attempts": RateLimited,
 }

@@ -67,6 +67,7 @@ class Offer(_Answer):
     purpose: str
     purpose_explanation: str
     purpose_iri: str
+    purposes: list[dict[str, Any]] = []  # each purpose: {purpose, explanation, fields}
     grant_duration_days: int
     retention_days: int
     recipients: list[str]

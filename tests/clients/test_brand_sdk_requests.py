@@ -30,6 +30,8 @@ from clients.brand import (
     NotFound,
     OAuthError,
     ProblemError,
+    PurposeNotGranted,
+    PurposeRequired,
     RateLimited,
     ServerUnreachable,
     ServiceUnavailable,
@@ -230,6 +232,8 @@ def test_an_issuer_with_a_path_finds_its_metadata_under_the_well_known_prefix() 
             problem(403, "value-overdue", obligation_id="ob-1", due_at="2026-11-22T09:00:00+00:00"),
             ValueOverdue,
         ),
+        (problem(403, "purpose-not-granted", purpose="research", granted=["marketing"]), PurposeNotGranted),
+        (problem(400, "purpose-required", granted=["marketing", "research"]), PurposeRequired),
         (problem(403, "csrf"), Forbidden),
         (problem(404, "not-found"), NotFound),
         (problem(409, "value-settled"), Conflict),
@@ -255,6 +259,10 @@ def test_problem_members_are_typed_on_their_exceptions() -> None:
         "ob-1",
         datetime(2026, 11, 22, 9, tzinfo=UTC),
     )
+    several = problem(400, "purpose-required", granted=["marketing", "research"])
+    with sdk(Broker(several)) as consentry, pytest.raises(PurposeRequired) as unsaid:
+        consentry.get_grant(uuid4())
+    assert unsaid.value.granted == ["marketing", "research"]
     throttling = Broker(lambda request: httpx.Response(429, json={}, headers={"Retry-After": "30"}))
     with sdk(throttling) as consentry, pytest.raises(RateLimited) as throttled:
         consentry.list_grants()
