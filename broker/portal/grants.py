@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Annotated
 from uuid import UUID
 
@@ -213,15 +214,7 @@ def confirm_value(
     obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """The customer received the value."""
-    customer_id = session.customer_id
-    return _on_value(
-        request,
-        db,
-        runtime,
-        session,
-        obligation_id,
-        lambda: runtime.value.confirm(db, customer_id, obligation_id),
-    )
+    return _on_value(request, db, runtime, session, obligation_id, runtime.value.confirm)
 
 
 @router.post("/value/{obligation_id}/dispute")
@@ -236,15 +229,8 @@ def dispute_value(
     """The customer disputes a delivery, saying why."""
     if not reason.strip():
         return _value_refused(request, db, runtime, session, obligation_id, _SAY_WHY)
-    customer_id, text = session.customer_id, reason.strip()
-    return _on_value(
-        request,
-        db,
-        runtime,
-        session,
-        obligation_id,
-        lambda: runtime.value.dispute(db, customer_id, obligation_id, text),
-    )
+    dispute = partial(runtime.value.dispute, reason=reason.strip())
+    return _on_value(request, db, runtime, session, obligation_id, dispute)
 
 
 @router.post("/value/{obligation_id}/answer-rejection")
@@ -252,15 +238,7 @@ def reject_answer(
     obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """The brand's answer does not settle the dispute: either side may now ask an auditor."""
-    customer_id = session.customer_id
-    return _on_value(
-        request,
-        db,
-        runtime,
-        session,
-        obligation_id,
-        lambda: runtime.value.reject_answer(db, customer_id, obligation_id),
-    )
+    return _on_value(request, db, runtime, session, obligation_id, runtime.value.reject_answer)
 
 
 @router.post("/value/{obligation_id}/escalation")
@@ -275,15 +253,7 @@ def escalate(
     """Ask an auditor to decide (or agree to the brand's request), showing them the dispute file."""
     if share != "yes":
         return _value_refused(request, db, runtime, session, obligation_id, _AGREE_TO_SHARE)
-    customer_id = session.customer_id
-    return _on_value(
-        request,
-        db,
-        runtime,
-        session,
-        obligation_id,
-        lambda: runtime.disputes.escalate_as_customer(db, customer_id, obligation_id),
-    )
+    return _on_value(request, db, runtime, session, obligation_id, runtime.disputes.escalate_as_customer)
 
 
 @router.post("/value/{obligation_id}/escalation/decline")
@@ -291,15 +261,7 @@ def decline_escalation(
     obligation_id: UUID, request: Request, session: PostedForm, db: DbSession, runtime: RuntimeDep
 ) -> Response:
     """Keep the dispute file from the auditors: the brand's request ends."""
-    customer_id = session.customer_id
-    return _on_value(
-        request,
-        db,
-        runtime,
-        session,
-        obligation_id,
-        lambda: runtime.disputes.decline(db, customer_id, obligation_id),
-    )
+    return _on_value(request, db, runtime, session, obligation_id, runtime.disputes.decline)
 
 
 _SAY_WHY = "Say what is wrong with the delivery, so the brand can answer."
@@ -312,13 +274,14 @@ def _on_value(
     runtime: RuntimeDep,
     session: CustomerSession,
     obligation_id: UUID,
-    change: Callable[[], object],
+    change: Callable[[Session, UUID, UUID], object],
 ) -> Response:
-    """Make one change to one of the customer's obligations, then show its grant again; a refusal is
-    shown on the grant's page (someone else's obligation is a 404 before anything happens)."""
+    """Make one change, `change(db, customer_id, obligation_id)`, to one of the customer's
+    obligations, then show its grant again; a refusal is shown on the grant's page (someone else's
+    obligation is a 404 before anything happens)."""
     obligation = runtime.value.for_customer(db, session.customer_id, obligation_id)
     try:
-        change()
+        change(db, session.customer_id, obligation_id)
     except BrokerError as exc:
         return _grant(request, db, runtime, session, obligation.grant_id, message=str(exc), status=exc.status)
     return RedirectResponse(f"/portal/grants/{obligation.grant_id}", status_code=303)
