@@ -103,3 +103,12 @@ def record_answered_problems(ledger: Ledger) -> None:
             app.exception_handlers[key] = _recording(ledger, handler)
 
     problems.install = install_recording
+
+
+def assert_problem(answer: Any, status: int, slug: str, pointer: str | None = None) -> None:
+    """`answer` is the RFC 9457 problem `slug` with `status` (and, given `pointer`, an error at it)."""
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json", answer.headers["content-type"]
+    assert answer.json()["type"] == f"https://consentry.dev/problems/{slug}", answer.text
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in answer.json().get("errors", [])], answer.text

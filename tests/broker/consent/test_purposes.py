@@ -26,6 +26,7 @@ from support.oauth import (
     publish_offer,
     redirect_params,
 )
+from support.problems import assert_problem
 
 from broker.audit.entries import decode
 from broker.audit.models import AuditEntry
@@ -44,13 +45,6 @@ SEVERAL = {
     ],
 }  # fmt: skip
 del SEVERAL["purpose"], SEVERAL["purpose_explanation"]
-
-
-def assert_problem(answer: Any, status: int, slug: str, pointer: str | None = None) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.json()["type"] == f"https://consentry.dev/problems/{slug}", answer.text
-    if pointer is not None:
-        assert pointer in [e["pointer"] for e in answer.json()["errors"]], answer.text
 
 
 def publish_several(client: TestClient, brand: BrandCredentials) -> dict[str, Any]:

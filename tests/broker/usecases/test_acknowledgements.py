@@ -19,6 +19,7 @@ from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 from support.core import FakeClock, bearer, log_in
 from support.oauth import ISSUER, BrandCredentials, brand_token, portal_login, publish_offer
+from support.problems import assert_problem
 from support.value import Brand
 
 from broker.accounts.models import Brand as BrandRow
@@ -30,13 +31,6 @@ from clients.auditor.receipt import ReceiptReport, check_brand_statement, verify
 from clients.auditor.tlog import parse_verifier_key
 
 ACK = "grant-end-ack+jwt"
-
-
-def assert_problem(answer: Any, status: int, slug: str, pointer: str | None = None) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.json()["type"] == f"https://consentry.dev/problems/{slug}", answer.text
-    if pointer is not None:
-        assert answer.json()["errors"][0]["pointer"] == pointer, answer.text
 
 
 def iso(at: datetime) -> str:

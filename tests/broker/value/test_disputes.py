@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, col, select
 from support.core import FakeClock, bearer, log_in, sign_up
 from support.mail import last_message, text_of
 from support.oauth import BrandCredentials, authorize_params, brand_token, parse_form, pkce, portal_login
+from support.problems import assert_problem
 from support.value import VOUCHER, Brand, logged, value_offer
 
 from broker.accounts.models import Auditor
@@ -85,12 +86,6 @@ def auditor(runtime: Runtime, db: Session) -> dict[str, str]:
     _, token = runtime.auditors.create(db, "Independent Audit Ltd")
     db.commit()
     return bearer(token)
-
-
-def assert_problem(answer: Any, status: int, slug: str) -> None:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == "application/problem+json"
-    assert answer.json()["type"] == f"https://consentry.dev/problems/{slug}", answer.text
 
 
 def stored(db: Session) -> bytes:
