@@ -118,8 +118,9 @@ class Outcome(StrEnum):
 
 
 class Escalation(SQLModel, table=True):
-    """One dispute put before the auditors. One per dispute (an obligation disputed again after a
-    decision can be escalated again); its file and the auditor's reasons are sealed in a vault of
+    """One dispute put before the auditors. One per dispute, a dispute being known by its obligation
+    and `disputed_at` (an obligation disputed again, after a new delivery, can be escalated again);
+    its file and the auditor's reasons are sealed in a vault of
     their own, under the escalation's id, never in this row."""
 
     __tablename__ = "value_escalation"

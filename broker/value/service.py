@@ -234,7 +234,11 @@ class ValueLedger:
         obligation = self.for_customer(session, customer_id, obligation_id)
         target(obligation, Event.DISPUTE)  # refused before the reason is sealed
         self.vault.put_secret(session, customer_id, f"dispute:{obligation.id}", reason)
-        obligation.disputed_at, obligation.answered_at = self.clock(), None
+        obligation.disputed_at, obligation.answered_at, obligation.answer_rejected_at = (
+            self.clock(),
+            None,
+            None,
+        )
         self._move(session, obligation, Event.DISPUTE, Kind.VALUE_DISPUTED, Actor.CUSTOMER)
         self.grants.notices.publish(
             session,

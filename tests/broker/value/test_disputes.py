@@ -444,3 +444,28 @@ def test_the_portal_walks_the_customer_through_a_dispute(
     done = client.post(f"/portal/value/{dispute.obligation}/escalation", data=data, follow_redirects=False)
     assert done.status_code == 303
     assert "An auditor is deciding your dispute" in client.get(f"/portal/grants/{dispute.side.grant_id}").text
+
+
+def test_a_new_dispute_after_a_new_delivery_is_a_new_escalation(
+    client: TestClient, dispute: Dispute, auditor: dict[str, str], clock: FakeClock
+) -> None:
+    dispute.answer()
+    first = dispute.customer_escalates().json()["id"]
+    assert decide(client, auditor, first, "upheld").status_code == 201
+    clock.advance(hours=1)
+    assert dispute.side.deliver(**{**VOUCHER, "redemption": "GROCER-10-NEW"}).status_code == 201
+    clock.advance(hours=1)
+    again = client.post(
+        f"/v1/me/value/{dispute.obligation}/dispute", json={"reason": "refused again"}, headers=dispute.me
+    )
+    assert again.status_code == 200, again.text
+    assert_problem(
+        dispute.brand_escalates(), 409, "dispute-not-ready"
+    )  # the old rejection does not carry over
+    assert_problem(dispute.customer_escalates(), 409, "dispute-not-ready")  # the brand may answer anew
+    clock.advance(days=7)
+    second = dispute.customer_escalates()
+    assert second.status_code == 201 and second.json()["id"] != first
+    assert decide(client, auditor, second.json()["id"], "rejected").status_code == 201
+    assert dispute.mine()["state"] == "confirmed"
+    assert_problem(decide(client, auditor, first, "rejected"), 409, "dispute-decided")
