@@ -120,7 +120,7 @@ def answer_dispute(
     """Answer the customer's dispute (the answer is shown to them; they confirm or keep disputing)."""
     access.require("grants:write")
     grant = runtime.grants.for_brand(db, access.brand.id, grant_id)
-    obligation = runtime.value.answer(db, grant, obligation_id, body.answer)
+    obligation = runtime.disputes.answer(db, grant, obligation_id, body.answer)
     return runtime.value_views.one(db, obligation, for_customer=False)
 
 

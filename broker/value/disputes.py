@@ -151,11 +151,14 @@ class Disputes:
         self._publish(session, escalation, NoticeType.DISPUTE_ESCALATED, Actor.BRAND)
         return escalation, True
 
-    def answered(self, session: Session, obligation: Obligation) -> None:
-        """The brand answered (again): an escalation waiting on the dispute sees the new answer."""
+    def answer(self, session: Session, grant: Grant, obligation_id: UUID, text: str) -> Obligation:
+        """The brand answers the dispute (`ValueLedger.answer`); an open escalation's file is sealed
+        again with the answer in it, so the auditors see what the customer sees."""
+        obligation = self.ledger.answer(session, grant, obligation_id, text)
         current = self._current(session, obligation)
         if current is not None and current.status is EscalationStatus.OPEN:
             self._seal_file(session, current, obligation)
+        return obligation
 
     # The auditors
 

@@ -201,10 +201,15 @@ def test_the_brand_escalates_once_its_answer_is_rejected_and_the_customer_agrees
     seen = client.get(f"/v1/audit/disputes/{escalation}", headers=auditor).json()
     file = seen["file"]
     assert file["dispute"]["reason"] == REASON and file["answer"]["answer"] == ANSWER
+    token = bearer(brand_token(client, dispute.brand))
+    later = client.post(f"{dispute.at_brand}/answer", json={"answer": "A new code: GROCER-11"}, headers=token)
+    assert later.status_code == 200
+    seen = client.get(f"/v1/audit/disputes/{escalation}", headers=auditor).json()
+    assert seen["file"]["answer"]["answer"] == "A new code: GROCER-11", "the auditors see the latest answer"
     assert file["deliveries"][0]["redemption"] == VOUCHER["redemption"]
     assert file["obligation"]["declared"]["kind"] == "voucher" and file["answer_rejected_at"]
     kinds = [e["kind"] for e in logged(db, "dispute.")]
-    assert kinds == ["dispute.escalated", "dispute.shared", "dispute.file_read"], "the file read is logged"
+    assert kinds == ["dispute.escalated", "dispute.shared", "dispute.file_read", "dispute.file_read"]
     timeline = client.get("/v1/me/access-log", headers=dispute.me).json()["items"]
     assert "dispute.file_read" in [item["kind"] for item in timeline]
 
