@@ -384,9 +384,11 @@ def _for_purpose(
     needs the read to say which (400 `purpose-required`); a purpose not granted, or not the token's, is
     403 `purpose-not-granted`. `quietly`: None instead of raising (the plain path then reroutes, and
     the checked path refuses, logging it)."""
-    granted = granted_purposes(grant.purpose, grant.fields, grant.purpose_fields)
     bound = claims.get("purpose")
     wanted = asked or bound
+    if grant.purpose_fields is None and wanted in (None, grant.purpose):  # the usual read: one purpose
+        return grant.purpose, grant.fields
+    granted = granted_purposes(grant.purpose, grant.fields, grant.purpose_fields)
     try:
         if bound is not None and wanted != bound:
             raise PurposeNotGranted(
