@@ -14,12 +14,13 @@ from uuid import UUID
 from pydantic import Field
 from sqlmodel import Session
 
-from broker.accounts.models import Auditor, Brand
+from broker.accounts.models import Auditor
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.disputes import Disputes
 from broker.value.models import Escalation, EscalationStatus, Outcome
 from broker.value.schemas import EscalationPage, EscalationPublic
+from broker.value.views import brand_names
 
 __all__ = ["AuditedEscalation", "DisputeViews", "StatusFilter"]
 
@@ -77,10 +78,8 @@ class DisputeViews:
 
     def _public(self, session: Session, escalations: list[Escalation]) -> list[EscalationPublic]:
         reasons = self.disputes.reasons(session, escalations)
-        names: dict[UUID, str] = {}
-        for brand_id in {e.brand_id for e in escalations}:
-            brand = session.get(Brand, brand_id)
-            names[brand_id] = brand.name if brand else ""
+        names = brand_names(session, {e.brand_id for e in escalations})
         return [
-            EscalationPublic.of(e, brand=names[e.brand_id], reasons=reasons.get(e.id)) for e in escalations
+            EscalationPublic.of(e, brand=names.get(e.brand_id, ""), reasons=reasons.get(e.id))
+            for e in escalations
         ]

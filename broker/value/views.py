@@ -32,7 +32,7 @@ from broker.value.schemas import (
 )
 from broker.value.service import ValueLedger
 
-__all__ = ["ValueViews", "record_public"]
+__all__ = ["ValueViews", "brand_names", "record_public"]
 
 _BUCKETS = ("owed", "overdue", "delivered", "confirmed", "disputed")
 
@@ -124,7 +124,7 @@ class ValueViews:
                 func.min(case((late, col(Obligation.due_at)))),
             ).group_by(Obligation.brand_id, bucket, Obligation.currency, Obligation.kind)
         ).all()
-        names = _names(session, {row[0] for row in rows})
+        names = brand_names(session, {row[0] for row in rows})
         to_deleted = self._owed_to_deleted_accounts(session)
         records = track_record(session, names, now)
         brands: dict[UUID, dict[str, Any]] = {}
@@ -175,7 +175,7 @@ class ValueViews:
         self, session: Session, obligations: Sequence[Obligation], *, for_customer: bool
     ) -> list[ObligationPublic]:
         deliveries = self.ledger.deliveries(session, obligations)
-        names = _names(session, {o.brand_id for o in obligations})
+        names = brand_names(session, {o.brand_id for o in obligations})
         now = self.clock()
         by_customer: dict[UUID, list[Obligation]] = defaultdict(list)
         for obligation in obligations:
@@ -266,7 +266,8 @@ def _totals(sums: dict[str, dict[str, int]]) -> list[Totals]:
     ]
 
 
-def _names(session: Session, ids: Iterable[UUID]) -> dict[UUID, str]:
+def brand_names(session: Session, ids: Iterable[UUID]) -> dict[UUID, str]:
+    """The names of these brands, in one query."""
     wanted = set(ids)
     if not wanted:
         return {}
