@@ -19,6 +19,7 @@ from broker.api import (
     audit,
     brand,
     contract,
+    directory,
     disputes,
     email,
     factors,
@@ -139,6 +140,8 @@ def create_app(
     app.include_router(security.router)
     app.include_router(recovery.router)
     app.include_router(offers.router)
+    app.include_router(directory.router)
+    app.include_router(directory.brand_router)
     app.include_router(audit.router)
     app.include_router(receipts.router)
     app.include_router(value.brand_router)

@@ -47,7 +47,8 @@
     │   ├── ValueSettled              409     value-settled
     │   ├── EndAlreadyAcknowledged    409     end-already-acknowledged
     │   ├── DisputeNotReady           409     dispute-not-ready
-    │   └── DisputeDecided            409     dispute-decided
+    │   ├── DisputeDecided            409     dispute-decided
+    │   └── NotDeclinable             409     grant-not-declinable
     ├── RequestTooLarge               413     request-too-large
     ├── ValidationFailed              422     validation
     │   ├── WrongPassword             422     wrong-password (counted)
@@ -412,6 +413,13 @@ class DisputeDecided(Conflict):
     slug = "dispute-decided"
 
 
+class NotDeclinable(Conflict):
+    """The brand cannot decline this grant: not started in the directory, past the window, already
+    read, or already ended (revoking is what remains)."""
+
+    slug = "grant-not-declinable"
+
+
 # 413, 422, 429
 
 
@@ -508,7 +516,7 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     Conflict, EmailTaken, EmailLookalike, EmailAlreadyVerified, PasskeyExists, TotpEnrolled, NoSecondFactor,
     IllegalTransition, GrantEnded, GrantNotEnded, RenewalNotOpen, DeletionAlreadyAttested,
     OfferWithdrawn, OfferSuperseded, ValueSettled, EndAlreadyAcknowledged,
-    DisputeNotReady, DisputeDecided,
+    DisputeNotReady, DisputeDecided, NotDeclinable,
     RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
     Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
     ServiceUnavailable, ReadNotRecorded,

@@ -55,11 +55,13 @@ from broker.oauth.client_cache import ClientCache, signals_for
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
+from broker.oauth.tickets import ticket_for_notice
 from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.acknowledgements import EndAcknowledgements
+from broker.usecases.directory import Directory
 from broker.usecases.dispute_mail import DisputeMail
 from broker.usecases.dispute_views import DisputeViews
 from broker.usecases.export import CustomerExport
@@ -122,6 +124,7 @@ class Runtime:
     profiles: CustomerProfiles
     oauth: OAuthServices
     offers: Offers
+    directory: Directory
     grants: Grants
     grant_views: GrantViews
     reads: ProfileReads
@@ -260,6 +263,7 @@ def build_runtime(
         secrets=webhook_secrets,
         subject=audit.subject,
         allow_private=settings.webhooks_allow_private,
+        ticket=partial(ticket_for_notice, oauth),
     )
     # What follows a grant's transitions, in this order (`broker.consent.notices`): its receipts and
     # webhooks take the terms as they stand, then value and token families react.
@@ -331,6 +335,13 @@ def build_runtime(
         profiles=profiles,
         oauth=oauth,
         offers=offers,
+        directory=Directory(
+            clock=clock,
+            vault=vault,
+            offers=offers,
+            grants=grants,
+            decline_window=timedelta(hours=settings.directory_decline_hours),
+        ),
         grants=grants,
         grant_views=GrantViews(
             grants=grants,

@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         le=24 * 30,
         description="hours a brand has, after a grant ends, to acknowledge that it stopped processing",
     )
+    directory_decline_hours: int = Field(
+        default=72,
+        ge=1,
+        le=24 * 14,
+        description="hours a brand has to decline a grant a customer started in the offer directory",
+    )
     dispute_answer_days: int = Field(
         default=7,
         ge=1,

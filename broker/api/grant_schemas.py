@@ -80,6 +80,12 @@ class GrantPublic(BaseModel):
     deletion: DeletionPublic
     acknowledgement: AcknowledgementStatePublic
     renewal: RenewalPublic
+    decline_by: datetime | None = Field(
+        default=None,
+        description="a grant the customer started in the offer directory: its brand may decline it until "
+        "then, before any read (POST /v1/grants/{id}/decline); null for a grant of an authorization request",
+    )
+    declined_at: datetime | None = Field(default=None, description="when the brand declined it")
     account_deleted: bool = Field(
         default=False,
         description="the customer deleted their account: the grant was revoked, and what the brand owes "
@@ -127,6 +133,8 @@ class GrantPublic(BaseModel):
                 "can_renew": renewal.can_renew,
                 "prompt": renewal.prompt,
             },
+            "decline_by": grant.decline_by,
+            "declined_at": grant.declined_at,
             "account_deleted": view.account_deleted,
         }
 

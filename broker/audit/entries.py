@@ -34,6 +34,8 @@ class Kind(StrEnum):
     PROFILE_READ_REFUSED = "profile.read_refused"  # a read for a purpose the grant does not cover
     OFFER_PUBLISHED = "offer.published"
     OFFER_WITHDRAWN = "offer.withdrawn"
+    OFFER_LISTED = "offer.listed"  # a version entered the customers' offer directory
+    OFFER_UNLISTED = "offer.unlisted"  # an offer left it: reason "unlisted" or "withdrawn"
     GRANT_CREATED = "grant.created"
     GRANT_AMENDED = "grant.amended"
     GRANT_REVOKED = "grant.revoked"

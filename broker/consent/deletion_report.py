@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -22,7 +22,14 @@ from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
 
-__all__ = ["BrandDeletionReport", "DeletionReport", "DeletionReports", "OverdueDeletion"]
+__all__ = [
+    "BrandDeletionReport",
+    "DeletionReport",
+    "DeletionReports",
+    "DutyRecord",
+    "OverdueDeletion",
+    "duty_records",
+]
 
 _BUCKETS = ("due", "overdue", "attested_on_time", "attested_late")
 
@@ -87,28 +94,12 @@ class DeletionReports:
         """The counts per brand, and one page of overdue deletions."""
         now = self.clock()
         attested, due_at = col(Grant.deletion_attested_at), col(Grant.deletion_due_at)
-        bucket = case(
-            (and_(attested.is_not(None), attested <= due_at), "attested_on_time"),
-            (attested.is_not(None), "attested_late"),
-            (due_at <= now, "overdue"),
-            else_="due",
-        )
-        gone = is_deleted(Grant.customer_id)
-        rows = session.exec(
-            select(Grant.brand_id, bucket, gone, func.count())
-            .where(due_at.is_not(None))
-            .group_by(col(Grant.brand_id), bucket, gone)
-        ).all()
-        counts: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
-        of_deleted: dict[UUID, int] = defaultdict(int)
-        for brand_id, state, deleted, count in rows:
-            counts[brand_id][state] += count
-            of_deleted[brand_id] += count if deleted else 0
+        counts, of_deleted = _deletion_buckets(session, now, None)
         overdue_query = select(Grant).where(attested.is_(None), due_at <= now)
         # deletion_due_at is never null in these rows; page() orders by it like a creation time.
         due_column = cast(datetime, Grant.deletion_due_at)
         overdue = page(session, overdue_query, due_column, Grant.id, cursor=cursor, limit=limit)
-        acknowledged = self._acknowledgements(session, now)
+        acknowledged = _acknowledgements(session, now, None)
         for brand_id in acknowledged:
             counts.setdefault(brand_id, dict.fromkeys(_BUCKETS, 0))
         names = _names(session, {*counts, *(g.brand_id for g in overdue.items)})
@@ -130,26 +121,86 @@ class DeletionReports:
             next_cursor=overdue.next_cursor,
         )
 
-    @staticmethod
-    def _acknowledgements(session: Session, now: datetime) -> dict[UUID, dict[str, int]]:
-        """Per brand: its grants' ends by acknowledgement state, and reads attempted after an end."""
-        done, due = col(Grant.end_acknowledged_at), col(Grant.end_ack_due_at)
-        bucket = case(
-            (and_(done.is_not(None), done <= due), "ends_acknowledged_on_time"),
-            (done.is_not(None), "ends_acknowledged_late"),
-            (due < now, "ends_unacknowledged"),
-            else_="ends_awaiting_acknowledgement",
+
+def _acknowledgements(
+    session: Session, now: datetime, brand_ids: list[UUID] | None
+) -> dict[UUID, dict[str, int]]:
+    """Per brand: its grants' ends by acknowledgement state, and reads attempted after an end."""
+    done, due = col(Grant.end_acknowledged_at), col(Grant.end_ack_due_at)
+    bucket = case(
+        (and_(done.is_not(None), done <= due), "ends_acknowledged_on_time"),
+        (done.is_not(None), "ends_acknowledged_late"),
+        (due < now, "ends_unacknowledged"),
+        else_="ends_awaiting_acknowledgement",
+    )
+    found: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    rows = session.exec(
+        select(Grant.brand_id, bucket, func.count(), func.sum(col(Grant.reads_after_end)))
+        .where(due.is_not(None), *_of(brand_ids))
+        .group_by(col(Grant.brand_id), bucket)
+    ).all()
+    for brand_id, state, count, attempts in rows:
+        found[brand_id][state] += count
+        found[brand_id]["reads_after_end"] += int(attempts or 0)
+    return {brand_id: dict(values) for brand_id, values in found.items()}
+
+
+def _of(brand_ids: list[UUID] | None) -> list[Any]:
+    return [] if brand_ids is None else [col(Grant.brand_id).in_(brand_ids)]
+
+
+def _deletion_buckets(
+    session: Session, now: datetime, brand_ids: list[UUID] | None
+) -> tuple[dict[UUID, dict[str, int]], dict[UUID, int]]:
+    """Per brand: its ended grants by deletion state, and how many of them are of deleted accounts."""
+    attested, due_at = col(Grant.deletion_attested_at), col(Grant.deletion_due_at)
+    bucket = case(
+        (and_(attested.is_not(None), attested <= due_at), "attested_on_time"),
+        (attested.is_not(None), "attested_late"),
+        (due_at <= now, "overdue"),
+        else_="due",
+    )
+    gone = is_deleted(Grant.customer_id)
+    rows = session.exec(
+        select(Grant.brand_id, bucket, gone, func.count())
+        .where(due_at.is_not(None), *_of(brand_ids))
+        .group_by(col(Grant.brand_id), bucket, gone)
+    ).all()
+    counts: dict[UUID, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_BUCKETS, 0))
+    of_deleted: dict[UUID, int] = defaultdict(int)
+    for brand_id, state, deleted, count in rows:
+        counts[brand_id][state] += count
+        of_deleted[brand_id] += count if deleted else 0
+    return counts, of_deleted
+
+
+@dataclass(frozen=True, slots=True)
+class DutyRecord:
+    """A brand's record of its duties when grants end, as the deletion report counts them (all time)."""
+
+    deletions_fell_due: int  # ended grants whose deletion fell due or was attested
+    deletions_on_time: int  # attested no later than the due date
+    ends_fell_due: int  # ends whose acknowledgement window closed, or that were acknowledged
+    ends_acknowledged_on_time: int
+
+
+def duty_records(session: Session, brand_ids: list[UUID], now: datetime) -> dict[UUID, DutyRecord]:
+    """The deletion report's figures for these brands (brands with no ended grant are absent)."""
+    if not brand_ids:
+        return {}
+    counts, _ = _deletion_buckets(session, now, brand_ids)
+    acknowledged = _acknowledgements(session, now, brand_ids)
+    records = {}
+    for brand_id in {*counts, *acknowledged}:
+        c, a = counts.get(brand_id, dict.fromkeys(_BUCKETS, 0)), acknowledged.get(brand_id, {})
+        on_time = a.get("ends_acknowledged_on_time", 0)
+        records[brand_id] = DutyRecord(
+            deletions_fell_due=c["overdue"] + c["attested_on_time"] + c["attested_late"],
+            deletions_on_time=c["attested_on_time"],
+            ends_fell_due=on_time + a.get("ends_acknowledged_late", 0) + a.get("ends_unacknowledged", 0),
+            ends_acknowledged_on_time=on_time,
         )
-        found: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        rows = session.exec(
-            select(Grant.brand_id, bucket, func.count(), func.sum(col(Grant.reads_after_end)))
-            .where(due.is_not(None))
-            .group_by(col(Grant.brand_id), bucket)
-        ).all()
-        for brand_id, state, count, attempts in rows:
-            found[brand_id][state] += count
-            found[brand_id]["reads_after_end"] += int(attempts or 0)
-        return {brand_id: dict(values) for brand_id, values in found.items()}
+    return records
 
 
 def _overdue(grant: Grant, names: dict[UUID, str], now: datetime, account_deleted: bool) -> OverdueDeletion:

@@ -87,9 +87,12 @@ class Grants:
         offer: Offer,
         fields: Sequence[str],
         purposes: Mapping[str, Sequence[str]] | None = None,
+        decline_by: datetime | None = None,
     ) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration; with
-        `purposes` (an offer of several), the fields that go with each purpose agreed to."""
+        `purposes` (an offer of several), the fields that go with each purpose agreed to. With
+        `decline_by`, a grant the customer started in the directory, which the brand may decline
+        until then (its notice says `origin: directory`)."""
         now = self.clock()
         grant = Grant(
             customer_id=customer_id,
@@ -102,6 +105,8 @@ class Grants:
             expires_at=now + timedelta(days=offer.grant_duration_days),
             status_changed_at=now,
             last_confirmed_at=now,
+            started_in_directory=decline_by is not None,
+            decline_by=decline_by,
         )
         session.add(grant)
         session.flush()
@@ -138,6 +143,8 @@ class Grants:
         data: dict[str, object] = {**terms, "expires_at": grant.expires_at.isoformat()}
         if more.get("reason") is not None:
             data["reason"] = more["reason"]
+        if kind is Kind.GRANT_CREATED and grant.decline_by is not None:  # started in the directory
+            data |= {"origin": "directory", "decline_by": grant.decline_by.isoformat()}
         self.notices.publish(
             session,
             Notice(
@@ -265,12 +272,12 @@ class Grants:
         session.add(grant)
         self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
 
-    def revoke(self, session: Session, grant: Grant, *, by: Actor) -> Grant:
-        """End the grant now (its token families die with it: a notice subscriber). Revoking twice is
-        a no-op."""
+    def revoke(self, session: Session, grant: Grant, *, by: Actor, reason: str | None = None) -> Grant:
+        """End the grant now (its token families die with it: a notice subscriber), for `reason` (a
+        slug) if there is one. Revoking twice is a no-op."""
         if grant.status is GrantStatus.REVOKED:
             return grant
-        self._move(session, grant, GrantStatus.REVOKED, actor=by)
+        self._move(session, grant, GrantStatus.REVOKED, actor=by, reason=reason)
         grant.ended_by = by.value
         session.flush()
         return grant

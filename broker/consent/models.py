@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, Uuid, false
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -53,6 +53,8 @@ class Offer(SQLModel, table=True):
     value: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Shown in the customers' offer directory while this version is the active one (`DirectoryListing`).
+    listed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class GrantStatus(StrEnum):
@@ -106,6 +108,10 @@ class GrantFacts(Protocol):
     def end_ack_due_at(self) -> datetime | None: ...
     @property
     def end_acknowledged_at(self) -> datetime | None: ...
+    @property
+    def decline_by(self) -> datetime | None: ...
+    @property
+    def declined_at(self) -> datetime | None: ...
 
 
 class Grant(SQLModel, table=True):
@@ -166,6 +172,13 @@ class Grant(SQLModel, table=True):
     end_acknowledged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     end_ack_reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     reads_after_end: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # A grant the customer started from the offer directory (`broker.usecases.directory`), not through
+    # the brand's authorization request: the brand may decline it until `decline_by`, before any read.
+    started_in_directory: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    decline_by: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    declined_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
 
 
 class EndAcknowledgement(SQLModel, table=True):
@@ -190,3 +203,57 @@ class EndAcknowledgement(SQLModel, table=True):
     )  # public JWK
     token_id: str | None = Field(default=None, max_length=200)
     receipt_id: UUID = Field(sa_column=Column(Uuid, nullable=False))
+
+
+class DirectoryListing(SQLModel, table=True):
+    """A listed offer's active version in the customers' directory, with what its filters and sorts
+    read, so a page of 10,000 listings is one indexed query. Kept by `broker.consent.offers` as
+    versions are published, revised and withdrawn: a version leaves the moment it stops being active."""
+
+    __tablename__ = "directory_listing"
+    __table_args__ = (
+        Index("ix_directory_newest", "listed_at", "offer_id"),
+        Index("ix_directory_value", "value_scale", "value_rank", "offer_id"),
+        Index("ix_directory_fields", "field_count", "offer_id"),
+        Index("ix_directory_retention", "retention_days", "offer_id"),
+        Index("ix_directory_duration", "duration_days", "offer_id"),
+    )
+
+    offer_id: UUID = Field(sa_column=Column(ForeignKey("offer.id", ondelete="CASCADE"), primary_key=True))
+    brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
+    listed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    value_kind: str = Field(max_length=16)
+    # What the value per field per month is counted in: a currency code, "points", or "~" (a service or
+    # a percentage: not comparable as an amount). `value_rank` is minus that value in ten-thousandths,
+    # so that an ascending sort puts the most generous first (0 when not comparable).
+    value_scale: str = Field(max_length=8)
+    value_rank: int
+    field_count: int
+    duration_days: int
+    retention_days: int
+    recipient_count: int
+
+
+class DirectoryField(SQLModel, table=True):
+    """A field a listed offer asks for, and whether the customer must share it (the fields filter)."""
+
+    __tablename__ = "directory_field"
+    __table_args__ = (Index("ix_directory_field_name", "field", "offer_id"),)
+
+    offer_id: UUID = Field(
+        sa_column=Column(ForeignKey("directory_listing.offer_id", ondelete="CASCADE"), primary_key=True)
+    )
+    field: str = Field(primary_key=True, max_length=64)
+    required: bool
+
+
+class DirectoryPurpose(SQLModel, table=True):
+    """A purpose a listed offer declares (the purpose filter)."""
+
+    __tablename__ = "directory_purpose"
+    __table_args__ = (Index("ix_directory_purpose_name", "purpose", "offer_id"),)
+
+    offer_id: UUID = Field(
+        sa_column=Column(ForeignKey("directory_listing.offer_id", ondelete="CASCADE"), primary_key=True)
+    )
+    purpose: str = Field(primary_key=True, max_length=64)

@@ -213,6 +213,10 @@ class _OfferFields(BaseModel):
     )
     """Third parties the data is shared with; empty means none."""
     value: DeclaredValue
+    listed: bool = False
+    """Show the offer in the customers' offer directory, where they can compare it and accept it
+    without a redirect (a customer-started grant). Unlisted offers are reached only through the brand's
+    authorization requests."""
 
 
 class OfferDraft(_OfferFields):

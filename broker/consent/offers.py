@@ -6,6 +6,11 @@ authorizations, while existing grants run their course.
 
     active ──revise──▶ superseded     (version n+1 becomes the active one)
       └─────withdraw──▶ withdrawn     (the lineage's end; its older versions stay superseded)
+
+A version published with `listed` enters the customers' directory (`broker.consent.directory`) and
+leaves it in the transaction that supersedes or withdraws it. `offer.listed` is logged when a listed
+version enters, `offer.unlisted` when a lineage leaves the directory (reason `unlisted`: its new
+version is not listed; `withdrawn`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlmodel import Session, col, select, update
 from broker.accounts.models import Brand
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
+from broker.consent import directory
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offer_schemas import OfferDraft
 from broker.errors import Conflict, NotFound, OfferSuperseded, OfferWithdrawn
@@ -88,6 +94,8 @@ class Offers:
                 latest_id=str(latest.id),
             )
         self._retire(session, latest, OfferStatus.SUPERSEDED)
+        if directory.leave(session, latest.id) and not draft.listed:
+            self._unlisted(session, brand, latest, "unlisted")
         return self._add(
             session,
             brand,
@@ -105,7 +113,33 @@ class Offers:
             self.audit.record(
                 session, Kind.OFFER_WITHDRAWN, actor=Actor.BRAND, brand_id=brand.id, offer=latest.id
             )
+            if directory.leave(session, latest.id):
+                self._unlisted(session, brand, latest, "withdrawn")
         return latest
+
+    def listed(self, session: Session, offer_id: UUID) -> Offer:
+        """The listed active version `offer_id` names, for a customer in the directory. A superseded
+        version whose newest is listed is Conflict `offer-superseded` (naming it), a withdrawn offer
+        `offer-withdrawn`; anything else (unknown, never listed, unlisted) is NotFound."""
+        offer = session.get(Offer, offer_id)
+        if offer is not None:
+            latest = self._latest(session, offer.lineage_id)
+            if latest.status == OfferStatus.WITHDRAWN and offer.listed:
+                raise _withdrawn(latest, offer_id, "browse the directory for a current offer")
+            if latest.listed and latest.status == OfferStatus.ACTIVE:
+                if latest.id == offer.id:
+                    return offer
+                raise OfferSuperseded(
+                    f"offer '{offer_id}' changed: version {latest.version} replaced it; read it before "
+                    f"accepting '{latest.id}'",
+                    latest_id=str(latest.id),
+                )
+        raise NotFound(f"offer '{offer_id}' is not in the directory; browse it again for current offers")
+
+    def _unlisted(self, session: Session, brand: Brand, offer: Offer, reason: str) -> None:
+        self.audit.record(
+            session, Kind.OFFER_UNLISTED, actor=Actor.BRAND, brand_id=brand.id, offer=offer.id, reason=reason
+        )
 
     def current_for_authorization(self, session: Session, brand_id: UUID, offer_id: UUID) -> Offer:
         """The newest active version of the offer any of whose version ids is given, for a new authorization.
@@ -155,6 +189,11 @@ class Offers:
             purpose=offer.purpose,
             supersedes=previous,
         )
+        if offer.listed:
+            directory.enter(session, offer)
+            self.audit.record(
+                session, Kind.OFFER_LISTED, actor=Actor.BRAND, brand_id=brand.id, offer=offer.id
+            )
         return offer
 
     def _retire(self, session: Session, offer: Offer, status: OfferStatus) -> None:

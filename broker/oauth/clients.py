@@ -235,7 +235,8 @@ class OAuthClient:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        """Public brands cannot use client credentials: they have no credentials."""
-        if grant_type == "client_credentials":
+        """Public brands cannot use client credentials or exchange grant tickets: they have no
+        credentials (and no back end for the webhook that carries a ticket)."""
+        if grant_type in ("client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"):
             return not self.brand.public
         return grant_type in {"authorization_code", "refresh_token"}

@@ -93,3 +93,17 @@ class ClientAssertion(SQLModel, table=True):
     )
     jti: str = Field(primary_key=True, max_length=200)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class GrantTicketUse(SQLModel, table=True):
+    """A grant ticket spent at the token endpoint (`broker.oauth.tickets`): its `jti`, so that it is
+    spent once. Kept until the ticket would have expired anyway."""
+
+    __tablename__ = "grant_ticket_use"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    used_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -50,6 +50,7 @@ from broker.oauth.flows import (
 from broker.oauth.models import RefreshToken, RevokedAccessToken, TokenFamily
 from broker.oauth.oidc import OIDC_SCOPES, OPENID, is_openid
 from broker.oauth.signing import InvalidJWT
+from broker.oauth.tickets import TicketExchange
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -221,6 +222,7 @@ class BrokerAuthorizationServer(AuthorizationServer):
         self.register_client_auth_method(PRIVATE_KEY_JWT, _private_key_jwt)
         self.register_grant(RefreshFlow)
         self.register_grant(BrandCredentialsFlow)
+        self.register_grant(TicketExchange)
         if endpoints:
             self.register_endpoint(Revocation)
             self.register_endpoint(Introspection)

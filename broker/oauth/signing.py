@@ -223,6 +223,10 @@ class SigningKeys:
             self._remember(token, (signer, expiry, dict(claims)))
         return claims
 
+    def verification_keys(self) -> list[Any]:
+        """The published Ed25519 keys: what verifies the other tokens they sign (grant tickets)."""
+        return [k.key for k in self._keys() if k.alg == ALGORITHM]
+
     def verify_id_token(self, token: str) -> dict[str, Any]:
         """The claims of an ID token one of our published keys signed (RS256 or Ed25519, typ JWT),
         whatever its `exp`: RP-initiated logout's `id_token_hint` may be an old one. Access tokens and

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from broker.consent.directory import describe_value
 from broker.consent.purposes import describe_purpose
 from broker.usecases.consent_decision import ConsentScreen, Retry
 from broker.value.record import TrackRecord
@@ -31,26 +32,6 @@ RETRY_MESSAGES: Mapping[Retry, str] = {
         "or choose not to share."
     ),
 }
-
-
-def describe_value(value: Mapping[str, Any]) -> str:
-    """The declared value in plain words, e.g. '10.00 EUR voucher: …, within 7 days'."""
-    amount = value.get("amount")
-    if value.get("unit") == "percent":
-        head = f"{amount}% {value['kind']}"
-    elif amount is not None and value.get("currency"):
-        head = f"{amount} {value['currency']} {value['kind']}"
-    elif amount is not None:
-        head = f"{amount} {value['kind']}"
-    else:
-        head = str(value["kind"])
-    due = value.get("due") or {}
-    when = {
-        "before_first_read": "before they first read your data",
-        "within_days": f"within {due.get('days')} days",
-        "monthly": "every month while you share",
-    }.get(str(due.get("when")), "")
-    return f"{head}: {value.get('description', '')}" + (f" ({when})" if when else "")
 
 
 def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dict[str, Any]:

@@ -129,10 +129,12 @@ def decide(
     customer_id: UUID,
     form: Mapping[str, list[str]],
     email_verified: bool = True,
+    decline_by: datetime | None = None,
 ) -> Decision:
     """Create the grant with exactly the fields kept, or deny; special categories need their own tick.
     An unconfirmed email is never granted: left out when optional, and when required the consent
-    waits until the address is confirmed."""
+    waits until the address is confirmed. `decline_by`: a grant the customer starts in the directory
+    (`broker.usecases.directory`), which its brand may decline until then."""
     offer, names = request.offer, request.fields
     decision = (form.get("decision") or [""])[0]
     if decision == "deny":
@@ -161,7 +163,14 @@ def decide(
     special = [n for n in selected if CATALOGUE[n].sensitivity is Sensitivity.SPECIAL_CATEGORY]
     if special and (form.get("special_consent") or [""])[0] != "yes":
         return Decision(None, retry=Retry.SPECIAL_CONSENT_MISSING)
-    grant = grants.create(session, customer_id=customer_id, offer=offer, fields=selected, purposes=purposes)
+    grant = grants.create(
+        session,
+        customer_id=customer_id,
+        offer=offer,
+        fields=selected,
+        purposes=purposes,
+        decline_by=decline_by,
+    )
     return Decision(grant)
 
 

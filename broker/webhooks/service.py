@@ -41,10 +41,13 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def payload(notice: Notice, subject: str) -> bytes:
-    """The Standard Webhooks body of a notice: type, timestamp, and ids and terms, never a value."""
+def payload(notice: Notice, subject: str, ticket: str | None = None) -> bytes:
+    """The Standard Webhooks body of a notice: type, timestamp, and ids and terms, never a value; for
+    a grant the customer started in the directory, the `grant_ticket` to exchange for its tokens."""
     # The ids last: a notice's data can never stand in for the grant or the subject.
     data = {**notice.data, "grant_id": str(notice.grant_id), "subject": subject, "actor": notice.actor.value}
+    if ticket is not None:
+        data["grant_ticket"] = ticket
     body = {"type": notice.type.value, "timestamp": _iso(notice.at), "data": data}
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -56,6 +59,8 @@ class Webhooks:
     clock: Callable[[], datetime]
     secrets: WebhookSecrets
     subject: Callable[[UUID, UUID], str]  # the customer's pairwise `sub` for a brand
+    # A grant ticket for a grant the customer started in the directory (`broker.oauth.tickets`).
+    ticket: Callable[[Session, Notice], str] | None = None
     allow_private: bool = False
     resolve: Resolver = resolve_system
 
@@ -131,7 +136,10 @@ class Webhooks:
         wanting = [e for e in endpoints if e.wants(notice.type.value)]
         if not wanting:
             return
-        body = payload(notice, self.subject(notice.brand_id, notice.customer_id))
+        ticket = None
+        if notice.data.get("origin") == "directory" and self.ticket is not None:
+            ticket = self.ticket(session, notice)  # one for every endpoint: it is spent once
+        body = payload(notice, self.subject(notice.brand_id, notice.customer_id), ticket)
         now = self.clock()
         for endpoint in wanting:
             session.add(

@@ -29,6 +29,8 @@ _INERT_KINDS = frozenset(
     {
         "offer.published",
         "offer.withdrawn",
+        "offer.listed",
+        "offer.unlisted",
         "token_family.revoked",
         "account.deleted",
         "key.rotated",

@@ -56,7 +56,7 @@ def _facts(view: GrantView) -> tuple[GrantView, dict[str, Any]]:
     """A view with its grant as the values views read (`GrantFacts`), each with its type (a status is
     a `GrantStatus` whether the grant is an ORM object or a row)."""
     names = [name for name in dir(GrantFacts) if isinstance(getattr(GrantFacts, name), property)]
-    assert len(names) == 19
+    assert len(names) == 21
     values = {name: getattr(view.grant, name) for name in names}
     return replace(view, grant=None), {name: (type(v), v) for name, v in values.items()}  # type: ignore[arg-type]
 

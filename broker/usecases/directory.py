@@ -1,0 +1,525 @@
+"""The customer's side of the offer directory: browse, compare, and start a grant.
+
+A page of the directory (`broker.consent.directory` finds the offers) shows each offer as the
+customer would decide on it: the fields asked, with the customer's own current values of them (what
+would go), the purposes, duration, retention, recipients, the declared value and its value per field
+per month, and the brand's track record. The record is the auditors' figures, computed by the same
+functions as their reports: delivering value on time and disputes upheld over the last 12 months
+(`broker.value.record`, the value report's `record`), deletions attested on time and ends
+acknowledged on time (`broker.consent.deletion_report`, the deletion report's counts). A brand with
+none of these says so ("no history yet").
+
+Comparing lays 2 to 4 offers side by side: a row per term, marked where the offers differ, and a few
+sentences in plain words about the differences that matter.
+
+A customer-started grant is made by `decide`, the consent screen's own decision, from the choices
+the customer sends (optional fields, purposes, the special-category tick): the same rules, grant,
+receipt, obligations, audit entries and webhook. The grant is marked as started in the directory,
+which is what lets its brand take tokens for it by a token exchange (`broker.oauth.tickets`) and
+decline it within `decline_window`, before any read.
+
+Browsing and comparing write nothing: brands never learn who looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from broker.accounts.models import Customer
+from broker.audit.entries import Actor
+from broker.consent.deletion_report import DutyRecord, duty_records
+from broker.consent.directory import (
+    DirectoryFilters,
+    DirectorySort,
+    describe_value,
+    search,
+    value_per_field_month,
+)
+from broker.consent.grants import Grants, effective_status
+from broker.consent.models import Grant, GrantStatus, Offer
+from broker.consent.offers import Offers
+from broker.consent.purposes import PURPOSES, offered_purposes
+from broker.errors import IllegalTransition, NotDeclinable, ValidationFailed
+from broker.oauth.authorize import ConsentRequest
+from broker.usecases.consent_decision import Retry, decide
+from broker.value.record import NO_RECORD, TrackRecord, track_record
+from broker.value.views import brand_names
+from vault.fields import CATALOGUE, JSONValue, Sensitivity
+from vault.profile import Vault
+
+__all__ = [
+    "BrandRecord",
+    "Comparison",
+    "ComparisonRow",
+    "Directory",
+    "DirectoryOffer",
+    "DirectoryPage",
+    "FieldAsked",
+    "StartGrant",
+    "ValuePerField",
+]
+
+MIN_COMPARED, MAX_COMPARED = 2, 4
+
+_RETRY_DETAILS = {
+    Retry.EMAIL_UNCONFIRMED: (
+        "/fields",
+        "this offer requires your email address, which you have not confirmed yet: confirm it first",
+    ),
+    Retry.SPECIAL_CONSENT_MISSING: (
+        "/special_category_consent",
+        "sensitive fields need your explicit agreement: set special_category_consent to true, or leave "
+        "those fields out",
+    ),
+    Retry.NO_PURPOSE: ("/purposes", "agree to at least one of the offer's purposes"),
+    Retry.REQUIRED_UNPURPOSED: (
+        "/purposes",
+        "a field this offer requires is used only for a purpose you did not agree to: agree to that purpose",
+    ),
+}
+
+
+class FieldAsked(BaseModel):
+    """A field an offer asks for, and what of yours would go."""
+
+    name: str
+    title: str
+    required: bool = Field(description="the offer cannot be accepted without it")
+    special_category: bool = Field(description="sensitive data (GDPR art. 9): needs its own agreement")
+    filled: bool = Field(description="you have a value for it (else nothing would go)")
+    value: str | None = Field(description="your current value, as it would be shared; null if none")
+
+
+class PurposeShown(BaseModel):
+    """One purpose of an offer, in plain words."""
+
+    purpose: str
+    label: str
+    explanation: str
+    fields: list[str]
+
+
+class ValuePerField(BaseModel):
+    """The declared value per field asked and per month of access (a month is 30 days; a one-off value
+    is spread over the grant's months, a monthly one taken as it is): exact, four decimal places."""
+
+    amount: str = Field(description="exact decimal string, e.g. '0.5556'")
+    scale: str = Field(description="what it is counted in: an ISO 4217 currency code, or 'points'")
+
+
+class BrandRecord(BaseModel):
+    """A brand's track record, the auditors' figures: value over the last 12 months, duties all time."""
+
+    history: bool = Field(description="false: the brand has no history yet, so every count is 0")
+    values_fell_due: int = Field(description="obligations that fell due in the last 12 months")
+    values_on_time: int = Field(description="of those, delivered on time with no dispute upheld")
+    values_on_time_percent: int | None
+    disputes_upheld: int = Field(description="disputes an auditor upheld against the brand (12 months)")
+    deletions_fell_due: int = Field(description="ended grants whose deletion fell due or was attested")
+    deletions_on_time: int = Field(description="of those, deletions attested by their due date")
+    ends_fell_due: int = Field(description="ended grants whose acknowledgement fell due or was made")
+    ends_acknowledged_on_time: int = Field(description="of those, acknowledged within the window")
+    summary: str = Field(description="the record in plain words")
+
+
+class DirectoryOffer(BaseModel):
+    """A listed offer as a customer weighs it."""
+
+    offer_id: UUID = Field(
+        description="this version's id: accept it with POST /v1/directory/offers/{id}/grant"
+    )
+    lineage_id: UUID
+    version: int
+    brand_id: UUID
+    brand: str
+    title: str
+    description: str
+    fields: list[FieldAsked]
+    purposes: list[PurposeShown]
+    grant_duration_days: int
+    retention_days: int
+    recipients: list[str]
+    value: dict[str, Any] = Field(description="the declared value, as the brand declared it")
+    value_text: str = Field(description="the declared value in plain words")
+    value_per_field_month: ValuePerField | None = Field(
+        description="null for a service or a percentage discount: no amount to compare"
+    )
+    record: BrandRecord
+    listed_at: datetime
+
+
+class DirectoryPage(BaseModel):
+    """A page of the directory; pass `next_cursor` back as `cursor` (with the same sort and filters)."""
+
+    items: list[DirectoryOffer]
+    next_cursor: str | None
+
+
+class ComparisonRow(BaseModel):
+    """One term of the compared offers, one cell per offer in their order."""
+
+    term: str
+    cells: list[str]
+    differs: bool
+
+
+class Comparison(BaseModel):
+    """2 to 4 offers side by side: the offers, a row per term, and the differences in plain words."""
+
+    offers: list[DirectoryOffer]
+    rows: list[ComparisonRow]
+    summary: list[str]
+
+
+class StartGrant(BaseModel):
+    """Accepting a listed offer from the directory: the choices of its consent screen."""
+
+    model_config = {"extra": "forbid"}
+
+    fields: list[str] = Field(
+        default_factory=list,
+        max_length=len(CATALOGUE),
+        description="the optional fields you also share (required fields always go)",
+    )
+    purposes: list[str] = Field(
+        default_factory=list,
+        max_length=len(PURPOSES),
+        description="for an offer of several purposes: each you agree to (at least one)",
+    )
+    special_category_consent: bool = Field(
+        default=False, description="your explicit agreement to share the sensitive fields you share"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Directory:
+    """Browse, compare and accept listed offers."""
+
+    clock: Any
+    vault: Vault
+    offers: Offers
+    grants: Grants
+    decline_window: timedelta = timedelta(hours=72)
+
+    def page(
+        self,
+        session: Session,
+        customer_id: UUID,
+        filters: DirectoryFilters,
+        *,
+        sort: DirectorySort,
+        cursor: str | None,
+        limit: int,
+    ) -> DirectoryPage:
+        """One page of listed offers, each shown with the customer's values and the brand's record."""
+        found = search(session, filters, sort=sort, cursor=cursor, limit=limit)
+        return DirectoryPage(
+            items=self._shown(session, customer_id, found.items), next_cursor=found.next_cursor
+        )
+
+    def one(self, session: Session, customer_id: UUID, offer_id: UUID) -> DirectoryOffer:
+        """One listed offer (its active version)."""
+        return self._shown(session, customer_id, [self.offers.listed(session, offer_id)])[0]
+
+    def compare(self, session: Session, customer_id: UUID, offer_ids: Sequence[UUID]) -> Comparison:
+        """2 to 4 listed offers side by side."""
+        ids = list(dict.fromkeys(offer_ids))
+        if not MIN_COMPARED <= len(ids) <= MAX_COMPARED:
+            detail = f"compare {MIN_COMPARED} to {MAX_COMPARED} different offers: name each with offer="
+            raise ValidationFailed(detail, errors=[{"pointer": "/offer", "detail": detail}])
+        shown = self._shown(session, customer_id, [self.offers.listed(session, i) for i in ids])
+        return Comparison(offers=shown, rows=_rows(shown), summary=_summary(shown))
+
+    def start(self, session: Session, customer: Customer, offer_id: UUID, choice: StartGrant) -> Grant:
+        """Accept a listed offer: the grant the consent screen would make from the same choices."""
+        offer = self.offers.listed(session, offer_id)
+        offered = [*offer.required_fields, *offer.optional_fields]
+        _check_choice(offer, offered, choice)
+        brand = brand_names(session, [offer.brand_id]).get(offer.brand_id, "")
+        request = ConsentRequest(brand, offer, tuple(offered), (), "")
+        form = {
+            "decision": ["approve"],
+            "fields": list(choice.fields),
+            "purposes": list(choice.purposes),
+            "special_consent": ["yes" if choice.special_category_consent else "no"],
+        }
+        verified = customer.email_verified_at is not None
+        decision = decide(
+            self.grants,
+            session,
+            request,
+            customer_id=customer.id,
+            form=form,
+            email_verified=verified,
+            decline_by=self.clock() + self.decline_window,
+        )
+        if decision.grant is None:
+            pointer, detail = _RETRY_DETAILS[decision.retry or Retry.NO_CHOICE]
+            raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])
+        return decision.grant
+
+    def decline(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
+        """The brand declines a grant a customer started in the directory: within the window, before
+        any read. It ends (revoked by the brand, reason `declined-by-brand`) and nothing is owed."""
+        grant = self.grants.for_brand(session, brand_id, grant_id)
+        if not grant.started_in_directory or grant.decline_by is None:
+            raise NotDeclinable(
+                f"grant '{grant_id}' was not started in the directory: only those can be declined; "
+                "revoke it instead (DELETE /v1/grants/{id})"
+            )
+        if grant.status in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
+            if grant.declined_at is not None:
+                return grant  # declining twice is a no-op
+            raise NotDeclinable(f"grant '{grant_id}' has already ended")
+        now = self.clock()
+        if now > grant.decline_by:
+            until = grant.decline_by.isoformat()
+            raise NotDeclinable(f"grant '{grant_id}' could be declined until {until}; revoke it instead")
+        if grant.first_read_at is not None:
+            raise NotDeclinable(
+                f"grant '{grant_id}' was already read: revoke it instead, and deliver what is owed"
+            )
+        grant.declined_at = now
+        return self.grants.revoke(session, grant, by=Actor.BRAND, reason="declined-by-brand")
+
+    def ticketable(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
+        """The brand's live grant, started in the directory, for a new grant ticket."""
+        grant = self.grants.for_brand(session, brand_id, grant_id)
+        if not grant.started_in_directory:
+            raise IllegalTransition(
+                f"grant '{grant_id}' was not started in the directory: its tokens come from its "
+                "authorization code"
+            )
+        if effective_status(grant, self.clock()) is not GrantStatus.ACTIVE:
+            raise IllegalTransition(f"grant '{grant_id}' is no longer active: no tokens for it")
+        return grant
+
+    def _shown(self, session: Session, customer_id: UUID, offers: Sequence[Offer]) -> list[DirectoryOffer]:
+        if not offers:
+            return []
+        now = self.clock()
+        brand_ids = list({offer.brand_id for offer in offers})
+        names = brand_names(session, brand_ids)
+        values = track_record(session, brand_ids, now)
+        duties = duty_records(session, brand_ids, now)
+        asked = {name for offer in offers for name in [*offer.required_fields, *offer.optional_fields]}
+        mine = self.vault.read(session, customer_id, sorted(asked))
+        return [
+            _offer(
+                offer,
+                names.get(offer.brand_id, ""),
+                mine,
+                _record(
+                    values.get(offer.brand_id), duties.get(offer.brand_id), names.get(offer.brand_id, "")
+                ),
+            )
+            for offer in offers
+        ]
+
+
+def _check_choice(offer: Offer, offered: list[str], choice: StartGrant) -> None:
+    errors = []
+    if stray := [name for name in choice.fields if name not in offer.optional_fields]:
+        errors.append(
+            {"pointer": "/fields", "detail": f"not an optional field of this offer: {', '.join(stray[:5])}"}
+        )
+    declared = [str(item["purpose"]) for item in offer.purposes or []]
+    if stray := [slug for slug in choice.purposes if slug not in declared]:
+        shown = ", ".join(declared) if declared else "none (it has one purpose)"
+        errors.append({"pointer": "/purposes", "detail": f"this offer's purposes to agree to: {shown}"})
+    if errors:
+        raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
+
+
+def _shown_value(value: JSONValue | None) -> str | None:
+    if value is None:
+        return None
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _offer(offer: Offer, brand: str, mine: dict[str, JSONValue], record: BrandRecord) -> DirectoryOffer:
+    names = [*offer.required_fields, *offer.optional_fields]
+    normalised = value_per_field_month(offer.value, len(names), offer.grant_duration_days)
+    declared = offered_purposes(offer.purpose, offer.purpose_explanation, names, offer.purposes)
+    return DirectoryOffer(
+        offer_id=offer.id,
+        lineage_id=offer.lineage_id,
+        version=offer.version,
+        brand_id=offer.brand_id,
+        brand=brand,
+        title=offer.title,
+        description=offer.description,
+        fields=[
+            FieldAsked(
+                name=name,
+                title=CATALOGUE[name].title,
+                required=name in offer.required_fields,
+                special_category=CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
+                filled=mine.get(name) is not None,
+                value=_shown_value(mine.get(name)),
+            )
+            for name in names
+        ],
+        purposes=[
+            PurposeShown(
+                purpose=str(item["purpose"]),
+                label=PURPOSES[str(item["purpose"])].label,
+                explanation=str(item["explanation"]),
+                fields=[str(name) for name in item["fields"]],
+            )
+            for item in declared
+        ],
+        grant_duration_days=offer.grant_duration_days,
+        retention_days=offer.retention_days,
+        recipients=list(offer.recipients),
+        value=dict(offer.value),
+        value_text=describe_value(offer.value),
+        value_per_field_month=(
+            ValuePerField(amount=format(normalised.amount, "f"), scale=normalised.scale)
+            if normalised
+            else None
+        ),
+        record=record,
+        listed_at=offer.created_at,
+    )
+
+
+def _record(value: TrackRecord | None, duty: DutyRecord | None, brand: str) -> BrandRecord:
+    value = value or NO_RECORD
+    duty = duty or DutyRecord(0, 0, 0, 0)
+    history = any((value.fell_due, value.disputes_upheld, duty.deletions_fell_due, duty.ends_fell_due))
+    if not history:
+        summary = f"{brand} has no history yet: nothing it owed, deleted or acknowledged has fallen due."
+    else:
+        parts = [
+            f"{value.on_time} of {value.fell_due} values delivered on time in the last 12 months"
+            if value.fell_due
+            else "no value has fallen due in the last 12 months",
+            f"{value.disputes_upheld} dispute{'' if value.disputes_upheld == 1 else 's'} upheld against it",
+            f"{duty.deletions_on_time} of {duty.deletions_fell_due} deletions attested on time",
+            f"{duty.ends_acknowledged_on_time} of {duty.ends_fell_due} ends acknowledged on time",
+        ]
+        summary = f"{brand}: " + "; ".join(parts) + "."
+    return BrandRecord(
+        history=history,
+        values_fell_due=value.fell_due,
+        values_on_time=value.on_time,
+        values_on_time_percent=value.on_time_percent,
+        disputes_upheld=value.disputes_upheld,
+        deletions_fell_due=duty.deletions_fell_due,
+        deletions_on_time=duty.deletions_on_time,
+        ends_fell_due=duty.ends_fell_due,
+        ends_acknowledged_on_time=duty.ends_acknowledged_on_time,
+        summary=summary,
+    )
+
+
+def _names(offers: Sequence[DirectoryOffer]) -> list[str]:
+    """What to call each offer in the summary: its brand, or brand and title when a brand is twice."""
+    brands = [offer.brand for offer in offers]
+    titled = [f"{o.brand} ({o.title})" for o in offers]
+    return [
+        o.brand
+        if brands.count(o.brand) == 1
+        else titled[i]
+        if titled.count(titled[i]) == 1
+        else f"{o.brand} (offer {i + 1})"
+        for i, o in enumerate(offers)
+    ]
+
+
+def _listing(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _days(count: int) -> str:
+    return f"{count} day{'' if count == 1 else 's'}"
+
+
+def _per_field(offer: DirectoryOffer) -> str:
+    v = offer.value_per_field_month
+    return "not an amount" if v is None else f"{v.amount} {v.scale}"
+
+
+def _rows(offers: Sequence[DirectoryOffer]) -> list[ComparisonRow]:
+    def row(term: str, cells: list[str]) -> ComparisonRow:
+        return ComparisonRow(term=term, cells=cells, differs=len(set(cells)) > 1)
+
+    rows = [
+        row("Brand", [o.brand for o in offers]),
+        row("Value", [o.value_text for o in offers]),
+        row("Value per field per month", [_per_field(o) for o in offers]),
+    ]
+    every = list(dict.fromkeys(f.name for o in offers for f in o.fields))
+    for name in every:
+        cells = []
+        for offer in offers:
+            asked = next((f for f in offer.fields if f.name == name), None)
+            cells.append("not asked" if asked is None else "required" if asked.required else "optional")
+        rows.append(row(f"Asks for: {CATALOGUE[name].title}", cells))
+    rows += [
+        row("Purposes", ["; ".join(p.label for p in o.purposes) for o in offers]),
+        row("Access lasts", [_days(o.grant_duration_days) for o in offers]),
+        row("Kept after the grant ends", [_days(o.retention_days) for o in offers]),
+        row("Shared with", [", ".join(o.recipients) or "nobody else" for o in offers]),
+        row("Track record", [o.record.summary.split(": ", 1)[-1] for o in offers]),
+    ]
+    return rows
+
+
+def _summary(offers: Sequence[DirectoryOffer]) -> list[str]:
+    names = _names(offers)
+    lines = []
+    every = list(dict.fromkeys(f.name for o in offers for f in o.fields))
+    for name in every:
+        asks = [any(f.name == name for f in o.fields) for o in offers]
+        asking = [n for n, a in zip(names, asks, strict=True) if a]
+        if len(asking) < len(offers):
+            others = [n for n, a in zip(names, asks, strict=True) if not a]
+            verb = "asks" if len(asking) == 1 else "ask"
+            not_verb = "does" if len(others) == 1 else "do"
+            title = CATALOGUE[name].title.lower()
+            lines.append(f"{_listing(asking)} {verb} for your {title}; {_listing(others)} {not_verb} not.")
+    for attribute, sentence in (
+        ("retention_days", "{long} keeps your data {diff} longer after the grant ends than {short}."),
+        ("grant_duration_days", "{long} asks for access {diff} longer than {short}."),
+    ):
+        spans = [getattr(o, attribute) for o in offers]
+        if max(spans) != min(spans):
+            long = names[spans.index(max(spans))]
+            short = names[spans.index(min(spans))]
+            lines.append(sentence.format(long=long, short=short, diff=_days(max(spans) - min(spans))))
+    sharing = [(n, o) for n, o in zip(names, offers, strict=True) if o.recipients]
+    if sharing and len(sharing) < len(offers):
+        for n, o in sharing:
+            lines.append(f"{n} shares your data with {', '.join(o.recipients)}; the others with nobody else.")
+    scales = {o.value_per_field_month.scale for o in offers if o.value_per_field_month}
+    comparable = [(n, o) for n, o in zip(names, offers, strict=True) if o.value_per_field_month]
+    if len(scales) == 1 and len(comparable) >= 2:
+        ranked = sorted(comparable, key=lambda item: Decimal(_per_field(item[1]).split()[0]), reverse=True)
+        best, worst = ranked[0], ranked[-1]
+        if best[1].value_per_field_month != worst[1].value_per_field_month:
+            lines.append(
+                f"{best[0]} gives the most back per field per month ({_per_field(best[1])}); "
+                f"{worst[0]} the least ({_per_field(worst[1])})."
+            )
+    elif len(comparable) >= 2:
+        lines.append("Their values are counted in different currencies or points: compare them yourself.")
+    for n, o in zip(names, offers, strict=True):
+        if not o.record.history:
+            lines.append(f"{n} has no history yet.")
+        elif o.record.disputes_upheld:
+            lines.append(
+                f"{n} had {o.record.disputes_upheld} dispute(s) upheld against it in the last 12 months."
+            )
+    if not lines:
+        lines.append("These offers ask for the same terms.")
+    return lines
