@@ -94,7 +94,12 @@ async def browse(
     request: Request,
     runtime: RuntimeDep,
     purpose: Annotated[
-        str | None, Query(max_length=64, description="offers that declare this purpose (a slug)")
+        str | None,
+        Query(
+            max_length=64,
+            description="offers that declare this purpose (a slug)",
+            json_schema_extra={"enum": list(PURPOSES)},
+        ),
     ] = None,
     value_kind: Annotated[
         list[ValueKind], Query(max_length=5, description="offers whose value is of one of these kinds")
@@ -109,6 +114,7 @@ async def browse(
             max_length=len(CATALOGUE),
             description="offers you could accept sharing only these fields: each field they require is "
             "among them (optional ones you would leave out)",
+            json_schema_extra={"items": {"type": "string", "enum": list(CATALOGUE)}},
         ),
     ] = [],  # noqa: B006
     max_duration_days: Annotated[int | None, Query(ge=1, le=366)] = None,

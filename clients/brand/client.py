@@ -23,6 +23,7 @@ from clients.brand.models import (
     Escalation,
     Grant,
     GrantPage,
+    GrantTicket,
     Obligation,
     Offer,
     OfferPage,
@@ -126,6 +127,15 @@ class ConsentryClient:
         self._grant_token(session, refused=session.tokens.access_token)
         return session.tokens
 
+    def exchange_grant_ticket(
+        self, ticket: str, *, on_refresh: Callable[[TokenSet], None] | None = None
+    ) -> GrantSession:
+        """The tokens of a grant the customer started in the offer directory: trade the `grant_ticket`
+        of its `grant.created` webhook (or of `new_grant_ticket`) at the token endpoint (RFC 8693 token
+        exchange). A ticket is spent once; the session then reads and refreshes like any other."""
+        request = self._protocol.ticket_request(self._metadata(), ticket)
+        return GrantSession(self._protocol.accept_tokens(self._send(request), for_grant=True), on_refresh)
+
     # The brand API
 
     def read_profile(self, session: GrantSession, *, purpose: str | None = None) -> Profile:
@@ -136,6 +146,15 @@ class ConsentryClient:
     def publish_offer(self, offer: Mapping[str, Any]) -> Offer:
         """`POST /v1/offers`: publish an offer (see the README for its members)."""
         return self._run(endpoints.publish_offer(offer))
+
+    def revise_offer(self, offer_id: Id, offer: Mapping[str, Any]) -> Offer:
+        """`PUT /v1/offers/{id}`: publish a new version of the offer (`listed: true` shows it in the
+        customers' offer directory, `false` takes it out); grants keep the version they agreed to."""
+        return self._run(endpoints.revise_offer(offer_id, offer))
+
+    def withdraw_offer(self, offer_id: Id) -> Offer:
+        """`DELETE /v1/offers/{id}`: no new grants (it leaves the directory at once)."""
+        return self._run(endpoints.withdraw_offer(offer_id))
 
     def list_offers(
         self, *, status: str | None = None, cursor: str | None = None, limit: int | None = None
@@ -152,6 +171,16 @@ class ConsentryClient:
     def get_grant(self, grant_id: Id) -> Grant:
         """`GET /v1/grants/{id}`."""
         return self._run(endpoints.get_grant(grant_id))
+
+    def decline_grant(self, grant_id: Id) -> Grant:
+        """`POST /v1/grants/{id}/decline`: decline a grant a customer started in the directory, before
+        its `decline_by` and before reading it; it ends with a receipt and nothing is owed."""
+        return self._run(endpoints.decline_grant(grant_id))
+
+    def new_grant_ticket(self, grant_id: Id) -> GrantTicket:
+        """`POST /v1/grants/{id}/ticket`: a new grant ticket for a live grant started in the directory,
+        when the webhook's was lost or expired."""
+        return self._run(endpoints.new_grant_ticket(grant_id))
 
     def end_grant(self, grant_id: Id) -> None:
         """`DELETE /v1/grants/{id}`: the brand ends the grant; its tokens stop working."""

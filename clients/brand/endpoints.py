@@ -19,6 +19,7 @@ from clients.brand.models import (
     Escalation,
     Grant,
     GrantPage,
+    GrantTicket,
     Obligation,
     Offer,
     OfferPage,
@@ -48,6 +49,28 @@ def read_profile(purpose: str | None = None) -> Call[Profile]:
 def publish_offer(offer: Mapping[str, Any]) -> Call[Offer]:
     """`POST /v1/offers`."""
     return Call("POST", "/v1/offers", Offer.model_validate, body=dict(offer), success=201)
+
+
+def revise_offer(offer_id: Id, offer: Mapping[str, Any]) -> Call[Offer]:
+    """`PUT /v1/offers/{id}`: a new version (`listed` in it lists or unlists the offer)."""
+    return Call(
+        "PUT", f"/v1/offers/{_segment(offer_id)}", Offer.model_validate, body=dict(offer), success=201
+    )
+
+
+def withdraw_offer(offer_id: Id) -> Call[Offer]:
+    """`DELETE /v1/offers/{id}`."""
+    return Call("DELETE", f"/v1/offers/{_segment(offer_id)}", Offer.model_validate)
+
+
+def decline_grant(grant_id: Id) -> Call[Grant]:
+    """`POST /v1/grants/{id}/decline`."""
+    return Call("POST", f"/v1/grants/{_segment(grant_id)}/decline", Grant.model_validate)
+
+
+def new_grant_ticket(grant_id: Id) -> Call[GrantTicket]:
+    """`POST /v1/grants/{id}/ticket`."""
+    return Call("POST", f"/v1/grants/{_segment(grant_id)}/ticket", GrantTicket.model_validate)
 
 
 def list_offers(status: str | None, cursor: str | None, limit: int | None) -> Call[OfferPage]:

@@ -75,6 +75,7 @@ class Offer(_Answer):
     scopes: list[str]
     created_at: datetime
     withdrawn_at: datetime | None
+    listed: bool = False  # shown in the customers' offer directory
 
 
 class OfferPage(_Answer):
@@ -99,6 +100,15 @@ class Grant(_Answer):
     status_changed_at: datetime
     ended_by: str | None
     account_deleted: bool = False  # the customer deleted their account: value and deletion duty stay
+    decline_by: datetime | None = None  # started in the directory: decline_grant works until then
+    declined_at: datetime | None = None
+
+
+class GrantTicket(_Answer):
+    """A grant ticket for a grant the customer started in the directory: `exchange_grant_ticket`."""
+
+    grant_ticket: str
+    expires_at: datetime
 
 
 class GrantPage(_Answer):

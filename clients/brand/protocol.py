@@ -36,6 +36,11 @@ _FORM = {
 }
 
 
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
+GRANT_TICKET_TYPE = "urn:consentry:params:oauth:token-type:grant-ticket"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -165,6 +170,21 @@ class Protocol:
             )
         return self._token_request(
             metadata, {"grant_type": "refresh_token", "refresh_token": tokens.refresh_token}
+        )
+
+    def ticket_request(self, metadata: ServerMetadata, ticket: str) -> httpx.Request:
+        """Trade a grant ticket (a `grant.created` webhook's, for a grant the customer started in the
+        directory) for that grant's tokens: OAuth 2.0 Token Exchange (RFC 8693 §2.1)."""
+        if self.client_secret is None:
+            raise ValueError("a public client cannot exchange grant tickets: it has no credentials")
+        return self._token_request(
+            metadata,
+            {
+                "grant_type": TOKEN_EXCHANGE,
+                "subject_token": ticket,
+                "subject_token_type": GRANT_TICKET_TYPE,
+                "requested_token_type": ACCESS_TOKEN_TYPE,
+            },
         )
 
     def brand_token_request(self, metadata: ServerMetadata) -> httpx.Request:

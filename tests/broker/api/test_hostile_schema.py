@@ -60,7 +60,8 @@ STATE_DEPENDENT = {
         "deliverValue", "createCustomer", "createWebhook", "narrowMyGrant", "changeEmail", "listMySessions",
         "listMySecurityActivity", "changeMyPassword", "requestPasswordReset", "requestSignInLink",
         "createSessionWithPasskey", "completeSessionWithSecondFactor", "reauthenticateCurrentSession",
-        "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute",
+        "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute", "browseDirectory",
+        "compareDirectoryOffers", "acceptDirectoryOffer",
     ],
     "400": [
         "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",
