@@ -96,15 +96,19 @@ class AsyncConsentryClient:
         redirect_uri: str | None = None,
         scopes: Sequence[str] | None = None,
         state: str | None = None,
+        prompt: str | None = None,
     ) -> AuthorizationRequest:
         """Where to send the customer to consent to `offer_id`: `(url, state, code_verifier)`; keep the
-        last two for `handle_callback`."""
+        last two for `handle_callback`. `prompt="none"`: no page at all; the customer's live grant of
+        the offer (one they started in the directory, say) comes back at once, or the callback carries
+        `consent_required` or `login_required`."""
         return self._protocol.authorization(
             await self._metadata(),
             offer_id=str(offer_id),
             redirect_uri=redirect_uri,
             scopes=scopes,
             state=state,
+            prompt=prompt,
         )
 
     async def handle_callback(

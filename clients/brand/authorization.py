@@ -44,6 +44,7 @@ def authorization_request(
     redirect_uri: str,
     scopes: Sequence[str] | None = None,
     state: str | None = None,
+    prompt: str | None = None,
 ) -> AuthorizationRequest:
     """The authorization URL for an offer. `scopes` are fields (`email`) or scopes (`profile:email`);
     leave them out to ask for every field of the offer."""
@@ -58,6 +59,8 @@ def authorization_request(
         "code_challenge_method": "S256",
         "offer": offer_id,
     }
+    if prompt:
+        params["prompt"] = prompt
     if scopes:
         params["scope"] = " ".join(
             s if s.startswith(PROFILE_SCOPE_PREFIX) else PROFILE_SCOPE_PREFIX + s for s in scopes

@@ -129,6 +129,7 @@ class Protocol:
         redirect_uri: str | None,
         scopes: Sequence[str] | None,
         state: str | None,
+        prompt: str | None = None,
     ) -> AuthorizationRequest:
         """The authorization request for an offer (PKCE S256, a random state unless given)."""
         return authorization_request(
@@ -138,6 +139,7 @@ class Protocol:
             redirect_uri=self._redirect_uri(redirect_uri),
             scopes=scopes,
             state=state,
+            prompt=prompt,
         )
 
     def code_request(

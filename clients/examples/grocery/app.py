@@ -1,5 +1,11 @@
 """Fresh Basket's web app: connect with Consentry, personalised recipes, the voucher delivered back,
-and deletion attested when the sharing ends. One process, its state in memory (an example)."""
+and deletion attested when the sharing ends. One process, its state in memory (an example).
+
+A shopper who accepted Fresh Basket's offer in Consentry's offer directory is known two ways: the
+`grant.created` webhook (if `webhook_secret` is configured) carries a grant ticket, which the app
+exchanges for the grant's tokens at once, reads the fields and delivers the voucher; and "I accepted
+in the directory" sends the browser through a silent authorization (`prompt=none`), which returns
+that grant without a consent screen, so the shop personalises for that browser."""
 
 from __future__ import annotations
 
@@ -18,8 +24,18 @@ from fastapi import Cookie, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
-from clients.brand import ConsentryClient, ConsentryError, GrantSession, Offer
+from clients.brand import (
+    ConsentryClient,
+    ConsentryError,
+    GrantSession,
+    MemoryReplayCache,
+    Offer,
+    WebhookReplayed,
+    WebhookVerificationError,
+    verify_webhook,
+)
 from clients.examples.grocery.recipes import box_for, recipes_for
 
 __all__ = ["GroceryConfig", "create_app"]
@@ -39,6 +55,7 @@ class GroceryConfig(BaseModel):
     client_secret: str
     redirect_uri: str
     offer_id: str
+    webhook_secret: str | None = None  # of the endpoint registered for /consentry/webhook
 
 
 @dataclass
@@ -57,6 +74,9 @@ class Memory:
 
     shoppers: dict[str, Shopper] = field(default_factory=dict)
     pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # state -> (browser, verifier)
+    silent: set[str] = field(default_factory=set)  # states of silent authorizations (prompt=none)
+    started: dict[str, Shopper] = field(default_factory=dict)  # grant id -> from the directory's webhook
+    seen: MemoryReplayCache = field(default_factory=MemoryReplayCache)
     deleted: dict[str, str] = field(default_factory=dict)  # browser -> what we told the broker
     lock: threading.Lock = field(default_factory=threading.Lock)
     csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -144,13 +164,32 @@ def create_app(
             value=offer().value,
         )
 
+    def welcome(grant: GrantSession) -> Shopper:
+        """A new shopper's grant: read what they shared, deliver the voucher the offer declared."""
+        fields = dict(broker.read_profile(grant).fields)
+        value = offer().value
+        voucher = f"FRESH-{secrets.token_hex(4).upper()}"
+        broker.deliver_value(
+            grant.grant_id,
+            kind=value["kind"],
+            amount=value.get("amount"),
+            currency=value.get("currency"),
+            redemption=voucher,
+        )
+        return Shopper(grant=grant, fields=fields, voucher=voucher)
+
     @app.get("/connect")
-    def connect(browser: Annotated[str | None, Cookie(alias=BROWSER_COOKIE)] = None) -> Response:
-        """Send the shopper to Consentry's consent screen for our offer (PKCE, state)."""
+    def connect(
+        existing: bool = False, browser: Annotated[str | None, Cookie(alias=BROWSER_COOKIE)] = None
+    ) -> Response:
+        """Send the shopper to Consentry's consent screen for our offer (PKCE, state); `existing`: a
+        silent request for the grant they already gave (in the offer directory), no screen at all."""
         browser = _browser(browser)
-        request = broker.authorization_url(offer_id=config.offer_id)
+        request = broker.authorization_url(offer_id=config.offer_id, prompt="none" if existing else None)
         with memory.lock:
             memory.pending[request.state] = (browser, request.code_verifier)
+            if existing:
+                memory.silent.add(request.state)
         response = RedirectResponse(request.url, status_code=303)
         response.set_cookie(BROWSER_COOKIE, browser, httponly=True, samesite="lax")
         return response
@@ -164,6 +203,8 @@ def create_app(
         state = request.query_params.get("state", "")
         with memory.lock:
             pending = memory.pending.pop(state, None)
+            silent = state in memory.silent
+            memory.silent.discard(state)
         if pending is None or not secrets.compare_digest(pending[0], browser):
             return page(
                 "home.html",
@@ -171,6 +212,14 @@ def create_app(
                 status=400,
                 offer=offer(),
                 ended="That sign-in link was not ours; connect again.",
+            )
+        if "error" in request.query_params and silent:
+            return page(
+                "home.html",
+                browser,
+                offer=offer(),
+                ended="We found no sharing of yours: sign in to Consentry and accept our offer in its "
+                "directory, or connect below.",
             )
         if "error" in request.query_params:
             return page(
@@ -181,21 +230,46 @@ def create_app(
             )
         try:
             grant = broker.handle_callback(str(request.url), expected_state=state, code_verifier=pending[1])
-            fields = dict(broker.read_profile(grant).fields)
-            value = offer().value
-            voucher = f"FRESH-{secrets.token_hex(4).upper()}"
-            broker.deliver_value(
-                grant.grant_id,
-                kind=value["kind"],
-                amount=value.get("amount"),
-                currency=value.get("currency"),
-                redemption=voucher,
-            )
+            with memory.lock:  # welcomed already, when the directory's webhook told us of the grant
+                shopper = memory.started.pop(str(grant.grant_id), None)
+            if shopper is None:
+                shopper = welcome(grant)
+            else:
+                shopper.grant = grant
         except ConsentryError as exc:
             return page("home.html", browser, status=502, offer=offer(), ended=f"Connecting failed: {exc}")
         with memory.lock:
-            memory.shoppers[browser] = Shopper(grant=grant, fields=fields, voucher=voucher)
+            memory.shoppers[browser] = shopper
         return RedirectResponse("/", status_code=303)
+
+    @app.post("/consentry/webhook")
+    async def webhook(request: Request) -> Response:
+        """Consentry's webhooks: a grant a shopper started in the offer directory is welcomed at once
+        (its ticket exchanged for its tokens, the fields read, the voucher delivered); one that ends
+        before the shopper came is forgotten."""
+        if config.webhook_secret is None:
+            return Response(status_code=404)
+        body = await request.body()
+        try:
+            event = verify_webhook(
+                secret=config.webhook_secret, headers=request.headers, body=body, seen=memory.seen
+            )
+        except WebhookReplayed:
+            return Response(status_code=204)  # handled when it first came
+        except WebhookVerificationError as exc:
+            return Response(str(exc), status_code=400)
+        grant_id, ticket = str(event.data.get("grant_id", "")), event.data.get("grant_ticket")
+        if event.type == "grant.created" and isinstance(ticket, str):
+            try:
+                shopper = await run_in_threadpool(lambda: welcome(broker.exchange_grant_ticket(ticket)))
+            except ConsentryError as exc:
+                return Response(f"could not take the grant: {exc}", status_code=502)
+            with memory.lock:
+                memory.started[grant_id] = shopper
+        elif event.type in ("grant.revoked", "grant.expired"):
+            with memory.lock:
+                memory.started.pop(grant_id, None)
+        return Response(status_code=204)
 
     @app.post("/disconnect")
     def disconnect(

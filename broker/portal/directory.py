@@ -1,0 +1,248 @@
+"""The portal's offer directory: browse listed offers with filters and a sort, compare 2 to 4 side by
+side, read one and accept it (a customer-started grant: `broker.usecases.directory`).
+
+Every page is a GET a link can carry (the filter form submits by GET, the comparison is chosen by
+ticking offers), read in a read-only transaction: browsing leaves no trace. Accepting is a form post
+with its CSRF token; a refusal is shown on the offer's page with what was ticked kept.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from broker.accounts.models import Customer
+from broker.accounts.service import LiveSession
+from broker.consent.directory import DirectoryFilters, DirectorySort
+from broker.consent.purposes import PURPOSES
+from broker.errors import BrokerError, ValidationFailed
+from broker.portal.guards import LoginRequired, PostedForm
+from broker.portal.html import render
+from broker.usecases.directory import DirectoryOffer, StartGrant
+from broker.web.customer_reads import portal_read
+from broker.web.deps import DbSession, RuntimeDep, undone_if_refused
+from vault.fields import CATALOGUE
+
+router = APIRouter(prefix="/portal/directory", include_in_schema=False)
+
+PAGE_SIZE = 20
+KINDS = {
+    "voucher": "Vouchers",
+    "discount": "Discounts",
+    "points": "Points",
+    "cash": "Cash",
+    "service": "Services",
+}
+SORTS = {
+    DirectorySort.NEWEST: "Newest first",
+    DirectorySort.VALUE: "Most value per field per month",
+    DirectorySort.FEWEST_FIELDS: "Fewest fields asked",
+    DirectorySort.SHORTEST_RETENTION: "Shortest keeping after the end",
+    DirectorySort.SHORTEST_DURATION: "Shortest access",
+}
+RETENTIONS = {"": "Any", "0": "Deleted when it ends", "30": "Up to 30 days", "90": "Up to 90 days"}
+_NOT_THERE = {
+    "title": "That offer is not in the directory",
+    "message": "It may have been withdrawn or changed. Browse the directory again for current offers.",
+}
+
+
+def _broken(request: Request, runtime: RuntimeDep, status: int = 400) -> Response:
+    context = {"title": "That link is broken", "message": "Open the directory again from the start."}
+    return render(request, "error.html", context, status=status, secure=runtime.settings.secure_cookies)
+
+
+@router.get("")
+async def browse(
+    request: Request,
+    runtime: RuntimeDep,
+    purpose: Annotated[str, Query(max_length=64)] = "",
+    kind: Annotated[list[str], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies list defaults
+    share: Annotated[list[str], Query(max_length=len(CATALOGUE))] = [],  # noqa: B006
+    retention: Annotated[str, Query(max_length=4)] = "",
+    nobody_else: Annotated[str, Query(max_length=3)] = "",
+    sort: Annotated[str, Query(max_length=32)] = DirectorySort.NEWEST.value,
+    after: Annotated[str | None, Query(max_length=400)] = None,
+) -> Response:
+    """Listed offers, filtered and sorted by the form above them, a page at a time."""
+    chosen = {"purpose": purpose, "kind": kind, "share": share, "retention": retention,
+              "nobody_else": nobody_else, "sort": sort}  # fmt: skip
+    unknown = (
+        (purpose and purpose not in PURPOSES)
+        or any(k not in KINDS for k in kind)
+        or any(f not in CATALOGUE for f in share)
+        or retention not in RETENTIONS
+        or sort not in {s.value for s in DirectorySort}
+    )
+    if unknown:
+        return _broken(request, runtime)
+    filters = DirectoryFilters(
+        purpose=purpose or None,
+        value_kinds=tuple(kind),
+        fields=tuple(share),
+        max_retention_days=int(retention) if retention else None,
+        max_recipients=0 if nobody_else == "yes" else None,
+    )
+    order = DirectorySort(sort)
+
+    def page(db: Session, current: LiveSession) -> Response:
+        secure = runtime.settings.secure_cookies
+        try:
+            found = runtime.directory.page(
+                db, current.customer_id, filters, sort=order, cursor=after, limit=PAGE_SIZE
+            )
+        except ValidationFailed:
+            return _broken(request, runtime)
+        query = [(k, v) for k, v in chosen.items() if isinstance(v, str) and v]
+        query += [("kind", k) for k in kind] + [("share", f) for f in share]
+        more = f"?{urlencode([*query, ('after', found.next_cursor)])}" if found.next_cursor else None
+        context = {
+            "offers": [_card(o) for o in found.items],
+            "more": more,
+            "first_page": f"?{urlencode(query)}" if after else None,
+            "chosen": chosen,
+            "purposes": {slug: p.label for slug, p in PURPOSES.items()},
+            "kinds": KINDS,
+            "fields": {name: spec.title for name, spec in CATALOGUE.items()},
+            "retentions": RETENTIONS,
+            "sorts": {s.value: label for s, label in SORTS.items()},
+        }
+        return render(request, "directory.html", context, secure=secure)
+
+    answer = await portal_read(request, runtime, page)
+    if answer is None:
+        raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+    return answer
+
+
+def _card(offer: DirectoryOffer) -> dict[str, Any]:
+    per_field = offer.value_per_field_month
+    return {
+        "id": str(offer.offer_id),
+        "brand": offer.brand,
+        "title": offer.title,
+        "description": offer.description,
+        "value_text": offer.value_text,
+        "per_field": f"{per_field.amount} {per_field.scale}" if per_field else None,
+        "fields": offer.fields,
+        "purposes": "; ".join(p.label for p in offer.purposes),
+        "duration": offer.grant_duration_days,
+        "retention": offer.retention_days,
+        "recipients": ", ".join(offer.recipients) or "nobody else",
+        "record": offer.record.summary,
+        "history": offer.record.history,
+    }
+
+
+@router.get("/compare")
+async def compare(
+    request: Request,
+    runtime: RuntimeDep,
+    offer: Annotated[list[str], Query(max_length=10)] = [],  # noqa: B006
+) -> Response:
+    """2 to 4 ticked offers side by side."""
+    secure = runtime.settings.secure_cookies
+    try:
+        ids = [UUID(item) for item in offer]
+    except ValueError:
+        return _broken(request, runtime)
+
+    def side_by_side(db: Session, current: LiveSession) -> Response:
+        try:
+            comparison = runtime.directory.compare(db, current.customer_id, ids)
+        except ValidationFailed:
+            context: dict[str, Any] = {
+                "title": "Tick 2 to 4 offers to compare",
+                "message": "Go back to the directory and tick between two and four different offers.",
+            }
+            return render(request, "error.html", context, status=422, secure=secure)
+        except BrokerError:
+            return render(request, "error.html", _NOT_THERE, status=404, secure=secure)
+        context = {"comparison": comparison, "cards": [_card(o) for o in comparison.offers]}
+        return render(request, "directory_compare.html", context, secure=secure)
+
+    answer = await portal_read(request, runtime, side_by_side)
+    if answer is None:
+        raise LoginRequired(str(request.url.path) + f"?{request.url.query}")
+    return answer
+
+
+def _offer_page(
+    request: Request,
+    runtime: RuntimeDep,
+    offer: DirectoryOffer,
+    *,
+    message: str | None = None,
+    status: int = 200,
+    ticked: dict[str, Any] | None = None,
+) -> Response:
+    ticked = ticked or {"fields": [], "purposes": [], "special": False}
+    context = {
+        "offer": offer,
+        "card": _card(offer),
+        "multiple": len(offer.purposes) > 1,
+        "special": [f.title for f in offer.fields if f.special_category],
+        "ticked": ticked,
+        "message": message,
+    }
+    return render(
+        request, "directory_offer.html", context, status=status, secure=runtime.settings.secure_cookies
+    )
+
+
+@router.get("/offers/{offer_id}")
+async def offer_page(offer_id: UUID, request: Request, runtime: RuntimeDep) -> Response:
+    """One listed offer, with the choices of its consent screen and an Accept button."""
+
+    def one(db: Session, current: LiveSession) -> Response:
+        try:
+            offer = runtime.directory.one(db, current.customer_id, offer_id)
+        except BrokerError:
+            return render(
+                request, "error.html", _NOT_THERE, status=404, secure=runtime.settings.secure_cookies
+            )
+        return _offer_page(request, runtime, offer)
+
+    answer = await portal_read(request, runtime, one)
+    if answer is None:
+        raise LoginRequired(request.url.path)
+    return answer
+
+
+@router.post("/offers/{offer_id}")
+def accept(
+    offer_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    fields: Annotated[list[str], Form(max_length=len(CATALOGUE))] = [],  # noqa: B006
+    purposes: Annotated[list[str], Form(max_length=len(PURPOSES))] = [],  # noqa: B006
+    special_consent: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    """Accept the offer with the ticked choices; then its grant's page."""
+    customer = db.get(Customer, session.customer_id)
+    if customer is None:
+        raise LoginRequired(request.url.path)
+    choice = {"fields": fields, "purposes": purposes, "special": special_consent == "yes"}
+    try:
+        with undone_if_refused(db):
+            grant = runtime.directory.start(
+                db,
+                customer,
+                offer_id,
+                StartGrant(fields=fields, purposes=purposes, special_category_consent=choice["special"]),
+            )
+    except BrokerError as exc:
+        try:
+            offer = runtime.directory.one(db, customer.id, offer_id)
+        except BrokerError:
+            secure = runtime.settings.secure_cookies
+            return render(request, "error.html", _NOT_THERE, status=exc.status, secure=secure)
+        return _offer_page(request, runtime, offer, message=exc.detail, status=exc.status, ticked=choice)
+    return RedirectResponse(f"/portal/grants/{grant.id}", status_code=303)
