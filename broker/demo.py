@@ -1,4 +1,5 @@
-"""A demo to try the broker with: a customer with a profile, a brand, and an offer. Idempotent."""
+"""A demo to try the broker with: a customer with a profile, a brand and its offer (listed in the offer
+directory), and two more brands whose listed offers the directory compares it with. Idempotent."""
 
 from __future__ import annotations
 
@@ -43,6 +44,39 @@ DEMO_OFFER = {
     "recipients": [],
     "value": {"kind": "voucher", "amount": "5.00", "currency": "GBP",
               "description": "5 GBP off your next order", "due": {"when": "within_days", "days": 7}},
+    "listed": True,
+}  # fmt: skip
+# Other brands' listed offers, so that the directory has something to compare (no credentials: the
+# demo never acts as them).
+OTHER_LISTINGS = {
+    "Oak & Ember Coffee": {
+        "title": "Coffee picked for your taste",
+        "description": "A monthly coffee suggestion from where you live, and loyalty points every month.",
+        "required_fields": ["email"],
+        "optional_fields": ["city", "given_name"],
+        "purpose": "personalised_offers",
+        "purpose_explanation": "We suggest coffees sold near you.",
+        "grant_duration_days": 180,
+        "retention_days": 60,
+        "recipients": [],
+        "value": {"kind": "points", "amount": "200", "description": "200 points a month",
+                  "due": {"when": "monthly"}},
+        "listed": True,
+    },
+    "Pedal Works": {
+        "title": "Bike servicing reminders",
+        "description": "Reminders and offers for your bike, with 10% off your next service.",
+        "required_fields": ["email", "interests"],
+        "optional_fields": ["city"],
+        "purpose": "marketing",
+        "purpose_explanation": "We tell you about services and offers for cyclists.",
+        "grant_duration_days": 365,
+        "retention_days": 90,
+        "recipients": ["Pedal Works Insurance"],
+        "value": {"kind": "discount", "unit": "percent", "amount": "10", "description": "10% off a service",
+                  "due": {"when": "within_days", "days": 14}},
+        "listed": True,
+    },
 }  # fmt: skip
 
 
@@ -73,6 +107,16 @@ def seed_demo(runtime: Runtime) -> dict[str, Any]:
         ).first()
         if offer is None:
             offer = runtime.offers.create(session, brand, OfferDraft.model_validate(DEMO_OFFER))
+        elif not offer.listed:  # seeded before the directory: list it
+            offer = runtime.offers.revise(session, brand, offer.id, OfferDraft.model_validate(DEMO_OFFER))
+        for name, listing in OTHER_LISTINGS.items():
+            other = session.exec(select(Brand).where(Brand.name == name)).first()
+            if other is None:
+                callback = f"https://{name.split()[0].lower()}.example/callback"
+                other = register_brand(
+                    session, name=name, redirect_uris=[callback], public=False, clock=runtime.clock
+                ).brand
+                runtime.offers.create(session, other, OfferDraft.model_validate(listing))
         session.commit()
         return {
             "customer": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
