@@ -47,7 +47,8 @@ def authorization_request(
     prompt: str | None = None,
 ) -> AuthorizationRequest:
     """The authorization URL for an offer. `scopes` are fields (`email`) or scopes (`profile:email`);
-    leave them out to ask for every field of the offer."""
+    leave them out to ask for every field of the offer. With `prompt` (OpenID Connect's: `none` for a
+    silent request) the request is an OpenID Connect one: `openid` joins the scope."""
     verifier, challenge = pkce_pair()
     state = state or secrets.token_urlsafe(24)
     params = {
@@ -59,12 +60,12 @@ def authorization_request(
         "code_challenge_method": "S256",
         "offer": offer_id,
     }
-    if prompt:
+    asked = [s if s.startswith(PROFILE_SCOPE_PREFIX) else PROFILE_SCOPE_PREFIX + s for s in scopes or ()]
+    if prompt:  # an OpenID Connect parameter: the request is one (`openid` alone asks for the whole offer)
         params["prompt"] = prompt
-    if scopes:
-        params["scope"] = " ".join(
-            s if s.startswith(PROFILE_SCOPE_PREFIX) else PROFILE_SCOPE_PREFIX + s for s in scopes
-        )
+        asked.insert(0, "openid")
+    if asked:
+        params["scope"] = " ".join(asked)
     endpoint = metadata.authorization_endpoint
     separator = "&" if urlsplit(endpoint).query else "?"
     return AuthorizationRequest(endpoint + separator + urlencode(params), state, verifier)
