@@ -342,6 +342,40 @@ def test_the_async_client_runs_the_same_flow(
     asyncio.run(brand_side())
 
 
+def test_the_directory_through_the_sdk_list_take_a_customer_started_grant_and_decline_another(
+    sdk: ConsentryClient, client: TestClient, customer: str
+) -> None:
+    quiet = sdk.publish_offer(OFFER)
+    assert quiet.listed is False
+    offer = sdk.revise_offer(quiet.id, {**OFFER, "listed": True})
+    assert offer.listed and offer.version == 2
+    accepted = []
+    for _ in range(2):
+        made = client.post(
+            f"/v1/directory/offers/{offer.id}/grant",
+            json={"special_category_consent": True},
+            headers=bearer(customer),
+        )
+        assert made.status_code == 201, made.text
+        accepted.append(made.json()["id"])
+    grants = {str(g.id): g for g in sdk.list_grants().items}
+    assert all(grants[i].decline_by is not None for i in accepted)
+    session = sdk.exchange_grant_ticket(sdk.new_grant_ticket(accepted[0]).grant_ticket)
+    assert str(session.grant_id) == accepted[0]
+    assert sdk.read_profile(session).fields["dietary"] == ["vegan"]
+    ticket = sdk.new_grant_ticket(accepted[0]).grant_ticket
+    sdk.exchange_grant_ticket(ticket)
+    with pytest.raises(OAuthError) as replayed:
+        sdk.exchange_grant_ticket(ticket)
+    assert replayed.value.error == "invalid_grant"
+    declined = sdk.decline_grant(accepted[1])
+    assert declined.status == "revoked" and declined.declined_at is not None
+    with pytest.raises(Conflict):
+        sdk.decline_grant(accepted[0])  # already read
+    withdrawn = sdk.withdraw_offer(offer.id)
+    assert withdrawn.status == "withdrawn"
+
+
 @pytest.mark.slow
 def test_the_sdk_over_real_http_with_its_own_transport(tmp_path: Path, fresh_database_url: str) -> None:
     """What the README shows: the SDK as a brand installs it, against `consentry serve`."""
