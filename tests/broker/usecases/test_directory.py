@@ -398,3 +398,17 @@ def test_the_track_record_is_the_auditors_figures(
     assert record["ends_acknowledged_on_time"] == deletion["ends_acknowledged_on_time"] == 1
     assert "1 of 2 values delivered on time" in record["summary"]
     assert "1 of 3 deletions attested on time" in record["summary"]
+
+
+def test_a_brands_record_is_remembered_for_a_minute(
+    client: TestClient, brand: BrandCredentials, customer: str, clock: FakeClock
+) -> None:
+    listed(client, brand)
+    assert browse(client, customer).json()["items"][0]["record"]["history"] is False
+    side = Brand(client, brand, publish_offer(client, brand_token(client, brand), retention_days=0))
+    assert client.delete(f"/v1/me/grants/{side.grant_id}", headers=bearer(customer)).status_code == 204
+    clock.advance(seconds=59)
+    assert browse(client, customer).json()["items"][0]["record"]["history"] is False, "remembered"
+    clock.advance(seconds=1)
+    record = browse(client, customer).json()["items"][0]["record"]
+    assert (record["history"], record["deletions_fell_due"], record["deletions_on_time"]) == (True, 1, 0)
