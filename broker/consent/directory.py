@@ -198,12 +198,13 @@ def search(
     sort: DirectorySort = DirectorySort.NEWEST,
     cursor: str | None = None,
     limit: int = 20,
-) -> Page[Offer]:
-    """One page of listed offers (their active versions) matching `filters`, in `sort` order."""
+) -> Page[UUID]:
+    """The ids of one page of listed offers (their active versions) matching `filters`, in `sort`
+    order: the listing table alone answers it (offer versions never change, so callers may keep them)."""
     check_limit(limit)
     columns, descending = _ORDERS[sort]
     keys = (*columns, DirectoryListing.offer_id)
-    query = select(Offer, *columns).join(DirectoryListing, col(DirectoryListing.offer_id) == col(Offer.id))
+    query = select(*keys)
     conditions = _where(filters)
     if cursor is not None:
         after = tuple_(*(col(k) for k in keys))
@@ -213,11 +214,10 @@ def search(
         query = query.where(and_(*conditions))
     order = [col(k).desc() if descending else col(k).asc() for k in keys]
     rows = list(session.exec(query.order_by(*order).limit(limit + 1)).all())
-    items = [row[0] for row in rows[:limit]]
+    items = [row[-1] for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = _encode(sort, [*last[1:], last[0].id])
+        next_cursor = _encode(sort, list(rows[limit - 1]))
     return Page(items=items, next_cursor=next_cursor)
 
 

@@ -32,7 +32,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from broker.accounts.models import Customer
 from broker.audit.entries import Actor
@@ -70,6 +70,7 @@ __all__ = [
 
 MIN_COMPARED, MAX_COMPARED = 2, 4
 MAX_REMEMBERED = 10_000  # brands whose record a process keeps (about 1 KB each)
+MAX_REMEMBERED_OFFERS = 20_000  # offer versions whose card a process keeps (about 4 KB each)
 
 _RETRY_DETAILS = {
     Retry.EMAIL_UNCONFIRMED: (
@@ -207,7 +208,9 @@ class Directory:
 
     A brand's name and track record are kept for `record_ttl` once computed (in this process, at most
     `MAX_REMEMBERED` brands): a page of 20 offers would otherwise count 4 aggregates over the ledgers
-    and grants for every request, about half of its work, for figures that change by the day."""
+    and grants for every request, about half of its work, for figures that change by the day. An
+    offer version's card is kept as long as the process lives (at most `MAX_REMEMBERED_OFFERS`):
+    versions never change, so a page reads only the listing's ids and the customer's values."""
 
     clock: Callable[[], datetime]
     vault: Vault
@@ -216,6 +219,7 @@ class Directory:
     decline_window: timedelta = timedelta(hours=72)
     record_ttl: timedelta = timedelta(seconds=60)
     _records: dict[UUID, tuple[datetime, str, BrandRecord]] = field(default_factory=dict, compare=False)
+    _remembered: dict[UUID, DirectoryOffer] = field(default_factory=dict, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def page(
@@ -230,9 +234,9 @@ class Directory:
     ) -> DirectoryPage:
         """One page of listed offers, each shown with the customer's values and the brand's record."""
         found = search(session, filters, sort=sort, cursor=cursor, limit=limit)
-        return DirectoryPage(
-            items=self._shown(session, customer_id, found.items), next_cursor=found.next_cursor
-        )
+        cards = self._cards(session, found.items)
+        shown = self._personal(session, customer_id, [cards[i] for i in found.items if i in cards])
+        return DirectoryPage(items=shown, next_cursor=found.next_cursor)
 
     def one(self, session: Session, customer_id: UUID, offer_id: UUID) -> DirectoryOffer:
         """One listed offer (its active version)."""
@@ -312,12 +316,55 @@ class Directory:
         return grant
 
     def _shown(self, session: Session, customer_id: UUID, offers: Sequence[Offer]) -> list[DirectoryOffer]:
-        if not offers:
+        return self._personal(session, customer_id, [self._card(offer) for offer in offers])
+
+    def _card(self, offer: Offer) -> DirectoryOffer:
+        """The offer version as anyone sees it (no values, no record yet), remembered: versions never
+        change, so it is built once per process."""
+        card = self._remembered.get(offer.id)
+        if card is None:
+            card = _offer(offer, "", _NO_HISTORY, {})
+            with self._lock:
+                if len(self._remembered) >= MAX_REMEMBERED_OFFERS:
+                    self._remembered.clear()
+                self._remembered[offer.id] = card
+        return card
+
+    def _cards(self, session: Session, offer_ids: Sequence[UUID]) -> dict[UUID, DirectoryOffer]:
+        """The cards of these offer versions: remembered ones, the rest read in one query."""
+        cards = {i: card for i in offer_ids if (card := self._remembered.get(i)) is not None}
+        missing = [i for i in offer_ids if i not in cards]
+        if missing:
+            for offer in session.exec(select(Offer).where(col(Offer.id).in_(missing))):
+                cards[offer.id] = self._card(offer)
+        return cards
+
+    def _personal(
+        self, session: Session, customer_id: UUID, cards: Sequence[DirectoryOffer]
+    ) -> list[DirectoryOffer]:
+        """The cards as this customer sees them: their values of the fields, each brand's name and record."""
+        if not cards:
             return []
-        brands = self._brands(session, {offer.brand_id for offer in offers})
-        asked = {name for offer in offers for name in [*offer.required_fields, *offer.optional_fields]}
-        mine = self.vault.read(session, customer_id, sorted(asked))
-        return [_offer(offer, *brands[offer.brand_id], mine) for offer in offers]
+        brands = self._brands(session, {card.brand_id for card in cards})
+        mine = self.vault.read(session, customer_id, sorted({f.name for card in cards for f in card.fields}))
+        return [
+            card.model_copy(
+                update={
+                    "brand": brands[card.brand_id][0],
+                    "record": brands[card.brand_id][1],
+                    "fields": [
+                        f.model_copy(
+                            update={
+                                "filled": mine.get(f.name) is not None,
+                                "value": _shown_value(mine.get(f.name)),
+                            }
+                        )
+                        for f in card.fields
+                    ],
+                }
+            )
+            for card in cards
+        ]
 
     def _brands(self, session: Session, brand_ids: set[UUID]) -> dict[UUID, tuple[str, BrandRecord]]:
         """Each brand's name and record: remembered ones younger than `record_ttl`, the rest counted."""
@@ -339,6 +386,12 @@ class Directory:
                     self._records[brand_id] = (now, name, record)
                     found[brand_id] = (name, record)
         return found
+
+
+_NO_HISTORY = BrandRecord(
+    history=False, values_fell_due=0, values_on_time=0, values_on_time_percent=None, disputes_upheld=0,
+    deletions_fell_due=0, deletions_on_time=0, ends_fell_due=0, ends_acknowledged_on_time=0, summary="",
+)  # fmt: skip
 
 
 def _check_choice(offer: Offer, offered: list[str], choice: StartGrant) -> None:
