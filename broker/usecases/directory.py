@@ -28,10 +28,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from broker.accounts.models import Customer
@@ -187,12 +187,12 @@ class StartGrant(BaseModel):
 
     model_config = {"extra": "forbid"}
 
-    fields: list[str] = Field(
+    fields: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
         default_factory=list,
         max_length=len(CATALOGUE),
         description="the optional fields you also share (required fields always go)",
     )
-    purposes: list[str] = Field(
+    purposes: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
         default_factory=list,
         max_length=len(PURPOSES),
         description="for an offer of several purposes: each you agree to (at least one)",
@@ -255,7 +255,7 @@ class Directory:
         """Accept a listed offer: the grant the consent screen would make from the same choices."""
         offer = self.offers.listed(session, offer_id)
         offered = [*offer.required_fields, *offer.optional_fields]
-        _check_choice(offer, offered, choice)
+        _check_choice(offer, choice)
         brand = brand_names(session, [offer.brand_id]).get(offer.brand_id, "")
         request = ConsentRequest(brand, offer, tuple(offered), (), "")
         form = {
@@ -394,14 +394,15 @@ _NO_HISTORY = BrandRecord(
 )  # fmt: skip
 
 
-def _check_choice(offer: Offer, offered: list[str], choice: StartGrant) -> None:
+def _check_choice(offer: Offer, choice: StartGrant) -> None:
     errors = []
-    if stray := [name for name in choice.fields if name not in offer.optional_fields]:
+    if any(name not in offer.optional_fields for name in choice.fields):  # never echo what was sent
+        shown = ", ".join(offer.optional_fields) if offer.optional_fields else "none (all are required)"
         errors.append(
-            {"pointer": "/fields", "detail": f"not an optional field of this offer: {', '.join(stray[:5])}"}
+            {"pointer": "/fields", "detail": f"this offer's optional fields to choose from: {shown}"}
         )
     declared = [str(item["purpose"]) for item in offer.purposes or []]
-    if stray := [slug for slug in choice.purposes if slug not in declared]:
+    if any(slug not in declared for slug in choice.purposes):
         shown = ", ".join(declared) if declared else "none (it has one purpose)"
         errors.append({"pointer": "/purposes", "detail": f"this offer's purposes to agree to: {shown}"})
     if errors:

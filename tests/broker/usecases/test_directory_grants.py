@@ -102,6 +102,15 @@ def test_the_consent_screens_rules_hold(
     assert_problem(accept(client, customer, offer), 422, "validation", "/special_category_consent")
     stray = accept(client, customer, offer, fields=["postcode"], special_category_consent=True)
     assert_problem(stray, 422, "validation", "/fields")
+    hostile = accept(
+        client, customer, offer, fields=["<script>alert(1)</script>"], special_category_consent=True
+    )
+    assert_problem(hostile, 422, "validation", "/fields")
+    assert "script" not in hostile.text and "household_size" in hostile.text, (
+        "names the choices, echoes nothing"
+    )
+    too_long = accept(client, customer, offer, fields=["x" * 65], special_category_consent=True)
+    assert_problem(too_long, 422, "validation")
     assert_problem(accept(client, customer, offer, extra=1), 422, "validation")
     assert_problem(accept(client, customer, offer, purposes=["marketing"]), 422, "validation", "/purposes")
     token = brand_token(client, brand)
