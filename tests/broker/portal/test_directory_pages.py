@@ -70,6 +70,7 @@ def test_compare_and_accept(
     assert made.status_code == 303, made.text
     grant_page = client.get(made.headers["location"])
     assert grant_page.status_code == 200 and "Green Grocer" in grant_page.text
+    assert "in the offer directory; Green Grocer may still decline it until" in grant_page.text
     assert client.get(f"{PAGE}/offers/00000000-0000-4000-8000-000000000000").status_code == 404
 
 
