@@ -107,6 +107,7 @@ def load(url: str, offers: int) -> None:
         normalised = value_per_field_month(value, len(asked), days)
         listings.append({
             "offer_id": offer_id, "brand_id": brand_id, "listed_at": created, "value_kind": value["kind"],
+            "value_group": 2 if normalised is None else 1 if normalised.scale == "points" else 0,
             "value_scale": normalised.scale if normalised else NOT_COMPARABLE,
             "value_rank": -int(normalised.amount * 10_000) if normalised else 0, "field_count": len(asked),
             "duration_days": days, "retention_days": offer_rows[-1]["retention_days"],

@@ -26,6 +26,7 @@ from broker.errors import ValidationFailed
 __all__ = [
     "MAX_LIMIT",
     "Page",
+    "attribute",
     "check_limit",
     "decode_cursor",
     "encode_cursor",
@@ -63,8 +64,9 @@ def decode_cursor(text: str) -> tuple[datetime, UUID]:
         if at.tzinfo is None:
             raise ValueError("naive timestamp")
         return at.astimezone(UTC), UUID(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
-        # json.JSONDecodeError is a ValueError; unpacking a non-pair raises ValueError or TypeError.
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
+        # json.JSONDecodeError is a ValueError; unpacking a non-pair raises ValueError or TypeError;
+        # an offset that takes a timestamp past year 1 or 9999 raises OverflowError.
         raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
 
 
@@ -84,7 +86,7 @@ def page(
     and a caller that forgot gets the same 422 here rather than an unbounded query.
     """
     check_limit(limit)
-    created, ident = _attribute(created_col), _attribute(id_col)
+    created, ident = attribute(created_col), attribute(id_col)
     after = None
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
@@ -122,7 +124,8 @@ def check_limit(limit: int) -> None:
         raise ValidationFailed(detail, errors=[{"pointer": "/limit", "detail": detail}])
 
 
-def _attribute(column: object) -> QueryableAttribute[Any]:
+def attribute(column: object) -> QueryableAttribute[Any]:
+    """A model attribute as SQLAlchemy's (SQLModel types it as its value), to read its column's type."""
     if not isinstance(column, QueryableAttribute):
         raise TypeError("page() takes model attributes such as Grant.created_at and Grant.id")
     return column

@@ -55,7 +55,7 @@ from broker.oauth.client_cache import ClientCache, signals_for
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
-from broker.oauth.tickets import ticket_for_notice
+from broker.oauth.tickets import prune_spent_tickets, ticket_for_notice
 from broker.receipts.service import Receipts
 from broker.settings import Settings
 from broker.tables import import_models
@@ -382,7 +382,10 @@ def build_runtime(
             clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
         ),
         lifecycle=Lifecycle(
-            grants, retention, acknowledgements, prunes=[activity.prune, customer_sessions.prune]
+            grants,
+            retention,
+            acknowledgements,
+            prunes=[activity.prune, customer_sessions.prune, partial(prune_spent_tickets, clock)],
         ),
         acknowledgements=acknowledgements,
         renewals=renewals,

@@ -69,8 +69,8 @@ def _filters(
         errors.append(
             {"pointer": "/purpose", "detail": f"unknown purpose; choose from: {', '.join(PURPOSES)}"}
         )
-    if stray := [name for name in fields if name not in CATALOGUE]:
-        errors.append({"pointer": "/fields", "detail": f"unknown field {stray[0][:40]!r}; see ProfileFields"})
+    if any(name not in CATALOGUE for name in fields):  # never echo what was sent
+        errors.append({"pointer": "/fields", "detail": f"fields are catalogue names: {', '.join(CATALOGUE)}"})
     if errors:
         raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
     return DirectoryFilters(

@@ -31,13 +31,13 @@ from enum import StrEnum
 from typing import Any, Final
 from uuid import UUID
 
-from sqlalchemy import and_, exists, not_, tuple_
+from sqlalchemy import and_, bindparam, exists, not_, tuple_
 from sqlmodel import Session, col, delete, select
 
 from broker.consent.models import DirectoryField, DirectoryListing, DirectoryPurpose, Offer
 from broker.consent.purposes import offered_purposes
 from broker.errors import ValidationFailed
-from broker.pagination import Page, check_limit
+from broker.pagination import Page, attribute, check_limit
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -83,6 +83,14 @@ def value_per_field_month(
     return NormalisedValue(per_field, scale)
 
 
+def _group(normalised: NormalisedValue | None) -> int:
+    """Which block of the value sort a listing is in: amounts of money, then points, then the rest
+    (an integer, so that the order does not hang on the database's collation of the scale's text)."""
+    if normalised is None:
+        return 2
+    return 1 if normalised.scale == "points" else 0
+
+
 def enter(session: Session, offer: Offer) -> None:
     """List this (active) version in the directory."""
     fields = [*offer.required_fields, *offer.optional_fields]
@@ -93,6 +101,7 @@ def enter(session: Session, offer: Offer) -> None:
             brand_id=offer.brand_id,
             listed_at=offer.created_at,
             value_kind=offer.value["kind"],
+            value_group=_group(normalised),
             value_scale=normalised.scale if normalised else NOT_COMPARABLE,
             value_rank=-int(normalised.amount * _RANK_UNIT) if normalised else 0,
             field_count=len(fields),
@@ -132,7 +141,10 @@ class DirectorySort(StrEnum):
 # descending. All the columns of one sort go the same way, so the keyset is one row-value comparison.
 _ORDERS: Final[dict[DirectorySort, tuple[tuple[Any, ...], bool]]] = {
     DirectorySort.NEWEST: ((DirectoryListing.listed_at,), True),
-    DirectorySort.VALUE: ((DirectoryListing.value_scale, DirectoryListing.value_rank), False),
+    DirectorySort.VALUE: (
+        (DirectoryListing.value_group, DirectoryListing.value_scale, DirectoryListing.value_rank),
+        False,
+    ),
     DirectorySort.FEWEST_FIELDS: ((DirectoryListing.field_count,), False),
     DirectorySort.SHORTEST_RETENTION: ((DirectoryListing.retention_days,), False),
     DirectorySort.SHORTEST_DURATION: ((DirectoryListing.duration_days,), False),
@@ -208,7 +220,9 @@ def search(
     conditions = _where(filters)
     if cursor is not None:
         after = tuple_(*(col(k) for k in keys))
-        values = tuple_(*_decode(cursor, sort))
+        # typed like their columns, as `broker.pagination` does (a UTC timestamp, a UUID)
+        typed = zip(keys, _decode(cursor, sort), strict=True)
+        values = tuple_(*(bindparam(None, v, type_=attribute(k).type) for k, v in typed))
         conditions.append(after < values if descending else after > values)
     if conditions:
         query = query.where(and_(*conditions))
@@ -248,12 +262,13 @@ def _decode(cursor: str, sort: DirectorySort) -> list[Any]:
                 if not isinstance(value, str) or len(value) > 8:
                     raise ValueError("not a scale")
                 values.append(value)
-            elif isinstance(value, int) and not isinstance(value, bool):
+            elif isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**62:
                 values.append(value)
             else:
-                raise ValueError("not a whole number")
+                raise ValueError("not a whole number a listing can hold")
         return [*values, UUID(decoded[-1])]
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, AttributeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, AttributeError, OverflowError):
+        # OverflowError: a timestamp whose offset takes it past year 1 or 9999
         raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
 
 

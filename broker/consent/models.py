@@ -7,7 +7,19 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, Boolean, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, Uuid, false
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 from vault.sqltypes import UTCDateTime, str_enum
@@ -213,7 +225,7 @@ class DirectoryListing(SQLModel, table=True):
     __tablename__ = "directory_listing"
     __table_args__ = (
         Index("ix_directory_newest", "listed_at", "offer_id"),
-        Index("ix_directory_value", "value_scale", "value_rank", "offer_id"),
+        Index("ix_directory_value", "value_group", "value_scale", "value_rank", "offer_id"),
         Index("ix_directory_fields", "field_count", "offer_id"),
         Index("ix_directory_retention", "retention_days", "offer_id"),
         Index("ix_directory_duration", "duration_days", "offer_id"),
@@ -223,11 +235,13 @@ class DirectoryListing(SQLModel, table=True):
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
     listed_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     value_kind: str = Field(max_length=16)
-    # What the value per field per month is counted in: a currency code, "points", or "~" (a service or
-    # a percentage: not comparable as an amount). `value_rank` is minus that value in ten-thousandths,
-    # so that an ascending sort puts the most generous first (0 when not comparable).
+    # The value sort's blocks: 0 money, 1 points, 2 neither (a service or a percentage). `value_scale` is
+    # what the value per field per month is counted in: a currency code, "points", or "~". `value_rank`
+    # is minus that value in ten-thousandths (up to about 3e11: a bigint), so that an ascending sort puts
+    # the most generous first (0 when not comparable).
+    value_group: int
     value_scale: str = Field(max_length=8)
-    value_rank: int
+    value_rank: int = Field(sa_column=Column(BigInteger, nullable=False))
     field_count: int
     duration_days: int
     retention_days: int

@@ -30,7 +30,7 @@ from broker.audit.log import AuditLog
 from broker.consent import directory
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.offer_schemas import OfferDraft
-from broker.errors import Conflict, NotFound, OfferSuperseded, OfferWithdrawn
+from broker.errors import Conflict, NotFound, OfferSuperseded, OfferWithdrawn, ValidationFailed
 from broker.pagination import Page, page
 
 __all__ = ["Offers"]
@@ -176,6 +176,12 @@ class Offers:
         previous: UUID | None = None,
         **lineage: Any,
     ) -> Offer:
+        if draft.listed and brand.public:
+            detail = (
+                "a public client cannot list offers: a grant started in the directory reaches the brand as "
+                "a ticket that only a client with credentials can exchange; list from a confidential client"
+            )
+            raise ValidationFailed(detail, errors=[{"pointer": "/listed", "detail": detail}])
         offer = Offer(brand_id=brand.id, created_at=self.clock(), **lineage, **_columns(draft))
         session.add(offer)
         session.flush()

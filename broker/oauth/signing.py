@@ -214,7 +214,7 @@ class SigningKeys:
         try:
             verifiers = KeySet([k.key for k in keys if k.alg == ALGORITHM])
             decoded = jwt.decode(token, verifiers, algorithms=[ALGORITHM])
-        except (JoseError, ValueError) as exc:
+        except (JoseError, ValueError, TypeError) as exc:  # TypeError: joserfc on odd headers
             raise InvalidJWT(str(exc)) from None
         if decoded.header.get("typ") != TOKEN_TYPE:
             raise InvalidJWT("not an access token (typ must be at+jwt)")
@@ -236,7 +236,7 @@ class SigningKeys:
         try:
             keys = KeySet([k.key for k in self._keys()])
             decoded = jwt.decode(token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
-        except (JoseError, ValueError) as exc:
+        except (JoseError, ValueError, TypeError) as exc:  # TypeError: joserfc on odd headers
             raise InvalidJWT(str(exc)) from None
         if decoded.header.get("typ") != ID_TOKEN_TYPE:
             raise InvalidJWT("not an ID token (typ must be JWT)")

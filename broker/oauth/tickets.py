@@ -22,6 +22,7 @@ exchange, which is exactly what a subject token is; and a standard library's tok
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -33,7 +34,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, delete, select
 
 from broker.accounts.models import Brand
 from broker.consent.grants import effective_status
@@ -54,6 +55,7 @@ __all__ = [
     "GrantTicket",
     "TicketExchange",
     "issue_ticket",
+    "prune_spent_tickets",
     "ticket_for_notice",
 ]
 
@@ -106,6 +108,16 @@ def ticket_for_notice(services: OAuthServices, session: Session, notice: Notice)
     return ticket
 
 
+def prune_spent_tickets(clock: Callable[[], datetime], session: Session, *, limit: int) -> int:
+    """Delete up to `limit` spent tickets that have expired anyway (their expiry refuses them before
+    their `jti` is looked at); returns how many went. A lifecycle prune (`clock` bound by the runtime)."""
+    expired = select(GrantTicketUse.jti).where(col(GrantTicketUse.expires_at) <= clock()).limit(limit)
+    jtis = list(session.exec(expired))
+    if jtis:
+        session.exec(delete(GrantTicketUse).where(col(GrantTicketUse.jti).in_(jtis)))
+    return len(jtis)
+
+
 def _ticket_claims(services: OAuthServices, token: str) -> dict[str, Any]:
     """The claims of a ticket one of our Ed25519 keys signed, typed as a ticket; else invalid_grant."""
     if len(token) > 4096:
@@ -113,7 +125,7 @@ def _ticket_claims(services: OAuthServices, token: str) -> dict[str, Any]:
     try:
         keys = KeySet(services.signing.verification_keys())
         decoded = jwt.decode(token, keys, algorithms=["Ed25519"])
-    except (JoseError, ValueError):
+    except (JoseError, ValueError, TypeError):  # joserfc raises TypeError on some malformed headers
         raise InvalidGrantError("subject_token is not a grant ticket this broker issued") from None
     if decoded.header.get("typ") != TICKET_JWT_TYPE:
         raise InvalidGrantError("subject_token is not a grant ticket (typ must be grant-ticket+jwt)")

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from broker.accounts.models import Customer
@@ -232,12 +233,13 @@ def accept(
     choice = {"fields": fields, "purposes": purposes, "special": special_consent == "yes"}
     try:
         with undone_if_refused(db):
-            grant = runtime.directory.start(
-                db,
-                customer,
-                offer_id,
-                StartGrant(fields=fields, purposes=purposes, special_category_consent=choice["special"]),
-            )
+            try:
+                started = StartGrant(
+                    fields=fields, purposes=purposes, special_category_consent=choice["special"]
+                )
+            except ValidationError:  # a name longer than any field's or purpose's: none of this offer's
+                raise ValidationFailed("Choose among this offer's fields and purposes.") from None
+            grant = runtime.directory.start(db, customer, offer_id, started)
     except BrokerError as exc:
         try:
             offer = runtime.directory.one(db, customer.id, offer_id)

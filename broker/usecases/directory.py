@@ -281,7 +281,13 @@ class Directory:
 
     def decline(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
         """The brand declines a grant a customer started in the directory: within the window, before
-        any read. It ends (revoked by the brand, reason `declined-by-brand`) and nothing is owed."""
+        any read. It ends (revoked by the brand, reason `declined-by-brand`) and nothing is owed.
+
+        The grant's row is locked first, as a read locks it: a read that commits meanwhile has set
+        `first_read_at` by the time the checks below look (else the decline would cancel what that
+        read made owed)."""
+        locked = select(Grant).where(col(Grant.id) == grant_id).with_for_update(of=Grant)
+        session.exec(locked.execution_options(populate_existing=True)).first()
         grant = self.grants.for_brand(session, brand_id, grant_id)
         if not grant.started_in_directory or grant.decline_by is None:
             raise NotDeclinable(

@@ -29,8 +29,9 @@ def upgrade() -> None:
     sa.Column('brand_id', sa.Uuid(), nullable=False),
     sa.Column('listed_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('value_kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('value_group', sa.Integer(), nullable=False),
     sa.Column('value_scale', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
-    sa.Column('value_rank', sa.Integer(), nullable=False),
+    sa.Column('value_rank', sa.BigInteger(), nullable=False),
     sa.Column('field_count', sa.Integer(), nullable=False),
     sa.Column('duration_days', sa.Integer(), nullable=False),
     sa.Column('retention_days', sa.Integer(), nullable=False),
@@ -44,7 +45,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_directory_fields', ['field_count', 'offer_id'], unique=False)
         batch_op.create_index('ix_directory_newest', ['listed_at', 'offer_id'], unique=False)
         batch_op.create_index('ix_directory_retention', ['retention_days', 'offer_id'], unique=False)
-        batch_op.create_index('ix_directory_value', ['value_scale', 'value_rank', 'offer_id'], unique=False)
+        batch_op.create_index(
+            'ix_directory_value', ['value_group', 'value_scale', 'value_rank', 'offer_id'], unique=False
+        )
 
     op.create_table('directory_field',
     sa.Column('offer_id', sa.Uuid(), nullable=False),

@@ -30,9 +30,8 @@ from clients.brand import (
     ConsentryClient,
     ConsentryError,
     GrantSession,
-    MemoryReplayCache,
+    OAuthError,
     Offer,
-    WebhookReplayed,
     WebhookVerificationError,
     verify_webhook,
 )
@@ -76,7 +75,6 @@ class Memory:
     pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # state -> (browser, verifier)
     silent: set[str] = field(default_factory=set)  # states of silent authorizations (prompt=none)
     started: dict[str, Shopper] = field(default_factory=dict)  # grant id -> from the directory's webhook
-    seen: MemoryReplayCache = field(default_factory=MemoryReplayCache)
     deleted: dict[str, str] = field(default_factory=dict)  # browser -> what we told the broker
     lock: threading.Lock = field(default_factory=threading.Lock)
     csrf_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -242,6 +240,17 @@ def create_app(
             memory.shoppers[browser] = shopper
         return RedirectResponse("/", status_code=303)
 
+    def take(grant_id: str, ticket: str) -> Shopper:
+        """Exchange the ticket and welcome the shopper; a ticket an earlier, failed attempt spent is
+        replaced by a new one."""
+        try:
+            grant = broker.exchange_grant_ticket(ticket)
+        except OAuthError as exc:
+            if exc.error != "invalid_grant":
+                raise
+            grant = broker.exchange_grant_ticket(broker.new_grant_ticket(grant_id).grant_ticket)
+        return welcome(grant)
+
     @app.post("/consentry/webhook")
     async def webhook(request: Request) -> Response:
         """Consentry's webhooks: a grant a shopper started in the offer directory is welcomed at once
@@ -250,19 +259,19 @@ def create_app(
         if config.webhook_secret is None:
             return Response(status_code=404)
         body = await request.body()
-        try:
-            event = verify_webhook(
-                secret=config.webhook_secret, headers=request.headers, body=body, seen=memory.seen
-            )
-        except WebhookReplayed:
-            return Response(status_code=204)  # handled when it first came
+        try:  # no replay cache: a retry after a failure below must be able to finish the work
+            event = verify_webhook(secret=config.webhook_secret, headers=request.headers, body=body)
         except WebhookVerificationError as exc:
             return Response(str(exc), status_code=400)
         grant_id, ticket = str(event.data.get("grant_id", "")), event.data.get("grant_ticket")
         if event.type == "grant.created" and isinstance(ticket, str):
+            with memory.lock:
+                done = grant_id in memory.started  # a retry of a message handled already
+            if done:
+                return Response(status_code=204)
             try:
-                shopper = await run_in_threadpool(lambda: welcome(broker.exchange_grant_ticket(ticket)))
-            except ConsentryError as exc:
+                shopper = await run_in_threadpool(take, grant_id, ticket)
+            except ConsentryError as exc:  # answered 5xx: the broker retries the message
                 return Response(f"could not take the grant: {exc}", status_code=502)
             with memory.lock:
                 memory.started[grant_id] = shopper

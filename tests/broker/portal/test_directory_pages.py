@@ -62,6 +62,8 @@ def test_compare_and_accept(
     assert refused.status_code == 422 and "explicit agreement" in refused.text
     assert re.search(r'id="field-household_size"[^>]*checked', refused.text), "the ticks are kept"
     assert client.post(path, data={"fields": ["household_size"], "special_consent": "yes"}).status_code == 403
+    long_name = client.post(path, data={"csrf_token": token, "fields": ["x" * 100], "special_consent": "yes"})
+    assert long_name.status_code == 422 and "Choose among this offer" in long_name.text
     made = client.post(
         path,
         data={"csrf_token": token, "fields": ["household_size"], "special_consent": "yes"},

@@ -23,6 +23,9 @@ from support.value import Brand, logged
 
 from broker.audit.models import AuditEntry
 from broker.consent.directory import value_per_field_month
+from broker.consent.offer_schemas import OfferDraft
+from broker.errors import ValidationFailed
+from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 
 VALUE = OFFER["value"]
@@ -412,3 +415,50 @@ def test_a_brands_record_is_remembered_for_a_minute(
     clock.advance(seconds=1)
     record = browse(client, customer).json()["items"][0]["record"]
     assert (record["history"], record["deletions_fell_due"], record["deletions_on_time"]) == (True, 1, 0)
+
+
+def _cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+
+def test_hostile_cursors_are_422_never_500(
+    client: TestClient, customer: str, spread: dict[str, dict[str, Any]]
+) -> None:
+    anyone = "00000000-0000-4000-8000-000000000000"
+    for sort, cursor in (
+        ("newest", _cursor("newest", "0001-01-01T00:00:00+01:00", anyone)),  # before year 1 in UTC
+        ("newest", _cursor("newest", "9999-12-31T23:59:59-01:00", anyone)),  # after year 9999
+        ("fewest_fields", _cursor("fewest_fields", 10**200, anyone)),
+        ("value", _cursor("value", 0, "EUR", 2**63, anyone)),
+        ("value", _cursor("value", True, "EUR", 1, anyone)),
+    ):
+        assert_problem(browse(client, customer, sort=sort, cursor=cursor), 422, "validation", "/cursor")
+    portal = client.get(
+        "/portal/directory", params={"after": _cursor("newest", "0001-01-01T00:00:00+01:00", anyone)}
+    )
+    assert portal.status_code == 400
+    grants = client.get("/v1/me/grants", params={"cursor": _cursor("0001-01-01T00:00:00+01:00", anyone)},
+                        headers=bearer(customer))  # fmt: skip
+    assert_problem(grants, 422, "validation", "/cursor")
+
+
+def test_the_largest_values_list_and_sort(client: TestClient, brand: BrandCredentials, customer: str) -> None:
+    # 1,000,000 points a month for one field: 10^10 ten-thousandths, past a 32-bit column
+    huge = listed(client, brand, required_fields=["email"], optional_fields=[],
+                  value={**POINTS, "amount": "1000000"})  # fmt: skip
+    small = listed(client, brand, required_fields=["email"], optional_fields=[], value=POINTS)
+    assert every_page(client, customer, sort="value", limit=1) == [huge["id"], small["id"]]
+    item = browse(client, customer, currency="points", sort="value").json()["items"][0]
+    assert item["value_per_field_month"] == {"amount": "1000000.0000", "scale": "points"}
+
+
+def test_a_public_client_cannot_list(client: TestClient, runtime: Runtime, db: Session) -> None:
+    public = register_brand(db, name="Pocket App", redirect_uris=["https://app.example/cb"], public=True,
+                            clock=runtime.clock)  # fmt: skip
+    db.commit()
+    offer = runtime.offers.create  # the service itself: a public client has no client-credentials token
+    with pytest.raises(ValidationFailed) as refused:
+        offer(db, public.brand, OfferDraft.model_validate({**OFFER, "listed": True}))
+    assert refused.value.extensions["errors"][0]["pointer"] == "/listed"
+    db.rollback()
+    assert offer(db, public.brand, OfferDraft.model_validate(OFFER)).listed is False

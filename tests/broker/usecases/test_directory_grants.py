@@ -15,13 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwt
 from joserfc.jwk import OKPKey
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 from support.core import FakeClock, bearer, make_settings
 from support.oauth import BrandCredentials, brand_token, portal_login, publish_offer
 from support.problems import assert_problem
 from support.value import Brand, logged
 from support.webhooks import hook_token, register
 
+from broker.oauth.models import GrantTicketUse
 from broker.runtime import Runtime
 from broker.settings import Settings
 from broker.webhooks.models import WebhookMessage
@@ -205,8 +206,29 @@ def test_forged_and_other_tokens_are_not_tickets(
     as_access = runtime.oauth.signing.sign(real)  # our key, but typed as an access token
     refused(exchange(client, brand, as_access))
     refused(exchange(client, brand, "not.a.jwt"))
+    crit = {"alg": "Ed25519", "typ": "grant-ticket+jwt", "crit": 5}  # joserfc trips on this header
+    refused(exchange(client, brand, f"{_b64e(crit)}.{payload}.{signature}"))
+    as_bearer = client.get(
+        "/v1/profile", headers=bearer(f"{_b64e({**crit, 'typ': 'at+jwt'})}.{payload}.{signature}")
+    )
+    assert_problem(as_bearer, 401, "unauthenticated")
     refused(exchange(client, brand, ""), "invalid_request")
     assert exchange(client, brand, ticket).status_code == 200, "the real one still works"
+
+
+def test_spent_tickets_are_pruned_once_they_would_have_expired(
+    client: TestClient, brand: BrandCredentials, customer: str, listing: dict[str, Any], db: Session,
+    clock: FakeClock, runtime: Runtime,
+) -> None:  # fmt: skip
+    grant = started(client, customer, listing["id"])
+    assert exchange(client, brand, hook_of(db, grant["id"])["data"]["grant_ticket"]).status_code == 200
+    spent = select(func.count()).select_from(GrantTicketUse)
+    runtime.lifecycle.sweep(runtime.sessions)
+    assert db.exec(spent).one() == 1, "kept while the ticket could still be presented"
+    clock.advance(days=7, seconds=1)
+    runtime.lifecycle.sweep(runtime.sessions)
+    db.expire_all()
+    assert db.exec(spent).one() == 0
 
 
 def test_a_ticket_expires_and_dies_with_its_grant(
