@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,10 @@ from clients.brand import (
     TokenSet,
     ValidationFailed,
     ValueOverdue,
+    sign_webhook,
 )
+from clients.examples.grocery import GroceryConfig
+from clients.examples.grocery import create_app as create_grocery
 
 VOUCHER = {"kind": "voucher", "amount": "10.00", "currency": "EUR", "redemption": "CODE-1234"}
 
@@ -374,6 +379,43 @@ def test_the_directory_through_the_sdk_list_take_a_customer_started_grant_and_de
         sdk.decline_grant(accepted[0])  # already read
     withdrawn = sdk.withdraw_offer(offer.id)
     assert withdrawn.status == "withdrawn"
+
+
+def test_fresh_basket_takes_a_directory_grant_from_its_webhook_once_even_after_a_failed_attempt(
+    sdk: ConsentryClient, client: TestClient, brand: BrandCredentials, customer: str
+) -> None:
+    """The example app's webhook: a signed `grant.created` with a ticket an earlier attempt already
+    spent still welcomes the shopper (a new ticket), a retry of the same message delivers nothing
+    twice, and an unsigned one is refused."""
+    offer = sdk.publish_offer({**OFFER, "listed": True})
+    made = client.post(
+        f"/v1/directory/offers/{offer.id}/grant",
+        json={"special_category_consent": True},
+        headers=bearer(customer),
+    )
+    grant_id = made.json()["id"]
+    spent = sdk.new_grant_ticket(grant_id).grant_ticket
+    sdk.exchange_grant_ticket(spent)  # an earlier attempt got this far, then failed
+    secret = "whsec_" + base64.b64encode(b"fresh basket test secret 32 byte").decode()
+    config = GroceryConfig(
+        broker_url=ISSUER,
+        client_id=brand.client_id,
+        client_secret=brand.client_secret or "",
+        redirect_uri=REDIRECT,
+        offer_id=str(offer.id),
+        webhook_secret=secret,
+    )
+    app = TestClient(create_grocery(config, client=sdk))
+    data = {"grant_id": grant_id, "grant_ticket": spent, "origin": "directory"}
+    body = json.dumps({"type": "grant.created", "timestamp": "2026-12-03T00:00:00Z", "data": data})
+    now = int(time.time())
+    signature = sign_webhook(secret=secret, message_id="msg_1", timestamp=now, body=body)
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(now), "webhook-signature": signature}
+    assert app.post("/consentry/webhook", content=body, headers=headers).status_code == 204
+    assert app.post("/consentry/webhook", content=body, headers=headers).status_code == 204  # a retry
+    assert [o.state for o in sdk.list_value(grant_id)] == ["delivered"], "delivered once"
+    forged = {**headers, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()}
+    assert app.post("/consentry/webhook", content=body, headers=forged).status_code == 400
 
 
 @pytest.mark.slow
