@@ -47,6 +47,7 @@ SORTS = {
     DirectorySort.SHORTEST_DURATION: "Shortest access",
 }
 RETENTIONS = {"": "Any", "0": "Deleted when it ends", "30": "Up to 30 days", "90": "Up to 90 days"}
+DURATIONS = {"": "Any", "30": "Up to 30 days", "90": "Up to 90 days", "180": "Up to 180 days"}
 _NOT_THERE = {
     "title": "That offer is not in the directory",
     "message": "It may have been withdrawn or changed. Browse the directory again for current offers.",
@@ -66,18 +67,20 @@ async def browse(
     kind: Annotated[list[str], Query(max_length=5)] = [],  # noqa: B006 - FastAPI copies list defaults
     share: Annotated[list[str], Query(max_length=len(CATALOGUE))] = [],  # noqa: B006
     retention: Annotated[str, Query(max_length=4)] = "",
+    duration: Annotated[str, Query(max_length=4)] = "",
     nobody_else: Annotated[str, Query(max_length=3)] = "",
     sort: Annotated[str, Query(max_length=32)] = DirectorySort.NEWEST.value,
     after: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
     """Listed offers, filtered and sorted by the form above them, a page at a time."""
-    chosen = {"purpose": purpose, "kind": kind, "share": share, "retention": retention,
+    chosen = {"purpose": purpose, "kind": kind, "share": share, "retention": retention, "duration": duration,
               "nobody_else": nobody_else, "sort": sort}  # fmt: skip
     unknown = (
         (purpose and purpose not in PURPOSES)
         or any(k not in KINDS for k in kind)
         or any(f not in CATALOGUE for f in share)
         or retention not in RETENTIONS
+        or duration not in DURATIONS
         or sort not in {s.value for s in DirectorySort}
     )
     if unknown:
@@ -87,6 +90,7 @@ async def browse(
         value_kinds=tuple(kind),
         fields=tuple(share),
         max_retention_days=int(retention) if retention else None,
+        max_duration_days=int(duration) if duration else None,
         max_recipients=0 if nobody_else == "yes" else None,
     )
     order = DirectorySort(sort)
@@ -111,6 +115,7 @@ async def browse(
             "kinds": KINDS,
             "fields": {name: spec.title for name, spec in CATALOGUE.items()},
             "retentions": RETENTIONS,
+            "durations": DURATIONS,
             "sorts": {s.value: label for s, label in SORTS.items()},
         }
         return render(request, "directory.html", context, secure=secure)

@@ -29,7 +29,11 @@ def test_browse_filter_and_page(
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     only = client.get(PAGE, params={"retention": "0", "sort": "fewest_fields"})
     assert "Deleted at the end" in only.text and "Kept a while" not in only.text
-    for broken in ({"purpose": "spying"}, {"sort": "cheapest"}, {"after": "%%%"}, {"retention": "7"}):
+    short = listed(client, rival, title="A short month", grant_duration_days=30)
+    brief = client.get(PAGE, params={"duration": "30"})
+    assert "A short month" in brief.text and "Kept a while" not in brief.text and short["id"] in brief.text
+    for broken in ({"purpose": "spying"}, {"sort": "cheapest"}, {"after": "%%%"}, {"retention": "7"},
+                   {"duration": "31"}):  # fmt: skip
         assert client.get(PAGE, params=broken).status_code == 400, broken
     for _ in range(20):
         clock.advance(seconds=1)
