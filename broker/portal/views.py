@@ -20,6 +20,7 @@ from broker.consent.purposes import PURPOSES, describe_purpose, granted_purposes
 from broker.consent.renewal import RenewalState
 from broker.consent.retention import DeletionState
 from broker.runtime import Runtime
+from broker.usecases.consent_decision import shown_value
 from clients.auditor.tlog import (
     NoteError,
     leaf_hash,
@@ -28,7 +29,7 @@ from clients.auditor.tlog import (
     parse_verifier_key,
     verify_inclusion,
 )
-from vault.fields import CATALOGUE
+from vault.fields import CATALOGUE, JSONValue
 
 EXPIRING_SOON = timedelta(days=14)
 
@@ -317,9 +318,6 @@ def _title(name: str) -> str:
     return spec.title if spec is not None else name
 
 
-def _display(value: object) -> str:
-    if value is None:
-        return "not filled in"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+def _display(value: JSONValue | None) -> str:
+    shown = shown_value(value)
+    return "not filled in" if shown is None else shown

@@ -41,10 +41,11 @@ class Retry(StrEnum):
     REQUIRED_UNPURPOSED = "required_unpurposed"  # a required field left in no purpose agreed to
 
 
-def _shown(value: JSONValue | None) -> str | None:
+def shown_value(value: JSONValue | None) -> str | None:
+    """A profile value as it would be shared, in one line (a list's items joined); None when unset."""
     if value is None:
         return None
-    return ", ".join(value) if isinstance(value, list) else str(value)
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class ConsentScreen:
             {
                 "name": name,
                 "title": CATALOGUE[name].title,
-                "value": _shown(values.get(name)),
+                "value": shown_value(values.get(name)),
                 "required": name in offer.required_fields,
                 "special": CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
                 "unconfirmed": name == "email" and not email_verified,
