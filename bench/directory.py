@@ -37,7 +37,7 @@ import httpx
 from sqlalchemy import insert
 
 from broker.accounts.models import Brand
-from broker.consent.directory import NOT_COMPARABLE, value_per_field_month
+from broker.consent.directory import value_order
 from broker.consent.models import (
     DirectoryField,
     DirectoryListing,
@@ -104,12 +104,9 @@ def load(url: str, offers: int) -> None:
             "recipients": rng.choice([[], [], ["Partner Ltd"]]), "value": value, "created_at": created,
             "listed": True,
         })  # fmt: skip
-        normalised = value_per_field_month(value, len(asked), days)
         listings.append({
             "offer_id": offer_id, "brand_id": brand_id, "listed_at": created, "value_kind": value["kind"],
-            "value_group": 2 if normalised is None else 1 if normalised.scale == "points" else 0,
-            "value_scale": normalised.scale if normalised else NOT_COMPARABLE,
-            "value_rank": -int(normalised.amount * 10_000) if normalised else 0, "field_count": len(asked),
+            **value_order(value, len(asked), days), "field_count": len(asked),
             "duration_days": days, "retention_days": offer_rows[-1]["retention_days"],
             "recipient_count": len(offer_rows[-1]["recipients"]),  # type: ignore[arg-type]
         })  # fmt: skip

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 from uuid import UUID
 
 from sqlalchemy import and_, bindparam, exists, not_, tuple_
@@ -45,10 +45,12 @@ __all__ = [
     "DirectoryFilters",
     "DirectorySort",
     "NormalisedValue",
+    "ValueOrder",
     "describe_value",
     "enter",
     "leave",
     "search",
+    "value_order",
     "value_per_field_month",
 ]
 
@@ -83,27 +85,38 @@ def value_per_field_month(
     return NormalisedValue(per_field, scale)
 
 
-def _group(normalised: NormalisedValue | None) -> int:
-    """Which block of the value sort a listing is in: amounts of money, then points, then the rest
-    (an integer, so that the order does not hang on the database's collation of the scale's text)."""
+class ValueOrder(TypedDict):
+    """A listing's columns that the value sort reads."""
+
+    value_group: int
+    value_scale: str
+    value_rank: int
+
+
+def value_order(value: dict[str, Any], field_count: int, duration_days: int) -> ValueOrder:
+    """A listing's value sort key: `value_group` (0 money, 1 points, 2 neither: an integer, so that the
+    order does not hang on the database's collation of the scale's text), `value_scale` and
+    `value_rank` (minus the value per field per month in ten-thousandths)."""
+    normalised = value_per_field_month(value, field_count, duration_days)
     if normalised is None:
-        return 2
-    return 1 if normalised.scale == "points" else 0
+        return ValueOrder(value_group=2, value_scale=NOT_COMPARABLE, value_rank=0)
+    return ValueOrder(
+        value_group=1 if normalised.scale == "points" else 0,
+        value_scale=normalised.scale,
+        value_rank=-int(normalised.amount * _RANK_UNIT),
+    )
 
 
 def enter(session: Session, offer: Offer) -> None:
     """List this (active) version in the directory."""
     fields = [*offer.required_fields, *offer.optional_fields]
-    normalised = value_per_field_month(offer.value, len(fields), offer.grant_duration_days)
     session.add(
         DirectoryListing(
             offer_id=offer.id,
             brand_id=offer.brand_id,
             listed_at=offer.created_at,
             value_kind=offer.value["kind"],
-            value_group=_group(normalised),
-            value_scale=normalised.scale if normalised else NOT_COMPARABLE,
-            value_rank=-int(normalised.amount * _RANK_UNIT) if normalised else 0,
+            **value_order(offer.value, len(fields), offer.grant_duration_days),
             field_count=len(fields),
             duration_days=offer.grant_duration_days,
             retention_days=offer.retention_days,
