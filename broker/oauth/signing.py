@@ -34,7 +34,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,6 +64,10 @@ SIGNER_RECHECK_NS = 1_000_000_000  # how long the key that signs is taken as the
 
 class InvalidJWT(Exception):
     """A token that did not verify: bad signature, unknown key, wrong alg or type, or malformed."""
+
+
+class WrongTokenType(InvalidJWT):
+    """A token one of our keys signed, but of another type (its `typ`) than the one asked for."""
 
 
 SigningKey = OKPKey | RSAKey
@@ -223,23 +227,27 @@ class SigningKeys:
             self._remember(token, (signer, expiry, dict(claims)))
         return claims
 
-    def verification_keys(self) -> list[Any]:
-        """The published Ed25519 keys: what verifies the other tokens they sign (grant tickets)."""
-        return [k.key for k in self._keys() if k.alg == ALGORITHM]
-
     def verify_id_token(self, token: str) -> dict[str, Any]:
         """The claims of an ID token one of our published keys signed (RS256 or Ed25519, typ JWT),
         whatever its `exp`: RP-initiated logout's `id_token_hint` may be an old one. Access tokens and
         receipts (other types) are refused. Raises `InvalidJWT`."""
-        if len(token) > 8192:
+        return self.verify_typed(token, typ=ID_TOKEN_TYPE, algorithms=ID_TOKEN_ALGORITHMS, what="an ID token")
+
+    def verify_typed(
+        self, token: str, *, typ: str, algorithms: Sequence[str], what: str, max_length: int = 8192
+    ) -> dict[str, Any]:
+        """The claims of a token of type `typ` that one of our published keys signed with one of
+        `algorithms`, whatever its `exp` (the caller checks the claims), uncached: ID tokens and grant
+        tickets (`broker.oauth.tickets`). Raises `InvalidJWT`, `WrongTokenType` for another `typ`."""
+        if len(token) > max_length:
             raise InvalidJWT("token too long")
         try:
             keys = KeySet([k.key for k in self._keys()])
-            decoded = jwt.decode(token, keys, algorithms=list(ID_TOKEN_ALGORITHMS))
+            decoded = jwt.decode(token, keys, algorithms=list(algorithms))
         except (JoseError, ValueError, TypeError) as exc:  # TypeError: joserfc on odd headers
             raise InvalidJWT(str(exc)) from None
-        if decoded.header.get("typ") != ID_TOKEN_TYPE:
-            raise InvalidJWT("not an ID token (typ must be JWT)")
+        if decoded.header.get("typ") != typ:
+            raise WrongTokenType(f"not {what} (typ must be {typ})")
         return dict(decoded.claims)
 
     def _remember(self, token: str, entry: tuple[str, int, dict[str, Any]]) -> None:
