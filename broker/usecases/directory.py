@@ -50,7 +50,7 @@ from broker.consent.offers import Offers
 from broker.consent.purposes import PURPOSES, offered_purposes
 from broker.errors import IllegalTransition, NotDeclinable, ValidationFailed
 from broker.oauth.authorize import ConsentRequest
-from broker.usecases.consent_decision import Retry, decide
+from broker.usecases.consent_decision import Retry, decide, shown_value
 from broker.value.record import NO_RECORD, TrackRecord, track_record
 from broker.value.views import brand_names
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
@@ -362,7 +362,7 @@ class Directory:
                         f.model_copy(
                             update={
                                 "filled": mine.get(f.name) is not None,
-                                "value": _shown_value(mine.get(f.name)),
+                                "value": shown_value(mine.get(f.name)),
                             }
                         )
                         for f in card.fields
@@ -415,12 +415,6 @@ def _check_choice(offer: Offer, choice: StartGrant) -> None:
         raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
 
 
-def _shown_value(value: JSONValue | None) -> str | None:
-    if value is None:
-        return None
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
 def _offer(offer: Offer, brand: str, record: BrandRecord, mine: dict[str, JSONValue]) -> DirectoryOffer:
     names = [*offer.required_fields, *offer.optional_fields]
     normalised = value_per_field_month(offer.value, len(names), offer.grant_duration_days)
@@ -440,7 +434,7 @@ def _offer(offer: Offer, brand: str, record: BrandRecord, mine: dict[str, JSONVa
                 required=name in offer.required_fields,
                 special_category=CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
                 filled=mine.get(name) is not None,
-                value=_shown_value(mine.get(name)),
+                value=shown_value(mine.get(name)),
             )
             for name in names
         ],
