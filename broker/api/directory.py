@@ -6,7 +6,6 @@ Browsing is a read that leaves no trace: no audit entry, nothing a brand can see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -55,35 +54,6 @@ _BRAND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _filters(
-    purpose: str | None,
-    value_kind: Sequence[str],
-    currency: str | None,
-    fields: Sequence[str],
-    max_duration_days: int | None,
-    max_retention_days: int | None,
-    max_recipients: int | None,
-) -> DirectoryFilters:
-    errors = []
-    if purpose is not None and purpose not in PURPOSES:
-        errors.append(
-            {"pointer": "/purpose", "detail": f"unknown purpose; choose from: {', '.join(PURPOSES)}"}
-        )
-    if any(name not in CATALOGUE for name in fields):  # never echo what was sent
-        errors.append({"pointer": "/fields", "detail": f"fields are catalogue names: {', '.join(CATALOGUE)}"})
-    if errors:
-        raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
-    return DirectoryFilters(
-        purpose=purpose,
-        value_kinds=tuple(value_kind),
-        currency=currency,
-        fields=tuple(fields),
-        max_duration_days=max_duration_days,
-        max_retention_days=max_retention_days,
-        max_recipients=max_recipients,
-    )
-
-
 @router.get(
     "/offers",
     operation_id="browseDirectory",
@@ -128,8 +98,14 @@ async def browse(
 ) -> Response:
     """Listed offers, each with your values of the fields it asks for, its value per field per month
     and the brand's track record; filtered, sorted, keyset-paginated. Nobody learns that you looked."""
-    filters = _filters(
-        purpose, value_kind, currency, fields, max_duration_days, max_retention_days, max_recipients
+    filters = DirectoryFilters(
+        purpose=purpose,
+        value_kinds=tuple(value_kind),
+        currency=currency,
+        fields=tuple(fields),
+        max_duration_days=max_duration_days,
+        max_retention_days=max_retention_days,
+        max_recipients=max_recipients,
     )
 
     def page(db: Session, current: LiveSession) -> str:

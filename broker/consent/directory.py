@@ -35,9 +35,10 @@ from sqlalchemy import and_, bindparam, exists, not_, tuple_
 from sqlmodel import Session, col, delete, select
 
 from broker.consent.models import DirectoryField, DirectoryListing, DirectoryPurpose, Offer
-from broker.consent.purposes import offered_purposes
+from broker.consent.purposes import PURPOSES, offered_purposes
 from broker.errors import ValidationFailed
 from broker.pagination import Page, attribute, check_limit
+from vault.fields import CATALOGUE
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -166,7 +167,8 @@ _ORDERS: Final[dict[DirectorySort, tuple[tuple[Any, ...], bool]]] = {
 
 @dataclass(frozen=True, slots=True)
 class DirectoryFilters:
-    """What the customer narrows the directory to; empty filters leave everything in."""
+    """What the customer narrows the directory to; empty filters leave everything in. An unknown
+    purpose or field is `ValidationFailed` (pointer `/purpose`, `/fields`), never echoed."""
 
     purpose: str | None = None  # offers that declare this purpose
     value_kinds: Sequence[str] = ()  # offers whose value is of one of these kinds
@@ -178,6 +180,18 @@ class DirectoryFilters:
     max_retention_days: int | None = None
     max_recipients: int | None = None  # 0: offers that share the data with no third party
     brand_id: UUID | None = None
+
+    def __post_init__(self) -> None:
+        errors = []
+        if self.purpose is not None and self.purpose not in PURPOSES:
+            detail = f"unknown purpose; choose from: {', '.join(PURPOSES)}"
+            errors.append({"pointer": "/purpose", "detail": detail})
+        if any(name not in CATALOGUE for name in self.fields):
+            errors.append(
+                {"pointer": "/fields", "detail": f"fields are catalogue names: {', '.join(CATALOGUE)}"}
+            )
+        if errors:
+            raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
 
 
 def _where(filters: DirectoryFilters) -> list[Any]:

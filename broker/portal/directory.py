@@ -76,23 +76,24 @@ async def browse(
     chosen = {"purpose": purpose, "kind": kind, "share": share, "retention": retention, "duration": duration,
               "nobody_else": nobody_else, "sort": sort}  # fmt: skip
     unknown = (
-        (purpose and purpose not in PURPOSES)
-        or any(k not in KINDS for k in kind)
-        or any(f not in CATALOGUE for f in share)
+        any(k not in KINDS for k in kind)
         or retention not in RETENTIONS
         or duration not in DURATIONS
         or sort not in {s.value for s in DirectorySort}
     )
     if unknown:
         return _broken(request, runtime)
-    filters = DirectoryFilters(
-        purpose=purpose or None,
-        value_kinds=tuple(kind),
-        fields=tuple(share),
-        max_retention_days=int(retention) if retention else None,
-        max_duration_days=int(duration) if duration else None,
-        max_recipients=0 if nobody_else == "yes" else None,
-    )
+    try:  # an unknown purpose or field: the filters say so
+        filters = DirectoryFilters(
+            purpose=purpose or None,
+            value_kinds=tuple(kind),
+            fields=tuple(share),
+            max_retention_days=int(retention) if retention else None,
+            max_duration_days=int(duration) if duration else None,
+            max_recipients=0 if nobody_else == "yes" else None,
+        )
+    except ValidationFailed:
+        return _broken(request, runtime)
     order = DirectorySort(sort)
 
     def page(db: Session, current: LiveSession) -> Response:
