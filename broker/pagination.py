@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
@@ -24,15 +25,20 @@ from sqlmodel.sql.expression import SelectOfScalar
 from broker.errors import ValidationFailed
 
 __all__ = [
+    "CURSOR_ERRORS",
     "MAX_LIMIT",
     "Page",
     "attribute",
     "check_limit",
+    "cursor_refused",
     "decode_cursor",
     "encode_cursor",
     "newest_first",
+    "pack",
     "page",
     "page_of",
+    "unpack",
+    "utc_instant",
 ]
 
 T = TypeVar("T")
@@ -49,25 +55,55 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+# What reading a cursor someone made up can raise: bad base64 or JSON (a ValueError), bad UTF-8, a
+# wrong shape (ValueError, TypeError, AttributeError), an offset that takes a timestamp past year 1
+# or 9999 (OverflowError). Callers turn them into `cursor_refused`.
+CURSOR_ERRORS: Final = (
+    binascii.Error,
+    UnicodeDecodeError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+)
+
+
+def pack(values: Sequence[Any]) -> str:
+    """A cursor's text: base64url (unpadded) of the compact JSON of `values` (strings and numbers)."""
+    text = json.dumps(list(values), separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def unpack(text: str) -> Any:
+    """The JSON `pack` wrote; raises one of `CURSOR_ERRORS` for anything else."""
+    return json.loads(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True))
+
+
+def utc_instant(text: Any) -> datetime:
+    """An ISO 8601 timestamp with an offset, in UTC; raises one of `CURSOR_ERRORS` for anything else."""
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return at.astimezone(UTC)
+
+
+def cursor_refused(detail: str = _BAD_CURSOR) -> ValidationFailed:
+    """The 422 for a cursor this API did not give out (pointer `/cursor`)."""
+    return ValidationFailed(detail, errors=[{"pointer": "/cursor", "detail": detail}])
+
+
 def encode_cursor(created_at: datetime, id: UUID) -> str:
     """The opaque cursor pointing just after the row (created_at, id)."""
-    text = json.dumps([created_at.astimezone(UTC).isoformat(), str(id)], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+    return pack([created_at.astimezone(UTC).isoformat(), str(id)])
 
 
 def decode_cursor(text: str) -> tuple[datetime, UUID]:
     """The (created_at, id) in a cursor; raises `ValidationFailed` (pointer `/cursor`) for anything else."""
     try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-        created, ident = json.loads(raw)
-        at = datetime.fromisoformat(created)
-        if at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return at.astimezone(UTC), UUID(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, OverflowError):
-        # json.JSONDecodeError is a ValueError; unpacking a non-pair raises ValueError or TypeError;
-        # an offset that takes a timestamp past year 1 or 9999 raises OverflowError.
-        raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
+        created, ident = unpack(text)
+        return utc_instant(created), UUID(ident)
+    except CURSOR_ERRORS:
+        raise cursor_refused() from None
 
 
 def page(

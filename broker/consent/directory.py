@@ -20,9 +20,6 @@ to four places. A service or a percentage discount has no amount to compare and 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,7 +34,16 @@ from sqlmodel import Session, col, delete, select
 from broker.consent.models import DirectoryField, DirectoryListing, DirectoryPurpose, Offer
 from broker.consent.purposes import PURPOSES, offered_purposes
 from broker.errors import ValidationFailed
-from broker.pagination import Page, attribute, check_limit
+from broker.pagination import (
+    CURSOR_ERRORS,
+    Page,
+    attribute,
+    check_limit,
+    cursor_refused,
+    pack,
+    unpack,
+    utc_instant,
+)
 from vault.fields import CATALOGUE
 
 __all__ = [
@@ -267,24 +273,19 @@ def _encode(sort: DirectorySort, key: list[Any]) -> str:
         v.astimezone(UTC).isoformat() if isinstance(v, datetime) else str(v) if isinstance(v, UUID) else v
         for v in key
     ]
-    text = json.dumps([sort.value, *shown], separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+    return pack([sort.value, *shown])
 
 
 def _decode(cursor: str, sort: DirectorySort) -> list[Any]:
     columns, _ = _ORDERS[sort]
     try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        decoded = json.loads(raw)
+        decoded = unpack(cursor)
         if not isinstance(decoded, list) or len(decoded) != len(columns) + 2 or decoded[0] != sort.value:
             raise ValueError("not this sort's cursor")
         values: list[Any] = []
         for column, value in zip(columns, decoded[1:-1], strict=True):
             if column is DirectoryListing.listed_at:
-                at = datetime.fromisoformat(value)
-                if at.tzinfo is None:
-                    raise ValueError("naive timestamp")
-                values.append(at.astimezone(UTC))
+                values.append(utc_instant(value))
             elif column is DirectoryListing.value_scale:
                 if not isinstance(value, str) or len(value) > 8:
                     raise ValueError("not a scale")
@@ -294,9 +295,8 @@ def _decode(cursor: str, sort: DirectorySort) -> list[Any]:
             else:
                 raise ValueError("not a whole number a listing can hold")
         return [*values, UUID(decoded[-1])]
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError, AttributeError, OverflowError):
-        # OverflowError: a timestamp whose offset takes it past year 1 or 9999
-        raise ValidationFailed(_BAD_CURSOR, errors=[{"pointer": "/cursor", "detail": _BAD_CURSOR}]) from None
+    except CURSOR_ERRORS:
+        raise cursor_refused(_BAD_CURSOR) from None
 
 
 def describe_value(value: Mapping[str, Any]) -> str:
