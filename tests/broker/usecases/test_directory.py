@@ -440,6 +440,9 @@ def test_hostile_cursors_are_422_never_500(
     grants = client.get("/v1/me/grants", params={"cursor": _cursor("0001-01-01T00:00:00+01:00", anyone)},
                         headers=bearer(customer))  # fmt: skip
     assert_problem(grants, 422, "validation", "/cursor")
+    numbered = client.get("/v1/me/grants", params={"cursor": _cursor("2026-01-01T00:00:00+00:00", 5)},
+                          headers=bearer(customer))  # fmt: skip
+    assert_problem(numbered, 422, "validation", "/cursor")
 
 
 def test_the_largest_values_list_and_sort(client: TestClient, brand: BrandCredentials, customer: str) -> None:
