@@ -571,15 +571,14 @@ def _summary(offers: Sequence[DirectoryOffer]) -> list[str]:
     if sharing and len(sharing) < len(offers):
         for n, o in sharing:
             lines.append(f"{n} shares your data with {', '.join(o.recipients)}; the others with nobody else.")
-    scales = {o.value_per_field_month.scale for o in offers if o.value_per_field_month}
-    comparable = [(n, o) for n, o in zip(names, offers, strict=True) if o.value_per_field_month]
-    if len(scales) == 1 and len(comparable) >= 2:
-        ranked = sorted(comparable, key=lambda item: Decimal(_per_field(item[1]).split()[0]), reverse=True)
-        best, worst = ranked[0], ranked[-1]
-        if best[1].value_per_field_month != worst[1].value_per_field_month:
+    comparable = [(n, o, v) for n, o in zip(names, offers, strict=True) if (v := o.value_per_field_month)]
+    if len({v.scale for _, _, v in comparable}) == 1 and len(comparable) >= 2:
+        ranked = sorted(comparable, key=lambda item: Decimal(item[2].amount), reverse=True)
+        (best, best_offer, most), (worst, worst_offer, least) = ranked[0], ranked[-1]
+        if most != least:
             lines.append(
-                f"{best[0]} gives the most back per field per month ({_per_field(best[1])}); "
-                f"{worst[0]} the least ({_per_field(worst[1])})."
+                f"{best} gives the most back per field per month ({_per_field(best_offer)}); "
+                f"{worst} the least ({_per_field(worst_offer)})."
             )
     elif len(comparable) >= 2:
         lines.append("Their values are counted in different currencies or points: compare them yourself.")
