@@ -89,8 +89,10 @@ def create_app(
             (settings.mail_interval_seconds, runtime.mail_delivery.deliver_periodically),
         ]
         tasks = [asyncio.create_task(run(sessions, interval)) for interval, run in periodic if interval]
-        # PostgreSQL: the token endpoint's brand cache serves only while this process hears of changes.
-        tasks.append(asyncio.create_task(runtime.oauth.clients.signals.listen()))
+        # PostgreSQL: the brand cache and the directory's pages serve only while this process hears of
+        # changes (broker.signals).
+        watched = dict.fromkeys((runtime.oauth.clients.signals, *runtime.directory_pages.watched))
+        tasks += [asyncio.create_task(signals.listen()) for signals in watched]
         runtime.committer.start(sessions)
         yield
         for task in tasks:

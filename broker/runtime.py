@@ -51,13 +51,14 @@ from broker.mail.outbox import Mail
 from broker.mail.rendering import Templates
 from broker.mail.sink import EmlSink
 from broker.mail.transport import SmtpTransport, Transport, sink_directory
-from broker.oauth.client_cache import ClientCache, signals_for
+from broker.oauth.client_cache import ClientCache
 from broker.oauth.context import OAuthServices, pairwise_subject
 from broker.oauth.families import TokenFamilies
 from broker.oauth.signing import SigningKeys
 from broker.oauth.tickets import prune_spent_tickets, ticket_for_notice
 from broker.receipts.service import Receipts
 from broker.settings import Settings
+from broker.signals import BRANDS, LISTINGS, StampedCache, signals_for
 from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.acknowledgements import EndAcknowledgements
@@ -125,6 +126,7 @@ class Runtime:
     oauth: OAuthServices
     offers: Offers
     directory: Directory
+    directory_pages: StampedCache[str, tuple[str, ...]]  # the portal's list pages (broker.portal.directory)
     grants: Grants
     grant_views: GrantViews
     reads: ProfileReads
@@ -243,7 +245,7 @@ def build_runtime(
         pairwise_key=keys.blind_index_key(),
         audit=audit,
         clock=clock,
-        clients=ClientCache(signals_for(engine.url)),
+        clients=ClientCache(signals_for(engine.url, BRANDS)),
     )
     audit_key = settings.audit_signing_key
     log_signer = load_signer(
@@ -316,6 +318,19 @@ def build_runtime(
         # (FastAPI schedules a unit of work's thread calls from it): the loop would wait for itself.
         on_loop=settings.request_thread_count == 0 and settings.resolved_database_url.startswith("sqlite"),
     )
+
+    def seconds() -> float:  # the runtime's clock, for the caches' ages
+        return clock().timestamp()
+
+    directory = Directory(
+        clock=clock,
+        vault=vault,
+        offers=offers,
+        grants=grants,
+        # Brands' names and track records: at most 10,000 of about 1 KB, each for 60 s at most.
+        records=StampedCache(oauth.clients.signals, ttl=60.0, size=10_000, clock=seconds),
+        decline_window=timedelta(hours=settings.directory_decline_hours),
+    )
     return Runtime(
         settings=settings,
         engine=engine,
@@ -335,12 +350,15 @@ def build_runtime(
         profiles=profiles,
         oauth=oauth,
         offers=offers,
-        directory=Directory(
-            clock=clock,
-            vault=vault,
-            offers=offers,
-            grants=grants,
-            decline_window=timedelta(hours=settings.directory_decline_hours),
+        directory=directory,
+        # While no listing and no brand changed, and no longer than a brand's track record is kept;
+        # at most 256 pages of about 30 KB.
+        directory_pages=StampedCache(
+            signals_for(engine.url, LISTINGS),
+            oauth.clients.signals,
+            ttl=directory.records.ttl,
+            size=256,
+            clock=seconds,
         ),
         grants=grants,
         grant_views=GrantViews(

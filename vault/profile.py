@@ -56,6 +56,10 @@ _KEY_AND_FIELDS = DriverQuery(
     .where(col(VaultKey.customer_id) == bindparam("customer_id")),
     repeated=len(KEY_COLUMNS),
 )  # run on the driver's cursor (`vault.driver`): SQLAlchemy's Core cost as much as the query
+# The names of a customer's stored fields: asked on every page of the portal's directory (`filled`).
+_FIELD_NAMES = DriverQuery(
+    sa_select(col(VaultField.name)).where(col(VaultField.customer_id) == bindparam("customer_id"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +183,7 @@ class Vault:
         updates = validate_values({n: v for n, v in values.items() if v is not None})
         key = self._key(session, customer_id, for_update=True)
         if replace:
-            removals = {row for row in self._stored_names(session, customer_id) if row not in updates}
+            removals = {row for row in self.stored_names(session, customer_id) if row not in updates}
         self._seal_all(session, key, updates)
         if removals:
             session.exec(
@@ -190,8 +194,18 @@ class Vault:
         session.flush()
         return self.read_stored(session, customer_id)
 
-    def _stored_names(self, session: Session, customer_id: UUID) -> list[str]:
-        return list(session.exec(select(VaultField.name).where(VaultField.customer_id == customer_id)))
+    def stored_names(self, session: Session, customer_id: UUID) -> list[str]:
+        """The names of the fields the customer has stored, read without decrypting anything."""
+        session.flush()  # a driver query sees only what was flushed
+        return [row.name for row in _FIELD_NAMES.all(session.connection(), {"customer_id": customer_id})]
+
+    def filled(self, session: Session, customer_id: UUID) -> frozenset[str]:
+        """The fields the customer has filled in, told without decrypting anything: the stored ones and
+        each derived one whose inputs are all stored (a postcode that fits no pattern of its country
+        counts for a region, though a read then gives none)."""
+        stored = set(self.stored_names(session, customer_id))
+        derived = {name for name, spec in DERIVED_FIELDS.items() if stored.issuperset(spec.derived_from)}
+        return frozenset(stored | derived)
 
     def _seal_all(self, session: Session, key: VaultKey, updates: Mapping[str, JSONValue]) -> None:
         if key.seal_count + len(updates) > self.max_seals:

@@ -44,6 +44,7 @@ from broker.pagination import (
     unpack,
     utc_instant,
 )
+from broker.signals import LISTINGS, changed
 from vault.fields import CATALOGUE
 
 __all__ = [
@@ -137,6 +138,7 @@ def enter(session: Session, offer: Offer) -> None:
     for slug in sorted({str(item["purpose"]) for item in declared}):
         session.add(DirectoryPurpose(offer_id=offer.id, purpose=slug))
     session.flush()
+    changed(session, LISTINGS)  # every process's cached directory pages are stale from its commit
 
 
 def leave(session: Session, offer_id: UUID) -> bool:
@@ -144,6 +146,8 @@ def leave(session: Session, offer_id: UUID) -> bool:
     for table in (DirectoryField, DirectoryPurpose):
         session.exec(delete(table).where(col(table.offer_id) == offer_id))
     result = session.exec(delete(DirectoryListing).where(col(DirectoryListing.offer_id) == offer_id))
+    if result.rowcount:
+        changed(session, LISTINGS)  # as `enter`: the offer leaves every cached page at once
     return bool(result.rowcount)
 
 

@@ -1,6 +1,15 @@
 """The portal's offer directory: browse listed offers with filters and a sort, compare 2 to 4 side by
 side, read one and accept it (a customer-started grant: `broker.usecases.directory`).
 
+A list page is the same for every customer but for one thing: which of the asked fields the
+customer has not filled in. So it is rendered once for everyone, with that place marked, and kept in
+each process (`Runtime.directory_pages`) while no listing and no brand changed (`broker.signals`: an
+offer withdrawn or revised in any process leaves every kept page at once) and for at most a brand
+record's lifetime (60 s). Each request checks the session, reads the customer's filled-in field
+names (never a value) and fills the marks in. It holds no CSRF token (its forms are GETs), no value
+of a customer's, nothing of the session. The offer and compare pages show the customer's values and
+are built for each request.
+
 Every page is a GET a link can carry (the filter form submits by GET, the comparison is chosen by
 ticking offers), read in a read-only transaction: browsing leaves no trace. Accepting is a form post
 with its CSRF token; a refusal is shown on the offer's page with what was ticked kept.
@@ -14,6 +23,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -23,7 +33,7 @@ from broker.consent.directory import DirectoryFilters, DirectorySort
 from broker.consent.purposes import PURPOSES
 from broker.errors import BrokerError, ValidationFailed
 from broker.portal.guards import LoginRequired, PostedForm
-from broker.portal.html import render
+from broker.portal.html import PAGES, render
 from broker.usecases.directory import DirectoryOffer, StartGrant
 from broker.web.customer_reads import portal_read
 from broker.web.deps import DbSession, RuntimeDep, undone_if_refused
@@ -48,6 +58,10 @@ SORTS = {
 }
 RETENTIONS = {"": "Any", "0": "Deleted when it ends", "30": "Up to 30 days", "90": "Up to 90 days"}
 DURATIONS = {"": "Any", "30": "Up to 30 days", "90": "Up to 90 days", "180": "Up to 180 days"}
+# The list page is shared by every customer (`_shareable`, cached in `Runtime.directory_pages`): only
+# which fields the customer has filled in is theirs, filled in per request (`_personal`).
+_MARK = "<!--unfilled-->"
+_UNFILLED = ' <span class="muted">(you have not filled it in)</span>'
 _NOT_THERE = {
     "title": "That offer is not in the directory",
     "message": "It may have been withdrawn or changed. Browse the directory again for current offers.",
@@ -95,17 +109,14 @@ async def browse(
     except ValidationFailed:
         return _broken(request, runtime)
     order = DirectorySort(sort)
+    query = [(k, v) for k, v in chosen.items() if isinstance(v, str) and v]
+    query += [("kind", k) for k in kind] + [("share", f) for f in share]
 
-    def page(db: Session, current: LiveSession) -> Response:
-        secure = runtime.settings.secure_cookies
+    def shared(db: Session) -> tuple[str, ...] | None:
         try:
-            found = runtime.directory.page(
-                db, current.customer_id, filters, sort=order, cursor=after, limit=PAGE_SIZE
-            )
+            found = runtime.directory.anyones_page(db, filters, sort=order, cursor=after, limit=PAGE_SIZE)
         except ValidationFailed:
-            return _broken(request, runtime)
-        query = [(k, v) for k, v in chosen.items() if isinstance(v, str) and v]
-        query += [("kind", k) for k in kind] + [("share", f) for f in share]
+            return None
         more = f"?{urlencode([*query, ('after', found.next_cursor)])}" if found.next_cursor else None
         context = {
             "offers": [_card(o) for o in found.items],
@@ -119,12 +130,40 @@ async def browse(
             "durations": DURATIONS,
             "sorts": {s.value: label for s, label in SORTS.items()},
         }
-        return render(request, "directory.html", context, secure=secure)
+        return _shareable("directory.html", context)
+
+    def page(db: Session, current: LiveSession) -> Response:
+        html = runtime.directory_pages.find(urlencode([*query, ("after", after or "")]), lambda: shared(db))
+        if html is None:
+            return _broken(request, runtime)
+        filled = runtime.vault.filled(db, current.customer_id)
+        return PAGES.respond(request, _personal(html, filled), secure=runtime.settings.secure_cookies)
 
     answer = await portal_read(request, runtime, page)
     if answer is None:
         raise LoginRequired(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
     return answer
+
+
+def _shareable(template: str, context: dict[str, Any]) -> tuple[str, ...]:
+    """A page as anyone sees it, cut where each customer's own part goes: its HTML in pieces, with
+    between each two the name of the field whose "not filled in" note belongs there. The template
+    marks those places with `unfilled(name)`; no text it shows can forge a mark (its "<" is escaped)."""
+    names: list[str] = []
+
+    def unfilled(name: str) -> Markup:
+        names.append(name)
+        return Markup(_MARK)  # noqa: S704 - our constant, no text from anyone
+
+    first, *rest = PAGES.text(template, {**context, "unfilled": unfilled}).split(_MARK)
+    return (first, *(part for pair in zip(names, rest, strict=True) for part in pair))
+
+
+def _personal(shared: tuple[str, ...], filled: frozenset[str]) -> str:
+    """A shared page (`_shareable`) for a customer who filled in these fields."""
+    return "".join(
+        piece if at % 2 == 0 else ("" if piece in filled else _UNFILLED) for at, piece in enumerate(shared)
+    )
 
 
 def _card(offer: DirectoryOffer) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from broker.consent.offers import Offers
 from broker.consent.purposes import PURPOSES, offered_purposes
 from broker.errors import IllegalTransition, NotDeclinable, ValidationFailed
 from broker.oauth.authorize import ConsentRequest
+from broker.signals import StampedCache
 from broker.usecases.consent_decision import Retry, decide, shown_value
 from broker.value.record import NO_RECORD, TrackRecord, track_record
 from broker.value.views import brand_names
@@ -69,7 +70,6 @@ __all__ = [
 ]
 
 MIN_COMPARED, MAX_COMPARED = 2, 4
-MAX_REMEMBERED = 10_000  # brands whose record a process keeps (about 1 KB each)
 MAX_REMEMBERED_OFFERS = 20_000  # offer versions whose card a process keeps (about 4 KB each)
 
 _RETRY_DETAILS = {
@@ -206,19 +206,19 @@ class StartGrant(BaseModel):
 class Directory:
     """Browse, compare and accept listed offers.
 
-    A brand's name and track record are kept for `record_ttl` once computed (in this process, at most
-    `MAX_REMEMBERED` brands): a page of 20 offers would otherwise count 4 aggregates over the ledgers
-    and grants for every request, about half of its work, for figures that change by the day. An
-    offer version's card is kept as long as the process lives (at most `MAX_REMEMBERED_OFFERS`):
-    versions never change, so a page reads only the listing's ids and the customer's values."""
+    A brand's name and track record are kept in `records` (in this process, while no brand changed
+    and for at most its `ttl`, 60 s in the runtime): a page of 20 offers would otherwise count 4
+    aggregates over the ledgers and grants for every request, about half of its work, for figures
+    that change by the day. An offer version's card is kept as long as the process lives (at most
+    `MAX_REMEMBERED_OFFERS`): versions never change, so a page reads only the listing's ids and the
+    customer's values."""
 
     clock: Callable[[], datetime]
     vault: Vault
     offers: Offers
     grants: Grants
+    records: StampedCache[UUID, tuple[str, BrandRecord]]
     decline_window: timedelta = timedelta(hours=72)
-    record_ttl: timedelta = timedelta(seconds=60)
-    _records: dict[UUID, tuple[datetime, str, BrandRecord]] = field(default_factory=dict, compare=False)
     _remembered: dict[UUID, DirectoryOffer] = field(default_factory=dict, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
@@ -233,9 +233,25 @@ class Directory:
         limit: int,
     ) -> DirectoryPage:
         """One page of listed offers, each shown with the customer's values and the brand's record."""
+        found = self.anyones_page(session, filters, sort=sort, cursor=cursor, limit=limit)
+        return DirectoryPage(
+            items=self._valued(session, customer_id, found.items), next_cursor=found.next_cursor
+        )
+
+    def anyones_page(
+        self,
+        session: Session,
+        filters: DirectoryFilters,
+        *,
+        sort: DirectorySort,
+        cursor: str | None,
+        limit: int,
+    ) -> DirectoryPage:
+        """One page of listed offers as anyone sees it: each with its brand's name and record, none with
+        a customer's values (no field filled)."""
         found = search(session, filters, sort=sort, cursor=cursor, limit=limit)
         cards = self._cards(session, found.items)
-        shown = self._personal(session, customer_id, [cards[i] for i in found.items if i in cards])
+        shown = self._branded(session, [cards[i] for i in found.items if i in cards])
         return DirectoryPage(items=shown, next_cursor=found.next_cursor)
 
     def one(self, session: Session, customer_id: UUID, offer_id: UUID) -> DirectoryOffer:
@@ -322,7 +338,7 @@ class Directory:
         return grant
 
     def _shown(self, session: Session, customer_id: UUID, offers: Sequence[Offer]) -> list[DirectoryOffer]:
-        return self._personal(session, customer_id, [self._card(offer) for offer in offers])
+        return self._valued(session, customer_id, self._branded(session, [self._card(o) for o in offers]))
 
     def _card(self, offer: Offer) -> DirectoryOffer:
         """The offer version as anyone sees it (no values, no record yet), remembered: versions never
@@ -345,19 +361,24 @@ class Directory:
                 cards[offer.id] = self._card(offer)
         return cards
 
-    def _personal(
+    def _branded(self, session: Session, cards: Sequence[DirectoryOffer]) -> list[DirectoryOffer]:
+        """The cards with each brand's name and record."""
+        brands = self._brands(session, {card.brand_id for card in cards}) if cards else {}
+        return [
+            card.model_copy(update={"brand": brands[card.brand_id][0], "record": brands[card.brand_id][1]})
+            for card in cards
+        ]
+
+    def _valued(
         self, session: Session, customer_id: UUID, cards: Sequence[DirectoryOffer]
     ) -> list[DirectoryOffer]:
-        """The cards as this customer sees them: their values of the fields, each brand's name and record."""
+        """The cards with this customer's values of their fields (what would go)."""
         if not cards:
             return []
-        brands = self._brands(session, {card.brand_id for card in cards})
         mine = self.vault.read(session, customer_id, sorted({f.name for card in cards for f in card.fields}))
         return [
             card.model_copy(
                 update={
-                    "brand": brands[card.brand_id][0],
-                    "record": brands[card.brand_id][1],
                     "fields": [
                         f.model_copy(
                             update={
@@ -373,24 +394,17 @@ class Directory:
         ]
 
     def _brands(self, session: Session, brand_ids: set[UUID]) -> dict[UUID, tuple[str, BrandRecord]]:
-        """Each brand's name and record: remembered ones younger than `record_ttl`, the rest counted."""
-        now, found = self.clock(), {}
-        for brand_id in brand_ids:
-            kept = self._records.get(brand_id)
-            if kept is not None and kept[0] <= now < kept[0] + self.record_ttl:
-                found[brand_id] = kept[1:]
+        """Each brand's name and record: the kept ones, the rest counted (and kept)."""
+        stamp = self.records.stamp()  # before counting: a brand changed meanwhile is not kept
+        found = {b: kept for b in brand_ids if (kept := self.records.get(b, stamp)) is not None}
         missing = [brand_id for brand_id in brand_ids if brand_id not in found]
         if missing:
-            names = brand_names(session, missing)
+            now, names = self.clock(), brand_names(session, missing)
             values, duties = track_record(session, missing, now), duty_records(session, missing, now)
-            with self._lock:
-                if len(self._records) + len(missing) > MAX_REMEMBERED:
-                    self._records.clear()
-                for brand_id in missing:
-                    name = names.get(brand_id, "")
-                    record = _record(values.get(brand_id), duties.get(brand_id), name)
-                    self._records[brand_id] = (now, name, record)
-                    found[brand_id] = (name, record)
+            for brand_id in missing:
+                name = names.get(brand_id, "")
+                found[brand_id] = (name, _record(values.get(brand_id), duties.get(brand_id), name))
+                self.records.put(brand_id, found[brand_id], stamp)
         return found
 
 

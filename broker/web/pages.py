@@ -103,9 +103,25 @@ class Pages:
     ) -> HTMLResponse:
         """Render a template with the CSRF token (bound to the cookie and session) in its context and
         strict security headers."""
+        token = _bound(_csrf_cookie(request), request.cookies.get(SESSION_COOKIE))
+        html = self.text(template, {"csrf_token": token, **context})
+        return self.respond(request, html, status=status, secure=secure, form_targets=form_targets)
+
+    def text(self, template: str, context: dict[str, Any]) -> str:
+        """A template rendered as it is, with no CSRF token: for a page whose HTML is shared."""
+        return self._env.get_template(template).render(**context)
+
+    def respond(
+        self,
+        request: Request,
+        html: str,
+        *,
+        status: int = 200,
+        secure: bool = False,
+        form_targets: tuple[str, ...] = (),
+    ) -> HTMLResponse:
+        """A page's HTML with strict security headers (and the browser's first CSRF cookie)."""
         cookie = _csrf_cookie(request)
-        token = _bound(cookie, request.cookies.get(SESSION_COOKIE))
-        html = self._env.get_template(template).render(csrf_token=token, **context)
         response = HTMLResponse(html, status_code=status)
         response.headers["content-security-policy"] = page_csp(form_targets)
         response.headers["cache-control"] = "no-store"

@@ -23,9 +23,10 @@ import broker.oauth.server as oauth_server
 from broker.accounts.models import Brand
 from broker.app import create_app
 from broker.digests import secret_digest
-from broker.oauth.client_cache import BrandSignals, ClientCache, signals_for
+from broker.oauth.client_cache import ClientCache
 from broker.oauth.clients import ClientRecord, find_brand, new_client_secret, register_brand
 from broker.runtime import Runtime, build_runtime
+from broker.signals import BRANDS, Signals, signals_for
 from tests.support.core import PG_URL, make_settings
 
 REDIRECT = "https://brand.example/cb"
@@ -50,17 +51,17 @@ class _Reads:
 
 
 @pytest.fixture
-def sqlite_signals(tmp_path: Path) -> BrandSignals:
-    return BrandSignals(make_url(f"sqlite:///{tmp_path / 'cache.sqlite'}"))
+def sqlite_signals(tmp_path: Path) -> Signals:
+    return Signals(make_url(f"sqlite:///{tmp_path / 'cache.sqlite'}"), BRANDS)
 
 
-def test_a_brand_is_read_once_while_nothing_changes(sqlite_signals: BrandSignals) -> None:
+def test_a_brand_is_read_once_while_nothing_changes(sqlite_signals: Signals) -> None:
     cache, reads = ClientCache(sqlite_signals), _Reads(_record())
     assert cache.find("brd_x", reads) is cache.find("brd_x", reads) is reads.record
     assert reads.calls == 1
 
 
-def test_any_change_to_a_brand_makes_every_entry_stale(sqlite_signals: BrandSignals) -> None:
+def test_any_change_to_a_brand_makes_every_entry_stale(sqlite_signals: Signals) -> None:
     cache, reads = ClientCache(sqlite_signals), _Reads(_record())
     cache.find("brd_x", reads)
     sqlite_signals.bump()
@@ -68,7 +69,7 @@ def test_any_change_to_a_brand_makes_every_entry_stale(sqlite_signals: BrandSign
     assert reads.calls == 2
 
 
-def test_a_change_committed_while_the_row_is_read_is_not_served_later(sqlite_signals: BrandSignals) -> None:
+def test_a_change_committed_while_the_row_is_read_is_not_served_later(sqlite_signals: Signals) -> None:
     """The stamp is taken before the read: a row read as a change commits may be the old one."""
     cache, reads = ClientCache(sqlite_signals), _Reads(_record(), during=sqlite_signals.bump)
     cache.find("brd_x", reads)
@@ -78,7 +79,7 @@ def test_a_change_committed_while_the_row_is_read_is_not_served_later(sqlite_sig
 
 def test_another_process_s_change_is_seen_through_the_file_beside_the_database(tmp_path: Path) -> None:
     url = make_url(f"sqlite:///{tmp_path / 'shared.sqlite'}")
-    mine, theirs = BrandSignals(url), BrandSignals(url)  # two processes' views of one database
+    mine, theirs = Signals(url, BRANDS), Signals(url, BRANDS)  # two processes' views of one database
     cache, reads = ClientCache(mine), _Reads(_record())
     cache.find("brd_x", reads)
     theirs.bump()
@@ -87,7 +88,7 @@ def test_another_process_s_change_is_seen_through_the_file_beside_the_database(t
     assert (tmp_path / "shared.sqlite-brands").stat().st_mode & 0o777 == 0o600
 
 
-def test_entries_live_at_most_the_ttl(sqlite_signals: BrandSignals) -> None:
+def test_entries_live_at_most_the_ttl(sqlite_signals: Signals) -> None:
     now = [0.0]
     cache, reads = ClientCache(sqlite_signals, ttl=60, clock=lambda: now[0]), _Reads(_record())
     cache.find("brd_x", reads)
@@ -99,13 +100,13 @@ def test_entries_live_at_most_the_ttl(sqlite_signals: BrandSignals) -> None:
     assert reads.calls == 2
 
 
-def test_an_unknown_client_id_is_never_cached(sqlite_signals: BrandSignals) -> None:
+def test_an_unknown_client_id_is_never_cached(sqlite_signals: Signals) -> None:
     cache, reads = ClientCache(sqlite_signals), _Reads(None)
     assert cache.find("brd_x", reads) is None and cache.find("brd_x", reads) is None
     assert reads.calls == 2
 
 
-def test_the_cache_is_bounded(sqlite_signals: BrandSignals) -> None:
+def test_the_cache_is_bounded(sqlite_signals: Signals) -> None:
     cache = ClientCache(sqlite_signals, size=2)
     for client_id in ("a", "b", "c"):
         cache.find(client_id, _Reads(_record()))
@@ -115,7 +116,7 @@ def test_the_cache_is_bounded(sqlite_signals: BrandSignals) -> None:
 
 
 def test_on_postgresql_nothing_is_cached_unless_this_process_listens() -> None:
-    signals = BrandSignals(make_url("postgresql+psycopg://nobody@127.0.0.1:1/none"))
+    signals = Signals(make_url("postgresql+psycopg://nobody@127.0.0.1:1/none"), BRANDS)
     cache, reads = ClientCache(signals), _Reads(_record())
     cache.find("brd_x", reads)
     cache.find("brd_x", reads)
@@ -295,7 +296,7 @@ def test_a_change_missed_while_not_listening_is_not_served(
         with admin.connect() as connection:
             cut = connection.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+                "WHERE query = 'LISTEN consentry_brands' AND datname = current_database()"
             )).all()  # fmt: skip
             assert cut == [(True,)]
             _wait_for(lambda: signals.stamp() is None, "the cache off while not listening")
@@ -314,7 +315,7 @@ def test_a_change_missed_while_not_listening_is_not_served(
 
 
 def test_a_session_that_changes_a_brand_tells_this_process(runtime: Runtime) -> None:
-    signals = signals_for(runtime.engine.url)
+    signals = signals_for(runtime.engine.url, BRANDS)
     with runtime.sessions() as db:
         registered = register_brand(db, name="Told", redirect_uris=[REDIRECT], public=False,
                                     clock=runtime.clock)  # fmt: skip
