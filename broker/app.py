@@ -53,6 +53,7 @@ from broker.portal import sessions as portal_sessions
 from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
+from broker.signals import listen
 from broker.web import problems
 from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.web.routing import index_routes
@@ -92,7 +93,7 @@ def create_app(
         # PostgreSQL: the brand cache and the directory's pages serve only while this process hears of
         # changes (broker.signals).
         watched = dict.fromkeys((runtime.oauth.clients.signals, *runtime.directory_pages.watched))
-        tasks += [asyncio.create_task(signals.listen()) for signals in watched]
+        tasks.append(asyncio.create_task(listen(*watched)))
         runtime.committer.start(sessions)
         yield
         for task in tasks:

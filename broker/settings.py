@@ -35,8 +35,8 @@ class Settings(BaseSettings):
         le=200,
         description="database connections each server process keeps open, and as many more during a burst; "
         "on PostgreSQL the same again for requests that only read (their own pool, in autocommit), and one "
-        "that listens for changes to brands, so max_connections must cover workers x (4 x this + 1), plus "
-        "the commands you run",
+        "that listens for changes to brands and listings, so max_connections must cover workers x "
+        "(4 x this + 1), plus the commands you run",
     )
     base_url: AnyHttpUrl = Field(
         default=AnyHttpUrl("http://127.0.0.1:8000"), description="public base URL (OAuth issuer)"

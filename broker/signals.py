@@ -12,11 +12,11 @@ leaves an entry that is never served. What changes a topic's stamp:
 - **Other processes on SQLite** (workers, the `consentry` command): a counter in a file beside the
   database (`<database>-<topic>`, owner-only), which the writer bumps when it notes the change and
   again after its commit. A lookup reads it from shared memory.
-- **Other processes and nodes on PostgreSQL**: the writer's transaction sends `NOTIFY consentry_<topic>`,
-  which PostgreSQL delivers when it commits (and never if it rolls back). Each server process listens
-  (`Signals.listen`, a task of the app) and bumps the stamp for each notification. While it is not
-  listening (starting up, its connection lost, a command without the app), `stamp()` is None and
-  nothing is served from a cache.
+- **Other processes and nodes on PostgreSQL**: the writer's transaction sends
+  `NOTIFY consentry_<topic>`, which PostgreSQL delivers when it commits (and never if it rolls back).
+  Each server process listens (`listen`, a task of the app, one connection for every topic) and bumps
+  the topic's stamp for each notification. While it is not listening (starting up, its connection
+  lost, a command without the app), `stamp()` is None and nothing is served from a cache.
 
 A change made outside `changed` (a raw UPDATE by hand) is not seen: each cache bounds that with its own
 time to live.
@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from vault.private_files import private_file
 
-__all__ = ["BRANDS", "LISTINGS", "Signals", "Stamp", "StampedCache", "changed", "signals_for"]
+__all__ = ["BRANDS", "LISTINGS", "Signals", "Stamp", "StampedCache", "changed", "listen", "signals_for"]
 
 log = logging.getLogger("consentry.signals")
 
@@ -96,7 +96,7 @@ class Signals:
             if not self.postgresql and database and database != ":memory:"
             else None
         )
-        self._listeners = 0  # on PostgreSQL, the subscriptions of `listen` now up
+        self._listeners = 0  # on PostgreSQL, the subscriptions of `listen` to this topic now up
         self.retry_seconds = 1.0
 
     def stamp(self) -> Stamp | None:
@@ -121,38 +121,47 @@ class Signals:
         else:
             self.bump()
 
-    async def listen(self) -> None:
-        """PostgreSQL: subscribe to this topic's changes and bump the stamp for each, until cancelled.
-        While the subscription is down, `stamp()` is None, and every `retry_seconds` it is tried again."""
-        if not self.postgresql:
-            return
-        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        failing = False  # said once per outage, not at every try
-        while True:
-            subscribed = False
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    conninfo, autocommit=True, connect_timeout=5
-                ) as connection:
-                    await connection.execute(f"LISTEN {self.channel}")
-                    self.bump()  # what was cached before the subscription may have missed a change
-                    self._listeners += 1
-                    subscribed = True
-                    if failing:
-                        log.info("listening for %s changes again: they are cached again", self.topic)
-                        failing = False
-                    async for _ in connection.notifies():
-                        self.bump()
-            except (psycopg.Error, OSError) as exc:
-                if not failing:
-                    log.warning("not listening for %s changes (%s): they are read from the database "
-                                "until it is back", self.topic, type(exc).__name__)  # fmt: skip
-                failing = True
-            finally:
-                if subscribed:
-                    self._listeners -= 1
-                    self.bump()
-            await asyncio.sleep(self.retry_seconds)
+
+async def listen(*topics: Signals) -> None:
+    """PostgreSQL: subscribe to these topics' changes (of one database) on one connection, and bump a
+    topic's stamp for each of its notifications, until cancelled. While the subscription is down,
+    their `stamp()` is None, and it is tried again every `retry_seconds` (the least of theirs)."""
+    topics = tuple(signals for signals in topics if signals.postgresql)
+    if not topics:
+        return
+    by_channel = {signals.channel: signals for signals in topics}
+    conninfo = topics[0].url.set(drivername="postgresql").render_as_string(hide_password=False)
+    names = ", ".join(signals.topic for signals in topics)
+    failing = False  # said once per outage, not at every try
+    while True:
+        subscribed = False
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                conninfo, autocommit=True, connect_timeout=5
+            ) as connection:
+                for channel in by_channel:
+                    await connection.execute(f"LISTEN {channel}")
+                for signals in topics:  # what was kept before the subscription may have missed a change
+                    signals.bump()
+                    signals._listeners += 1
+                subscribed = True
+                if failing:
+                    log.info("listening for changes of %s again: they are cached again", names)
+                    failing = False
+                async for notification in connection.notifies():
+                    if (told := by_channel.get(notification.channel)) is not None:
+                        told.bump()
+        except (psycopg.Error, OSError) as exc:
+            if not failing:
+                log.warning("not listening for changes of %s (%s): they are read from the database "
+                            "until it is back", names, type(exc).__name__)  # fmt: skip
+            failing = True
+        finally:
+            if subscribed:
+                for signals in topics:
+                    signals._listeners -= 1
+                    signals.bump()
+        await asyncio.sleep(min(signals.retry_seconds for signals in topics))
 
 
 # Weak: a database's signals live as long as a cache uses them. A session that changes a topic of a
