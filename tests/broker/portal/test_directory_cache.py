@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
-from support.core import PG_URL, bearer, make_settings, sign_up
+from support.core import PG_URL, FakeClock, bearer, make_settings, sign_up
 from support.oauth import REDIRECT, BrandCredentials, brand_token, portal_login, publish_offer
 
 from broker.accounts.models import Brand
@@ -63,7 +63,12 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def test_one_page_for_everyone_with_each_customers_own_notes(
-    client: TestClient, runtime: Runtime, brand: BrandCredentials, customer: str, built: list[Any]
+    client: TestClient,
+    runtime: Runtime,
+    brand: BrandCredentials,
+    customer: str,
+    built: list[Any],
+    clock: FakeClock,
 ) -> None:
     _caching(runtime)
     _listed(client, brand, required_fields=["email"], optional_fields=["dietary", "household_size"])
@@ -82,6 +87,8 @@ def test_one_page_for_everyone_with_each_customers_own_notes(
     assert len(built) == 1, "built once, then served to both from the cache"
     assert "csrf_token" not in page.text, "a shared page carries no form token"
     assert client.get(PAGE, params={"sort": "value"}).status_code == 200 and len(built) == 2
+    clock.advance(seconds=60)  # as long as a brand's record is kept, no longer
+    assert client.get(PAGE).text == ada.text and len(built) == 3
 
 
 def test_a_cached_page_never_outlives_a_change_of_a_listing_or_a_brand(
