@@ -27,6 +27,7 @@ from broker.api import (
     me,
     oauth,
     offers,
+    preferences,
     receipts,
     recovery,
     retention,
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(brand.router)
     app.include_router(me.router)
+    app.include_router(preferences.router)
     app.include_router(accounts.router)
     app.include_router(signin.router)
     app.include_router(factors.router)

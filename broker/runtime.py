@@ -68,6 +68,7 @@ from broker.usecases.dispute_views import DisputeViews
 from broker.usecases.export import CustomerExport
 from broker.usecases.grant_views import GrantViews
 from broker.usecases.lifecycle import Lifecycle
+from broker.usecases.preference_reads import PreferenceReads
 from broker.usecases.reads import ProfileReads
 from broker.usecases.recovery import Recovery
 from broker.usecases.security_mail import SecurityMail
@@ -75,6 +76,7 @@ from broker.usecases.verification import EmailVerification
 from broker.value.disputes import Disputes
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
+from broker.voice.preferences import Preferences
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets
@@ -126,6 +128,8 @@ class Runtime:
     oauth: OAuthServices
     offers: Offers
     directory: Directory
+    preferences: Preferences
+    preference_reads: PreferenceReads
     directory_pages: StampedCache[str, tuple[str, ...]]  # the portal's list pages (broker.portal.directory)
     grants: Grants
     grant_views: GrantViews
@@ -331,6 +335,7 @@ def build_runtime(
         records=StampedCache(oauth.clients.signals, ttl=60.0, size=10_000, clock=seconds),
         decline_window=timedelta(hours=settings.directory_decline_hours),
     )
+    preferences = Preferences(clock=clock, vault=vault, audit=audit, notices=notices)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -351,6 +356,8 @@ def build_runtime(
         oauth=oauth,
         offers=offers,
         directory=directory,
+        preferences=preferences,
+        preference_reads=PreferenceReads(oauth=oauth, grants=grants, preferences=preferences, audit=audit),
         # While no listing and no brand changed, and no longer than a brand's track record is kept;
         # at most 256 pages of about 30 KB.
         directory_pages=StampedCache(

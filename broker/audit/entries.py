@@ -66,6 +66,8 @@ class Kind(StrEnum):
     DISPUTE_FILE_READ = "dispute.file_read"  # an auditor opened the file: an access to the customer's data
     DISPUTE_DECIDED = "dispute.decided"
     GRANT_END_ACKNOWLEDGED = "grant.end_acknowledged"
+    PREFERENCES_CHANGED = "preferences.changed"  # the customer set them: one entry per live grant
+    PREFERENCES_READ = "preferences.read"  # a brand read them under a live grant
 
 
 class Actor(StrEnum):

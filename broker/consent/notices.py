@@ -47,6 +47,7 @@ class NoticeType(StrEnum):
     DISPUTE_DECIDED = "dispute.decided"
     GRANT_END_ACKNOWLEDGED = "grant.end_acknowledged"
     GRANT_ACKNOWLEDGEMENT_DUE = "grant.acknowledgement_due"
+    PREFERENCES_CHANGED = "preferences.changed"  # the customer's preferences (`broker.voice`)
 
 
 @dataclass(frozen=True, slots=True)

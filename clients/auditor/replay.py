@@ -35,6 +35,8 @@ _INERT_KINDS = frozenset(
         "account.deleted",
         "key.rotated",
         "profile.read_refused",  # a read refused (its purpose not granted): nothing was served
+        "preferences.changed",  # the customer set their preferences: a notice to a live grant's brand
+        "preferences.read",  # a brand read the preferences (no profile field) under a grant
     }
 )
 _GRANT_KINDS = frozenset(
