@@ -47,6 +47,7 @@ from broker.portal import grants as portal_grants
 from broker.portal import login as portal_login
 from broker.portal import logout as portal_logout
 from broker.portal import password as portal_password
+from broker.portal import preferences as portal_preferences
 from broker.portal import profile as portal_profile
 from broker.portal import recovery as portal_recovery
 from broker.portal import security as portal_security
@@ -164,6 +165,7 @@ def create_app(
     app.include_router(portal_grants.router)
     app.include_router(portal_directory.router)
     app.include_router(portal_profile.router)
+    app.include_router(portal_preferences.router)
     app.include_router(portal_account.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_security.router)

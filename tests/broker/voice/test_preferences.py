@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 from support.core import bearer, make_settings
 from support.lifecycle import BrandSide, entries_about
-from support.oauth import BrandCredentials, brand_token, publish_offer
+from support.oauth import BrandCredentials, brand_token, form_token, publish_offer
 from support.problems import assert_problem
 from support.webhooks import hook_token, register
 
@@ -138,3 +138,30 @@ def test_preferences_are_the_customers_own(client: TestClient, customer: str) ->
     client.cookies.clear()
     assert client.get(MINE).status_code == 401
     assert client.put(MINE, json=CAREFUL).status_code == 401
+
+
+def test_the_portal_edits_them_in_plain_words(client: TestClient, customer: str) -> None:
+    page = client.get("/portal/preferences")
+    assert page.status_code == 200 and "You have not set any yet" in page.text
+    token = form_token(client, "/portal/preferences")
+    form: dict[str, Any] = {
+        "channels": ["email", "post"],
+        "avoid_topics": ["gambling"],
+        "cap": "3",
+        "quiet": "yes",
+        "quiet_start": "21:00",
+        "quiet_end": "08:00",
+        "time_zone": "Europe/Paris",
+    }
+    assert client.post("/portal/preferences", data=form).status_code == 403, "no CSRF token"
+    form["csrf_token"] = token
+    wrong = client.post("/portal/preferences", data={**form, "time_zone": "Paris", "cap": "lots"})
+    assert wrong.status_code == 422 and "Europe/London" in wrong.text and "A whole number" in wrong.text
+    assert 'value="Paris"' in wrong.text, "what was typed is kept"
+    saved = client.post("/portal/preferences", data=form)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    mine = client.get(MINE, headers=bearer(customer)).json()
+    assert mine["channels"] == ["email", "post"] and mine["max_contacts_per_month"] == 3
+    assert mine["quiet_hours"] == {"start": "21:00", "end": "08:00", "time_zone": "Europe/Paris"}
+    assert mine["avoid_topics"] == ["gambling"] and mine["do_not_sell_or_share"] is False
+    assert client.get("/portal/").text.count('href="/portal/preferences"') == 1
