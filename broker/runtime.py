@@ -386,7 +386,12 @@ def build_runtime(
         disputes=disputes,
         dispute_views=DisputeViews(disputes=disputes, receipts=receipts),
         export=CustomerExport(
-            profiles=profiles, grants=grants, value=value_views, receipts=receipts, signin=signin
+            profiles=profiles,
+            grants=grants,
+            value=value_views,
+            receipts=receipts,
+            signin=signin,
+            preferences=preferences,
         ),
         audit=audit,
         checkpoints=checkpoints,

@@ -16,22 +16,24 @@ from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant
 from broker.receipts.service import Receipts
 from broker.value.views import ValueViews
+from broker.voice.preferences import Preferences
 
 __all__ = ["FORMAT", "CustomerExport"]
 
-FORMAT = "consentry-export/3"
+FORMAT = "consentry-export/4"  # 4: with the preferences
 
 
 @dataclass(frozen=True, slots=True)
 class CustomerExport:
-    """The account, profile and sessions, every grant, what brands owe, every log entry about them,
-    every consent receipt and the second factors set up."""
+    """The account, profile and sessions, the preferences, every grant, what brands owe, every log
+    entry about them, every consent receipt and the second factors set up."""
 
     profiles: CustomerProfiles
     grants: Grants
     value: ValueViews
     receipts: Receipts
     signin: SignIn
+    preferences: Preferences
 
     def document(self, session: Session, customer: Customer) -> dict[str, Any]:
         """The whole export, decrypted, as JSON-ready data."""
@@ -43,6 +45,7 @@ class CustomerExport:
             .order_by(col(Grant.created_at), col(Grant.id))
         ).all()
         document["format"] = FORMAT
+        document["preferences"] = self.preferences.of(session, customer.id).model_dump(mode="json")
         document["grants"] = [
             {
                 "id": str(grant.id),

@@ -27,6 +27,7 @@ from clients.brand.models import (
     Obligation,
     Offer,
     OfferPage,
+    PreferencesRead,
     Profile,
     ServerMetadata,
 )
@@ -154,6 +155,12 @@ class AsyncConsentryClient:
         """`GET /v1/profile`: the fields the customer granted for `purpose`, if the grant is live. A
         grant of several purposes needs the read to say which (`PurposeRequired` otherwise)."""
         return await self._run(endpoints.read_profile(purpose), session)
+
+    async def read_preferences(self, session: GrantSession) -> PreferencesRead:
+        """`GET /v1/preferences`: how, when, how often and about what the customer behind the grant
+        may be contacted, and whether their data may be sold or shared. Honour them while the grant is
+        live; read them again on a `preferences.changed` webhook."""
+        return await self._run(endpoints.read_preferences(), session)
 
     async def publish_offer(self, offer: Mapping[str, Any]) -> Offer:
         """`POST /v1/offers`: publish an offer (see the README for its members)."""

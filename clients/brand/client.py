@@ -27,6 +27,7 @@ from clients.brand.models import (
     Obligation,
     Offer,
     OfferPage,
+    PreferencesRead,
     Profile,
     ServerMetadata,
 )
@@ -150,6 +151,12 @@ class ConsentryClient:
         """`GET /v1/profile`: the fields the customer granted for `purpose`, if the grant is live. A
         grant of several purposes needs the read to say which (`PurposeRequired` otherwise)."""
         return self._run(endpoints.read_profile(purpose), session)
+
+    def read_preferences(self, session: GrantSession) -> PreferencesRead:
+        """`GET /v1/preferences`: how, when, how often and about what the customer behind the grant
+        may be contacted, and whether their data may be sold or shared. Honour them while the grant is
+        live; read them again on a `preferences.changed` webhook."""
+        return self._run(endpoints.read_preferences(), session)
 
     def publish_offer(self, offer: Mapping[str, Any]) -> Offer:
         """`POST /v1/offers`: publish an offer (see the README for its members)."""

@@ -23,6 +23,7 @@ from clients.brand.models import (
     Obligation,
     Offer,
     OfferPage,
+    PreferencesRead,
     Profile,
 )
 from clients.brand.protocol import Call
@@ -44,6 +45,11 @@ def read_profile(purpose: str | None = None) -> Call[Profile]:
     """`GET /v1/profile[?purpose=]`."""
     params = {} if purpose is None else {"purpose": purpose}
     return Call("GET", "/v1/profile", Profile.model_validate, auth="grant", params=params)
+
+
+def read_preferences() -> Call[PreferencesRead]:
+    """`GET /v1/preferences`."""
+    return Call("GET", "/v1/preferences", PreferencesRead.model_validate, auth="grant")
 
 
 def publish_offer(offer: Mapping[str, Any]) -> Call[Offer]:

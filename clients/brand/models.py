@@ -20,7 +20,10 @@ __all__ = [
     "Obligation",
     "Offer",
     "OfferPage",
+    "Preferences",
+    "PreferencesRead",
     "Profile",
+    "QuietHours",
     "ServerMetadata",
 ]
 
@@ -51,6 +54,37 @@ class Profile(_Answer):
     grant_id: UUID
     purpose: str
     fields: dict[str, bool | str | int | list[str]]
+
+
+class QuietHours(_Answer):
+    """Hours in which the customer may not be contacted, every day, in their time zone (the window may
+    run past midnight: 21:00 to 08:00)."""
+
+    start: str
+    end: str
+    time_zone: str
+
+
+class Preferences(_Answer):
+    """What the customer asks of every brand they share with: the channels it may use (none: no
+    contact at all), quiet hours, a cap on contacts per calendar month (None: no cap), topics never to
+    contact them about, and whether their data may be sold or shared. Version 0: never set."""
+
+    channels: list[str]
+    quiet_hours: QuietHours | None
+    max_contacts_per_month: int | None
+    avoid_topics: list[str]
+    do_not_sell_or_share: bool
+    version: int
+    updated_at: datetime | None
+
+
+class PreferencesRead(_Answer):
+    """`GET /v1/preferences`: the preferences of the customer behind a grant."""
+
+    sub: str
+    grant_id: UUID
+    preferences: Preferences
 
 
 class Offer(_Answer):

@@ -148,6 +148,20 @@ def test_the_authorization_url_names_the_offer_with_pkce_s256_and_a_fresh_state(
     assert len(first.code_verifier) >= 43
 
 
+def test_a_brand_reads_the_customers_preferences_under_its_grant(
+    sdk: ConsentryClient, client: TestClient, customer: str
+) -> None:
+    session = connect(sdk, client, sdk.publish_offer(OFFER).id)
+    assert sdk.read_preferences(session).preferences.version == 0, "the defaults until they set any"
+    wanted = {"channels": ["email"], "quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "UTC"},
+              "max_contacts_per_month": 1, "avoid_topics": ["dating"], "do_not_sell_or_share": True}  # fmt: skip
+    assert client.put("/v1/me/preferences", json=wanted, headers=bearer(customer)).status_code == 200
+    read = sdk.read_preferences(session)
+    assert read.grant_id == session.grant_id and read.preferences.version == 1
+    assert read.preferences.quiet_hours is not None and read.preferences.quiet_hours.start == "22:00"
+    assert read.preferences.channels == ["email"] and read.preferences.do_not_sell_or_share is True
+
+
 def test_a_brand_publishes_sends_a_customer_to_consent_and_reads_what_was_granted(
     sdk: ConsentryClient, client: TestClient, customer: str
 ) -> None:

@@ -219,7 +219,7 @@ def test_the_export_holds_grants_value_with_redemption_and_the_access_log(
     assert side.read().status_code == 200
     assert side.deliver(**VOUCHER).status_code == 201
     document = client.get("/v1/me/export", headers=bearer(log_in(client, "ada@example.org"))).json()
-    assert document["format"] == "consentry-export/3"
+    assert document["format"] == "consentry-export/4"
     (grant,) = document["grants"]
     assert grant["id"] == side.grant_id and grant["brand"] == "Green Grocer" and grant["status"] == "active"
     (owed,) = document["value"]

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session, col, select
-from support.core import bearer, make_settings
+from support.core import STRONG_PASSWORD, bearer, make_settings
 from support.lifecycle import BrandSide, entries_about
 from support.oauth import BrandCredentials, brand_token, form_token, publish_offer
 from support.problems import assert_problem
@@ -165,3 +165,14 @@ def test_the_portal_edits_them_in_plain_words(client: TestClient, customer: str)
     assert mine["quiet_hours"] == {"start": "21:00", "end": "08:00", "time_zone": "Europe/Paris"}
     assert mine["avoid_topics"] == ["gambling"] and mine["do_not_sell_or_share"] is False
     assert client.get("/portal/").text.count('href="/portal/preferences"') == 1
+
+
+def test_the_export_holds_them(client: TestClient, customer: str) -> None:
+    assert client.put(MINE, json=CAREFUL, headers=bearer(customer)).status_code == 200
+    reauthenticated = client.post(
+        "/v1/sessions/current/reauthenticate", json={"password": STRONG_PASSWORD}, headers=bearer(customer)
+    )
+    assert reauthenticated.status_code in (200, 204), reauthenticated.text
+    document = client.get("/v1/me/export", headers=bearer(customer)).json()
+    assert document["format"] == "consentry-export/4"
+    assert document["preferences"]["avoid_topics"] == ["gambling", "alcohol"]
