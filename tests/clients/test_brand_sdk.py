@@ -153,8 +153,9 @@ def test_a_brand_reads_the_customers_preferences_under_its_grant(
 ) -> None:
     session = connect(sdk, client, sdk.publish_offer(OFFER).id)
     assert sdk.read_preferences(session).preferences.version == 0, "the defaults until they set any"
-    wanted = {"channels": ["email"], "quiet_hours": {"start": "22:00", "end": "07:00", "time_zone": "UTC"},
-              "max_contacts_per_month": 1, "avoid_topics": ["dating"], "do_not_sell_or_share": True}  # fmt: skip
+    quiet = {"start": "22:00", "end": "07:00", "time_zone": "UTC"}
+    wanted = {"channels": ["email"], "quiet_hours": quiet, "max_contacts_per_month": 1,
+              "avoid_topics": ["dating"], "do_not_sell_or_share": True}  # fmt: skip
     assert client.put("/v1/me/preferences", json=wanted, headers=bearer(customer)).status_code == 200
     read = sdk.read_preferences(session)
     assert read.grant_id == session.grant_id and read.preferences.version == 1
