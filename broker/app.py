@@ -18,6 +18,7 @@ from broker.api import (
     accounts,
     audit,
     brand,
+    contacts,
     contract,
     directory,
     disputes,
@@ -140,6 +141,9 @@ def create_app(
     app.include_router(brand.router)
     app.include_router(me.router)
     app.include_router(preferences.router)
+    app.include_router(contacts.brand_router)
+    app.include_router(contacts.customer_router)
+    app.include_router(contacts.auditor_router)
     app.include_router(accounts.router)
     app.include_router(signin.router)
     app.include_router(factors.router)

@@ -76,6 +76,7 @@ from broker.usecases.verification import EmailVerification
 from broker.value.disputes import Disputes
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
+from broker.voice.contacts import Contacts
 from broker.voice.preferences import Preferences
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
@@ -130,6 +131,7 @@ class Runtime:
     directory: Directory
     preferences: Preferences
     preference_reads: PreferenceReads
+    contacts: Contacts
     directory_pages: StampedCache[str, tuple[str, ...]]  # the portal's list pages (broker.portal.directory)
     grants: Grants
     grant_views: GrantViews
@@ -357,6 +359,7 @@ def build_runtime(
         offers=offers,
         directory=directory,
         preferences=preferences,
+        contacts=Contacts(clock=clock, preferences=preferences, audit=audit),
         preference_reads=PreferenceReads(oauth=oauth, grants=grants, preferences=preferences, audit=audit),
         # While no listing and no brand changed, and no longer than a brand's track record is kept;
         # at most 256 pages of about 30 KB.

@@ -18,5 +18,6 @@ def import_models() -> None:
     import broker.oauth.models
     import broker.receipts.models
     import broker.value.models
+    import broker.voice.models
     import broker.webhooks.models  # noqa: F401
     import vault.models  # noqa: F401

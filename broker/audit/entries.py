@@ -68,6 +68,7 @@ class Kind(StrEnum):
     GRANT_END_ACKNOWLEDGED = "grant.end_acknowledged"
     PREFERENCES_CHANGED = "preferences.changed"  # the customer set them: one entry per live grant
     PREFERENCES_READ = "preferences.read"  # a brand read them under a live grant
+    CONTACT_REPORTED = "contact.reported"  # a brand reported contacting the customer under a grant
 
 
 class Actor(StrEnum):

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import and_, case, func
 from sqlmodel import Session, col, select
 
-from broker.accounts.models import Brand
+from broker.accounts.brands import brand_names
 from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
@@ -102,7 +102,7 @@ class DeletionReports:
         acknowledged = _acknowledgements(session, now, None)
         for brand_id in acknowledged:
             counts.setdefault(brand_id, dict.fromkeys(_BUCKETS, 0))
-        names = _names(session, {*counts, *(g.brand_id for g in overdue.items)})
+        names = brand_names(session, {*counts, *(g.brand_id for g in overdue.items)})
         deleted_customers = deleted_among(session, {g.customer_id for g in overdue.items})
         return DeletionReport(
             as_of=now,
@@ -213,9 +213,3 @@ def _overdue(grant: Grant, names: dict[UUID, str], now: datetime, account_delete
         days_overdue=round((now - grant.deletion_due_at).total_seconds() / 86400, 2),
         account_deleted=account_deleted,
     )
-
-
-def _names(session: Session, ids: set[UUID]) -> dict[UUID, str]:
-    if not ids:
-        return {}
-    return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(ids))).all())

@@ -34,6 +34,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session, col, select
 
+from broker.accounts.brands import brand_names
 from broker.accounts.models import Customer
 from broker.audit.entries import Actor
 from broker.consent.deletion_report import DutyRecord, duty_records
@@ -53,7 +54,6 @@ from broker.oauth.authorize import ConsentRequest
 from broker.signals import StampedCache
 from broker.usecases.consent_decision import Retry, decide, shown_value
 from broker.value.record import NO_RECORD, TrackRecord, track_record
-from broker.value.views import brand_names
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 

@@ -14,13 +14,13 @@ from uuid import UUID
 from pydantic import Field
 from sqlmodel import Session
 
+from broker.accounts.brands import brand_names
 from broker.accounts.models import Auditor
 from broker.receipts.schemas import ReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.disputes import Disputes
 from broker.value.models import Escalation, EscalationStatus, Outcome
 from broker.value.schemas import EscalationPage, EscalationPublic
-from broker.value.views import brand_names
 
 __all__ = ["AuditedEscalation", "DisputeViews", "StatusFilter"]
 

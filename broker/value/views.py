@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,7 @@ from uuid import UUID
 from sqlalchemy import and_, bindparam, case, func
 from sqlmodel import Session, col, select
 
-from broker.accounts.models import Brand
+from broker.accounts.brands import brand_names
 from broker.accounts.tombstones import deleted_among, is_deleted
 from broker.consent.models import Grant
 from broker.pagination import page
@@ -32,7 +32,7 @@ from broker.value.schemas import (
 )
 from broker.value.service import ValueLedger
 
-__all__ = ["ValueViews", "brand_names", "record_public"]
+__all__ = ["ValueViews", "record_public"]
 
 _BUCKETS = ("owed", "overdue", "delivered", "confirmed", "disputed")
 
@@ -264,11 +264,3 @@ def _totals(sums: dict[str, dict[str, int]]) -> list[Totals]:
         )
         for unit, values in sorted(sums.items())
     ]
-
-
-def brand_names(session: Session, ids: Iterable[UUID]) -> dict[UUID, str]:
-    """The names of these brands, in one query."""
-    wanted = set(ids)
-    if not wanted:
-        return {}
-    return dict(session.exec(select(Brand.id, Brand.name).where(col(Brand.id).in_(wanted))).all())

@@ -203,6 +203,16 @@ class Preferences:
             return DEFAULTS
         return PreferencesPublic.model_validate(json.loads(sealed))
 
+    def in_force(self, session: Session, customer_id: UUID, at: datetime) -> PreferencesPublic:
+        """The preferences as they stood at `at` (each version is kept, sealed, to judge a contact by
+        what the customer asked then)."""
+        found = self.of(session, customer_id)
+        while found.updated_at is not None and found.updated_at > at:
+            label = f"{LABEL}@{found.version - 1}"
+            sealed = self.vault.secrets(session, customer_id, [label]).get(label)
+            found = DEFAULTS if sealed is None else PreferencesPublic.model_validate(json.loads(sealed))
+        return found
+
     def set(self, session: Session, customer_id: UUID, wanted: PreferencesIn) -> PreferencesPublic:
         """Replace the customer's preferences; every brand with a live grant is told (audit entry,
         notice, webhook) that they changed, not how."""
@@ -210,7 +220,9 @@ class Preferences:
         record = PreferencesPublic(
             **wanted.model_dump(), version=self.of(session, customer_id).version + 1, updated_at=now
         )
-        self.vault.put_secret(session, customer_id, LABEL, record.model_dump_json())
+        sealed = record.model_dump_json()
+        self.vault.put_secret(session, customer_id, LABEL, sealed)
+        self.vault.put_secret(session, customer_id, f"{LABEL}@{record.version}", sealed)  # for `in_force`
         for grant in live_grants(session, customer_id, now):
             entry = self.audit.record(
                 session,

@@ -37,6 +37,7 @@ _INERT_KINDS = frozenset(
         "profile.read_refused",  # a read refused (its purpose not granted): nothing was served
         "preferences.changed",  # the customer set their preferences: a notice to a live grant's brand
         "preferences.read",  # a brand read the preferences (no profile field) under a grant
+        "contact.reported",  # a brand reported a contact it made with the customer
     }
 )
 _GRANT_KINDS = frozenset(
