@@ -21,10 +21,13 @@ from sqlmodel import Session
 from broker.accounts.models import CustomerSession
 from broker.accounts.service import LiveSession
 from broker.audit.entries import Actor
+from broker.consent.purposes import PURPOSES
 from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
 from broker.portal.guards import LoggedIn, LoginRequired, PostedForm
 from broker.portal.html import render
+from broker.voice.contacts import BREACH_WORDS, Breach
+from broker.voice.preferences import CHANNEL_LABELS, ContactChannel
 from broker.web.customer_reads import portal_read
 from broker.web.deps import DbSession, RuntimeDep
 
@@ -92,7 +95,17 @@ def _grant(
         return render(request, "error.html", context, status=400, secure=secure)
     now, window = runtime.clock(), timedelta(days=runtime.settings.dispute_answer_days)
     opens = {o.id: o.dispute.disputed_at + window for o in context["obligations"] if o.dispute}
+    contacts = runtime.contacts.for_grant(db, grant_id)
     context.update(
+        contacts=[
+            {
+                "at": f"{c.contacted_at:%Y-%m-%d %H:%M} UTC",
+                "channel": CHANNEL_LABELS.get(ContactChannel(c.channel), c.channel),
+                "purpose": PURPOSES[c.purpose].label if c.purpose in PURPOSES else c.purpose,
+                "broke": [BREACH_WORDS[Breach(code)] for code in c.breaches],
+            }
+            for c in contacts
+        ],
         message=message,
         until=until,
         escalation_opens={k: f"{v:%Y-%m-%d %H:%M} UTC" for k, v in opens.items()},

@@ -42,6 +42,7 @@ from clients.brand.errors import (
 from clients.brand.models import (
     AccessLogPage,
     Acknowledgement,
+    Contact,
     Decision,
     DeletionAttestation,
     Delivery,
@@ -79,6 +80,7 @@ __all__ = [
     "Conflict",
     "ConsentryClient",
     "ConsentryError",
+    "Contact",
     "Decision",
     "DeletionAttestation",
     "Delivery",

@@ -19,6 +19,7 @@ from clients.brand.errors import ServerUnreachable
 from clients.brand.models import (
     AccessLogPage,
     Acknowledgement,
+    Contact,
     DeletionAttestation,
     Escalation,
     Grant,
@@ -157,6 +158,19 @@ class ConsentryClient:
         may be contacted, and whether their data may be sold or shared. Honour them while the grant is
         live; read them again on a `preferences.changed` webhook."""
         return self._run(endpoints.read_preferences(), session)
+
+    def report_contact(
+        self,
+        grant_id: Id,
+        *,
+        channel: str,
+        contacted_at: datetime,
+        purpose: str,
+        topics: Sequence[str] = (),
+    ) -> Contact:
+        """`POST /v1/grants/{id}/contacts`: report a contact you made with the customer of a grant
+        (within 30 days); the answer says what of their preferences it broke, if anything."""
+        return self._run(endpoints.report_contact(grant_id, channel, contacted_at, purpose, list(topics)))
 
     def publish_offer(self, offer: Mapping[str, Any]) -> Offer:
         """`POST /v1/offers`: publish an offer (see the README for its members)."""

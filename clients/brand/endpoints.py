@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from clients.brand.models import (
     AccessLogPage,
     Acknowledgement,
+    Contact,
     DeletionAttestation,
     Escalation,
     Grant,
@@ -50,6 +51,21 @@ def read_profile(purpose: str | None = None) -> Call[Profile]:
 def read_preferences() -> Call[PreferencesRead]:
     """`GET /v1/preferences`."""
     return Call("GET", "/v1/preferences", PreferencesRead.model_validate, auth="grant")
+
+
+def report_contact(
+    grant_id: Id, channel: str, contacted_at: datetime, purpose: str, topics: list[str]
+) -> Call[Contact]:
+    """`POST /v1/grants/{id}/contacts`."""
+    body = {
+        "channel": channel,
+        "contacted_at": contacted_at.isoformat(),
+        "purpose": purpose,
+        "topics": topics,
+    }
+    return Call(
+        "POST", f"/v1/grants/{_segment(grant_id)}/contacts", Contact.model_validate, body=body, success=201
+    )
 
 
 def publish_offer(offer: Mapping[str, Any]) -> Call[Offer]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "AccessLogPage",
+    "Contact",
     "DeletionAttestation",
     "Delivery",
     "Dispute",
@@ -85,6 +86,20 @@ class PreferencesRead(_Answer):
     sub: str
     grant_id: UUID
     preferences: Preferences
+
+
+class Contact(_Answer):
+    """A contact you reported, and what of the customer's preferences it broke (`channel`,
+    `quiet_hours`, `over_cap`, `topic`), judged by the preferences in force when you made it."""
+
+    id: UUID
+    grant_id: UUID
+    channel: str
+    purpose: str
+    contacted_at: datetime
+    reported_at: datetime
+    breaches: list[str]
+    preferences_version: int
 
 
 class Offer(_Answer):

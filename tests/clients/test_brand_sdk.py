@@ -148,8 +148,8 @@ def test_the_authorization_url_names_the_offer_with_pkce_s256_and_a_fresh_state(
     assert len(first.code_verifier) >= 43
 
 
-def test_a_brand_reads_the_customers_preferences_under_its_grant(
-    sdk: ConsentryClient, client: TestClient, customer: str
+def test_a_brand_reads_the_customers_preferences_and_reports_its_contacts(
+    sdk: ConsentryClient, client: TestClient, customer: str, clock: FakeClock
 ) -> None:
     session = connect(sdk, client, sdk.publish_offer(OFFER).id)
     assert sdk.read_preferences(session).preferences.version == 0, "the defaults until they set any"
@@ -161,6 +161,10 @@ def test_a_brand_reads_the_customers_preferences_under_its_grant(
     assert read.grant_id == session.grant_id and read.preferences.version == 1
     assert read.preferences.quiet_hours is not None and read.preferences.quiet_hours.start == "22:00"
     assert read.preferences.channels == ["email"] and read.preferences.do_not_sell_or_share is True
+    reported = sdk.report_contact(
+        session.grant_id, channel="sms", contacted_at=clock.now, purpose="marketing", topics=["dating"]
+    )
+    assert reported.grant_id == session.grant_id and set(reported.breaches) >= {"channel", "topic"}
 
 
 def test_a_brand_publishes_sends_a_customer_to_consent_and_reads_what_was_granted(

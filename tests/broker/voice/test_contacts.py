@@ -146,3 +146,17 @@ def test_auditors_see_the_counts_per_brand_and_no_customer(
         1,
     )
     assert side.grant_id not in report.text and "subject" not in report.text
+
+
+def test_the_grant_page_shows_each_contact_flagged_in_words(
+    client: TestClient, brand: BrandCredentials, customer: str, side: BrandSide, clock: FakeClock
+) -> None:
+    assert client.put(MINE, json=STRICT, headers=bearer(customer)).status_code == 200
+    clock.advance(minutes=2)
+    _report(
+        client, brand, side.grant_id, clock.now - timedelta(minutes=1), channel="sms", purpose="marketing"
+    )
+    page = client.get(f"/portal/grants/{side.grant_id}")
+    assert page.status_code == 200
+    assert "Text message (SMS), for Marketing" in page.text
+    assert "against your preferences</strong>: by a way you ruled out" in page.text
