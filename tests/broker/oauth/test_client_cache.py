@@ -3,10 +3,8 @@ changed, in this process or in another one, on both databases."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,17 +19,16 @@ from sqlmodel import col
 import broker.api.oauth as oauth_api
 import broker.oauth.server as oauth_server
 from broker.accounts.models import Brand
-from broker.app import create_app
 from broker.digests import secret_digest
 from broker.oauth.client_cache import ClientCache
 from broker.oauth.clients import ClientRecord, find_brand, new_client_secret, register_brand
-from broker.runtime import Runtime, build_runtime
+from broker.runtime import Runtime
 from broker.signals import BRANDS, Signals, signals_for
-from tests.support.core import PG_URL, make_settings
+from tests.support.core import PG_URL
+from tests.support.serving import listening, served_alone, wait_for
 
 REDIRECT = "https://brand.example/cb"
 FORM = {"grant_type": "client_credentials", "scope": "offers:read"}
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _record(name: str = "Brand") -> ClientRecord:
@@ -123,23 +120,10 @@ def test_on_postgresql_nothing_is_cached_unless_this_process_listens() -> None:
     assert signals.stamp() is None and reads.calls == 2
 
 
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)
-
-
-def _cached(runtime: Runtime) -> None:
-    """On PostgreSQL, the app's listener must be up before anything is cached."""
-    _wait_for(lambda: runtime.oauth.clients.signals.stamp() is not None, "listening for brand changes")
-
-
 def test_a_token_reads_its_brand_once_while_nothing_changes(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _cached(runtime)
+    listening(runtime)
     with runtime.sessions() as db:
         registered = register_brand(db, name="Cached", redirect_uris=[REDIRECT], public=False,
                                     clock=runtime.clock)  # fmt: skip
@@ -158,7 +142,7 @@ def test_a_token_reads_its_brand_once_while_nothing_changes(
 def test_a_secret_replaced_in_this_process_stops_working_at_once(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _cached(runtime)
+    listening(runtime)
     client_id, old = _registered(runtime)
     looked_up = []
     find_client = oauth_server.find_client
@@ -179,7 +163,7 @@ def test_a_token_whose_brand_is_cached_is_answered_on_the_loop(
 ) -> None:
     """No request thread for it (on PostgreSQL they are 2): only a lookup goes there, and a token
     whose brand is not cached stops at its lookup and runs again in one, answered the same."""
-    _cached(runtime)
+    listening(runtime)
     client_id, secret = _registered(runtime)
     threaded = []
     run_sync = oauth_api.run_sync
@@ -201,7 +185,7 @@ def test_a_token_whose_brand_is_cached_is_answered_on_the_loop(
 
 
 def test_an_orm_update_of_the_brand_table_counts_as_a_change(client: TestClient, runtime: Runtime) -> None:
-    _cached(runtime)
+    listening(runtime)
     client_id, old = _registered(runtime)
     assert not _refused(client, client_id, old)  # cached
     with runtime.sessions() as db:
@@ -216,16 +200,8 @@ def test_an_orm_update_of_the_brand_table_counts_as_a_change(client: TestClient,
 @pytest.fixture
 def served(tmp_path: Path, fresh_database_url: str) -> Iterator[tuple[TestClient, Runtime, dict[str, str]]]:
     """The app on a database of its own that other processes change too, and their environment."""
-    settings = make_settings(tmp_path / "var", fresh_database_url)
-    runtime = build_runtime(settings)
-    env = {**os.environ, "CONSENTRY_DATABASE_URL": fresh_database_url,
-           "CONSENTRY_DATA_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}  # fmt: skip
-    try:
-        with TestClient(create_app(runtime=runtime), base_url="http://127.0.0.1:8000") as client:
-            _cached(runtime)
-            yield client, runtime, env
-    finally:
-        runtime.dispose()
+    with served_alone(tmp_path / "var", fresh_database_url) as found:
+        yield found
 
 
 _ROTATE = """
@@ -275,7 +251,7 @@ def test_a_secret_replaced_by_another_process_stops_working(
     if PG_URL is None:
         assert _refused(client, client_id, old)
     else:
-        _wait_for(lambda: _refused(client, client_id, old), "the old secret refused")
+        wait_for(lambda: _refused(client, client_id, old), "the old secret refused")
     assert not _refused(client, client_id, new)
 
 
@@ -299,7 +275,7 @@ def test_a_change_missed_while_not_listening_is_not_served(
                 "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
             )).all()  # fmt: skip
             assert cut == [(True,)]
-            _wait_for(lambda: signals.stamp() is None, "the cache off while not listening")
+            wait_for(lambda: signals.stamp() is None, "the cache off while not listening")
             connection.execute(
                 text("UPDATE brand SET secret_hash = :hash WHERE client_id = :client_id"),
                 {"hash": secret_digest("cs_replaced"), "client_id": client_id},
@@ -307,7 +283,7 @@ def test_a_change_missed_while_not_listening_is_not_served(
         assert _refused(client, client_id, old)  # not listening: read from the database
         assert signals.stamp() is None
         signals.retry_seconds = 0.05
-        _cached(runtime)
+        listening(runtime)
         assert _refused(client, client_id, old)
         assert not _refused(client, client_id, "cs_replaced")
     finally:

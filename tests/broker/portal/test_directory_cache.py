@@ -5,43 +5,26 @@ another one."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, update
-from support.core import PG_URL, FakeClock, bearer, make_settings, sign_up
+from support.core import PG_URL, FakeClock, bearer, sign_up
 from support.oauth import REDIRECT, BrandCredentials, brand_token, portal_login, publish_offer
+from support.serving import listening, served_alone, wait_for
 
 from broker.accounts.models import Brand
-from broker.app import create_app
 from broker.oauth.clients import register_brand
-from broker.runtime import Runtime, build_runtime
+from broker.runtime import Runtime
 from broker.usecases.directory import Directory
 
 PAGE = "/portal/directory"
 NOT_FILLED = "(you have not filled it in)"
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds} s: {what}")
-        time.sleep(0.02)
-
-
-def _caching(runtime: Runtime) -> None:
-    """On PostgreSQL, pages are kept only once the app listens for listing and brand changes."""
-    watched = runtime.directory_pages.watched
-    _wait_for(lambda: all(signals.stamp() is not None for signals in watched), "listening for changes")
 
 
 def _listed(client: TestClient, brand: BrandCredentials, **changes: Any) -> dict[str, Any]:
@@ -70,7 +53,7 @@ def test_one_page_for_everyone_with_each_customers_own_notes(
     built: list[Any],
     clock: FakeClock,
 ) -> None:
-    _caching(runtime)
+    listening(runtime)
     _listed(client, brand, required_fields=["email"], optional_fields=["dietary", "household_size"])
     ada = client.get(PAGE)  # Ada has filled in all three
     assert ada.status_code == 200 and NOT_FILLED not in ada.text
@@ -94,7 +77,7 @@ def test_one_page_for_everyone_with_each_customers_own_notes(
 def test_a_cached_page_never_outlives_a_change_of_a_listing_or_a_brand(
     client: TestClient, runtime: Runtime, brand: BrandCredentials, customer: str, db: Session
 ) -> None:
-    _caching(runtime)
+    listening(runtime)
     token = brand_token(client, brand)
     leaving = _listed(client, brand, title="Here today")
     changing = _listed(client, brand, title="Old terms")
@@ -121,7 +104,7 @@ def _draft(offer: dict[str, Any]) -> dict[str, Any]:
 def test_no_text_of_a_brand_can_forge_a_customers_part_of_the_page(
     client: TestClient, runtime: Runtime, brand: BrandCredentials, customer: str
 ) -> None:
-    _caching(runtime)
+    listening(runtime)
     _listed(client, brand, title="<!--unfilled--> Free", description="<!--unfilled-->email<!--unfilled-->")
     for _ in range(2):  # built, then from the cache
         page = client.get(PAGE)
@@ -132,16 +115,8 @@ def test_no_text_of_a_brand_can_forge_a_customers_part_of_the_page(
 @pytest.fixture
 def served(tmp_path: Path, fresh_database_url: str) -> Iterator[tuple[TestClient, Runtime, dict[str, str]]]:
     """The app on a database of its own that another process changes too, and that one's environment."""
-    settings = make_settings(tmp_path / "var", fresh_database_url)
-    runtime = build_runtime(settings)
-    env = {**os.environ, "CONSENTRY_DATABASE_URL": fresh_database_url,
-           "CONSENTRY_DATA_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}  # fmt: skip
-    try:
-        with TestClient(create_app(runtime=runtime), base_url="http://127.0.0.1:8000") as client:
-            _caching(runtime)
-            yield client, runtime, env
-    finally:
-        runtime.dispose()
+    with served_alone(tmp_path / "var", fresh_database_url) as found:
+        yield found
 
 
 _WITHDRAW = """
@@ -178,4 +153,4 @@ def test_an_offer_withdrawn_by_another_process_leaves_the_page(
     if PG_URL is None:
         assert "Withdrawn elsewhere" not in client.get(PAGE).text
     else:
-        _wait_for(lambda: "Withdrawn elsewhere" not in client.get(PAGE).text, "the offer gone")
+        wait_for(lambda: "Withdrawn elsewhere" not in client.get(PAGE).text, "the offer gone")
