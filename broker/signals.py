@@ -1,7 +1,7 @@
 """Change signals: how every server process learns, at once, that something it caches may have changed.
 
 A process caches what many requests read and few change (brands for the token endpoint,
-`broker.oauth.client_cache`; the directory's pages, `broker.portal.directory_cache`). It vouches for an
+`broker.oauth.client_cache`; the directory's pages, `broker.portal.directory`). It vouches for an
 entry through a *stamp*: numbers that change whenever a change of the entry's *topic* (`BRANDS`,
 `LISTINGS`) may have been committed. An entry keeps the stamp taken *before* its data was read, and is
 served only while the stamp is still current, so a change committed while the data was being read
@@ -17,6 +17,12 @@ leaves an entry that is never served. What changes a topic's stamp:
   Each server process listens (`listen`, a task of the app, one connection for every topic) and bumps
   the topic's stamp for each notification. While it is not listening (starting up, its connection
   lost, a command without the app), `stamp()` is None and nothing is served from a cache.
+
+A stamp must be taken before the data is read, and "before" means before the reading transaction's
+snapshot: on SQLite a transaction sees the database as it was at its first statement, so a stamp
+taken later, after a change committed in between, would vouch for data older than itself. So every
+session notes the stamps of this process's signals when its transaction begins (`after_begin`, before
+its first statement), and a cache given the session (`StampedCache.stamp(session)`) uses those.
 
 A change made outside `changed` (a raw UPDATE by hand) is not seen: each cache bounds that with its own
 time to live.
@@ -36,7 +42,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import psycopg
 from sqlalchemy import event
@@ -53,6 +59,7 @@ BRANDS: Final = "brands"  # a brand's row (its secret, redirect URIs, name…)
 LISTINGS: Final = "listings"  # an offer entered or left the directory
 
 _CHANGED = "consentry_signals_changed"  # a session's info: the topics it changed
+_BEGUN = "consentry_signals_begun"  # a session's info: each signals' stamp when its transaction began
 _COUNTER = struct.Struct("<Q")
 Stamp = tuple[int, int]
 K = TypeVar("K")
@@ -191,6 +198,19 @@ def changed(session: Session, topic: str) -> None:
     _signals_of(session, topic).noted(session)
 
 
+@event.listens_for(Session, "after_begin")
+def _after_begin(session: Session, _transaction: SessionTransaction, _connection: Any) -> None:
+    # The earliest begin of the transaction wins (a savepoint begins later, inside it).
+    if _BEGUN not in session.info:
+        session.info[_BEGUN] = {id(signals): signals.stamp() for signals in list(_SIGNALS.values())}
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost: the next transaction has its own snapshot
+        session.info.pop(_BEGUN, None)
+
+
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     for topic in sorted(session.info.pop(_CHANGED, ())):
@@ -227,12 +247,14 @@ class StampedCache(Generic[K, V]):
         self._clock = clock
         self._entries: dict[K, _Entry[V]] = {}
 
-    def stamp(self) -> tuple[Stamp, ...] | None:
-        """The watched topics' stamps now, to take *before* reading what will be cached; None when a
-        change could go unnoticed (nothing is served or kept then)."""
+    def stamp(self, session: Session | None = None) -> tuple[Stamp, ...] | None:
+        """The watched topics' stamps, to take *before* reading what will be cached: those noted when
+        `session`'s transaction began (the module says why), or now when no session is given or it
+        has not begun; None when a change could go unnoticed (nothing is served or kept then)."""
+        begun: dict[int, Stamp | None] = session.info.get(_BEGUN, {}) if session is not None else {}
         stamps = []
         for signals in self.watched:
-            stamp = signals.stamp()
+            stamp = begun[id(signals)] if id(signals) in begun else signals.stamp()
             if stamp is None:
                 return None
             stamps.append(stamp)
@@ -254,10 +276,10 @@ class StampedCache(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = _Entry(value, stamp, self._clock() + self.ttl)
 
-    def find(self, key: K, read: Callable[[], V | None]) -> V | None:
+    def find(self, key: K, read: Callable[[], V | None], *, session: Session | None = None) -> V | None:
         """The value for `key`: the kept one while it is still vouched for, else what `read()` gives
-        (kept unless None)."""
-        stamp = self.stamp()  # before the read: a change committed meanwhile makes it stale
+        (kept unless None). `read` reads in `session`, if given (else in a transaction it begins)."""
+        stamp = self.stamp(session)  # before the read: a change committed meanwhile makes it stale
         found = self.get(key, stamp)
         if found is None:
             found = read()

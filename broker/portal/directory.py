@@ -133,7 +133,8 @@ async def browse(
         return _shareable("directory.html", context)
 
     def page(db: Session, current: LiveSession) -> Response:
-        html = runtime.directory_pages.find(urlencode([*query, ("after", after or "")]), lambda: shared(db))
+        key = urlencode([*query, ("after", after or "")])
+        html = runtime.directory_pages.find(key, lambda: shared(db), session=db)
         if html is None:
             return _broken(request, runtime)
         filled = runtime.vault.filled(db, current.customer_id)

@@ -395,7 +395,7 @@ class Directory:
 
     def _brands(self, session: Session, brand_ids: set[UUID]) -> dict[UUID, tuple[str, BrandRecord]]:
         """Each brand's name and record: the kept ones, the rest counted (and kept)."""
-        stamp = self.records.stamp()  # before counting: a brand changed meanwhile is not kept
+        stamp = self.records.stamp(session)  # as the transaction began: a brand changed since is not kept
         found = {b: kept for b in brand_ids if (kept := self.records.get(b, stamp)) is not None}
         missing = [brand_id for brand_id in brand_ids if brand_id not in found]
         if missing:

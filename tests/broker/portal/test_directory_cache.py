@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, update
+from sqlmodel import Session, col, select, update
 from support.core import PG_URL, FakeClock, bearer, sign_up
 from support.oauth import REDIRECT, BrandCredentials, brand_token, portal_login, publish_offer
 from support.serving import listening, served_alone, wait_for
 
 from broker.accounts.models import Brand
+from broker.accounts.models import Brand as BrandRow
+from broker.consent.directory import DirectoryFilters, DirectorySort
 from broker.oauth.clients import register_brand
 from broker.runtime import Runtime
 from broker.usecases.directory import Directory
@@ -154,3 +156,29 @@ def test_an_offer_withdrawn_by_another_process_leaves_the_page(
         assert "Withdrawn elsewhere" not in client.get(PAGE).text
     else:
         wait_for(lambda: "Withdrawn elsewhere" not in client.get(PAGE).text, "the offer gone")
+
+
+def test_what_a_transaction_read_before_a_change_is_not_kept_as_current(
+    served: tuple[TestClient, Runtime, dict[str, str]],
+) -> None:
+    """A reader whose transaction began before a brand was renamed reads the old name (on SQLite, its
+    snapshot); what it keeps is stamped as of its beginning, so the next reader reads afresh."""
+    client, runtime, _ = served
+    with runtime.sessions() as db:
+        registered = register_brand(db, name="Old Name", redirect_uris=[REDIRECT], public=False,
+                                    clock=runtime.clock)  # fmt: skip
+        db.commit()
+    _listed(client, BrandCredentials(registered.brand.client_id, registered.client_secret))
+    anyone = DirectoryFilters()
+    with runtime.read_sessions() as early:
+        early.exec(select(BrandRow.name)).all()  # its transaction (and snapshot) begins here
+        with runtime.sessions() as db:
+            db.exec(update(BrandRow).where(col(BrandRow.id) == registered.brand.id).values(name="New Name"))
+            db.commit()
+        runtime.directory.anyones_page(early, anyone, sort=DirectorySort.NEWEST, cursor=None, limit=20)
+    with runtime.read_sessions() as later:
+        found = runtime.directory.anyones_page(
+            later, anyone, sort=DirectorySort.NEWEST, cursor=None, limit=20
+        )
+    (card,) = found.items
+    assert card.brand == "New Name"
