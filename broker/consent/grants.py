@@ -446,16 +446,16 @@ _LISTED_COLUMNS: tuple[Any, ...] = (
     col(Offer.status).label("offer_status"),
     col(Offer.retention_days).label("offer_retention_days"),
 )
-_LIVE = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+LIVE = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)  # grants a brand still holds
 
 
 def _status_filter(status: GrantStatus, now: Any) -> ColumnElement[bool]:
     """Grants whose effective state is `status` at `now` (expiry is exact: `effective_status`)."""
     stored = col(Grant.status)
     if status is GrantStatus.EXPIRED:
-        live = or_(*(stored == state for state in _LIVE))
+        live = or_(*(stored == state for state in LIVE))
         return or_(stored == GrantStatus.EXPIRED, and_(live, col(Grant.expires_at) <= now))
-    if status in _LIVE:
+    if status in LIVE:
         return and_(stored == status, col(Grant.expires_at) > now)
     return stored == status
 

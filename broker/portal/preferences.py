@@ -3,6 +3,7 @@ and whether they may sell or share your data (`broker.voice.preferences`), each 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -56,14 +57,15 @@ def save_preferences(
              "quiet_start": quiet_start, "quiet_end": quiet_end, "time_zone": time_zone,
              "do_not_sell": do_not_sell == "yes"}  # fmt: skip
     errors: dict[str, str] = {}
-    if cap.strip() and not cap.strip().isdigit():
+    whole = re.fullmatch(r"[0-9]{1,3}", cap.strip())
+    if cap.strip() and whole is None:
         errors["cap"] = "A whole number from 0 to 100, or leave it empty for no limit."
     try:
         wanted = PreferencesIn.model_validate(
             {
                 "channels": channels,
                 "avoid_topics": avoid_topics,
-                "max_contacts_per_month": int(cap) if cap.strip().isdigit() else None,
+                "max_contacts_per_month": int(whole.group()) if whole else None,
                 "quiet_hours": (
                     {"start": quiet_start, "end": quiet_end, "time_zone": time_zone.strip()}
                     if quiet == "yes"

@@ -16,6 +16,7 @@ from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant
 from broker.receipts.service import Receipts
 from broker.value.views import ValueViews
+from broker.voice.models import ContactReport
 from broker.voice.preferences import Preferences
 
 __all__ = ["FORMAT", "CustomerExport"]
@@ -25,7 +26,8 @@ FORMAT = "consentry-export/4"  # 4: with the preferences
 
 @dataclass(frozen=True, slots=True)
 class CustomerExport:
-    """The account, profile and sessions, the preferences, every grant, what brands owe, every log
+    """The account, profile and sessions, the preferences (every version) and the contacts brands
+    reported, every grant, what brands owe, every log
     entry about them, every consent receipt and the second factors set up."""
 
     profiles: CustomerProfiles
@@ -46,6 +48,17 @@ class CustomerExport:
         ).all()
         document["format"] = FORMAT
         document["preferences"] = self.preferences.of(session, customer.id).model_dump(mode="json")
+        document["preferences_history"] = [
+            version.model_dump(mode="json") for version in self.preferences.history(session, customer.id)
+        ]
+        document["contacts"] = [
+            row.model_dump(mode="json", exclude={"customer_id"})
+            for row in session.exec(
+                select(ContactReport)
+                .where(col(ContactReport.customer_id) == customer.id)
+                .order_by(col(ContactReport.contacted_at), col(ContactReport.id))
+            )
+        ]
         document["grants"] = [
             {
                 "id": str(grant.id),

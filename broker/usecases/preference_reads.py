@@ -15,17 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from broker.accounts.models import Brand
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
-from broker.consent.models import Grant, GrantStatus
+from broker.consent.models import GrantStatus
 from broker.errors import InsufficientScope, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
-from broker.oauth.models import TokenFamily
+from broker.usecases.reads import LIVE_GRANT
 from broker.voice.preferences import Preferences, PreferencesPublic
 
 __all__ = ["PreferenceReads"]
@@ -49,23 +48,18 @@ class PreferenceReads:
             raise InsufficientScope(
                 "this is a brand token; reading preferences needs the access token of a grant"
             )
-        found = session.exec(
-            select(Grant, col(TokenFamily.revoked_at))
-            .join(Brand, col(Brand.id) == col(Grant.brand_id))
-            .join(TokenFamily, col(TokenFamily.grant_id) == col(Grant.id))
-            .where(
-                col(Grant.id) == UUID(str(grant_id)),
-                col(TokenFamily.id) == UUID(str(family_id)),
-                col(Brand.client_id) == str(claims.get("client_id")),
-            )
-        ).first()
+        params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
+                  "client_id": str(claims.get("client_id"))}  # fmt: skip
+        # The profile read's query: the grant row locked as a read locks it, so that a revocation
+        # committing meanwhile is logged after this read, as it happened.
+        found = session.exec(LIVE_GRANT, params=params).first()
         if found is None:
             access_for(session, claims)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")
-        grant, family_revoked_at = found
+        grant, family, family_revoked_at = found
         if effective_status(grant, self.grants.clock()) is not GrantStatus.SUSPENDED:
             self.grants.ensure_live(grant)  # 403 grant-revoked or grant-expired, since when
-        if family_revoked_at is not None:
+        if family is None or family_revoked_at is not None:
             raise NotAuthenticated("the access token has been revoked")
         preferences = self.preferences.of(session, grant.customer_id)
         self.audit.record(

@@ -63,7 +63,7 @@ from vault.profile import FIELD_COLUMNS, KEY_AND_FIELDS, Vault
 # batch to commit, so the log orders the read before the revocation, as it happened), if the brand the
 # token names owns it; with the state of the token's family. Built once: a statement's construction
 # and cache key cost more than its round trip.
-_LIVE_GRANT = (
+LIVE_GRANT = (
     select(Grant, col(TokenFamily.id), col(TokenFamily.revoked_at))
     .join(Brand, col(Brand.id) == col(Grant.brand_id))
     .outerjoin(TokenFamily, col(TokenFamily.id) == bindparam("family_id"))
@@ -247,7 +247,7 @@ class ProfileReads:
         purpose: str | None,
         now: datetime,
     ) -> dict[str, Any]:
-        found = session.exec(_LIVE_GRANT, params=params).first()
+        found = session.exec(LIVE_GRANT, params=params).first()
         if found is None:
             access_for(session, claims)  # 401 if the brand is gone
             raise NotAuthenticated("the grant behind this token no longer exists")

@@ -9,7 +9,9 @@ it broke:
 - `quiet_hours`: inside the customer's quiet hours, in their time zone;
 - `over_cap`: past the customer's monthly cap for this brand (contacts of the brand with the customer
   in the same calendar month, in the customer's time zone or UTC, this one included);
-- `topic`: about a topic the customer ruled out.
+- `topic`: about a topic the customer ruled out;
+- `after_end`: made after the grant ended (revoked or expired). Nothing else is judged then: the brand
+  may no longer read the preferences, and its report must not tell it what they are.
 
 A contact is reported for a grant the brand holds, made no earlier than the grant and no later than
 now (with 5 minutes of clock skew), and at most `REPORT_WINDOW` ago: what a brand reports months
@@ -28,14 +30,15 @@ from typing import Final, NoReturn
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from broker.accounts.brands import brand_names
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.models import Grant
+from broker.consent.grants import effective_status
+from broker.consent.models import Grant, GrantStatus
 from broker.consent.purposes import PURPOSES
 from broker.errors import ValidationFailed
 from broker.pagination import Page, page
@@ -46,9 +49,19 @@ from broker.voice.preferences import (
     Preferences,
     PreferencesPublic,
     QuietHours,
+    lock_customer,
 )
 
-__all__ = ["BREACH_WORDS", "REPORT_WINDOW", "Breach", "ContactIn", "Contacts"]
+__all__ = [
+    "BREACH_WORDS",
+    "REPORT_WINDOW",
+    "BrandContacts",
+    "Breach",
+    "ContactIn",
+    "ContactReportSummary",
+    "Contacts",
+    "summary",
+]
 
 REPORT_WINDOW: Final = timedelta(days=30)
 CLOCK_SKEW: Final = timedelta(minutes=5)
@@ -61,6 +74,7 @@ class Breach(StrEnum):
     QUIET_HOURS = "quiet_hours"
     OVER_CAP = "over_cap"
     TOPIC = "topic"
+    AFTER_END = "after_end"  # made after the grant ended: no preference is judged, it is the breach
 
 
 BREACH_WORDS: Final = {
@@ -68,6 +82,7 @@ BREACH_WORDS: Final = {
     Breach.QUIET_HOURS: "during your quiet hours",
     Breach.OVER_CAP: "beyond the number of contacts a month you allow",
     Breach.TOPIC: "about a topic you asked never to hear about",
+    Breach.AFTER_END: "after you stopped sharing with them",
 }
 
 
@@ -85,6 +100,13 @@ class ContactIn(BaseModel):
         json_schema_extra={"uniqueItems": True},
         description="which of the avoidable topics it was about (none: leave it empty)",
     )
+
+    @field_validator("topics")
+    @classmethod
+    def _once(cls, topics: list[AvoidableTopic]) -> list[AvoidableTopic]:
+        if len(set(topics)) != len(topics):
+            raise ValueError("name each topic once")
+        return topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +131,14 @@ class Contacts:
             _refuse("/contacted_at", "contacted_at is before the grant began: report contacts under it")
         if at < now - REPORT_WINDOW:
             _refuse("/contacted_at", f"report a contact within {REPORT_WINDOW.days} days of making it")
-        wanted = self.preferences.in_force(session, grant.customer_id, at)
-        earlier = self._in_month(session, grant, at, wanted.quiet_hours)
-        broken = breaches(wanted, contact, at, earlier)
+        lock_customer(session, grant.customer_id)  # one report at a time counts the month
+        ended = _ended_at(grant, now)
+        if ended is not None and at >= ended:
+            wanted, broken = None, [Breach.AFTER_END]
+        else:
+            wanted = self.preferences.in_force(session, grant.customer_id, at)
+            earlier = self._in_month(session, grant, at, wanted.quiet_hours)
+            broken = breaches(wanted, contact, at, earlier)
         row = ContactReport(
             grant_id=grant.id,
             brand_id=grant.brand_id,
@@ -122,7 +149,7 @@ class Contacts:
             reported_at=now,
             breaches=[b.value for b in broken],
             flagged=bool(broken),
-            preferences_version=wanted.version,
+            preferences_version=wanted.version if wanted is not None else -1,
         )
         session.add(row)
         self.audit.record(
@@ -226,6 +253,14 @@ def breaches(
     if set(contact.topics) & set(wanted.avoid_topics):
         found.append(Breach.TOPIC)
     return found
+
+
+def _ended_at(grant: Grant, now: datetime) -> datetime | None:
+    """When the grant ended, or None while the brand still holds it."""
+    status = effective_status(grant, now)
+    if status is GrantStatus.EXPIRED:
+        return grant.expires_at
+    return grant.status_changed_at if status is GrantStatus.REVOKED else None
 
 
 def _quiet(hours: QuietHours, at: datetime) -> bool:

@@ -16,6 +16,7 @@ honour what they asked.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Final, Self
 from uuid import UUID
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -36,16 +37,16 @@ from pydantic import (
 )
 from sqlmodel import Session, col, select
 
+from broker.accounts.models import Customer
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.grants import effective_status
-from broker.consent.models import Grant, GrantStatus
+from broker.consent.grants import LIVE, effective_status
+from broker.consent.models import Grant
 from broker.consent.notices import Notice, Notices, NoticeType
 from vault.profile import Vault
 
 __all__ = [
     "AVOIDABLE_TOPICS",
-    "LIVE",
     "AvoidableTopic",
     "ContactChannel",
     "Preferences",
@@ -56,7 +57,6 @@ __all__ = [
 
 LABEL = "preferences"  # the label of the vault secret that holds them
 MAX_CONTACTS_CAP = 100  # a month's cap above this is no cap: say null instead
-LIVE: Final = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)  # grants whose brands must honour them
 
 
 class ContactChannel(StrEnum):
@@ -112,11 +112,15 @@ AVOIDABLE_TOPICS: Final = {
 CLOCK_TIME = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"  # HH:MM, 24-hour
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    # The IANA zones of the system's database, less the server-relative or placeholder names.
+    return frozenset(available_timezones() - {"localtime", "Factory", "posixrules", "posix", "right"})
+
+
 def _time_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("an IANA time zone such as Europe/London or America/New_York") from None
+    if value not in _zones():
+        raise ValueError("an IANA time zone such as Europe/London or America/New_York")
     return value
 
 
@@ -203,6 +207,16 @@ class Preferences:
             return DEFAULTS
         return PreferencesPublic.model_validate(json.loads(sealed))
 
+    def history(self, session: Session, customer_id: UUID) -> list[PreferencesPublic]:
+        """Every version the customer set, oldest first (the last is the one in force)."""
+        current = self.of(session, customer_id)
+        labels = [f"{LABEL}@{version}" for version in range(1, current.version)]
+        sealed = self.vault.secrets(session, customer_id, labels)
+        kept = [
+            PreferencesPublic.model_validate(json.loads(sealed[label])) for label in labels if label in sealed
+        ]
+        return [*kept, current] if current.version else []
+
     def in_force(self, session: Session, customer_id: UUID, at: datetime) -> PreferencesPublic:
         """The preferences as they stood at `at` (each version is kept, sealed, to judge a contact by
         what the customer asked then)."""
@@ -217,6 +231,7 @@ class Preferences:
         """Replace the customer's preferences; every brand with a live grant is told (audit entry,
         notice, webhook) that they changed, not how."""
         now = self.clock()
+        lock_customer(session, customer_id)  # two saves at once must not take one version number
         record = PreferencesPublic(
             **wanted.model_dump(), version=self.of(session, customer_id).version + 1, updated_at=now
         )
@@ -246,6 +261,11 @@ class Preferences:
                 ),
             )
         return record
+
+
+def lock_customer(session: Session, customer_id: UUID) -> None:
+    """Take the customer's row for writing (PostgreSQL; SQLite's writers are one at a time anyway)."""
+    session.exec(select(Customer.id).where(col(Customer.id) == customer_id).with_for_update()).first()
 
 
 def live_grants(session: Session, customer_id: UUID, now: datetime) -> list[Grant]:

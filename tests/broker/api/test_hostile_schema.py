@@ -47,7 +47,8 @@ from broker.runtime import build_runtime
 # the audit log as it stands; a rule across fields (a cash value needs an amount and a currency; the
 # login email cannot be removed; a grant is narrowed only to a subset of what it holds that keeps
 # the offer's required fields; a password change needs the current password; quiet hours end at
-# another time than they start), against a catalogue (ISO 4217 currencies, IANA time zones) or the
+# another time than they start; a contact is reported under its grant, within 30 days, and once
+# made), against a catalogue (ISO 4217 currencies, IANA time zones) or the
 # world (a password that is not a common one; a webhook host that resolves to public addresses only;
 # an address that is not already the account's), or a secret only a mailbox holds (an emailed code;
 # with a reset, a new password strong enough); a WebAuthn credential an authenticator made, a code an
@@ -62,6 +63,7 @@ STATE_DEPENDENT = {
         "createSessionWithPasskey", "completeSessionWithSecondFactor", "reauthenticateCurrentSession",
         "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute", "browseDirectory",
         "compareDirectoryOffers", "acceptDirectoryOffer", "setMyPreferences",
+        "reportContact", "listMyContacts",
     ],
     "400": [
         "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",

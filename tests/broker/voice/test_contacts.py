@@ -160,3 +160,20 @@ def test_the_grant_page_shows_each_contact_flagged_in_words(
     assert page.status_code == 200
     assert "Text message (SMS), for Marketing" in page.text
     assert "against your preferences</strong>: by a way you ruled out" in page.text
+
+
+def test_a_contact_after_the_grant_ended_is_the_breach_and_tells_the_brand_nothing_more(
+    client: TestClient, brand: BrandCredentials, customer: str, side: BrandSide, clock: FakeClock
+) -> None:
+    assert client.put(MINE, json=STRICT, headers=bearer(customer)).status_code == 200
+    clock.advance(minutes=1)
+    before_end = clock.now
+    clock.advance(minutes=1)
+    assert client.delete(f"/v1/me/grants/{side.grant_id}", headers=bearer(customer)).status_code == 204
+    clock.advance(minutes=1)
+    after = _report(client, brand, side.grant_id, clock.now, channel="sms", topics=["gambling"]).json()
+    assert after["breaches"] == ["after_end"], "nothing of the preferences is judged, nor told"
+    during = _report(client, brand, side.grant_id, before_end, channel="sms").json()
+    assert during["breaches"] == ["channel"], "a contact made while the grant was live is judged as ever"
+    doubled = _report(client, brand, side.grant_id, before_end, topics=["gambling", "gambling"])
+    assert_problem(doubled, 422, "validation", "/topics")

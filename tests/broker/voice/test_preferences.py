@@ -79,6 +79,7 @@ def test_preferences_are_sealed_in_the_vault(client: TestClient, customer: str, 
             {"quiet_hours": {"start": "21:00", "end": "08:00", "time_zone": "../../etc/passwd"}},
             "/quiet_hours/time_zone",
         ),
+        ({"quiet_hours": {"start": "21:00", "end": "08:00", "time_zone": "localtime"}}, ZONE),
         ({"do_not_sell": True}, "/do_not_sell"),
     ],
 )
@@ -155,6 +156,8 @@ def test_the_portal_edits_them_in_plain_words(client: TestClient, customer: str)
     }
     assert client.post("/portal/preferences", data=form).status_code == 403, "no CSRF token"
     form["csrf_token"] = token
+    superscript = client.post("/portal/preferences", data={**form, "cap": "²"})
+    assert superscript.status_code == 422 and "A whole number" in superscript.text
     wrong = client.post("/portal/preferences", data={**form, "time_zone": "Paris", "cap": "lots"})
     assert wrong.status_code == 422 and "Europe/London" in wrong.text and "A whole number" in wrong.text
     assert 'value="Paris"' in wrong.text, "what was typed is kept"
@@ -176,3 +179,5 @@ def test_the_export_holds_them(client: TestClient, customer: str) -> None:
     document = client.get("/v1/me/export", headers=bearer(customer)).json()
     assert document["format"] == "consentry-export/4"
     assert document["preferences"]["avoid_topics"] == ["gambling", "alcohol"]
+    assert [v["version"] for v in document["preferences_history"]] == [1]
+    assert document["contacts"] == []
