@@ -202,7 +202,9 @@ def changed(session: Session, topic: str) -> None:
 def _after_begin(session: Session, _transaction: SessionTransaction, _connection: Any) -> None:
     # The earliest begin of the transaction wins (a savepoint begins later, inside it).
     if _BEGUN not in session.info:
-        session.info[_BEGUN] = {id(signals): signals.stamp() for signals in list(_SIGNALS.values())}
+        with _SIGNALS_MADE:  # a thread making signals meanwhile must not change the dictionary under us
+            known = list(_SIGNALS.values())
+        session.info[_BEGUN] = {id(signals): signals.stamp() for signals in known}
 
 
 @event.listens_for(Session, "after_transaction_end")
