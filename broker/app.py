@@ -24,6 +24,7 @@ from broker.api import (
     disputes,
     email,
     factors,
+    feedback,
     health,
     me,
     oauth,
@@ -144,6 +145,8 @@ def create_app(
     app.include_router(contacts.brand_router)
     app.include_router(contacts.customer_router)
     app.include_router(contacts.auditor_router)
+    app.include_router(feedback.customer_router)
+    app.include_router(feedback.brand_router)
     app.include_router(accounts.router)
     app.include_router(signin.router)
     app.include_router(factors.router)

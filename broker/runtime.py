@@ -77,6 +77,7 @@ from broker.value.disputes import Disputes
 from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
 from broker.voice.contacts import Contacts
+from broker.voice.feedback import Feedback
 from broker.voice.preferences import Preferences
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
@@ -132,6 +133,7 @@ class Runtime:
     preferences: Preferences
     preference_reads: PreferenceReads
     contacts: Contacts
+    feedback: Feedback
     directory_pages: StampedCache[str, tuple[str, ...]]  # the portal's list pages (broker.portal.directory)
     grants: Grants
     grant_views: GrantViews
@@ -360,6 +362,7 @@ def build_runtime(
         directory=directory,
         preferences=preferences,
         contacts=Contacts(clock=clock, preferences=preferences, audit=audit),
+        feedback=Feedback(clock=clock, vault=vault, audit=audit),
         preference_reads=PreferenceReads(oauth=oauth, grants=grants, preferences=preferences, audit=audit),
         # While no listing and no brand changed, and no longer than a brand's track record is kept;
         # at most 256 pages of about 30 KB.

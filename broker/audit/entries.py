@@ -69,6 +69,7 @@ class Kind(StrEnum):
     PREFERENCES_CHANGED = "preferences.changed"  # the customer set them: one entry per live grant
     PREFERENCES_READ = "preferences.read"  # a brand read them under a live grant
     CONTACT_REPORTED = "contact.reported"  # a brand reported contacting the customer under a grant
+    FEEDBACK_GIVEN = "feedback.given"  # the customer rated the grant's brand (never the rating)
 
 
 class Actor(StrEnum):

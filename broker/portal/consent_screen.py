@@ -62,7 +62,7 @@ def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dic
         "params": params,
         "special": special,
         "message": None if retry is None else RETRY_MESSAGES[retry],
-        "record_text": describe_record(screen.record, screen.brand),
+        "record_text": f"{describe_record(screen.record, screen.brand)} Customers: {screen.ratings.words()}.",
         "purposes": screen.purposes,
     }
 

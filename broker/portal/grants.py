@@ -16,6 +16,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from broker.accounts.models import CustomerSession
@@ -27,6 +28,7 @@ from broker.portal import views
 from broker.portal.guards import LoggedIn, LoginRequired, PostedForm
 from broker.portal.html import render
 from broker.voice.contacts import BREACH_WORDS, Breach
+from broker.voice.feedback import MAX_WORDS, Occasion, RatingIn
 from broker.voice.preferences import CHANNEL_LABELS, ContactChannel
 from broker.web.customer_reads import portal_read
 from broker.web.deps import DbSession, RuntimeDep
@@ -96,7 +98,19 @@ def _grant(
     now, window = runtime.clock(), timedelta(days=runtime.settings.dispute_answer_days)
     opens = {o.id: o.dispute.disputed_at + window for o in context["obligations"] if o.dispute}
     contacts = runtime.contacts.for_grant(db, grant_id)
+    grant = runtime.grants.for_customer(db, session.customer_id, grant_id)
     context.update(
+        rate=[
+            {
+                "value": "end" if obligation is None else f"delivery:{obligation}",
+                "label": "the end of this grant" if obligation is None else "a delivery you confirmed",
+            }
+            for _, obligation in runtime.feedback.due(db, grant)
+        ],
+        rated=[
+            {"rating": r.rating, "on": f"{r.created_at:%Y-%m-%d}"}
+            for r in runtime.feedback.of_grant(db, grant_id)
+        ],
         contacts=[
             {
                 "at": f"{c.contacted_at:%Y-%m-%d %H:%M} UTC",
@@ -153,6 +167,40 @@ def revoke_grant(
         lambda: runtime.grants.revoke(
             db, runtime.grants.for_customer(db, customer_id, grant_id), by=Actor.CUSTOMER
         ),
+    )  # fmt: skip
+
+
+@router.post("/grants/{grant_id}/feedback")
+def rate_brand(
+    grant_id: UUID,
+    request: Request,
+    session: PostedForm,
+    db: DbSession,
+    runtime: RuntimeDep,
+    occasion: Annotated[str, Form(max_length=64)] = "",
+    rating: Annotated[str, Form(max_length=1)] = "",
+    words: Annotated[str, Form(max_length=MAX_WORDS)] = "",
+    share: Annotated[str, Form(max_length=3)] = "",
+) -> Response:
+    """Rate the grant's brand for one occasion (its end, or a confirmed delivery)."""
+    kind, _, obligation = occasion.partition(":")
+    try:
+        wanted = RatingIn.model_validate(
+            {
+                "occasion": Occasion.GRANT_END if kind == "end" else Occasion.DELIVERY,
+                "obligation_id": obligation or None,
+                "rating": int(rating) if rating in {"1", "2", "3", "4", "5"} else 0,
+                "text": words or None,
+                "share_text_with_brand": share == "yes",
+            }
+        )
+    except ValidationError:
+        message = "Choose a rating from 1 to 5 for one of the occasions shown."
+        return _grant(request, db, runtime, session, grant_id, message=message, status=422)
+    customer_id = session.customer_id
+    return _change_grant(
+        request, db, runtime, session, grant_id,
+        lambda: runtime.feedback.rate(db, runtime.grants.for_customer(db, customer_id, grant_id), wanted),
     )  # fmt: skip
 
 

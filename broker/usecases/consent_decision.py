@@ -27,6 +27,7 @@ from broker.consent.renewal import reconfirm_by
 from broker.oauth.authorize import ConsentRequest
 from broker.oauth.clients import origin_of
 from broker.value.record import NO_RECORD, TrackRecord, track_record
+from broker.voice.feedback import NO_RATINGS, RatingRecord, rating_records
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
@@ -63,6 +64,8 @@ class ConsentScreen:
     tos_uri: str | None = None
     # Its record of delivering what it declared, over the last 12 months (`broker.value.disputes`).
     record: TrackRecord = NO_RECORD
+    # Its customers' ratings (`broker.voice.feedback`): the mean shows from 5 ratings on.
+    ratings: RatingRecord = NO_RATINGS
     # An offer of several purposes: each, with its explanation and the requested fields it uses, for the
     # customer to agree to one by one (`slug`, `label`, `explanation`, `fields` as titles). Empty: one.
     purposes: tuple[dict[str, Any], ...] = ()
@@ -98,6 +101,7 @@ class ConsentScreen:
         brand = session.get(Brand, offer.brand_id)
         declared = (tuple(brand.contacts), brand.policy_uri, brand.tos_uri) if brand else ((), None, None)
         record = track_record(session, [offer.brand_id], now).get(offer.brand_id, NO_RECORD)
+        ratings = rating_records(session, [offer.brand_id]).get(offer.brand_id, NO_RATINGS)
         targets = (origin_of(request.redirect_uri),)
         purposes = tuple(
             {
@@ -109,7 +113,15 @@ class ConsentScreen:
             for slug, explanation, used in _asked_purposes(offer, names)
         )
         return cls(
-            request.brand_name, offer, fields, params, targets, *declared, record=record, purposes=purposes
+            request.brand_name,
+            offer,
+            fields,
+            params,
+            targets,
+            *declared,
+            record=record,
+            ratings=ratings,
+            purposes=purposes,
         )
 
 

@@ -54,6 +54,7 @@ from broker.oauth.authorize import ConsentRequest
 from broker.signals import StampedCache
 from broker.usecases.consent_decision import Retry, decide, shown_value
 from broker.value.record import NO_RECORD, TrackRecord, track_record
+from broker.voice.feedback import NO_RATINGS, RatingRecord, rating_records
 from vault.fields import CATALOGUE, JSONValue, Sensitivity
 from vault.profile import Vault
 
@@ -130,6 +131,10 @@ class BrandRecord(BaseModel):
     deletions_on_time: int = Field(description="of those, deletions attested by their due date")
     ends_fell_due: int = Field(description="ended grants whose acknowledgement fell due or was made")
     ends_acknowledged_on_time: int = Field(description="of those, acknowledged within the window")
+    ratings: int = Field(default=0, description="customers' ratings of the brand (1 to 5)")
+    rating_average: str | None = Field(
+        default=None, description="their mean to one decimal; null below 5 ratings"
+    )
     summary: str = Field(description="the record in plain words")
 
 
@@ -401,9 +406,11 @@ class Directory:
         if missing:
             now, names = self.clock(), brand_names(session, missing)
             values, duties = track_record(session, missing, now), duty_records(session, missing, now)
+            rated = rating_records(session, missing)
             for brand_id in missing:
                 name = names.get(brand_id, "")
-                found[brand_id] = (name, _record(values.get(brand_id), duties.get(brand_id), name))
+                record = _record(values.get(brand_id), duties.get(brand_id), rated.get(brand_id), name)
+                found[brand_id] = (name, record)
                 self.records.put(brand_id, found[brand_id], stamp)
         return found
 
@@ -476,10 +483,15 @@ def _offer(offer: Offer, brand: str, record: BrandRecord, mine: dict[str, JSONVa
     )
 
 
-def _record(value: TrackRecord | None, duty: DutyRecord | None, brand: str) -> BrandRecord:
+def _record(
+    value: TrackRecord | None, duty: DutyRecord | None, rated: RatingRecord | None, brand: str
+) -> BrandRecord:
     value = value or NO_RECORD
     duty = duty or DutyRecord(0, 0, 0, 0)
-    history = any((value.fell_due, value.disputes_upheld, duty.deletions_fell_due, duty.ends_fell_due))
+    rated = rated or NO_RATINGS
+    history = any(
+        (value.fell_due, value.disputes_upheld, duty.deletions_fell_due, duty.ends_fell_due, rated.ratings)
+    )
     if not history:
         summary = f"{brand} has no history yet: nothing it owed, deleted or acknowledged has fallen due."
     else:
@@ -490,6 +502,7 @@ def _record(value: TrackRecord | None, duty: DutyRecord | None, brand: str) -> B
             f"{value.disputes_upheld} dispute{'' if value.disputes_upheld == 1 else 's'} upheld against it",
             f"{duty.deletions_on_time} of {duty.deletions_fell_due} deletions attested on time",
             f"{duty.ends_acknowledged_on_time} of {duty.ends_fell_due} ends acknowledged on time",
+            rated.words(),
         ]
         summary = f"{brand}: " + "; ".join(parts) + "."
     return BrandRecord(
@@ -502,6 +515,8 @@ def _record(value: TrackRecord | None, duty: DutyRecord | None, brand: str) -> B
         deletions_on_time=duty.deletions_on_time,
         ends_fell_due=duty.ends_fell_due,
         ends_acknowledged_on_time=duty.ends_acknowledged_on_time,
+        ratings=rated.ratings,
+        rating_average=rated.average,
         summary=summary,
     )
 

@@ -38,6 +38,7 @@ _INERT_KINDS = frozenset(
         "preferences.changed",  # the customer set their preferences: a notice to a live grant's brand
         "preferences.read",  # a brand read the preferences (no profile field) under a grant
         "contact.reported",  # a brand reported a contact it made with the customer
+        "feedback.given",  # the customer rated the brand
     }
 )
 _GRANT_KINDS = frozenset(
