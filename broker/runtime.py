@@ -263,8 +263,14 @@ def build_runtime(
     )
     checkpoints = Checkpoints(signer=log_signer, clock=clock)
     access_log = AccessLog(checkpoints)
+    preferences = Preferences(clock=clock, vault=vault, audit=audit, notices=notices)
     receipts = Receipts(
-        clock=clock, issuer=oauth.issuer, signing=oauth.signing, grants=grants, access_log=access_log
+        clock=clock,
+        issuer=oauth.issuer,
+        signing=oauth.signing,
+        grants=grants,
+        access_log=access_log,
+        preferences=preferences,
     )
     profiles, value_views = CustomerProfiles(accounts), ValueViews(ledger=value, clock=clock)
     webhook_secrets = WebhookSecrets(keys.blind_index_key())
@@ -339,7 +345,6 @@ def build_runtime(
         records=StampedCache(oauth.clients.signals, ttl=60.0, size=10_000, clock=seconds),
         decline_window=timedelta(hours=settings.directory_decline_hours),
     )
-    preferences = Preferences(clock=clock, vault=vault, audit=audit, notices=notices)
     return Runtime(
         settings=settings,
         engine=engine,

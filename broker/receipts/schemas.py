@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from broker.consent.access_log import LoggedEntry
+from broker.voice.preferences import PreferencesPublic
 
 __all__ = ["ReceiptPage", "ReceiptPublic"]
 
@@ -35,6 +36,11 @@ class ReceiptPublic(BaseModel):
     checkpoint: str = Field(description="C2SP signed note of the checkpoint the proof leads to")
     verifier_key: str = Field(description="the log's verifier key; pin it out of band")
     tree_size: int = Field(ge=0)
+    preferences: PreferencesPublic | None = Field(
+        default=None,
+        description="for you only: your preferences the receipt binds (its `preferences.sha256` is their "
+        "digest); null in a brand's copy, or once your account is gone",
+    )
 
 
 class ReceiptPage(BaseModel):

@@ -41,6 +41,7 @@ from broker.receipts.document import (
 from broker.receipts.models import Receipt
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
 from broker.value.models import Escalation
+from broker.voice.preferences import Preferences, PreferencesPublic
 
 __all__ = ["Receipts"]
 
@@ -54,6 +55,7 @@ class Receipts:
     signing: SigningKeys
     grants: Grants
     access_log: AccessLog
+    preferences: Preferences
 
     def notice(self, session: Session, notice: Notice) -> None:
         """Prepare the receipt a consent event calls for; it is signed when its entry is appended."""
@@ -90,6 +92,9 @@ class Receipts:
             terms["decision"] = decision(escalation, auditor)
         if acknowledged is not None:
             terms["acknowledgement"] = acknowledgement(acknowledged, grant)
+        preferences = self.preferences.for_receipt(session, grant.customer_id)
+        if preferences is not None:  # the customer's preferences in force, bound by their digest
+            terms["preferences"] = preferences
 
         def issue(session: Session, entry: QueuedEntry) -> None:
             now = self.clock()
@@ -133,7 +138,7 @@ class Receipts:
         query = select(Receipt).where(Receipt.customer_id == customer_id)
         if grant_id is not None:
             query = query.where(Receipt.grant_id == grant_id)
-        return self._bundles(session, _page(session, query, cursor, limit))
+        return self._bundles(session, _page(session, query, cursor, limit), owner=customer_id)
 
     def everything_for(self, session: Session, customer_id: UUID) -> list[dict[str, Any]]:
         """Every receipt of the customer, oldest first, as issued (for their export): the JWS, the key
@@ -157,7 +162,7 @@ class Receipts:
         receipt = session.get(Receipt, receipt_id)
         if receipt is None or receipt.customer_id != customer_id:
             raise NotFound(f"receipt '{receipt_id}' not found; list yours at /v1/me/receipts")
-        return self._bundles(session, Page(items=[receipt], next_cursor=None)).items[0]
+        return self._bundles(session, Page(items=[receipt], next_cursor=None), owner=customer_id).items[0]
 
     def one(self, session: Session, receipt_id: UUID) -> ReceiptPublic | None:
         """One receipt as a bundle, whoever it is for (the caller checks who may see it); None if absent."""
@@ -174,8 +179,9 @@ class Receipts:
         query = select(Receipt).where(Receipt.grant_id == grant_id, Receipt.brand_id == brand_id)
         return self._bundles(session, _page(session, query, cursor, limit))
 
-    def _bundles(self, session: Session, receipts: Page[Receipt]) -> ReceiptPage:
-        """Each receipt with its audit entry, proven against one current checkpoint."""
+    def _bundles(self, session: Session, receipts: Page[Receipt], owner: UUID | None = None) -> ReceiptPage:
+        """Each receipt with its audit entry, proven against one current checkpoint; for their `owner`,
+        with the preferences the receipt binds, opened from their vault."""
         proven = self.access_log.proven(session, [r.audit_index for r in receipts.items])
         entries = {item.index: item for item in proven.items}
         return ReceiptPage(
@@ -192,11 +198,19 @@ class Receipts:
                     checkpoint=proven.checkpoint,
                     verifier_key=proven.verifier_key,
                     tree_size=proven.tree_size,
+                    preferences=self._bound(session, owner, r),
                 )
                 for r in receipts.items
             ],
             next_cursor=receipts.next_cursor,
         )
+
+    def _bound(self, session: Session, owner: UUID | None, receipt: Receipt) -> PreferencesPublic | None:
+        """The preferences a receipt binds, for its owner while their vault lasts."""
+        bound = _payload(receipt.jws).get("preferences")
+        if owner is None or not isinstance(bound, dict):
+            return None
+        return self.preferences.version(session, owner, int(bound.get("version", 0)))
 
 
 def _page(session: Session, query: SelectOfScalar[Receipt], cursor: str | None, limit: int) -> Page[Receipt]:

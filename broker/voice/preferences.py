@@ -16,7 +16,9 @@ honour what they asked.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -217,6 +219,27 @@ class Preferences:
         ]
         return [*kept, current] if current.version else []
 
+    def version(self, session: Session, customer_id: UUID, number: int) -> PreferencesPublic | None:
+        """Version `number` of the customer's preferences (0: the defaults); None if it is not kept (or
+        the account, and its vault, are gone)."""
+        if not self.vault.exists(session, customer_id):
+            return None
+        if number == 0:
+            return DEFAULTS
+        label = f"{LABEL}@{number}"
+        sealed = self.vault.secrets(session, customer_id, [label]).get(label)
+        return None if sealed is None else PreferencesPublic.model_validate(json.loads(sealed))
+
+    def for_receipt(self, session: Session, customer_id: UUID) -> dict[str, object] | None:
+        """What a consent receipt says of the preferences in force: their version, when they were set
+        and their `digest`, never the preferences themselves (receipts are kept in the clear, and
+        outlive the account); None once the account's vault is gone."""
+        if not self.vault.exists(session, customer_id):
+            return None
+        record = self.of(session, customer_id)
+        set_at = None if record.updated_at is None else record.updated_at.isoformat()
+        return {"version": record.version, "set_at": set_at, "sha256": digest(record)}
+
     def in_force(self, session: Session, customer_id: UUID, at: datetime) -> PreferencesPublic:
         """The preferences as they stood at `at` (each version is kept, sealed, to judge a contact by
         what the customer asked then)."""
@@ -261,6 +284,15 @@ class Preferences:
                 ),
             )
         return record
+
+
+def digest(record: PreferencesPublic) -> str:
+    """SHA-256 of the record's canonical JSON (RFC 8785: for these members, keys sorted and no spaces),
+    base64url without padding: what a receipt binds, and what its owner checks against the record."""
+    canonical = json.dumps(
+        record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 
 def lock_customer(session: Session, customer_id: UUID) -> None:

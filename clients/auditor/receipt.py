@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +71,7 @@ class _Bundle(BaseModel):
     receipt: dict[str, Any] | None = None
     audit_entry: _Entry
     checkpoint: str
+    preferences: dict[str, Any] | None = None  # the owner's copy: the record the receipt's digest binds
 
 
 @dataclass
@@ -115,7 +118,20 @@ def verify_receipt(
     if entry is not None:
         _check_inclusion(bundle, claims, entry, log_key, report)
     check_brand_statement(claims, report)
+    _check_preferences(bundle, claims, report)
     return report
+
+
+def _check_preferences(bundle: _Bundle, claims: Mapping[str, Any], report: ReceiptReport) -> None:
+    """A bundle that carries the customer's preferences must carry the very record the receipt binds:
+    SHA-256 of its canonical JSON (keys sorted, no spaces), base64url, is `preferences.sha256`."""
+    bound = claims.get("preferences")
+    if bundle.preferences is None or not isinstance(bound, Mapping):
+        return
+    canonical = json.dumps(bundle.preferences, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    found = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(found, str(bound.get("sha256", ""))):
+        report.problems.append("the preferences in the bundle are not the ones the receipt binds")
 
 
 def _signed_claims(

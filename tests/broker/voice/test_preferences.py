@@ -19,6 +19,8 @@ from support.webhooks import hook_token, register
 
 from broker.settings import Settings
 from broker.webhooks.models import WebhookMessage
+from clients.auditor.receipt import verify_receipt
+from clients.auditor.tlog import parse_verifier_key
 
 MINE = "/v1/me/preferences"
 ZONE = "/quiet_hours/time_zone"
@@ -181,3 +183,27 @@ def test_the_export_holds_them(client: TestClient, customer: str) -> None:
     assert document["preferences"]["avoid_topics"] == ["gambling", "alcohol"]
     assert [v["version"] for v in document["preferences_history"]] == [1]
     assert document["contacts"] == []
+
+
+def test_receipts_after_a_change_bind_the_preferences_and_their_owner_can_check_them(
+    client: TestClient, customer: str, brand: BrandCredentials
+) -> None:
+    assert client.put(MINE, json=CAREFUL, headers=bearer(customer)).status_code == 200
+    side = BrandSide(client, brand, publish_offer(client, brand_token(client, brand), optional_fields=[]))
+    mine = client.get("/v1/me/receipts", params={"grant_id": side.grant_id}, headers=bearer(customer))
+    (bundle,) = mine.json()["items"]
+    bound = bundle["receipt"]["preferences"]
+    assert bound["version"] == 1 and set(bound) == {"version", "set_at", "sha256"}, (
+        "a digest, never the record"
+    )
+    assert bundle["preferences"]["avoid_topics"] == ["gambling", "alcohol"], "the owner's copy opens it"
+    jwks = client.get("/.well-known/jwks.json").json()["keys"]
+    key = parse_verifier_key(client.get("/v1/audit/key").text.strip())
+    assert verify_receipt(bundle, log_key=key, jwks=jwks).problems == []
+    edited = {**bundle, "preferences": {**bundle["preferences"], "avoid_topics": []}}
+    assert verify_receipt(edited, log_key=key, jwks=jwks).problems == [
+        "the preferences in the bundle are not the ones the receipt binds"
+    ]
+    brands = client.get(f"/v1/grants/{side.grant_id}/receipts", headers=bearer(brand_token(client, brand)))
+    assert brands.json()["items"][0]["preferences"] is None, "the brand's copy carries the digest only"
+    assert "gambling" not in brands.text
