@@ -3,7 +3,9 @@
 The read is `ProfileReads.serve_async`, the very one behind `GET /v1/profile`: the token verified,
 the grant live right now, value and reconfirmation checked, and the read's audit entry committed
 before any claim leaves. Only the shape differs (`broker.oauth.oidc.userinfo_claims`), and UserInfo
-also needs the token to carry the `openid` scope.
+also needs the token to carry the `openid` scope. The customer's preferences join the claims
+(`PREFERENCES_CLAIM`), read as `GET /v1/preferences` reads them (`PreferenceReads`, with its own
+`preferences.read` entry).
 
 Its errors are RFC 6750's, as relying parties expect of a protected resource: `WWW-Authenticate:
 Bearer error="invalid_token"` (401) for a token that is missing, invalid, expired or revoked, or
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from broker.errors import (
@@ -28,7 +31,7 @@ from broker.errors import (
     ValidationFailed,
 )
 from broker.oauth.bearer import verify_claims
-from broker.oauth.oidc import OPENID, is_openid, userinfo_claims
+from broker.oauth.oidc import OPENID, PREFERENCES_CLAIM, is_openid, userinfo_claims
 from broker.runtime import Runtime
 from broker.web.purposes import checked_purpose
 
@@ -59,7 +62,18 @@ async def userinfo_response(
         if refused.status == 403:
             return _error(403, "access_denied", refused.detail, refused)
         raise  # a 503 (the read was not recorded), or a bug: the app's own problem+json
-    return JSONResponse(userinfo_claims(served["sub"], served["fields"]), headers=_NO_STORE)
+    claims = userinfo_claims(served["sub"], served["fields"])
+    claims[PREFERENCES_CLAIM] = await run_in_threadpool(_preferences, runtime, token)
+    return JSONResponse(claims, headers=_NO_STORE)
+
+
+def _preferences(runtime: Runtime, token: str) -> dict[str, object]:
+    """The customer's preferences, which every brand with a live grant may read (and must honour),
+    recorded as their own access (`preferences.read`) once the profile's read was."""
+    with runtime.sessions() as db:
+        _, _, preferences = runtime.preference_reads.read(db, token)
+        db.commit()
+    return preferences.model_dump(mode="json")
 
 
 def _error(status: int, error: str, description: str, problem: BrokerError | None = None) -> Response:

@@ -10,14 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from broker.consent.scopes import supported_scopes
-from broker.oauth.oidc import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, FIELDS_CLAIM, OIDC_SCOPES
+from broker.oauth.oidc import (
+    ACR_MULTI_FACTOR,
+    ACR_SINGLE_FACTOR,
+    FIELDS_CLAIM,
+    OIDC_SCOPES,
+    PREFERENCES_CLAIM,
+)
 from broker.oauth.signing import ALGORITHM, ID_TOKEN_ALGORITHMS
 
 # Every claim an ID token or UserInfo may hold (Discovery §3 `claims_supported`).
 CLAIMS_SUPPORTED = [
     "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
     "given_name", "family_name", "birthdate", "email", "email_verified", "phone_number",
-    "phone_number_verified", "address", FIELDS_CLAIM,
+    "phone_number_verified", "address", FIELDS_CLAIM, PREFERENCES_CLAIM,
 ]  # fmt: skip
 
 

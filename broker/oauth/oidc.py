@@ -58,6 +58,7 @@ CLAIM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 # The claim that holds the fields with no standard claim (dietary, interests, household_size ...): a
 # collision-resistant name (Core §5.1.2), an object of field name to value.
 FIELDS_CLAIM: Final = "https://consentry.dev/claims/fields"
+PREFERENCES_CLAIM: Final = "https://consentry.dev/claims/preferences"  # what every brand must honour
 
 ACR_SINGLE_FACTOR: Final = "urn:consentry:acr:single-factor"
 ACR_MULTI_FACTOR: Final = "urn:consentry:acr:multi-factor"

@@ -17,6 +17,7 @@ from joserfc.errors import BadSignatureError
 from joserfc.jwk import KeySet
 from sqlmodel import Session, col, select
 from support.core import STRONG_PASSWORD, FakeClock, log_in
+from support.lifecycle import entries_about
 from support.oauth import (
     ISSUER,
     BrandCredentials,
@@ -35,7 +36,13 @@ from broker.accounts.models import Brand
 from broker.audit.models import AuditEntry
 from broker.errors import ValidationFailed
 from broker.oauth.clients import register_brand
-from broker.oauth.oidc import ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, FIELDS_CLAIM, Authentication
+from broker.oauth.oidc import (
+    ACR_MULTI_FACTOR,
+    ACR_SINGLE_FACTOR,
+    FIELDS_CLAIM,
+    PREFERENCES_CLAIM,
+    Authentication,
+)
 from broker.runtime import Runtime
 from broker.web.deps import SESSION_COOKIE
 
@@ -158,7 +165,10 @@ def test_userinfo_is_an_audited_read_of_the_grant_as_standard_claims(
     ours = {"dietary": ["vegan", "nut_allergy"], "household_size": 3, "age_band": "35-44"}
     assert claims[FIELDS_CLAIM] == ours
     assert "birthdate" not in claims, "not part of the offer: never given"
-    assert _reads(db) == before + 1, "one audit entry per UserInfo call"
+    assert claims[PREFERENCES_CLAIM]["version"] == 0, "the preferences, whatever the offer asked"
+    assert _reads(db) == before + 1, "one profile read per UserInfo call"
+    grant_id = _claims(tokens["access_token"])["grant_id"]
+    assert len(entries_about(db, grant_id, "preferences.read")) == 1, "and an access of its own"
     assert _userinfo(client, tokens["access_token"], "POST").json() == claims
     assert _reads(db) == before + 2
 
