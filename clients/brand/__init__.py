@@ -59,6 +59,8 @@ from clients.brand.models import (
     PreferencesRead,
     Profile,
     QuietHours,
+    Rating,
+    RatingPage,
     ServerMetadata,
 )
 from clients.brand.protocol import BRAND_SCOPES
@@ -110,6 +112,8 @@ __all__ = [
     "PurposeRequired",
     "QuietHours",
     "RateLimited",
+    "Rating",
+    "RatingPage",
     "RefreshRejected",
     "ReplayCache",
     "ServerMetadata",

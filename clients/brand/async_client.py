@@ -30,6 +30,7 @@ from clients.brand.models import (
     OfferPage,
     PreferencesRead,
     Profile,
+    RatingPage,
     ServerMetadata,
 )
 from clients.brand.protocol import BRAND_SCOPES, Call, Protocol
@@ -190,6 +191,11 @@ class AsyncConsentryClient:
     async def withdraw_offer(self, offer_id: Id) -> Offer:
         """`DELETE /v1/offers/{id}`: no new grants (it leaves the directory at once)."""
         return await self._run(endpoints.withdraw_offer(offer_id))
+
+    async def list_ratings(self, *, cursor: str | None = None, limit: int | None = None) -> RatingPage:
+        """`GET /v1/feedback`: your customers' ratings, newest first (unnamed, dated by day, with the
+        words they chose to share)."""
+        return await self._run(endpoints.list_ratings(cursor, limit))
 
     async def list_offers(
         self, *, status: str | None = None, cursor: str | None = None, limit: int | None = None

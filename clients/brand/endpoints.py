@@ -26,6 +26,7 @@ from clients.brand.models import (
     OfferPage,
     PreferencesRead,
     Profile,
+    RatingPage,
 )
 from clients.brand.protocol import Call
 
@@ -93,6 +94,11 @@ def decline_grant(grant_id: Id) -> Call[Grant]:
 def new_grant_ticket(grant_id: Id) -> Call[GrantTicket]:
     """`POST /v1/grants/{id}/ticket`."""
     return Call("POST", f"/v1/grants/{_segment(grant_id)}/ticket", GrantTicket.model_validate)
+
+
+def list_ratings(cursor: str | None, limit: int | None) -> Call[RatingPage]:
+    """`GET /v1/feedback`."""
+    return Call("GET", "/v1/feedback", RatingPage.model_validate, params=_page(cursor=cursor, limit=limit))
 
 
 def list_offers(status: str | None, cursor: str | None, limit: int | None) -> Call[OfferPage]:

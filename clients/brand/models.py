@@ -3,7 +3,7 @@ so a newer server does not break an older SDK)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -25,6 +25,8 @@ __all__ = [
     "PreferencesRead",
     "Profile",
     "QuietHours",
+    "Rating",
+    "RatingPage",
     "ServerMetadata",
 ]
 
@@ -125,6 +127,23 @@ class Offer(_Answer):
     created_at: datetime
     withdrawn_at: datetime | None
     listed: bool = False  # shown in the customers' offer directory
+
+
+class Rating(_Answer):
+    """A customer's rating of your brand: no customer, no grant, the day only; their words only if they
+    chose to share them."""
+
+    rating: int
+    occasion: str  # "delivery" or "grant_end"
+    rated_on: date
+    text: str | None
+
+
+class RatingPage(_Answer):
+    """A page of ratings, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[Rating]
+    next_cursor: str | None
 
 
 class OfferPage(_Answer):

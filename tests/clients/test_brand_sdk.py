@@ -165,6 +165,12 @@ def test_a_brand_reads_the_customers_preferences_and_reports_its_contacts(
         session.grant_id, channel="sms", contacted_at=clock.now, purpose="marketing", topics=["dating"]
     )
     assert reported.grant_id == session.grant_id and set(reported.breaches) >= {"channel", "topic"}
+    assert client.delete(f"/v1/me/grants/{session.grant_id}", headers=bearer(customer)).status_code == 204
+    rating = {"occasion": "grant_end", "rating": 4, "text": "kind", "share_text_with_brand": True}
+    rated = client.post(f"/v1/me/grants/{session.grant_id}/feedback", json=rating, headers=bearer(customer))
+    assert rated.status_code == 201, rated.text
+    (seen,) = sdk.list_ratings().items
+    assert (seen.rating, seen.occasion, seen.text) == (4, "grant_end", "kind")
 
 
 def test_a_brand_publishes_sends_a_customer_to_consent_and_reads_what_was_granted(
