@@ -78,6 +78,7 @@ from broker.value.service import ValueLedger
 from broker.value.views import ValueViews
 from broker.voice.contacts import Contacts
 from broker.voice.feedback import Feedback
+from broker.voice.intents import Intents
 from broker.voice.preferences import Preferences
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
@@ -134,6 +135,7 @@ class Runtime:
     preference_reads: PreferenceReads
     contacts: Contacts
     feedback: Feedback
+    intents: Intents
     directory_pages: StampedCache[str, tuple[str, ...]]  # the portal's list pages (broker.portal.directory)
     grants: Grants
     grant_views: GrantViews
@@ -264,6 +266,7 @@ def build_runtime(
     checkpoints = Checkpoints(signer=log_signer, clock=clock)
     access_log = AccessLog(checkpoints)
     preferences = Preferences(clock=clock, vault=vault, audit=audit, notices=notices)
+    intents = Intents(clock=clock, vault=vault, audit=audit, blind_key=keys.blind_index_key())
     receipts = Receipts(
         clock=clock,
         issuer=oauth.issuer,
@@ -367,7 +370,8 @@ def build_runtime(
         directory=directory,
         preferences=preferences,
         contacts=Contacts(clock=clock, preferences=preferences, audit=audit),
-        feedback=Feedback(clock=clock, vault=vault, audit=audit),
+        feedback=Feedback(clock=clock, vault=vault, audit=audit, blind_key=keys.blind_index_key()),
+        intents=intents,
         preference_reads=PreferenceReads(oauth=oauth, grants=grants, preferences=preferences, audit=audit),
         # While no listing and no brand changed, and no longer than a brand's track record is kept;
         # at most 256 pages of about 30 KB.
@@ -426,7 +430,12 @@ def build_runtime(
             grants,
             retention,
             acknowledgements,
-            prunes=[activity.prune, customer_sessions.prune, partial(prune_spent_tickets, clock)],
+            prunes=[
+                activity.prune,
+                customer_sessions.prune,
+                partial(prune_spent_tickets, clock),
+                intents.prune,
+            ],
         ),
         acknowledgements=acknowledgements,
         renewals=renewals,

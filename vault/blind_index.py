@@ -24,6 +24,8 @@ Purpose = Literal[
     "password-change",
     "code-request",
     "code-attempt",
+    "intent-owner",
+    "rater",
 ]
 
 

@@ -3,7 +3,7 @@ its ratings, unnamed, with the words its customers chose to share."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -38,14 +38,12 @@ class RatingPublic(BaseModel):
     rating: int
     has_text: bool
     share_text: bool
-    created_at: datetime
+    created_on: date = Field(description="the day you rated (no time is kept)")
 
     @classmethod
     def of(cls, row: BrandRating) -> RatingPublic:
         """The customer's view of a stored rating."""
-        return cls(
-            **row.model_dump(exclude={"occasion_key", "brand_id", "created_on"}), occasion=row.occasion_key
-        )
+        return cls(**row.model_dump(exclude={"occasion_key", "brand_id", "rater"}), occasion=row.occasion_key)
 
 
 class BrandRatingPublic(BaseModel):

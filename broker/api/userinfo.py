@@ -63,7 +63,14 @@ async def userinfo_response(
             return _error(403, "access_denied", refused.detail, refused)
         raise  # a 503 (the read was not recorded), or a bug: the app's own problem+json
     claims = userinfo_claims(served["sub"], served["fields"])
-    claims[PREFERENCES_CLAIM] = await run_in_threadpool(_preferences, runtime, token)
+    try:  # its own transaction: the grant may have ended since the read (a refusal, as for the read)
+        claims[PREFERENCES_CLAIM] = await run_in_threadpool(_preferences, runtime, token)
+    except (NotAuthenticated, GrantRevoked, GrantExpired) as refused:
+        return _error(401, "invalid_token", refused.detail, refused)
+    except BrokerError as refused:
+        if refused.status == 403:
+            return _error(403, "access_denied", refused.detail, refused)
+        raise
     return JSONResponse(claims, headers=_NO_STORE)
 
 

@@ -70,6 +70,9 @@ class Kind(StrEnum):
     PREFERENCES_READ = "preferences.read"  # a brand read them under a live grant
     CONTACT_REPORTED = "contact.reported"  # a brand reported contacting the customer under a grant
     FEEDBACK_GIVEN = "feedback.given"  # the customer rated the grant's brand (never the rating)
+    INTENT_PUBLISHED = "intent.published"  # a customer published an intent (nothing of it, nor who)
+    INTENT_WITHDRAWN = "intent.withdrawn"  # a customer withdrew one
+    INTENT_ANSWERED = "intent.answered"  # a brand answered one with an offer (`brand`, `offer`)
 
 
 class Actor(StrEnum):

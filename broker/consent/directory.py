@@ -31,7 +31,13 @@ from uuid import UUID
 from sqlalchemy import and_, bindparam, exists, not_, tuple_
 from sqlmodel import Session, col, delete, select
 
-from broker.consent.models import DirectoryField, DirectoryListing, DirectoryPurpose, Offer
+from broker.consent.models import (
+    DirectoryCategory,
+    DirectoryField,
+    DirectoryListing,
+    DirectoryPurpose,
+    Offer,
+)
 from broker.consent.purposes import PURPOSES, offered_purposes
 from broker.errors import ValidationFailed
 from broker.pagination import (
@@ -137,13 +143,15 @@ def enter(session: Session, offer: Offer) -> None:
     declared = offered_purposes(offer.purpose, offer.purpose_explanation, fields, offer.purposes)
     for slug in sorted({str(item["purpose"]) for item in declared}):
         session.add(DirectoryPurpose(offer_id=offer.id, purpose=slug))
+    for category in sorted(set(offer.categories)):
+        session.add(DirectoryCategory(offer_id=offer.id, category=category))
     session.flush()
     changed(session, LISTINGS)  # every process's cached directory pages are stale from its commit
 
 
 def leave(session: Session, offer_id: UUID) -> bool:
     """Take this version out of the directory; whether it was in it."""
-    for table in (DirectoryField, DirectoryPurpose):
+    for table in (DirectoryField, DirectoryPurpose, DirectoryCategory):
         session.exec(delete(table).where(col(table.offer_id) == offer_id))
     result = session.exec(delete(DirectoryListing).where(col(DirectoryListing.offer_id) == offer_id))
     if result.rowcount:

@@ -67,6 +67,10 @@ class Offer(SQLModel, table=True):
     withdrawn_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     # Shown in the customers' offer directory while this version is the active one (`DirectoryListing`).
     listed: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # What it is about (`broker.consent.categories`): the intents its brand may see while it is listed.
+    categories: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class GrantStatus(StrEnum):
@@ -259,6 +263,18 @@ class DirectoryField(SQLModel, table=True):
     )
     field: str = Field(primary_key=True, max_length=64)
     required: bool
+
+
+class DirectoryCategory(SQLModel, table=True):
+    """A category a listed offer declares: its brand sees the customers' intents of that category."""
+
+    __tablename__ = "directory_category"
+    __table_args__ = (Index("ix_directory_category_name", "category", "offer_id"),)
+
+    offer_id: UUID = Field(
+        sa_column=Column(ForeignKey("directory_listing.offer_id", ondelete="CASCADE"), primary_key=True)
+    )
+    category: str = Field(primary_key=True, max_length=16)
 
 
 class DirectoryPurpose(SQLModel, table=True):

@@ -23,6 +23,7 @@ from pydantic.functional_validators import AfterValidator, BeforeValidator
 from pydantic.json_schema import WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from broker.consent.categories import OfferCategory
 from broker.consent.models import Offer, OfferStatus
 from broker.consent.purposes import PURPOSES, describe_purpose, offered_purposes
 from broker.consent.scopes import field_scope
@@ -217,6 +218,11 @@ class _OfferFields(BaseModel):
     """Show the offer in the customers' offer directory, where they can compare it and accept it
     without a redirect (a customer-started grant). Unlisted offers are reached only through the brand's
     authorization requests."""
+    categories: Annotated[list[OfferCategory], AfterValidator(_distinct)] = Field(
+        default_factory=list, max_length=len(OfferCategory)
+    )
+    """What the offer is about, for the customers' intents: a listed offer in a category lets its brand
+    see the intents of that category (a move, a new baby…) and answer them."""
 
 
 class OfferDraft(_OfferFields):

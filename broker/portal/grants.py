@@ -108,7 +108,7 @@ def _grant(
             for _, obligation in runtime.feedback.due(db, grant)
         ],
         rated=[
-            {"rating": r.rating, "on": f"{r.created_at:%Y-%m-%d}"}
+            {"rating": r.rating, "on": r.created_on.isoformat()}
             for r in runtime.feedback.of_grant(db, grant_id)
         ],
         contacts=[

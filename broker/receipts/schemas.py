@@ -39,7 +39,10 @@ class ReceiptPublic(BaseModel):
     preferences: PreferencesPublic | None = Field(
         default=None,
         description="for you only: your preferences the receipt binds (its `preferences.sha256` is their "
-        "digest); null in a brand's copy, or once your account is gone",
+        "digest, with `preferences_salt`); null in a brand's copy, or once your account is gone",
+    )
+    preferences_salt: str | None = Field(
+        default=None, description="for you only: the random salt of that version, part of its digest"
     )
 
 

@@ -41,7 +41,7 @@ from broker.receipts.document import (
 from broker.receipts.models import Receipt
 from broker.receipts.schemas import ReceiptPage, ReceiptPublic
 from broker.value.models import Escalation
-from broker.voice.preferences import Preferences, PreferencesPublic
+from broker.voice.preferences import Preferences
 
 __all__ = ["Receipts"]
 
@@ -198,19 +198,20 @@ class Receipts:
                     checkpoint=proven.checkpoint,
                     verifier_key=proven.verifier_key,
                     tree_size=proven.tree_size,
-                    preferences=self._bound(session, owner, r),
+                    **self._bound(session, owner, r),
                 )
                 for r in receipts.items
             ],
             next_cursor=receipts.next_cursor,
         )
 
-    def _bound(self, session: Session, owner: UUID | None, receipt: Receipt) -> PreferencesPublic | None:
-        """The preferences a receipt binds, for its owner while their vault lasts."""
+    def _bound(self, session: Session, owner: UUID | None, receipt: Receipt) -> dict[str, Any]:
+        """The preferences a receipt binds and their salt, for its owner while their vault lasts."""
         bound = _payload(receipt.jws).get("preferences")
         if owner is None or not isinstance(bound, dict):
-            return None
-        return self.preferences.version(session, owner, int(bound.get("version", 0)))
+            return {}
+        found = self.preferences.version(session, owner, int(bound.get("version", 0)))
+        return {} if found is None else {"preferences": found.record, "preferences_salt": found.salt}
 
 
 def _page(session: Session, query: SelectOfScalar[Receipt], cursor: str | None, limit: int) -> Page[Receipt]:

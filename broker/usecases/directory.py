@@ -132,8 +132,9 @@ class BrandRecord(BaseModel):
     ends_fell_due: int = Field(description="ended grants whose acknowledgement fell due or was made")
     ends_acknowledged_on_time: int = Field(description="of those, acknowledged within the window")
     ratings: int = Field(default=0, description="customers' ratings of the brand (1 to 5)")
+    raters: int = Field(default=0, description="different customers who rated it")
     rating_average: str | None = Field(
-        default=None, description="their mean to one decimal; null below 5 ratings"
+        default=None, description="the ratings' mean to one decimal; null until 5 customers rated"
     )
     summary: str = Field(description="the record in plain words")
 
@@ -516,6 +517,7 @@ def _record(
         ends_fell_due=duty.ends_fell_due,
         ends_acknowledged_on_time=duty.ends_acknowledged_on_time,
         ratings=rated.ratings,
+        raters=rated.raters,
         rating_average=rated.average,
         summary=summary,
     )

@@ -7,23 +7,25 @@ sealed in the customer's vault (so they go when the account goes) and reach the 
 customer ticks `share_text_with_brand`. The brand sees its ratings without names or grants, each dated
 by day only (a time would tie a rating to the delivery it followed).
 
-Aggregates (`RatingRecord`) are shown only from `MIN_RATINGS` ratings on: below that, a single
-customer's rating would be easy to tell, and a mean of two says little. Each rating is a
-`feedback.given` audit entry (brand, subject, grant; never the rating or the words).
+Aggregates (`RatingRecord`) show the mean only once `MIN_RATERS` different customers rated (counted
+by a keyed blind index of customer and brand): below that, a single customer's rating would be easy to
+tell, and one customer rating many times cannot make a mean alone. Each rating is a `feedback.given`
+audit entry in the customer's own log only: naming the brand, subject or grant would let the brand
+match ratings to grants in its access log. For the same reason a rating keeps its day, not its time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Final, NoReturn
 from uuid import UUID
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
 from broker.audit.entries import Actor, Kind
@@ -31,14 +33,15 @@ from broker.audit.log import AuditLog
 from broker.consent.grants import effective_status
 from broker.consent.models import Grant, GrantStatus
 from broker.errors import Conflict, ValidationFailed
-from broker.pagination import Page, page
+from broker.pagination import CURSOR_ERRORS, Page, check_limit, cursor_refused, pack, unpack
 from broker.value.models import Obligation, ObligationStatus
 from broker.voice.models import BrandRating
+from vault.blind_index import blind_token
 from vault.profile import Vault
 
-__all__ = ["MIN_RATINGS", "NO_RATINGS", "Feedback", "Occasion", "RatingIn", "RatingRecord", "rating_records"]
+__all__ = ["MIN_RATERS", "NO_RATINGS", "Feedback", "Occasion", "RatingIn", "RatingRecord", "rating_records"]
 
-MIN_RATINGS: Final = 5
+MIN_RATERS: Final = 5
 MAX_WORDS: Final = 2000  # characters
 
 
@@ -69,19 +72,20 @@ class RatingRecord(BaseModel):
     model_config = {"frozen": True}
 
     ratings: int
-    average: str | None = Field(description=f"the mean to one decimal; null below {MIN_RATINGS} ratings")
+    raters: int = Field(description="different customers who rated")
+    average: str | None = Field(description=f"the mean to one decimal; null below {MIN_RATERS} raters")
 
     def words(self) -> str:
-        """In plain words, e.g. 'rated 4.2 of 5 by 12 customers'."""
+        """In plain words, e.g. 'rated 4.2 of 5 (14 ratings from 12 customers)'."""
         if self.average is not None:
-            return f"rated {self.average} of 5 by {self.ratings} customers"
+            return f"rated {self.average} of 5 ({self.ratings} ratings from {self.raters} customers)"
         if self.ratings:
             plural = "s" if self.ratings > 1 else ""
-            return f"{self.ratings} rating{plural} so far (the mean shows from {MIN_RATINGS})"
+            return f"{self.ratings} rating{plural} so far (the mean shows once {MIN_RATERS} customers rated)"
         return "no ratings yet"
 
 
-NO_RATINGS: Final = RatingRecord(ratings=0, average=None)
+NO_RATINGS: Final = RatingRecord(ratings=0, raters=0, average=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,7 @@ class Feedback:
     clock: Callable[[], datetime]
     vault: Vault
     audit: AuditLog
+    blind_key: bytes
 
     def rate(self, session: Session, grant: Grant, rating: RatingIn) -> BrandRating:
         """Record the customer's rating of the grant's brand (the caller checked the grant is theirs)."""
@@ -105,25 +110,20 @@ class Feedback:
         row = BrandRating(
             grant_id=grant.id,
             brand_id=grant.brand_id,
+            rater=blind_token(self.blind_key, "rater", f"{grant.customer_id}:{grant.brand_id}"),
             occasion_key=key,
             rating=rating.rating,
             has_text=bool(words),
             share_text=bool(words) and rating.share_text_with_brand,
-            created_at=now,
             created_on=now.date(),
         )
         session.add(row)
         session.flush()  # the unique index settles a race: the loser's transaction fails
         if words:
             self.vault.put_secret(session, grant.customer_id, f"feedback:{row.id}", words)
-        self.audit.record(
-            session,
-            Kind.FEEDBACK_GIVEN,
-            actor=Actor.CUSTOMER,
-            customer_id=grant.customer_id,
-            brand_id=grant.brand_id,
-            grant=grant.id,
-        )
+        # The customer's own entry: naming the brand, the subject or the grant would show the brand,
+        # in its access log, who gave which rating.
+        self.audit.record(session, Kind.FEEDBACK_GIVEN, actor=Actor.CUSTOMER, customer_id=grant.customer_id)
         return row
 
     def _occasion(self, session: Session, grant: Grant, rating: RatingIn, now: datetime) -> str:
@@ -151,30 +151,43 @@ class Feedback:
     def for_brand(
         self, session: Session, brand_id: UUID, *, cursor: str | None, limit: int
     ) -> Page[BrandRating]:
-        """The brand's ratings, newest first."""
+        """The brand's ratings, newest day first, in random order within a day (their ids): nothing in
+        the order or the cursor tells when in the day a rating came."""
+        check_limit(limit)
         query = select(BrandRating).where(col(BrandRating.brand_id) == brand_id)
-        return page(session, query, BrandRating.created_at, BrandRating.id, cursor=cursor, limit=limit)
+        if cursor is not None:
+            try:
+                day, ident = unpack(cursor)
+                after = (date.fromisoformat(day), UUID(ident))
+            except CURSOR_ERRORS:
+                raise cursor_refused() from None
+            query = query.where(tuple_(col(BrandRating.created_on), col(BrandRating.id)) < after)
+        newest = query.order_by(col(BrandRating.created_on).desc(), col(BrandRating.id).desc())
+        rows = list(session.exec(newest.limit(limit + 1)))
+        items = rows[:limit]
+        if len(rows) <= limit:
+            return Page(items=items, next_cursor=None)
+        return Page(items=items, next_cursor=pack([items[-1].created_on.isoformat(), str(items[-1].id)]))
 
     def shared_words(self, session: Session, rows: Iterable[BrandRating]) -> dict[UUID, str]:
-        """The words the customers chose to share, of these ratings (opened from each one's vault;
-        gone with a deleted account)."""
+        """The words the customers chose to share, of these ratings (opened from each one's vault, one
+        customer at a time; gone with a deleted account)."""
         shared = [row for row in rows if row.share_text]
-        owners = (
-            dict(
-                session.exec(
-                    select(Grant.id, Grant.customer_id).where(
-                        col(Grant.id).in_({row.grant_id for row in shared})
-                    )
-                ).all()
-            )
-            if shared
-            else {}
+        if not shared:
+            return {}
+        owners = dict(
+            session.exec(
+                select(Grant.id, Grant.customer_id).where(col(Grant.id).in_({row.grant_id for row in shared}))
+            ).all()
         )
-        found: dict[UUID, str] = {}
+        by_owner: dict[UUID, list[BrandRating]] = {}
         for row in shared:
-            customer_id = owners.get(row.grant_id)
-            if customer_id is not None and self.vault.exists(session, customer_id):
-                found.update(self.words(session, customer_id, [row]))
+            if (owner := owners.get(row.grant_id)) is not None:
+                by_owner.setdefault(owner, []).append(row)
+        found: dict[UUID, str] = {}
+        for owner, theirs in by_owner.items():
+            if self.vault.exists(session, owner):
+                found.update(self.words(session, owner, theirs))
         return found
 
     def due(self, session: Session, grant: Grant) -> list[tuple[Occasion, UUID | None]]:
@@ -199,25 +212,30 @@ class Feedback:
     def of_grant(self, session: Session, grant_id: UUID) -> list[BrandRating]:
         """The ratings given under a grant, oldest first."""
         query = select(BrandRating).where(col(BrandRating.grant_id) == grant_id)
-        return list(session.exec(query.order_by(col(BrandRating.created_at))))
+        return list(session.exec(query.order_by(col(BrandRating.created_on), col(BrandRating.occasion_key))))
 
 
 def rating_records(session: Session, brand_ids: Iterable[UUID]) -> dict[UUID, RatingRecord]:
-    """Each brand's count of ratings, and their mean once there are `MIN_RATINGS`."""
+    """Each brand's ratings and distinct raters, and the mean of the ratings once `MIN_RATERS`
+    different customers gave them (one customer rating many times cannot make a mean alone)."""
     wanted = set(brand_ids)
     if not wanted:
         return {}
     rows = session.exec(
-        select(BrandRating.brand_id, func.count(), func.sum(BrandRating.rating))
+        select(
+            BrandRating.brand_id,
+            func.count(),
+            func.count(func.distinct(BrandRating.rater)),
+            func.sum(BrandRating.rating),
+        )
         .where(col(BrandRating.brand_id).in_(wanted))
         .group_by(col(BrandRating.brand_id))
     ).all()
     found = {}
-    for brand_id, count, total in rows:
+    for brand_id, count, raters, total in rows:
         mean = (Decimal(int(total)) / Decimal(int(count))).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
-        found[brand_id] = RatingRecord(
-            ratings=int(count), average=str(mean) if count >= MIN_RATINGS else None
-        )
+        shown = str(mean) if raters >= MIN_RATERS else None
+        found[brand_id] = RatingRecord(ratings=int(count), raters=int(raters), average=shown)
     return found
 
 

@@ -20,11 +20,12 @@ import base64
 import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Final, Self
+from typing import Annotated, Final, NamedTuple, Self
 from uuid import UUID
 from zoneinfo import available_timezones
 
@@ -205,30 +206,26 @@ class Preferences:
     def of(self, session: Session, customer_id: UUID) -> PreferencesPublic:
         """The customer's preferences (the defaults until they set any)."""
         sealed = self.vault.secrets(session, customer_id, [LABEL]).get(LABEL)
-        if sealed is None:
-            return DEFAULTS
-        return PreferencesPublic.model_validate(json.loads(sealed))
+        return DEFAULTS if sealed is None else _open(sealed).record
 
     def history(self, session: Session, customer_id: UUID) -> list[PreferencesPublic]:
         """Every version the customer set, oldest first (the last is the one in force)."""
         current = self.of(session, customer_id)
         labels = [f"{LABEL}@{version}" for version in range(1, current.version)]
         sealed = self.vault.secrets(session, customer_id, labels)
-        kept = [
-            PreferencesPublic.model_validate(json.loads(sealed[label])) for label in labels if label in sealed
-        ]
+        kept = [_open(sealed[label]).record for label in labels if label in sealed]
         return [*kept, current] if current.version else []
 
-    def version(self, session: Session, customer_id: UUID, number: int) -> PreferencesPublic | None:
-        """Version `number` of the customer's preferences (0: the defaults); None if it is not kept (or
-        the account, and its vault, are gone)."""
+    def version(self, session: Session, customer_id: UUID, number: int) -> Sealed | None:
+        """Version `number` of the customer's preferences with its salt (0: the defaults, unsalted);
+        None if it is not kept (or the account, and its vault, are gone)."""
         if not self.vault.exists(session, customer_id):
             return None
         if number == 0:
-            return DEFAULTS
+            return Sealed(DEFAULTS, "")
         label = f"{LABEL}@{number}"
         sealed = self.vault.secrets(session, customer_id, [label]).get(label)
-        return None if sealed is None else PreferencesPublic.model_validate(json.loads(sealed))
+        return None if sealed is None else _open(sealed)
 
     def for_receipt(self, session: Session, customer_id: UUID) -> dict[str, object] | None:
         """What a consent receipt says of the preferences in force: their version, when they were set
@@ -236,9 +233,10 @@ class Preferences:
         outlive the account); None once the account's vault is gone."""
         if not self.vault.exists(session, customer_id):
             return None
-        record = self.of(session, customer_id)
+        sealed = self.vault.secrets(session, customer_id, [LABEL]).get(LABEL)
+        record, salt = Sealed(DEFAULTS, "") if sealed is None else _open(sealed)
         set_at = None if record.updated_at is None else record.updated_at.isoformat()
-        return {"version": record.version, "set_at": set_at, "sha256": digest(record)}
+        return {"version": record.version, "set_at": set_at, "sha256": digest(record, salt)}
 
     def in_force(self, session: Session, customer_id: UUID, at: datetime) -> PreferencesPublic:
         """The preferences as they stood at `at` (each version is kept, sealed, to judge a contact by
@@ -247,7 +245,7 @@ class Preferences:
         while found.updated_at is not None and found.updated_at > at:
             label = f"{LABEL}@{found.version - 1}"
             sealed = self.vault.secrets(session, customer_id, [label]).get(label)
-            found = DEFAULTS if sealed is None else PreferencesPublic.model_validate(json.loads(sealed))
+            found = DEFAULTS if sealed is None else _open(sealed).record
         return found
 
     def set(self, session: Session, customer_id: UUID, wanted: PreferencesIn) -> PreferencesPublic:
@@ -258,7 +256,7 @@ class Preferences:
         record = PreferencesPublic(
             **wanted.model_dump(), version=self.of(session, customer_id).version + 1, updated_at=now
         )
-        sealed = record.model_dump_json()
+        sealed = json.dumps({**record.model_dump(mode="json"), "salt": secrets.token_urlsafe(16)})
         self.vault.put_secret(session, customer_id, LABEL, sealed)
         self.vault.put_secret(session, customer_id, f"{LABEL}@{record.version}", sealed)  # for `in_force`
         for grant in live_grants(session, customer_id, now):
@@ -286,12 +284,26 @@ class Preferences:
         return record
 
 
-def digest(record: PreferencesPublic) -> str:
-    """SHA-256 of the record's canonical JSON (RFC 8785: for these members, keys sorted and no spaces),
-    base64url without padding: what a receipt binds, and what its owner checks against the record."""
-    canonical = json.dumps(
-        record.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+class Sealed(NamedTuple):
+    """A version of the preferences as the vault keeps it: the record and its random salt."""
+
+    record: PreferencesPublic
+    salt: str
+
+
+def _open(sealed: str) -> Sealed:
+    members = json.loads(sealed)
+    salt = str(members.pop("salt", ""))
+    return Sealed(PreferencesPublic.model_validate(members), salt)
+
+
+def digest(record: PreferencesPublic, salt: str) -> str:
+    """SHA-256 of the record's canonical JSON with its `salt` as one more member (RFC 8785: for these
+    members, keys sorted and no spaces), base64url without padding: what a receipt binds. The salt is
+    random for each version and kept with it, so nobody without it can try the few possible records
+    against a receipt; the customer's copy of the receipt carries it."""
+    members = {**record.model_dump(mode="json"), "salt": salt}
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
 

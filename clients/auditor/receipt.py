@@ -72,6 +72,7 @@ class _Bundle(BaseModel):
     audit_entry: _Entry
     checkpoint: str
     preferences: dict[str, Any] | None = None  # the owner's copy: the record the receipt's digest binds
+    preferences_salt: str | None = None  # and its salt
 
 
 @dataclass
@@ -124,11 +125,13 @@ def verify_receipt(
 
 def _check_preferences(bundle: _Bundle, claims: Mapping[str, Any], report: ReceiptReport) -> None:
     """A bundle that carries the customer's preferences must carry the very record the receipt binds:
-    SHA-256 of its canonical JSON (keys sorted, no spaces), base64url, is `preferences.sha256`."""
+    SHA-256 of its canonical JSON with its salt as one more member (keys sorted, no spaces),
+    base64url, is `preferences.sha256`."""
     bound = claims.get("preferences")
     if bundle.preferences is None or not isinstance(bound, Mapping):
         return
-    canonical = json.dumps(bundle.preferences, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    members = {**bundle.preferences, "salt": bundle.preferences_salt or ""}
+    canonical = json.dumps(members, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     found = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
     if not hmac.compare_digest(found, str(bound.get("sha256", ""))):
         report.problems.append("the preferences in the bundle are not the ones the receipt binds")

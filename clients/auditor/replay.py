@@ -39,6 +39,9 @@ _INERT_KINDS = frozenset(
         "preferences.read",  # a brand read the preferences (no profile field) under a grant
         "contact.reported",  # a brand reported a contact it made with the customer
         "feedback.given",  # the customer rated the brand
+        "intent.published",  # a customer's intent (no customer, no content)
+        "intent.withdrawn",
+        "intent.answered",  # a brand answered an intent with an offer
     }
 )
 _GRANT_KINDS = frozenset(

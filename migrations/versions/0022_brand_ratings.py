@@ -13,7 +13,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import vault.sqltypes
 
 revision: str = '0022'
 down_revision: str | None = '0021'
@@ -26,18 +25,18 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('grant_id', sa.Uuid(), nullable=False),
     sa.Column('brand_id', sa.Uuid(), nullable=False),
+    sa.Column('rater', sa.LargeBinary(length=32), nullable=False),
     sa.Column('occasion_key', sa.String(length=64), nullable=False),
     sa.Column('rating', sa.Integer(), nullable=False),
     sa.Column('has_text', sa.Boolean(), nullable=False),
     sa.Column('share_text', sa.Boolean(), nullable=False),
-    sa.Column('created_at', vault.sqltypes.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_on', sa.Date(), nullable=False),
     sa.ForeignKeyConstraint(['brand_id'], ['brand.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['grant_id'], ['consent_grant.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('brand_rating', schema=None) as batch_op:
-        batch_op.create_index('ix_brand_rating_brand_page', ['brand_id', 'created_at', 'id'], unique=False)
+        batch_op.create_index('ix_brand_rating_brand_page', ['brand_id', 'created_on', 'id'], unique=False)
         batch_op.create_index('ix_brand_rating_once', ['grant_id', 'occasion_key'], unique=True)
 
 

@@ -11,10 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 from support.core import FakeClock, bearer, log_in, sign_up
-from support.lifecycle import entries_about
 from support.oauth import OFFER, BrandCredentials, brand_token, form_token, portal_login
 from support.problems import assert_problem
-from support.value import VOUCHER, Brand, value_offer
+from support.value import VOUCHER, Brand, logged, value_offer
 
 WORDS = "The courier left it in the rain: Zanzibar-canary"
 
@@ -50,8 +49,12 @@ def test_one_rating_per_confirmed_delivery_and_per_end(
     unknown = _rate(client, me, side.grant_id, occasion="delivery", rating=3,
                     obligation_id="00000000-0000-4000-8000-000000000000")  # fmt: skip
     assert_problem(unknown, 422, "validation", "/obligation_id")
-    assert len(entries_about(db, side.grant_id, "feedback.given")) == 2
-    assert all("rating" not in entry for entry in entries_about(db, side.grant_id, "feedback.given"))
+    given = [e for e in logged(db, "feedback.") if e["kind"] == "feedback.given"]
+    assert len(given) == 2 and all(set(e) <= {"v", "kind", "at", "actor", "request_id"} for e in given), (
+        "no brand, subject, grant or rating: the brand cannot match a rating to its grant in its log"
+    )
+    brand_log = client.get("/v1/access-log", headers=bearer(brand_token(client, brand))).json()["items"]
+    assert not [e for e in brand_log if "feedback" in json.dumps(e)]
 
 
 def test_the_words_are_sealed_and_reach_the_brand_only_when_shared(
@@ -98,9 +101,9 @@ def test_the_mean_shows_in_the_track_record_from_five_ratings(
         record = seen.json()["record"]
         if n < 4:
             assert record["ratings"] == n + 1 and record["rating_average"] is None
-            assert "so far (the mean shows from 5)" in record["summary"]
+            assert "so far (the mean shows once 5 customers rated)" in record["summary"]
     assert (record["ratings"], record["rating_average"]) == (5, "4.4")
-    assert "rated 4.4 of 5 by 5 customers" in record["summary"]
+    assert "rated 4.4 of 5 (5 ratings from 5 customers)" in record["summary"]
 
 
 def test_the_grant_page_asks_for_a_rating_once_it_is_due(

@@ -3,6 +3,8 @@ a live grant (an audited access) and by no one else, and announced to those bran
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -197,6 +199,9 @@ def test_receipts_after_a_change_bind_the_preferences_and_their_owner_can_check_
         "a digest, never the record"
     )
     assert bundle["preferences"]["avoid_topics"] == ["gambling", "alcohol"], "the owner's copy opens it"
+    unsalted = json.dumps(bundle["preferences"], sort_keys=True, separators=(",", ":")).encode()
+    guessed = base64.urlsafe_b64encode(hashlib.sha256(unsalted).digest()).rstrip(b"=").decode()
+    assert bundle["preferences_salt"] and guessed != bound["sha256"], "a guess without the salt fails"
     jwks = client.get("/.well-known/jwks.json").json()["keys"]
     key = parse_verifier_key(client.get("/v1/audit/key").text.strip())
     assert verify_receipt(bundle, log_key=key, jwks=jwks).problems == []
