@@ -26,6 +26,7 @@ from broker.api import (
     factors,
     feedback,
     health,
+    intents,
     me,
     oauth,
     offers,
@@ -147,6 +148,8 @@ def create_app(
     app.include_router(contacts.auditor_router)
     app.include_router(feedback.customer_router)
     app.include_router(feedback.brand_router)
+    app.include_router(intents.customer_router)
+    app.include_router(intents.brand_router)
     app.include_router(accounts.router)
     app.include_router(signin.router)
     app.include_router(factors.router)

@@ -48,7 +48,8 @@ from broker.runtime import build_runtime
 # login email cannot be removed; a grant is narrowed only to a subset of what it holds that keeps
 # the offer's required fields; a password change needs the current password; quiet hours end at
 # another time than they start; a contact is reported under its grant, within 30 days, and once
-# made; a delivery is rated once confirmed, under its own grant), against a catalogue (ISO 4217
+# made; a delivery is rated once confirmed, under its own grant; an intent names registered brands and
+# is answered with a listed offer of its category), against a catalogue (ISO 4217
 # currencies, IANA time zones) or the world (a password that is not a common one; a webhook host
 # that resolves to public addresses only; an address that is not already the account's), or a
 # secret only a mailbox holds (an emailed code; with a reset, a new password strong enough); a
@@ -64,7 +65,7 @@ STATE_DEPENDENT = {
         "createSessionWithPasskey", "completeSessionWithSecondFactor", "reauthenticateCurrentSession",
         "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute", "browseDirectory",
         "compareDirectoryOffers", "acceptDirectoryOffer", "setMyPreferences",
-        "reportContact", "listMyContacts", "rateBrand", "listBrandRatings",
+        "reportContact", "listMyContacts", "rateBrand", "listBrandRatings", "publishIntent", "answerIntent",
     ],
     "400": [
         "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",
