@@ -47,6 +47,7 @@ from broker.portal import directory as portal_directory
 from broker.portal import email_pages
 from broker.portal import errors as portal_errors
 from broker.portal import grants as portal_grants
+from broker.portal import intents as portal_intents
 from broker.portal import login as portal_login
 from broker.portal import logout as portal_logout
 from broker.portal import password as portal_password
@@ -176,6 +177,7 @@ def create_app(
     app.include_router(portal_directory.router)
     app.include_router(portal_profile.router)
     app.include_router(portal_preferences.router)
+    app.include_router(portal_intents.router)
     app.include_router(portal_account.router)
     app.include_router(portal_signin.router)
     app.include_router(portal_security.router)

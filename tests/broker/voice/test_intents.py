@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 from support.core import FakeClock, bearer, log_in
-from support.oauth import REDIRECT, BrandCredentials, brand_token, publish_offer
+from support.oauth import REDIRECT, BrandCredentials, brand_token, form_token, publish_offer
 from support.problems import assert_problem
 
 from broker.oauth.clients import register_brand
@@ -100,7 +100,7 @@ def test_answers_compared_and_one_accepted_tells_that_brand_alone(
     assert answer(rival, theirs["id"]).status_code == 201
     assert [s["answered"] for s in _seen(client, brand)] == [True]
     shown = client.get(f"{MINE}/{made['id']}", headers=bearer(customer)).json()
-    assert [o["title"] for o in shown["answers"]] == ["Fresh start box", "Moving-day meals"]
+    assert sorted(o["title"] for o in shown["answers"]) == ["Fresh start box", "Moving-day meals"]
     assert all(o["record"] for o in shown["answers"]), "shown as the directory shows offers"
     choice = {"special_category_consent": True}
     accepted = client.post(f"/v1/directory/offers/{ours['id']}/grant", json=choice, headers=bearer(customer))
@@ -156,3 +156,34 @@ def test_expired_intents_are_deleted_with_their_answers(
     assert db.execute(text("SELECT count(*) FROM intent")).scalar() == 0
     assert db.execute(text("SELECT count(*) FROM intent_answer")).scalar() == 0
     assert client.get(MINE, headers=bearer(log_in(client, "ada@example.org"))).json() == []
+
+
+def test_the_portal_publishes_an_intent_and_shows_its_answers(
+    client: TestClient, brand: BrandCredentials, rival: BrandCredentials, customer: str
+) -> None:
+    ours = _listed(client, brand, "home", title="Fresh start box")
+    theirs = _listed(client, rival, "home", title="Moving-day meals")
+    token = form_token(client, "/portal/intents")
+    form = {"csrf_token": token, "kind": "moving_home", "horizon": "within_a_month", "share_age_band": "yes"}
+    assert client.post("/portal/intents", data={**form, "kind": "a yacht"}).status_code == 422
+    assert (
+        client.post("/portal/intents", data={k: v for k, v in form.items() if k != "csrf_token"}).status_code
+        == 403
+    )
+    made = client.post("/portal/intents", data=form, follow_redirects=False)
+    assert made.status_code == 303
+    (seen,) = _seen(client, brand)
+    for who, offer in ((brand, ours), (rival, theirs)):
+        client.post(f"/v1/intents/{seen['handle']}/answers", json={"offer_id": offer["id"]},
+                    headers=bearer(brand_token(client, who)))  # fmt: skip
+    page = client.get(made.headers["location"])
+    assert page.status_code == 200 and "2 answers" in page.text
+    assert "Fresh start box" in page.text and "Moving-day meals" in page.text
+    compare = page.text.split('href="/portal/directory/compare?')[1].split('"')[0].split("&amp;")
+    assert sorted(compare) == sorted([f"offer={ours['id']}", f"offer={theirs['id']}"]), (
+        "both answers compared"
+    )
+    assert (
+        "1 answer" not in client.get("/portal/intents").text
+        and "2 answers" in client.get("/portal/intents").text
+    )
