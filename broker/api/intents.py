@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from broker.api.contract import problems
 from broker.errors import (
-    BrokerError,
     Conflict,
     CrossSiteRefused,
     InsufficientScope,
@@ -144,12 +143,7 @@ def get_mine(intent_id: UUID, customer: CurrentCustomer, db: DbSession, runtime:
     """One intent and the offers brands answered it with, as the directory shows them: compare them
     (`GET /v1/directory/compare`) and accept one (`POST /v1/directory/offers/{id}/grant`)."""
     intent = runtime.intents.one_of_mine(db, customer.id, intent_id)
-    answers = []
-    for offer_id in runtime.intents.answers(db, intent):
-        try:
-            answers.append(runtime.directory.one(db, customer.id, offer_id))
-        except BrokerError:  # withdrawn or revised since: no longer an answer to accept
-            continue
+    answers = runtime.directory.still_listed(db, customer.id, runtime.intents.answers(db, intent))
     return IntentAnswers(intent=_public(intent), answers=answers)
 
 

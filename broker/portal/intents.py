@@ -99,12 +99,7 @@ def intent_page(
     except BrokerError:
         missing = {"title": "No such intent", "message": "It may have expired. See your intents again."}
         return render(request, "error.html", missing, status=404, secure=secure)
-    answers = []
-    for offer_id in runtime.intents.answers(db, intent):
-        try:
-            answers.append(runtime.directory.one(db, customer.id, offer_id))
-        except BrokerError:  # withdrawn or revised since
-            continue
+    answers = runtime.directory.still_listed(db, customer.id, runtime.intents.answers(db, intent))
     context: dict[str, Any] = {
         "intent": {
             "id": intent.id,

@@ -49,7 +49,7 @@ from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.offers import Offers
 from broker.consent.purposes import PURPOSES, offered_purposes
-from broker.errors import IllegalTransition, NotDeclinable, ValidationFailed
+from broker.errors import BrokerError, IllegalTransition, NotDeclinable, ValidationFailed
 from broker.oauth.authorize import ConsentRequest
 from broker.signals import StampedCache
 from broker.usecases.consent_decision import Retry, decide, shown_value
@@ -263,6 +263,19 @@ class Directory:
     def one(self, session: Session, customer_id: UUID, offer_id: UUID) -> DirectoryOffer:
         """One listed offer (its active version)."""
         return self._shown(session, customer_id, [self.offers.listed(session, offer_id)])[0]
+
+    def still_listed(
+        self, session: Session, customer_id: UUID, offer_ids: Sequence[UUID]
+    ) -> list[DirectoryOffer]:
+        """These offers as `one` shows them, leaving out those withdrawn or revised since (an intent's
+        answers, say)."""
+        shown = []
+        for offer_id in offer_ids:
+            try:
+                shown.append(self.one(session, customer_id, offer_id))
+            except BrokerError:
+                continue
+        return shown
 
     def compare(self, session: Session, customer_id: UUID, offer_ids: Sequence[UUID]) -> Comparison:
         """2 to 4 listed offers side by side."""

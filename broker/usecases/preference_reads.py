@@ -24,7 +24,7 @@ from broker.consent.models import GrantStatus
 from broker.errors import InsufficientScope, NotAuthenticated
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
-from broker.usecases.reads import LIVE_GRANT
+from broker.usecases.reads import LIVE_GRANT, grant_key
 from broker.voice.preferences import Preferences, PreferencesPublic
 
 __all__ = ["PreferenceReads"]
@@ -42,14 +42,13 @@ class PreferenceReads:
     def read(self, session: Session, token: str) -> tuple[str, UUID, PreferencesPublic]:
         """The token's subject, its grant and the customer's preferences, recorded as a read."""
         claims = verify_claims(self.oauth, token)
-        grant_id, family_id = claims.get("grant_id"), claims.get("fam")
-        if grant_id is None or family_id is None:
+        key = grant_key(claims)
+        if key is None:
             access_for(session, claims)  # a brand token: 401 if revoked or orphaned
             raise InsufficientScope(
                 "this is a brand token; reading preferences needs the access token of a grant"
             )
-        params = {"grant_id": UUID(str(grant_id)), "family_id": UUID(str(family_id)),
-                  "client_id": str(claims.get("client_id"))}  # fmt: skip
+        params = {"grant_id": key[0], "family_id": key[1], "client_id": key[2]}
         # The profile read's query: the grant row locked as a read locks it, so that a revocation
         # committing meanwhile is logged after this read, as it happened.
         found = session.exec(LIVE_GRANT, params=params).first()

@@ -151,7 +151,7 @@ def _padded(ids: list[UUID]) -> list[UUID]:
     return ids + ids[-1:] * ((1 << (len(ids) - 1).bit_length()) - len(ids))
 
 
-def _plain_key(claims: dict[str, Any]) -> _PlainKey | None:
+def grant_key(claims: dict[str, Any]) -> _PlainKey | None:
     """What a customer's token reads (its grant, its family, its brand); None for a brand's token."""
     grant_id, family_id = claims.get("grant_id"), claims.get("fam")
     if grant_id is None or family_id is None:
@@ -216,7 +216,7 @@ class ProfileReads:
         the rest runs in a savepoint of its own. `fetched`: this read's rows of `_PLAIN_READ`, when its
         batch read them already (`_Read.prefetch`)."""
         claims = verify_claims(self.oauth, token)
-        key = _plain_key(claims)
+        key = grant_key(claims)
         if key is None:
             access_for(session, claims)  # a brand token: 401 if revoked or orphaned
             raise InsufficientScope(
@@ -333,7 +333,7 @@ class _Read:
         the read's own costs nothing more); else None. Whatever a token does, it fails its own read
         (`ProfileReads.read` checks it again), never its batch's lookup."""
         try:
-            return _plain_key(verify_claims(self.reads.oauth, self.token))
+            return grant_key(verify_claims(self.reads.oauth, self.token))
         except Exception:
             return None
 
