@@ -74,7 +74,7 @@ are mapped onto these types by `broker.web.problems`.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 PROBLEM_BASE = "https://consentry.dev/problems/"
 
@@ -433,6 +433,11 @@ class ValidationFailed(BrokerError):
     """Well-formed input that is not acceptable; `errors` lists each problem with a JSON pointer."""
 
     slug, title, status = "validation", "Invalid input", 422
+
+    @classmethod
+    def at(cls, pointer: str, detail: str) -> Self:
+        """One problem, at `pointer` (a JSON pointer into the input), saying `detail`."""
+        return cls(detail, errors=[{"pointer": pointer, "detail": detail}])
 
 
 class WrongPassword(ValidationFailed):

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -191,7 +191,7 @@ class EndAcknowledgements:
         }
         if access.brand.jwks:
             if draft.statement is None or draft.stopped_processing_at or draft.deletion_by:
-                _refuse(
+                raise ValidationFailed.at(
                     "/statement",
                     f"you registered keys (jwks): send only statement, a JWS (typ {ACK_TYPE}) signed with "
                     "one of them, whose claims hold grant_id, stopped_processing_at and deletion_by",
@@ -200,7 +200,7 @@ class EndAcknowledgements:
                 access.brand, draft.statement, typ=ACK_TYPE, audience=self.issuer, now=now
             )
             if signed.claims.get("grant_id") != str(grant.id):
-                _refuse(
+                raise ValidationFailed.at(
                     "/statement",
                     f"the statement is about grant {signed.claims.get('grant_id')!r}, not '{grant.id}'",
                 )
@@ -208,7 +208,9 @@ class EndAcknowledgements:
                 times = _Times.model_validate(signed.claims)
             except ValidationError as exc:
                 where = ".".join(str(p) for p in exc.errors()[0]["loc"])
-                _refuse("/statement", f"the statement's {where} must be an RFC 3339 time with its offset")
+                raise ValidationFailed.at(
+                    "/statement", f"the statement's {where} must be an RFC 3339 time with its offset"
+                ) from None
             return EndAcknowledgement(
                 **common,
                 stopped_processing_at=times.stopped_processing_at,
@@ -218,10 +220,12 @@ class EndAcknowledgements:
                 brand_key=signed.key,
             )
         if draft.statement is not None:
-            _refuse("/statement", "you registered no keys (jwks) to sign with: send the two times instead")
+            raise ValidationFailed.at(
+                "/statement", "you registered no keys (jwks) to sign with: send the two times instead"
+            )
         for name in ("stopped_processing_at", "deletion_by"):
             if getattr(draft, name) is None:
-                _refuse(f"/{name}", f"{name} is required: an RFC 3339 time with its offset")
+                raise ValidationFailed.at(f"/{name}", f"{name} is required: an RFC 3339 time with its offset")
         assert draft.stopped_processing_at is not None and draft.deletion_by is not None
         return EndAcknowledgement(
             **common,
@@ -236,13 +240,13 @@ class EndAcknowledgements:
         ended, latest = grant.status_changed_at, grant.deletion_due_at
         assert latest is not None
         if not ended <= row.stopped_processing_at <= now:
-            _refuse(
+            raise ValidationFailed.at(
                 "/statement" if signed else "/stopped_processing_at",
                 f"stopped_processing_at must be between the grant's end ({ended.isoformat()}) and now "
                 f"({now.isoformat()})",
             )
         if not row.stopped_processing_at <= row.deletion_by <= latest:
-            _refuse(
+            raise ValidationFailed.at(
                 "/statement" if signed else "/deletion_by",
                 f"deletion_by must be after stopped_processing_at and no later than the offer's retention "
                 f"allows ({latest.isoformat()})",
@@ -270,7 +274,3 @@ class EndAcknowledgements:
                 entry=entry,
             ),
         )
-
-
-def _refuse(pointer: str, detail: str) -> NoReturn:
-    raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Final, NoReturn
+from typing import Final
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -122,15 +122,23 @@ class Contacts:
         now = self.clock()
         at = contact.contacted_at
         if at.tzinfo is None:
-            _refuse("/contacted_at", "give contacted_at with a time zone, e.g. 2026-12-01T18:30:00Z")
+            raise ValidationFailed.at(
+                "/contacted_at", "give contacted_at with a time zone, e.g. 2026-12-01T18:30:00Z"
+            )
         if contact.purpose not in PURPOSES:
-            _refuse("/purpose", f"purpose: one of {', '.join(PURPOSES)}")
+            raise ValidationFailed.at("/purpose", f"purpose: one of {', '.join(PURPOSES)}")
         if at > now + CLOCK_SKEW:
-            _refuse("/contacted_at", "contacted_at is in the future: report a contact once made")
+            raise ValidationFailed.at(
+                "/contacted_at", "contacted_at is in the future: report a contact once made"
+            )
         if at < grant.created_at:
-            _refuse("/contacted_at", "contacted_at is before the grant began: report contacts under it")
+            raise ValidationFailed.at(
+                "/contacted_at", "contacted_at is before the grant began: report contacts under it"
+            )
         if at < now - REPORT_WINDOW:
-            _refuse("/contacted_at", f"report a contact within {REPORT_WINDOW.days} days of making it")
+            raise ValidationFailed.at(
+                "/contacted_at", f"report a contact within {REPORT_WINDOW.days} days of making it"
+            )
         lock_customer(session, grant.customer_id)  # one report at a time counts the month
         ended = _ended_at(grant, now)
         if ended is not None and at >= ended:
@@ -268,7 +276,3 @@ def _quiet(hours: QuietHours, at: datetime) -> bool:
     local = at.astimezone(ZoneInfo(hours.time_zone)).time()
     start, end = time.fromisoformat(hours.start), time.fromisoformat(hours.end)
     return start <= local < end if start < end else local >= start or local < end
-
-
-def _refuse(pointer: str, detail: str) -> NoReturn:
-    raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import Final, NoReturn
+from typing import Final
 from uuid import UUID
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt
@@ -129,15 +129,17 @@ class Feedback:
     def _occasion(self, session: Session, grant: Grant, rating: RatingIn, now: datetime) -> str:
         if rating.occasion is Occasion.GRANT_END:
             if rating.obligation_id is not None:
-                _refuse("/obligation_id", "leave obligation_id out when rating the end of the grant")
+                raise ValidationFailed.at(
+                    "/obligation_id", "leave obligation_id out when rating the end of the grant"
+                )
             if effective_status(grant, now) not in (GrantStatus.REVOKED, GrantStatus.EXPIRED):
                 raise Conflict("this grant has not ended: rate it once it has, or rate a confirmed delivery")
             return "end"
         if rating.obligation_id is None:
-            _refuse("/obligation_id", "name the obligation whose delivery you confirmed")
+            raise ValidationFailed.at("/obligation_id", "name the obligation whose delivery you confirmed")
         obligation = session.get(Obligation, rating.obligation_id)
         if obligation is None or obligation.grant_id != grant.id:
-            _refuse("/obligation_id", "no such obligation under this grant")
+            raise ValidationFailed.at("/obligation_id", "no such obligation under this grant")
         if obligation.status is not ObligationStatus.CONFIRMED:
             raise Conflict("confirm the delivery first (POST /v1/me/value/{id}/confirm), then rate it")
         return f"delivery:{obligation.id}"
@@ -240,7 +242,3 @@ def rating_records(session: Session, brand_ids: Iterable[UUID]) -> dict[UUID, Ra
 
 
 _WORDS = {Occasion.DELIVERY: "delivery", Occasion.GRANT_END: "grant's end"}
-
-
-def _refuse(pointer: str, detail: str) -> NoReturn:
-    raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])

@@ -244,7 +244,7 @@ class Intents:
         ).first()
         if listed is None:
             detail = f"answer with one of your listed offers in the category '{intent.category}'"
-            raise ValidationFailed(detail, errors=[{"pointer": "/offer_id", "detail": detail}])
+            raise ValidationFailed.at("/offer_id", detail)
         taken = select(IntentAnswer.id).where(
             col(IntentAnswer.intent_id) == intent.id, col(IntentAnswer.brand_id) == brand_id
         )
