@@ -9,8 +9,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_BIN ?= /usr/lib/postgresql/15/bin
-# Re-install whenever pyproject.toml changes.
-DEPS_HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+# The distributions of this repository (one pyproject.toml each): the server (.), the auditor, the brand
+# SDK and the example brand app; installed editable, so the server finds the auditor it depends on here.
+PROJECTS := clients/auditor/pyproject.toml clients/brand/pyproject.toml clients/examples/grocery/pyproject.toml
+EDITABLE := -e clients/auditor -e clients/brand -e clients/examples/grocery
+# Re-install whenever a pyproject.toml or the version changes.
+DEPS_HASH := $(shell cat pyproject.toml $(PROJECTS) VERSION | sha1sum | cut -c1-12)
 RUN_STAMP := $(VENV)/.run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
 # The suite runs on two workers (pytest-xdist): every test has its own database, server and port.
@@ -21,7 +25,7 @@ BENCH_ARGS ?=
 NODE_DIR := tests/clients/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: help run demo-brand test lint bench openapi system-deps node-deps test-sqlite test-postgres clean
+.PHONY: help run demo-brand test fresh-dists lint bench openapi system-deps node-deps test-sqlite test-postgres clean
 
 help:
 	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
@@ -35,12 +39,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(RUN_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+$(RUN_STAMP): pyproject.toml $(PROJECTS) VERSION | $(PY)
+	$(PY) -m pip install -q $(EDITABLE) -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+$(TEST_STAMP): pyproject.toml $(PROJECTS) VERSION | $(PY)
+	$(PY) -m pip install -q $(EDITABLE) -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -91,7 +95,13 @@ test-postgres: $(TEST_STAMP) system-deps node-deps
 	@echo "=== test suite on PostgreSQL 15 ==="
 	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-test: lint test-sqlite test-postgres
+# tests/dists builds the distributions' wheels and installs each client alone in a fresh environment:
+# once per `make test` (in .dists, emptied first), for the SQLite and the PostgreSQL run alike.
+test: export CONSENTRY_DISTS_DIR := $(CURDIR)/.dists
+test: fresh-dists lint test-sqlite test-postgres
+
+fresh-dists:
+	rm -rf .dists
 
 # Every bench/*.py on SQLite and on a throwaway PostgreSQL; one table, also written to bench/RESULTS.md.
 bench: $(TEST_STAMP) system-deps
@@ -101,4 +111,4 @@ openapi: $(RUN_STAMP)
 	$(PY) -m broker.openapi > openapi/openapi.json
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .dists $(NODE_DIR)/node_modules

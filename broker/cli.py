@@ -30,10 +30,31 @@ from broker.oauth.registration import issue_registration_token
 from broker.oauth.signing import ALGORITHM
 from broker.runtime import build_runtime
 from broker.settings import Settings
+from broker.versions import API_VERSIONS, RELEASE
 from vault.errors import VaultError
 from vault.rotation import rotate_keks
 
 app = typer.Typer(help="Consentry broker: serve the API and administer it.", no_args_is_help=True)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"consentry {RELEASE} (serves Consentry API {', '.join(API_VERSIONS)})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, then exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 keys_app = typer.Typer(help="Key management.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 brands_app = typer.Typer(help="Brands (OAuth clients).", no_args_is_help=True)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +40,34 @@ from broker.web.threads import run_sync
 router = APIRouter(tags=["oauth"])
 T = TypeVar("T")
 
-OAUTH_ERROR = {"description": "RFC 6749 error JSON: {error, error_description}"}
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2: what went wrong, as OAuth libraries read it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="invalid_request, invalid_client, invalid_grant, unauthorized_client, …")
+    error_description: str | None = Field(default=None, description="What was wrong, for a person")
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1 (and RFC 8693 §2.2.1 for a grant ticket's exchange): the tokens issued."""
+
+    model_config = ConfigDict(extra="allow")
+
+    access_token: str
+    token_type: str = Field(description="Bearer")
+    expires_in: int = Field(description="Seconds the access token is valid for")
+    scope: str | None = Field(default=None, description="The scopes granted, space-separated")
+    refresh_token: str | None = Field(default=None, description="For a customer's grant: rotates on use")
+    id_token: str | None = Field(default=None, description="With the openid scope")
+    issued_token_type: str | None = Field(default=None, description="For a token exchange (RFC 8693)")
+
+
+OAUTH_ERROR: dict[str, Any] = {
+    "description": "RFC 6749 error JSON: {error, error_description}",
+    "model": OAuthError,
+}
 
 
 def _token_endpoint(
@@ -72,7 +100,11 @@ def _writes_nothing(form: FormBody) -> bool:
     "/oauth/token",
     operation_id="token",
     openapi_extra={"requestBody": {"content": FORM}},
-    responses={400: OAUTH_ERROR, 401: OAUTH_ERROR},
+    responses={
+        200: {"description": "The tokens issued", "model": TokenResponse},
+        400: OAUTH_ERROR,
+        401: OAUTH_ERROR,
+    },
 )
 async def token(request: Request) -> Response:
     """Token endpoint: authorization_code, refresh_token (rotating), client_credentials."""

@@ -18,6 +18,7 @@ from broker.oauth.oidc import (
     PREFERENCES_CLAIM,
 )
 from broker.oauth.signing import ALGORITHM, ID_TOKEN_ALGORITHMS
+from broker.versions import API_VERSIONS
 
 # Every claim an ID token or UserInfo may hold (Discovery §3 `claims_supported`).
 CLAIMS_SUPPORTED = [
@@ -69,4 +70,7 @@ def authorization_server_metadata(issuer: str) -> dict[str, Any]:
         "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
         "ui_locales_supported": ["en"],
         "service_documentation": f"{issuer}/openapi.json",
+        # Consentry's own: the versions of the brand and auditor API (`/v1`) this server serves, so a
+        # client that speaks none of them stops with a clear message before its first call.
+        "consentry_api_versions": list(API_VERSIONS),
     }

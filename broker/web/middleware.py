@@ -1,9 +1,10 @@
 """ASGI middleware: request ids, body size limit, security headers, an access log without personal data.
 
-Every response carries the security headers and `X-Request-ID`, a 500 from an unexpected exception
-included: `RequestContextMiddleware` renders that 500 itself (Starlette's outermost error middleware
-would otherwise answer it past our headers). Under the prefixes of `pages` (the portal's), the 500
-and the 413 are HTML error pages, as every other error there is (`broker.web.problems.install`).
+Every response carries the security headers, `X-Request-ID` and `Consentry-API-Version`, a 500 from an
+unexpected exception included: `RequestContextMiddleware` renders that 500 itself (Starlette's outermost
+error middleware would otherwise answer it past our headers). Under the prefixes of `pages` (the
+portal's), the 500 and the 413 are HTML error pages, as every other error there is
+(`broker.web.problems.install`).
 Access-log lines escape control characters, so a path holding `%0a` cannot forge a line.
 """
 
@@ -21,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from broker import logs
 from broker.errors import RequestTooLarge
 from broker.ids import unique_id
+from broker.versions import API_VERSION_HEADER, API_VERSIONS
 from broker.web.problems import ErrorPages, page_for, problem_response, unexpected_error
 
 access_log = logging.getLogger("consentry.access")
@@ -73,7 +75,12 @@ class RequestContextMiddleware:
         self.app = app
         self.hsts = hsts
         self.pages = pages or {}
-        defaults = {**SECURITY_HEADERS, "content-security-policy": API_CSP, "cache-control": "no-store"}
+        defaults = {
+            **SECURITY_HEADERS,
+            "content-security-policy": API_CSP,
+            "cache-control": "no-store",
+            API_VERSION_HEADER.lower(): ", ".join(API_VERSIONS),  # broker.versions: clients check it
+        }
         if hsts:
             defaults["strict-transport-security"] = "max-age=63072000; includeSubDomains"
         # Raw (name, value) pairs, added to a response that does not set the header itself.

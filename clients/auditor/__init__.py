@@ -6,6 +6,8 @@
 - `verify`: `verify_log`, which downloads and checks a whole log against its signed checkpoint and
   the checkpoint a previous run remembered (`AuditorState`), hashing as it streams (`tlog.StreamingTree`).
 - `replay`: `check_reads`, which replays the log's grant events and lists uncovered profile reads.
+- `versions`: `API_VERSIONS`, the server API versions this tool speaks (`consentry-audit --version`);
+  the API client refuses a server that serves none of them (`IncompatibleServer`).
 - `receipt`: `verify_receipt`, which checks a consent receipt bundle: its JWS signature by a trusted
   key, its claims against its audit entry, and the entry's inclusion under a checkpoint signed by the
   pinned log key.
@@ -29,6 +31,7 @@ if _typing.TYPE_CHECKING:
         EntriesPage,
         HTTPProblem,
         InclusionProof,
+        IncompatibleServer,
         MalformedResponse,
         ServerUnreachable,
         TokenRefused,
@@ -64,15 +67,18 @@ if _typing.TYPE_CHECKING:
         save_state,
         verify_log,
     )
+    from clients.auditor.versions import API_VERSIONS
 
 # name → the module of this package that defines it
 _EXPORTS = {
+    "API_VERSIONS": "versions",
     "AuditorAPIError": "api",
     "AuditorClient": "api",
     "AuditorState": "verify",
     "Checkpoint": "tlog",
     "EntriesPage": "api",
     "HTTPProblem": "api",
+    "IncompatibleServer": "api",
     "InclusionProof": "api",
     "KeySource": "verify",
     "MalformedResponse": "api",
@@ -108,6 +114,7 @@ _EXPORTS = {
     "verify_receipt": "receipt",
 }
 __all__ = [
+    "API_VERSIONS",
     "AuditorAPIError",
     "AuditorClient",
     "AuditorState",
@@ -115,6 +122,7 @@ __all__ = [
     "EntriesPage",
     "HTTPProblem",
     "InclusionProof",
+    "IncompatibleServer",
     "KeySource",
     "MalformedResponse",
     "NoteError",

@@ -5,11 +5,12 @@ contract and returned decoded: entries and hashes as bytes, never base64. Failur
 
     AuditorAPIError          the call did not return what the contract promises
     ├── ServerUnreachable    no answer at all: DNS, connection refused, timeout, TLS
+    ├── IncompatibleServer   the server speaks no auditor API version this tool does: upgrade one
     ├── HTTPProblem          an error status; RFC 9457 problem details when the server sends them
     │   └── TokenRefused     401 or 403: the server refused the auditor token
     └── MalformedResponse    a 2xx answer that breaks the contract: not JSON, a missing field, bad base64
 
-The first two say nothing about the log; a `MalformedResponse` is the server misbehaving, which a
+The first three say nothing about the log; a `MalformedResponse` is the server misbehaving, which a
 verifier reports as a failed verification.
 """
 
@@ -26,6 +27,7 @@ import httpx
 import pydantic_core
 
 from clients.auditor.tlog import Tile, TileError, bundle_leaf_hashes, decode_bundle, split_hashes
+from clients.auditor.versions import API_VERSION_HEADER, API_VERSIONS, DISTRIBUTION, RELEASE
 
 __all__ = [
     "AuditorAPIError",
@@ -33,6 +35,7 @@ __all__ = [
     "EntriesPage",
     "HTTPProblem",
     "InclusionProof",
+    "IncompatibleServer",
     "MalformedResponse",
     "ServerUnreachable",
     "TokenRefused",
@@ -47,6 +50,37 @@ class AuditorAPIError(Exception):
 
 class ServerUnreachable(AuditorAPIError):
     """The request got no HTTP answer (DNS, connection, timeout, TLS)."""
+
+
+class IncompatibleServer(AuditorAPIError):
+    """The server serves none of the API versions this tool speaks (`server_versions`, empty when it
+    names none): one of the two must be upgraded before anything can be verified."""
+
+    def __init__(self, base_url: str, server_versions: list[str]) -> None:
+        self.server_versions = server_versions
+        ours = f"{DISTRIBUTION} {RELEASE} speaks Consentry API {', '.join(API_VERSIONS)}"
+        if not server_versions:
+            message = (
+                f"the server at {base_url} does not say which Consentry API it serves (no"
+                f" {API_VERSION_HEADER} header): it is older than API versioning, not a Consentry server,"
+                f" or a proxy drops the header; {ours}"
+            )
+        elif max(server_versions, key=_numeric) > max(API_VERSIONS, key=_numeric):
+            message = (
+                f"the server at {base_url} serves Consentry API {', '.join(server_versions)} only; {ours}:"
+                f" upgrade it (pip install --upgrade {DISTRIBUTION})"
+            )
+        else:
+            message = (
+                f"the server at {base_url} serves Consentry API {', '.join(server_versions)} only; {ours}:"
+                f" the server is older than this tool; install an earlier {DISTRIBUTION} to audit it"
+            )
+        super().__init__(message)
+
+
+def _numeric(api_version: str) -> tuple[int, str]:
+    """Order API versions by number ("10" after "9"); a version that is not a number sorts first."""
+    return (int(api_version), "") if api_version.isdigit() else (-1, api_version)
 
 
 class HTTPProblem(AuditorAPIError):
@@ -114,7 +148,7 @@ class AuditorClient:
     ) -> None:
         self._http = httpx.Client(
             base_url=base_url,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "consentry-audit"},
+            headers={"Authorization": f"Bearer {token}", "User-Agent": f"{DISTRIBUTION}/{RELEASE}"},
             transport=transport,
             timeout=timeout,
         )
@@ -243,11 +277,22 @@ class AuditorClient:
             response = self._http.request(method, path, params=params, json=json)
         except httpx.RequestError as exc:
             raise ServerUnreachable(f"cannot reach {exc.request.url}: {exc}") from None
+        self._check_api_version(response)
         if response.is_success:
             return response
         title, detail, type_ = _problem(response)
         error = TokenRefused if response.status_code in (401, 403) else HTTPProblem
         raise error(response.status_code, title, detail, type_)
+
+    def _check_api_version(self, response: httpx.Response) -> None:
+        """Refuse an answer from a server that speaks none of our API versions. An error answer without
+        the header may come from a proxy in front of the server: it is reported as the error it is."""
+        named = response.headers.get(API_VERSION_HEADER)
+        if named is None and not response.is_success:
+            return
+        served = [v.strip() for v in (named or "").split(",") if v.strip()]
+        if not set(served) & set(API_VERSIONS):
+            raise IncompatibleServer(self.base_url, served)
 
 
 def _segment(value: str) -> str:

@@ -77,6 +77,7 @@ from clients.auditor.verify import (
     save_state,
     verify_log,
 )
+from clients.auditor.versions import API_VERSIONS, DISTRIBUTION, RELEASE
 
 __all__ = ["EXIT_FAILED", "EXIT_UNABLE", "app", "main"]
 
@@ -86,6 +87,26 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals hold the auditor token
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"{DISTRIBUTION} {RELEASE} (speaks Consentry API {', '.join(API_VERSIONS)})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, then exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 checkpoint_app = typer.Typer(help="Signed checkpoints (c2sp.org/tlog-checkpoint).", no_args_is_help=True)
 app.add_typer(checkpoint_app, name="checkpoint")
 app.add_typer(receipt_app, name="receipt")

@@ -11,6 +11,9 @@ webhook verifier. It imports httpx, pydantic and the standard library only.
 - `authorization`: PKCE and the callback checks; `tokens`: `TokenSet` and `GrantSession`.
 - `models`: the typed answers; `errors`: the exception tree (drawn in its docstring).
 - `webhooks`: `verify_webhook` (Standard Webhooks v1: signatures, timestamps, replays).
+- `versions`: `__version__` (this release) and `API_VERSIONS`, the broker API versions the SDK speaks;
+  a broker that serves none of them is refused at discovery with `IncompatibleServer`.
+  `python -m clients.brand --version` prints both; `python -m clients.brand check URL` asks a broker.
 """
 
 from clients.brand.async_client import AsyncConsentryClient
@@ -21,6 +24,7 @@ from clients.brand.errors import (
     ConsentryError,
     Forbidden,
     GrantInactive,
+    IncompatibleServer,
     InsufficientScope,
     InvalidCallback,
     MalformedResponse,
@@ -65,6 +69,8 @@ from clients.brand.models import (
 )
 from clients.brand.protocol import BRAND_SCOPES
 from clients.brand.tokens import GrantSession, TokenSet
+from clients.brand.versions import API_VERSIONS
+from clients.brand.versions import RELEASE as __version__  # noqa: N811 (the dunder PEP 396 names)
 from clients.brand.webhooks import (
     MemoryReplayCache,
     ReplayCache,
@@ -74,6 +80,7 @@ from clients.brand.webhooks import (
 )
 
 __all__ = [
+    "API_VERSIONS",
     "BRAND_SCOPES",
     "AccessLogPage",
     "Acknowledgement",
@@ -94,6 +101,7 @@ __all__ = [
     "GrantPage",
     "GrantSession",
     "GrantTicket",
+    "IncompatibleServer",
     "InsufficientScope",
     "InvalidCallback",
     "LoggedEntry",
@@ -126,6 +134,7 @@ __all__ = [
     "WebhookEvent",
     "WebhookReplayed",
     "WebhookVerificationError",
+    "__version__",
     "sign_webhook",
     "verify_webhook",
 ]

@@ -3,6 +3,7 @@
     ConsentryError                 root: the message says what happened and what to do
     ├── ServerUnreachable          no HTTP answer at all: DNS, connection refused, timeout, TLS
     ├── MalformedResponse          a 2xx answer that breaks the API contract (not JSON, a missing field)
+    │   └── IncompatibleServer     the broker speaks no Consentry API version this SDK does: upgrade one
     ├── InvalidCallback            the authorization response failed a check: state, iss (RFC 9207), no code
     ├── OAuthError                 an RFC 6749 error: `error`, `description` (token endpoint, or the callback)
     │   └── RefreshRejected        invalid_grant on refresh: the grant ended, or the token was used twice
@@ -38,6 +39,7 @@ __all__ = [
     "ConsentryError",
     "Forbidden",
     "GrantInactive",
+    "IncompatibleServer",
     "InsufficientScope",
     "InvalidCallback",
     "MalformedResponse",
@@ -70,6 +72,15 @@ class ServerUnreachable(ConsentryError):
 
 class MalformedResponse(ConsentryError):
     """A successful answer that does not follow the API contract."""
+
+
+class IncompatibleServer(MalformedResponse):
+    """The broker's metadata names no Consentry API version this SDK speaks (`server_versions`, maybe
+    empty for a broker older than API versioning; `sdk_versions`): one of the two must be upgraded."""
+
+    def __init__(self, message: str, *, server_versions: list[str], sdk_versions: list[str]) -> None:
+        super().__init__(message)
+        self.server_versions, self.sdk_versions = server_versions, sdk_versions
 
 
 class InvalidCallback(ConsentryError):

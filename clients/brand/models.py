@@ -47,6 +47,7 @@ class ServerMetadata(_Answer):
     scopes_supported: list[str] = Field(default_factory=list)
     code_challenge_methods_supported: list[str] = Field(default_factory=list)
     authorization_response_iss_parameter_supported: bool = False
+    consentry_api_versions: list[str] = Field(default_factory=list)  # Consentry's own member
 
 
 class Profile(_Answer):

@@ -18,9 +18,16 @@ import httpx
 import pydantic
 
 from clients.brand.authorization import AuthorizationRequest, authorization_request, callback_code
-from clients.brand.errors import MalformedResponse, RefreshRejected, oauth_error_from, problem_from
+from clients.brand.errors import (
+    IncompatibleServer,
+    MalformedResponse,
+    RefreshRejected,
+    oauth_error_from,
+    problem_from,
+)
 from clients.brand.models import ServerMetadata
 from clients.brand.tokens import TokenSet
+from clients.brand.versions import API_VERSIONS, DISTRIBUTION, RELEASE
 
 __all__ = ["BRAND_SCOPES", "Call", "Protocol"]
 
@@ -43,6 +50,34 @@ ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S10
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _check_api_versions(issuer: str, served: list[str]) -> None:
+    """Refuse a broker that serves none of the API versions this SDK speaks, saying which side to upgrade."""
+    if set(served) & set(API_VERSIONS):
+        return
+    ours = f"{DISTRIBUTION} {RELEASE} speaks Consentry API {', '.join(API_VERSIONS)}"
+    if not served:
+        advice = (
+            f"the broker at {issuer} does not name the API versions it serves (no consentry_api_versions in"
+            f" its metadata): it is older than API versioning, or not a Consentry broker; {ours}"
+        )
+    elif max(served, key=_numeric) > max(API_VERSIONS, key=_numeric):
+        advice = (
+            f"the broker at {issuer} serves Consentry API {', '.join(served)} only; {ours}:"
+            f" upgrade the SDK (pip install --upgrade {DISTRIBUTION})"
+        )
+    else:
+        advice = (
+            f"the broker at {issuer} serves Consentry API {', '.join(served)} only; {ours}: the broker is"
+            f" older than this SDK: ask its operator to upgrade it, or install an earlier {DISTRIBUTION}"
+        )
+    raise IncompatibleServer(advice, server_versions=served, sdk_versions=list(API_VERSIONS))
+
+
+def _numeric(api_version: str) -> tuple[int, str]:
+    """Order API versions by number ("10" after "9"); a version that is not a number sorts first."""
+    return (int(api_version), "") if api_version.isdigit() else (-1, api_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +151,7 @@ class Protocol:
             )
         if "S256" not in metadata.code_challenge_methods_supported:
             raise MalformedResponse("the server does not support PKCE S256, which this SDK always uses")
+        _check_api_versions(self.issuer, metadata.consentry_api_versions)
         self.metadata = metadata
         return metadata
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from support import served
 
 from clients.auditor import (
     AuditorAPIError,
@@ -27,7 +28,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def client(handler: Handler, base_url: str = "https://consentry.example") -> AuditorClient:
-    return AuditorClient(base_url, TOKEN, transport=httpx.MockTransport(handler))
+    return AuditorClient(base_url, TOKEN, transport=served.consentry(handler))
 
 
 def answer(response: httpx.Response) -> Handler:

@@ -52,6 +52,7 @@ METADATA = {
     "token_endpoint": f"{ISSUER}/oauth/token",
     "code_challenge_methods_supported": ["S256"],
     "authorization_response_iss_parameter_supported": True,
+    "consentry_api_versions": ["1"],
 }
 ATTESTATION = {
     "grant_id": "6f1c1d5e-8d7a-4c1e-9a59-3f7e2f0c8b11",
@@ -401,6 +402,7 @@ def test_the_public_api_is_exactly_all() -> None:
         "protocol",
         "tokens",
         "webhooks",
+        "versions",
     }
-    assert public - modules == set(clients.brand.__all__)
+    assert public - modules == set(clients.brand.__all__) - {"__version__"}
     assert clients.brand.__all__ == sorted(clients.brand.__all__, key=lambda n: (not n.isupper(), n))

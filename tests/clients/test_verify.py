@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import rfc8785
+from support import served
 from typer.testing import CliRunner
 
 from clients.auditor import (
@@ -96,7 +97,7 @@ class FakeAuditor:
         return [leaf_hash(entry) for entry in self.entries]
 
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+        return served.consentry(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col
+from support import served
 from support.core import FakeClock
 from typer.testing import CliRunner
 
@@ -66,7 +67,7 @@ def server(client: TestClient) -> Server:
 
 @pytest.fixture
 def auditor(server: Server, token: str) -> Iterator[AuditorClient]:
-    with AuditorClient("http://127.0.0.1:8000", token, transport=httpx.MockTransport(server.handle)) as http:
+    with AuditorClient("http://127.0.0.1:8000", token, transport=served.consentry(server.handle)) as http:
         yield http
 
 
@@ -167,7 +168,7 @@ def test_a_bundle_missing_after_the_first_fails(
 def test_the_cli_reads_tiles(server: Server, token: str, runtime: Runtime, command: str) -> None:
     args = [command, "--url", "http://127.0.0.1:8000", "--token", token, "--json", "--fetch-ahead", "2",
             "--key", runtime.checkpoints.verifier_key()]  # fmt: skip
-    result = CliRunner().invoke(app, args, obj=httpx.MockTransport(server.handle))
+    result = CliRunner().invoke(app, args, obj=served.consentry(server.handle))
     document = json.loads(result.stdout)
     assert (document["verified"], document["source"], document["entries"]) == (True, "tiles", SIZE)
     assert "/v1/audit/entries" not in server.paths

@@ -1,0 +1,211 @@
+"""Brands and auditors install only what they need: each client distribution is built as a wheel,
+installed alone in a fresh virtual environment (with pytest, and nothing of the server), and runs its
+own tests there (`clients/brand/tests`, `clients/auditor/tests`) against a live server started from
+the server's environment. A client that needed a server module would fail to import there.
+
+The wheels and environments are made once per `make test` (in `$CONSENTRY_DISTS_DIR`, which the
+Makefile empties first; a temporary folder otherwise) and used by the SQLite and PostgreSQL runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from support.core import STRONG_PASSWORD, cli_env, live_server
+from support.mail import sign_up_over_http
+from support.oauth import REDIRECT, create_brand_with_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = (ROOT / "VERSION").read_text().strip()
+PROJECTS = {
+    "consentry": ROOT,
+    "consentry-audit": ROOT / "clients" / "auditor",
+    "consentry-brand": ROOT / "clients" / "brand",
+    "consentry-example-grocery": ROOT / "clients" / "examples" / "grocery",
+}
+# What each fresh environment holds besides pytest: one client wheel and what it depends on.
+ENVIRONMENTS = {
+    "brand": ["consentry-brand"],
+    "audit": ["consentry-audit"],
+    "example": ["consentry-brand", "consentry-example-grocery"],
+}
+EMAIL = "grace@example.org"
+
+
+@dataclass(frozen=True)
+class Built:
+    wheels: dict[str, Path]
+    environments: dict[str, Path]  # name → its python
+
+
+def _run(command: list[str | Path], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, command))}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
+    )
+    return done.stdout
+
+
+def _sources(name: str, into: Path) -> Path:
+    """A copy of a project's sources (its linked VERSION read through), so a build leaves nothing in
+    the tree: the server's packages alone, or a client's folder without its tests."""
+    copy = into / name
+    project = PROJECTS[name]
+    if name == "consentry":
+        copy.mkdir(parents=True)
+        for file in ("pyproject.toml", "README.md", "VERSION"):
+            shutil.copy(project / file, copy / file)
+        for package in ("vault", "broker", "migrations"):
+            shutil.copytree(project / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        skip = shutil.ignore_patterns("tests", "__pycache__", "build", "*.egg-info")
+        shutil.copytree(project, copy, ignore=skip)
+    return copy
+
+
+def _wheel(name: str, work: Path, out: Path) -> Path:
+    copy = _sources(name, work)
+    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out / name, copy])
+    (wheel,) = (out / name).glob("*.whl")
+    return wheel
+
+
+def _environment(folder: Path, wheels: list[Path]) -> Path:
+    """A fresh virtual environment with these wheels, their dependencies from the index, and pytest."""
+    _run([sys.executable, "-m", "venv", folder])
+    python = folder / "bin" / "python"
+    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *wheels, "pytest>=8.2"])
+    return python
+
+
+def _build(where: Path) -> Built:
+    """Every wheel, then the clients' environments, each step in parallel (most of it is waiting)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        building = {name: pool.submit(_wheel, name, where / "src", where / "wheels") for name in PROJECTS}
+        wheels = {name: job.result() for name, job in building.items()}
+        making = {
+            env: pool.submit(_environment, where / "venvs" / env, [wheels[name] for name in names])
+            for env, names in ENVIRONMENTS.items()
+        }
+        return Built(wheels, {env: job.result() for env, job in making.items()})
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    shared = os.environ.get("CONSENTRY_DISTS_DIR")
+    if not shared:
+        return _build(tmp_path_factory.mktemp("dists"))
+    where, ready = Path(shared), Path(shared) / "built.json"
+    if not ready.exists():
+        shutil.rmtree(where, ignore_errors=True)
+        result = _build(where)
+        paths = {"wheels": result.wheels, "environments": result.environments}
+        ready.write_text(json.dumps({k: {n: str(p) for n, p in v.items()} for k, v in paths.items()}))
+    kept = json.loads(ready.read_text())
+    return Built(
+        {n: Path(p) for n, p in kept["wheels"].items()}, {n: Path(p) for n, p in kept["environments"].items()}
+    )
+
+
+def _names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            name.split("/")[0] if ".dist-info" in name else "/".join(name.split("/")[:2])
+            for name in archive.namelist()
+        }
+
+
+def test_each_wheel_holds_its_own_packages_only(built: Built) -> None:
+    assert {wheel.name for wheel in built.wheels.values()} == {
+        f"{name.replace('-', '_')}-{VERSION}-py3-none-any.whl" for name in PROJECTS
+    }
+    tops = {
+        name: {n.split("/")[0] for n in _names(wheel) if ".dist-info" not in n}
+        for name, wheel in built.wheels.items()
+    }
+    assert tops["consentry"] == {"broker", "vault", "migrations"}
+    assert _names(built.wheels["consentry-brand"]) - {f"consentry_brand-{VERSION}.dist-info"} == {
+        "clients/brand"
+    }
+    assert _names(built.wheels["consentry-audit"]) - {f"consentry_audit-{VERSION}.dist-info"} == {
+        "clients/auditor"
+    }
+    for wheel in built.wheels.values():  # `clients` is a namespace package: no wheel may own it
+        with zipfile.ZipFile(wheel) as archive:
+            assert "clients/__init__.py" not in archive.namelist()
+            assert not any("/tests/" in name for name in archive.namelist()), wheel.name
+
+
+def test_the_example_app_installs_on_the_sdk_without_the_server(built: Built) -> None:
+    python = built.environments["example"]
+    probe = (
+        "import importlib.util, clients.examples.grocery, clients.brand\n"
+        "server = ('broker', 'vault', 'migrations', 'clients.auditor')\n"
+        "print(sorted(m for m in server if importlib.util.find_spec(m)))"
+    )
+    away = python.parent  # not the repository: `-c` and `-m` put the working directory on sys.path
+    assert _run([python, "-c", probe], cwd=away).strip() == "[]"
+    assert "--credentials" in _run([python, "-m", "clients.examples.grocery", "--help"], cwd=away)
+
+
+@pytest.fixture
+def server(tmp_path: Path, fresh_database_url: str) -> Iterator[dict[str, str]]:
+    """A live server, a brand, an auditor and a customer with a profile: the clients' environment."""
+    data_dir = tmp_path / "var"
+    client_id, secret = create_brand_with_cli(data_dir, fresh_database_url)
+    consentry = Path(sys.executable).parent / "consentry"
+    created = _run(
+        [consentry, "auditors", "create", "--name", "Distribution audit"],
+        env=cli_env(data_dir, fresh_database_url),
+    )
+    with live_server(data_dir, fresh_database_url, tmp_path / "server.log") as base:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            sign_up_over_http(http, data_dir, EMAIL)
+            token = http.post("/v1/sessions", json={"email": EMAIL, "password": STRONG_PASSWORD}).json()[
+                "token"
+            ]
+            profile = {"email": EMAIL, "household_size": 3}
+            filled = http.patch("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"})
+            assert filled.status_code == 200, filled.text
+        yield {
+            "CONSENTRY_URL": base,
+            "CONSENTRY_BRAND_ID": client_id,
+            "CONSENTRY_BRAND_SECRET": secret,
+            "CONSENTRY_BRAND_REDIRECT": REDIRECT,
+            "CONSENTRY_CUSTOMER_EMAIL": EMAIL,
+            "CONSENTRY_CUSTOMER_PASSWORD": STRONG_PASSWORD,
+            "CONSENTRY_AUDIT_TOKEN": json.loads(created)["token"],
+        }
+
+
+def _own_tests(python: Path, project: str, env: dict[str, str], work: Path) -> None:
+    """Run a distribution's tests with the environment's python, from a copy outside the repository
+    (so nothing of the source tree can be imported in place of the installed wheel); all must pass."""
+    tests = work / project
+    shutil.copytree(PROJECTS[project] / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
+    clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(work)), "LANG": "C.UTF-8", **env}
+    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", str(tests)]
+    out = _run(command, cwd=tests, env=clean)
+    written = sum(path.read_text().count("\ndef test_") for path in tests.glob("test_*.py"))
+    passed = re.search(r"(\d+) passed", out)
+    assert passed is not None and int(passed.group(1)) == written >= 4, out
+
+
+@pytest.mark.slow
+def test_the_brand_sdk_and_the_auditor_pass_their_own_tests_installed_alone(
+    built: Built, server: dict[str, str], tmp_path: Path
+) -> None:
+    _own_tests(built.environments["brand"], "consentry-brand", server, tmp_path)
+    _own_tests(built.environments["audit"], "consentry-audit", server, tmp_path)  # the log the brand made
