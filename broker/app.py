@@ -60,12 +60,17 @@ from broker.portal import signin_pages as portal_signin
 from broker.runtime import Runtime, build_runtime
 from broker.settings import Settings
 from broker.signals import listen
+from broker.versions import API_VERSION, API_VERSION_HEADER, RELEASE
 from broker.web import problems
 from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from broker.web.routing import index_routes
 from broker.web.threads import stop_request_threads
 
-DESCRIPTION = """Consentry: a consumer-owned personal data vault and consent broker.
+DESCRIPTION = f"""Consentry: a consumer-owned personal data vault and consent broker.
+
+This is version {API_VERSION} of its HTTP API (the paths under `/v1`): every answer names the versions
+the server serves in its `{API_VERSION_HEADER}` header, and the discovery metadata in
+`consentry_api_versions`.
 
 Every error is `application/problem+json` (RFC 9457) with a stable `type` URI under
 `https://consentry.dev/problems/`.
@@ -118,7 +123,7 @@ def create_app(
     app = FastAPI(
         lifespan=lifespan,
         title="Consentry",
-        version="0.1.0",
+        version=RELEASE,  # the release (VERSION); the API's version is in the description
         description=DESCRIPTION,
         separate_input_output_schemas=False,
         # Swagger UI and ReDoc load scripts from a CDN, which our CSP (rightly) forbids: the spec is

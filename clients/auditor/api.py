@@ -61,11 +61,11 @@ class IncompatibleServer(AuditorAPIError):
         ours = f"{DISTRIBUTION} {RELEASE} speaks Consentry API {', '.join(API_VERSIONS)}"
         if not server_versions:
             message = (
-                f"the server at {base_url} does not say which Consentry API it serves (no"
+                f"the server at {base_url} does not say which Consentry API it serves (no version in a"
                 f" {API_VERSION_HEADER} header): it is older than API versioning, not a Consentry server,"
                 f" or a proxy drops the header; {ours}"
             )
-        elif max(server_versions, key=_numeric) > max(API_VERSIONS, key=_numeric):
+        elif max(map(_numeric, server_versions)) > max(map(_numeric, API_VERSIONS)):
             message = (
                 f"the server at {base_url} serves Consentry API {', '.join(server_versions)} only; {ours}:"
                 f" upgrade it (pip install --upgrade {DISTRIBUTION})"
@@ -80,7 +80,8 @@ class IncompatibleServer(AuditorAPIError):
 
 def _numeric(api_version: str) -> tuple[int, str]:
     """Order API versions by number ("10" after "9"); a version that is not a number sorts first."""
-    return (int(api_version), "") if api_version.isdigit() else (-1, api_version)
+    number = api_version.isascii() and api_version.isdecimal()  # not "²", which isdigit() takes
+    return (int(api_version), "") if number else (-1, api_version)
 
 
 class HTTPProblem(AuditorAPIError):

@@ -306,6 +306,7 @@ class AsyncConsentryClient:
     # Sending
 
     async def _run(self, call: Call[T], session: GrantSession | None = None) -> T:
+        await self._metadata()  # discovery checks the API versions once, before the first call of any kind
         token = await self._token(call, session, refused=None)
         response = await self._send(self._protocol.api_request(call, token))
         if self._protocol.token_refused(response):

@@ -300,6 +300,7 @@ class ConsentryClient:
     # Sending
 
     def _run(self, call: Call[T], session: GrantSession | None = None) -> T:
+        self._metadata()  # discovery checks the API versions once, before the first call of any kind
         token = self._token(call, session, refused=None)
         response = self._send(self._protocol.api_request(call, token))
         if self._protocol.token_refused(response):

@@ -62,7 +62,7 @@ def _check_api_versions(issuer: str, served: list[str]) -> None:
             f"the broker at {issuer} does not name the API versions it serves (no consentry_api_versions in"
             f" its metadata): it is older than API versioning, or not a Consentry broker; {ours}"
         )
-    elif max(served, key=_numeric) > max(API_VERSIONS, key=_numeric):
+    elif max(map(_numeric, served)) > max(map(_numeric, API_VERSIONS)):
         advice = (
             f"the broker at {issuer} serves Consentry API {', '.join(served)} only; {ours}:"
             f" upgrade the SDK (pip install --upgrade {DISTRIBUTION})"
@@ -77,7 +77,8 @@ def _check_api_versions(issuer: str, served: list[str]) -> None:
 
 def _numeric(api_version: str) -> tuple[int, str]:
     """Order API versions by number ("10" after "9"); a version that is not a number sorts first."""
-    return (int(api_version), "") if api_version.isdigit() else (-1, api_version)
+    number = api_version.isascii() and api_version.isdecimal()  # not "²", which isdigit() takes
+    return (int(api_version), "") if number else (-1, api_version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import requires, version
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import clients.brand
 from broker.versions import API_VERSION_HEADER, API_VERSIONS, RELEASE
 from clients.auditor import AuditorClient, HTTPProblem, IncompatibleServer
 from clients.auditor.cli import app as audit_app
-from clients.brand import ConsentryClient
+from clients.brand import ConsentryClient, GrantSession, TokenSet
 from clients.brand import IncompatibleServer as SDKIncompatibleServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,8 +65,11 @@ def test_the_server_depends_on_the_auditor_it_is_released_with_and_on_no_other_c
     assert sorted(brand) == ["httpx", "pydantic"]
     audit = {Requirement(line).name for line in requires("consentry-audit") or []}
     assert audit == {"httpx", "cryptography", "pydantic", "typer", "rich", "joserfc"}
-    example = {Requirement(line).name for line in requires("consentry-example-grocery") or []}
-    assert "consentry-brand" in example and not example & {"consentry", "consentry-audit"}
+    example = {
+        Requirement(line).name: Requirement(line) for line in requires("consentry-example-grocery") or []
+    }
+    assert VERSION in example["consentry-brand"].specifier
+    assert not set(example) & {"consentry", "consentry-audit"}
 
 
 def test_each_command_prints_its_version() -> None:
@@ -120,6 +124,46 @@ def test_the_sdk_refuses_a_broker_that_serves_none_of_its_api_versions(
     assert refused.value.server_versions == (versions or []) and refused.value.sdk_versions == ["1"]
 
 
+@pytest.mark.parametrize(("ours", "theirs", "advice"), [("9", "10", "upgrade"), ("10", "9", "older")])
+def test_versions_are_ordered_as_numbers_not_as_text(
+    monkeypatch: pytest.MonkeyPatch, ours: str, theirs: str, advice: str
+) -> None:
+    monkeypatch.setattr("clients.brand.protocol.API_VERSIONS", (ours,))
+    monkeypatch.setattr("clients.auditor.api.API_VERSIONS", (ours,))
+    sdk = ConsentryClient(ISSUER, client_id="brd_1", transport=_metadata([theirs]))
+    with sdk, pytest.raises(SDKIncompatibleServer, match=advice):
+        sdk.discover()
+    api = _auditor(httpx.Response(200, text="k\n", headers={API_VERSION_HEADER: theirs}))
+    with api, pytest.raises(IncompatibleServer, match=advice):
+        api.verifier_key()
+
+
+@pytest.mark.parametrize("header", ["\u00b2", "", " , "])
+def test_a_header_naming_no_usable_version_is_refused_cleanly(header: str) -> None:
+    """ "²" passes str.isdigit() but not int(): it must be an incompatible server, not a crash."""
+    answer = httpx.Response(
+        200, text="k\n", headers=[(API_VERSION_HEADER.encode(), header.encode("latin-1"))]
+    )
+    api = _auditor(answer)
+    with api, pytest.raises(IncompatibleServer, match="speaks Consentry API 1"):
+        api.verifier_key()
+
+
+def test_the_sdk_checks_the_api_versions_before_a_call_with_a_token_it_already_holds() -> None:
+    """A session restored from storage needs no token endpoint, yet the broker must be checked first."""
+    seen: list[str] = []
+
+    def broker(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return _metadata(["7"]).handle_request(request)
+
+    tokens = TokenSet(access_token="e30.e30.sig", expires_at=datetime.now(UTC) + timedelta(hours=1))
+    sdk = ConsentryClient(ISSUER, client_id="brd_1", transport=httpx.MockTransport(broker))
+    with sdk, pytest.raises(SDKIncompatibleServer, match="serves Consentry API 7 only"):
+        sdk.read_profile(GrantSession(tokens))
+    assert seen == ["/.well-known/oauth-authorization-server"]
+
+
 def test_the_sdk_talks_to_a_broker_that_also_serves_newer_versions() -> None:
     with ConsentryClient(ISSUER, client_id="brd_1", transport=_metadata(["1", "2"])) as sdk:
         assert sdk.discover().consentry_api_versions == ["1", "2"]
@@ -132,7 +176,7 @@ def _auditor(answer: httpx.Response) -> AuditorClient:
 @pytest.mark.parametrize(
     ("header", "advice"),
     [
-        (None, "does not say which Consentry API it serves (no Consentry-API-Version header)"),
+        (None, "does not say which Consentry API it serves (no version in a Consentry-API-Version header)"),
         ("2", "serves Consentry API 2 only; consentry-audit"),
         ("2, 3", "upgrade it (pip install --upgrade consentry-audit)"),
         ("0", "the server is older than this tool"),

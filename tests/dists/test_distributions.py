@@ -9,6 +9,7 @@ Makefile empties first; a temporary folder otherwise) and used by the SQLite and
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -108,11 +109,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     if not shared:
         return _build(tmp_path_factory.mktemp("dists"))
     where, ready = Path(shared), Path(shared) / "built.json"
-    if not ready.exists():
-        shutil.rmtree(where, ignore_errors=True)
-        result = _build(where)
-        paths = {"wheels": result.wheels, "environments": result.environments}
-        ready.write_text(json.dumps({k: {n: str(p) for n, p in v.items()} for k, v in paths.items()}))
+    where.mkdir(parents=True, exist_ok=True)
+    # Both xdist workers may reach this module's tests: the first builds, the other waits for it.
+    with (where / "lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not ready.exists():
+            result = _build(where)
+            paths = {"wheels": result.wheels, "environments": result.environments}
+            ready.write_text(json.dumps({k: {n: str(p) for n, p in v.items()} for k, v in paths.items()}))
     kept = json.loads(ready.read_text())
     return Built(
         {n: Path(p) for n, p in kept["wheels"].items()}, {n: Path(p) for n, p in kept["environments"].items()}
@@ -142,22 +146,45 @@ def test_each_wheel_holds_its_own_packages_only(built: Built) -> None:
     assert _names(built.wheels["consentry-audit"]) - {f"consentry_audit-{VERSION}.dist-info"} == {
         "clients/auditor"
     }
+    for name in ("consentry-brand", "consentry-audit"):  # type checkers read the clients' annotations
+        folder = name.removeprefix("consentry-").replace("audit", "auditor")
+        assert f"clients/{folder}/py.typed" in zipfile.ZipFile(built.wheels[name]).namelist()
+    example = zipfile.ZipFile(built.wheels["consentry-example-grocery"]).namelist()
+    assert {"clients/examples/grocery/templates/home.html", "clients/examples/grocery/static/app.css"} <= set(
+        example
+    )
     for wheel in built.wheels.values():  # `clients` is a namespace package: no wheel may own it
         with zipfile.ZipFile(wheel) as archive:
             assert "clients/__init__.py" not in archive.namelist()
             assert not any("/tests/" in name for name in archive.namelist()), wheel.name
 
 
-def test_the_example_app_installs_on_the_sdk_without_the_server(built: Built) -> None:
+def test_the_example_app_installs_on_the_sdk_without_the_server(built: Built, tmp_path: Path) -> None:
+    """Installed with the SDK alone, the example imports nothing of the server, and its wheel holds the
+    templates and styles it serves."""
     python = built.environments["example"]
     probe = (
-        "import importlib.util, clients.examples.grocery, clients.brand\n"
+        "import importlib.util\n"
+        "from importlib.resources import files\n"
+        "from fastapi.testclient import TestClient\n"
+        "from clients.examples.grocery import GroceryConfig, create_app\n"
         "server = ('broker', 'vault', 'migrations', 'clients.auditor')\n"
-        "print(sorted(m for m in server if importlib.util.find_spec(m)))"
+        "print(sorted(m for m in server if importlib.util.find_spec(m)))\n"
+        "config = GroceryConfig(broker_url='http://127.0.0.1:9', client_id='brd_x', client_secret='s',\n"
+        "                       redirect_uri='http://127.0.0.1:8001/callback', offer_id='o')\n"
+        "with TestClient(create_app(config)) as shop:\n"  # the shop page itself asks the broker
+        "    css = shop.get('/static/app.css')\n"
+        "home = files('clients.examples.grocery') / 'templates' / 'home.html'\n"
+        "print(css.status_code, 'Connect with Consentry' in home.read_text())\n"
     )
-    away = python.parent  # not the repository: `-c` and `-m` put the working directory on sys.path
-    assert _run([python, "-c", probe], cwd=away).strip() == "[]"
-    assert "--credentials" in _run([python, "-m", "clients.examples.grocery", "--help"], cwd=away)
+    # Not the repository: `-c` and `-m` put the working directory on sys.path; no PYTHONPATH either.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    assert _run([python, "-c", probe], cwd=tmp_path, env=env).split("\n")[:2] == ["[]", "200 True"]
+    assert "--credentials" in _run(
+        [python, "-m", "clients.examples.grocery", "--help"], cwd=tmp_path, env=env
+    )
+    printed = _run([python, "-m", "clients.examples.grocery", "--version"], cwd=tmp_path, env=env)
+    assert printed == f"consentry-example-grocery {VERSION} (on consentry-brand {VERSION})\n"
 
 
 @pytest.fixture

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import uvicorn
 
+import clients.brand
 from clients.examples.grocery.app import GroceryConfig, create_app
 
 cli = typer.Typer(add_completion=False)
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        try:
+            release = version("consentry-example-grocery")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            release = "0+unknown"
+        typer.echo(f"consentry-example-grocery {release} (on consentry-brand {clients.brand.__version__})")
+        raise typer.Exit()
 
 
 @cli.command()
@@ -20,6 +32,9 @@ def serve(
     broker_url: Annotated[str, typer.Option(help="the broker's public base URL")] = "http://127.0.0.1:8000",
     host: str = "127.0.0.1",
     port: int = 8001,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Serve the example brand app; shoppers connect it to the broker at `broker_url`."""
     demo = json.loads(credentials.read_text())
