@@ -25,7 +25,7 @@ BENCH_ARGS ?=
 NODE_DIR := tests/clients/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: help run demo-brand test fresh-dists lint bench openapi system-deps node-deps test-sqlite test-postgres clean
+.PHONY: help run demo-brand test fresh-dists dists lint bench openapi system-deps node-deps test-sqlite test-postgres clean
 
 help:
 	@echo "make run      serve a demo broker on http://127.0.0.1:8000 (SQLite under ./var)"
@@ -95,13 +95,19 @@ test-postgres: $(TEST_STAMP) system-deps node-deps
 	@echo "=== test suite on PostgreSQL 15 ==="
 	PG_BIN=$(PG_BIN) .ci/with-postgres $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# tests/dists builds the distributions' wheels and installs each client alone in a fresh environment:
-# once per `make test` (in .dists, emptied first), for the SQLite and the PostgreSQL run alike.
+# tests/dists needs the distributions' wheels and each client installed alone in a fresh environment:
+# built once per `make test` (in .dists, emptied first) while the linters run (mypy leaves a core
+# idle), then used by the SQLite and the PostgreSQL run alike.
 test: export CONSENTRY_DISTS_DIR := $(CURDIR)/.dists
-test: fresh-dists lint test-sqlite test-postgres
+test: fresh-dists
+	$(MAKE) --no-print-directory -j2 lint dists
+	$(MAKE) --no-print-directory test-sqlite test-postgres
 
 fresh-dists:
 	rm -rf .dists
+
+dists: $(TEST_STAMP)
+	$(PY) tests/support/dists.py $${CONSENTRY_DISTS_DIR:-.dists}
 
 # Every bench/*.py on SQLite and on a throwaway PostgreSQL; one table, also written to bench/RESULTS.md.
 bench: $(TEST_STAMP) system-deps

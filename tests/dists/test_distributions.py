@@ -3,124 +3,36 @@ installed alone in a fresh virtual environment (with pytest, and nothing of the 
 own tests there (`clients/brand/tests`, `clients/auditor/tests`) against a live server started from
 the server's environment. A client that needed a server module would fail to import there.
 
-The wheels and environments are made once per `make test` (in `$CONSENTRY_DISTS_DIR`, which the
-Makefile empties first; a temporary folder otherwise) and used by the SQLite and PostgreSQL runs.
+The wheels and environments are made once per `make test` (`support.dists`, in `$CONSENTRY_DISTS_DIR`,
+which the Makefile fills beside the linters; a temporary folder otherwise) and used by the SQLite and
+PostgreSQL runs.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from support.core import STRONG_PASSWORD, cli_env, live_server
+from support.dists import PROJECTS, VERSION, Built, ensure, run
 from support.mail import sign_up_over_http
 from support.oauth import REDIRECT, create_brand_with_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-VERSION = (ROOT / "VERSION").read_text().strip()
-PROJECTS = {
-    "consentry": ROOT,
-    "consentry-audit": ROOT / "clients" / "auditor",
-    "consentry-brand": ROOT / "clients" / "brand",
-    "consentry-example-grocery": ROOT / "clients" / "examples" / "grocery",
-}
-# What each fresh environment holds besides pytest: one client wheel and what it depends on.
-ENVIRONMENTS = {
-    "brand": ["consentry-brand"],
-    "audit": ["consentry-audit"],
-    "example": ["consentry-brand", "consentry-example-grocery"],
-}
 EMAIL = "grace@example.org"
-
-
-@dataclass(frozen=True)
-class Built:
-    wheels: dict[str, Path]
-    environments: dict[str, Path]  # name → its python
-
-
-def _run(command: list[str | Path], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, (
-        f"{' '.join(map(str, command))}:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
-    )
-    return done.stdout
-
-
-def _sources(name: str, into: Path) -> Path:
-    """A copy of a project's sources (its linked VERSION read through), so a build leaves nothing in
-    the tree: the server's packages alone, or a client's folder without its tests."""
-    copy = into / name
-    project = PROJECTS[name]
-    if name == "consentry":
-        copy.mkdir(parents=True)
-        for file in ("pyproject.toml", "README.md", "VERSION"):
-            shutil.copy(project / file, copy / file)
-        for package in ("vault", "broker", "migrations"):
-            shutil.copytree(project / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        skip = shutil.ignore_patterns("tests", "__pycache__", "build", "*.egg-info")
-        shutil.copytree(project, copy, ignore=skip)
-    return copy
-
-
-def _wheel(name: str, work: Path, out: Path) -> Path:
-    copy = _sources(name, work)
-    _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", out / name, copy])
-    (wheel,) = (out / name).glob("*.whl")
-    return wheel
-
-
-def _environment(folder: Path, wheels: list[Path]) -> Path:
-    """A fresh virtual environment with these wheels, their dependencies from the index, and pytest."""
-    _run([sys.executable, "-m", "venv", folder])
-    python = folder / "bin" / "python"
-    _run([python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *wheels, "pytest>=8.2"])
-    return python
-
-
-def _build(where: Path) -> Built:
-    """Every wheel, then the clients' environments, each step in parallel (most of it is waiting)."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        building = {name: pool.submit(_wheel, name, where / "src", where / "wheels") for name in PROJECTS}
-        wheels = {name: job.result() for name, job in building.items()}
-        making = {
-            env: pool.submit(_environment, where / "venvs" / env, [wheels[name] for name in names])
-            for env, names in ENVIRONMENTS.items()
-        }
-        return Built(wheels, {env: job.result() for env, job in making.items()})
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     shared = os.environ.get("CONSENTRY_DISTS_DIR")
-    if not shared:
-        return _build(tmp_path_factory.mktemp("dists"))
-    where, ready = Path(shared), Path(shared) / "built.json"
-    where.mkdir(parents=True, exist_ok=True)
-    # Both xdist workers may reach this module's tests: the first builds, the other waits for it.
-    with (where / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ready.exists():
-            result = _build(where)
-            paths = {"wheels": result.wheels, "environments": result.environments}
-            ready.write_text(json.dumps({k: {n: str(p) for n, p in v.items()} for k, v in paths.items()}))
-    kept = json.loads(ready.read_text())
-    return Built(
-        {n: Path(p) for n, p in kept["wheels"].items()}, {n: Path(p) for n, p in kept["environments"].items()}
-    )
+    return ensure(Path(shared) if shared else tmp_path_factory.mktemp("dists"))
 
 
 def _names(wheel: Path) -> set[str]:
@@ -179,11 +91,9 @@ def test_the_example_app_installs_on_the_sdk_without_the_server(built: Built, tm
     )
     # Not the repository: `-c` and `-m` put the working directory on sys.path; no PYTHONPATH either.
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    assert _run([python, "-c", probe], cwd=tmp_path, env=env).split("\n")[:2] == ["[]", "200 True"]
-    assert "--credentials" in _run(
-        [python, "-m", "clients.examples.grocery", "--help"], cwd=tmp_path, env=env
-    )
-    printed = _run([python, "-m", "clients.examples.grocery", "--version"], cwd=tmp_path, env=env)
+    assert run([python, "-c", probe], cwd=tmp_path, env=env).split("\n")[:2] == ["[]", "200 True"]
+    assert "--credentials" in run([python, "-m", "clients.examples.grocery", "--help"], cwd=tmp_path, env=env)
+    printed = run([python, "-m", "clients.examples.grocery", "--version"], cwd=tmp_path, env=env)
     assert printed == f"consentry-example-grocery {VERSION} (on consentry-brand {VERSION})\n"
 
 
@@ -193,7 +103,7 @@ def server(tmp_path: Path, fresh_database_url: str) -> Iterator[dict[str, str]]:
     data_dir = tmp_path / "var"
     client_id, secret = create_brand_with_cli(data_dir, fresh_database_url)
     consentry = Path(sys.executable).parent / "consentry"
-    created = _run(
+    created = run(
         [consentry, "auditors", "create", "--name", "Distribution audit"],
         env=cli_env(data_dir, fresh_database_url),
     )
@@ -224,7 +134,7 @@ def _own_tests(python: Path, project: str, env: dict[str, str], work: Path) -> N
     shutil.copytree(PROJECTS[project] / "tests", tests, ignore=shutil.ignore_patterns("__pycache__"))
     clean = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", str(work)), "LANG": "C.UTF-8", **env}
     command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error", str(tests)]
-    out = _run(command, cwd=tests, env=clean)
+    out = run(command, cwd=tests, env=clean)
     written = sum(path.read_text().count("\ndef test_") for path in tests.glob("test_*.py"))
     passed = re.search(r"(\d+) passed", out)
     assert passed is not None and int(passed.group(1)) == written >= 4, out

@@ -11,4 +11,6 @@ browser     Playwright pages of the portal
 resilience  servers in subprocesses, database outages
 problems    the check that every problem answered is documented in OpenAPI
 vectors     the transparency log's known-answer vectors (tests/vectors/*.json)
+served      stand-in servers for the clients' tests, naming the API version as a real one does
+dists       the distributions' wheels and the clients' fresh environments (tests/dists)
 """
