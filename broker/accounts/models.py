@@ -3,6 +3,7 @@ email, name or address in clear."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -180,7 +181,24 @@ class Brand(SQLModel, table=True):
     # How it authenticates at the token endpoint: with its secret (Basic or in the form), with nothing
     # (public), or with a JWT signed by one of its registered public keys (`private_key_jwt`, RFC 7523).
     private_key_jwt: bool = False
+    # Its public keys (RFC 7591 `jwks`): `use: sig` to sign with (assertions, statements; a brand with
+    # private_key_jwt only), `use: enc` to receive self-custody grants encrypted to it (JWE ECDH-ES).
+    # A key is only ever used for its own use: an encryption key never verifies a signature.
     jwks: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # When it deleted its registration (RFC 7592): it no longer authenticates, and its row stays for
     # what it still owes (value, deletion of data) and for the log and receipts that name it.
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+    def signing_jwks(self) -> dict[str, Any] | None:
+        """The keys it signs with (`use` sig, or no `use`), as a JWK set; None when it has none."""
+        return keys_of_use(self.jwks, "sig")
+
+    def encryption_jwks(self) -> dict[str, Any] | None:
+        """The keys grants may be encrypted to (`use` enc), as a JWK set; None when it has none."""
+        return keys_of_use(self.jwks, "enc")
+
+
+def keys_of_use(jwks: Mapping[str, Any] | None, use: str) -> dict[str, Any] | None:
+    """The keys of a JWK set whose `use` is `use` (a key without one signs), or None if there are none."""
+    keys = [key for key in (jwks or {}).get("keys", []) if key.get("use", "sig") == use]
+    return {"keys": keys} if keys else None

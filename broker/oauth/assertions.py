@@ -19,6 +19,7 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc.jwk import KeySet, KeySetSerialization
 from sqlalchemy.exc import IntegrityError
 
+from broker.accounts.models import keys_of_use
 from broker.oauth.clients import OAuthClient
 from broker.oauth.context import OAuthHTTPRequest
 from broker.oauth.models import ClientAssertion
@@ -45,8 +46,8 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
         return [issuer, f"{issuer}/oauth/token"]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:
-        """The brand's registered public keys; none, for a brand that registered none."""
-        keys = cast(KeySetSerialization, dict(client.brand.jwks or {"keys": []}))
+        """The brand's registered signing keys (never its encryption keys); none, for a brand with none."""
+        keys = cast(KeySetSerialization, keys_of_use(client.brand.jwks, "sig") or {"keys": []})
         return KeySet.import_key_set(keys)
 
     def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:

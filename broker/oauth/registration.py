@@ -112,13 +112,23 @@ class ClientMetadata(BaseModel):
                 raise ValueError("holds a key that is not an RSA, EC or OKP public key")
             if _PRIVATE_MEMBERS & set(key):
                 raise ValueError("holds a private key: register public keys only")
-            if key.get("use", "sig") != "sig":
-                raise ValueError("holds a key whose use is not sig")
+            use = key.get("use", "sig")
+            if use not in ("sig", "enc"):
+                raise ValueError("holds a key whose use is neither sig nor enc")
+            if use == "enc" and (
+                (key.get("kty"), key.get("crv")) not in (("EC", "P-256"), ("OKP", "X25519"))
+                or key.get("alg", "ECDH-ES") != "ECDH-ES"
+            ):
+                raise ValueError("holds an encryption key that is not ECDH-ES on P-256 or X25519")
             try:
                 import_key(key)
             except (JoseError, ValueError, TypeError):
                 raise ValueError("holds a key that cannot be read") from None
         return {"keys": keys}
+
+    def signing_keys(self) -> bool:
+        """Whether `jwks` holds a key to sign with."""
+        return any(key.get("use", "sig") == "sig" for key in (self.jwks or {}).get("keys", []))
 
     @field_validator("contacts")
     @classmethod
@@ -216,8 +226,9 @@ def register_client(
     except ValidationFailed as failed:  # the checks `_metadata` made first leave nothing here
         raise RegistrationRefused("invalid_client_metadata", failed.detail) from None
     brand, secret = registered.brand, registered.client_secret
+    brand.jwks = metadata.jwks
     if metadata.signs():  # its keys are its credentials: no secret to keep, or to leak
-        brand.secret_hash, brand.private_key_jwt, brand.jwks, secret = None, True, metadata.jwks, None
+        brand.secret_hash, brand.private_key_jwt, secret = None, True, None
     management = "rat_" + secrets.token_urlsafe(32)
     brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
     brand.registration_token_hash = secret_digest(management)
@@ -287,7 +298,7 @@ def update_client(
     brand.post_logout_redirect_uris = list(metadata.post_logout_redirect_uris)
     brand.contacts, brand.policy_uri, brand.tos_uri = metadata.contacts, metadata.policy_uri, metadata.tos_uri
     brand.id_token_signed_response_alg = metadata.id_token_signed_response_alg
-    brand.jwks = metadata.jwks  # a brand that signs rotates its keys this way
+    brand.jwks = metadata.jwks  # a brand rotates its keys (signing and encryption) this way
     session.add(brand)
     audit.record(session, Kind.CLIENT_UPDATED, actor=Actor.BRAND, brand_id=brand.id)
     return _configuration(brand, metadata, issuer)
@@ -365,13 +376,15 @@ def _metadata(body: Any) -> ClientMetadata:
             problem = check_redirect_uri(uri)
             if problem is not None:
                 raise RegistrationRefused("invalid_redirect_uri", f"{member}.{index}: {problem}")
-    if metadata.signs() and metadata.jwks is None:
+    if metadata.signs() and not metadata.signing_keys():
         raise RegistrationRefused(
-            "invalid_client_metadata", "private_key_jwt needs jwks: the public keys it signs with"
+            "invalid_client_metadata", "private_key_jwt needs jwks: the public keys it signs with (use sig)"
         )
-    if not metadata.signs() and metadata.jwks is not None:
+    if not metadata.signs() and metadata.signing_keys():
         raise RegistrationRefused(
-            "invalid_client_metadata", "jwks is only for token_endpoint_auth_method private_key_jwt"
+            "invalid_client_metadata",
+            "keys to sign with (use sig) are only for token_endpoint_auth_method private_key_jwt; "
+            "a key to receive self-custody grants says use enc",
         )
     if metadata.public() and "client_credentials" in metadata.grant_types:
         raise RegistrationRefused(

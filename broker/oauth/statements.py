@@ -39,9 +39,10 @@ class SignedStatement:
 
 def verify_statement(brand: Brand, token: str, *, typ: str, audience: str, now: datetime) -> SignedStatement:
     """Check `token` as a statement of type `typ` signed by `brand` for `audience` at `now`."""
-    if not brand.jwks:
+    signing = brand.signing_jwks()
+    if signing is None:
         _refuse("you registered no keys (jwks) to sign with: send the statement's fields instead")
-    keys = KeySet.import_key_set(cast(KeySetSerialization, dict(brand.jwks)))
+    keys = KeySet.import_key_set(cast(KeySetSerialization, signing))
     try:
         kid = jws.extract_compact(token.encode()).headers().get("kid")
     except (JoseError, ValueError):

@@ -189,7 +189,7 @@ class EndAcknowledgements:
             "acknowledged_at": now,
             "receipt_id": uuid4(),
         }
-        if access.brand.jwks:
+        if access.brand.signing_jwks():
             if draft.statement is None or draft.stopped_processing_at or draft.deletion_by:
                 raise ValidationFailed.at(
                     "/statement",

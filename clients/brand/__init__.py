@@ -10,6 +10,9 @@ webhook verifier. It imports httpx, pydantic and the standard library only.
   answer read in one place).
 - `authorization`: PKCE and the callback checks; `tokens`: `TokenSet` and `GrantSession`.
 - `models`: the typed answers; `errors`: the exception tree (drawn in its docstring).
+- `sealed`: the profiles of self-custody grants, sealed to the brand (JWE): `DecryptionKeys` opens
+  them (`decryption_keys=` of the clients; joserfc, the `self-custody` extra), and every binding is
+  checked (`SealedProfileRefused`).
 - `webhooks`: `verify_webhook` (Standard Webhooks v1: signatures, timestamps, replays).
 - `versions`: `__version__` (this release) and `API_VERSIONS`, the broker API versions the SDK speaks;
   a broker that serves none of them is refused at discovery with `IncompatibleServer`.
@@ -68,6 +71,7 @@ from clients.brand.models import (
     ServerMetadata,
 )
 from clients.brand.protocol import BRAND_SCOPES
+from clients.brand.sealed import DecryptionKeys, SealedProfileRefused
 from clients.brand.tokens import GrantSession, TokenSet
 from clients.brand.versions import API_VERSIONS
 from clients.brand.versions import RELEASE as __version__  # noqa: N811 (the dunder PEP 396 names)
@@ -91,6 +95,7 @@ __all__ = [
     "ConsentryError",
     "Contact",
     "Decision",
+    "DecryptionKeys",
     "DeletionAttestation",
     "Delivery",
     "Dispute",
@@ -124,6 +129,7 @@ __all__ = [
     "RatingPage",
     "RefreshRejected",
     "ReplayCache",
+    "SealedProfileRefused",
     "ServerMetadata",
     "ServerUnreachable",
     "ServiceUnavailable",

@@ -34,6 +34,7 @@ from clients.brand.models import (
     ServerMetadata,
 )
 from clients.brand.protocol import BRAND_SCOPES, Call, Protocol
+from clients.brand.sealed import DecryptionKeys
 from clients.brand.tokens import GrantSession, TokenSet
 
 __all__ = ["ConsentryClient"]
@@ -61,6 +62,7 @@ class ConsentryClient:
         timeout: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         refresh_leeway: timedelta = timedelta(seconds=30),
+        decryption_keys: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self._protocol = Protocol(
             issuer,
@@ -70,6 +72,7 @@ class ConsentryClient:
             brand_scopes=brand_scopes,
             clock=clock,
             refresh_leeway=refresh_leeway,
+            decryption_keys=DecryptionKeys(decryption_keys) if decryption_keys else None,
         )
         self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False)
         self._brand_lock = threading.Lock()
@@ -152,7 +155,8 @@ class ConsentryClient:
     def read_profile(self, session: GrantSession, *, purpose: str | None = None) -> Profile:
         """`GET /v1/profile`: the fields the customer granted for `purpose`, if the grant is live. A
         grant of several purposes needs the read to say which (`PurposeRequired` otherwise)."""
-        return self._run(endpoints.read_profile(purpose), session)
+        profile = self._run(endpoints.read_profile(purpose), session)
+        return self._protocol.unseal(profile, session)
 
     def read_preferences(self, session: GrantSession) -> PreferencesRead:
         """`GET /v1/preferences`: how, when, how often and about what the customer behind the grant

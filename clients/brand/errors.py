@@ -3,7 +3,8 @@
     ConsentryError                 root: the message says what happened and what to do
     ├── ServerUnreachable          no HTTP answer at all: DNS, connection refused, timeout, TLS
     ├── MalformedResponse          a 2xx answer that breaks the API contract (not JSON, a missing field)
-    │   └── IncompatibleServer     the broker speaks no Consentry API version this SDK does: upgrade one
+    │   ├── IncompatibleServer     the broker speaks no Consentry API version this SDK does: upgrade one
+    │   └── SealedProfileRefused   a self-custody grant's sealed fields: not ours, or bound elsewhere
     ├── InvalidCallback            the authorization response failed a check: state, iss (RFC 9207), no code
     ├── OAuthError                 an RFC 6749 error: `error`, `description` (token endpoint, or the callback)
     │   └── RefreshRejected        invalid_grant on refresh: the grant ended, or the token was used twice

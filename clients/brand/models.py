@@ -58,6 +58,10 @@ class Profile(_Answer):
     grant_id: UUID
     purpose: str
     fields: dict[str, bool | str | int | list[str]]
+    # A self-custody grant: the fields sealed to the brand (a JWE, `clients.brand.sealed`), which the
+    # clients open; `grant_version` is the version of the grant the broker holds a copy of.
+    sealed: str | None = None
+    grant_version: int | None = None
 
 
 class QuietHours(_Answer):

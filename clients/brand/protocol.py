@@ -25,8 +25,9 @@ from clients.brand.errors import (
     oauth_error_from,
     problem_from,
 )
-from clients.brand.models import ServerMetadata
-from clients.brand.tokens import TokenSet
+from clients.brand.models import Profile, ServerMetadata
+from clients.brand.sealed import DecryptionKeys, open_profile
+from clients.brand.tokens import GrantSession, TokenSet
 from clients.brand.versions import API_VERSIONS, DISTRIBUTION, RELEASE
 
 __all__ = ["BRAND_SCOPES", "Call", "Protocol"]
@@ -109,6 +110,7 @@ class Protocol:
         brand_scopes: Sequence[str],
         clock: Clock | None,
         refresh_leeway: timedelta,
+        decryption_keys: DecryptionKeys | None = None,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id, self.client_secret, self.redirect_uri = client_id, client_secret, redirect_uri
@@ -117,6 +119,7 @@ class Protocol:
         self.refresh_leeway = refresh_leeway
         self.metadata: ServerMetadata | None = None
         self.brand_tokens: TokenSet | None = None
+        self.decryption_keys = decryption_keys
 
     def end_acknowledgement_claims(
         self, grant_id: str, *, stopped_processing_at: datetime, deletion_by: datetime
@@ -134,6 +137,20 @@ class Protocol:
             "stopped_processing_at": stopped_processing_at.isoformat(),
             "deletion_by": deletion_by.isoformat(),
         }
+
+    def unseal(self, profile: Profile, session: GrantSession) -> Profile:
+        """A self-custody grant's profile opened with the brand's keys and checked (`sealed`); the
+        session remembers the newest grant version it opened, so an older copy is refused later."""
+        opened = open_profile(
+            profile,
+            self.decryption_keys,
+            issuer=self.issuer,
+            client_id=self.client_id,
+            seen_version=session.sealed_version,
+        )
+        if opened.sealed is not None and opened.grant_version is not None:
+            session.sealed_version = max(session.sealed_version, opened.grant_version)
+        return opened
 
     # Discovery (RFC 8414)
 

@@ -62,6 +62,7 @@ class GrantSession:
 
     tokens: TokenSet
     on_refresh: Callable[[TokenSet], None] | None = None
+    sealed_version: int = 0  # the newest version of a self-custody grant this session opened
     _thread_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     _task_lock: asyncio.Lock | None = field(default=None, init=False, repr=False)
 

@@ -403,6 +403,7 @@ def test_the_public_api_is_exactly_all() -> None:
         "tokens",
         "webhooks",
         "versions",
+        "sealed",
     }
     assert public - modules == set(clients.brand.__all__) - {"__version__"}
     assert clients.brand.__all__ == sorted(clients.brand.__all__, key=lambda n: (not n.isupper(), n))

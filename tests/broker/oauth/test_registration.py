@@ -308,8 +308,15 @@ def test_keys_are_registered_public_and_only_for_private_key_jwt(
         {**signing, "jwks": {"keys": []}},
         {**signing, "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}},  # a shared secret
         {**signing, "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "bad"}]}},
-        {**signing, "jwks": {"keys": [{**key.as_dict(private=False), "use": "enc"}]}},
+        {**signing, "jwks": {"keys": [{**key.as_dict(private=False), "use": "enc"}]}},  # none to sign with
         {**METADATA, "jwks": {"keys": [key.as_dict(private=False)]}},  # keys, but a secret to use
+        {**METADATA, "jwks": {"keys": [{**key.as_dict(private=False), "use": "wrap"}]}},  # neither use
+        # encryption keys are for ECDH-ES on P-256 or X25519 only
+        {**METADATA, "jwks": {"keys": [{**key.as_dict(private=False), "use": "enc", "alg": "RSA-OAEP"}]}},
+        {
+            **METADATA,
+            "jwks": {"keys": [{**ECKey.generate_key("P-384").as_dict(private=False), "use": "enc"}]},
+        },
     ):
         refused = _register(client, body, token)
         assert refused.status_code == 400 and refused.json()["error"] == "invalid_client_metadata", body
@@ -391,3 +398,44 @@ def test_a_brand_rotates_its_secret_with_its_registration_access_token(
     manage = {"Authorization": f"Bearer {public['registration_access_token']}"}
     no_secret = client.post(f"/oauth/register/{public['client_id']}/secret", headers=manage)
     assert no_secret.status_code == 400 and no_secret.json()["error"] == "invalid_client_metadata"
+
+
+def _encryption_key(kid: str = "enc-1") -> ECKey:
+    return ECKey.generate_key("P-256", parameters={"kid": kid, "use": "enc", "alg": "ECDH-ES"})
+
+
+def test_a_brand_registers_an_encryption_key_beside_its_secret(
+    client: TestClient, runtime: Runtime, db: Session
+) -> None:
+    """A key to receive self-custody grants (JWE, ECDH-ES) is not a credential: any brand may hold one."""
+    key = _encryption_key()
+    body = {**METADATA, "jwks": {"keys": [key.as_dict(private=False)]}}
+    registered = _register(client, body, _token(db, runtime))
+    assert registered.status_code == 201, registered.text
+    kept = registered.json()
+    assert kept["token_endpoint_auth_method"] != "private_key_jwt" and "client_secret" in kept
+    assert kept["jwks"]["keys"][0]["use"] == "enc"
+    brand = db.exec(select(Brand).where(col(Brand.client_id) == kept["client_id"])).one()
+    assert brand.encryption_jwks() == {"keys": [key.as_dict(private=False)]}
+    assert brand.signing_jwks() is None
+
+
+def test_an_encryption_key_never_signs_for_its_brand(
+    client: TestClient, runtime: Runtime, db: Session
+) -> None:
+    """The attack: a P-256 key registered for encryption is also a valid ES256 key. An assertion signed
+    with it must not authenticate the brand. The broker offers only the signing keys (`keys_of_use`),
+    and joserfc refuses a key whose `use` is enc besides: two locks."""
+    signing = ECKey.generate_key("P-256", parameters={"kid": "sig-1", "use": "sig"})
+    encryption = ECKey.generate_key("P-256", parameters={"kid": "enc-1", "use": "enc"})
+    keys = [signing.as_dict(private=False), encryption.as_dict(private=False)]
+    metadata = {**METADATA, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": keys}}
+    registered = _register(client, metadata, _token(db, runtime))
+    assert registered.status_code == 201, registered.text
+    cid = registered.json()["client_id"]
+    grant = {"grant_type": "client_credentials", "scope": "offers:read"}
+    assert _with_assertion(client, "/oauth/token", cid, _assertion(cid, signing), **grant).status_code == 200
+    # the same key material without its `use` (joserfc, rightly, will not sign with an enc key)
+    forged = ECKey.import_key({k: v for k, v in encryption.as_dict(private=True).items() if k != "use"})
+    refused = _with_assertion(client, "/oauth/token", cid, _assertion(cid, forged), **grant)
+    assert refused.status_code in (400, 401) and refused.json()["error"] == "invalid_client"

@@ -287,3 +287,19 @@ def test_every_way_a_grant_ends_calls_for_an_acknowledgement(
 
 def instant(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def test_a_brand_with_only_an_encryption_key_acknowledges_plainly(
+    client: TestClient, brand: BrandCredentials, customer: str, db: Session, clock: FakeClock
+) -> None:
+    """A key to receive self-custody grants (use enc) is not one to sign with: the brand acknowledges
+    with its client authentication, as a brand without keys does."""
+    key = ECKey.generate_key("P-256", parameters={"kid": "grocer-enc", "use": "enc"})
+    row = db.exec(select(BrandRow).where(BrandRow.client_id == brand.client_id)).one()
+    row.jwks = {"keys": [key.as_dict(private=False)]}
+    db.add(row)
+    db.commit()
+    ended = Ended(client, brand, clock)
+    made = ended.plainly()
+    assert made.status_code == 201, made.text
+    assert made.json()["method"] == "client-authentication"
