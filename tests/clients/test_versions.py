@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from packaging.requirements import Requirement
 from support import served
+from support.dists import PROJECTS, ROOT, VERSION
 from typer.testing import CliRunner
 
 import clients.auditor
@@ -30,20 +31,12 @@ from clients.auditor.cli import app as audit_app
 from clients.brand import ConsentryClient, GrantSession, TokenSet
 from clients.brand import IncompatibleServer as SDKIncompatibleServer
 
-ROOT = Path(__file__).resolve().parents[2]
-VERSION = (ROOT / "VERSION").read_text().strip()
-DISTRIBUTIONS = {
-    "consentry": ROOT,
-    "consentry-audit": ROOT / "clients" / "auditor",
-    "consentry-brand": ROOT / "clients" / "brand",
-    "consentry-example-grocery": ROOT / "clients" / "examples" / "grocery",
-}
 ISSUER = "https://consentry.example"
 
 
-@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+@pytest.mark.parametrize("name", sorted(PROJECTS))
 def test_every_distribution_takes_its_version_from_the_one_version_file(name: str) -> None:
-    folder = DISTRIBUTIONS[name]
+    folder = PROJECTS[name]
     project = tomllib.loads((folder / "pyproject.toml").read_text())
     assert project["project"]["name"] == name
     assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
