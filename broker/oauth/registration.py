@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from broker.accounts.models import Brand, RegistrationToken
+from broker.accounts.models import Brand, RegistrationToken, keys_of_use
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants
@@ -128,7 +128,7 @@ class ClientMetadata(BaseModel):
 
     def signing_keys(self) -> bool:
         """Whether `jwks` holds a key to sign with."""
-        return any(key.get("use", "sig") == "sig" for key in (self.jwks or {}).get("keys", []))
+        return keys_of_use(self.jwks, "sig") is not None
 
     @field_validator("contacts")
     @classmethod
