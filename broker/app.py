@@ -20,6 +20,7 @@ from broker.api import (
     brand,
     contacts,
     contract,
+    custody,
     directory,
     disputes,
     email,
@@ -148,6 +149,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(brand.router)
     app.include_router(me.router)
+    app.include_router(custody.router)
     app.include_router(preferences.router)
     app.include_router(contacts.brand_router)
     app.include_router(contacts.customer_router)

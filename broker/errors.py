@@ -48,7 +48,11 @@
     │   ├── EndAlreadyAcknowledged    409     end-already-acknowledged
     │   ├── DisputeNotReady           409     dispute-not-ready
     │   ├── DisputeDecided            409     dispute-decided
-    │   └── NotDeclinable             409     grant-not-declinable
+    │   ├── NotDeclinable             409     grant-not-declinable
+    │   ├── ProfileHeld               409     profile-held (self-custody: only the owner's browser opens it)
+    │   ├── ProfileNotHeld            409     profile-not-held (the broker holds the profile's key)
+    │   ├── GrantsUnsealable          409     grants-unsealable (a brand without an encryption key)
+    │   └── SealedCopyMissing         409     sealed-copy-missing
     ├── RequestTooLarge               413     request-too-large
     ├── ValidationFailed              422     validation
     │   ├── WrongPassword             422     wrong-password (counted)
@@ -420,6 +424,34 @@ class NotDeclinable(Conflict):
     slug = "grant-not-declinable"
 
 
+class ProfileHeld(Conflict):
+    """The profile is in self-custody: sealed under a key only its customer holds, so the broker can
+    neither show nor change it; the customer's browser does (the portal, or `/v1/me/custody`)."""
+
+    slug = "profile-held"
+
+
+class ProfileNotHeld(Conflict):
+    """A self-custody operation on a profile whose key the broker holds: move it to self-custody first."""
+
+    slug = "profile-not-held"
+
+
+class GrantsUnsealable(Conflict):
+    """Self-custody needs every live grant sealed to its brand; these grants' brands registered no
+    encryption key (`errors` names them): end them first, or stay in the broker's custody."""
+
+    slug = "grants-unsealable"
+
+
+class SealedCopyMissing(Conflict):
+    """A self-custody grant whose fields the customer's browser has not sealed for this purpose: there
+    is nothing the broker could hand over (it cannot open the profile). It comes when the customer
+    next opens the portal."""
+
+    slug = "sealed-copy-missing"
+
+
 # 413, 422, 429
 
 
@@ -521,7 +553,8 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     Conflict, EmailTaken, EmailLookalike, EmailAlreadyVerified, PasskeyExists, TotpEnrolled, NoSecondFactor,
     IllegalTransition, GrantEnded, GrantNotEnded, RenewalNotOpen, DeletionAlreadyAttested,
     OfferWithdrawn, OfferSuperseded, ValueSettled, EndAlreadyAcknowledged,
-    DisputeNotReady, DisputeDecided, NotDeclinable,
+    DisputeNotReady, DisputeDecided, NotDeclinable, ProfileHeld, ProfileNotHeld, GrantsUnsealable,
+    SealedCopyMissing,
     RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
     Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
     ServiceUnavailable, ReadNotRecorded,

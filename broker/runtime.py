@@ -37,6 +37,7 @@ from broker.consent.notices import Notices
 from broker.consent.offers import Offers
 from broker.consent.renewal import Renewals
 from broker.consent.retention import Retention
+from broker.consent.sealed import SealedCopies
 from broker.db import (
     ConnectionFactory,
     SessionFactory,
@@ -62,6 +63,7 @@ from broker.signals import BRANDS, LISTINGS, StampedCache, signals_for
 from broker.tables import import_models
 from broker.usecases.account_deletion import AccountDeletion
 from broker.usecases.acknowledgements import EndAcknowledgements
+from broker.usecases.custody import Custody
 from broker.usecases.directory import Directory
 from broker.usecases.dispute_mail import DisputeMail
 from broker.usecases.dispute_views import DisputeViews
@@ -83,6 +85,7 @@ from broker.voice.preferences import Preferences
 from broker.webhooks.delivery import WebhookDelivery
 from broker.webhooks.service import Webhooks
 from broker.webhooks.signing import WebhookSecrets
+from vault.held import HeldFields
 from vault.keys import EnvKeyProvider, FileKeyProvider, KeyProvider
 from vault.profile import Vault
 from vault.sqltypes import utcnow
@@ -140,6 +143,7 @@ class Runtime:
     grants: Grants
     grant_views: GrantViews
     reads: ProfileReads
+    custody: Custody
     committer: GroupCommitter
     value: ValueLedger
     value_views: ValueViews
@@ -226,6 +230,7 @@ def build_runtime(
         end_ack_window=timedelta(hours=settings.end_acknowledgement_hours),
     )
     offers = Offers(clock=clock, audit=audit)
+    sealed = SealedCopies(audit=audit, clock=clock)
     value = ValueLedger(clock=clock, audit=audit, vault=vault, grants=grants)
     activity = SecurityActivity(
         clock=clock, retention=timedelta(days=settings.security_activity_retention_days)
@@ -393,7 +398,22 @@ def build_runtime(
             clock=clock,
         ),
         reads=ProfileReads(
-            vault=vault, grants=grants, value=value, audit=audit, oauth=oauth, committer=committer
+            vault=vault,
+            grants=grants,
+            value=value,
+            audit=audit,
+            oauth=oauth,
+            committer=committer,
+            sealed=sealed,
+        ),
+        custody=Custody(
+            vault=vault,
+            held=HeldFields(vault=vault, clock=clock),
+            grants=grants,
+            sealed=sealed,
+            audit=audit,
+            oauth=oauth,
+            clock=clock,
         ),
         committer=committer,
         value=value,

@@ -5,7 +5,9 @@ VaultError                      root: every vault failure
 ├── ProfileInvalid              one or more values failed validation (carries every FieldError)
 ├── DecryptionFailed            a ciphertext could not be opened; deliberately says nothing about why
 ├── VaultNotFound               no data key exists for the customer (never created, or shredded)
-└── KeyUnavailable              a key-encryption key version is missing from the key provider
+├── KeyUnavailable              a key-encryption key version is missing from the key provider
+├── ProfileHeld                 the profile is in self-custody: only the customer's browser opens it
+└── CustodyConflict             a custody operation the profile's custody does not allow (`held` says which)
 """
 
 from __future__ import annotations
@@ -55,3 +57,21 @@ class VaultNotFound(VaultError):
 
 class KeyUnavailable(VaultError):
     """A key-encryption key version the data needs is not available from the key provider."""
+
+
+class ProfileHeld(VaultError):
+    """The fields asked for are sealed under a key only the customer holds (`vault.held`): the broker
+    cannot open them. `names`: the held fields asked for."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        super().__init__(f"in self-custody, only the customer's browser can open: {', '.join(names)}")
+
+
+class CustodyConflict(VaultError):
+    """A self-custody operation on a profile in the broker's custody, or a move to self-custody of one
+    already there: `held` says whether the customer holds the profile's key."""
+
+    def __init__(self, message: str, *, held: bool) -> None:
+        self.held = held
+        super().__init__(message)

@@ -7,6 +7,7 @@ never stored. Writes validate everything before touching a row, so a profile is 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,16 +21,27 @@ from sqlmodel import Session, col, delete, select
 
 from vault import crypto
 from vault.driver import DriverQuery
-from vault.errors import DecryptionFailed, FieldError, KeyUnavailable, ProfileInvalid, VaultNotFound
+from vault.errors import (
+    DecryptionFailed,
+    FieldError,
+    KeyUnavailable,
+    ProfileHeld,
+    ProfileInvalid,
+    VaultNotFound,
+)
 from vault.fields import DERIVED_FIELDS, STORED_FIELDS, JSONValue, derive, field_spec, validate_values
 from vault.keys import KeyProvider, active_version
-from vault.models import VaultField, VaultKey, VaultSecret
+from vault.models import HeldField, HeldUnlock, VaultField, VaultKey, VaultSecret
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per call
 
 
 def _encode(value: JSONValue) -> bytes:
     return _ENCODER.encode(value).encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _decode(data: bytes) -> JSONValue:
@@ -42,7 +54,12 @@ def _decode(data: bytes) -> JSONValue:
 
 # The columns `read_stored` opens: a caller's own query may select them too (`fetched`), the key's
 # last but one and the field's last (their rows repeat the key's columns beside each field).
-KEY_COLUMNS = (col(VaultKey.kek_version), col(VaultKey.wrapped_dek), col(VaultKey.dek_version))
+KEY_COLUMNS = (
+    col(VaultKey.kek_version),
+    col(VaultKey.wrapped_dek),
+    col(VaultKey.dek_version),
+    col(VaultKey.held_dek_version),
+)
 FIELD_COLUMNS = (col(VaultField.name), col(VaultField.ciphertext))
 KEY_AND_FIELDS = KEY_COLUMNS + FIELD_COLUMNS
 # The customer's key row, outer-joined to all their fields; built once: every profile read runs it, and
@@ -60,6 +77,12 @@ _KEY_AND_FIELDS = DriverQuery(
 _FIELD_NAMES = DriverQuery(
     sa_select(col(VaultField.name)).where(col(VaultField.customer_id) == bindparam("customer_id"))
 )
+_HELD_NAMES = DriverQuery(
+    sa_select(col(HeldField.name)).where(col(HeldField.customer_id) == bindparam("customer_id"))
+)
+# The fields that stay in the broker's custody when the customer holds the profile's key (`vault.held`):
+# the account's address, which the broker writes to and sign-in finds the account by.
+SERVER_HELD = frozenset({"email"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +133,11 @@ class Vault:
         names: Iterable[str] | None = None,
         *,
         fetched: Sequence[Any] | None = None,
+        omit_held: bool = False,
     ) -> dict[str, JSONValue]:
-        """Decrypt the stored fields named (all when None); absent fields are left out.
+        """Decrypt the stored fields named (all when None); absent fields are left out. A profile in
+        self-custody (`vault.held`) raises `ProfileHeld` for any field its customer's key seals, or,
+        with `omit_held`, leaves them out (for pages that show the browser's own copy instead).
 
         One query (the key row, outer-joined to the fields): this is every profile read's path. A
         caller that already read those rows in a query of its own (with the columns of `KEY_AND_FIELDS`,
@@ -125,6 +151,10 @@ class Vault:
             rows = [row for row in fetched if row.kek_version is not None]
         if not rows:
             raise VaultNotFound(f"no vault for customer {customer_id}")
+        if rows[0].held_dek_version is not None and not omit_held:
+            held = [n for n in STORED_FIELDS if n not in SERVER_HELD and (wanted is None or n in wanted)]
+            if held:
+                raise ProfileHeld(held)
         try:
             dek = self._unwrap(customer_id, rows[0].kek_version, rows[0].wrapped_dek)
         except KeyUnavailable:
@@ -149,16 +179,18 @@ class Vault:
         names: Iterable[str] | None = None,
         *,
         fetched: Sequence[Any] | None = None,
+        omit_held: bool = False,
     ) -> dict[str, JSONValue]:
         """The profile as a reader sees it: stored fields and derived ones, limited to `names` if given
-        (`fetched`: the key and field rows, if the caller read them, as for `read_stored`)."""
+        (`fetched`: the key and field rows, if the caller read them, as for `read_stored`; `omit_held`:
+        as for `read_stored`)."""
         wanted = None if names is None else {field_spec(name).name for name in names}
         needed: set[str] | None = None
         if wanted is not None:
             needed = {n for n in wanted if n in STORED_FIELDS}
             for name in wanted & DERIVED_FIELDS.keys():
                 needed.update(DERIVED_FIELDS[name].derived_from)
-        stored = self.read_stored(session, customer_id, needed, fetched=fetched)
+        stored = self.read_stored(session, customer_id, needed, fetched=fetched, omit_held=omit_held)
         combined = {**stored, **derive(stored, today=self.clock().date())}
         return {n: v for n, v in combined.items() if wanted is None or n in wanted}
 
@@ -182,6 +214,10 @@ class Vault:
             raise ProfileInvalid(unknown)
         updates = validate_values({n: v for n, v in values.items() if v is not None})
         key = self._key(session, customer_id, for_update=True)
+        if key.held_dek_version is not None:
+            held = [n for n in STORED_FIELDS if n not in SERVER_HELD and (n in updates or n in removals)]
+            if held:
+                raise ProfileHeld(held)
         if replace:
             removals = {row for row in self.stored_names(session, customer_id) if row not in updates}
         self._seal_all(session, key, updates)
@@ -200,10 +236,12 @@ class Vault:
         return [row.name for row in _FIELD_NAMES.all(session.connection(), {"customer_id": customer_id})]
 
     def filled(self, session: Session, customer_id: UUID) -> frozenset[str]:
-        """The fields the customer has filled in, told without decrypting anything: the stored ones and
+        """The fields the customer has filled in, told without decrypting anything (in self-custody too:
+        a field's name is not its value): the stored ones and
         each derived one whose inputs are all stored (a postcode that fits no pattern of its country
         counts for a region, though a read then gives none)."""
         stored = set(self.stored_names(session, customer_id))
+        stored.update(row.name for row in _HELD_NAMES.all(session.connection(), {"customer_id": customer_id}))
         derived = {name for name, spec in DERIVED_FIELDS.items() if stored.issuperset(spec.derived_from)}
         return frozenset(stored | derived)
 
@@ -260,14 +298,42 @@ class Vault:
         session.add(key)
 
     def export(self, session: Session, customer_id: UUID) -> dict[str, Any]:
-        """Everything the vault holds about the customer, decrypted, with when each field changed."""
+        """Everything the vault holds about the customer, with when each field changed: decrypted in the
+        broker's custody; in self-custody the fields the customer's key seals are given as they are
+        stored (`held`: ciphertexts and wrapped keys, base64url, which the customer's recovery key
+        opens; `vault.held` documents the format)."""
         key = self._key(session, customer_id)
         rows = session.exec(select(VaultField).where(VaultField.customer_id == customer_id)).all()
-        stored = self.read_stored(session, customer_id)
+        stored = self.read_stored(session, customer_id, omit_held=True)
+        held = None
+        if key.held_dek_version is not None:
+            sealed = session.exec(select(HeldField).where(HeldField.customer_id == customer_id)).all()
+            unlocks = session.exec(
+                select(HeldUnlock)
+                .where(HeldUnlock.customer_id == customer_id)
+                .order_by(col(HeldUnlock.created_at))
+            ).all()
+            held = {
+                "data_key_version": key.held_dek_version,
+                "fields": {row.name: _b64(row.ciphertext) for row in sealed},
+                "field_updated_at": {row.name: row.updated_at.isoformat() for row in sealed},
+                "unlocks": [
+                    {
+                        "kind": unlock.kind,
+                        "passkey_id": None if unlock.passkey_id is None else str(unlock.passkey_id),
+                        "salt": _b64(unlock.salt),
+                        "wrapped_key": _b64(unlock.wrapped_dek),
+                        "created_at": unlock.created_at.isoformat(),
+                    }
+                    for unlock in unlocks
+                ],
+            }
         return {
+            "custody": "broker" if held is None else "customer",
             "fields": stored,
             "derived": derive(stored, today=self.clock().date()),
             "field_updated_at": {row.name: row.updated_at.isoformat() for row in rows},
+            "held": held,
             "encryption": {
                 "algorithm": "AES-256-GCM, one data key per customer",
                 "data_key_version": key.dek_version,
@@ -280,8 +346,15 @@ class Vault:
         """Crypto-shred: destroy the data key and delete the ciphertexts. Nothing can open them after."""
         session.exec(delete(VaultField).where(col(VaultField.customer_id) == customer_id))
         session.exec(delete(VaultSecret).where(col(VaultSecret.customer_id) == customer_id))
+        session.exec(delete(HeldField).where(col(HeldField.customer_id) == customer_id))
+        session.exec(delete(HeldUnlock).where(col(HeldUnlock.customer_id) == customer_id))
         session.exec(delete(VaultKey).where(col(VaultKey.customer_id) == customer_id))
         session.flush()
+
+    def is_held(self, session: Session, customer_id: UUID) -> bool:
+        """Whether the customer holds the key of their profile (self-custody, `vault.held`)."""
+        query = select(VaultKey.held_dek_version).where(VaultKey.customer_id == customer_id)
+        return session.exec(query).first() is not None
 
     def exists(self, session: Session, customer_id: UUID) -> bool:
         """Whether the customer has a vault: false once it was shredded (the account was deleted)."""

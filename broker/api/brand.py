@@ -83,7 +83,8 @@ async def read_profile(request: Request) -> Response:
     served = await runtime.reads.serve_async(
         runtime.sessions, token, request_id=request.state.request_id, purpose=purpose
     )
-    return Response(ProfileRead.model_validate(served).model_dump_json(), media_type="application/json")
+    answer = ProfileRead.model_validate(served)
+    return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 answer_plainly(router, "/profile", read_profile)

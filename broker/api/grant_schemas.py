@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import to_json
 
+from broker.api.custody_schemas import SealIn
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.retention import AcknowledgementStatus, DeletionStatus, Outcome, on_time
 from broker.usecases.grant_views import GrantView, GrantViewPage
@@ -171,6 +172,11 @@ class GrantChange(BaseModel):
         default=None, min_length=1, max_length=30, description="the fields to keep"
     )
     expires_at: datetime | None = Field(default=None, description="a new, earlier expiry")
+    sealed: SealIn | None = Field(
+        default=None,
+        description="a self-custody grant whose fields are dropped: its fields sealed anew to its brand "
+        "without them (`/v1/me/custody` gives what sealing takes); leave it out otherwise",
+    )
 
 
 class ProfileRead(BaseModel):
@@ -181,7 +187,18 @@ class ProfileRead(BaseModel):
     purpose: str
     fields: dict[str, bool | str | int | list[str]] = Field(
         description="the granted fields; with `email`, `email_verified` (the email itself only once "
-        "its owner confirmed it)"
+        "its owner confirmed it). Empty for a self-custody grant: see `sealed`"
+    )
+    sealed: str | None = Field(
+        default=None,
+        description="a self-custody grant's fields, sealed by the customer's browser to one of the "
+        "brand's encryption keys: a compact JWE (ECDH-ES, A256GCM, cty consentry-grant+json) that "
+        "only the brand can open; the SDK opens it (`decryption_keys`). Null for any other grant",
+    )
+    grant_version: int | None = Field(
+        default=None,
+        description="the version of the sealed copy (one more each time the customer's browser seals "
+        "the grant again); a JWE naming an older version must be refused",
     )
 
 

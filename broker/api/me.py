@@ -26,6 +26,7 @@ from broker.errors import (
     NotFound,
     OfferSuperseded,
     OfferWithdrawn,
+    ProfileHeld,
     RenewalNotOpen,
     RequestTooLarge,
     ValidationFailed,
@@ -37,6 +38,9 @@ router = APIRouter(prefix="/v1/me", tags=["customer"])
 
 _READ: dict[int | str, dict[str, Any]] = {
     401: problems("Not logged in, or the session has ended", NotAuthenticated),
+}
+_HELD: dict[int | str, dict[str, Any]] = {
+    409: problems("The profile is in self-custody: only your browser opens it (/v1/me/custody)", ProfileHeld)
 }
 _AUTH: dict[int | str, dict[str, Any]] = {
     **_READ,
@@ -55,7 +59,7 @@ _WRITE: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/profile", operation_id="getMyProfile", responses=_READ)
+@router.get("/profile", operation_id="getMyProfile", responses={**_READ, **_HELD})
 def get_profile(customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> ProfilePublic:
     """The profile, decrypted for its owner, with derived fields."""
     return ProfilePublic.model_validate(runtime.profiles.read(db, customer))
@@ -72,7 +76,9 @@ _PROFILE_SCHEMA = {
 }
 
 
-@router.put("/profile", operation_id="replaceMyProfile", responses=_WRITE, openapi_extra=_PROFILE_SCHEMA)
+@router.put(
+    "/profile", operation_id="replaceMyProfile", responses={**_WRITE, **_HELD}, openapi_extra=_PROFILE_SCHEMA
+)
 def replace_profile(
     body: ProfileBody, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> ProfilePublic:
@@ -80,7 +86,9 @@ def replace_profile(
     return ProfilePublic.model_validate(runtime.profiles.replace(db, customer, body))
 
 
-@router.patch("/profile", operation_id="updateMyProfile", responses=_WRITE, openapi_extra=_PROFILE_SCHEMA)
+@router.patch(
+    "/profile", operation_id="updateMyProfile", responses={**_WRITE, **_HELD}, openapi_extra=_PROFILE_SCHEMA
+)
 def patch_profile(
     body: ProfileBody, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> ProfilePublic:
@@ -190,15 +198,24 @@ def _json(body: str | bytes) -> Response:
     responses={
         **_GRANT,
         409: problems("The grant has ended", IllegalTransition),
-        422: problems("That would widen the grant", ValidationFailed),
+        422: problems(
+            "That would widen the grant; or a self-custody grant's fields are dropped without its sealed "
+            "copy (or with a bad one)",
+            ValidationFailed,
+        ),
     },
 )
 def narrow_my_grant(
     grant_id: UUID, body: GrantChange, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
 ) -> GrantPublic:
     """Share less: drop fields, or end sooner. A grant is never widened (to keep it longer, renew it)."""
-    grant = runtime.grants.narrow_for_customer(
-        db, customer.id, grant_id, fields=body.fields, expires_at=body.expires_at
+    grant = runtime.custody.narrow(
+        db,
+        customer.id,
+        grant_id,
+        fields=body.fields,
+        expires_at=body.expires_at,
+        seal=None if body.sealed is None else body.sealed.seal(),
     )
     return GrantPublic.of(runtime.grant_views.of(db, grant))
 

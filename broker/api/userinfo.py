@@ -31,7 +31,14 @@ from broker.errors import (
     ValidationFailed,
 )
 from broker.oauth.bearer import verify_claims
-from broker.oauth.oidc import OPENID, PREFERENCES_CLAIM, is_openid, userinfo_claims
+from broker.oauth.oidc import (
+    OPENID,
+    PREFERENCES_CLAIM,
+    SEALED_CLAIM,
+    SEALED_VERSION_CLAIM,
+    is_openid,
+    userinfo_claims,
+)
 from broker.runtime import Runtime
 from broker.web.purposes import checked_purpose
 
@@ -63,6 +70,8 @@ async def userinfo_response(
             return _error(403, "access_denied", refused.detail, refused)
         raise  # a 503 (the read was not recorded), or a bug: the app's own problem+json
     claims = userinfo_claims(served["sub"], served["fields"])
+    if served.get("sealed") is not None:  # a self-custody grant: only the brand can open its fields
+        claims[SEALED_CLAIM], claims[SEALED_VERSION_CLAIM] = served["sealed"], served["grant_version"]
     try:  # its own transaction: the grant may have ended since the read (a refusal, as for the read)
         claims[PREFERENCES_CLAIM] = await run_in_threadpool(_preferences, runtime, token)
     except (NotAuthenticated, GrantRevoked, GrantExpired) as refused:

@@ -73,6 +73,9 @@ class Kind(StrEnum):
     INTENT_PUBLISHED = "intent.published"  # a customer published an intent (nothing of it, nor who)
     INTENT_WITHDRAWN = "intent.withdrawn"  # a customer withdrew one
     INTENT_ANSWERED = "intent.answered"  # a brand answered one with an offer (`brand`, `offer`)
+    CUSTODY_CHANGED = "custody.changed"  # the customer moved the profile's key: `custody` customer|broker
+    GRANT_SEALED = "grant.sealed"  # the browser sealed a grant's fields to its brand (`version`, `purposes`)
+    GRANT_SEAL_DELETED = "grant.seal_deleted"  # a sealed copy was deleted (`reason`: revoked, expired, …)
 
 
 class Actor(StrEnum):
@@ -136,7 +139,7 @@ class Event:
     supersedes: UUID | None = None  # offer.published: the version this one replaces
     reason: str | None = None  # token_family.revoked: why (a fixed slug, never free text)
     key: str | None = None  # key.rotated: which key ("kek", "token-signing")
-    version: str | None = None  # key.rotated: the new key's version or id
+    version: str | None = None  # key.rotated: the new key's version or id; grant.sealed: the copy's
     obligation: UUID | None = None  # value.*: the obligation
     delivery: UUID | None = None  # value.delivered
     schedule: str | None = None  # value.created: "once" or "monthly"
@@ -157,6 +160,7 @@ class Event:
     stopped_at: datetime | None = None  # grant.end_acknowledged: when the brand says it stopped processing
     deletion_by: datetime | None = None  # grant.end_acknowledged: when it says deletion will follow
     method: str | None = None  # grant.end_acknowledged: "signed" (a JWS) or "client-authentication"
+    custody: str | None = None  # custody.changed: who holds the profile's key now, "customer" or "broker"
 
     def canonical(self) -> bytes:
         """The entry's bytes: RFC 8785 canonical JSON of the non-empty attributes."""

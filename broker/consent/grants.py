@@ -28,6 +28,7 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.models import Grant, GrantFacts, GrantStatus, Offer, OfferStatus
 from broker.consent.notices import Notice, Notices, NoticeType
+from broker.consent.sealed import SealedCopies
 from broker.consent.standing import AcceptedTerms, BrandName, Listed, lapsed
 from broker.consent.standing import effective_status as effective_status  # its home was here: re-exported
 from broker.errors import (
@@ -271,6 +272,8 @@ class Grants:
             grant.end_ack_due_at = grant.status_changed_at + self.end_ack_window
         session.add(grant)
         self._record(session, grant, _ENTRY_KIND[target], actor, reason=reason)
+        if target in (GrantStatus.REVOKED, GrantStatus.EXPIRED):  # a self-custody grant's copy goes
+            SealedCopies(audit=self.audit, clock=self.clock).delete(session, grant, reason=target.value)
 
     def revoke(self, session: Session, grant: Grant, *, by: Actor, reason: str | None = None) -> Grant:
         """End the grant now (its token families die with it: a notice subscriber), for `reason` (a
@@ -387,6 +390,12 @@ class Grants:
             )
         if errors:
             raise ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
+        if fields is not None and set(fields) != set(grant.fields):
+            # A self-custody grant's copy holds the dropped fields: it goes at once (`broker.usecases.
+            # custody` seals the narrowed grant anew in the same transaction).
+            SealedCopies(audit=self.audit, clock=self.clock).delete(
+                session, grant, reason="narrowed", actor=by
+            )
         if fields is not None:
             grant.fields = [f for f in grant.fields if f in fields]
             if grant.purpose_fields:  # a purpose left with none of its fields is no longer granted

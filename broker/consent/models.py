@@ -195,6 +195,26 @@ class Grant(SQLModel, table=True):
     )
     decline_by: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     declined_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    # Self-custody (`broker.consent.sealed`): the version of the grant's newest sealed copy, 0 before
+    # the first. Kept when a copy is deleted, so versions only grow and a brand can refuse an old one.
+    sealed_version: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class SealedCopy(SQLModel, table=True):
+    """A self-custody grant's fields for one of its purposes, sealed by the customer's browser to the
+    brand (a compact JWE, `broker.consent.sealed`): what the brand's reads are answered with. Only the
+    newest version is kept; it is deleted when the grant ends."""
+
+    __tablename__ = "sealed_copy"
+
+    grant_id: UUID = Field(
+        sa_column=Column(ForeignKey("consent_grant.id", ondelete="CASCADE"), primary_key=True)
+    )
+    purpose: str = Field(primary_key=True, max_length=64)
+    version: int  # 1, 2, …: one more each time the browser seals the grant again
+    kid: str = Field(max_length=200)  # the brand's encryption key it is sealed to
+    jwe: str = Field(sa_column=Column(Text, nullable=False))
+    stored_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 
 class EndAcknowledgement(SQLModel, table=True):

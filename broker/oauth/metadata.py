@@ -16,6 +16,8 @@ from broker.oauth.oidc import (
     FIELDS_CLAIM,
     OIDC_SCOPES,
     PREFERENCES_CLAIM,
+    SEALED_CLAIM,
+    SEALED_VERSION_CLAIM,
 )
 from broker.oauth.signing import ALGORITHM, ID_TOKEN_ALGORITHMS
 from broker.versions import API_VERSIONS
@@ -24,7 +26,7 @@ from broker.versions import API_VERSIONS
 CLAIMS_SUPPORTED = [
     "iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
     "given_name", "family_name", "birthdate", "email", "email_verified", "phone_number",
-    "phone_number_verified", "address", FIELDS_CLAIM, PREFERENCES_CLAIM,
+    "phone_number_verified", "address", FIELDS_CLAIM, PREFERENCES_CLAIM, SEALED_CLAIM, SEALED_VERSION_CLAIM,
 ]  # fmt: skip
 
 

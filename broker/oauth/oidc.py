@@ -27,8 +27,20 @@ from typing import Any, Final
 from authlib.oauth2.rfc6749 import InvalidRequestError
 
 __all__ = [
-    "ACR_MULTI_FACTOR", "ACR_SINGLE_FACTOR", "CLAIM_FIELDS", "FIELDS_CLAIM", "OIDC_SCOPES", "OPENID",
-    "SCOPE_FIELDS", "Authentication", "asked_fields", "half_hash", "is_openid", "userinfo_claims",
+    "ACR_MULTI_FACTOR",
+    "ACR_SINGLE_FACTOR",
+    "CLAIM_FIELDS",
+    "FIELDS_CLAIM",
+    "OIDC_SCOPES",
+    "OPENID",
+    "SCOPE_FIELDS",
+    "SEALED_CLAIM",
+    "SEALED_VERSION_CLAIM",
+    "Authentication",
+    "asked_fields",
+    "half_hash",
+    "is_openid",
+    "userinfo_claims",
 ]  # fmt: skip
 
 OPENID: Final = "openid"
@@ -59,6 +71,9 @@ CLAIM_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
 # collision-resistant name (Core §5.1.2), an object of field name to value.
 FIELDS_CLAIM: Final = "https://consentry.dev/claims/fields"
 PREFERENCES_CLAIM: Final = "https://consentry.dev/claims/preferences"  # what every brand must honour
+# A self-custody grant's fields, sealed to the brand (`broker.consent.sealed`), and the copy's version.
+SEALED_CLAIM: Final = "https://consentry.dev/claims/sealed"
+SEALED_VERSION_CLAIM: Final = "https://consentry.dev/claims/sealed_version"
 
 ACR_SINGLE_FACTOR: Final = "urn:consentry:acr:single-factor"
 ACR_MULTI_FACTOR: Final = "urn:consentry:acr:multi-factor"

@@ -120,10 +120,18 @@ class ClientMetadata(BaseModel):
                 or key.get("alg", "ECDH-ES") != "ECDH-ES"
             ):
                 raise ValueError("holds an encryption key that is not ECDH-ES on P-256 or X25519")
+            if use == "enc" and not (isinstance(key.get("kid"), str) and 1 <= len(key["kid"]) <= 200):
+                raise ValueError(
+                    "holds an encryption key without a kid (1 to 200 characters): what customers seal "
+                    "to the brand names the key it is sealed to"
+                )
             try:
                 import_key(key)
             except (JoseError, ValueError, TypeError):
                 raise ValueError("holds a key that cannot be read") from None
+        kids = [key["kid"] for key in keys if key.get("use") == "enc"]
+        if len(set(kids)) != len(kids):
+            raise ValueError("holds two encryption keys of the same kid")
         return {"keys": keys}
 
     def signing_keys(self) -> bool:

@@ -217,8 +217,8 @@ def narrow_grant(
     customer_id = session.customer_id
     return _change_grant(
         request, db, runtime, session, grant_id,
-        lambda: runtime.grants.narrow_for_customer(
-            db, customer_id, grant_id, fields=fields or [], expires_at=None
+        lambda: runtime.custody.narrow(
+            db, customer_id, grant_id, fields=fields or [], expires_at=None, seal=None
         ),
     )  # fmt: skip
 

@@ -40,6 +40,7 @@ from broker.consent.models import Grant, GrantStatus
 from broker.consent.purposes import granted_purposes
 from broker.consent.renewal import ensure_confirmed, reconfirm_by
 from broker.consent.scopes import profile_fields
+from broker.consent.sealed import SealedCopies
 from broker.db import SessionFactory
 from broker.errors import (
     ExpiredReadCounted,
@@ -50,6 +51,7 @@ from broker.errors import (
     PurposeNotGranted,
     PurposeRequired,
     RevokedReadCounted,
+    SealedCopyMissing,
 )
 from broker.oauth.bearer import access_for, verify_claims
 from broker.oauth.context import OAuthServices
@@ -174,6 +176,7 @@ class ProfileReads:
     audit: AuditLog
     oauth: OAuthServices
     committer: GroupCommitter
+    sealed: SealedCopies
 
     def serve(
         self, sessions: SessionFactory, token: str, *, request_id: str | None, purpose: str | None = None
@@ -297,6 +300,13 @@ class ProfileReads:
         purpose, for_purpose = chosen
         asked = set(profile_fields(str(claims.get("scope", ""))))
         fields = [f for f in for_purpose if f in asked]  # a narrowed grant wins over an older token
+        held = (
+            fetched[0].held_dek_version is not None
+            if fetched
+            else self.vault.is_held(session, grant.customer_id)
+        )
+        if held:
+            return self._serve_sealed(session, claims, grant, purpose, for_purpose, fields)
         values = self.vault.read(session, grant.customer_id, fields, fetched=fetched)
         if "email" in fields:  # an address nobody confirmed is never handed out
             if not email_verified:
@@ -313,6 +323,48 @@ class ProfileReads:
             purpose=purpose,
         )
         return {"sub": claims["sub"], "grant_id": grant.id, "purpose": purpose, "fields": values}
+
+    def _serve_sealed(
+        self,
+        session: Session,
+        claims: dict[str, Any],
+        grant: Grant | _Plain,
+        purpose: str,
+        for_purpose: list[str],
+        fields: list[str],
+    ) -> dict[str, Any]:
+        """A self-custody grant's read: the copy the customer's browser sealed to the brand for this
+        purpose (`broker.consent.sealed`), recorded as any read is. The copy holds every field the
+        grant gives the purpose, so the token must ask for them all."""
+        if len(fields) != len(for_purpose):
+            raise InsufficientScope(
+                "this grant's fields are sealed by the customer as a whole; the token must carry the scope "
+                f"of every field granted for {purpose}: {', '.join(for_purpose)}"
+            )
+        copy = self.sealed.for_read(session, grant.id, purpose)
+        if copy is None:
+            raise SealedCopyMissing(
+                "the customer holds the key to this profile and has not sealed this grant's fields for "
+                f"{purpose} yet; they will be sealed when the customer next opens Consentry"
+            )
+        self.audit.record(
+            session,
+            Kind.PROFILE_READ,
+            actor=Actor.BRAND,
+            customer_id=grant.customer_id,
+            brand_id=grant.brand_id,
+            grant=grant.id,
+            fields=fields,
+            purpose=purpose,
+        )
+        return {
+            "sub": claims["sub"],
+            "grant_id": grant.id,
+            "purpose": purpose,
+            "fields": {},
+            "sealed": copy.jwe,
+            "grant_version": copy.version,
+        }
 
 
 @dataclass(eq=False, slots=True)

@@ -23,12 +23,22 @@ from broker.errors import (
     MalformedRequest,
     MethodNotAllowed,
     NotFound,
+    ProfileHeld,
+    ProfileNotHeld,
     ServiceUnavailable,
     ValidationFailed,
     VaultFailed,
     VaultGone,
 )
-from vault.errors import DecryptionFailed, ProfileInvalid, UnknownField, VaultError, VaultNotFound
+from vault.errors import (
+    CustodyConflict,
+    DecryptionFailed,
+    ProfileInvalid,
+    UnknownField,
+    VaultError,
+    VaultNotFound,
+)
+from vault.errors import ProfileHeld as ProfileHeldError
 
 log = logging.getLogger("consentry.errors")
 
@@ -100,6 +110,15 @@ def vault_to_broker(exc: VaultError) -> BrokerError:
         return ValidationFailed("; ".join(e["detail"] for e in errors), errors=errors)
     if isinstance(exc, UnknownField):
         return ValidationFailed(str(exc), errors=[{"pointer": f"/{exc.name}", "detail": str(exc)}])
+    if isinstance(exc, ProfileHeldError) or (isinstance(exc, CustodyConflict) and exc.held):
+        return ProfileHeld(
+            "this profile is in self-custody: only its owner's browser can open or change it "
+            "(the portal, or /v1/me/custody)"
+            if isinstance(exc, ProfileHeldError)
+            else str(exc)
+        )
+    if isinstance(exc, CustodyConflict):
+        return ProfileNotHeld(f"{exc}: move it to self-custody first")
     if isinstance(exc, VaultNotFound):
         return VaultGone("this account's data no longer exists")
     if isinstance(exc, DecryptionFailed):
@@ -206,8 +225,10 @@ def install(app: FastAPI, *, pages: ErrorPages | None = None) -> None:
 
     @app.exception_handler(VaultError)
     async def _vault(request: Request, exc: VaultError) -> Response:
-        log.error("vault error %s", type(exc).__name__)  # never the message: it may name data
-        return answer(request, vault_to_broker(exc))
+        mapped = vault_to_broker(exc)
+        if mapped.status >= 500:
+            log.error("vault error %s", type(exc).__name__)  # never the message: it may name data
+        return answer(request, mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

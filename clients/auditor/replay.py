@@ -42,6 +42,9 @@ _INERT_KINDS = frozenset(
         "intent.published",  # a customer's intent (no customer, no content)
         "intent.withdrawn",
         "intent.answered",  # a brand answered an intent with an offer
+        "custody.changed",  # the customer moved the key of their profile (self-custody or back)
+        "grant.sealed",  # the customer's browser sealed a grant's fields to its brand
+        "grant.seal_deleted",  # a sealed copy was deleted (the grant ended, or custody returned)
     }
 )
 _GRANT_KINDS = frozenset(
