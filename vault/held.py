@@ -45,6 +45,7 @@ __all__ = [
     "HeldState",
     "HeldUnlockView",
     "Unlock",
+    "forget_passkey",
     "held_names",
 ]
 
@@ -282,15 +283,6 @@ class HeldFields:
         session.flush()
         return added
 
-    def forget_passkey(self, session: Session, customer_id: UUID, passkey_id: UUID) -> bool:
-        """The passkey was removed from the account: its unlock goes with it. True if it had one."""
-        result = session.exec(
-            delete(HeldUnlock).where(
-                col(HeldUnlock.customer_id) == customer_id, col(HeldUnlock.passkey_id) == passkey_id
-            )
-        )
-        return bool(result.rowcount)
-
     def unlocking_passkeys(self, session: Session, customer_id: UUID) -> set[UUID]:
         """The passkeys that can unlock the customer's held vault."""
         found = session.exec(
@@ -337,3 +329,13 @@ class HeldFields:
     def _forget(self, session: Session, customer_id: UUID) -> None:
         session.exec(delete(HeldField).where(col(HeldField.customer_id) == customer_id))
         session.exec(delete(HeldUnlock).where(col(HeldUnlock.customer_id) == customer_id))
+
+
+def forget_passkey(session: Session, customer_id: UUID, passkey_id: UUID) -> bool:
+    """The passkey was removed from the account: its unlock goes with it. True if it had one."""
+    result = session.exec(
+        delete(HeldUnlock).where(
+            col(HeldUnlock.customer_id) == customer_id, col(HeldUnlock.passkey_id) == passkey_id
+        )
+    )
+    return bool(result.rowcount)

@@ -43,6 +43,7 @@ from webauthn.helpers.structs import (
 from broker.accounts.challenges import Challenges, IssuedChallenge, Purpose
 from broker.accounts.factor_models import Passkey
 from broker.errors import NotFound, PasskeyExists, PasskeyRefused, ValidationFailed
+from vault.held import forget_passkey
 from vault.profile import Vault
 
 TIMEOUT_MS = 5 * 60 * 1000
@@ -188,9 +189,10 @@ class Passkeys:
         return PasskeyView(row.id, name, row.created_at, row.last_used_at)
 
     def remove(self, session: Session, customer_id: UUID, passkey_id: UUID) -> None:
-        """Remove a passkey: it stops working at once."""
+        """Remove a passkey: it stops working at once, and no longer unlocks a vault in self-custody."""
         row = self._owned(session, customer_id, passkey_id)
         self.vault.forget_secret(session, customer_id, _name_label(row.id))
+        forget_passkey(session, customer_id, row.id)
         session.delete(row)
         session.flush()
 

@@ -17,12 +17,13 @@ from joserfc.jwk import ECKey
 from sqlmodel import Session, select
 from support.core import bearer
 from support.factors import reauthenticate_with_passkey, register_passkey
-from support.held import HeldBrowser, unb64, unwrap
+from support.held import HeldBrowser, b64, unb64, unwrap
 from support.oauth import ISSUER, BrandCredentials, authorized, brand_token, grant_id_of, publish_offer
 from support.webauthn import SoftAuthenticator
 
 from broker.accounts.models import Brand
 from broker.audit.models import AuditEntry
+from broker.consent.models import SealedCopy
 from broker.runtime import Runtime
 from vault import crypto
 from vault.errors import DecryptionFailed
@@ -172,3 +173,265 @@ def test_every_key_the_server_holds_fails_to_open_a_held_field_or_unlock(
                 crypto.unwrap_dek(
                     key, customer_id=browser.customer_id, kek_version=1, wrapped=unlock.wrapped_dek
                 )
+
+
+def test_an_edit_reseals_exactly_the_grants_it_reaches_and_the_brand_reads_the_new_version(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], granted: dict[str, Any],
+    brand_key: ECKey,
+) -> None:  # fmt: skip
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    (grant,) = view(client, customer)["grants"]
+    changed = {**PROFILE, "household_size": 4}
+    values = readable({**changed, "email": "ada@example.org"})
+
+    # The grant holds household_size: an edit of it without the grant sealed anew is refused, whole.
+    alone = client.put("/v1/me/custody/fields", json={"fields": browser.seal_fields({"household_size": 4})},
+                       headers=bearer(customer))  # fmt: skip
+    assert alone.status_code == 422, alone.text
+    assert alone.json()["errors"][0]["pointer"] == f"/grants/{grant['grant_id']}"
+    body = {
+        "fields": browser.seal_fields({"household_size": 4}),
+        "grants": {grant["grant_id"]: browser.seal_grant(grant, values)},
+    }
+    answer = client.put("/v1/me/custody/fields", json=body, headers=bearer(customer))
+    assert answer.status_code == 200, answer.text
+    assert browser.open_fields(answer.json()["held"]["fields"]) == changed
+    assert answer.json()["grants"][0]["sealed_version"] == 2
+    read = client.get("/v1/profile", headers=bearer(granted["access_token"])).json()
+    opened = json.loads(jwe.decrypt_compact(read["sealed"], brand_key).plaintext or b"")
+    assert read["grant_version"] == opened["grant_version"] == 2 and opened["fields"]["household_size"] == 4
+
+    # The grant does not hold the city: an edit of it reaches no grant, and sealing one anyway is refused.
+    extra = {
+        "fields": browser.seal_fields({"city": "Bath"}),
+        "grants": {grant["grant_id"]: browser.seal_grant(grant, values, version=3)},
+    }
+    refused = client.put("/v1/me/custody/fields", json=extra, headers=bearer(customer))
+    assert refused.status_code == 422 and "leave it out" in refused.json()["detail"]
+    city = client.put(
+        "/v1/me/custody/fields",
+        json={"fields": browser.seal_fields({"city": "Bath"})},
+        headers=bearer(customer),
+    )
+    assert city.status_code == 200 and city.json()["grants"][0]["sealed_version"] == 2
+    removed = client.put("/v1/me/custody/fields", json={"fields": {"city": None}}, headers=bearer(customer))
+    assert removed.status_code == 200 and "city" not in removed.json()["held"]["fields"]
+
+
+def test_narrowing_a_self_custody_grant_takes_it_sealed_anew_and_its_old_copy_goes(
+    client: TestClient, customer: str, passkey: dict[str, Any], granted: dict[str, Any], brand_key: ECKey
+) -> None:
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    (grant,) = view(client, customer)["grants"]
+    path = f"/v1/me/grants/{grant['grant_id']}"
+    kept = ["email", "dietary"]
+    unsealed = client.patch(path, json={"fields": kept}, headers=bearer(customer))
+    assert unsealed.status_code == 422 and unsealed.json()["errors"][0]["pointer"] == "/sealed"
+    narrowed = {
+        **grant,
+        "purposes": {p: [f for f in names if f in kept] for p, names in grant["purposes"].items()},
+    }
+    seal = browser.seal_grant(narrowed, readable({**PROFILE, "email": "ada@example.org"}))
+    answer = client.patch(path, json={"fields": kept, "sealed": seal}, headers=bearer(customer))
+    assert answer.status_code == 200, answer.text
+    read = client.get("/v1/profile", headers=bearer(granted["access_token"])).json()
+    opened = json.loads(jwe.decrypt_compact(read["sealed"], brand_key).plaintext or b"")
+    assert read["grant_version"] == 2 and set(opened["fields"]) == {"email", "dietary"}
+    # Shortening alone changes no field: no sealing needed.
+    shorter = client.patch(path, json={"expires_at": "2027-01-01T00:00:00Z"}, headers=bearer(customer))
+    assert shorter.status_code == 200, shorter.text
+
+
+def test_revoking_deletes_the_sealed_copy_and_the_log_says_so(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], granted: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    grant_id = UUID(granted["grant_id"])
+    assert db.exec(select(SealedCopy).where(SealedCopy.grant_id == grant_id)).all()
+    assert client.delete(f"/v1/me/grants/{grant_id}", headers=bearer(customer)).status_code == 204
+    db.expire_all()
+    assert db.exec(select(SealedCopy).where(SealedCopy.grant_id == grant_id)).all() == []
+    kinds = db.exec(select(AuditEntry.kind).where(AuditEntry.grant_id == grant_id)).all()
+    assert kinds.index("grant.revoked") < kinds.index("grant.seal_deleted") == len(kinds) - 1
+    assert client.get("/v1/profile", headers=bearer(granted["access_token"])).status_code in (401, 403)
+    assert view(client, customer)["grants"] == []
+
+
+def test_an_expired_grant_loses_its_copy_to_the_sweep(
+    client: TestClient, runtime: Runtime, db: Session, clock: Any, customer: str, passkey: dict[str, Any],
+    granted: dict[str, Any],
+) -> None:  # fmt: skip
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    clock.advance(days=181)
+    with runtime.sessions() as session:
+        assert runtime.grants.settle_lapsed(session) == 1
+        session.commit()
+    grant_id = UUID(granted["grant_id"])
+    assert db.exec(select(SealedCopy).where(SealedCopy.grant_id == grant_id)).all() == []
+    entry = db.exec(
+        select(AuditEntry).where(AuditEntry.grant_id == grant_id, AuditEntry.kind == "grant.seal_deleted")
+    ).one()
+    assert json.loads(entry.entry)["reason"] == "expired"
+
+
+def test_back_to_the_brokers_custody_the_brand_reads_plainly_again(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], granted: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    missing = client.post(
+        "/v1/me/custody/release", json={"fields": {"dietary": ["vegan"]}}, headers=bearer(customer)
+    )
+    assert missing.status_code == 422 and {e["pointer"] for e in missing.json()["errors"]} >= {
+        "/birthdate",
+        "/given_name",
+    }
+    answer = client.post("/v1/me/custody/release", json={"fields": PROFILE}, headers=bearer(customer))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["custody"] == "broker" and answer.json()["held"] is None
+    assert db.exec(select(HeldField)).all() == [] and db.exec(select(HeldUnlock)).all() == []
+    assert client.get("/v1/me/profile", headers=bearer(customer)).json()["fields"]["household_size"] == 3
+    read = client.get("/v1/profile", headers=bearer(granted["access_token"])).json()
+    assert "sealed" not in read and read["fields"]["dietary"] == ["vegan", "nut_allergy"]
+    again = client.post("/v1/me/custody/release", json={"fields": PROFILE}, headers=bearer(customer))
+    assert again.status_code == 409 and again.json()["type"].endswith("/profile-not-held")
+
+
+def test_a_live_grant_to_a_brand_without_an_encryption_key_blocks_the_move(
+    client: TestClient, customer: str, passkey: dict[str, Any], brand: BrandCredentials
+) -> None:
+    offer = publish_offer(client, brand_token(client, brand))  # the brand registered no jwks
+    authorized(client, brand, offer)
+    browser = browser_of(client, customer)
+    body = {"fields": browser.seal_fields(PROFILE), "unlocks": browser.unlocks(passkey["id"]), "grants": {}}
+    answer = client.post("/v1/me/custody/hold", json=body, headers=bearer(customer))
+    assert answer.status_code == 409 and answer.json()["type"].endswith("/grants-unsealable")
+    assert "Green Grocer" in answer.json()["detail"]
+    assert view(client, customer)["custody"] == "broker"
+
+
+def _hold_body(
+    client: TestClient, token: str, browser: HeldBrowser, passkey: dict[str, Any]
+) -> dict[str, Any]:
+    return {"fields": browser.seal_fields(PROFILE), "unlocks": browser.unlocks(passkey["id"]), "grants": {}}
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        (lambda b: b["fields"].pop("dietary"), "/dietary"),  # a stored field left out: it would be lost
+        (lambda b: b["fields"].update(city=b["fields"]["given_name"]), "/city"),  # one the profile lacks
+        (lambda b: b["fields"].update(email=b["fields"]["given_name"]), "/email"),  # stays with the broker
+        (lambda b: b["fields"].update(dietary="AAAA"), "/dietary"),  # not a sealed value
+        (lambda b: b["fields"].update(dietary="not base64!"), "/fields/dietary"),
+        (lambda b: b["unlocks"].pop(), "/unlocks"),  # no recovery key
+        (
+            lambda b: b["unlocks"].__setitem__(
+                0, {**b["unlocks"][0], "passkey_id": "9b0c7a52-55a5-4f0b-9a43-8c1f4e0a7c11"}
+            ),
+            "/unlocks",
+        ),  # someone else's (or nobody's) passkey
+        (lambda b: b["unlocks"].__setitem__(1, {**b["unlocks"][1], "salt": "AAAA"}), "/unlocks/1/salt"),
+        (
+            lambda b: b["unlocks"].__setitem__(
+                1, {**b["unlocks"][1], "wrapped_key": b64(b"\x01" + b"k" * 40)}
+            ),
+            "/unlocks/1/wrapped_key",
+        ),
+        (lambda b: b["unlocks"].append(b["unlocks"][1]), "/unlocks"),  # two recovery keys
+    ],
+)
+def test_a_move_with_bad_input_is_refused_and_changes_nothing(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], change: Any, pointer: str
+) -> None:
+    browser = browser_of(client, customer)
+    body = _hold_body(client, customer, browser, passkey)
+    change(body)
+    answer = client.post("/v1/me/custody/hold", json=body, headers=bearer(customer))
+    assert answer.status_code == 422, answer.text
+    assert pointer in {e["pointer"] for e in answer.json()["errors"]}, answer.json()
+    assert view(client, customer)["custody"] == "broker"
+    assert client.get("/v1/me/profile", headers=bearer(customer)).json()["fields"]["dietary"] == [
+        "vegan",
+        "nut_allergy",
+    ]
+
+
+def test_a_sealed_copy_of_the_wrong_shape_or_version_is_refused(
+    client: TestClient, customer: str, passkey: dict[str, Any], granted: dict[str, Any], brand_key: ECKey
+) -> None:
+    browser = browser_of(client, customer)
+    (grant,) = view(client, customer)["grants"]
+    values = readable({**PROFILE, "email": "ada@example.org"})
+    other = ECKey.generate_key("P-256", parameters={"kid": "not-theirs", "use": "enc"}, private=True)
+    purpose = next(iter(grant["purposes"]))
+    header = {"alg": "ECDH-ES", "enc": "A256GCM", "kid": "enc-2026", "cty": "consentry-grant+json"}
+
+    def raw(*algorithms: str, **changes: str) -> dict[str, Any]:
+        """A copy whose header differs from the sealed copy's by `changes`."""
+        registry = jwe.JWERegistry(algorithms=list(algorithms or ("ECDH-ES", "A256GCM")))
+        return {"version": 1, "copies": {purpose: jwe.encrypt_compact({**header, **changes}, b"{}", brand_key,
+                                                                       registry=registry)}}  # fmt: skip
+
+    foreign = {**grant, "keys": [other.as_dict(private=False)]}
+    cases = {
+        "an older version": browser.seal_grant(grant, values, version=0),
+        "a version skipped": browser.seal_grant(grant, values, version=2),
+        "a key the brand never registered": browser.seal_grant(foreign, values),
+        "a purpose missing": {"version": 1, "copies": {}},
+        "another purpose": {"version": 1, "copies": {"analytics": raw()["copies"][purpose]}},
+        "not a JWE": {"version": 1, "copies": {purpose: "a.b.c"}},
+        "another content type": raw(cty="json"),
+        "key wrapping": raw("ECDH-ES+A256KW", "A256GCM", alg="ECDH-ES+A256KW"),
+        "compression": raw("ECDH-ES", "A256GCM", "DEF", zip="DEF"),
+    }
+    for case, seal in cases.items():
+        body = {**_hold_body(client, customer, browser, passkey), "grants": {grant["grant_id"]: seal}}
+        answer = client.post("/v1/me/custody/hold", json=body, headers=bearer(customer))
+        assert answer.status_code == 422, (case, answer.text)
+        assert answer.json()["errors"][0]["pointer"].startswith(f"/grants/{grant['grant_id']}"), (
+            case,
+            answer.json(),
+        )
+        assert view(client, customer)["custody"] == "broker", case
+    missing = client.post(
+        "/v1/me/custody/hold", json=_hold_body(client, customer, browser, passkey), headers=bearer(customer)
+    )
+    assert missing.status_code == 422 and "must be sealed" in missing.json()["detail"]
+
+
+def test_another_passkey_and_a_new_recovery_key_unlock_the_vault(
+    client: TestClient, customer: str, passkey: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    second = register_passkey(client, customer, SoftAuthenticator(), name="Phone")
+    other = HeldBrowser(browser.customer_id, browser.issuer, dek=browser.dek)
+    (unlock, recovery) = other.unlocks(second["id"])
+    added = client.post("/v1/me/custody/unlocks", json=unlock, headers=bearer(customer))
+    assert added.status_code == 200, added.text
+    assert [p["unlocks"] for p in added.json()["passkeys"]] == [True, True]
+    replaced = client.post("/v1/me/custody/unlocks", json=recovery, headers=bearer(customer))
+    unlocks = replaced.json()["held"]["unlocks"]
+    new_recovery = next(u for u in unlocks if u["kind"] == "recovery")
+    assert len(unlocks) == 3 and new_recovery["salt"] == recovery["salt"]
+    assert unwrap(new_recovery, other.recovery, browser.customer_id) == browser.dek
+    # Removing the passkey from the account takes its unlock with it.
+    assert client.delete(f"/v1/me/passkeys/{second['id']}", headers=bearer(customer)).status_code == 204
+    assert [u["passkey_id"] for u in view(client, customer)["held"]["unlocks"] if u["kind"] == "passkey"] == [
+        passkey["id"]
+    ]
+
+
+def test_custody_needs_a_fresh_sign_in_to_move(
+    client: TestClient, clock: Any, customer: str, passkey: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    clock.advance(minutes=6)
+    client.get("/v1/me/custody", headers=bearer(customer))  # the session stays alive
+    answer = hold(client, customer, browser, passkey)
+    assert answer.status_code == 403 and answer.json()["type"].endswith("/reauthentication-required")
