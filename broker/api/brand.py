@@ -24,6 +24,7 @@ from broker.errors import (
     PurposeRequired,
     ReadNotRecorded,
     ReconfirmationDue,
+    SealedCopyMissing,
     ValidationFailed,
     ValueOverdue,
 )
@@ -62,6 +63,10 @@ Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of
             ReconfirmationDue,
             ValueOverdue,
             PurposeNotGranted,
+        ),
+        409: problems(
+            "A self-custody grant whose fields the customer has not sealed for this purpose yet",
+            SealedCopyMissing,
         ),
         422: problems("An unknown purpose", ValidationFailed),
         503: problems(

@@ -17,13 +17,13 @@ from broker.consent.sealed import MAX_JWE
 from broker.usecases.custody import Seal
 from vault.held import MAX_CIPHERTEXT, MAX_UNLOCKS, Unlock
 
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_BASE64URL = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?")  # unpadded: never 4n+1 long
 
 
 def _decoded(value: object) -> bytes:
     if not isinstance(value, str) or len(value) > 4 * MAX_CIPHERTEXT // 3 + 4:
         raise ValueError("must be base64url text (unpadded), at most 11 KiB")
-    if not _BASE64URL.fullmatch(value) or len(value) % 4 == 1:
+    if not _BASE64URL.fullmatch(value):
         raise ValueError("must be base64url text (unpadded: A-Z, a-z, 0-9, - and _)")
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
@@ -34,7 +34,7 @@ def _decoded(value: object) -> bytes:
 Base64Url = Annotated[
     bytes,
     BeforeValidator(_decoded),
-    WithJsonSchema({"type": "string", "format": "base64url", "pattern": "^[A-Za-z0-9_-]*$"}),
+    WithJsonSchema({"type": "string", "format": "base64url", "pattern": f"^{_BASE64URL.pattern}$"}),
 ]
 _FieldName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 _Purpose = Annotated[str, StringConstraints(min_length=1, max_length=64)]

@@ -66,6 +66,7 @@ STATE_DEPENDENT = {
         "registerMyPasskey", "confirmMyTotp", "listDisputes", "decideDispute", "browseDirectory",
         "compareDirectoryOffers", "acceptDirectoryOffer", "setMyPreferences",
         "reportContact", "listMyContacts", "rateBrand", "listBrandRatings", "publishIntent", "answerIntent",
+        "holdMyProfile", "releaseMyProfile", "putMyHeldFields", "sealMyGrants", "addMyUnlock",
     ],
     "400": [
         "listAuditEntries", "getInclusionProof", "getConsistencyProof", "getAuditCheckpointAt", "verifyEmail",
