@@ -44,6 +44,7 @@ from broker.db import ensure_migrated
 from broker.errors import DatabaseNotMigrated
 from broker.portal import account as portal_account
 from broker.portal import authorize as portal_authorize
+from broker.portal import custody as portal_custody
 from broker.portal import directory as portal_directory
 from broker.portal import email_pages
 from broker.portal import errors as portal_errors
@@ -183,6 +184,7 @@ def create_app(
     app.include_router(portal_grants.router)
     app.include_router(portal_directory.router)
     app.include_router(portal_profile.router)
+    app.include_router(portal_custody.router)
     app.include_router(portal_preferences.router)
     app.include_router(portal_intents.router)
     app.include_router(portal_account.router)

@@ -26,7 +26,7 @@ from broker.mail import sink
 from broker.mail.transport import sink_directory
 from broker.oauth.clients import register_brand
 from broker.oauth.context import ACCESS_TOKEN_LIFETIME, ID_TOKEN_LIFETIME
-from broker.oauth.registration import issue_registration_token
+from broker.oauth.registration import check_jwks, issue_registration_token
 from broker.oauth.signing import ALGORITHM
 from broker.runtime import build_runtime
 from broker.settings import Settings
@@ -150,8 +150,25 @@ def create_brand(
     id_token_alg: Annotated[
         str, typer.Option(help="how its OpenID Connect ID tokens are signed: RS256 or Ed25519")
     ] = "RS256",  # noqa: S107 - a JWS algorithm, not a secret
+    jwks: Annotated[
+        Path | None,
+        typer.Option(
+            help="a JSON file of the brand's public keys (a JWK set): use enc keys (ECDH-ES, P-256 or "
+            "X25519, each with a kid) receive self-custody grants; signing keys, private_key_jwt",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Register a brand and print its client_id (and client_secret, shown only now) as JSON."""
+    keys = None
+    if jwks is not None:
+        try:
+            keys = check_jwks(json.loads(jwks.read_text()))
+        except (ValueError, AttributeError) as refused:
+            raise typer.BadParameter(
+                f"{jwks}: not a usable JWK set: {refused}", param_hint="--jwks"
+            ) from None
     runtime = build_runtime(Settings())
     with runtime.sessions() as session:
         registered = register_brand(
@@ -163,6 +180,8 @@ def create_brand(
             post_logout_redirect_uris=post_logout_redirect_uri or [],
             id_token_signed_response_alg=id_token_alg,
         )
+        registered.brand.jwks = keys
+        session.add(registered.brand)
         session.commit()
     output = {"client_id": registered.brand.client_id, "client_secret": registered.client_secret}
     typer.echo(json.dumps(output, indent=2))

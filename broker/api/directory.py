@@ -20,6 +20,7 @@ from broker.consent.offer_schemas import ValueKind
 from broker.consent.purposes import PURPOSES
 from broker.errors import (
     CrossSiteRefused,
+    GrantsUnsealable,
     IllegalTransition,
     InsufficientScope,
     MalformedRequest,
@@ -165,12 +166,19 @@ async def compare(
         401: _NOT_LOGGED_IN,
         403: problems("Cross-site request refused", CrossSiteRefused),
         404: _NOT_LISTED,
-        409: _CHANGED,
+        409: problems(
+            "The offer was withdrawn, or changed (latest_id names its listed version); or your profile is "
+            "in your custody and the brand cannot receive sealed data",
+            OfferWithdrawn,
+            OfferSuperseded,
+            GrantsUnsealable,
+        ),
         400: problems("The body is not JSON", MalformedRequest),
         413: problems("The body is over 64 KiB", RequestTooLarge),
         422: problems(
             "A field or purpose the offer does not have, sensitive fields without special_category_consent, "
-            "no purpose agreed to, or an unconfirmed email the offer requires",
+            "no purpose agreed to, an unconfirmed email the offer requires, or (self-custody) no sealed "
+            "copy, or one that does not fit",
             ValidationFailed,
         ),
     },

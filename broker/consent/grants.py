@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy import ColumnElement, Integer, Uuid, and_, bindparam, or_
 from sqlalchemy import select as sa_select
@@ -89,13 +89,16 @@ class Grants:
         fields: Sequence[str],
         purposes: Mapping[str, Sequence[str]] | None = None,
         decline_by: datetime | None = None,
+        grant_id: UUID | None = None,
     ) -> Grant:
         """A new active grant for exactly `fields` of `offer`, expiring after the offer's duration; with
         `purposes` (an offer of several), the fields that go with each purpose agreed to. With
         `decline_by`, a grant the customer started in the directory, which the brand may decline
-        until then (its notice says `origin: directory`)."""
+        until then (its notice says `origin: directory`). `grant_id`: the id the customer's browser chose
+        (a self-custody grant is sealed to its brand, bound to its id, before it exists)."""
         now = self.clock()
         grant = Grant(
+            id=grant_id or uuid4(),
             customer_id=customer_id,
             brand_id=offer.brand_id,
             offer_id=offer.id,

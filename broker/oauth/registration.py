@@ -80,6 +80,41 @@ def _code() -> list[Literal["code"]]:
     return ["code"]
 
 
+def check_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """A brand's JWK set as registered: 1 to MAX_KEYS public keys, each RSA, EC or OKP, signing (`use`
+    sig or none) or encryption (`use` enc: ECDH-ES on P-256 or X25519, with a `kid` of its own);
+    ValueError saying what is wrong otherwise."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYS:
+        raise ValueError(f"must be a JWK set of 1 to {MAX_KEYS} keys")
+    for key in keys:
+        if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
+            raise ValueError("holds a key that is not an RSA, EC or OKP public key")
+        if _PRIVATE_MEMBERS & set(key):
+            raise ValueError("holds a private key: register public keys only")
+        use = key.get("use", "sig")
+        if use not in ("sig", "enc"):
+            raise ValueError("holds a key whose use is neither sig nor enc")
+        if use == "enc" and (
+            (key.get("kty"), key.get("crv")) not in (("EC", "P-256"), ("OKP", "X25519"))
+            or key.get("alg", "ECDH-ES") != "ECDH-ES"
+        ):
+            raise ValueError("holds an encryption key that is not ECDH-ES on P-256 or X25519")
+        if use == "enc" and not (isinstance(key.get("kid"), str) and 1 <= len(key["kid"]) <= 200):
+            raise ValueError(
+                "holds an encryption key without a kid (1 to 200 characters): what customers seal "
+                "to the brand names the key it is sealed to"
+            )
+        try:
+            import_key(key)
+        except (JoseError, ValueError, TypeError):
+            raise ValueError("holds a key that cannot be read") from None
+    kids = [key["kid"] for key in keys if key.get("use") == "enc"]
+    if len(set(kids)) != len(kids):
+        raise ValueError("holds two encryption keys of the same kid")
+    return {"keys": keys}
+
+
 class ClientMetadata(BaseModel):
     """The client metadata this broker keeps (RFC 7591 §2, OpenID Connect Registration §2)."""
 
@@ -102,37 +137,7 @@ class ClientMetadata(BaseModel):
     @field_validator("jwks")
     @classmethod
     def _public_keys(cls, jwks: dict[str, Any] | None) -> dict[str, Any] | None:
-        if jwks is None:
-            return None
-        keys = jwks.get("keys")
-        if not isinstance(keys, list) or not 1 <= len(keys) <= MAX_KEYS:
-            raise ValueError(f"must be a JWK set of 1 to {MAX_KEYS} keys")
-        for key in keys:
-            if not isinstance(key, dict) or key.get("kty") not in ("RSA", "EC", "OKP"):
-                raise ValueError("holds a key that is not an RSA, EC or OKP public key")
-            if _PRIVATE_MEMBERS & set(key):
-                raise ValueError("holds a private key: register public keys only")
-            use = key.get("use", "sig")
-            if use not in ("sig", "enc"):
-                raise ValueError("holds a key whose use is neither sig nor enc")
-            if use == "enc" and (
-                (key.get("kty"), key.get("crv")) not in (("EC", "P-256"), ("OKP", "X25519"))
-                or key.get("alg", "ECDH-ES") != "ECDH-ES"
-            ):
-                raise ValueError("holds an encryption key that is not ECDH-ES on P-256 or X25519")
-            if use == "enc" and not (isinstance(key.get("kid"), str) and 1 <= len(key["kid"]) <= 200):
-                raise ValueError(
-                    "holds an encryption key without a kid (1 to 200 characters): what customers seal "
-                    "to the brand names the key it is sealed to"
-                )
-            try:
-                import_key(key)
-            except (JoseError, ValueError, TypeError):
-                raise ValueError("holds a key that cannot be read") from None
-        kids = [key["kid"] for key in keys if key.get("use") == "enc"]
-        if len(set(kids)) != len(kids):
-            raise ValueError("holds two encryption keys of the same kid")
-        return {"keys": keys}
+        return None if jwks is None else check_jwks(jwks)
 
     def signing_keys(self) -> bool:
         """Whether `jwks` holds a key to sign with."""

@@ -27,16 +27,21 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
-from broker.accounts.models import Customer, CustomerSession
+from broker.accounts.models import Brand, Customer, CustomerSession
+from broker.audit.group_commit import isolated
+from broker.consent.models import Grant
+from broker.errors import ValidationFailed
 from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
 from broker.oauth.oidc import Authentication
-from broker.portal.consent_screen import FORM_ONLY, consent_context
+from broker.portal.consent_screen import FORM_ONLY, consent_context, held_consent
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
 from broker.runtime import Runtime
-from broker.usecases.consent_decision import ConsentScreen, decide, standing_grant
+from broker.usecases.consent_decision import ConsentScreen, Retry, decide, standing_grant
+from broker.usecases.custody import Seal
 from broker.web.deps import DbSession, RuntimeDep
 from broker.web.oauth_request import FORM, FormValues, oauth_request
 from broker.web.pages import CSRF_FIELD, csrf_valid
@@ -77,22 +82,66 @@ def authorize(request: Request, db: DbSession, runtime: RuntimeDep, session: Por
         if standing is None:
             return pending.refuse("consent_required")
         return pending.finish(standing, _authentication(session))
-    verified = _email_verified(db, session.customer_id)
+    return _consent_page(request, db, runtime, pending, session.customer_id)
+
+
+def _consent_page(
+    request: Request,
+    db: Session,
+    runtime: Runtime,
+    pending: PendingAuthorization,
+    customer_id: UUID,
+    *,
+    retry: Retry | None = None,
+) -> Response:
+    """The consent screen (again, saying why, with `retry`); for a profile in self-custody, with what
+    the browser needs to seal the grant to the brand."""
+    held = runtime.vault.is_held(db, customer_id)
     screen = ConsentScreen.build(
         pending.request,
         runtime.vault,
         db,
-        customer_id=session.customer_id,
-        email_verified=verified,
+        customer_id=customer_id,
+        email_verified=_email_verified(db, customer_id),
         now=runtime.clock(),
+        held=held,
     )
+    sealing = None
+    if held:
+        brand = db.get(Brand, pending.request.offer.brand_id)
+        assert brand is not None  # an offer's brand outlives it
+        keys = (brand.encryption_jwks() or {"keys": []})["keys"]
+        sub = runtime.oauth.pairwise_subject(brand.id, customer_id)
+        sealing = held_consent(screen, client_id=brand.client_id, sub=sub, keys=keys)
     return render(
         request,
         "consent.html",
-        consent_context(screen),
+        consent_context(screen, retry=retry, held=sealing),
+        status=200 if retry is None else 400,
         secure=runtime.settings.secure_cookies,
         form_targets=screen.form_targets,
     )
+
+
+class _Sealed(BaseModel):
+    """The consent form's `sealed`: the new grant's fields sealed to the brand (`static/held.js`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    copies: dict[str, str] = Field(max_length=16)
+
+
+def _held_answer(values: dict[str, list[str]]) -> tuple[UUID, Seal] | None:
+    """The grant id the browser chose and its sealed copies, if the form carries them well formed."""
+    try:
+        grant_id = UUID((values.get("grant_id") or [""])[0])
+        sealed = _Sealed.model_validate_json((values.get("sealed") or [""])[0])
+    except (ValueError, ValidationError):
+        return None
+    if grant_id.version != 4:
+        return None
+    return grant_id, Seal(version=sealed.version, copies=sealed.copies)
 
 
 @router.post(
@@ -131,32 +180,34 @@ def authorize_decision(
         return login_redirect(
             "/oauth/authorize?" + urlencode([(k, v) for k, vs in params.items() for v in vs])
         )
-    verified = _email_verified(db, session.customer_id)
-    outcome = decide(
-        runtime.grants,
-        db,
-        pending.request,
-        customer_id=session.customer_id,
-        form=form.values,
-        email_verified=verified,
-    )
+    customer_id = session.customer_id
+    verified = _email_verified(db, customer_id)
+    held = runtime.vault.is_held(db, customer_id)
+    answer = None
+    if held and (form.values.get("decision") or [""])[0] == "approve":
+        brand = db.get(Brand, pending.request.offer.brand_id)
+        if brand is None or brand.encryption_jwks() is None:
+            return _consent_page(request, db, runtime, pending, customer_id, retry=Retry.UNSEALABLE)
+        answer = _held_answer(form.values)
+        if answer is None or db.get(Grant, answer[0]) is not None:
+            return _consent_page(request, db, runtime, pending, customer_id, retry=Retry.UNSEALED)
+    try:
+        with isolated(db):  # a grant whose sealed copy is refused is not made
+            outcome = decide(
+                runtime.grants,
+                db,
+                pending.request,
+                customer_id=customer_id,
+                form=form.values,
+                email_verified=verified,
+                grant_id=None if answer is None else answer[0],
+            )
+            if answer is not None and outcome.grant is not None:
+                runtime.custody.seal_new(db, outcome.grant, answer[1])
+    except ValidationFailed:
+        return _consent_page(request, db, runtime, pending, customer_id, retry=Retry.UNSEALED)
     if outcome.retry is not None:
-        screen = ConsentScreen.build(
-            pending.request,
-            runtime.vault,
-            db,
-            customer_id=session.customer_id,
-            email_verified=verified,
-            now=runtime.clock(),
-        )
-        return render(
-            request,
-            "consent.html",
-            consent_context(screen, retry=outcome.retry),
-            status=400,
-            secure=secure,
-            form_targets=screen.form_targets,
-        )
+        return _consent_page(request, db, runtime, pending, customer_id, retry=outcome.retry)
     return pending.finish(outcome.grant, _authentication(session))
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +15,7 @@ from broker.value.record import TrackRecord
 from broker.web.pages import CSRF_FIELD
 
 # The consent form's own fields: never part of the authorization request it re-sends.
-FORM_ONLY = frozenset({CSRF_FIELD, "decision", "fields", "special_consent"})
+FORM_ONLY = frozenset({CSRF_FIELD, "decision", "fields", "special_consent", "grant_id", "sealed"})
 
 UNCONFIRMED_EMAIL = (
     "This brand needs your email address, which you have not confirmed yet: use the code we emailed "
@@ -31,11 +32,22 @@ RETRY_MESSAGES: Mapping[Retry, str] = {
         "A field this offer requires is used only for a purpose you did not tick: agree to that purpose, "
         "or choose not to share."
     ),
+    Retry.UNSEALED: (
+        "Your profile is in your custody: unlock it with your passkey so that your browser seals what you "
+        "share to this brand, then share again."
+    ),
+    Retry.UNSEALABLE: (
+        "Your profile is in your custody, and this brand cannot receive data sealed to it (it registered "
+        "no encryption key): you cannot share with it."
+    ),
 }
 
 
-def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dict[str, Any]:
-    """The consent page's template context; `retry` says why the form is shown again."""
+def consent_context(
+    screen: ConsentScreen, *, retry: Retry | None = None, held: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The consent page's template context; `retry` says why the form is shown again; `held`: a
+    profile in self-custody, with what the browser needs to seal the grant (`held_consent`)."""
     purpose = describe_purpose(screen.offer.purpose)
     offer = {
         "title": screen.offer.title,
@@ -64,6 +76,31 @@ def consent_context(screen: ConsentScreen, *, retry: Retry | None = None) -> dic
         "message": None if retry is None else RETRY_MESSAGES[retry],
         "record_text": f"{describe_record(screen.record, screen.brand)} Customers: {screen.ratings.words()}.",
         "purposes": screen.purposes,
+        "held": held is not None,
+        "sealable": held is None or bool(held["keys"]),
+        "held_consent": None if held is None else json.dumps(held, separators=(",", ":")),
+    }
+
+
+def held_consent(
+    screen: ConsentScreen, *, client_id: str, sub: str, keys: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What a self-custody customer's browser needs to seal the grant the form makes: the fields asked
+    for and required, the purpose (or each purpose with its fields), and the brand, its keys and the
+    customer's pairwise subject there (`static/held.js`)."""
+    offer = screen.offer
+    names = [f["name"] for f in screen.fields]
+    return {
+        "fields": names,
+        "required": [n for n in offer.required_fields if n in names],
+        "purpose": offer.purpose,
+        "purposes": [
+            {"slug": str(item["purpose"]), "fields": [n for n in item["fields"] if n in names]}
+            for item in offer.purposes or []
+        ],
+        "client_id": client_id,
+        "sub": sub,
+        "keys": keys,
     }
 
 

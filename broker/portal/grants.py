@@ -16,7 +16,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlmodel import Session
 
 from broker.accounts.models import CustomerSession
@@ -27,6 +27,7 @@ from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
 from broker.portal.guards import LoggedIn, LoginRequired, PostedForm
 from broker.portal.html import render
+from broker.usecases.custody import Seal
 from broker.voice.contacts import BREACH_WORDS, Breach
 from broker.voice.feedback import MAX_WORDS, Occasion, RatingIn
 from broker.voice.preferences import CHANNEL_LABELS, ContactChannel
@@ -122,6 +123,7 @@ def _grant(
         ],
         message=message,
         until=until,
+        held=runtime.vault.is_held(db, session.customer_id),
         escalation_opens={k: f"{v:%Y-%m-%d %H:%M} UTC" for k, v in opens.items()},
         escalation_ready={k: v <= now for k, v in opens.items()},
     )
@@ -212,15 +214,45 @@ def narrow_grant(
     db: DbSession,
     runtime: RuntimeDep,
     fields: Annotated[list[str] | None, Form(max_length=40)] = None,
+    sealed: Annotated[str, Form(max_length=70_000)] = "",
 ) -> Response:
-    """Stop sharing the fields left unticked (required ones stay; to stop those, end the grant)."""
+    """Stop sharing the fields left unticked (required ones stay; to stop those, end the grant). In
+    self-custody the browser seals the kept fields to the brand (`sealed`, by `static/held.js`)."""
     customer_id = session.customer_id
-    return _change_grant(
-        request, db, runtime, session, grant_id,
-        lambda: runtime.custody.narrow(
-            db, customer_id, grant_id, fields=fields or [], expires_at=None, seal=None
-        ),
-    )  # fmt: skip
+    seal = None
+    if sealed:
+        try:
+            parsed = _SealedForm.model_validate_json(sealed)
+        except ValidationError:
+            return _grant(request, db, runtime, session, grant_id, message=_UNSEALED, status=422)
+        seal = Seal(version=parsed.version, copies=parsed.copies)
+
+    def narrow() -> object:
+        try:
+            return runtime.custody.narrow(
+                db, customer_id, grant_id, fields=fields or [], expires_at=None, seal=seal
+            )
+        except ValidationFailed as refused:
+            if any(e.get("pointer", "").startswith("/sealed") for e in refused.extensions.get("errors", [])):
+                raise ValidationFailed(_UNSEALED) from None
+            raise
+
+    return _change_grant(request, db, runtime, session, grant_id, narrow)
+
+
+class _SealedForm(BaseModel):
+    """The narrowing form's `sealed`: the kept fields sealed to the brand by the browser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    copies: dict[str, str] = Field(max_length=16)
+
+
+_UNSEALED = (
+    "Your profile is in your custody: unlock it with your passkey so that your browser seals the fields "
+    "you keep sharing, then try again."
+)
 
 
 @router.post("/grants/{grant_id}/shorten")

@@ -40,6 +40,8 @@ class Retry(StrEnum):
     SPECIAL_CONSENT_MISSING = "special_consent_missing"  # special categories kept without their own tick
     NO_PURPOSE = "no_purpose"  # an offer of several purposes, and none of them agreed to
     REQUIRED_UNPURPOSED = "required_unpurposed"  # a required field left in no purpose agreed to
+    UNSEALED = "unsealed"  # a profile in self-custody, and the browser did not seal what is shared
+    UNSEALABLE = "unsealable"  # a profile in self-custody, and the brand has no encryption key
 
 
 def shown_value(value: JSONValue | None) -> str | None:
@@ -80,11 +82,13 @@ class ConsentScreen:
         customer_id: UUID,
         now: datetime,
         email_verified: bool = True,
+        held: bool = False,
     ) -> ConsentScreen:
         """Read the customer's current values of the requested fields and lay the screen out; an
-        unconfirmed email is shown as such, unticked, and cannot be shared."""
+        unconfirmed email is shown as such, unticked, and cannot be shared. `held`: the profile is in
+        self-custody, so only the values the broker keeps are shown (the browser holds the rest)."""
         offer, names = request.offer, list(request.fields)
-        values = vault.read(session, customer_id, names)
+        values = vault.read(session, customer_id, names, omit_held=held)
         fields = [
             {
                 "name": name,
@@ -94,6 +98,7 @@ class ConsentScreen:
                 "special": CATALOGUE[name].sensitivity is Sensitivity.SPECIAL_CATEGORY,
                 "unconfirmed": name == "email" and not email_verified,
                 "checked": name != "email" or email_verified,
+                "held": held and name != "email",
             }
             for name in names
         ]
@@ -143,6 +148,7 @@ def decide(
     form: Mapping[str, list[str]],
     email_verified: bool = True,
     decline_by: datetime | None = None,
+    grant_id: UUID | None = None,
 ) -> Decision:
     """Create the grant with exactly the fields kept, or deny; special categories need their own tick.
     An unconfirmed email is never granted: left out when optional, and when required the consent
@@ -183,6 +189,7 @@ def decide(
         fields=selected,
         purposes=purposes,
         decline_by=decline_by,
+        grant_id=grant_id,
     )
     return Decision(grant)
 

@@ -30,6 +30,7 @@ from sqlmodel import Session, col, select
 from broker.accounts.factor_models import Passkey
 from broker.accounts.models import Brand, Customer
 from broker.audit.entries import Actor, Kind
+from broker.audit.group_commit import isolated
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
@@ -245,14 +246,24 @@ class Custody:
             )
         offer = session.get(Offer, grant.offer_id)
         assert offer is not None
-        narrowed = self.grants.narrow(
-            session, grant, offer, fields=fields, expires_at=expires_at, by=Actor.CUSTOMER
-        )
-        if seal is not None:
-            brand = session.get(Brand, narrowed.brand_id)
-            assert brand is not None
-            self.sealed.store(session, narrowed, brand, seal.copies, version=seal.version, pointer="/sealed")
+        with isolated(session):  # narrowed and sealed anew, or neither (a caller may show the refusal)
+            narrowed = self.grants.narrow(
+                session, grant, offer, fields=fields, expires_at=expires_at, by=Actor.CUSTOMER
+            )
+            if seal is not None:
+                brand = session.get(Brand, narrowed.brand_id)
+                assert brand is not None
+                self.sealed.store(
+                    session, narrowed, brand, seal.copies, version=seal.version, pointer="/sealed"
+                )
         return narrowed
+
+    def seal_new(self, session: Session, grant: Grant, seal: Seal) -> None:
+        """A grant just made by a customer in self-custody, sealed to its brand by their browser at
+        consent (its first version); `ValidationFailed` (pointer `/sealed`) when the copies do not fit."""
+        brand = session.get(Brand, grant.brand_id)
+        assert brand is not None
+        self.sealed.store(session, grant, brand, seal.copies, version=seal.version, pointer="/sealed")
 
     def add_unlock(self, session: Session, customer_id: UUID, unlock: Unlock) -> UUID:
         """Another passkey unlocks the vault, or a new recovery key replaces the old one."""

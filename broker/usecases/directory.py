@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from broker.accounts.brands import brand_names
-from broker.accounts.models import Customer
+from broker.accounts.models import Brand, Customer, keys_of_use
 from broker.audit.entries import Actor
 from broker.consent.deletion_report import DutyRecord, duty_records
 from broker.consent.directory import (
@@ -49,7 +49,8 @@ from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
 from broker.consent.offers import Offers
 from broker.consent.purposes import PURPOSES, offered_purposes
-from broker.errors import BrokerError, IllegalTransition, NotDeclinable, ValidationFailed
+from broker.consent.sealed import MAX_JWE, SealedCopies
+from broker.errors import BrokerError, GrantsUnsealable, IllegalTransition, NotDeclinable, ValidationFailed
 from broker.oauth.authorize import ConsentRequest
 from broker.signals import StampedCache
 from broker.usecases.consent_decision import Retry, decide, shown_value
@@ -188,6 +189,18 @@ class Comparison(BaseModel):
     summary: list[str]
 
 
+class SealedGrant(BaseModel):
+    """A new grant's fields sealed to its brand by the customer's browser: one compact JWE per purpose."""
+
+    model_config = {"extra": "forbid"}
+
+    version: int = Field(ge=1, le=1, description="1: the grant's first sealed copy")
+    copies: dict[
+        Annotated[str, StringConstraints(max_length=64)],
+        Annotated[str, StringConstraints(max_length=MAX_JWE)],
+    ] = Field(min_length=1, max_length=16, description="{purpose: compact JWE}")
+
+
 class StartGrant(BaseModel):
     """Accepting a listed offer from the directory: the choices of its consent screen."""
 
@@ -205,6 +218,16 @@ class StartGrant(BaseModel):
     )
     special_category_consent: bool = Field(
         default=False, description="your explicit agreement to share the sensitive fields you share"
+    )
+    grant_id: UUID | None = Field(
+        default=None,
+        description="a profile in self-custody: the new grant's id, chosen by your browser (a random "
+        "UUID, version 4), which the sealed copy names",
+    )
+    sealed: SealedGrant | None = Field(
+        default=None,
+        description="a profile in self-custody: the shared fields sealed to the brand by your browser "
+        "(version 1; `/v1/me/custody` describes the sealing)",
     )
 
 
@@ -240,9 +263,16 @@ class Directory:
     ) -> DirectoryPage:
         """One page of listed offers, each shown with the customer's values and the brand's record."""
         found = self.anyones_page(session, filters, sort=sort, cursor=cursor, limit=limit)
-        return DirectoryPage(
-            items=self._valued(session, customer_id, found.items), next_cursor=found.next_cursor
-        )
+        items = found.items
+        if items and self.vault.is_held(session, customer_id):  # only brands that can receive sealed data
+            sealable = self._sealable(session, {card.brand_id for card in items})
+            items = [card for card in items if card.brand_id in sealable]
+        return DirectoryPage(items=self._valued(session, customer_id, items), next_cursor=found.next_cursor)
+
+    def _sealable(self, session: Session, brand_ids: set[UUID]) -> set[UUID]:
+        """The brands among these that registered an encryption key (a self-custody grant is sealed to it)."""
+        found = session.exec(select(Brand.id, Brand.jwks).where(col(Brand.id).in_(brand_ids)))
+        return {brand_id for brand_id, jwks in found if keys_of_use(jwks, "enc") is not None}
 
     def anyones_page(
         self,
@@ -300,6 +330,23 @@ class Directory:
             "special_consent": ["yes" if choice.special_category_consent else "no"],
         }
         verified = customer.email_verified_at is not None
+        held = self.vault.is_held(session, customer.id)
+        owner = session.get(Brand, offer.brand_id)
+        if held and (owner is None or owner.encryption_jwks() is None):
+            raise GrantsUnsealable(
+                f"your profile is in your custody, and {brand} cannot receive data sealed to it (it "
+                "registered no encryption key)"
+            )
+        if held and (choice.sealed is None or choice.grant_id is None or choice.grant_id.version != 4):
+            raise ValidationFailed.at(
+                "/sealed",
+                "your profile is in your custody: give the grant_id your browser chose and the "
+                "fields it sealed to the brand (sealed)",
+            )
+        if not held and (choice.sealed is not None or choice.grant_id is not None):
+            raise ValidationFailed.at("/sealed", "only a profile in self-custody is sealed: leave sealed out")
+        if held and choice.grant_id is not None and session.get(Grant, choice.grant_id) is not None:
+            raise ValidationFailed.at("/grant_id", "that grant id is taken: choose another random one")
         decision = decide(
             self.grants,
             session,
@@ -308,10 +355,14 @@ class Directory:
             form=form,
             email_verified=verified,
             decline_by=self.clock() + self.decline_window,
+            grant_id=choice.grant_id,
         )
         if decision.grant is None:
             pointer, detail = _RETRY_DETAILS[decision.retry or Retry.NO_CHOICE]
             raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])
+        if held and choice.sealed is not None and owner is not None:
+            sealed = SealedCopies(audit=self.grants.audit, clock=self.clock)
+            sealed.store(session, decision.grant, owner, choice.sealed.copies, version=1, pointer="/sealed")
         return decision.grant
 
     def decline(self, session: Session, brand_id: UUID, grant_id: UUID) -> Grant:
@@ -394,14 +445,19 @@ class Directory:
         """The cards with this customer's values of their fields (what would go)."""
         if not cards:
             return []
-        mine = self.vault.read(session, customer_id, sorted({f.name for card in cards for f in card.fields}))
+        wanted = sorted({f.name for card in cards for f in card.fields})
+        mine = self.vault.read(session, customer_id, wanted, omit_held=True)  # held: only the browser knows
+        # In self-custody a held field's value is the browser's to show; that it is filled is not secret.
+        filled = self.vault.filled(session, customer_id) if self.vault.is_held(session, customer_id) else None
         return [
             card.model_copy(
                 update={
                     "fields": [
                         f.model_copy(
                             update={
-                                "filled": mine.get(f.name) is not None,
+                                "filled": mine.get(f.name) is not None
+                                if filled is None
+                                else f.name in filled,
                                 "value": shown_value(mine.get(f.name)),
                             }
                         )

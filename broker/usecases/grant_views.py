@@ -190,7 +190,7 @@ class GrantViews:
         assert offer is not None  # grants keep their offer version
         now = self.clock()
         view = self._views(session, self.grants.listed(session, [grant]), now=now)[0]
-        values = self.vault.read(session, customer_id, grant.fields)
+        values = self.vault.read(session, customer_id, grant.fields, omit_held=True)  # held: the browser's
         log = self.access_log.for_customer(
             session, customer_id, cursor=log_cursor, limit=log_limit, grant_id=grant.id
         )

@@ -149,7 +149,13 @@ class Intents:
                     errors=[{"pointer": "/only_brands", "detail": "an unknown client id"}],
                 )
             only = sorted(str(brand_id) for brand_id in ids)
-        shared = self.vault.read(session, customer_id, ["region", "age_band"])
+        if (wanted.share_region or wanted.share_age_band) and self.vault.is_held(session, customer_id):
+            raise ValidationFailed.at(
+                "/share_region" if wanted.share_region else "/share_age_band",
+                "your profile is in your custody, so Consentry cannot read your region or age band to "
+                "publish them: leave them out",
+            )
+        shared = self.vault.read(session, customer_id, ["region", "age_band"], omit_held=True)
         intent = Intent(
             handle="int_" + secrets.token_urlsafe(16),
             owner=owner,

@@ -15,6 +15,7 @@ the cookie (`rotate_csrf`).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -24,6 +25,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from broker.digests import secret_digest
 from broker.oauth.clients import origin_of
@@ -89,6 +91,18 @@ class Pages:
             autoescape=select_autoescape(default=True),
             trim_blocks=True,
             lstrip_blocks=True,
+        )
+        self._static = files(package) / "static"
+        self._env.globals["script"] = self.script
+
+    @functools.cache  # noqa: B019 (one Pages per package, for the life of the process)
+    def script(self, name: str) -> Markup:
+        """The `<script>` tag of a static script, with its Subresource Integrity (SHA-384 of the file
+        as served): a script changed on the way, or on the server's disk, does not run."""
+        digest = hashlib.sha384((self._static / name).read_bytes()).digest()
+        integrity = "sha384-" + base64.b64encode(digest).decode()
+        return Markup('<script src="/portal/static/{}" integrity="{}" defer></script>').format(
+            name, integrity
         )
 
     def render(

@@ -61,6 +61,15 @@ def test_each_wheel_holds_its_own_packages_only(built: Built) -> None:
     for name in ("consentry-brand", "consentry-audit"):  # type checkers read the clients' annotations
         folder = name.removeprefix("consentry-").replace("audit", "auditor")
         assert f"clients/{folder}/py.typed" in zipfile.ZipFile(built.wheels[name]).namelist()
+    server = set(zipfile.ZipFile(built.wheels["consentry"]).namelist())
+    portal = "broker/portal/static/"  # the portal's scripts, the vendored one and its licence included
+    assert {
+        f"{portal}passkeys.js",
+        f"{portal}held.js",
+        f"{portal}vendor/jose.js",
+        f"{portal}vendor/jose.LICENSE.md",
+    } <= server
+    assert "migrations/versions/0025_self_custody.py" in server
     example = zipfile.ZipFile(built.wheels["consentry-example-grocery"]).namelist()
     assert {"clients/examples/grocery/templates/home.html", "clients/examples/grocery/static/app.css"} <= set(
         example

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from support.core import live_server
+from support.core import free_port, live_server, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -56,6 +56,18 @@ def page(browser: Browser) -> Iterator[Page]:
 def server(tmp_path: Path, fresh_database_url: str) -> Iterator[str]:
     """A real server on a fresh database; its base URL."""
     with live_server(tmp_path / "var", fresh_database_url, tmp_path / "server.log") as base:
+        yield base
+
+
+@pytest.fixture
+def localhost(tmp_path: Path, fresh_database_url: str) -> Iterator[str]:
+    """A real server whose public URL (and so passkeys' RP id) is localhost: WebAuthn refuses an IP
+    address as relying-party id, and http://localhost is a secure context, as HTTPS is."""
+    port = free_port()
+    base = f"http://localhost:{port}"
+    with running_server(
+        tmp_path / "var", fresh_database_url, tmp_path / "server.log", port=port, base_url=base
+    ):
         yield base
 
 

@@ -9,29 +9,16 @@ http://localhost:<port> (a secure context for browsers, like HTTPS).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pyotp
-import pytest
 from playwright.sync_api import Page, expect
-from support.browser import serious_violations, tab_to
-from support.core import STRONG_PASSWORD, free_port, running_server
+from support.browser import serious_violations, tab_to, virtual_authenticator
+from support.core import STRONG_PASSWORD
 from support.mail import sign_up_over_http
 
 EMAIL = "ada@example.org"
-
-
-@pytest.fixture
-def localhost(tmp_path: Path, fresh_database_url: str) -> Iterator[str]:
-    """A real server whose public URL (and so passkeys' RP id) is localhost."""
-    port = free_port()
-    base = f"http://localhost:{port}"
-    with running_server(
-        tmp_path / "var", fresh_database_url, tmp_path / "server.log", port=port, base_url=base
-    ):
-        yield base
 
 
 def _sign_up_and_log_in(page: Page, base: str, data_dir: Path) -> None:
@@ -45,16 +32,7 @@ def _sign_up_and_log_in(page: Page, base: str, data_dir: Path) -> None:
 
 
 def _virtual_authenticator(page: Page) -> None:
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    options = {
-        "protocol": "ctap2",
-        "transport": "internal",
-        "hasResidentKey": True,
-        "hasUserVerification": True,
-        "isUserVerified": True,
-    }
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+    virtual_authenticator(page)
 
 
 def test_a_passkey_is_enrolled_and_logs_in_alone(

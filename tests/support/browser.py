@@ -38,3 +38,20 @@ def tab_to(page: Page, name: str, visited: list[str], *, limit: int = 40, prefix
         if focused["name"] == name or focused["name"].startswith(name if prefix else name + "\n"):
             return
     raise AssertionError(f"Tab never reached {name!r}; it went through {visited[-limit:]}")
+
+
+def virtual_authenticator(page: Page, *, prf: bool = False) -> tuple[Any, str]:
+    """A CDP virtual authenticator (CTAP2, resident keys, user verification) for the page's context,
+    with the PRF extension (hmac-secret) if asked: the CDP session and the authenticator's id."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    options = {
+        "protocol": "ctap2",
+        "transport": "internal",
+        "hasResidentKey": True,
+        "hasUserVerification": True,
+        "isUserVerified": True,
+        **({"hasPrf": True} if prf else {}),
+    }
+    added = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+    return cdp, str(added["authenticatorId"])

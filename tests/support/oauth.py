@@ -217,12 +217,18 @@ def grant_id_of(http: TestClient | httpx.Client, brand: BrandCredentials, tokens
 
 
 def create_brand_with_cli(
-    data_dir: Path, database_url: str, name: str = "Green Grocer", redirect_uri: str = REDIRECT
+    data_dir: Path,
+    database_url: str,
+    name: str = "Green Grocer",
+    redirect_uri: str = REDIRECT,
+    jwks: Path | None = None,
 ) -> tuple[str, str]:
-    """Register a brand with `consentry brands create`: (client_id, secret)."""
+    """Register a brand with `consentry brands create` (with the public keys of the file `jwks`, if
+    given): (client_id, secret)."""
     consentry = str(Path(sys.executable).parent / "consentry")
+    keys = ["--jwks", str(jwks)] if jwks is not None else []
     created = subprocess.run(
-        [consentry, "brands", "create", "--name", name, "--redirect-uri", redirect_uri],
+        [consentry, "brands", "create", "--name", name, "--redirect-uri", redirect_uri, *keys],
         env=cli_env(data_dir, database_url), check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     credentials = json.loads(created.stdout)

@@ -49,7 +49,7 @@
       rawId: toBase64url(credential.rawId),
       type: credential.type,
       response: response,
-      clientExtensionResults: credential.getClientExtensionResults(),
+      clientExtensionResults: {},  // nothing the server checks (a PRF output must never leave the browser)
       authenticatorAttachment: credential.authenticatorAttachment || undefined,
     };
   }
@@ -75,6 +75,8 @@
     }
     try {
       const publicKey = decodeOptions(await options(form));
+      // A new passkey is asked for the PRF extension, so it can also unlock a vault in self-custody.
+      if (form.dataset.passkey === "create") publicKey.extensions = Object.assign({}, publicKey.extensions, { prf: {} });
       const credential = form.dataset.passkey === "create"
         ? await navigator.credentials.create({ publicKey: publicKey })
         : await navigator.credentials.get({ publicKey: publicKey });
