@@ -54,15 +54,15 @@ def test_a_customer_holds_their_key_edits_grants_revokes_and_recovers(
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [key.as_dict(private=False)]}))
     client_id, secret = create_brand_with_cli(data_dir, fresh_database_url, jwks=jwks)
-    http = httpx.Client(base_url=localhost, timeout=30)
-    sign_up_over_http(http, data_dir, EMAIL)
-    token = http.post("/v1/sessions", json={"email": EMAIL, "password": STRONG_PASSWORD}).json()["token"]
-    profile = {"email": EMAIL, "given_name": GIVEN_NAME, "dietary": ["vegetarian"], "household_size": 3,
-               "birthdate": "1990-12-10"}  # fmt: skip
-    assert (
-        http.put("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"}).status_code
-        == 200
-    )
+    with httpx.Client(base_url=localhost, timeout=30) as http:
+        sign_up_over_http(http, data_dir, EMAIL)
+        token = http.post("/v1/sessions", json={"email": EMAIL, "password": STRONG_PASSWORD}).json()["token"]
+        profile = {"email": EMAIL, "given_name": GIVEN_NAME, "dietary": ["vegetarian"], "household_size": 3,
+                   "birthdate": "1990-12-10"}  # fmt: skip
+        assert (
+            http.put("/v1/me/profile", json=profile, headers={"Authorization": f"Bearer {token}"}).status_code
+            == 200
+        )
 
     # Move to self-custody: a passkey with PRF, the warning, the recovery key.
     script_errors: list[str] = []
