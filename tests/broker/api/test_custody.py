@@ -14,17 +14,28 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwe
 from joserfc.jwk import ECKey
-from sqlmodel import Session, select
-from support.core import bearer
+from sqlmodel import Session, col, select
+from support.core import bearer, sign_up
 from support.factors import reauthenticate_with_passkey, register_passkey
 from support.held import HeldBrowser, b64, unb64, unwrap
-from support.oauth import ISSUER, BrandCredentials, authorized, brand_token, grant_id_of, publish_offer
+from support.oauth import (
+    ISSUER,
+    BrandCredentials,
+    authorized,
+    brand_token,
+    grant_id_of,
+    portal_login,
+    publish_offer,
+)
 from support.webauthn import SoftAuthenticator
 
 from broker.accounts.models import Brand
 from broker.audit.models import AuditEntry
 from broker.consent.models import SealedCopy
 from broker.runtime import Runtime
+from clients.auditor import check_reads
+from clients.auditor.receipt import verify_receipt
+from clients.auditor.tlog import parse_verifier_key
 from vault import crypto
 from vault.errors import DecryptionFailed
 from vault.keys import active_version
@@ -435,3 +446,52 @@ def test_custody_needs_a_fresh_sign_in_to_move(
     client.get("/v1/me/custody", headers=bearer(customer))  # the session stays alive
     answer = hold(client, customer, browser, passkey)
     assert answer.status_code == 403 and answer.json()["type"].endswith("/reauthentication-required")
+
+
+def test_custodial_and_self_custody_customers_side_by_side(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], granted: dict[str, Any],
+    brand: BrandCredentials, brand_key: ECKey,
+) -> None:  # fmt: skip
+    """Ada holds her key, Bob leaves his with Consentry: the brand reads both, owes and delivers value to
+    both, both get signed receipts, and the auditor's replay accounts for every read of the log."""
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    bob = sign_up(client, "bob@example.org")
+    assert (
+        client.put(
+            "/v1/me/profile", json={"email": "bob@example.org", **PROFILE}, headers=bearer(bob)
+        ).status_code
+        == 200
+    )
+    assert portal_login(client, "bob@example.org").status_code == 303
+    bobs = authorized(client, brand, granted["offer"])
+    bobs_grant = grant_id_of(client, brand, bobs)
+
+    ada_read = client.get("/v1/profile", headers=bearer(granted["access_token"])).json()
+    bob_read = client.get("/v1/profile", headers=bearer(bobs["access_token"])).json()
+    assert ada_read["fields"] == {} and "sealed" in ada_read
+    assert "sealed" not in bob_read and bob_read["fields"]["given_name"] == "Ada"  # Bob copied Ada's profile
+    opened = json.loads(jwe.decrypt_compact(ada_read["sealed"], brand_key).plaintext or b"")
+    plain = {k: v for k, v in bob_read["fields"].items() if k != "email_verified"}
+    assert opened["fields"] == plain | {"email": "ada@example.org"}  # the same shape, sealed or not
+
+    token = brand_token(client, brand)
+    voucher = {"kind": "voucher", "redemption": "BOX-10-OFF", "amount": "10.00", "currency": "EUR"}
+    for grant_id in (granted["grant_id"], bobs_grant):
+        delivered = client.post(f"/v1/grants/{grant_id}/value", headers=bearer(token), json=voucher)
+        assert delivered.status_code == 201, delivered.text
+
+    jwks = client.get("/.well-known/jwks.json").json()["keys"]
+    log_key = parse_verifier_key(client.get("/v1/audit/key").text.strip())
+    for token_of, grant_id in ((customer, granted["grant_id"]), (bob, bobs_grant)):
+        receipts = client.get(f"/v1/me/receipts?grant_id={grant_id}", headers=bearer(token_of)).json()[
+            "items"
+        ]
+        assert [r["event"] for r in receipts] == ["given"], receipts
+        for bundle in receipts:
+            assert verify_receipt(bundle, log_key=log_key, jwks=jwks).problems == []
+
+    entries = [json.loads(row.entry) for row in db.exec(select(AuditEntry).order_by(col(AuditEntry.index)))]
+    report = check_reads(enumerate(entries))
+    assert report.violations == [] and not {"custody.changed", "grant.sealed"} & set(report.unknown)
+    assert report.reads == 2 and report.kinds["custody.changed"] == 1 and report.kinds["grant.sealed"] == 1
