@@ -146,13 +146,16 @@ def consent(
     untick: tuple[str, ...] = (),
     special_consent: bool = True,
     purposes: tuple[str, ...] | None = None,
+    extra: dict[str, str] | None = None,
 ) -> httpx.Response:
     """As a logged-in customer: open the consent screen for `params` and answer it (agreeing, for an
-    offer of several purposes, to `purposes`: all of them when None)."""
+    offer of several purposes, to `purposes`: all of them when None; `extra`: hidden fields set, as a
+    script of the page would)."""
     page = http.get("/oauth/authorize", params=params, follow_redirects=False)
     assert page.status_code == 200, (page.status_code, page.headers.get("location"), page.text[:500])
     form = parse_form(page.text)
-    data = [*form.fields, ("decision", decision)]
+    extra = extra or {}
+    data = [*((k, v) for k, v in form.fields if k not in extra), *extra.items(), ("decision", decision)]
     data += [("fields", f) for f in form.checkboxes.get("fields", []) if f not in untick]
     offered = form.checkboxes.get("purposes", [])
     data += [("purposes", p) for p in offered if purposes is None or p in purposes]

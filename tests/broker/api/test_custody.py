@@ -21,11 +21,16 @@ from support.held import HeldBrowser, b64, unb64, unwrap
 from support.oauth import (
     ISSUER,
     BrandCredentials,
+    authorize_params,
     authorized,
     brand_token,
+    consent,
+    exchange,
     grant_id_of,
+    pkce,
     portal_login,
     publish_offer,
+    redirect_params,
 )
 from support.webauthn import SoftAuthenticator
 
@@ -495,3 +500,56 @@ def test_custodial_and_self_custody_customers_side_by_side(
     report = check_reads(enumerate(entries))
     assert report.violations == [] and not {"custody.changed", "grant.sealed"} & set(report.unknown)
     assert report.reads == 2 and report.kinds["custody.changed"] == 1 and report.kinds["grant.sealed"] == 1
+
+
+def test_userinfo_answers_a_self_custody_grant_with_its_sealed_copy(
+    client: TestClient, customer: str, passkey: dict[str, Any], brand: BrandCredentials, brand_key: ECKey
+) -> None:
+    offer = publish_offer(client, brand_token(client, brand))
+    scope = "openid profile:email profile:dietary profile:household_size profile:given_name"
+    verifier, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge, scope=scope, nonce="n-1")
+    answer = redirect_params(consent(client, params))
+    tokens = exchange(client, brand, answer["code"], verifier).json()
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    claims = client.get("/oauth/userinfo", headers=bearer(tokens["access_token"]))
+    assert claims.status_code == 200, claims.text
+    body = claims.json()
+    assert "given_name" not in body and "https://consentry.dev/claims/fields" not in body
+    assert body["https://consentry.dev/claims/sealed_version"] == 1
+    opened = json.loads(
+        jwe.decrypt_compact(body["https://consentry.dev/claims/sealed"], brand_key).plaintext or b""
+    )
+    assert opened["sub"] == body["sub"] and opened["fields"]["given_name"] == "Ada"
+
+
+def test_consent_in_self_custody_needs_the_grant_sealed_to_a_brand_that_can_open_it(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], brand: BrandCredentials,
+    rival: BrandCredentials, brand_key: ECKey,
+) -> None:  # fmt: skip
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    offer = publish_offer(client, brand_token(client, brand))
+    _, challenge = pkce()
+    params = authorize_params(brand, offer["id"], challenge)
+    unsealed = consent(client, params)  # a browser without the script: nothing sealed
+    assert unsealed.status_code == 400 and "unlock it with your passkey" in unsealed.text
+    page = client.get("/oauth/authorize", params=params)
+    assert "data-held-consent" in page.text and "in your custody" in page.text
+    # A made-up copy is refused, and no grant is made.
+    forged = {
+        "grant_id": "7d0b7f5e-1d8c-4e8e-9d6a-2f1f3b0c9a11",
+        "sealed": json.dumps({"version": 1, "copies": {"personalised_offers": "a.b.c.d.e"}}),
+    }
+    refused = consent(client, params, extra=forged)
+    assert refused.status_code == 400 and "unlock it with your passkey" in refused.text
+    assert db.exec(select(SealedCopy)).all() == []
+    # The rival registered no encryption key: it cannot be given a self-custody grant.
+    rivals = publish_offer(client, brand_token(client, rival))
+    screen = client.get("/oauth/authorize", params=authorize_params(rival, rivals["id"], challenge))
+    assert (
+        "registered no encryption key" in screen.text
+        and "disabled>Share and accept" in screen.text.replace("\n", "").replace("  ", "")
+    )
+    assert consent(client, authorize_params(rival, rivals["id"], challenge)).status_code == 400
