@@ -7,6 +7,7 @@ after which the broker cannot help a customer who loses their keys."""
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from fastapi import APIRouter
 
@@ -15,16 +16,19 @@ from broker.api.custody_schemas import (
     CustodyView,
     HeldFieldsIn,
     HoldIn,
+    OfferSealing,
     ReleaseIn,
     SealsIn,
     UnlockIn,
     seals_of,
 )
+from broker.consent.models import Offer
 from broker.errors import (
     CrossSiteRefused,
     GrantsUnsealable,
     MalformedRequest,
     NotAuthenticated,
+    NotFound,
     ProfileHeld,
     ProfileNotHeld,
     RequestTooLarge,
@@ -126,3 +130,20 @@ def add_unlock(body: UnlockIn, customer: CurrentCustomer, db: DbSession, runtime
     the recovery key (the old one stops working)."""
     runtime.custody.add_unlock(db, customer.id, body.unlock())
     return CustodyView.model_validate(runtime.custody.view(db, customer.id))
+
+
+@router.get(
+    "/offers/{offer_id}",
+    operation_id="getMyOfferSealing",
+    responses={**_READ, 404: problems("No such offer", NotFound)},
+)
+def offer_sealing(
+    offer_id: UUID, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep
+) -> OfferSealing:
+    """What sealing a grant of this offer (any version, listed or not) to its brand takes: your pairwise
+    subject there, the brand's encryption keys, the offer's fields and purposes."""
+    offer = db.get(Offer, offer_id)
+    if offer is None:
+        raise NotFound(f"no offer {offer_id}")
+    names = [*offer.required_fields, *offer.optional_fields]
+    return OfferSealing.model_validate(runtime.custody.sealing(db, customer.id, offer, names))

@@ -178,3 +178,23 @@ class CustodyView(BaseModel):
     passkeys: list[PasskeyUnlockPublic]
     held: HeldPublic | None = Field(description="the held vault; null in Consentry's custody")
     grants: list[GrantToSeal]
+
+
+class PurposeFields(BaseModel):
+    slug: str
+    fields: list[str]
+
+
+class OfferSealing(BaseModel):
+    """What sealing a grant of an offer to its brand takes, for a consent your browser makes (the
+    portal's consent screen and directory do the same)."""
+
+    fields: list[str] = Field(description="the fields the offer asks for")
+    required: list[str] = Field(description="those it requires")
+    purpose: str = Field(description="its purpose (or its first, with `purposes`)")
+    purposes: list[PurposeFields] = Field(description="an offer of several purposes: each, with its fields")
+    client_id: str = Field(description="the JWE's `aud`")
+    sub: str = Field(description="your pairwise subject at the brand: the JWE's `sub`")
+    keys: list[dict[str, Any]] = Field(
+        description="the brand's encryption keys; empty: it cannot receive sealed data"
+    )

@@ -36,7 +36,7 @@ from broker.consent.models import Grant
 from broker.errors import ValidationFailed
 from broker.oauth.authorize import AuthorizationRefused, PendingAuthorization
 from broker.oauth.oidc import Authentication
-from broker.portal.consent_screen import FORM_ONLY, consent_context, held_consent
+from broker.portal.consent_screen import FORM_ONLY, consent_context
 from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
 from broker.runtime import Runtime
@@ -106,13 +106,8 @@ def _consent_page(
         now=runtime.clock(),
         held=held,
     )
-    sealing = None
-    if held:
-        brand = db.get(Brand, pending.request.offer.brand_id)
-        assert brand is not None  # an offer's brand outlives it
-        keys = (brand.encryption_jwks() or {"keys": []})["keys"]
-        sub = runtime.oauth.pairwise_subject(brand.id, customer_id)
-        sealing = held_consent(screen, client_id=brand.client_id, sub=sub, keys=keys)
+    names = [f["name"] for f in screen.fields]
+    sealing = runtime.custody.sealing(db, customer_id, screen.offer, names) if held else None
     return render(
         request,
         "consent.html",

@@ -47,7 +47,7 @@ def consent_context(
     screen: ConsentScreen, *, retry: Retry | None = None, held: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The consent page's template context; `retry` says why the form is shown again; `held`: a
-    profile in self-custody, with what the browser needs to seal the grant (`held_consent`)."""
+    profile in self-custody, with what the browser needs to seal the grant (`Custody.sealing`)."""
     purpose = describe_purpose(screen.offer.purpose)
     offer = {
         "title": screen.offer.title,
@@ -78,29 +78,7 @@ def consent_context(
         "purposes": screen.purposes,
         "held": held is not None,
         "sealable": held is None or bool(held["keys"]),
-        "held_consent": None if held is None else json.dumps(held, separators=(",", ":")),
-    }
-
-
-def held_consent(
-    screen: ConsentScreen, *, client_id: str, sub: str, keys: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """What a self-custody customer's browser needs to seal the grant the form makes: the fields asked
-    for and required, the purpose (or each purpose with its fields), and the brand, its keys and the
-    customer's pairwise subject there (`static/held.js`)."""
-    offer = screen.offer
-    names = [f["name"] for f in screen.fields]
-    return {
-        "fields": names,
-        "required": [n for n in offer.required_fields if n in names],
-        "purpose": offer.purpose,
-        "purposes": [
-            {"slug": str(item["purpose"]), "fields": [n for n in item["fields"] if n in names]}
-            for item in offer.purposes or []
-        ],
-        "client_id": client_id,
-        "sub": sub,
-        "keys": keys,
+        "held_consent": None if held is None else json.dumps(held, separators=(",", ":"), default=str),
     }
 
 

@@ -17,6 +17,7 @@ with its CSRF token; a refusal is shown on the offer's page with what was ticked
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -30,10 +31,12 @@ from sqlmodel import Session
 from broker.accounts.models import Customer
 from broker.accounts.service import LiveSession
 from broker.consent.directory import DirectoryFilters, DirectorySort
+from broker.consent.models import Offer
 from broker.consent.purposes import PURPOSES
 from broker.errors import BrokerError, ValidationFailed
 from broker.portal.guards import LoginRequired, PostedForm
 from broker.portal.html import PAGES, render
+from broker.runtime import Runtime
 from broker.usecases.directory import DirectoryOffer, StartGrant
 from broker.web.customer_reads import portal_read
 from broker.web.deps import DbSession, RuntimeDep, undone_if_refused
@@ -227,9 +230,15 @@ def _offer_page(
     message: str | None = None,
     status: int = 200,
     ticked: dict[str, Any] | None = None,
+    sealing: dict[str, Any] | None = None,
 ) -> Response:
+    """The offer's page; `sealing`: the customer's profile is in self-custody, and this is what their
+    browser needs to seal the grant to the brand (`Custody.sealing`)."""
     ticked = ticked or {"fields": [], "purposes": [], "special": False}
     context = {
+        "held": sealing is not None,
+        "sealable": sealing is None or bool(sealing["keys"]),
+        "held_consent": None if sealing is None else json.dumps(sealing, separators=(",", ":")),
         "offer": offer,
         "card": _card(offer),
         "multiple": len(offer.purposes) > 1,
@@ -253,12 +262,23 @@ async def offer_page(offer_id: UUID, request: Request, runtime: RuntimeDep) -> R
             return render(
                 request, "error.html", _NOT_THERE, status=404, secure=runtime.settings.secure_cookies
             )
-        return _offer_page(request, runtime, offer)
+        return _offer_page(request, runtime, offer, sealing=_sealing(db, runtime, current.customer_id, offer))
 
     answer = await portal_read(request, runtime, one)
     if answer is None:
         raise LoginRequired(request.url.path)
     return answer
+
+
+def _sealing(
+    db: Session, runtime: Runtime, customer_id: UUID, offer: DirectoryOffer
+) -> dict[str, Any] | None:
+    """For a profile in self-custody, what the browser needs to seal the offer's grant; else None."""
+    if not runtime.vault.is_held(db, customer_id):
+        return None
+    row = db.get(Offer, offer.offer_id)
+    assert row is not None  # the listed offer was just read
+    return runtime.custody.sealing(db, customer_id, row, [f.name for f in offer.fields])
 
 
 @router.post("/offers/{offer_id}")
@@ -271,8 +291,11 @@ def accept(
     fields: Annotated[list[str], Form(max_length=len(CATALOGUE))] = [],  # noqa: B006
     purposes: Annotated[list[str], Form(max_length=len(PURPOSES))] = [],  # noqa: B006
     special_consent: Annotated[str, Form(max_length=3)] = "",
+    grant_id: Annotated[str, Form(max_length=40)] = "",
+    sealed: Annotated[str, Form(max_length=70_000)] = "",
 ) -> Response:
-    """Accept the offer with the ticked choices; then its grant's page."""
+    """Accept the offer with the ticked choices; then its grant's page. In self-custody the browser
+    seals the grant to the brand first (`grant_id`, `sealed`: `static/held.js`)."""
     customer = db.get(Customer, session.customer_id)
     if customer is None:
         raise LoginRequired(request.url.path)
@@ -281,10 +304,16 @@ def accept(
         with undone_if_refused(db):
             try:
                 started = StartGrant(
-                    fields=fields, purposes=purposes, special_category_consent=choice["special"]
+                    fields=fields,
+                    purposes=purposes,
+                    special_category_consent=choice["special"],
+                    grant_id=grant_id or None,
+                    sealed=json.loads(sealed) if sealed else None,
                 )
             except ValidationError:  # a name longer than any field's or purpose's: none of this offer's
                 raise ValidationFailed("Choose among this offer's fields and purposes.") from None
+            except ValueError:  # `sealed` is not JSON: the page's script did not write it
+                raise ValidationFailed(_UNSEALED) from None
             grant = runtime.directory.start(db, customer, offer_id, started)
     except BrokerError as exc:
         try:
@@ -292,5 +321,21 @@ def accept(
         except BrokerError:
             secure = runtime.settings.secure_cookies
             return render(request, "error.html", _NOT_THERE, status=exc.status, secure=secure)
-        return _offer_page(request, runtime, offer, message=exc.detail, status=exc.status, ticked=choice)
+        message = _UNSEALED if _about_sealing(exc) else exc.detail
+        sealing = _sealing(db, runtime, customer.id, offer)
+        return _offer_page(
+            request, runtime, offer, message=message, status=exc.status, ticked=choice, sealing=sealing
+        )
     return RedirectResponse(f"/portal/grants/{grant.id}", status_code=303)
+
+
+_UNSEALED = (
+    "Your profile is in your custody: unlock it with your passkey so that your browser seals what you "
+    "share to this brand, then accept again."
+)
+
+
+def _about_sealing(refused: BrokerError) -> bool:
+    """Whether the refusal is about the sealed copy the page's script makes (not the customer's choice)."""
+    errors = refused.extensions.get("errors", [])
+    return any(str(e.get("pointer", "")).startswith(("/sealed", "/grant_id")) for e in errors)

@@ -258,6 +258,28 @@ class Custody:
                 )
         return narrowed
 
+    def sealing(
+        self, session: Session, customer_id: UUID, offer: Offer, names: Sequence[str]
+    ) -> dict[str, Any]:
+        """What a self-custody customer's browser needs to seal the grant a consent form makes of
+        `offer` (asking for `names`): the fields asked for and required, the purpose (or each purpose
+        with its fields), the brand's client id and encryption keys (none: it cannot receive sealed
+        data), and the customer's pairwise subject there (`static/held.js`)."""
+        brand = session.get(Brand, offer.brand_id)
+        assert brand is not None  # an offer's brand outlives it
+        return {
+            "fields": list(names),
+            "required": [name for name in offer.required_fields if name in names],
+            "purpose": offer.purpose,
+            "purposes": [
+                {"slug": str(item["purpose"]), "fields": [name for name in item["fields"] if name in names]}
+                for item in offer.purposes or []
+            ],
+            "client_id": brand.client_id,
+            "sub": self.oauth.pairwise_subject(brand.id, customer_id),
+            "keys": (brand.encryption_jwks() or {"keys": []})["keys"],
+        }
+
     def seal_new(self, session: Session, grant: Grant, seal: Seal) -> None:
         """A grant just made by a customer in self-custody, sealed to its brand by their browser at
         consent (its first version); `ValidationFailed` (pointer `/sealed`) when the copies do not fit."""

@@ -460,8 +460,10 @@
     const root = form.closest("section") || document.body;
     const offer = JSON.parse(form.dataset.heldConsent);
     form.addEventListener("submit", async function (event) {
-      const decision = event.submitter ? event.submitter.value : "";
-      if (decision !== "approve" || form.dataset.sealed === "yes") return;
+      // The consent screen's buttons say approve or deny; the directory's one button accepts.
+      const submitter = event.submitter;
+      const approves = !submitter || submitter.name !== "decision" || submitter.value === "approve";
+      if (!approves || form.dataset.sealed === "yes") return;
       event.preventDefault();
       try {
         const state = await custody();
@@ -487,9 +489,11 @@
         form.elements.grant_id.value = grantId;
         form.elements.sealed.value = JSON.stringify(sealed);
         form.dataset.sealed = "yes";
-        const approve = document.createElement("input");
-        approve.type = "hidden"; approve.name = "decision"; approve.value = "approve";
-        form.appendChild(approve);
+        if (submitter && submitter.name === "decision") {  // form.submit() sends no button's value
+          const approve = document.createElement("input");
+          approve.type = "hidden"; approve.name = "decision"; approve.value = "approve";
+          form.appendChild(approve);
+        }
         form.submit();
       } catch (error) { say(root, problemText(error), "error"); }
     });

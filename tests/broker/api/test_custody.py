@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -553,3 +553,42 @@ def test_consent_in_self_custody_needs_the_grant_sealed_to_a_brand_that_can_open
         and "disabled>Share and accept" in screen.text.replace("\n", "").replace("  ", "")
     )
     assert consent(client, authorize_params(rival, rivals["id"], challenge)).status_code == 400
+
+
+def test_the_directory_shows_a_self_custody_customer_only_brands_that_can_open_sealed_data(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], brand: BrandCredentials,
+    rival: BrandCredentials, brand_key: ECKey,
+) -> None:  # fmt: skip
+    ours = publish_offer(client, brand_token(client, brand), listed=True)
+    theirs = publish_offer(client, brand_token(client, rival), listed=True)  # no encryption key
+    listed = {
+        o["offer_id"] for o in client.get("/v1/directory/offers", headers=bearer(customer)).json()["items"]
+    }
+    assert {ours["id"], theirs["id"]} <= listed
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    listed = {
+        o["offer_id"] for o in client.get("/v1/directory/offers", headers=bearer(customer)).json()["items"]
+    }
+    assert ours["id"] in listed and theirs["id"] not in listed
+    filled = client.get(f"/v1/directory/offers/{ours['id']}", headers=bearer(customer)).json()["fields"]
+    assert {f["name"]: f["filled"] for f in filled}["dietary"] is True  # the broker knows which, not what
+
+    path = "/v1/directory/offers/{}/grant"
+    choice = {"fields": ["household_size"], "special_category_consent": True}
+    unsealed = client.post(path.format(ours["id"]), json=choice, headers=bearer(customer))
+    assert unsealed.status_code == 422 and unsealed.json()["errors"][0]["pointer"] == "/sealed"
+    refused = client.post(path.format(theirs["id"]), json=choice, headers=bearer(customer))
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/grants-unsealable")
+
+    sealing = client.get(f"/v1/me/custody/offers/{ours['id']}", headers=bearer(customer)).json()
+    assert sealing["keys"][0]["kid"] == "enc-2026" and sealing["client_id"] == brand.client_id
+    grant_id = str(uuid4())
+    purpose = {sealing["purpose"]: ["email", "dietary", "household_size"]}  # required, and the one ticked
+    grant = {**sealing, "grant_id": grant_id, "purposes": purpose, "sealed_version": 0}
+    sealed = browser.seal_grant(grant, readable({**PROFILE, "email": "ada@example.org"}))
+    started = client.post(path.format(ours["id"]), json={**choice, "grant_id": grant_id, "sealed": sealed},
+                          headers=bearer(customer))  # fmt: skip
+    assert started.status_code == 201, started.text
+    assert started.json()["id"] == grant_id
+    assert db.exec(select(SealedCopy).where(SealedCopy.grant_id == UUID(grant_id))).one().version == 1
