@@ -115,6 +115,7 @@ def grant_detail(
     view, offer, now = detail.view, detail.offer, detail.now
     grant, status, renewal, deletion = view.grant, view.status, view.renewal, view.deletion
     live = status in (GrantStatus.ACTIVE, GrantStatus.SUSPENDED)
+    held = runtime.vault.is_held(session, customer_id)  # the browser alone can show those values
     obligations = detail.obligations
     upcoming = _upcoming(grant, offer, obligations, status, now, renewal, deletion) if before is None else []
     return {
@@ -133,7 +134,9 @@ def grant_detail(
             {
                 "name": name,
                 "title": _title(name),
-                "value": _display(detail.values.get(name)),
+                "value": "in your custody"
+                if held and name not in detail.values
+                else _display(detail.values.get(name)),
                 "required": name in offer.required_fields,
             }
             for name in grant.fields
