@@ -64,7 +64,7 @@ from broker.settings import Settings
 from broker.signals import listen
 from broker.versions import API_VERSION, API_VERSION_HEADER, RELEASE
 from broker.web import problems
-from broker.web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from broker.web.middleware import SEALING_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
 from broker.web.routing import index_routes
 from broker.web.threads import stop_request_threads
 
@@ -207,6 +207,11 @@ def create_app(
         return contract.document_problems(generate_openapi())
 
     app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(BodyLimitMiddleware, max_bytes=runtime.settings.max_body_bytes, pages=pages)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=runtime.settings.max_body_bytes,
+        pages=pages,
+        wider={"/v1/me/custody/": SEALING_BODY_BYTES},
+    )
     app.add_middleware(RequestContextMiddleware, hsts=runtime.settings.secure_cookies, pages=pages)
     return app

@@ -194,8 +194,13 @@ class Brand(SQLModel, table=True):
         return keys_of_use(self.jwks, "sig")
 
     def encryption_jwks(self) -> dict[str, Any] | None:
-        """The keys grants may be encrypted to (`use` enc), as a JWK set; None when it has none."""
-        return keys_of_use(self.jwks, "enc")
+        """The keys grants may be sealed to (`use` enc, each with the `kid` a sealed copy names), as a JWK
+        set; None when it has none."""
+        found = keys_of_use(self.jwks, "enc")
+        keys = [
+            key for key in (found or {"keys": []})["keys"] if isinstance(key.get("kid"), str) and key["kid"]
+        ]
+        return {"keys": keys} if keys else None
 
 
 def keys_of_use(jwks: Mapping[str, Any] | None, use: str) -> dict[str, Any] | None:

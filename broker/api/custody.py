@@ -43,7 +43,7 @@ _READ: dict[int | str, dict[str, Any]] = {
 }
 _BODY: dict[int | str, dict[str, Any]] = {
     400: problems("The body is not JSON", MalformedRequest),
-    413: problems("The body is over 64 KiB", RequestTooLarge),
+    413: problems("The body is over 4 MiB", RequestTooLarge),
     422: problems(
         "Invalid input: a field, a ciphertext, an unlock or a sealed copy; `errors` points at each",
         ValidationFailed,
@@ -124,10 +124,15 @@ def seal(body: SealsIn, customer: CurrentCustomer, db: DbSession, runtime: Runti
     return CustodyView.model_validate(runtime.custody.view(db, customer.id))
 
 
-@router.post("/unlocks", operation_id="addMyUnlock", responses={**_WRITE, 409: _NOT_HELD})
-def add_unlock(body: UnlockIn, customer: CurrentCustomer, db: DbSession, runtime: RuntimeDep) -> CustodyView:
+@router.post(
+    "/unlocks", operation_id="addMyUnlock", responses={**FRESH_SESSION_PROBLEMS, **_BODY, 409: _NOT_HELD}
+)
+def add_unlock(
+    body: UnlockIn, customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep
+) -> CustodyView:
     """Let another of your passkeys unlock the vault (one already there is wrapped anew), or replace
-    the recovery key (the old one stops working)."""
+    the recovery key (the old one stops working). Needs a fresh sign-in: an unlock the server cannot
+    check could otherwise lock you out of your own vault."""
     runtime.custody.add_unlock(db, customer.id, body.unlock())
     return CustodyView.model_validate(runtime.custody.view(db, customer.id))
 

@@ -157,6 +157,10 @@ class GrantToSeal(BaseModel):
         description="the brand's encryption keys (public JWKs, use enc); empty: it cannot receive sealed data"
     )
     sealed_version: int = Field(description="the version of its sealed copy; 0 when it has none")
+    sealed: bool = Field(
+        description="whether its copies are all there and sealed to a key the brand still has; false: "
+        "seal it anew (POST /v1/me/custody/seals)"
+    )
 
 
 class CustodyView(BaseModel):

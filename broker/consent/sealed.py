@@ -16,7 +16,7 @@ the last. Deleted when the grant ends, with an audit entry (`grant.seal_deleted`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,12 +27,13 @@ from joserfc.jwe import (  # type: ignore[attr-defined]  # extract_compact: publ
     JWERegistry,
     extract_compact,
 )
-from sqlmodel import Session, col, delete
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, delete, select, update
 
 from broker.accounts.models import Brand
 from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
-from broker.consent.models import Grant, SealedCopy
+from broker.consent.models import Grant, GrantStatus, SealedCopy
 from broker.consent.purposes import granted_purposes
 from broker.errors import ValidationFailed
 
@@ -41,7 +42,6 @@ __all__ = ["CONTENT_TYPE", "MAX_JWE", "SealedCopies", "check_jwe", "purposes_of"
 CONTENT_TYPE = "consentry-grant+json"
 ALGORITHM, ENCRYPTION = "ECDH-ES", "A256GCM"
 MAX_JWE = 32_768  # a whole profile, base64url, is a few KiB
-_CURVES = {("EC", "P-256"), ("OKP", "X25519")}
 _REGISTRY = JWERegistry(algorithms=[ALGORITHM, ENCRYPTION])
 
 
@@ -64,6 +64,8 @@ def check_jwe(brand: Brand, jwe: str, *, pointer: str) -> str:
     except (JoseError, ValueError, TypeError):
         raise refuse("not a compact JWE (five base64url parts, a JSON protected header)") from None
     header: Mapping[str, Any] = parsed.protected
+    if not isinstance(header, Mapping):  # JSON, but not an object: joserfc leaves that to us
+        raise refuse("a sealed copy's protected header is a JSON object")
     if header.get("alg") != ALGORITHM or header.get("enc") != ENCRYPTION:
         raise refuse(f"a sealed copy is encrypted with alg {ALGORITHM} and enc {ENCRYPTION}")
     if header.get("cty") != CONTENT_TYPE:
@@ -125,10 +127,28 @@ class SealedCopies:
             purpose: check_jwe(brand, jwe, pointer=f"{pointer}/copies/{purpose}")
             for purpose, jwe in copies.items()
         }
-        session.exec(delete(SealedCopy).where(col(SealedCopy.grant_id) == grant.id))
-        grant.sealed_version = version
-        session.add(grant)
         now = self.clock()
+        # The version moves on only from the one read above, and only while the grant is live: an update
+        # that waits for a concurrent narrowing, sealing or ending (its row lock) then finds nothing to
+        # update, and this sealing is refused rather than putting back fields the grant no longer has.
+        moved = session.exec(
+            update(Grant)
+            .where(
+                col(Grant.id) == grant.id,
+                col(Grant.sealed_version) == version - 1,
+                col(Grant.status).in_([GrantStatus.ACTIVE, GrantStatus.SUSPENDED]),
+                col(Grant.expires_at) > now,
+            )
+            .values(sealed_version=version)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:
+            raise ValidationFailed.at(
+                f"{pointer}/version",
+                "the grant changed meanwhile (sealed again, narrowed or ended): reload it and seal it again",
+            )
+        set_committed_value(grant, "sealed_version", version)
+        session.exec(delete(SealedCopy).where(col(SealedCopy.grant_id) == grant.id))
         for purpose, jwe in copies.items():
             session.add(
                 SealedCopy(
@@ -151,6 +171,27 @@ class SealedCopies:
             version=str(version),
             purposes=purposes_of(grant),
         )
+
+    def current(self, session: Session, grants: Sequence[tuple[Grant, Brand]]) -> set[UUID]:
+        """The grants among these whose copies are all there (one per purpose) and sealed to a key
+        their brand still has: the others need sealing anew."""
+        if not grants:
+            return set()
+        rows = session.exec(
+            select(SealedCopy.grant_id, SealedCopy.purpose, SealedCopy.kid).where(
+                col(SealedCopy.grant_id).in_([grant.id for grant, _ in grants])
+            )
+        ).all()
+        found: dict[UUID, dict[str, str]] = {}
+        for grant_id, purpose, kid in rows:
+            found.setdefault(grant_id, {})[purpose] = kid
+        current = set()
+        for grant, brand in grants:
+            kids = {key["kid"] for key in (brand.encryption_jwks() or {"keys": []})["keys"]}
+            copies = found.get(grant.id, {})
+            if set(copies) == set(purposes_of(grant)) and set(copies.values()) <= kids:
+                current.add(grant.id)
+        return current
 
     def for_read(self, session: Session, grant_id: UUID, purpose: str) -> SealedCopy | None:
         """The copy a read of the grant for `purpose` is answered with, if there is one."""

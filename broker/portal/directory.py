@@ -292,7 +292,7 @@ def accept(
     purposes: Annotated[list[str], Form(max_length=len(PURPOSES))] = [],  # noqa: B006
     special_consent: Annotated[str, Form(max_length=3)] = "",
     grant_id: Annotated[str, Form(max_length=40)] = "",
-    sealed: Annotated[str, Form(max_length=70_000)] = "",
+    sealed: Annotated[str, Form(max_length=60_000)] = "",
 ) -> Response:
     """Accept the offer with the ticked choices; then its grant's page. In self-custody the browser
     seals the grant to the brand first (`grant_id`, `sealed`: `static/held.js`)."""

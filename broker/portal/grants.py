@@ -214,7 +214,7 @@ def narrow_grant(
     db: DbSession,
     runtime: RuntimeDep,
     fields: Annotated[list[str] | None, Form(max_length=40)] = None,
-    sealed: Annotated[str, Form(max_length=70_000)] = "",
+    sealed: Annotated[str, Form(max_length=60_000)] = "",
 ) -> Response:
     """Stop sharing the fields left unticked (required ones stay; to stop those, end the grant). In
     self-custody the browser seals the kept fields to the brand (`sealed`, by `static/held.js`)."""

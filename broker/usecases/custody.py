@@ -103,6 +103,7 @@ class Custody:
         ).all()
         unlocking = self.held.unlocking_passkeys(session, customer_id) if held else set()
         grants = self.live_grants(session, customer_id)
+        current = self.sealed.current(session, grants) if held else set()
         state = self.held.state(session, customer_id) if held else None
         email = self.vault.read_stored(session, customer_id, ["email"]).get("email")
         customer = session.get(Customer, customer_id)
@@ -144,6 +145,7 @@ class Custody:
                     "purposes": purposes_of(grant),
                     "keys": (brand.encryption_jwks() or {"keys": []})["keys"],
                     "sealed_version": grant.sealed_version,
+                    "sealed": grant.id in current,
                 }
                 for grant, brand in grants
             ],

@@ -345,7 +345,15 @@ class ProfileReads:
         if copy is None:
             raise SealedCopyMissing(
                 "the customer holds the key to this profile and has not sealed this grant's fields for "
-                f"{purpose} yet; they will be sealed when the customer next opens Consentry"
+                f"{purpose} yet; they are sealed when the customer next opens Consentry"
+            )
+        brand = session.get(Brand, grant.brand_id)
+        if brand is None or copy.kid not in {
+            k["kid"] for k in (brand.encryption_jwks() or {"keys": []})["keys"]
+        }:
+            raise SealedCopyMissing(
+                f"this grant's fields are sealed to a key you no longer have registered ({copy.kid}); they "
+                "are sealed to your current key when the customer next opens Consentry"
             )
         self.audit.record(
             session,

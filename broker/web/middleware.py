@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -136,25 +136,44 @@ class RequestContextMiddleware:
         return unexpected_error()
 
 
+# The body limit of the self-custody API (`/v1/me/custody/...`): a move seals every live grant, one
+# JWE of a few KiB per grant and purpose, in one request.
+SEALING_BODY_BYTES = 4 * 1024 * 1024
+
+
 class BodyLimitMiddleware:
     """Answers 413 for bodies over the limit, declared or streamed, before the app reads them: problem+json,
     or the error page of a path browsers read (`pages`)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, pages: ErrorPages | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        pages: ErrorPages | None = None,
+        wider: Mapping[str, int] | None = None,
+    ) -> None:
+        """`wider`: a larger limit for the paths under each prefix (self-custody sends every live
+        grant sealed to its brand at once)."""
         self.app = app
         self.max_bytes = max_bytes
         self.pages = pages or {}
+        self.wider = dict(wider or {})
+
+    def _limit(self, path: str) -> int:
+        return next((size for prefix, size in self.wider.items() if path.startswith(prefix)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in {"GET", "HEAD", "OPTIONS"}:
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope["path"])
         declared = _header(scope, b"content-length")
         if declared is not None and not (declared.isascii() and declared.isdigit()):
-            await self._refuse(scope, receive, send)  # not a length (uvicorn refuses it before us)
+            await self._refuse(scope, receive, send, limit)  # not a length (uvicorn refuses it before us)
             return
-        if declared is not None and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if declared is not None and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
             return
         if declared is not None and _header(scope, b"transfer-encoding") is None:
             # The server's HTTP parser delimits the body by its declared length (RFC 9112 §6.3): the
@@ -169,8 +188,8 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if size > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -185,8 +204,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        too_large = RequestTooLarge(f"the request body is over {self.max_bytes} bytes; send less")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        too_large = RequestTooLarge(f"the request body is over {limit} bytes; send less")
         page = page_for(self.pages, scope["path"])
         response = (
             problem_response(too_large) if page is None else page(Request(scope), 413, too_large.detail)

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from joserfc import jwe
 from joserfc.jwk import ECKey
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 from support.core import bearer, sign_up
 from support.factors import reauthenticate_with_passkey, register_passkey
 from support.held import HeldBrowser, b64, unb64, unwrap
@@ -36,7 +36,8 @@ from support.webauthn import SoftAuthenticator
 
 from broker.accounts.models import Brand
 from broker.audit.models import AuditEntry
-from broker.consent.models import SealedCopy
+from broker.consent.models import Grant, GrantStatus, SealedCopy
+from broker.errors import ValidationFailed
 from broker.runtime import Runtime
 from clients.auditor import check_reads
 from clients.auditor.receipt import verify_receipt
@@ -592,3 +593,91 @@ def test_the_directory_shows_a_self_custody_customer_only_brands_that_can_open_s
     assert started.status_code == 201, started.text
     assert started.json()["id"] == grant_id
     assert db.exec(select(SealedCopy).where(SealedCopy.grant_id == UUID(grant_id))).one().version == 1
+
+
+def test_a_sealing_that_lost_a_race_is_refused_rather_than_bringing_back_dropped_fields(
+    client: TestClient, runtime: Runtime, db: Session, customer: str, passkey: dict[str, Any],
+    granted: dict[str, Any], brand_key: ECKey,
+) -> None:  # fmt: skip
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    (state,) = view(client, customer)["grants"]
+    grant = db.get(Grant, UUID(granted["grant_id"]))
+    brand = db.exec(select(Brand).where(Brand.client_id == state["client_id"])).one()
+    assert grant is not None and grant.sealed_version == 1
+    # Another request (a narrowing in another tab) sealed version 2 after this one read version 1.
+    stale_row = update(Grant).where(col(Grant.id) == grant.id).execution_options(synchronize_session=False)
+    db.exec(stale_row.values(sealed_version=2))  # the object in hand still says 1
+    stale = browser.seal_grant(state, readable({**PROFILE, "email": "ada@example.org"}), version=2)
+    with pytest.raises(ValidationFailed, match="changed meanwhile"):
+        runtime.custody.sealed.store(db, grant, brand, stale["copies"], version=2, pointer="/grants/x")
+    # An ended grant is never sealed again, whatever version a stale request names.
+    db.exec(stale_row.values(sealed_version=1, status=GrantStatus.REVOKED))
+    with pytest.raises(ValidationFailed, match="changed meanwhile"):
+        runtime.custody.sealed.store(db, grant, brand, stale["copies"], version=2, pointer="/grants/x")
+    db.rollback()
+
+
+def test_a_copy_sealed_to_a_key_the_brand_dropped_is_not_served_until_sealed_anew(
+    client: TestClient, db: Session, customer: str, passkey: dict[str, Any], granted: dict[str, Any],
+    brand_key: ECKey,
+) -> None:  # fmt: skip
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    row = db.exec(
+        select(Brand).where(Brand.client_id == view(client, customer)["grants"][0]["client_id"])
+    ).one()
+    new_key = ECKey.generate_key("P-256", parameters={"kid": "enc-2027", "use": "enc"}, private=True)
+    row.jwks = {"keys": [new_key.as_dict(private=False)]}  # the brand rotated its key
+    db.add(row)
+    db.commit()
+    refused = client.get("/v1/profile", headers=bearer(granted["access_token"]))
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/sealed-copy-missing")
+    (grant,) = view(client, customer)["grants"]
+    assert grant["sealed"] is False and grant["keys"][0]["kid"] == "enc-2027"
+    values = readable({**PROFILE, "email": "ada@example.org"})
+    seals = {"grants": {grant["grant_id"]: browser.seal_grant(grant, values)}}
+    resealed = client.post("/v1/me/custody/seals", json=seals, headers=bearer(customer))
+    assert resealed.status_code == 200 and resealed.json()["grants"][0]["sealed"] is True
+    read = client.get("/v1/profile", headers=bearer(granted["access_token"])).json()
+    assert read["grant_version"] == 2
+    assert (
+        json.loads(jwe.decrypt_compact(read["sealed"], new_key).plaintext or b"")["fields"]["household_size"]
+        == 3
+    )
+
+
+def test_a_copy_whose_header_is_not_an_object_is_refused(
+    client: TestClient, customer: str, passkey: dict[str, Any], granted: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    (grant,) = view(client, customer)["grants"]
+    header = b64(b'["alg", "enc"]')
+    odd = {
+        "version": 1,
+        "copies": dict.fromkeys(grant["purposes"], f"{header}..AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA"),
+    }
+    body = {**_hold_body(client, customer, browser, passkey), "grants": {grant["grant_id"]: odd}}
+    answer = client.post("/v1/me/custody/hold", json=body, headers=bearer(customer))
+    assert answer.status_code == 422, answer.text
+
+
+def test_an_unlock_needs_a_fresh_sign_in_and_a_move_may_be_larger_than_other_bodies(
+    client: TestClient, clock: Any, customer: str, passkey: dict[str, Any]
+) -> None:
+    browser = browser_of(client, customer)
+    assert hold(client, customer, browser, passkey).status_code == 200
+    clock.advance(minutes=6)
+    view(client, customer)  # the session stays alive
+    (_, recovery) = browser.unlocks(passkey["id"])
+    stale = client.post("/v1/me/custody/unlocks", json=recovery, headers=bearer(customer))
+    assert stale.status_code == 403 and stale.json()["type"].endswith("/reauthentication-required")
+    big = {"fields": {"city": b64(b"\x01" + b"x" * 100_000)}}
+    assert (
+        client.put("/v1/me/profile", json={"city": "x" * 100_000}, headers=bearer(customer)).status_code
+        == 413
+    )
+    answer = client.put("/v1/me/custody/fields", json=big, headers=bearer(customer))
+    assert answer.status_code == 422 and answer.json()["errors"][0]["pointer"].startswith("/fields/city"), (
+        answer.text
+    )
