@@ -414,6 +414,7 @@ def build_runtime(
             audit=audit,
             oauth=oauth,
             clock=clock,
+            rp_id=settings.rp_id,
         ),
         committer=committer,
         value=value,

@@ -174,6 +174,7 @@ class CustodyView(BaseModel):
     customer_id: UUID = Field(description="your id: in every field's AAD")
     issuer: str = Field(description="the JWE's `iss`")
     prf_input: str = Field(description="the PRF input (base64url) a passkey is asked to evaluate")
+    rp_id: str = Field(description="the relying party your passkeys belong to")
     email: str | None = Field(description="your email address, which stays in Consentry's custody")
     email_verified: bool = Field(
         description="whether you confirmed it: a brand is given only a confirmed address, so seal it "

@@ -72,6 +72,7 @@ class Custody:
     audit: AuditLog
     oauth: OAuthServices
     clock: Callable[[], datetime]
+    rp_id: str  # the passkeys' relying party: the browser asks them for the vault's PRF under it
 
     def live_grants(self, session: Session, customer_id: UUID) -> list[tuple[Grant, Brand]]:
         """The customer's live grants (active or suspended, not past their expiry), oldest first, with
@@ -112,6 +113,7 @@ class Custody:
             "customer_id": customer_id,
             "issuer": self.oauth.issuer,
             "prf_input": b64(PRF_INPUT),
+            "rp_id": self.rp_id,
             "email": email,
             "email_verified": customer is not None and customer.email_verified_at is not None,
             "passkeys": [

@@ -17,6 +17,7 @@ from joserfc.jwk import ECKey
 from playwright.sync_api import Page, Route, expect
 from support.browser import serious_violations, virtual_authenticator
 from support.core import STRONG_PASSWORD
+from support.held import unb64
 from support.mail import sign_up_over_http
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
 
@@ -85,6 +86,12 @@ def test_a_customer_holds_their_key_edits_grants_revokes_and_recovers(
     page.get_by_label("I have written down or printed my recovery key.").check()
     page.get_by_role("button", name="Move my profile to self-custody").click()
     expect(_status(page)).to_contain_text("Done: your profile is in your custody.", timeout=20_000)
+    held = httpx.get(f"{localhost}/v1/me/custody", headers={"Authorization": f"Bearer {token}"}).json()[
+        "held"
+    ]
+    lengths = {name: len(unb64(blob)) - 29 for name, blob in held["fields"].items()}  # format, nonce, tag
+    assert set(lengths) == {"given_name", "dietary", "household_size", "birthdate"}
+    assert all(n % 64 == 0 for n in lengths.values()), lengths  # padded: a length says little of a value
     page.screenshot(path=artifacts / "custody-held.png", full_page=True)
 
     # Edit: the browser opens the profile, then seals what changed.
@@ -148,6 +155,13 @@ def test_a_customer_holds_their_key_edits_grants_revokes_and_recovers(
     page.goto(f"{localhost}/portal/profile")
     page.get_by_role("button", name="Unlock with a passkey").click()
     expect(page.get_by_label("Town or city")).to_have_value(NEW_CITY)
+
+    # And back: the browser hands the values over, and Consentry holds the key again.
+    page.goto(f"{localhost}/portal/custody")
+    page.get_by_role("button", name="Give the key back").click()
+    expect(_status(page)).to_contain_text("Done: Consentry holds the key to your profile again.")
+    back = httpx.get(f"{localhost}/v1/me/profile", headers={"Authorization": f"Bearer {token}"}).json()["fields"]
+    assert back["city"] == NEW_CITY and back["household_size"] == 4 and back["given_name"] == GIVEN_NAME
 
     # Nothing the customer typed is in the server's files in the clear (its data directory, the SQLite
     # database with its WAL, and its log).

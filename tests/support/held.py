@@ -37,6 +37,12 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def padded(value: Any, size: int) -> bytes:
+    """A value's compact JSON padded with spaces to a multiple of `size` bytes, as the browser pads it."""
+    data = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return data.ljust(max(size, -(-len(data) // size) * size), b" ")
+
+
 def _kek(kind: str, ikm: bytes, salt: bytes) -> AESGCM:
     return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=INFO[kind]).derive(ikm))
 
@@ -72,10 +78,7 @@ class HeldBrowser:
     def seal_fields(self, values: dict[str, Any]) -> dict[str, str]:
         """Each value as the vault seals it (compact JSON), under the held key."""
         cipher = self.cipher()
-        return {
-            name: b64(cipher.seal(name, json.dumps(value, separators=(",", ":")).encode()))
-            for name, value in values.items()
-        }
+        return {name: b64(cipher.seal(name, padded(value, 64))) for name, value in values.items()}
 
     def open_fields(self, sealed: dict[str, str]) -> dict[str, Any]:
         cipher = self.cipher()
@@ -110,5 +113,5 @@ class HeldBrowser:
                 **changes,
             }
             header = {"alg": "ECDH-ES", "enc": "A256GCM", "kid": key["kid"], "cty": "consentry-grant+json"}
-            copies[purpose] = jwe.encrypt_compact(header, json.dumps(claims).encode(), public)
+            copies[purpose] = jwe.encrypt_compact(header, padded(claims, 512), public)
         return {"version": version, "copies": copies}

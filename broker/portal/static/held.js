@@ -116,8 +116,17 @@
     }
     return { state: state, raw: rawKey, key: key, version: version, values: values };
   }
+  // A value's JSON, padded with spaces (JSON ignores them) to a multiple of `size` bytes: a ciphertext's
+  // length then tells little about the value ("kosher" and "vegan" seal to the same length).
+  function padded(value, size) {
+    const json = enc.encode(JSON.stringify(value));
+    const length = Math.max(size, Math.ceil(json.length / size) * size);
+    const out = new Uint8Array(length).fill(0x20);
+    out.set(json);
+    return out;
+  }
   async function sealField(vault, name, value) {
-    const plain = enc.encode(JSON.stringify(value));
+    const plain = padded(value, 64);
     return b64(await aesSeal(vault.key, plain, fieldAad(vault.state.customer_id, name, vault.version)));
   }
 
@@ -146,6 +155,9 @@
   }
   async function sealGrant(vault, grant, values, version) {
     const jose = globalThis.ConsentryJose;
+    if (!grant.keys.length) {
+      throw new Error((grant.brand_name || "This brand") + " no longer has a key to receive sealed data: end that grant.");
+    }
     const jwk = grant.keys[0];
     const publicKey = await jose.importJWK(jwk, "ECDH-ES");
     const copies = {};
@@ -156,7 +168,7 @@
         iss: vault.state.issuer, aud: grant.client_id, sub: grant.sub, grant_id: grant.grant_id,
         grant_version: version, purpose: purpose, fields: fields, iat: Math.floor(Date.now() / 1000),
       };
-      copies[purpose] = await new jose.CompactEncrypt(enc.encode(JSON.stringify(claims)))
+      copies[purpose] = await new jose.CompactEncrypt(padded(claims, 512))
         .setProtectedHeader({ alg: "ECDH-ES", enc: "A256GCM", kid: jwk.kid, cty: CONTENT_TYPE })
         .encrypt(publicKey);
     }
@@ -196,7 +208,8 @@
       timeout: 120000,
       extensions: { prf: { eval: { first: unb64(state.prf_input) } } },
     };
-    if (options && options.rpId) publicKey.rpId = options.rpId;
+    const rpId = options && options.rpId ? options.rpId : state.rp_id;
+    if (rpId) publicKey.rpId = rpId;
     const credential = await navigator.credentials.get({ publicKey: publicKey });
     const results = credential.getClientExtensionResults();
     if (!results.prf || !results.prf.results || !results.prf.results.first) {
@@ -232,6 +245,20 @@
       if (error instanceof Error && /52 letters/.test(error.message)) throw error;
       throw new Error("That recovery key does not open this vault. Check it letter by letter.");
     }
+  }
+
+  // Grants whose sealed copy is missing, or sealed to a key their brand dropped: sealed anew now that
+  // the vault is open (a brand without any key left is skipped: the customer must end that grant).
+  async function catchUp(vault, state) {
+    const grants = {};
+    const names = [];
+    for (const grant of state.grants) {
+      if (grant.sealed || !grant.keys.length) continue;
+      grants[grant.grant_id] = await sealGrant(vault, grant, shareable(vault, vault.values), grant.sealed_version + 1);
+      names.push(grant.brand_name);
+    }
+    if (names.length) await api("POST", "/v1/me/custody/seals", { grants: grants });
+    return names;
   }
 
   // ---- values as the profile form gives them ------------------------------------------------------------
@@ -370,11 +397,14 @@
       try {
         let state = await custody();
         say(root, "Confirm with your passkey…", "ok");
-        const found = await freshPrf(state);
+        const found = await freshPrf(state);  // a fresh sign-in, whichever passkey: the move back needs one
         state = await custody();
-        const unlock = state.held.unlocks.find(function (u) { return u.passkey_id === found.passkeyId; });
-        if (!unlock) throw new Error("This passkey does not unlock your profile; use one that does, or your recovery key below first.");
-        const vault = opened || await openVault(state, await unwrap(unlock, found.prf, state.customer_id, state.held.data_key_version));
+        let vault = opened;  // already opened with the recovery key
+        if (!vault) {
+          const unlock = state.held.unlocks.find(function (u) { return u.passkey_id === found.passkeyId; });
+          if (!unlock) throw new Error("This passkey does not unlock your profile: unlock with your recovery key below first.");
+          vault = await openVault(state, await unwrap(unlock, found.prf, state.customer_id, state.held.data_key_version));
+        }
         await api("POST", "/v1/me/custody/release", { fields: vault.values });
         opened = null;
         await refresh();
@@ -394,8 +424,8 @@
       try {
         const state = await custody();
         if (!opened) opened = await unlockWithPasskey(state);
-        const fresh = Object.assign({}, state, { passkeys: state.passkeys.map(function (p) { return Object.assign({}, p, { unlocks: true }); }) });
-        const found = await passkeyPrf(fresh);
+        say(root, "Now use the passkey that should unlock your profile…", "ok");
+        const found = await freshPrf(state);  // any passkey of the account; the server wants a fresh sign-in
         const unlock = await wrap("passkey", found.prf, opened.raw, state.customer_id, state.held.data_key_version);
         await api("POST", "/v1/me/custody/unlocks", Object.assign(unlock, { passkey_id: found.passkeyId }));
         await refresh();
@@ -419,7 +449,9 @@
         fillForm(form, vault.values);
         show(root, "[data-when-locked]", false);
         show(root, "[data-when-unlocked]", true);
-        say(root, "Unlocked in this browser.", "ok");
+        form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = false; });
+        const caught = await catchUp(vault, state);
+        say(root, "Unlocked in this browser." + (caught.length ? " Sealed anew for: " + caught.join(", ") + "." : ""), "ok");
       } catch (error) { say(root, problemText(error), "error"); }
     }
     root.querySelectorAll("[data-action=unlock]").forEach(function (b) { b.addEventListener("click", function () { unlock(b.dataset.with); }); });
