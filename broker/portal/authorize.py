@@ -28,6 +28,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from broker.accounts.models import Brand, Customer, CustomerSession
@@ -199,7 +200,7 @@ def authorize_decision(
             )
             if answer is not None and outcome.grant is not None:
                 runtime.custody.seal_new(db, outcome.grant, answer[1])
-    except ValidationFailed:
+    except (ValidationFailed, IntegrityError):  # a copy that does not fit; the id of a twin submission
         return _consent_page(request, db, runtime, pending, customer_id, retry=Retry.UNSEALED)
     if outcome.retry is not None:
         return _consent_page(request, db, runtime, pending, customer_id, retry=outcome.retry)

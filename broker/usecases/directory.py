@@ -32,11 +32,13 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from broker.accounts.brands import brand_names
 from broker.accounts.models import Brand, Customer, keys_of_use
 from broker.audit.entries import Actor
+from broker.audit.group_commit import isolated
 from broker.consent.deletion_report import DutyRecord, duty_records
 from broker.consent.directory import (
     DirectoryFilters,
@@ -347,16 +349,22 @@ class Directory:
             raise ValidationFailed.at("/sealed", "only a profile in self-custody is sealed: leave sealed out")
         if held and choice.grant_id is not None and session.get(Grant, choice.grant_id) is not None:
             raise ValidationFailed.at("/grant_id", "that grant id is taken: choose another random one")
-        decision = decide(
-            self.grants,
-            session,
-            request,
-            customer_id=customer.id,
-            form=form,
-            email_verified=verified,
-            decline_by=self.clock() + self.decline_window,
-            grant_id=choice.grant_id,
-        )
+        try:
+            with isolated(session):  # a twin submission took the browser's grant id a moment before
+                decision = decide(
+                    self.grants,
+                    session,
+                    request,
+                    customer_id=customer.id,
+                    form=form,
+                    email_verified=verified,
+                    decline_by=self.clock() + self.decline_window,
+                    grant_id=choice.grant_id,
+                )
+        except IntegrityError:
+            raise ValidationFailed.at(
+                "/grant_id", "that grant id is taken: choose another random one"
+            ) from None
         if decision.grant is None:
             pointer, detail = _RETRY_DETAILS[decision.retry or Retry.NO_CHOICE]
             raise ValidationFailed(detail, errors=[{"pointer": pointer, "detail": detail}])
