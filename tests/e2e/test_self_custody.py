@@ -132,8 +132,18 @@ def test_a_customer_holds_their_key_edits_grants_revokes_and_recovers(
         assert read.fields["given_name"] == GIVEN_NAME and read.fields["household_size"] == 4
         assert read.fields["dietary"] == ["vegetarian"] and read.fields["email"] == EMAIL
 
-        # Revoke: the brand's next read fails, and the copy is gone.
+        # Narrow: the kept fields sealed anew; the brand's next read no longer has the given name.
         page.goto(f"{localhost}/portal/grants/{session.grant_id}")
+        expect(page.get_by_text("in your custody").first).to_be_visible()
+        page.locator("#keep-given_name").uncheck()
+        page.get_by_role("button", name="Stop sharing the unticked fields").click()
+        page.wait_for_url(f"**/portal/grants/{session.grant_id}")
+        expect(page.locator("#keep-given_name")).to_have_count(0)
+        narrowed = sdk.read_profile(session)
+        assert narrowed.grant_version == 2 and "given_name" not in narrowed.fields
+        assert narrowed.fields["household_size"] == 4
+
+        # Revoke: the brand's next read fails, and the copy is gone.
         page.locator("#confirm-revoke").check()
         page.get_by_role("button", name="Stop sharing", exact=True).click()
         expect(page.get_by_text("revoked").first).to_be_visible()
