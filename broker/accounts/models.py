@@ -202,6 +202,10 @@ class Brand(SQLModel, table=True):
         ]
         return {"keys": keys} if keys else None
 
+    def encryption_kids(self) -> set[str]:
+        """The `kid`s of its encryption keys: a sealed copy names one of them."""
+        return {key["kid"] for key in (self.encryption_jwks() or {"keys": []})["keys"]}
+
 
 def keys_of_use(jwks: Mapping[str, Any] | None, use: str) -> dict[str, Any] | None:
     """The keys of a JWK set whose `use` is `use` (a key without one signs), or None if there are none."""

@@ -187,9 +187,8 @@ class SealedCopies:
             found.setdefault(grant_id, {})[purpose] = kid
         current = set()
         for grant, brand in grants:
-            kids = {key["kid"] for key in (brand.encryption_jwks() or {"keys": []})["keys"]}
             copies = found.get(grant.id, {})
-            if set(copies) == set(purposes_of(grant)) and set(copies.values()) <= kids:
+            if set(copies) == set(purposes_of(grant)) and set(copies.values()) <= brand.encryption_kids():
                 current.add(grant.id)
         return current
 

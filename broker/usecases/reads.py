@@ -312,6 +312,11 @@ class ProfileReads:
             if not email_verified:
                 values.pop("email", None)
             values["email_verified"] = email_verified
+        self._record_read(session, grant, fields, purpose)
+        return {"sub": claims["sub"], "grant_id": grant.id, "purpose": purpose, "fields": values}
+
+    def _record_read(self, session: Session, grant: Grant | _Plain, fields: list[str], purpose: str) -> None:
+        """The read's entry: the same whether the fields went plain or sealed."""
         self.audit.record(
             session,
             Kind.PROFILE_READ,
@@ -322,7 +327,6 @@ class ProfileReads:
             fields=fields,
             purpose=purpose,
         )
-        return {"sub": claims["sub"], "grant_id": grant.id, "purpose": purpose, "fields": values}
 
     def _serve_sealed(
         self,
@@ -348,23 +352,12 @@ class ProfileReads:
                 f"{purpose} yet; they are sealed when the customer next opens Consentry"
             )
         brand = session.get(Brand, grant.brand_id)
-        if brand is None or copy.kid not in {
-            k["kid"] for k in (brand.encryption_jwks() or {"keys": []})["keys"]
-        }:
+        if brand is None or copy.kid not in brand.encryption_kids():
             raise SealedCopyMissing(
                 f"this grant's fields are sealed to a key you no longer have registered ({copy.kid}); they "
                 "are sealed to your current key when the customer next opens Consentry"
             )
-        self.audit.record(
-            session,
-            Kind.PROFILE_READ,
-            actor=Actor.BRAND,
-            customer_id=grant.customer_id,
-            brand_id=grant.brand_id,
-            grant=grant.id,
-            fields=fields,
-            purpose=purpose,
-        )
+        self._record_read(session, grant, fields, purpose)
         return {
             "sub": claims["sub"],
             "grant_id": grant.id,
