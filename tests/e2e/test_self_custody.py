@@ -170,7 +170,8 @@ def test_a_customer_holds_their_key_edits_grants_revokes_and_recovers(
     page.goto(f"{localhost}/portal/custody")
     page.get_by_role("button", name="Give the key back").click()
     expect(_status(page)).to_contain_text("Done: Consentry holds the key to your profile again.")
-    back = httpx.get(f"{localhost}/v1/me/profile", headers={"Authorization": f"Bearer {token}"}).json()["fields"]
+    mine = {"Authorization": f"Bearer {token}"}
+    back = httpx.get(f"{localhost}/v1/me/profile", headers=mine).json()["fields"]
     assert back["city"] == NEW_CITY and back["household_size"] == 4 and back["given_name"] == GIVEN_NAME
 
     # Nothing the customer typed is in the server's files in the clear (its data directory, the SQLite
