@@ -363,7 +363,9 @@ def build_runtime(
         keys=keys,
         vault=vault,
         accounts=accounts,
-        account_deletion=AccountDeletion(accounts=accounts, grants=grants, audit=audit, vault=vault),
+        account_deletion=AccountDeletion(
+            accounts=accounts, grants=grants, audit=audit, vault=vault, receipts=receipts, issuer=oauth.issuer
+        ),
         signin=signin,
         activity=activity,
         customer_sessions=customer_sessions,

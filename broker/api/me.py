@@ -31,6 +31,7 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
+from broker.receipts.schemas import DeletionReceiptPublic
 from broker.web.customer_reads import customer_read
 from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 
@@ -112,14 +113,19 @@ def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: R
     )
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT, operation_id="deleteMe", responses=_FRESH)
-def delete_me(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep) -> Response:
+@router.delete("", operation_id="deleteMe", responses=_FRESH)
+def delete_me(
+    customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep
+) -> DeletionReceiptPublic:
     """Delete the account for good: the data key is destroyed, every session ends at once. Needs a
-    fresh sign-in."""
-    runtime.account_deletion.delete(db, customer)
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    fresh sign-in. Answers with the deletion receipt, signed, with the proof that its `account.deleted`
+    entry is in the audit log: keep it (`consentry-audit receipt verify` checks it offline)."""
+    receipt_id = runtime.account_deletion.delete(db, customer)
+    db.commit()  # the entry appended and the receipt signed: now a checkpoint can cover it
+    bundle = runtime.receipts.deletion_bundle(db, receipt_id)
+    response = JSONResponse(bundle.model_dump(mode="json"))
     clear_session_cookie(response, runtime.settings)
-    return response
+    return response  # type: ignore[return-value]  # the model above documents it
 
 
 @router.get(

@@ -3,7 +3,9 @@ with a typed confirmation). Both need a fresh sign-in, asked for inline (`step_u
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -11,6 +13,7 @@ from fastapi.responses import Response
 from broker.portal.guards import LoggedIn, PortalCustomer, PostedForm
 from broker.portal.html import render
 from broker.portal.step_up import step_up_context
+from broker.receipts.models import DeletionReceipt
 from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -46,7 +49,35 @@ def delete_account(
     if confirm.strip().lower() != DELETE_PHRASE:
         context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm, **step_up}
         return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
-    runtime.account_deletion.delete(db, customer)
-    response = render(request, "deleted.html", {}, secure=runtime.settings.secure_cookies)
+    receipt_id = runtime.account_deletion.delete(db, customer)
+    db.commit()  # the deletion and its receipt are final before the page says so
+    context = {"receipt": f"/portal/deleted/{receipt_id}/receipt", "minutes": RECEIPT_MINUTES}
+    response = render(request, "deleted.html", context, secure=runtime.settings.secure_cookies)
     clear_session_cookie(response, runtime.settings)
     return response
+
+
+RECEIPT_MINUTES = 60  # how long the goodbye page's link to the deletion receipt works
+
+
+@router.get("/deleted/{receipt_id}/receipt")
+def deletion_receipt(receipt_id: UUID, request: Request, db: DbSession, runtime: RuntimeDep) -> Response:
+    """The deletion receipt, as a file to keep, for the hour after the deletion. Its random id is the
+    only key (the account, and so any login, is gone); after the hour the link is dead: the receipt
+    names the brands the person dealt with."""
+    row = db.get(DeletionReceipt, receipt_id)
+    if row is None or runtime.clock() - row.issued_at > timedelta(minutes=RECEIPT_MINUTES):
+        context = {
+            "title": "This link has expired",
+            "message": "A deletion receipt can be downloaded for an hour after the deletion.",
+        }
+        return render(request, "error.html", context, status=404, secure=runtime.settings.secure_cookies)
+    bundle = runtime.receipts.deletion_bundle(db, receipt_id)
+    return Response(
+        bundle.model_dump_json(indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="consentry-deletion-receipt.json"',
+            "Cache-Control": "no-store",
+        },
+    )

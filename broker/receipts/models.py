@@ -1,4 +1,5 @@
-"""The receipts table: one signed receipt per consent event of a grant (given, amended, ended)."""
+"""The receipts tables: one signed receipt per consent event of a grant (given, amended, ended), and one
+per deleted account (`DeletionReceipt`)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,20 @@ class Receipt(SQLModel, table=True):
     brand_id: UUID = Field(sa_column=Column(ForeignKey("brand.id", ondelete="CASCADE"), nullable=False))
     event: str = Field(sa_column=Column(String(16), nullable=False))  # given, amended, withdrawn, …
     audit_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    issued_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    jws: str = Field(sa_column=Column(Text, nullable=False))
+    signing_key: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # public JWK only
+
+
+class DeletionReceipt(SQLModel, table=True):
+    """The receipt of an account's deletion, as issued: the compact JWS, the public key that signed it
+    and the index of its `account.deleted` entry. Nothing links it to the account: no customer id, no
+    email; its id is a random capability the former customer was handed (`broker.receipts.deletion`)."""
+
+    __tablename__ = "deletion_receipt"
+
+    id: UUID = Field(default_factory=uuid4, primary_key=True)
+    audit_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
     issued_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     jws: str = Field(sa_column=Column(Text, nullable=False))
     signing_key: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # public JWK only

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from broker.consent.access_log import LoggedEntry
 from broker.voice.preferences import PreferencesPublic
 
-__all__ = ["ReceiptPage", "ReceiptPublic"]
+__all__ = ["DeletionReceiptPublic", "ReceiptPage", "ReceiptPublic"]
 
 
 class ReceiptPublic(BaseModel):
@@ -51,3 +51,28 @@ class ReceiptPage(BaseModel):
 
     items: list[ReceiptPublic]
     next_cursor: str | None = Field(description="pass as `cursor` for older receipts; null on the last page")
+
+
+class DeletionReceiptPublic(BaseModel):
+    """The receipt of your account's deletion, with everything needed to check it without trusting
+    the broker: the signed JWS, the public key that signed it, the `account.deleted` audit entry with
+    its inclusion proof and the signed checkpoint it leads to. Keep it: the account is gone, and so is
+    any way to ask for it again. `consentry-audit receipt verify` takes this document."""
+
+    id: UUID
+    event: str = Field(description="account-deleted")
+    issued_at: datetime
+    receipt: dict[str, Any] = Field(
+        description="the JWS payload, decoded (consentry-deletion-receipt/1): what was destroyed, the "
+        "grants it ended with your pairwise subject at each brand and its deletion duty, what stays and "
+        "why, and the audit entry it names"
+    )
+    jws: str = Field(description="compact JWS (alg Ed25519, typ deletion-receipt+jwt) of the receipt")
+    signing_key: dict[str, Any] = Field(
+        description="the public JWK that signed it (kid in the JWS header); trust it only if it is in a "
+        "JWKS you fetched from /.well-known/jwks.json or its thumbprint is pinned"
+    )
+    audit_entry: LoggedEntry = Field(description="the account.deleted entry, with its inclusion proof")
+    checkpoint: str = Field(description="C2SP signed note of the checkpoint the proof leads to")
+    verifier_key: str = Field(description="the log's verifier key; pin it out of band")
+    tree_size: int = Field(ge=0)

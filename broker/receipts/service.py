@@ -22,7 +22,9 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Auditor, Brand
+from broker.audit.entries import decode, rfc3339
 from broker.audit.log import QueuedEntry
+from broker.audit.reader import b64
 from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
 from broker.consent.models import EndAcknowledgement, Grant, Offer
@@ -30,6 +32,7 @@ from broker.consent.notices import Notice, NoticeType
 from broker.errors import NotFound
 from broker.oauth.signing import SigningKeys
 from broker.pagination import Page
+from broker.receipts.deletion import DELETION_TYPE
 from broker.receipts.document import (
     RECEIPT_TYPE,
     acknowledgement,
@@ -38,8 +41,8 @@ from broker.receipts.document import (
     event_of,
     receipt_terms,
 )
-from broker.receipts.models import Receipt
-from broker.receipts.schemas import ReceiptPage, ReceiptPublic
+from broker.receipts.models import DeletionReceipt, Receipt
+from broker.receipts.schemas import DeletionReceiptPublic, ReceiptPage, ReceiptPublic
 from broker.value.models import Escalation
 from broker.voice.preferences import Preferences
 
@@ -121,6 +124,61 @@ class Receipts:
             )
 
         notice.entry.when_appended(issue)
+
+    def deletion(self, session: Session, terms: dict[str, Any], entry: QueuedEntry) -> UUID:
+        """Sign and keep an account's deletion receipt (`broker.receipts.deletion`) once its
+        `account.deleted` entry is appended, in the same commit; its id, to hand to the person."""
+        receipt_id = UUID(str(terms["receipt_id"]))
+
+        def issue(session: Session, appended: QueuedEntry) -> None:
+            now = self.clock()
+            assert appended.index is not None
+            logged = decode(appended.entry)  # its entry names nobody: no brand, so no subject
+            claims = {
+                **terms,
+                "iat": int(now.timestamp()),
+                "issued_at": rfc3339(now),
+                "event_time": logged["at"],
+                "event_by": logged["actor"],
+                "audit": {
+                    "log": self.access_log.checkpoints.origin,
+                    "index": appended.index,
+                    "leaf_hash": b64(appended.leaf_hash),
+                },
+            }
+            token = self.signing.sign(claims, typ=DELETION_TYPE)
+            kid = str(jws.extract_compact(token.encode()).headers()["kid"])
+            key = self.signing.public_key(kid)
+            assert key is not None
+            session.add(
+                DeletionReceipt(
+                    id=receipt_id, audit_index=appended.index, issued_at=now, jws=token, signing_key=key
+                )
+            )
+
+        entry.when_appended(issue)
+        return receipt_id
+
+    def deletion_bundle(self, session: Session, receipt_id: UUID) -> DeletionReceiptPublic:
+        """A deletion receipt with its entry proven against the current checkpoint (signed now, if the
+        log grew since the last): call it once the deletion is committed."""
+        receipt = session.get(DeletionReceipt, receipt_id)
+        if receipt is None:
+            raise NotFound(f"no deletion receipt {receipt_id}")
+        proven = self.access_log.proven(session, [receipt.audit_index])
+        (entry,) = proven.items
+        return DeletionReceiptPublic(
+            id=receipt.id,
+            event="account-deleted",
+            issued_at=receipt.issued_at,
+            receipt=_payload(receipt.jws),
+            jws=receipt.jws,
+            signing_key=receipt.signing_key,
+            audit_entry=entry,
+            checkpoint=proven.checkpoint,
+            verifier_key=proven.verifier_key,
+            tree_size=proven.tree_size,
+        )
 
     @staticmethod
     def _decided(session: Session, notice: Notice) -> Escalation | None:

@@ -1,4 +1,6 @@
-"""Verify a Consentry consent receipt bundle offline, trusting only keys the auditor chose.
+"""Verify a Consentry consent receipt bundle offline, trusting only keys the auditor chose. A deletion
+receipt (an account's erasure: typ `deletion-receipt+jwt`, format `consentry-deletion-receipt/1`) is
+checked the same way, against its `account.deleted` entry.
 
 A bundle (`GET /v1/me/receipts/{id}`, or `/v1/grants/{id}/receipts` for brands) holds the receipt as
 a compact JWS, the public JWK that signed it, the audit entry it names with an RFC 9162 inclusion
@@ -41,10 +43,21 @@ from pydantic import BaseModel, ValidationError
 
 from clients.auditor.tlog import NoteError, Verifier, leaf_hash, open_note, parse_checkpoint, verify_inclusion
 
-__all__ = ["RECEIPT_FORMAT", "RECEIPT_TYPE", "ReceiptReport", "check_brand_statement", "verify_receipt"]
+__all__ = [
+    "DELETION_FORMAT",
+    "DELETION_TYPE",
+    "RECEIPT_FORMAT",
+    "RECEIPT_TYPE",
+    "ReceiptReport",
+    "check_brand_statement",
+    "verify_receipt",
+]
 
 RECEIPT_FORMAT = "consentry-receipt/1"
 RECEIPT_TYPE = "consent-receipt+jwt"
+DELETION_FORMAT = "consentry-deletion-receipt/1"  # an account's deletion: the same checks, another type
+DELETION_TYPE = "deletion-receipt+jwt"
+_FORMATS = {RECEIPT_TYPE: RECEIPT_FORMAT, DELETION_TYPE: DELETION_FORMAT}
 _ALGORITHM = "Ed25519"
 _KINDS = {
     "given": "grant.created",
@@ -55,6 +68,7 @@ _KINDS = {
     "expired": "grant.expired",
     "dispute-decided": "dispute.decided",
     "end-acknowledged": "grant.end_acknowledged",
+    "account-deleted": "account.deleted",
 }
 _BRAND_ALGORITHMS = ["Ed25519", "ES256", "RS256", "PS256"]
 
@@ -83,6 +97,7 @@ class ReceiptReport:
     claims: dict[str, Any] | None = None
     kid: str | None = None
     key_source: str | None = None  # "jwks" or "pinned thumbprint"
+    typ: str | None = None  # consent-receipt+jwt, or deletion-receipt+jwt
     tree_size: int | None = None
 
     @property
@@ -112,8 +127,9 @@ def verify_receipt(
     report.claims = claims
     if bundle.receipt is not None and bundle.receipt != claims:
         report.problems.append("the decoded receipt in the bundle differs from the signed one")
-    if claims.get("version") != RECEIPT_FORMAT:
-        report.problems.append(f"unknown receipt format {claims.get('version')!r}; expected {RECEIPT_FORMAT}")
+    expected = _FORMATS[str(report.typ)]
+    if claims.get("version") != expected:
+        report.problems.append(f"unknown receipt format {claims.get('version')!r}; expected {expected}")
         return report
     entry = _check_entry(bundle, claims, report)
     if entry is not None:
@@ -149,12 +165,13 @@ def _signed_claims(
     except (JoseError, ValueError) as exc:
         report.problems.append(f"the receipt is not a compact JWS: {exc}")
         return None
-    if header.get("alg") != _ALGORITHM or header.get("typ") != RECEIPT_TYPE:
+    if header.get("alg") != _ALGORITHM or header.get("typ") not in _FORMATS:
         report.problems.append(
             f"the JWS header says alg {header.get('alg')!r}, typ {header.get('typ')!r}: "
-            f"a receipt is alg {_ALGORITHM}, typ {RECEIPT_TYPE}"
+            f"a receipt is alg {_ALGORITHM}, typ {RECEIPT_TYPE} (or {DELETION_TYPE}, an account's deletion)"
         )
         return None
+    report.typ = str(header["typ"])
     kid = str(header.get("kid", ""))
     report.kid = kid
     key = _trusted_key(kid, bundle.signing_key, jwks, thumbprints, report)

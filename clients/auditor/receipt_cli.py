@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -20,7 +20,7 @@ from clients.auditor.console import (
     key_value_table,
     stderr,
 )
-from clients.auditor.receipt import ReceiptReport, verify_receipt
+from clients.auditor.receipt import DELETION_TYPE, ReceiptReport, verify_receipt
 
 __all__ = ["load_jwks", "receipt_app"]
 
@@ -107,12 +107,21 @@ def _receipt_json(report: ReceiptReport) -> dict[str, object]:
 def _print_receipt(report: ReceiptReport) -> None:
     claims = report.claims or {}
     console = Console()
-    console.print(f"[green]✓[/green] consent receipt verified: {escape(str(claims.get('event')))}")
+    deletion = report.typ == DELETION_TYPE
+    kind = "deletion receipt" if deletion else "consent receipt"
+    console.print(f"[green]✓[/green] {kind} verified: {escape(str(claims.get('event')))}")
     table = key_value_table()
+    listed = claims.get("grants")
+    grants: list[Any] = listed if isinstance(listed, list) else []
+    ended = len([g for g in grants if isinstance(g, dict) and g.get("ended_by_this_deletion")])
+    about: tuple[tuple[str, object], ...] = (
+        (("grants", f"{len(grants)}, {ended} ended by it"),)
+        if deletion
+        else (("grant", claims.get("record_id")), ("brand", (claims.get("controller") or {}).get("name")))
+    )
     for label, value in (
         ("receipt", claims.get("receipt_id")),
-        ("grant", claims.get("record_id")),
-        ("brand", (claims.get("controller") or {}).get("name")),
+        *about,
         ("when", claims.get("event_time")),
         ("signed by", f"{report.kid} ({report.key_source})"),
         ("audit entry", f"{_receipt_json(report)['audit_index']} of {report.tree_size:,}"),
