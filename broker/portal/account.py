@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from broker.portal.guards import LoggedIn, PortalCustomer, PostedForm
 from broker.portal.html import render
 from broker.portal.step_up import step_up_context
+from broker.receipts.deletion import DELETION_KEPT
 from broker.receipts.models import DeletionReceipt
 from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
@@ -57,7 +58,7 @@ def delete_account(
     return response
 
 
-RECEIPT_MINUTES = 60  # how long the goodbye page's link to the deletion receipt works
+RECEIPT_MINUTES = DELETION_KEPT // timedelta(minutes=1)  # how long the goodbye page's link works
 
 
 @router.get("/deleted/{receipt_id}/receipt")
@@ -66,7 +67,8 @@ def deletion_receipt(receipt_id: UUID, request: Request, db: DbSession, runtime:
     only key (the account, and so any login, is gone); after the hour the link is dead: the receipt
     names the brands the person dealt with."""
     row = db.get(DeletionReceipt, receipt_id)
-    if row is None or runtime.clock() - row.issued_at > timedelta(minutes=RECEIPT_MINUTES):
+    if row is None or runtime.clock() - row.issued_at > DELETION_KEPT:
+        runtime.receipts.forget_deletions(db)
         context = {
             "title": "This link has expired",
             "message": "A deletion receipt can be downloaded for an hour after the deletion.",

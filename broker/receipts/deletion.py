@@ -14,24 +14,30 @@ receipt key, as consent receipts are), format `version` `consentry-deletion-rece
 - `stays`: what is kept, and why (value owed, brands' deletion duties, the audit log, consent receipts);
 - `audit`: the log's origin and the `index` and `leaf_hash` of the `account.deleted` entry.
 
-It names no email, no profile value, and no account id: nothing in it lets anyone, the broker
-included, tell who the person was, beyond what each brand already knows by its pairwise subject.
+It names no email, no profile value, and no account id. It does list every brand the person dealt
+with, with the pairwise subject each knows them by: that is what lets them hold each brand to its
+duty, and it is theirs to show (a brand shown the whole receipt learns of the others). The broker
+keeps it only for the hour its person may download it (`DELETION_KEPT`); its own records still hold
+the grants, under the former account's id, which no longer leads to anything personal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from broker.accounts.models import Brand
 from broker.audit.entries import rfc3339
 from broker.consent.models import Grant
 
-__all__ = ["DELETION_FORMAT", "DELETION_TYPE", "deletion_terms"]
+__all__ = ["DELETION_FORMAT", "DELETION_KEPT", "DELETION_TYPE", "deletion_terms"]
 
 DELETION_FORMAT: Final = "consentry-deletion-receipt/1"
 DELETION_TYPE: Final = "deletion-receipt+jwt"
+# How long the broker keeps a deletion receipt for its person to download (the portal's goodbye page
+# links to it); later deletions, and a download past it, delete it.
+DELETION_KEPT: Final = timedelta(hours=1)
 
 DESTROYED: Final = (
     {"what": "profile", "how": "crypto-shredded: its data key destroyed and every ciphertext deleted; "

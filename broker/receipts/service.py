@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from joserfc import jws
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Auditor, Brand
@@ -32,7 +32,7 @@ from broker.consent.notices import Notice, NoticeType
 from broker.errors import NotFound
 from broker.oauth.signing import SigningKeys
 from broker.pagination import Page
-from broker.receipts.deletion import DELETION_TYPE
+from broker.receipts.deletion import DELETION_KEPT, DELETION_TYPE
 from broker.receipts.document import (
     RECEIPT_TYPE,
     acknowledgement,
@@ -158,6 +158,12 @@ class Receipts:
 
         entry.when_appended(issue)
         return receipt_id
+
+    def forget_deletions(self, session: Session) -> int:
+        """Delete the deletion receipts past the hour they can be downloaded in (`DELETION_KEPT`): the
+        person has theirs; the broker keeps no list of who dealt with which brands. How many went."""
+        old = col(DeletionReceipt.issued_at) < self.clock() - DELETION_KEPT
+        return int(session.exec(delete(DeletionReceipt).where(old)).rowcount or 0)
 
     def deletion_bundle(self, session: Session, receipt_id: UUID) -> DeletionReceiptPublic:
         """A deletion receipt with its entry proven against the current checkpoint (signed now, if the

@@ -72,6 +72,7 @@ class AccountDeletion:
             for grant, brand in self.grants.with_brands(session, list(session.exec(mine)))
         ]
         terms = deletion_terms(receipt_id=str(uuid4()), issuer=self.issuer, grants=ended, held=held)
+        self.receipts.forget_deletions(session)  # others' receipts kept past their hour go now
         entry = self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
         receipt_id = self.receipts.deletion(session, terms, entry)
         self.audit.forget_customer(session, customer_id)

@@ -131,6 +131,12 @@ def verify_receipt(
     if claims.get("version") != expected:
         report.problems.append(f"unknown receipt format {claims.get('version')!r}; expected {expected}")
         return report
+    if (report.typ == DELETION_TYPE) != (claims.get("event") == "account-deleted"):
+        report.problems.append(
+            f"a {report.typ} receipt cannot be about {claims.get('event')!r}: an account's deletion has its "
+            "own type, and only it"
+        )
+        return report
     entry = _check_entry(bundle, claims, report)
     if entry is not None:
         _check_inclusion(bundle, claims, entry, log_key, report)
@@ -165,13 +171,14 @@ def _signed_claims(
     except (JoseError, ValueError) as exc:
         report.problems.append(f"the receipt is not a compact JWS: {exc}")
         return None
-    if header.get("alg") != _ALGORITHM or header.get("typ") not in _FORMATS:
+    typ = header.get("typ")
+    if header.get("alg") != _ALGORITHM or not isinstance(typ, str) or typ not in _FORMATS:
         report.problems.append(
             f"the JWS header says alg {header.get('alg')!r}, typ {header.get('typ')!r}: "
             f"a receipt is alg {_ALGORITHM}, typ {RECEIPT_TYPE} (or {DELETION_TYPE}, an account's deletion)"
         )
         return None
-    report.typ = str(header["typ"])
+    report.typ = typ
     kid = str(header.get("kid", ""))
     report.kid = kid
     key = _trusted_key(kid, bundle.signing_key, jwks, thumbprints, report)

@@ -93,6 +93,7 @@ def _receipt_json(report: ReceiptReport) -> dict[str, object]:
     claims = report.claims or {}
     return {
         "verified": report.verified,
+        "type": report.typ,  # consent-receipt+jwt, or deletion-receipt+jwt (an account's deletion)
         "receipt_id": claims.get("receipt_id"),
         "event": claims.get("event"),
         "record_id": claims.get("record_id"),

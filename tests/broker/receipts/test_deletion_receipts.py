@@ -5,6 +5,7 @@ and refuses a flipped byte, an edited copy and a checkpoint of another log."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -122,7 +123,7 @@ def test_the_receipt_verifies_offline_and_a_tampered_one_does_not(
 
 
 def test_the_goodbye_page_offers_the_receipt_for_an_hour(
-    client: TestClient, clock: FakeClock, customer: str, brand: BrandCredentials
+    client: TestClient, db: Session, clock: FakeClock, customer: str, brand: BrandCredentials
 ) -> None:
     authorized(client, brand, publish_offer(client, brand_token(client, brand)))
     page = client.get("/portal/account").text
@@ -141,4 +142,16 @@ def test_the_goodbye_page_offers_the_receipt_for_an_hour(
     assert download.json()["receipt"]["grants"][0]["ended_by_this_deletion"] is True
     clock.advance(minutes=61)
     assert client.get(link.group(1)).status_code == 404
+    assert db.exec(select(DeletionReceipt)).all() == []  # past its hour, the broker keeps none
     assert client.get("/portal/deleted/9b0c7a52-55a5-4f0b-9a43-8c1f4e0a7c11/receipt").status_code == 404
+
+
+def test_a_receipt_whose_type_is_not_a_string_is_reported_not_raised() -> None:
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    token = f"{part({'alg': 'Ed25519', 'typ': ['deletion-receipt+jwt']})}.{part({})}.AA"
+    bundle = {"jws": token, "audit_entry": {"index": 0, "entry": "", "inclusion_proof": []}, "checkpoint": ""}
+    key = parse_private_key(generate_private_key("example.org/log")).verifier
+    report = verify_receipt(bundle, log_key=key)
+    assert not report.verified and "typ" in report.problems[0]
