@@ -210,7 +210,8 @@ def complete(
     terms: Mapping[str, Any], *, entry: QueuedEntry, log_origin: str, issued_at: datetime
 ) -> dict[str, Any]:
     """`terms` with what is known once the audit entry is appended: its index and leaf hash, and the
-    event's time, actor and subject exactly as the entry has them."""
+    event's time, actor and subject exactly as the entry has them (an entry without a brand, an
+    account's deletion, names no subject: nor does its receipt)."""
     assert entry.index is not None, "a receipt names an appended entry"
     logged = decode(entry.entry)
     return {
@@ -219,7 +220,7 @@ def complete(
         "issued_at": rfc3339(issued_at),
         "event_time": logged["at"],
         "event_by": logged["actor"],
-        "subject": logged["subject"],
+        **({"subject": logged["subject"]} if "subject" in logged else {}),
         "audit": {"log": log_origin, "index": entry.index, "leaf_hash": b64(entry.leaf_hash)},
     }
 

@@ -11,7 +11,7 @@ together or not at all; suspensions and resumptions change no consent and get no
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,9 +22,7 @@ from sqlmodel import Session, col, delete, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from broker.accounts.models import Auditor, Brand
-from broker.audit.entries import decode, rfc3339
 from broker.audit.log import QueuedEntry
-from broker.audit.reader import b64
 from broker.consent.access_log import AccessLog, decode_index_cursor, encode_index_cursor
 from broker.consent.grants import Grants
 from broker.consent.models import EndAcknowledgement, Grant, Offer
@@ -101,13 +99,7 @@ class Receipts:
 
         def issue(session: Session, entry: QueuedEntry) -> None:
             now = self.clock()
-            claims = complete(
-                terms, entry=entry, log_origin=self.access_log.checkpoints.origin, issued_at=now
-            )
-            token = self.signing.sign(claims, typ=RECEIPT_TYPE)
-            kid = str(jws.extract_compact(token.encode()).headers()["kid"])
-            key = self.signing.public_key(kid)
-            assert key is not None, "the key that just signed is published"
+            token, key = self._signed(terms, entry, now, RECEIPT_TYPE)
             assert entry.index is not None
             session.add(
                 Receipt(
@@ -125,6 +117,17 @@ class Receipts:
 
         notice.entry.when_appended(issue)
 
+    def _signed(
+        self, terms: Mapping[str, Any], entry: QueuedEntry, now: datetime, typ: str
+    ) -> tuple[str, dict[str, Any]]:
+        """The receipt of `terms` completed with its appended `entry` (`complete`), signed as `typ`,
+        and the public key that signed it."""
+        claims = complete(terms, entry=entry, log_origin=self.access_log.checkpoints.origin, issued_at=now)
+        token = self.signing.sign(claims, typ=typ)
+        key = self.signing.public_key(str(jws.extract_compact(token.encode()).headers()["kid"]))
+        assert key is not None, "the key that just signed is published"
+        return token, key
+
     def deletion(self, session: Session, terms: dict[str, Any], entry: QueuedEntry) -> UUID:
         """Sign and keep an account's deletion receipt (`broker.receipts.deletion`) once its
         `account.deleted` entry is appended, in the same commit; its id, to hand to the person."""
@@ -132,24 +135,8 @@ class Receipts:
 
         def issue(session: Session, appended: QueuedEntry) -> None:
             now = self.clock()
+            token, key = self._signed(terms, appended, now, DELETION_TYPE)
             assert appended.index is not None
-            logged = decode(appended.entry)  # its entry names nobody: no brand, so no subject
-            claims = {
-                **terms,
-                "iat": int(now.timestamp()),
-                "issued_at": rfc3339(now),
-                "event_time": logged["at"],
-                "event_by": logged["actor"],
-                "audit": {
-                    "log": self.access_log.checkpoints.origin,
-                    "index": appended.index,
-                    "leaf_hash": b64(appended.leaf_hash),
-                },
-            }
-            token = self.signing.sign(claims, typ=DELETION_TYPE)
-            kid = str(jws.extract_compact(token.encode()).headers()["kid"])
-            key = self.signing.public_key(kid)
-            assert key is not None
             session.add(
                 DeletionReceipt(
                     id=receipt_id, audit_index=appended.index, issued_at=now, jws=token, signing_key=key
