@@ -33,7 +33,7 @@ from uuid import UUID, uuid4
 from sqlmodel import Session, col, delete, select
 
 from vault import crypto
-from vault.errors import CustodyConflict, FieldError, ProfileInvalid, VaultNotFound
+from vault.errors import CustodyConflict, FieldError, ProfileInvalid
 from vault.fields import STORED_FIELDS
 from vault.models import HeldField, HeldUnlock, VaultField, VaultKey
 from vault.profile import SERVER_HELD, Vault
@@ -151,12 +151,7 @@ class HeldFields:
     clock: Callable[[], datetime]
 
     def _key(self, session: Session, customer_id: UUID) -> VaultKey:
-        key = session.exec(
-            select(VaultKey).where(VaultKey.customer_id == customer_id).with_for_update()
-        ).first()
-        if key is None:
-            raise VaultNotFound(f"no vault for customer {customer_id}")
-        return key
+        return self.vault._key(session, customer_id, for_update=True)  # the vault's own, row-locked
 
     def state(self, session: Session, customer_id: UUID) -> HeldState:
         """The held key's version, its unlocks and every held ciphertext; `CustodyConflict` when the broker

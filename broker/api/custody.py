@@ -20,7 +20,6 @@ from broker.api.custody_schemas import (
     ReleaseIn,
     SealsIn,
     UnlockIn,
-    seals_of,
 )
 from broker.consent.models import Offer
 from broker.errors import (
@@ -34,6 +33,7 @@ from broker.errors import (
     RequestTooLarge,
     ValidationFailed,
 )
+from broker.usecases.custody import seals_of
 from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep
 
 router = APIRouter(prefix="/v1/me/custody", tags=["customer"])

@@ -13,8 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
-from broker.consent.sealed import MAX_JWE
-from broker.usecases.custody import Seal
+from broker.usecases.custody import SealIn
 from vault.held import MAX_CIPHERTEXT, MAX_UNLOCKS, Unlock
 
 _BASE64URL = re.compile(r"(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?")  # unpadded: never 4n+1 long
@@ -37,27 +36,6 @@ Base64Url = Annotated[
     WithJsonSchema({"type": "string", "format": "base64url", "pattern": f"^{_BASE64URL.pattern}$"}),
 ]
 _FieldName = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-_Purpose = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-_Jwe = Annotated[str, StringConstraints(min_length=1, max_length=MAX_JWE)]
-
-
-class SealIn(BaseModel):
-    """A grant sealed anew to its brand: one compact JWE per purpose of the grant."""
-
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-    version: int = Field(ge=1, le=2**31 - 1)
-    """The copy's version: the grant's `sealed_version` plus one."""
-    copies: dict[_Purpose, _Jwe] = Field(min_length=1, max_length=16)
-    """{purpose: compact JWE}: ECDH-ES and A256GCM to one of the brand's encryption keys (its `kid`),
-    `cty` consentry-grant+json; see the README's "Sealed profiles" for the plaintext."""
-
-    def seal(self) -> Seal:
-        return Seal(version=self.version, copies=dict(self.copies))
-
-
-def seals_of(grants: dict[UUID, SealIn]) -> dict[UUID, Seal]:
-    return {grant_id: seal.seal() for grant_id, seal in grants.items()}
 
 
 class UnlockIn(BaseModel):

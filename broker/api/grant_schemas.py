@@ -9,9 +9,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_core import to_json
 
-from broker.api.custody_schemas import SealIn
 from broker.consent.models import Grant, GrantStatus
 from broker.consent.retention import AcknowledgementStatus, DeletionStatus, Outcome, on_time
+from broker.usecases.custody import SealIn
 from broker.usecases.grant_views import GrantView, GrantViewPage
 
 

@@ -27,7 +27,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -42,7 +42,7 @@ from broker.portal.guards import PortalSession, login_redirect
 from broker.portal.html import render
 from broker.runtime import Runtime
 from broker.usecases.consent_decision import ConsentScreen, Retry, decide, standing_grant
-from broker.usecases.custody import Seal
+from broker.usecases.custody import Seal, SealIn
 from broker.web.deps import DbSession, RuntimeDep
 from broker.web.oauth_request import FORM, FormValues, oauth_request
 from broker.web.pages import CSRF_FIELD, csrf_valid
@@ -119,25 +119,16 @@ def _consent_page(
     )
 
 
-class _Sealed(BaseModel):
-    """The consent form's `sealed`: the new grant's fields sealed to the brand (`static/held.js`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: int
-    copies: dict[str, str] = Field(max_length=16)
-
-
 def _held_answer(values: dict[str, list[str]]) -> tuple[UUID, Seal] | None:
     """The grant id the browser chose and its sealed copies, if the form carries them well formed."""
     try:
         grant_id = UUID((values.get("grant_id") or [""])[0])
-        sealed = _Sealed.model_validate_json((values.get("sealed") or [""])[0])
+        sealed = SealIn.model_validate_json((values.get("sealed") or [""])[0])  # the API's own shape
     except (ValueError, ValidationError):
         return None
     if grant_id.version != 4:
         return None
-    return grant_id, Seal(version=sealed.version, copies=sealed.copies)
+    return grant_id, sealed.seal()
 
 
 @router.post(

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from broker.accounts.models import CustomerSession
@@ -27,7 +27,7 @@ from broker.errors import BrokerError, NotFound, ValidationFailed
 from broker.portal import views
 from broker.portal.guards import LoggedIn, LoginRequired, PostedForm
 from broker.portal.html import render
-from broker.usecases.custody import Seal
+from broker.usecases.custody import SealIn
 from broker.voice.contacts import BREACH_WORDS, Breach
 from broker.voice.feedback import MAX_WORDS, Occasion, RatingIn
 from broker.voice.preferences import CHANNEL_LABELS, ContactChannel
@@ -222,10 +222,9 @@ def narrow_grant(
     seal = None
     if sealed:
         try:
-            parsed = _SealedForm.model_validate_json(sealed)
+            seal = SealIn.model_validate_json(sealed).seal()  # the API's own shape
         except ValidationError:
             return _grant(request, db, runtime, session, grant_id, message=_UNSEALED, status=422)
-        seal = Seal(version=parsed.version, copies=parsed.copies)
 
     def narrow() -> object:
         try:
@@ -238,15 +237,6 @@ def narrow_grant(
             raise
 
     return _change_grant(request, db, runtime, session, grant_id, narrow)
-
-
-class _SealedForm(BaseModel):
-    """The narrowing form's `sealed`: the kept fields sealed to the brand by the browser."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: int
-    copies: dict[str, str] = Field(max_length=16)
 
 
 _UNSEALED = (

@@ -22,9 +22,10 @@ import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlmodel import Session, col, select
 
 from broker.accounts.factor_models import Passkey
@@ -34,14 +35,14 @@ from broker.audit.group_commit import isolated
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus, Offer
-from broker.consent.sealed import SealedCopies, purposes_of
+from broker.consent.sealed import MAX_JWE, SealedCopies, purposes_of
 from broker.errors import GrantsUnsealable, ValidationFailed
 from broker.oauth.context import OAuthServices
 from vault.fields import DERIVED_FIELDS
 from vault.held import PRF_INPUT, HeldFields, Unlock
 from vault.profile import Vault
 
-__all__ = ["Custody", "Seal"]
+__all__ = ["Custody", "Seal", "SealIn", "seals_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,30 @@ class Seal:
 
     version: int
     copies: Mapping[str, str]
+
+
+_Purpose = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+_Jwe = Annotated[str, StringConstraints(min_length=1, max_length=MAX_JWE)]
+
+
+class SealIn(BaseModel):
+    """A grant sealed anew to its brand: one compact JWE per purpose of the grant."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    version: int = Field(ge=1, le=2**31 - 1)
+    """The copy's version: the grant's `sealed_version` plus one."""
+    copies: dict[_Purpose, _Jwe] = Field(min_length=1, max_length=16)
+    """{purpose: compact JWE}: ECDH-ES and A256GCM to one of the brand's encryption keys (its `kid`),
+    `cty` consentry-grant+json; see the README's "Sealed profiles" for the plaintext."""
+
+    def seal(self) -> Seal:
+        """What the use case takes."""
+        return Seal(version=self.version, copies=dict(self.copies))
+
+
+def seals_of(grants: dict[UUID, SealIn]) -> dict[UUID, Seal]:
+    return {grant_id: seal.seal() for grant_id, seal in grants.items()}
 
 
 def b64(data: bytes) -> str:

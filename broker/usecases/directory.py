@@ -266,10 +266,12 @@ class Directory:
         """One page of listed offers, each shown with the customer's values and the brand's record."""
         found = self.anyones_page(session, filters, sort=sort, cursor=cursor, limit=limit)
         items = found.items
-        if items and self.vault.is_held(session, customer_id):  # only brands that can receive sealed data
+        held = bool(items) and self.vault.is_held(session, customer_id)
+        if held:  # only brands that can receive sealed data
             sealable = self._sealable(session, {card.brand_id for card in items})
             items = [card for card in items if card.brand_id in sealable]
-        return DirectoryPage(items=self._valued(session, customer_id, items), next_cursor=found.next_cursor)
+        valued = self._valued(session, customer_id, items, held=held)
+        return DirectoryPage(items=valued, next_cursor=found.next_cursor)
 
     def _sealable(self, session: Session, brand_ids: set[UUID]) -> set[UUID]:
         """The brands among these that registered an encryption key (a self-custody grant is sealed to it)."""
@@ -448,15 +450,23 @@ class Directory:
         ]
 
     def _valued(
-        self, session: Session, customer_id: UUID, cards: Sequence[DirectoryOffer]
+        self,
+        session: Session,
+        customer_id: UUID,
+        cards: Sequence[DirectoryOffer],
+        *,
+        held: bool | None = None,
     ) -> list[DirectoryOffer]:
-        """The cards with this customer's values of their fields (what would go)."""
+        """The cards with this customer's values of their fields (what would go); `held`: whether the
+        profile is in self-custody, if the caller asked already."""
         if not cards:
             return []
+        if held is None:
+            held = self.vault.is_held(session, customer_id)
         wanted = sorted({f.name for card in cards for f in card.fields})
         mine = self.vault.read(session, customer_id, wanted, omit_held=True)  # held: only the browser knows
         # In self-custody a held field's value is the browser's to show; that it is filled is not secret.
-        filled = self.vault.filled(session, customer_id) if self.vault.is_held(session, customer_id) else None
+        filled = self.vault.filled(session, customer_id) if held else None
         return [
             card.model_copy(
                 update={
