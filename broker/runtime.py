@@ -297,6 +297,9 @@ def build_runtime(
         clock=clock, grants=grants, offers=offers, window=timedelta(days=settings.renewal_window_days)
     )
     mail = Mail(vault=vault, templates=Templates(), base_url=oauth.issuer, clock=clock)
+    mail_delivery = MailDelivery(
+        clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
+    )
     signup_window = timedelta(seconds=settings.signup_window_seconds)
     verification = EmailVerification(
         accounts=accounts,
@@ -364,7 +367,14 @@ def build_runtime(
         vault=vault,
         accounts=accounts,
         account_deletion=AccountDeletion(
-            accounts=accounts, grants=grants, audit=audit, vault=vault, receipts=receipts, issuer=oauth.issuer
+            accounts=accounts,
+            grants=grants,
+            audit=audit,
+            vault=vault,
+            receipts=receipts,
+            issuer=oauth.issuer,
+            mail=mail,
+            delivery=mail_delivery,
         ),
         signin=signin,
         activity=activity,
@@ -446,9 +456,7 @@ def build_runtime(
         ),
         mail=mail,
         verification=verification,
-        mail_delivery=MailDelivery(
-            clock=clock, vault=vault, transport=mail_transport(settings), sender=settings.mail_from
-        ),
+        mail_delivery=mail_delivery,
         lifecycle=Lifecycle(
             grants,
             retention,

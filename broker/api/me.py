@@ -119,10 +119,12 @@ def delete_me(
 ) -> DeletionReceiptPublic:
     """Delete the account for good: the data key is destroyed, every session ends at once. Needs a
     fresh sign-in. Answers with the deletion receipt, signed, with the proof that its `account.deleted`
-    entry is in the audit log: keep it (`consentry-audit receipt verify` checks it offline)."""
-    receipt_id = runtime.account_deletion.delete(db, customer)
+    entry is in the audit log: keep it (`consentry-audit receipt verify` checks it offline). A copy
+    goes by mail to the account's confirmed address, once, before the answer; `mail` says whether it
+    went (the deletion stands either way)."""
+    deleted = runtime.account_deletion.delete(db, customer)
     db.commit()  # the entry appended and the receipt signed: now a checkpoint can cover it
-    bundle = runtime.receipts.deletion_bundle(db, receipt_id)
+    bundle = runtime.account_deletion.hand_over(db, deleted)
     response = JSONResponse(bundle.model_dump(mode="json"))
     clear_session_cookie(response, runtime.settings)
     return response  # type: ignore[return-value]  # the model above documents it

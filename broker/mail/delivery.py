@@ -36,7 +36,7 @@ from broker.mail.transport import MailRefused, Transport
 from vault.errors import VaultError
 from vault.profile import Vault
 
-__all__ = ["LEASE", "RETRY_DELAYS", "MailDelivery", "Outgoing"]
+__all__ = ["LEASE", "RETRY_DELAYS", "Attachment", "MailDelivery", "Outgoing"]
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +54,25 @@ def jitter(delay: timedelta) -> timedelta:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried by a message (the deletion receipt, `broker.usecases.account_deletion`)."""
+
+    filename: str
+    content: bytes
+    media_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One leased message, opened: what the transport needs (no database object crosses the send)."""
+    """One message, opened: what the transport needs (no database object crosses the send)."""
 
     message_id: UUID
-    customer_id: UUID
     to: str
     subject: str
     text: str
     html: str
     created_at: datetime
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +118,7 @@ class MailDelivery:
                     message.last_error = "the message's sealed contents could not be opened"
                 else:
                     message.next_attempt_at = now + LEASE
-                    jobs.append(Outgoing(message.id, message.customer_id, content["to"], content["subject"],
+                    jobs.append(Outgoing(message.id, content["to"], content["subject"],
                                          content["text"], content["html"], message.created_at))  # fmt: skip
                 session.add(message)
             session.commit()
@@ -127,6 +136,11 @@ class MailDelivery:
         message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
         message.set_content(job.text)
         message.add_alternative(job.html, subtype="html")
+        for attached in job.attachments:
+            maintype, subtype = attached.media_type.split("/", 1)
+            message.add_attachment(
+                attached.content, maintype=maintype, subtype=subtype, filename=attached.filename
+            )
         return message
 
     def send(self, job: Outgoing) -> MailRefused | None:

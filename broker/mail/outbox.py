@@ -19,7 +19,7 @@ from uuid import UUID
 from sqlmodel import Session
 
 from broker.mail.models import MailMessage
-from broker.mail.rendering import Templates
+from broker.mail.rendering import Rendered, Templates
 from vault.profile import Vault
 
 __all__ = ["Mail"]
@@ -42,7 +42,7 @@ class Mail:
 
         Nothing is sent before the caller's transaction commits, and nothing if it rolls back.
         """
-        rendered = self.templates.render(template, {**context, "base_url": self.base_url})
+        rendered = self.render(template, context)
         now = self.clock()
         message = MailMessage(customer_id=customer_id, template=template, created_at=now, next_attempt_at=now)
         session.add(message)
@@ -50,3 +50,8 @@ class Mail:
         sealed = {"to": to, "subject": rendered.subject, "text": rendered.text, "html": rendered.html}
         self.vault.put_secret(session, customer_id, message.secret_label, json.dumps(sealed))
         return message.id
+
+    def render(self, template: str, context: Mapping[str, Any]) -> Rendered:
+        """`template` rendered with `context` plus `base_url`: for the one message that cannot wait in
+        the outbox (the deletion receipt, sent as the account goes: `broker.usecases.account_deletion`)."""
+        return self.templates.render(template, {**context, "base_url": self.base_url})

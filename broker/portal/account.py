@@ -15,6 +15,7 @@ from broker.portal.html import render
 from broker.portal.step_up import step_up_context
 from broker.receipts.deletion import DELETION_KEPT
 from broker.receipts.models import DeletionReceipt
+from broker.usecases.account_deletion import RECEIPT_FILE
 from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -50,9 +51,14 @@ def delete_account(
     if confirm.strip().lower() != DELETE_PHRASE:
         context = {"message": f"Type “{DELETE_PHRASE}” exactly to confirm.", "typed": confirm, **step_up}
         return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
-    receipt_id = runtime.account_deletion.delete(db, customer)
+    deleted = runtime.account_deletion.delete(db, customer)
     db.commit()  # the deletion and its receipt are final before the page says so
-    context = {"receipt": f"/portal/deleted/{receipt_id}/receipt", "minutes": RECEIPT_MINUTES}
+    mail = runtime.account_deletion.hand_over(db, deleted).mail
+    context = {
+        "receipt": f"/portal/deleted/{deleted.receipt_id}/receipt",
+        "minutes": RECEIPT_MINUTES,
+        "mail": mail and mail.value,
+    }
     response = render(request, "deleted.html", context, secure=runtime.settings.secure_cookies)
     clear_session_cookie(response, runtime.settings)
     return response
@@ -79,7 +85,7 @@ def deletion_receipt(receipt_id: UUID, request: Request, db: DbSession, runtime:
         bundle.model_dump_json(indent=2),
         media_type="application/json",
         headers={
-            "Content-Disposition": 'attachment; filename="consentry-deletion-receipt.json"',
+            "Content-Disposition": f'attachment; filename="{RECEIPT_FILE}"',
             "Cache-Control": "no-store",
         },
     )

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Final
 
 from broker.accounts.models import Brand
 from broker.audit.entries import rfc3339
 from broker.consent.models import Grant
 
-__all__ = ["DELETION_FORMAT", "DELETION_KEPT", "DELETION_TYPE", "deletion_terms"]
+__all__ = ["DELETION_FORMAT", "DELETION_KEPT", "DELETION_TYPE", "MailOutcome", "deletion_terms"]
 
 DELETION_FORMAT: Final = "consentry-deletion-receipt/1"
 DELETION_TYPE: Final = "deletion-receipt+jwt"
@@ -63,6 +64,15 @@ STAYS: Final = (
     {"what": "consent receipts", "why": "they are the brands' proof of your consent too; they name only "
      "your pairwise subject at each brand"},
 )  # fmt: skip
+
+
+class MailOutcome(StrEnum):
+    """What became of the receipt's mail to the account's address, at the deletion: `sent` (the mail
+    server took it), `not_sent` (it did not: download it), `no_confirmed_address` (never confirmed)."""
+
+    SENT = "sent"
+    NOT_SENT = "not_sent"
+    NO_CONFIRMED_ADDRESS = "no_confirmed_address"
 
 
 def deletion_terms(

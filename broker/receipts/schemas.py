@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from broker.consent.access_log import LoggedEntry
+from broker.receipts.deletion import MailOutcome
 from broker.voice.preferences import PreferencesPublic
 
 __all__ = ["DeletionReceiptPublic", "ReceiptPage", "ReceiptPublic"]
@@ -76,3 +77,9 @@ class DeletionReceiptPublic(BaseModel):
     checkpoint: str = Field(description="C2SP signed note of the checkpoint the proof leads to")
     verifier_key: str = Field(description="the log's verifier key; pin it out of band")
     tree_size: int = Field(ge=0)
+    mail: MailOutcome | None = Field(
+        default=None,
+        description="in the answer to the deletion: whether this receipt went by mail to the account's "
+        "address (sent; not_sent: keep this answer; no_confirmed_address: the address was never "
+        "confirmed, so nothing was sent). Null in a later download",
+    )

@@ -9,13 +9,22 @@ leaving a bare tombstone. The person leaves with a signed deletion receipt (`bro
 what was destroyed, the grants it ended with their pairwise subjects and the brands' deletion duties,
 what stays and why, and the `account.deleted` entry it names.
 
+The receipt also goes by mail to the account's address, if it was confirmed (an unconfirmed one may be
+someone else's, and the receipt lists brands). Not through the outbox: a queued message is sealed
+under the data key this deletion destroys, and its retries would keep the address for hours after the
+person asked for it to go. So `delete` reads the address before the shred and keeps it in memory only;
+once the caller has committed, `hand_over` proves the receipt and makes one attempt to send it, whose
+outcome the answer reports (`MailOutcome`): a failed send never undoes the deletion, and the receipt
+is still in the answer and downloadable for its hour.
+
 What others are owed or must do is not the customer's to erase: grants, value obligations and receipts
 stay (no foreign key to the customer), shown as of a deleted account.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 from sqlmodel import Session, col, select
@@ -26,11 +35,27 @@ from broker.audit.entries import Actor, Kind
 from broker.audit.log import AuditLog
 from broker.consent.grants import Grants, effective_status
 from broker.consent.models import Grant, GrantStatus
-from broker.receipts.deletion import deletion_terms
+from broker.mail.delivery import Attachment, MailDelivery, Outgoing
+from broker.mail.outbox import Mail
+from broker.receipts.deletion import MailOutcome, deletion_terms
+from broker.receipts.schemas import DeletionReceiptPublic
 from broker.receipts.service import Receipts
 from vault.profile import Vault
 
-__all__ = ["AccountDeletion"]
+__all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted"]
+
+log = logging.getLogger(__name__)
+
+RECEIPT_FILE = "consentry-deletion-receipt.json"  # the download's and the attachment's name
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A deletion done, not yet committed: its receipt's id, and the confirmed address to mail the
+    receipt to, held in this object only (never stored again, never in a repr or a log)."""
+
+    receipt_id: UUID
+    address: str | None = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +68,19 @@ class AccountDeletion:
     vault: Vault
     receipts: Receipts
     issuer: str
+    mail: Mail
+    delivery: MailDelivery
 
-    def delete(self, session: Session, customer: Customer) -> UUID:
-        """Delete the account for good (see the module docstring); returns the id of its deletion
-        receipt (`broker.receipts.deletion`), signed in the same commit: once the caller commits,
-        `Receipts.deletion_bundle` hands it over with its proof."""
+    def delete(self, session: Session, customer: Customer) -> Deleted:
+        """Delete the account for good (see the module docstring); returns its deletion receipt's id
+        (`broker.receipts.deletion`), signed in the same commit, and the address to mail it to: once
+        the caller commits, `hand_over` proves it and sends it."""
         customer_id = customer.id
         held = self.vault.is_held(session, customer_id)
+        address = None
+        if customer.email_verified_at is not None:
+            email = self.vault.read_stored(session, customer_id, ["email"]).get("email")
+            address = email if isinstance(email, str) else None
         now = self.grants.clock()
         mine = (
             select(Grant)
@@ -78,4 +109,37 @@ class AccountDeletion:
         self.audit.forget_customer(session, customer_id)
         self.vault.shred(session, customer_id)
         self.accounts.remove(session, customer)
-        return receipt_id
+        return Deleted(receipt_id, address)
+
+    def hand_over(self, session: Session, deleted: Deleted) -> DeletionReceiptPublic:
+        """The committed deletion's receipt, proven against the current checkpoint, once mailed to the
+        confirmed address (one attempt, bounded by the transport's timeout; never raises for the mail):
+        `mail` in the answer says what became of it."""
+        bundle = self.receipts.deletion_bundle(session, deleted.receipt_id)
+        if deleted.address is None:
+            return bundle.model_copy(update={"mail": MailOutcome.NO_CONFIRMED_ADDRESS})
+        return bundle.model_copy(update={"mail": self._send(bundle, deleted.address)})
+
+    def _send(self, bundle: DeletionReceiptPublic, address: str) -> MailOutcome:
+        grants = bundle.receipt.get("grants") or []
+        context = {
+            "at": f"{bundle.issued_at:%Y-%m-%d %H:%M} UTC",
+            "grants": len(grants),
+            "ended": sum(1 for grant in grants if grant.get("ended_by_this_deletion")),
+        }
+        rendered = self.mail.render("deletion_receipt", context)
+        attachment = Attachment(RECEIPT_FILE, bundle.model_dump_json(indent=2).encode())
+        message = Outgoing(
+            message_id=uuid4(),
+            to=address,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            created_at=self.grants.clock(),
+            attachments=(attachment,),
+        )
+        refused = self.delivery.send(message)
+        if refused is not None:
+            log.warning("deletion receipt %s not mailed: %s", bundle.id, refused)
+            return MailOutcome.NOT_SENT
+        return MailOutcome.SENT

@@ -216,7 +216,7 @@ class TestTls:
                 smtp_ca_file=certificate[0],
             )  # fmt: skip
             delivery = dataclasses.replace(runtime.mail_delivery, transport=mail_transport(settings))
-            job = Outgoing(uuid4(), uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
+            job = Outgoing(uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
             assert delivery.send(job) is None
             assert server.logins == ["mailer"] and server.to(ADDRESS)
 
@@ -226,7 +226,7 @@ class TestTls:
         with running_smtp(tls="implicit", certificate=certificate) as server:
             settings = make_settings(tmp_path, "sqlite://", smtp_url=f"smtps://127.0.0.1:{server.port}")
             delivery = dataclasses.replace(runtime.mail_delivery, transport=mail_transport(settings))
-            job = Outgoing(uuid4(), uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
+            job = Outgoing(uuid4(), ADDRESS, "Subject", "text", "<p>html</p>", runtime.clock())
             refused = delivery.send(job)
             assert refused is not None and not refused.permanent
             assert server.messages == []

@@ -6,29 +6,46 @@ and refuses a flipped byte, an edited copy and a checkpoint of another log."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
-from support.core import FakeClock, bearer
-from support.oauth import BrandCredentials, authorized, brand_token, grant_id_of, parse_form, publish_offer
+from support.core import STRONG_PASSWORD, FakeClock, bearer, free_port, log_in, make_settings, sign_up
+from support.mail import SmtpServer, code_in, deliver, running_smtp, sink_messages, text_of
+from support.oauth import (
+    BrandCredentials,
+    authorized,
+    brand_token,
+    grant_id_of,
+    parse_form,
+    portal_login,
+    publish_offer,
+)
 from typer.testing import CliRunner
 
 from broker.audit.models import AuditEntry
+from broker.mail.models import MailMessage
+from broker.mail.transport import SmtpTransport
 from broker.receipts.models import DeletionReceipt
 from broker.runtime import Runtime
+from broker.settings import Settings
 from clients.auditor import format_checkpoint, generate_private_key, parse_checkpoint, parse_private_key
 from clients.auditor.cli import app
 from clients.auditor.receipt import verify_receipt
 from clients.auditor.tlog import parse_verifier_key
 
 runner = CliRunner()
+ADA = "ada@example.org"
 # The `customer` fixture's profile: none of it may be in the receipt.
 PROFILE_VALUES = ["ada@example.org", "Ada", "vegan", "nut_allergy", "1990-12-10"]
 
@@ -144,6 +161,121 @@ def test_the_goodbye_page_offers_the_receipt_for_an_hour(
     assert client.get(link.group(1)).status_code == 404
     assert db.exec(select(DeletionReceipt)).all() == []  # past its hour, the broker keeps none
     assert client.get("/portal/deleted/9b0c7a52-55a5-4f0b-9a43-8c1f4e0a7c11/receipt").status_code == 404
+
+
+def attached_receipt(message: EmailMessage) -> dict[str, Any]:
+    """The deletion receipt a message carries as its one attachment."""
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == "consentry-deletion-receipt.json"
+    assert attachment.get_content_type() == "application/json"
+    found: dict[str, Any] = json.loads(attachment.get_payload(decode=True))
+    return found
+
+
+def test_the_goodbye_page_says_the_receipt_went_by_mail(
+    client: TestClient, runtime: Runtime, customer: str, brand: BrandCredentials
+) -> None:
+    """With no SMTP server configured, mail is filed in the `.eml` sink: the page says it went."""
+    authorized(client, brand, publish_offer(client, brand_token(client, brand)))
+    form = {**dict(parse_form(client.get("/portal/account").text).fields), "confirm": "delete my account"}
+    deleted = client.post("/portal/account/delete", data=form, follow_redirects=False)
+    assert deleted.status_code == 200
+    assert 'id="receipt-mail" role="status">We sent a copy to your email address' in deleted.text
+    (message,) = [m for m in sink_messages(runtime.settings.data_dir, ADA) if m.is_multipart()
+                  and any(True for _ in m.iter_attachments())]  # fmt: skip
+    mailed = attached_receipt(message)
+    link = re.search(r'href="(/portal/deleted/[^"]+/receipt)"', deleted.text)
+    assert link is not None and mailed["id"] in link.group(1)
+    assert mailed["jws"] == client.get(link.group(1)).json()["jws"]
+
+
+def test_an_address_never_confirmed_is_not_sent_the_receipt(client: TestClient, runtime: Runtime) -> None:
+    """An unconfirmed address may be someone else's, and the receipt lists the brands."""
+    token = sign_up(client, "bea@example.org", verify=False)
+    before = len(sink_messages(runtime.settings.data_dir, "bea@example.org"))
+    answer = client.delete("/v1/me", headers=bearer(token))
+    assert answer.status_code == 200 and answer.json()["mail"] == "no_confirmed_address"
+    deliver(runtime)
+    assert len(sink_messages(runtime.settings.data_dir, "bea@example.org")) == before
+
+
+class TestMailedOverSmtp:
+    """The receipt reaches a real SMTP server (aiosmtpd, in process) before the address is destroyed;
+    a refused send never blocks the deletion."""
+
+    @pytest.fixture
+    def smtp(self) -> Iterator[SmtpServer]:
+        with running_smtp() as server:
+            yield server
+
+    @pytest.fixture
+    def settings(self, tmp_path: Path, database_url: str, smtp: SmtpServer) -> Settings:
+        return make_settings(tmp_path / "var", database_url, smtp_url=smtp.url)
+
+    @pytest.fixture
+    def customer(self, client: TestClient, runtime: Runtime, smtp: SmtpServer) -> str:
+        """Ada, signed up with the code the SMTP server received, her profile set."""
+        created = client.post("/v1/customers", json={"email": ADA, "password": STRONG_PASSWORD})
+        assert created.status_code == 202
+        deliver(runtime)
+        confirmed = client.post("/v1/customers/verify", json={"code": code_in(smtp.to(ADA)[-1])})
+        assert confirmed.status_code == 200
+        token = log_in(client, ADA)
+        profile = {"email": ADA, "dietary": ["vegan", "nut_allergy"], "household_size": 3,
+                   "birthdate": "1990-12-10", "given_name": "Ada"}  # fmt: skip
+        assert client.put("/v1/me/profile", json=profile, headers=bearer(token)).status_code == 200
+        assert portal_login(client, ADA).status_code == 303  # the consent screen's session
+        return token
+
+    def test_the_receipt_is_mailed_to_the_address_before_it_is_destroyed(
+        self, client: TestClient, db: Session, smtp: SmtpServer, customer: str,
+        brand: BrandCredentials, rival: BrandCredentials,
+    ) -> None:  # fmt: skip
+        before = len(smtp.to(ADA))
+        bundle = _deleted(client, customer, brand, rival)
+        assert bundle["mail"] == "sent"
+        assert len(smtp.to(ADA)) == before + 1  # sent in the request itself, not queued
+        message = smtp.to(ADA)[-1]
+        assert message["Subject"] == "Your Consentry account is deleted: your receipt"
+        assert "2 grant(s)" in text_of(message) and "1 ended by this deletion" in text_of(message)
+        mailed = attached_receipt(message)
+        same = ("id", "jws", "receipt", "audit_entry")
+        assert {k: mailed[k] for k in same} == {k: bundle[k] for k in same}
+        jwks = client.get("/.well-known/jwks.json").json()["keys"]
+        key = parse_verifier_key(client.get("/v1/audit/key").text.strip())
+        assert verify_receipt(mailed, log_key=key, jwks=jwks).problems == []
+        body = message.as_string().replace(f"To: {ADA}", "")
+        for value in PROFILE_VALUES:  # the address only as the recipient; no profile value at all
+            assert value not in body, value
+        # Nothing kept to send it again: no outbox row, no sealed copy of the address.
+        assert db.exec(select(MailMessage).where(MailMessage.template == "deletion_receipt")).all() == []
+
+    def test_a_refused_send_never_blocks_the_deletion(
+        self, client: TestClient, smtp: SmtpServer, customer: str, brand: BrandCredentials
+    ) -> None:
+        authorized(client, brand, publish_offer(client, brand_token(client, brand)))
+        smtp.refuse.append("550 5.1.1 no such mailbox")
+        form = {**dict(parse_form(client.get("/portal/account").text).fields), "confirm": "delete my account"}
+        deleted = client.post("/portal/account/delete", data=form, follow_redirects=False)
+        assert deleted.status_code == 200 and "Your account is deleted" in deleted.text
+        assert 'role="alert">We could not send a copy by mail: download it now.' in deleted.text
+        link = re.search(r'href="(/portal/deleted/[^"]+/receipt)"', deleted.text)
+        assert link is not None
+        client.cookies.clear()
+        assert client.get(link.group(1)).status_code == 200
+        gone = client.post("/v1/sessions", json={"email": ADA, "password": STRONG_PASSWORD})
+        assert gone.status_code == 401
+
+    def test_an_unreachable_mail_server_never_blocks_the_deletion(
+        self, client: TestClient, runtime: Runtime, customer: str
+    ) -> None:
+        unreachable = SmtpTransport.from_url(f"smtp://127.0.0.1:{free_port()}", timeout=2)
+        delivery = dataclasses.replace(runtime.mail_delivery, transport=unreachable)
+        deletion = dataclasses.replace(runtime.account_deletion, delivery=delivery)
+        object.__setattr__(runtime, "account_deletion", deletion)
+        answer = client.delete("/v1/me", headers=bearer(customer))
+        assert answer.status_code == 200 and answer.json()["mail"] == "not_sent"
+        assert client.get("/v1/me/profile", headers=bearer(customer)).status_code == 401
 
 
 def test_a_receipt_whose_type_is_not_a_string_is_reported_not_raised() -> None:
