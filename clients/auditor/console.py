@@ -26,6 +26,7 @@ __all__ = [
     "error",
     "exit_if_failed",
     "key_value_table",
+    "server_url",
     "stderr",
     "verifier_key",
     "warn",
@@ -55,7 +56,8 @@ VerifierKey = Annotated[
 JsonOutput = Annotated[bool, typer.Option("--json", help="print the result as JSON")]
 
 
-def _server_url(value: str) -> str:
+def server_url(value: str) -> str:
+    """An http(s) URL with a host (the `--url` options)."""
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL as exc:
@@ -68,7 +70,7 @@ def _server_url(value: str) -> str:
 
 
 ServerURL = Annotated[
-    str, typer.Option("--url", parser=_server_url, help="the Consentry server's base URL", show_default=False)
+    str, typer.Option("--url", parser=server_url, help="the Consentry server's base URL", show_default=False)
 ]
 Token = Annotated[str, typer.Option("--token", envvar="CONSENTRY_AUDIT_TOKEN", help="an auditor token")]
 

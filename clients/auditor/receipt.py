@@ -22,6 +22,10 @@ proof, and the signed checkpoint that proof leads to. `verify_receipt` checks:
    states the same grant, client and times.
 
 Problems are collected, not raised: `ReceiptReport.problems` is empty when everything held.
+
+Later, `check_still_logged` takes a newer checkpoint and the consistency proof to it (an auditor fetches
+both: `consentry-audit receipt verify --url … --token …`): the log only grew since the receipt's
+checkpoint, so its entry is still there.
 """
 
 from __future__ import annotations
@@ -41,7 +45,16 @@ from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, OKPKey
 from pydantic import BaseModel, ValidationError
 
-from clients.auditor.tlog import NoteError, Verifier, leaf_hash, open_note, parse_checkpoint, verify_inclusion
+from clients.auditor.tlog import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    leaf_hash,
+    open_note,
+    parse_checkpoint,
+    verify_consistency,
+    verify_inclusion,
+)
 
 __all__ = [
     "DELETION_FORMAT",
@@ -50,6 +63,7 @@ __all__ = [
     "RECEIPT_TYPE",
     "ReceiptReport",
     "check_brand_statement",
+    "check_still_logged",
     "verify_receipt",
 ]
 
@@ -99,6 +113,8 @@ class ReceiptReport:
     key_source: str | None = None  # "jwks" or "pinned thumbprint"
     typ: str | None = None  # consent-receipt+jwt, or deletion-receipt+jwt
     tree_size: int | None = None
+    checkpoint: Checkpoint | None = None  # the bundle's, once its signature verified
+    later: Checkpoint | None = None  # a later one it was shown consistent with (`check_still_logged`)
 
     @property
     def verified(self) -> bool:
@@ -362,7 +378,7 @@ def _check_inclusion(
     except NoteError as exc:
         report.problems.append(f"the checkpoint does not verify with the pinned log key: {exc}")
         return
-    report.tree_size = checkpoint.size
+    report.tree_size, report.checkpoint = checkpoint.size, checkpoint
     log = (claims.get("audit") or {}).get("log")
     if checkpoint.origin != log:
         report.problems.append(
@@ -380,6 +396,38 @@ def _check_inclusion(
             f"the inclusion proof does not lead from entry {bundle.audit_entry.index} to the root of the "
             f"checkpoint of {checkpoint.size} entries"
         )
+
+
+def check_still_logged(
+    report: ReceiptReport, later_note: str, proof: Sequence[bytes], log_key: Verifier
+) -> None:
+    """After `verify_receipt`: a later checkpoint of the same log, signed by the pinned key, and the
+    RFC 9162 consistency proof from the bundle's checkpoint to it show the log only grew since, so the
+    receipt's entry is still in it (at the same index, with the same bytes). Problems go to `report`;
+    `report.later` is the later checkpoint when it held."""
+    earlier = report.checkpoint
+    if earlier is None or not report.verified:
+        report.problems.append("the receipt did not verify offline: there is no checkpoint to extend")
+        return
+    try:
+        later = parse_checkpoint(open_note(later_note, [log_key]))
+    except NoteError as exc:
+        report.problems.append(f"the later checkpoint does not verify with the pinned log key: {exc}")
+        return
+    if later.origin != earlier.origin:
+        report.problems.append(f"the later checkpoint is of {later.origin!r}, not of {earlier.origin!r}")
+    elif later.size < earlier.size:
+        report.problems.append(
+            f"the later checkpoint has {later.size} entries, fewer than the receipt's {earlier.size}: "
+            "the log was rolled back"
+        )
+    elif not verify_consistency(earlier.size, later.size, earlier.root_hash, later.root_hash, proof):
+        report.problems.append(
+            f"the consistency proof does not show the log of {later.size} entries extends the receipt's "
+            f"checkpoint of {earlier.size}: the log was rewritten since"
+        )
+    else:
+        report.later = later
 
 
 def _first(exc: ValidationError) -> str:

@@ -1,4 +1,5 @@
-"""`consentry-audit receipt verify`: check a consent receipt bundle offline."""
+"""`consentry-audit receipt verify`: check a consent or deletion receipt bundle offline, and, with
+`--url`, that its entry is still in the log."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from clients.auditor.api import AuditorAPIError, AuditorClient
 from clients.auditor.console import (
     EXIT_UNABLE,
     JsonOutput,
@@ -18,9 +20,11 @@ from clients.auditor.console import (
     error,
     exit_if_failed,
     key_value_table,
+    server_url,
     stderr,
 )
-from clients.auditor.receipt import DELETION_TYPE, ReceiptReport, verify_receipt
+from clients.auditor.receipt import DELETION_TYPE, ReceiptReport, check_still_logged, verify_receipt
+from clients.auditor.tlog import NoteError, Verifier, parse_checkpoint
 
 __all__ = ["load_jwks", "receipt_app"]
 
@@ -29,6 +33,10 @@ receipt_app = typer.Typer(help="Consent receipts: signature and audit-log inclus
 _JWKS_HELP = (
     "a JWKS to trust for the receipt's signature: a file (an archived copy of /.well-known/jwks.json, "
     "for keys rotated out since) or an http(s) URL to fetch it from; repeatable"
+)
+_URL_HELP = (
+    "also check the entry is still in the log: fetch this server's latest checkpoint and a consistency "
+    "proof to it from the receipt's (needs an auditor --token)"
 )
 _THUMBPRINT_HELP = (
     "trust the signing key the bundle carries only if its RFC 7638 thumbprint is this one (pinned out "
@@ -45,16 +53,26 @@ def receipt_verify(
     thumbprints: Annotated[
         list[str] | None, typer.Option("--thumbprint", metavar="THUMBPRINT", help=_THUMBPRINT_HELP)
     ] = None,
+    url: Annotated[str | None, typer.Option("--url", parser=server_url, help=_URL_HELP)] = None,
+    token: Annotated[
+        str | None,
+        typer.Option("--token", envvar="CONSENTRY_AUDIT_TOKEN", help="an auditor token, with --url"),
+    ] = None,
     as_json: JsonOutput = False,
 ) -> None:
-    """Check a consent receipt offline: its JWS signature by a trusted broker key, that it says what
-    its audit entry says, and that the entry is in the log under a checkpoint signed by the pinned key.
+    """Check a consent or deletion receipt offline: its JWS signature by a trusted broker key, that it
+    says what its audit entry says, and that the entry is in the log under a checkpoint signed by the
+    pinned key. With --url (and an auditor --token), also that the entry is still in the log now: the
+    server's latest checkpoint, signed by the same pinned key, and a consistency proof to it.
 
     Trusted are only the log key you pin with --key and signing keys you chose: those in a JWKS given
     with --jwks, or the key inside the bundle when its thumbprint is one you pinned with --thumbprint.
-    Exit 0 when verified, 1 when a check failed, 2 for usage errors or a JWKS that cannot be loaded."""
+    Exit 0 when verified, 1 when a check failed, 2 for usage errors, a JWKS that cannot be loaded or a
+    server that cannot be reached."""
     if not jwks and not thumbprints:
         raise typer.BadParameter("say which signing keys to trust: --jwks FILE_OR_URL or --thumbprint T")
+    if url is not None and not token:
+        raise typer.BadParameter("the log's proofs are for auditors: give --token (or CONSENTRY_AUDIT_TOKEN)")
     keys = [k for source in jwks or [] for k in load_jwks(ctx, source)]
     try:
         document = json.loads(file.read_bytes())
@@ -63,6 +81,8 @@ def receipt_verify(
     except ValueError:
         error("receipt verification failed: the file is not JSON")
     report = verify_receipt(document, log_key=key, jwks=keys, thumbprints=thumbprints or [])
+    if url is not None and token and report.verified:
+        _check_still_logged(ctx, report, url, token, key)
     if as_json:
         typer.echo(json.dumps(_receipt_json(report), indent=2))
     for problem in report.problems:
@@ -70,6 +90,29 @@ def receipt_verify(
     if report.verified and not as_json:
         _print_receipt(report)
     exit_if_failed(report.verified)
+
+
+def _check_still_logged(
+    ctx: typer.Context, report: ReceiptReport, url: str, token: str, key: Verifier
+) -> None:
+    """Fetch the latest checkpoint and the consistency proof to it from the receipt's (`--url`)."""
+    assert report.checkpoint is not None  # a verified report has its checkpoint
+    transport = ctx.obj if isinstance(ctx.obj, httpx.BaseTransport) else None
+    try:
+        with AuditorClient(url, token, transport=transport) as client:
+            note = client.checkpoint()
+            size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+            proof = (
+                client.consistency_proof(report.checkpoint.size, size)
+                if size > report.checkpoint.size
+                else []
+            )
+    except AuditorAPIError as exc:
+        error(str(exc), code=EXIT_UNABLE)
+    except NoteError as exc:
+        report.problems.append(f"the server's latest checkpoint is malformed: {exc}")
+        return
+    check_still_logged(report, note, proof, key)
 
 
 def load_jwks(ctx: typer.Context, source: str) -> list[dict[str, object]]:
@@ -101,6 +144,7 @@ def _receipt_json(report: ReceiptReport) -> dict[str, object]:
         "key_source": report.key_source,
         "audit_index": (claims.get("audit") or {}).get("index"),
         "tree_size": report.tree_size,
+        "still_logged_at": None if report.later is None else report.later.size,
         "problems": report.problems,
     }
 
@@ -126,6 +170,11 @@ def _print_receipt(report: ReceiptReport) -> None:
         ("when", claims.get("event_time")),
         ("signed by", f"{report.kid} ({report.key_source})"),
         ("audit entry", f"{_receipt_json(report)['audit_index']} of {report.tree_size:,}"),
+        *(
+            ()
+            if report.later is None
+            else (("still in the log", f"at {report.later.size:,} entries (consistency proof checked)"),)
+        ),
     ):
         table.add_row(label, escape(str(value)))
     console.print(table)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -41,8 +42,16 @@ from broker.runtime import Runtime
 from broker.settings import Settings
 from clients.auditor import format_checkpoint, generate_private_key, parse_checkpoint, parse_private_key
 from clients.auditor.cli import app
-from clients.auditor.receipt import verify_receipt
-from clients.auditor.tlog import parse_verifier_key
+from clients.auditor.receipt import ReceiptReport, check_still_logged, verify_receipt
+from clients.auditor.tlog import (
+    Checkpoint,
+    Signer,
+    consistency_proof,
+    leaf_hash,
+    open_note,
+    parse_verifier_key,
+    root_hash,
+)
 
 runner = CliRunner()
 ADA = "ada@example.org"
@@ -276,6 +285,85 @@ class TestMailedOverSmtp:
         answer = client.delete("/v1/me", headers=bearer(customer))
         assert answer.status_code == 200 and answer.json()["mail"] == "not_sent"
         assert client.get("/v1/me/profile", headers=bearer(customer)).status_code == 401
+
+
+def test_a_later_consistency_proof_shows_the_entry_is_still_in_the_log(
+    client: TestClient, runtime: Runtime, db: Session, customer: str, brand: BrandCredentials,
+    rival: BrandCredentials, tmp_path: Path,
+) -> None:  # fmt: skip
+    """An auditor, later, with `--url` and a token: the server's latest checkpoint extends the receipt's."""
+    bundle = {k: v for k, v in _deleted(client, customer, brand, rival).items() if not k.startswith("_")}
+    sign_up(client, "bea@example.org")
+    assert portal_login(client, "bea@example.org").status_code == 303
+    authorized(client, brand, publish_offer(client, brand_token(client, brand)))  # the log grows
+    _, token = runtime.auditors.create(db, "Independent Audit Ltd")
+    db.commit()
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        answer = client.request(request.method, str(request.url), headers=dict(request.headers))
+        return httpx.Response(
+            answer.status_code, headers=list(answer.headers.items()), content=answer.content
+        )
+
+    (tmp_path / "jwks.json").write_text(client.get("/.well-known/jwks.json").text)
+    (tmp_path / "deletion.json").write_text(json.dumps(bundle))
+    key = client.get("/v1/audit/key").text.strip()
+    files = [str(tmp_path / "deletion.json"), "--jwks", str(tmp_path / "jwks.json")]
+    args = ["receipt", "verify", *files, "--key", key, "--url", "http://127.0.0.1:8000"]
+    done = runner.invoke(app, [*args, "--token", token, "--json"], obj=httpx.MockTransport(forward))
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["verified"] and report["still_logged_at"] > report["tree_size"] == bundle["tree_size"]
+    shown = runner.invoke(app, [*args, "--token", token], obj=httpx.MockTransport(forward))
+    assert shown.exit_code == 0 and "still in the log" in shown.stdout
+    assert runner.invoke(app, args, obj=httpx.MockTransport(forward)).exit_code == 2  # proofs need a token
+    refused = runner.invoke(app, [*args, "--token", "not-a-token"], obj=httpx.MockTransport(forward))
+    assert refused.exit_code == 2
+
+
+class TestStillLogged:
+    """`check_still_logged` against logs built here: one that grew, one rewritten, one rolled back."""
+
+    ORIGIN = "example.org/log"
+
+    @pytest.fixture
+    def signer(self) -> Signer:
+        return parse_private_key(generate_private_key(self.ORIGIN))
+
+    def checkpoint(self, signer: Signer, leaves: list[bytes]) -> str:
+        return signer.sign(format_checkpoint(Checkpoint(self.ORIGIN, len(leaves), root_hash(leaves))))
+
+    def report(self, signer: Signer, leaves: list[bytes]) -> ReceiptReport:
+        """A receipt's report as `verify_receipt` leaves it, its checkpoint over `leaves`."""
+        note = self.checkpoint(signer, leaves)
+        return ReceiptReport(claims={}, checkpoint=parse_checkpoint(open_note(note, [signer.verifier])))
+
+    def test_a_log_that_only_grew_holds_the_entry_still(self, signer: Signer) -> None:
+        leaves = [leaf_hash(f"entry {i}".encode()) for i in range(13)]
+        report = self.report(signer, leaves[:6])
+        check_still_logged(
+            report, self.checkpoint(signer, leaves), consistency_proof(leaves, 6), signer.verifier
+        )
+        assert report.verified and report.later is not None and report.later.size == 13
+
+    def test_a_rewritten_log_a_rollback_a_foreign_key_and_another_log_fail(self, signer: Signer) -> None:
+        leaves = [leaf_hash(f"entry {i}".encode()) for i in range(13)]
+        rewritten = [*leaves[:3], leaf_hash(b"entry 3, edited"), *leaves[4:]]
+        other = parse_private_key(generate_private_key(self.ORIGIN))
+        elsewhere = parse_private_key(generate_private_key("example.net/log"))
+        cases = [
+            (self.checkpoint(signer, rewritten), consistency_proof(rewritten, 6), "rewritten"),
+            (self.checkpoint(signer, leaves[:4]), [], "rolled back"),
+            (self.checkpoint(other, leaves), consistency_proof(leaves, 6), "pinned log key"),
+        ]
+        for note, proof, said in cases:
+            report = self.report(signer, leaves[:6])
+            check_still_logged(report, note, proof, signer.verifier)
+            assert not report.verified and report.later is None and said in report.problems[0], said
+        report = self.report(signer, leaves[:6])
+        note = elsewhere.sign(format_checkpoint(Checkpoint("example.net/log", 13, root_hash(leaves))))
+        check_still_logged(report, note, consistency_proof(leaves, 6), elsewhere.verifier)
+        assert not report.verified and "not of 'example.org/log'" in report.problems[0]
 
 
 def test_a_receipt_whose_type_is_not_a_string_is_reported_not_raised() -> None:
