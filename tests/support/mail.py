@@ -207,3 +207,26 @@ def wait_for_message(data_dir: Path, to: str, *, count: int = 1, timeout: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"no mail to {to} in {sink_directory(data_dir)} after {timeout} s")
         time.sleep(0.05)
+
+
+def wait_for_smtp(smtp: SmtpServer, to: str, *, count: int = 1, timeout: float = 15.0) -> EmailMessage:
+    """For a server running in another process whose mail goes to `smtp`: wait until `count` messages
+    to `to` arrived, and return the newest."""
+    deadline = time.monotonic() + timeout
+    while len(smtp.to(to)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {to} at the SMTP server after {timeout} s")
+        time.sleep(0.05)
+    return smtp.to(to)[-1]
+
+
+def sign_up_over_smtp(
+    http: httpx.Client, smtp: SmtpServer, email: str, password: str = STRONG_PASSWORD
+) -> None:
+    """Sign up on a server running in another process whose mail goes to `smtp`, and confirm the
+    address with the code that server receives."""
+    before = len(smtp.to(email))
+    assert http.post("/v1/customers", json={"email": email, "password": password}).status_code == 202
+    code = code_in(wait_for_smtp(smtp, email, count=before + 1))
+    verified = http.post("/v1/customers/verify", json={"code": code})
+    assert verified.status_code == 200, verified.text
