@@ -10,7 +10,9 @@ receipt key, as consent receipts are), format `version` `consentry-deletion-rece
   activity);
 - `grants`: every grant the account had, each with its brand, the customer's pairwise `subject` there
   (the name the brand knows them by, to hold it to its duty), whether this deletion ended it, when it
-  ended, and the brand's deletion duty: its due date and whether the brand attested it;
+  ended, the brand's deletion duty (its due date and whether the brand attested it), and the value it
+  owed for the grant as the grant's ending left it (`value`, in the states the brand sees: owed,
+  overdue, cancelled...);
 - `stays`: what is kept, and why (value owed, brands' deletion duties, the audit log, consent receipts);
 - `audit`: the log's origin and the `index` and `leaf_hash` of the `account.deleted` entry.
 
@@ -23,14 +25,17 @@ the grants, under the former account's id, which no longer leads to anything per
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
+from uuid import UUID
 
 from broker.accounts.models import Brand
 from broker.audit.entries import rfc3339
 from broker.consent.models import Grant
+from broker.value.amounts import from_minor
+from broker.value.models import Obligation
 
 __all__ = ["DELETION_FORMAT", "DELETION_KEPT", "DELETION_TYPE", "MailOutcome", "deletion_terms"]
 
@@ -55,8 +60,10 @@ HELD: Final = {
     "how": "deleted: the ciphertexts your key sealed and every wrapped copy of that key",
 }
 STAYS: Final = (
-    {"what": "value owed to you", "why": "what brands owe stays on their record, shown as owed to a "
-     "deleted account: a brand that does not deliver still loses access to its other grants"},
+    {"what": "value owed to you", "why": "each grant's `value` says what became of it, as for any grant "
+     "ending: what was owed stays owed, on the brand's record as owed to a deleted account, when the "
+     "brand read data under the grant, and is cancelled when it never did; a brand that does not "
+     "deliver still loses access to its other grants"},
     {"what": "brands' deletion duties", "why": "each brand must still delete what it received by the "
      "date in `grants`, and attest it; auditors see the overdue ones"},
     {"what": "audit log", "why": "append-only and public to auditors: its entries name brands' pairwise "
@@ -81,9 +88,12 @@ def deletion_terms(
     issuer: str,
     grants: Sequence[tuple[Grant, Brand, str, bool]],
     held: bool,
+    value: Mapping[UUID, Sequence[Obligation]],
+    now: datetime,
 ) -> dict[str, Any]:
     """The receipt before its audit entry is appended: `grants` are (grant as it ended, its brand, the
-    customer's pairwise subject there, whether this deletion ended it)."""
+    customer's pairwise subject there, whether this deletion ended it); `value`, each grant's
+    obligations as its ending settled them, in the states brands see at `now` (owed, overdue...)."""
     return {
         "version": DELETION_FORMAT,
         "receipt_id": receipt_id,
@@ -99,10 +109,24 @@ def deletion_terms(
                 "status": grant.status.value,
                 "ended_at": rfc3339(grant.status_changed_at),
                 "deletion": _duty(grant),
+                "value": [_owed(obligation, now) for obligation in value.get(grant.id, ())],
             }
             for grant, brand, subject, ended_now in grants
         ],
         "stays": list(STAYS),
+    }
+
+
+def _owed(obligation: Obligation, now: datetime) -> dict[str, Any]:
+    """One value the brand owed for the grant, as the grant's ending left it, in the state the brand's
+    own view of it shows (`owed`, `overdue`, `cancelled`, ...)."""
+    return {
+        "obligation_id": str(obligation.id),
+        "kind": obligation.kind,
+        "amount": from_minor(obligation.amount_minor),
+        "currency": obligation.currency,
+        "state": "overdue" if obligation.overdue(now) else obligation.status.value,
+        "due_at": rfc3339(obligation.due_at),
     }
 
 

@@ -40,6 +40,7 @@ from broker.mail.outbox import Mail
 from broker.receipts.deletion import MailOutcome, deletion_terms
 from broker.receipts.schemas import DeletionReceiptPublic
 from broker.receipts.service import Receipts
+from broker.value.models import Obligation
 from vault.profile import Vault
 
 __all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted"]
@@ -102,7 +103,13 @@ class AccountDeletion:
             )
             for grant, brand in self.grants.with_brands(session, list(session.exec(mine)))
         ]
-        terms = deletion_terms(receipt_id=str(uuid4()), issuer=self.issuer, grants=ended, held=held)
+        value: dict[UUID, list[Obligation]] = {}
+        owed = select(Obligation).where(col(Obligation.customer_id) == customer_id)
+        for obligation in session.exec(owed.order_by(col(Obligation.period), col(Obligation.id))):
+            value.setdefault(obligation.grant_id, []).append(obligation)
+        terms = deletion_terms(
+            receipt_id=str(uuid4()), issuer=self.issuer, grants=ended, held=held, value=value, now=now
+        )
         self.receipts.forget_deletions(session)  # others' receipts kept past their hour go now
         entry = self.audit.record(session, Kind.ACCOUNT_DELETED, actor=Actor.CUSTOMER)
         receipt_id = self.receipts.deletion(session, terms, entry)

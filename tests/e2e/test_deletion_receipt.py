@@ -142,7 +142,8 @@ def brands_see(broker: Broker, brands: dict[str, tuple[Brand, GrantSession, str]
         assert grant.status_code == 200, grant.text
         listed = [g.id for g in who.sdk.list_grants().items]
         assert listed == [session.grant_id]  # each brand has exactly this one grant from Ada
-        seen[str(session.grant_id)] = {**grant.json(), "sub": sub, "brand": who.name}
+        value = [(str(o.id), o.state) for o in who.sdk.list_value(session.grant_id)]
+        seen[str(session.grant_id)] = {**grant.json(), "sub": sub, "brand": who.name, "value": value}
     return seen
 
 
@@ -159,6 +160,9 @@ def assert_matches_the_brands(receipt: dict[str, Any], seen: dict[str, Any], end
         assert _instant(grant["deletion"]["due_at"]) == _instant(theirs["deletion_due_at"])
         assert grant["deletion"]["status"] == "due" and theirs["deletion"]["status"] == "due"
         assert grant["ended_by_this_deletion"] is (grant["grant_id"] in ended)
+        # It read under the grant: what it owes stays owed, on its record as on the receipt.
+        assert [(o["obligation_id"], o["state"]) for o in grant["value"]] == theirs["value"]
+        assert [o["state"] for o in grant["value"]] == ["owed"]
 
 
 def _instant(value: str) -> datetime:

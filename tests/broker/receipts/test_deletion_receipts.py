@@ -102,6 +102,10 @@ def test_deleting_the_account_answers_with_a_receipt_of_what_went_and_what_stays
     assert ended["ended_by_this_deletion"] is False and ended["brand"]["name"] == "Rival Foods"
     assert live["subject"] == bundle["_sub"]  # the name the brand knows Ada by, to hold it to its duty
     assert live["deletion"]["status"] == "due" and live["deletion"]["due_at"] > receipt["event_time"]
+    # Neither brand ever read: what each owed is cancelled, as for any grant ending unread.
+    ((voucher,), (rivals,)) = live["value"], ended["value"]
+    assert (voucher["kind"], voucher["amount"], voucher["currency"]) == ("voucher", "10.00", "EUR")
+    assert voucher["state"] == rivals["state"] == "cancelled"
     # The entry it names is the log's account.deleted entry; the receipt is kept, linked to nothing.
     entry = db.exec(select(AuditEntry).where(AuditEntry.index == receipt["audit"]["index"])).one()
     assert entry.kind == "account.deleted" and entry.customer_id is None
