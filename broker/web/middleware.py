@@ -55,6 +55,15 @@ def log_safe(text: str) -> str:
     return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
+# Paths whose one segment is a capability (the only key to what they serve): the log names the route.
+_CAPABILITIES = re.compile(r"^(/portal/deleted/)[^/]+(/receipt)$")
+
+
+def logged_path(path: str) -> str:
+    """The path as the access log shows it: capabilities masked, unsafe characters escaped."""
+    return log_safe(_CAPABILITIES.sub(r"\1{receipt_id}\2", path))
+
+
 def new_request_id() -> str:
     """A fresh request id: 32 hex digits, unique and unguessable (`broker.ids`)."""
     return unique_id()
@@ -112,7 +121,7 @@ class RequestContextMiddleware:
                 await self._unexpected(scope)(scope, receive, send_wrapper)
             raise  # the server still sees (and reports) it; the answer is already sent
         finally:
-            method, path = log_safe(scope["method"]), log_safe(scope["path"])
+            method, path = log_safe(scope["method"]), logged_path(scope["path"])
             elapsed = (time.perf_counter() - started) * 1000
             logs.info(access_log, f"{method} {path} {status} {elapsed:.1f}ms rid={request_id}")
 

@@ -173,6 +173,17 @@ def test_a_500_carries_the_security_headers_the_request_id_and_a_problem(runtime
     assert "a bug" not in response.text
 
 
+def test_a_deletion_receipt_s_capability_is_not_in_the_access_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its random id is the only key to the receipt for its hour: the log names the route only."""
+    capability = "3f6c1a0e-9b7d-4c1e-8a55-0d2e7f9b1c44"
+    with caplog.at_level(logging.INFO, logger="consentry.access"):
+        assert client.get(f"/portal/deleted/{capability}/receipt").status_code == 404
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "consentry.access"]
+    assert line.startswith("GET /portal/deleted/{receipt_id}/receipt 404") and capability not in line
+
+
 def test_a_newline_in_the_path_cannot_forge_an_access_log_line(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
