@@ -64,7 +64,8 @@
     │   ├── IntegrityFailed           500     integrity
     │   └── AuditIntegrityError       500     audit-integrity
     └── ServiceUnavailable            503     unavailable
-        └── ReadNotRecorded           503     read-not-recorded
+        ├── ReadNotRecorded           503     read-not-recorded
+        └── DeletionReceiptPending    503     deletion-receipt-pending (the deletion itself is done)
     DatabaseNotMigrated                       start-up refusal: the schema is behind (not an HTTP error)
 
 "(counted)": the error `keeps_changes`: the request's bookkeeping (a throttle count) is committed.
@@ -541,6 +542,13 @@ class ReadNotRecorded(ServiceUnavailable):
     slug = "read-not-recorded"
 
 
+class DeletionReceiptPending(ServiceUnavailable):
+    """The account is deleted (committed), but its receipt could not be proven just now: it is signed
+    and kept for its hour at `receipt_url`, where it can be downloaded without an account."""
+
+    slug, title = "deletion-receipt-pending", "Account deleted; its receipt is not ready"
+
+
 # The table: every problem type the broker answers, each documented in README's Errors table.
 PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     MalformedRequest, CodeRejected, CodeUsed, CodeExpired, AuditRangeError,
@@ -557,7 +565,7 @@ PROBLEM_TYPES: tuple[type[BrokerError], ...] = (
     SealedCopyMissing,
     RequestTooLarge, ValidationFailed, WrongPassword, EmailChangeNeedsVerification, TooManyAttempts,
     Internal, VaultFailed, VaultGone, IntegrityFailed, AuditIntegrityError,
-    ServiceUnavailable, ReadNotRecorded,
+    ServiceUnavailable, ReadNotRecorded, DeletionReceiptPending,
 )  # fmt: skip
 
 # Types any request can be answered with, whatever its operation documents: a method the path does

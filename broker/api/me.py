@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from broker.consent.access_log import AccessLogPage
 from broker.consent.models import GrantStatus
 from broker.errors import (
     CrossSiteRefused,
+    DeletionReceiptPending,
     EmailChangeNeedsVerification,
     GrantEnded,
     IllegalTransition,
@@ -32,10 +34,12 @@ from broker.errors import (
     ValidationFailed,
 )
 from broker.receipts.schemas import DeletionReceiptPublic
+from broker.usecases.account_deletion import receipt_path
 from broker.web.customer_reads import customer_read
 from broker.web.deps import CurrentCustomer, DbSession, FreshSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/v1/me", tags=["customer"])
+log = logging.getLogger(__name__)
 
 _READ: dict[int | str, dict[str, Any]] = {
     401: problems("Not logged in, or the session has ended", NotAuthenticated),
@@ -113,7 +117,17 @@ def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: R
     )
 
 
-@router.delete("", operation_id="deleteMe", responses=_FRESH)
+_DELETED = {
+    **_FRESH,
+    503: problems(
+        "The account is deleted, but its receipt could not be proven just now: download it from "
+        "receipt_url within the hour",
+        DeletionReceiptPending,
+    ),
+}
+
+
+@router.delete("", operation_id="deleteMe", responses=_DELETED)
 def delete_me(
     customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: RuntimeDep
 ) -> DeletionReceiptPublic:
@@ -124,7 +138,16 @@ def delete_me(
     went (the deletion stands either way)."""
     deleted = runtime.account_deletion.delete(db, customer)
     db.commit()  # the entry appended and the receipt signed: now a checkpoint can cover it
-    bundle = runtime.account_deletion.hand_over(db, deleted)
+    try:
+        bundle = runtime.account_deletion.hand_over(db, deleted)
+    except Exception:  # the deletion is committed: never answer as if it failed
+        log.exception("deletion receipt %s not handed over", deleted.receipt_id)
+        db.rollback()
+        raise DeletionReceiptPending(
+            "Your account is deleted. Its receipt is signed and kept for an hour, but could not be "
+            "proven just now: download it from receipt_url.",
+            receipt_url=f"{runtime.oauth.issuer}{receipt_path(deleted.receipt_id)}",
+        ) from None
     response = JSONResponse(bundle.model_dump(mode="json"))
     clear_session_cookie(response, runtime.settings)
     return response  # type: ignore[return-value]  # the model above documents it

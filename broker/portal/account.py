@@ -3,6 +3,7 @@ with a typed confirmation). Both need a fresh sign-in, asked for inline (`step_u
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
@@ -15,10 +16,11 @@ from broker.portal.html import render
 from broker.portal.step_up import step_up_context
 from broker.receipts.deletion import DELETION_KEPT
 from broker.receipts.models import DeletionReceipt
-from broker.usecases.account_deletion import RECEIPT_FILE
+from broker.usecases.account_deletion import RECEIPT_FILE, receipt_path
 from broker.web.deps import DbSession, RuntimeDep, clear_session_cookie
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 HERE = "/portal/account"
 DELETE_PHRASE = "delete my account"
@@ -53,11 +55,16 @@ def delete_account(
         return render(request, "account.html", context, status=422, secure=runtime.settings.secure_cookies)
     deleted = runtime.account_deletion.delete(db, customer)
     db.commit()  # the deletion and its receipt are final before the page says so
-    mail = runtime.account_deletion.hand_over(db, deleted).mail
+    try:
+        mail = runtime.account_deletion.hand_over(db, deleted).mail
+    except Exception:  # the deletion is committed: the page says so, and where the receipt waits
+        log.exception("deletion receipt %s not handed over", deleted.receipt_id)
+        db.rollback()
+        mail = None
     context = {
-        "receipt": f"/portal/deleted/{deleted.receipt_id}/receipt",
+        "receipt": receipt_path(deleted.receipt_id),
         "minutes": RECEIPT_MINUTES,
-        "mail": mail and mail.value,
+        "mail": mail.value if mail is not None else "pending",
     }
     response = render(request, "deleted.html", context, secure=runtime.settings.secure_cookies)
     clear_session_cookie(response, runtime.settings)

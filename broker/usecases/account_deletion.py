@@ -43,11 +43,17 @@ from broker.receipts.service import Receipts
 from broker.value.models import Obligation
 from vault.profile import Vault
 
-__all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted"]
+__all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted", "receipt_path"]
 
 log = logging.getLogger(__name__)
 
 RECEIPT_FILE = "consentry-deletion-receipt.json"  # the download's and the attachment's name
+
+
+def receipt_path(receipt_id: UUID) -> str:
+    """Where a deletion receipt can be downloaded for its hour, without an account (the portal's
+    goodbye page links to it): its random id is the only key."""
+    return f"/portal/deleted/{receipt_id}/receipt"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from support.core import STRONG_PASSWORD, FakeClock, bearer, free_port, log_in, make_settings, sign_up
 from support.mail import SmtpServer, code_in, deliver, running_smtp, sink_messages, text_of
@@ -38,6 +39,8 @@ from broker.audit.models import AuditEntry
 from broker.mail.models import MailMessage
 from broker.mail.transport import SmtpTransport
 from broker.receipts.models import DeletionReceipt
+from broker.receipts.schemas import DeletionReceiptPublic
+from broker.receipts.service import Receipts
 from broker.runtime import Runtime
 from broker.settings import Settings
 from clients.auditor import format_checkpoint, generate_private_key, parse_checkpoint, parse_private_key
@@ -200,6 +203,41 @@ def test_the_goodbye_page_says_the_receipt_went_by_mail(
     link = re.search(r'href="(/portal/deleted/[^"]+/receipt)"', deleted.text)
     assert link is not None and mailed["id"] in link.group(1)
     assert mailed["jws"] == client.get(link.group(1)).json()["jws"]
+
+
+def _unprovable(self: Receipts, session: Session, receipt_id: UUID) -> DeletionReceiptPublic:
+    raise OperationalError("SELECT checkpoint", {}, Exception("the database went away"))
+
+
+def test_a_receipt_that_cannot_be_proven_at_once_never_undoes_the_deletion(
+    client: TestClient, customer: str, brand: BrandCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deletion is committed before its proof is fetched: if that fails, the answer says the
+    account is gone and where the signed receipt waits, never that the deletion failed."""
+    authorized(client, brand, publish_offer(client, brand_token(client, brand)))
+    monkeypatch.setattr(Receipts, "deletion_bundle", _unprovable)
+    answer = client.delete("/v1/me", headers=bearer(customer))
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert problem["type"].endswith("/deletion-receipt-pending") and "is deleted" in problem["detail"]
+    monkeypatch.undo()
+    later = client.get(problem["receipt_url"])
+    assert later.status_code == 200 and later.json()["receipt"]["grants"][0]["ended_by_this_deletion"]
+    gone = client.post("/v1/sessions", json={"email": ADA, "password": STRONG_PASSWORD})
+    assert gone.status_code == 401
+
+
+def test_the_goodbye_page_says_so_when_the_receipt_is_not_ready(
+    client: TestClient, customer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Receipts, "deletion_bundle", _unprovable)
+    form = {**dict(parse_form(client.get("/portal/account").text).fields), "confirm": "delete my account"}
+    deleted = client.post("/portal/account/delete", data=form, follow_redirects=False)
+    assert deleted.status_code == 200 and "Your account is deleted" in deleted.text
+    assert 'role="alert">Your receipt could not be prepared just now, so it was not mailed' in deleted.text
+    monkeypatch.undo()
+    link = re.search(r'href="(/portal/deleted/[^"]+/receipt)"', deleted.text)
+    assert link is not None and client.get(link.group(1)).status_code == 200
 
 
 def test_an_address_never_confirmed_is_not_sent_the_receipt(client: TestClient, runtime: Runtime) -> None:
