@@ -120,8 +120,9 @@ def export(customer: CurrentCustomer, _: FreshSession, db: DbSession, runtime: R
 _DELETED = {
     **_FRESH,
     503: problems(
-        "The account is deleted, but its receipt could not be proven just now: download it from "
-        "receipt_url within the hour",
+        "`deletion-receipt-pending`: the account IS deleted, but its receipt could not be proven just "
+        "now; download it from the problem's `receipt_url` within the hour, without an account (do "
+        "not retry the deletion). `unavailable`: nothing was deleted; retry",
         DeletionReceiptPending,
     ),
 }
@@ -140,12 +141,14 @@ def delete_me(
     db.commit()  # the entry appended and the receipt signed: now a checkpoint can cover it
     try:
         bundle = runtime.account_deletion.hand_over(db, deleted)
-    except Exception:  # the deletion is committed: never answer as if it failed
-        log.exception("deletion receipt %s not handed over", deleted.receipt_id)
+    except Exception as exc:  # the deletion is committed: never answer as if it failed
+        # The error's text may carry the receipt's id, the capability to download it: its type only.
+        log.error("a deletion receipt could not be proven after the deletion: %s", type(exc).__name__)
         db.rollback()
         raise DeletionReceiptPending(
             "Your account is deleted. Its receipt is signed and kept for an hour, but could not be "
-            "proven just now: download it from receipt_url.",
+            "proven just now, so it was not mailed either: download it from receipt_url (retrying "
+            "the deletion cannot help: the account is gone).",
             receipt_url=f"{runtime.oauth.issuer}{receipt_path(deleted.receipt_id)}",
         ) from None
     response = JSONResponse(bundle.model_dump(mode="json"))

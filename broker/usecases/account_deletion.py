@@ -13,9 +13,10 @@ The receipt also goes by mail to the account's address, if it was confirmed (an 
 someone else's, and the receipt lists brands). Not through the outbox: a queued message is sealed
 under the data key this deletion destroys, and its retries would keep the address for hours after the
 person asked for it to go. So `delete` reads the address before the shred and keeps it in memory only;
-once the caller has committed, `hand_over` proves the receipt and makes one attempt to send it, whose
-outcome the answer reports (`MailOutcome`): a failed send never undoes the deletion, and the receipt
-is still in the answer and downloadable for its hour.
+once the caller has committed, `hand_over` proves the receipt, commits that, and makes one attempt to
+send it with no transaction open, whose outcome the answer reports (`MailOutcome`): a failed send (or
+an address that could not be read) never undoes or blocks the deletion, and the receipt is still in
+the answer and downloadable for its hour.
 
 What others are owed or must do is not the customer's to erase: grants, value obligations and receipts
 stay (no foreign key to the customer), shown as of a deleted account.
@@ -41,9 +42,10 @@ from broker.receipts.deletion import MailOutcome, deletion_terms
 from broker.receipts.schemas import DeletionReceiptPublic
 from broker.receipts.service import Receipts
 from broker.value.models import Obligation
+from vault.errors import VaultError
 from vault.profile import Vault
 
-__all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted", "receipt_path"]
+__all__ = ["RECEIPT_FILE", "AccountDeletion", "Deleted", "receipt_file", "receipt_path"]
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +60,12 @@ def receipt_path(receipt_id: UUID) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
-    """A deletion done, not yet committed: its receipt's id, and the confirmed address to mail the
-    receipt to, held in this object only (never stored again, never in a repr or a log)."""
+    """A deletion done, not yet committed: its receipt's id, whether the address was confirmed, and
+    that address (None if it could not be read), held in this object only: never stored again, never
+    in a repr or a log."""
 
     receipt_id: UUID
+    confirmed: bool
     address: str | None = field(repr=False)
 
 
@@ -84,10 +88,16 @@ class AccountDeletion:
         the caller commits, `hand_over` proves it and sends it."""
         customer_id = customer.id
         held = self.vault.is_held(session, customer_id)
-        address = None
-        if customer.email_verified_at is not None:
-            email = self.vault.read_stored(session, customer_id, ["email"]).get("email")
-            address = email if isinstance(email, str) else None
+        confirmed, address = customer.email_verified_at is not None, None
+        if confirmed:
+            try:
+                email = self.vault.read_stored(session, customer_id, ["email"]).get("email")
+            except VaultError as exc:  # nothing may stand in the way of the erasure: no mail, then
+                log.warning(
+                    "an address to mail a deletion receipt to was unreadable (%s)", type(exc).__name__
+                )
+            else:
+                address = email if isinstance(email, str) else None
         now = self.grants.clock()
         mine = (
             select(Grant)
@@ -122,18 +132,34 @@ class AccountDeletion:
         self.audit.forget_customer(session, customer_id)
         self.vault.shred(session, customer_id)
         self.accounts.remove(session, customer)
-        return Deleted(receipt_id, address)
+        return Deleted(receipt_id, confirmed, address)
 
     def hand_over(self, session: Session, deleted: Deleted) -> DeletionReceiptPublic:
-        """The committed deletion's receipt, proven against the current checkpoint, once mailed to the
-        confirmed address (one attempt, bounded by the transport's timeout; never raises for the mail):
-        `mail` in the answer says what became of it."""
+        """The committed deletion's receipt, proven against the current checkpoint and committed (the
+        proof may sign a new checkpoint); then, with no transaction open, so no writer waits on the
+        mail server, one attempt to mail it. `mail` in the answer says what became of it. Raises only
+        if the proof or its commit failed; the mail never raises."""
         bundle = self.receipts.deletion_bundle(session, deleted.receipt_id)
-        if deleted.address is None:
-            return bundle.model_copy(update={"mail": MailOutcome.NO_CONFIRMED_ADDRESS})
-        return bundle.model_copy(update={"mail": self._send(bundle, deleted.address)})
+        session.commit()
+        return bundle.model_copy(update={"mail": self._mail(bundle, deleted)})
 
-    def _send(self, bundle: DeletionReceiptPublic, address: str) -> MailOutcome:
+    def _mail(self, bundle: DeletionReceiptPublic, deleted: Deleted) -> MailOutcome:
+        if not deleted.confirmed:
+            return MailOutcome.NO_CONFIRMED_ADDRESS
+        if deleted.address is None:
+            return MailOutcome.NOT_SENT
+        try:
+            message = self._message(bundle, deleted.address)
+        except Exception:  # a bad template must not cost the person the receipt in the answer
+            log.exception("a deletion receipt's mail could not be written")
+            return MailOutcome.NOT_SENT
+        refused = self.delivery.send(message)
+        if refused is not None:
+            log.warning("a deletion receipt was not mailed: %s", refused)
+            return MailOutcome.NOT_SENT
+        return MailOutcome.SENT
+
+    def _message(self, bundle: DeletionReceiptPublic, address: str) -> Outgoing:
         grants = bundle.receipt.get("grants") or []
         context = {
             "at": f"{bundle.issued_at:%Y-%m-%d %H:%M} UTC",
@@ -141,18 +167,18 @@ class AccountDeletion:
             "ended": sum(1 for grant in grants if grant.get("ended_by_this_deletion")),
         }
         rendered = self.mail.render("deletion_receipt", context)
-        attachment = Attachment(RECEIPT_FILE, bundle.model_dump_json(indent=2).encode())
-        message = Outgoing(
+        return Outgoing(
             message_id=uuid4(),
             to=address,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             created_at=self.grants.clock(),
-            attachments=(attachment,),
+            attachments=(Attachment(RECEIPT_FILE, receipt_file(bundle)),),
         )
-        refused = self.delivery.send(message)
-        if refused is not None:
-            log.warning("deletion receipt %s not mailed: %s", bundle.id, refused)
-            return MailOutcome.NOT_SENT
-        return MailOutcome.SENT
+
+
+def receipt_file(bundle: DeletionReceiptPublic) -> bytes:
+    """The receipt as the file the person keeps (the download, the attachment): the bundle, without
+    the answer's note on the mail."""
+    return bundle.model_dump_json(indent=2, exclude={"mail"}).encode()

@@ -56,7 +56,7 @@ def log_safe(text: str) -> str:
 
 
 # Paths whose one segment is a capability (the only key to what they serve): the log names the route.
-_CAPABILITIES = re.compile(r"^(/portal/deleted/)[^/]+(/receipt)$")
+_CAPABILITIES = re.compile(r"^(/portal/deleted/)[^/]+(/receipt/?)$")
 
 
 def logged_path(path: str) -> str:

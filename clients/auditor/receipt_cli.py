@@ -101,6 +101,8 @@ def _check_still_logged(
     try:
         with AuditorClient(url, token, transport=transport) as client:
             note = client.checkpoint()
+            # The size is the server's word until check_still_logged verifies the note: a false one
+            # only makes the proof fail (exit 1) or the server refuse to make it (exit 2).
             size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
             proof = (
                 client.consistency_proof(report.checkpoint.size, size)
@@ -109,9 +111,8 @@ def _check_still_logged(
             )
     except AuditorAPIError as exc:
         error(str(exc), code=EXIT_UNABLE)
-    except NoteError as exc:
-        report.problems.append(f"the server's latest checkpoint is malformed: {exc}")
-        return
+    except NoteError as exc:  # an answer that cannot be read, like a malformed proof: cannot check
+        error(f"the server's latest checkpoint is malformed: {exc}", code=EXIT_UNABLE)
     check_still_logged(report, note, proof, key)
 
 

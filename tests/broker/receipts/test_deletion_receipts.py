@@ -8,10 +8,14 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import re
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,7 @@ from support.oauth import (
 )
 from typer.testing import CliRunner
 
+from broker.audit.entries import Actor, Kind
 from broker.audit.models import AuditEntry
 from broker.mail.models import MailMessage
 from broker.mail.transport import SmtpTransport
@@ -55,6 +60,7 @@ from clients.auditor.tlog import (
     parse_verifier_key,
     root_hash,
 )
+from vault.models import VaultField
 
 runner = CliRunner()
 ADA = "ada@example.org"
@@ -210,16 +216,22 @@ def _unprovable(self: Receipts, session: Session, receipt_id: UUID) -> DeletionR
 
 
 def test_a_receipt_that_cannot_be_proven_at_once_never_undoes_the_deletion(
-    client: TestClient, customer: str, brand: BrandCredentials, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    client: TestClient, customer: str, brand: BrandCredentials, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     """The deletion is committed before its proof is fetched: if that fails, the answer says the
     account is gone and where the signed receipt waits, never that the deletion failed."""
     authorized(client, brand, publish_offer(client, brand_token(client, brand)))
     monkeypatch.setattr(Receipts, "deletion_bundle", _unprovable)
-    answer = client.delete("/v1/me", headers=bearer(customer))
+    with caplog.at_level(logging.INFO):
+        answer = client.delete("/v1/me", headers=bearer(customer))
     assert answer.status_code == 503 and answer.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in answer.headers  # retrying cannot help: the account is gone
     problem = answer.json()
     assert problem["type"].endswith("/deletion-receipt-pending") and "is deleted" in problem["detail"]
+    capability = problem["receipt_url"].split("/")[-2]
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "could not be proven" in logged and capability not in logged
     monkeypatch.undo()
     later = client.get(problem["receipt_url"])
     assert later.status_code == 200 and later.json()["receipt"]["grants"][0]["ended_by_this_deletion"]
@@ -248,6 +260,22 @@ def test_an_address_never_confirmed_is_not_sent_the_receipt(client: TestClient, 
     assert answer.status_code == 200 and answer.json()["mail"] == "no_confirmed_address"
     deliver(runtime)
     assert len(sink_messages(runtime.settings.data_dir, "bea@example.org")) == before
+
+
+def test_an_address_that_cannot_be_read_never_blocks_the_deletion(
+    client: TestClient, runtime: Runtime, db: Session, customer: str
+) -> None:
+    """The address is read before the shred, to mail the receipt: if its ciphertext is damaged (or
+    the key service is down), the erasure goes on without the mail."""
+    who = runtime.accounts.authenticate(db, customer).customer_id
+    field = db.get(VaultField, (who, "email"))
+    assert field is not None
+    field.ciphertext = bytes(len(field.ciphertext))
+    db.add(field)
+    db.commit()
+    answer = client.delete("/v1/me", headers=bearer(customer))
+    assert answer.status_code == 200 and answer.json()["mail"] == "not_sent"
+    assert client.get("/v1/me/profile", headers=bearer(customer)).status_code == 401
 
 
 class TestMailedOverSmtp:
@@ -290,14 +318,14 @@ class TestMailedOverSmtp:
         assert message["Subject"] == "Your Consentry account is deleted: your receipt"
         assert "2 grant(s)" in text_of(message) and "1 ended by this deletion" in text_of(message)
         mailed = attached_receipt(message)
-        same = ("id", "jws", "receipt", "audit_entry")
-        assert {k: mailed[k] for k in same} == {k: bundle[k] for k in same}
+        answered = {k: v for k, v in bundle.items() if not k.startswith("_")}
+        assert {**mailed, "mail": "sent"} == answered  # the very bundle of the answer, proof and all
         jwks = client.get("/.well-known/jwks.json").json()["keys"]
         key = parse_verifier_key(client.get("/v1/audit/key").text.strip())
         assert verify_receipt(mailed, log_key=key, jwks=jwks).problems == []
         body = message.as_string().replace(f"To: {ADA}", "")
         for value in PROFILE_VALUES:  # the address only as the recipient; no profile value at all
-            assert value not in body, value
+            assert value not in body and value not in json.dumps(mailed), value
         # Nothing kept to send it again: no outbox row, no sealed copy of the address.
         assert db.exec(select(MailMessage).where(MailMessage.template == "deletion_receipt")).all() == []
 
@@ -316,6 +344,46 @@ class TestMailedOverSmtp:
         assert client.get(link.group(1)).status_code == 200
         gone = client.post("/v1/sessions", json={"email": ADA, "password": STRONG_PASSWORD})
         assert gone.status_code == 401
+
+    def test_a_mail_server_that_hangs_holds_up_no_other_writer(
+        self, client: TestClient, runtime: Runtime, customer: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The receipt is proven and committed before the send, which holds no transaction: while it
+        waits on a silent server, other writers go on at once. Here one appends to the log between the
+        deletion's commit and the proof, so the receipt is proven against a newer checkpoint."""
+        prove = Receipts.deletion_bundle
+
+        def after_another_entry(self: Receipts, session: Session, receipt_id: UUID) -> DeletionReceiptPublic:
+            """A writer got in after the deletion's commit: the proof must sign a new checkpoint."""
+            runtime.audit.record_alone(runtime.sessions, Kind.KEY_ROTATED, actor=Actor.OPERATOR,
+                                       key="receipt", version="2")  # fmt: skip
+            return prove(self, session, receipt_id)
+
+        monkeypatch.setattr(Receipts, "deletion_bundle", after_another_entry)
+        with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+            port = silent.getsockname()[1]
+            transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}", timeout=3)
+            delivery = dataclasses.replace(runtime.mail_delivery, transport=transport)
+            object.__setattr__(
+                runtime, "account_deletion", dataclasses.replace(runtime.account_deletion, delivery=delivery)
+            )
+            answers: list[httpx.Response] = []
+            deleting = threading.Thread(
+                target=lambda: answers.append(client.delete("/v1/me", headers=bearer(customer)))
+            )
+            deleting.start()
+            silent.settimeout(20)
+            connection, _ = silent.accept()  # the deletion is committed and proven: the send began
+            with connection:
+                started = time.monotonic()
+                with runtime.sessions() as session:  # a write while the send waits
+                    runtime.auditors.create(session, "Independent Audit Ltd")
+                    session.commit()
+                assert time.monotonic() - started < 1.5
+                deleting.join(30)
+        (answer,) = answers
+        assert answer.status_code == 200 and answer.json()["mail"] == "not_sent"
+        assert answer.json()["tree_size"] == answer.json()["audit_entry"]["index"] + 2  # a new checkpoint
 
     def test_an_unreachable_mail_server_never_blocks_the_deletion(
         self, client: TestClient, runtime: Runtime, customer: str
@@ -359,6 +427,29 @@ def test_a_later_consistency_proof_shows_the_entry_is_still_in_the_log(
     shown = runner.invoke(app, [*args, "--token", token], obj=httpx.MockTransport(forward))
     assert shown.exit_code == 0 and "still in the log" in shown.stdout
     assert runner.invoke(app, args, obj=httpx.MockTransport(forward)).exit_code == 2  # proofs need a token
+    # A server that shows a checkpoint its pinned key did not sign (a forked view): exit 1.
+    latest = client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {token}"}).text
+    checkpoint = parse_checkpoint(latest.split("\n\n")[0] + "\n")
+    impostor = parse_private_key(generate_private_key(checkpoint.origin))
+
+    def forked(note: str) -> Callable[[httpx.Request], httpx.Response]:
+        def answer(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/v1/audit/checkpoint":
+                return httpx.Response(200, text=note, headers={"Consentry-API-Version": "1"})
+            return forward(request)
+
+        return answer
+
+    fork = runner.invoke(
+        app,
+        [*args, "--token", token],
+        obj=httpx.MockTransport(forked(impostor.sign(format_checkpoint(checkpoint)))),
+    )
+    assert fork.exit_code == 1 and "later checkpoint does not verify" in fork.stderr
+    garbled = runner.invoke(
+        app, [*args, "--token", token], obj=httpx.MockTransport(forked("not a checkpoint"))
+    )
+    assert garbled.exit_code == 2 and "malformed" in garbled.stderr
     refused = runner.invoke(app, [*args, "--token", "not-a-token"], obj=httpx.MockTransport(forward))
     assert refused.exit_code == 2
 
@@ -387,6 +478,16 @@ class TestStillLogged:
             report, self.checkpoint(signer, leaves), consistency_proof(leaves, 6), signer.verifier
         )
         assert report.verified and report.later is not None and report.later.size == 13
+
+    def test_a_log_that_did_not_grow_must_have_the_same_root(self, signer: Signer) -> None:
+        leaves = [leaf_hash(f"entry {i}".encode()) for i in range(6)]
+        same = self.report(signer, leaves)
+        check_still_logged(same, self.checkpoint(signer, leaves), [], signer.verifier)
+        assert same.verified and same.later is not None and same.later.size == 6
+        forked = self.report(signer, leaves)
+        fork = [*leaves[:5], leaf_hash(b"entry 5, forked")]
+        check_still_logged(forked, self.checkpoint(signer, fork), [], signer.verifier)
+        assert not forked.verified and "rewritten" in forked.problems[0]
 
     def test_a_rewritten_log_a_rollback_a_foreign_key_and_another_log_fail(self, signer: Signer) -> None:
         leaves = [leaf_hash(f"entry {i}".encode()) for i in range(13)]
