@@ -3,8 +3,9 @@ server (aiosmtpd, in this process): a customer with grants at two brands deletes
 HTTP (`DELETE /v1/me`) and in Chromium (the portal's account page), and leaves with the deletion
 receipt (the answer; the goodbye page's download) and a copy in the mailbox. `consentry-audit receipt
 verify` checks each offline (exit 0) and refuses a flipped byte, an edited copy and a checkpoint
-signed by another key (exit 1). The receipt names every grant, with what each brand sees on its side
-(status, end, the pairwise subject it knows, the deletion due date), and holds no profile value."""
+signed by another key (exit 1); later, an auditor's `--url` shows the entry still in the grown log.
+The receipt names every grant, with what each brand sees on its side (status, end, the pairwise
+subject it knows, the deletion due date, what it owes), and holds no profile value."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Route, expect
 from support.browser import serious_violations
-from support.core import STRONG_PASSWORD, running_server
+from support.core import STRONG_PASSWORD, cli_env, running_server
 from support.http_customer import approves
 from support.mail import SmtpServer, running_smtp, sign_up_over_smtp, text_of, wait_for_smtp
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
@@ -103,11 +104,21 @@ class Auditor:
         self.jwks.write_text(httpx.get(f"{base}/.well-known/jwks.json").text)
         self.file = directory / "checked.json"
 
-    def verify(self, document: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    def verify(self, document: dict[str, Any], *options: str) -> subprocess.CompletedProcess[str]:
         self.file.write_text(json.dumps(document))
         command = [str(Path(sys.executable).parent / "consentry-audit"), "receipt", "verify", str(self.file),
-                   "--key", self.key, "--jwks", str(self.jwks)]  # fmt: skip
+                   "--key", self.key, "--jwks", str(self.jwks), *options]  # fmt: skip
         return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    def still_logged(self, bundle: dict[str, Any], base: str, token: str) -> int:
+        """Later, an auditor: `--url` and a token add the consistency proof to the latest checkpoint;
+        the tree size at which the entry is shown still in the log."""
+        done = self.verify(bundle, "--url", base, "--token", token, "--json")
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+        assert report["verified"] is True
+        size: int = report["still_logged_at"]
+        return size
 
     def check(self, bundle: dict[str, Any]) -> None:
         """Exit 0 for the bundle as handed over; exit 1 for each of three forgeries."""
@@ -214,6 +225,16 @@ def test_over_http_the_receipt_names_every_grant_verifies_offline_and_arrives_by
         auditor.check(mailed)
 
         seen = brands_see(broker, held)
+
+        # Later: the log grew (a brand published an offer); an auditor shows the entry is still in it.
+        rival.sdk.publish_offer(SHARED)
+        created = subprocess.run(
+            [str(Path(sys.executable).parent / "consentry"), "auditors", "create", "--name", "Audit Co"],
+            env=cli_env(broker.data_dir, broker.database_url), check=True, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        token = json.loads(created.stdout)["token"]
+        assert auditor.still_logged(bundle, broker.base, token) > bundle["tree_size"]
     ended_now = {str(held["Green Grocer"][1].grant_id)}
     assert_matches_the_brands(bundle["receipt"], seen, ended_now)
     assert ended_before not in ended_now
