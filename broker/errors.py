@@ -531,9 +531,10 @@ class AuditIntegrityError(Internal):
 
 
 class ServiceUnavailable(BrokerError):
-    """A dependency is briefly unavailable; clients should retry."""
+    """A dependency is briefly unavailable; clients should retry (`Retry-After`, seconds)."""
 
     slug, title, status = "unavailable", "Service unavailable", 503
+    retry_after: int | None = 1
 
 
 class ReadNotRecorded(ServiceUnavailable):
@@ -547,6 +548,7 @@ class DeletionReceiptPending(ServiceUnavailable):
     and kept for its hour at `receipt_url`, where it can be downloaded without an account."""
 
     slug, title = "deletion-receipt-pending", "Account deleted; its receipt is not ready"
+    retry_after = None  # retrying the deletion cannot help: the account is gone
 
 
 # The table: every problem type the broker answers, each documented in README's Errors table.

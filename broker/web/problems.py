@@ -18,7 +18,6 @@ from starlette.routing import Match
 from broker.errors import (
     BrokerError,
     Conflict,
-    DeletionReceiptPending,
     IntegrityFailed,
     Internal,
     MalformedRequest,
@@ -91,8 +90,6 @@ def problem_headers(exc: BrokerError) -> dict[str, str]:
         headers["Retry-After"] = str(retry_after)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="consentry"'
-    if exc.status == 503 and not isinstance(exc, DeletionReceiptPending):  # retrying that cannot help
-        headers["Retry-After"] = "1"
     if isinstance(exc, MethodNotAllowed):
         headers["Allow"] = exc.allow
     return headers
