@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,8 @@ from support.core import STRONG_PASSWORD, cli_env, running_server
 from support.http_customer import approves
 from support.mail import SmtpServer, running_smtp, sign_up_over_smtp, text_of, wait_for_smtp
 from support.oauth import OFFER, REDIRECT, create_brand_with_cli
+from support.receipts import attached_receipt, forgeries
 
-from clients.auditor import format_checkpoint, generate_private_key, parse_checkpoint, parse_private_key
 from clients.brand import ConsentryClient, GrantSession
 from clients.brand.errors import GrantInactive, RefreshRejected, Unauthenticated
 
@@ -88,13 +87,6 @@ def signed_up(http: httpx.Client, smtp: SmtpServer) -> dict[str, str]:
     return headers
 
 
-def attached(message: EmailMessage) -> dict[str, Any]:
-    (attachment,) = list(message.iter_attachments())
-    assert attachment.get_filename() == "consentry-deletion-receipt.json"
-    found: dict[str, Any] = json.loads(attachment.get_payload(decode=True))
-    return found
-
-
 class Auditor:
     """`consentry-audit receipt verify`, the real command, with the log key and JWKS fetched once."""
 
@@ -125,17 +117,7 @@ class Auditor:
         done = self.verify(bundle)
         assert done.returncode == 0, done.stderr
         assert "deletion receipt verified: account-deleted" in done.stdout
-        header, payload, signature = bundle["jws"].split(".")
-        flipped = payload[:20] + ("A" if payload[20] != "A" else "B") + payload[21:]
-        edited = {**bundle["receipt"], "grants": bundle["receipt"]["grants"][:-1]}  # a grant left out
-        checkpoint = parse_checkpoint(bundle["checkpoint"].split("\n\n")[0] + "\n")
-        impostor = parse_private_key(generate_private_key(checkpoint.origin))  # the same log name
-        forgeries = {
-            "a flipped byte": {**bundle, "jws": f"{header}.{flipped}.{signature}"},
-            "an edited copy": {**bundle, "receipt": edited},
-            "a foreign checkpoint": {**bundle, "checkpoint": impostor.sign(format_checkpoint(checkpoint))},
-        }
-        for what, forged in forgeries.items():
+        for what, forged in forgeries(bundle).items():
             refused = self.verify(forged)
             assert refused.returncode == 1, (what, refused.stdout, refused.stderr)
             assert "receipt verification failed" in refused.stderr, what
@@ -218,7 +200,7 @@ def test_over_http_the_receipt_names_every_grant_verifies_offline_and_arrives_by
         # The copy in the mailbox is the same receipt; both verify, the forgeries do not.
         message = wait_for_smtp(smtp, EMAIL, count=mails + 1)
         assert message["Subject"] == "Your Consentry account is deleted: your receipt"
-        mailed = attached(message)
+        mailed = attached_receipt(message)
         assert (mailed["id"], mailed["jws"]) == (bundle["id"], bundle["jws"])
         auditor = Auditor(broker.base, tmp_path)
         auditor.check(bundle)
@@ -291,7 +273,7 @@ def test_in_the_browser_the_goodbye_page_hands_over_a_receipt_that_verifies_and_
         bundle = json.loads(saved.read_text())
 
         message = wait_for_smtp(smtp, EMAIL, count=mails + 1)
-        mailed = attached(message)
+        mailed = attached_receipt(message)
         assert mailed["jws"] == bundle["jws"] and mailed["receipt"] == bundle["receipt"]
         auditor = Auditor(broker.base, tmp_path)
         auditor.check(bundle)

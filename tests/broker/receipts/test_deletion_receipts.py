@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,6 +36,7 @@ from support.oauth import (
     portal_login,
     publish_offer,
 )
+from support.receipts import attached_receipt, foreign_checkpoint, forgeries
 from typer.testing import CliRunner
 
 from broker.audit.entries import Actor, Kind
@@ -149,15 +149,8 @@ def test_the_receipt_verifies_offline_and_a_tampered_one_does_not(
             app, ["receipt", "verify", str(path), "--key", key, "--jwks", str(tmp_path / "jwks.json")]
         )
 
-    header, payload, signature = bundle["jws"].split(".")
-    flipped = payload[:10] + ("A" if payload[10] != "A" else "B") + payload[11:]
-    assert verify({**bundle, "jws": f"{header}.{flipped}.{signature}"}).exit_code == 1
-    edited = {**bundle["receipt"], "grants": []}  # a copy that leaves the grants out
-    assert verify({**bundle, "receipt": edited}).exit_code == 1
-    checkpoint = parse_checkpoint(bundle["checkpoint"].split("\n\n")[0] + "\n")
-    impostor = parse_private_key(generate_private_key(checkpoint.origin))  # same log name, another key
-    foreign = impostor.sign(format_checkpoint(checkpoint))
-    assert verify({**bundle, "checkpoint": foreign}).exit_code == 1
+    for what, forged in forgeries(bundle).items():
+        assert verify(forged).exit_code == 1, what
     assert verify(bundle).exit_code == 0
 
 
@@ -183,15 +176,6 @@ def test_the_goodbye_page_offers_the_receipt_for_an_hour(
     assert client.get(link.group(1)).status_code == 404
     assert db.exec(select(DeletionReceipt)).all() == []  # past its hour, the broker keeps none
     assert client.get("/portal/deleted/9b0c7a52-55a5-4f0b-9a43-8c1f4e0a7c11/receipt").status_code == 404
-
-
-def attached_receipt(message: EmailMessage) -> dict[str, Any]:
-    """The deletion receipt a message carries as its one attachment."""
-    (attachment,) = list(message.iter_attachments())
-    assert attachment.get_filename() == "consentry-deletion-receipt.json"
-    assert attachment.get_content_type() == "application/json"
-    found: dict[str, Any] = json.loads(attachment.get_payload(decode=True))
-    return found
 
 
 def test_the_goodbye_page_says_the_receipt_went_by_mail(
@@ -429,8 +413,6 @@ def test_a_later_consistency_proof_shows_the_entry_is_still_in_the_log(
     assert runner.invoke(app, args, obj=httpx.MockTransport(forward)).exit_code == 2  # proofs need a token
     # A server that shows a checkpoint its pinned key did not sign (a forked view): exit 1.
     latest = client.get("/v1/audit/checkpoint", headers={"Authorization": f"Bearer {token}"}).text
-    checkpoint = parse_checkpoint(latest.split("\n\n")[0] + "\n")
-    impostor = parse_private_key(generate_private_key(checkpoint.origin))
 
     def forked(note: str) -> Callable[[httpx.Request], httpx.Response]:
         def answer(request: httpx.Request) -> httpx.Response:
@@ -443,7 +425,7 @@ def test_a_later_consistency_proof_shows_the_entry_is_still_in_the_log(
     fork = runner.invoke(
         app,
         [*args, "--token", token],
-        obj=httpx.MockTransport(forked(impostor.sign(format_checkpoint(checkpoint)))),
+        obj=httpx.MockTransport(forked(foreign_checkpoint(latest))),
     )
     assert fork.exit_code == 1 and "later checkpoint does not verify" in fork.stderr
     garbled = runner.invoke(
